@@ -1,0 +1,161 @@
+//! Wiring: open the store, start the writer and workers, bind the listener, serve until a
+//! shutdown signal, then stop in order: stop accepting, finish in-flight requests and
+//! commits, stop workers, close the database.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use moka::future::Cache;
+use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
+use tokio::sync::Notify;
+use tracing::info;
+
+use crate::config::{Backend, Config};
+use crate::crypto::vault::Vault;
+use crate::http::{self, AppState};
+use crate::ingest::Writer;
+use crate::metrics::Metrics;
+use crate::shutdown::CancellationToken;
+use crate::store::{Store, StoreOptions};
+use crate::workers::{delivery::Dispatcher, maintenance};
+
+/// A built application, bound to its address, not yet serving.
+pub struct Application {
+    pub addr: SocketAddr,
+    pub state: Arc<AppState>,
+    acceptor: poem::listener::BoxAcceptor,
+    dispatcher: Arc<Dispatcher>,
+    writer_task: tokio::task::JoinHandle<()>,
+    shutdown: CancellationToken,
+}
+
+/// Installs the process-wide TLS provider (ring) once; reqwest needs it before any client.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        install_crypto_provider();
+        let vault = Arc::new(Vault::new(&config.fernet_keys).map_err(|p| anyhow::anyhow!("METABRIDGE_FERNET_KEYS: {p}"))?);
+        let store = Store::open(
+            &config.database_url,
+            StoreOptions {
+                sqlite_synchronous_full: config.sqlite_synchronous_full,
+                max_connections: if config.backend == Backend::Sqlite { 6 } else { 16 },
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("DATABASE_URL: cannot open the database: {e}"))?;
+        let metrics = Arc::new(Metrics::new());
+        let wakeup = Arc::new(Notify::new());
+        let horizon_ms = i64::try_from(config.delivery_horizon.as_millis())?;
+        let (writer, writer_task) = Writer::spawn(store.clone(), Arc::clone(&metrics), Arc::clone(&wakeup), horizon_ms);
+        let secrets: Cache<String, Arc<String>> = Cache::builder()
+            .max_capacity(10_000)
+            .time_to_live(Duration::from_secs(60))
+            .build();
+        let dispatcher = Dispatcher::new(
+            &config,
+            store.clone(),
+            writer.clone(),
+            Arc::clone(&vault),
+            Arc::clone(&metrics),
+            Arc::clone(&wakeup),
+            secrets.clone(),
+        )?;
+        let acceptor = TcpListener::bind(config.listen)
+            .into_acceptor()
+            .await
+            .map_err(|e| anyhow::anyhow!("METABRIDGE_LISTEN: cannot bind {}: {e}", config.listen))?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .ok_or_else(|| anyhow::anyhow!("listener has no socket address"))?;
+        let state = Arc::new(AppState {
+            config,
+            store,
+            writer,
+            vault,
+            metrics,
+            secrets,
+            delivery_wakeup: wakeup,
+        });
+        Ok(Self {
+            addr,
+            state,
+            acceptor: acceptor.boxed(),
+            dispatcher,
+            writer_task,
+            shutdown: CancellationToken::new(),
+        })
+    }
+
+    /// The signal that stops this application (tests call `cancel()` on a clone).
+    pub fn shutdown_handle(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let Self { addr, state, acceptor, dispatcher, writer_task, shutdown } = self;
+        let cfg = &state.config;
+        let mut workers = tokio::task::JoinSet::new();
+        if cfg.run_workers {
+            workers.spawn(Arc::clone(&dispatcher).run(shutdown.clone()));
+            workers.spawn(maintenance::run_retention(
+                state.store.clone(),
+                cfg.idempotency_retention,
+                cfg.content_retention,
+                cfg.retention_interval,
+                shutdown.clone(),
+            ));
+        }
+        if cfg.backend == Backend::Sqlite {
+            workers.spawn(maintenance::run_checkpoints(state.store.clone(), shutdown.clone()));
+        }
+        workers.spawn(maintenance::run_gauges(state.store.clone(), Arc::clone(&state.metrics), shutdown.clone()));
+        drop(dispatcher);
+        info!(%addr, backend = ?cfg.backend, "metabridge listening");
+        let app = http::app(Arc::clone(&state));
+        let stop = shutdown.clone();
+        poem::Server::new_with_acceptor(acceptor)
+            .idle_timeout(Duration::from_secs(60))
+            .run_with_graceful_shutdown(app, async move { stop.cancelled().await }, Some(Duration::from_secs(20)))
+            .await?;
+        info!("HTTP server stopped; stopping workers");
+        shutdown.cancel();
+        while workers.join_next().await.is_some() {}
+        let store = state.store.clone();
+        drop(state);
+        // The writer ends once every handle is gone, after committing what was queued.
+        let _ = tokio::time::timeout(Duration::from_secs(20), writer_task).await;
+        store.close().await;
+        info!("metabridge stopped");
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    info!("shutdown signal received");
+}

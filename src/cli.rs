@@ -1,0 +1,388 @@
+//! The command line: the server, the demo, operator commands (same `DATABASE_URL` as the
+//! server; they may run while it runs) and the simulator. `--json` prints machine-readable
+//! output for scripts.
+
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
+use serde_json::json;
+
+use crate::config::{Config, ServeArgs, StoreArgs};
+use crate::crypto::vault::Vault;
+use crate::store::{Store, StoreOptions};
+use crate::tenants;
+
+#[derive(Parser, Debug)]
+#[command(name = "metabridge", version, about = "Bridge between Meta messaging channels and DSK platform instances")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the service.
+    Serve(Box<ServeArgs>),
+    /// Run the service in dev mode with a fake DSK receiver and the Meta simulator sending
+    /// signed webhooks, on the SQLite default: watch events flow.
+    Demo {
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
+        /// Webhook requests the simulator sends (0 = keep sending).
+        #[arg(long, default_value_t = 50)]
+        messages: u64,
+        /// Requests per second.
+        #[arg(long, default_value_t = 5.0)]
+        rate: f64,
+    },
+    /// Manage instances (tenants).
+    Instance {
+        #[command(subcommand)]
+        command: InstanceCommand,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Manage channels.
+    Channel {
+        #[command(subcommand)]
+        command: ChannelCommand,
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Print JSON.
+        #[arg(long, global = true)]
+        json: bool,
+    },
+    /// Fernet keys for METABRIDGE_FERNET_KEYS.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+    },
+    /// Apply database migrations and exit.
+    Migrate {
+        #[command(flatten)]
+        store: StoreArgs,
+    },
+    /// Print the OpenAPI document (JSON).
+    Openapi,
+    /// The Meta simulator and the fake DSK receiver.
+    Sim {
+        #[command(subcommand)]
+        command: SimCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum InstanceCommand {
+    /// Create an instance; prints its signing secret once.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        callback_url: String,
+        /// Comma-separated event types (default: all).
+        #[arg(long)]
+        event_types: Option<String>,
+        /// Allow a loopback/private or plain-HTTP callback URL.
+        #[arg(long, env = "METABRIDGE_ALLOW_PRIVATE_CALLBACKS")]
+        allow_private_callbacks: bool,
+    },
+    /// List instances.
+    List,
+    /// Delete an instance with its channels and events.
+    Delete { id: String },
+    /// Replace an instance's signing secret; prints the new one once.
+    RotateSecret { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ChannelCommand {
+    /// Register a channel by hand.
+    Add {
+        #[arg(long)]
+        instance: String,
+        /// whatsapp | instagram | messenger
+        #[arg(long)]
+        kind: String,
+        /// phone_number_id | Instagram account id | page id
+        #[arg(long)]
+        external_id: String,
+        #[arg(long)]
+        waba_id: Option<String>,
+        #[arg(long)]
+        name: Option<String>,
+        /// The channel's access token (stored encrypted).
+        #[arg(long, env = "METABRIDGE_CHANNEL_TOKEN", hide_env_values = true)]
+        token: String,
+    },
+    /// List channels.
+    List {
+        #[arg(long)]
+        instance: Option<String>,
+    },
+    /// Remove a channel (its token is deleted).
+    Remove { id: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KeysCommand {
+    /// Print a new Fernet key.
+    Generate,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SimCommand {
+    /// Send signed WhatsApp webhooks to a bridge.
+    Emit {
+        #[arg(long, default_value = "http://127.0.0.1:8080/webhooks/meta")]
+        url: String,
+        #[arg(long, env = "META_APP_SECRET", hide_env_values = true)]
+        secret: String,
+        #[arg(long, default_value_t = 100)]
+        count: u64,
+        /// Requests per second (0 = as fast as possible).
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
+        /// Messages per request.
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        /// Extra copies of each request.
+        #[arg(long, default_value_t = 0)]
+        duplicates: u32,
+        /// Shuffle each batch's messages.
+        #[arg(long)]
+        reorder: bool,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value = "106000000000001")]
+        phone_number_id: String,
+        #[arg(long, default_value = "102000000000001")]
+        waba_id: String,
+        #[arg(long, default_value_t = 0)]
+        start_seq: u64,
+    },
+    /// Run a fake DSK receiver that verifies the bridge's JWTs and prints each event.
+    Receiver {
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: std::net::SocketAddr,
+        /// `instance_id=secret`, repeatable.
+        #[arg(long = "instance")]
+        instances: Vec<String>,
+    },
+}
+
+async fn open(store: &StoreArgs) -> anyhow::Result<(Store, Vault)> {
+    let (url, _backend, keys) = store.resolve()?;
+    let vault = Vault::new(&keys).map_err(|p| anyhow::anyhow!("METABRIDGE_FERNET_KEYS: {p}"))?;
+    let store = Store::open(&url, StoreOptions { max_connections: 2, ..Default::default() }).await?;
+    Ok((store, vault))
+}
+
+fn print(json_out: bool, value: serde_json::Value, text: String) {
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+    } else {
+        println!("{text}");
+    }
+}
+
+fn instance_json(r: &crate::store::InstanceRow) -> serde_json::Value {
+    json!({
+        "id": r.id, "name": r.name, "callback_url": r.callback_url,
+        "event_types": r.event_type_list(), "delivery_paused_reason": r.delivery_paused_reason,
+        "created_at": crate::ms_to_rfc3339(r.created_at),
+    })
+}
+
+fn channel_json(r: &crate::store::ChannelRow) -> serde_json::Value {
+    json!({
+        "id": r.id, "instance_id": r.instance_id, "kind": r.kind, "external_id": r.external_id,
+        "waba_id": r.waba_id, "name": r.name, "status": r.status, "has_token": r.token_enc.is_some(),
+        "created_at": crate::ms_to_rfc3339(r.created_at),
+    })
+}
+
+const ACTOR: &str = "cli";
+
+pub async fn instance_cmd(cmd: InstanceCommand, store_args: &StoreArgs, json_out: bool) -> anyhow::Result<()> {
+    let (store, vault) = open(store_args).await?;
+    match cmd {
+        InstanceCommand::Create { name, callback_url, event_types, allow_private_callbacks } => {
+            let types: Option<Vec<String>> = event_types.map(|t| t.split(',').map(|s| s.trim().to_string()).collect());
+            let (row, secret) = tenants::create_instance(
+                &store,
+                &vault,
+                tenants::NewInstance { name: &name, callback_url: &callback_url, event_types: types.as_deref() },
+                allow_private_callbacks || store_args.dev,
+                ACTOR,
+            )
+            .await?;
+            let mut v = instance_json(&row);
+            v["signing_secret"] = json!(secret);
+            print(json_out, v, format!("created instance {}\nsigning secret (shown once): {secret}", row.id));
+        }
+        InstanceCommand::List => {
+            let rows = store.list_instances().await?;
+            let text = rows
+                .iter()
+                .map(|r| format!("{}  {}  {}", r.id, r.name, r.callback_url))
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(json_out, json!(rows.iter().map(instance_json).collect::<Vec<_>>()), text);
+        }
+        InstanceCommand::Delete { id } => {
+            tenants::delete_instance(&store, &id, ACTOR).await?;
+            print(json_out, json!({"deleted": id}), format!("deleted instance {id}"));
+        }
+        InstanceCommand::RotateSecret { id } => {
+            let secret = tenants::rotate_instance_secret(&store, &vault, &id, ACTOR).await?;
+            print(json_out, json!({"id": id, "signing_secret": secret}), format!("new signing secret (shown once): {secret}"));
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+pub async fn channel_cmd(cmd: ChannelCommand, store_args: &StoreArgs, json_out: bool) -> anyhow::Result<()> {
+    let (store, vault) = open(store_args).await?;
+    match cmd {
+        ChannelCommand::Add { instance, kind, external_id, waba_id, name, token } => {
+            let row = tenants::add_channel(
+                &store,
+                &vault,
+                tenants::NewChannel {
+                    instance_id: &instance,
+                    kind: &kind,
+                    external_id: &external_id,
+                    waba_id: waba_id.as_deref(),
+                    name: name.as_deref(),
+                    access_token: &token,
+                },
+                ACTOR,
+            )
+            .await?;
+            print(json_out, channel_json(&row), format!("added channel {} ({} {})", row.id, row.kind, row.external_id));
+        }
+        ChannelCommand::List { instance } => {
+            let rows = store.list_channels(instance.as_deref()).await?;
+            let text = rows
+                .iter()
+                .map(|r| format!("{}  {}  {}  {}", r.id, r.instance_id, r.kind, r.external_id))
+                .collect::<Vec<_>>()
+                .join("\n");
+            print(json_out, json!(rows.iter().map(channel_json).collect::<Vec<_>>()), text);
+        }
+        ChannelCommand::Remove { id } => {
+            tenants::remove_channel(&store, &id, None, ACTOR).await?;
+            print(json_out, json!({"deleted": id}), format!("removed channel {id}"));
+        }
+    }
+    store.close().await;
+    Ok(())
+}
+
+pub async fn migrate(store_args: &StoreArgs) -> anyhow::Result<()> {
+    let (store, _) = open(store_args).await?;
+    println!("migrations applied ({:?})", store.backend);
+    store.close().await;
+    Ok(())
+}
+
+/// The demo: bridge + fake receiver + simulator, on the SQLite default, in dev mode.
+pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Result<()> {
+    serve.store.dev = true;
+    let config = Config::from_args(&serve)?;
+    let app = crate::app::Application::build(config).await?;
+    let state = Arc::clone(&app.state);
+    let receiver = crate::sim::receiver::start("127.0.0.1:0".parse()?, true).await?;
+    // One demo instance and channel; the receiver learns the instance's (rotated) secret.
+    let (store, vault) = (&state.store, &state.vault);
+    let existing = store.list_instances().await?.into_iter().find(|i| i.name == "demo");
+    let instance_id = match existing {
+        Some(i) => {
+            tenants::update_instance(
+                store,
+                &i.id,
+                tenants::InstanceUpdate { name: None, callback_url: Some(&receiver.url()), event_types: Some(None), resume_delivery: true },
+                true,
+                "demo",
+            )
+            .await?;
+            i.id
+        }
+        None => {
+            let (row, _) = tenants::create_instance(
+                store,
+                vault,
+                tenants::NewInstance { name: "demo", callback_url: &receiver.url(), event_types: None },
+                true,
+                "demo",
+            )
+            .await?;
+            row.id
+        }
+    };
+    let secret = tenants::rotate_instance_secret(store, vault, &instance_id, "demo").await?;
+    receiver.state.add_instance(&instance_id, &secret);
+    if store.list_channels(Some(&instance_id)).await?.iter().all(|c| c.external_id != "106000000000001") {
+        let _ = tenants::add_channel(
+            store,
+            vault,
+            tenants::NewChannel {
+                instance_id: &instance_id,
+                kind: "whatsapp",
+                external_id: "106000000000001",
+                waba_id: Some("102000000000001"),
+                name: Some("Demo number"),
+                access_token: "demo-token-not-a-real-meta-token",
+            },
+            "demo",
+        )
+        .await?;
+    }
+    let url = format!("http://{}/webhooks/meta", app.addr);
+    let app_secret = state.config.app_secrets[0].expose().to_string();
+    println!("metabridge demo: bridge on http://{} (docs at /docs, metrics at /metrics)", app.addr);
+    println!("fake DSK receiver on {} for instance {instance_id}", receiver.url());
+    let shutdown = app.shutdown_handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    let emitter = tokio::spawn(async move {
+        let start_seq = u64::try_from(crate::now_ms()).unwrap_or(0) * 10;
+        let report = crate::sim::emitter::emit(crate::sim::emitter::EmitOptions {
+            url,
+            secret: app_secret,
+            count: if messages == 0 { u64::MAX } else { messages },
+            rate,
+            batch: 1,
+            duplicates: 1,
+            contacts: 3,
+            concurrency: 4,
+            start_seq,
+            ..Default::default()
+        })
+        .await;
+        if let Ok(r) = report {
+            println!(
+                "simulator: sent {} signed webhook requests ({} messages, every request twice: Meta retries), {} acknowledged",
+                r.requests, r.messages, r.acknowledged
+            );
+        }
+    });
+    tokio::select! {
+        _ = crate::app::shutdown_signal() => {}
+        _ = async {
+            let _ = emitter.await;
+            tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+            println!(
+                "receiver: {} distinct events delivered (duplicates dropped by the bridge); Ctrl-C to stop",
+                receiver.state.unique_accepted()
+            );
+            crate::app::shutdown_signal().await;
+        } => {}
+    }
+    shutdown.cancel();
+    let _ = server.await;
+    Ok(())
+}

@@ -1,0 +1,520 @@
+//! One typed configuration, read from environment variables (or `--flags`) and validated
+//! once at start-up, before anything binds or connects. A wrong value is reported with the
+//! name of the variable that holds it. Secrets live in [`Secret`], whose `Debug` never shows
+//! the value.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Args;
+
+use crate::crypto::vault::Vault;
+
+/// A secret string: compared and used, never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+    /// The secret itself; call sites are the few places that must use it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+/// A configuration error: names the variable and says what is wrong with it (never its value).
+#[derive(Debug, thiserror::Error)]
+#[error("{variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+fn cfg_err(variable: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError {
+        variable,
+        problem: problem.into(),
+    }
+}
+
+/// Options shared by the server and the operator commands (they work on the same database).
+#[derive(Args, Debug, Clone)]
+pub struct StoreArgs {
+    /// Database: `sqlite://path` (created if missing) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/metabridge.db")]
+    pub database_url: String,
+    /// Comma-separated Fernet keys (url-safe base64, 32 bytes); the first encrypts, all decrypt.
+    #[arg(long, env = "METABRIDGE_FERNET_KEYS", hide_env_values = true)]
+    pub fernet_keys: Option<String>,
+    /// Development mode: generate missing secrets into `<data dir>/dev-secrets.json`, allow
+    /// plain-HTTP and loopback callback URLs. Never in production.
+    #[arg(long, env = "METABRIDGE_DEV", default_value_t = false)]
+    pub dev: bool,
+    /// Where dev-mode secrets are kept.
+    #[arg(long, env = "METABRIDGE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+}
+
+/// Options of `metabridge serve`.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub store: StoreArgs,
+    /// Address to listen on.
+    #[arg(long, env = "METABRIDGE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: String,
+    /// Meta app secret(s), comma-separated: a webhook signed with any of them is accepted.
+    #[arg(long, env = "META_APP_SECRET", hide_env_values = true)]
+    pub meta_app_secret: Option<String>,
+    /// The verify token typed into Meta's App Dashboard for the webhook handshake.
+    #[arg(long, env = "META_VERIFY_TOKEN", hide_env_values = true)]
+    pub meta_verify_token: Option<String>,
+    /// Bearer token for the admin API.
+    #[arg(long, env = "METABRIDGE_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Public base URL of this service (used in links it hands out).
+    #[arg(long, env = "METABRIDGE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Largest webhook body accepted, in bytes (larger → 413).
+    #[arg(long, env = "METABRIDGE_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    pub max_body_bytes: usize,
+    /// Log format: `text` or `json`.
+    #[arg(long, env = "METABRIDGE_LOG_FORMAT", default_value = "text")]
+    pub log_format: String,
+    /// Days the idempotency log (keys and times only) and delivery metadata are kept.
+    #[arg(long, env = "METABRIDGE_IDEMPOTENCY_RETENTION_DAYS", default_value_t = 30)]
+    pub idempotency_retention_days: u32,
+    /// Days the content of dead-lettered and unroutable events is kept for replay.
+    #[arg(long, env = "METABRIDGE_CONTENT_RETENTION_DAYS", default_value_t = 7)]
+    pub content_retention_days: u32,
+    /// How long a failing event is retried before it is dead-lettered, in hours.
+    #[arg(long, env = "METABRIDGE_DELIVERY_HORIZON_HOURS", default_value_t = 96)]
+    pub delivery_horizon_hours: u32,
+    /// First retry delay in milliseconds; doubles each attempt (with jitter) up to one hour.
+    #[arg(long, env = "METABRIDGE_DELIVERY_BACKOFF_MS", default_value_t = 5_000)]
+    pub delivery_backoff_ms: u64,
+    /// Timeout of one POST to an instance's callback URL, in milliseconds.
+    #[arg(long, env = "METABRIDGE_DELIVERY_TIMEOUT_MS", default_value_t = 10_000)]
+    pub delivery_timeout_ms: u64,
+    /// Deliveries in flight at once, all instances together.
+    #[arg(long, env = "METABRIDGE_DELIVERY_CONCURRENCY", default_value_t = 64)]
+    pub delivery_concurrency: usize,
+    /// Deliveries in flight at once to one instance (a slow instance never takes every slot).
+    #[arg(long, env = "METABRIDGE_DELIVERY_PER_INSTANCE", default_value_t = 16)]
+    pub delivery_per_instance: usize,
+    /// Audience (`aud`) required in the JWTs instances send to the `/v1` API.
+    #[arg(long, env = "METABRIDGE_JWT_AUDIENCE", default_value = "metabridge")]
+    pub jwt_audience: String,
+    /// Longest lifetime (exp − iat) accepted for an instance's JWT, in seconds.
+    #[arg(long, env = "METABRIDGE_JWT_MAX_LIFETIME_SECS", default_value_t = 3600)]
+    pub jwt_max_lifetime_secs: u64,
+    /// SQLite `synchronous` setting: `full` (fsync before every acknowledged commit) or `normal`.
+    #[arg(long, env = "METABRIDGE_SQLITE_SYNCHRONOUS", default_value = "full")]
+    pub sqlite_synchronous: String,
+    /// Allow callback URLs on loopback/private addresses and plain HTTP (on in dev mode).
+    #[arg(long, env = "METABRIDGE_ALLOW_PRIVATE_CALLBACKS", default_value_t = false)]
+    pub allow_private_callbacks: bool,
+    /// Run the delivery worker in this process (turn off for API-only replicas).
+    #[arg(long, env = "METABRIDGE_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]
+    pub workers: bool,
+}
+
+/// Which database engine a URL selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn from_url(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// Everything the server needs, validated.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub database_url: String,
+    pub backend: Backend,
+    pub app_secrets: Vec<Secret>,
+    pub verify_token: Secret,
+    pub admin_token: Secret,
+    pub public_url: String,
+    pub fernet_keys: Vec<Secret>,
+    pub dev: bool,
+    pub max_body_bytes: usize,
+    pub json_logs: bool,
+    pub idempotency_retention: Duration,
+    pub content_retention: Duration,
+    pub delivery_horizon: Duration,
+    pub delivery_backoff: Duration,
+    pub delivery_timeout: Duration,
+    pub delivery_concurrency: usize,
+    pub delivery_per_instance: usize,
+    pub jwt_audience: String,
+    pub jwt_max_lifetime: Duration,
+    pub sqlite_synchronous_full: bool,
+    pub allow_private_callbacks: bool,
+    pub run_workers: bool,
+    /// Retention worker period (tests shorten it).
+    pub retention_interval: Duration,
+    /// Longest time the dispatcher sleeps when nothing told it about new work.
+    pub dispatch_poll: Duration,
+}
+
+const DAY: u64 = 86_400;
+
+/// Secrets that dev mode generates when they are missing, kept in a file so the server and
+/// the operator commands agree on them.
+#[derive(serde::Serialize, serde::Deserialize, Default)]
+struct DevSecrets {
+    meta_app_secret: Option<String>,
+    meta_verify_token: Option<String>,
+    admin_token: Option<String>,
+    fernet_keys: Option<String>,
+}
+
+fn random_token(bytes: usize) -> String {
+    use rand::RngCore;
+    let mut buf = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+fn dev_secrets_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("dev-secrets.json")
+}
+
+fn load_dev_secrets(data_dir: &Path) -> DevSecrets {
+    std::fs::read(dev_secrets_path(data_dir))
+        .ok()
+        .and_then(|raw| serde_json::from_slice(&raw).ok())
+        .unwrap_or_default()
+}
+
+fn save_dev_secrets(data_dir: &Path, secrets: &DevSecrets) -> Result<PathBuf, ConfigError> {
+    let path = dev_secrets_path(data_dir);
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| cfg_err("METABRIDGE_DATA_DIR", format!("cannot create directory: {e}")))?;
+    let body = serde_json::to_vec_pretty(secrets).unwrap_or_default();
+    std::fs::write(&path, body)
+        .map_err(|e| cfg_err("METABRIDGE_DATA_DIR", format!("cannot write dev secrets: {e}")))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(path)
+}
+
+/// Resolves a secret: the given value, else (dev mode) the stored or a new generated one,
+/// else a start-up error naming the variable.
+fn resolve_secret(
+    given: Option<&str>,
+    variable: &'static str,
+    dev: bool,
+    stored: &mut Option<String>,
+    generate: impl FnOnce() -> String,
+    generated: &mut bool,
+) -> Result<String, ConfigError> {
+    if let Some(v) = given.map(str::trim).filter(|v| !v.is_empty()) {
+        return Ok(v.to_string());
+    }
+    if !dev {
+        return Err(cfg_err(
+            variable,
+            "is required (set it, or run with METABRIDGE_DEV=true for local use)",
+        ));
+    }
+    if let Some(v) = stored.as_ref() {
+        return Ok(v.clone());
+    }
+    let v = generate();
+    *stored = Some(v.clone());
+    *generated = true;
+    Ok(v)
+}
+
+fn split_list(value: &str) -> Vec<Secret> {
+    value
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(Secret::new)
+        .collect()
+}
+
+impl StoreArgs {
+    /// The database URL and the Fernet keys, for operator commands (dev secrets included).
+    pub fn resolve(&self) -> Result<(String, Backend, Vec<Secret>), ConfigError> {
+        let backend = Backend::from_url(&self.database_url).ok_or_else(|| {
+            cfg_err("DATABASE_URL", "must start with sqlite:// or postgres://")
+        })?;
+        let mut dev = load_dev_secrets(&self.data_dir);
+        let mut generated = false;
+        let keys = resolve_secret(
+            self.fernet_keys.as_deref(),
+            "METABRIDGE_FERNET_KEYS",
+            self.dev,
+            &mut dev.fernet_keys,
+            fernet::Fernet::generate_key,
+            &mut generated,
+        )?;
+        if generated {
+            let path = save_dev_secrets(&self.data_dir, &dev)?;
+            eprintln!("dev mode: generated a Fernet key into {}", path.display());
+        }
+        let keys = split_list(&keys);
+        Vault::new(&keys).map_err(|p| cfg_err("METABRIDGE_FERNET_KEYS", p))?;
+        Ok((self.database_url.clone(), backend, keys))
+    }
+}
+
+impl Config {
+    /// Validates the server's options. In dev mode, missing secrets are generated and stored
+    /// in `<data dir>/dev-secrets.json` (the path is printed, never the values).
+    pub fn from_args(args: &ServeArgs) -> Result<Self, ConfigError> {
+        let dev = args.store.dev;
+        let (database_url, backend, fernet_keys) = args.store.resolve()?;
+        let mut stored = load_dev_secrets(&args.store.data_dir);
+        let mut generated = false;
+        let app_secret = resolve_secret(
+            args.meta_app_secret.as_deref(),
+            "META_APP_SECRET",
+            dev,
+            &mut stored.meta_app_secret,
+            || random_token(16),
+            &mut generated,
+        )?;
+        let verify_token = resolve_secret(
+            args.meta_verify_token.as_deref(),
+            "META_VERIFY_TOKEN",
+            dev,
+            &mut stored.meta_verify_token,
+            || random_token(12),
+            &mut generated,
+        )?;
+        let admin_token = resolve_secret(
+            args.admin_token.as_deref(),
+            "METABRIDGE_ADMIN_TOKEN",
+            dev,
+            &mut stored.admin_token,
+            || random_token(24),
+            &mut generated,
+        )?;
+        if generated {
+            let path = save_dev_secrets(&args.store.data_dir, &stored)?;
+            eprintln!(
+                "dev mode: generated missing secrets into {} (META_APP_SECRET, META_VERIFY_TOKEN, METABRIDGE_ADMIN_TOKEN)",
+                path.display()
+            );
+        }
+        let app_secrets = split_list(&app_secret);
+        if app_secrets.is_empty() {
+            return Err(cfg_err("META_APP_SECRET", "holds no secret"));
+        }
+        if admin_token.len() < 16 {
+            return Err(cfg_err(
+                "METABRIDGE_ADMIN_TOKEN",
+                "must be at least 16 characters long",
+            ));
+        }
+        let listen: SocketAddr = args
+            .listen
+            .parse()
+            .map_err(|_| cfg_err("METABRIDGE_LISTEN", "must be an address like 127.0.0.1:8080"))?;
+        let public_url = args
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{listen}"));
+        let parsed = url::Url::parse(&public_url)
+            .map_err(|_| cfg_err("METABRIDGE_PUBLIC_URL", "must be an absolute URL"))?;
+        if parsed.scheme() != "https" && !dev && args.public_url.is_some() {
+            return Err(cfg_err(
+                "METABRIDGE_PUBLIC_URL",
+                "must use https outside dev mode",
+            ));
+        }
+        if args.max_body_bytes < 1024 {
+            return Err(cfg_err("METABRIDGE_MAX_BODY_BYTES", "must be at least 1024"));
+        }
+        let json_logs = match args.log_format.as_str() {
+            "json" => true,
+            "text" => false,
+            _ => return Err(cfg_err("METABRIDGE_LOG_FORMAT", "must be `text` or `json`")),
+        };
+        let sqlite_synchronous_full = match args.sqlite_synchronous.to_ascii_lowercase().as_str() {
+            "full" => true,
+            "normal" => false,
+            _ => {
+                return Err(cfg_err(
+                    "METABRIDGE_SQLITE_SYNCHRONOUS",
+                    "must be `full` or `normal`",
+                ));
+            }
+        };
+        if args.idempotency_retention_days == 0 {
+            return Err(cfg_err("METABRIDGE_IDEMPOTENCY_RETENTION_DAYS", "must be at least 1"));
+        }
+        if args.delivery_horizon_hours == 0 {
+            return Err(cfg_err("METABRIDGE_DELIVERY_HORIZON_HOURS", "must be at least 1"));
+        }
+        if args.delivery_concurrency == 0 || args.delivery_per_instance == 0 {
+            return Err(cfg_err(
+                "METABRIDGE_DELIVERY_CONCURRENCY",
+                "delivery concurrency values must be at least 1",
+            ));
+        }
+        if args.delivery_timeout_ms < 100 {
+            return Err(cfg_err("METABRIDGE_DELIVERY_TIMEOUT_MS", "must be at least 100"));
+        }
+        Ok(Config {
+            listen,
+            database_url,
+            backend,
+            app_secrets,
+            verify_token: Secret::new(verify_token),
+            admin_token: Secret::new(admin_token),
+            public_url: public_url.trim_end_matches('/').to_string(),
+            fernet_keys,
+            dev,
+            max_body_bytes: args.max_body_bytes,
+            json_logs,
+            idempotency_retention: Duration::from_secs(u64::from(args.idempotency_retention_days) * DAY),
+            content_retention: Duration::from_secs(u64::from(args.content_retention_days) * DAY),
+            delivery_horizon: Duration::from_secs(u64::from(args.delivery_horizon_hours) * 3600),
+            delivery_backoff: Duration::from_millis(args.delivery_backoff_ms.max(10)),
+            delivery_timeout: Duration::from_millis(args.delivery_timeout_ms),
+            delivery_concurrency: args.delivery_concurrency,
+            delivery_per_instance: args.delivery_per_instance,
+            jwt_audience: args.jwt_audience.clone(),
+            jwt_max_lifetime: Duration::from_secs(args.jwt_max_lifetime_secs.max(1)),
+            sqlite_synchronous_full,
+            allow_private_callbacks: args.allow_private_callbacks || dev,
+            run_workers: args.workers,
+            retention_interval: Duration::from_secs(60),
+            dispatch_poll: Duration::from_millis(500),
+        })
+    }
+
+    /// A configuration for tests and the embedded demo: everything explicit, nothing read
+    /// from the environment.
+    pub fn for_tests(database_url: &str, app_secret: &str, fernet_key: &str) -> Self {
+        Config {
+            listen: "127.0.0.1:0".parse().expect("static address"),
+            database_url: database_url.to_string(),
+            backend: Backend::from_url(database_url).expect("test database url"),
+            app_secrets: vec![Secret::new(app_secret)],
+            verify_token: Secret::new("test-verify-token"),
+            admin_token: Secret::new("test-admin-token-0123456789"),
+            public_url: "http://127.0.0.1".to_string(),
+            fernet_keys: vec![Secret::new(fernet_key)],
+            dev: true,
+            max_body_bytes: 4 * 1024 * 1024,
+            json_logs: false,
+            idempotency_retention: Duration::from_secs(30 * DAY),
+            content_retention: Duration::from_secs(7 * DAY),
+            delivery_horizon: Duration::from_secs(96 * 3600),
+            delivery_backoff: Duration::from_millis(100),
+            delivery_timeout: Duration::from_millis(2_000),
+            delivery_concurrency: 64,
+            delivery_per_instance: 16,
+            jwt_audience: "metabridge".to_string(),
+            jwt_max_lifetime: Duration::from_secs(3600),
+            sqlite_synchronous_full: true,
+            allow_private_callbacks: true,
+            run_workers: true,
+            retention_interval: Duration::from_secs(3600),
+            dispatch_poll: Duration::from_millis(200),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    fn parse(args: &[&str]) -> ServeArgs {
+        let mut all = vec!["metabridge"];
+        all.extend_from_slice(args);
+        Cli::try_parse_from(all).expect("parse").serve
+    }
+
+    #[test]
+    fn missing_secret_outside_dev_names_the_variable() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = fernet::Fernet::generate_key();
+        let args = parse(&[
+            "--fernet-keys",
+            &key,
+            "--data-dir",
+            dir.path().to_str().expect("utf8"),
+            "--meta-verify-token",
+            "x",
+            "--admin-token",
+            "0123456789abcdef0123",
+        ]);
+        let err = Config::from_args(&args).expect_err("must fail");
+        assert_eq!(err.variable, "META_APP_SECRET");
+    }
+
+    #[test]
+    fn bad_fernet_key_is_a_config_error_not_a_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let args = parse(&[
+            "--fernet-keys",
+            "not-a-key",
+            "--data-dir",
+            dir.path().to_str().expect("utf8"),
+        ]);
+        let err = Config::from_args(&args).expect_err("must fail");
+        assert_eq!(err.variable, "METABRIDGE_FERNET_KEYS");
+        assert!(!err.to_string().contains("not-a-key"), "value must not be echoed");
+    }
+
+    #[test]
+    fn dev_mode_generates_and_reuses_secrets() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().to_str().expect("utf8");
+        let args = parse(&["--dev", "--data-dir", d]);
+        let a = Config::from_args(&args).expect("dev config");
+        let b = Config::from_args(&args).expect("dev config again");
+        assert_eq!(a.admin_token, b.admin_token);
+        assert_eq!(a.fernet_keys, b.fernet_keys);
+        assert!(format!("{a:?}").contains("Secret(***)"));
+        assert!(!format!("{a:?}").contains(a.admin_token.expose()));
+    }
+
+    #[test]
+    fn rotated_app_secrets_are_all_kept() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().to_str().expect("utf8");
+        let args = parse(&["--dev", "--data-dir", d, "--meta-app-secret", "old, new"]);
+        let c = Config::from_args(&args).expect("config");
+        assert_eq!(c.app_secrets, vec![Secret::new("old"), Secret::new("new")]);
+    }
+}

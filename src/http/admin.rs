@@ -1,0 +1,282 @@
+//! The admin API (`/admin/v1`, bearer `METABRIDGE_ADMIN_TOKEN`): instances, channels, and every
+//! instance's events, attempts and dead letters.
+
+use std::sync::Arc;
+
+use poem::web::Data;
+use poem_openapi::param::{Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::AppState;
+use super::api::{
+    AdminAuth, ChannelKindApi, ChannelView, EventDetail, EventPage, EventState, EventView, InstanceView, ReplayCount, Tag,
+    op_error, page_cursor, page_limit, replay_one, event_detail,
+};
+use super::errors::{ApiError, codes};
+use crate::store::EventFilter;
+use crate::tenants;
+
+const ACTOR: &str = "admin-api";
+
+/// Create an instance.
+#[derive(Debug, Object)]
+pub struct CreateInstance {
+    /// Display name, 1–200 characters.
+    pub name: String,
+    /// HTTPS URL where events are POSTed.
+    pub callback_url: String,
+    /// Event types to receive; omit to receive all.
+    pub event_types: Option<Vec<String>>,
+}
+
+/// A new instance with its signing secret, shown only in this response.
+#[derive(Debug, Object)]
+pub struct InstanceCreated {
+    pub instance: InstanceView,
+    /// HS256 secret: the bridge signs its callbacks with it and the instance signs its `/v1`
+    /// JWTs with it. Store it now; it is never shown again (rotate it if lost).
+    pub signing_secret: String,
+}
+
+/// Change an instance; absent fields stay as they are.
+#[derive(Debug, Object)]
+pub struct UpdateInstance {
+    pub name: Option<String>,
+    pub callback_url: Option<String>,
+    /// New subscription list; an empty list is refused (use `subscribe_all`).
+    pub event_types: Option<Vec<String>>,
+    /// Receive every event type again.
+    #[oai(default)]
+    pub subscribe_all: bool,
+    /// Resume delivery paused by a 410 Gone from the receiver.
+    #[oai(default)]
+    pub resume_delivery: bool,
+}
+
+/// A rotated signing secret, shown only in this response.
+#[derive(Debug, Object)]
+pub struct SecretRotated {
+    pub signing_secret: String,
+}
+
+/// Register a channel by hand.
+#[derive(Debug, Object)]
+pub struct CreateChannel {
+    pub instance_id: String,
+    pub kind: ChannelKindApi,
+    /// phone_number_id (WhatsApp), Instagram account id, or page id (Messenger).
+    pub external_id: String,
+    /// WhatsApp Business Account id (WhatsApp only, required there).
+    pub waba_id: Option<String>,
+    pub name: Option<String>,
+    /// The channel's Meta access token; stored encrypted, never shown again.
+    pub access_token: String,
+}
+
+#[derive(ApiResponse)]
+pub enum Created<T: poem_openapi::types::ToJSON> {
+    /// Created.
+    #[oai(status = 201)]
+    Created(Json<T>),
+}
+
+#[derive(ApiResponse)]
+pub enum Deleted {
+    /// Deleted.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+pub struct AdminApi;
+
+fn state_filter(state: Option<EventState>) -> Option<&'static str> {
+    state.map(EventState::as_str)
+}
+
+#[OpenApi(prefix_path = "/admin/v1", tag = "Tag::Admin")]
+impl AdminApi {
+    /// Create an instance. The response carries its signing secret, once.
+    #[oai(path = "/instances", method = "post", operation_id = "admin.instances.create")]
+    async fn create_instance(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        body: Json<CreateInstance>,
+    ) -> Result<Created<InstanceCreated>, ApiError> {
+        let (row, secret) = tenants::create_instance(
+            &state.store,
+            &state.vault,
+            tenants::NewInstance {
+                name: &body.name,
+                callback_url: &body.callback_url,
+                event_types: body.event_types.as_deref(),
+            },
+            state.config.allow_private_callbacks,
+            ACTOR,
+        )
+        .await
+        .map_err(op_error)?;
+        Ok(Created::Created(Json(InstanceCreated { instance: row.into(), signing_secret: secret })))
+    }
+
+    /// List instances.
+    #[oai(path = "/instances", method = "get", operation_id = "admin.instances.list")]
+    async fn list_instances(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>) -> Result<Json<Vec<InstanceView>>, ApiError> {
+        let rows = state.store.list_instances().await.map_err(|e| ApiError::store("list instances", e))?;
+        Ok(Json(rows.into_iter().map(InstanceView::from).collect()))
+    }
+
+    /// Get an instance.
+    #[oai(path = "/instances/:id", method = "get", operation_id = "admin.instances.get")]
+    async fn get_instance(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<String>) -> Result<Json<InstanceView>, ApiError> {
+        let row = state.store.get_instance(&id).await.map_err(|e| ApiError::store("get instance", e))?;
+        row.map(|r| Json(r.into()))
+            .ok_or_else(|| ApiError::not_found(codes::INSTANCE_NOT_FOUND, "No instance with that id."))
+    }
+
+    /// Update an instance (name, callback URL, subscriptions) or resume its paused delivery.
+    #[oai(path = "/instances/:id", method = "patch", operation_id = "admin.instances.update")]
+    async fn update_instance(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+        body: Json<UpdateInstance>,
+    ) -> Result<Json<InstanceView>, ApiError> {
+        if body.subscribe_all && body.event_types.is_some() {
+            return Err(ApiError::invalid("event_types", "cannot be combined with subscribe_all"));
+        }
+        let event_types = if body.subscribe_all { Some(None) } else { body.event_types.as_deref().map(Some) };
+        let row = tenants::update_instance(
+            &state.store,
+            &id,
+            tenants::InstanceUpdate {
+                name: body.name.as_deref(),
+                callback_url: body.callback_url.as_deref(),
+                event_types,
+                resume_delivery: body.resume_delivery,
+            },
+            state.config.allow_private_callbacks,
+            ACTOR,
+        )
+        .await
+        .map_err(op_error)?;
+        if body.resume_delivery {
+            state.writer_wakeup();
+        }
+        Ok(Json(row.into()))
+    }
+
+    /// Delete an instance with its channels, tokens and events.
+    #[oai(path = "/instances/:id", method = "delete", operation_id = "admin.instances.delete")]
+    async fn delete_instance(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<String>) -> Result<Deleted, ApiError> {
+        tenants::delete_instance(&state.store, &id, ACTOR).await.map_err(op_error)?;
+        state.secrets.invalidate(id.as_str()).await;
+        Ok(Deleted::NoContent)
+    }
+
+    /// Replace an instance's signing secret; the old one stops working at once.
+    #[oai(path = "/instances/:id/rotate-secret", method = "post", operation_id = "admin.instances.rotate_secret")]
+    async fn rotate_secret(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<String>) -> Result<Json<SecretRotated>, ApiError> {
+        let secret = tenants::rotate_instance_secret(&state.store, &state.vault, &id, ACTOR).await.map_err(op_error)?;
+        state.secrets.invalidate(id.as_str()).await;
+        Ok(Json(SecretRotated { signing_secret: secret }))
+    }
+
+    /// Register a channel for an instance.
+    #[oai(path = "/channels", method = "post", operation_id = "admin.channels.create")]
+    async fn create_channel(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, body: Json<CreateChannel>) -> Result<Created<ChannelView>, ApiError> {
+        let row = tenants::add_channel(
+            &state.store,
+            &state.vault,
+            tenants::NewChannel {
+                instance_id: &body.instance_id,
+                kind: body.kind.as_str(),
+                external_id: &body.external_id,
+                waba_id: body.waba_id.as_deref(),
+                name: body.name.as_deref(),
+                access_token: &body.access_token,
+            },
+            ACTOR,
+        )
+        .await
+        .map_err(op_error)?;
+        Ok(Created::Created(Json(row.into())))
+    }
+
+    /// List channels, of one instance when `instance_id` is given.
+    #[oai(path = "/channels", method = "get", operation_id = "admin.channels.list")]
+    async fn list_channels(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, instance_id: Query<Option<String>>) -> Result<Json<Vec<ChannelView>>, ApiError> {
+        let rows = state.store.list_channels(instance_id.as_deref()).await.map_err(|e| ApiError::store("list channels", e))?;
+        Ok(Json(rows.into_iter().map(ChannelView::from).collect()))
+    }
+
+    /// Get a channel.
+    #[oai(path = "/channels/:id", method = "get", operation_id = "admin.channels.get")]
+    async fn get_channel(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<String>) -> Result<Json<ChannelView>, ApiError> {
+        let row = state.store.get_channel(&id, None).await.map_err(|e| ApiError::store("get channel", e))?;
+        row.map(|r| Json(r.into()))
+            .ok_or_else(|| ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id."))
+    }
+
+    /// Remove a channel: its token is deleted and its events stop being relayed.
+    #[oai(path = "/channels/:id", method = "delete", operation_id = "admin.channels.delete")]
+    async fn delete_channel(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<String>) -> Result<Deleted, ApiError> {
+        tenants::remove_channel(&state.store, &id, None, ACTOR).await.map_err(op_error)?;
+        Ok(Deleted::NoContent)
+    }
+
+    /// Events of every instance (metadata only), newest first.
+    #[oai(path = "/events", method = "get", operation_id = "admin.events.list")]
+    async fn list_events(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        instance_id: Query<Option<String>>,
+        #[oai(name = "state")] event_state: Query<Option<EventState>>,
+        #[oai(name = "type")] event_type: Query<Option<String>>,
+        cursor: Query<Option<String>>,
+        limit: Query<Option<i64>>,
+    ) -> Result<Json<EventPage>, ApiError> {
+        let limit = page_limit(limit.0)?;
+        let filter = EventFilter {
+            instance_id: instance_id.as_deref(),
+            state: state_filter(event_state.0),
+            event_type: event_type.as_deref(),
+            before_seq: page_cursor(cursor.as_deref())?,
+            limit,
+        };
+        let rows = state.store.list_events(&filter).await.map_err(|e| ApiError::store("list events", e))?;
+        Ok(Json(EventPage::new(rows, limit)))
+    }
+
+    /// One event with its delivery attempts.
+    #[oai(path = "/events/:id", method = "get", operation_id = "admin.events.get")]
+    async fn get_event(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<String>) -> Result<Json<EventDetail>, ApiError> {
+        Ok(Json(event_detail(&state, &id, None).await?))
+    }
+
+    /// Replay a dead letter.
+    #[oai(path = "/events/:id/replay", method = "post", operation_id = "admin.events.replay")]
+    async fn replay_event(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<String>) -> Result<Json<EventView>, ApiError> {
+        let view = replay_one(&state, &id, None).await?;
+        let _ = state.store.audit(ACTOR, "event.replayed", &id, None).await;
+        Ok(Json(view))
+    }
+
+    /// Replay every dead letter, of one instance when `instance_id` is given.
+    #[oai(path = "/dead-letters/replay", method = "post", operation_id = "admin.dead_letters.replay")]
+    async fn replay_dead(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, instance_id: Query<Option<String>>) -> Result<Json<ReplayCount>, ApiError> {
+        let now = crate::now_ms();
+        let deadline = now + i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 2);
+        let n = state
+            .store
+            .replay_dead_letters(instance_id.as_deref(), now, deadline)
+            .await
+            .map_err(|e| ApiError::store("replay dead letters", e))?;
+        let _ = state.store.audit(ACTOR, "dead_letters.replayed", instance_id.as_deref().unwrap_or("*"), Some(&n.to_string())).await;
+        state.writer_wakeup();
+        Ok(Json(ReplayCount { replayed: n }))
+    }
+}

@@ -1,0 +1,400 @@
+//! What the admin and instance APIs share: tags, authentication, views of stored rows and the
+//! mapping of operation errors to API errors.
+
+use std::sync::Arc;
+
+use poem::Request;
+use poem_openapi::auth::Bearer;
+use poem_openapi::{Enum, Object, SecurityScheme, Tags};
+
+use super::AppState;
+use super::errors::{ApiError, codes};
+use crate::crypto::jwt::{self, AuthError};
+use crate::store::{AttemptRow, ChannelRow, EventMeta, InstanceRow};
+use crate::tenants::OpError;
+
+#[derive(Tags)]
+pub enum Tag {
+    /// Operators: instances, channels, all events.
+    Admin,
+    /// Instances: their own events, attempts and dead letters.
+    Events,
+    /// Health and readiness.
+    Operations,
+}
+
+/// A 401 raised by an authentication checker, carried to `bad_request_handler` intact.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct AuthRejection(pub AuthError);
+
+impl poem::error::ResponseError for AuthRejection {
+    fn status(&self) -> poem::http::StatusCode {
+        poem::http::StatusCode::UNAUTHORIZED
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Operator authentication: `Authorization: Bearer <METABRIDGE_ADMIN_TOKEN>`.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", rename = "AdminToken", checker = "check_admin")]
+pub struct AdminAuth(pub ());
+
+async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<()> {
+    let state = req
+        .data::<Arc<AppState>>()
+        .ok_or_else(|| poem::Error::from_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR))?;
+    if constant_time_eq(bearer.token.as_bytes(), state.config.admin_token.expose().as_bytes()) {
+        Ok(())
+    } else {
+        Err(AuthRejection(AuthError::Invalid).into())
+    }
+}
+
+/// Instance authentication: a JWT signed by the instance (HS256 with its secret), `aud` =
+/// the bridge's audience, `iss` = the instance id, `exp` required.
+#[derive(SecurityScheme)]
+#[oai(ty = "bearer", bearer_format = "JWT", rename = "InstanceJwt", checker = "check_instance")]
+pub struct InstanceAuth(pub String);
+
+async fn check_instance(req: &Request, bearer: Bearer) -> poem::Result<String> {
+    let state = req
+        .data::<Arc<AppState>>()
+        .ok_or_else(|| poem::Error::from_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR))?;
+    let token = bearer.token.trim();
+    if token.is_empty() {
+        return Err(AuthRejection(AuthError::Missing).into());
+    }
+    let instance_id = jwt::claimed_instance(token).map_err(AuthRejection)?;
+    if !crate::ids::is_valid(crate::ids::INSTANCE, &instance_id) {
+        return Err(AuthRejection(AuthError::Invalid).into());
+    }
+    let secret = match state.secrets.get(&instance_id).await {
+        Some(s) => s,
+        None => {
+            let row = state
+                .store
+                .get_instance(&instance_id)
+                .await
+                .map_err(|_| poem::Error::from_status(poem::http::StatusCode::SERVICE_UNAVAILABLE))?
+                .ok_or(AuthRejection(AuthError::Invalid))?;
+            let secret = Arc::new(
+                state
+                    .vault
+                    .decrypt(&row.signing_secret_enc)
+                    .map_err(|_| AuthRejection(AuthError::Invalid))?,
+            );
+            state.secrets.insert(instance_id.clone(), Arc::clone(&secret)).await;
+            secret
+        }
+    };
+    jwt::verify_instance_token(
+        token,
+        &instance_id,
+        &secret,
+        &state.config.jwt_audience,
+        state.config.jwt_max_lifetime,
+    )
+    .map_err(AuthRejection)?;
+    Ok(instance_id)
+}
+
+pub fn auth_error(err: &poem::Error) -> Option<ApiError> {
+    err.downcast_ref::<AuthRejection>().map(|r| {
+        let message = match r.0 {
+            AuthError::Missing => "Send `Authorization: Bearer <token>`.",
+            AuthError::Expired => "The token has expired; mint a new one.",
+            AuthError::Invalid => "The token is not valid for this service.",
+        };
+        ApiError::unauthorized(r.0.code(), message)
+    })
+}
+
+pub fn op_error(err: OpError) -> ApiError {
+    match err {
+        OpError::Invalid { field, message } => ApiError::invalid(field, message),
+        OpError::NotFound("instance") => ApiError::not_found(codes::INSTANCE_NOT_FOUND, "No instance with that id."),
+        OpError::NotFound("channel") => ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id."),
+        OpError::NotFound(_) => ApiError::not_found(codes::NOT_FOUND, "Not found."),
+        OpError::Conflict(m) => ApiError::conflict(codes::CHANNEL_EXISTS, m),
+        OpError::Store(e) => ApiError::store("store operation failed", e),
+    }
+}
+
+/// An instance (its signing secret is never shown here).
+#[derive(Debug, Object)]
+pub struct InstanceView {
+    pub id: String,
+    pub name: String,
+    /// Where events are POSTed.
+    pub callback_url: String,
+    /// Subscribed event types; absent = all.
+    pub event_types: Option<Vec<String>>,
+    /// Why delivery is paused (`receiver_gone` after a 410); absent when delivering.
+    pub delivery_paused_reason: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<InstanceRow> for InstanceView {
+    fn from(r: InstanceRow) -> Self {
+        Self {
+            event_types: r.event_type_list(),
+            id: r.id,
+            name: r.name,
+            callback_url: r.callback_url,
+            delivery_paused_reason: r.delivery_paused_reason,
+            created_at: crate::ms_to_rfc3339(r.created_at),
+            updated_at: crate::ms_to_rfc3339(r.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum ChannelKindApi {
+    Whatsapp,
+    Instagram,
+    Messenger,
+}
+
+impl ChannelKindApi {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Whatsapp => "whatsapp",
+            Self::Instagram => "instagram",
+            Self::Messenger => "messenger",
+        }
+    }
+}
+
+/// A channel (its access token is never shown).
+#[derive(Debug, Object)]
+pub struct ChannelView {
+    pub id: String,
+    pub instance_id: String,
+    /// `whatsapp`, `instagram` or `messenger`.
+    pub kind: String,
+    /// Meta's id: phone_number_id, Instagram account id or page id.
+    pub external_id: String,
+    pub waba_id: Option<String>,
+    pub name: Option<String>,
+    /// `active`.
+    pub status: String,
+    /// Whether an (encrypted) access token is stored.
+    pub has_token: bool,
+    pub created_at: String,
+}
+
+impl From<ChannelRow> for ChannelView {
+    fn from(r: ChannelRow) -> Self {
+        Self {
+            has_token: r.token_enc.is_some(),
+            id: r.id,
+            instance_id: r.instance_id,
+            kind: r.kind,
+            external_id: r.external_id,
+            waba_id: r.waba_id,
+            name: r.name,
+            status: r.status,
+            created_at: crate::ms_to_rfc3339(r.created_at),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "lowercase")]
+pub enum EventState {
+    Pending,
+    Delivered,
+    Dead,
+    Unroutable,
+}
+
+impl EventState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Delivered => "delivered",
+            Self::Dead => "dead",
+            Self::Unroutable => "unroutable",
+        }
+    }
+}
+
+/// An event's delivery state (never its content).
+#[derive(Debug, Object)]
+pub struct EventView {
+    pub id: String,
+    #[oai(rename = "type")]
+    pub event_type: String,
+    /// `pending`, `delivered`, `dead` (dead letter) or `unroutable`.
+    pub state: String,
+    pub instance_id: Option<String>,
+    pub channel_id: Option<String>,
+    pub channel_kind: Option<String>,
+    pub channel_external_id: String,
+    pub conversation_id: String,
+    pub occurred_at: Option<String>,
+    pub received_at: String,
+    pub attempts: i64,
+    /// When the next attempt is due (pending events only).
+    pub next_attempt_at: Option<String>,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<String>,
+    pub dead_at: Option<String>,
+    /// Whether the content is still held (it is purged after delivery, P05).
+    pub content_available: bool,
+}
+
+impl From<EventMeta> for EventView {
+    fn from(e: EventMeta) -> Self {
+        Self {
+            next_attempt_at: (e.state == "pending").then(|| crate::ms_to_rfc3339(e.next_attempt_at)),
+            id: e.id,
+            event_type: e.event_type,
+            state: e.state,
+            instance_id: e.instance_id,
+            channel_id: e.channel_id,
+            channel_kind: e.channel_kind,
+            channel_external_id: e.channel_external_id,
+            conversation_id: e.conversation_id,
+            occurred_at: e.occurred_at.map(crate::ms_to_rfc3339),
+            received_at: crate::ms_to_rfc3339(e.received_at),
+            attempts: e.attempts,
+            last_status: e.last_status,
+            last_error: e.last_error,
+            delivered_at: e.delivered_at.map(crate::ms_to_rfc3339),
+            dead_at: e.dead_at.map(crate::ms_to_rfc3339),
+            content_available: e.has_content != 0,
+        }
+    }
+}
+
+/// A page of events, newest first.
+#[derive(Debug, Object)]
+pub struct EventPage {
+    pub events: Vec<EventView>,
+    /// Pass as `cursor` to get the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+impl EventPage {
+    pub fn new(rows: Vec<EventMeta>, limit: i64) -> Self {
+        let next_cursor = (rows.len() as i64 == limit)
+            .then(|| rows.last().map(|r| r.seq.to_string()))
+            .flatten();
+        Self {
+            events: rows.into_iter().map(EventView::from).collect(),
+            next_cursor,
+        }
+    }
+}
+
+/// One delivery attempt.
+#[derive(Debug, Object)]
+pub struct AttemptView {
+    pub attempt: i64,
+    pub attempted_at: String,
+    /// The receiver's HTTP status; absent when no response came (timeout, refused).
+    pub status_code: Option<i64>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    pub next_attempt_at: Option<String>,
+}
+
+impl From<AttemptRow> for AttemptView {
+    fn from(a: AttemptRow) -> Self {
+        Self {
+            attempt: a.attempt,
+            attempted_at: crate::ms_to_rfc3339(a.attempted_at),
+            status_code: a.status_code,
+            latency_ms: a.latency_ms,
+            error: a.error,
+            next_attempt_at: a.next_attempt_at.map(crate::ms_to_rfc3339),
+        }
+    }
+}
+
+/// An event with its attempts.
+#[derive(Debug, Object)]
+pub struct EventDetail {
+    pub event: EventView,
+    pub attempts: Vec<AttemptView>,
+}
+
+/// Result of a replay of several dead letters.
+#[derive(Debug, Object)]
+pub struct ReplayCount {
+    /// Dead letters put back in the queue.
+    pub replayed: u64,
+}
+
+/// Page size: 1–500, default 100.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(100),
+        Some(n) if (1..=500).contains(&n) => Ok(n),
+        Some(_) => Err(ApiError::invalid("limit", "must be between 1 and 500")),
+    }
+}
+
+pub fn page_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+    cursor
+        .map(|c| c.parse::<i64>().map_err(|_| ApiError::invalid("cursor", "is not a cursor from a previous page")))
+        .transpose()
+}
+
+/// Replays one event and maps the result.
+pub async fn replay_one(state: &AppState, id: &str, instance_id: Option<&str>) -> Result<EventView, ApiError> {
+    use crate::store::ReplayResult;
+    let now = crate::now_ms();
+    let deadline = now + i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 2);
+    if !crate::ids::is_valid(crate::ids::EVENT, id) {
+        return Err(ApiError::not_found(codes::EVENT_NOT_FOUND, "No event with that id."));
+    }
+    match state.store.replay_event(id, instance_id, now, deadline).await {
+        Ok(ReplayResult::Replayed) => {}
+        Ok(ReplayResult::NotFound) => return Err(ApiError::not_found(codes::EVENT_NOT_FOUND, "No event with that id.")),
+        Ok(ReplayResult::NotReplayable(s)) => {
+            return Err(ApiError::conflict(codes::EVENT_NOT_REPLAYABLE, format!("Only dead letters can be replayed; this event is {s}.")));
+        }
+        Ok(ReplayResult::ContentPurged) => {
+            return Err(ApiError::conflict(codes::CONTENT_PURGED, "The event's content was purged by retention; it cannot be replayed."));
+        }
+        Err(e) => return Err(ApiError::store("replay failed", e)),
+    }
+    state.writer_wakeup();
+    let ev = state
+        .store
+        .get_event(id, instance_id)
+        .await
+        .map_err(|e| ApiError::store("read event", e))?
+        .ok_or_else(|| ApiError::not_found(codes::EVENT_NOT_FOUND, "No event with that id."))?;
+    Ok(ev.into())
+}
+
+pub async fn event_detail(state: &AppState, id: &str, instance_id: Option<&str>) -> Result<EventDetail, ApiError> {
+    if !crate::ids::is_valid(crate::ids::EVENT, id) {
+        return Err(ApiError::not_found(codes::EVENT_NOT_FOUND, "No event with that id."));
+    }
+    let ev = state
+        .store
+        .get_event(id, instance_id)
+        .await
+        .map_err(|e| ApiError::store("read event", e))?
+        .ok_or_else(|| ApiError::not_found(codes::EVENT_NOT_FOUND, "No event with that id."))?;
+    let attempts = state
+        .store
+        .list_attempts(id, instance_id)
+        .await
+        .map_err(|e| ApiError::store("read attempts", e))?;
+    Ok(EventDetail {
+        event: ev.into(),
+        attempts: attempts.into_iter().map(AttemptView::from).collect(),
+    })
+}

@@ -1,0 +1,119 @@
+//! The one error shape of the APIs: a status, a machine-readable `code` and a human `message`.
+//! Unexpected errors become a generic 500; their cause is logged, never returned.
+
+use poem_openapi::{ApiResponse, Object, payload::Json};
+use tracing::error;
+
+/// Stable error codes (they leave the process).
+pub mod codes {
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    pub const VALIDATION_FAILED: &str = "validation_failed";
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    pub const TOKEN_MISSING: &str = "token_missing";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const INSTANCE_NOT_FOUND: &str = "instance_not_found";
+    pub const CHANNEL_NOT_FOUND: &str = "channel_not_found";
+    pub const EVENT_NOT_FOUND: &str = "event_not_found";
+    pub const CHANNEL_EXISTS: &str = "channel_already_registered";
+    pub const EVENT_NOT_REPLAYABLE: &str = "event_not_replayable";
+    pub const CONTENT_PURGED: &str = "event_content_purged";
+    pub const UNAVAILABLE: &str = "service_unavailable";
+    pub const INTERNAL: &str = "internal_error";
+}
+
+/// Error body of every API error.
+#[derive(Debug, Clone, Object)]
+#[oai(example)]
+pub struct ErrorBody {
+    /// Machine-readable error code, e.g. `channel_not_found`.
+    pub code: String,
+    /// What went wrong, for a person.
+    pub message: String,
+    /// The request field the error is about, when there is one (e.g. `callback_url`).
+    #[oai(skip_serializing_if_is_none)]
+    pub field: Option<String>,
+}
+
+impl poem_openapi::types::Example for ErrorBody {
+    fn example() -> Self {
+        ErrorBody {
+        code: codes::CHANNEL_NOT_FOUND.into(),
+        message: "No channel with that id for this instance.".into(),
+        field: None,
+        }
+    }
+}
+
+#[derive(Debug, ApiResponse)]
+#[oai(bad_request_handler = "bad_request")]
+pub enum ApiError {
+    /// The request is malformed (not JSON, wrong types, missing fields).
+    #[oai(status = 400)]
+    BadRequest(Json<ErrorBody>),
+    /// Missing or invalid credentials (`token_missing`, `token_expired`, `token_invalid`, `unauthorized`).
+    #[oai(status = 401)]
+    Unauthorized(Json<ErrorBody>),
+    /// No such object for this caller (also for objects of another instance).
+    #[oai(status = 404)]
+    NotFound(Json<ErrorBody>),
+    /// Conflicts with the current state (duplicate registration, not replayable).
+    #[oai(status = 409)]
+    Conflict(Json<ErrorBody>),
+    /// Well-formed but breaks a rule (`validation_failed`, with `field`).
+    #[oai(status = 422)]
+    Unprocessable(Json<ErrorBody>),
+    /// Unexpected failure; retry later.
+    #[oai(status = 500)]
+    Internal(Json<ErrorBody>),
+    /// The database is unavailable; retry later.
+    #[oai(status = 503)]
+    Unavailable(Json<ErrorBody>),
+}
+
+fn body(code: &str, message: impl Into<String>, field: Option<&str>) -> Json<ErrorBody> {
+    Json(ErrorBody {
+        code: code.to_string(),
+        message: message.into(),
+        field: field.map(str::to_string),
+    })
+}
+
+impl ApiError {
+    pub fn not_found(code: &str, message: &str) -> Self {
+        Self::NotFound(body(code, message, None))
+    }
+    pub fn unauthorized(code: &str, message: &str) -> Self {
+        Self::Unauthorized(body(code, message, None))
+    }
+    pub fn conflict(code: &str, message: impl Into<String>) -> Self {
+        Self::Conflict(body(code, message, None))
+    }
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::Unprocessable(body(codes::VALIDATION_FAILED, message, Some(field)))
+    }
+    /// Logs the cause (server side only) and answers a generic 500 or 503.
+    pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
+        error!(error = %err, "{context}");
+        Self::Internal(body(codes::INTERNAL, "Unexpected error; it has been logged.", None))
+    }
+    pub fn store(context: &str, err: crate::store::StoreError) -> Self {
+        error!(error = %err, "{context}");
+        Self::Unavailable(body(codes::UNAVAILABLE, "The database is unavailable; retry later.", None))
+    }
+}
+
+/// Parse and authentication failures of poem-openapi extractors, in our shape.
+fn bad_request(err: poem::Error) -> ApiError {
+    if let Some(auth) = super::api::auth_error(&err) {
+        return auth;
+    }
+    if err.status() == poem::http::StatusCode::UNAUTHORIZED {
+        return ApiError::Unauthorized(body(
+            codes::TOKEN_MISSING,
+            "Send `Authorization: Bearer <token>`.",
+            None,
+        ));
+    }
+    // The parser's message names the field and the problem; it never echoes a secret.
+    ApiError::BadRequest(body(codes::INVALID_REQUEST, err.to_string(), None))
+}

@@ -1,0 +1,78 @@
+//! The poem application: Meta webhooks (`/webhooks/meta`), the admin API (`/admin/v1`), the
+//! instance API (`/v1`), health, readiness and metrics, and the OpenAPI document.
+
+pub mod admin;
+pub mod api;
+pub mod errors;
+pub mod ops;
+pub mod v1;
+pub mod webhooks;
+
+use std::sync::Arc;
+
+use moka::future::Cache;
+use poem::{EndpointExt, Route};
+use poem_openapi::OpenApiService;
+
+use crate::config::Config;
+use crate::crypto::vault::Vault;
+use crate::ingest::Writer;
+use crate::metrics::Metrics;
+use crate::store::Store;
+
+/// Shared state of every handler.
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub writer: Writer,
+    pub vault: Arc<Vault>,
+    pub metrics: Arc<Metrics>,
+    /// Decrypted instance signing secrets, briefly (shared with delivery).
+    pub secrets: Cache<String, Arc<String>>,
+    /// Wakes the delivery dispatcher (after a replay or a resume).
+    pub delivery_wakeup: Arc<tokio::sync::Notify>,
+}
+
+impl AppState {
+    pub fn writer_wakeup(&self) {
+        self.delivery_wakeup.notify_one();
+    }
+}
+
+/// The OpenAPI service: every documented API.
+pub fn openapi_service(public_url: &str) -> OpenApiService<(admin::AdminApi, v1::InstanceApi, ops::OpsApi), ()> {
+    OpenApiService::new(
+        (admin::AdminApi, v1::InstanceApi, ops::OpsApi),
+        "metabridge",
+        env!("CARGO_PKG_VERSION"),
+    )
+    .description(
+        "Bridge between Meta's messaging channels (WhatsApp Cloud API, Instagram, Messenger, Lead Ads) \
+         and DSK platform instances. Admin endpoints take `Authorization: Bearer <METABRIDGE_ADMIN_TOKEN>`; \
+         `/v1` endpoints take a JWT signed by the instance (HS256 with the secret shown at instance creation, \
+         `aud` = `metabridge`, `iss` = the instance id, `exp` required).",
+    )
+    .server(public_url.to_string())
+}
+
+/// The OpenAPI document as JSON (what `metabridge openapi` prints and `openapi/` holds).
+pub fn openapi_json() -> String {
+    openapi_service("http://127.0.0.1:8080").spec()
+}
+
+/// Builds the whole application.
+pub fn app(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
+    let api = openapi_service(&state.config.public_url);
+    let spec = api.spec_endpoint();
+    let docs = api.swagger_ui();
+    Route::new()
+        .at(
+            "/webhooks/meta",
+            poem::get(webhooks::verify_handshake).post(webhooks::receive),
+        )
+        .at("/metrics", poem::get(ops::metrics))
+        .at("/openapi.json", spec)
+        .nest("/docs", docs)
+        .nest("/", api)
+        .data(state)
+}

@@ -1,0 +1,188 @@
+//! The group-commit writer. Every webhook request hands its events to one writer task; the
+//! writer takes everything that queued while the previous commit was running and records it
+//! in ONE transaction (one fsync), then answers each request. Delivery outcomes go through the
+//! same writer, so SQLite has a single writer and PostgreSQL few commits. A request is
+//! answered only after its commit: Meta gets its 200 only for what is durable.
+
+use std::sync::Arc;
+
+use tokio::sync::{Notify, mpsc, oneshot};
+use tracing::{error, warn};
+
+use crate::events::parse::ParsedEvent;
+use crate::metrics::Metrics;
+use crate::store::{self, DeliveryOutcome, IngestCounts, Store};
+
+/// Most events taken into one transaction (more wait for the next commit).
+const MAX_EVENTS_PER_COMMIT: usize = 4000;
+/// Queue length in requests; when full, requests wait (back-pressure).
+const QUEUE: usize = 8192;
+
+enum WriteOp {
+    Ingest {
+        events: Vec<ParsedEvent>,
+        received_at: i64,
+        reply: oneshot::Sender<Result<IngestCounts, WriteError>>,
+    },
+    Outcomes {
+        outcomes: Vec<DeliveryOutcome>,
+        reply: oneshot::Sender<Result<(), WriteError>>,
+    },
+}
+
+impl WriteOp {
+    fn weight(&self) -> usize {
+        match self {
+            Self::Ingest { events, .. } => events.len().max(1),
+            Self::Outcomes { outcomes, .. } => outcomes.len().max(1),
+        }
+    }
+}
+
+/// The write could not be committed; nothing of it is stored.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("the database did not commit the write")]
+pub struct WriteError;
+
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<WriteOp>,
+}
+
+impl Writer {
+    /// Starts the writer task. It ends when every `Writer` clone is dropped, after committing
+    /// what was queued.
+    pub fn spawn(
+        store: Store,
+        metrics: Arc<Metrics>,
+        delivery_wakeup: Arc<Notify>,
+        horizon_ms: i64,
+    ) -> (Self, tokio::task::JoinHandle<()>) {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let handle = tokio::spawn(run(store, metrics, delivery_wakeup, horizon_ms, rx));
+        (Self { tx }, handle)
+    }
+
+    /// Records the events of one webhook request; returns once they are committed.
+    pub async fn ingest(&self, events: Vec<ParsedEvent>, received_at: i64) -> Result<IngestCounts, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(WriteOp::Ingest { events, received_at, reply })
+            .await
+            .map_err(|_| WriteError)?;
+        rx.await.map_err(|_| WriteError)?
+    }
+
+    /// Records delivery outcomes; returns once they are committed.
+    pub async fn record_outcomes(&self, outcomes: Vec<DeliveryOutcome>) -> Result<(), WriteError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(WriteOp::Outcomes { outcomes, reply })
+            .await
+            .map_err(|_| WriteError)?;
+        rx.await.map_err(|_| WriteError)?
+    }
+}
+
+async fn run(
+    store: Store,
+    metrics: Arc<Metrics>,
+    delivery_wakeup: Arc<Notify>,
+    horizon_ms: i64,
+    mut rx: mpsc::Receiver<WriteOp>,
+) {
+    let mut batch: Vec<WriteOp> = Vec::new();
+    while let Some(op) = rx.recv().await {
+        let mut weight = op.weight();
+        batch.push(op);
+        while weight < MAX_EVENTS_PER_COMMIT {
+            match rx.try_recv() {
+                Ok(op) => {
+                    weight += op.weight();
+                    batch.push(op);
+                }
+                Err(_) => break,
+            }
+        }
+        commit(&store, &metrics, &delivery_wakeup, horizon_ms, &mut batch).await;
+    }
+}
+
+async fn commit(
+    store: &Store,
+    metrics: &Metrics,
+    delivery_wakeup: &Notify,
+    horizon_ms: i64,
+    batch: &mut Vec<WriteOp>,
+) {
+    let mut requests: Vec<&[ParsedEvent]> = Vec::new();
+    let mut outcomes: Vec<DeliveryOutcome> = Vec::new();
+    let mut received_at = 0;
+    for op in batch.iter_mut() {
+        match op {
+            WriteOp::Ingest { events, received_at: r, .. } => {
+                requests.push(events.as_slice());
+                received_at = received_at.max(*r);
+            }
+            WriteOp::Outcomes { outcomes: o, .. } => outcomes.append(o),
+        }
+    }
+    let result = async {
+        let mut tx = store.begin_write().await?;
+        let counts = if requests.is_empty() {
+            Vec::new()
+        } else {
+            store::ingest_events(&mut tx, &requests, received_at, horizon_ms).await?
+        };
+        if !outcomes.is_empty() {
+            store::apply_outcomes(&mut tx, &outcomes).await?;
+        }
+        tx.commit().await?;
+        Ok::<_, store::StoreError>(counts)
+    }
+    .await;
+    match result {
+        Ok(counts) => {
+            if !requests.is_empty() {
+                metrics.ingest_batch_requests.observe(requests.len() as f64);
+            }
+            let mut total = IngestCounts::default();
+            let mut counts = counts.into_iter();
+            for op in batch.drain(..) {
+                match op {
+                    WriteOp::Ingest { reply, .. } => {
+                        let c = counts.next().unwrap_or_default();
+                        total += c;
+                        let _ = reply.send(Ok(c));
+                    }
+                    WriteOp::Outcomes { reply, .. } => {
+                        let _ = reply.send(Ok(()));
+                    }
+                }
+            }
+            metrics.events_enqueued.inc_by(total.enqueued as u64);
+            metrics.events_duplicate.inc_by(total.duplicates as u64);
+            metrics.events_unroutable.inc_by(total.unroutable as u64);
+            metrics.events_filtered.inc_by(total.filtered as u64);
+            if total.unroutable > 0 {
+                warn!(count = total.unroutable, "events for channels no instance owns were recorded as unroutable");
+            }
+            if total.enqueued > 0 || !outcomes.is_empty() {
+                delivery_wakeup.notify_one();
+            }
+        }
+        Err(e) => {
+            error!(error = %e, requests = requests.len(), outcomes = outcomes.len(), "group commit failed; nothing of it was stored");
+            for op in batch.drain(..) {
+                match op {
+                    WriteOp::Ingest { reply, .. } => {
+                        let _ = reply.send(Err(WriteError));
+                    }
+                    WriteOp::Outcomes { reply, .. } => {
+                        let _ = reply.send(Err(WriteError));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,95 @@
+//! `metabridge`: parse the command line, set up logging, run the chosen command.
+
+use clap::Parser;
+use metabridge::cli::{Cli, Command, KeysCommand, SimCommand};
+use metabridge::config::{Config, ServeArgs};
+use tracing_subscriber::EnvFilter;
+
+fn init_tracing(json: bool) {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    if json {
+        builder.json().init();
+    } else {
+        builder.init();
+    }
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let config = Config::from_args(&args)?;
+    init_tracing(config.json_logs);
+    let app = metabridge::app::Application::build(config).await?;
+    let stop = app.shutdown_handle();
+    tokio::spawn(async move {
+        metabridge::app::shutdown_signal().await;
+        stop.cancel();
+    });
+    app.run_until_stopped().await
+}
+
+#[tokio::main]
+async fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        None => match Cli::try_parse_from(["metabridge", "serve"]) {
+            Ok(Cli { command: Some(Command::Serve(args)) }) => serve(*args).await,
+            _ => Err(anyhow::anyhow!("cannot read the configuration")),
+        },
+        Some(Command::Serve(args)) => serve(*args).await,
+        Some(Command::Demo { serve, messages, rate }) => {
+            init_tracing(false);
+            metabridge::cli::demo(*serve, messages, rate).await
+        }
+        Some(Command::Instance { command, store, json }) => metabridge::cli::instance_cmd(command, &store, json).await,
+        Some(Command::Channel { command, store, json }) => metabridge::cli::channel_cmd(command, &store, json).await,
+        Some(Command::Keys { command: KeysCommand::Generate }) => {
+            println!("{}", metabridge::crypto::vault::generate_key());
+            Ok(())
+        }
+        Some(Command::Migrate { store }) => metabridge::cli::migrate(&store).await,
+        Some(Command::Openapi) => {
+            println!("{}", metabridge::http::openapi_json());
+            Ok(())
+        }
+        Some(Command::Sim { command }) => match command {
+            SimCommand::Emit { url, secret, count, rate, batch, duplicates, reorder, concurrency, phone_number_id, waba_id, start_seq } => {
+                metabridge::sim::emitter::emit(metabridge::sim::emitter::EmitOptions {
+                    url,
+                    secret,
+                    waba_id,
+                    phone_number_id,
+                    count,
+                    rate,
+                    batch,
+                    contacts: 50,
+                    duplicates,
+                    reorder,
+                    concurrency,
+                    start_seq,
+                })
+                .await
+                .map(|r| println!("{}", serde_json::to_string(&r).unwrap_or_default()))
+            }
+            SimCommand::Receiver { listen, instances } => {
+                init_tracing(false);
+                match metabridge::sim::receiver::start(listen, true).await {
+                    Ok(r) => {
+                        for pair in &instances {
+                            if let Some((id, secret)) = pair.split_once('=') {
+                                r.state.add_instance(id, secret);
+                            }
+                        }
+                        println!("fake DSK receiver on {}", r.url());
+                        metabridge::app::shutdown_signal().await;
+                        Ok(())
+                    }
+                    Err(e) => Err(e),
+                }
+            }
+        },
+    };
+    if let Err(e) = result {
+        eprintln!("metabridge: {e:#}");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,96 @@
+//! Prometheus metrics. Names are stable (they leave the process); labels never carry a
+//! token, an id chosen by a customer, or message content.
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = [(&'static str, &'static str); 1];
+
+pub struct Metrics {
+    registry: Registry,
+    pub webhooks_received: Counter,
+    pub webhooks_rejected: Family<Labels, Counter>,
+    pub webhooks_malformed: Counter,
+    pub events_enqueued: Counter,
+    pub events_duplicate: Counter,
+    pub events_unroutable: Counter,
+    pub events_filtered: Counter,
+    pub ingest_batch_requests: Histogram,
+    pub delivery_attempts: Family<Labels, Counter>,
+    pub delivery_request_seconds: Histogram,
+    pub delivery_lag_seconds: Histogram,
+    pub dead_letters_total: Counter,
+    pub outbox_pending: Gauge,
+    pub outbox_oldest_pending_age_seconds: Gauge<f64, AtomicU64>,
+    pub dead_letters: Gauge,
+    pub unroutable_events: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("metabridge");
+        let m = Self {
+            webhooks_received: Counter::default(),
+            webhooks_rejected: Family::default(),
+            webhooks_malformed: Counter::default(),
+            events_enqueued: Counter::default(),
+            events_duplicate: Counter::default(),
+            events_unroutable: Counter::default(),
+            events_filtered: Counter::default(),
+            ingest_batch_requests: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+            delivery_attempts: Family::default(),
+            delivery_request_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            delivery_lag_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 24)),
+            dead_letters_total: Counter::default(),
+            outbox_pending: Gauge::default(),
+            outbox_oldest_pending_age_seconds: Gauge::default(),
+            dead_letters: Gauge::default(),
+            unroutable_events: Gauge::default(),
+            registry: Registry::default(),
+        };
+        registry.register("webhooks_received", "Signed webhook POSTs accepted", m.webhooks_received.clone());
+        registry.register("webhooks_rejected", "Webhook POSTs refused, by reason", m.webhooks_rejected.clone());
+        registry.register("webhooks_malformed", "Signed webhook bodies that could not be parsed (answered 200)", m.webhooks_malformed.clone());
+        registry.register("events_enqueued", "Events appended to an instance outbox", m.events_enqueued.clone());
+        registry.register("events_duplicate", "Events dropped because their idempotency key was already recorded", m.events_duplicate.clone());
+        registry.register("events_unroutable", "Events for a channel no instance owns (kept, not delivered)", m.events_unroutable.clone());
+        registry.register("events_filtered", "Events no owning instance subscribes to", m.events_filtered.clone());
+        registry.register("ingest_batch_requests", "Webhook requests sharing one group commit", m.ingest_batch_requests.clone());
+        registry.register("delivery_attempts", "Delivery attempts to instances, by outcome", m.delivery_attempts.clone());
+        registry.register("delivery_request_seconds", "Duration of one POST to an instance callback", m.delivery_request_seconds.clone());
+        registry.register("delivery_latency_seconds", "Time from webhook receipt to successful delivery", m.delivery_lag_seconds.clone());
+        registry.register("dead_letters_created", "Events dead-lettered after the retry horizon", m.dead_letters_total.clone());
+        registry.register("outbox_depth", "Events waiting for delivery", m.outbox_pending.clone());
+        registry.register("outbox_oldest_pending_age_seconds", "Age of the oldest event waiting for delivery", m.outbox_oldest_pending_age_seconds.clone());
+        registry.register("dead_letters", "Dead-lettered events currently stored", m.dead_letters.clone());
+        registry.register("unroutable_events", "Unroutable events currently stored", m.unroutable_events.clone());
+        Self { registry, ..m }
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+
+    pub fn reject(&self, reason: &'static str) {
+        self.webhooks_rejected.get_or_create(&[("reason", reason)]).inc();
+    }
+
+    pub fn attempt(&self, outcome: &'static str) {
+        self.delivery_attempts.get_or_create(&[("outcome", outcome)]).inc();
+    }
+}

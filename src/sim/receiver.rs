@@ -1,0 +1,163 @@
+//! A fake DSK instance: receives the bridge's event POSTs, verifies their JWT (HS256 with the
+//! instance's secret, `aud` = instance id, `iss` = metabridge), records and counts them, and
+//! answers whatever status it is told to (to simulate a receiver that fails or is slow).
+
+use std::collections::{HashMap, HashSet};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU16, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use poem::http::StatusCode;
+use poem::listener::{Acceptor, Listener, TcpListener};
+use poem::web::Data;
+use poem::{EndpointExt, Request, Response, Route, handler};
+use serde_json::Value;
+
+use crate::crypto::jwt::{BRIDGE_ISSUER, CallbackClaims};
+
+#[derive(Debug, Clone)]
+pub struct Received {
+    pub event_id: String,
+    pub event_type: String,
+    pub instance_id: String,
+    pub conversation_id: String,
+    pub attempt: u32,
+    pub body: Value,
+    /// Status this receiver answered.
+    pub answered: u16,
+}
+
+#[derive(Default)]
+pub struct ReceiverState {
+    secrets: RwLock<HashMap<String, String>>,
+    events: Mutex<Vec<Received>>,
+    status: AtomicU16,
+    delay_ms: AtomicU64,
+    rejected: AtomicU64,
+    print: bool,
+}
+
+impl ReceiverState {
+    /// Accepts events for `instance_id`, verified with `secret`.
+    pub fn add_instance(&self, instance_id: &str, secret: &str) {
+        if let Ok(mut s) = self.secrets.write() {
+            s.insert(instance_id.to_string(), secret.to_string());
+        }
+    }
+    /// Status to answer from now on (200 by default).
+    pub fn set_status(&self, status: u16) {
+        self.status.store(status, Ordering::SeqCst);
+    }
+    /// Delay before answering.
+    pub fn set_delay(&self, delay: Duration) {
+        self.delay_ms.store(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), Ordering::SeqCst);
+    }
+    /// Every request received (including the ones answered with a failure).
+    pub fn received(&self) -> Vec<Received> {
+        self.events.lock().map(|e| e.clone()).unwrap_or_default()
+    }
+    /// Requests answered 2xx.
+    pub fn accepted(&self) -> Vec<Received> {
+        self.received().into_iter().filter(|r| (200..300).contains(&r.answered)).collect()
+    }
+    /// Distinct event ids answered 2xx.
+    pub fn unique_accepted(&self) -> usize {
+        self.accepted().iter().map(|r| r.event_id.clone()).collect::<HashSet<_>>().len()
+    }
+    /// Requests refused because their JWT did not verify.
+    pub fn rejected_jwt(&self) -> u64 {
+        self.rejected.load(Ordering::SeqCst)
+    }
+}
+
+pub struct Receiver {
+    pub addr: SocketAddr,
+    pub state: Arc<ReceiverState>,
+}
+
+impl Receiver {
+    pub fn url(&self) -> String {
+        format!("http://{}/events", self.addr)
+    }
+}
+
+fn verify(state: &ReceiverState, req: &Request) -> Option<String> {
+    let token = req.headers().get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")?;
+    let instance = crate::crypto::jwt::claimed_audience(token)?;
+    let secret = state.secrets.read().ok()?.get(&instance)?.clone();
+    let mut v = Validation::new(Algorithm::HS256);
+    v.set_audience(&[instance.as_str()]);
+    v.set_issuer(&[BRIDGE_ISSUER]);
+    v.set_required_spec_claims(&["exp", "aud", "iss"]);
+    jsonwebtoken::decode::<CallbackClaims>(token, &DecodingKey::from_secret(secret.as_bytes()), &v).ok()?;
+    Some(instance)
+}
+
+#[handler]
+async fn receive(state: Data<&Arc<ReceiverState>>, req: &Request, body: poem::Body) -> Response {
+    let state = *state;
+    let Some(instance_id) = verify(state, req) else {
+        state.rejected.fetch_add(1, Ordering::SeqCst);
+        return Response::builder().status(StatusCode::UNAUTHORIZED).body("bad token");
+    };
+    let Ok(bytes) = body.into_bytes_limit(16 * 1024 * 1024).await else {
+        return Response::builder().status(StatusCode::BAD_REQUEST).body("unreadable");
+    };
+    let Ok(json) = serde_json::from_slice::<Value>(&bytes) else {
+        return Response::builder().status(StatusCode::BAD_REQUEST).body("not json");
+    };
+    let delay = state.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(Duration::from_millis(delay)).await;
+    }
+    let status = match state.status.load(Ordering::SeqCst) {
+        0 => 200,
+        s => s,
+    };
+    let attempt = req
+        .headers()
+        .get("x-metabridge-attempt")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let rec = Received {
+        event_id: json["id"].as_str().unwrap_or_default().to_string(),
+        event_type: json["type"].as_str().unwrap_or_default().to_string(),
+        instance_id,
+        conversation_id: json["conversation_id"].as_str().unwrap_or_default().to_string(),
+        attempt,
+        body: json,
+        answered: status,
+    };
+    if state.print {
+        println!(
+            "receiver: {} {} conversation={} attempt={} -> {}",
+            rec.event_type, rec.event_id, rec.conversation_id, rec.attempt, status
+        );
+    }
+    if let Ok(mut e) = state.events.lock() {
+        e.push(rec);
+    }
+    Response::builder()
+        .status(StatusCode::from_u16(status).unwrap_or(StatusCode::OK))
+        .body("")
+}
+
+/// Starts a receiver on `listen` (port 0 for a free port). `print` writes one line per event
+/// (type, id, conversation; never the content).
+pub async fn start(listen: SocketAddr, print: bool) -> anyhow::Result<Receiver> {
+    let acceptor = TcpListener::bind(listen).into_acceptor().await?;
+    let addr = acceptor
+        .local_addr()
+        .first()
+        .and_then(|a| a.as_socket_addr().copied())
+        .ok_or_else(|| anyhow::anyhow!("receiver has no address"))?;
+    let state = Arc::new(ReceiverState { print, ..Default::default() });
+    let app = Route::new().at("/*path", poem::post(receive)).data(Arc::clone(&state));
+    tokio::spawn(async move {
+        let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
+    });
+    Ok(Receiver { addr, state })
+}

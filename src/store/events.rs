@@ -1,0 +1,472 @@
+//! The outbox seen by delivery workers, the APIs and the retention worker.
+
+use sqlx::Row;
+
+use super::{Result, Store, Tx, values_placeholders};
+use crate::config::Backend;
+
+/// An event due for delivery, with what is needed to build and sign the request.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct DueEvent {
+    pub seq: i64,
+    pub id: String,
+    pub instance_id: String,
+    pub channel_id: Option<String>,
+    pub channel_kind: Option<String>,
+    pub channel_external_id: String,
+    pub conversation_id: String,
+    #[sqlx(rename = "type")]
+    pub event_type: String,
+    pub occurred_at: Option<i64>,
+    pub received_at: i64,
+    pub attempts: i64,
+    pub deadline_at: i64,
+    pub contact: Option<String>,
+    pub data: Option<String>,
+    pub raw: Option<String>,
+    pub callback_url: String,
+    pub signing_secret_enc: String,
+}
+
+const DUE_WHERE: &str = "e.state = 'pending' AND e.next_attempt_at <= $1 AND e.lease_until <= $1 \
+    AND i.delivery_paused_reason IS NULL \
+    AND NOT EXISTS (SELECT 1 FROM events p WHERE p.state = 'pending' AND p.conversation = e.conversation AND p.seq < e.seq)";
+
+/// Metadata of an event (never its content): what the APIs show.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct EventMeta {
+    pub seq: i64,
+    pub id: String,
+    pub instance_id: Option<String>,
+    pub channel_id: Option<String>,
+    pub channel_kind: Option<String>,
+    pub channel_external_id: String,
+    pub conversation_id: String,
+    #[sqlx(rename = "type")]
+    pub event_type: String,
+    pub state: String,
+    pub occurred_at: Option<i64>,
+    pub received_at: i64,
+    pub attempts: i64,
+    pub next_attempt_at: i64,
+    pub last_status: Option<i64>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<i64>,
+    pub dead_at: Option<i64>,
+    pub has_content: i64,
+}
+
+const META_COLS: &str = "seq, id, instance_id, channel_id, channel_kind, channel_external_id, conversation_id, type, state, \
+    occurred_at, received_at, attempts, next_attempt_at, last_status, last_error, delivered_at, dead_at, \
+    CAST(CASE WHEN data IS NULL THEN 0 ELSE 1 END AS BIGINT) AS has_content";
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct AttemptRow {
+    pub event_id: String,
+    pub attempt: i64,
+    pub attempted_at: i64,
+    pub status_code: Option<i64>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    pub next_attempt_at: Option<i64>,
+}
+
+/// What one delivery attempt decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutcomeKind {
+    Delivered,
+    /// Try again at this time.
+    Retry { next_at: i64 },
+    /// Gave up: the retry horizon is exhausted.
+    Dead,
+    /// The receiver said 410 Gone: keep the event, pause the instance until an operator
+    /// resumes it.
+    Gone { next_at: i64 },
+}
+
+#[derive(Debug, Clone)]
+pub struct DeliveryOutcome {
+    pub seq: i64,
+    pub event_id: String,
+    pub instance_id: String,
+    /// Attempt number (1-based) of this attempt.
+    pub attempt: i64,
+    pub at: i64,
+    pub status: Option<i64>,
+    pub latency_ms: i64,
+    pub error: Option<String>,
+    pub kind: OutcomeKind,
+}
+
+/// Filter of event listings.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter<'a> {
+    pub instance_id: Option<&'a str>,
+    pub state: Option<&'a str>,
+    pub event_type: Option<&'a str>,
+    /// Only events with a smaller `seq` (paging backwards from the newest).
+    pub before_seq: Option<i64>,
+    pub limit: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplayResult {
+    Replayed,
+    NotFound,
+    /// Only dead letters can be replayed; carries the current state.
+    NotReplayable(String),
+    /// The content was purged by retention: nothing left to send.
+    ContentPurged,
+}
+
+/// Outbox gauges.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxStats {
+    pub pending: i64,
+    pub oldest_pending_received_at: Option<i64>,
+    pub dead: i64,
+    pub unroutable: i64,
+}
+
+const ATTEMPT_CHUNK: usize = 400;
+
+/// Applies delivery outcomes in the writer's transaction.
+pub async fn apply_outcomes(tx: &mut Tx, outcomes: &[DeliveryOutcome]) -> Result<()> {
+    for chunk in outcomes.chunks(ATTEMPT_CHUNK) {
+        let sql = format!(
+            "INSERT INTO delivery_attempts (event_id, instance_id, attempt, attempted_at, status_code, latency_ms, error, next_attempt_at) VALUES {}",
+            values_placeholders(chunk.len(), 8)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for o in chunk {
+            let next = match o.kind {
+                OutcomeKind::Retry { next_at } | OutcomeKind::Gone { next_at } => Some(next_at),
+                _ => None,
+            };
+            q = q
+                .bind(o.event_id.clone())
+                .bind(o.instance_id.clone())
+                .bind(o.attempt)
+                .bind(o.at)
+                .bind(o.status)
+                .bind(o.latency_ms)
+                .bind(o.error.clone())
+                .bind(next);
+        }
+        q.execute(&mut **tx).await?;
+    }
+    // Delivered: one statement per chunk; content purged at once (P05).
+    let delivered: Vec<&DeliveryOutcome> = outcomes
+        .iter()
+        .filter(|o| o.kind == OutcomeKind::Delivered)
+        .collect();
+    for chunk in delivered.chunks(ATTEMPT_CHUNK) {
+        let mut list = String::new();
+        for i in 0..chunk.len() {
+            if i > 0 {
+                list.push_str(", ");
+            }
+            list.push_str(&format!("${}", i + 2));
+        }
+        let sql = format!(
+            "UPDATE events SET state = 'delivered', attempts = attempts + 1, delivered_at = $1, last_status = 200, \
+             last_error = NULL, lease_until = 0, contact = NULL, data = NULL, raw = NULL \
+             WHERE state = 'pending' AND seq IN ({list})"
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(chunk[0].at);
+        for o in chunk {
+            q = q.bind(o.seq);
+        }
+        q.execute(&mut **tx).await?;
+        // Record the real status code where it was not 200.
+        for o in chunk.iter().filter(|o| o.status != Some(200)) {
+            sqlx::query("UPDATE events SET last_status = $2 WHERE seq = $1")
+                .bind(o.seq)
+                .bind(o.status)
+                .execute(&mut **tx)
+                .await?;
+        }
+    }
+    for o in outcomes.iter().filter(|o| o.kind != OutcomeKind::Delivered) {
+        match &o.kind {
+            OutcomeKind::Retry { next_at } | OutcomeKind::Gone { next_at } => {
+                sqlx::query(
+                    "UPDATE events SET attempts = attempts + 1, next_attempt_at = $2, last_status = $3, last_error = $4, \
+                     lease_until = 0 WHERE seq = $1 AND state = 'pending'",
+                )
+                .bind(o.seq)
+                .bind(*next_at)
+                .bind(o.status)
+                .bind(o.error.clone())
+                .execute(&mut **tx)
+                .await?;
+                if matches!(o.kind, OutcomeKind::Gone { .. }) {
+                    sqlx::query(
+                        "UPDATE instances SET delivery_paused_reason = 'receiver_gone', updated_at = $2 \
+                         WHERE id = $1 AND delivery_paused_reason IS NULL",
+                    )
+                    .bind(o.instance_id.clone())
+                    .bind(o.at)
+                    .execute(&mut **tx)
+                    .await?;
+                }
+            }
+            OutcomeKind::Dead => {
+                sqlx::query(
+                    "UPDATE events SET state = 'dead', attempts = attempts + 1, dead_at = $2, last_status = $3, \
+                     last_error = $4, lease_until = 0 WHERE seq = $1 AND state = 'pending'",
+                )
+                .bind(o.seq)
+                .bind(o.at)
+                .bind(o.status)
+                .bind(o.error.clone())
+                .execute(&mut **tx)
+                .await?;
+            }
+            OutcomeKind::Delivered => {}
+        }
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Heads of conversations that are due. On PostgreSQL the rows are leased
+    /// (`FOR UPDATE SKIP LOCKED`) so replicas never deliver the same event at once; on
+    /// SQLite (one process) the caller filters what it already has in flight.
+    pub async fn claim_due(&self, now: i64, limit: i64, lease_until: i64) -> Result<Vec<DueEvent>> {
+        let cols = "e.seq, e.id, e.instance_id, e.channel_id, e.channel_kind, e.channel_external_id, e.conversation_id, \
+                    e.type, e.occurred_at, e.received_at, e.attempts, e.deadline_at, e.contact, e.data, e.raw, \
+                    i.callback_url, i.signing_secret_enc";
+        match self.backend {
+            Backend::Sqlite => {
+                let sql = format!(
+                    "SELECT {cols} FROM events e JOIN instances i ON i.id = e.instance_id WHERE {DUE_WHERE} \
+                     ORDER BY e.next_attempt_at, e.seq LIMIT $2"
+                );
+                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(limit)
+                    .fetch_all(self.pool())
+                    .await?)
+            }
+            Backend::Postgres => {
+                let sql = format!(
+                    "WITH claimed AS (UPDATE events SET lease_until = $3 WHERE seq IN (\
+                        SELECT e.seq FROM events e JOIN instances i ON i.id = e.instance_id WHERE {DUE_WHERE} \
+                        ORDER BY e.next_attempt_at, e.seq LIMIT $2 FOR UPDATE OF e SKIP LOCKED) RETURNING *) \
+                     SELECT {cols} FROM claimed e JOIN instances i ON i.id = e.instance_id ORDER BY e.seq"
+                );
+                let mut tx = self.pool().begin().await?;
+                let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(now)
+                    .bind(limit)
+                    .bind(lease_until)
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(rows)
+            }
+        }
+    }
+
+    /// Events' metadata, newest first.
+    pub async fn list_events(&self, f: &EventFilter<'_>) -> Result<Vec<EventMeta>> {
+        let sql = format!(
+            "SELECT {META_COLS} FROM events WHERE ($1 IS NULL OR instance_id = $1) AND ($2 IS NULL OR state = $2) \
+             AND ($3 IS NULL OR type = $3) AND ($4 IS NULL OR seq < $4) ORDER BY seq DESC LIMIT $5"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(f.instance_id)
+            .bind(f.state)
+            .bind(f.event_type)
+            .bind(f.before_seq)
+            .bind(f.limit)
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// One event's metadata; with `instance_id`, only that instance's (P10).
+    pub async fn get_event(&self, id: &str, instance_id: Option<&str>) -> Result<Option<EventMeta>> {
+        let sql = format!(
+            "SELECT {META_COLS} FROM events WHERE id = $1 AND ($2 IS NULL OR instance_id = $2)"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(id)
+            .bind(instance_id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    pub async fn list_attempts(&self, event_id: &str, instance_id: Option<&str>) -> Result<Vec<AttemptRow>> {
+        Ok(sqlx::query_as(
+            "SELECT event_id, attempt, attempted_at, status_code, latency_ms, error, next_attempt_at FROM delivery_attempts \
+             WHERE event_id = $1 AND ($2 IS NULL OR instance_id = $2) ORDER BY attempt, id",
+        )
+        .bind(event_id)
+        .bind(instance_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Puts a dead letter back in the queue with a fresh retry horizon.
+    pub async fn replay_event(
+        &self,
+        id: &str,
+        instance_id: Option<&str>,
+        now: i64,
+        deadline: i64,
+    ) -> Result<ReplayResult> {
+        let Some(ev) = self.get_event(id, instance_id).await? else {
+            return Ok(ReplayResult::NotFound);
+        };
+        if ev.state != "dead" {
+            return Ok(ReplayResult::NotReplayable(ev.state));
+        }
+        if ev.has_content == 0 {
+            return Ok(ReplayResult::ContentPurged);
+        }
+        let res = sqlx::query(
+            "UPDATE events SET state = 'pending', next_attempt_at = $2, deadline_at = $3, dead_at = NULL, lease_until = 0 \
+             WHERE id = $1 AND state = 'dead' AND data IS NOT NULL",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(deadline)
+        .execute(self.pool())
+        .await?;
+        Ok(if res.rows_affected() > 0 {
+            ReplayResult::Replayed
+        } else {
+            ReplayResult::NotReplayable("dead".into())
+        })
+    }
+
+    /// Replays every dead letter (of one instance, or all) whose content is still held.
+    pub async fn replay_dead_letters(&self, instance_id: Option<&str>, now: i64, deadline: i64) -> Result<u64> {
+        let res = sqlx::query(
+            "UPDATE events SET state = 'pending', next_attempt_at = $2, deadline_at = $3, dead_at = NULL, lease_until = 0 \
+             WHERE state = 'dead' AND data IS NOT NULL AND ($1 IS NULL OR instance_id = $1)",
+        )
+        .bind(instance_id)
+        .bind(now)
+        .bind(deadline)
+        .execute(self.pool())
+        .await?;
+        Ok(res.rows_affected())
+    }
+
+    pub async fn outbox_stats(&self) -> Result<OutboxStats> {
+        let row = sqlx::query(
+            "SELECT COUNT(*), MIN(received_at) FROM events WHERE state = 'pending'",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        let dead: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE state = 'dead'")
+            .fetch_one(self.pool())
+            .await?;
+        let unroutable: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE state = 'unroutable'")
+                .fetch_one(self.pool())
+                .await?;
+        Ok(OutboxStats {
+            pending: row.try_get(0)?,
+            oldest_pending_received_at: row.try_get(1)?,
+            dead,
+            unroutable,
+        })
+    }
+
+    /// Retention, one bounded batch per table; returns the rows touched.
+    pub async fn retention_step(&self, log_cutoff: i64, content_cutoff: i64, batch: i64) -> Result<u64> {
+        let mut total = 0;
+        let log = sqlx::query(
+            "DELETE FROM webhook_log WHERE key IN (SELECT key FROM webhook_log WHERE received_at < $1 LIMIT $2)",
+        )
+        .bind(log_cutoff)
+        .bind(batch)
+        .execute(self.pool())
+        .await?;
+        total += log.rows_affected();
+        let purged = sqlx::query(
+            "UPDATE events SET contact = NULL, data = NULL, raw = NULL WHERE seq IN (SELECT seq FROM events \
+             WHERE state IN ('dead', 'unroutable') AND data IS NOT NULL AND COALESCE(dead_at, received_at) < $1 LIMIT $2)",
+        )
+        .bind(content_cutoff)
+        .bind(batch)
+        .execute(self.pool())
+        .await?;
+        total += purged.rows_affected();
+        let events = sqlx::query(
+            "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE state <> 'pending' AND received_at < $1 LIMIT $2)",
+        )
+        .bind(log_cutoff)
+        .bind(batch)
+        .execute(self.pool())
+        .await?;
+        total += events.rows_affected();
+        let attempts = sqlx::query(
+            "DELETE FROM delivery_attempts WHERE id IN (SELECT id FROM delivery_attempts WHERE attempted_at < $1 LIMIT $2)",
+        )
+        .bind(log_cutoff)
+        .bind(batch)
+        .execute(self.pool())
+        .await?;
+        total += attempts.rows_affected();
+        let malformed = sqlx::query(
+            "DELETE FROM malformed_webhooks WHERE id IN (SELECT id FROM malformed_webhooks WHERE received_at < $1 LIMIT $2)",
+        )
+        .bind(log_cutoff)
+        .bind(batch)
+        .execute(self.pool())
+        .await?;
+        total += malformed.rows_affected();
+        Ok(total)
+    }
+
+    /// Records a signed body that could not be parsed: digest, size and reason only.
+    pub async fn record_malformed(&self, body_sha256: &str, size: i64, reason: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO malformed_webhooks (received_at, body_sha256, body_size, reason) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(crate::now_ms())
+        .bind(body_sha256)
+        .bind(size)
+        .bind(reason)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Number of idempotency-log entries (tests and diagnostics).
+    pub async fn webhook_log_count(&self) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM webhook_log")
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// Test and diagnostics hook: backdates idempotency entries and events (retention tests).
+    pub async fn backdate_all(&self, by_ms: i64) -> Result<()> {
+        sqlx::query("UPDATE webhook_log SET received_at = received_at - $1")
+            .bind(by_ms)
+            .execute(self.pool())
+            .await?;
+        sqlx::query("UPDATE events SET received_at = received_at - $1, dead_at = dead_at - $1")
+            .bind(by_ms)
+            .execute(self.pool())
+            .await?;
+        sqlx::query("UPDATE delivery_attempts SET attempted_at = attempted_at - $1")
+            .bind(by_ms)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Number of events waiting for a channel that no instance owns.
+    pub async fn unroutable_count(&self) -> Result<i64> {
+        Ok(
+            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE state = 'unroutable'")
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+}

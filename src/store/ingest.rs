@@ -1,0 +1,264 @@
+//! The inbound write: record idempotency keys and append new events to the outbox, in the
+//! caller's transaction (the group-commit writer shares one transaction between requests).
+
+use std::collections::{HashMap, HashSet};
+
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+
+use super::{Result, Tx, values_placeholders};
+use crate::events::parse::{ParsedEvent, Route};
+
+/// What happened to the events of one request.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct IngestCounts {
+    /// New events appended to an instance's outbox (one per instance they go to).
+    pub enqueued: usize,
+    /// Keys already in the idempotency log (or repeated within the batch): dropped.
+    pub duplicates: usize,
+    /// New events for a channel no instance owns: kept, counted, not delivered.
+    pub unroutable: usize,
+    /// New events no owning instance subscribes to.
+    pub filtered: usize,
+}
+
+impl std::ops::AddAssign for IngestCounts {
+    fn add_assign(&mut self, o: Self) {
+        self.enqueued += o.enqueued;
+        self.duplicates += o.duplicates;
+        self.unroutable += o.unroutable;
+        self.filtered += o.filtered;
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Target {
+    channel_id: String,
+    instance_id: String,
+    channel_kind: String,
+    channel_external_id: String,
+    event_types: Option<Vec<String>>,
+}
+
+impl Target {
+    fn wants(&self, event_type: &str) -> bool {
+        self.event_types
+            .as_ref()
+            .is_none_or(|types| types.iter().any(|t| t == event_type))
+    }
+}
+
+async fn lookup(tx: &mut Tx, route: &Route) -> Result<Vec<Target>> {
+    let rows = match route {
+        Route::Channel(ext) => {
+            sqlx::query(
+                "SELECT c.id, c.instance_id, c.kind, c.external_id, i.event_types FROM channels c \
+                 JOIN instances i ON i.id = c.instance_id WHERE c.external_id = $1 AND c.status = 'active'",
+            )
+            .bind(ext.as_str())
+            .fetch_all(&mut **tx)
+            .await?
+        }
+        Route::Waba(waba) => {
+            sqlx::query(
+                "SELECT c.id, c.instance_id, c.kind, c.external_id, i.event_types FROM channels c \
+                 JOIN instances i ON i.id = c.instance_id \
+                 WHERE c.waba_id = $1 AND c.kind = 'whatsapp' AND c.status = 'active' ORDER BY c.created_at, c.id",
+            )
+            .bind(waba.as_str())
+            .fetch_all(&mut **tx)
+            .await?
+        }
+        Route::None => Vec::new(),
+    };
+    let mut seen = HashSet::new();
+    let mut targets = Vec::with_capacity(rows.len());
+    for row in rows {
+        let instance_id: String = row.try_get(1)?;
+        // One copy per instance, even when it owns several numbers of the WABA.
+        if !seen.insert(instance_id.clone()) {
+            continue;
+        }
+        let types: Option<String> = row.try_get(4)?;
+        targets.push(Target {
+            channel_id: row.try_get(0)?,
+            instance_id,
+            channel_kind: row.try_get(2)?,
+            channel_external_id: row.try_get(3)?,
+            event_types: types.and_then(|t| serde_json::from_str(&t).ok()),
+        });
+    }
+    Ok(targets)
+}
+
+fn route_label(route: &Route) -> (String, String) {
+    match route {
+        Route::Channel(id) => (format!("channel:{id}"), id.clone()),
+        Route::Waba(id) => (format!("waba:{id}"), id.clone()),
+        Route::None => ("none".to_string(), String::new()),
+    }
+}
+
+/// Public, stable conversation id: a digest of the channel's Meta id and the contact key, so
+/// it never depends on registration order and does not expose the contact id by itself.
+pub fn conversation_id(external_id: &str, conversation_key: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(external_id.as_bytes());
+    h.update(b"|");
+    h.update(conversation_key.as_bytes());
+    let digest = h.finalize();
+    format!("conv_{}", hex::encode(&digest[..12]))
+}
+
+struct Row_<'a> {
+    ev: &'a ParsedEvent,
+    target: Option<&'a Target>,
+    route: &'a str,
+    route_ext: &'a str,
+    state: &'static str,
+}
+
+const EVENT_COLS: usize = 18;
+const EVENT_CHUNK: usize = 150;
+const KEY_CHUNK: usize = 500;
+
+/// Records `events` (the events of one or more requests) received at `now`: new keys go to
+/// the idempotency log, new events to the outbox of every instance that owns their channel.
+/// Returns per-request counts in the order of `requests` (each a slice of `events`).
+pub async fn ingest_events(
+    tx: &mut Tx,
+    requests: &[&[ParsedEvent]],
+    now: i64,
+    horizon_ms: i64,
+) -> Result<Vec<IngestCounts>> {
+    // 1. Route every distinct route once.
+    let mut routes: HashMap<&Route, Vec<Target>> = HashMap::new();
+    for ev in requests.iter().flat_map(|r| r.iter()) {
+        if !routes.contains_key(&ev.route) {
+            let targets = lookup(tx, &ev.route).await?;
+            routes.insert(&ev.route, targets);
+        }
+    }
+    let labels: HashMap<&Route, (String, String)> =
+        routes.keys().map(|r| (*r, route_label(r))).collect();
+
+    // 2. The first occurrence of each key in the batch claims it; later ones are duplicates.
+    let mut counts = vec![IngestCounts::default(); requests.len()];
+    let mut first: HashMap<&str, (usize, usize)> = HashMap::new();
+    for (ri, req) in requests.iter().enumerate() {
+        for (ei, ev) in req.iter().enumerate() {
+            if first.contains_key(ev.idempotency_key.as_str()) {
+                counts[ri].duplicates += 1;
+            } else {
+                first.insert(ev.idempotency_key.as_str(), (ri, ei));
+            }
+        }
+    }
+
+    // 3. Insert keys; RETURNING tells which are new.
+    let mut outcome_of: HashMap<&str, &'static str> = HashMap::with_capacity(first.len());
+    let mut ordered: Vec<(&str, usize, usize)> = first.iter().map(|(k, (r, e))| (*k, *r, *e)).collect();
+    ordered.sort_by_key(|(_, r, e)| (*r, *e));
+    for (key, ri, ei) in &ordered {
+        let ev = &requests[*ri][*ei];
+        let targets = &routes[&ev.route];
+        let outcome = if targets.is_empty() {
+            "unroutable"
+        } else if targets.iter().any(|t| t.wants(ev.event_type)) {
+            "enqueued"
+        } else {
+            "filtered"
+        };
+        outcome_of.insert(key, outcome);
+    }
+    let mut new_keys: HashSet<String> = HashSet::with_capacity(ordered.len());
+    for chunk in ordered.chunks(KEY_CHUNK) {
+        let sql = format!(
+            "INSERT INTO webhook_log (key, received_at, outcome) VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
+            values_placeholders(chunk.len(), 3)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (key, _, _) in chunk {
+            q = q.bind(*key).bind(now).bind(outcome_of[key]);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            new_keys.insert(row.try_get::<String, _>(0)?);
+        }
+    }
+
+    // 4. Outbox rows for new keys, in request order (which is Meta's timestamp order per
+    //    conversation, as the parser returns it), so `seq` carries the order.
+    let mut rows: Vec<Row_> = Vec::new();
+    for (key, ri, ei) in &ordered {
+        let ev = &requests[*ri][*ei];
+        if !new_keys.contains(*key) {
+            counts[*ri].duplicates += 1;
+            continue;
+        }
+        let (route, route_ext) = &labels[&ev.route];
+        let targets = &routes[&ev.route];
+        match outcome_of[key] {
+            "unroutable" => {
+                counts[*ri].unroutable += 1;
+                rows.push(Row_ { ev, target: None, route, route_ext, state: "unroutable" });
+            }
+            "filtered" => counts[*ri].filtered += 1,
+            _ => {
+                for t in targets.iter().filter(|t| t.wants(ev.event_type)) {
+                    counts[*ri].enqueued += 1;
+                    rows.push(Row_ { ev, target: Some(t), route, route_ext, state: "pending" });
+                }
+            }
+        }
+    }
+    for chunk in rows.chunks(EVENT_CHUNK) {
+        let sql = format!(
+            "INSERT INTO events (id, instance_id, channel_id, channel_kind, channel_external_id, route, conversation, \
+             conversation_id, type, idempotency_key, occurred_at, received_at, state, next_attempt_at, deadline_at, \
+             contact, data, raw) VALUES {}",
+            values_placeholders(chunk.len(), EVENT_COLS)
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for r in chunk {
+            let ev = r.ev;
+            let (instance_id, channel_id, kind, ext, conversation) = match r.target {
+                Some(t) => (
+                    Some(t.instance_id.clone()),
+                    Some(t.channel_id.clone()),
+                    Some(t.channel_kind.clone()),
+                    t.channel_external_id.clone(),
+                    format!("{}|{}", t.channel_id, ev.conversation_key),
+                ),
+                None => (
+                    None,
+                    None,
+                    ev.channel_kind.map(|k| k.as_str().to_string()),
+                    r.route_ext.to_string(),
+                    format!("{}|{}", r.route, ev.conversation_key),
+                ),
+            };
+            let conv_id = conversation_id(&ext, &ev.conversation_key);
+            q = q
+                .bind(crate::ids::new_id(crate::ids::EVENT))
+                .bind(instance_id)
+                .bind(channel_id)
+                .bind(kind)
+                .bind(ext)
+                .bind(r.route.to_string())
+                .bind(conversation)
+                .bind(conv_id)
+                .bind(ev.event_type)
+                .bind(ev.idempotency_key.clone())
+                .bind(ev.occurred_at_ms)
+                .bind(now)
+                .bind(r.state)
+                .bind(now)
+                .bind(now + horizon_ms)
+                .bind(ev.contact.as_ref().map(|c| c.to_string()))
+                .bind(ev.data.to_string())
+                .bind(ev.raw.to_string());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(counts)
+}

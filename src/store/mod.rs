@@ -1,0 +1,234 @@
+//! The database behind one interface: SQLite (embedded default, one process) or PostgreSQL
+//! (several replicas share it). Both run through sqlx's `Any` driver with the same SQL where
+//! the dialects agree (numbered `$N` placeholders, `ON CONFLICT … DO NOTHING RETURNING`), and
+//! branch where they do not (`FOR UPDATE SKIP LOCKED`, `BEGIN IMMEDIATE`). Migrations are per
+//! backend under `migrations/`. Times are unix milliseconds bound from Rust; every query on
+//! tenant data filters by instance id where a tenant asks.
+
+mod events;
+mod instances;
+mod ingest;
+
+pub use events::*;
+pub use ingest::*;
+pub use instances::*;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
+use sqlx::{AnyPool, Executor};
+
+use crate::config::Backend;
+
+pub type Tx = sqlx::Transaction<'static, sqlx::Any>;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration error: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl StoreError {
+    /// A unique constraint was hit (maps to 409 at the API boundary).
+    pub fn is_unique_violation(&self) -> bool {
+        match self {
+            Self::Db(sqlx::Error::Database(e)) => e.is_unique_violation(),
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone)]
+pub struct Store {
+    pub backend: Backend,
+    pool: AnyPool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("backend", &self.backend).finish()
+    }
+}
+
+/// Options for opening the store.
+#[derive(Debug, Clone)]
+pub struct StoreOptions {
+    /// SQLite: fsync the WAL at every commit (`synchronous=FULL`), so an acknowledged webhook
+    /// survives a power cut, not only a process crash.
+    pub sqlite_synchronous_full: bool,
+    pub max_connections: u32,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            sqlite_synchronous_full: true,
+            max_connections: 8,
+        }
+    }
+}
+
+fn sqlite_file_path(url: &str) -> Option<&str> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or(rest);
+    (!path.is_empty() && path != ":memory:").then_some(path)
+}
+
+impl Store {
+    /// Connects, creates the SQLite file (and its directory) if missing, and applies the
+    /// embedded migrations of the backend.
+    pub async fn open(url: &str, opts: StoreOptions) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::from_url(url)
+            .ok_or_else(|| StoreError::Other("unsupported DATABASE_URL scheme".into()))?;
+        let mut url = url.to_string();
+        if backend == Backend::Sqlite {
+            if let Some(path) = sqlite_file_path(&url) {
+                if let Some(parent) = Path::new(path).parent() {
+                    if !parent.as_os_str().is_empty() {
+                        std::fs::create_dir_all(parent).map_err(|e| {
+                            StoreError::Other(format!("cannot create database directory: {e}"))
+                        })?;
+                    }
+                }
+            }
+            if !url.contains("mode=") {
+                url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+            }
+        }
+        let connect = AnyConnectOptions::from_str(&url)?;
+        let sync_full = opts.sqlite_synchronous_full;
+        let pool = AnyPoolOptions::new()
+            .max_connections(opts.max_connections)
+            .min_connections(1)
+            .acquire_timeout(Duration::from_secs(10))
+            .after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+                        conn.execute("PRAGMA journal_mode = WAL").await?;
+                        conn.execute("PRAGMA busy_timeout = 10000").await?;
+                        conn.execute("PRAGMA foreign_keys = ON").await?;
+                        // Checkpoints run in their own task, off the commit path.
+                        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                        if sync_full {
+                            conn.execute("PRAGMA synchronous = FULL").await?;
+                        } else {
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect_with(connect)
+            .await?;
+        match backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        }
+        Ok(Self { backend, pool })
+    }
+
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Starts a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a transaction that reads first never fails to upgrade while
+    /// another process (the CLI) writes.
+    pub async fn begin_write(&self) -> Result<Tx> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.pool.begin().await?,
+        })
+    }
+
+    /// Database reachable and every embedded migration applied.
+    pub async fn ready(&self) -> Result<bool> {
+        let expected = match self.backend {
+            Backend::Sqlite => SQLITE_MIGRATIONS.iter().count(),
+            Backend::Postgres => POSTGRES_MIGRATIONS.iter().count(),
+        } as i64;
+        let applied: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE",
+        )
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(applied >= expected)
+    }
+
+    /// SQLite only: moves the WAL into the database file without blocking writers.
+    pub async fn checkpoint(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            self.pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await?;
+        }
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    /// Writes an audit record (P17): who did what to which object.
+    pub async fn audit(&self, actor: &str, action: &str, target: &str, detail: Option<&str>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(crate::now_ms())
+        .bind(actor)
+        .bind(action)
+        .bind(target)
+        .bind(detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+}
+
+/// `($1, $2, …), ($k, …)` for `rows` rows of `cols` columns, numbered from `$1`.
+pub(crate) fn values_placeholders(rows: usize, cols: usize) -> String {
+    let mut s = String::with_capacity(rows * cols * 5);
+    let mut n = 1;
+    for r in 0..rows {
+        if r > 0 {
+            s.push_str(", ");
+        }
+        s.push('(');
+        for c in 0..cols {
+            if c > 0 {
+                s.push_str(", ");
+            }
+            s.push('$');
+            s.push_str(&n.to_string());
+            n += 1;
+        }
+        s.push(')');
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_are_numbered_row_major() {
+        assert_eq!(values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+    }
+
+    #[test]
+    fn sqlite_path_is_extracted() {
+        assert_eq!(sqlite_file_path("sqlite://data/m.db?mode=rwc"), Some("data/m.db"));
+        assert_eq!(sqlite_file_path("sqlite::memory:"), None);
+    }
+}

@@ -1,0 +1,310 @@
+//! Instances and channels as operators manage them: validation and the operations shared by
+//! the admin API and the CLI (so both apply the same rules). Secrets are generated here,
+//! encrypted through the vault before they reach the store, and returned in clear only once.
+
+use std::net::IpAddr;
+
+use crate::crypto::vault::Vault;
+use crate::events::parse::{ChannelKind, types};
+use crate::store::{ChannelRow, InstancePatch, InstanceRow, Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    #[error("{field}: {message}")]
+    Invalid { field: &'static str, message: String },
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("store: {0}")]
+    Store(#[from] StoreError),
+}
+
+fn invalid(field: &'static str, message: impl Into<String>) -> OpError {
+    OpError::Invalid { field, message: message.into() }
+}
+
+/// A person-readable name: 1–200 characters, no control characters.
+pub fn validate_name(field: &'static str, name: &str) -> Result<String, OpError> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(invalid(field, "must be 1 to 200 characters"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(invalid(field, "must not contain control characters"));
+    }
+    Ok(name.to_string())
+}
+
+fn is_private(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_documentation()
+                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]) // CGNAT
+        }
+        IpAddr::V6(v6) => {
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
+                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
+                || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+        }
+    }
+}
+
+/// A callback URL: absolute http(s), no credentials; HTTPS and a public host unless private
+/// callbacks are allowed (dev mode, tests), so the bridge cannot be aimed at internal services.
+pub fn validate_callback_url(url: &str, allow_private: bool) -> Result<String, OpError> {
+    const F: &str = "callback_url";
+    if url.len() > 2048 {
+        return Err(invalid(F, "must be at most 2048 characters"));
+    }
+    let parsed = url::Url::parse(url).map_err(|_| invalid(F, "must be an absolute URL"))?;
+    match parsed.scheme() {
+        "https" => {}
+        "http" if allow_private => {}
+        "http" => return Err(invalid(F, "must use https")),
+        _ => return Err(invalid(F, "must be an http(s) URL")),
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid(F, "must not contain credentials"));
+    }
+    let Some(host) = parsed.host() else {
+        return Err(invalid(F, "must have a host"));
+    };
+    if !allow_private {
+        let private = match host {
+            url::Host::Ipv4(v4) => is_private(IpAddr::V4(v4)),
+            url::Host::Ipv6(v6) => is_private(IpAddr::V6(v6)),
+            url::Host::Domain(d) => {
+                let d = d.to_ascii_lowercase();
+                d == "localhost" || d.ends_with(".localhost") || d.ends_with(".local") || d.ends_with(".internal")
+            }
+        };
+        if private {
+            return Err(invalid(F, "must not point at a loopback or private address"));
+        }
+    }
+    Ok(parsed.to_string())
+}
+
+/// Event types to subscribe to: each must be a known type; empty means none is allowed.
+pub fn validate_event_types(list: &[String]) -> Result<Vec<String>, OpError> {
+    if list.is_empty() {
+        return Err(invalid("event_types", "must name at least one type (omit it to receive all)"));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for t in list {
+        if !types::ALL.contains(&t.as_str()) {
+            return Err(invalid("event_types", format!("unknown event type `{}`", t.chars().take(64).collect::<String>())));
+        }
+        if !out.contains(t) {
+            out.push(t.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// A Meta object id: 1–32 digits.
+pub fn validate_meta_id(field: &'static str, id: &str) -> Result<String, OpError> {
+    if id.is_empty() || id.len() > 32 || !id.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid(field, "must be a Meta id (1 to 32 digits)"));
+    }
+    Ok(id.to_string())
+}
+
+fn validate_token(token: &str) -> Result<(), OpError> {
+    if token.is_empty() || token.len() > 4096 || token.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
+        return Err(invalid("access_token", "must be 1 to 4096 characters without whitespace"));
+    }
+    Ok(())
+}
+
+/// A new random HS256 secret (32 bytes, hex).
+pub fn new_signing_secret() -> String {
+    use rand::RngCore;
+    let mut buf = [0u8; 32];
+    rand::rng().fill_bytes(&mut buf);
+    hex::encode(buf)
+}
+
+pub struct NewInstance<'a> {
+    pub name: &'a str,
+    pub callback_url: &'a str,
+    pub event_types: Option<&'a [String]>,
+}
+
+/// Creates an instance; returns the row and its signing secret (shown once).
+pub async fn create_instance(
+    store: &Store,
+    vault: &Vault,
+    req: NewInstance<'_>,
+    allow_private: bool,
+    actor: &str,
+) -> Result<(InstanceRow, String), OpError> {
+    let name = validate_name("name", req.name)?;
+    let callback_url = validate_callback_url(req.callback_url, allow_private)?;
+    let event_types = req.event_types.map(validate_event_types).transpose()?;
+    let secret = new_signing_secret();
+    let now = crate::now_ms();
+    let row = InstanceRow {
+        id: crate::ids::new_id(crate::ids::INSTANCE),
+        name,
+        callback_url,
+        signing_secret_enc: vault.encrypt(&secret),
+        event_types: event_types.map(|t| serde_json::to_string(&t).unwrap_or_default()),
+        delivery_paused_reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store.insert_instance(&row).await?;
+    store.audit(actor, "instance.created", &row.id, None).await?;
+    Ok((row, secret))
+}
+
+pub struct InstanceUpdate<'a> {
+    pub name: Option<&'a str>,
+    pub callback_url: Option<&'a str>,
+    pub event_types: Option<Option<&'a [String]>>,
+    pub resume_delivery: bool,
+}
+
+pub async fn update_instance(
+    store: &Store,
+    id: &str,
+    req: InstanceUpdate<'_>,
+    allow_private: bool,
+    actor: &str,
+) -> Result<InstanceRow, OpError> {
+    let patch = InstancePatch {
+        name: req.name.map(|n| validate_name("name", n)).transpose()?,
+        callback_url: req.callback_url.map(|u| validate_callback_url(u, allow_private)).transpose()?,
+        event_types: match req.event_types {
+            None => None,
+            Some(None) => Some(None),
+            Some(Some(list)) => Some(Some(validate_event_types(list)?)),
+        },
+        delivery_paused_reason: req.resume_delivery.then_some(None),
+    };
+    let row = store.update_instance(id, &patch).await?.ok_or(OpError::NotFound("instance"))?;
+    store.audit(actor, "instance.updated", id, None).await?;
+    Ok(row)
+}
+
+/// Replaces an instance's signing secret; returns the new one (shown once).
+pub async fn rotate_instance_secret(store: &Store, vault: &Vault, id: &str, actor: &str) -> Result<String, OpError> {
+    let secret = new_signing_secret();
+    if !store.set_instance_secret(id, &vault.encrypt(&secret)).await? {
+        return Err(OpError::NotFound("instance"));
+    }
+    store.audit(actor, "instance.secret_rotated", id, None).await?;
+    Ok(secret)
+}
+
+pub async fn delete_instance(store: &Store, id: &str, actor: &str) -> Result<(), OpError> {
+    if !store.delete_instance(id).await? {
+        return Err(OpError::NotFound("instance"));
+    }
+    store.audit(actor, "instance.deleted", id, None).await?;
+    Ok(())
+}
+
+pub struct NewChannel<'a> {
+    pub instance_id: &'a str,
+    pub kind: &'a str,
+    pub external_id: &'a str,
+    pub waba_id: Option<&'a str>,
+    pub name: Option<&'a str>,
+    pub access_token: &'a str,
+}
+
+/// Registers a channel by hand; its token is stored only encrypted (P01).
+pub async fn add_channel(store: &Store, vault: &Vault, req: NewChannel<'_>, actor: &str) -> Result<ChannelRow, OpError> {
+    let kind = ChannelKind::parse(req.kind).ok_or_else(|| invalid("kind", "must be whatsapp, instagram or messenger"))?;
+    let external_id = validate_meta_id("external_id", req.external_id)?;
+    let waba_id = req.waba_id.map(|w| validate_meta_id("waba_id", w)).transpose()?;
+    if kind == ChannelKind::Whatsapp && waba_id.is_none() {
+        return Err(invalid("waba_id", "is required for a WhatsApp channel"));
+    }
+    if kind != ChannelKind::Whatsapp && waba_id.is_some() {
+        return Err(invalid("waba_id", "only applies to WhatsApp channels"));
+    }
+    let name = req.name.map(|n| validate_name("name", n)).transpose()?;
+    validate_token(req.access_token)?;
+    if store.get_instance(req.instance_id).await?.is_none() {
+        return Err(OpError::NotFound("instance"));
+    }
+    let now = crate::now_ms();
+    let row = ChannelRow {
+        id: crate::ids::new_id(crate::ids::CHANNEL),
+        instance_id: req.instance_id.to_string(),
+        kind: kind.as_str().to_string(),
+        external_id,
+        waba_id,
+        name,
+        token_enc: Some(vault.encrypt(req.access_token)),
+        status: "active".into(),
+        created_at: now,
+        updated_at: now,
+    };
+    match store.insert_channel(&row).await {
+        Ok(()) => {}
+        Err(e) if e.is_unique_violation() => {
+            return Err(OpError::Conflict("a channel with this Meta id is already registered".into()));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    store.audit(actor, "channel.created", &row.id, Some(&row.instance_id)).await?;
+    Ok(row)
+}
+
+pub async fn remove_channel(store: &Store, id: &str, instance_id: Option<&str>, actor: &str) -> Result<(), OpError> {
+    if !store.delete_channel(id, instance_id).await? {
+        return Err(OpError::NotFound("channel"));
+    }
+    store.audit(actor, "channel.deleted", id, None).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_urls_refuse_private_targets_unless_allowed() {
+        for bad in [
+            "http://example.com/x",
+            "https://127.0.0.1/x",
+            "https://10.1.2.3/x",
+            "https://192.168.0.1/",
+            "https://[::1]/",
+            "https://localhost:8443/",
+            "https://169.254.169.254/latest",
+            "https://user:pw@example.com/",
+            "ftp://example.com/",
+            "not a url",
+            "https://[::ffff:127.0.0.1]/",
+        ] {
+            assert!(validate_callback_url(bad, false).is_err(), "{bad} must be refused");
+        }
+        assert!(validate_callback_url("https://dsk.example.com/hooks/meta", false).is_ok());
+        assert!(validate_callback_url("http://127.0.0.1:9000/cb", true).is_ok());
+    }
+
+    #[test]
+    fn meta_ids_names_and_types_are_checked() {
+        assert!(validate_meta_id("external_id", "106000000000001").is_ok());
+        assert!(validate_meta_id("external_id", "1' OR '1'='1").is_err());
+        assert!(validate_meta_id("external_id", "").is_err());
+        assert!(validate_name("name", "Loja\u{0}").is_err());
+        assert!(validate_name("name", "  Loja Ana  ").is_ok_and(|n| n == "Loja Ana"));
+        assert!(validate_event_types(&["message.received".into()]).is_ok());
+        assert!(validate_event_types(&["nope".into()]).is_err());
+        assert!(validate_event_types(&[]).is_err());
+    }
+}

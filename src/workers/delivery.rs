@@ -1,0 +1,311 @@
+//! Delivery of events to instances' callback URLs.
+//!
+//! The dispatcher claims the heads of conversations that are due (an event is never sent
+//! while an earlier event of its conversation is still pending, so each conversation is
+//! delivered in the order received, and a failing conversation holds up nobody else), and
+//! POSTs each with a JWT signed for the instance. A 2xx is delivered; anything else is retried
+//! with exponential backoff and jitter until the retry horizon, then dead-lettered. A 410 Gone
+//! pauses the instance (its events stay queued) until an operator resumes it. Concurrency is
+//! capped globally and per instance, so a slow or dead receiver never takes every slot.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use moka::future::Cache;
+use rand::Rng;
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+use tracing::{debug, error, warn};
+
+use crate::config::Config;
+use crate::shutdown::CancellationToken;
+use crate::crypto::{jwt, vault::Vault};
+use crate::ingest::Writer;
+use crate::metrics::Metrics;
+use crate::store::{DeliveryOutcome, DueEvent, OutcomeKind, Store};
+
+/// Longest delay between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(3600);
+
+/// Delay before attempt `attempt + 1`, after `attempt` failures: base × 2^(attempt−1), capped,
+/// with ±20 % jitter so a receiver coming back is not hit by every event at once.
+pub fn backoff(base: Duration, attempt: i64) -> Duration {
+    let exp = u32::try_from(attempt.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let raw = base.saturating_mul(2u32.saturating_pow(exp)).min(MAX_BACKOFF);
+    let jitter = rand::rng().random_range(0.8..1.2);
+    raw.mul_f64(jitter)
+}
+
+/// What the receiver's answer means.
+pub fn classify(status: Option<u16>) -> &'static str {
+    match status {
+        Some(s) if (200..300).contains(&s) => "delivered",
+        Some(410) => "gone",
+        _ => "retry",
+    }
+}
+
+pub struct Dispatcher {
+    store: Store,
+    writer: Writer,
+    vault: Arc<Vault>,
+    metrics: Arc<Metrics>,
+    client: reqwest::Client,
+    secrets: Cache<String, Arc<String>>,
+    wakeup: Arc<Notify>,
+    backoff: Duration,
+    concurrency: usize,
+    per_instance: usize,
+    lease: Duration,
+    poll: Duration,
+    in_flight: Mutex<InFlight>,
+}
+
+#[derive(Default)]
+struct InFlight {
+    seqs: HashSet<i64>,
+    per_instance: HashMap<String, usize>,
+}
+
+impl Dispatcher {
+    pub fn new(
+        config: &Config,
+        store: Store,
+        writer: Writer,
+        vault: Arc<Vault>,
+        metrics: Arc<Metrics>,
+        wakeup: Arc<Notify>,
+        secrets: Cache<String, Arc<String>>,
+    ) -> anyhow::Result<Arc<Self>> {
+        let client = reqwest::Client::builder()
+            .timeout(config.delivery_timeout)
+            .connect_timeout(config.delivery_timeout.min(Duration::from_secs(5)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("metabridge/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(config.delivery_per_instance)
+            .build()?;
+        Ok(Arc::new(Self {
+            store,
+            writer,
+            vault,
+            metrics,
+            client,
+            secrets,
+            wakeup,
+            backoff: config.delivery_backoff,
+            concurrency: config.delivery_concurrency,
+            per_instance: config.delivery_per_instance,
+            lease: config.delivery_timeout * 3 + Duration::from_secs(30),
+            poll: config.dispatch_poll,
+            in_flight: Mutex::new(InFlight::default()),
+        }))
+    }
+
+    /// Runs until `shutdown`; then waits for the deliveries in flight to finish and record.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut tasks = JoinSet::new();
+        loop {
+            if shutdown.is_cancelled() {
+                break;
+            }
+            match self.dispatch_once(&mut tasks).await {
+                Ok(_) => {}
+                Err(e) => {
+                    error!(error = %e, "claiming due events failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            }
+            tokio::select! {
+                _ = self.wakeup.notified() => {}
+                _ = tokio::time::sleep(self.poll) => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = shutdown.cancelled() => {}
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Claims what is due and can start now, and starts it. Returns how many started.
+    pub async fn dispatch_once(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> anyhow::Result<usize> {
+        let (free, busy) = {
+            let f = self.in_flight.lock().map_err(|_| anyhow::anyhow!("in-flight lock poisoned"))?;
+            (self.concurrency.saturating_sub(f.seqs.len()), f.seqs.len())
+        };
+        if free == 0 {
+            return Ok(0);
+        }
+        let now = crate::now_ms();
+        let lease_until = now + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2);
+        let limit = i64::try_from(free + busy).unwrap_or(i64::MAX);
+        let due = self.store.claim_due(now, limit, lease_until).await?;
+        let mut started = 0;
+        for ev in due {
+            {
+                let mut f = self.in_flight.lock().map_err(|_| anyhow::anyhow!("in-flight lock poisoned"))?;
+                if f.seqs.contains(&ev.seq) || f.seqs.len() >= self.concurrency {
+                    continue;
+                }
+                let n = f.per_instance.entry(ev.instance_id.clone()).or_default();
+                if *n >= self.per_instance {
+                    continue;
+                }
+                *n += 1;
+                f.seqs.insert(ev.seq);
+            }
+            started += 1;
+            let this = Arc::clone(self);
+            tasks.spawn(async move {
+                let seq = ev.seq;
+                let instance = ev.instance_id.clone();
+                this.deliver(ev).await;
+                if let Ok(mut f) = this.in_flight.lock() {
+                    f.seqs.remove(&seq);
+                    if let Some(n) = f.per_instance.get_mut(&instance) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            f.per_instance.remove(&instance);
+                        }
+                    }
+                }
+            });
+        }
+        Ok(started)
+    }
+
+    async fn signing_secret(&self, ev: &DueEvent) -> Option<Arc<String>> {
+        if let Some(s) = self.secrets.get(&ev.instance_id).await {
+            return Some(s);
+        }
+        let secret = Arc::new(self.vault.decrypt(&ev.signing_secret_enc).ok()?);
+        self.secrets.insert(ev.instance_id.clone(), Arc::clone(&secret)).await;
+        Some(secret)
+    }
+
+    async fn deliver(&self, ev: DueEvent) {
+        let attempt = ev.attempts + 1;
+        let started = Instant::now();
+        let (status, error) = match (crate::events::render_envelope(&ev), self.signing_secret(&ev).await) {
+            (Err(_), _) => (None, Some("event content missing".to_string())),
+            (_, None) => (None, Some("instance signing secret cannot be decrypted".to_string())),
+            (Ok(body), Some(secret)) => {
+                let token = jwt::mint_callback_token(&secret, &ev.instance_id, &ev.id);
+                let resp = self
+                    .client
+                    .post(&ev.callback_url)
+                    .bearer_auth(token)
+                    .header("content-type", "application/json")
+                    .header("x-metabridge-event-id", &ev.id)
+                    .header("x-metabridge-event-type", &ev.event_type)
+                    .header("x-metabridge-attempt", attempt.to_string())
+                    .body(body)
+                    .send()
+                    .await;
+                match resp {
+                    Ok(r) => {
+                        let code = r.status().as_u16();
+                        // Drain (bounded by the client timeout) so the connection is reused.
+                        let _ = r.bytes().await;
+                        (Some(code), (!(200..300).contains(&code)).then(|| format!("HTTP {code}")))
+                    }
+                    Err(e) => (None, Some(transport_error(&e))),
+                }
+            }
+        };
+        let elapsed = started.elapsed();
+        self.metrics.delivery_request_seconds.observe(elapsed.as_secs_f64());
+        let now = crate::now_ms();
+        let kind = match classify(status) {
+            "delivered" => OutcomeKind::Delivered,
+            verdict => {
+                let next_at = now + i64::try_from(backoff(self.backoff, attempt).as_millis()).unwrap_or(i64::MAX / 2);
+                if next_at > ev.deadline_at {
+                    OutcomeKind::Dead
+                } else if verdict == "gone" {
+                    OutcomeKind::Gone { next_at }
+                } else {
+                    OutcomeKind::Retry { next_at }
+                }
+            }
+        };
+        let label = match &kind {
+            OutcomeKind::Delivered => "delivered",
+            OutcomeKind::Retry { .. } => "retry",
+            OutcomeKind::Dead => "dead",
+            OutcomeKind::Gone { .. } => "gone",
+        };
+        self.metrics.attempt(label);
+        match &kind {
+            OutcomeKind::Delivered => {
+                self.metrics
+                    .delivery_lag_seconds
+                    .observe((now - ev.received_at).max(0) as f64 / 1000.0);
+            }
+            OutcomeKind::Dead => {
+                self.metrics.dead_letters_total.inc();
+                warn!(event_id = %ev.id, instance_id = %ev.instance_id, attempts = attempt, "event dead-lettered after the retry horizon");
+            }
+            OutcomeKind::Gone { .. } => {
+                warn!(instance_id = %ev.instance_id, "receiver answered 410 Gone: delivery to this instance is paused until resumed");
+            }
+            OutcomeKind::Retry { .. } => {
+                debug!(event_id = %ev.id, attempt, status = ?status, "delivery failed; will retry");
+            }
+        }
+        let outcome = DeliveryOutcome {
+            seq: ev.seq,
+            event_id: ev.id.clone(),
+            instance_id: ev.instance_id.clone(),
+            attempt,
+            at: now,
+            status: status.map(i64::from),
+            latency_ms: i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX),
+            error,
+            kind,
+        };
+        if self.writer.record_outcomes(vec![outcome]).await.is_err() {
+            // Not recorded: the event stays pending and is delivered again (same event id).
+            error!(event_id = %ev.id, "could not record a delivery outcome");
+        }
+    }
+}
+
+/// A short, content-free description of a transport failure.
+fn transport_error(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        "timeout".into()
+    } else if e.is_connect() {
+        "connection failed".into()
+    } else if e.is_body() || e.is_decode() {
+        "response body error".into()
+    } else {
+        "request failed".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_with_jitter_and_caps() {
+        let base = Duration::from_secs(5);
+        for attempt in 1..=5 {
+            let d = backoff(base, attempt).as_secs_f64();
+            let nominal = 5.0 * 2f64.powi(i32::try_from(attempt - 1).expect("small"));
+            assert!(d >= nominal * 0.79 && d <= nominal * 1.21, "attempt {attempt}: {d}");
+        }
+        assert!(backoff(base, 40) <= MAX_BACKOFF.mul_f64(1.21));
+    }
+
+    #[test]
+    fn receiver_status_classification() {
+        assert_eq!(classify(Some(200)), "delivered");
+        assert_eq!(classify(Some(204)), "delivered");
+        assert_eq!(classify(Some(410)), "gone");
+        assert_eq!(classify(Some(500)), "retry");
+        assert_eq!(classify(Some(404)), "retry");
+        assert_eq!(classify(Some(301)), "retry");
+        assert_eq!(classify(None), "retry");
+    }
+}

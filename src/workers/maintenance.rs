@@ -1,0 +1,89 @@
+//! Housekeeping: retention (P04, P05) in small batches, SQLite WAL checkpoints off the commit
+//! path, and the outbox gauges.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use crate::metrics::Metrics;
+use crate::shutdown::CancellationToken;
+use crate::store::Store;
+
+/// Rows touched per retention statement; small so a purge never holds the writer for long.
+pub const RETENTION_BATCH: i64 = 500;
+
+/// Runs retention until nothing is left to do (each statement bounded by
+/// [`RETENTION_BATCH`]). Returns the rows touched.
+pub async fn retention_pass(store: &Store, log_retention: Duration, content_retention: Duration) -> anyhow::Result<u64> {
+    let now = crate::now_ms();
+    let log_cutoff = now - i64::try_from(log_retention.as_millis())?;
+    let content_cutoff = now - i64::try_from(content_retention.as_millis())?;
+    let mut total = 0;
+    loop {
+        let n = store.retention_step(log_cutoff, content_cutoff, RETENTION_BATCH).await?;
+        total += n;
+        if n == 0 {
+            break;
+        }
+        // Let the hot path in between batches.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok(total)
+}
+
+pub async fn run_retention(
+    store: Store,
+    log_retention: Duration,
+    content_retention: Duration,
+    every: Duration,
+    shutdown: CancellationToken,
+) {
+    loop {
+        match retention_pass(&store, log_retention, content_retention).await {
+            Ok(0) => {}
+            Ok(n) => info!(rows = n, "retention removed expired log entries and content"),
+            Err(e) => warn!(error = %e, "retention pass failed; will retry"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}
+
+/// SQLite: checkpoint the WAL every second from this task, never on a commit.
+pub async fn run_checkpoints(store: Store, shutdown: CancellationToken) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => {
+                let _ = store.checkpoint().await;
+                return;
+            }
+        }
+        if let Err(e) = store.checkpoint().await {
+            warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
+}
+
+/// Refreshes the outbox gauges every few seconds.
+pub async fn run_gauges(store: Store, metrics: Arc<Metrics>, shutdown: CancellationToken) {
+    loop {
+        if let Ok(stats) = store.outbox_stats().await {
+            metrics.outbox_pending.set(stats.pending);
+            let age = stats
+                .oldest_pending_received_at
+                .map(|t| (crate::now_ms() - t).max(0) as f64 / 1000.0)
+                .unwrap_or(0.0);
+            metrics.outbox_oldest_pending_age_seconds.set(age);
+            metrics.dead_letters.set(stats.dead);
+            metrics.unroutable_events.set(stats.unroutable);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+    }
+}

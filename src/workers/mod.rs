@@ -1,0 +1,5 @@
+//! Background work: delivery to instances, retention, SQLite checkpoints and outbox gauges.
+//! Every worker stops at the shutdown signal between steps, never in the middle of one.
+
+pub mod delivery;
+pub mod maintenance;
