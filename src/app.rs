@@ -27,6 +27,7 @@ pub struct Application {
     acceptor: poem::listener::BoxAcceptor,
     dispatcher: Arc<Dispatcher>,
     writer_task: tokio::task::JoinHandle<()>,
+    writer_stop: CancellationToken,
     shutdown: CancellationToken,
 }
 
@@ -51,7 +52,9 @@ impl Application {
         let metrics = Arc::new(Metrics::new());
         let wakeup = Arc::new(Notify::new());
         let horizon_ms = i64::try_from(config.delivery_horizon.as_millis())?;
-        let (writer, writer_task) = Writer::spawn(store.clone(), Arc::clone(&metrics), Arc::clone(&wakeup), horizon_ms);
+        let writer_stop = CancellationToken::new();
+        let (writer, writer_task) =
+            Writer::spawn(store.clone(), Arc::clone(&metrics), Arc::clone(&wakeup), horizon_ms, writer_stop.clone());
         let secrets: Cache<String, Arc<String>> = Cache::builder()
             .max_capacity(10_000)
             .time_to_live(Duration::from_secs(60))
@@ -89,6 +92,7 @@ impl Application {
             acceptor: acceptor.boxed(),
             dispatcher,
             writer_task,
+            writer_stop,
             shutdown: CancellationToken::new(),
         })
     }
@@ -99,7 +103,7 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Self { addr, state, acceptor, dispatcher, writer_task, shutdown } = self;
+        let Self { addr, state, acceptor, dispatcher, writer_task, writer_stop, shutdown } = self;
         let cfg = &state.config;
         let mut workers = tokio::task::JoinSet::new();
         if cfg.run_workers {
@@ -129,7 +133,8 @@ impl Application {
         while workers.join_next().await.is_some() {}
         let store = state.store.clone();
         drop(state);
-        // The writer ends once every handle is gone, after committing what was queued.
+        // Server and workers are stopped: the writer commits what is queued and ends.
+        writer_stop.cancel();
         let _ = tokio::time::timeout(Duration::from_secs(20), writer_task).await;
         store.close().await;
         info!("metabridge stopped");

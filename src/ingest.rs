@@ -11,6 +11,7 @@ use tracing::{error, warn};
 
 use crate::events::parse::ParsedEvent;
 use crate::metrics::Metrics;
+use crate::shutdown::CancellationToken;
 use crate::store::{self, DeliveryOutcome, IngestCounts, Store};
 
 /// Most events taken into one transaction (more wait for the next commit).
@@ -50,16 +51,17 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task. It ends when every `Writer` clone is dropped, after committing
-    /// what was queued.
+    /// Starts the writer task. It ends when every `Writer` clone is dropped or `stop` is
+    /// cancelled (once the server and workers are stopped), after committing what was queued.
     pub fn spawn(
         store: Store,
         metrics: Arc<Metrics>,
         delivery_wakeup: Arc<Notify>,
         horizon_ms: i64,
+        stop: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let handle = tokio::spawn(run(store, metrics, delivery_wakeup, horizon_ms, rx));
+        let handle = tokio::spawn(run(store, metrics, delivery_wakeup, horizon_ms, rx, stop));
         (Self { tx }, handle)
     }
 
@@ -90,9 +92,20 @@ async fn run(
     delivery_wakeup: Arc<Notify>,
     horizon_ms: i64,
     mut rx: mpsc::Receiver<WriteOp>,
+    stop: CancellationToken,
 ) {
     let mut batch: Vec<WriteOp> = Vec::new();
-    while let Some(op) = rx.recv().await {
+    loop {
+        let op = tokio::select! {
+            biased;
+            op = rx.recv() => op,
+            _ = stop.cancelled() => {
+                // Nothing new can arrive: commit what is queued, then stop.
+                rx.close();
+                rx.recv().await
+            }
+        };
+        let Some(op) = op else { break };
         let mut weight = op.weight();
         batch.push(op);
         while weight < MAX_EVENTS_PER_COMMIT {

@@ -102,6 +102,42 @@ impl ApiError {
     }
 }
 
+/// Every error raised before an operation runs (authentication, parameter and body
+/// parsing, unknown routes) answered in the API's error shape.
+pub async fn shape_error(err: poem::Error) -> poem::Response {
+    use poem::IntoResponse;
+    use poem::http::StatusCode;
+    if err.is_from_response() {
+        // Our own ApiError responses, already in shape.
+        return err.into_response();
+    }
+    let status = err.status();
+    let api = match status {
+        StatusCode::UNAUTHORIZED | StatusCode::BAD_REQUEST => bad_request(err),
+        StatusCode::NOT_FOUND => ApiError::not_found(codes::NOT_FOUND, "No such endpoint."),
+        StatusCode::METHOD_NOT_ALLOWED => {
+            return poem::Response::builder()
+                .status(status)
+                .content_type("application/json")
+                .body(r#"{"code":"method_not_allowed","message":"This endpoint does not accept that method."}"#);
+        }
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            return poem::Response::builder()
+                .status(status)
+                .content_type("application/json")
+                .body(r#"{"code":"payload_too_large","message":"The body is too large."}"#);
+        }
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => ApiError::BadRequest(body(
+            codes::INVALID_REQUEST,
+            "Send the body as application/json.",
+            None,
+        )),
+        s if s.is_server_error() => ApiError::internal("request failed before the operation", err),
+        _ => ApiError::BadRequest(body(codes::INVALID_REQUEST, err.to_string(), None)),
+    };
+    api.into_response()
+}
+
 /// Parse and authentication failures of poem-openapi extractors, in our shape.
 fn bad_request(err: poem::Error) -> ApiError {
     if let Some(auth) = super::api::auth_error(&err) {

@@ -11,7 +11,7 @@ pub mod webhooks;
 use std::sync::Arc;
 
 use moka::future::Cache;
-use poem::{EndpointExt, Route};
+use poem::{EndpointExt, IntoEndpoint, Route};
 use poem_openapi::OpenApiService;
 
 use crate::config::Config;
@@ -60,6 +60,11 @@ pub fn openapi_json() -> String {
     openapi_service("http://127.0.0.1:8080").spec()
 }
 
+/// The OpenAPI document as YAML.
+pub fn openapi_yaml() -> String {
+    openapi_service("http://127.0.0.1:8080").spec_yaml()
+}
+
 /// Builds the whole application.
 pub fn app(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
     let api = openapi_service(&state.config.public_url);
@@ -73,6 +78,6 @@ pub fn app(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
         .at("/metrics", poem::get(ops::metrics))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
-        .nest("/", api)
+        .nest("/", api.into_endpoint().catch_all_error(errors::shape_error))
         .data(state)
 }

@@ -1,0 +1,260 @@
+//! `spawn_app()` and friends.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use metabridge::app::Application;
+use metabridge::config::Config;
+use metabridge::crypto::signature;
+use metabridge::http::AppState;
+use metabridge::shutdown::CancellationToken;
+use metabridge::sim::receiver::{self, Receiver};
+use serde_json::{Value, json};
+
+pub const APP_SECRET: &str = "test-app-secret";
+pub const ADMIN: &str = "test-admin-token-0123456789";
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/meta/");
+
+/// Which database a scenario runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates `<name>_sqlite` and `<name>_postgres` tests from `async fn <name>(db: Db)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            $crate::paste_free_tests!($name);
+        )*
+    };
+}
+
+#[macro_export]
+macro_rules! paste_free_tests {
+    ($name:ident) => {
+        pub mod $name {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$name($crate::helpers::Db::Sqlite).await;
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if $crate::helpers::postgres_url().is_some() {
+                    super::$name($crate::helpers::Db::Postgres).await;
+                }
+            }
+        }
+    };
+}
+
+/// The PostgreSQL server URL for tests; in CI its absence is a failure, not a skip.
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("METABRIDGE_TEST_POSTGRES_URL") {
+        Ok(url) if !url.is_empty() => Some(url),
+        _ if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") => {
+            panic!("CI is set but METABRIDGE_TEST_POSTGRES_URL is not: PostgreSQL tests must not be skipped in CI")
+        }
+        _ => None,
+    }
+}
+
+/// A fresh database URL: a temp SQLite file, or a new PostgreSQL database.
+pub async fn fresh_database(db: Db, dir: &tempfile::TempDir) -> String {
+    match db {
+        Db::Sqlite => format!("sqlite://{}/metabridge.db", dir.path().display()),
+        Db::Postgres => {
+            let base = postgres_url().expect("postgres url");
+            let name = format!("mb_{}", uuid::Uuid::new_v4().simple());
+            sqlx::any::install_default_drivers();
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await.expect("connect to postgres");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&mut conn)
+                .await
+                .expect("create database");
+            let (prefix, _) = base.rsplit_once('/').expect("url has a database");
+            format!("{prefix}/{name}")
+        }
+    }
+}
+
+pub struct TestApp {
+    pub url: String,
+    pub state: Arc<AppState>,
+    pub receiver: Receiver,
+    pub http: reqwest::Client,
+    pub shutdown: CancellationToken,
+    pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _dir: Arc<tempfile::TempDir>,
+}
+
+pub async fn spawn_app(db: Db) -> TestApp {
+    spawn_app_with(db, |_| {}).await
+}
+
+pub async fn spawn_app_with(db: Db, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let database_url = fresh_database(db, &dir).await;
+    let fernet_key = metabridge::crypto::vault::generate_key();
+    spawn_app_on(db, dir, database_url, fernet_key, tweak).await
+}
+
+pub async fn spawn_app_on(
+    _db: Db,
+    dir: Arc<tempfile::TempDir>,
+    database_url: String,
+    fernet_key: String,
+    tweak: impl FnOnce(&mut Config),
+) -> TestApp {
+    let mut config = Config::for_tests(&database_url, APP_SECRET, &fernet_key);
+    tweak(&mut config);
+    let app = Application::build(config).await.expect("build app");
+    let url = format!("http://{}", app.addr);
+    let state = Arc::clone(&app.state);
+    let shutdown = app.shutdown_handle();
+    let server = tokio::spawn(app.run_until_stopped());
+    let receiver = receiver::start("127.0.0.1:0".parse().expect("addr"), false).await.expect("receiver");
+    TestApp {
+        url,
+        state,
+        receiver,
+        http: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client"),
+        shutdown,
+        server,
+        _dir: dir,
+    }
+}
+
+pub fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{FIXTURES}{name}")).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+pub struct Tenant {
+    pub instance_id: String,
+    pub secret: String,
+}
+
+impl TestApp {
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let _ = tokio::time::timeout(Duration::from_secs(30), self.server).await;
+    }
+
+    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut req = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(ADMIN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req.send().await.expect("admin request");
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// An instance whose callback is this test's receiver (or `callback`).
+    pub async fn tenant(&self, name: &str, event_types: Option<Vec<&str>>) -> Tenant {
+        let mut body = json!({"name": name, "callback_url": self.receiver.url()});
+        if let Some(t) = event_types {
+            body["event_types"] = json!(t);
+        }
+        let (status, v) = self.admin(reqwest::Method::POST, "/admin/v1/instances", Some(body)).await;
+        assert_eq!(status, 201, "{v}");
+        let t = Tenant {
+            instance_id: v["instance"]["id"].as_str().expect("id").to_string(),
+            secret: v["signing_secret"].as_str().expect("secret").to_string(),
+        };
+        self.receiver.state.add_instance(&t.instance_id, &t.secret);
+        t
+    }
+
+    pub async fn channel(&self, tenant: &Tenant, kind: &str, external_id: &str, waba_id: Option<&str>) -> String {
+        let mut body = json!({"instance_id": tenant.instance_id, "kind": kind, "external_id": external_id,
+            "access_token": "EAAG-test-token-secret", "name": "Loja"});
+        if let Some(w) = waba_id {
+            body["waba_id"] = json!(w);
+        }
+        let (status, v) = self.admin(reqwest::Method::POST, "/admin/v1/channels", Some(body)).await;
+        assert_eq!(status, 201, "{v}");
+        v["id"].as_str().expect("channel id").to_string()
+    }
+
+    /// A tenant owning the fixtures' first WhatsApp number, Instagram account and page.
+    pub async fn fixture_tenant(&self) -> Tenant {
+        let t = self.tenant("Loja Ana", None).await;
+        self.channel(&t, "whatsapp", "106000000000001", Some("102000000000001")).await;
+        self.channel(&t, "instagram", "17841400000000001", None).await;
+        self.channel(&t, "messenger", "105000000000001", None).await;
+        t
+    }
+
+    pub async fn post_webhook(&self, body: &[u8]) -> u16 {
+        self.post_webhook_signed(body, Some(&signature::sign(APP_SECRET, body))).await
+    }
+
+    pub async fn post_webhook_signed(&self, body: &[u8], sig: Option<&str>) -> u16 {
+        let mut req = self
+            .http
+            .post(format!("{}/webhooks/meta", self.url))
+            .header("content-type", "application/json")
+            .body(body.to_vec());
+        if let Some(s) = sig {
+            req = req.header("x-hub-signature-256", s);
+        }
+        req.send().await.expect("post webhook").status().as_u16()
+    }
+
+    pub fn jwt(&self, tenant: &Tenant) -> String {
+        let now = chrono::Utc::now().timestamp();
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &json!({"iss": tenant.instance_id, "aud": "metabridge", "iat": now, "exp": now + 300}),
+            &jsonwebtoken::EncodingKey::from_secret(tenant.secret.as_bytes()),
+        )
+        .expect("jwt")
+    }
+
+    pub async fn v1(&self, tenant: &Tenant, method: reqwest::Method, path: &str) -> (u16, Value) {
+        let resp = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(self.jwt(tenant))
+            .send()
+            .await
+            .expect("v1 request");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn metric(&self, name: &str) -> f64 {
+        let text = self.http.get(format!("{}/metrics", self.url)).send().await.expect("metrics").text().await.expect("text");
+        text.lines()
+            .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+
+    /// Counts rows with a SQL query returning one integer.
+    pub async fn count(&self, sql: &'static str) -> i64 {
+        sqlx::query_scalar::<_, i64>(sql).fetch_one(self.state.store.pool()).await.expect("count")
+    }
+}
+
+/// Waits until `check` holds, polling; panics with `what` after `timeout`.
+pub async fn wait_until<F, Fut>(timeout: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if check().await {
+            return;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out waiting for: {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}

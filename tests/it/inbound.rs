@@ -1,0 +1,288 @@
+//! Meta → bridge → instance: signatures, dedup, routing, delivery and privacy of the content.
+
+use std::time::Duration;
+
+use crate::both_backends;
+use crate::helpers::*;
+use serde_json::Value;
+
+both_backends!(
+    p07_signed_webhook_reaches_the_instance_with_a_verifiable_jwt,
+    same_webhook_three_times_is_delivered_once,
+    duplicate_storm_of_concurrent_requests_yields_one_event,
+    p07_bad_or_missing_signature_is_401_and_nothing_is_stored,
+    every_fixture_is_acknowledged_and_batches_split_per_item,
+    unroutable_events_are_recorded_and_counted_not_delivered,
+    malformed_signed_body_is_acknowledged_and_recorded,
+    p05_content_is_purged_after_delivery,
+    p04_retention_deletes_log_entries_older_than_the_window,
+    instance_receives_only_subscribed_event_types,
+    handshake_echoes_the_challenge_only_with_the_right_token,
+    oversized_body_is_413,
+);
+
+async fn p07_signed_webhook_reaches_the_instance_with_a_verifiable_jwt(db: Db) {
+    let app = spawn_app(db).await;
+    let t = app.fixture_tenant().await;
+    assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
+    let r = &app.receiver.state;
+    wait_until(Duration::from_secs(10), "delivery", || async { r.accepted().len() == 1 }).await;
+    assert_eq!(r.rejected_jwt(), 0, "the receiver verified the bridge's JWT");
+    let ev = &r.accepted()[0];
+    assert_eq!(ev.instance_id, t.instance_id);
+    let b = &ev.body;
+    assert_eq!(b["type"], "message.received");
+    assert!(b["id"].as_str().is_some_and(|s| s.starts_with("evt_")));
+    assert_eq!(b["channel"]["kind"], "whatsapp");
+    assert_eq!(b["channel"]["external_id"], "106000000000001");
+    assert_eq!(b["contact"]["user_id"], "US.100000000000000001");
+    assert_eq!(b["contact"]["wa_id"], "15550001234");
+    assert_eq!(b["data"]["text"], "Olá! Vocês têm o tênis tamanho 42?");
+    assert_eq!(b["raw"]["id"], "wamid.HBgLMTU1NTAwMDEyMzRUWFQwMDE=");
+    assert_eq!(b["occurred_at"], "2025-11-17T12:00:00.000Z");
+    assert!(b["received_at"].is_string());
+    assert!(b["conversation_id"].as_str().is_some_and(|s| s.starts_with("conv_")));
+    app.stop().await;
+}
+
+async fn same_webhook_three_times_is_delivered_once(db: Db) {
+    let app = spawn_app(db).await;
+    app.fixture_tenant().await;
+    for _ in 0..3 {
+        assert_eq!(app.post_webhook(&fixture("wa-image.json")).await, 200);
+    }
+    let r = &app.receiver.state;
+    wait_until(Duration::from_secs(10), "delivery", || async { r.accepted().len() == 1 }).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(r.received().len(), 1, "exactly one delivery");
+    assert_eq!(app.metric("metabridge_events_duplicate_total").await, 2.0);
+    app.stop().await;
+}
+
+async fn duplicate_storm_of_concurrent_requests_yields_one_event(db: Db) {
+    let app = spawn_app(db).await;
+    app.fixture_tenant().await;
+    let body = fixture("wa-reaction.json");
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let (http, url, body) = (app.http.clone(), app.url.clone(), body.clone());
+        let sig = metabridge::crypto::signature::sign(APP_SECRET, &body);
+        tasks.push(tokio::spawn(async move {
+            http.post(format!("{url}/webhooks/meta"))
+                .header("x-hub-signature-256", sig)
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.expect("join").expect("send"), 200);
+    }
+    let r = &app.receiver.state;
+    wait_until(Duration::from_secs(10), "delivery", || async { r.accepted().len() == 1 }).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(r.received().len(), 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM events").await, 1);
+    app.stop().await;
+}
+
+async fn p07_bad_or_missing_signature_is_401_and_nothing_is_stored(db: Db) {
+    let app = spawn_app(db).await;
+    app.fixture_tenant().await;
+    let body = fixture("wa-text.json");
+    let other = metabridge::crypto::signature::sign(APP_SECRET, b"{}");
+    let wrong_secret = metabridge::crypto::signature::sign("not-the-secret", &body);
+    let sha1 = format!("sha1={}", &metabridge::crypto::signature::sign(APP_SECRET, &body)[7..47]);
+    for sig in [None, Some(other.as_str()), Some(wrong_secret.as_str()), Some(sha1.as_str()), Some("sha256=")] {
+        assert_eq!(app.post_webhook_signed(&body, sig).await, 401, "signature {sig:?}");
+    }
+    // A body altered after signing.
+    let mut tampered = body.clone();
+    let good = metabridge::crypto::signature::sign(APP_SECRET, &body);
+    tampered.push(b' ');
+    assert_eq!(app.post_webhook_signed(&tampered, Some(&good)).await, 401);
+    assert_eq!(app.state.store.webhook_log_count().await.expect("count"), 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM events").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM malformed_webhooks").await, 0);
+    assert_eq!(app.metric("metabridge_webhooks_rejected_total").await, 6.0);
+    app.stop().await;
+}
+
+async fn every_fixture_is_acknowledged_and_batches_split_per_item(db: Db) {
+    let app = spawn_app(db).await;
+    let t = app.fixture_tenant().await;
+    // The second number of the batched fixture belongs to the same tenant.
+    app.channel(&t, "whatsapp", "106000000000002", Some("102000000000002")).await;
+    let mut names: Vec<String> = std::fs::read_dir(FIXTURES)
+        .expect("fixtures")
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| (n.starts_with("wa-") || n.starts_with("ig-") || n.starts_with("messenger-") || n == "leadgen.json") && !n.contains("response") && !n.contains("metadata"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 40, "found {} webhook fixtures", names.len());
+    let mut expected = 0;
+    for n in &names {
+        let body = fixture(n);
+        expected += metabridge::events::parse::parse_webhook(&body).expect("parses").len();
+        assert_eq!(app.post_webhook(&body).await, 200, "{n}");
+    }
+    let stored = app.count("SELECT COUNT(*) FROM webhook_log").await;
+    // Fixtures share some items (the same wamid in several files): keys are deduplicated.
+    assert!(stored > 40 && stored as usize <= expected, "{stored} keys for {expected} events");
+    let r = &app.receiver.state;
+    wait_until(Duration::from_secs(20), "all delivered", || async {
+        r.unique_accepted() as i64 == stored
+    })
+    .await;
+    // The batched fixture alone: 4 messages + 3 statuses over two numbers.
+    let types: Vec<String> = r.accepted().iter().map(|e| e.event_type.clone()).collect();
+    for t in ["message.received", "message.status", "message.reaction", "message.echo", "lead.received", "template.status", "channel.error", "message.unsupported"] {
+        assert!(types.iter().any(|x| x == t), "{t} delivered");
+    }
+    app.stop().await;
+}
+
+async fn unroutable_events_are_recorded_and_counted_not_delivered(db: Db) {
+    let app = spawn_app(db).await;
+    let _t = app.tenant("nobody owns the number", None).await;
+    assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
+    assert_eq!(app.count("SELECT COUNT(*) FROM events WHERE state = 'unroutable'").await, 1);
+    assert_eq!(app.metric("metabridge_events_unroutable_total").await, 1.0);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(app.receiver.state.received().is_empty());
+    let (s, v) = app.admin(reqwest::Method::GET, "/admin/v1/events?state=unroutable", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["events"].as_array().map(Vec::len), Some(1));
+    assert_eq!(v["events"][0]["channel_external_id"], "106000000000001");
+    app.stop().await;
+}
+
+async fn malformed_signed_body_is_acknowledged_and_recorded(db: Db) {
+    let app = spawn_app(db).await;
+    for body in [&b"{not json"[..], b"[1,2,3]", b"{\"object\":\"page\"}", &[0xff, 0xfe, 0x00][..]] {
+        assert_eq!(app.post_webhook(body).await, 200);
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM malformed_webhooks").await, 4);
+    assert_eq!(app.metric("metabridge_webhooks_malformed_total").await, 4.0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM events").await, 0);
+    app.stop().await;
+}
+
+async fn p05_content_is_purged_after_delivery(db: Db) {
+    let app = spawn_app(db).await;
+    let t = app.fixture_tenant().await;
+    assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
+    let r = &app.receiver.state;
+    wait_until(Duration::from_secs(10), "delivery", || async { r.accepted().len() == 1 }).await;
+    let store = &app.state.store;
+    wait_until(Duration::from_secs(5), "state recorded", || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events WHERE state = 'delivered'")
+            .fetch_one(store.pool())
+            .await
+            .is_ok_and(|n| n == 1)
+    })
+    .await;
+    assert_eq!(app.count("SELECT COUNT(*) FROM events WHERE data IS NOT NULL OR raw IS NOT NULL OR contact IS NOT NULL").await, 0);
+    let id = r.accepted()[0].event_id.clone();
+    let (s, v) = app.v1(&t, reqwest::Method::GET, &format!("/v1/events/{id}")).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["event"]["state"], "delivered");
+    assert_eq!(v["event"]["content_available"], false);
+    assert_eq!(v["attempts"][0]["status_code"], 200);
+    // The idempotency log holds keys, times and outcome only.
+    let row: (String, String) = sqlx::query_as("SELECT key, outcome FROM webhook_log")
+        .fetch_one(store.pool())
+        .await
+        .expect("log row");
+    assert_eq!(row.0, "wa:msg:106000000000001:wamid.HBgLMTU1NTAwMDEyMzRUWFQwMDE=");
+    assert_eq!(row.1, "enqueued");
+    app.stop().await;
+}
+
+async fn p04_retention_deletes_log_entries_older_than_the_window(db: Db) {
+    let app = spawn_app(db).await;
+    app.fixture_tenant().await;
+    assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
+    let r = &app.receiver.state;
+    wait_until(Duration::from_secs(10), "delivery", || async { r.accepted().len() == 1 }).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let store = &app.state.store;
+    let day = 86_400_000;
+    // 29 days old: kept.
+    store.backdate_all(29 * day).await.expect("backdate");
+    let n = metabridge::workers::maintenance::retention_pass(store, Duration::from_secs(30 * 86_400), Duration::from_secs(7 * 86_400))
+        .await
+        .expect("retention");
+    assert_eq!(n, 0);
+    assert_eq!(store.webhook_log_count().await.expect("count"), 1);
+    // 31 days old: gone, with the delivered event's metadata and attempts.
+    store.backdate_all(2 * day).await.expect("backdate");
+    metabridge::workers::maintenance::retention_pass(store, Duration::from_secs(30 * 86_400), Duration::from_secs(7 * 86_400))
+        .await
+        .expect("retention");
+    assert_eq!(store.webhook_log_count().await.expect("count"), 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM events").await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM delivery_attempts").await, 0);
+    // After expiry the same webhook is new again (Meta stops retrying long before 30 days).
+    assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
+    assert_eq!(store.webhook_log_count().await.expect("count"), 1);
+    app.stop().await;
+}
+
+async fn instance_receives_only_subscribed_event_types(db: Db) {
+    let app = spawn_app(db).await;
+    let t = app.tenant("statuses only", Some(vec!["message.status"])).await;
+    app.channel(&t, "whatsapp", "106000000000001", Some("102000000000001")).await;
+    assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
+    assert_eq!(app.post_webhook(&fixture("wa-status-read.json")).await, 200);
+    let r = &app.receiver.state;
+    wait_until(Duration::from_secs(10), "status delivered", || async { r.accepted().len() == 1 }).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(r.accepted()[0].event_type, "message.status");
+    assert_eq!(r.received().len(), 1);
+    assert_eq!(app.metric("metabridge_events_filtered_total").await, 1.0);
+    app.stop().await;
+}
+
+async fn handshake_echoes_the_challenge_only_with_the_right_token(db: Db) {
+    let app = spawn_app(db).await;
+    let ok = app
+        .http
+        .get(format!("{}/webhooks/meta?hub.mode=subscribe&hub.challenge=1158201444&hub.verify_token=test-verify-token", app.url))
+        .send()
+        .await
+        .expect("get");
+    assert_eq!(ok.status().as_u16(), 200);
+    assert_eq!(ok.text().await.expect("text"), "1158201444");
+    for q in [
+        "hub.mode=subscribe&hub.challenge=1&hub.verify_token=wrong",
+        "hub.mode=unsubscribe&hub.challenge=1&hub.verify_token=test-verify-token",
+        "hub.mode=subscribe&hub.verify_token=test-verify-token",
+        "",
+    ] {
+        let r = app.http.get(format!("{}/webhooks/meta?{q}", app.url)).send().await.expect("get");
+        assert_eq!(r.status().as_u16(), 403, "{q}");
+    }
+    app.stop().await;
+}
+
+async fn oversized_body_is_413(db: Db) {
+    let app = spawn_app_with(db, |c| c.max_body_bytes = 64 * 1024).await;
+    let big = vec![b' '; 65 * 1024];
+    assert_eq!(app.post_webhook(&big).await, 413);
+    // Chunked, without Content-Length.
+    let stream = futures_util::stream::iter((0..100).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1024])));
+    let resp = app
+        .http
+        .post(format!("{}/webhooks/meta", app.url))
+        .header("x-hub-signature-256", "sha256=00")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 413);
+    assert_eq!(app.metric("metabridge_webhooks_rejected_total").await, 2.0);
+    let _: Option<Value> = None;
+    app.stop().await;
+}

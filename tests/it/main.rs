@@ -1,0 +1,13 @@
+//! Black-box tests over real HTTP: the service on a random port with a fresh database, the
+//! fake DSK receiver and signed webhooks. Every scenario runs on SQLite, and on PostgreSQL
+//! when `METABRIDGE_TEST_POSTGRES_URL` is set (CI sets it; with `CI` set and no URL the
+//! PostgreSQL variants fail instead of skipping).
+
+mod helpers;
+
+mod api;
+mod cli;
+mod delivery;
+mod inbound;
+mod openapi;
+mod process;

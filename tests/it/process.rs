@@ -1,0 +1,101 @@
+//! The real binary, killed with SIGKILL while it holds a backlog: every acknowledged event is
+//! delivered after a restart.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::both_backends;
+use crate::helpers::*;
+use metabridge::sim::payloads;
+
+both_backends!(sigkill_with_a_backlog_loses_nothing);
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn start(database_url: &str, fernet: &str, port: u16) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_metabridge"))
+        .arg("serve")
+        .env("DATABASE_URL", database_url)
+        .env("METABRIDGE_FERNET_KEYS", fernet)
+        .env("META_APP_SECRET", APP_SECRET)
+        .env("META_VERIFY_TOKEN", "verify")
+        .env("METABRIDGE_ADMIN_TOKEN", ADMIN)
+        .env("METABRIDGE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("METABRIDGE_ALLOW_PRIVATE_CALLBACKS", "true")
+        .env("METABRIDGE_DELIVERY_BACKOFF_MS", "100")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start metabridge")
+}
+
+async fn wait_ready(http: &reqwest::Client, base: &str) {
+    wait_until(Duration::from_secs(30), "service ready", || async {
+        http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+}
+
+async fn sigkill_with_a_backlog_loses_nothing(db: Db) {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let database_url = fresh_database(db, &dir).await;
+    let fernet = metabridge::crypto::vault::generate_key();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let receiver = metabridge::sim::receiver::start("127.0.0.1:0".parse().expect("addr"), false).await.expect("receiver");
+    receiver.state.set_status(503);
+
+    let mut child = start(&database_url, &fernet, port);
+    wait_ready(&http, &base).await;
+    let v: serde_json::Value = http
+        .post(format!("{base}/admin/v1/instances"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"name": "k", "callback_url": receiver.url()}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let instance = v["instance"]["id"].as_str().expect("id").to_string();
+    receiver.state.add_instance(&instance, v["signing_secret"].as_str().expect("secret"));
+    let s = http
+        .post(format!("{base}/admin/v1/channels"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"instance_id": instance, "kind": "whatsapp", "external_id": "106000000000001", "waba_id": "102000000000001", "access_token": "t"}))
+        .send()
+        .await
+        .expect("channel")
+        .status();
+    assert_eq!(s.as_u16(), 201);
+
+    // 40 webhooks (3 messages each) acknowledged while the receiver is down, then SIGKILL.
+    let mut acked = 0;
+    for seq in 0..40u64 {
+        let body = payloads::meta_bytes(&payloads::whatsapp_text_batch("102000000000001", "106000000000001", seq * 3, 3, 5));
+        let sig = metabridge::crypto::signature::sign(APP_SECRET, &body);
+        let r = http.post(format!("{base}/webhooks/meta")).header("x-hub-signature-256", sig).body(body).send().await.expect("post");
+        if r.status().as_u16() == 200 {
+            acked += 3;
+        }
+    }
+    assert_eq!(acked, 120);
+    child.kill().expect("SIGKILL");
+    let _ = child.wait();
+
+    receiver.state.set_status(200);
+    let mut child = start(&database_url, &fernet, port);
+    wait_ready(&http, &base).await;
+    let r = &receiver.state;
+    wait_until(Duration::from_secs(60), "every acknowledged event delivered after restart", || async { r.unique_accepted() == 120 }).await;
+    // Duplicates can only be re-deliveries of the same event id.
+    let ids: std::collections::HashSet<String> = r.accepted().iter().map(|e| e.event_id.clone()).collect();
+    assert_eq!(ids.len(), 120);
+    let _ = child.kill();
+    let _ = child.wait();
+}
