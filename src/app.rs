@@ -39,12 +39,19 @@ pub fn install_crypto_provider() {
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Self> {
         install_crypto_provider();
-        let vault = Arc::new(Vault::new(&config.fernet_keys).map_err(|p| anyhow::anyhow!("METABRIDGE_FERNET_KEYS: {p}"))?);
+        let vault = Arc::new(
+            Vault::new(&config.fernet_keys)
+                .map_err(|p| anyhow::anyhow!("METABRIDGE_FERNET_KEYS: {p}"))?,
+        );
         let store = Store::open(
             &config.database_url,
             StoreOptions {
                 sqlite_synchronous_full: config.sqlite_synchronous_full,
-                max_connections: if config.backend == Backend::Sqlite { 6 } else { 16 },
+                max_connections: if config.backend == Backend::Sqlite {
+                    6
+                } else {
+                    16
+                },
             },
         )
         .await
@@ -53,8 +60,13 @@ impl Application {
         let wakeup = Arc::new(Notify::new());
         let horizon_ms = i64::try_from(config.delivery_horizon.as_millis())?;
         let writer_stop = CancellationToken::new();
-        let (writer, writer_task) =
-            Writer::spawn(store.clone(), Arc::clone(&metrics), Arc::clone(&wakeup), horizon_ms, writer_stop.clone());
+        let (writer, writer_task) = Writer::spawn(
+            store.clone(),
+            Arc::clone(&metrics),
+            Arc::clone(&wakeup),
+            horizon_ms,
+            writer_stop.clone(),
+        );
         let secrets: Cache<String, Arc<String>> = Cache::builder()
             .max_capacity(10_000)
             .time_to_live(Duration::from_secs(60))
@@ -71,7 +83,9 @@ impl Application {
         let acceptor = TcpListener::bind(config.listen)
             .into_acceptor()
             .await
-            .map_err(|e| anyhow::anyhow!("METABRIDGE_LISTEN: cannot bind {}: {e}", config.listen))?;
+            .map_err(|e| {
+                anyhow::anyhow!("METABRIDGE_LISTEN: cannot bind {}: {e}", config.listen)
+            })?;
         let addr = acceptor
             .local_addr()
             .first()
@@ -103,7 +117,15 @@ impl Application {
     }
 
     pub async fn run_until_stopped(self) -> anyhow::Result<()> {
-        let Self { addr, state, acceptor, dispatcher, writer_task, writer_stop, shutdown } = self;
+        let Self {
+            addr,
+            state,
+            acceptor,
+            dispatcher,
+            writer_task,
+            writer_stop,
+            shutdown,
+        } = self;
         let cfg = &state.config;
         let mut workers = tokio::task::JoinSet::new();
         if cfg.run_workers {
@@ -117,16 +139,27 @@ impl Application {
             ));
         }
         if cfg.backend == Backend::Sqlite {
-            workers.spawn(maintenance::run_checkpoints(state.store.clone(), shutdown.clone()));
+            workers.spawn(maintenance::run_checkpoints(
+                state.store.clone(),
+                shutdown.clone(),
+            ));
         }
-        workers.spawn(maintenance::run_gauges(state.store.clone(), Arc::clone(&state.metrics), shutdown.clone()));
+        workers.spawn(maintenance::run_gauges(
+            state.store.clone(),
+            Arc::clone(&state.metrics),
+            shutdown.clone(),
+        ));
         drop(dispatcher);
         info!(%addr, backend = ?cfg.backend, "metabridge listening");
         let app = http::app(Arc::clone(&state));
         let stop = shutdown.clone();
         poem::Server::new_with_acceptor(acceptor)
             .idle_timeout(Duration::from_secs(60))
-            .run_with_graceful_shutdown(app, async move { stop.cancelled().await }, Some(Duration::from_secs(20)))
+            .run_with_graceful_shutdown(
+                app,
+                async move { stop.cancelled().await },
+                Some(Duration::from_secs(20)),
+            )
             .await?;
         info!("HTTP server stopped; stopping workers");
         shutdown.cancel();

@@ -13,7 +13,11 @@ use crate::store::{Store, StoreOptions};
 use crate::tenants;
 
 #[derive(Parser, Debug)]
-#[command(name = "metabridge", version, about = "Bridge between Meta messaging channels and DSK platform instances")]
+#[command(
+    name = "metabridge",
+    version,
+    about = "Bridge between Meta messaging channels and DSK platform instances"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Option<Command>,
@@ -176,13 +180,23 @@ pub enum SimCommand {
 async fn open(store: &StoreArgs) -> anyhow::Result<(Store, Vault)> {
     let (url, _backend, keys) = store.resolve()?;
     let vault = Vault::new(&keys).map_err(|p| anyhow::anyhow!("METABRIDGE_FERNET_KEYS: {p}"))?;
-    let store = Store::open(&url, StoreOptions { max_connections: 2, ..Default::default() }).await?;
+    let store = Store::open(
+        &url,
+        StoreOptions {
+            max_connections: 2,
+            ..Default::default()
+        },
+    )
+    .await?;
     Ok((store, vault))
 }
 
 fn print(json_out: bool, value: serde_json::Value, text: String) {
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
     } else {
         println!("{text}");
     }
@@ -206,22 +220,43 @@ fn channel_json(r: &crate::store::ChannelRow) -> serde_json::Value {
 
 const ACTOR: &str = "cli";
 
-pub async fn instance_cmd(cmd: InstanceCommand, store_args: &StoreArgs, json_out: bool) -> anyhow::Result<()> {
+pub async fn instance_cmd(
+    cmd: InstanceCommand,
+    store_args: &StoreArgs,
+    json_out: bool,
+) -> anyhow::Result<()> {
     let (store, vault) = open(store_args).await?;
     match cmd {
-        InstanceCommand::Create { name, callback_url, event_types, allow_private_callbacks } => {
-            let types: Option<Vec<String>> = event_types.map(|t| t.split(',').map(|s| s.trim().to_string()).collect());
+        InstanceCommand::Create {
+            name,
+            callback_url,
+            event_types,
+            allow_private_callbacks,
+        } => {
+            let types: Option<Vec<String>> =
+                event_types.map(|t| t.split(',').map(|s| s.trim().to_string()).collect());
             let (row, secret) = tenants::create_instance(
                 &store,
                 &vault,
-                tenants::NewInstance { name: &name, callback_url: &callback_url, event_types: types.as_deref() },
+                tenants::NewInstance {
+                    name: &name,
+                    callback_url: &callback_url,
+                    event_types: types.as_deref(),
+                },
                 allow_private_callbacks || store_args.dev,
                 ACTOR,
             )
             .await?;
             let mut v = instance_json(&row);
             v["signing_secret"] = json!(secret);
-            print(json_out, v, format!("created instance {}\nsigning secret (shown once): {secret}", row.id));
+            print(
+                json_out,
+                v,
+                format!(
+                    "created instance {}\nsigning secret (shown once): {secret}",
+                    row.id
+                ),
+            );
         }
         InstanceCommand::List => {
             let rows = store.list_instances().await?;
@@ -230,25 +265,48 @@ pub async fn instance_cmd(cmd: InstanceCommand, store_args: &StoreArgs, json_out
                 .map(|r| format!("{}  {}  {}", r.id, r.name, r.callback_url))
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(json_out, json!(rows.iter().map(instance_json).collect::<Vec<_>>()), text);
+            print(
+                json_out,
+                json!(rows.iter().map(instance_json).collect::<Vec<_>>()),
+                text,
+            );
         }
         InstanceCommand::Delete { id } => {
             tenants::delete_instance(&store, &id, ACTOR).await?;
-            print(json_out, json!({"deleted": id}), format!("deleted instance {id}"));
+            print(
+                json_out,
+                json!({"deleted": id}),
+                format!("deleted instance {id}"),
+            );
         }
         InstanceCommand::RotateSecret { id } => {
             let secret = tenants::rotate_instance_secret(&store, &vault, &id, ACTOR).await?;
-            print(json_out, json!({"id": id, "signing_secret": secret}), format!("new signing secret (shown once): {secret}"));
+            print(
+                json_out,
+                json!({"id": id, "signing_secret": secret}),
+                format!("new signing secret (shown once): {secret}"),
+            );
         }
     }
     store.close().await;
     Ok(())
 }
 
-pub async fn channel_cmd(cmd: ChannelCommand, store_args: &StoreArgs, json_out: bool) -> anyhow::Result<()> {
+pub async fn channel_cmd(
+    cmd: ChannelCommand,
+    store_args: &StoreArgs,
+    json_out: bool,
+) -> anyhow::Result<()> {
     let (store, vault) = open(store_args).await?;
     match cmd {
-        ChannelCommand::Add { instance, kind, external_id, waba_id, name, token } => {
+        ChannelCommand::Add {
+            instance,
+            kind,
+            external_id,
+            waba_id,
+            name,
+            token,
+        } => {
             let row = tenants::add_channel(
                 &store,
                 &vault,
@@ -263,7 +321,14 @@ pub async fn channel_cmd(cmd: ChannelCommand, store_args: &StoreArgs, json_out: 
                 ACTOR,
             )
             .await?;
-            print(json_out, channel_json(&row), format!("added channel {} ({} {})", row.id, row.kind, row.external_id));
+            print(
+                json_out,
+                channel_json(&row),
+                format!(
+                    "added channel {} ({} {})",
+                    row.id, row.kind, row.external_id
+                ),
+            );
         }
         ChannelCommand::List { instance } => {
             let rows = store.list_channels(instance.as_deref()).await?;
@@ -272,11 +337,19 @@ pub async fn channel_cmd(cmd: ChannelCommand, store_args: &StoreArgs, json_out: 
                 .map(|r| format!("{}  {}  {}  {}", r.id, r.instance_id, r.kind, r.external_id))
                 .collect::<Vec<_>>()
                 .join("\n");
-            print(json_out, json!(rows.iter().map(channel_json).collect::<Vec<_>>()), text);
+            print(
+                json_out,
+                json!(rows.iter().map(channel_json).collect::<Vec<_>>()),
+                text,
+            );
         }
         ChannelCommand::Remove { id } => {
             tenants::remove_channel(&store, &id, None, ACTOR).await?;
-            print(json_out, json!({"deleted": id}), format!("removed channel {id}"));
+            print(
+                json_out,
+                json!({"deleted": id}),
+                format!("removed channel {id}"),
+            );
         }
     }
     store.close().await;
@@ -299,13 +372,22 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
     let receiver = crate::sim::receiver::start("127.0.0.1:0".parse()?, true).await?;
     // One demo instance and channel; the receiver learns the instance's (rotated) secret.
     let (store, vault) = (&state.store, &state.vault);
-    let existing = store.list_instances().await?.into_iter().find(|i| i.name == "demo");
+    let existing = store
+        .list_instances()
+        .await?
+        .into_iter()
+        .find(|i| i.name == "demo");
     let instance_id = match existing {
         Some(i) => {
             tenants::update_instance(
                 store,
                 &i.id,
-                tenants::InstanceUpdate { name: None, callback_url: Some(&receiver.url()), event_types: Some(None), resume_delivery: true },
+                tenants::InstanceUpdate {
+                    name: None,
+                    callback_url: Some(&receiver.url()),
+                    event_types: Some(None),
+                    resume_delivery: true,
+                },
                 true,
                 "demo",
             )
@@ -316,7 +398,11 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
             let (row, _) = tenants::create_instance(
                 store,
                 vault,
-                tenants::NewInstance { name: "demo", callback_url: &receiver.url(), event_types: None },
+                tenants::NewInstance {
+                    name: "demo",
+                    callback_url: &receiver.url(),
+                    event_types: None,
+                },
                 true,
                 "demo",
             )
@@ -326,7 +412,12 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
     };
     let secret = tenants::rotate_instance_secret(store, vault, &instance_id, "demo").await?;
     receiver.state.add_instance(&instance_id, &secret);
-    if store.list_channels(Some(&instance_id)).await?.iter().all(|c| c.external_id != "106000000000001") {
+    if store
+        .list_channels(Some(&instance_id))
+        .await?
+        .iter()
+        .all(|c| c.external_id != "106000000000001")
+    {
         let _ = tenants::add_channel(
             store,
             vault,
@@ -344,8 +435,14 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
     }
     let url = format!("http://{}/webhooks/meta", app.addr);
     let app_secret = state.config.app_secrets[0].expose().to_string();
-    println!("metabridge demo: bridge on http://{} (docs at /docs, metrics at /metrics)", app.addr);
-    println!("fake DSK receiver on {} for instance {instance_id}", receiver.url());
+    println!(
+        "metabridge demo: bridge on http://{} (docs at /docs, metrics at /metrics)",
+        app.addr
+    );
+    println!(
+        "fake DSK receiver on {} for instance {instance_id}",
+        receiver.url()
+    );
     let shutdown = app.shutdown_handle();
     let server = tokio::spawn(app.run_until_stopped());
     let emitter = tokio::spawn(async move {

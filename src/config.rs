@@ -50,7 +50,11 @@ fn cfg_err(variable: &'static str, problem: impl Into<String>) -> ConfigError {
 #[derive(Args, Debug, Clone)]
 pub struct StoreArgs {
     /// Database: `sqlite://path` (created if missing) or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://data/metabridge.db")]
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://data/metabridge.db"
+    )]
     pub database_url: String,
     /// Comma-separated Fernet keys (url-safe base64, 32 bytes); the first encrypts, all decrypt.
     #[arg(long, env = "METABRIDGE_FERNET_KEYS", hide_env_values = true)]
@@ -91,7 +95,11 @@ pub struct ServeArgs {
     #[arg(long, env = "METABRIDGE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
     /// Days the idempotency log (keys and times only) and delivery metadata are kept.
-    #[arg(long, env = "METABRIDGE_IDEMPOTENCY_RETENTION_DAYS", default_value_t = 30)]
+    #[arg(
+        long,
+        env = "METABRIDGE_IDEMPOTENCY_RETENTION_DAYS",
+        default_value_t = 30
+    )]
     pub idempotency_retention_days: u32,
     /// Days the content of dead-lettered and unroutable events is kept for replay.
     #[arg(long, env = "METABRIDGE_CONTENT_RETENTION_DAYS", default_value_t = 7)]
@@ -121,7 +129,11 @@ pub struct ServeArgs {
     #[arg(long, env = "METABRIDGE_SQLITE_SYNCHRONOUS", default_value = "full")]
     pub sqlite_synchronous: String,
     /// Allow callback URLs on loopback/private addresses and plain HTTP (on in dev mode).
-    #[arg(long, env = "METABRIDGE_ALLOW_PRIVATE_CALLBACKS", default_value_t = false)]
+    #[arg(
+        long,
+        env = "METABRIDGE_ALLOW_PRIVATE_CALLBACKS",
+        default_value_t = false
+    )]
     pub allow_private_callbacks: bool,
     /// Run the delivery worker in this process (turn off for API-only replicas).
     #[arg(long, env = "METABRIDGE_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]
@@ -211,11 +223,19 @@ fn load_dev_secrets(data_dir: &Path) -> DevSecrets {
 
 fn save_dev_secrets(data_dir: &Path, secrets: &DevSecrets) -> Result<PathBuf, ConfigError> {
     let path = dev_secrets_path(data_dir);
-    std::fs::create_dir_all(data_dir)
-        .map_err(|e| cfg_err("METABRIDGE_DATA_DIR", format!("cannot create directory: {e}")))?;
+    std::fs::create_dir_all(data_dir).map_err(|e| {
+        cfg_err(
+            "METABRIDGE_DATA_DIR",
+            format!("cannot create directory: {e}"),
+        )
+    })?;
     let body = serde_json::to_vec_pretty(secrets).unwrap_or_default();
-    std::fs::write(&path, body)
-        .map_err(|e| cfg_err("METABRIDGE_DATA_DIR", format!("cannot write dev secrets: {e}")))?;
+    std::fs::write(&path, body).map_err(|e| {
+        cfg_err(
+            "METABRIDGE_DATA_DIR",
+            format!("cannot write dev secrets: {e}"),
+        )
+    })?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -264,9 +284,8 @@ fn split_list(value: &str) -> Vec<Secret> {
 impl StoreArgs {
     /// The database URL and the Fernet keys, for operator commands (dev secrets included).
     pub fn resolve(&self) -> Result<(String, Backend, Vec<Secret>), ConfigError> {
-        let backend = Backend::from_url(&self.database_url).ok_or_else(|| {
-            cfg_err("DATABASE_URL", "must start with sqlite:// or postgres://")
-        })?;
+        let backend = Backend::from_url(&self.database_url)
+            .ok_or_else(|| cfg_err("DATABASE_URL", "must start with sqlite:// or postgres://"))?;
         let mut dev = load_dev_secrets(&self.data_dir);
         let mut generated = false;
         let keys = resolve_secret(
@@ -336,10 +355,12 @@ impl Config {
                 "must be at least 16 characters long",
             ));
         }
-        let listen: SocketAddr = args
-            .listen
-            .parse()
-            .map_err(|_| cfg_err("METABRIDGE_LISTEN", "must be an address like 127.0.0.1:8080"))?;
+        let listen: SocketAddr = args.listen.parse().map_err(|_| {
+            cfg_err(
+                "METABRIDGE_LISTEN",
+                "must be an address like 127.0.0.1:8080",
+            )
+        })?;
         let public_url = args
             .public_url
             .clone()
@@ -353,7 +374,10 @@ impl Config {
             ));
         }
         if args.max_body_bytes < 1024 {
-            return Err(cfg_err("METABRIDGE_MAX_BODY_BYTES", "must be at least 1024"));
+            return Err(cfg_err(
+                "METABRIDGE_MAX_BODY_BYTES",
+                "must be at least 1024",
+            ));
         }
         let json_logs = match args.log_format.as_str() {
             "json" => true,
@@ -371,10 +395,16 @@ impl Config {
             }
         };
         if args.idempotency_retention_days == 0 {
-            return Err(cfg_err("METABRIDGE_IDEMPOTENCY_RETENTION_DAYS", "must be at least 1"));
+            return Err(cfg_err(
+                "METABRIDGE_IDEMPOTENCY_RETENTION_DAYS",
+                "must be at least 1",
+            ));
         }
         if args.delivery_horizon_hours == 0 {
-            return Err(cfg_err("METABRIDGE_DELIVERY_HORIZON_HOURS", "must be at least 1"));
+            return Err(cfg_err(
+                "METABRIDGE_DELIVERY_HORIZON_HOURS",
+                "must be at least 1",
+            ));
         }
         if args.delivery_concurrency == 0 || args.delivery_per_instance == 0 {
             return Err(cfg_err(
@@ -383,7 +413,10 @@ impl Config {
             ));
         }
         if args.delivery_timeout_ms < 100 {
-            return Err(cfg_err("METABRIDGE_DELIVERY_TIMEOUT_MS", "must be at least 100"));
+            return Err(cfg_err(
+                "METABRIDGE_DELIVERY_TIMEOUT_MS",
+                "must be at least 100",
+            ));
         }
         Ok(Config {
             listen,
@@ -397,7 +430,9 @@ impl Config {
             dev,
             max_body_bytes: args.max_body_bytes,
             json_logs,
-            idempotency_retention: Duration::from_secs(u64::from(args.idempotency_retention_days) * DAY),
+            idempotency_retention: Duration::from_secs(
+                u64::from(args.idempotency_retention_days) * DAY,
+            ),
             content_retention: Duration::from_secs(u64::from(args.content_retention_days) * DAY),
             delivery_horizon: Duration::from_secs(u64::from(args.delivery_horizon_hours) * 3600),
             delivery_backoff: Duration::from_millis(args.delivery_backoff_ms.max(10)),
@@ -493,7 +528,10 @@ mod tests {
         ]);
         let err = Config::from_args(&args).expect_err("must fail");
         assert_eq!(err.variable, "METABRIDGE_FERNET_KEYS");
-        assert!(!err.to_string().contains("not-a-key"), "value must not be echoed");
+        assert!(
+            !err.to_string().contains("not-a-key"),
+            "value must not be echoed"
+        );
     }
 
     #[test]

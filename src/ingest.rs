@@ -66,10 +66,18 @@ impl Writer {
     }
 
     /// Records the events of one webhook request; returns once they are committed.
-    pub async fn ingest(&self, events: Vec<ParsedEvent>, received_at: i64) -> Result<IngestCounts, WriteError> {
+    pub async fn ingest(
+        &self,
+        events: Vec<ParsedEvent>,
+        received_at: i64,
+    ) -> Result<IngestCounts, WriteError> {
         let (reply, rx) = oneshot::channel();
         self.tx
-            .send(WriteOp::Ingest { events, received_at, reply })
+            .send(WriteOp::Ingest {
+                events,
+                received_at,
+                reply,
+            })
             .await
             .map_err(|_| WriteError)?;
         rx.await.map_err(|_| WriteError)?
@@ -133,7 +141,11 @@ async fn commit(
     let mut received_at = 0;
     for op in batch.iter_mut() {
         match op {
-            WriteOp::Ingest { events, received_at: r, .. } => {
+            WriteOp::Ingest {
+                events,
+                received_at: r,
+                ..
+            } => {
                 requests.push(events.as_slice());
                 received_at = received_at.max(*r);
             }
@@ -178,7 +190,10 @@ async fn commit(
             metrics.events_unroutable.inc_by(total.unroutable as u64);
             metrics.events_filtered.inc_by(total.filtered as u64);
             if total.unroutable > 0 {
-                warn!(count = total.unroutable, "events for channels no instance owns were recorded as unroutable");
+                warn!(
+                    count = total.unroutable,
+                    "events for channels no instance owns were recorded as unroutable"
+                );
             }
             if total.enqueued > 0 || !outcomes.is_empty() {
                 delivery_wakeup.notify_one();

@@ -6,8 +6,11 @@ use metabridge::config::{Config, ServeArgs};
 use tracing_subscriber::EnvFilter;
 
 fn init_tracing(json: bool) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     if json {
         builder.json().init();
     } else {
@@ -32,17 +35,33 @@ async fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         None => match Cli::try_parse_from(["metabridge", "serve"]) {
-            Ok(Cli { command: Some(Command::Serve(args)) }) => serve(*args).await,
+            Ok(Cli {
+                command: Some(Command::Serve(args)),
+            }) => serve(*args).await,
             _ => Err(anyhow::anyhow!("cannot read the configuration")),
         },
         Some(Command::Serve(args)) => serve(*args).await,
-        Some(Command::Demo { serve, messages, rate }) => {
+        Some(Command::Demo {
+            serve,
+            messages,
+            rate,
+        }) => {
             init_tracing(false);
             metabridge::cli::demo(*serve, messages, rate).await
         }
-        Some(Command::Instance { command, store, json }) => metabridge::cli::instance_cmd(command, &store, json).await,
-        Some(Command::Channel { command, store, json }) => metabridge::cli::channel_cmd(command, &store, json).await,
-        Some(Command::Keys { command: KeysCommand::Generate }) => {
+        Some(Command::Instance {
+            command,
+            store,
+            json,
+        }) => metabridge::cli::instance_cmd(command, &store, json).await,
+        Some(Command::Channel {
+            command,
+            store,
+            json,
+        }) => metabridge::cli::channel_cmd(command, &store, json).await,
+        Some(Command::Keys {
+            command: KeysCommand::Generate,
+        }) => {
             println!("{}", metabridge::crypto::vault::generate_key());
             Ok(())
         }
@@ -52,24 +71,34 @@ async fn main() {
             Ok(())
         }
         Some(Command::Sim { command }) => match command {
-            SimCommand::Emit { url, secret, count, rate, batch, duplicates, reorder, concurrency, phone_number_id, waba_id, start_seq } => {
-                metabridge::sim::emitter::emit(metabridge::sim::emitter::EmitOptions {
-                    url,
-                    secret,
-                    waba_id,
-                    phone_number_id,
-                    count,
-                    rate,
-                    batch,
-                    contacts: 50,
-                    duplicates,
-                    reorder,
-                    concurrency,
-                    start_seq,
-                })
-                .await
-                .map(|r| println!("{}", serde_json::to_string(&r).unwrap_or_default()))
-            }
+            SimCommand::Emit {
+                url,
+                secret,
+                count,
+                rate,
+                batch,
+                duplicates,
+                reorder,
+                concurrency,
+                phone_number_id,
+                waba_id,
+                start_seq,
+            } => metabridge::sim::emitter::emit(metabridge::sim::emitter::EmitOptions {
+                url,
+                secret,
+                waba_id,
+                phone_number_id,
+                count,
+                rate,
+                batch,
+                contacts: 50,
+                duplicates,
+                reorder,
+                concurrency,
+                start_seq,
+            })
+            .await
+            .map(|r| println!("{}", serde_json::to_string(&r).unwrap_or_default())),
             SimCommand::Receiver { listen, instances } => {
                 init_tracing(false);
                 match metabridge::sim::receiver::start(listen, true).await {

@@ -60,22 +60,86 @@ impl Metrics {
             unroutable_events: Gauge::default(),
             registry: Registry::default(),
         };
-        registry.register("webhooks_received", "Signed webhook POSTs accepted", m.webhooks_received.clone());
-        registry.register("webhooks_rejected", "Webhook POSTs refused, by reason", m.webhooks_rejected.clone());
-        registry.register("webhooks_malformed", "Signed webhook bodies that could not be parsed (answered 200)", m.webhooks_malformed.clone());
-        registry.register("events_enqueued", "Events appended to an instance outbox", m.events_enqueued.clone());
-        registry.register("events_duplicate", "Events dropped because their idempotency key was already recorded", m.events_duplicate.clone());
-        registry.register("events_unroutable", "Events for a channel no instance owns (kept, not delivered)", m.events_unroutable.clone());
-        registry.register("events_filtered", "Events no owning instance subscribes to", m.events_filtered.clone());
-        registry.register("ingest_batch_requests", "Webhook requests sharing one group commit", m.ingest_batch_requests.clone());
-        registry.register("delivery_attempts", "Delivery attempts to instances, by outcome", m.delivery_attempts.clone());
-        registry.register("delivery_request_seconds", "Duration of one POST to an instance callback", m.delivery_request_seconds.clone());
-        registry.register("delivery_latency_seconds", "Time from webhook receipt to successful delivery", m.delivery_lag_seconds.clone());
-        registry.register("dead_letters_created", "Events dead-lettered after the retry horizon", m.dead_letters_total.clone());
-        registry.register("outbox_depth", "Events waiting for delivery", m.outbox_pending.clone());
-        registry.register("outbox_oldest_pending_age_seconds", "Age of the oldest event waiting for delivery", m.outbox_oldest_pending_age_seconds.clone());
-        registry.register("dead_letters", "Dead-lettered events currently stored", m.dead_letters.clone());
-        registry.register("unroutable_events", "Unroutable events currently stored", m.unroutable_events.clone());
+        registry.register(
+            "webhooks_received",
+            "Signed webhook POSTs accepted",
+            m.webhooks_received.clone(),
+        );
+        registry.register(
+            "webhooks_rejected",
+            "Webhook POSTs refused, by reason",
+            m.webhooks_rejected.clone(),
+        );
+        registry.register(
+            "webhooks_malformed",
+            "Signed webhook bodies that could not be parsed (answered 200)",
+            m.webhooks_malformed.clone(),
+        );
+        registry.register(
+            "events_enqueued",
+            "Events appended to an instance outbox",
+            m.events_enqueued.clone(),
+        );
+        registry.register(
+            "events_duplicate",
+            "Events dropped because their idempotency key was already recorded",
+            m.events_duplicate.clone(),
+        );
+        registry.register(
+            "events_unroutable",
+            "Events for a channel no instance owns (kept, not delivered)",
+            m.events_unroutable.clone(),
+        );
+        registry.register(
+            "events_filtered",
+            "Events no owning instance subscribes to",
+            m.events_filtered.clone(),
+        );
+        registry.register(
+            "ingest_batch_requests",
+            "Webhook requests sharing one group commit",
+            m.ingest_batch_requests.clone(),
+        );
+        registry.register(
+            "delivery_attempts",
+            "Delivery attempts to instances, by outcome",
+            m.delivery_attempts.clone(),
+        );
+        registry.register(
+            "delivery_request_seconds",
+            "Duration of one POST to an instance callback",
+            m.delivery_request_seconds.clone(),
+        );
+        registry.register(
+            "delivery_latency_seconds",
+            "Time from webhook receipt to successful delivery",
+            m.delivery_lag_seconds.clone(),
+        );
+        registry.register(
+            "dead_letters_created",
+            "Events dead-lettered after the retry horizon",
+            m.dead_letters_total.clone(),
+        );
+        registry.register(
+            "outbox_depth",
+            "Events waiting for delivery",
+            m.outbox_pending.clone(),
+        );
+        registry.register(
+            "outbox_oldest_pending_age_seconds",
+            "Age of the oldest event waiting for delivery",
+            m.outbox_oldest_pending_age_seconds.clone(),
+        );
+        registry.register(
+            "dead_letters",
+            "Dead-lettered events currently stored",
+            m.dead_letters.clone(),
+        );
+        registry.register(
+            "unroutable_events",
+            "Unroutable events currently stored",
+            m.unroutable_events.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -87,10 +151,14 @@ impl Metrics {
     }
 
     pub fn reject(&self, reason: &'static str) {
-        self.webhooks_rejected.get_or_create(&[("reason", reason)]).inc();
+        self.webhooks_rejected
+            .get_or_create(&[("reason", reason)])
+            .inc();
     }
 
     pub fn attempt(&self, outcome: &'static str) {
-        self.delivery_attempts.get_or_create(&[("outcome", outcome)]).inc();
+        self.delivery_attempts
+            .get_or_create(&[("outcome", outcome)])
+            .inc();
     }
 }

@@ -18,7 +18,10 @@ impl Default for CancellationToken {
 impl CancellationToken {
     pub fn new() -> Self {
         let (tx, rx) = watch::channel(false);
-        Self { tx: std::sync::Arc::new(tx), rx }
+        Self {
+            tx: std::sync::Arc::new(tx),
+            rx,
+        }
     }
     pub fn cancel(&self) {
         let _ = self.tx.send(true);

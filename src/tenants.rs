@@ -11,7 +11,10 @@ use crate::store::{ChannelRow, InstancePatch, InstanceRow, Store, StoreError};
 #[derive(Debug, thiserror::Error)]
 pub enum OpError {
     #[error("{field}: {message}")]
-    Invalid { field: &'static str, message: String },
+    Invalid {
+        field: &'static str,
+        message: String,
+    },
     #[error("{0} not found")]
     NotFound(&'static str),
     #[error("{0}")]
@@ -21,7 +24,10 @@ pub enum OpError {
 }
 
 fn invalid(field: &'static str, message: impl Into<String>) -> OpError {
-    OpError::Invalid { field, message: message.into() }
+    OpError::Invalid {
+        field,
+        message: message.into(),
+    }
 }
 
 /// A person-readable name: 1–200 characters, no control characters.
@@ -83,11 +89,17 @@ pub fn validate_callback_url(url: &str, allow_private: bool) -> Result<String, O
             url::Host::Ipv6(v6) => is_private(IpAddr::V6(v6)),
             url::Host::Domain(d) => {
                 let d = d.to_ascii_lowercase();
-                d == "localhost" || d.ends_with(".localhost") || d.ends_with(".local") || d.ends_with(".internal")
+                d == "localhost"
+                    || d.ends_with(".localhost")
+                    || d.ends_with(".local")
+                    || d.ends_with(".internal")
             }
         };
         if private {
-            return Err(invalid(F, "must not point at a loopback or private address"));
+            return Err(invalid(
+                F,
+                "must not point at a loopback or private address",
+            ));
         }
     }
     Ok(parsed.to_string())
@@ -96,12 +108,21 @@ pub fn validate_callback_url(url: &str, allow_private: bool) -> Result<String, O
 /// Event types to subscribe to: each must be a known type; empty means none is allowed.
 pub fn validate_event_types(list: &[String]) -> Result<Vec<String>, OpError> {
     if list.is_empty() {
-        return Err(invalid("event_types", "must name at least one type (omit it to receive all)"));
+        return Err(invalid(
+            "event_types",
+            "must name at least one type (omit it to receive all)",
+        ));
     }
     let mut out = Vec::with_capacity(list.len());
     for t in list {
         if !types::ALL.contains(&t.as_str()) {
-            return Err(invalid("event_types", format!("unknown event type `{}`", t.chars().take(64).collect::<String>())));
+            return Err(invalid(
+                "event_types",
+                format!(
+                    "unknown event type `{}`",
+                    t.chars().take(64).collect::<String>()
+                ),
+            ));
         }
         if !out.contains(t) {
             out.push(t.clone());
@@ -119,8 +140,16 @@ pub fn validate_meta_id(field: &'static str, id: &str) -> Result<String, OpError
 }
 
 fn validate_token(token: &str) -> Result<(), OpError> {
-    if token.is_empty() || token.len() > 4096 || token.bytes().any(|b| b.is_ascii_whitespace() || b.is_ascii_control()) {
-        return Err(invalid("access_token", "must be 1 to 4096 characters without whitespace"));
+    if token.is_empty()
+        || token.len() > 4096
+        || token
+            .bytes()
+            .any(|b| b.is_ascii_whitespace() || b.is_ascii_control())
+    {
+        return Err(invalid(
+            "access_token",
+            "must be 1 to 4096 characters without whitespace",
+        ));
     }
     Ok(())
 }
@@ -163,7 +192,9 @@ pub async fn create_instance(
         updated_at: now,
     };
     store.insert_instance(&row).await?;
-    store.audit(actor, "instance.created", &row.id, None).await?;
+    store
+        .audit(actor, "instance.created", &row.id, None)
+        .await?;
     Ok((row, secret))
 }
 
@@ -183,7 +214,10 @@ pub async fn update_instance(
 ) -> Result<InstanceRow, OpError> {
     let patch = InstancePatch {
         name: req.name.map(|n| validate_name("name", n)).transpose()?,
-        callback_url: req.callback_url.map(|u| validate_callback_url(u, allow_private)).transpose()?,
+        callback_url: req
+            .callback_url
+            .map(|u| validate_callback_url(u, allow_private))
+            .transpose()?,
         event_types: match req.event_types {
             None => None,
             Some(None) => Some(None),
@@ -191,18 +225,31 @@ pub async fn update_instance(
         },
         delivery_paused_reason: req.resume_delivery.then_some(None),
     };
-    let row = store.update_instance(id, &patch).await?.ok_or(OpError::NotFound("instance"))?;
+    let row = store
+        .update_instance(id, &patch)
+        .await?
+        .ok_or(OpError::NotFound("instance"))?;
     store.audit(actor, "instance.updated", id, None).await?;
     Ok(row)
 }
 
 /// Replaces an instance's signing secret; returns the new one (shown once).
-pub async fn rotate_instance_secret(store: &Store, vault: &Vault, id: &str, actor: &str) -> Result<String, OpError> {
+pub async fn rotate_instance_secret(
+    store: &Store,
+    vault: &Vault,
+    id: &str,
+    actor: &str,
+) -> Result<String, OpError> {
     let secret = new_signing_secret();
-    if !store.set_instance_secret(id, &vault.encrypt(&secret)).await? {
+    if !store
+        .set_instance_secret(id, &vault.encrypt(&secret))
+        .await?
+    {
         return Err(OpError::NotFound("instance"));
     }
-    store.audit(actor, "instance.secret_rotated", id, None).await?;
+    store
+        .audit(actor, "instance.secret_rotated", id, None)
+        .await?;
     Ok(secret)
 }
 
@@ -224,10 +271,19 @@ pub struct NewChannel<'a> {
 }
 
 /// Registers a channel by hand; its token is stored only encrypted (P01).
-pub async fn add_channel(store: &Store, vault: &Vault, req: NewChannel<'_>, actor: &str) -> Result<ChannelRow, OpError> {
-    let kind = ChannelKind::parse(req.kind).ok_or_else(|| invalid("kind", "must be whatsapp, instagram or messenger"))?;
+pub async fn add_channel(
+    store: &Store,
+    vault: &Vault,
+    req: NewChannel<'_>,
+    actor: &str,
+) -> Result<ChannelRow, OpError> {
+    let kind = ChannelKind::parse(req.kind)
+        .ok_or_else(|| invalid("kind", "must be whatsapp, instagram or messenger"))?;
     let external_id = validate_meta_id("external_id", req.external_id)?;
-    let waba_id = req.waba_id.map(|w| validate_meta_id("waba_id", w)).transpose()?;
+    let waba_id = req
+        .waba_id
+        .map(|w| validate_meta_id("waba_id", w))
+        .transpose()?;
     if kind == ChannelKind::Whatsapp && waba_id.is_none() {
         return Err(invalid("waba_id", "is required for a WhatsApp channel"));
     }
@@ -255,15 +311,24 @@ pub async fn add_channel(store: &Store, vault: &Vault, req: NewChannel<'_>, acto
     match store.insert_channel(&row).await {
         Ok(()) => {}
         Err(e) if e.is_unique_violation() => {
-            return Err(OpError::Conflict("a channel with this Meta id is already registered".into()));
+            return Err(OpError::Conflict(
+                "a channel with this Meta id is already registered".into(),
+            ));
         }
         Err(e) => return Err(e.into()),
     }
-    store.audit(actor, "channel.created", &row.id, Some(&row.instance_id)).await?;
+    store
+        .audit(actor, "channel.created", &row.id, Some(&row.instance_id))
+        .await?;
     Ok(row)
 }
 
-pub async fn remove_channel(store: &Store, id: &str, instance_id: Option<&str>, actor: &str) -> Result<(), OpError> {
+pub async fn remove_channel(
+    store: &Store,
+    id: &str,
+    instance_id: Option<&str>,
+    actor: &str,
+) -> Result<(), OpError> {
     if !store.delete_channel(id, instance_id).await? {
         return Err(OpError::NotFound("channel"));
     }
@@ -290,7 +355,10 @@ mod tests {
             "not a url",
             "https://[::ffff:127.0.0.1]/",
         ] {
-            assert!(validate_callback_url(bad, false).is_err(), "{bad} must be refused");
+            assert!(
+                validate_callback_url(bad, false).is_err(),
+                "{bad} must be refused"
+            );
         }
         assert!(validate_callback_url("https://dsk.example.com/hooks/meta", false).is_ok());
         assert!(validate_callback_url("http://127.0.0.1:9000/cb", true).is_ok());

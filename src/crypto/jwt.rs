@@ -92,7 +92,8 @@ pub fn claimed_instance(token: &str) -> Result<String, AuthError> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload.trim_end_matches('='))
         .map_err(|_| AuthError::Invalid)?;
-    let claims: UnverifiedClaims = serde_json::from_slice(&bytes).map_err(|_| AuthError::Invalid)?;
+    let claims: UnverifiedClaims =
+        serde_json::from_slice(&bytes).map_err(|_| AuthError::Invalid)?;
     claims
         .iss
         .filter(|s| s.starts_with(crate::ids::INSTANCE))
@@ -108,8 +109,12 @@ struct UnverifiedAudience {
 /// Reads `aud` from a token WITHOUT verifying it (a receiver uses it to pick the key).
 pub fn claimed_audience(token: &str) -> Option<String> {
     let payload = token.split('.').nth(1)?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
-    serde_json::from_slice::<UnverifiedAudience>(&bytes).ok()?.aud
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice::<UnverifiedAudience>(&bytes)
+        .ok()?
+        .aud
 }
 
 #[derive(Debug, Deserialize)]
@@ -174,8 +179,12 @@ mod tests {
     const INS: &str = "ins_0190a0a0a0a0a0a0a0a0a0a0a0a0a0a0";
 
     fn token(alg: Algorithm, claims: serde_json::Value, secret: &str) -> String {
-        jsonwebtoken::encode(&Header::new(alg), &claims, &EncodingKey::from_secret(secret.as_bytes()))
-            .expect("encode")
+        jsonwebtoken::encode(
+            &Header::new(alg),
+            &claims,
+            &EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("encode")
     }
 
     fn verify(t: &str) -> Result<(), AuthError> {
@@ -188,7 +197,11 @@ mod tests {
 
     #[test]
     fn p08_valid_token_is_accepted() {
-        let t = token(Algorithm::HS256, json!({"iss": INS, "aud": "metabridge", "iat": now(), "exp": now() + 60}), SECRET);
+        let t = token(
+            Algorithm::HS256,
+            json!({"iss": INS, "aud": "metabridge", "iat": now(), "exp": now() + 60}),
+            SECRET,
+        );
         assert_eq!(claimed_instance(&t).expect("claim"), INS);
         assert_eq!(verify(&t), Ok(()));
     }
@@ -197,31 +210,64 @@ mod tests {
     fn p08_token_attacks_are_refused() {
         let n = now();
         // Expired.
-        let t = token(Algorithm::HS256, json!({"iss": INS, "aud": "metabridge", "iat": n - 600, "exp": n - 300}), SECRET);
+        let t = token(
+            Algorithm::HS256,
+            json!({"iss": INS, "aud": "metabridge", "iat": n - 600, "exp": n - 300}),
+            SECRET,
+        );
         assert_eq!(verify(&t), Err(AuthError::Expired));
         // No exp.
-        let t = token(Algorithm::HS256, json!({"iss": INS, "aud": "metabridge"}), SECRET);
+        let t = token(
+            Algorithm::HS256,
+            json!({"iss": INS, "aud": "metabridge"}),
+            SECRET,
+        );
         assert_eq!(verify(&t), Err(AuthError::Invalid));
         // Wrong audience.
-        let t = token(Algorithm::HS256, json!({"iss": INS, "aud": "other", "exp": n + 60}), SECRET);
+        let t = token(
+            Algorithm::HS256,
+            json!({"iss": INS, "aud": "other", "exp": n + 60}),
+            SECRET,
+        );
         assert_eq!(verify(&t), Err(AuthError::Invalid));
         // Wrong secret.
-        let t = token(Algorithm::HS256, json!({"iss": INS, "aud": "metabridge", "exp": n + 60}), "other-secret");
+        let t = token(
+            Algorithm::HS256,
+            json!({"iss": INS, "aud": "metabridge", "exp": n + 60}),
+            "other-secret",
+        );
         assert_eq!(verify(&t), Err(AuthError::Invalid));
         // Other algorithm with the same secret.
-        let t = token(Algorithm::HS512, json!({"iss": INS, "aud": "metabridge", "exp": n + 60}), SECRET);
+        let t = token(
+            Algorithm::HS512,
+            json!({"iss": INS, "aud": "metabridge", "exp": n + 60}),
+            SECRET,
+        );
         assert_eq!(verify(&t), Err(AuthError::Invalid));
         // Lifetime over the maximum.
-        let t = token(Algorithm::HS256, json!({"iss": INS, "aud": "metabridge", "iat": n, "exp": n + 7200}), SECRET);
+        let t = token(
+            Algorithm::HS256,
+            json!({"iss": INS, "aud": "metabridge", "iat": n, "exp": n + 7200}),
+            SECRET,
+        );
         assert_eq!(verify(&t), Err(AuthError::Invalid));
         // Another instance named.
-        let t = token(Algorithm::HS256, json!({"iss": "ins_x", "aud": "metabridge", "exp": n + 60}), SECRET);
+        let t = token(
+            Algorithm::HS256,
+            json!({"iss": "ins_x", "aud": "metabridge", "exp": n + 60}),
+            SECRET,
+        );
         assert_eq!(verify(&t), Err(AuthError::Invalid));
         // alg none.
         let b64 = |v: serde_json::Value| {
-            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&v).expect("json"))
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(serde_json::to_vec(&v).expect("json"))
         };
-        let none = format!("{}.{}.", b64(json!({"alg": "none", "typ": "JWT"})), b64(json!({"iss": INS, "aud": "metabridge", "exp": n + 60})));
+        let none = format!(
+            "{}.{}.",
+            b64(json!({"alg": "none", "typ": "JWT"})),
+            b64(json!({"iss": INS, "aud": "metabridge", "exp": n + 60}))
+        );
         assert_eq!(verify(&none), Err(AuthError::Invalid));
         // Garbage.
         assert_eq!(claimed_instance("a.b"), Err(AuthError::Invalid));
@@ -233,8 +279,12 @@ mod tests {
         let t = mint_callback_token(SECRET, INS, "evt_1");
         let mut v = Validation::new(Algorithm::HS256);
         v.set_audience(&[INS]);
-        let data = jsonwebtoken::decode::<CallbackClaims>(&t, &DecodingKey::from_secret(SECRET.as_bytes()), &v)
-            .expect("verifies");
+        let data = jsonwebtoken::decode::<CallbackClaims>(
+            &t,
+            &DecodingKey::from_secret(SECRET.as_bytes()),
+            &v,
+        )
+        .expect("verifies");
         assert_eq!(data.claims.iss, BRIDGE_ISSUER);
         assert_eq!(data.claims.sub, "evt_1");
         assert!(data.claims.exp - data.claims.iat <= CALLBACK_TOKEN_TTL_SECS);

@@ -80,15 +80,13 @@ pub fn verify(secrets: &[Secret], header: Option<&str>, body: &[u8]) -> Result<(
     {
         return Ok(());
     }
-    if !body.is_ascii() {
-        if let Some(escaped) = escape_non_ascii(body) {
-            if secrets
-                .iter()
-                .any(|s| mac_matches(s.expose().as_bytes(), &escaped, &expected))
-            {
-                return Ok(());
-            }
-        }
+    if !body.is_ascii()
+        && let Some(escaped) = escape_non_ascii(body)
+        && secrets
+            .iter()
+            .any(|s| mac_matches(s.expose().as_bytes(), &escaped, &expected))
+    {
+        return Ok(());
     }
     Err(SignatureError::Mismatch)
 }
@@ -125,17 +123,35 @@ mod tests {
     fn p07_bad_missing_and_malformed_signatures_are_refused() {
         let s = secrets(&["s3cret"]);
         let header = sign("other", BODY);
-        assert_eq!(verify(&s, Some(&header), BODY), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&s, Some(&header), BODY),
+            Err(SignatureError::Mismatch)
+        );
         assert_eq!(verify(&s, None, BODY), Err(SignatureError::Missing));
         let no_prefix = &sign("s3cret", BODY)[7..];
-        assert_eq!(verify(&s, Some(no_prefix), BODY), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(&s, Some(no_prefix), BODY),
+            Err(SignatureError::Malformed)
+        );
         let sha1 = format!("sha1={}", &sign("s3cret", BODY)[7..]);
-        assert_eq!(verify(&s, Some(&sha1), BODY), Err(SignatureError::Malformed));
-        assert_eq!(verify(&s, Some("sha256=zz"), BODY), Err(SignatureError::Malformed));
-        assert_eq!(verify(&s, Some("sha256="), BODY), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(&s, Some(&sha1), BODY),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(&s, Some("sha256=zz"), BODY),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(&s, Some("sha256="), BODY),
+            Err(SignatureError::Malformed)
+        );
         // A signature of another body.
         let other = sign("s3cret", b"{}");
-        assert_eq!(verify(&s, Some(&other), BODY), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&s, Some(&other), BODY),
+            Err(SignatureError::Mismatch)
+        );
         // Truncated signature.
         let cut = &sign("s3cret", BODY)[..60];
         assert_eq!(verify(&s, Some(cut), BODY), Err(SignatureError::Malformed));
@@ -146,7 +162,10 @@ mod tests {
         let s = secrets(&["old", "new"]);
         assert_eq!(verify(&s, Some(&sign("old", BODY)), BODY), Ok(()));
         assert_eq!(verify(&s, Some(&sign("new", BODY)), BODY), Ok(()));
-        assert_eq!(verify(&s, Some(&sign("gone", BODY)), BODY), Err(SignatureError::Mismatch));
+        assert_eq!(
+            verify(&s, Some(&sign("gone", BODY)), BODY),
+            Err(SignatureError::Mismatch)
+        );
     }
 
     #[test]

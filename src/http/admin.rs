@@ -10,8 +10,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::AppState;
 use super::api::{
-    AdminAuth, ChannelKindApi, ChannelView, EventDetail, EventPage, EventState, EventView, InstanceView, ReplayCount, Tag,
-    op_error, page_cursor, page_limit, replay_one, event_detail,
+    AdminAuth, ChannelKindApi, ChannelView, EventDetail, EventPage, EventState, EventView,
+    InstanceView, ReplayCount, Tag, event_detail, op_error, page_cursor, page_limit, replay_one,
 };
 use super::errors::{ApiError, codes};
 use crate::store::EventFilter;
@@ -97,7 +97,11 @@ fn state_filter(state: Option<EventState>) -> Option<&'static str> {
 #[OpenApi(prefix_path = "/admin/v1", tag = "Tag::Admin")]
 impl AdminApi {
     /// Create an instance. The response carries its signing secret, once.
-    #[oai(path = "/instances", method = "post", operation_id = "admin.instances.create")]
+    #[oai(
+        path = "/instances",
+        method = "post",
+        operation_id = "admin.instances.create"
+    )]
     async fn create_instance(
         &self,
         _auth: AdminAuth,
@@ -117,26 +121,59 @@ impl AdminApi {
         )
         .await
         .map_err(op_error)?;
-        Ok(Created::Created(Json(InstanceCreated { instance: row.into(), signing_secret: secret })))
+        Ok(Created::Created(Json(InstanceCreated {
+            instance: row.into(),
+            signing_secret: secret,
+        })))
     }
 
     /// List instances.
-    #[oai(path = "/instances", method = "get", operation_id = "admin.instances.list")]
-    async fn list_instances(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>) -> Result<Json<Vec<InstanceView>>, ApiError> {
-        let rows = state.store.list_instances().await.map_err(|e| ApiError::store("list instances", e))?;
+    #[oai(
+        path = "/instances",
+        method = "get",
+        operation_id = "admin.instances.list"
+    )]
+    async fn list_instances(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+    ) -> Result<Json<Vec<InstanceView>>, ApiError> {
+        let rows = state
+            .store
+            .list_instances()
+            .await
+            .map_err(|e| ApiError::store("list instances", e))?;
         Ok(Json(rows.into_iter().map(InstanceView::from).collect()))
     }
 
     /// Get an instance.
-    #[oai(path = "/instances/:id", method = "get", operation_id = "admin.instances.get")]
-    async fn get_instance(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<String>) -> Result<Json<InstanceView>, ApiError> {
-        let row = state.store.get_instance(&id).await.map_err(|e| ApiError::store("get instance", e))?;
-        row.map(|r| Json(r.into()))
-            .ok_or_else(|| ApiError::not_found(codes::INSTANCE_NOT_FOUND, "No instance with that id."))
+    #[oai(
+        path = "/instances/:id",
+        method = "get",
+        operation_id = "admin.instances.get"
+    )]
+    async fn get_instance(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<Json<InstanceView>, ApiError> {
+        let row = state
+            .store
+            .get_instance(&id)
+            .await
+            .map_err(|e| ApiError::store("get instance", e))?;
+        row.map(|r| Json(r.into())).ok_or_else(|| {
+            ApiError::not_found(codes::INSTANCE_NOT_FOUND, "No instance with that id.")
+        })
     }
 
     /// Update an instance (name, callback URL, subscriptions) or resume its paused delivery.
-    #[oai(path = "/instances/:id", method = "patch", operation_id = "admin.instances.update")]
+    #[oai(
+        path = "/instances/:id",
+        method = "patch",
+        operation_id = "admin.instances.update"
+    )]
     async fn update_instance(
         &self,
         _auth: AdminAuth,
@@ -145,9 +182,16 @@ impl AdminApi {
         body: Json<UpdateInstance>,
     ) -> Result<Json<InstanceView>, ApiError> {
         if body.subscribe_all && body.event_types.is_some() {
-            return Err(ApiError::invalid("event_types", "cannot be combined with subscribe_all"));
+            return Err(ApiError::invalid(
+                "event_types",
+                "cannot be combined with subscribe_all",
+            ));
         }
-        let event_types = if body.subscribe_all { Some(None) } else { body.event_types.as_deref().map(Some) };
+        let event_types = if body.subscribe_all {
+            Some(None)
+        } else {
+            body.event_types.as_deref().map(Some)
+        };
         let row = tenants::update_instance(
             &state.store,
             &id,
@@ -169,24 +213,57 @@ impl AdminApi {
     }
 
     /// Delete an instance with its channels, tokens and events.
-    #[oai(path = "/instances/:id", method = "delete", operation_id = "admin.instances.delete")]
-    async fn delete_instance(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<String>) -> Result<Deleted, ApiError> {
-        tenants::delete_instance(&state.store, &id, ACTOR).await.map_err(op_error)?;
+    #[oai(
+        path = "/instances/:id",
+        method = "delete",
+        operation_id = "admin.instances.delete"
+    )]
+    async fn delete_instance(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<Deleted, ApiError> {
+        tenants::delete_instance(&state.store, &id, ACTOR)
+            .await
+            .map_err(op_error)?;
         state.secrets.invalidate(id.as_str()).await;
         Ok(Deleted::NoContent)
     }
 
     /// Replace an instance's signing secret; the old one stops working at once.
-    #[oai(path = "/instances/:id/rotate-secret", method = "post", operation_id = "admin.instances.rotate_secret")]
-    async fn rotate_secret(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<String>) -> Result<Json<SecretRotated>, ApiError> {
-        let secret = tenants::rotate_instance_secret(&state.store, &state.vault, &id, ACTOR).await.map_err(op_error)?;
+    #[oai(
+        path = "/instances/:id/rotate-secret",
+        method = "post",
+        operation_id = "admin.instances.rotate_secret"
+    )]
+    async fn rotate_secret(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<Json<SecretRotated>, ApiError> {
+        let secret = tenants::rotate_instance_secret(&state.store, &state.vault, &id, ACTOR)
+            .await
+            .map_err(op_error)?;
         state.secrets.invalidate(id.as_str()).await;
-        Ok(Json(SecretRotated { signing_secret: secret }))
+        Ok(Json(SecretRotated {
+            signing_secret: secret,
+        }))
     }
 
     /// Register a channel for an instance.
-    #[oai(path = "/channels", method = "post", operation_id = "admin.channels.create")]
-    async fn create_channel(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, body: Json<CreateChannel>) -> Result<Created<ChannelView>, ApiError> {
+    #[oai(
+        path = "/channels",
+        method = "post",
+        operation_id = "admin.channels.create"
+    )]
+    async fn create_channel(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        body: Json<CreateChannel>,
+    ) -> Result<Created<ChannelView>, ApiError> {
         let row = tenants::add_channel(
             &state.store,
             &state.vault,
@@ -206,28 +283,67 @@ impl AdminApi {
     }
 
     /// List channels, of one instance when `instance_id` is given.
-    #[oai(path = "/channels", method = "get", operation_id = "admin.channels.list")]
-    async fn list_channels(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, instance_id: Query<Option<String>>) -> Result<Json<Vec<ChannelView>>, ApiError> {
-        let rows = state.store.list_channels(instance_id.as_deref()).await.map_err(|e| ApiError::store("list channels", e))?;
+    #[oai(
+        path = "/channels",
+        method = "get",
+        operation_id = "admin.channels.list"
+    )]
+    async fn list_channels(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        instance_id: Query<Option<String>>,
+    ) -> Result<Json<Vec<ChannelView>>, ApiError> {
+        let rows = state
+            .store
+            .list_channels(instance_id.as_deref())
+            .await
+            .map_err(|e| ApiError::store("list channels", e))?;
         Ok(Json(rows.into_iter().map(ChannelView::from).collect()))
     }
 
     /// Get a channel.
-    #[oai(path = "/channels/:id", method = "get", operation_id = "admin.channels.get")]
-    async fn get_channel(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<String>) -> Result<Json<ChannelView>, ApiError> {
-        let row = state.store.get_channel(&id, None).await.map_err(|e| ApiError::store("get channel", e))?;
-        row.map(|r| Json(r.into()))
-            .ok_or_else(|| ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id."))
+    #[oai(
+        path = "/channels/:id",
+        method = "get",
+        operation_id = "admin.channels.get"
+    )]
+    async fn get_channel(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<Json<ChannelView>, ApiError> {
+        let row = state
+            .store
+            .get_channel(&id, None)
+            .await
+            .map_err(|e| ApiError::store("get channel", e))?;
+        row.map(|r| Json(r.into())).ok_or_else(|| {
+            ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id.")
+        })
     }
 
     /// Remove a channel: its token is deleted and its events stop being relayed.
-    #[oai(path = "/channels/:id", method = "delete", operation_id = "admin.channels.delete")]
-    async fn delete_channel(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<String>) -> Result<Deleted, ApiError> {
-        tenants::remove_channel(&state.store, &id, None, ACTOR).await.map_err(op_error)?;
+    #[oai(
+        path = "/channels/:id",
+        method = "delete",
+        operation_id = "admin.channels.delete"
+    )]
+    async fn delete_channel(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<Deleted, ApiError> {
+        tenants::remove_channel(&state.store, &id, None, ACTOR)
+            .await
+            .map_err(op_error)?;
         Ok(Deleted::NoContent)
     }
 
     /// Events of every instance (metadata only), newest first.
+    #[allow(clippy::too_many_arguments)]
     #[oai(path = "/events", method = "get", operation_id = "admin.events.list")]
     async fn list_events(
         &self,
@@ -247,35 +363,75 @@ impl AdminApi {
             before_seq: page_cursor(cursor.as_deref())?,
             limit,
         };
-        let rows = state.store.list_events(&filter).await.map_err(|e| ApiError::store("list events", e))?;
+        let rows = state
+            .store
+            .list_events(&filter)
+            .await
+            .map_err(|e| ApiError::store("list events", e))?;
         Ok(Json(EventPage::new(rows, limit)))
     }
 
     /// One event with its delivery attempts.
-    #[oai(path = "/events/:id", method = "get", operation_id = "admin.events.get")]
-    async fn get_event(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<String>) -> Result<Json<EventDetail>, ApiError> {
+    #[oai(
+        path = "/events/:id",
+        method = "get",
+        operation_id = "admin.events.get"
+    )]
+    async fn get_event(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<Json<EventDetail>, ApiError> {
         Ok(Json(event_detail(&state, &id, None).await?))
     }
 
     /// Replay a dead letter.
-    #[oai(path = "/events/:id/replay", method = "post", operation_id = "admin.events.replay")]
-    async fn replay_event(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, id: Path<String>) -> Result<Json<EventView>, ApiError> {
+    #[oai(
+        path = "/events/:id/replay",
+        method = "post",
+        operation_id = "admin.events.replay"
+    )]
+    async fn replay_event(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<Json<EventView>, ApiError> {
         let view = replay_one(&state, &id, None).await?;
         let _ = state.store.audit(ACTOR, "event.replayed", &id, None).await;
         Ok(Json(view))
     }
 
     /// Replay every dead letter, of one instance when `instance_id` is given.
-    #[oai(path = "/dead-letters/replay", method = "post", operation_id = "admin.dead_letters.replay")]
-    async fn replay_dead(&self, _auth: AdminAuth, state: Data<&Arc<AppState>>, instance_id: Query<Option<String>>) -> Result<Json<ReplayCount>, ApiError> {
+    #[oai(
+        path = "/dead-letters/replay",
+        method = "post",
+        operation_id = "admin.dead_letters.replay"
+    )]
+    async fn replay_dead(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        instance_id: Query<Option<String>>,
+    ) -> Result<Json<ReplayCount>, ApiError> {
         let now = crate::now_ms();
-        let deadline = now + i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 2);
+        let deadline =
+            now + i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 2);
         let n = state
             .store
             .replay_dead_letters(instance_id.as_deref(), now, deadline)
             .await
             .map_err(|e| ApiError::store("replay dead letters", e))?;
-        let _ = state.store.audit(ACTOR, "dead_letters.replayed", instance_id.as_deref().unwrap_or("*"), Some(&n.to_string())).await;
+        let _ = state
+            .store
+            .audit(
+                ACTOR,
+                "dead_letters.replayed",
+                instance_id.as_deref().unwrap_or("*"),
+                Some(&n.to_string()),
+            )
+            .await;
         state.writer_wakeup();
         Ok(Json(ReplayCount { replayed: n }))
     }

@@ -47,7 +47,10 @@ async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<()> {
     let state = req
         .data::<Arc<AppState>>()
         .ok_or_else(|| poem::Error::from_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR))?;
-    if constant_time_eq(bearer.token.as_bytes(), state.config.admin_token.expose().as_bytes()) {
+    if constant_time_eq(
+        bearer.token.as_bytes(),
+        state.config.admin_token.expose().as_bytes(),
+    ) {
         Ok(())
     } else {
         Err(AuthRejection(AuthError::Invalid).into())
@@ -57,7 +60,12 @@ async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<()> {
 /// Instance authentication: a JWT signed by the instance (HS256 with its secret), `aud` =
 /// the bridge's audience, `iss` = the instance id, `exp` required.
 #[derive(SecurityScheme)]
-#[oai(ty = "bearer", bearer_format = "JWT", rename = "InstanceJwt", checker = "check_instance")]
+#[oai(
+    ty = "bearer",
+    bearer_format = "JWT",
+    rename = "InstanceJwt",
+    checker = "check_instance"
+)]
 pub struct InstanceAuth(pub String);
 
 async fn check_instance(req: &Request, bearer: Bearer) -> poem::Result<String> {
@@ -87,7 +95,10 @@ async fn check_instance(req: &Request, bearer: Bearer) -> poem::Result<String> {
                     .decrypt(&row.signing_secret_enc)
                     .map_err(|_| AuthRejection(AuthError::Invalid))?,
             );
-            state.secrets.insert(instance_id.clone(), Arc::clone(&secret)).await;
+            state
+                .secrets
+                .insert(instance_id.clone(), Arc::clone(&secret))
+                .await;
             secret
         }
     };
@@ -116,8 +127,12 @@ pub fn auth_error(err: &poem::Error) -> Option<ApiError> {
 pub fn op_error(err: OpError) -> ApiError {
     match err {
         OpError::Invalid { field, message } => ApiError::invalid(field, message),
-        OpError::NotFound("instance") => ApiError::not_found(codes::INSTANCE_NOT_FOUND, "No instance with that id."),
-        OpError::NotFound("channel") => ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id."),
+        OpError::NotFound("instance") => {
+            ApiError::not_found(codes::INSTANCE_NOT_FOUND, "No instance with that id.")
+        }
+        OpError::NotFound("channel") => {
+            ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id.")
+        }
         OpError::NotFound(_) => ApiError::not_found(codes::NOT_FOUND, "Not found."),
         OpError::Conflict(m) => ApiError::conflict(codes::CHANNEL_EXISTS, m),
         OpError::Store(e) => ApiError::store("store operation failed", e),
@@ -254,7 +269,8 @@ pub struct EventView {
 impl From<EventMeta> for EventView {
     fn from(e: EventMeta) -> Self {
         Self {
-            next_attempt_at: (e.state == "pending").then(|| crate::ms_to_rfc3339(e.next_attempt_at)),
+            next_attempt_at: (e.state == "pending")
+                .then(|| crate::ms_to_rfc3339(e.next_attempt_at)),
             id: e.id,
             event_type: e.event_type,
             state: e.state,
@@ -345,26 +361,52 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
 
 pub fn page_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
     cursor
-        .map(|c| c.parse::<i64>().map_err(|_| ApiError::invalid("cursor", "is not a cursor from a previous page")))
+        .map(|c| {
+            c.parse::<i64>()
+                .map_err(|_| ApiError::invalid("cursor", "is not a cursor from a previous page"))
+        })
         .transpose()
 }
 
 /// Replays one event and maps the result.
-pub async fn replay_one(state: &AppState, id: &str, instance_id: Option<&str>) -> Result<EventView, ApiError> {
+pub async fn replay_one(
+    state: &AppState,
+    id: &str,
+    instance_id: Option<&str>,
+) -> Result<EventView, ApiError> {
     use crate::store::ReplayResult;
     let now = crate::now_ms();
-    let deadline = now + i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 2);
+    let deadline =
+        now + i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 2);
     if !crate::ids::is_valid(crate::ids::EVENT, id) {
-        return Err(ApiError::not_found(codes::EVENT_NOT_FOUND, "No event with that id."));
+        return Err(ApiError::not_found(
+            codes::EVENT_NOT_FOUND,
+            "No event with that id.",
+        ));
     }
-    match state.store.replay_event(id, instance_id, now, deadline).await {
+    match state
+        .store
+        .replay_event(id, instance_id, now, deadline)
+        .await
+    {
         Ok(ReplayResult::Replayed) => {}
-        Ok(ReplayResult::NotFound) => return Err(ApiError::not_found(codes::EVENT_NOT_FOUND, "No event with that id.")),
+        Ok(ReplayResult::NotFound) => {
+            return Err(ApiError::not_found(
+                codes::EVENT_NOT_FOUND,
+                "No event with that id.",
+            ));
+        }
         Ok(ReplayResult::NotReplayable(s)) => {
-            return Err(ApiError::conflict(codes::EVENT_NOT_REPLAYABLE, format!("Only dead letters can be replayed; this event is {s}.")));
+            return Err(ApiError::conflict(
+                codes::EVENT_NOT_REPLAYABLE,
+                format!("Only dead letters can be replayed; this event is {s}."),
+            ));
         }
         Ok(ReplayResult::ContentPurged) => {
-            return Err(ApiError::conflict(codes::CONTENT_PURGED, "The event's content was purged by retention; it cannot be replayed."));
+            return Err(ApiError::conflict(
+                codes::CONTENT_PURGED,
+                "The event's content was purged by retention; it cannot be replayed.",
+            ));
         }
         Err(e) => return Err(ApiError::store("replay failed", e)),
     }
@@ -378,9 +420,16 @@ pub async fn replay_one(state: &AppState, id: &str, instance_id: Option<&str>) -
     Ok(ev.into())
 }
 
-pub async fn event_detail(state: &AppState, id: &str, instance_id: Option<&str>) -> Result<EventDetail, ApiError> {
+pub async fn event_detail(
+    state: &AppState,
+    id: &str,
+    instance_id: Option<&str>,
+) -> Result<EventDetail, ApiError> {
     if !crate::ids::is_valid(crate::ids::EVENT, id) {
-        return Err(ApiError::not_found(codes::EVENT_NOT_FOUND, "No event with that id."));
+        return Err(ApiError::not_found(
+            codes::EVENT_NOT_FOUND,
+            "No event with that id.",
+        ));
     }
     let ev = state
         .store

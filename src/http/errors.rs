@@ -37,9 +37,9 @@ pub struct ErrorBody {
 impl poem_openapi::types::Example for ErrorBody {
     fn example() -> Self {
         ErrorBody {
-        code: codes::CHANNEL_NOT_FOUND.into(),
-        message: "No channel with that id for this instance.".into(),
-        field: None,
+            code: codes::CHANNEL_NOT_FOUND.into(),
+            message: "No channel with that id for this instance.".into(),
+            field: None,
         }
     }
 }
@@ -94,11 +94,19 @@ impl ApiError {
     /// Logs the cause (server side only) and answers a generic 500 or 503.
     pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
         error!(error = %err, "{context}");
-        Self::Internal(body(codes::INTERNAL, "Unexpected error; it has been logged.", None))
+        Self::Internal(body(
+            codes::INTERNAL,
+            "Unexpected error; it has been logged.",
+            None,
+        ))
     }
     pub fn store(context: &str, err: crate::store::StoreError) -> Self {
         error!(error = %err, "{context}");
-        Self::Unavailable(body(codes::UNAVAILABLE, "The database is unavailable; retry later.", None))
+        Self::Unavailable(body(
+            codes::UNAVAILABLE,
+            "The database is unavailable; retry later.",
+            None,
+        ))
     }
 }
 

@@ -40,7 +40,9 @@ impl AppState {
 }
 
 /// The OpenAPI service: every documented API.
-pub fn openapi_service(public_url: &str) -> OpenApiService<(admin::AdminApi, v1::InstanceApi, ops::OpsApi), ()> {
+pub fn openapi_service(
+    public_url: &str,
+) -> OpenApiService<(admin::AdminApi, v1::InstanceApi, ops::OpsApi), ()> {
     OpenApiService::new(
         (admin::AdminApi, v1::InstanceApi, ops::OpsApi),
         "metabridge",
@@ -78,6 +80,9 @@ pub fn app(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
         .at("/metrics", poem::get(ops::metrics))
         .at("/openapi.json", spec)
         .nest("/docs", docs)
-        .nest("/", api.into_endpoint().catch_all_error(errors::shape_error))
+        .nest(
+            "/",
+            api.into_endpoint().catch_all_error(errors::shape_error),
+        )
         .data(state)
 }

@@ -40,15 +40,21 @@ impl OpsApi {
     /// The process is up.
     #[oai(path = "/healthz", method = "get", operation_id = "ops.health")]
     async fn healthz(&self) -> Json<Health> {
-        Json(Health { status: "ok".into() })
+        Json(Health {
+            status: "ok".into(),
+        })
     }
 
     /// The service can do its work: database reachable, migrations applied.
     #[oai(path = "/readyz", method = "get", operation_id = "ops.ready")]
     async fn readyz(&self, state: Data<&Arc<AppState>>) -> ReadyResponse {
         match state.store.ready().await {
-            Ok(true) => ReadyResponse::Ready(Json(Health { status: "ok".into() })),
-            _ => ReadyResponse::NotReady(Json(Health { status: "unavailable".into() })),
+            Ok(true) => ReadyResponse::Ready(Json(Health {
+                status: "ok".into(),
+            })),
+            _ => ReadyResponse::NotReady(Json(Health {
+                status: "unavailable".into(),
+            })),
         }
     }
 }

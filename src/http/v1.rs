@@ -10,8 +10,8 @@ use poem_openapi::payload::Json;
 
 use super::AppState;
 use super::api::{
-    EventDetail, EventPage, EventState, EventView, InstanceAuth, ReplayCount, Tag, event_detail, page_cursor, page_limit,
-    replay_one,
+    EventDetail, EventPage, EventState, EventView, InstanceAuth, ReplayCount, Tag, event_detail,
+    page_cursor, page_limit, replay_one,
 };
 use super::errors::ApiError;
 use crate::store::EventFilter;
@@ -39,35 +39,73 @@ impl InstanceApi {
             before_seq: page_cursor(cursor.as_deref())?,
             limit,
         };
-        let rows = state.store.list_events(&filter).await.map_err(|e| ApiError::store("list events", e))?;
+        let rows = state
+            .store
+            .list_events(&filter)
+            .await
+            .map_err(|e| ApiError::store("list events", e))?;
         Ok(Json(EventPage::new(rows, limit)))
     }
 
     /// One of this instance's events with every delivery attempt.
     #[oai(path = "/events/:id", method = "get", operation_id = "events.get")]
-    async fn get_event(&self, auth: InstanceAuth, state: Data<&Arc<AppState>>, id: Path<String>) -> Result<Json<EventDetail>, ApiError> {
+    async fn get_event(
+        &self,
+        auth: InstanceAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<Json<EventDetail>, ApiError> {
         Ok(Json(event_detail(&state, &id, Some(&auth.0)).await?))
     }
 
     /// Replay one of this instance's dead letters (same event id: dedup still works).
-    #[oai(path = "/events/:id/replay", method = "post", operation_id = "events.replay")]
-    async fn replay_event(&self, auth: InstanceAuth, state: Data<&Arc<AppState>>, id: Path<String>) -> Result<Json<EventView>, ApiError> {
+    #[oai(
+        path = "/events/:id/replay",
+        method = "post",
+        operation_id = "events.replay"
+    )]
+    async fn replay_event(
+        &self,
+        auth: InstanceAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<Json<EventView>, ApiError> {
         let view = replay_one(&state, &id, Some(&auth.0)).await?;
-        let _ = state.store.audit(&auth.0, "event.replayed", &id, None).await;
+        let _ = state
+            .store
+            .audit(&auth.0, "event.replayed", &id, None)
+            .await;
         Ok(Json(view))
     }
 
     /// Replay every dead letter of this instance.
-    #[oai(path = "/dead-letters/replay", method = "post", operation_id = "dead_letters.replay")]
-    async fn replay_dead(&self, auth: InstanceAuth, state: Data<&Arc<AppState>>) -> Result<Json<ReplayCount>, ApiError> {
+    #[oai(
+        path = "/dead-letters/replay",
+        method = "post",
+        operation_id = "dead_letters.replay"
+    )]
+    async fn replay_dead(
+        &self,
+        auth: InstanceAuth,
+        state: Data<&Arc<AppState>>,
+    ) -> Result<Json<ReplayCount>, ApiError> {
         let now = crate::now_ms();
-        let deadline = now + i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 2);
+        let deadline =
+            now + i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 2);
         let n = state
             .store
             .replay_dead_letters(Some(&auth.0), now, deadline)
             .await
             .map_err(|e| ApiError::store("replay dead letters", e))?;
-        let _ = state.store.audit(&auth.0, "dead_letters.replayed", &auth.0, Some(&n.to_string())).await;
+        let _ = state
+            .store
+            .audit(
+                &auth.0,
+                "dead_letters.replayed",
+                &auth.0,
+                Some(&n.to_string()),
+            )
+            .await;
         state.writer_wakeup();
         Ok(Json(ReplayCount { replayed: n }))
     }

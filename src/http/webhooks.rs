@@ -39,7 +39,11 @@ fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
 #[handler]
 pub fn verify_handshake(state: Data<&Arc<AppState>>, query: Option<Query<Handshake>>) -> Response {
     let Some(Query(q)) = query else {
-        return json_error(StatusCode::FORBIDDEN, "verification_failed", "Missing hub parameters.");
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "verification_failed",
+            "Missing hub parameters.",
+        );
     };
     let token_ok = q.verify_token.as_deref().is_some_and(|t| {
         let expected = state.config.verify_token.expose().as_bytes();
@@ -51,10 +55,12 @@ pub fn verify_handshake(state: Data<&Arc<AppState>>, query: Option<Query<Handsha
                 == 0
     });
     match (q.mode.as_deref(), token_ok, q.challenge) {
-        (Some("subscribe"), true, Some(challenge)) if challenge.len() <= 1024 => Response::builder()
-            .status(StatusCode::OK)
-            .content_type("text/plain")
-            .body(challenge),
+        (Some("subscribe"), true, Some(challenge)) if challenge.len() <= 1024 => {
+            Response::builder()
+                .status(StatusCode::OK)
+                .content_type("text/plain")
+                .body(challenge)
+        }
         _ => json_error(
             StatusCode::FORBIDDEN,
             "verification_failed",
@@ -77,17 +83,29 @@ pub async fn receive(state: Data<&Arc<AppState>>, req: &Request, body: Body) -> 
     let limit = state.config.max_body_bytes;
     if declared_length(req).is_some_and(|n| n > limit) {
         state.metrics.reject("too_large");
-        return json_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The body exceeds the size limit.");
+        return json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "The body exceeds the size limit.",
+        );
     }
     let bytes = match body.into_bytes_limit(limit).await {
         Ok(b) => b,
         Err(poem::error::ReadBodyError::PayloadTooLarge) => {
             state.metrics.reject("too_large");
-            return json_error(StatusCode::PAYLOAD_TOO_LARGE, "payload_too_large", "The body exceeds the size limit.");
+            return json_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                "The body exceeds the size limit.",
+            );
         }
         Err(_) => {
             state.metrics.reject("body_read_error");
-            return json_error(StatusCode::BAD_REQUEST, "body_unreadable", "The body could not be read.");
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "body_unreadable",
+                "The body could not be read.",
+            );
         }
     };
     let header = req
@@ -97,7 +115,11 @@ pub async fn receive(state: Data<&Arc<AppState>>, req: &Request, body: Body) -> 
     if let Err(e) = signature::verify(&state.config.app_secrets, header, &bytes) {
         state.metrics.reject(e.code());
         debug!(reason = e.code(), "webhook refused: bad signature");
-        return json_error(StatusCode::UNAUTHORIZED, e.code(), "The X-Hub-Signature-256 header does not match the body.");
+        return json_error(
+            StatusCode::UNAUTHORIZED,
+            e.code(),
+            "The X-Hub-Signature-256 header does not match the body.",
+        );
     }
     state.metrics.webhooks_received.inc();
     let events = match parse_webhook(&bytes) {
@@ -108,7 +130,11 @@ pub async fn receive(state: Data<&Arc<AppState>>, req: &Request, body: Body) -> 
             warn!(reason = %reason, body_sha256 = %digest, "signed webhook body could not be parsed; acknowledged and recorded");
             if let Err(e) = state
                 .store
-                .record_malformed(&digest, i64::try_from(bytes.len()).unwrap_or(i64::MAX), &reason.to_string())
+                .record_malformed(
+                    &digest,
+                    i64::try_from(bytes.len()).unwrap_or(i64::MAX),
+                    &reason.to_string(),
+                )
                 .await
             {
                 warn!(error = %e, "could not record a malformed webhook");

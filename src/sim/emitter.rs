@@ -65,11 +65,17 @@ pub struct EmitReport {
 
 /// Builds request `seq`'s signed body.
 pub fn signed_request(opts: &EmitOptions, seq: u64) -> (Vec<u8>, String) {
-    let mut body = payloads::whatsapp_text_batch(&opts.waba_id, &opts.phone_number_id, seq * opts.batch.max(1) as u64, opts.batch.max(1), opts.contacts);
-    if opts.reorder {
-        if let Some(list) = body["entry"][0]["changes"][0]["value"]["messages"].as_array_mut() {
-            list.shuffle(&mut rand::rng());
-        }
+    let mut body = payloads::whatsapp_text_batch(
+        &opts.waba_id,
+        &opts.phone_number_id,
+        seq * opts.batch.max(1) as u64,
+        opts.batch.max(1),
+        opts.contacts,
+    );
+    if opts.reorder
+        && let Some(list) = body["entry"][0]["changes"][0]["value"]["messages"].as_array_mut()
+    {
+        list.shuffle(&mut rand::rng());
     }
     let bytes = payloads::meta_bytes(&body);
     let sig = signature::sign(&opts.secret, &bytes);
@@ -79,7 +85,9 @@ pub fn signed_request(opts: &EmitOptions, seq: u64) -> (Vec<u8>, String) {
 /// Sends `opts.count` requests (plus duplicates) at `opts.rate`.
 pub async fn emit(opts: EmitOptions) -> anyhow::Result<EmitReport> {
     crate::app::install_crypto_provider();
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(30)).build()?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
     let acked = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let sem = Arc::new(tokio::sync::Semaphore::new(opts.concurrency.max(1)));
@@ -95,7 +103,8 @@ pub async fn emit(opts: EmitOptions) -> anyhow::Result<EmitReport> {
         for _ in 0..=opts.duplicates {
             sent += 1;
             let permit = Arc::clone(&sem).acquire_owned().await?;
-            let (client, url, body, sig) = (client.clone(), opts.url.clone(), body.clone(), sig.clone());
+            let (client, url, body, sig) =
+                (client.clone(), opts.url.clone(), body.clone(), sig.clone());
             let (acked, failed) = (Arc::clone(&acked), Arc::clone(&failed));
             tasks.spawn(async move {
                 let res = client

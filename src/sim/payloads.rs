@@ -4,7 +4,13 @@ use serde_json::{Value, json};
 
 /// A WhatsApp `messages` webhook with `n` text messages from `contacts` users (round robin).
 /// `seq` makes the wamids unique; timestamps increase with the message index.
-pub fn whatsapp_text_batch(waba_id: &str, phone_number_id: &str, seq: u64, n: usize, contacts: u64) -> Value {
+pub fn whatsapp_text_batch(
+    waba_id: &str,
+    phone_number_id: &str,
+    seq: u64,
+    n: usize,
+    contacts: u64,
+) -> Value {
     let contacts = contacts.max(1);
     let mut messages = Vec::with_capacity(n);
     let mut contact_list = Vec::new();
@@ -92,7 +98,10 @@ mod tests {
     fn meta_bytes_escape_like_meta_and_stay_valid_json() {
         let body = json!({"t": "a/b \u{e7}"});
         let bytes = meta_bytes(&body);
-        assert_eq!(std::str::from_utf8(&bytes).expect("ascii"), r#"{"t":"a\/b \u00e7"}"#);
+        assert_eq!(
+            std::str::from_utf8(&bytes).expect("ascii"),
+            r#"{"t":"a\/b \u00e7"}"#
+        );
         let back: Value = serde_json::from_slice(&bytes).expect("json");
         assert_eq!(back, body);
     }
@@ -102,7 +111,8 @@ mod tests {
         let a = whatsapp_text_batch("1", "2", 0, 10, 3);
         let events = crate::events::parse::parse_webhook(&meta_bytes(&a)).expect("parse");
         assert_eq!(events.len(), 10);
-        let keys: std::collections::HashSet<_> = events.iter().map(|e| e.idempotency_key.clone()).collect();
+        let keys: std::collections::HashSet<_> =
+            events.iter().map(|e| e.idempotency_key.clone()).collect();
         assert_eq!(keys.len(), 10);
     }
 }

@@ -52,7 +52,10 @@ impl ReceiverState {
     }
     /// Delay before answering.
     pub fn set_delay(&self, delay: Duration) {
-        self.delay_ms.store(u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), Ordering::SeqCst);
+        self.delay_ms.store(
+            u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            Ordering::SeqCst,
+        );
     }
     /// Every request received (including the ones answered with a failure).
     pub fn received(&self) -> Vec<Received> {
@@ -60,11 +63,18 @@ impl ReceiverState {
     }
     /// Requests answered 2xx.
     pub fn accepted(&self) -> Vec<Received> {
-        self.received().into_iter().filter(|r| (200..300).contains(&r.answered)).collect()
+        self.received()
+            .into_iter()
+            .filter(|r| (200..300).contains(&r.answered))
+            .collect()
     }
     /// Distinct event ids answered 2xx.
     pub fn unique_accepted(&self) -> usize {
-        self.accepted().iter().map(|r| r.event_id.clone()).collect::<HashSet<_>>().len()
+        self.accepted()
+            .iter()
+            .map(|r| r.event_id.clone())
+            .collect::<HashSet<_>>()
+            .len()
     }
     /// Requests refused because their JWT did not verify.
     pub fn rejected_jwt(&self) -> u64 {
@@ -84,14 +94,20 @@ impl Receiver {
 }
 
 fn verify(state: &ReceiverState, req: &Request) -> Option<String> {
-    let token = req.headers().get("authorization")?.to_str().ok()?.strip_prefix("Bearer ")?;
+    let token = req
+        .headers()
+        .get("authorization")?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")?;
     let instance = crate::crypto::jwt::claimed_audience(token)?;
     let secret = state.secrets.read().ok()?.get(&instance)?.clone();
     let mut v = Validation::new(Algorithm::HS256);
     v.set_audience(&[instance.as_str()]);
     v.set_issuer(&[BRIDGE_ISSUER]);
     v.set_required_spec_claims(&["exp", "aud", "iss"]);
-    jsonwebtoken::decode::<CallbackClaims>(token, &DecodingKey::from_secret(secret.as_bytes()), &v).ok()?;
+    jsonwebtoken::decode::<CallbackClaims>(token, &DecodingKey::from_secret(secret.as_bytes()), &v)
+        .ok()?;
     Some(instance)
 }
 
@@ -100,13 +116,19 @@ async fn receive(state: Data<&Arc<ReceiverState>>, req: &Request, body: poem::Bo
     let state = *state;
     let Some(instance_id) = verify(state, req) else {
         state.rejected.fetch_add(1, Ordering::SeqCst);
-        return Response::builder().status(StatusCode::UNAUTHORIZED).body("bad token");
+        return Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .body("bad token");
     };
     let Ok(bytes) = body.into_bytes_limit(16 * 1024 * 1024).await else {
-        return Response::builder().status(StatusCode::BAD_REQUEST).body("unreadable");
+        return Response::builder()
+            .status(StatusCode::BAD_REQUEST)
+            .body("unreadable");
     };
     let Ok(json) = serde_json::from_slice::<Value>(&bytes) else {
-        return Response::builder().status(StatusCode::BAD_REQUEST).body("not json");
+        return Response::builder()
+            .status(StatusCode::BAD_REQUEST)
+            .body("not json");
     };
     let delay = state.delay_ms.load(Ordering::SeqCst);
     if delay > 0 {
@@ -126,7 +148,10 @@ async fn receive(state: Data<&Arc<ReceiverState>>, req: &Request, body: poem::Bo
         event_id: json["id"].as_str().unwrap_or_default().to_string(),
         event_type: json["type"].as_str().unwrap_or_default().to_string(),
         instance_id,
-        conversation_id: json["conversation_id"].as_str().unwrap_or_default().to_string(),
+        conversation_id: json["conversation_id"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         attempt,
         body: json,
         answered: status,
@@ -154,8 +179,13 @@ pub async fn start(listen: SocketAddr, print: bool) -> anyhow::Result<Receiver> 
         .first()
         .and_then(|a| a.as_socket_addr().copied())
         .ok_or_else(|| anyhow::anyhow!("receiver has no address"))?;
-    let state = Arc::new(ReceiverState { print, ..Default::default() });
-    let app = Route::new().at("/*path", poem::post(receive)).data(Arc::clone(&state));
+    let state = Arc::new(ReceiverState {
+        print,
+        ..Default::default()
+    });
+    let app = Route::new()
+        .at("/*path", poem::post(receive))
+        .data(Arc::clone(&state));
     tokio::spawn(async move {
         let _ = poem::Server::new_with_acceptor(acceptor).run(app).await;
     });

@@ -76,12 +76,16 @@ pub struct AttemptRow {
 pub enum OutcomeKind {
     Delivered,
     /// Try again at this time.
-    Retry { next_at: i64 },
+    Retry {
+        next_at: i64,
+    },
     /// Gave up: the retry horizon is exhausted.
     Dead,
     /// The receiver said 410 Gone: keep the event, pause the instance until an operator
     /// resumes it.
-    Gone { next_at: i64 },
+    Gone {
+        next_at: i64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -286,7 +290,11 @@ impl Store {
     }
 
     /// One event's metadata; with `instance_id`, only that instance's (P10).
-    pub async fn get_event(&self, id: &str, instance_id: Option<&str>) -> Result<Option<EventMeta>> {
+    pub async fn get_event(
+        &self,
+        id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<Option<EventMeta>> {
         let sql = format!(
             "SELECT {META_COLS} FROM events WHERE id = $1 AND ($2 IS NULL OR instance_id = $2)"
         );
@@ -297,7 +305,11 @@ impl Store {
             .await?)
     }
 
-    pub async fn list_attempts(&self, event_id: &str, instance_id: Option<&str>) -> Result<Vec<AttemptRow>> {
+    pub async fn list_attempts(
+        &self,
+        event_id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<Vec<AttemptRow>> {
         Ok(sqlx::query_as(
             "SELECT event_id, attempt, attempted_at, status_code, latency_ms, error, next_attempt_at FROM delivery_attempts \
              WHERE event_id = $1 AND ($2 IS NULL OR instance_id = $2) ORDER BY attempt, id",
@@ -342,7 +354,12 @@ impl Store {
     }
 
     /// Replays every dead letter (of one instance, or all) whose content is still held.
-    pub async fn replay_dead_letters(&self, instance_id: Option<&str>, now: i64, deadline: i64) -> Result<u64> {
+    pub async fn replay_dead_letters(
+        &self,
+        instance_id: Option<&str>,
+        now: i64,
+        deadline: i64,
+    ) -> Result<u64> {
         let res = sqlx::query(
             "UPDATE events SET state = 'pending', next_attempt_at = $2, deadline_at = $3, dead_at = NULL, lease_until = 0 \
              WHERE state = 'dead' AND data IS NOT NULL AND ($1 IS NULL OR instance_id = $1)",
@@ -356,11 +373,10 @@ impl Store {
     }
 
     pub async fn outbox_stats(&self) -> Result<OutboxStats> {
-        let row = sqlx::query(
-            "SELECT COUNT(*), MIN(received_at) FROM events WHERE state = 'pending'",
-        )
-        .fetch_one(self.pool())
-        .await?;
+        let row =
+            sqlx::query("SELECT COUNT(*), MIN(received_at) FROM events WHERE state = 'pending'")
+                .fetch_one(self.pool())
+                .await?;
         let dead: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE state = 'dead'")
             .fetch_one(self.pool())
             .await?;
@@ -377,7 +393,12 @@ impl Store {
     }
 
     /// Retention, one bounded batch per table; returns the rows touched.
-    pub async fn retention_step(&self, log_cutoff: i64, content_cutoff: i64, batch: i64) -> Result<u64> {
+    pub async fn retention_step(
+        &self,
+        log_cutoff: i64,
+        content_cutoff: i64,
+        batch: i64,
+    ) -> Result<u64> {
         let mut total = 0;
         let log = sqlx::query(
             "DELETE FROM webhook_log WHERE key IN (SELECT key FROM webhook_log WHERE received_at < $1 LIMIT $2)",

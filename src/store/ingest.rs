@@ -157,7 +157,8 @@ pub async fn ingest_events(
 
     // 3. Insert keys; RETURNING tells which are new.
     let mut outcome_of: HashMap<&str, &'static str> = HashMap::with_capacity(first.len());
-    let mut ordered: Vec<(&str, usize, usize)> = first.iter().map(|(k, (r, e))| (*k, *r, *e)).collect();
+    let mut ordered: Vec<(&str, usize, usize)> =
+        first.iter().map(|(k, (r, e))| (*k, *r, *e)).collect();
     ordered.sort_by_key(|(_, r, e)| (*r, *e));
     for (key, ri, ei) in &ordered {
         let ev = &requests[*ri][*ei];
@@ -200,13 +201,25 @@ pub async fn ingest_events(
         match outcome_of[key] {
             "unroutable" => {
                 counts[*ri].unroutable += 1;
-                rows.push(Row_ { ev, target: None, route, route_ext, state: "unroutable" });
+                rows.push(Row_ {
+                    ev,
+                    target: None,
+                    route,
+                    route_ext,
+                    state: "unroutable",
+                });
             }
             "filtered" => counts[*ri].filtered += 1,
             _ => {
                 for t in targets.iter().filter(|t| t.wants(ev.event_type)) {
                     counts[*ri].enqueued += 1;
-                    rows.push(Row_ { ev, target: Some(t), route, route_ext, state: "pending" });
+                    rows.push(Row_ {
+                        ev,
+                        target: Some(t),
+                        route,
+                        route_ext,
+                        state: "pending",
+                    });
                 }
             }
         }

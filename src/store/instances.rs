@@ -87,7 +87,11 @@ impl Store {
     }
 
     /// Applies `patch`; returns the updated row, or `None` when no such instance exists.
-    pub async fn update_instance(&self, id: &str, patch: &InstancePatch) -> Result<Option<InstanceRow>> {
+    pub async fn update_instance(
+        &self,
+        id: &str,
+        patch: &InstancePatch,
+    ) -> Result<Option<InstanceRow>> {
         let mut tx = self.begin_write().await?;
         let sql = format!("SELECT {INSTANCE_COLS} FROM instances WHERE id = $1");
         let current: Option<InstanceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -205,7 +209,11 @@ impl Store {
     }
 
     /// A channel, only if it belongs to `instance_id` when one is given (P10).
-    pub async fn get_channel(&self, id: &str, instance_id: Option<&str>) -> Result<Option<ChannelRow>> {
+    pub async fn get_channel(
+        &self,
+        id: &str,
+        instance_id: Option<&str>,
+    ) -> Result<Option<ChannelRow>> {
         let sql = format!(
             "SELECT {CHANNEL_COLS} FROM channels WHERE id = $1 AND ($2 IS NULL OR instance_id = $2)"
         );
@@ -218,11 +226,12 @@ impl Store {
 
     /// Removes a channel and its stored token (P03, P13); its events stop being routed.
     pub async fn delete_channel(&self, id: &str, instance_id: Option<&str>) -> Result<bool> {
-        let res = sqlx::query("DELETE FROM channels WHERE id = $1 AND ($2 IS NULL OR instance_id = $2)")
-            .bind(id)
-            .bind(instance_id)
-            .execute(self.pool())
-            .await?;
+        let res =
+            sqlx::query("DELETE FROM channels WHERE id = $1 AND ($2 IS NULL OR instance_id = $2)")
+                .bind(id)
+                .bind(instance_id)
+                .execute(self.pool())
+                .await?;
         Ok(res.rows_affected() > 0)
     }
 }

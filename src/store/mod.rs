@@ -6,8 +6,8 @@
 //! tenant data filters by instance id where a tenant asks.
 
 mod events;
-mod instances;
 mod ingest;
+mod instances;
 
 pub use events::*;
 pub use ingest::*;
@@ -57,7 +57,9 @@ pub struct Store {
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").field("backend", &self.backend).finish()
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
     }
 }
 
@@ -80,7 +82,9 @@ impl Default for StoreOptions {
 }
 
 fn sqlite_file_path(url: &str) -> Option<&str> {
-    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next().unwrap_or(rest);
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
@@ -94,17 +98,20 @@ impl Store {
             .ok_or_else(|| StoreError::Other("unsupported DATABASE_URL scheme".into()))?;
         let mut url = url.to_string();
         if backend == Backend::Sqlite {
-            if let Some(path) = sqlite_file_path(&url) {
-                if let Some(parent) = Path::new(path).parent() {
-                    if !parent.as_os_str().is_empty() {
-                        std::fs::create_dir_all(parent).map_err(|e| {
-                            StoreError::Other(format!("cannot create database directory: {e}"))
-                        })?;
-                    }
-                }
+            if let Some(path) = sqlite_file_path(&url)
+                && let Some(parent) = Path::new(path).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Other(format!("cannot create database directory: {e}"))
+                })?;
             }
             if !url.contains("mode=") {
-                url.push_str(if url.contains('?') { "&mode=rwc" } else { "?mode=rwc" });
+                url.push_str(if url.contains('?') {
+                    "&mode=rwc"
+                } else {
+                    "?mode=rwc"
+                });
             }
         }
         let connect = AnyConnectOptions::from_str(&url)?;
@@ -159,11 +166,10 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.iter().count(),
             Backend::Postgres => POSTGRES_MIGRATIONS.iter().count(),
         } as i64;
-        let applied: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE",
-        )
-        .fetch_one(&self.pool)
-        .await?;
+        let applied: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM _sqlx_migrations WHERE success = TRUE")
+                .fetch_one(&self.pool)
+                .await?;
         Ok(applied >= expected)
     }
 
@@ -180,7 +186,13 @@ impl Store {
     }
 
     /// Writes an audit record (P17): who did what to which object.
-    pub async fn audit(&self, actor: &str, action: &str, target: &str, detail: Option<&str>) -> Result<()> {
+    pub async fn audit(
+        &self,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: Option<&str>,
+    ) -> Result<()> {
         sqlx::query(
             "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
         )
@@ -228,7 +240,10 @@ mod tests {
 
     #[test]
     fn sqlite_path_is_extracted() {
-        assert_eq!(sqlite_file_path("sqlite://data/m.db?mode=rwc"), Some("data/m.db"));
+        assert_eq!(
+            sqlite_file_path("sqlite://data/m.db?mode=rwc"),
+            Some("data/m.db")
+        );
         assert_eq!(sqlite_file_path("sqlite::memory:"), None);
     }
 }

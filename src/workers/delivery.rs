@@ -19,10 +19,10 @@ use tokio::task::JoinSet;
 use tracing::{debug, error, warn};
 
 use crate::config::Config;
-use crate::shutdown::CancellationToken;
 use crate::crypto::{jwt, vault::Vault};
 use crate::ingest::Writer;
 use crate::metrics::Metrics;
+use crate::shutdown::CancellationToken;
 use crate::store::{DeliveryOutcome, DueEvent, OutcomeKind, Store};
 
 /// Longest delay between two attempts.
@@ -32,7 +32,9 @@ const MAX_BACKOFF: Duration = Duration::from_secs(3600);
 /// with ±20 % jitter so a receiver coming back is not hit by every event at once.
 pub fn backoff(base: Duration, attempt: i64) -> Duration {
     let exp = u32::try_from(attempt.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
-    let raw = base.saturating_mul(2u32.saturating_pow(exp)).min(MAX_BACKOFF);
+    let raw = base
+        .saturating_mul(2u32.saturating_pow(exp))
+        .min(MAX_BACKOFF);
     let jitter = rand::rng().random_range(0.8..1.2);
     raw.mul_f64(jitter)
 }
@@ -129,7 +131,10 @@ impl Dispatcher {
     /// Claims what is due and can start now, and starts it. Returns how many started.
     pub async fn dispatch_once(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> anyhow::Result<usize> {
         let (free, busy) = {
-            let f = self.in_flight.lock().map_err(|_| anyhow::anyhow!("in-flight lock poisoned"))?;
+            let f = self
+                .in_flight
+                .lock()
+                .map_err(|_| anyhow::anyhow!("in-flight lock poisoned"))?;
             (self.concurrency.saturating_sub(f.seqs.len()), f.seqs.len())
         };
         if free == 0 {
@@ -142,7 +147,10 @@ impl Dispatcher {
         let mut started = 0;
         for ev in due {
             {
-                let mut f = self.in_flight.lock().map_err(|_| anyhow::anyhow!("in-flight lock poisoned"))?;
+                let mut f = self
+                    .in_flight
+                    .lock()
+                    .map_err(|_| anyhow::anyhow!("in-flight lock poisoned"))?;
                 if f.seqs.contains(&ev.seq) || f.seqs.len() >= self.concurrency {
                     continue;
                 }
@@ -178,16 +186,24 @@ impl Dispatcher {
             return Some(s);
         }
         let secret = Arc::new(self.vault.decrypt(&ev.signing_secret_enc).ok()?);
-        self.secrets.insert(ev.instance_id.clone(), Arc::clone(&secret)).await;
+        self.secrets
+            .insert(ev.instance_id.clone(), Arc::clone(&secret))
+            .await;
         Some(secret)
     }
 
     async fn deliver(&self, ev: DueEvent) {
         let attempt = ev.attempts + 1;
         let started = Instant::now();
-        let (status, error) = match (crate::events::render_envelope(&ev), self.signing_secret(&ev).await) {
+        let (status, error) = match (
+            crate::events::render_envelope(&ev),
+            self.signing_secret(&ev).await,
+        ) {
             (Err(_), _) => (None, Some("event content missing".to_string())),
-            (_, None) => (None, Some("instance signing secret cannot be decrypted".to_string())),
+            (_, None) => (
+                None,
+                Some("instance signing secret cannot be decrypted".to_string()),
+            ),
             (Ok(body), Some(secret)) => {
                 let token = jwt::mint_callback_token(&secret, &ev.instance_id, &ev.id);
                 let resp = self
@@ -206,19 +222,26 @@ impl Dispatcher {
                         let code = r.status().as_u16();
                         // Drain (bounded by the client timeout) so the connection is reused.
                         let _ = r.bytes().await;
-                        (Some(code), (!(200..300).contains(&code)).then(|| format!("HTTP {code}")))
+                        (
+                            Some(code),
+                            (!(200..300).contains(&code)).then(|| format!("HTTP {code}")),
+                        )
                     }
                     Err(e) => (None, Some(transport_error(&e))),
                 }
             }
         };
         let elapsed = started.elapsed();
-        self.metrics.delivery_request_seconds.observe(elapsed.as_secs_f64());
+        self.metrics
+            .delivery_request_seconds
+            .observe(elapsed.as_secs_f64());
         let now = crate::now_ms();
         let kind = match classify(status) {
             "delivered" => OutcomeKind::Delivered,
             verdict => {
-                let next_at = now + i64::try_from(backoff(self.backoff, attempt).as_millis()).unwrap_or(i64::MAX / 2);
+                let next_at = now
+                    + i64::try_from(backoff(self.backoff, attempt).as_millis())
+                        .unwrap_or(i64::MAX / 2);
                 if next_at > ev.deadline_at {
                     OutcomeKind::Dead
                 } else if verdict == "gone" {
@@ -293,7 +316,10 @@ mod tests {
         for attempt in 1..=5 {
             let d = backoff(base, attempt).as_secs_f64();
             let nominal = 5.0 * 2f64.powi(i32::try_from(attempt - 1).expect("small"));
-            assert!(d >= nominal * 0.79 && d <= nominal * 1.21, "attempt {attempt}: {d}");
+            assert!(
+                d >= nominal * 0.79 && d <= nominal * 1.21,
+                "attempt {attempt}: {d}"
+            );
         }
         assert!(backoff(base, 40) <= MAX_BACKOFF.mul_f64(1.21));
     }

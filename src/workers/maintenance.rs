@@ -15,13 +15,19 @@ pub const RETENTION_BATCH: i64 = 500;
 
 /// Runs retention until nothing is left to do (each statement bounded by
 /// [`RETENTION_BATCH`]). Returns the rows touched.
-pub async fn retention_pass(store: &Store, log_retention: Duration, content_retention: Duration) -> anyhow::Result<u64> {
+pub async fn retention_pass(
+    store: &Store,
+    log_retention: Duration,
+    content_retention: Duration,
+) -> anyhow::Result<u64> {
     let now = crate::now_ms();
     let log_cutoff = now - i64::try_from(log_retention.as_millis())?;
     let content_cutoff = now - i64::try_from(content_retention.as_millis())?;
     let mut total = 0;
     loop {
-        let n = store.retention_step(log_cutoff, content_cutoff, RETENTION_BATCH).await?;
+        let n = store
+            .retention_step(log_cutoff, content_cutoff, RETENTION_BATCH)
+            .await?;
         total += n;
         if n == 0 {
             break;
@@ -42,7 +48,10 @@ pub async fn run_retention(
     loop {
         match retention_pass(&store, log_retention, content_retention).await {
             Ok(0) => {}
-            Ok(n) => info!(rows = n, "retention removed expired log entries and content"),
+            Ok(n) => info!(
+                rows = n,
+                "retention removed expired log entries and content"
+            ),
             Err(e) => warn!(error = %e, "retention pass failed; will retry"),
         }
         tokio::select! {

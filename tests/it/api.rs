@@ -16,13 +16,26 @@ both_backends!(
 
 async fn admin_api_requires_the_admin_token(db: Db) {
     let app = spawn_app(db).await;
-    let r = app.http.get(format!("{}/admin/v1/instances", app.url)).send().await.expect("get");
+    let r = app
+        .http
+        .get(format!("{}/admin/v1/instances", app.url))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status().as_u16(), 401);
     let body: serde_json::Value = r.json().await.expect("json");
     assert_eq!(body["code"], "token_missing");
-    let r = app.http.get(format!("{}/admin/v1/instances", app.url)).bearer_auth("wrong").send().await.expect("get");
+    let r = app
+        .http
+        .get(format!("{}/admin/v1/instances", app.url))
+        .bearer_auth("wrong")
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status().as_u16(), 401);
-    let (s, _) = app.admin(reqwest::Method::GET, "/admin/v1/instances", None).await;
+    let (s, _) = app
+        .admin(reqwest::Method::GET, "/admin/v1/instances", None)
+        .await;
     assert_eq!(s, 200);
     app.stop().await;
 }
@@ -33,15 +46,37 @@ async fn p10_an_instance_never_sees_another_instances_events(db: Db) {
     let b = app.tenant("Other", None).await;
     assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
     let r = &app.receiver.state;
-    wait_until(Duration::from_secs(10), "delivery", || async { r.accepted().len() == 1 }).await;
+    wait_until(Duration::from_secs(10), "delivery", || async {
+        r.accepted().len() == 1
+    })
+    .await;
     let id = r.accepted()[0].event_id.clone();
-    let (s, _) = app.v1(&a, reqwest::Method::GET, &format!("/v1/events/{id}")).await;
+    let (s, _) = app
+        .v1(&a, reqwest::Method::GET, &format!("/v1/events/{id}"))
+        .await;
     assert_eq!(s, 200);
-    let (s_other, v_other) = app.v1(&b, reqwest::Method::GET, &format!("/v1/events/{id}")).await;
-    let (s_missing, v_missing) = app.v1(&b, reqwest::Method::GET, "/v1/events/evt_0000000000000000000000000000000a").await;
+    let (s_other, v_other) = app
+        .v1(&b, reqwest::Method::GET, &format!("/v1/events/{id}"))
+        .await;
+    let (s_missing, v_missing) = app
+        .v1(
+            &b,
+            reqwest::Method::GET,
+            "/v1/events/evt_0000000000000000000000000000000a",
+        )
+        .await;
     assert_eq!((s_other, s_missing), (404, 404));
-    assert_eq!(v_other, v_missing, "another instance's event looks exactly like a missing one");
-    let (s, _) = app.v1(&b, reqwest::Method::POST, &format!("/v1/events/{id}/replay")).await;
+    assert_eq!(
+        v_other, v_missing,
+        "another instance's event looks exactly like a missing one"
+    );
+    let (s, _) = app
+        .v1(
+            &b,
+            reqwest::Method::POST,
+            &format!("/v1/events/{id}/replay"),
+        )
+        .await;
     assert_eq!(s, 404);
     let (_, list) = app.v1(&b, reqwest::Method::GET, "/v1/events").await;
     assert_eq!(list["events"].as_array().map(Vec::len), Some(0));
@@ -55,34 +90,102 @@ async fn p08_instance_tokens_are_checked(db: Db) {
     let t = app.tenant("Loja", None).await;
     let now = chrono::Utc::now().timestamp();
     let sign = |claims: serde_json::Value, secret: &str, alg: jsonwebtoken::Algorithm| {
-        jsonwebtoken::encode(&jsonwebtoken::Header::new(alg), &claims, &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()))
-            .expect("jwt")
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(alg),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("jwt")
     };
     let cases = [
-        (sign(json!({"iss": t.instance_id, "aud": "metabridge", "iat": now - 600, "exp": now - 300}), &t.secret, jsonwebtoken::Algorithm::HS256), "token_expired"),
-        (sign(json!({"iss": t.instance_id, "aud": "other", "exp": now + 60}), &t.secret, jsonwebtoken::Algorithm::HS256), "token_invalid"),
-        (sign(json!({"iss": t.instance_id, "aud": "metabridge", "exp": now + 60}), "guess", jsonwebtoken::Algorithm::HS256), "token_invalid"),
-        (sign(json!({"iss": t.instance_id, "aud": "metabridge", "exp": now + 60}), &t.secret, jsonwebtoken::Algorithm::HS384), "token_invalid"),
-        (sign(json!({"iss": t.instance_id, "aud": "metabridge", "iat": now, "exp": now + 86_400}), &t.secret, jsonwebtoken::Algorithm::HS256), "token_invalid"),
+        (
+            sign(
+                json!({"iss": t.instance_id, "aud": "metabridge", "iat": now - 600, "exp": now - 300}),
+                &t.secret,
+                jsonwebtoken::Algorithm::HS256,
+            ),
+            "token_expired",
+        ),
+        (
+            sign(
+                json!({"iss": t.instance_id, "aud": "other", "exp": now + 60}),
+                &t.secret,
+                jsonwebtoken::Algorithm::HS256,
+            ),
+            "token_invalid",
+        ),
+        (
+            sign(
+                json!({"iss": t.instance_id, "aud": "metabridge", "exp": now + 60}),
+                "guess",
+                jsonwebtoken::Algorithm::HS256,
+            ),
+            "token_invalid",
+        ),
+        (
+            sign(
+                json!({"iss": t.instance_id, "aud": "metabridge", "exp": now + 60}),
+                &t.secret,
+                jsonwebtoken::Algorithm::HS384,
+            ),
+            "token_invalid",
+        ),
+        (
+            sign(
+                json!({"iss": t.instance_id, "aud": "metabridge", "iat": now, "exp": now + 86_400}),
+                &t.secret,
+                jsonwebtoken::Algorithm::HS256,
+            ),
+            "token_invalid",
+        ),
         ("garbage".to_string(), "token_invalid"),
     ];
     for (token, code) in cases {
-        let r = app.http.get(format!("{}/v1/events", app.url)).bearer_auth(&token).send().await.expect("get");
+        let r = app
+            .http
+            .get(format!("{}/v1/events", app.url))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("get");
         assert_eq!(r.status().as_u16(), 401);
         let body: serde_json::Value = r.json().await.expect("json");
         assert_eq!(body["code"], code);
         assert!(!body.to_string().contains(&t.secret));
     }
-    let r = app.http.get(format!("{}/v1/events", app.url)).send().await.expect("get");
+    let r = app
+        .http
+        .get(format!("{}/v1/events", app.url))
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status().as_u16(), 401);
-    assert_eq!(r.json::<serde_json::Value>().await.expect("json")["code"], "token_missing");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.expect("json")["code"],
+        "token_missing"
+    );
     // Rotation: the old secret stops working at once.
-    let (s, v) = app.admin(reqwest::Method::POST, &format!("/admin/v1/instances/{}/rotate-secret", t.instance_id), None).await;
+    let (s, v) = app
+        .admin(
+            reqwest::Method::POST,
+            &format!("/admin/v1/instances/{}/rotate-secret", t.instance_id),
+            None,
+        )
+        .await;
     assert_eq!(s, 200);
     let old_token = app.jwt(&t);
-    let r = app.http.get(format!("{}/v1/events", app.url)).bearer_auth(old_token).send().await.expect("get");
+    let r = app
+        .http
+        .get(format!("{}/v1/events", app.url))
+        .bearer_auth(old_token)
+        .send()
+        .await
+        .expect("get");
     assert_eq!(r.status().as_u16(), 401);
-    let rotated = Tenant { instance_id: t.instance_id.clone(), secret: v["signing_secret"].as_str().expect("secret").into() };
+    let rotated = Tenant {
+        instance_id: t.instance_id.clone(),
+        secret: v["signing_secret"].as_str().expect("secret").into(),
+    };
     let (s, _) = app.v1(&rotated, reqwest::Method::GET, "/v1/events").await;
     assert_eq!(s, 200);
     app.stop().await;
@@ -91,7 +194,11 @@ async fn p08_instance_tokens_are_checked(db: Db) {
 async fn instance_crud_and_validation_errors(db: Db) {
     let app = spawn_app_with(db, |c| c.allow_private_callbacks = false).await;
     let (s, v) = app
-        .admin(reqwest::Method::POST, "/admin/v1/instances", Some(json!({"name": "x", "callback_url": "http://127.0.0.1:9/cb"})))
+        .admin(
+            reqwest::Method::POST,
+            "/admin/v1/instances",
+            Some(json!({"name": "x", "callback_url": "http://127.0.0.1:9/cb"})),
+        )
         .await;
     assert_eq!(s, 422);
     assert_eq!(v["code"], "validation_failed");
@@ -110,42 +217,97 @@ async fn instance_crud_and_validation_errors(db: Db) {
         .await
         .expect("post");
     assert_eq!(r.status().as_u16(), 400);
-    assert_eq!(r.json::<serde_json::Value>().await.expect("json")["code"], "invalid_request");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.expect("json")["code"],
+        "invalid_request"
+    );
     let (s, v) = app
         .admin(reqwest::Method::POST, "/admin/v1/instances", Some(json!({"name": "Loja '; DROP TABLE instances; --", "callback_url": "https://dsk.example.com/cb"})))
         .await;
     assert_eq!(s, 201);
     let id = v["instance"]["id"].as_str().expect("id").to_string();
     assert!(v["signing_secret"].as_str().is_some_and(|s| s.len() == 64));
-    let (s, v) = app.admin(reqwest::Method::GET, &format!("/admin/v1/instances/{id}"), None).await;
+    let (s, v) = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/v1/instances/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(s, 200);
     assert_eq!(v["name"], "Loja '; DROP TABLE instances; --");
-    assert!(v.get("signing_secret").is_none(), "the secret is shown once only");
+    assert!(
+        v.get("signing_secret").is_none(),
+        "the secret is shown once only"
+    );
     let (s, v) = app
-        .admin(reqwest::Method::PATCH, &format!("/admin/v1/instances/{id}"), Some(json!({"name": "Loja Nova", "event_types": ["message.received"]})))
+        .admin(
+            reqwest::Method::PATCH,
+            &format!("/admin/v1/instances/{id}"),
+            Some(json!({"name": "Loja Nova", "event_types": ["message.received"]})),
+        )
         .await;
     assert_eq!(s, 200);
     assert_eq!(v["name"], "Loja Nova");
     assert_eq!(v["event_types"], json!(["message.received"]));
     // Channels: validation, duplicates.
     let ch = json!({"instance_id": id, "kind": "whatsapp", "external_id": "106000000000001", "access_token": "EAAG"});
-    let (s, v) = app.admin(reqwest::Method::POST, "/admin/v1/channels", Some(ch.clone())).await;
+    let (s, v) = app
+        .admin(
+            reqwest::Method::POST,
+            "/admin/v1/channels",
+            Some(ch.clone()),
+        )
+        .await;
     assert_eq!((s, v["field"].as_str()), (422, Some("waba_id")));
     let mut ch = ch;
     ch["waba_id"] = json!("102000000000001");
-    let (s, _) = app.admin(reqwest::Method::POST, "/admin/v1/channels", Some(ch.clone())).await;
+    let (s, _) = app
+        .admin(
+            reqwest::Method::POST,
+            "/admin/v1/channels",
+            Some(ch.clone()),
+        )
+        .await;
     assert_eq!(s, 201);
-    let (s, v) = app.admin(reqwest::Method::POST, "/admin/v1/channels", Some(ch.clone())).await;
-    assert_eq!((s, v["code"].as_str()), (409, Some("channel_already_registered")));
+    let (s, v) = app
+        .admin(
+            reqwest::Method::POST,
+            "/admin/v1/channels",
+            Some(ch.clone()),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (409, Some("channel_already_registered"))
+    );
     ch["external_id"] = json!("../../etc/passwd");
-    let (s, _) = app.admin(reqwest::Method::POST, "/admin/v1/channels", Some(ch)).await;
+    let (s, _) = app
+        .admin(reqwest::Method::POST, "/admin/v1/channels", Some(ch))
+        .await;
     assert_eq!(s, 422);
-    let (s, _) = app.admin(reqwest::Method::DELETE, &format!("/admin/v1/instances/{id}"), None).await;
+    let (s, _) = app
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/admin/v1/instances/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(s, 204);
-    let (s, v) = app.admin(reqwest::Method::GET, &format!("/admin/v1/instances/{id}"), None).await;
+    let (s, v) = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/v1/instances/{id}"),
+            None,
+        )
+        .await;
     assert_eq!((s, v["code"].as_str()), (404, Some("instance_not_found")));
     assert_eq!(app.count("SELECT COUNT(*) FROM channels").await, 0);
-    assert!(app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'instance.deleted'").await == 1);
+    assert!(
+        app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'instance.deleted'")
+            .await
+            == 1
+    );
     app.stop().await;
 }
 
@@ -153,14 +315,29 @@ async fn p01_channel_tokens_are_stored_encrypted_and_never_shown(db: Db) {
     let app = spawn_app(db).await;
     let t = app.tenant("Loja", None).await;
     let id = app.channel(&t, "messenger", "105000000000001", None).await;
-    let (s, v) = app.admin(reqwest::Method::GET, &format!("/admin/v1/channels/{id}"), None).await;
+    let (s, v) = app
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/v1/channels/{id}"),
+            None,
+        )
+        .await;
     assert_eq!(s, 200);
     assert_eq!(v["has_token"], true);
     assert!(!v.to_string().contains("EAAG-test-token-secret"));
-    let stored: String = sqlx::query_scalar("SELECT token_enc FROM channels").fetch_one(app.state.store.pool()).await.expect("token");
+    let stored: String = sqlx::query_scalar("SELECT token_enc FROM channels")
+        .fetch_one(app.state.store.pool())
+        .await
+        .expect("token");
     assert!(!stored.contains("EAAG"));
-    assert_eq!(app.state.vault.decrypt(&stored).expect("decrypts"), "EAAG-test-token-secret");
-    let secret_enc: String = sqlx::query_scalar("SELECT signing_secret_enc FROM instances").fetch_one(app.state.store.pool()).await.expect("secret");
+    assert_eq!(
+        app.state.vault.decrypt(&stored).expect("decrypts"),
+        "EAAG-test-token-secret"
+    );
+    let secret_enc: String = sqlx::query_scalar("SELECT signing_secret_enc FROM instances")
+        .fetch_one(app.state.store.pool())
+        .await
+        .expect("secret");
     assert!(!secret_enc.contains(&t.secret));
     app.stop().await;
 }

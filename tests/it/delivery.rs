@@ -14,7 +14,13 @@ both_backends!(
 );
 
 fn wa_batch(seq: u64, n: usize, contacts: u64) -> Vec<u8> {
-    payloads::meta_bytes(&payloads::whatsapp_text_batch("102000000000001", "106000000000001", seq, n, contacts))
+    payloads::meta_bytes(&payloads::whatsapp_text_batch(
+        "102000000000001",
+        "106000000000001",
+        seq,
+        n,
+        contacts,
+    ))
 }
 
 async fn receiver_down_for_a_while_gets_everything_in_order_per_conversation(db: Db) {
@@ -26,26 +32,51 @@ async fn receiver_down_for_a_while_gets_everything_in_order_per_conversation(db:
     for seq in 0..20 {
         assert_eq!(app.post_webhook(&wa_batch(seq, 1, 3)).await, 200);
     }
-    let mut shuffled = payloads::whatsapp_text_batch("102000000000001", "106000000000001", 1000, 6, 2);
+    let mut shuffled =
+        payloads::whatsapp_text_batch("102000000000001", "106000000000001", 1000, 6, 2);
     if let Some(list) = shuffled["entry"][0]["changes"][0]["value"]["messages"].as_array_mut() {
         list.reverse();
     }
-    assert_eq!(app.post_webhook(&payloads::meta_bytes(&shuffled)).await, 200);
-    wait_until(Duration::from_secs(10), "several failed attempts", || async { r.received().len() >= 6 }).await;
+    assert_eq!(
+        app.post_webhook(&payloads::meta_bytes(&shuffled)).await,
+        200
+    );
+    wait_until(
+        Duration::from_secs(10),
+        "several failed attempts",
+        || async { r.received().len() >= 6 },
+    )
+    .await;
     // Attempts are visible to the instance.
     let first = r.received()[0].event_id.clone();
-    let (s, v) = app.v1(&t, reqwest::Method::GET, &format!("/v1/events/{first}")).await;
+    let (s, v) = app
+        .v1(&t, reqwest::Method::GET, &format!("/v1/events/{first}"))
+        .await;
     assert_eq!(s, 200);
     assert_eq!(v["event"]["state"], "pending");
-    assert!(v["attempts"].as_array().is_some_and(|a| !a.is_empty() && a[0]["status_code"] == 503));
+    assert!(
+        v["attempts"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty() && a[0]["status_code"] == 503)
+    );
     r.set_status(200);
-    wait_until(Duration::from_secs(30), "all 26 delivered", || async { r.unique_accepted() == 26 }).await;
+    wait_until(Duration::from_secs(30), "all 26 delivered", || async {
+        r.unique_accepted() == 26
+    })
+    .await;
     // Per conversation, Meta's timestamps (carried in data.message_id order) never go back.
     let mut last: std::collections::HashMap<String, i64> = Default::default();
     for ev in r.accepted() {
-        let ts = ev.body["raw"]["timestamp"].as_str().and_then(|s| s.parse::<i64>().ok()).expect("timestamp");
+        let ts = ev.body["raw"]["timestamp"]
+            .as_str()
+            .and_then(|s| s.parse::<i64>().ok())
+            .expect("timestamp");
         let prev = last.insert(ev.conversation_id.clone(), ts);
-        assert!(prev.is_none_or(|p| p <= ts), "conversation {} went back: {prev:?} then {ts}", ev.conversation_id);
+        assert!(
+            prev.is_none_or(|p| p <= ts),
+            "conversation {} went back: {prev:?} then {ts}",
+            ev.conversation_id
+        );
     }
     app.stop().await;
 }
@@ -54,22 +85,46 @@ async fn failing_conversation_does_not_hold_up_others(db: Db) {
     // Two instances: one receiver answers 500 forever, the other must still get everything.
     let app = spawn_app_with(db, |c| c.delivery_backoff = Duration::from_millis(50)).await;
     let good = app.fixture_tenant().await;
-    let bad_receiver = metabridge::sim::receiver::start("127.0.0.1:0".parse().expect("addr"), false).await.expect("receiver");
+    let bad_receiver =
+        metabridge::sim::receiver::start("127.0.0.1:0".parse().expect("addr"), false)
+            .await
+            .expect("receiver");
     bad_receiver.state.set_status(500);
     let (s, v) = app
-        .admin(reqwest::Method::POST, "/admin/v1/instances", Some(serde_json::json!({"name": "broken", "callback_url": bad_receiver.url()})))
+        .admin(
+            reqwest::Method::POST,
+            "/admin/v1/instances",
+            Some(serde_json::json!({"name": "broken", "callback_url": bad_receiver.url()})),
+        )
         .await;
     assert_eq!(s, 201);
-    let bad = Tenant { instance_id: v["instance"]["id"].as_str().expect("id").into(), secret: v["signing_secret"].as_str().expect("s").into() };
-    bad_receiver.state.add_instance(&bad.instance_id, &bad.secret);
-    app.channel(&bad, "whatsapp", "106000000000009", Some("102000000000009")).await;
+    let bad = Tenant {
+        instance_id: v["instance"]["id"].as_str().expect("id").into(),
+        secret: v["signing_secret"].as_str().expect("s").into(),
+    };
+    bad_receiver
+        .state
+        .add_instance(&bad.instance_id, &bad.secret);
+    app.channel(&bad, "whatsapp", "106000000000009", Some("102000000000009"))
+        .await;
     for seq in 0..10 {
-        let b = payloads::meta_bytes(&payloads::whatsapp_text_batch("102000000000009", "106000000000009", 500 + seq, 1, 1));
+        let b = payloads::meta_bytes(&payloads::whatsapp_text_batch(
+            "102000000000009",
+            "106000000000009",
+            500 + seq,
+            1,
+            1,
+        ));
         assert_eq!(app.post_webhook(&b).await, 200);
         assert_eq!(app.post_webhook(&wa_batch(seq, 1, 4)).await, 200);
     }
     let r = &app.receiver.state;
-    wait_until(Duration::from_secs(15), "healthy instance served", || async { r.unique_accepted() == 10 }).await;
+    wait_until(
+        Duration::from_secs(15),
+        "healthy instance served",
+        || async { r.unique_accepted() == 10 },
+    )
+    .await;
     assert!(bad_receiver.state.accepted().is_empty());
     assert!(!bad_receiver.state.received().is_empty());
     let _ = good;
@@ -94,25 +149,52 @@ async fn dead_letters_after_the_horizon_then_replay_delivers_with_the_same_id(db
             .is_ok_and(|n| n == 1)
     })
     .await;
-    let (s, v) = app.v1(&t, reqwest::Method::GET, "/v1/events?state=dead").await;
+    let (s, v) = app
+        .v1(&t, reqwest::Method::GET, "/v1/events?state=dead")
+        .await;
     assert_eq!(s, 200);
-    let id = v["events"][0]["id"].as_str().expect("dead letter").to_string();
+    let id = v["events"][0]["id"]
+        .as_str()
+        .expect("dead letter")
+        .to_string();
     assert_eq!(v["events"][0]["content_available"], true);
     assert!(app.metric("metabridge_dead_letters_created_total").await >= 1.0);
     let attempts_before = r.received().len();
     assert!(attempts_before >= 2);
     r.set_status(200);
-    let (s, v) = app.v1(&t, reqwest::Method::POST, &format!("/v1/events/{id}/replay")).await;
+    let (s, v) = app
+        .v1(
+            &t,
+            reqwest::Method::POST,
+            &format!("/v1/events/{id}/replay"),
+        )
+        .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["state"], "pending");
-    wait_until(Duration::from_secs(10), "replayed delivery", || async { r.accepted().len() == 1 }).await;
-    assert_eq!(r.accepted()[0].event_id, id, "same event id, so the receiver can dedup");
-    // Replaying a delivered event is a conflict, not a second send.
-    wait_until(Duration::from_secs(5), "delivered state", || async {
-        app.v1(&t, reqwest::Method::GET, &format!("/v1/events/{id}")).await.1["event"]["state"] == "delivered"
+    wait_until(Duration::from_secs(10), "replayed delivery", || async {
+        r.accepted().len() == 1
     })
     .await;
-    let (s, v) = app.v1(&t, reqwest::Method::POST, &format!("/v1/events/{id}/replay")).await;
+    assert_eq!(
+        r.accepted()[0].event_id,
+        id,
+        "same event id, so the receiver can dedup"
+    );
+    // Replaying a delivered event is a conflict, not a second send.
+    wait_until(Duration::from_secs(5), "delivered state", || async {
+        app.v1(&t, reqwest::Method::GET, &format!("/v1/events/{id}"))
+            .await
+            .1["event"]["state"]
+            == "delivered"
+    })
+    .await;
+    let (s, v) = app
+        .v1(
+            &t,
+            reqwest::Method::POST,
+            &format!("/v1/events/{id}/replay"),
+        )
+        .await;
     assert_eq!(s, 409);
     assert_eq!(v["code"], "event_not_replayable");
     app.stop().await;
@@ -126,17 +208,34 @@ async fn gone_receiver_pauses_its_instance_only_until_resumed(db: Db) {
     for seq in 0..3 {
         assert_eq!(app.post_webhook(&wa_batch(seq, 1, 1)).await, 200);
     }
-    wait_until(Duration::from_secs(10), "410 seen", || async { !r.received().is_empty() }).await;
+    wait_until(Duration::from_secs(10), "410 seen", || async {
+        !r.received().is_empty()
+    })
+    .await;
     let path = format!("/admin/v1/instances/{}", t.instance_id);
     wait_until(Duration::from_secs(5), "paused", || async {
-        app.admin(reqwest::Method::GET, &path, None).await.1["delivery_paused_reason"] == "receiver_gone"
+        app.admin(reqwest::Method::GET, &path, None).await.1["delivery_paused_reason"]
+            == "receiver_gone"
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(r.received().len(), 1, "no hammering of a receiver that said 410");
+    assert_eq!(
+        r.received().len(),
+        1,
+        "no hammering of a receiver that said 410"
+    );
     r.set_status(200);
-    let (s, _) = app.admin(reqwest::Method::PATCH, &path, Some(serde_json::json!({"resume_delivery": true}))).await;
+    let (s, _) = app
+        .admin(
+            reqwest::Method::PATCH,
+            &path,
+            Some(serde_json::json!({"resume_delivery": true})),
+        )
+        .await;
     assert_eq!(s, 200);
-    wait_until(Duration::from_secs(15), "resumed", || async { r.unique_accepted() == 3 }).await;
+    wait_until(Duration::from_secs(15), "resumed", || async {
+        r.unique_accepted() == 3
+    })
+    .await;
     app.stop().await;
 }

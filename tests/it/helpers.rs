@@ -55,7 +55,9 @@ pub fn postgres_url() -> Option<String> {
     match std::env::var("METABRIDGE_TEST_POSTGRES_URL") {
         Ok(url) if !url.is_empty() => Some(url),
         _ if std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false") => {
-            panic!("CI is set but METABRIDGE_TEST_POSTGRES_URL is not: PostgreSQL tests must not be skipped in CI")
+            panic!(
+                "CI is set but METABRIDGE_TEST_POSTGRES_URL is not: PostgreSQL tests must not be skipped in CI"
+            )
         }
         _ => None,
     }
@@ -69,7 +71,9 @@ pub async fn fresh_database(db: Db, dir: &tempfile::TempDir) -> String {
             let base = postgres_url().expect("postgres url");
             let name = format!("mb_{}", uuid::Uuid::new_v4().simple());
             sqlx::any::install_default_drivers();
-            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base).await.expect("connect to postgres");
+            let mut conn = <sqlx::AnyConnection as sqlx::Connection>::connect(&base)
+                .await
+                .expect("connect to postgres");
             sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
                 .execute(&mut conn)
                 .await
@@ -115,12 +119,17 @@ pub async fn spawn_app_on(
     let state = Arc::clone(&app.state);
     let shutdown = app.shutdown_handle();
     let server = tokio::spawn(app.run_until_stopped());
-    let receiver = receiver::start("127.0.0.1:0".parse().expect("addr"), false).await.expect("receiver");
+    let receiver = receiver::start("127.0.0.1:0".parse().expect("addr"), false)
+        .await
+        .expect("receiver");
     TestApp {
         url,
         state,
         receiver,
-        http: reqwest::Client::builder().timeout(Duration::from_secs(20)).build().expect("client"),
+        http: reqwest::Client::builder()
+            .timeout(Duration::from_secs(20))
+            .build()
+            .expect("client"),
         shutdown,
         server,
         _dir: dir,
@@ -142,8 +151,16 @@ impl TestApp {
         let _ = tokio::time::timeout(Duration::from_secs(30), self.server).await;
     }
 
-    pub async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.http.request(method, format!("{}{path}", self.url)).bearer_auth(ADMIN);
+    pub async fn admin(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(ADMIN);
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -159,7 +176,9 @@ impl TestApp {
         if let Some(t) = event_types {
             body["event_types"] = json!(t);
         }
-        let (status, v) = self.admin(reqwest::Method::POST, "/admin/v1/instances", Some(body)).await;
+        let (status, v) = self
+            .admin(reqwest::Method::POST, "/admin/v1/instances", Some(body))
+            .await;
         assert_eq!(status, 201, "{v}");
         let t = Tenant {
             instance_id: v["instance"]["id"].as_str().expect("id").to_string(),
@@ -169,13 +188,21 @@ impl TestApp {
         t
     }
 
-    pub async fn channel(&self, tenant: &Tenant, kind: &str, external_id: &str, waba_id: Option<&str>) -> String {
+    pub async fn channel(
+        &self,
+        tenant: &Tenant,
+        kind: &str,
+        external_id: &str,
+        waba_id: Option<&str>,
+    ) -> String {
         let mut body = json!({"instance_id": tenant.instance_id, "kind": kind, "external_id": external_id,
             "access_token": "EAAG-test-token-secret", "name": "Loja"});
         if let Some(w) = waba_id {
             body["waba_id"] = json!(w);
         }
-        let (status, v) = self.admin(reqwest::Method::POST, "/admin/v1/channels", Some(body)).await;
+        let (status, v) = self
+            .admin(reqwest::Method::POST, "/admin/v1/channels", Some(body))
+            .await;
         assert_eq!(status, 201, "{v}");
         v["id"].as_str().expect("channel id").to_string()
     }
@@ -183,14 +210,17 @@ impl TestApp {
     /// A tenant owning the fixtures' first WhatsApp number, Instagram account and page.
     pub async fn fixture_tenant(&self) -> Tenant {
         let t = self.tenant("Loja Ana", None).await;
-        self.channel(&t, "whatsapp", "106000000000001", Some("102000000000001")).await;
-        self.channel(&t, "instagram", "17841400000000001", None).await;
+        self.channel(&t, "whatsapp", "106000000000001", Some("102000000000001"))
+            .await;
+        self.channel(&t, "instagram", "17841400000000001", None)
+            .await;
         self.channel(&t, "messenger", "105000000000001", None).await;
         t
     }
 
     pub async fn post_webhook(&self, body: &[u8]) -> u16 {
-        self.post_webhook_signed(body, Some(&signature::sign(APP_SECRET, body))).await
+        self.post_webhook_signed(body, Some(&signature::sign(APP_SECRET, body)))
+            .await
     }
 
     pub async fn post_webhook_signed(&self, body: &[u8], sig: Option<&str>) -> u16 {
@@ -228,7 +258,15 @@ impl TestApp {
     }
 
     pub async fn metric(&self, name: &str) -> f64 {
-        let text = self.http.get(format!("{}/metrics", self.url)).send().await.expect("metrics").text().await.expect("text");
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.url))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
         text.lines()
             .filter(|l| l.starts_with(name) && !l.starts_with('#'))
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
@@ -237,7 +275,10 @@ impl TestApp {
 
     /// Counts rows with a SQL query returning one integer.
     pub async fn count(&self, sql: &'static str) -> i64 {
-        sqlx::query_scalar::<_, i64>(sql).fetch_one(self.state.store.pool()).await.expect("count")
+        sqlx::query_scalar::<_, i64>(sql)
+            .fetch_one(self.state.store.pool())
+            .await
+            .expect("count")
     }
 }
 

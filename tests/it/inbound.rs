@@ -26,8 +26,15 @@ async fn p07_signed_webhook_reaches_the_instance_with_a_verifiable_jwt(db: Db) {
     let t = app.fixture_tenant().await;
     assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
     let r = &app.receiver.state;
-    wait_until(Duration::from_secs(10), "delivery", || async { r.accepted().len() == 1 }).await;
-    assert_eq!(r.rejected_jwt(), 0, "the receiver verified the bridge's JWT");
+    wait_until(Duration::from_secs(10), "delivery", || async {
+        r.accepted().len() == 1
+    })
+    .await;
+    assert_eq!(
+        r.rejected_jwt(),
+        0,
+        "the receiver verified the bridge's JWT"
+    );
     let ev = &r.accepted()[0];
     assert_eq!(ev.instance_id, t.instance_id);
     let b = &ev.body;
@@ -41,7 +48,11 @@ async fn p07_signed_webhook_reaches_the_instance_with_a_verifiable_jwt(db: Db) {
     assert_eq!(b["raw"]["id"], "wamid.HBgLMTU1NTAwMDEyMzRUWFQwMDE=");
     assert_eq!(b["occurred_at"], "2025-11-17T12:00:00.000Z");
     assert!(b["received_at"].is_string());
-    assert!(b["conversation_id"].as_str().is_some_and(|s| s.starts_with("conv_")));
+    assert!(
+        b["conversation_id"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("conv_"))
+    );
     app.stop().await;
 }
 
@@ -52,7 +63,10 @@ async fn same_webhook_three_times_is_delivered_once(db: Db) {
         assert_eq!(app.post_webhook(&fixture("wa-image.json")).await, 200);
     }
     let r = &app.receiver.state;
-    wait_until(Duration::from_secs(10), "delivery", || async { r.accepted().len() == 1 }).await;
+    wait_until(Duration::from_secs(10), "delivery", || async {
+        r.accepted().len() == 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(r.received().len(), 1, "exactly one delivery");
     assert_eq!(app.metric("metabridge_events_duplicate_total").await, 2.0);
@@ -80,7 +94,10 @@ async fn duplicate_storm_of_concurrent_requests_yields_one_event(db: Db) {
         assert_eq!(t.await.expect("join").expect("send"), 200);
     }
     let r = &app.receiver.state;
-    wait_until(Duration::from_secs(10), "delivery", || async { r.accepted().len() == 1 }).await;
+    wait_until(Duration::from_secs(10), "delivery", || async {
+        r.accepted().len() == 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(r.received().len(), 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM events").await, 1);
@@ -93,9 +110,22 @@ async fn p07_bad_or_missing_signature_is_401_and_nothing_is_stored(db: Db) {
     let body = fixture("wa-text.json");
     let other = metabridge::crypto::signature::sign(APP_SECRET, b"{}");
     let wrong_secret = metabridge::crypto::signature::sign("not-the-secret", &body);
-    let sha1 = format!("sha1={}", &metabridge::crypto::signature::sign(APP_SECRET, &body)[7..47]);
-    for sig in [None, Some(other.as_str()), Some(wrong_secret.as_str()), Some(sha1.as_str()), Some("sha256=")] {
-        assert_eq!(app.post_webhook_signed(&body, sig).await, 401, "signature {sig:?}");
+    let sha1 = format!(
+        "sha1={}",
+        &metabridge::crypto::signature::sign(APP_SECRET, &body)[7..47]
+    );
+    for sig in [
+        None,
+        Some(other.as_str()),
+        Some(wrong_secret.as_str()),
+        Some(sha1.as_str()),
+        Some("sha256="),
+    ] {
+        assert_eq!(
+            app.post_webhook_signed(&body, sig).await,
+            401,
+            "signature {sig:?}"
+        );
     }
     // A body altered after signing.
     let mut tampered = body.clone();
@@ -104,7 +134,10 @@ async fn p07_bad_or_missing_signature_is_401_and_nothing_is_stored(db: Db) {
     assert_eq!(app.post_webhook_signed(&tampered, Some(&good)).await, 401);
     assert_eq!(app.state.store.webhook_log_count().await.expect("count"), 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM events").await, 0);
-    assert_eq!(app.count("SELECT COUNT(*) FROM malformed_webhooks").await, 0);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM malformed_webhooks").await,
+        0
+    );
     assert_eq!(app.metric("metabridge_webhooks_rejected_total").await, 6.0);
     app.stop().await;
 }
@@ -113,23 +146,36 @@ async fn every_fixture_is_acknowledged_and_batches_split_per_item(db: Db) {
     let app = spawn_app(db).await;
     let t = app.fixture_tenant().await;
     // The second number of the batched fixture belongs to the same tenant.
-    app.channel(&t, "whatsapp", "106000000000002", Some("102000000000002")).await;
+    app.channel(&t, "whatsapp", "106000000000002", Some("102000000000002"))
+        .await;
     let mut names: Vec<String> = std::fs::read_dir(FIXTURES)
         .expect("fixtures")
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
-        .filter(|n| (n.starts_with("wa-") || n.starts_with("ig-") || n.starts_with("messenger-") || n == "leadgen.json") && !n.contains("response") && !n.contains("metadata"))
+        .filter(|n| {
+            (n.starts_with("wa-")
+                || n.starts_with("ig-")
+                || n.starts_with("messenger-")
+                || n == "leadgen.json")
+                && !n.contains("response")
+                && !n.contains("metadata")
+        })
         .collect();
     names.sort();
     assert!(names.len() >= 40, "found {} webhook fixtures", names.len());
     let mut expected = 0;
     for n in &names {
         let body = fixture(n);
-        expected += metabridge::events::parse::parse_webhook(&body).expect("parses").len();
+        expected += metabridge::events::parse::parse_webhook(&body)
+            .expect("parses")
+            .len();
         assert_eq!(app.post_webhook(&body).await, 200, "{n}");
     }
     let stored = app.count("SELECT COUNT(*) FROM webhook_log").await;
     // Fixtures share some items (the same wamid in several files): keys are deduplicated.
-    assert!(stored > 40 && stored as usize <= expected, "{stored} keys for {expected} events");
+    assert!(
+        stored > 40 && stored as usize <= expected,
+        "{stored} keys for {expected} events"
+    );
     let r = &app.receiver.state;
     wait_until(Duration::from_secs(20), "all delivered", || async {
         r.unique_accepted() as i64 == stored
@@ -137,7 +183,16 @@ async fn every_fixture_is_acknowledged_and_batches_split_per_item(db: Db) {
     .await;
     // The batched fixture alone: 4 messages + 3 statuses over two numbers.
     let types: Vec<String> = r.accepted().iter().map(|e| e.event_type.clone()).collect();
-    for t in ["message.received", "message.status", "message.reaction", "message.echo", "lead.received", "template.status", "channel.error", "message.unsupported"] {
+    for t in [
+        "message.received",
+        "message.status",
+        "message.reaction",
+        "message.echo",
+        "lead.received",
+        "template.status",
+        "channel.error",
+        "message.unsupported",
+    ] {
         assert!(types.iter().any(|x| x == t), "{t} delivered");
     }
     app.stop().await;
@@ -147,11 +202,21 @@ async fn unroutable_events_are_recorded_and_counted_not_delivered(db: Db) {
     let app = spawn_app(db).await;
     let _t = app.tenant("nobody owns the number", None).await;
     assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
-    assert_eq!(app.count("SELECT COUNT(*) FROM events WHERE state = 'unroutable'").await, 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM events WHERE state = 'unroutable'")
+            .await,
+        1
+    );
     assert_eq!(app.metric("metabridge_events_unroutable_total").await, 1.0);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(app.receiver.state.received().is_empty());
-    let (s, v) = app.admin(reqwest::Method::GET, "/admin/v1/events?state=unroutable", None).await;
+    let (s, v) = app
+        .admin(
+            reqwest::Method::GET,
+            "/admin/v1/events?state=unroutable",
+            None,
+        )
+        .await;
     assert_eq!(s, 200);
     assert_eq!(v["events"].as_array().map(Vec::len), Some(1));
     assert_eq!(v["events"][0]["channel_external_id"], "106000000000001");
@@ -160,10 +225,18 @@ async fn unroutable_events_are_recorded_and_counted_not_delivered(db: Db) {
 
 async fn malformed_signed_body_is_acknowledged_and_recorded(db: Db) {
     let app = spawn_app(db).await;
-    for body in [&b"{not json"[..], b"[1,2,3]", b"{\"object\":\"page\"}", &[0xff, 0xfe, 0x00][..]] {
+    for body in [
+        &b"{not json"[..],
+        b"[1,2,3]",
+        b"{\"object\":\"page\"}",
+        &[0xff, 0xfe, 0x00][..],
+    ] {
         assert_eq!(app.post_webhook(body).await, 200);
     }
-    assert_eq!(app.count("SELECT COUNT(*) FROM malformed_webhooks").await, 4);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM malformed_webhooks").await,
+        4
+    );
     assert_eq!(app.metric("metabridge_webhooks_malformed_total").await, 4.0);
     assert_eq!(app.count("SELECT COUNT(*) FROM events").await, 0);
     app.stop().await;
@@ -174,7 +247,10 @@ async fn p05_content_is_purged_after_delivery(db: Db) {
     let t = app.fixture_tenant().await;
     assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
     let r = &app.receiver.state;
-    wait_until(Duration::from_secs(10), "delivery", || async { r.accepted().len() == 1 }).await;
+    wait_until(Duration::from_secs(10), "delivery", || async {
+        r.accepted().len() == 1
+    })
+    .await;
     let store = &app.state.store;
     wait_until(Duration::from_secs(5), "state recorded", || async {
         sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events WHERE state = 'delivered'")
@@ -185,7 +261,9 @@ async fn p05_content_is_purged_after_delivery(db: Db) {
     .await;
     assert_eq!(app.count("SELECT COUNT(*) FROM events WHERE data IS NOT NULL OR raw IS NOT NULL OR contact IS NOT NULL").await, 0);
     let id = r.accepted()[0].event_id.clone();
-    let (s, v) = app.v1(&t, reqwest::Method::GET, &format!("/v1/events/{id}")).await;
+    let (s, v) = app
+        .v1(&t, reqwest::Method::GET, &format!("/v1/events/{id}"))
+        .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["event"]["state"], "delivered");
     assert_eq!(v["event"]["content_available"], false);
@@ -195,7 +273,10 @@ async fn p05_content_is_purged_after_delivery(db: Db) {
         .fetch_one(store.pool())
         .await
         .expect("log row");
-    assert_eq!(row.0, "wa:msg:106000000000001:wamid.HBgLMTU1NTAwMDEyMzRUWFQwMDE=");
+    assert_eq!(
+        row.0,
+        "wa:msg:106000000000001:wamid.HBgLMTU1NTAwMDEyMzRUWFQwMDE="
+    );
     assert_eq!(row.1, "enqueued");
     app.stop().await;
 }
@@ -205,22 +286,33 @@ async fn p04_retention_deletes_log_entries_older_than_the_window(db: Db) {
     app.fixture_tenant().await;
     assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
     let r = &app.receiver.state;
-    wait_until(Duration::from_secs(10), "delivery", || async { r.accepted().len() == 1 }).await;
+    wait_until(Duration::from_secs(10), "delivery", || async {
+        r.accepted().len() == 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     let store = &app.state.store;
     let day = 86_400_000;
     // 29 days old: kept.
     store.backdate_all(29 * day).await.expect("backdate");
-    let n = metabridge::workers::maintenance::retention_pass(store, Duration::from_secs(30 * 86_400), Duration::from_secs(7 * 86_400))
-        .await
-        .expect("retention");
+    let n = metabridge::workers::maintenance::retention_pass(
+        store,
+        Duration::from_secs(30 * 86_400),
+        Duration::from_secs(7 * 86_400),
+    )
+    .await
+    .expect("retention");
     assert_eq!(n, 0);
     assert_eq!(store.webhook_log_count().await.expect("count"), 1);
     // 31 days old: gone, with the delivered event's metadata and attempts.
     store.backdate_all(2 * day).await.expect("backdate");
-    metabridge::workers::maintenance::retention_pass(store, Duration::from_secs(30 * 86_400), Duration::from_secs(7 * 86_400))
-        .await
-        .expect("retention");
+    metabridge::workers::maintenance::retention_pass(
+        store,
+        Duration::from_secs(30 * 86_400),
+        Duration::from_secs(7 * 86_400),
+    )
+    .await
+    .expect("retention");
     assert_eq!(store.webhook_log_count().await.expect("count"), 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM events").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM delivery_attempts").await, 0);
@@ -232,12 +324,18 @@ async fn p04_retention_deletes_log_entries_older_than_the_window(db: Db) {
 
 async fn instance_receives_only_subscribed_event_types(db: Db) {
     let app = spawn_app(db).await;
-    let t = app.tenant("statuses only", Some(vec!["message.status"])).await;
-    app.channel(&t, "whatsapp", "106000000000001", Some("102000000000001")).await;
+    let t = app
+        .tenant("statuses only", Some(vec!["message.status"]))
+        .await;
+    app.channel(&t, "whatsapp", "106000000000001", Some("102000000000001"))
+        .await;
     assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
     assert_eq!(app.post_webhook(&fixture("wa-status-read.json")).await, 200);
     let r = &app.receiver.state;
-    wait_until(Duration::from_secs(10), "status delivered", || async { r.accepted().len() == 1 }).await;
+    wait_until(Duration::from_secs(10), "status delivered", || async {
+        r.accepted().len() == 1
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(r.accepted()[0].event_type, "message.status");
     assert_eq!(r.received().len(), 1);
@@ -261,7 +359,12 @@ async fn handshake_echoes_the_challenge_only_with_the_right_token(db: Db) {
         "hub.mode=subscribe&hub.verify_token=test-verify-token",
         "",
     ] {
-        let r = app.http.get(format!("{}/webhooks/meta?{q}", app.url)).send().await.expect("get");
+        let r = app
+            .http
+            .get(format!("{}/webhooks/meta?{q}", app.url))
+            .send()
+            .await
+            .expect("get");
         assert_eq!(r.status().as_u16(), 403, "{q}");
     }
     app.stop().await;
@@ -272,7 +375,8 @@ async fn oversized_body_is_413(db: Db) {
     let big = vec![b' '; 65 * 1024];
     assert_eq!(app.post_webhook(&big).await, 413);
     // Chunked, without Content-Length.
-    let stream = futures_util::stream::iter((0..100).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1024])));
+    let stream =
+        futures_util::stream::iter((0..100).map(|_| Ok::<_, std::io::Error>(vec![b' '; 1024])));
     let resp = app
         .http
         .post(format!("{}/webhooks/meta", app.url))

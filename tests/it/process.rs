@@ -12,7 +12,11 @@ use metabridge::sim::payloads;
 both_backends!(sigkill_with_a_backlog_loses_nothing);
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 fn start(database_url: &str, fernet: &str, port: u16) -> Child {
@@ -35,7 +39,10 @@ fn start(database_url: &str, fernet: &str, port: u16) -> Child {
 
 async fn wait_ready(http: &reqwest::Client, base: &str) {
     wait_until(Duration::from_secs(30), "service ready", || async {
-        http.get(format!("{base}/readyz")).send().await.is_ok_and(|r| r.status().is_success())
+        http.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
     })
     .await;
 }
@@ -47,7 +54,9 @@ async fn sigkill_with_a_backlog_loses_nothing(db: Db) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let receiver = metabridge::sim::receiver::start("127.0.0.1:0".parse().expect("addr"), false).await.expect("receiver");
+    let receiver = metabridge::sim::receiver::start("127.0.0.1:0".parse().expect("addr"), false)
+        .await
+        .expect("receiver");
     receiver.state.set_status(503);
 
     let mut child = start(&database_url, &fernet, port);
@@ -63,7 +72,9 @@ async fn sigkill_with_a_backlog_loses_nothing(db: Db) {
         .await
         .expect("json");
     let instance = v["instance"]["id"].as_str().expect("id").to_string();
-    receiver.state.add_instance(&instance, v["signing_secret"].as_str().expect("secret"));
+    receiver
+        .state
+        .add_instance(&instance, v["signing_secret"].as_str().expect("secret"));
     let s = http
         .post(format!("{base}/admin/v1/channels"))
         .bearer_auth(ADMIN)
@@ -77,9 +88,21 @@ async fn sigkill_with_a_backlog_loses_nothing(db: Db) {
     // 40 webhooks (3 messages each) acknowledged while the receiver is down, then SIGKILL.
     let mut acked = 0;
     for seq in 0..40u64 {
-        let body = payloads::meta_bytes(&payloads::whatsapp_text_batch("102000000000001", "106000000000001", seq * 3, 3, 5));
+        let body = payloads::meta_bytes(&payloads::whatsapp_text_batch(
+            "102000000000001",
+            "106000000000001",
+            seq * 3,
+            3,
+            5,
+        ));
         let sig = metabridge::crypto::signature::sign(APP_SECRET, &body);
-        let r = http.post(format!("{base}/webhooks/meta")).header("x-hub-signature-256", sig).body(body).send().await.expect("post");
+        let r = http
+            .post(format!("{base}/webhooks/meta"))
+            .header("x-hub-signature-256", sig)
+            .body(body)
+            .send()
+            .await
+            .expect("post");
         if r.status().as_u16() == 200 {
             acked += 3;
         }
@@ -92,9 +115,15 @@ async fn sigkill_with_a_backlog_loses_nothing(db: Db) {
     let mut child = start(&database_url, &fernet, port);
     wait_ready(&http, &base).await;
     let r = &receiver.state;
-    wait_until(Duration::from_secs(60), "every acknowledged event delivered after restart", || async { r.unique_accepted() == 120 }).await;
+    wait_until(
+        Duration::from_secs(60),
+        "every acknowledged event delivered after restart",
+        || async { r.unique_accepted() == 120 },
+    )
+    .await;
     // Duplicates can only be re-deliveries of the same event id.
-    let ids: std::collections::HashSet<String> = r.accepted().iter().map(|e| e.event_id.clone()).collect();
+    let ids: std::collections::HashSet<String> =
+        r.accepted().iter().map(|e| e.event_id.clone()).collect();
     assert_eq!(ids.len(), 120);
     let _ = child.kill();
     let _ = child.wait();
