@@ -9,6 +9,10 @@ use crate::config::Secret;
 
 type HmacSha256 = Hmac<Sha256>;
 
+/// The escaped-form fallback (see [`verify`]) is tried only for bodies up to this size, so a
+/// flood of large unsigned bodies cannot make the bridge re-encode megabytes each.
+const ESCAPED_FALLBACK_MAX: usize = 1024 * 1024;
+
 /// Why a webhook's signature was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SignatureError {
@@ -80,7 +84,8 @@ pub fn verify(secrets: &[Secret], header: Option<&str>, body: &[u8]) -> Result<(
     {
         return Ok(());
     }
-    if !body.is_ascii()
+    if body.len() <= ESCAPED_FALLBACK_MAX
+        && !body.is_ascii()
         && let Some(escaped) = escape_non_ascii(body)
         && secrets
             .iter()

@@ -27,6 +27,8 @@ pub struct Received {
     pub body: Value,
     /// Status this receiver answered.
     pub answered: u16,
+    /// When the request arrived.
+    pub arrived: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -113,6 +115,7 @@ fn verify(state: &ReceiverState, req: &Request) -> Option<String> {
 
 #[handler]
 async fn receive(state: Data<&Arc<ReceiverState>>, req: &Request, body: poem::Body) -> Response {
+    let arrived = std::time::Instant::now();
     let state = *state;
     let Some(instance_id) = verify(state, req) else {
         state.rejected.fetch_add(1, Ordering::SeqCst);
@@ -155,6 +158,7 @@ async fn receive(state: Data<&Arc<ReceiverState>>, req: &Request, body: poem::Bo
         attempt,
         body: json,
         answered: status,
+        arrived,
     };
     if state.print {
         println!(

@@ -68,6 +68,9 @@ pub struct Dispatcher {
 struct InFlight {
     seqs: HashSet<i64>,
     per_instance: HashMap<String, usize>,
+    /// Events whose delivery finished since the current claim query started: the query may
+    /// have read them before their outcome was committed, so they must not start again.
+    finished_during_claim: HashSet<i64>,
 }
 
 impl Dispatcher {
@@ -98,7 +101,9 @@ impl Dispatcher {
             backoff: config.delivery_backoff,
             concurrency: config.delivery_concurrency,
             per_instance: config.delivery_per_instance,
-            lease: config.delivery_timeout * 3 + Duration::from_secs(30),
+            // Long enough for one attempt and its commit; after a crash, what the dead
+            // process had in flight waits this long before another replica takes it.
+            lease: config.delivery_timeout + Duration::from_secs(15),
             poll: config.dispatch_poll,
             in_flight: Mutex::new(InFlight::default()),
         }))
@@ -131,10 +136,11 @@ impl Dispatcher {
     /// Claims what is due and can start now, and starts it. Returns how many started.
     pub async fn dispatch_once(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> anyhow::Result<usize> {
         let (free, busy) = {
-            let f = self
+            let mut f = self
                 .in_flight
                 .lock()
                 .map_err(|_| anyhow::anyhow!("in-flight lock poisoned"))?;
+            f.finished_during_claim.clear();
             (self.concurrency.saturating_sub(f.seqs.len()), f.seqs.len())
         };
         if free == 0 {
@@ -151,7 +157,10 @@ impl Dispatcher {
                     .in_flight
                     .lock()
                     .map_err(|_| anyhow::anyhow!("in-flight lock poisoned"))?;
-                if f.seqs.contains(&ev.seq) || f.seqs.len() >= self.concurrency {
+                if f.seqs.contains(&ev.seq)
+                    || f.finished_during_claim.contains(&ev.seq)
+                    || f.seqs.len() >= self.concurrency
+                {
                     continue;
                 }
                 let n = f.per_instance.entry(ev.instance_id.clone()).or_default();
@@ -169,6 +178,7 @@ impl Dispatcher {
                 this.deliver(ev).await;
                 if let Ok(mut f) = this.in_flight.lock() {
                     f.seqs.remove(&seq);
+                    f.finished_during_claim.insert(seq);
                     if let Some(n) = f.per_instance.get_mut(&instance) {
                         *n = n.saturating_sub(1);
                         if *n == 0 {

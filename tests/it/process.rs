@@ -30,6 +30,7 @@ fn start(database_url: &str, fernet: &str, port: u16) -> Child {
         .env("METABRIDGE_LISTEN", format!("127.0.0.1:{port}"))
         .env("METABRIDGE_ALLOW_PRIVATE_CALLBACKS", "true")
         .env("METABRIDGE_DELIVERY_BACKOFF_MS", "100")
+        .env("METABRIDGE_DELIVERY_TIMEOUT_MS", "2000")
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -127,4 +128,89 @@ async fn sigkill_with_a_backlog_loses_nothing(db: Db) {
     assert_eq!(ids.len(), 120);
     let _ = child.kill();
     let _ = child.wait();
+}
+
+both_backends!(sigterm_finishes_in_flight_requests_and_exits_cleanly);
+
+async fn sigterm_finishes_in_flight_requests_and_exits_cleanly(db: Db) {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let database_url = fresh_database(db, &dir).await;
+    let fernet = metabridge::crypto::vault::generate_key();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let mut child = start(&database_url, &fernet, port);
+    wait_ready(&http, &base).await;
+    // Webhooks in flight while SIGTERM arrives: each is either refused (connection closed,
+    // Meta retries) or answered 200 and stored — never 200 and lost.
+    let mut tasks = Vec::new();
+    let post = |seq: u64| {
+        let (http, base) = (http.clone(), base.clone());
+        async move {
+            let body = payloads::meta_bytes(&payloads::whatsapp_text_batch(
+                "102000000000001",
+                "106000000000001",
+                seq,
+                1,
+                3,
+            ));
+            let sig = metabridge::crypto::signature::sign(APP_SECRET, &body);
+            http.post(format!("{base}/webhooks/meta"))
+                .header("x-hub-signature-256", sig)
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }
+    };
+    let mut acked = 0;
+    for seq in 1000..1020u64 {
+        assert_eq!(post(seq).await.expect("before SIGTERM"), 200);
+        acked += 1;
+    }
+    for seq in 0..200u64 {
+        let (http, base) = (http.clone(), base.clone());
+        tasks.push(tokio::spawn(async move {
+            let body = payloads::meta_bytes(&payloads::whatsapp_text_batch(
+                "102000000000001",
+                "106000000000001",
+                seq,
+                1,
+                3,
+            ));
+            let sig = metabridge::crypto::signature::sign(APP_SECRET, &body);
+            http.post(format!("{base}/webhooks/meta"))
+                .header("x-hub-signature-256", sig)
+                .body(body)
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+        }));
+        if seq == 100 {
+            let status = Command::new("kill")
+                .arg("-TERM")
+                .arg(child.id().to_string())
+                .status()
+                .expect("kill");
+            assert!(status.success());
+        }
+    }
+    for t in tasks {
+        if let Ok(Ok(200)) = t.await {
+            acked += 1;
+        }
+    }
+    let exit = tokio::task::spawn_blocking(move || child.wait())
+        .await
+        .expect("join")
+        .expect("wait");
+    assert!(exit.success(), "clean exit on SIGTERM: {exit:?}");
+    assert!(acked >= 20);
+    // Every acknowledged webhook is in the idempotency log (as unroutable: no channel here).
+    sqlx::any::install_default_drivers();
+    let store = metabridge::store::Store::open(&database_url, Default::default())
+        .await
+        .expect("open");
+    assert_eq!(store.webhook_log_count().await.expect("count"), acked);
+    store.close().await;
 }

@@ -1,0 +1,453 @@
+//! Ingest benchmark: drives signed webhooks at a running metabridge over loopback and, in the
+//! same run, at a plain poem handler that answers 200 without reading the body.
+//!
+//! ```sh
+//! cargo build --release && cargo run --release --example bench -- [--seconds 10] [--connections 64] [--database-url URL]
+//! ```
+//! Reports requests/s for single-message, 10-message batch and status payloads (64
+//! connections, deliveries flowing to a receiver at the same time), the ratio to the plain
+//! handler, ack latency p50/p99 at fixed rates of 200/s and 1,000/s, end-to-end latency
+//! (Meta POST → receiver has the event) at 1,000/s, and the service's peak RSS.
+
+use std::collections::HashMap;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use metabridge::crypto::signature;
+use metabridge::sim::payloads;
+use poem::listener::TcpListener;
+use poem::{Route, handler};
+
+const SECRET: &str = "bench-app-secret";
+const ADMIN: &str = "bench-admin-token-0123456789";
+const WABA: &str = "102000000000001";
+const PNID: &str = "106000000000001";
+
+#[handler]
+fn plain() -> &'static str {
+    ""
+}
+
+struct Args {
+    seconds: u64,
+    connections: usize,
+    database_url: Option<String>,
+}
+
+fn args() -> Args {
+    let mut a = Args {
+        seconds: 10,
+        connections: 64,
+        database_url: None,
+    };
+    let v: Vec<String> = std::env::args().collect();
+    let mut i = 1;
+    while i < v.len() {
+        match v[i].as_str() {
+            "--seconds" => a.seconds = v.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(10),
+            "--connections" => {
+                a.connections = v.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(64)
+            }
+            "--database-url" => a.database_url = v.get(i + 1).cloned(),
+            _ => {}
+        }
+        i += 2;
+    }
+    a
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+struct Proc(Child);
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn peak_rss_mb(pid: u32) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .map(str::to_string)
+        })
+        .and_then(|l| {
+            l.split_whitespace()
+                .nth(1)
+                .and_then(|kb| kb.parse::<f64>().ok())
+        })
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx].as_secs_f64() * 1000.0
+}
+
+type Body = (bytes::Bytes, String);
+
+/// A signed body factory: distinct ids for every call.
+struct Bodies {
+    kind: &'static str,
+    next: AtomicU64,
+}
+
+impl Bodies {
+    fn new(kind: &'static str, start: u64) -> Self {
+        Self {
+            kind,
+            next: AtomicU64::new(start),
+        }
+    }
+    fn make(&self) -> (Body, String) {
+        let seq = self.next.fetch_add(1, Ordering::Relaxed);
+        let v = match self.kind {
+            "batch" => payloads::whatsapp_text_batch(WABA, PNID, seq * 10, 10, 500),
+            "status" => payloads::whatsapp_status(WABA, PNID, seq),
+            _ => payloads::whatsapp_text_batch(WABA, PNID, seq, 1, 500),
+        };
+        let id = v["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        let bytes = payloads::meta_bytes(&v);
+        let sig = signature::sign(SECRET, &bytes);
+        ((bytes::Bytes::from(bytes), sig), id)
+    }
+    /// Pre-builds `n` bodies so that building them is not measured.
+    fn pool(&self, n: usize) -> Vec<Body> {
+        (0..n).map(|_| self.make().0).collect()
+    }
+}
+
+/// Closed loop: `conns` workers send back to back for `secs`; returns (ok, errors, latencies).
+async fn closed_loop(
+    client: &reqwest::Client,
+    url: &str,
+    pool: Arc<Vec<Body>>,
+    conns: usize,
+    secs: u64,
+) -> (u64, u64, Vec<Duration>) {
+    let ok = Arc::new(AtomicU64::new(0));
+    let err = Arc::new(AtomicU64::new(0));
+    let idx = Arc::new(AtomicUsize::new(0));
+    let lat = Arc::new(Mutex::new(Vec::new()));
+    let end = Instant::now() + Duration::from_secs(secs);
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (client, url, pool, ok, err, idx, lat) = (
+            client.clone(),
+            url.to_string(),
+            Arc::clone(&pool),
+            ok.clone(),
+            err.clone(),
+            idx.clone(),
+            lat.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let mut local = Vec::new();
+            while Instant::now() < end {
+                let i = idx.fetch_add(1, Ordering::Relaxed) % pool.len();
+                let (body, sig) = &pool[i];
+                let t = Instant::now();
+                let r = client
+                    .post(&url)
+                    .header("x-hub-signature-256", sig.as_str())
+                    .header("content-type", "application/json")
+                    .body(body.clone())
+                    .send()
+                    .await;
+                match r {
+                    Ok(resp) if resp.status().as_u16() == 200 => {
+                        let _ = resp.bytes().await;
+                        ok.fetch_add(1, Ordering::Relaxed);
+                        local.push(t.elapsed());
+                    }
+                    _ => {
+                        err.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            }
+            if let Ok(mut l) = lat.lock() {
+                l.extend(local);
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let mut l = std::mem::take(&mut *lat.lock().expect("lat"));
+    l.sort();
+    (ok.load(Ordering::Relaxed), err.load(Ordering::Relaxed), l)
+}
+
+/// Open loop at a fixed rate; returns ack latencies and (id, send instant) pairs.
+async fn fixed_rate(
+    client: &reqwest::Client,
+    url: &str,
+    bodies: &Bodies,
+    rate: u64,
+    secs: u64,
+) -> (Vec<Duration>, Vec<(String, Instant)>, u64) {
+    let n = rate * secs;
+    let prepared: Vec<(Body, String)> = (0..n).map(|_| bodies.make()).collect();
+    let start = Instant::now() + Duration::from_millis(50);
+    let lat = Arc::new(Mutex::new(Vec::with_capacity(n as usize)));
+    let sent = Arc::new(Mutex::new(Vec::with_capacity(n as usize)));
+    let errors = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::with_capacity(n as usize);
+    for (i, ((body, sig), id)) in prepared.into_iter().enumerate() {
+        let due = start + Duration::from_secs_f64(i as f64 / rate as f64);
+        tokio::time::sleep_until(due.into()).await;
+        let (client, url, lat, sent, errors) = (
+            client.clone(),
+            url.to_string(),
+            lat.clone(),
+            sent.clone(),
+            errors.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let t = Instant::now();
+            if let Ok(mut s) = sent.lock() {
+                s.push((id, t));
+            }
+            match client
+                .post(&url)
+                .header("x-hub-signature-256", sig)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+            {
+                Ok(r) if r.status().as_u16() == 200 => {
+                    if let Ok(mut l) = lat.lock() {
+                        l.push(t.elapsed());
+                    }
+                }
+                _ => {
+                    errors.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let mut l = std::mem::take(&mut *lat.lock().expect("lat"));
+    l.sort();
+    let s = std::mem::take(&mut *sent.lock().expect("sent"));
+    (l, s, errors.load(Ordering::Relaxed))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = args();
+    metabridge::app::install_crypto_provider();
+    let exe = std::env::current_exe()?;
+    let bin = exe
+        .parent()
+        .and_then(|p| p.parent())
+        .map(|p| p.join("metabridge"))
+        .expect("target dir");
+    anyhow::ensure!(
+        bin.exists(),
+        "build the service first: cargo build --release ({} missing)",
+        bin.display()
+    );
+
+    // The plain handler, in its own runtime thread pool inside this process would share our
+    // cores unevenly; run it as a child process of this same example instead.
+    if std::env::var("BENCH_BASELINE_PORT").is_ok() {
+        let port = std::env::var("BENCH_BASELINE_PORT")?;
+        poem::Server::new(TcpListener::bind(format!("127.0.0.1:{port}")))
+            .run(Route::new().at("/webhooks/meta", poem::post(plain)))
+            .await?;
+        return Ok(());
+    }
+    let base_port = free_port();
+    let _baseline = Proc(
+        Command::new(&exe)
+            .env("BENCH_BASELINE_PORT", base_port.to_string())
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+
+    let dir = tempfile::tempdir()?;
+    let db = args
+        .database_url
+        .clone()
+        .unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.path().display()));
+    let port = free_port();
+    let service = Proc(
+        Command::new(&bin)
+            .arg("serve")
+            .env("DATABASE_URL", &db)
+            .env(
+                "METABRIDGE_FERNET_KEYS",
+                metabridge::crypto::vault::generate_key(),
+            )
+            .env("META_APP_SECRET", SECRET)
+            .env("META_VERIFY_TOKEN", "v")
+            .env("METABRIDGE_ADMIN_TOKEN", ADMIN)
+            .env("METABRIDGE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("METABRIDGE_ALLOW_PRIVATE_CALLBACKS", "true")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    let pid = service.0.id();
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let base = format!("http://127.0.0.1:{port}");
+    let plain_url = format!("http://127.0.0.1:{base_port}/webhooks/meta");
+    let url = format!("{base}/webhooks/meta");
+    for _ in 0..200 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The receiver: records when each message id arrives.
+    let receiver = metabridge::sim::receiver::start("127.0.0.1:0".parse()?, false).await?;
+    let v: serde_json::Value = client
+        .post(format!("{base}/admin/v1/instances"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"name": "bench", "callback_url": receiver.url()}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let instance = v["instance"]["id"].as_str().unwrap_or_default().to_string();
+    receiver
+        .state
+        .add_instance(&instance, v["signing_secret"].as_str().unwrap_or_default());
+    client
+        .post(format!("{base}/admin/v1/channels"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"instance_id": instance, "kind": "whatsapp", "external_id": PNID, "waba_id": WABA, "access_token": "t"}))
+        .send()
+        .await?;
+
+    let secs = args.seconds;
+    let conns = args.connections;
+    println!(
+        "# metabridge ingest benchmark ({conns} connections, {secs} s per run, database {})\n",
+        if db.starts_with("sqlite") {
+            "SQLite, synchronous=FULL"
+        } else {
+            "PostgreSQL"
+        }
+    );
+    let single = Bodies::new("single", 1);
+    let pool = Arc::new(single.pool(400_000));
+    // Warm-up both.
+    let _ = closed_loop(&client, &plain_url, Arc::clone(&pool), conns, 2).await;
+    let (b_ok, b_err, b_lat) =
+        closed_loop(&client, &plain_url, Arc::clone(&pool), conns, secs).await;
+    let baseline = b_ok as f64 / secs as f64;
+    println!(
+        "| run | requests/s | ratio to plain handler | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|"
+    );
+    println!(
+        "| plain poem handler (no body read) | {baseline:.0} | 1.00 | {:.2} | {:.2} | {b_err} |",
+        percentile(&b_lat, 0.5),
+        percentile(&b_lat, 0.99)
+    );
+    let warm = Arc::new(Bodies::new("single", 10_000_000).pool(20_000));
+    let _ = closed_loop(&client, &url, warm, conns, 2).await;
+    for (name, kind, start) in [
+        ("single message", "single", 0u64),
+        ("10-message batch", "batch", 20_000_000),
+        ("status", "status", 30_000_000),
+    ] {
+        let p = if kind == "single" {
+            Arc::clone(&pool)
+        } else {
+            Arc::new(Bodies::new(kind, start).pool(if kind == "batch" { 100_000 } else { 300_000 }))
+        };
+        let (ok, err, lat) = closed_loop(&client, &url, p, conns, secs).await;
+        let rps = ok as f64 / secs as f64;
+        println!(
+            "| {name} | {rps:.0} | {:.2} | {:.2} | {:.2} | {err} |",
+            rps / baseline,
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99)
+        );
+    }
+    // Let deliveries drain before the latency runs.
+    for _ in 0..600 {
+        let depth = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let pending = depth
+            .lines()
+            .find(|l| l.starts_with("metabridge_outbox_depth "))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .unwrap_or(0.0);
+        if pending == 0.0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    println!("\n| fixed rate | ack p50 ms | ack p99 ms | errors |\n|---|---|---|---|");
+    let fixed = Bodies::new("single", 50_000_000);
+    for rate in [200u64, 1000] {
+        let (lat, _, err) = fixed_rate(&client, &url, &fixed, rate, secs).await;
+        println!(
+            "| {rate}/s | {:.2} | {:.2} | {err} |",
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99)
+        );
+    }
+    // End to end at 1,000/s: send instant → arrival at the receiver.
+    let e2e_bodies = Bodies::new("single", 60_000_000);
+    let (_, sent, _) = fixed_rate(&client, &url, &e2e_bodies, 1000, secs).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let arrivals: HashMap<String, Instant> = receiver
+        .state
+        .accepted()
+        .into_iter()
+        .filter_map(|ev| Some((ev.body["raw"]["id"].as_str()?.to_string(), ev.arrived)))
+        .collect();
+    let mut e2e: Vec<Duration> = sent
+        .iter()
+        .filter_map(|(id, t)| arrivals.get(id).map(|a| a.saturating_duration_since(*t)))
+        .collect();
+    e2e.sort();
+    println!(
+        "\n| end to end at 1,000/s | p50 ms | p99 ms | delivered |\n|---|---|---|---|\n| Meta POST → receiver | {:.2} | {:.2} | {}/{} |",
+        percentile(&e2e, 0.5),
+        percentile(&e2e, 0.99),
+        e2e.len(),
+        sent.len()
+    );
+    println!("\npeak RSS of the service: {:.1} MB", peak_rss_mb(pid));
+    drop(service);
+    Ok(())
+}
