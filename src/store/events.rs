@@ -237,36 +237,56 @@ impl Store {
     /// Heads of conversations that are due. On PostgreSQL the rows are leased
     /// (`FOR UPDATE SKIP LOCKED`) so replicas never deliver the same event at once; on
     /// SQLite (one process) the caller filters what it already has in flight.
-    pub async fn claim_due(&self, now: i64, limit: i64, lease_until: i64) -> Result<Vec<DueEvent>> {
+    ///
+    /// `busy_instances` are skipped (they already have every delivery slot they may use), so
+    /// a slow instance's backlog never fills the claim and starves the others.
+    pub async fn claim_due(
+        &self,
+        now: i64,
+        limit: i64,
+        lease_until: i64,
+        busy_instances: &[String],
+    ) -> Result<Vec<DueEvent>> {
         let cols = "e.seq, e.id, e.instance_id, e.channel_id, e.channel_kind, e.channel_external_id, e.conversation_id, \
                     e.type, e.occurred_at, e.received_at, e.attempts, e.deadline_at, e.contact, e.data, e.raw, \
                     i.callback_url, i.signing_secret_enc";
-        match self.backend {
-            Backend::Sqlite => {
-                let sql = format!(
-                    "SELECT {cols} FROM events e JOIN instances i ON i.id = e.instance_id WHERE {DUE_WHERE} \
-                     ORDER BY e.next_attempt_at, e.seq LIMIT $2"
-                );
-                Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(now)
-                    .bind(limit)
-                    .fetch_all(self.pool())
-                    .await?)
+        // $1 now, $2 limit, $3 lease (PostgreSQL only; SQLite compares it harmlessly), then
+        // one placeholder per busy instance.
+        let mut exclude = String::new();
+        if !busy_instances.is_empty() {
+            exclude.push_str(" AND e.instance_id NOT IN (");
+            for i in 0..busy_instances.len() {
+                if i > 0 {
+                    exclude.push_str(", ");
+                }
+                exclude.push_str(&format!("${}", i + 4));
             }
+            exclude.push(')');
+        }
+        let sql = match self.backend {
+            Backend::Sqlite => format!(
+                "SELECT {cols} FROM events e JOIN instances i ON i.id = e.instance_id WHERE {DUE_WHERE}{exclude} \
+                 AND $3 >= 0 ORDER BY e.next_attempt_at, e.seq LIMIT $2"
+            ),
+            Backend::Postgres => format!(
+                "WITH claimed AS (UPDATE events SET lease_until = $3 WHERE seq IN (\
+                    SELECT e.seq FROM events e JOIN instances i ON i.id = e.instance_id WHERE {DUE_WHERE}{exclude} \
+                    ORDER BY e.next_attempt_at, e.seq LIMIT $2 FOR UPDATE OF e SKIP LOCKED) RETURNING *) \
+                 SELECT {cols} FROM claimed e JOIN instances i ON i.id = e.instance_id ORDER BY e.seq"
+            ),
+        };
+        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(limit)
+            .bind(lease_until);
+        for ins in busy_instances {
+            q = q.bind(ins.clone());
+        }
+        match self.backend {
+            Backend::Sqlite => Ok(q.fetch_all(self.pool()).await?),
             Backend::Postgres => {
-                let sql = format!(
-                    "WITH claimed AS (UPDATE events SET lease_until = $3 WHERE seq IN (\
-                        SELECT e.seq FROM events e JOIN instances i ON i.id = e.instance_id WHERE {DUE_WHERE} \
-                        ORDER BY e.next_attempt_at, e.seq LIMIT $2 FOR UPDATE OF e SKIP LOCKED) RETURNING *) \
-                     SELECT {cols} FROM claimed e JOIN instances i ON i.id = e.instance_id ORDER BY e.seq"
-                );
                 let mut tx = self.pool().begin().await?;
-                let rows = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(now)
-                    .bind(limit)
-                    .bind(lease_until)
-                    .fetch_all(&mut *tx)
-                    .await?;
+                let rows = q.fetch_all(&mut *tx).await?;
                 tx.commit().await?;
                 Ok(rows)
             }

@@ -135,13 +135,23 @@ impl Dispatcher {
 
     /// Claims what is due and can start now, and starts it. Returns how many started.
     pub async fn dispatch_once(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> anyhow::Result<usize> {
-        let (free, busy) = {
+        let (free, busy, busy_instances) = {
             let mut f = self
                 .in_flight
                 .lock()
                 .map_err(|_| anyhow::anyhow!("in-flight lock poisoned"))?;
             f.finished_during_claim.clear();
-            (self.concurrency.saturating_sub(f.seqs.len()), f.seqs.len())
+            let busy_instances: Vec<String> = f
+                .per_instance
+                .iter()
+                .filter(|(_, n)| **n >= self.per_instance)
+                .map(|(id, _)| id.clone())
+                .collect();
+            (
+                self.concurrency.saturating_sub(f.seqs.len()),
+                f.seqs.len(),
+                busy_instances,
+            )
         };
         if free == 0 {
             return Ok(0);
@@ -149,7 +159,10 @@ impl Dispatcher {
         let now = crate::now_ms();
         let lease_until = now + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2);
         let limit = i64::try_from(free + busy).unwrap_or(i64::MAX);
-        let due = self.store.claim_due(now, limit, lease_until).await?;
+        let due = self
+            .store
+            .claim_due(now, limit, lease_until, &busy_instances)
+            .await?;
         let mut started = 0;
         for ev in due {
             {
