@@ -157,10 +157,10 @@ async fn commit(
         let counts = if requests.is_empty() {
             Vec::new()
         } else {
-            store::ingest_events(&mut tx, &requests, received_at, horizon_ms).await?
+            store::ingest_events(&mut tx, store.backend, &requests, received_at, horizon_ms).await?
         };
         if !outcomes.is_empty() {
-            store::apply_outcomes(&mut tx, &outcomes).await?;
+            store::apply_outcomes(&mut tx, store.backend, &outcomes).await?;
         }
         tx.commit().await?;
         Ok::<_, store::StoreError>(counts)

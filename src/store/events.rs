@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Result, Store, Tx, values_placeholders};
+use super::{Result, Store, Tx, placeholders, values_placeholders};
 use crate::config::Backend;
 
 /// An event due for delivery, with what is needed to build and sign the request.
@@ -135,11 +135,15 @@ pub struct OutboxStats {
 const ATTEMPT_CHUNK: usize = 400;
 
 /// Applies delivery outcomes in the writer's transaction.
-pub async fn apply_outcomes(tx: &mut Tx, outcomes: &[DeliveryOutcome]) -> Result<()> {
+pub async fn apply_outcomes(
+    tx: &mut Tx,
+    backend: Backend,
+    outcomes: &[DeliveryOutcome],
+) -> Result<()> {
     for chunk in outcomes.chunks(ATTEMPT_CHUNK) {
         let sql = format!(
             "INSERT INTO delivery_attempts (event_id, instance_id, attempt, attempted_at, status_code, latency_ms, error, next_attempt_at) VALUES {}",
-            values_placeholders(chunk.len(), 8)
+            values_placeholders(backend, chunk.len(), 8)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for o in chunk {
@@ -165,15 +169,10 @@ pub async fn apply_outcomes(tx: &mut Tx, outcomes: &[DeliveryOutcome]) -> Result
         .filter(|o| o.kind == OutcomeKind::Delivered)
         .collect();
     for chunk in delivered.chunks(ATTEMPT_CHUNK) {
-        let mut list = String::new();
-        for i in 0..chunk.len() {
-            if i > 0 {
-                list.push_str(", ");
-            }
-            list.push_str(&format!("${}", i + 2));
-        }
+        let first = placeholders(backend, 1, 1).join("");
+        let list = placeholders(backend, 2, chunk.len()).join(", ");
         let sql = format!(
-            "UPDATE events SET state = 'delivered', attempts = attempts + 1, delivered_at = $1, last_status = 200, \
+            "UPDATE events SET state = 'delivered', attempts = attempts + 1, delivered_at = {first}, last_status = 200, \
              last_error = NULL, lease_until = 0, contact = NULL, data = NULL, raw = NULL \
              WHERE state = 'pending' AND seq IN ({list})"
         );

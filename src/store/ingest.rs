@@ -7,6 +7,7 @@ use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::{Result, Tx, values_placeholders};
+use crate::config::Backend;
 use crate::events::parse::{ParsedEvent, Route};
 
 /// What happened to the events of one request.
@@ -127,6 +128,7 @@ const KEY_CHUNK: usize = 500;
 /// Returns per-request counts in the order of `requests` (each a slice of `events`).
 pub async fn ingest_events(
     tx: &mut Tx,
+    backend: Backend,
     requests: &[&[ParsedEvent]],
     now: i64,
     horizon_ms: i64,
@@ -176,7 +178,7 @@ pub async fn ingest_events(
     for chunk in ordered.chunks(KEY_CHUNK) {
         let sql = format!(
             "INSERT INTO webhook_log (key, received_at, outcome) VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
-            values_placeholders(chunk.len(), 3)
+            values_placeholders(backend, chunk.len(), 3)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for (key, _, _) in chunk {
@@ -229,7 +231,7 @@ pub async fn ingest_events(
             "INSERT INTO events (id, instance_id, channel_id, channel_kind, channel_external_id, route, conversation, \
              conversation_id, type, idempotency_key, occurred_at, received_at, state, next_attempt_at, deadline_at, \
              contact, data, raw) VALUES {}",
-            values_placeholders(chunk.len(), EVENT_COLS)
+            values_placeholders(backend, chunk.len(), EVENT_COLS)
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for r in chunk {

@@ -207,26 +207,24 @@ impl Store {
     }
 }
 
-/// `($1, $2, …), ($k, …)` for `rows` rows of `cols` columns, numbered from `$1`.
-pub(crate) fn values_placeholders(rows: usize, cols: usize) -> String {
-    let mut s = String::with_capacity(rows * cols * 5);
-    let mut n = 1;
-    for r in 0..rows {
-        if r > 0 {
-            s.push_str(", ");
-        }
-        s.push('(');
-        for c in 0..cols {
-            if c > 0 {
-                s.push_str(", ");
-            }
-            s.push('$');
-            s.push_str(&n.to_string());
-            n += 1;
-        }
-        s.push(')');
+/// Placeholders for `n` parameters bound in order, starting at number `start` (PostgreSQL
+/// `$N`). SQLite gets anonymous `?`: SQLite resolves each named `$N` by a linear search over
+/// the names seen so far, which makes a statement with thousands of them quadratic to prepare.
+pub(crate) fn placeholders(backend: Backend, start: usize, n: usize) -> Vec<String> {
+    match backend {
+        Backend::Sqlite => vec!["?".to_string(); n],
+        Backend::Postgres => (start..start + n).map(|i| format!("${i}")).collect(),
     }
-    s
+}
+
+/// `($1, $2, …), ($k, …)` (PostgreSQL) or `(?, ?, …), …` (SQLite) for `rows` rows of `cols`
+/// columns, bound row-major.
+pub(crate) fn values_placeholders(backend: Backend, rows: usize, cols: usize) -> String {
+    let all = placeholders(backend, 1, rows * cols);
+    all.chunks(cols.max(1))
+        .map(|row| format!("({})", row.join(", ")))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 #[cfg(test)]
@@ -235,7 +233,11 @@ mod tests {
 
     #[test]
     fn placeholders_are_numbered_row_major() {
-        assert_eq!(values_placeholders(2, 3), "($1, $2, $3), ($4, $5, $6)");
+        assert_eq!(
+            values_placeholders(Backend::Postgres, 2, 3),
+            "($1, $2, $3), ($4, $5, $6)"
+        );
+        assert_eq!(values_placeholders(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
     }
 
     #[test]

@@ -249,23 +249,55 @@ async fn slow_instance_backlog_does_not_starve_another_instance(db: Db) {
     })
     .await;
     // The slow instance: 12 conversations queued, its receiver takes 2 s per request.
-    let slow_receiver = metabridge::sim::receiver::start("127.0.0.1:0".parse().expect("addr"), false).await.expect("receiver");
+    let slow_receiver =
+        metabridge::sim::receiver::start("127.0.0.1:0".parse().expect("addr"), false)
+            .await
+            .expect("receiver");
     slow_receiver.state.set_delay(Duration::from_secs(2));
     let (s, v) = app
-        .admin(reqwest::Method::POST, "/admin/v1/instances", Some(serde_json::json!({"name": "slow", "callback_url": slow_receiver.url()})))
+        .admin(
+            reqwest::Method::POST,
+            "/admin/v1/instances",
+            Some(serde_json::json!({"name": "slow", "callback_url": slow_receiver.url()})),
+        )
         .await;
     assert_eq!(s, 201);
-    let slow = Tenant { instance_id: v["instance"]["id"].as_str().expect("id").into(), secret: v["signing_secret"].as_str().expect("s").into() };
-    slow_receiver.state.add_instance(&slow.instance_id, &slow.secret);
-    app.channel(&slow, "whatsapp", "106000000000009", Some("102000000000009")).await;
-    let b = payloads::meta_bytes(&payloads::whatsapp_text_batch("102000000000009", "106000000000009", 0, 12, 12));
+    let slow = Tenant {
+        instance_id: v["instance"]["id"].as_str().expect("id").into(),
+        secret: v["signing_secret"].as_str().expect("s").into(),
+    };
+    slow_receiver
+        .state
+        .add_instance(&slow.instance_id, &slow.secret);
+    app.channel(
+        &slow,
+        "whatsapp",
+        "106000000000009",
+        Some("102000000000009"),
+    )
+    .await;
+    let b = payloads::meta_bytes(&payloads::whatsapp_text_batch(
+        "102000000000009",
+        "106000000000009",
+        0,
+        12,
+        12,
+    ));
     assert_eq!(app.post_webhook(&b).await, 200);
     tokio::time::sleep(Duration::from_millis(200)).await;
     // The fast instance's event arrives while the slow one holds its two slots.
     app.fixture_tenant().await;
     assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
     let r = &app.receiver.state;
-    wait_until(Duration::from_millis(1500), "fast instance served while the slow one is busy", || async { r.accepted().len() == 1 }).await;
-    assert!(slow_receiver.state.received().len() <= 2, "the slow instance never exceeds its share");
+    wait_until(
+        Duration::from_millis(1500),
+        "fast instance served while the slow one is busy",
+        || async { r.accepted().len() == 1 },
+    )
+    .await;
+    assert!(
+        slow_receiver.state.received().len() <= 2,
+        "the slow instance never exceeds its share"
+    );
     app.stop().await;
 }

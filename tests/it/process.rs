@@ -169,23 +169,7 @@ async fn sigterm_finishes_in_flight_requests_and_exits_cleanly(db: Db) {
         acked += 1;
     }
     for seq in 0..200u64 {
-        let (http, base) = (http.clone(), base.clone());
-        tasks.push(tokio::spawn(async move {
-            let body = payloads::meta_bytes(&payloads::whatsapp_text_batch(
-                "102000000000001",
-                "106000000000001",
-                seq,
-                1,
-                3,
-            ));
-            let sig = metabridge::crypto::signature::sign(APP_SECRET, &body);
-            http.post(format!("{base}/webhooks/meta"))
-                .header("x-hub-signature-256", sig)
-                .body(body)
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-        }));
+        tasks.push(tokio::spawn(post(seq)));
         if seq == 100 {
             let status = Command::new("kill")
                 .arg("-TERM")
@@ -213,4 +197,116 @@ async fn sigterm_finishes_in_flight_requests_and_exits_cleanly(db: Db) {
         .expect("open");
     assert_eq!(store.webhook_log_count().await.expect("count"), acked);
     store.close().await;
+}
+
+both_backends!(p01_secrets_tokens_and_message_bodies_never_reach_the_logs);
+
+async fn p01_secrets_tokens_and_message_bodies_never_reach_the_logs(db: Db) {
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    let database_url = fresh_database(db, &dir).await;
+    let fernet = metabridge::crypto::vault::generate_key();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let http = reqwest::Client::new();
+    let log_path = dir.path().join("service.log");
+    let log = std::fs::File::create(&log_path).expect("log file");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_metabridge"))
+        .arg("serve")
+        .env("DATABASE_URL", &database_url)
+        .env("METABRIDGE_FERNET_KEYS", &fernet)
+        .env("META_APP_SECRET", APP_SECRET)
+        .env("META_VERIFY_TOKEN", "verify-token-xyz")
+        .env("METABRIDGE_ADMIN_TOKEN", ADMIN)
+        .env("METABRIDGE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("METABRIDGE_ALLOW_PRIVATE_CALLBACKS", "true")
+        .env("METABRIDGE_DELIVERY_BACKOFF_MS", "100")
+        .env("METABRIDGE_LOG_FORMAT", "json")
+        .env("RUST_LOG", "trace")
+        .stdout(Stdio::from(log.try_clone().expect("clone")))
+        .stderr(Stdio::from(log))
+        .spawn()
+        .expect("start");
+    wait_ready(&http, &base).await;
+    let receiver = metabridge::sim::receiver::start("127.0.0.1:0".parse().expect("addr"), false)
+        .await
+        .expect("receiver");
+    let v: serde_json::Value = http
+        .post(format!("{base}/admin/v1/instances"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"name": "logs", "callback_url": receiver.url()}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let instance = v["instance"]["id"].as_str().expect("id").to_string();
+    let secret = v["signing_secret"].as_str().expect("secret").to_string();
+    receiver.state.add_instance(&instance, &secret);
+    http.post(format!("{base}/admin/v1/channels"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"instance_id": instance, "kind": "whatsapp", "external_id": "106000000000001", "waba_id": "102000000000001", "access_token": "EAAG-SUPER-SECRET-TOKEN"}))
+        .send()
+        .await
+        .expect("channel");
+    // A message, a malformed body and a bad signature; the receiver fails once then accepts.
+    let body = payloads::meta_bytes(&payloads::whatsapp_text_batch(
+        "102000000000001",
+        "106000000000001",
+        7,
+        1,
+        1,
+    ));
+    let sig = metabridge::crypto::signature::sign(APP_SECRET, &body);
+    receiver.state.set_status(500);
+    http.post(format!("{base}/webhooks/meta"))
+        .header("x-hub-signature-256", &sig)
+        .body(body.clone())
+        .send()
+        .await
+        .expect("post");
+    let bad = b"{\"secret-body-marker\": ".to_vec();
+    let bad_sig = metabridge::crypto::signature::sign(APP_SECRET, &bad);
+    http.post(format!("{base}/webhooks/meta"))
+        .header("x-hub-signature-256", bad_sig)
+        .body(bad)
+        .send()
+        .await
+        .expect("post");
+    http.post(format!("{base}/webhooks/meta"))
+        .header("x-hub-signature-256", "sha256=00")
+        .body(body)
+        .send()
+        .await
+        .expect("post");
+    let r = &receiver.state;
+    wait_until(Duration::from_secs(10), "a failed attempt", || async {
+        !r.received().is_empty()
+    })
+    .await;
+    r.set_status(200);
+    wait_until(Duration::from_secs(10), "delivered", || async {
+        r.accepted().len() == 1
+    })
+    .await;
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    let _ = tokio::task::spawn_blocking(move || child.wait()).await;
+    let logs = std::fs::read_to_string(&log_path).expect("logs");
+    assert!(logs.contains("metabridge listening"), "logs were captured");
+    for secret in [
+        APP_SECRET,
+        ADMIN,
+        "verify-token-xyz",
+        fernet.as_str(),
+        secret.as_str(),
+        "EAAG-SUPER-SECRET-TOKEN",
+        "message 7/0",
+        "message 7\\/0",
+        "secret-body-marker",
+    ] {
+        assert!(!logs.contains(secret), "the logs contain {secret:?}");
+    }
 }
