@@ -61,7 +61,7 @@ pub fn whatsapp_status(waba_id: &str, phone_number_id: &str, seq: u64) -> Value 
                         "id": format!("wamid.SIMOUT{seq:012}"),
                         "status": "delivered",
                         "timestamp": (1_763_380_800 + seq).to_string(),
-                        "recipient_id": "15550001234",
+                        "recipient_id": format!("1555{:07}", seq % 500),
                         "pricing": {"billable": false, "pricing_model": "PMP", "type": "free_customer_service", "category": "service"}
                     }]
                 },

@@ -396,13 +396,16 @@ impl Store {
             sqlx::query("SELECT COUNT(*), MIN(received_at) FROM events WHERE state = 'pending'")
                 .fetch_one(self.pool())
                 .await?;
-        let dead: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE state = 'dead'")
-            .fetch_one(self.pool())
-            .await?;
-        let unroutable: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE state = 'unroutable'")
-                .fetch_one(self.pool())
-                .await?;
+        let dead: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE state <> 'pending' AND state = 'dead'",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        let unroutable: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE state <> 'pending' AND state = 'unroutable'",
+        )
+        .fetch_one(self.pool())
+        .await?;
         Ok(OutboxStats {
             pending: row.try_get(0)?,
             oldest_pending_received_at: row.try_get(1)?,
@@ -429,7 +432,7 @@ impl Store {
         total += log.rows_affected();
         let purged = sqlx::query(
             "UPDATE events SET contact = NULL, data = NULL, raw = NULL WHERE seq IN (SELECT seq FROM events \
-             WHERE state IN ('dead', 'unroutable') AND data IS NOT NULL AND COALESCE(dead_at, received_at) < $1 LIMIT $2)",
+             WHERE state <> 'pending' AND state IN ('dead', 'unroutable') AND data IS NOT NULL AND COALESCE(dead_at, received_at) < $1 LIMIT $2)",
         )
         .bind(content_cutoff)
         .bind(batch)
@@ -503,10 +506,10 @@ impl Store {
 
     /// Number of events waiting for a channel that no instance owns.
     pub async fn unroutable_count(&self) -> Result<i64> {
-        Ok(
-            sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE state = 'unroutable'")
-                .fetch_one(self.pool())
-                .await?,
+        Ok(sqlx::query_scalar(
+            "SELECT COUNT(*) FROM events WHERE state <> 'pending' AND state = 'unroutable'",
         )
+        .fetch_one(self.pool())
+        .await?)
     }
 }

@@ -128,6 +128,7 @@ impl Store {
                         conn.execute("PRAGMA foreign_keys = ON").await?;
                         // Checkpoints run in their own task, off the commit path.
                         conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                        conn.execute("PRAGMA temp_store = MEMORY").await?;
                         if sync_full {
                             conn.execute("PRAGMA synchronous = FULL").await?;
                         } else {
@@ -177,6 +178,14 @@ impl Store {
     pub async fn checkpoint(&self) -> Result<()> {
         if self.backend == Backend::Sqlite {
             self.pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await?;
+        }
+        Ok(())
+    }
+
+    /// SQLite only: lets the query planner refresh its statistics where they are stale.
+    pub async fn optimize(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            self.pool.execute("PRAGMA optimize = 0x10002").await?;
         }
         Ok(())
     }

@@ -61,9 +61,17 @@ pub async fn run_retention(
     }
 }
 
-/// SQLite: checkpoint the WAL every second from this task, never on a commit.
+/// SQLite: checkpoint the WAL every second from this task, never on a commit, and refresh
+/// the planner's statistics every few minutes (`PRAGMA optimize`).
 pub async fn run_checkpoints(store: Store, shutdown: CancellationToken) {
+    let mut ticks: u64 = 0;
     loop {
+        ticks += 1;
+        if ticks % 300 == 1
+            && let Err(e) = store.optimize().await
+        {
+            warn!(error = %e, "PRAGMA optimize failed");
+        }
         tokio::select! {
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
             _ = shutdown.cancelled() => {
