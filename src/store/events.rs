@@ -245,6 +245,7 @@ impl Store {
         limit: i64,
         lease_until: i64,
         busy_instances: &[String],
+        in_flight: &[i64],
     ) -> Result<Vec<DueEvent>> {
         let cols = "e.seq, e.id, e.instance_id, e.channel_id, e.channel_kind, e.channel_external_id, e.conversation_id, \
                     e.type, e.occurred_at, e.received_at, e.attempts, e.deadline_at, e.contact, e.data, e.raw, \
@@ -259,6 +260,18 @@ impl Store {
                     exclude.push_str(", ");
                 }
                 exclude.push_str(&format!("${}", i + 4));
+            }
+            exclude.push(')');
+        }
+        // Events this process is delivering right now (SQLite holds no lease on them), so the
+        // LIMIT is spent on events that can start.
+        if !in_flight.is_empty() {
+            exclude.push_str(" AND e.seq NOT IN (");
+            for i in 0..in_flight.len() {
+                if i > 0 {
+                    exclude.push_str(", ");
+                }
+                exclude.push_str(&format!("${}", i + 4 + busy_instances.len()));
             }
             exclude.push(')');
         }
@@ -280,6 +293,9 @@ impl Store {
             .bind(lease_until);
         for ins in busy_instances {
             q = q.bind(ins.clone());
+        }
+        for seq in in_flight {
+            q = q.bind(*seq);
         }
         match self.backend {
             Backend::Sqlite => Ok(q.fetch_all(self.pool()).await?),

@@ -135,7 +135,7 @@ impl Dispatcher {
 
     /// Claims what is due and can start now, and starts it. Returns how many started.
     pub async fn dispatch_once(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> anyhow::Result<usize> {
-        let (free, busy, busy_instances) = {
+        let (free, in_flight, busy_instances) = {
             let mut f = self
                 .in_flight
                 .lock()
@@ -149,7 +149,7 @@ impl Dispatcher {
                 .collect();
             (
                 self.concurrency.saturating_sub(f.seqs.len()),
-                f.seqs.len(),
+                f.seqs.iter().copied().collect::<Vec<i64>>(),
                 busy_instances,
             )
         };
@@ -158,10 +158,10 @@ impl Dispatcher {
         }
         let now = crate::now_ms();
         let lease_until = now + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2);
-        let limit = i64::try_from(free + busy).unwrap_or(i64::MAX);
+        let limit = i64::try_from(free).unwrap_or(i64::MAX);
         let due = self
             .store
-            .claim_due(now, limit, lease_until, &busy_instances)
+            .claim_due(now, limit, lease_until, &busy_instances, &in_flight)
             .await?;
         let mut started = 0;
         for ev in due {
