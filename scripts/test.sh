@@ -20,4 +20,5 @@ if [ -n "${METABRIDGE_TEST_POSTGRES_URL:-}" ]; then
 else
   echo "tests: SQLite only (no PostgreSQL found; set METABRIDGE_TEST_POSTGRES_URL to include it)"
 fi
-exec cargo test --all-targets "$@"
+# Unit tests (library) then the integration suite; examples are built by clippy in CI.
+exec cargo test --lib --tests "$@"

@@ -66,6 +66,8 @@ CREATE TABLE events (
 CREATE INDEX events_pending_conversation ON events (conversation, seq) WHERE state = 'pending';
 CREATE INDEX events_pending_due ON events (next_attempt_at, seq) WHERE state = 'pending';
 CREATE INDEX events_instance ON events (instance_id, seq);
+-- Delivery claims, one instance at a time (a busy instance's backlog is never scanned).
+CREATE INDEX events_pending_instance ON events (instance_id, next_attempt_at, seq) WHERE state = 'pending';
 -- Finished events only: the delivery claim must never pick this over events_pending_due.
 CREATE INDEX events_state_received ON events (state, received_at) WHERE state <> 'pending';
 

@@ -28,10 +28,6 @@ pub struct DueEvent {
     pub signing_secret_enc: String,
 }
 
-const DUE_WHERE: &str = "e.state = 'pending' AND e.next_attempt_at <= $1 AND e.lease_until <= $1 \
-    AND i.delivery_paused_reason IS NULL \
-    AND NOT EXISTS (SELECT 1 FROM events p WHERE p.state = 'pending' AND p.conversation = e.conversation AND p.seq < e.seq)";
-
 /// Metadata of an event (never its content): what the APIs show.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventMeta {
@@ -233,79 +229,80 @@ pub async fn apply_outcomes(
 }
 
 impl Store {
-    /// Heads of conversations that are due. On PostgreSQL the rows are leased
-    /// (`FOR UPDATE SKIP LOCKED`) so replicas never deliver the same event at once; on
-    /// SQLite (one process) the caller filters what it already has in flight.
-    ///
-    /// `busy_instances` are skipped (they already have every delivery slot they may use), so
-    /// a slow instance's backlog never fills the claim and starves the others.
+    /// Heads of conversations that are due, per instance: for every instance that is not
+    /// paused and not in `busy` (instance id → how many more it may start), at most that many.
+    /// An event is never returned while an earlier event of its conversation is pending, nor
+    /// when it is in `in_flight` (what this process is delivering). On PostgreSQL the rows are
+    /// leased (`FOR UPDATE SKIP LOCKED`) so replicas never deliver the same event at once.
     pub async fn claim_due(
         &self,
         now: i64,
-        limit: i64,
+        total: i64,
+        per_instance: i64,
         lease_until: i64,
-        busy_instances: &[String],
+        room: &std::collections::HashMap<String, i64>,
         in_flight: &[i64],
     ) -> Result<Vec<DueEvent>> {
+        let instances: Vec<String> = sqlx::query_scalar(
+            "SELECT id FROM instances WHERE delivery_paused_reason IS NULL ORDER BY id",
+        )
+        .fetch_all(self.pool())
+        .await?;
         let cols = "e.seq, e.id, e.instance_id, e.channel_id, e.channel_kind, e.channel_external_id, e.conversation_id, \
                     e.type, e.occurred_at, e.received_at, e.attempts, e.deadline_at, e.contact, e.data, e.raw, \
                     i.callback_url, i.signing_secret_enc";
-        // $1 now, $2 limit, $3 lease (PostgreSQL only; SQLite compares it harmlessly), then
-        // one placeholder per busy instance.
         let mut exclude = String::new();
-        if !busy_instances.is_empty() {
-            exclude.push_str(" AND e.instance_id NOT IN (");
-            for i in 0..busy_instances.len() {
-                if i > 0 {
-                    exclude.push_str(", ");
-                }
-                exclude.push_str(&format!("${}", i + 4));
-            }
-            exclude.push(')');
-        }
-        // Events this process is delivering right now (SQLite holds no lease on them), so the
-        // LIMIT is spent on events that can start.
         if !in_flight.is_empty() {
-            exclude.push_str(" AND e.seq NOT IN (");
-            for i in 0..in_flight.len() {
-                if i > 0 {
-                    exclude.push_str(", ");
-                }
-                exclude.push_str(&format!("${}", i + 4 + busy_instances.len()));
-            }
-            exclude.push(')');
+            let list: Vec<String> = (0..in_flight.len())
+                .map(|i| format!("${}", i + 5))
+                .collect();
+            exclude = format!(" AND e.seq NOT IN ({})", list.join(", "));
         }
+        let due_where = "e.instance_id = $4 AND e.state = 'pending' AND e.next_attempt_at <= $1 AND e.lease_until <= $1 \
+            AND NOT EXISTS (SELECT 1 FROM events p WHERE p.state = 'pending' AND p.conversation = e.conversation AND p.seq < e.seq)";
         let sql = match self.backend {
             Backend::Sqlite => format!(
-                "SELECT {cols} FROM events e JOIN instances i ON i.id = e.instance_id WHERE {DUE_WHERE}{exclude} \
+                "SELECT {cols} FROM events e JOIN instances i ON i.id = e.instance_id WHERE {due_where}{exclude} \
                  AND $3 >= 0 ORDER BY e.next_attempt_at, e.seq LIMIT $2"
             ),
             Backend::Postgres => format!(
                 "WITH claimed AS (UPDATE events SET lease_until = $3 WHERE seq IN (\
-                    SELECT e.seq FROM events e JOIN instances i ON i.id = e.instance_id WHERE {DUE_WHERE}{exclude} \
+                    SELECT e.seq FROM events e WHERE {due_where}{exclude} \
                     ORDER BY e.next_attempt_at, e.seq LIMIT $2 FOR UPDATE OF e SKIP LOCKED) RETURNING *) \
                  SELECT {cols} FROM claimed e JOIN instances i ON i.id = e.instance_id ORDER BY e.seq"
             ),
         };
-        let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(now)
-            .bind(limit)
-            .bind(lease_until);
-        for ins in busy_instances {
-            q = q.bind(ins.clone());
-        }
-        for seq in in_flight {
-            q = q.bind(*seq);
-        }
-        match self.backend {
-            Backend::Sqlite => Ok(q.fetch_all(self.pool()).await?),
-            Backend::Postgres => {
-                let mut tx = self.pool().begin().await?;
-                let rows = q.fetch_all(&mut *tx).await?;
-                tx.commit().await?;
-                Ok(rows)
+        let mut out = Vec::new();
+        let mut left = total;
+        for ins in instances {
+            if left <= 0 {
+                break;
             }
+            let limit = room.get(&ins).copied().unwrap_or(per_instance).min(left);
+            if limit <= 0 {
+                continue;
+            }
+            let mut q = sqlx::query_as::<_, DueEvent>(sqlx::AssertSqlSafe(sql.clone()))
+                .bind(now)
+                .bind(limit)
+                .bind(lease_until)
+                .bind(ins);
+            for seq in in_flight {
+                q = q.bind(*seq);
+            }
+            let rows = match self.backend {
+                Backend::Sqlite => q.fetch_all(self.pool()).await?,
+                Backend::Postgres => {
+                    let mut tx = self.pool().begin().await?;
+                    let rows = q.fetch_all(&mut *tx).await?;
+                    tx.commit().await?;
+                    rows
+                }
+            };
+            left -= rows.len() as i64;
+            out.extend(rows);
         }
+        Ok(out)
     }
 
     /// Events' metadata, newest first.

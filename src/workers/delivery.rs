@@ -135,22 +135,26 @@ impl Dispatcher {
 
     /// Claims what is due and can start now, and starts it. Returns how many started.
     pub async fn dispatch_once(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> anyhow::Result<usize> {
-        let (free, in_flight, busy_instances) = {
+        let (free, in_flight, room) = {
             let mut f = self
                 .in_flight
                 .lock()
                 .map_err(|_| anyhow::anyhow!("in-flight lock poisoned"))?;
             f.finished_during_claim.clear();
-            let busy_instances: Vec<String> = f
+            let room: HashMap<String, i64> = f
                 .per_instance
                 .iter()
-                .filter(|(_, n)| **n >= self.per_instance)
-                .map(|(id, _)| id.clone())
+                .map(|(id, n)| {
+                    (
+                        id.clone(),
+                        i64::try_from(self.per_instance.saturating_sub(*n)).unwrap_or(0),
+                    )
+                })
                 .collect();
             (
                 self.concurrency.saturating_sub(f.seqs.len()),
                 f.seqs.iter().copied().collect::<Vec<i64>>(),
-                busy_instances,
+                room,
             )
         };
         if free == 0 {
@@ -158,10 +162,16 @@ impl Dispatcher {
         }
         let now = crate::now_ms();
         let lease_until = now + i64::try_from(self.lease.as_millis()).unwrap_or(i64::MAX / 2);
-        let limit = i64::try_from(free).unwrap_or(i64::MAX);
         let due = self
             .store
-            .claim_due(now, limit, lease_until, &busy_instances, &in_flight)
+            .claim_due(
+                now,
+                i64::try_from(free).unwrap_or(i64::MAX),
+                i64::try_from(self.per_instance).unwrap_or(i64::MAX),
+                lease_until,
+                &room,
+                &in_flight,
+            )
             .await?;
         let mut started = 0;
         for ev in due {
