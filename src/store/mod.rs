@@ -129,7 +129,7 @@ impl Store {
                         // Checkpoints run in their own task, off the commit path.
                         conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
                         conn.execute("PRAGMA temp_store = MEMORY").await?;
-                        conn.execute("PRAGMA cache_size = -8192").await?;
+                        conn.execute("PRAGMA cache_size = -4096").await?;
                         if sync_full {
                             conn.execute("PRAGMA synchronous = FULL").await?;
                         } else {
