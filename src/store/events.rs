@@ -492,37 +492,4 @@ impl Store {
         .await?;
         Ok(())
     }
-
-    /// Number of idempotency-log entries (tests and diagnostics).
-    pub async fn webhook_log_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM webhook_log")
-            .fetch_one(self.pool())
-            .await?)
-    }
-
-    /// Test and diagnostics hook: backdates idempotency entries and events (retention tests).
-    pub async fn backdate_all(&self, by_ms: i64) -> Result<()> {
-        sqlx::query("UPDATE webhook_log SET received_at = received_at - $1")
-            .bind(by_ms)
-            .execute(self.pool())
-            .await?;
-        sqlx::query("UPDATE events SET received_at = received_at - $1, dead_at = dead_at - $1")
-            .bind(by_ms)
-            .execute(self.pool())
-            .await?;
-        sqlx::query("UPDATE delivery_attempts SET attempted_at = attempted_at - $1")
-            .bind(by_ms)
-            .execute(self.pool())
-            .await?;
-        Ok(())
-    }
-
-    /// Number of events waiting for a channel that no instance owns.
-    pub async fn unroutable_count(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM events WHERE state <> 'pending' AND state = 'unroutable'",
-        )
-        .fetch_one(self.pool())
-        .await?)
-    }
 }

@@ -86,26 +86,9 @@ async fn failing_conversation_does_not_hold_up_others(db: Db) {
     // Two instances: one receiver answers 500 forever, the other must still get everything.
     let app = spawn_app_with(db, |c| c.delivery_backoff = Duration::from_millis(50)).await;
     let good = app.fixture_tenant().await;
-    let bad_receiver =
-        metabridge::sim::receiver::start("127.0.0.1:0".parse().expect("addr"), false)
-            .await
-            .expect("receiver");
+    let bad_receiver = start_receiver().await;
     bad_receiver.state.set_status(500);
-    let (s, v) = app
-        .admin(
-            reqwest::Method::POST,
-            "/admin/v1/instances",
-            Some(serde_json::json!({"name": "broken", "callback_url": bad_receiver.url()})),
-        )
-        .await;
-    assert_eq!(s, 201);
-    let bad = Tenant {
-        instance_id: v["instance"]["id"].as_str().expect("id").into(),
-        secret: v["signing_secret"].as_str().expect("s").into(),
-    };
-    bad_receiver
-        .state
-        .add_instance(&bad.instance_id, &bad.secret);
+    let bad = app.tenant_at("broken", None, &bad_receiver).await;
     app.channel(&bad, "whatsapp", "106000000000009", Some("102000000000009"))
         .await;
     for seq in 0..10 {
@@ -249,26 +232,9 @@ async fn slow_instance_backlog_does_not_starve_another_instance(db: Db) {
     })
     .await;
     // The slow instance: 12 conversations queued, its receiver takes 2 s per request.
-    let slow_receiver =
-        metabridge::sim::receiver::start("127.0.0.1:0".parse().expect("addr"), false)
-            .await
-            .expect("receiver");
+    let slow_receiver = start_receiver().await;
     slow_receiver.state.set_delay(Duration::from_secs(2));
-    let (s, v) = app
-        .admin(
-            reqwest::Method::POST,
-            "/admin/v1/instances",
-            Some(serde_json::json!({"name": "slow", "callback_url": slow_receiver.url()})),
-        )
-        .await;
-    assert_eq!(s, 201);
-    let slow = Tenant {
-        instance_id: v["instance"]["id"].as_str().expect("id").into(),
-        secret: v["signing_secret"].as_str().expect("s").into(),
-    };
-    slow_receiver
-        .state
-        .add_instance(&slow.instance_id, &slow.secret);
+    let slow = app.tenant_at("slow", None, &slow_receiver).await;
     app.channel(
         &slow,
         "whatsapp",

@@ -141,6 +141,13 @@ pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}{name}")).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
 
+/// Another fake DSK receiver (for a second instance).
+pub async fn start_receiver() -> Receiver {
+    receiver::start("127.0.0.1:0".parse().expect("addr"), false)
+        .await
+        .expect("receiver")
+}
+
 pub struct Tenant {
     pub instance_id: String,
     pub secret: String,
@@ -171,9 +178,19 @@ impl TestApp {
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
-    /// An instance whose callback is this test's receiver (or `callback`).
+    /// An instance whose callback is this test's receiver.
     pub async fn tenant(&self, name: &str, event_types: Option<Vec<&str>>) -> Tenant {
-        let mut body = json!({"name": name, "callback_url": self.receiver.url()});
+        self.tenant_at(name, event_types, &self.receiver).await
+    }
+
+    /// An instance whose callback is `receiver`, which learns the instance's secret.
+    pub async fn tenant_at(
+        &self,
+        name: &str,
+        event_types: Option<Vec<&str>>,
+        receiver: &Receiver,
+    ) -> Tenant {
+        let mut body = json!({"name": name, "callback_url": receiver.url()});
         if let Some(t) = event_types {
             body["event_types"] = json!(t);
         }
@@ -185,8 +202,23 @@ impl TestApp {
             instance_id: v["instance"]["id"].as_str().expect("id").to_string(),
             secret: v["signing_secret"].as_str().expect("secret").to_string(),
         };
-        self.receiver.state.add_instance(&t.instance_id, &t.secret);
+        receiver.state.add_instance(&t.instance_id, &t.secret);
         t
+    }
+
+    /// Moves every stored time back by `by_ms` (retention tests).
+    pub async fn backdate(&self, by_ms: i64) {
+        for sql in [
+            "UPDATE webhook_log SET received_at = received_at - $1",
+            "UPDATE events SET received_at = received_at - $1, dead_at = dead_at - $1",
+            "UPDATE delivery_attempts SET attempted_at = attempted_at - $1",
+        ] {
+            sqlx::query(sql)
+                .bind(by_ms)
+                .execute(self.state.store.pool())
+                .await
+                .expect("backdate");
+        }
     }
 
     pub async fn channel(

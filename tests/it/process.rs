@@ -55,9 +55,7 @@ async fn sigkill_with_a_backlog_loses_nothing(db: Db) {
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let receiver = metabridge::sim::receiver::start("127.0.0.1:0".parse().expect("addr"), false)
-        .await
-        .expect("receiver");
+    let receiver = start_receiver().await;
     receiver.state.set_status(503);
 
     let mut child = start(&database_url, &fernet, port);
@@ -195,7 +193,11 @@ async fn sigterm_finishes_in_flight_requests_and_exits_cleanly(db: Db) {
     let store = metabridge::store::Store::open(&database_url, Default::default())
         .await
         .expect("open");
-    assert_eq!(store.webhook_log_count().await.expect("count"), acked);
+    let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM webhook_log")
+        .fetch_one(store.pool())
+        .await
+        .expect("count");
+    assert_eq!(logged, acked);
     store.close().await;
 }
 
@@ -227,9 +229,7 @@ async fn p01_secrets_tokens_and_message_bodies_never_reach_the_logs(db: Db) {
         .spawn()
         .expect("start");
     wait_ready(&http, &base).await;
-    let receiver = metabridge::sim::receiver::start("127.0.0.1:0".parse().expect("addr"), false)
-        .await
-        .expect("receiver");
+    let receiver = start_receiver().await;
     let v: serde_json::Value = http
         .post(format!("{base}/admin/v1/instances"))
         .bearer_auth(ADMIN)
