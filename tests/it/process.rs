@@ -38,6 +38,41 @@ fn start(database_url: &str, fernet: &str, port: u16) -> Child {
         .expect("start metabridge")
 }
 
+/// Registers an instance (callback: `receiver`, which learns its secret) and the fixtures'
+/// first WhatsApp number with `token`, through the running binary's admin API. Returns the
+/// instance's signing secret.
+async fn register(
+    http: &reqwest::Client,
+    base: &str,
+    receiver: &metabridge::sim::receiver::Receiver,
+    token: &str,
+) -> String {
+    let v: serde_json::Value = http
+        .post(format!("{base}/admin/v1/instances"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"name": "process test", "callback_url": receiver.url()}))
+        .send()
+        .await
+        .expect("create")
+        .json()
+        .await
+        .expect("json");
+    let instance = v["instance"]["id"].as_str().expect("id").to_string();
+    let secret = v["signing_secret"].as_str().expect("secret").to_string();
+    receiver.state.add_instance(&instance, &secret);
+    let status = http
+        .post(format!("{base}/admin/v1/channels"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"instance_id": instance, "kind": "whatsapp", "external_id": "106000000000001",
+            "waba_id": "102000000000001", "access_token": token}))
+        .send()
+        .await
+        .expect("channel")
+        .status();
+    assert_eq!(status.as_u16(), 201);
+    secret
+}
+
 async fn wait_ready(http: &reqwest::Client, base: &str) {
     wait_until(Duration::from_secs(30), "service ready", || async {
         http.get(format!("{base}/readyz"))
@@ -60,29 +95,7 @@ async fn sigkill_with_a_backlog_loses_nothing(db: Db) {
 
     let mut child = start(&database_url, &fernet, port);
     wait_ready(&http, &base).await;
-    let v: serde_json::Value = http
-        .post(format!("{base}/admin/v1/instances"))
-        .bearer_auth(ADMIN)
-        .json(&serde_json::json!({"name": "k", "callback_url": receiver.url()}))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
-    let instance = v["instance"]["id"].as_str().expect("id").to_string();
-    receiver
-        .state
-        .add_instance(&instance, v["signing_secret"].as_str().expect("secret"));
-    let s = http
-        .post(format!("{base}/admin/v1/channels"))
-        .bearer_auth(ADMIN)
-        .json(&serde_json::json!({"instance_id": instance, "kind": "whatsapp", "external_id": "106000000000001", "waba_id": "102000000000001", "access_token": "t"}))
-        .send()
-        .await
-        .expect("channel")
-        .status();
-    assert_eq!(s.as_u16(), 201);
+    register(&http, &base, &receiver, "t").await;
 
     // 40 webhooks (3 messages each) acknowledged while the receiver is down, then SIGKILL.
     let mut acked = 0;
@@ -230,25 +243,7 @@ async fn p01_secrets_tokens_and_message_bodies_never_reach_the_logs(db: Db) {
         .expect("start");
     wait_ready(&http, &base).await;
     let receiver = start_receiver().await;
-    let v: serde_json::Value = http
-        .post(format!("{base}/admin/v1/instances"))
-        .bearer_auth(ADMIN)
-        .json(&serde_json::json!({"name": "logs", "callback_url": receiver.url()}))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
-    let instance = v["instance"]["id"].as_str().expect("id").to_string();
-    let secret = v["signing_secret"].as_str().expect("secret").to_string();
-    receiver.state.add_instance(&instance, &secret);
-    http.post(format!("{base}/admin/v1/channels"))
-        .bearer_auth(ADMIN)
-        .json(&serde_json::json!({"instance_id": instance, "kind": "whatsapp", "external_id": "106000000000001", "waba_id": "102000000000001", "access_token": "EAAG-SUPER-SECRET-TOKEN"}))
-        .send()
-        .await
-        .expect("channel");
+    let secret = register(&http, &base, &receiver, "EAAG-SUPER-SECRET-TOKEN").await;
     // A message, a malformed body and a bad signature; the receiver fails once then accepts.
     let body = payloads::meta_bytes(&payloads::whatsapp_text_batch(
         "102000000000001",
