@@ -15,9 +15,11 @@ use crate::config::{Backend, Config};
 use crate::crypto::vault::Vault;
 use crate::http::{self, AppState};
 use crate::ingest::Writer;
+use crate::meta::graph::GraphClient;
 use crate::metrics::Metrics;
 use crate::shutdown::CancellationToken;
 use crate::store::{Store, StoreOptions};
+use crate::workers::sender::Senders;
 use crate::workers::{delivery::Dispatcher, maintenance};
 
 /// A built application, bound to its address, not yet serving.
@@ -71,6 +73,14 @@ impl Application {
             .max_capacity(10_000)
             .time_to_live(Duration::from_secs(60))
             .build();
+        let bridge_key = match &config.jwt_signing_key {
+            Some(pem) => Some(Arc::new(
+                crate::crypto::jwt::BridgeKey::from_pkcs8_pem(pem.expose()).map_err(|_| {
+                    anyhow::anyhow!("METABRIDGE_JWT_SIGNING_KEY_FILE: not an Ed25519 PKCS#8 key")
+                })?,
+            )),
+            None => None,
+        };
         let dispatcher = Dispatcher::new(
             &config,
             store.clone(),
@@ -79,7 +89,26 @@ impl Application {
             Arc::clone(&metrics),
             Arc::clone(&wakeup),
             secrets.clone(),
+            bridge_key.clone(),
         )?;
+        let shutdown = CancellationToken::new();
+        let graph = GraphClient::try_new(
+            &config.graph.base_url,
+            &config.graph.version,
+            config.graph.timeout,
+        )
+        .map_err(|e| anyhow::anyhow!("META_GRAPH_URL / META_GRAPH_VERSION: {e}"))?;
+        let senders = Senders::new(
+            store.clone(),
+            writer.clone(),
+            Arc::clone(&vault),
+            graph,
+            config.sending.clone(),
+            config.token_cache_ttl,
+            Arc::clone(&metrics),
+            shutdown.clone(),
+            config.run_workers,
+        );
         let acceptor = TcpListener::bind(config.listen)
             .into_acceptor()
             .await
@@ -98,7 +127,13 @@ impl Application {
             vault,
             metrics,
             secrets,
+            verification_keys: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(30))
+                .build(),
             delivery_wakeup: wakeup,
+            senders,
+            bridge_key,
         });
         Ok(Self {
             addr,
@@ -107,7 +142,7 @@ impl Application {
             dispatcher,
             writer_task,
             writer_stop,
-            shutdown: CancellationToken::new(),
+            shutdown,
         })
     }
 
@@ -137,6 +172,10 @@ impl Application {
                 cfg.retention_interval,
                 shutdown.clone(),
             ));
+            let senders = state.senders.spawn();
+            workers.spawn(async move {
+                let _ = senders.await;
+            });
         }
         if cfg.backend == Backend::Sqlite {
             workers.spawn(maintenance::run_checkpoints(

@@ -132,8 +132,76 @@ pub enum ChannelCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum KeysCommand {
-    /// Print a new Fernet key.
-    Generate,
+    /// Print a new Fernet key (or, with --jwt, a new Ed25519 key for callback signing).
+    Generate {
+        /// Print an Ed25519 private key (PKCS#8 PEM) for METABRIDGE_JWT_SIGNING_KEY_FILE.
+        #[arg(long)]
+        jwt: bool,
+    },
+    /// Re-encrypt every stored token and secret under the first key of
+    /// METABRIDGE_FERNET_KEYS, in batches. Safe to interrupt and re-run, and to run while the
+    /// service runs. Keep the old key in the list until this reports nothing undecryptable.
+    Rotate {
+        #[command(flatten)]
+        store: StoreArgs,
+        /// Rows per transaction.
+        #[arg(long, default_value_t = 200)]
+        batch: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// `metabridge keys rotate`.
+pub async fn keys_rotate(store_args: &StoreArgs, batch: i64, json_out: bool) -> anyhow::Result<()> {
+    let (store, vault) = open(store_args).await?;
+    let interrupted = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = std::sync::Arc::clone(&interrupted);
+    tokio::spawn(async move {
+        crate::app::shutdown_signal().await;
+        flag.store(true, std::sync::atomic::Ordering::SeqCst);
+    });
+    let stop = || interrupted.load(std::sync::atomic::Ordering::SeqCst);
+    let mut last_print = std::time::Instant::now();
+    let mut progress = |c: &crate::store::RotationCounts| {
+        if !json_out && last_print.elapsed() > std::time::Duration::from_secs(2) {
+            eprintln!("… {} scanned, {} re-encrypted", c.scanned, c.rotated);
+            last_print = std::time::Instant::now();
+        }
+    };
+    let total = tenants::rotate_keys(&store, &vault, batch, &stop, &mut progress).await?;
+    let done = !stop();
+    print(
+        json_out,
+        json!({"complete": done, "counts": total}),
+        format!(
+            "{}: {} scanned, {} re-encrypted, {} already under the first key, {} undecryptable, {} changed meanwhile{}",
+            if done {
+                "rotation complete"
+            } else {
+                "rotation interrupted (run it again to finish)"
+            },
+            total.scanned,
+            total.rotated,
+            total.current,
+            total.undecryptable,
+            total.raced,
+            if total.raced > 0 {
+                " (run it again)"
+            } else {
+                ""
+            },
+        ),
+    );
+    store.close().await;
+    if total.undecryptable > 0 {
+        anyhow::bail!(
+            "{} stored values cannot be decrypted with any configured key",
+            total.undecryptable
+        );
+    }
+    Ok(())
 }
 
 #[derive(Subcommand, Debug)]
@@ -344,7 +412,7 @@ pub async fn channel_cmd(
             );
         }
         ChannelCommand::Remove { id } => {
-            tenants::remove_channel(&store, &id, None, ACTOR).await?;
+            tenants::remove_channel(&store, &id, None, ACTOR, 96 * 3600 * 1000).await?;
             print(
                 json_out,
                 json!({"deleted": id}),

@@ -135,6 +135,50 @@ pub struct ServeArgs {
         default_value_t = false
     )]
     pub allow_private_callbacks: bool,
+    /// Base URL of Meta's Graph API (the simulator's URL in tests and the demo).
+    #[arg(
+        long,
+        env = "META_GRAPH_URL",
+        default_value = "https://graph.facebook.com"
+    )]
+    pub meta_graph_url: String,
+    /// Graph API version used in every call.
+    #[arg(long, env = "META_GRAPH_VERSION", default_value = "v25.0")]
+    pub meta_graph_version: String,
+    /// Timeout of one Graph API call, in milliseconds.
+    #[arg(long, env = "METABRIDGE_GRAPH_TIMEOUT_MS", default_value_t = 15_000)]
+    pub graph_timeout_ms: u64,
+    /// Default send rate of a WhatsApp number (messages/s); a channel may set its own (≤ 1000).
+    #[arg(long, env = "METABRIDGE_WHATSAPP_RATE", default_value_t = 80)]
+    pub whatsapp_rate: u32,
+    /// Default send rate of an Instagram account or Facebook page (messages/s).
+    #[arg(long, env = "METABRIDGE_MESSENGER_RATE", default_value_t = 250)]
+    pub messenger_rate: u32,
+    /// How long an ambiguous send (timeout after the request left) waits for Meta's status
+    /// echo before the ambiguity policy applies, in seconds.
+    #[arg(long, env = "METABRIDGE_SEND_RECONCILE_SECS", default_value_t = 120)]
+    pub send_reconcile_secs: u64,
+    /// What to do with an ambiguous send that no status echo confirmed: `retry` (send again;
+    /// WhatsApp only, where Meta echoes every accepted message) or `fail` (`unknown_outcome`).
+    #[arg(
+        long,
+        env = "METABRIDGE_AMBIGUOUS_SEND_POLICY",
+        default_value = "retry"
+    )]
+    pub ambiguous_send_policy: String,
+    /// Attempts of one send before it fails (retryable errors only).
+    #[arg(long, env = "METABRIDGE_SEND_MAX_ATTEMPTS", default_value_t = 8)]
+    pub send_max_attempts: u32,
+    /// First send retry delay in milliseconds; doubles each attempt (with jitter), up to 5 min.
+    #[arg(long, env = "METABRIDGE_SEND_BACKOFF_MS", default_value_t = 1_000)]
+    pub send_backoff_ms: u64,
+    /// Seconds a decrypted channel token stays in memory.
+    #[arg(long, env = "METABRIDGE_TOKEN_CACHE_SECS", default_value_t = 60)]
+    pub token_cache_secs: u64,
+    /// PEM file of the bridge's Ed25519 key: when set, callbacks are signed EdDSA with it and
+    /// its public half is served at `/.well-known/jwks.json` (else HS256 per instance).
+    #[arg(long, env = "METABRIDGE_JWT_SIGNING_KEY_FILE")]
+    pub jwt_signing_key_file: Option<PathBuf>,
     /// Run the delivery worker in this process (turn off for API-only replicas).
     #[arg(long, env = "METABRIDGE_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]
     pub workers: bool,
@@ -189,7 +233,43 @@ pub struct Config {
     pub retention_interval: Duration,
     /// Longest time the dispatcher sleeps when nothing told it about new work.
     pub dispatch_poll: Duration,
+    pub graph: GraphConfig,
+    pub sending: SendConfig,
+    pub token_cache_ttl: Duration,
+    /// The bridge's Ed25519 callback-signing key (PEM), when configured.
+    pub jwt_signing_key: Option<Secret>,
 }
+
+/// Where and how the Graph API is called.
+#[derive(Debug, Clone)]
+pub struct GraphConfig {
+    pub base_url: String,
+    pub version: String,
+    pub timeout: Duration,
+}
+
+/// What happens to an ambiguous send no status echo confirmed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AmbiguousPolicy {
+    Retry,
+    Fail,
+}
+
+/// The senders' settings.
+#[derive(Debug, Clone)]
+pub struct SendConfig {
+    pub whatsapp_rate: u32,
+    pub messenger_rate: u32,
+    pub reconcile_window: Duration,
+    pub ambiguous_policy: AmbiguousPolicy,
+    pub max_attempts: u32,
+    pub backoff: Duration,
+    /// How often an idle channel sender looks for work another replica queued.
+    pub idle_poll: Duration,
+}
+
+/// Highest per-channel send rate accepted (Meta's upgraded WhatsApp throughput).
+pub const MAX_CHANNEL_RATE: u32 = 1000;
 
 const DAY: u64 = 86_400;
 
@@ -418,6 +498,53 @@ impl Config {
                 "must be at least 100",
             ));
         }
+        let graph_url = url::Url::parse(&args.meta_graph_url)
+            .map_err(|_| cfg_err("META_GRAPH_URL", "must be an absolute URL"))?;
+        if graph_url.scheme() != "https" && !dev {
+            return Err(cfg_err("META_GRAPH_URL", "must use https outside dev mode"));
+        }
+        let ambiguous_policy = match args.ambiguous_send_policy.as_str() {
+            "retry" => AmbiguousPolicy::Retry,
+            "fail" => AmbiguousPolicy::Fail,
+            _ => {
+                return Err(cfg_err(
+                    "METABRIDGE_AMBIGUOUS_SEND_POLICY",
+                    "must be `retry` or `fail`",
+                ));
+            }
+        };
+        for (var, rate) in [
+            ("METABRIDGE_WHATSAPP_RATE", args.whatsapp_rate),
+            ("METABRIDGE_MESSENGER_RATE", args.messenger_rate),
+        ] {
+            if rate == 0 || rate > MAX_CHANNEL_RATE {
+                return Err(cfg_err(var, "must be between 1 and 1000"));
+            }
+        }
+        if args.graph_timeout_ms < 100 {
+            return Err(cfg_err(
+                "METABRIDGE_GRAPH_TIMEOUT_MS",
+                "must be at least 100",
+            ));
+        }
+        let jwt_signing_key = match &args.jwt_signing_key_file {
+            None => None,
+            Some(path) => {
+                let pem = std::fs::read_to_string(path).map_err(|e| {
+                    cfg_err(
+                        "METABRIDGE_JWT_SIGNING_KEY_FILE",
+                        format!("cannot read the key file: {}", e.kind()),
+                    )
+                })?;
+                crate::crypto::jwt::BridgeKey::from_pkcs8_pem(&pem).map_err(|_| {
+                    cfg_err(
+                        "METABRIDGE_JWT_SIGNING_KEY_FILE",
+                        "is not an Ed25519 private key in PKCS#8 PEM form",
+                    )
+                })?;
+                Some(Secret::new(pem))
+            }
+        };
         Ok(Config {
             listen,
             database_url,
@@ -446,6 +573,22 @@ impl Config {
             run_workers: args.workers,
             retention_interval: Duration::from_secs(60),
             dispatch_poll: Duration::from_millis(500),
+            graph: GraphConfig {
+                base_url: args.meta_graph_url.trim_end_matches('/').to_string(),
+                version: args.meta_graph_version.clone(),
+                timeout: Duration::from_millis(args.graph_timeout_ms),
+            },
+            sending: SendConfig {
+                whatsapp_rate: args.whatsapp_rate,
+                messenger_rate: args.messenger_rate,
+                reconcile_window: Duration::from_secs(args.send_reconcile_secs.max(1)),
+                ambiguous_policy,
+                max_attempts: args.send_max_attempts.max(1),
+                backoff: Duration::from_millis(args.send_backoff_ms.max(10)),
+                idle_poll: Duration::from_secs(1),
+            },
+            token_cache_ttl: Duration::from_secs(args.token_cache_secs.clamp(1, 3600)),
+            jwt_signing_key,
         })
     }
 
@@ -478,6 +621,22 @@ impl Config {
             run_workers: true,
             retention_interval: Duration::from_secs(3600),
             dispatch_poll: Duration::from_millis(200),
+            graph: GraphConfig {
+                base_url: "http://127.0.0.1:9".to_string(),
+                version: "v25.0".to_string(),
+                timeout: Duration::from_millis(2_000),
+            },
+            sending: SendConfig {
+                whatsapp_rate: 80,
+                messenger_rate: 250,
+                reconcile_window: Duration::from_secs(3),
+                ambiguous_policy: AmbiguousPolicy::Retry,
+                max_attempts: 5,
+                backoff: Duration::from_millis(100),
+                idle_poll: Duration::from_millis(200),
+            },
+            token_cache_ttl: Duration::from_secs(60),
+            jwt_signing_key: None,
         }
     }
 }

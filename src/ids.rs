@@ -7,6 +7,8 @@ pub const INSTANCE: &str = "ins_";
 pub const CHANNEL: &str = "ch_";
 /// Prefix of event ids.
 pub const EVENT: &str = "evt_";
+/// Prefix of outbound message ids (also sent to Meta as `biz_opaque_callback_data`).
+pub const MESSAGE: &str = "msg_";
 
 /// A new id with the given prefix.
 pub fn new_id(prefix: &str) -> String {

@@ -12,7 +12,10 @@ use tracing::{error, warn};
 use crate::events::parse::ParsedEvent;
 use crate::metrics::Metrics;
 use crate::shutdown::CancellationToken;
-use crate::store::{self, DeliveryOutcome, IngestCounts, Store};
+use crate::store::{
+    self, Applied, ChannelChange, DeliveryOutcome, Enqueued, IngestCounts, MessageSignal,
+    NewMessage, Store,
+};
 
 /// Most events taken into one transaction (more wait for the next commit).
 const MAX_EVENTS_PER_COMMIT: usize = 4000;
@@ -29,6 +32,15 @@ enum WriteOp {
         outcomes: Vec<DeliveryOutcome>,
         reply: oneshot::Sender<Result<(), WriteError>>,
     },
+    Enqueue {
+        messages: Vec<NewMessage>,
+        reply: oneshot::Sender<Result<Vec<Enqueued>, WriteError>>,
+    },
+    Signals {
+        signals: Vec<MessageSignal>,
+        channels: Vec<ChannelChange>,
+        reply: oneshot::Sender<Result<Vec<Applied>, WriteError>>,
+    },
 }
 
 impl WriteOp {
@@ -36,6 +48,10 @@ impl WriteOp {
         match self {
             Self::Ingest { events, .. } => events.len().max(1),
             Self::Outcomes { outcomes, .. } => outcomes.len().max(1),
+            Self::Enqueue { messages, .. } => messages.len().max(1),
+            Self::Signals {
+                signals, channels, ..
+            } => (signals.len() + channels.len()).max(1),
         }
     }
 }
@@ -94,6 +110,36 @@ impl Writer {
     }
 }
 
+impl Writer {
+    /// Queues outbound messages (idempotency keys checked); returns once committed.
+    pub async fn enqueue(&self, messages: Vec<NewMessage>) -> Result<Vec<Enqueued>, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(WriteOp::Enqueue { messages, reply })
+            .await
+            .map_err(|_| WriteError)?;
+        rx.await.map_err(|_| WriteError)?
+    }
+
+    /// Records what happened to messages (and channel status changes); returns once committed.
+    pub async fn signals(
+        &self,
+        signals: Vec<MessageSignal>,
+        channels: Vec<ChannelChange>,
+    ) -> Result<Vec<Applied>, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(WriteOp::Signals {
+                signals,
+                channels,
+                reply,
+            })
+            .await
+            .map_err(|_| WriteError)?;
+        rx.await.map_err(|_| WriteError)?
+    }
+}
+
 async fn run(
     store: Store,
     metrics: Arc<Metrics>,
@@ -138,6 +184,11 @@ async fn commit(
 ) {
     let mut requests: Vec<&[ParsedEvent]> = Vec::new();
     let mut outcomes: Vec<DeliveryOutcome> = Vec::new();
+    let mut messages: Vec<NewMessage> = Vec::new();
+    let mut enqueue_sizes: Vec<usize> = Vec::new();
+    let mut signals: Vec<MessageSignal> = Vec::new();
+    let mut signal_sizes: Vec<usize> = Vec::new();
+    let mut channel_changes: Vec<ChannelChange> = Vec::new();
     let mut received_at = 0;
     for op in batch.iter_mut() {
         match op {
@@ -150,8 +201,22 @@ async fn commit(
                 received_at = received_at.max(*r);
             }
             WriteOp::Outcomes { outcomes: o, .. } => outcomes.append(o),
+            WriteOp::Enqueue { messages: m, .. } => {
+                enqueue_sizes.push(m.len());
+                messages.append(m);
+            }
+            WriteOp::Signals {
+                signals: sg,
+                channels: ch,
+                ..
+            } => {
+                signal_sizes.push(sg.len());
+                signals.append(sg);
+                channel_changes.append(ch);
+            }
         }
     }
+    let now = crate::now_ms();
     let result = async {
         let mut tx = store.begin_write().await?;
         let counts = if requests.is_empty() {
@@ -162,12 +227,35 @@ async fn commit(
         if !outcomes.is_empty() {
             store::apply_outcomes(&mut tx, store.backend, &outcomes).await?;
         }
+        let enqueued = if messages.is_empty() {
+            Vec::new()
+        } else {
+            store::enqueue_messages(&mut tx, store.backend, &messages, now).await?
+        };
+        let applied = if signals.is_empty() {
+            Vec::new()
+        } else {
+            store::apply_message_signals(&mut tx, store.backend, &signals, now, horizon_ms).await?
+        };
+        if !channel_changes.is_empty() {
+            store::apply_channel_changes(&mut tx, store.backend, &channel_changes, now, horizon_ms)
+                .await?;
+        }
         tx.commit().await?;
-        Ok::<_, store::StoreError>(counts)
+        Ok::<_, store::StoreError>((counts, enqueued, applied))
     }
     .await;
     match result {
-        Ok(counts) => {
+        Ok((counts, enqueued, applied)) => {
+            let outbound_events = !applied.is_empty() || !channel_changes.is_empty();
+            let mut enqueued = enqueued.into_iter();
+            let mut enqueue_sizes = enqueue_sizes.into_iter();
+            let mut signal_sizes = signal_sizes.into_iter();
+            let mut applied_by_id: std::collections::HashMap<String, Applied> = applied
+                .into_iter()
+                .map(|a| (a.message_id.clone(), a))
+                .collect();
+            let mut signal_ids = signals.iter().map(|s| s.message_id.as_str());
             if !requests.is_empty() {
                 metrics.ingest_batch_requests.observe(requests.len() as f64);
             }
@@ -183,6 +271,19 @@ async fn commit(
                     WriteOp::Outcomes { reply, .. } => {
                         let _ = reply.send(Ok(()));
                     }
+                    WriteOp::Enqueue { reply, .. } => {
+                        let n = enqueue_sizes.next().unwrap_or(0);
+                        let _ = reply.send(Ok(enqueued.by_ref().take(n).collect()));
+                    }
+                    WriteOp::Signals { reply, .. } => {
+                        let n = signal_sizes.next().unwrap_or(0);
+                        let mine = signal_ids
+                            .by_ref()
+                            .take(n)
+                            .filter_map(|id| applied_by_id.remove(id))
+                            .collect();
+                        let _ = reply.send(Ok(mine));
+                    }
                 }
             }
             metrics.events_enqueued.inc_by(total.enqueued as u64);
@@ -195,18 +296,24 @@ async fn commit(
                     "events for channels no instance owns were recorded as unroutable"
                 );
             }
-            if total.enqueued > 0 || !outcomes.is_empty() {
+            if total.enqueued > 0 || !outcomes.is_empty() || outbound_events {
                 delivery_wakeup.notify_one();
             }
         }
         Err(e) => {
-            error!(error = %e, requests = requests.len(), outcomes = outcomes.len(), "group commit failed; nothing of it was stored");
+            error!(error = %e, requests = requests.len(), outcomes = outcomes.len(), messages = messages.len(), signals = signals.len(), "group commit failed; nothing of it was stored");
             for op in batch.drain(..) {
                 match op {
                     WriteOp::Ingest { reply, .. } => {
                         let _ = reply.send(Err(WriteError));
                     }
                     WriteOp::Outcomes { reply, .. } => {
+                        let _ = reply.send(Err(WriteError));
+                    }
+                    WriteOp::Enqueue { reply, .. } => {
+                        let _ = reply.send(Err(WriteError));
+                    }
+                    WriteOp::Signals { reply, .. } => {
                         let _ = reply.send(Err(WriteError));
                     }
                 }

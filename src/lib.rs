@@ -9,7 +9,10 @@
 //! - [`store`]: the database (SQLite by default, PostgreSQL for replicas) behind one interface.
 //! - [`ingest`]: the group-commit writer: every webhook's events, idempotency keys and outbox
 //!   rows land in one shared transaction before Meta gets its 200.
-//! - [`workers`]: delivery to instances, retention, SQLite checkpoints, gauges.
+//! - [`outbound`]: sends: the request model, its validation and rendering to Graph bodies,
+//!   the message life cycle.
+//! - [`meta`]: the Graph API client and Meta's error classification.
+//! - [`workers`]: delivery to instances, per-channel senders, retention, SQLite checkpoints, gauges.
 //! - [`http`]: the poem application: Meta webhooks, admin API, `/v1` API, health and metrics.
 //! - [`sim`]: a Meta simulator (signed webhook emitter) and a fake DSK receiver.
 //! - [`app`]: wiring: build the state, bind, run until a shutdown signal.
@@ -22,7 +25,9 @@ pub mod events;
 pub mod http;
 pub mod ids;
 pub mod ingest;
+pub mod meta;
 pub mod metrics;
+pub mod outbound;
 pub mod shutdown;
 pub mod sim;
 pub mod store;

@@ -65,11 +65,21 @@ async fn main() {
             json,
         }) => metabridge::cli::channel_cmd(command, &store, json).await,
         Some(Command::Keys {
-            command: KeysCommand::Generate,
+            command: KeysCommand::Generate { jwt: false },
         }) => {
             println!("{}", metabridge::crypto::vault::generate_key());
             Ok(())
         }
+        Some(Command::Keys {
+            command: KeysCommand::Generate { jwt: true },
+        }) => {
+            let (_, pem) = metabridge::crypto::jwt::BridgeKey::generate();
+            print!("{pem}");
+            Ok(())
+        }
+        Some(Command::Keys {
+            command: KeysCommand::Rotate { store, batch, json },
+        }) => metabridge::cli::keys_rotate(&store, batch, json).await,
         Some(Command::Migrate { store }) => metabridge::cli::migrate(&store).await,
         Some(Command::Openapi) => {
             println!("{}", metabridge::http::openapi_json());

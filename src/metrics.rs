@@ -30,6 +30,16 @@ pub struct Metrics {
     pub outbox_oldest_pending_age_seconds: Gauge<f64, AtomicU64>,
     pub dead_letters: Gauge,
     pub unroutable_events: Gauge,
+    pub sends: Family<Labels, Counter>,
+    pub graph_send_seconds: Histogram,
+    pub messages_accepted: Counter,
+}
+
+impl Metrics {
+    /// Counts one send attempt by outcome.
+    pub fn sends_total(&self, outcome: &'static str) {
+        self.sends.get_or_create(&[("outcome", outcome)]).inc();
+    }
 }
 
 impl Default for Metrics {
@@ -58,8 +68,26 @@ impl Metrics {
             outbox_oldest_pending_age_seconds: Gauge::default(),
             dead_letters: Gauge::default(),
             unroutable_events: Gauge::default(),
+            sends: Family::default(),
+            graph_send_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
+            messages_accepted: Counter::default(),
             registry: Registry::default(),
         };
+        registry.register(
+            "sends",
+            "Graph API send attempts, by outcome (accepted, retry, failed, unconfirmed, held)",
+            m.sends.clone(),
+        );
+        registry.register(
+            "graph_send_seconds",
+            "Duration of Graph API send calls",
+            m.graph_send_seconds.clone(),
+        );
+        registry.register(
+            "messages_accepted",
+            "Outbound messages queued through POST /v1/messages",
+            m.messages_accepted.clone(),
+        );
         registry.register(
             "webhooks_received",
             "Signed webhook POSTs accepted",

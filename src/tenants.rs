@@ -115,7 +115,7 @@ pub fn validate_event_types(list: &[String]) -> Result<Vec<String>, OpError> {
     }
     let mut out = Vec::with_capacity(list.len());
     for t in list {
-        if !types::ALL.contains(&t.as_str()) {
+        if !types::ALL.contains(&t.as_str()) && !types::BRIDGE.contains(&t.as_str()) {
             return Err(invalid(
                 "event_types",
                 format!(
@@ -305,6 +305,8 @@ pub async fn add_channel(
         name,
         token_enc: Some(vault.encrypt(req.access_token)),
         status: "active".into(),
+        status_reason: None,
+        rate_limit: None,
         created_at: now,
         updated_at: now,
     };
@@ -323,17 +325,95 @@ pub async fn add_channel(
     Ok(row)
 }
 
+/// Stores a new token for a channel (encrypted, P01) and reactivates it.
+pub async fn replace_channel_token(
+    store: &Store,
+    vault: &Vault,
+    id: &str,
+    token: &str,
+    actor: &str,
+) -> Result<(), OpError> {
+    validate_token(token)?;
+    if !store
+        .replace_channel_token(id, &vault.encrypt(token))
+        .await?
+    {
+        return Err(OpError::NotFound("channel"));
+    }
+    store
+        .audit(actor, "channel.token_replaced", id, None)
+        .await?;
+    Ok(())
+}
+
 pub async fn remove_channel(
     store: &Store,
     id: &str,
     instance_id: Option<&str>,
     actor: &str,
-) -> Result<(), OpError> {
-    if !store.delete_channel(id, instance_id).await? {
+    horizon_ms: i64,
+) -> Result<crate::store::Disconnected, OpError> {
+    let reason = if actor == "instance" {
+        "disconnected by the instance"
+    } else {
+        "disconnected by an operator"
+    };
+    let Some(done) = store
+        .disconnect_channel(id, instance_id, reason, horizon_ms)
+        .await?
+    else {
         return Err(OpError::NotFound("channel"));
+    };
+    store.audit(actor, "channel.disconnected", id, None).await?;
+    Ok(done)
+}
+
+/// Re-encrypts every stored token and instance secret under the first Fernet key
+/// (`metabridge keys rotate`), `batch` rows per transaction. Stops between batches when
+/// `stop` returns true (an interruption); a re-run finishes the job (rows already under the
+/// first key are skipped). `progress` sees the running totals after each batch.
+pub async fn rotate_keys(
+    store: &Store,
+    vault: &Vault,
+    batch: i64,
+    stop: &(dyn Fn() -> bool + Sync),
+    progress: &mut (dyn FnMut(&crate::store::RotationCounts) + Send),
+) -> Result<crate::store::RotationCounts, StoreError> {
+    use crate::store::{EncryptedColumn, RotationCounts};
+    let reencrypt = |old: &str| vault.reencrypt(old).map_err(|_| ());
+    let mut total = RotationCounts::default();
+    for column in [
+        EncryptedColumn::ChannelTokens,
+        EncryptedColumn::InstanceSecrets,
+    ] {
+        let mut after = String::new();
+        loop {
+            if stop() {
+                return Ok(total);
+            }
+            let (counts, last) = store
+                .rotate_batch(column, &after, batch.max(1), &reencrypt)
+                .await?;
+            total += counts;
+            progress(&total);
+            match last {
+                Some(id) => after = id,
+                None => break,
+            }
+        }
     }
-    store.audit(actor, "channel.deleted", id, None).await?;
-    Ok(())
+    store
+        .audit(
+            "cli",
+            "keys.rotated",
+            "vault",
+            Some(&format!(
+                "rotated={} current={} undecryptable={}",
+                total.rotated, total.current, total.undecryptable
+            )),
+        )
+        .await?;
+    Ok(total)
 }
 
 #[cfg(test)]

@@ -50,6 +50,20 @@ impl Vault {
         self.primary.encrypt(plaintext.as_bytes())
     }
 
+    /// Whether `token` is already encrypted under the first (current) key.
+    pub fn is_current(&self, token: &str) -> bool {
+        self.primary.decrypt(token).is_ok()
+    }
+
+    /// Re-encrypts `token` under the first key; `None` when it already is.
+    pub fn reencrypt(&self, token: &str) -> Result<Option<String>, VaultError> {
+        if self.is_current(token) {
+            return Ok(None);
+        }
+        let plain = self.all.decrypt(token).map_err(|_| VaultError)?;
+        Ok(Some(self.primary.encrypt(&plain)))
+    }
+
     pub fn decrypt(&self, token: &str) -> Result<String, VaultError> {
         let bytes = self.all.decrypt(token).map_err(|_| VaultError)?;
         String::from_utf8(bytes).map_err(|_| VaultError)

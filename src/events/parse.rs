@@ -211,7 +211,28 @@ pub mod types {
     /// Anything else: `{"reason" (see `reasons`), "object"?, "field"?, "kind"?, "type"?}`.
     pub const META_UNSUPPORTED: &str = "meta.unsupported";
 
-    /// Every type above.
+    /// Bridge-originated: Meta accepted a send. `{"bridge_message_id","meta_message_id",
+    /// "channel_id","to","type","client_reference"}`.
+    pub const MESSAGE_SENT: &str = "message.sent";
+    /// Bridge-originated: a send failed for good. Same as `message.sent` plus `"error":
+    /// {"code" (Meta's code as text, or the bridge's: unknown_outcome, retries_exhausted,
+    /// channel_disconnected), "meta_code"?, "meta_subcode"?, "reason"}`.
+    pub const MESSAGE_FAILED: &str = "message.failed";
+    /// Bridge-originated: a channel's status changed (`token_invalid`, `paused`, `active`):
+    /// `{"channel_id","status","previous_status","reason"}`.
+    pub const CHANNEL_UPDATED: &str = "channel.updated";
+    /// Bridge-originated: a channel was disconnected (its token deleted): `{"channel_id","reason"}`.
+    pub const CHANNEL_DISCONNECTED: &str = "channel.disconnected";
+
+    /// The types the bridge itself originates.
+    pub const BRIDGE: &[&str] = &[
+        MESSAGE_SENT,
+        MESSAGE_FAILED,
+        CHANNEL_UPDATED,
+        CHANNEL_DISCONNECTED,
+    ];
+
+    /// Every type parsed from Meta's webhooks.
     pub const ALL: &[&str] = &[
         MESSAGE_RECEIVED,
         MESSAGE_ECHO,

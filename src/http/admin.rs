@@ -54,6 +54,54 @@ pub struct UpdateInstance {
     pub resume_delivery: bool,
 }
 
+/// A new access token for a channel.
+#[derive(Debug, Object)]
+pub struct ReplaceToken {
+    /// The channel's Meta access token; stored only encrypted, never shown again.
+    pub access_token: String,
+}
+
+/// Register a verification key.
+#[derive(Debug, Object)]
+pub struct AddKey {
+    /// The key id the instance's tokens carry in their `kid` header.
+    pub kid: String,
+    /// `RS256` (RSA, 2048 bits or more) or `EdDSA` (Ed25519).
+    pub alg: String,
+    /// The PUBLIC key, PEM (`-----BEGIN PUBLIC KEY-----`); a private key is refused.
+    pub public_key: String,
+}
+
+/// A registered verification key.
+#[derive(Debug, Object)]
+pub struct KeyView {
+    pub kid: String,
+    pub alg: String,
+    pub public_key: String,
+    pub created_at: String,
+}
+
+impl From<crate::store::InstanceKeyRow> for KeyView {
+    fn from(r: crate::store::InstanceKeyRow) -> Self {
+        Self {
+            kid: r.kid,
+            alg: r.alg,
+            public_key: r.public_key,
+            created_at: crate::ms_to_rfc3339(r.created_at),
+        }
+    }
+}
+
+async fn ensure_instance(state: &AppState, id: &str) -> Result<(), ApiError> {
+    state
+        .store
+        .get_instance(id)
+        .await
+        .map_err(|e| ApiError::store("read instance", e))?
+        .map(|_| ())
+        .ok_or_else(|| ApiError::not_found(codes::INSTANCE_NOT_FOUND, "No instance with that id."))
+}
+
 /// A rotated signing secret, shown only in this response.
 #[derive(Debug, Object)]
 pub struct SecretRotated {
@@ -227,7 +275,7 @@ impl AdminApi {
         tenants::delete_instance(&state.store, &id, ACTOR)
             .await
             .map_err(op_error)?;
-        state.secrets.invalidate(id.as_str()).await;
+        state.forget_instance_keys(id.as_str()).await;
         Ok(Deleted::NoContent)
     }
 
@@ -246,7 +294,7 @@ impl AdminApi {
         let secret = tenants::rotate_instance_secret(&state.store, &state.vault, &id, ACTOR)
             .await
             .map_err(op_error)?;
-        state.secrets.invalidate(id.as_str()).await;
+        state.forget_instance_keys(id.as_str()).await;
         Ok(Json(SecretRotated {
             signing_secret: secret,
         }))
@@ -336,9 +384,178 @@ impl AdminApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
     ) -> Result<Deleted, ApiError> {
-        tenants::remove_channel(&state.store, &id, None, ACTOR)
+        let horizon =
+            i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 4);
+        let done = tenants::remove_channel(&state.store, &id, None, ACTOR, horizon)
             .await
             .map_err(op_error)?;
+        if let Some(enc) = done.token_enc {
+            state.senders.forget_token(&enc).await;
+        }
+        state.writer_wakeup();
+        Ok(Deleted::NoContent)
+    }
+
+    /// Store a new access token for a channel (after Meta revoked the old one, or a manual
+    /// refresh) and make it active again: its held sends resume.
+    #[oai(
+        path = "/channels/:id/token",
+        method = "put",
+        operation_id = "admin.channels.replace_token"
+    )]
+    async fn replace_token(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+        body: Json<ReplaceToken>,
+    ) -> Result<Json<ChannelView>, ApiError> {
+        let old = state
+            .store
+            .get_channel(&id, None)
+            .await
+            .map_err(|e| ApiError::store("read channel", e))?
+            .filter(|c| c.status != "disconnected")
+            .ok_or_else(|| {
+                ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id.")
+            })?;
+        tenants::replace_channel_token(&state.store, &state.vault, &id, &body.access_token, ACTOR)
+            .await
+            .map_err(op_error)?;
+        if let Some(enc) = old.token_enc {
+            state.senders.forget_token(&enc).await;
+        }
+        state.senders.wake(&id);
+        let row = state
+            .store
+            .get_channel(&id, None)
+            .await
+            .map_err(|e| ApiError::store("read channel", e))?
+            .ok_or_else(|| {
+                ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id.")
+            })?;
+        Ok(Json(row.into()))
+    }
+
+    /// An instance's registered verification keys (public keys for RS256 / EdDSA tokens).
+    #[oai(
+        path = "/instances/:id/keys",
+        method = "get",
+        operation_id = "admin.instances.keys.list"
+    )]
+    async fn list_keys(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<Json<Vec<KeyView>>, ApiError> {
+        ensure_instance(&state, &id).await?;
+        let rows = state
+            .store
+            .list_instance_keys(&id)
+            .await
+            .map_err(|e| ApiError::store("list keys", e))?;
+        Ok(Json(rows.into_iter().map(KeyView::from).collect()))
+    }
+
+    /// Register a public key the instance signs its `/v1` tokens with (RS256 or EdDSA, PEM).
+    /// Tokens name it in their `kid` header. Add the new key before the instance switches to
+    /// it, retire the old one after: no downtime.
+    #[oai(
+        path = "/instances/:id/keys",
+        method = "post",
+        operation_id = "admin.instances.keys.add"
+    )]
+    async fn add_key(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+        body: Json<AddKey>,
+    ) -> Result<Created<KeyView>, ApiError> {
+        ensure_instance(&state, &id).await?;
+        let kid = body.kid.trim();
+        if kid.is_empty()
+            || kid.len() > 128
+            || kid == super::api::HS256_KID
+            || !kid
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        {
+            return Err(ApiError::rule(
+                "kid",
+                "invalid_format",
+                "must be 1–128 characters of letters, digits, `-_.:` (and not `default`)",
+            ));
+        }
+        let alg = match body.alg.as_str() {
+            "RS256" => crate::crypto::jwt::KeyAlg::Rs256,
+            "EdDSA" => crate::crypto::jwt::KeyAlg::EdDsa,
+            _ => {
+                return Err(ApiError::rule(
+                    "alg",
+                    "invalid_value",
+                    "must be `RS256` or `EdDSA`",
+                ));
+            }
+        };
+        crate::crypto::jwt::validate_public_key_pem(alg, &body.public_key)
+            .map_err(|e| ApiError::rule("public_key", e.code(), e.message()))?;
+        let row = crate::store::InstanceKeyRow {
+            instance_id: id.0.clone(),
+            kid: kid.to_string(),
+            alg: alg.as_str().to_string(),
+            public_key: body.public_key.clone(),
+            created_at: crate::now_ms(),
+        };
+        if !state
+            .store
+            .add_instance_key(&row)
+            .await
+            .map_err(|e| ApiError::store("add key", e))?
+        {
+            return Err(ApiError::conflict(
+                codes::KEY_EXISTS,
+                "This instance already has a key with that kid.",
+            ));
+        }
+        let _ = state
+            .store
+            .audit(ACTOR, "instance.key_added", &id, Some(kid))
+            .await;
+        state.forget_instance_keys(&id).await;
+        Ok(Created::Created(Json(row.into())))
+    }
+
+    /// Retire a verification key: tokens naming it stop working at once.
+    #[oai(
+        path = "/instances/:id/keys/:kid",
+        method = "delete",
+        operation_id = "admin.instances.keys.delete"
+    )]
+    async fn delete_key(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+        kid: Path<String>,
+    ) -> Result<Deleted, ApiError> {
+        if !state
+            .store
+            .delete_instance_key(&id, &kid)
+            .await
+            .map_err(|e| ApiError::store("delete key", e))?
+        {
+            return Err(ApiError::not_found(
+                codes::KEY_NOT_FOUND,
+                "No key with that kid for this instance.",
+            ));
+        }
+        let _ = state
+            .store
+            .audit(ACTOR, "instance.key_retired", &id, Some(&kid))
+            .await;
+        state.forget_instance_keys(&id).await;
         Ok(Deleted::NoContent)
     }
 

@@ -19,6 +19,10 @@ pub enum Tag {
     Admin,
     /// Instances: their own events, attempts and dead letters.
     Events,
+    /// Instances: send messages and follow their status.
+    Messages,
+    /// Instances: their channels, contacts' service windows and media.
+    Channels,
     /// Health and readiness.
     Operations,
 }
@@ -57,8 +61,10 @@ async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<()> {
     }
 }
 
-/// Instance authentication: a JWT signed by the instance (HS256 with its secret), `aud` =
-/// the bridge's audience, `iss` = the instance id, `exp` required.
+/// Instance authentication: a JWT signed by the instance, HS256 with the secret shown at
+/// instance creation (no `kid`, or `kid: default`), or RS256 / EdDSA with a registered public
+/// key named by `kid`. `aud` = the bridge's audience (`metabridge`), `iss` = the instance id,
+/// `exp` required (lifetime at most an hour by default).
 #[derive(SecurityScheme)]
 #[oai(
     ty = "bearer",
@@ -80,37 +86,61 @@ async fn check_instance(req: &Request, bearer: Bearer) -> poem::Result<String> {
     if !crate::ids::is_valid(crate::ids::INSTANCE, &instance_id) {
         return Err(AuthRejection(AuthError::Invalid).into());
     }
-    let secret = match state.secrets.get(&instance_id).await {
-        Some(s) => s,
-        None => {
-            let row = state
-                .store
-                .get_instance(&instance_id)
-                .await
-                .map_err(|_| poem::Error::from_status(poem::http::StatusCode::SERVICE_UNAVAILABLE))?
-                .ok_or(AuthRejection(AuthError::Invalid))?;
-            let secret = Arc::new(
-                state
-                    .vault
-                    .decrypt(&row.signing_secret_enc)
-                    .map_err(|_| AuthRejection(AuthError::Invalid))?,
-            );
-            state
-                .secrets
-                .insert(instance_id.clone(), Arc::clone(&secret))
-                .await;
-            secret
-        }
-    };
-    jwt::verify_instance_token(
+    let keys = instance_keys(state, &instance_id).await?;
+    jwt::verify_instance_token_with_keys(
         token,
         &instance_id,
-        &secret,
+        &keys,
         &state.config.jwt_audience,
         state.config.jwt_max_lifetime,
     )
     .map_err(AuthRejection)?;
     Ok(instance_id)
+}
+
+/// The kid of an instance's HS256 secret (tokens may also omit `kid`).
+pub const HS256_KID: &str = "default";
+
+/// Every key that may verify an instance's tokens: its HS256 secret and its registered
+/// public keys (cached briefly; invalidated when keys change in this process).
+async fn instance_keys(
+    state: &AppState,
+    instance_id: &str,
+) -> poem::Result<Arc<Vec<jwt::VerificationKey>>> {
+    if let Some(k) = state.verification_keys.get(instance_id).await {
+        return Ok(k);
+    }
+    let unavailable = |_| poem::Error::from_status(poem::http::StatusCode::SERVICE_UNAVAILABLE);
+    let row = state
+        .store
+        .get_instance(instance_id)
+        .await
+        .map_err(unavailable)?
+        .ok_or(AuthRejection(AuthError::Invalid))?;
+    let secret = state
+        .vault
+        .decrypt(&row.signing_secret_enc)
+        .map_err(|_| AuthRejection(AuthError::Invalid))?;
+    let mut keys = vec![jwt::VerificationKey::hs256(HS256_KID, secret)];
+    for k in state
+        .store
+        .list_instance_keys(instance_id)
+        .await
+        .map_err(unavailable)?
+    {
+        // A stored key that no longer passes the checks is skipped, never trusted.
+        if let Some(alg) = jwt::KeyAlg::parse(&k.alg)
+            && let Ok(key) = jwt::VerificationKey::public_pem(k.kid, alg, k.public_key)
+        {
+            keys.push(key);
+        }
+    }
+    let keys = Arc::new(keys);
+    state
+        .verification_keys
+        .insert(instance_id.to_string(), Arc::clone(&keys))
+        .await;
+    Ok(keys)
 }
 
 pub fn auth_error(err: &poem::Error) -> Option<ApiError> {
@@ -197,11 +227,17 @@ pub struct ChannelView {
     pub external_id: String,
     pub waba_id: Option<String>,
     pub name: Option<String>,
-    /// `active`.
+    /// `active`, `token_invalid` (reconnect it), `paused` (Meta restricted the account) or
+    /// `disconnected`.
     pub status: String,
+    /// Why the channel is not active.
+    pub status_reason: Option<String>,
+    /// The channel's own send rate (messages/s); absent = the default of its kind.
+    pub rate_limit: Option<i64>,
     /// Whether an (encrypted) access token is stored.
     pub has_token: bool,
     pub created_at: String,
+    pub updated_at: String,
 }
 
 impl From<ChannelRow> for ChannelView {
@@ -215,7 +251,10 @@ impl From<ChannelRow> for ChannelView {
             waba_id: r.waba_id,
             name: r.name,
             status: r.status,
+            status_reason: r.status_reason,
+            rate_limit: r.rate_limit,
             created_at: crate::ms_to_rfc3339(r.created_at),
+            updated_at: crate::ms_to_rfc3339(r.updated_at),
         }
     }
 }

@@ -19,6 +19,17 @@ pub mod codes {
     pub const CONTENT_PURGED: &str = "event_content_purged";
     pub const UNAVAILABLE: &str = "service_unavailable";
     pub const INTERNAL: &str = "internal_error";
+    pub const MESSAGE_NOT_FOUND: &str = "message_not_found";
+    pub const WINDOW_CLOSED: &str = "window_closed";
+    pub const IDEMPOTENCY_KEY_REUSED: &str = "idempotency_key_reused";
+    pub const IDEMPOTENCY_KEY_INVALID: &str = "idempotency_key_invalid";
+    pub const CHANNEL_UNAVAILABLE: &str = "channel_unavailable";
+    pub const MEDIA_NOT_FOUND: &str = "media_not_found";
+    pub const MEDIA_TOO_LARGE: &str = "media_too_large";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    pub const META_ERROR: &str = "meta_error";
+    pub const KEY_NOT_FOUND: &str = "key_not_found";
+    pub const KEY_EXISTS: &str = "key_exists";
 }
 
 /// Error body of every API error.
@@ -29,9 +40,14 @@ pub struct ErrorBody {
     pub code: String,
     /// What went wrong, for a person.
     pub message: String,
-    /// The request field the error is about, when there is one (e.g. `callback_url`).
+    /// The request field the error is about, when there is one (e.g. `callback_url`,
+    /// `message.buttons[3].title`).
     #[oai(skip_serializing_if_is_none)]
     pub field: Option<String>,
+    /// The rule the field breaks, for validation errors (`max_length`, `too_many`, `required`,
+    /// `not_allowed_for_channel`, …).
+    #[oai(skip_serializing_if_is_none)]
+    pub rule: Option<String>,
 }
 
 impl poem_openapi::types::Example for ErrorBody {
@@ -40,6 +56,7 @@ impl poem_openapi::types::Example for ErrorBody {
             code: codes::CHANNEL_NOT_FOUND.into(),
             message: "No channel with that id for this instance.".into(),
             field: None,
+            rule: None,
         }
     }
 }
@@ -62,9 +79,15 @@ pub enum ApiError {
     /// Well-formed but breaks a rule (`validation_failed`, with `field`).
     #[oai(status = 422)]
     Unprocessable(Json<ErrorBody>),
+    /// Too large (`media_too_large`).
+    #[oai(status = 413)]
+    TooLarge(Json<ErrorBody>),
     /// Unexpected failure; retry later.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
+    /// Meta's Graph API failed or refused the call made for you (`meta_error`).
+    #[oai(status = 502)]
+    BadGateway(Json<ErrorBody>),
     /// The database is unavailable; retry later.
     #[oai(status = 503)]
     Unavailable(Json<ErrorBody>),
@@ -75,10 +98,14 @@ fn body(code: &str, message: impl Into<String>, field: Option<&str>) -> Json<Err
         code: code.to_string(),
         message: message.into(),
         field: field.map(str::to_string),
+        rule: None,
     })
 }
 
 impl ApiError {
+    pub fn too_large(message: impl Into<String>) -> Self {
+        Self::TooLarge(body(codes::MEDIA_TOO_LARGE, message, None))
+    }
     pub fn not_found(code: &str, message: &str) -> Self {
         Self::NotFound(body(code, message, None))
     }
@@ -90,6 +117,23 @@ impl ApiError {
     }
     pub fn invalid(field: &str, message: impl Into<String>) -> Self {
         Self::Unprocessable(body(codes::VALIDATION_FAILED, message, Some(field)))
+    }
+    /// A 422 naming the field and the rule it breaks.
+    pub fn rule(field: &str, rule: &str, message: impl Into<String>) -> Self {
+        let mut b = body(codes::VALIDATION_FAILED, message, Some(field));
+        b.0.rule = Some(rule.to_string());
+        Self::Unprocessable(b)
+    }
+    /// A 422 with its own code (a state rule, not a field's shape).
+    pub fn unprocessable(code: &str, field: Option<&str>, message: impl Into<String>) -> Self {
+        Self::Unprocessable(body(code, message, field))
+    }
+    pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
+        Self::BadRequest(body(code, message, None))
+    }
+    /// Meta refused a call made on the caller's behalf (media upload or download).
+    pub fn bad_gateway(message: impl Into<String>) -> Self {
+        Self::BadGateway(body(codes::META_ERROR, message, None))
     }
     /// Logs the cause (server side only) and answers a generic 500 or 503.
     pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {

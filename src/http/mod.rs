@@ -3,7 +3,9 @@
 
 pub mod admin;
 pub mod api;
+pub mod channels;
 pub mod errors;
+pub mod messages;
 pub mod ops;
 pub mod v1;
 pub mod webhooks;
@@ -29,22 +31,46 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// Decrypted instance signing secrets, briefly (shared with delivery).
     pub secrets: Cache<String, Arc<String>>,
+    /// Every key that verifies an instance's `/v1` tokens, briefly.
+    pub verification_keys: Cache<String, Arc<Vec<crate::crypto::jwt::VerificationKey>>>,
     /// Wakes the delivery dispatcher (after a replay or a resume).
     pub delivery_wakeup: Arc<tokio::sync::Notify>,
+    /// The per-channel senders (wake-ups, token cache, Graph client).
+    pub senders: crate::workers::sender::Senders,
+    /// The bridge's callback-signing key, when configured (served at /.well-known/jwks.json).
+    pub bridge_key: Option<Arc<crate::crypto::jwt::BridgeKey>>,
 }
 
 impl AppState {
+    /// Forgets cached secrets and keys of an instance (after a rotation or a key change).
+    pub async fn forget_instance_keys(&self, instance_id: &str) {
+        self.secrets.invalidate(instance_id).await;
+        self.verification_keys.invalidate(instance_id).await;
+    }
+
     pub fn writer_wakeup(&self) {
         self.delivery_wakeup.notify_one();
     }
 }
 
 /// The OpenAPI service: every documented API.
-pub fn openapi_service(
-    public_url: &str,
-) -> OpenApiService<(admin::AdminApi, v1::InstanceApi, ops::OpsApi), ()> {
+pub type Apis = (
+    admin::AdminApi,
+    v1::InstanceApi,
+    messages::MessagesApi,
+    channels::ChannelsApi,
+    ops::OpsApi,
+);
+
+pub fn openapi_service(public_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
-        (admin::AdminApi, v1::InstanceApi, ops::OpsApi),
+        (
+            admin::AdminApi,
+            v1::InstanceApi,
+            messages::MessagesApi,
+            channels::ChannelsApi,
+            ops::OpsApi,
+        ),
         "metabridge",
         env!("CARGO_PKG_VERSION"),
     )
@@ -52,7 +78,9 @@ pub fn openapi_service(
         "Bridge between Meta's messaging channels (WhatsApp Cloud API, Instagram, Messenger, Lead Ads) \
          and DSK platform instances. Admin endpoints take `Authorization: Bearer <METABRIDGE_ADMIN_TOKEN>`; \
          `/v1` endpoints take a JWT signed by the instance (HS256 with the secret shown at instance creation, \
-         `aud` = `metabridge`, `iss` = the instance id, `exp` required).",
+         or RS256 / EdDSA with a registered public key named by `kid`; `aud` = `metabridge`, `iss` = the \
+         instance id, `exp` required). Outbound sends: `POST /v1/messages` (idempotent with `Idempotency-Key`); \
+         results arrive as `message.sent` / `message.failed` / `message.status` events.",
     )
     .server(public_url.to_string())
 }

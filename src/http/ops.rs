@@ -33,6 +33,31 @@ pub enum ReadyResponse {
     NotReady(Json<Health>),
 }
 
+/// A public key of the bridge (RFC 8037 OKP / Ed25519).
+#[derive(Debug, Object)]
+pub struct Jwk {
+    /// `OKP`.
+    pub kty: String,
+    /// `Ed25519`.
+    pub crv: String,
+    /// The public key, base64url.
+    pub x: String,
+    /// The key id the bridge puts in its tokens' `kid` header (RFC 7638 thumbprint).
+    pub kid: String,
+    /// `EdDSA`.
+    pub alg: String,
+    /// `sig`.
+    #[oai(rename = "use")]
+    pub key_use: String,
+}
+
+/// The bridge's public signing keys.
+#[derive(Debug, Object)]
+pub struct JwkSet {
+    /// Empty when the bridge signs its callbacks HS256 with each instance's secret.
+    pub keys: Vec<Jwk>,
+}
+
 pub struct OpsApi;
 
 #[OpenApi(tag = "Tag::Operations")]
@@ -43,6 +68,29 @@ impl OpsApi {
         Json(Health {
             status: "ok".into(),
         })
+    }
+
+    /// The public keys that verify the bridge's callback JWTs (`alg: EdDSA`, `kid` in the
+    /// header). Receivers cache this document and refetch it on an unknown `kid`.
+    #[oai(
+        path = "/.well-known/jwks.json",
+        method = "get",
+        operation_id = "ops.jwks"
+    )]
+    async fn jwks(&self, state: Data<&Arc<AppState>>) -> Json<JwkSet> {
+        let keys = state
+            .bridge_key
+            .iter()
+            .map(|k| Jwk {
+                kty: "OKP".into(),
+                crv: "Ed25519".into(),
+                x: k.x().to_string(),
+                kid: k.kid().to_string(),
+                alg: "EdDSA".into(),
+                key_use: "sig".into(),
+            })
+            .collect();
+        Json(JwkSet { keys })
     }
 
     /// The service can do its work: database reachable, migrations applied.

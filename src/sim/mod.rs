@@ -4,5 +4,6 @@
 //! endpoint that verifies the bridge's JWT, counts and records events, and can be told to fail.
 
 pub mod emitter;
+pub mod graph;
 pub mod payloads;
 pub mod receiver;

@@ -3,12 +3,14 @@
 
 use std::collections::{HashMap, HashSet};
 
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::{Result, Tx, values_placeholders};
 use crate::config::Backend;
-use crate::events::parse::{ParsedEvent, Route};
+use crate::events::parse::{ChannelKind, ParsedEvent, Route, types};
+use crate::outbound::lifecycle::{ErrorInfo, Signal};
 
 /// What happened to the events of one request.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +115,8 @@ pub fn conversation_id(external_id: &str, conversation_key: &str) -> String {
 
 struct Row_<'a> {
     ev: &'a ParsedEvent,
+    /// The event's data with the bridge's message id added (statuses of our sends).
+    data: Option<Value>,
     target: Option<&'a Target>,
     route: &'a str,
     route_ext: &'a str,
@@ -205,6 +209,7 @@ pub async fn ingest_events(
                 counts[*ri].unroutable += 1;
                 rows.push(Row_ {
                     ev,
+                    data: None,
                     target: None,
                     route,
                     route_ext,
@@ -217,6 +222,7 @@ pub async fn ingest_events(
                     counts[*ri].enqueued += 1;
                     rows.push(Row_ {
                         ev,
+                        data: None,
                         target: Some(t),
                         route,
                         route_ext,
@@ -226,6 +232,13 @@ pub async fn ingest_events(
             }
         }
     }
+    // 5. Outbound effects of new events, whatever the subscriptions: statuses move our sent
+    //    messages along (and name them in the event), customer messages open the window.
+    outbound_effects(
+        tx, backend, &ordered, requests, &new_keys, &routes, &mut rows, now, horizon_ms,
+    )
+    .await?;
+
     for chunk in rows.chunks(EVENT_CHUNK) {
         let sql = format!(
             "INSERT INTO events (id, instance_id, channel_id, channel_kind, channel_external_id, route, conversation, \
@@ -270,10 +283,131 @@ pub async fn ingest_events(
                 .bind(now)
                 .bind(now + horizon_ms)
                 .bind(ev.contact.as_ref().map(|c| c.to_string()))
-                .bind(ev.data.to_string())
+                .bind(r.data.as_ref().unwrap_or(&ev.data).to_string())
                 .bind(ev.raw.to_string());
         }
         q.execute(&mut **tx).await?;
     }
     Ok(counts)
+}
+
+/// Event types that mean the customer wrote to the business (they open or refresh the
+/// customer-service window).
+const CUSTOMER_MESSAGE_TYPES: &[&str] = &[
+    types::MESSAGE_RECEIVED,
+    types::MESSAGE_REACTION,
+    types::MESSAGE_POSTBACK,
+    types::MESSAGE_REFERRAL,
+    types::MESSAGE_UNSUPPORTED,
+    types::MESSAGE_EDITED,
+];
+
+/// The first Meta error of a WhatsApp status, as the bridge reports it.
+fn status_error(data: &Value) -> Option<ErrorInfo> {
+    let e = data.get("errors")?.as_array()?.first()?;
+    let code = e.get("code").and_then(|c| {
+        c.as_i64()
+            .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
+    });
+    let reason = e
+        .get("details")
+        .or_else(|| e.get("title"))
+        .or_else(|| e.get("message"))
+        .and_then(Value::as_str)
+        .unwrap_or("Meta reported the message as failed.");
+    Some(ErrorInfo {
+        code,
+        subcode: None,
+        kind: code.map_or_else(|| "meta_error".to_string(), |c| c.to_string()),
+        reason: reason.chars().take(300).collect(),
+    })
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn outbound_effects(
+    tx: &mut Tx,
+    backend: Backend,
+    ordered: &[(&str, usize, usize)],
+    requests: &[&[ParsedEvent]],
+    new_keys: &HashSet<String>,
+    routes: &HashMap<&Route, Vec<Target>>,
+    rows: &mut [Row_<'_>],
+    now: i64,
+    horizon_ms: i64,
+) -> Result<()> {
+    let mut touches: Vec<(String, String, String, i64)> = Vec::new();
+    let mut signals = Vec::new();
+    // (event key, instance) -> bridge message id
+    let mut named: HashMap<(String, String), String> = HashMap::new();
+    for (key, ri, ei) in ordered {
+        if !new_keys.contains(*key) {
+            continue;
+        }
+        let ev = &requests[*ri][*ei];
+        let targets = &routes[&ev.route];
+        if ev.event_type == types::MESSAGE_STATUS && ev.channel_kind == Some(ChannelKind::Whatsapp)
+        {
+            let callback = ev
+                .data
+                .get("biz_opaque_callback_data")
+                .and_then(Value::as_str);
+            let meta_id = ev.data.get("message_id").and_then(Value::as_str);
+            let status = ev.data.get("status").and_then(Value::as_str).unwrap_or("");
+            for t in targets {
+                let Some(msg_id) =
+                    super::find_message_for_status(tx, &t.instance_id, callback, meta_id).await?
+                else {
+                    continue;
+                };
+                signals.push(super::MessageSignal {
+                    message_id: msg_id.clone(),
+                    signal: Signal::Status {
+                        status: status.to_string(),
+                        meta_message_id: meta_id.map(str::to_string),
+                        error: status_error(&ev.data),
+                    },
+                });
+                named.insert((key.to_string(), t.instance_id.clone()), msg_id);
+            }
+        } else if CUSTOMER_MESSAGE_TYPES.contains(&ev.event_type)
+            && let Some(contact) = ev.contact.as_ref()
+        {
+            let at = ev.occurred_at_ms.unwrap_or(now).min(now);
+            let mut ids: Vec<&str> = Vec::new();
+            for k in ["id", "wa_id", "user_id"] {
+                if let Some(id) = contact.get(k).and_then(Value::as_str)
+                    && !id.is_empty()
+                    && !ids.contains(&id)
+                {
+                    ids.push(id);
+                }
+            }
+            for t in targets {
+                for id in &ids {
+                    touches.push((
+                        t.channel_id.clone(),
+                        t.instance_id.clone(),
+                        id.to_string(),
+                        at,
+                    ));
+                }
+            }
+        }
+    }
+    if !signals.is_empty() {
+        super::apply_message_signals(tx, backend, &signals, now, horizon_ms).await?;
+        for r in rows.iter_mut() {
+            if let Some(t) = r.target
+                && let Some(id) = named.get(&(r.ev.idempotency_key.clone(), t.instance_id.clone()))
+            {
+                let mut data = r.ev.data.clone();
+                data["bridge_message_id"] = Value::String(id.clone());
+                r.data = Some(data);
+            }
+        }
+    }
+    if !touches.is_empty() {
+        super::touch_windows(tx, backend, &touches).await?;
+    }
+    Ok(())
 }

@@ -33,6 +33,10 @@ pub struct ChannelRow {
     pub name: Option<String>,
     pub token_enc: Option<String>,
     pub status: String,
+    /// Why the channel is not active (`token_invalid`, `paused`, `disconnected`).
+    pub status_reason: Option<String>,
+    /// Send rate in messages/s; None = the kind's default.
+    pub rate_limit: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
 }
@@ -49,8 +53,8 @@ pub struct InstancePatch {
 }
 
 const INSTANCE_COLS: &str = "id, name, callback_url, signing_secret_enc, event_types, delivery_paused_reason, created_at, updated_at";
-const CHANNEL_COLS: &str =
-    "id, instance_id, kind, external_id, waba_id, name, token_enc, status, created_at, updated_at";
+const CHANNEL_COLS: &str = "id, instance_id, kind, external_id, waba_id, name, token_enc, status, status_reason, \
+    rate_limit, created_at, updated_at";
 
 impl Store {
     pub async fn insert_instance(&self, row: &InstanceRow) -> Result<()> {
@@ -224,14 +228,177 @@ impl Store {
             .await?)
     }
 
-    /// Removes a channel and its stored token (P03, P13); its events stop being routed.
-    pub async fn delete_channel(&self, id: &str, instance_id: Option<&str>) -> Result<bool> {
-        let res =
-            sqlx::query("DELETE FROM channels WHERE id = $1 AND ($2 IS NULL OR instance_id = $2)")
-                .bind(id)
-                .bind(instance_id)
-                .execute(self.pool())
-                .await?;
+    /// Changes a channel's settings; `None` leaves a field as it is. Returns false when
+    /// the channel does not exist (for this instance).
+    pub async fn update_channel_settings(
+        &self,
+        id: &str,
+        instance_id: Option<&str>,
+        name: Option<&str>,
+        rate_limit: Option<Option<i64>>,
+    ) -> Result<bool> {
+        let res = sqlx::query(
+            "UPDATE channels SET name = COALESCE($1, name), \
+             rate_limit = CASE WHEN $2 = 1 THEN $3 ELSE rate_limit END, updated_at = $4 \
+             WHERE id = $5 AND ($6 IS NULL OR instance_id = $6) AND status <> 'disconnected'",
+        )
+        .bind(name)
+        .bind(i64::from(rate_limit.is_some()))
+        .bind(rate_limit.flatten())
+        .bind(crate::now_ms())
+        .bind(id)
+        .bind(instance_id)
+        .execute(self.pool())
+        .await?;
         Ok(res.rows_affected() > 0)
+    }
+
+    /// Stores a new token for a channel (encrypted by the caller) and makes it active again.
+    pub async fn replace_channel_token(&self, id: &str, token_enc: &str) -> Result<bool> {
+        let res = sqlx::query(
+            "UPDATE channels SET token_enc = $1, status = 'active', status_reason = NULL, updated_at = $2 \
+             WHERE id = $3 AND status <> 'disconnected'",
+        )
+        .bind(token_enc)
+        .bind(crate::now_ms())
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(res.rows_affected() > 0)
+    }
+}
+
+/// A public key an instance registered to sign its `/v1` tokens.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct InstanceKeyRow {
+    pub instance_id: String,
+    pub kid: String,
+    pub alg: String,
+    pub public_key: String,
+    pub created_at: i64,
+}
+
+impl Store {
+    /// Registers a verification key; false when the kid is taken.
+    pub async fn add_instance_key(&self, row: &InstanceKeyRow) -> Result<bool> {
+        let res = sqlx::query(
+            "INSERT INTO instance_keys (instance_id, kid, alg, public_key, created_at) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT DO NOTHING",
+        )
+        .bind(&row.instance_id)
+        .bind(&row.kid)
+        .bind(&row.alg)
+        .bind(&row.public_key)
+        .bind(row.created_at)
+        .execute(self.pool())
+        .await?;
+        Ok(res.rows_affected() == 1)
+    }
+
+    pub async fn list_instance_keys(&self, instance_id: &str) -> Result<Vec<InstanceKeyRow>> {
+        Ok(sqlx::query_as(
+            "SELECT instance_id, kid, alg, public_key, created_at FROM instance_keys WHERE instance_id = $1 ORDER BY created_at, kid",
+        )
+        .bind(instance_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Retires a verification key; false when there was none.
+    pub async fn delete_instance_key(&self, instance_id: &str, kid: &str) -> Result<bool> {
+        let res = sqlx::query("DELETE FROM instance_keys WHERE instance_id = $1 AND kid = $2")
+            .bind(instance_id)
+            .bind(kid)
+            .execute(self.pool())
+            .await?;
+        Ok(res.rows_affected() == 1)
+    }
+}
+
+/// What one key-rotation batch found.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RotationCounts {
+    /// Encrypted values looked at.
+    pub scanned: u64,
+    /// Re-encrypted under the first key.
+    pub rotated: u64,
+    /// Already under the first key.
+    pub current: u64,
+    /// Not decryptable with any configured key (left as they are, reported).
+    pub undecryptable: u64,
+    /// Changed by someone else between read and write (picked up by a re-run).
+    pub raced: u64,
+}
+
+impl std::ops::AddAssign for RotationCounts {
+    fn add_assign(&mut self, o: Self) {
+        self.scanned += o.scanned;
+        self.rotated += o.rotated;
+        self.current += o.current;
+        self.undecryptable += o.undecryptable;
+        self.raced += o.raced;
+    }
+}
+
+/// Which encrypted column a rotation batch walks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EncryptedColumn {
+    ChannelTokens,
+    InstanceSecrets,
+}
+
+impl Store {
+    /// Re-encrypts one batch of `column` (rows with id > `after`, in id order) with `reencrypt`
+    /// and commits it. Returns the counts and the last id seen (None: nothing left). Each
+    /// row is updated only if its value did not change meanwhile, so running this while the
+    /// service runs, interrupting it and re-running it are all safe.
+    pub async fn rotate_batch(
+        &self,
+        column: EncryptedColumn,
+        after: &str,
+        limit: i64,
+        reencrypt: &(dyn Fn(&str) -> Result<Option<String>, ()> + Sync),
+    ) -> Result<(RotationCounts, Option<String>)> {
+        let (select, update): (&'static str, &'static str) = match column {
+            EncryptedColumn::ChannelTokens => (
+                "SELECT id, token_enc FROM channels WHERE id > $1 AND token_enc IS NOT NULL ORDER BY id LIMIT $2",
+                "UPDATE channels SET token_enc = $1 WHERE id = $2 AND token_enc = $3",
+            ),
+            EncryptedColumn::InstanceSecrets => (
+                "SELECT id, signing_secret_enc FROM instances WHERE id > $1 ORDER BY id LIMIT $2",
+                "UPDATE instances SET signing_secret_enc = $1 WHERE id = $2 AND signing_secret_enc = $3",
+            ),
+        };
+        let mut tx = self.begin_write().await?;
+        let rows: Vec<(String, String)> = sqlx::query_as(select)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        let mut counts = RotationCounts::default();
+        let last = rows.last().map(|r| r.0.clone());
+        for (id, old) in &rows {
+            counts.scanned += 1;
+            match reencrypt(old) {
+                Ok(None) => counts.current += 1,
+                Err(()) => counts.undecryptable += 1,
+                Ok(Some(new)) => {
+                    let n = sqlx::query(update)
+                        .bind(new)
+                        .bind(id.as_str())
+                        .bind(old.as_str())
+                        .execute(&mut *tx)
+                        .await?
+                        .rows_affected();
+                    if n == 1 {
+                        counts.rotated += 1;
+                    } else {
+                        counts.raced += 1;
+                    }
+                }
+            }
+        }
+        tx.commit().await?;
+        Ok((counts, last))
     }
 }

@@ -8,10 +8,12 @@
 mod events;
 mod ingest;
 mod instances;
+mod messages;
 
 pub use events::*;
 pub use ingest::*;
 pub use instances::*;
+pub use messages::*;
 
 use std::path::Path;
 use std::str::FromStr;

@@ -55,6 +55,8 @@ pub struct Dispatcher {
     metrics: Arc<Metrics>,
     client: reqwest::Client,
     secrets: Cache<String, Arc<String>>,
+    /// When set, callbacks are signed EdDSA with the bridge's key (JWKS) instead of HS256.
+    bridge_key: Option<Arc<jwt::BridgeKey>>,
     wakeup: Arc<Notify>,
     backoff: Duration,
     concurrency: usize,
@@ -74,6 +76,7 @@ struct InFlight {
 }
 
 impl Dispatcher {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         config: &Config,
         store: Store,
@@ -82,6 +85,7 @@ impl Dispatcher {
         metrics: Arc<Metrics>,
         wakeup: Arc<Notify>,
         secrets: Cache<String, Arc<String>>,
+        bridge_key: Option<Arc<jwt::BridgeKey>>,
     ) -> anyhow::Result<Arc<Self>> {
         let client = reqwest::Client::builder()
             .timeout(config.delivery_timeout)
@@ -97,6 +101,7 @@ impl Dispatcher {
             metrics,
             client,
             secrets,
+            bridge_key,
             wakeup,
             backoff: config.delivery_backoff,
             concurrency: config.delivery_concurrency,
@@ -238,7 +243,10 @@ impl Dispatcher {
                 Some("instance signing secret cannot be decrypted".to_string()),
             ),
             (Ok(body), Some(secret)) => {
-                let token = jwt::mint_callback_token(&secret, &ev.instance_id, &ev.id);
+                let token = match &self.bridge_key {
+                    Some(key) => jwt::mint_callback_token_eddsa(key, &ev.instance_id, &ev.id),
+                    None => jwt::mint_callback_token(&secret, &ev.instance_id, &ev.id),
+                };
                 let resp = self
                     .client
                     .post(&ev.callback_url)

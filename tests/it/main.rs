@@ -9,5 +9,8 @@ mod api;
 mod cli;
 mod delivery;
 mod inbound;
+mod jwt;
 mod openapi;
+mod outbound;
 mod process;
+mod vault;

@@ -1,0 +1,426 @@
+//! The instance's channels (`/v1/channels`): list, read, settings, disconnect; a contact's
+//! customer-service window; media download (streamed from Meta, the DSK has no token) and
+//! upload.
+
+use std::sync::Arc;
+
+use futures_util::TryStreamExt;
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::{Binary, Json, Response};
+use poem_openapi::{ApiResponse, Object, OpenApi};
+
+use super::AppState;
+use super::api::{ChannelView, InstanceAuth, Tag, op_error};
+use super::errors::{ApiError, codes};
+use super::messages::{HUMAN_AGENT_WINDOW_MS, WINDOW_MS};
+use crate::config::MAX_CHANNEL_RATE;
+use crate::meta::graph::GraphCallError;
+use crate::store::ChannelRow;
+
+/// Settings an instance may change.
+#[derive(Debug, Object)]
+pub struct ChannelPatch {
+    /// A display name for the channel (1–200 characters).
+    pub name: Option<String>,
+    /// Send rate in messages/s (1–1000). Meta's default for a WhatsApp number is 80; raise it
+    /// only when Meta upgraded the number. `0` returns to the default.
+    pub rate_limit: Option<i64>,
+}
+
+/// A contact's customer-service window on a channel.
+#[derive(Debug, Object)]
+pub struct ContactWindow {
+    pub channel_id: String,
+    /// The contact id as given (phone number / WhatsApp id / BSUID / IGSID / PSID).
+    pub contact: String,
+    /// When the contact last wrote (as far as the bridge has seen); absent if never.
+    pub last_inbound_at: Option<String>,
+    /// Whether free-form messages may be sent now.
+    pub window_open: bool,
+    /// When the window closes (24 hours after the contact's last message).
+    pub window_expires_at: Option<String>,
+    /// Instagram/Messenger: until when a human agent may still answer with the
+    /// `human_agent` tag (7 days).
+    pub human_agent_expires_at: Option<String>,
+}
+
+/// An uploaded media file.
+#[derive(Debug, Object)]
+pub struct UploadedMedia {
+    /// Meta's media id, usable as `media_id` in a send for 30 days.
+    pub media_id: String,
+    pub mime_type: String,
+    pub size: u64,
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum Disconnected {
+    /// Disconnected: the token is deleted, nothing more is relayed or sent.
+    #[oai(status = 204)]
+    NoContent,
+}
+
+/// Largest upload accepted per media kind (Meta's WhatsApp limits).
+pub fn media_limit(mime: &str) -> Option<u64> {
+    const MB: u64 = 1024 * 1024;
+    let mime = mime
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    Some(match mime.as_str() {
+        "image/webp" => 500 * 1024,
+        "image/jpeg" | "image/png" => 5 * MB,
+        "audio/aac" | "audio/amr" | "audio/mpeg" | "audio/mp4" | "audio/ogg" => 16 * MB,
+        "video/mp4" | "video/3gpp" => 16 * MB,
+        "text/plain"
+        | "application/pdf"
+        | "application/vnd.ms-powerpoint"
+        | "application/msword"
+        | "application/vnd.ms-excel"
+        | "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+        | "application/vnd.openxmlformats-officedocument.presentationml.presentation"
+        | "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" => 100 * MB,
+        _ => return None,
+    })
+}
+
+fn not_found() -> ApiError {
+    ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id.")
+}
+
+/// A channel of this instance (a disconnected one only when `include_disconnected`).
+async fn own_channel(
+    state: &AppState,
+    id: &str,
+    instance_id: &str,
+    include_disconnected: bool,
+) -> Result<ChannelRow, ApiError> {
+    if !crate::ids::is_valid(crate::ids::CHANNEL, id) {
+        return Err(not_found());
+    }
+    let row = state
+        .store
+        .get_channel(id, Some(instance_id))
+        .await
+        .map_err(|e| ApiError::store("read channel", e))?
+        .ok_or_else(not_found)?;
+    if row.status == "disconnected" && !include_disconnected {
+        return Err(not_found());
+    }
+    Ok(row)
+}
+
+fn media_error(e: GraphCallError) -> ApiError {
+    match e {
+        GraphCallError::Graph { error, .. } if error.code == 100 => ApiError::not_found(
+            codes::MEDIA_NOT_FOUND,
+            "Meta has no media with that id for this channel (unknown, expired or deleted).",
+        ),
+        GraphCallError::Graph { error, .. } => ApiError::bad_gateway(format!(
+            "Meta refused the media call (code {}).",
+            error.code
+        )),
+        GraphCallError::Status { status: 404 } => ApiError::not_found(
+            codes::MEDIA_NOT_FOUND,
+            "Meta has no media with that id for this channel (unknown, expired or deleted).",
+        ),
+        GraphCallError::Status { status } => {
+            ApiError::bad_gateway(format!("Meta answered HTTP {status} to the media call."))
+        }
+        GraphCallError::Invalid(_) => {
+            ApiError::not_found(codes::MEDIA_NOT_FOUND, "No media with that id.")
+        }
+        GraphCallError::Transport(_) | GraphCallError::Decode(_) => {
+            ApiError::bad_gateway("The Graph API could not be reached or answered unreadably.")
+        }
+    }
+}
+
+/// A Meta media id: digits, letters, `.`, `_`, `-` only (never a path).
+fn valid_media_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
+        && !id.contains("..")
+}
+
+pub struct ChannelsApi;
+
+#[OpenApi(prefix_path = "/v1", tag = "Tag::Channels")]
+impl ChannelsApi {
+    /// This instance's channels (disconnected ones included, with their status).
+    #[oai(path = "/channels", method = "get", operation_id = "channels.list")]
+    async fn list(
+        &self,
+        auth: InstanceAuth,
+        state: Data<&Arc<AppState>>,
+    ) -> Result<Json<Vec<ChannelView>>, ApiError> {
+        let rows = state
+            .store
+            .list_channels(Some(&auth.0))
+            .await
+            .map_err(|e| ApiError::store("list channels", e))?;
+        Ok(Json(rows.into_iter().map(ChannelView::from).collect()))
+    }
+
+    /// One of this instance's channels.
+    #[oai(path = "/channels/:id", method = "get", operation_id = "channels.get")]
+    async fn get(
+        &self,
+        auth: InstanceAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<Json<ChannelView>, ApiError> {
+        Ok(Json(own_channel(&state, &id, &auth.0, true).await?.into()))
+    }
+
+    /// Change a channel's settings (display name, send rate).
+    #[oai(
+        path = "/channels/:id",
+        method = "patch",
+        operation_id = "channels.update"
+    )]
+    async fn update(
+        &self,
+        auth: InstanceAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+        body: Json<ChannelPatch>,
+    ) -> Result<Json<ChannelView>, ApiError> {
+        own_channel(&state, &id, &auth.0, false).await?;
+        let name = body
+            .name
+            .as_deref()
+            .map(|n| crate::tenants::validate_name("name", n))
+            .transpose()
+            .map_err(op_error)?;
+        let rate = match body.rate_limit {
+            None => None,
+            Some(0) => Some(None),
+            Some(r) if (1..=i64::from(MAX_CHANNEL_RATE)).contains(&r) => Some(Some(r)),
+            Some(_) => {
+                return Err(ApiError::rule(
+                    "rate_limit",
+                    "out_of_range",
+                    "must be between 1 and 1000 messages/s (0 = the default)",
+                ));
+            }
+        };
+        state
+            .store
+            .update_channel_settings(&id, Some(&auth.0), name.as_deref(), rate)
+            .await
+            .map_err(|e| ApiError::store("update channel", e))?;
+        let _ = state
+            .store
+            .audit(&auth.0, "channel.updated", &id, None)
+            .await;
+        Ok(Json(own_channel(&state, &id, &auth.0, true).await?.into()))
+    }
+
+    /// Disconnect a channel: its token is deleted (P03, P13), events stop being relayed,
+    /// messages still waiting fail with `channel_disconnected`, and a `channel.disconnected`
+    /// event follows.
+    #[oai(
+        path = "/channels/:id",
+        method = "delete",
+        operation_id = "channels.disconnect"
+    )]
+    async fn disconnect(
+        &self,
+        auth: InstanceAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<Disconnected, ApiError> {
+        own_channel(&state, &id, &auth.0, false).await?;
+        let horizon =
+            i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 4);
+        let done =
+            crate::tenants::remove_channel(&state.store, &id, Some(&auth.0), "instance", horizon)
+                .await
+                .map_err(op_error)?;
+        if let Some(enc) = done.token_enc {
+            state.senders.forget_token(&enc).await;
+        }
+        state.writer_wakeup();
+        Ok(Disconnected::NoContent)
+    }
+
+    /// A contact's customer-service window: whether free-form messages may be sent now and
+    /// until when (WhatsApp, Instagram, Messenger: 24 hours after the contact's last message;
+    /// Instagram/Messenger human agents: 7 days with the `human_agent` tag).
+    #[oai(
+        path = "/channels/:id/contacts/:contact",
+        method = "get",
+        operation_id = "channels.contact_window"
+    )]
+    async fn contact_window(
+        &self,
+        auth: InstanceAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+        contact: Path<String>,
+    ) -> Result<Json<ContactWindow>, ApiError> {
+        let channel = own_channel(&state, &id, &auth.0, false).await?;
+        let key = if channel.kind == "whatsapp" {
+            let digits: String = contact.trim_start_matches('+').to_string();
+            if digits.bytes().all(|b| b.is_ascii_digit()) {
+                digits
+            } else {
+                contact.0.clone()
+            }
+        } else {
+            contact.0.clone()
+        };
+        let last = state
+            .store
+            .last_inbound(&channel.id, &key)
+            .await
+            .map_err(|e| ApiError::store("read window", e))?;
+        let now = crate::now_ms();
+        Ok(Json(ContactWindow {
+            channel_id: channel.id.clone(),
+            contact: contact.0,
+            last_inbound_at: last.map(crate::ms_to_rfc3339),
+            window_open: last.is_some_and(|at| now - at < WINDOW_MS),
+            window_expires_at: last.map(|at| crate::ms_to_rfc3339(at + WINDOW_MS)),
+            human_agent_expires_at: (channel.kind != "whatsapp")
+                .then(|| last.map(|at| crate::ms_to_rfc3339(at + HUMAN_AGENT_WINDOW_MS)))
+                .flatten(),
+        }))
+    }
+
+    /// Download an inbound media file (WhatsApp media id from a `message.received` event),
+    /// streamed from Meta with its content type and length. Meta keeps inbound media for a
+    /// limited time; an expired or unknown id is a `404 media_not_found`.
+    #[oai(
+        path = "/channels/:id/media/:media_id",
+        method = "get",
+        operation_id = "media.download"
+    )]
+    async fn download(
+        &self,
+        auth: InstanceAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+        media_id: Path<String>,
+    ) -> Result<Response<Binary<poem::Body>>, ApiError> {
+        let channel = own_channel(&state, &id, &auth.0, false).await?;
+        if !valid_media_id(&media_id) {
+            return Err(ApiError::not_found(
+                codes::MEDIA_NOT_FOUND,
+                "No media with that id.",
+            ));
+        }
+        if channel.kind != "whatsapp" {
+            return Err(ApiError::unprocessable(
+                codes::VALIDATION_FAILED,
+                Some("media_id"),
+                "Instagram and Messenger media come as URLs in the event; only WhatsApp media ids are downloaded here.",
+            ));
+        }
+        let token = state.senders.token_for(&channel).await.map_err(|_| {
+            ApiError::conflict(
+                codes::CHANNEL_UNAVAILABLE,
+                "The channel has no usable token.",
+            )
+        })?;
+        let graph = state.senders.graph();
+        let info = graph
+            .media_info(&token, &media_id, Some(&channel.external_id))
+            .await
+            .map_err(media_error)?;
+        let resp = graph
+            .download(&token, &info.url)
+            .await
+            .map_err(media_error)?;
+        let len = resp.content_length().or(info.file_size);
+        let mime = info.mime_type.clone();
+        let stream = resp.bytes_stream().map_err(std::io::Error::other);
+        let mut out = Response::new(Binary(poem::Body::from_bytes_stream(stream)))
+            .header("Content-Type", mime.as_str());
+        if let Some(len) = len {
+            out = out.header("Content-Length", len.to_string());
+        }
+        Ok(out)
+    }
+
+    /// Upload a media file to Meta for a WhatsApp channel; answers Meta's media id. Send the
+    /// file as the raw body with its `Content-Type` (image/jpeg, image/png, image/webp,
+    /// audio/*, video/mp4, application/pdf, …). Limits: image 5 MB, sticker (webp) 500 KB,
+    /// audio and video 16 MB, documents 100 MB.
+    #[oai(
+        path = "/channels/:id/media",
+        method = "post",
+        operation_id = "media.upload"
+    )]
+    async fn upload(
+        &self,
+        auth: InstanceAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+        /// The file's media type.
+        #[oai(name = "Content-Type")]
+        content_type: Header<String>,
+        /// The file name Meta shows for documents.
+        filename: Query<Option<String>>,
+        body: Binary<Vec<u8>>,
+    ) -> Result<Json<UploadedMedia>, ApiError> {
+        let channel = own_channel(&state, &id, &auth.0, false).await?;
+        if channel.kind != "whatsapp" {
+            return Err(ApiError::unprocessable(
+                codes::VALIDATION_FAILED,
+                None,
+                "Uploads go to WhatsApp channels; Instagram and Messenger send media by URL.",
+            ));
+        }
+        let mime = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase();
+        let Some(limit) = media_limit(&mime) else {
+            return Err(ApiError::unprocessable(
+                codes::UNSUPPORTED_MEDIA_TYPE,
+                Some("Content-Type"),
+                "WhatsApp does not accept this media type.",
+            ));
+        };
+        let size = body.0.len() as u64;
+        if size == 0 {
+            return Err(ApiError::rule("body", "required", "the file is empty"));
+        }
+        if size > limit {
+            return Err(ApiError::too_large(format!(
+                "{mime} files may be at most {limit} bytes."
+            )));
+        }
+        let filename = filename
+            .0
+            .filter(|f| !f.is_empty() && f.len() <= 240 && !f.contains(['/', '\\', '\0']))
+            .unwrap_or_else(|| "file".to_string());
+        let token = state.senders.token_for(&channel).await.map_err(|_| {
+            ApiError::conflict(
+                codes::CHANNEL_UNAVAILABLE,
+                "The channel has no usable token.",
+            )
+        })?;
+        let media_id = state
+            .senders
+            .graph()
+            .upload_media(&token, &channel.external_id, &mime, &filename, body.0, size)
+            .await
+            .map_err(media_error)?;
+        Ok(Json(UploadedMedia {
+            media_id,
+            mime_type: mime,
+            size,
+        }))
+    }
+}

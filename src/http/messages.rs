@@ -1,0 +1,452 @@
+//! `POST /v1/messages` and friends: validate a send against Meta's limits and the contact's
+//! customer-service window, queue it durably (idempotently), answer 202 with its id, and
+//! report its state.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use poem::web::Data;
+use poem_openapi::param::{Header, Path, Query};
+use poem_openapi::payload::Json;
+use poem_openapi::types::ToJSON;
+use poem_openapi::{ApiResponse, Object, OpenApi};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::AppState;
+use super::api::{InstanceAuth, Tag, page_cursor, page_limit};
+use super::errors::{ApiError, codes};
+use crate::outbound::lifecycle::Phase;
+use crate::outbound::model::{self, ChannelKind, MessageTag, SendMessageRequest};
+use crate::store::{Enqueued, MessageRow, NewMessage};
+
+/// Longest `wait` a caller may ask for, in seconds.
+pub const MAX_WAIT_SECS: u64 = 30;
+/// Longest idempotency key accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+/// The customer-service window: 24 h after the contact's last message.
+pub const WINDOW_MS: i64 = 24 * 3600 * 1000;
+/// Instagram/Messenger human-agent tag: 7 days after the contact's last message.
+pub const HUMAN_AGENT_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
+
+/// A Meta error or the bridge's reason a message failed.
+#[derive(Debug, Object)]
+pub struct MessageError {
+    /// Meta's error code as text (`131047`), or the bridge's own: `unknown_outcome` (the
+    /// Graph call timed out after the request was sent and no status confirmed it),
+    /// `retries_exhausted`, `channel_disconnected`, `content_missing`.
+    pub code: String,
+    /// Meta's numeric code, when Meta gave one.
+    pub meta_code: Option<i64>,
+    pub meta_subcode: Option<i64>,
+    /// A readable reason.
+    pub reason: String,
+}
+
+/// One entry of a message's status history.
+#[derive(Debug, Object)]
+pub struct StatusEntry {
+    /// `accepted` (Graph API answered 200), `sent`, `delivered`, `read`, `played`, `failed`
+    /// (from Meta's status webhooks), or the bridge's `retrying`, `unconfirmed`, `held`.
+    pub status: String,
+    pub at: String,
+    /// The error code that came with it, if any.
+    pub error_code: Option<String>,
+}
+
+/// An outbound message and where it is.
+#[derive(Debug, Object)]
+pub struct MessageView {
+    /// The bridge's message id (also Meta's `biz_opaque_callback_data`).
+    pub id: String,
+    pub channel_id: String,
+    /// The recipient as sent to Meta (normalised).
+    pub to: String,
+    /// The message type (`text`, `template`, `image`, …, `mark_read`, `typing_on`).
+    #[oai(rename = "type")]
+    pub message_type: String,
+    /// `queued` (waiting for its turn), `sending` (the Graph call is in flight),
+    /// `unconfirmed` (the call's outcome is unknown; waiting for Meta's status echo), `sent`
+    /// (Meta accepted it), `delivered`, `read`, `failed`. It only moves forward.
+    pub status: String,
+    /// Meta's message id (`wamid.…` or `m_…`) once accepted.
+    pub meta_message_id: Option<String>,
+    /// The recipient's WhatsApp id as Meta normalised it, when it said.
+    pub recipient_wa_id: Option<String>,
+    pub client_reference: Option<String>,
+    /// Why it failed (or the last retryable error while it is retried).
+    pub error: Option<MessageError>,
+    /// Graph API calls made for it so far.
+    pub attempts: i64,
+    pub created_at: String,
+    pub updated_at: String,
+    /// When the next attempt is due (queued messages).
+    pub next_attempt_at: Option<String>,
+    pub sent_at: Option<String>,
+    pub delivered_at: Option<String>,
+    pub read_at: Option<String>,
+    pub failed_at: Option<String>,
+    /// Every status recorded, oldest first.
+    pub statuses: Vec<StatusEntry>,
+}
+
+impl From<MessageRow> for MessageView {
+    fn from(r: MessageRow) -> Self {
+        let statuses: Vec<Value> = serde_json::from_str(&r.statuses).unwrap_or_default();
+        let error = r.error_title.clone().map(|code| MessageError {
+            code,
+            meta_code: r.error_code,
+            meta_subcode: r.error_subcode,
+            reason: r.error_reason.clone().unwrap_or_default(),
+        });
+        Self {
+            next_attempt_at: (r.state == "queued").then(|| crate::ms_to_rfc3339(r.next_attempt_at)),
+            id: r.id,
+            channel_id: r.channel_id,
+            to: r.recipient,
+            message_type: r.message_type,
+            status: r.state,
+            meta_message_id: r.meta_message_id,
+            recipient_wa_id: r.recipient_wa_id,
+            client_reference: r.client_reference,
+            error,
+            attempts: r.attempts,
+            created_at: crate::ms_to_rfc3339(r.created_at),
+            updated_at: crate::ms_to_rfc3339(r.updated_at),
+            sent_at: r.sent_at.map(crate::ms_to_rfc3339),
+            delivered_at: r.delivered_at.map(crate::ms_to_rfc3339),
+            read_at: r.read_at.map(crate::ms_to_rfc3339),
+            failed_at: r.failed_at.map(crate::ms_to_rfc3339),
+            statuses: statuses
+                .into_iter()
+                .map(|s| StatusEntry {
+                    status: s["status"].as_str().unwrap_or("").to_string(),
+                    at: s["at"].as_str().unwrap_or("").to_string(),
+                    error_code: s["error_code"].as_str().map(str::to_string),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Debug, ApiResponse)]
+pub enum SendResponse {
+    /// Queued durably; `status` tells how far it got (with `wait`, it may already be `sent`
+    /// or `failed`).
+    #[oai(status = 202)]
+    Accepted(Json<MessageView>),
+    /// A retry with an `Idempotency-Key` already used with the same body: the original
+    /// message, never a second send.
+    #[oai(status = 200)]
+    Existing(Json<MessageView>),
+}
+
+/// A page of messages, newest first.
+#[derive(Debug, Object)]
+pub struct MessagePage {
+    pub messages: Vec<MessageView>,
+    /// Pass as `cursor` for the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+pub struct MessagesApi;
+
+fn not_found() -> ApiError {
+    ApiError::not_found(codes::MESSAGE_NOT_FOUND, "No message with that id.")
+}
+
+fn channel_not_found() -> ApiError {
+    ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id.")
+}
+
+/// A digest of the request as parsed (field order and whitespace do not matter).
+fn request_hash(req: &SendMessageRequest) -> String {
+    let canonical = model::request_fingerprint(&req.to_json().unwrap_or(Value::Null));
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// The recipient as the rendered body names it.
+fn rendered_recipient(kind: ChannelKind, body: &Value, fallback: &str) -> String {
+    let v = match kind {
+        ChannelKind::Whatsapp => body.get("to").or_else(|| body.get("recipient")),
+        _ => body.get("recipient").and_then(|r| r.get("id")),
+    };
+    v.and_then(Value::as_str).unwrap_or(fallback).to_string()
+}
+
+fn validate_idempotency_key(key: Option<&str>) -> Result<Option<String>, ApiError> {
+    let Some(key) = key else { return Ok(None) };
+    if key.is_empty()
+        || key.len() > MAX_IDEMPOTENCY_KEY
+        || !key.bytes().all(|b| (0x21..=0x7e).contains(&b))
+    {
+        return Err(ApiError::bad_request(
+            codes::IDEMPOTENCY_KEY_INVALID,
+            format!("Idempotency-Key must be 1–{MAX_IDEMPOTENCY_KEY} visible ASCII characters."),
+        ));
+    }
+    Ok(Some(key.to_string()))
+}
+
+/// Refuses a free-form send when the contact's service window is closed.
+async fn check_window(
+    state: &AppState,
+    kind: ChannelKind,
+    channel_id: &str,
+    recipient: &str,
+    tag: Option<MessageTag>,
+) -> Result<(), ApiError> {
+    let allowed_ms = match (kind, tag) {
+        (ChannelKind::Whatsapp, _) => WINDOW_MS,
+        (_, Some(MessageTag::HumanAgent)) => HUMAN_AGENT_WINDOW_MS,
+        // Messenger's update tags are allowed outside the window (for their purpose).
+        (ChannelKind::Messenger, Some(_)) => return Ok(()),
+        _ => WINDOW_MS,
+    };
+    let last = state
+        .store
+        .last_inbound(channel_id, recipient)
+        .await
+        .map_err(|e| ApiError::store("read service window", e))?;
+    let now = crate::now_ms();
+    match last {
+        Some(at) if now - at < allowed_ms => Ok(()),
+        _ => Err(ApiError::unprocessable(
+            codes::WINDOW_CLOSED,
+            Some("to"),
+            match kind {
+                ChannelKind::Whatsapp => {
+                    "The customer-service window with this contact is closed (no message from them in the \
+                     last 24 hours). Send a template, or set `ignore_window` if the bridge's view is incomplete."
+                }
+                _ => {
+                    "The messaging window with this contact is closed (no message from them in the last \
+                     24 hours; 7 days with the human_agent tag). Set `ignore_window` if the bridge's view \
+                     is incomplete."
+                }
+            },
+        )),
+    }
+}
+
+async fn wait_until_settled(
+    state: &AppState,
+    id: &str,
+    instance_id: &str,
+    secs: u64,
+) -> Option<MessageRow> {
+    let mut settled = state.senders.subscribe();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let row = state
+            .store
+            .get_message(id, Some(instance_id))
+            .await
+            .ok()
+            .flatten();
+        if let Some(r) = &row
+            && Phase::parse(&r.state).is_some_and(Phase::is_final_for_sender)
+        {
+            return row;
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return row;
+        }
+        // Woken when this process settles a message; polls for other replicas' work.
+        let step = (deadline - now).min(Duration::from_millis(250));
+        let _ = tokio::time::timeout(step, async {
+            loop {
+                match settled.recv().await {
+                    Ok(s) if s == id => break,
+                    Ok(_) => {}
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
+                    Err(_) => std::future::pending::<()>().await,
+                }
+            }
+        })
+        .await;
+    }
+}
+
+#[OpenApi(prefix_path = "/v1", tag = "Tag::Messages")]
+impl MessagesApi {
+    /// Send a message (or a sender action) through one of this instance's channels.
+    ///
+    /// The message is validated against Meta's limits and the contact's customer-service
+    /// window, stored as `queued`, and answered `202` with its id; a per-channel sender
+    /// then calls the Graph API under the channel's rate limit. Results arrive as
+    /// `message.sent` / `message.failed` events and in `GET /v1/messages/{id}`.
+    ///
+    /// Retries are safe with an `Idempotency-Key` header: the same key with the same body
+    /// answers `200` with the original message (never a second send); with a different body
+    /// it is a `409`. Keys are kept as long as the message (at least 24 hours).
+    ///
+    /// `wait` (seconds, ≤ 30) holds the answer until Meta accepted or refused the message,
+    /// or the time is up; the message is queued durably first either way.
+    #[oai(path = "/messages", method = "post", operation_id = "messages.send")]
+    async fn send(
+        &self,
+        auth: InstanceAuth,
+        state: Data<&Arc<AppState>>,
+        body: Json<SendMessageRequest>,
+        /// Makes retries safe: the same key never sends twice (1–255 visible ASCII characters).
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: Header<Option<String>>,
+        /// Seconds to wait for Meta's answer before responding (0–30, default 0).
+        wait: Query<Option<u64>>,
+    ) -> Result<SendResponse, ApiError> {
+        let instance_id = auth.0;
+        let key = validate_idempotency_key(idempotency_key.0.as_deref())?;
+        let wait = match wait.0 {
+            None => 0,
+            Some(w) if w <= MAX_WAIT_SECS => w,
+            Some(_) => {
+                return Err(ApiError::rule(
+                    "wait",
+                    "out_of_range",
+                    format!("must be between 0 and {MAX_WAIT_SECS} seconds"),
+                ));
+            }
+        };
+        let req = body.0;
+        if !crate::ids::is_valid(crate::ids::CHANNEL, &req.channel_id) {
+            return Err(channel_not_found());
+        }
+        let channel = state
+            .store
+            .get_channel(&req.channel_id, Some(&instance_id))
+            .await
+            .map_err(|e| ApiError::store("read channel", e))?
+            .ok_or_else(channel_not_found)?;
+        if channel.status == "disconnected" {
+            return Err(channel_not_found());
+        }
+        if channel.status != "active" {
+            return Err(ApiError::conflict(
+                codes::CHANNEL_UNAVAILABLE,
+                format!(
+                    "The channel is {} and cannot send until it is fixed (see GET /v1/channels/{{id}}).",
+                    channel.status
+                ),
+            ));
+        }
+        let kind = ChannelKind::parse(&channel.kind).ok_or_else(|| {
+            ApiError::internal("channel kind", "unknown channel kind in the database")
+        })?;
+        let id = crate::ids::new_id(crate::ids::MESSAGE);
+        let rendered = model::render(kind, &req, &id)
+            .map_err(|v| ApiError::rule(&v.field, v.rule, v.message))?;
+        let recipient = rendered_recipient(kind, &rendered.body, &req.to);
+        let is_group = rendered.body.get("recipient_type").and_then(Value::as_str) == Some("group");
+        if rendered.free_form && !req.ignore_window.unwrap_or(false) && !is_group {
+            check_window(&state, kind, &channel.id, &recipient, req.tag).await?;
+        }
+        let msg = NewMessage {
+            id,
+            instance_id: instance_id.clone(),
+            channel_id: channel.id.clone(),
+            recipient,
+            message_type: rendered.message_type.to_string(),
+            body: rendered.body.to_string(),
+            expects_message_id: rendered.expects_message_id,
+            client_reference: req.client_reference.clone(),
+            idempotency_key: key,
+            request_hash: request_hash(&req),
+        };
+        let outcome = state.writer.enqueue(vec![msg]).await.map_err(|_| {
+            ApiError::store(
+                "queue message",
+                crate::store::StoreError::Other("commit failed".into()),
+            )
+        })?;
+        let (id, existing) = match outcome.into_iter().next() {
+            Some(Enqueued::Created(id)) => {
+                state.metrics.messages_accepted.inc();
+                state.senders.wake(&channel.id);
+                (id, false)
+            }
+            Some(Enqueued::Existing {
+                id,
+                same_request: true,
+            }) => (id, true),
+            Some(Enqueued::Existing {
+                same_request: false,
+                ..
+            }) => {
+                return Err(ApiError::conflict(
+                    codes::IDEMPOTENCY_KEY_REUSED,
+                    "This Idempotency-Key was used with a different request.",
+                ));
+            }
+            None => return Err(ApiError::internal("queue message", "no outcome")),
+        };
+        let row = if wait > 0 && !existing {
+            wait_until_settled(&state, &id, &instance_id, wait).await
+        } else {
+            state
+                .store
+                .get_message(&id, Some(&instance_id))
+                .await
+                .map_err(|e| ApiError::store("read message", e))?
+        };
+        let view = MessageView::from(row.ok_or_else(not_found)?);
+        Ok(if existing {
+            SendResponse::Existing(Json(view))
+        } else {
+            SendResponse::Accepted(Json(view))
+        })
+    }
+
+    /// A message of this instance: its state, Meta's id, the error if it failed, and every
+    /// status with its time.
+    #[oai(path = "/messages/:id", method = "get", operation_id = "messages.get")]
+    async fn get(
+        &self,
+        auth: InstanceAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<Json<MessageView>, ApiError> {
+        if !crate::ids::is_valid(crate::ids::MESSAGE, &id) {
+            return Err(not_found());
+        }
+        let row = state
+            .store
+            .get_message(&id, Some(&auth.0))
+            .await
+            .map_err(|e| ApiError::store("read message", e))?
+            .ok_or_else(not_found)?;
+        Ok(Json(row.into()))
+    }
+
+    /// This instance's messages, newest first.
+    #[oai(path = "/messages", method = "get", operation_id = "messages.list")]
+    async fn list(
+        &self,
+        auth: InstanceAuth,
+        state: Data<&Arc<AppState>>,
+        /// Only this channel's messages.
+        channel_id: Query<Option<String>>,
+        cursor: Query<Option<String>>,
+        limit: Query<Option<i64>>,
+    ) -> Result<Json<MessagePage>, ApiError> {
+        let limit = page_limit(limit.0)?;
+        let rows = state
+            .store
+            .list_messages(
+                &auth.0,
+                channel_id.as_deref(),
+                page_cursor(cursor.as_deref())?,
+                limit,
+            )
+            .await
+            .map_err(|e| ApiError::store("list messages", e))?;
+        let next_cursor = (rows.len() as i64 == limit)
+            .then(|| rows.last().map(|r| r.seq.to_string()))
+            .flatten();
+        Ok(Json(MessagePage {
+            messages: rows.into_iter().map(MessageView::from).collect(),
+            next_cursor,
+        }))
+    }
+}

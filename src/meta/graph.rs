@@ -1,0 +1,2319 @@
+//! Graph API client for the Meta channels (WhatsApp Cloud API, Instagram, Messenger).
+//!
+//! * [`parse_error`] / [`GraphError`]: Meta's error envelope (`{"error":{...}}`), parsed leniently.
+//! * [`classify`] / [`ErrorClass`] / [`reason`]: what to do about an error code (protocol reference
+//!   §9.2 / §9.3).
+//! * [`regain_after`]: how long Meta asks us to back off (`X-Business-Use-Case-Usage`,
+//!   `X-App-Usage`, `Retry-After`; §10).
+//! * [`GraphClient`]: sends, media metadata / download / upload and `debug_token`.
+//!
+//! Secrets: the access token is passed per call and travels only in the `Authorization: Bearer`
+//! header (the header is marked sensitive, so reqwest never prints it). It is never put in a URL —
+//! except `input_token` of [`GraphClient::debug_token`], which Meta only accepts as a query
+//! parameter — and never appears in any `Display`/`Debug` output of this module: transport error
+//! texts are built from reqwest's error *kind* and the root cause without the URL, and any
+//! occurrence of the tokens of the call is redacted on top. Response bodies are never copied into
+//! reasons either (only Meta's own `message`/`details` of an error envelope are kept).
+
+use std::fmt;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::header::{HeaderMap, RETRY_AFTER};
+use serde_json::Value;
+use url::Url;
+
+/// Largest API response body read into memory (sends, metadata, errors). Media downloads are
+/// streamed and not subject to it.
+const MAX_API_BODY: usize = 1024 * 1024;
+/// Largest error body read from a failed media download.
+const MAX_ERROR_BODY: usize = 64 * 1024;
+/// Longest Meta-supplied text (message, title, details) kept in a [`GraphError`].
+const MAX_TEXT: usize = 1024;
+/// Longest transport-error description.
+const MAX_REASON: usize = 300;
+/// Longest path segment accepted by [`safe_segment`].
+const MAX_SEGMENT: usize = 512;
+/// Upload time budget on top of the client timeout: one second per this many bytes.
+const UPLOAD_BYTES_PER_SEC: u64 = 64 * 1024;
+
+// ---------------------------------------------------------------------------------------------
+// Error envelope
+// ---------------------------------------------------------------------------------------------
+
+/// A parsed Meta error envelope. Decide on `code` (+ `subcode`), never on the texts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GraphError {
+    pub code: i64,
+    /// `error_subcode` (or `subcode`, as in `debug_token`); meaningful for Messenger/Instagram.
+    pub subcode: Option<i64>,
+    /// Meta's `message`, for logs.
+    pub message: String,
+    /// `error_user_title` (or `title`, as in webhook `errors[]`).
+    pub title: Option<String>,
+    /// `error_data.details` (WhatsApp's useful human text), else `error_user_msg`.
+    pub details: Option<String>,
+    /// Always log this: Meta support asks for it.
+    pub fbtrace_id: Option<String>,
+    /// HTTP status of the response that carried the envelope (0 when it came from a webhook).
+    pub http_status: u16,
+}
+
+impl GraphError {
+    /// Builds an error from the object inside `{"error": ...}` (also the shape of webhook
+    /// `statuses[].errors[]` / `value.errors[]` entries). `None` without a usable `code`.
+    pub fn from_error_object(obj: &Value, http_status: u16) -> Option<GraphError> {
+        let obj = obj.as_object()?;
+        let code = obj.get("code").and_then(lenient_i64)?;
+        let subcode = obj
+            .get("error_subcode")
+            .or_else(|| obj.get("subcode"))
+            .and_then(lenient_i64);
+        let text = |key: &str| obj.get(key).and_then(lenient_string).map(truncate_text);
+        let details = obj
+            .get("error_data")
+            .and_then(error_data_details)
+            .map(truncate_text)
+            .or_else(|| text("error_user_msg"));
+        Some(GraphError {
+            code,
+            subcode,
+            message: text("message").unwrap_or_default(),
+            title: text("error_user_title").or_else(|| text("title")),
+            details,
+            fbtrace_id: text("fbtrace_id"),
+            http_status,
+        })
+    }
+
+    /// [`classify`] applied to this error.
+    pub fn class(&self) -> ErrorClass {
+        classify(self.code, self.subcode)
+    }
+
+    /// A readable reason: [`reason`] of the code, refined by the subcode where that matters.
+    pub fn reason(&self) -> &'static str {
+        match (self.code, self.subcode) {
+            (10, Some(2_018_278)) => {
+                "Outside the Messenger messaging window; wait for the person to write again (or use a message tag)."
+            }
+            (10, Some(2_534_022)) => {
+                "Outside the Instagram messaging window; wait for the person to write again."
+            }
+            (10 | 551, Some(2_018_108)) => {
+                "Recipient has no role on the app while the app is in development mode."
+            }
+            (10 | 100 | 551, Some(2_534_014)) => "Recipient not found or the account was deleted.",
+            _ => reason(self.code),
+        }
+    }
+}
+
+impl fmt::Display for GraphError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Graph error {}", self.code)?;
+        if let Some(sub) = self.subcode {
+            write!(f, "/{sub}")?;
+        }
+        if self.http_status != 0 {
+            write!(f, " (HTTP {})", self.http_status)?;
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(details) = &self.details {
+            write!(f, " — {details}")?;
+        }
+        if let Some(trace) = &self.fbtrace_id {
+            write!(f, " [fbtrace_id {trace}]")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for GraphError {}
+
+/// Parses Meta's error envelope `{"error":{"code":...}}` from a response body. Lenient: codes may
+/// be numbers or strings, every field but `code` may be missing. `None` when the body is not such
+/// an envelope (HTML from a proxy, empty body, OAuth-style `{"error":"..."}` strings, ...).
+pub fn parse_error(status: u16, body: &[u8]) -> Option<GraphError> {
+    let value: Value = serde_json::from_slice(body).ok()?;
+    GraphError::from_error_object(value.get("error")?, status)
+}
+
+/// `error_data` is an object in current responses, but older Graph errors carry it as a
+/// JSON-encoded string.
+fn error_data_details(v: &Value) -> Option<String> {
+    match v {
+        Value::Object(map) => map.get("details").and_then(lenient_string),
+        Value::String(s) => serde_json::from_str::<Value>(s)
+            .ok()?
+            .get("details")
+            .and_then(lenient_string),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Classification
+// ---------------------------------------------------------------------------------------------
+
+/// What to do about a Graph error (protocol reference §9.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ErrorClass {
+    /// Token/credential dead or permission removed: stop all sends on the channel and mark it
+    /// "reauthorization required".
+    TokenDead,
+    /// Outside the customer-service / messaging window: do not retry as is (send a template,
+    /// or wait for the person to write).
+    WindowClosed,
+    /// Pair rate limit: retry only this recipient later (backoff 4^n s), keep sending to others.
+    RetryPair,
+    /// Transient or rate limited: retry with backoff.
+    Retry,
+    /// "Something went wrong": retry at most about 3 times, then fail.
+    RetryLimited,
+    /// Platform/account state: pause the channel and alert.
+    PauseChannel,
+    /// Do not retry: fail the message and tell the agent. Also every unknown code.
+    Permanent,
+}
+
+impl ErrorClass {
+    /// A stable snake_case name (metrics labels, database columns).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorClass::TokenDead => "token_dead",
+            ErrorClass::WindowClosed => "window_closed",
+            ErrorClass::RetryPair => "retry_pair",
+            ErrorClass::Retry => "retry",
+            ErrorClass::RetryLimited => "retry_limited",
+            ErrorClass::PauseChannel => "pause_channel",
+            ErrorClass::Permanent => "permanent",
+        }
+    }
+
+    /// Whether the same request may be sent again later.
+    pub fn is_retryable(self) -> bool {
+        matches!(
+            self,
+            ErrorClass::Retry | ErrorClass::RetryPair | ErrorClass::RetryLimited
+        )
+    }
+}
+
+impl fmt::Display for ErrorClass {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Messenger / Instagram "outside the allowed messaging window" subcodes of code 10.
+const WINDOW_SUBCODES: [i64; 2] = [2_018_278, 2_534_022];
+
+/// Classifies a Graph error code (+ subcode) per the §9.2 table. Unknown codes are
+/// [`ErrorClass::Permanent`] (fail the message, alert, never loop).
+///
+/// Where the table says "N / P" (130497) the message is failed ([`ErrorClass::Permanent`]);
+/// code 1 ("R (≤ 3 tries)") is [`ErrorClass::RetryLimited`] like 131000; 131047 and code 10 with
+/// a window subcode are [`ErrorClass::WindowClosed`] (a "do not retry" with a known remedy).
+pub fn classify(code: i64, subcode: Option<i64>) -> ErrorClass {
+    match code {
+        0 | 102 | 190 | 131_005 | 200..=299 => ErrorClass::TokenDead,
+        10 if subcode.is_some_and(|s| WINDOW_SUBCODES.contains(&s)) => ErrorClass::WindowClosed,
+        131_047 => ErrorClass::WindowClosed,
+        131_056 => ErrorClass::RetryPair,
+        2 | 4 | 17 | 32 | 341 | 613 | 80_007 | 130_429 | 131_016 | 131_057 | 132_069 | 133_004
+        | 133_015 | 133_016 => ErrorClass::Retry,
+        1 | 131_000 => ErrorClass::RetryLimited,
+        368 | 131_031 | 131_037 | 131_042 | 131_045 | 131_048 | 133_000 | 133_006 | 133_010 => {
+            ErrorClass::PauseChannel
+        }
+        // 3, 10 (other subcodes), 100, 551, 130472, 130497, 131008/9, 131021, 131026,
+        // 131049–131053, 131062, 132000–132016, 132068, 133005, 133008/9, 135000, 137000, unknown.
+        _ => ErrorClass::Permanent,
+    }
+}
+
+/// A short readable English reason for a Graph error code (generic for unknown codes).
+pub fn reason(code: i64) -> &'static str {
+    match code {
+        0 => "Authentication failed; the channel must be reauthorized.",
+        1 => "Unknown Graph API error (possibly a Meta outage).",
+        2 => "Graph API temporarily unavailable.",
+        3 => "The app lacks the capability for this API call (configuration).",
+        4 => "App-level rate limit reached; slow down.",
+        10 => "Permission denied (or outside the allowed messaging window).",
+        17 => "User-level rate limit reached; slow down.",
+        32 => "Page-level rate limit reached; slow down.",
+        100 => "Invalid parameter in the request.",
+        102 => "API session invalid; the channel must be reauthorized.",
+        190 => "Access token invalid or expired; the channel must be reauthorized.",
+        200..=299 => "Permission not granted or removed; the account must consent again.",
+        341 => "Application limit reached; back off for a long time.",
+        368 => "Temporarily blocked for policy violations.",
+        551 => "This person is not available to receive messages right now.",
+        613 => "Custom rate limit reached; slow down.",
+        80_007 => "WhatsApp Business Account rate limit reached.",
+        130_429 => "Throughput limit of this business phone number reached; slow down.",
+        130_472 => "The recipient's number is part of a Meta experiment; message not sent.",
+        130_497 => "The business may not message users in this country.",
+        131_000 => "Something went wrong at Meta.",
+        131_005 => "Access denied; the token lacks the required permission.",
+        131_008 => "A required parameter is missing.",
+        131_009 => "A parameter value is invalid.",
+        131_016 => "WhatsApp service temporarily unavailable.",
+        131_021 => "Recipient is the sending business number itself.",
+        131_026 => {
+            "Message undeliverable (recipient not on WhatsApp, old app, terms not accepted, or blocked)."
+        }
+        131_031 => "The WhatsApp Business Account is locked.",
+        131_037 => "The display name of the number is not approved.",
+        131_042 => "Payment or eligibility problem on the business account.",
+        131_045 => "Phone number registration certificate is incorrect; register again.",
+        131_047 => "More than 24 hours since the customer last wrote; send a template.",
+        131_048 => "Spam rate limit hit (low quality); pause bulk sending.",
+        131_049 => "Marketing message withheld by Meta to protect user engagement.",
+        131_050 => "The user stopped marketing messages from this business.",
+        131_051 => "Unsupported message type.",
+        131_052 => "Meta could not download the customer's media; ask them to resend.",
+        131_053 => "Meta could not process the media sent (upload or link failed).",
+        131_056 => "Too many messages to this recipient in a short time; retry later.",
+        131_057 => "Business account in maintenance (throughput upgrade); retry in a minute.",
+        131_062 => "This message type cannot be sent to a business-scoped user id; use the phone.",
+        132_000 => "Template parameter count does not match the template.",
+        132_001 => "Template does not exist or is not approved in this language.",
+        132_005 => "Template text too long after filling in the parameters.",
+        132_007 => "Template content violates the format or character policy.",
+        132_008 | 132_012 => "A template parameter has the wrong format.",
+        132_015 => "Template paused for low quality; use another template.",
+        132_016 => "Template disabled permanently; use another template.",
+        132_068 => "The flow is blocked.",
+        132_069 => "The flow is throttled; retry later.",
+        133_000 => "Previous deregistration incomplete; deregister the number again.",
+        133_004 => "Registration server temporarily unavailable.",
+        133_005 => "Two-step verification PIN mismatch.",
+        133_006 => "The phone number must be verified again.",
+        133_008 | 133_009 => "Too many or too fast PIN attempts; wait before trying again.",
+        133_010 => "The phone number is not registered on the Cloud API.",
+        133_015 => "Wait a few minutes before registering this number again.",
+        133_016 => "Registration rate limit reached for this number; retry in hours.",
+        135_000 => "Generic user error reported by WhatsApp.",
+        137_000 => "The recipient's identity key changed; verify the customer and resend.",
+        _ => "Unrecognised Graph API error.",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rate limit headers
+// ---------------------------------------------------------------------------------------------
+
+/// How long Meta asks us to wait before calling again: the largest of every
+/// `estimated_time_to_regain_access` (minutes) found in `X-Business-Use-Case-Usage` and
+/// `X-App-Usage`, and `Retry-After` (delta seconds). `None` when no header asks for a wait
+/// (zero values count as no wait). Malformed headers are ignored.
+pub fn regain_after(headers: &HeaderMap) -> Option<Duration> {
+    let mut best: Option<Duration> = None;
+    let mut consider = |d: Duration| {
+        if !d.is_zero() && best.is_none_or(|b| d > b) {
+            best = Some(d);
+        }
+    };
+    for name in ["x-business-use-case-usage", "x-app-usage"] {
+        for value in headers.get_all(name) {
+            let Ok(text) = value.to_str() else { continue };
+            let Ok(json) = serde_json::from_str::<Value>(text) else {
+                continue;
+            };
+            let mut minutes = Vec::new();
+            collect_regain_minutes(&json, &mut minutes, 0);
+            for m in minutes {
+                consider(Duration::from_secs(m.saturating_mul(60)));
+            }
+        }
+    }
+    for value in headers.get_all(RETRY_AFTER) {
+        // Only the delta-seconds form; an HTTP-date is ignored.
+        if let Some(secs) = value
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+        {
+            consider(Duration::from_secs(secs));
+        }
+    }
+    best
+}
+
+fn collect_regain_minutes(v: &Value, out: &mut Vec<u64>, depth: usize) {
+    if depth > 8 {
+        return;
+    }
+    match v {
+        Value::Object(map) => {
+            for (key, val) in map {
+                if key == "estimated_time_to_regain_access" {
+                    if let Some(m) = lenient_u64(val) {
+                        out.push(m);
+                    }
+                } else {
+                    collect_regain_minutes(val, out, depth + 1);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                collect_regain_minutes(item, out, depth + 1);
+            }
+        }
+        _ => {}
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Path segments
+// ---------------------------------------------------------------------------------------------
+
+/// Returns `s` if it is safe as one URL path segment (an id): non-empty, not `.`, at most 512
+/// bytes, no `..`, and none of `/ \ ? # %`, whitespace or control characters. Anything else is
+/// refused before a request is made (path traversal guard).
+pub fn safe_segment(s: &str) -> Option<&str> {
+    let bad_char =
+        |c: char| matches!(c, '/' | '\\' | '?' | '#' | '%') || c.is_whitespace() || c.is_control();
+    if s.is_empty()
+        || s == "."
+        || s.len() > MAX_SEGMENT
+        || s.contains("..")
+        || s.chars().any(bad_char)
+    {
+        None
+    } else {
+        Some(s)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Results
+// ---------------------------------------------------------------------------------------------
+
+/// The result of a send (message, reaction, read receipt, sender action).
+///
+/// Sends have no idempotency key, so the split between `NotSent` and `Ambiguous` is what decides
+/// whether a retry can duplicate a message:
+///
+/// * `NotSent` only when non-delivery is proven: the id was refused locally, the request could
+///   not be built, or reqwest reports a *connect* error (DNS failure, TCP refused/unreachable,
+///   TLS handshake failure, connect timeout — the connect timeout is kept shorter than the total
+///   timeout so that it fires first), i.e. no request bytes left this process; or an HTTP **4xx**
+///   without a Meta error envelope (a proxy/edge refusing the request — a 4xx says the request
+///   was not processed, and Meta itself always answers 4xx with an envelope).
+/// * `Ambiguous` whenever the request may have reached Meta: total timeout after connecting,
+///   connection reset/closed while waiting, redirect/body/decode errors, a 2xx whose body is not
+///   a recognisable send result (or could not be read), any 1xx/3xx, and **every 5xx without a
+///   Meta envelope — including a bare 503**: a 502/503/504 from Meta's edge or a proxy can be
+///   produced after the request was forwarded upstream (upstream timeout, reset), so it proves
+///   nothing about delivery.
+/// * `Rejected` whenever the body is a Meta error envelope, whatever the HTTP status (a 5xx
+///   carrying one, e.g. code 2, is Meta answering).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SendOutcome {
+    /// Meta accepted the request. WhatsApp `{messages:[{id,message_status}],contacts:[{wa_id}]}`;
+    /// Instagram/Messenger `{recipient_id, message_id}` (`recipient_id` goes to
+    /// `recipient_wa_id`); sender actions and read receipts `{success:true}` or `{recipient_id}`
+    /// without a message id.
+    Accepted {
+        message_id: Option<String>,
+        /// WhatsApp `contacts[0].wa_id`, or the Instagram/Messenger `recipient_id` (PSID/IGSID).
+        recipient_wa_id: Option<String>,
+        message_status: Option<String>,
+    },
+    /// Meta answered with an error envelope.
+    Rejected {
+        error: GraphError,
+        class: ErrorClass,
+        /// From the rate-limit headers ([`regain_after`]).
+        retry_after: Option<Duration>,
+    },
+    /// Provably not sent: safe to retry without risking a duplicate.
+    NotSent { reason: String },
+    /// The request may have reached Meta: a retry may duplicate the message.
+    Ambiguous { reason: String },
+}
+
+/// WhatsApp media metadata (`GET /{media-id}`); `url` is valid for about 5 minutes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaInfo {
+    pub url: String,
+    pub mime_type: String,
+    /// Hex SHA-256 of the file (per Meta; compare leniently).
+    pub sha256: Option<String>,
+    pub file_size: Option<u64>,
+    pub id: String,
+}
+
+/// `GET /debug_token` result.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TokenInfo {
+    pub is_valid: bool,
+    /// Unix seconds; `Some(0)` means the token never expires.
+    pub expires_at: Option<i64>,
+    pub scopes: Vec<String>,
+    /// `data.error.code` when Meta reports why the token is invalid (e.g. 190).
+    pub error_code: Option<i64>,
+    pub app_id: Option<String>,
+    /// `granular_scopes`: which objects (WABAs, pages, ...) each scope covers.
+    pub granular_scopes: Vec<GranularScope>,
+}
+
+/// One entry of `granular_scopes` in a `debug_token` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GranularScope {
+    pub scope: String,
+    pub target_ids: Vec<String>,
+}
+
+/// Error of the non-send calls. Its `Display`/`Debug` never contain a token or a response body
+/// (only the fields of a Meta error envelope).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum GraphCallError {
+    /// Meta answered with an error envelope.
+    #[error("{error} ({class})")]
+    Graph {
+        /// Boxed to keep `Result<_, GraphCallError>` small.
+        error: Box<GraphError>,
+        class: ErrorClass,
+    },
+    /// An HTTP error status without a Meta error envelope (e.g. 401/403/404 on an expired media
+    /// URL: fetch the metadata again).
+    #[error("HTTP status {status} without a Graph error body")]
+    Status { status: u16 },
+    /// Network failure: DNS, connect, TLS, timeout, reset.
+    #[error("transport error: {0}")]
+    Transport(String),
+    /// A success response whose body is not what was expected.
+    #[error("unexpected response: {0}")]
+    Decode(String),
+    /// Refused before any request: an unsafe id, a bad URL or MIME type.
+    #[error("invalid input: {0}")]
+    Invalid(String),
+}
+
+impl GraphCallError {
+    /// Whether a *read* (metadata, download, debug_token) may be retried. Uploads create a new
+    /// media id each time, so retrying one is harmless too.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            GraphCallError::Graph { class, .. } => class.is_retryable(),
+            GraphCallError::Status { status } => *status >= 500 || *status == 429,
+            GraphCallError::Transport(_) => true,
+            GraphCallError::Decode(_) | GraphCallError::Invalid(_) => false,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Client
+// ---------------------------------------------------------------------------------------------
+
+/// Graph API client. Cheap to clone (the connection pools are shared).
+#[derive(Debug, Clone)]
+pub struct GraphClient {
+    /// API calls: total timeout, no redirects (a redirected POST would turn into a GET).
+    api: reqwest::Client,
+    /// Media downloads: no total timeout (large files stream), an idle-read timeout instead;
+    /// follows redirects (reqwest drops `Authorization` on a cross-origin hop).
+    media: reqwest::Client,
+    base: Url,
+    version: String,
+    timeout: Duration,
+}
+
+impl GraphClient {
+    /// A client for `base_url` (`https://graph.facebook.com`, or `http://127.0.0.1:1234` for a
+    /// fake) and `version` (`v25.0`; empty → no version segment). `timeout` bounds each API call;
+    /// connecting is bounded by half of it (at most 10 s).
+    ///
+    /// # Panics
+    /// On an invalid `base_url`/`version`, or when no rustls crypto provider is installed (the
+    /// binary installs ring at start). Use [`GraphClient::try_new`] to get an error instead.
+    pub fn new(base_url: &str, version: &str, timeout: Duration) -> Self {
+        match Self::try_new(base_url, version, timeout) {
+            Ok(client) => client,
+            Err(e) => panic!("GraphClient configuration: {e}"),
+        }
+    }
+
+    /// Like [`GraphClient::new`], with an error for an invalid base URL or version.
+    pub fn try_new(
+        base_url: &str,
+        version: &str,
+        timeout: Duration,
+    ) -> Result<Self, GraphCallError> {
+        let mut base = Url::parse(base_url.trim())
+            .map_err(|e| GraphCallError::Invalid(format!("base URL: {e}")))?;
+        if !matches!(base.scheme(), "http" | "https")
+            || base.cannot_be_a_base()
+            || base.host_str().is_none()
+        {
+            return Err(GraphCallError::Invalid(
+                "base URL must be an absolute http(s) URL".into(),
+            ));
+        }
+        if base.query().is_some() || base.fragment().is_some() || !base.username().is_empty() {
+            return Err(GraphCallError::Invalid(
+                "base URL must not have credentials, a query or a fragment".into(),
+            ));
+        }
+        base.set_password(None).ok();
+        let version = version.trim().trim_matches('/');
+        if !version.is_empty() && safe_segment(version).is_none() {
+            return Err(GraphCallError::Invalid(
+                "version is not a plain path segment".into(),
+            ));
+        }
+        let connect_timeout = (timeout / 2).min(Duration::from_secs(10));
+        let user_agent = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
+        let api = reqwest::Client::builder()
+            .user_agent(user_agent)
+            .timeout(timeout)
+            .connect_timeout(connect_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| GraphCallError::Invalid(format!("HTTP client: {}", e.without_url())))?;
+        let media = reqwest::Client::builder()
+            .user_agent(user_agent)
+            .connect_timeout(connect_timeout)
+            .read_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .map_err(|e| GraphCallError::Invalid(format!("HTTP client: {}", e.without_url())))?;
+        Ok(GraphClient {
+            api,
+            media,
+            base,
+            version: version.to_owned(),
+            timeout,
+        })
+    }
+
+    /// The timeout of one API call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// `{base}/{version}/{segments...}`; every segment must pass [`safe_segment`].
+    fn endpoint(&self, segments: &[&str]) -> Result<Url, GraphCallError> {
+        let mut url = self.base.clone();
+        {
+            let mut path = url
+                .path_segments_mut()
+                .map_err(|()| GraphCallError::Invalid("base URL cannot take a path".into()))?;
+            path.pop_if_empty();
+            if !self.version.is_empty() {
+                path.push(&self.version);
+            }
+            for seg in segments {
+                let seg = safe_segment(seg)
+                    .ok_or_else(|| GraphCallError::Invalid("unsafe id in URL path".into()))?;
+                path.push(seg);
+            }
+        }
+        Ok(url)
+    }
+
+    /// `POST {base}/{version}/{sender_id}/messages` with a JSON body: WhatsApp (sender = phone
+    /// number id), Instagram/Messenger (sender = IG account / page id, or `me`). See
+    /// [`SendOutcome`] for how failures are split between `NotSent` and `Ambiguous`.
+    pub async fn send_message(&self, token: &str, sender_id: &str, body: &Value) -> SendOutcome {
+        let url = match self.endpoint(&[sender_id, "messages"]) {
+            Ok(url) => url,
+            Err(e) => {
+                return SendOutcome::NotSent {
+                    reason: format!("refused before sending: {e}"),
+                };
+            }
+        };
+        let sent = self
+            .api
+            .post(url)
+            .bearer_auth(token)
+            .json(body)
+            .timeout(self.timeout)
+            .send()
+            .await;
+        let response = match sent {
+            Ok(r) => r,
+            Err(e) => {
+                let reason = describe_transport(&e, &[token]);
+                return if e.is_builder() || e.is_connect() {
+                    SendOutcome::NotSent { reason }
+                } else {
+                    SendOutcome::Ambiguous { reason }
+                };
+            }
+        };
+        let status = response.status();
+        let retry_after = regain_after(response.headers());
+        let body = read_limited(response, MAX_API_BODY).await;
+        let outcome = send_outcome(status, retry_after, body, token);
+        if let SendOutcome::Rejected { error, class, .. } = &outcome {
+            tracing::debug!(
+                code = error.code,
+                subcode = error.subcode,
+                fbtrace_id = error.fbtrace_id.as_deref(),
+                class = class.as_str(),
+                "Graph send rejected"
+            );
+        }
+        outcome
+    }
+
+    /// `GET {base}/{version}/{media_id}` (`?phone_number_id=` checks ownership).
+    pub async fn media_info(
+        &self,
+        token: &str,
+        media_id: &str,
+        phone_number_id: Option<&str>,
+    ) -> Result<MediaInfo, GraphCallError> {
+        let mut url = self.endpoint(&[media_id])?;
+        if let Some(pnid) = phone_number_id {
+            let pnid = safe_segment(pnid)
+                .ok_or_else(|| GraphCallError::Invalid("unsafe phone_number_id".into()))?;
+            url.query_pairs_mut().append_pair("phone_number_id", pnid);
+        }
+        let request = self.api.get(url).bearer_auth(token);
+        let json = self.call_json(request, &[token]).await?;
+        media_info_from(&json, media_id)
+    }
+
+    /// `GET url` (from [`MediaInfo::url`]) with the bearer header, following redirects, and
+    /// returns the response unread so the caller can stream it (`chunk()` / `bytes_stream()`).
+    /// The body has no total timeout, only an idle-read timeout (the client timeout).
+    ///
+    /// The token is only sent to `https` URLs, or to the origin of the base URL (a local fake
+    /// Graph server); anything else is refused. reqwest drops the header on a cross-origin
+    /// redirect. A non-2xx answer is [`GraphCallError::Graph`] or [`GraphCallError::Status`]
+    /// (401/403/404: the URL expired, fetch the metadata again).
+    pub async fn download(
+        &self,
+        token: &str,
+        url: &str,
+    ) -> Result<reqwest::Response, GraphCallError> {
+        let url = Url::parse(url)
+            .map_err(|_| GraphCallError::Invalid("media URL does not parse".into()))?;
+        let same_origin = url.origin() == self.base.origin();
+        if !(url.scheme() == "https" || same_origin) || !url.username().is_empty() {
+            return Err(GraphCallError::Invalid(
+                "media URL must be https (or on the configured Graph origin)".into(),
+            ));
+        }
+        let response = self
+            .media
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| GraphCallError::Transport(describe_transport(&e, &[token])))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let body = read_limited(response, MAX_ERROR_BODY).await;
+        Err(error_from_status(status, body.ok().as_deref()))
+    }
+
+    /// `POST {base}/{version}/{phone_number_id}/media` (multipart: `messaging_product=whatsapp`,
+    /// `type=<mime>`, `file` with filename and MIME type) → the new media id. `body` may be
+    /// `bytes::Bytes`, a `Vec<u8>` or a streaming `reqwest::Body` of exactly `len` bytes. The
+    /// time budget is the client timeout plus one second per 64 KiB.
+    pub async fn upload_media(
+        &self,
+        token: &str,
+        phone_number_id: &str,
+        mime: &str,
+        filename: &str,
+        body: impl Into<reqwest::Body>,
+        len: u64,
+    ) -> Result<String, GraphCallError> {
+        let url = self.endpoint(&[phone_number_id, "media"])?;
+        let mime = mime.trim();
+        let part = reqwest::multipart::Part::stream_with_length(body, len)
+            .file_name(clean_filename(filename))
+            .mime_str(mime)
+            .map_err(|_| GraphCallError::Invalid("invalid MIME type".into()))?;
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", mime.to_owned())
+            .part("file", part);
+        let budget = self.timeout + Duration::from_secs(len / UPLOAD_BYTES_PER_SEC);
+        let request = self
+            .api
+            .post(url)
+            .bearer_auth(token)
+            .multipart(form)
+            .timeout(budget);
+        let json = self.call_json(request, &[token]).await?;
+        json.get("id")
+            .and_then(lenient_string)
+            .ok_or_else(|| GraphCallError::Decode("upload response has no media id".into()))
+    }
+
+    /// `GET {base}/{version}/debug_token?input_token=...`, authenticated with `app_token`
+    /// (`app_id|app_secret` or a system-user token).
+    ///
+    /// This is the one call that puts a token in the URL: Meta accepts `input_token` only as a
+    /// query parameter. The URL is never logged or put into an error by this module.
+    pub async fn debug_token(
+        &self,
+        app_token: &str,
+        input_token: &str,
+    ) -> Result<TokenInfo, GraphCallError> {
+        let mut url = self.endpoint(&["debug_token"])?;
+        url.query_pairs_mut()
+            .append_pair("input_token", input_token);
+        let request = self.api.get(url).bearer_auth(app_token);
+        let json = self.call_json(request, &[app_token, input_token]).await?;
+        token_info_from(&json)
+    }
+
+    /// Sends an API request and returns its JSON body, or the error.
+    async fn call_json(
+        &self,
+        request: reqwest::RequestBuilder,
+        secrets: &[&str],
+    ) -> Result<Value, GraphCallError> {
+        let response = request
+            .send()
+            .await
+            .map_err(|e| GraphCallError::Transport(describe_transport(&e, secrets)))?;
+        let status = response.status();
+        let body = match read_limited(response, MAX_API_BODY).await {
+            Ok(body) => body,
+            Err(e) if status.is_success() => {
+                return Err(match e {
+                    BodyError::TooLarge => GraphCallError::Decode("response body too large".into()),
+                    BodyError::Failed(msg) => GraphCallError::Transport(scrub(msg, secrets)),
+                });
+            }
+            Err(_) => return Err(error_from_status(status, None)),
+        };
+        if !status.is_success() {
+            return Err(error_from_status(status, Some(&body)));
+        }
+        let json: Value = serde_json::from_slice(&body).map_err(|_| {
+            GraphCallError::Decode(format!(
+                "HTTP {} body is not JSON ({} bytes)",
+                status.as_u16(),
+                body.len()
+            ))
+        })?;
+        if let Some(error) = json
+            .get("error")
+            .and_then(|e| GraphError::from_error_object(e, status.as_u16()))
+        {
+            let class = error.class();
+            return Err(GraphCallError::Graph {
+                error: Box::new(error),
+                class,
+            });
+        }
+        Ok(json)
+    }
+}
+
+/// The error for a non-2xx answer (or a 2xx carrying an envelope).
+fn error_from_status(status: StatusCode, body: Option<&[u8]>) -> GraphCallError {
+    match body.and_then(|b| parse_error(status.as_u16(), b)) {
+        Some(error) => {
+            let class = error.class();
+            GraphCallError::Graph {
+                error: Box::new(error),
+                class,
+            }
+        }
+        None => GraphCallError::Status {
+            status: status.as_u16(),
+        },
+    }
+}
+
+/// Decides a send's outcome from what came back (see [`SendOutcome`]).
+fn send_outcome(
+    status: StatusCode,
+    retry_after: Option<Duration>,
+    body: Result<Vec<u8>, BodyError>,
+    token: &str,
+) -> SendOutcome {
+    let code = status.as_u16();
+    let body = match body {
+        Ok(body) => body,
+        Err(e) => {
+            let why = match e {
+                BodyError::TooLarge => "body too large".to_owned(),
+                BodyError::Failed(msg) => scrub(msg, &[token]),
+            };
+            let reason = format!("HTTP {code}, response body unreadable: {why}");
+            return if status.is_client_error() {
+                SendOutcome::NotSent { reason }
+            } else {
+                SendOutcome::Ambiguous { reason }
+            };
+        }
+    };
+    if let Some(error) = parse_error(code, &body) {
+        let class = error.class();
+        return SendOutcome::Rejected {
+            error,
+            class,
+            retry_after,
+        };
+    }
+    if status.is_success() {
+        return serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|json| accepted_from(&json))
+            .unwrap_or_else(|| SendOutcome::Ambiguous {
+                reason: format!(
+                    "HTTP {code} with an unrecognised body ({} bytes)",
+                    body.len()
+                ),
+            });
+    }
+    if status.is_client_error() {
+        SendOutcome::NotSent {
+            reason: format!("HTTP {code} without a Graph error body (refused before Meta)"),
+        }
+    } else {
+        SendOutcome::Ambiguous {
+            reason: format!("HTTP {code} without a Graph error body"),
+        }
+    }
+}
+
+/// The `Accepted` variant for a 2xx send body, `None` when it is no recognisable success.
+fn accepted_from(json: &Value) -> Option<SendOutcome> {
+    let obj = json.as_object()?;
+    // WhatsApp: {"messages":[{"id","message_status"}],"contacts":[{"input","wa_id"}]}
+    if let Some(messages) = obj.get("messages").and_then(Value::as_array) {
+        let first = messages.first()?;
+        let message_id = first.get("id").and_then(lenient_string)?;
+        let recipient = obj
+            .get("contacts")
+            .and_then(Value::as_array)
+            .and_then(|c| c.first())
+            .and_then(|c| c.get("wa_id"))
+            .and_then(lenient_string);
+        return Some(SendOutcome::Accepted {
+            message_id: Some(message_id),
+            recipient_wa_id: recipient,
+            message_status: first.get("message_status").and_then(lenient_string),
+        });
+    }
+    // Instagram / Messenger: {"recipient_id","message_id"}; sender actions: {"recipient_id"}.
+    let message_id = obj.get("message_id").and_then(lenient_string);
+    let recipient_id = obj.get("recipient_id").and_then(lenient_string);
+    if message_id.is_some() || recipient_id.is_some() {
+        return Some(SendOutcome::Accepted {
+            message_id,
+            recipient_wa_id: recipient_id,
+            message_status: None,
+        });
+    }
+    // Read receipts / typing indicator: {"success": true}.
+    if obj
+        .get("success")
+        .is_some_and(|s| s == &Value::Bool(true) || s == "true")
+    {
+        return Some(SendOutcome::Accepted {
+            message_id: None,
+            recipient_wa_id: None,
+            message_status: None,
+        });
+    }
+    None
+}
+
+fn media_info_from(json: &Value, requested_id: &str) -> Result<MediaInfo, GraphCallError> {
+    let url = json
+        .get("url")
+        .and_then(lenient_string)
+        .ok_or_else(|| GraphCallError::Decode("media metadata has no url".into()))?;
+    Ok(MediaInfo {
+        url,
+        mime_type: json
+            .get("mime_type")
+            .and_then(lenient_string)
+            .unwrap_or_else(|| "application/octet-stream".to_owned()),
+        sha256: json.get("sha256").and_then(lenient_string),
+        file_size: json.get("file_size").and_then(lenient_u64),
+        id: json
+            .get("id")
+            .and_then(lenient_string)
+            .unwrap_or_else(|| requested_id.to_owned()),
+    })
+}
+
+fn token_info_from(json: &Value) -> Result<TokenInfo, GraphCallError> {
+    let data = json
+        .get("data")
+        .filter(|d| d.is_object())
+        .ok_or_else(|| GraphCallError::Decode("debug_token response has no data".into()))?;
+    let strings = |v: Option<&Value>| -> Vec<String> {
+        v.and_then(Value::as_array)
+            .map(|items| items.iter().filter_map(lenient_string).collect())
+            .unwrap_or_default()
+    };
+    let granular_scopes = data
+        .get("granular_scopes")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|g| {
+                    Some(GranularScope {
+                        scope: g.get("scope").and_then(lenient_string)?,
+                        target_ids: strings(g.get("target_ids")),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(TokenInfo {
+        is_valid: data
+            .get("is_valid")
+            .is_some_and(|v| v == &Value::Bool(true) || v == "true"),
+        expires_at: data.get("expires_at").and_then(lenient_i64),
+        scopes: strings(data.get("scopes")),
+        error_code: data
+            .get("error")
+            .and_then(|e| e.get("code"))
+            .and_then(lenient_i64),
+        app_id: data.get("app_id").and_then(lenient_string),
+        granular_scopes,
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug)]
+enum BodyError {
+    TooLarge,
+    Failed(String),
+}
+
+/// Reads at most `limit` bytes of a response body.
+async fn read_limited(mut response: reqwest::Response, limit: usize) -> Result<Vec<u8>, BodyError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > limit as u64)
+    {
+        return Err(BodyError::TooLarge);
+    }
+    let mut out = Vec::new();
+    loop {
+        match response.chunk().await {
+            Ok(Some(chunk)) => {
+                if out.len() + chunk.len() > limit {
+                    return Err(BodyError::TooLarge);
+                }
+                out.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(out),
+            Err(e) => return Err(BodyError::Failed(describe_transport(&e, &[]))),
+        }
+    }
+}
+
+/// A description of a reqwest error without its URL: the kind, then the root cause (OS / TLS /
+/// DNS text). The given secrets are redacted on top.
+fn describe_transport(e: &reqwest::Error, secrets: &[&str]) -> String {
+    let kind = if e.is_builder() {
+        "request could not be built"
+    } else if e.is_connect() && e.is_timeout() {
+        "connect timed out"
+    } else if e.is_connect() {
+        "connect failed"
+    } else if e.is_timeout() {
+        "timed out"
+    } else if e.is_redirect() {
+        "redirect failed"
+    } else if e.is_body() {
+        "body transfer failed"
+    } else if e.is_decode() {
+        "response decoding failed"
+    } else {
+        "request failed"
+    };
+    let mut root = None;
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if !err.is::<reqwest::Error>() {
+            root = Some(err.to_string());
+        }
+        source = err.source();
+    }
+    let text = match root {
+        Some(root) if !root.is_empty() => format!("{kind}: {root}"),
+        _ => kind.to_owned(),
+    };
+    scrub(truncate(text, MAX_REASON), secrets)
+}
+
+/// Replaces every occurrence of a (non-trivial) secret by `[redacted]`.
+fn scrub(mut text: String, secrets: &[&str]) -> String {
+    for secret in secrets {
+        if secret.len() >= 4 && text.contains(secret) {
+            text = text.replace(secret, "[redacted]");
+        }
+    }
+    text
+}
+
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push('…');
+    }
+    text
+}
+
+fn truncate_text(text: String) -> String {
+    truncate(text, MAX_TEXT)
+}
+
+/// A multipart filename without path separators, quotes or control characters.
+fn clean_filename(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| {
+            if c.is_control() || matches!(c, '/' | '\\' | '"') {
+                '_'
+            } else {
+                c
+            }
+        })
+        .collect();
+    let cleaned = cleaned.trim();
+    if cleaned.is_empty() || cleaned == "." || cleaned == ".." {
+        "file".to_owned()
+    } else {
+        cleaned.to_owned()
+    }
+}
+
+fn lenient_i64(v: &Value) -> Option<i64> {
+    match v {
+        Value::Number(n) => n.as_i64().or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && f.abs() < 9.0e15)
+                .map(|f| f as i64)
+        }),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn lenient_u64(v: &Value) -> Option<u64> {
+    lenient_i64(v).and_then(|n| u64::try_from(n).ok())
+}
+
+fn lenient_string(v: &Value) -> Option<String> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tests
+// ---------------------------------------------------------------------------------------------
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem::http::StatusCode as PoemStatus;
+    use poem::listener::{Acceptor, TcpAcceptor};
+    use poem::{Body, Request, Response, Server};
+    use std::sync::{Arc, Mutex};
+    use std::time::Instant;
+
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/meta/");
+    const TOKEN: &str = "EAAGsecretTOKEN123";
+
+    fn fixture(name: &str) -> Vec<u8> {
+        std::fs::read(format!("{FIXTURES}{name}")).unwrap()
+    }
+
+    fn init() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+
+    // ---- classification ---------------------------------------------------------------
+
+    use ErrorClass::*;
+
+    /// Every row of the §9.2 table (both codes of the "a / b" rows).
+    const TABLE: &[(i64, Option<i64>, ErrorClass)] = &[
+        (0, None, TokenDead),
+        (1, None, RetryLimited),
+        (2, None, Retry),
+        (3, None, Permanent),
+        (4, None, Retry),
+        (10, None, Permanent),
+        (10, Some(2_018_278), WindowClosed),
+        (10, Some(2_534_022), WindowClosed),
+        (10, Some(2_018_108), Permanent),
+        (17, None, Retry),
+        (32, None, Retry),
+        (100, None, Permanent),
+        (102, None, TokenDead),
+        (190, None, TokenDead),
+        (190, Some(458), TokenDead),
+        (190, Some(459), TokenDead),
+        (190, Some(460), TokenDead),
+        (190, Some(463), TokenDead),
+        (190, Some(464), TokenDead),
+        (190, Some(467), TokenDead),
+        (190, Some(492), TokenDead),
+        (200, None, TokenDead),
+        (230, None, TokenDead),
+        (299, None, TokenDead),
+        (341, None, Retry),
+        (368, None, PauseChannel),
+        (551, None, Permanent),
+        (551, Some(1_545_041), Permanent),
+        (613, None, Retry),
+        (80_007, None, Retry),
+        (130_429, None, Retry),
+        (130_472, None, Permanent),
+        (130_497, None, Permanent),
+        (131_000, None, RetryLimited),
+        (131_005, None, TokenDead),
+        (131_008, None, Permanent),
+        (131_009, None, Permanent),
+        (131_016, None, Retry),
+        (131_021, None, Permanent),
+        (131_026, None, Permanent),
+        (131_031, None, PauseChannel),
+        (131_037, None, PauseChannel),
+        (131_042, None, PauseChannel),
+        (131_045, None, PauseChannel),
+        (131_047, None, WindowClosed),
+        (131_048, None, PauseChannel),
+        (131_049, None, Permanent),
+        (131_050, None, Permanent),
+        (131_051, None, Permanent),
+        (131_052, None, Permanent),
+        (131_053, None, Permanent),
+        (131_056, None, RetryPair),
+        (131_057, None, Retry),
+        (131_062, None, Permanent),
+        (132_000, None, Permanent),
+        (132_001, None, Permanent),
+        (132_005, None, Permanent),
+        (132_007, None, Permanent),
+        (132_008, None, Permanent),
+        (132_012, None, Permanent),
+        (132_015, None, Permanent),
+        (132_016, None, Permanent),
+        (132_068, None, Permanent),
+        (132_069, None, Retry),
+        (133_000, None, PauseChannel),
+        (133_004, None, Retry),
+        (133_005, None, Permanent),
+        (133_006, None, PauseChannel),
+        (133_008, None, Permanent),
+        (133_009, None, Permanent),
+        (133_010, None, PauseChannel),
+        (133_015, None, Retry),
+        (133_016, None, Retry),
+        (135_000, None, Permanent),
+        (137_000, None, Permanent),
+    ];
+
+    #[test]
+    fn classification_table() {
+        for &(code, sub, want) in TABLE {
+            assert_eq!(classify(code, sub), want, "code {code} subcode {sub:?}");
+            assert_ne!(
+                reason(code),
+                reason(-1),
+                "code {code} has no specific reason"
+            );
+        }
+        for code in 200..=299 {
+            assert_eq!(classify(code, None), TokenDead, "{code}");
+        }
+        // Subcodes do not change anything but code 10.
+        assert_eq!(classify(131_047, Some(2_018_278)), WindowClosed);
+        assert_eq!(classify(100, Some(2_534_022)), Permanent);
+        assert_eq!(classify(190, Some(2_534_022)), TokenDead);
+        // Unknown codes never loop.
+        for code in [-1, 5, 199, 300, 999, 131_001, 999_999] {
+            assert_eq!(classify(code, None), Permanent, "{code}");
+        }
+        assert_eq!(reason(-1), "Unrecognised Graph API error.");
+        assert_eq!(
+            reason(131_047),
+            "More than 24 hours since the customer last wrote; send a template."
+        );
+        assert!(Retry.is_retryable() && RetryPair.is_retryable() && RetryLimited.is_retryable());
+        assert!(!Permanent.is_retryable() && !TokenDead.is_retryable());
+        assert_eq!(PauseChannel.to_string(), "pause_channel");
+    }
+
+    #[test]
+    fn subcode_reasons() {
+        let mut e = parse_error(400, &fixture("graph-error-10-2534022-ig-window.json")).unwrap();
+        assert!(e.reason().contains("Instagram messaging window"));
+        e.subcode = Some(2_018_278);
+        assert!(e.reason().contains("Messenger"));
+        e.subcode = None;
+        assert_eq!(e.reason(), reason(10));
+    }
+
+    // ---- error parsing ----------------------------------------------------------------
+
+    #[test]
+    fn fixtures_parse_and_classify() {
+        /// (file, code, subcode, class, fbtrace_id)
+        type Case = (
+            &'static str,
+            i64,
+            Option<i64>,
+            ErrorClass,
+            Option<&'static str>,
+        );
+        let cases: &[Case] = &[
+            (
+                "graph-error-10-2534022-ig-window.json",
+                10,
+                Some(2_534_022),
+                WindowClosed,
+                Some("H8i9J0k1"),
+            ),
+            (
+                "graph-error-100-invalid-param.json",
+                100,
+                None,
+                Permanent,
+                Some("C3d4E5f6"),
+            ),
+            (
+                "graph-error-130429-throughput.json",
+                130_429,
+                None,
+                Retry,
+                Some("D4e5F6g7"),
+            ),
+            (
+                "graph-error-131047-window.json",
+                131_047,
+                None,
+                WindowClosed,
+                Some("E5f6G7h8"),
+            ),
+            (
+                "graph-error-131056-pair-rate.json",
+                131_056,
+                None,
+                RetryPair,
+                Some("F6g7H8i9"),
+            ),
+            (
+                "graph-error-132001-template.json",
+                132_001,
+                None,
+                Permanent,
+                Some("G7h8I9j0"),
+            ),
+            (
+                "graph-error-190-463.json",
+                190,
+                Some(463),
+                TokenDead,
+                Some("A1b2C3d4E5f6G7h8"),
+            ),
+            (
+                "graph-error-2-transient.json",
+                2,
+                None,
+                Retry,
+                Some("I9j0K1l2"),
+            ),
+            (
+                "graph-error-368-policy-block.json",
+                368,
+                None,
+                PauseChannel,
+                Some("J0k1L2m3"),
+            ),
+            (
+                "graph-error-4-app-rate-limit.json",
+                4,
+                None,
+                Retry,
+                Some("B2c3D4e5F6g7"),
+            ),
+        ];
+        let mut seen = 0;
+        for entry in std::fs::read_dir(FIXTURES).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name.starts_with("graph-error-") {
+                assert!(
+                    cases.iter().any(|c| c.0 == name),
+                    "fixture {name} not covered"
+                );
+                seen += 1;
+            }
+        }
+        assert_eq!(seen, cases.len());
+        for &(name, code, sub, class, trace) in cases {
+            let e = parse_error(400, &fixture(name)).unwrap_or_else(|| panic!("{name}"));
+            assert_eq!((e.code, e.subcode), (code, sub), "{name}");
+            assert_eq!(e.class(), class, "{name}");
+            assert_eq!(e.fbtrace_id.as_deref(), trace, "{name}");
+            assert_eq!(e.http_status, 400);
+            assert!(!e.message.is_empty(), "{name}");
+        }
+        let e = parse_error(400, &fixture("graph-error-131047-window.json")).unwrap();
+        assert_eq!(
+            e.details.as_deref(),
+            Some("Message not sent: the customer last wrote more than 24 hours ago.")
+        );
+        assert_eq!(e.message, "(#131047) Re-engagement message");
+        // Non-error fixtures are not envelopes.
+        assert!(parse_error(200, &fixture("wa-send-response.json")).is_none());
+        assert!(parse_error(200, &fixture("ig-send-response.json")).is_none());
+    }
+
+    #[test]
+    fn lenient_error_parsing() {
+        let e = parse_error(
+            401,
+            br#"{"error":{"code":"190","error_subcode":"460","error_user_title":"T","error_user_msg":"U"}}"#,
+        )
+        .unwrap();
+        assert_eq!((e.code, e.subcode), (190, Some(460)));
+        assert_eq!(e.title.as_deref(), Some("T"));
+        assert_eq!(e.details.as_deref(), Some("U"));
+        assert_eq!(e.message, "");
+        assert_eq!(e.fbtrace_id, None);
+        assert_eq!(e.http_status, 401);
+        // error_data as a JSON string; webhook-style `title`; `subcode` as in debug_token.
+        let e = parse_error(
+            400,
+            br#"{"error":{"code":131026.0,"subcode":7,"title":"Undeliverable","error_data":"{\"details\":\"x\"}"}}"#,
+        )
+        .unwrap();
+        assert_eq!((e.code, e.subcode), (131_026, Some(7)));
+        assert_eq!(e.title.as_deref(), Some("Undeliverable"));
+        assert_eq!(e.details.as_deref(), Some("x"));
+        // Not envelopes.
+        for body in [
+            &b""[..],
+            b"<html>502 Bad Gateway</html>",
+            b"{}",
+            br#"{"error":"invalid_request"}"#,
+            br#"{"error":{"message":"no code"}}"#,
+            br#"{"error":{"code":"abc"}}"#,
+            b"[1,2]",
+        ] {
+            assert!(
+                parse_error(500, body).is_none(),
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+        // Display carries code, subcode, status, message, trace.
+        let e = parse_error(401, &fixture("graph-error-190-463.json")).unwrap();
+        let shown = e.to_string();
+        assert!(
+            shown.starts_with("Graph error 190/463 (HTTP 401): Error validating"),
+            "{shown}"
+        );
+        assert!(shown.contains("fbtrace_id A1b2C3d4E5f6G7h8"));
+        // Huge texts are cut.
+        let long = "x".repeat(5000);
+        let body = format!(r#"{{"error":{{"code":1,"message":"{long}"}}}}"#);
+        assert!(parse_error(500, body.as_bytes()).unwrap().message.len() <= MAX_TEXT + 4);
+    }
+
+    // ---- headers ------------------------------------------------------------------------
+
+    fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (k, v) in pairs {
+            map.append(*k, v.parse().unwrap());
+        }
+        map
+    }
+
+    #[test]
+    fn regain_after_headers() {
+        assert_eq!(regain_after(&HeaderMap::new()), None);
+        let buc = r#"{"105000000000001":[{"type":"pages","call_count":100,"total_cputime":10,"total_time":20,"estimated_time_to_regain_access":5}],"102000000000001":[{"type":"whatsapp_business_management","call_count":1,"estimated_time_to_regain_access":"12"},{"type":"x","estimated_time_to_regain_access":0}]}"#;
+        assert_eq!(
+            regain_after(&headers(&[("x-business-use-case-usage", buc)])),
+            Some(Duration::from_secs(12 * 60))
+        );
+        // X-App-Usage alone (no regain time) asks for nothing.
+        let app = r#"{"call_count":100,"total_cputime":25,"total_time":25}"#;
+        assert_eq!(regain_after(&headers(&[("x-app-usage", app)])), None);
+        // Retry-After seconds; the largest wins.
+        assert_eq!(
+            regain_after(&headers(&[("retry-after", " 30 ")])),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            regain_after(&headers(&[
+                ("retry-after", "900"),
+                ("x-business-use-case-usage", buc)
+            ])),
+            Some(Duration::from_secs(900))
+        );
+        assert_eq!(
+            regain_after(&headers(&[
+                ("x-app-usage", r#"{"estimated_time_to_regain_access":2}"#),
+                ("retry-after", "60")
+            ])),
+            Some(Duration::from_secs(120))
+        );
+        // Garbage and zeros are ignored.
+        assert_eq!(
+            regain_after(&headers(&[
+                ("x-business-use-case-usage", "not json"),
+                ("x-app-usage", r#"{"estimated_time_to_regain_access":-3}"#),
+                ("retry-after", "Wed, 21 Oct 2015 07:28:00 GMT"),
+                ("retry-after", "0"),
+            ])),
+            None
+        );
+    }
+
+    // ---- pure helpers -------------------------------------------------------------------
+
+    #[test]
+    fn safe_segments() {
+        for ok in [
+            "106000000000001",
+            "me",
+            "wamid.HBgL=",
+            "v25.0",
+            "a.b",
+            "x:y",
+        ] {
+            assert_eq!(safe_segment(ok), Some(ok));
+        }
+        let long = "1".repeat(MAX_SEGMENT + 1);
+        for bad in [
+            "",
+            ".",
+            "..",
+            "../x",
+            "a/b",
+            "a\\b",
+            "..%2f",
+            "a?b",
+            "a#b",
+            "a b",
+            "a\tb",
+            "a\nb",
+            "a\u{0}b",
+            "a..b",
+            "%2e%2e",
+            "\u{a0}",
+            long.as_str(),
+        ] {
+            assert_eq!(safe_segment(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn endpoint_building() {
+        init();
+        let t = Duration::from_secs(5);
+        let c = GraphClient::new("https://graph.facebook.com", "v25.0", t);
+        assert_eq!(
+            c.endpoint(&["106", "messages"]).unwrap().as_str(),
+            "https://graph.facebook.com/v25.0/106/messages"
+        );
+        let c = GraphClient::new("http://127.0.0.1:1234/prefix/", "", t);
+        assert_eq!(
+            c.endpoint(&["106", "media"]).unwrap().as_str(),
+            "http://127.0.0.1:1234/prefix/106/media"
+        );
+        assert!(matches!(
+            c.endpoint(&[".."]),
+            Err(GraphCallError::Invalid(_))
+        ));
+        assert!(GraphClient::try_new("ftp://x", "v1", t).is_err());
+        assert!(GraphClient::try_new("not a url", "v1", t).is_err());
+        assert!(GraphClient::try_new("https://h/?a=b", "v1", t).is_err());
+        assert!(GraphClient::try_new("https://u:p@h/", "v1", t).is_err());
+        assert!(GraphClient::try_new("https://h", "../v1", t).is_err());
+    }
+
+    #[test]
+    fn accepted_shapes() {
+        let wa: Value = serde_json::from_slice(&fixture("wa-send-response.json")).unwrap();
+        assert_eq!(
+            accepted_from(&wa),
+            Some(SendOutcome::Accepted {
+                message_id: Some("wamid.HBgLMTU1NTAwMDEyMzRPVVQwMTA=".into()),
+                recipient_wa_id: Some("15550001234".into()),
+                message_status: Some("accepted".into()),
+            })
+        );
+        let ig: Value = serde_json::from_slice(&fixture("ig-send-response.json")).unwrap();
+        match accepted_from(&ig) {
+            Some(SendOutcome::Accepted {
+                message_id: Some(mid),
+                recipient_wa_id: Some(rid),
+                message_status: None,
+            }) => {
+                assert!(mid.starts_with("aWdfZAG1"));
+                assert_eq!(rid, "6120000000000001");
+            }
+            other => panic!("{other:?}"),
+        }
+        let none = SendOutcome::Accepted {
+            message_id: None,
+            recipient_wa_id: None,
+            message_status: None,
+        };
+        assert_eq!(
+            accepted_from(&serde_json::json!({"success": true})),
+            Some(none)
+        );
+        assert!(matches!(
+            accepted_from(&serde_json::json!({"recipient_id": "7010000000000001"})),
+            Some(SendOutcome::Accepted {
+                message_id: None,
+                recipient_wa_id: Some(_),
+                ..
+            })
+        ));
+        for v in [
+            serde_json::json!({}),
+            serde_json::json!({"success": false}),
+            serde_json::json!({"messages": []}),
+            serde_json::json!({"messages": [{"message_status": "accepted"}]}),
+            serde_json::json!([1]),
+        ] {
+            assert_eq!(accepted_from(&v), None, "{v}");
+        }
+    }
+
+    #[test]
+    fn send_outcome_rules() {
+        let ok = |b: &[u8]| Ok::<_, BodyError>(b.to_vec());
+        let s = |c: u16| StatusCode::from_u16(c).unwrap();
+        assert!(matches!(
+            send_outcome(s(200), None, ok(b"{}"), TOKEN),
+            SendOutcome::Ambiguous { .. }
+        ));
+        assert!(matches!(
+            send_outcome(s(200), None, ok(b"<html>"), TOKEN),
+            SendOutcome::Ambiguous { .. }
+        ));
+        assert!(matches!(
+            send_outcome(s(302), None, ok(b""), TOKEN),
+            SendOutcome::Ambiguous { .. }
+        ));
+        for c in [500, 502, 503, 504] {
+            assert!(
+                matches!(
+                    send_outcome(s(c), None, ok(b""), TOKEN),
+                    SendOutcome::Ambiguous { .. }
+                ),
+                "{c}"
+            );
+        }
+        for c in [400, 404, 413, 429] {
+            assert!(
+                matches!(
+                    send_outcome(s(c), None, ok(b"nope"), TOKEN),
+                    SendOutcome::NotSent { .. }
+                ),
+                "{c}"
+            );
+        }
+        let transient = fixture("graph-error-2-transient.json");
+        assert!(matches!(
+            send_outcome(s(503), None, ok(&transient), TOKEN),
+            SendOutcome::Rejected { class: Retry, .. }
+        ));
+        let fail = || Err(BodyError::Failed(format!("reset while reading {TOKEN}")));
+        match send_outcome(s(200), None, fail(), TOKEN) {
+            SendOutcome::Ambiguous { reason } => assert!(!reason.contains(TOKEN), "{reason}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            send_outcome(s(400), None, fail(), TOKEN),
+            SendOutcome::NotSent { .. }
+        ));
+        assert!(matches!(
+            send_outcome(s(200), None, Err(BodyError::TooLarge), TOKEN),
+            SendOutcome::Ambiguous { .. }
+        ));
+    }
+
+    #[test]
+    fn media_and_token_decoding() {
+        let meta: Value = serde_json::from_slice(&fixture("wa-media-metadata.json")).unwrap();
+        let info = media_info_from(&meta, "x").unwrap();
+        assert_eq!(info.file_size, Some(61_901));
+        assert_eq!(info.mime_type, "image/jpeg");
+        assert_eq!(info.id, "1480000000000001");
+        assert!(info.sha256.as_deref().is_some_and(|h| h.len() == 64));
+        assert!(info.url.starts_with("https://lookaside.fbsbx.com/"));
+        assert!(matches!(
+            media_info_from(&serde_json::json!({"id": "1"}), "1"),
+            Err(GraphCallError::Decode(_))
+        ));
+
+        let dt: Value = serde_json::from_slice(&fixture("debug-token-response.json")).unwrap();
+        let info = token_info_from(&dt).unwrap();
+        assert!(info.is_valid);
+        assert_eq!(info.expires_at, Some(0));
+        assert_eq!(
+            info.scopes,
+            [
+                "whatsapp_business_management",
+                "whatsapp_business_messaging",
+                "public_profile"
+            ]
+        );
+        assert_eq!(info.error_code, None);
+        assert_eq!(info.app_id.as_deref(), Some("236400000000001"));
+        assert_eq!(info.granular_scopes.len(), 2);
+        assert_eq!(info.granular_scopes[1].target_ids, ["102000000000001"]);
+        let invalid = serde_json::json!({"data": {"is_valid": false, "expires_at": "1763380800",
+            "error": {"code": 190, "message": "expired", "subcode": 463}, "scopes": []}});
+        let info = token_info_from(&invalid).unwrap();
+        assert!(!info.is_valid);
+        assert_eq!(info.expires_at, Some(1_763_380_800));
+        assert_eq!(info.error_code, Some(190));
+        assert!(matches!(
+            token_info_from(&serde_json::json!({})),
+            Err(GraphCallError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn filenames_are_cleaned() {
+        assert_eq!(clean_filename("../../etc/passwd"), ".._.._etc_passwd");
+        assert_eq!(clean_filename("a\"b\r\n.pdf"), "a_b__.pdf");
+        assert_eq!(clean_filename(" "), "file");
+        assert_eq!(clean_filename(".."), "file");
+        assert_eq!(clean_filename("relatório.pdf"), "relatório.pdf");
+    }
+
+    // ---- fake Graph server ----------------------------------------------------------------
+
+    #[derive(Debug, Clone)]
+    struct Seen {
+        method: String,
+        path: String,
+        query: Option<String>,
+        auth: Option<String>,
+        content_type: Option<String>,
+        body: Vec<u8>,
+    }
+
+    enum ReplyBody {
+        Bytes(Vec<u8>),
+        /// First part, pause, second part.
+        Slow(Vec<u8>, Duration, Vec<u8>),
+    }
+
+    struct Reply {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        delay: Duration,
+        body: ReplyBody,
+    }
+
+    fn reply(status: u16, body: impl Into<Vec<u8>>) -> Reply {
+        Reply {
+            status,
+            headers: vec![("content-type", "application/json".into())],
+            delay: Duration::ZERO,
+            body: ReplyBody::Bytes(body.into()),
+        }
+    }
+
+    type Log = Arc<Mutex<Vec<Seen>>>;
+
+    /// Serves `route` on 127.0.0.1:<random>; returns the base URL and the request log.
+    async fn serve<F>(route: F) -> (String, Log)
+    where
+        F: Fn(&Seen) -> Reply + Send + Sync + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let acceptor = TcpAcceptor::from_tokio(listener).unwrap();
+        assert!(!acceptor.local_addr().is_empty());
+        let log: Log = Arc::default();
+        let route = Arc::new(route);
+        let log2 = log.clone();
+        let endpoint = poem::endpoint::make(move |mut req: Request| {
+            let route = route.clone();
+            let log = log2.clone();
+            async move {
+                let header = |name: &str| {
+                    req.headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_owned)
+                };
+                let mut seen = Seen {
+                    method: req.method().to_string(),
+                    path: req.uri().path().to_owned(),
+                    query: req.uri().query().map(str::to_owned),
+                    auth: header("authorization"),
+                    content_type: header("content-type"),
+                    body: Vec::new(),
+                };
+                seen.body = req.take_body().into_vec().await.unwrap_or_default();
+                let r = route(&seen);
+                log.lock().unwrap().push(seen);
+                if !r.delay.is_zero() {
+                    tokio::time::sleep(r.delay).await;
+                }
+                let mut builder =
+                    Response::builder().status(PoemStatus::from_u16(r.status).unwrap());
+                for (k, v) in r.headers {
+                    builder = builder.header(k, v);
+                }
+                match r.body {
+                    ReplyBody::Bytes(b) => builder.body(b),
+                    ReplyBody::Slow(first, pause, second) => {
+                        let (mut tx, rx) = tokio::io::duplex(64 * 1024);
+                        tokio::spawn(async move {
+                            use tokio::io::AsyncWriteExt;
+                            let _ = tx.write_all(&first).await;
+                            let _ = tx.flush().await;
+                            tokio::time::sleep(pause).await;
+                            let _ = tx.write_all(&second).await;
+                        });
+                        builder.body(Body::from_async_read(rx))
+                    }
+                }
+            }
+        });
+        tokio::spawn(Server::new_with_acceptor(acceptor).run(endpoint));
+        (format!("http://{addr}"), log)
+    }
+
+    fn client(base: &str, timeout_ms: u64) -> GraphClient {
+        init();
+        GraphClient::new(base, "v25.0", Duration::from_millis(timeout_ms))
+    }
+
+    fn text_body() -> Value {
+        serde_json::json!({"messaging_product":"whatsapp","to":"15550001234","type":"text","text":{"body":"hi"}})
+    }
+
+    fn assert_no_token_in_url(seen: &Seen) {
+        assert!(!seen.path.contains(TOKEN), "{seen:?}");
+        assert!(
+            !seen.query.as_deref().unwrap_or("").contains(TOKEN),
+            "{seen:?}"
+        );
+        assert_eq!(
+            seen.auth.as_deref(),
+            Some(format!("Bearer {TOKEN}").as_str())
+        );
+    }
+
+    #[tokio::test]
+    async fn send_accepted_shapes_and_bearer() {
+        let wa = fixture("wa-send-response.json");
+        let ig = fixture("ig-send-response.json");
+        let (base, log) = serve(move |seen| match seen.path.as_str() {
+            "/v25.0/106000000000001/messages" => reply(200, wa.clone()),
+            "/v25.0/17841400000000001/messages" => reply(200, ig.clone()),
+            "/v25.0/105000000000001/messages" => {
+                reply(200, r#"{"recipient_id":"7010000000000001"}"#)
+            }
+            "/v25.0/106000000000002/messages" => reply(200, r#"{"success":true}"#),
+            _ => reply(404, "no route"),
+        })
+        .await;
+        let c = client(&base, 5_000);
+        let out = c.send_message(TOKEN, "106000000000001", &text_body()).await;
+        assert_eq!(
+            out,
+            SendOutcome::Accepted {
+                message_id: Some("wamid.HBgLMTU1NTAwMDEyMzRPVVQwMTA=".into()),
+                recipient_wa_id: Some("15550001234".into()),
+                message_status: Some("accepted".into()),
+            }
+        );
+        let out = c
+            .send_message(TOKEN, "17841400000000001", &text_body())
+            .await;
+        assert!(
+            matches!(out, SendOutcome::Accepted { message_id: Some(_), recipient_wa_id: Some(ref r), .. } if r == "6120000000000001")
+        );
+        let action =
+            serde_json::json!({"recipient":{"id":"7010000000000001"},"sender_action":"typing_on"});
+        let out = c.send_message(TOKEN, "105000000000001", &action).await;
+        assert!(matches!(
+            out,
+            SendOutcome::Accepted {
+                message_id: None,
+                recipient_wa_id: Some(_),
+                ..
+            }
+        ));
+        let read = serde_json::json!({"messaging_product":"whatsapp","status":"read","message_id":"wamid.x"});
+        let out = c.send_message(TOKEN, "106000000000002", &read).await;
+        assert!(matches!(
+            out,
+            SendOutcome::Accepted {
+                message_id: None,
+                recipient_wa_id: None,
+                message_status: None
+            }
+        ));
+
+        let seen = log.lock().unwrap().clone();
+        assert_eq!(seen.len(), 4);
+        for s in &seen {
+            assert_eq!(s.method, "POST");
+            assert_no_token_in_url(s);
+            assert_eq!(s.query, None);
+            assert_eq!(s.content_type.as_deref(), Some("application/json"));
+        }
+        let sent: Value = serde_json::from_slice(&seen[0].body).unwrap();
+        assert_eq!(sent, text_body());
+    }
+
+    #[tokio::test]
+    async fn send_rejections_and_statuses() {
+        let e400 = fixture("graph-error-131047-window.json");
+        let e401 = fixture("graph-error-190-463.json");
+        let e429 = fixture("graph-error-4-app-rate-limit.json");
+        let (base, _log) = serve(move |seen| {
+            let id = seen.path.split('/').nth(2).unwrap_or("").to_owned();
+            match id.as_str() {
+                "400" => reply(400, e400.clone()),
+                "401" => reply(401, e401.clone()),
+                "429" => {
+                    let mut r = reply(400, e429.clone());
+                    r.headers.push((
+                        "x-business-use-case-usage",
+                        r#"{"1":[{"type":"whatsapp_business_messaging","estimated_time_to_regain_access":3}]}"#.into(),
+                    ));
+                    r
+                }
+                "500" => reply(500, Vec::new()),
+                "503" => reply(503, Vec::new()),
+                "502html" => reply(502, "<html>bad gateway</html>"),
+                "404html" => reply(404, "<html>not found</html>"),
+                "200junk" => reply(200, "not json"),
+                _ => reply(418, ""),
+            }
+        })
+        .await;
+        let c = client(&base, 5_000);
+        let body = text_body();
+        match c.send_message(TOKEN, "400", &body).await {
+            SendOutcome::Rejected {
+                error,
+                class,
+                retry_after,
+            } => {
+                assert_eq!((error.code, error.http_status), (131_047, 400));
+                assert_eq!(class, WindowClosed);
+                assert_eq!(retry_after, None);
+            }
+            other => panic!("{other:?}"),
+        }
+        match c.send_message(TOKEN, "401", &body).await {
+            SendOutcome::Rejected { error, class, .. } => {
+                assert_eq!(
+                    (error.code, error.subcode, error.http_status),
+                    (190, Some(463), 401)
+                );
+                assert_eq!(class, TokenDead);
+                assert!(!format!("{error:?}").contains(TOKEN));
+            }
+            other => panic!("{other:?}"),
+        }
+        match c.send_message(TOKEN, "429", &body).await {
+            SendOutcome::Rejected {
+                class, retry_after, ..
+            } => {
+                assert_eq!(class, Retry);
+                assert_eq!(retry_after, Some(Duration::from_secs(180)));
+            }
+            other => panic!("{other:?}"),
+        }
+        for id in ["500", "503", "502html", "200junk"] {
+            match c.send_message(TOKEN, id, &body).await {
+                SendOutcome::Ambiguous { reason } => {
+                    assert!(
+                        !reason.contains("html") && !reason.contains("not json"),
+                        "{reason}"
+                    );
+                    assert!(!reason.contains(TOKEN));
+                }
+                other => panic!("{id}: {other:?}"),
+            }
+        }
+        assert!(matches!(
+            c.send_message(TOKEN, "404html", &body).await,
+            SendOutcome::NotSent { .. }
+        ));
+    }
+
+    #[tokio::test]
+    async fn send_timeout_is_ambiguous() {
+        let (base, log) = serve(|_| {
+            let mut r = reply(200, r#"{"recipient_id":"1","message_id":"m"}"#);
+            r.delay = Duration::from_millis(1_500);
+            r
+        })
+        .await;
+        let c = client(&base, 300);
+        let started = Instant::now();
+        match c.send_message(TOKEN, "106000000000001", &text_body()).await {
+            SendOutcome::Ambiguous { reason } => {
+                assert!(reason.contains("timed out"), "{reason}");
+                assert!(
+                    !reason.contains(TOKEN) && !reason.contains("127.0.0.1"),
+                    "{reason}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_millis(1_400));
+        // The request did reach the server: that is exactly why it is ambiguous.
+        assert_eq!(log.lock().unwrap().len(), 1);
+    }
+
+    fn refused_base() -> String {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        format!("http://{addr}")
+    }
+
+    #[tokio::test]
+    async fn connection_refused_is_not_sent() {
+        let c = client(&refused_base(), 2_000);
+        match c.send_message(TOKEN, "106000000000001", &text_body()).await {
+            SendOutcome::NotSent { reason } => {
+                assert!(reason.starts_with("connect failed"), "{reason}");
+                assert!(!reason.contains(TOKEN));
+            }
+            other => panic!("{other:?}"),
+        }
+        // Reads report a transport error free of secrets (debug_token has a token in its URL).
+        let input = "EAAinputTOKEN456";
+        let err = c.debug_token(TOKEN, input).await.unwrap_err();
+        assert!(matches!(err, GraphCallError::Transport(_)));
+        assert!(err.is_retryable());
+        for shown in [err.to_string(), format!("{err:?}")] {
+            assert!(!shown.contains(TOKEN) && !shown.contains(input), "{shown}");
+        }
+    }
+
+    #[tokio::test]
+    async fn connect_timeout_is_not_sent() {
+        // A listener whose accept queue is full drops further SYNs, so connecting hangs.
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+        let listener = socket.listen(0).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut fillers = Vec::new();
+        let mut full = false;
+        for _ in 0..8 {
+            let attempt = tokio::time::timeout(
+                Duration::from_millis(200),
+                tokio::net::TcpStream::connect(addr),
+            )
+            .await;
+            match attempt {
+                Ok(Ok(stream)) => fillers.push(stream),
+                _ => {
+                    full = true; // the queue is full
+                    break;
+                }
+            }
+        }
+        if !full {
+            eprintln!("accept queue never filled on this kernel; connect-timeout case skipped");
+            return;
+        }
+        let c = client(&format!("http://{addr}"), 1_000);
+        match c.send_message(TOKEN, "106000000000001", &text_body()).await {
+            SendOutcome::NotSent { reason } => {
+                assert!(reason.starts_with("connect timed out"), "{reason}")
+            }
+            other => panic!("{other:?}"),
+        }
+        drop(listener);
+    }
+
+    #[tokio::test]
+    async fn unsafe_ids_are_refused_before_any_request() {
+        let (base, log) = serve(|_| reply(200, "{}")).await;
+        let c = client(&base, 2_000);
+        for id in ["../106", "106/../../x", "a?b", "a#b", "a b", ".."] {
+            assert!(
+                matches!(
+                    c.send_message(TOKEN, id, &text_body()).await,
+                    SendOutcome::NotSent { .. }
+                ),
+                "{id}"
+            );
+            assert!(
+                matches!(
+                    c.media_info(TOKEN, id, None).await,
+                    Err(GraphCallError::Invalid(_))
+                ),
+                "{id}"
+            );
+            assert!(matches!(
+                c.upload_media(TOKEN, id, "image/png", "a.png", vec![1u8], 1)
+                    .await,
+                Err(GraphCallError::Invalid(_))
+            ));
+        }
+        assert!(matches!(
+            c.media_info(TOKEN, "1", Some("../2")).await,
+            Err(GraphCallError::Invalid(_))
+        ));
+        // Token only goes to https or to the configured origin.
+        for url in [
+            "http://example.invalid/file",
+            "ftp://x/y",
+            "nonsense",
+            "https://u:p@h/x",
+        ] {
+            assert!(
+                matches!(
+                    c.download(TOKEN, url).await,
+                    Err(GraphCallError::Invalid(_))
+                ),
+                "{url}"
+            );
+        }
+        assert!(log.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn media_info_lenient_and_errors() {
+        let (base, log) = serve(|seen| match seen.path.as_str() {
+            "/v25.0/1480000000000001" => reply(
+                200,
+                r#"{"messaging_product":"whatsapp","url":"https://lookaside.fbsbx.com/x?mid=1","mime_type":"audio/ogg","sha256":"ab","file_size":"61901","id":"1480000000000001"}"#,
+            ),
+            "/v25.0/gone" => reply(404, fixture("graph-error-100-invalid-param.json")),
+            "/v25.0/flaky" => reply(503, ""),
+            "/v25.0/junk" => reply(200, "[]"),
+            _ => reply(404, ""),
+        })
+        .await;
+        let c = client(&base, 5_000);
+        let info = c
+            .media_info(TOKEN, "1480000000000001", Some("106000000000001"))
+            .await
+            .unwrap();
+        assert_eq!(info.file_size, Some(61_901));
+        assert_eq!(info.mime_type, "audio/ogg");
+        assert_eq!(info.sha256.as_deref(), Some("ab"));
+        let seen = log.lock().unwrap()[0].clone();
+        assert_eq!(seen.method, "GET");
+        assert_eq!(
+            seen.query.as_deref(),
+            Some("phone_number_id=106000000000001")
+        );
+        assert_no_token_in_url(&seen);
+
+        match c.media_info(TOKEN, "gone", None).await {
+            Err(GraphCallError::Graph { error, class }) => {
+                assert_eq!(
+                    (error.code, error.http_status, class),
+                    (100, 404, Permanent)
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        let err = c.media_info(TOKEN, "flaky", None).await.unwrap_err();
+        assert_eq!(err, GraphCallError::Status { status: 503 });
+        assert!(err.is_retryable());
+        assert!(matches!(
+            c.media_info(TOKEN, "junk", None).await,
+            Err(GraphCallError::Decode(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn download_streams_and_follows_redirects() {
+        let first = vec![7u8; 1000];
+        let second = vec![9u8; 2000];
+        let (f2, s2) = (first.clone(), second.clone());
+        let (base, log) = serve(move |seen| match seen.path.as_str() {
+            "/media/redirect" => {
+                let mut r = reply(302, "");
+                r.headers.push(("location", "/media/file?hash=abc".into()));
+                r
+            }
+            "/media/file" => Reply {
+                status: 200,
+                headers: vec![("content-type", "image/jpeg".into())],
+                delay: Duration::ZERO,
+                body: ReplyBody::Slow(f2.clone(), Duration::from_millis(600), s2.clone()),
+            },
+            "/media/expired" => reply(404, "<html>gone</html>"),
+            _ => reply(401, fixture("graph-error-190-463.json")),
+        })
+        .await;
+        let c = client(&base, 3_000);
+        let started = Instant::now();
+        let mut resp = c
+            .download(TOKEN, &format!("{base}/media/redirect"))
+            .await
+            .unwrap();
+        // Headers arrive before the whole body: nothing was buffered.
+        assert!(
+            started.elapsed() < Duration::from_millis(550),
+            "{:?}",
+            started.elapsed()
+        );
+        assert_eq!(
+            resp.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("image/jpeg")
+        );
+        let mut got = Vec::new();
+        while let Some(chunk) = resp.chunk().await.unwrap() {
+            got.extend_from_slice(&chunk);
+        }
+        assert!(started.elapsed() >= Duration::from_millis(550));
+        assert_eq!(got.len(), first.len() + second.len());
+        assert_eq!(&got[..1000], &first[..]);
+        assert_eq!(&got[1000..], &second[..]);
+
+        let seen = log.lock().unwrap().clone();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[1].query.as_deref(), Some("hash=abc"));
+        for s in &seen {
+            assert_no_token_in_url(s);
+        }
+
+        assert_eq!(
+            c.download(TOKEN, &format!("{base}/media/expired"))
+                .await
+                .unwrap_err(),
+            GraphCallError::Status { status: 404 }
+        );
+        match c.download(TOKEN, &format!("{base}/media/other")).await {
+            Err(GraphCallError::Graph { class, .. }) => assert_eq!(class, TokenDead),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn upload_media_multipart() {
+        let (base, log) = serve(|seen| {
+            if seen.path == "/v25.0/106000000000001/media" {
+                reply(200, r#"{"id":"1490000000000001"}"#)
+            } else {
+                reply(400, fixture("graph-error-100-invalid-param.json"))
+            }
+        })
+        .await;
+        let c = client(&base, 5_000);
+        let data = bytes::Bytes::from_static(b"\x89PNG fake image bytes");
+        let len = data.len() as u64;
+        let id = c
+            .upload_media(
+                TOKEN,
+                "106000000000001",
+                "image/png",
+                "photo \"1\".png",
+                data,
+                len,
+            )
+            .await
+            .unwrap();
+        assert_eq!(id, "1490000000000001");
+        let seen = log.lock().unwrap()[0].clone();
+        assert_eq!(seen.method, "POST");
+        assert_no_token_in_url(&seen);
+        assert!(
+            seen.content_type
+                .as_deref()
+                .unwrap()
+                .starts_with("multipart/form-data; boundary=")
+        );
+        let body = String::from_utf8_lossy(&seen.body);
+        assert!(
+            body.contains("name=\"messaging_product\"\r\n\r\nwhatsapp\r\n"),
+            "{body}"
+        );
+        assert!(
+            body.contains("name=\"type\"\r\n\r\nimage/png\r\n"),
+            "{body}"
+        );
+        assert!(body.contains("name=\"file\"; filename=\""), "{body}");
+        assert!(body.contains("Content-Type: image/png"), "{body}");
+        assert!(body.contains("PNG fake image bytes"), "{body}");
+
+        assert!(matches!(
+            c.upload_media(TOKEN, "106000000000001", "not a mime", "a", vec![1u8], 1)
+                .await,
+            Err(GraphCallError::Invalid(_))
+        ));
+        match c
+            .upload_media(TOKEN, "106000000000009", "image/png", "a.png", vec![1u8], 1)
+            .await
+        {
+            Err(GraphCallError::Graph { error, .. }) => assert_eq!(error.code, 100),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn debug_token_call() {
+        let dt = fixture("debug-token-response.json");
+        let (base, log) = serve(move |seen| {
+            if seen.path == "/v25.0/debug_token" {
+                reply(200, dt.clone())
+            } else {
+                reply(404, "")
+            }
+        })
+        .await;
+        let c = client(&base, 5_000);
+        let input = "EAAinput+TOKEN/456";
+        let info = c.debug_token(TOKEN, input).await.unwrap();
+        assert!(info.is_valid);
+        assert_eq!(info.expires_at, Some(0));
+        assert_eq!(info.scopes.len(), 3);
+        let seen = log.lock().unwrap()[0].clone();
+        assert_eq!(
+            seen.auth.as_deref(),
+            Some(format!("Bearer {TOKEN}").as_str())
+        );
+        assert!(!seen.query.as_deref().unwrap_or("").contains(TOKEN));
+        // The input token is form-encoded in the query (the one documented exception).
+        assert_eq!(
+            seen.query.as_deref(),
+            Some("input_token=EAAinput%2BTOKEN%2F456")
+        );
+    }
+}

@@ -1,0 +1,3863 @@
+//! Outbound messages: the request body of `POST /v1/messages` (as OpenAPI types), its
+//! validation against Meta's per-channel rules, and the exact Graph API body it becomes.
+//!
+//! Pure code: no I/O, no clock, no configuration. [`render`] either returns the JSON to POST to
+//! `/{phone-number-id}/messages` (WhatsApp) or `/{page-or-ig-id}/messages` (Instagram,
+//! Messenger), or the first [`Violation`] found, in a fixed order (request fields in declaration
+//! order, then nested fields in document order). Violations name the field and the limit, never
+//! the caller's content.
+
+use std::collections::HashSet;
+
+use poem_openapi::types::{Example, ToJSON};
+use poem_openapi::{Enum, Object, Union};
+use serde_json::{Map, Value, json};
+
+// ---------------------------------------------------------------------------------------------
+// Request types
+// ---------------------------------------------------------------------------------------------
+
+/// A message to send to a customer through one of the bridge's channels.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none, example)]
+pub struct SendMessageRequest {
+    /// Id of the bridge channel to send through (`ch_…`). Its kind (WhatsApp, Instagram or
+    /// Messenger) decides which message types and fields are accepted.
+    pub channel_id: String,
+    /// Recipient.
+    ///
+    /// - WhatsApp: a phone number with country code (digits; a leading `+`, spaces, dashes and
+    ///   parentheses are ignored), a business-scoped user id (`CC.digits` or `CC.ENT.digits`,
+    ///   e.g. `BR.13491208655302741918`), or `group:<group id>` for a group.
+    /// - Instagram / Messenger: the customer's scoped id (IGSID / PSID) as received in webhooks.
+    pub to: String,
+    /// The message; its `type` selects the variant.
+    pub message: OutboundMessage,
+    /// Id of a message to quote (WhatsApp `wamid…`, Instagram/Messenger `mid`). Not allowed for
+    /// `reaction`, `mark_read` and sender actions.
+    pub reply_to: Option<String>,
+    /// Instagram / Messenger only: message tag that allows sending outside the 24-hour window.
+    /// Instagram accepts only `human_agent`.
+    pub tag: Option<MessageTag>,
+    /// Send even if the bridge considers the customer-service window closed (Meta may still
+    /// reject the message).
+    pub ignore_window: Option<bool>,
+    /// Free text of your own (at most 256 characters), echoed back in the response and in status
+    /// events. Never sent to Meta.
+    pub client_reference: Option<String>,
+}
+
+impl Example for SendMessageRequest {
+    fn example() -> Self {
+        SendMessageRequest {
+            channel_id: "ch_0198f3a2b4c57d8e9f0a1b2c3d4e5f60".into(),
+            to: "+55 11 98888-7777".into(),
+            message: OutboundMessage::Text(TextMessage {
+                body: "Temos sim! Quer que eu reserve?".into(),
+                preview_url: None,
+                quick_replies: None,
+            }),
+            reply_to: None,
+            tag: None,
+            ignore_window: None,
+            client_reference: Some("crm-ticket-4411".into()),
+        }
+    }
+}
+
+/// Message tag (Instagram / Messenger) for sending outside the standard 24-hour window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum MessageTag {
+    /// A human agent answering up to 7 days after the customer's last message (Instagram and
+    /// Messenger; the app feature must be approved).
+    HumanAgent,
+    /// Messenger only: reminder or update about an event the customer registered for.
+    ConfirmedEventUpdate,
+    /// Messenger only: update about a recent purchase.
+    PostPurchaseUpdate,
+    /// Messenger only: non-recurring change to the customer's account or application.
+    AccountUpdate,
+}
+
+impl MessageTag {
+    /// The Graph API value (`HUMAN_AGENT`, …).
+    pub fn graph_value(self) -> &'static str {
+        match self {
+            MessageTag::HumanAgent => "HUMAN_AGENT",
+            MessageTag::ConfirmedEventUpdate => "CONFIRMED_EVENT_UPDATE",
+            MessageTag::PostPurchaseUpdate => "POST_PURCHASE_UPDATE",
+            MessageTag::AccountUpdate => "ACCOUNT_UPDATE",
+        }
+    }
+}
+
+/// The message to send, selected by `type`.
+#[derive(Debug, Clone, PartialEq, Union)]
+#[oai(discriminator_name = "type", one_of)]
+pub enum OutboundMessage {
+    /// Plain text (all channels).
+    #[oai(mapping = "text")]
+    Text(TextMessage),
+    /// Image (all channels).
+    #[oai(mapping = "image")]
+    Image(ImageMessage),
+    /// Video (all channels).
+    #[oai(mapping = "video")]
+    Video(VideoMessage),
+    /// Audio (all channels).
+    #[oai(mapping = "audio")]
+    Audio(AudioMessage),
+    /// Document / file (all channels).
+    #[oai(mapping = "document")]
+    Document(DocumentMessage),
+    /// Sticker (WhatsApp only).
+    #[oai(mapping = "sticker")]
+    Sticker(StickerMessage),
+    /// Location pin (WhatsApp only).
+    #[oai(mapping = "location")]
+    Location(LocationMessage),
+    /// Contact cards (WhatsApp only).
+    #[oai(mapping = "contacts")]
+    Contacts(ContactsMessage),
+    /// Interactive reply buttons (WhatsApp only).
+    #[oai(mapping = "buttons")]
+    Buttons(ButtonsMessage),
+    /// Interactive list (WhatsApp only).
+    #[oai(mapping = "list")]
+    List(ListMessage),
+    /// Interactive call-to-action URL button (WhatsApp only).
+    #[oai(mapping = "cta_url")]
+    CtaUrl(CtaUrlMessage),
+    /// Approved template (WhatsApp only).
+    #[oai(mapping = "template")]
+    Template(TemplateMessage),
+    /// Reaction to a message (all channels).
+    #[oai(mapping = "reaction")]
+    Reaction(ReactionMessage),
+    /// Read receipt, optionally with a typing indicator (WhatsApp only).
+    #[oai(mapping = "mark_read")]
+    MarkRead(MarkReadMessage),
+    /// Typing indicator on (Instagram / Messenger only).
+    #[oai(mapping = "typing_on")]
+    TypingOn(TypingOnAction),
+    /// Typing indicator off (Instagram / Messenger only).
+    #[oai(mapping = "typing_off")]
+    TypingOff(TypingOffAction),
+    /// Mark the conversation as seen (Instagram / Messenger only).
+    #[oai(mapping = "mark_seen")]
+    MarkSeen(MarkSeenAction),
+}
+
+impl OutboundMessage {
+    /// The `type` of this message as sent by the client (`text`, `cta_url`, `mark_read`, …).
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            OutboundMessage::Text(_) => "text",
+            OutboundMessage::Image(_) => "image",
+            OutboundMessage::Video(_) => "video",
+            OutboundMessage::Audio(_) => "audio",
+            OutboundMessage::Document(_) => "document",
+            OutboundMessage::Sticker(_) => "sticker",
+            OutboundMessage::Location(_) => "location",
+            OutboundMessage::Contacts(_) => "contacts",
+            OutboundMessage::Buttons(_) => "buttons",
+            OutboundMessage::List(_) => "list",
+            OutboundMessage::CtaUrl(_) => "cta_url",
+            OutboundMessage::Template(_) => "template",
+            OutboundMessage::Reaction(_) => "reaction",
+            OutboundMessage::MarkRead(_) => "mark_read",
+            OutboundMessage::TypingOn(_) => "typing_on",
+            OutboundMessage::TypingOff(_) => "typing_off",
+            OutboundMessage::MarkSeen(_) => "mark_seen",
+        }
+    }
+}
+
+/// A text message.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TextMessage {
+    /// The text. At most 4096 characters on WhatsApp, 2000 characters on Messenger and 1000
+    /// bytes (UTF-8) on Instagram.
+    pub body: String,
+    /// WhatsApp only: render a preview of the first URL in `body`.
+    pub preview_url: Option<bool>,
+    /// Instagram / Messenger only: up to 13 quick-reply chips shown under the message.
+    pub quick_replies: Option<Vec<QuickReply>>,
+}
+
+/// A quick-reply chip (Instagram / Messenger).
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct QuickReply {
+    /// Label shown to the customer, at most 20 characters.
+    pub title: String,
+    /// Value delivered back in the customer's reply webhook, at most 1000 characters.
+    pub payload: String,
+}
+
+/// An image. Give exactly one of `media_id` (WhatsApp only) or `link`.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ImageMessage {
+    /// WhatsApp only: id of media uploaded to the WhatsApp business number.
+    pub media_id: Option<String>,
+    /// Public `https://` URL that Meta downloads.
+    pub link: Option<String>,
+    /// WhatsApp only: caption, at most 1024 characters.
+    pub caption: Option<String>,
+}
+
+/// A video. Give exactly one of `media_id` (WhatsApp only) or `link`.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct VideoMessage {
+    /// WhatsApp only: id of media uploaded to the WhatsApp business number.
+    pub media_id: Option<String>,
+    /// Public `https://` URL that Meta downloads.
+    pub link: Option<String>,
+    /// WhatsApp only: caption, at most 1024 characters.
+    pub caption: Option<String>,
+}
+
+/// An audio clip. Give exactly one of `media_id` (WhatsApp only) or `link`.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct AudioMessage {
+    /// WhatsApp only: id of media uploaded to the WhatsApp business number.
+    pub media_id: Option<String>,
+    /// Public `https://` URL that Meta downloads.
+    pub link: Option<String>,
+}
+
+/// A document (sent as a `file` attachment on Instagram / Messenger). Give exactly one of
+/// `media_id` (WhatsApp only) or `link`.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct DocumentMessage {
+    /// WhatsApp only: id of media uploaded to the WhatsApp business number.
+    pub media_id: Option<String>,
+    /// Public `https://` URL that Meta downloads.
+    pub link: Option<String>,
+    /// WhatsApp only: caption, at most 1024 characters.
+    pub caption: Option<String>,
+    /// WhatsApp only: file name shown to the customer, at most 255 characters.
+    pub filename: Option<String>,
+}
+
+/// A sticker (WhatsApp only, webp). Give exactly one of `media_id` or `link`.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct StickerMessage {
+    /// Id of media uploaded to the WhatsApp business number.
+    pub media_id: Option<String>,
+    /// Public `https://` URL that Meta downloads.
+    pub link: Option<String>,
+}
+
+/// A location pin (WhatsApp only).
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct LocationMessage {
+    /// Latitude in degrees, from -90 to 90.
+    pub latitude: f64,
+    /// Longitude in degrees, from -180 to 180.
+    pub longitude: f64,
+    /// Name of the place.
+    pub name: Option<String>,
+    /// Address of the place.
+    pub address: Option<String>,
+}
+
+/// One or more contact cards (WhatsApp only).
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct ContactsMessage {
+    /// The cards, at least one.
+    pub contacts: Vec<ContactCard>,
+}
+
+/// A contact card, in WhatsApp's contact format.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ContactCard {
+    /// The contact's name.
+    pub name: ContactName,
+    /// Phone numbers.
+    pub phones: Option<Vec<ContactPhone>>,
+    /// E-mail addresses.
+    pub emails: Option<Vec<ContactEmail>>,
+    /// Organisation.
+    pub org: Option<ContactOrg>,
+    /// Web sites.
+    pub urls: Option<Vec<ContactUrl>>,
+}
+
+/// Name of a contact.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ContactName {
+    /// Full name as displayed (required).
+    pub formatted_name: String,
+    /// First name.
+    pub first_name: Option<String>,
+    /// Middle name.
+    pub middle_name: Option<String>,
+    /// Last name.
+    pub last_name: Option<String>,
+}
+
+/// A phone number of a contact.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ContactPhone {
+    /// The number as displayed, e.g. `+1 555 000 9876`.
+    pub phone: String,
+    /// Kind of number, e.g. `CELL`, `MAIN`, `HOME`, `WORK`.
+    #[oai(rename = "type")]
+    pub kind: Option<String>,
+    /// WhatsApp id (digits) of the number, which adds a "Message" button to the card.
+    pub wa_id: Option<String>,
+}
+
+/// An e-mail address of a contact.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ContactEmail {
+    /// The address.
+    pub email: String,
+    /// Kind of address, e.g. `HOME`, `WORK`.
+    #[oai(rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// Organisation of a contact.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ContactOrg {
+    /// Company name.
+    pub company: Option<String>,
+    /// Department.
+    pub department: Option<String>,
+    /// Job title.
+    pub title: Option<String>,
+}
+
+/// A web site of a contact.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ContactUrl {
+    /// The URL.
+    pub url: String,
+    /// Kind of site, e.g. `HOME`, `WORK`.
+    #[oai(rename = "type")]
+    pub kind: Option<String>,
+}
+
+/// Header of an interactive message (WhatsApp), selected by `type`.
+#[derive(Debug, Clone, PartialEq, Union)]
+#[oai(discriminator_name = "type", one_of)]
+pub enum InteractiveHeader {
+    /// Text header.
+    #[oai(mapping = "text")]
+    Text(HeaderText),
+    /// Image header.
+    #[oai(mapping = "image")]
+    Image(HeaderImage),
+    /// Video header.
+    #[oai(mapping = "video")]
+    Video(HeaderVideo),
+    /// Document header.
+    #[oai(mapping = "document")]
+    Document(HeaderDocument),
+}
+
+/// Text header of an interactive message.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct HeaderText {
+    /// The header text, at most 60 characters.
+    pub text: String,
+}
+
+/// Image header of an interactive message. Give exactly one of `media_id` or `link`.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct HeaderImage {
+    /// Id of media uploaded to the WhatsApp business number.
+    pub media_id: Option<String>,
+    /// Public `https://` URL that Meta downloads.
+    pub link: Option<String>,
+}
+
+/// Video header of an interactive message. Give exactly one of `media_id` or `link`.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct HeaderVideo {
+    /// Id of media uploaded to the WhatsApp business number.
+    pub media_id: Option<String>,
+    /// Public `https://` URL that Meta downloads.
+    pub link: Option<String>,
+}
+
+/// Document header of an interactive message. Give exactly one of `media_id` or `link`.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct HeaderDocument {
+    /// Id of media uploaded to the WhatsApp business number.
+    pub media_id: Option<String>,
+    /// Public `https://` URL that Meta downloads.
+    pub link: Option<String>,
+    /// File name shown to the customer, at most 255 characters.
+    pub filename: Option<String>,
+}
+
+/// Message with up to three reply buttons (WhatsApp).
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ButtonsMessage {
+    /// Message text, at most 1024 characters.
+    pub body: String,
+    /// Optional header.
+    pub header: Option<InteractiveHeader>,
+    /// Footer text, at most 60 characters.
+    pub footer: Option<String>,
+    /// One to three buttons; ids must be unique.
+    pub buttons: Vec<ReplyButton>,
+}
+
+/// A reply button.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct ReplyButton {
+    /// Id delivered back when the customer taps the button, at most 256 characters.
+    pub id: String,
+    /// Label, at most 20 characters.
+    pub title: String,
+}
+
+/// Message with a list of options behind a button (WhatsApp).
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ListMessage {
+    /// Message text, at most 1024 characters.
+    pub body: String,
+    /// Header text (lists only support text headers), at most 60 characters.
+    pub header: Option<String>,
+    /// Footer text, at most 60 characters.
+    pub footer: Option<String>,
+    /// Label of the button that opens the list, at most 20 characters.
+    pub button: String,
+    /// One to ten sections holding one to ten rows in total.
+    pub sections: Vec<ListSection>,
+}
+
+/// A section of a list.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ListSection {
+    /// Section title, at most 24 characters; required when there is more than one section.
+    pub title: Option<String>,
+    /// The rows of this section, at least one.
+    pub rows: Vec<ListRow>,
+}
+
+/// A selectable row of a list.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct ListRow {
+    /// Id delivered back when the customer picks the row, at most 200 characters, unique in
+    /// the list.
+    pub id: String,
+    /// Row title, at most 24 characters.
+    pub title: String,
+    /// Row description, at most 72 characters.
+    pub description: Option<String>,
+}
+
+/// Message with a button that opens a URL (WhatsApp).
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct CtaUrlMessage {
+    /// Message text, at most 1024 characters.
+    pub body: String,
+    /// Optional header.
+    pub header: Option<InteractiveHeader>,
+    /// Footer text, at most 60 characters.
+    pub footer: Option<String>,
+    /// Button label, at most 20 characters.
+    pub display_text: String,
+    /// `https://` URL opened by the button.
+    pub url: String,
+}
+
+/// An approved message template (WhatsApp). The only message type allowed outside the
+/// customer-service window.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TemplateMessage {
+    /// Template name (lowercase letters, digits and `_`).
+    pub name: String,
+    /// Language code of an approved translation, exactly as registered (e.g. `pt_BR`, `en_US`,
+    /// `es`).
+    pub language: String,
+    /// Values for the template's variables, per component.
+    pub components: Option<Vec<TemplateComponent>>,
+}
+
+/// Parameters for one component of a template.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TemplateComponent {
+    /// Which component the parameters belong to.
+    #[oai(rename = "type")]
+    pub kind: TemplateComponentType,
+    /// Buttons only (required there): the kind of button.
+    pub sub_type: Option<TemplateButtonSubType>,
+    /// Buttons only (required there): position of the button in the template, 0 to 9.
+    pub index: Option<u32>,
+    /// The parameters, in the template's order.
+    pub parameters: Vec<TemplateParameter>,
+}
+
+/// Template component kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum TemplateComponentType {
+    /// The header.
+    Header,
+    /// The body.
+    Body,
+    /// A button (give `sub_type` and `index`).
+    Button,
+}
+
+impl TemplateComponentType {
+    fn as_str(self) -> &'static str {
+        match self {
+            TemplateComponentType::Header => "header",
+            TemplateComponentType::Body => "body",
+            TemplateComponentType::Button => "button",
+        }
+    }
+}
+
+/// Template button kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum TemplateButtonSubType {
+    /// Quick-reply button (parameter: `payload`).
+    QuickReply,
+    /// URL button with a dynamic suffix (parameter: `text`).
+    Url,
+    /// Copy-code button (parameter: `coupon_code`).
+    CopyCode,
+    /// WhatsApp Flow button.
+    Flow,
+    /// Catalog button.
+    Catalog,
+    /// Multi-product message button.
+    Mpm,
+}
+
+impl TemplateButtonSubType {
+    fn as_str(self) -> &'static str {
+        match self {
+            TemplateButtonSubType::QuickReply => "quick_reply",
+            TemplateButtonSubType::Url => "url",
+            TemplateButtonSubType::CopyCode => "copy_code",
+            TemplateButtonSubType::Flow => "flow",
+            TemplateButtonSubType::Catalog => "catalog",
+            TemplateButtonSubType::Mpm => "mpm",
+        }
+    }
+}
+
+/// A value for a template variable, selected by `type`.
+#[derive(Debug, Clone, PartialEq, Union)]
+#[oai(discriminator_name = "type", one_of)]
+pub enum TemplateParameter {
+    /// Text.
+    #[oai(mapping = "text")]
+    Text(TemplateTextParameter),
+    /// Amount of money.
+    #[oai(mapping = "currency")]
+    Currency(TemplateCurrencyParameter),
+    /// Date and time.
+    #[oai(mapping = "date_time")]
+    DateTime(TemplateDateTimeParameter),
+    /// Image (header).
+    #[oai(mapping = "image")]
+    Image(TemplateImageParameter),
+    /// Video (header).
+    #[oai(mapping = "video")]
+    Video(TemplateVideoParameter),
+    /// Document (header).
+    #[oai(mapping = "document")]
+    Document(TemplateDocumentParameter),
+    /// Location (header).
+    #[oai(mapping = "location")]
+    Location(TemplateLocationParameter),
+    /// Payload of a quick-reply button.
+    #[oai(mapping = "payload")]
+    Payload(TemplatePayloadParameter),
+    /// Code of a copy-code button.
+    #[oai(mapping = "coupon_code")]
+    CouponCode(TemplateCouponCodeParameter),
+}
+
+/// Text value of a template variable.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TemplateTextParameter {
+    /// The text.
+    pub text: String,
+    /// For templates with named variables: the variable's name (lowercase letters, digits, `_`).
+    pub parameter_name: Option<String>,
+}
+
+/// Money value of a template variable.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct TemplateCurrencyParameter {
+    /// Text shown when the amount cannot be localised, e.g. `R$ 99,90`.
+    pub fallback_value: String,
+    /// ISO 4217 currency code, three uppercase letters, e.g. `BRL`.
+    pub code: String,
+    /// The amount multiplied by 1000 (99.90 → 99900).
+    pub amount_1000: i64,
+}
+
+/// Date/time value of a template variable.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct TemplateDateTimeParameter {
+    /// The date as shown to the customer, e.g. `17 nov 2026`.
+    pub fallback_value: String,
+}
+
+/// Image for a template header. Give exactly one of `media_id` or `link`.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TemplateImageParameter {
+    /// Id of media uploaded to the WhatsApp business number.
+    pub media_id: Option<String>,
+    /// Public `https://` URL that Meta downloads.
+    pub link: Option<String>,
+}
+
+/// Video for a template header. Give exactly one of `media_id` or `link`.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TemplateVideoParameter {
+    /// Id of media uploaded to the WhatsApp business number.
+    pub media_id: Option<String>,
+    /// Public `https://` URL that Meta downloads.
+    pub link: Option<String>,
+}
+
+/// Document for a template header. Give exactly one of `media_id` or `link`.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TemplateDocumentParameter {
+    /// Id of media uploaded to the WhatsApp business number.
+    pub media_id: Option<String>,
+    /// Public `https://` URL that Meta downloads.
+    pub link: Option<String>,
+    /// File name shown to the customer, at most 255 characters.
+    pub filename: Option<String>,
+}
+
+/// Location for a template header.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TemplateLocationParameter {
+    /// Latitude in degrees, from -90 to 90.
+    pub latitude: f64,
+    /// Longitude in degrees, from -180 to 180.
+    pub longitude: f64,
+    /// Name of the place.
+    pub name: Option<String>,
+    /// Address of the place.
+    pub address: Option<String>,
+}
+
+/// Payload of a template quick-reply button, delivered back when the customer taps it.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct TemplatePayloadParameter {
+    /// The payload.
+    pub payload: String,
+}
+
+/// Code copied by a template copy-code button.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct TemplateCouponCodeParameter {
+    /// The code.
+    pub coupon_code: String,
+}
+
+/// A reaction to a message. An empty `emoji` removes your reaction.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct ReactionMessage {
+    /// Id of the message reacted to (WhatsApp `wamid…`, Instagram/Messenger `mid`).
+    pub message_id: String,
+    /// The emoji, or `""` to remove the reaction.
+    pub emoji: String,
+}
+
+/// Read receipt for a received message (WhatsApp). Marks earlier messages read too.
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct MarkReadMessage {
+    /// Id (`wamid…`) of the received message.
+    pub message_id: String,
+    /// Also show a typing indicator (until you reply, at most 25 seconds).
+    pub typing_indicator: Option<bool>,
+}
+
+/// Typing indicator on (Instagram / Messenger). No fields.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct TypingOnAction {}
+
+/// Typing indicator off (Instagram / Messenger). No fields.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct TypingOffAction {}
+
+/// Mark the conversation as seen (Instagram / Messenger). No fields.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct MarkSeenAction {}
+
+// ---------------------------------------------------------------------------------------------
+// Channel kinds, violations, rendered bodies
+// ---------------------------------------------------------------------------------------------
+
+/// The kind of channel a message goes out on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ChannelKind {
+    Whatsapp,
+    Instagram,
+    Messenger,
+}
+
+impl ChannelKind {
+    /// `"whatsapp"`, `"instagram"` or `"messenger"`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "whatsapp" => Some(ChannelKind::Whatsapp),
+            "instagram" => Some(ChannelKind::Instagram),
+            "messenger" => Some(ChannelKind::Messenger),
+            _ => None,
+        }
+    }
+
+    /// The name [`ChannelKind::parse`] accepts.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChannelKind::Whatsapp => "whatsapp",
+            ChannelKind::Instagram => "instagram",
+            ChannelKind::Messenger => "messenger",
+        }
+    }
+
+    fn display_name(self) -> &'static str {
+        match self {
+            ChannelKind::Whatsapp => "WhatsApp",
+            ChannelKind::Instagram => "Instagram",
+            ChannelKind::Messenger => "Messenger",
+        }
+    }
+
+    /// Whether messages of this type can be sent on this kind of channel.
+    pub fn allows(self, message: &OutboundMessage) -> bool {
+        use OutboundMessage as M;
+        match self {
+            ChannelKind::Whatsapp => {
+                !matches!(message, M::TypingOn(_) | M::TypingOff(_) | M::MarkSeen(_))
+            }
+            ChannelKind::Instagram | ChannelKind::Messenger => matches!(
+                message,
+                M::Text(_)
+                    | M::Image(_)
+                    | M::Video(_)
+                    | M::Audio(_)
+                    | M::Document(_)
+                    | M::Reaction(_)
+                    | M::TypingOn(_)
+                    | M::TypingOff(_)
+                    | M::MarkSeen(_)
+            ),
+        }
+    }
+}
+
+/// Machine codes of [`Violation::rule`].
+pub mod rule {
+    /// A required field is missing or empty.
+    pub const REQUIRED: &str = "required";
+    /// A string is longer than allowed.
+    pub const MAX_LENGTH: &str = "max_length";
+    /// A list has more items than allowed (the field names the first item too many).
+    pub const TOO_MANY: &str = "too_many";
+    /// A list has fewer items than required.
+    pub const TOO_FEW: &str = "too_few";
+    /// The message type or field cannot be used on this kind of channel.
+    pub const NOT_ALLOWED_FOR_CHANNEL: &str = "not_allowed_for_channel";
+    /// The field does not apply to this message or component.
+    pub const NOT_ALLOWED: &str = "not_allowed";
+    /// Exactly one of two alternative fields must be given.
+    pub const ONE_OF_REQUIRED: &str = "one_of_required";
+    /// The value does not have the expected shape.
+    pub const INVALID_FORMAT: &str = "invalid_format";
+    /// A number is outside its allowed range.
+    pub const OUT_OF_RANGE: &str = "out_of_range";
+    /// A value that must be unique appears twice.
+    pub const DUPLICATE: &str = "duplicate";
+    /// A URL must use `https://`.
+    pub const HTTPS_REQUIRED: &str = "https_required";
+}
+
+/// Why a request cannot be sent: the first broken rule found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// JSON path of the offending field in the request, e.g. `message.sections[0].rows[2].title`.
+    pub field: String,
+    /// Machine code, one of [`rule`].
+    pub rule: &'static str,
+    /// Human sentence stating the rule (never echoes the caller's content).
+    pub message: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+impl std::error::Error for Violation {}
+
+/// A validated request, ready to POST.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// Exactly the JSON body to POST to `/{id}/messages`.
+    pub body: Value,
+    /// The request's message type (`text`, `template`, `mark_read`, …).
+    pub message_type: &'static str,
+    /// Meta accepts this only inside the customer-service window (24 h; 7 days with the
+    /// `human_agent` tag). False for WhatsApp templates, read receipts and typing/seen actions.
+    pub free_form: bool,
+    /// Meta's answer carries a message id (false for read receipts, sender actions and
+    /// Instagram/Messenger reactions).
+    pub expects_message_id: bool,
+    /// WhatsApp: `to` is a business-scoped user id, sent as `"recipient"` instead of `"to"`
+    /// (the send response then carries `user_id` rather than `wa_id`).
+    pub recipient_is_user_id: bool,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Limits
+// ---------------------------------------------------------------------------------------------
+
+const MAX_BRIDGE_ID: usize = 512;
+const MAX_CHANNEL_ID: usize = 64;
+const MAX_WA_TO: usize = 128;
+const MAX_SCOPED_ID: usize = 64;
+const MAX_MESSAGE_ID: usize = 512;
+const MAX_CLIENT_REFERENCE: usize = 256;
+const MAX_WA_TEXT: usize = 4096;
+const MAX_MESSENGER_TEXT: usize = 2000;
+const MAX_INSTAGRAM_TEXT_BYTES: usize = 1000;
+const MAX_QUICK_REPLIES: usize = 13;
+const MAX_QUICK_REPLY_TITLE: usize = 20;
+const MAX_QUICK_REPLY_PAYLOAD: usize = 1000;
+const MAX_CAPTION: usize = 1024;
+const MAX_FILENAME: usize = 255;
+const MAX_MEDIA_ID: usize = 256;
+const MAX_URL: usize = 2048;
+const MAX_PLACE_TEXT: usize = 1000;
+const MAX_CONTACT_FIELD: usize = 256;
+const MAX_INTERACTIVE_BODY: usize = 1024;
+const MAX_HEADER_TEXT: usize = 60;
+const MAX_FOOTER: usize = 60;
+const MAX_BUTTONS: usize = 3;
+const MAX_BUTTON_TITLE: usize = 20;
+const MAX_BUTTON_ID: usize = 256;
+const MAX_LIST_BUTTON: usize = 20;
+const MAX_SECTIONS: usize = 10;
+const MAX_ROWS: usize = 10;
+const MAX_SECTION_TITLE: usize = 24;
+const MAX_ROW_TITLE: usize = 24;
+const MAX_ROW_DESCRIPTION: usize = 72;
+const MAX_ROW_ID: usize = 200;
+const MAX_CTA_DISPLAY_TEXT: usize = 20;
+const MAX_TEMPLATE_NAME: usize = 512;
+const MAX_TEMPLATE_INDEX: u32 = 9;
+const MAX_TEMPLATE_TEXT: usize = 32768;
+const MAX_TEMPLATE_SHORT: usize = 1000;
+const MAX_EMOJI: usize = 32;
+
+// ---------------------------------------------------------------------------------------------
+// Validation helpers
+// ---------------------------------------------------------------------------------------------
+
+type Check = Result<(), Violation>;
+
+fn violation(
+    field: impl Into<String>,
+    rule: &'static str,
+    message: impl Into<String>,
+) -> Violation {
+    Violation {
+        field: field.into(),
+        rule,
+        message: message.into(),
+    }
+}
+
+/// More than `max` Unicode scalar values (stops counting early).
+fn over_chars(s: &str, max: usize) -> bool {
+    s.chars().nth(max).is_some()
+}
+
+fn has_bad_control(s: &str) -> bool {
+    s.chars().any(|c| c.is_control() && c != '\n' && c != '\t')
+}
+
+/// Free text (bodies, captions): not blank, at most `max` characters.
+fn text(field: &str, s: &str, max: usize) -> Check {
+    if s.trim().is_empty() {
+        return Err(violation(field, rule::REQUIRED, "must not be empty"));
+    }
+    if over_chars(s, max) {
+        return Err(violation(
+            field,
+            rule::MAX_LENGTH,
+            format!("must be at most {max} characters"),
+        ));
+    }
+    Ok(())
+}
+
+/// Labels and ids: free text without control characters (other than newline and tab).
+fn label(field: &str, s: &str, max: usize) -> Check {
+    text(field, s, max)?;
+    if has_bad_control(s) {
+        return Err(violation(
+            field,
+            rule::INVALID_FORMAT,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn opt_text(field: &str, s: Option<&String>, max: usize) -> Check {
+    s.map_or(Ok(()), |s| text(field, s, max))
+}
+
+fn opt_label(field: &str, s: Option<&String>, max: usize) -> Check {
+    s.map_or(Ok(()), |s| label(field, s, max))
+}
+
+/// A public `https://` URL.
+fn https_url(field: &str, s: &str) -> Check {
+    if s.trim().is_empty() {
+        return Err(violation(field, rule::REQUIRED, "must not be empty"));
+    }
+    if over_chars(s, MAX_URL) {
+        return Err(violation(
+            field,
+            rule::MAX_LENGTH,
+            format!("must be at most {MAX_URL} characters"),
+        ));
+    }
+    let Some(rest) = s
+        .get(..8)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("https://"))
+        .and_then(|_| s.get(8..))
+    else {
+        return Err(violation(
+            field,
+            rule::HTTPS_REQUIRED,
+            "must be an https:// URL",
+        ));
+    };
+    if rest.is_empty()
+        || rest.starts_with('/')
+        || rest.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(violation(
+            field,
+            rule::INVALID_FORMAT,
+            "must be a valid https:// URL without spaces",
+        ));
+    }
+    Ok(())
+}
+
+fn lat_lon(prefix: &str, latitude: f64, longitude: f64) -> Check {
+    if !(latitude.is_finite() && (-90.0..=90.0).contains(&latitude)) {
+        return Err(violation(
+            format!("{prefix}.latitude"),
+            rule::OUT_OF_RANGE,
+            "must be between -90 and 90",
+        ));
+    }
+    if !(longitude.is_finite() && (-180.0..=180.0).contains(&longitude)) {
+        return Err(violation(
+            format!("{prefix}.longitude"),
+            rule::OUT_OF_RANGE,
+            "must be between -180 and 180",
+        ));
+    }
+    Ok(())
+}
+
+fn lowercase_identifier(field: &str, s: &str, max: usize, what: &str) -> Check {
+    text(field, s, max)?;
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(violation(
+            field,
+            rule::INVALID_FORMAT,
+            format!("{what} may only contain lowercase letters, digits and underscores"),
+        ));
+    }
+    Ok(())
+}
+
+/// `ll`, `lll`, `ll_CC`, `ll_419`-style language codes.
+fn is_language_code(s: &str) -> bool {
+    let (lang, region) = match s.split_once('_') {
+        Some((lang, region)) => (lang, Some(region)),
+        None => (s, None),
+    };
+    (2..=3).contains(&lang.len())
+        && lang.bytes().all(|b| b.is_ascii_lowercase())
+        && region.is_none_or(|r| {
+            (2..=4).contains(&r.len()) && r.bytes().all(|b| b.is_ascii_alphanumeric())
+        })
+}
+
+/// `CC.digits` or `CC.ENT.digits`.
+fn is_bsuid(s: &str) -> bool {
+    let mut parts = s.split('.');
+    let country = parts.next().unwrap_or_default();
+    let mut last = parts.next().unwrap_or_default();
+    if last == "ENT" {
+        last = parts.next().unwrap_or_default();
+    }
+    parts.next().is_none()
+        && country.len() == 2
+        && country.bytes().all(|b| b.is_ascii_uppercase())
+        && !last.is_empty()
+        && last.bytes().all(|b| b.is_ascii_digit())
+}
+
+fn not_for_channel(field: &str, kind: ChannelKind, what: &str) -> Violation {
+    violation(
+        field,
+        rule::NOT_ALLOWED_FOR_CHANNEL,
+        format!("{what} cannot be used on {}", kind.display_name()),
+    )
+}
+
+fn not_allowed(field: &str, what: &str) -> Violation {
+    violation(field, rule::NOT_ALLOWED, what.to_string())
+}
+
+fn insert_opt(map: &mut Map<String, Value>, key: &str, value: Option<&String>) {
+    if let Some(v) = value {
+        map.insert(key.to_string(), Value::String(v.clone()));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Entry points
+// ---------------------------------------------------------------------------------------------
+
+/// Validates `req` for a channel of `kind` and builds the Graph API body.
+/// `bridge_message_id` is the bridge's id of the outbound message, sent as
+/// `biz_opaque_callback_data` (WhatsApp) or `message.metadata` (Instagram/Messenger) so that
+/// statuses and echoes can be correlated.
+pub fn render(
+    kind: ChannelKind,
+    req: &SendMessageRequest,
+    bridge_message_id: &str,
+) -> Result<Rendered, Violation> {
+    label("bridge_message_id", bridge_message_id, MAX_BRIDGE_ID)?;
+    check_channel_id(&req.channel_id)?;
+    match kind {
+        ChannelKind::Whatsapp => render_whatsapp(req, bridge_message_id),
+        ChannelKind::Instagram | ChannelKind::Messenger => {
+            render_social(kind, req, bridge_message_id)
+        }
+    }
+}
+
+/// Canonical form of a JSON request (object keys sorted at every level, no whitespace), for
+/// hashing into an idempotency fingerprint. Independent of `serde_json`'s map ordering.
+pub fn request_fingerprint(req_json: &Value) -> String {
+    let mut out = String::new();
+    write_canonical(req_json, &mut out);
+    out
+}
+
+fn write_canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(b.0));
+            out.push('{');
+            for (i, (key, value)) in entries.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(key.clone()).to_string());
+                out.push(':');
+                write_canonical(value, out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+fn check_channel_id(id: &str) -> Check {
+    if id.is_empty() {
+        return Err(violation("channel_id", rule::REQUIRED, "must not be empty"));
+    }
+    if over_chars(id, MAX_CHANNEL_ID) {
+        return Err(violation(
+            "channel_id",
+            rule::MAX_LENGTH,
+            format!("must be at most {MAX_CHANNEL_ID} characters"),
+        ));
+    }
+    if !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return Err(violation(
+            "channel_id",
+            rule::INVALID_FORMAT,
+            "must be a channel id (letters, digits and underscores)",
+        ));
+    }
+    Ok(())
+}
+
+fn check_type_allowed(kind: ChannelKind, message: &OutboundMessage) -> Check {
+    if kind.allows(message) {
+        Ok(())
+    } else {
+        Err(not_for_channel(
+            "message.type",
+            kind,
+            &format!("`{}` messages", message.type_name()),
+        ))
+    }
+}
+
+fn check_client_reference(req: &SendMessageRequest) -> Check {
+    match &req.client_reference {
+        Some(r) if over_chars(r, MAX_CLIENT_REFERENCE) => Err(violation(
+            "client_reference",
+            rule::MAX_LENGTH,
+            format!("must be at most {MAX_CLIENT_REFERENCE} characters"),
+        )),
+        _ => Ok(()),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// WhatsApp
+// ---------------------------------------------------------------------------------------------
+
+enum WaRecipient {
+    Phone(String),
+    UserId(String),
+    Group(String),
+}
+
+fn wa_recipient(to: &str) -> Result<WaRecipient, Violation> {
+    if to.trim().is_empty() {
+        return Err(violation("to", rule::REQUIRED, "must not be empty"));
+    }
+    if over_chars(to, MAX_WA_TO) {
+        return Err(violation(
+            "to",
+            rule::MAX_LENGTH,
+            format!("must be at most {MAX_WA_TO} characters"),
+        ));
+    }
+    if let Some(group) = to.strip_prefix("group:") {
+        if group.is_empty() || !group.chars().all(|c| c.is_ascii_graphic()) {
+            return Err(violation(
+                "to",
+                rule::INVALID_FORMAT,
+                "must be `group:` followed by a group id without spaces",
+            ));
+        }
+        return Ok(WaRecipient::Group(group.to_string()));
+    }
+    if is_bsuid(to) {
+        return Ok(WaRecipient::UserId(to.to_string()));
+    }
+    let cleaned: String = to
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '(' | ')'))
+        .collect();
+    let digits = cleaned.strip_prefix('+').unwrap_or(&cleaned);
+    if (5..=20).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return Ok(WaRecipient::Phone(digits.to_string()));
+    }
+    Err(violation(
+        "to",
+        rule::INVALID_FORMAT,
+        "must be a phone number with country code (5 to 20 digits), a business-scoped user id (CC.digits) or group:<id>",
+    ))
+}
+
+/// `{"id": …}` or `{"link": …}` for a WhatsApp media object; `prefix` is the object's path.
+fn wa_media_source(
+    prefix: &str,
+    media_id: Option<&String>,
+    link: Option<&String>,
+) -> Result<Map<String, Value>, Violation> {
+    let mut map = Map::new();
+    match (media_id, link) {
+        (Some(id), None) => {
+            let field = format!("{prefix}.media_id");
+            label(&field, id, MAX_MEDIA_ID)?;
+            if id.chars().any(char::is_whitespace) {
+                return Err(violation(
+                    field,
+                    rule::INVALID_FORMAT,
+                    "must not contain spaces",
+                ));
+            }
+            map.insert("id".into(), Value::String(id.clone()));
+        }
+        (None, Some(link)) => {
+            https_url(&format!("{prefix}.link"), link)?;
+            map.insert("link".into(), Value::String(link.clone()));
+        }
+        (None, None) => {
+            return Err(violation(
+                prefix,
+                rule::ONE_OF_REQUIRED,
+                "one of media_id or link is required",
+            ));
+        }
+        (Some(_), Some(_)) => {
+            return Err(violation(
+                prefix,
+                rule::ONE_OF_REQUIRED,
+                "give either media_id or link, not both",
+            ));
+        }
+    }
+    Ok(map)
+}
+
+fn wa_filename(prefix: &str, filename: Option<&String>, map: &mut Map<String, Value>) -> Check {
+    opt_label(&format!("{prefix}.filename"), filename, MAX_FILENAME)?;
+    insert_opt(map, "filename", filename);
+    Ok(())
+}
+
+fn wa_caption(caption: Option<&String>, map: &mut Map<String, Value>) -> Check {
+    opt_text("message.caption", caption, MAX_CAPTION)?;
+    insert_opt(map, "caption", caption);
+    Ok(())
+}
+
+fn wa_header(header: &InteractiveHeader) -> Result<Value, Violation> {
+    const P: &str = "message.header";
+    Ok(match header {
+        InteractiveHeader::Text(h) => {
+            text("message.header.text", &h.text, MAX_HEADER_TEXT)?;
+            json!({"type": "text", "text": h.text})
+        }
+        InteractiveHeader::Image(h) => {
+            let media = wa_media_source(P, h.media_id.as_ref(), h.link.as_ref())?;
+            json!({"type": "image", "image": media})
+        }
+        InteractiveHeader::Video(h) => {
+            let media = wa_media_source(P, h.media_id.as_ref(), h.link.as_ref())?;
+            json!({"type": "video", "video": media})
+        }
+        InteractiveHeader::Document(h) => {
+            let mut media = wa_media_source(P, h.media_id.as_ref(), h.link.as_ref())?;
+            wa_filename(P, h.filename.as_ref(), &mut media)?;
+            json!({"type": "document", "document": media})
+        }
+    })
+}
+
+/// `header`, `body`, `footer` of an interactive message.
+fn wa_interactive_frame(
+    kind: &str,
+    body: &str,
+    header: Option<Value>,
+    footer: Option<&String>,
+) -> Result<Map<String, Value>, Violation> {
+    text("message.body", body, MAX_INTERACTIVE_BODY)?;
+    opt_text("message.footer", footer, MAX_FOOTER)?;
+    let mut map = Map::new();
+    map.insert("type".into(), kind.into());
+    if let Some(header) = header {
+        map.insert("header".into(), header);
+    }
+    map.insert("body".into(), json!({"text": body}));
+    if let Some(footer) = footer {
+        map.insert("footer".into(), json!({"text": footer}));
+    }
+    Ok(map)
+}
+
+fn wa_buttons(m: &ButtonsMessage) -> Result<Value, Violation> {
+    let header = m.header.as_ref().map(wa_header).transpose()?;
+    let mut interactive = wa_interactive_frame("button", &m.body, header, m.footer.as_ref())?;
+    if m.buttons.is_empty() {
+        return Err(violation(
+            "message.buttons",
+            rule::TOO_FEW,
+            "at least 1 button is required",
+        ));
+    }
+    if m.buttons.len() > MAX_BUTTONS {
+        return Err(violation(
+            format!("message.buttons[{MAX_BUTTONS}]"),
+            rule::TOO_MANY,
+            format!("at most {MAX_BUTTONS} buttons"),
+        ));
+    }
+    let mut ids = HashSet::new();
+    let mut buttons = Vec::with_capacity(m.buttons.len());
+    for (i, b) in m.buttons.iter().enumerate() {
+        let id_field = format!("message.buttons[{i}].id");
+        label(&id_field, &b.id, MAX_BUTTON_ID)?;
+        label(
+            &format!("message.buttons[{i}].title"),
+            &b.title,
+            MAX_BUTTON_TITLE,
+        )?;
+        if !ids.insert(b.id.as_str()) {
+            return Err(violation(
+                id_field,
+                rule::DUPLICATE,
+                "button ids must be unique",
+            ));
+        }
+        buttons.push(json!({"type": "reply", "reply": {"id": b.id, "title": b.title}}));
+    }
+    interactive.insert("action".into(), json!({"buttons": buttons}));
+    Ok(Value::Object(interactive))
+}
+
+fn wa_list(m: &ListMessage) -> Result<Value, Violation> {
+    opt_text("message.header", m.header.as_ref(), MAX_HEADER_TEXT)?;
+    let header = m
+        .header
+        .as_ref()
+        .map(|t| json!({"type": "text", "text": t}));
+    let mut interactive = wa_interactive_frame("list", &m.body, header, m.footer.as_ref())?;
+    label("message.button", &m.button, MAX_LIST_BUTTON)?;
+    if m.sections.is_empty() {
+        return Err(violation(
+            "message.sections",
+            rule::TOO_FEW,
+            "at least 1 section is required",
+        ));
+    }
+    if m.sections.len() > MAX_SECTIONS {
+        return Err(violation(
+            format!("message.sections[{MAX_SECTIONS}]"),
+            rule::TOO_MANY,
+            format!("at most {MAX_SECTIONS} sections"),
+        ));
+    }
+    let many = m.sections.len() > 1;
+    let mut total_rows = 0usize;
+    let mut ids = HashSet::new();
+    let mut sections = Vec::with_capacity(m.sections.len());
+    for (s, section) in m.sections.iter().enumerate() {
+        let prefix = format!("message.sections[{s}]");
+        match &section.title {
+            Some(title) => label(&format!("{prefix}.title"), title, MAX_SECTION_TITLE)?,
+            None if many => {
+                return Err(violation(
+                    format!("{prefix}.title"),
+                    rule::REQUIRED,
+                    "a title is required for every section when there is more than one",
+                ));
+            }
+            None => {}
+        }
+        if section.rows.is_empty() {
+            return Err(violation(
+                format!("{prefix}.rows"),
+                rule::TOO_FEW,
+                "every section needs at least 1 row",
+            ));
+        }
+        let mut rows = Vec::with_capacity(section.rows.len());
+        for (r, row) in section.rows.iter().enumerate() {
+            let row_prefix = format!("{prefix}.rows[{r}]");
+            total_rows += 1;
+            if total_rows > MAX_ROWS {
+                return Err(violation(
+                    row_prefix,
+                    rule::TOO_MANY,
+                    format!("at most {MAX_ROWS} rows in total"),
+                ));
+            }
+            let id_field = format!("{row_prefix}.id");
+            label(&id_field, &row.id, MAX_ROW_ID)?;
+            label(&format!("{row_prefix}.title"), &row.title, MAX_ROW_TITLE)?;
+            opt_text(
+                &format!("{row_prefix}.description"),
+                row.description.as_ref(),
+                MAX_ROW_DESCRIPTION,
+            )?;
+            if !ids.insert(row.id.as_str()) {
+                return Err(violation(
+                    id_field,
+                    rule::DUPLICATE,
+                    "row ids must be unique in the list",
+                ));
+            }
+            let mut out = Map::new();
+            out.insert("id".into(), row.id.clone().into());
+            out.insert("title".into(), row.title.clone().into());
+            insert_opt(&mut out, "description", row.description.as_ref());
+            rows.push(Value::Object(out));
+        }
+        let mut out = Map::new();
+        insert_opt(&mut out, "title", section.title.as_ref());
+        out.insert("rows".into(), Value::Array(rows));
+        sections.push(Value::Object(out));
+    }
+    interactive.insert(
+        "action".into(),
+        json!({"button": m.button, "sections": sections}),
+    );
+    Ok(Value::Object(interactive))
+}
+
+fn wa_cta_url(m: &CtaUrlMessage) -> Result<Value, Violation> {
+    let header = m.header.as_ref().map(wa_header).transpose()?;
+    let mut interactive = wa_interactive_frame("cta_url", &m.body, header, m.footer.as_ref())?;
+    label(
+        "message.display_text",
+        &m.display_text,
+        MAX_CTA_DISPLAY_TEXT,
+    )?;
+    https_url("message.url", &m.url)?;
+    interactive.insert(
+        "action".into(),
+        json!({"name": "cta_url", "parameters": {"display_text": m.display_text, "url": m.url}}),
+    );
+    Ok(Value::Object(interactive))
+}
+
+fn wa_location(
+    prefix: &str,
+    lat: f64,
+    lon: f64,
+    name: Option<&String>,
+    address: Option<&String>,
+) -> Result<Value, Violation> {
+    lat_lon(prefix, lat, lon)?;
+    opt_text(&format!("{prefix}.name"), name, MAX_PLACE_TEXT)?;
+    opt_text(&format!("{prefix}.address"), address, MAX_PLACE_TEXT)?;
+    let mut map = Map::new();
+    map.insert("latitude".into(), json!(lat));
+    map.insert("longitude".into(), json!(lon));
+    insert_opt(&mut map, "name", name);
+    insert_opt(&mut map, "address", address);
+    Ok(Value::Object(map))
+}
+
+fn wa_contacts(m: &ContactsMessage) -> Result<Value, Violation> {
+    if m.contacts.is_empty() {
+        return Err(violation(
+            "message.contacts",
+            rule::TOO_FEW,
+            "at least 1 contact is required",
+        ));
+    }
+    let mut out = Vec::with_capacity(m.contacts.len());
+    for (i, c) in m.contacts.iter().enumerate() {
+        let p = format!("message.contacts[{i}]");
+        text(
+            &format!("{p}.name.formatted_name"),
+            &c.name.formatted_name,
+            MAX_CONTACT_FIELD,
+        )?;
+        for (j, phone) in c.phones.iter().flatten().enumerate() {
+            text(
+                &format!("{p}.phones[{j}].phone"),
+                &phone.phone,
+                MAX_CONTACT_FIELD,
+            )?;
+            if let Some(wa_id) = &phone.wa_id
+                && (wa_id.is_empty()
+                    || wa_id.len() > 20
+                    || !wa_id.bytes().all(|b| b.is_ascii_digit()))
+            {
+                return Err(violation(
+                    format!("{p}.phones[{j}].wa_id"),
+                    rule::INVALID_FORMAT,
+                    "must be 1 to 20 digits",
+                ));
+            }
+        }
+        for (j, email) in c.emails.iter().flatten().enumerate() {
+            text(
+                &format!("{p}.emails[{j}].email"),
+                &email.email,
+                MAX_CONTACT_FIELD,
+            )?;
+        }
+        for (j, url) in c.urls.iter().flatten().enumerate() {
+            text(&format!("{p}.urls[{j}].url"), &url.url, MAX_URL)?;
+        }
+        out.push(c.to_json().unwrap_or_default());
+    }
+    Ok(Value::Array(out))
+}
+
+fn wa_template(m: &TemplateMessage) -> Result<Value, Violation> {
+    lowercase_identifier(
+        "message.name",
+        &m.name,
+        MAX_TEMPLATE_NAME,
+        "a template name",
+    )?;
+    if !is_language_code(&m.language) {
+        return Err(if m.language.is_empty() {
+            violation("message.language", rule::REQUIRED, "must not be empty")
+        } else {
+            violation(
+                "message.language",
+                rule::INVALID_FORMAT,
+                "must be a language code such as pt_BR, en_US or es",
+            )
+        });
+    }
+    let mut template = Map::new();
+    template.insert("name".into(), m.name.clone().into());
+    template.insert("language".into(), json!({"code": m.language}));
+    let components = m.components.as_deref().unwrap_or_default();
+    if !components.is_empty() {
+        let mut seen = HashSet::new();
+        let mut out = Vec::with_capacity(components.len());
+        for (i, c) in components.iter().enumerate() {
+            out.push(wa_template_component(i, c, &mut seen)?);
+        }
+        template.insert("components".into(), Value::Array(out));
+    }
+    Ok(Value::Object(template))
+}
+
+fn wa_template_component(
+    i: usize,
+    c: &TemplateComponent,
+    seen: &mut HashSet<(TemplateComponentType, u32)>,
+) -> Result<Value, Violation> {
+    let p = format!("message.components[{i}]");
+    let mut out = Map::new();
+    out.insert("type".into(), c.kind.as_str().into());
+    match c.kind {
+        TemplateComponentType::Button => {
+            let Some(sub_type) = c.sub_type else {
+                return Err(violation(
+                    format!("{p}.sub_type"),
+                    rule::REQUIRED,
+                    "sub_type is required for button components",
+                ));
+            };
+            let Some(index) = c.index else {
+                return Err(violation(
+                    format!("{p}.index"),
+                    rule::REQUIRED,
+                    "index is required for button components",
+                ));
+            };
+            if index > MAX_TEMPLATE_INDEX {
+                return Err(violation(
+                    format!("{p}.index"),
+                    rule::OUT_OF_RANGE,
+                    format!("must be between 0 and {MAX_TEMPLATE_INDEX}"),
+                ));
+            }
+            if !seen.insert((c.kind, index)) {
+                return Err(violation(
+                    format!("{p}.index"),
+                    rule::DUPLICATE,
+                    "only one component per button index",
+                ));
+            }
+            out.insert("sub_type".into(), sub_type.as_str().into());
+            out.insert("index".into(), index.to_string().into());
+        }
+        TemplateComponentType::Header | TemplateComponentType::Body => {
+            if c.sub_type.is_some() {
+                return Err(not_allowed(
+                    &format!("{p}.sub_type"),
+                    "sub_type only applies to button components",
+                ));
+            }
+            if c.index.is_some() {
+                return Err(not_allowed(
+                    &format!("{p}.index"),
+                    "index only applies to button components",
+                ));
+            }
+            if !seen.insert((c.kind, 0)) {
+                return Err(violation(
+                    format!("{p}.type"),
+                    rule::DUPLICATE,
+                    "only one header and one body component",
+                ));
+            }
+        }
+    }
+    let mut params = Vec::with_capacity(c.parameters.len());
+    for (j, param) in c.parameters.iter().enumerate() {
+        params.push(wa_template_parameter(
+            &format!("{p}.parameters[{j}]"),
+            param,
+        )?);
+    }
+    out.insert("parameters".into(), Value::Array(params));
+    Ok(Value::Object(out))
+}
+
+fn wa_template_parameter(p: &str, param: &TemplateParameter) -> Result<Value, Violation> {
+    Ok(match param {
+        TemplateParameter::Text(t) => {
+            text(&format!("{p}.text"), &t.text, MAX_TEMPLATE_TEXT)?;
+            let mut out = Map::new();
+            out.insert("type".into(), "text".into());
+            if let Some(name) = &t.parameter_name {
+                lowercase_identifier(
+                    &format!("{p}.parameter_name"),
+                    name,
+                    MAX_TEMPLATE_SHORT,
+                    "a parameter name",
+                )?;
+                out.insert("parameter_name".into(), name.clone().into());
+            }
+            out.insert("text".into(), t.text.clone().into());
+            Value::Object(out)
+        }
+        TemplateParameter::Currency(c) => {
+            text(
+                &format!("{p}.fallback_value"),
+                &c.fallback_value,
+                MAX_TEMPLATE_SHORT,
+            )?;
+            if c.code.len() != 3 || !c.code.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(violation(
+                    format!("{p}.code"),
+                    rule::INVALID_FORMAT,
+                    "must be an ISO 4217 code of 3 uppercase letters",
+                ));
+            }
+            json!({"type": "currency", "currency": {
+                "fallback_value": c.fallback_value, "code": c.code, "amount_1000": c.amount_1000}})
+        }
+        TemplateParameter::DateTime(d) => {
+            text(
+                &format!("{p}.fallback_value"),
+                &d.fallback_value,
+                MAX_TEMPLATE_SHORT,
+            )?;
+            json!({"type": "date_time", "date_time": {"fallback_value": d.fallback_value}})
+        }
+        TemplateParameter::Image(m) => {
+            let media = wa_media_source(p, m.media_id.as_ref(), m.link.as_ref())?;
+            json!({"type": "image", "image": media})
+        }
+        TemplateParameter::Video(m) => {
+            let media = wa_media_source(p, m.media_id.as_ref(), m.link.as_ref())?;
+            json!({"type": "video", "video": media})
+        }
+        TemplateParameter::Document(m) => {
+            let mut media = wa_media_source(p, m.media_id.as_ref(), m.link.as_ref())?;
+            wa_filename(p, m.filename.as_ref(), &mut media)?;
+            json!({"type": "document", "document": media})
+        }
+        TemplateParameter::Location(l) => {
+            let location = wa_location(
+                p,
+                l.latitude,
+                l.longitude,
+                l.name.as_ref(),
+                l.address.as_ref(),
+            )?;
+            json!({"type": "location", "location": location})
+        }
+        TemplateParameter::Payload(x) => {
+            label(&format!("{p}.payload"), &x.payload, MAX_TEMPLATE_SHORT)?;
+            json!({"type": "payload", "payload": x.payload})
+        }
+        TemplateParameter::CouponCode(x) => {
+            label(
+                &format!("{p}.coupon_code"),
+                &x.coupon_code,
+                MAX_TEMPLATE_SHORT,
+            )?;
+            json!({"type": "coupon_code", "coupon_code": x.coupon_code})
+        }
+    })
+}
+
+fn check_emoji(emoji: &str) -> Check {
+    if over_chars(emoji, MAX_EMOJI) {
+        return Err(violation(
+            "message.emoji",
+            rule::MAX_LENGTH,
+            format!("must be at most {MAX_EMOJI} characters"),
+        ));
+    }
+    if emoji.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(violation(
+            "message.emoji",
+            rule::INVALID_FORMAT,
+            "must be a single emoji, or empty to remove the reaction",
+        ));
+    }
+    Ok(())
+}
+
+/// The `type` value and the object under that key.
+fn wa_content(message: &OutboundMessage) -> Result<(&'static str, Value), Violation> {
+    use OutboundMessage as M;
+    const P: &str = "message";
+    Ok(match message {
+        M::Text(m) => {
+            text("message.body", &m.body, MAX_WA_TEXT)?;
+            if m.quick_replies.is_some() {
+                return Err(not_for_channel(
+                    "message.quick_replies",
+                    ChannelKind::Whatsapp,
+                    "quick_replies",
+                ));
+            }
+            let mut map = Map::new();
+            if let Some(preview) = m.preview_url {
+                map.insert("preview_url".into(), preview.into());
+            }
+            map.insert("body".into(), m.body.clone().into());
+            ("text", Value::Object(map))
+        }
+        M::Image(m) => {
+            let mut map = wa_media_source(P, m.media_id.as_ref(), m.link.as_ref())?;
+            wa_caption(m.caption.as_ref(), &mut map)?;
+            ("image", Value::Object(map))
+        }
+        M::Video(m) => {
+            let mut map = wa_media_source(P, m.media_id.as_ref(), m.link.as_ref())?;
+            wa_caption(m.caption.as_ref(), &mut map)?;
+            ("video", Value::Object(map))
+        }
+        M::Audio(m) => (
+            "audio",
+            Value::Object(wa_media_source(P, m.media_id.as_ref(), m.link.as_ref())?),
+        ),
+        M::Document(m) => {
+            let mut map = wa_media_source(P, m.media_id.as_ref(), m.link.as_ref())?;
+            wa_caption(m.caption.as_ref(), &mut map)?;
+            wa_filename(P, m.filename.as_ref(), &mut map)?;
+            ("document", Value::Object(map))
+        }
+        M::Sticker(m) => (
+            "sticker",
+            Value::Object(wa_media_source(P, m.media_id.as_ref(), m.link.as_ref())?),
+        ),
+        M::Location(m) => (
+            "location",
+            wa_location(
+                P,
+                m.latitude,
+                m.longitude,
+                m.name.as_ref(),
+                m.address.as_ref(),
+            )?,
+        ),
+        M::Contacts(m) => ("contacts", wa_contacts(m)?),
+        M::Buttons(m) => ("interactive", wa_buttons(m)?),
+        M::List(m) => ("interactive", wa_list(m)?),
+        M::CtaUrl(m) => ("interactive", wa_cta_url(m)?),
+        M::Template(m) => ("template", wa_template(m)?),
+        M::Reaction(m) => {
+            label("message.message_id", &m.message_id, MAX_MESSAGE_ID)?;
+            check_emoji(&m.emoji)?;
+            (
+                "reaction",
+                json!({"message_id": m.message_id, "emoji": m.emoji}),
+            )
+        }
+        // Rendered by the caller; the type check has refused the sender actions already.
+        M::MarkRead(_) | M::TypingOn(_) | M::TypingOff(_) | M::MarkSeen(_) => {
+            return Err(not_for_channel(
+                "message.type",
+                ChannelKind::Whatsapp,
+                &format!("`{}` messages", message.type_name()),
+            ));
+        }
+    })
+}
+
+fn render_whatsapp(
+    req: &SendMessageRequest,
+    bridge_message_id: &str,
+) -> Result<Rendered, Violation> {
+    let recipient = wa_recipient(&req.to)?;
+    let recipient_is_user_id = matches!(recipient, WaRecipient::UserId(_));
+    check_type_allowed(ChannelKind::Whatsapp, &req.message)?;
+    let message_type = req.message.type_name();
+
+    if let OutboundMessage::MarkRead(m) = &req.message {
+        label("message.message_id", &m.message_id, MAX_MESSAGE_ID)?;
+        check_common_whatsapp(req, false)?;
+        let mut body = Map::new();
+        body.insert("messaging_product".into(), "whatsapp".into());
+        body.insert("status".into(), "read".into());
+        body.insert("message_id".into(), m.message_id.clone().into());
+        if m.typing_indicator == Some(true) {
+            body.insert("typing_indicator".into(), json!({"type": "text"}));
+        }
+        return Ok(Rendered {
+            body: Value::Object(body),
+            message_type,
+            free_form: false,
+            expects_message_id: false,
+            recipient_is_user_id,
+        });
+    }
+
+    let (graph_type, content) = wa_content(&req.message)?;
+    let is_reaction = matches!(req.message, OutboundMessage::Reaction(_));
+    check_common_whatsapp(req, !is_reaction)?;
+
+    let mut body = Map::new();
+    body.insert("messaging_product".into(), "whatsapp".into());
+    match recipient {
+        WaRecipient::Phone(phone) => {
+            body.insert("recipient_type".into(), "individual".into());
+            body.insert("to".into(), phone.into());
+        }
+        WaRecipient::UserId(id) => {
+            body.insert("recipient_type".into(), "individual".into());
+            body.insert("recipient".into(), id.into());
+        }
+        WaRecipient::Group(id) => {
+            body.insert("recipient_type".into(), "group".into());
+            body.insert("to".into(), id.into());
+        }
+    }
+    body.insert("type".into(), graph_type.into());
+    body.insert(graph_type.into(), content);
+    if let Some(reply_to) = &req.reply_to {
+        body.insert("context".into(), json!({"message_id": reply_to}));
+    }
+    body.insert(
+        "biz_opaque_callback_data".into(),
+        bridge_message_id.to_string().into(),
+    );
+    Ok(Rendered {
+        body: Value::Object(body),
+        message_type,
+        free_form: !matches!(req.message, OutboundMessage::Template(_)),
+        expects_message_id: true,
+        recipient_is_user_id,
+    })
+}
+
+fn check_common_whatsapp(req: &SendMessageRequest, reply_allowed: bool) -> Check {
+    if let Some(reply_to) = &req.reply_to {
+        if !reply_allowed {
+            return Err(not_allowed(
+                "reply_to",
+                &format!("reply_to cannot be used with `{}`", req.message.type_name()),
+            ));
+        }
+        label("reply_to", reply_to, MAX_MESSAGE_ID)?;
+    }
+    if req.tag.is_some() {
+        return Err(not_for_channel(
+            "tag",
+            ChannelKind::Whatsapp,
+            "message tags",
+        ));
+    }
+    check_client_reference(req)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instagram and Messenger
+// ---------------------------------------------------------------------------------------------
+
+fn check_scoped_id(to: &str) -> Check {
+    if to.is_empty() {
+        return Err(violation("to", rule::REQUIRED, "must not be empty"));
+    }
+    if over_chars(to, MAX_SCOPED_ID) {
+        return Err(violation(
+            "to",
+            rule::MAX_LENGTH,
+            format!("must be at most {MAX_SCOPED_ID} characters"),
+        ));
+    }
+    if !to
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(violation(
+            "to",
+            rule::INVALID_FORMAT,
+            "must be the customer's scoped id (letters, digits, `_` and `-`)",
+        ));
+    }
+    Ok(())
+}
+
+enum SocialContent {
+    /// The `message` object (without `metadata`).
+    Message(Map<String, Value>),
+    /// `sender_action` and an optional `payload`.
+    Action(&'static str, Option<Value>),
+}
+
+fn social_attachment(
+    kind: ChannelKind,
+    attachment_type: &str,
+    media_id: Option<&String>,
+    link: Option<&String>,
+    caption: Option<&String>,
+    filename: Option<&String>,
+) -> Result<SocialContent, Violation> {
+    if media_id.is_some() {
+        return Err(not_for_channel(
+            "message.media_id",
+            kind,
+            "media_id (send a public link)",
+        ));
+    }
+    if caption.is_some() {
+        return Err(not_for_channel("message.caption", kind, "captions"));
+    }
+    if filename.is_some() {
+        return Err(not_for_channel("message.filename", kind, "filename"));
+    }
+    let Some(link) = link else {
+        return Err(violation(
+            "message.link",
+            rule::REQUIRED,
+            "link is required",
+        ));
+    };
+    https_url("message.link", link)?;
+    let mut map = Map::new();
+    map.insert(
+        "attachment".into(),
+        json!({"type": attachment_type, "payload": {"url": link, "is_reusable": true}}),
+    );
+    Ok(SocialContent::Message(map))
+}
+
+fn social_text(kind: ChannelKind, m: &TextMessage) -> Result<SocialContent, Violation> {
+    if m.body.trim().is_empty() {
+        return Err(violation(
+            "message.body",
+            rule::REQUIRED,
+            "must not be empty",
+        ));
+    }
+    match kind {
+        ChannelKind::Instagram if m.body.len() > MAX_INSTAGRAM_TEXT_BYTES => {
+            return Err(violation(
+                "message.body",
+                rule::MAX_LENGTH,
+                format!("must be at most {MAX_INSTAGRAM_TEXT_BYTES} bytes (UTF-8) on Instagram"),
+            ));
+        }
+        ChannelKind::Messenger => text("message.body", &m.body, MAX_MESSENGER_TEXT)?,
+        _ => {}
+    }
+    if m.preview_url.is_some() {
+        return Err(not_for_channel("message.preview_url", kind, "preview_url"));
+    }
+    let mut map = Map::new();
+    map.insert("text".into(), m.body.clone().into());
+    let replies = m.quick_replies.as_deref().unwrap_or_default();
+    if replies.len() > MAX_QUICK_REPLIES {
+        return Err(violation(
+            format!("message.quick_replies[{MAX_QUICK_REPLIES}]"),
+            rule::TOO_MANY,
+            format!("at most {MAX_QUICK_REPLIES} quick replies"),
+        ));
+    }
+    if !replies.is_empty() {
+        let mut out = Vec::with_capacity(replies.len());
+        for (i, q) in replies.iter().enumerate() {
+            label(
+                &format!("message.quick_replies[{i}].title"),
+                &q.title,
+                MAX_QUICK_REPLY_TITLE,
+            )?;
+            label(
+                &format!("message.quick_replies[{i}].payload"),
+                &q.payload,
+                MAX_QUICK_REPLY_PAYLOAD,
+            )?;
+            out.push(json!({"content_type": "text", "title": q.title, "payload": q.payload}));
+        }
+        map.insert("quick_replies".into(), Value::Array(out));
+    }
+    Ok(SocialContent::Message(map))
+}
+
+fn social_content(
+    kind: ChannelKind,
+    message: &OutboundMessage,
+) -> Result<SocialContent, Violation> {
+    use OutboundMessage as M;
+    match message {
+        M::Text(m) => social_text(kind, m),
+        M::Image(m) => social_attachment(
+            kind,
+            "image",
+            m.media_id.as_ref(),
+            m.link.as_ref(),
+            m.caption.as_ref(),
+            None,
+        ),
+        M::Video(m) => social_attachment(
+            kind,
+            "video",
+            m.media_id.as_ref(),
+            m.link.as_ref(),
+            m.caption.as_ref(),
+            None,
+        ),
+        M::Audio(m) => social_attachment(
+            kind,
+            "audio",
+            m.media_id.as_ref(),
+            m.link.as_ref(),
+            None,
+            None,
+        ),
+        M::Document(m) => social_attachment(
+            kind,
+            "file",
+            m.media_id.as_ref(),
+            m.link.as_ref(),
+            m.caption.as_ref(),
+            m.filename.as_ref(),
+        ),
+        M::Reaction(m) => {
+            label("message.message_id", &m.message_id, MAX_MESSAGE_ID)?;
+            check_emoji(&m.emoji)?;
+            Ok(if m.emoji.is_empty() {
+                SocialContent::Action("unreact", Some(json!({"message_id": m.message_id})))
+            } else {
+                SocialContent::Action(
+                    "react",
+                    Some(json!({"message_id": m.message_id, "reaction": m.emoji})),
+                )
+            })
+        }
+        M::TypingOn(_) => Ok(SocialContent::Action("typing_on", None)),
+        M::TypingOff(_) => Ok(SocialContent::Action("typing_off", None)),
+        M::MarkSeen(_) => Ok(SocialContent::Action("mark_seen", None)),
+        _ => Err(not_for_channel(
+            "message.type",
+            kind,
+            &format!("`{}` messages", message.type_name()),
+        )),
+    }
+}
+
+fn render_social(
+    kind: ChannelKind,
+    req: &SendMessageRequest,
+    bridge_message_id: &str,
+) -> Result<Rendered, Violation> {
+    check_scoped_id(&req.to)?;
+    check_type_allowed(kind, &req.message)?;
+    let message_type = req.message.type_name();
+    let content = social_content(kind, &req.message)?;
+
+    let is_action = matches!(content, SocialContent::Action(..));
+    if let Some(reply_to) = &req.reply_to {
+        if is_action {
+            return Err(not_allowed(
+                "reply_to",
+                &format!("reply_to cannot be used with `{message_type}`"),
+            ));
+        }
+        label("reply_to", reply_to, MAX_MESSAGE_ID)?;
+    }
+    if let Some(tag) = req.tag {
+        if is_action {
+            return Err(not_allowed(
+                "tag",
+                &format!("a tag cannot be used with `{message_type}`"),
+            ));
+        }
+        if kind == ChannelKind::Instagram && tag != MessageTag::HumanAgent {
+            return Err(not_for_channel("tag", kind, "tags other than human_agent"));
+        }
+    }
+    check_client_reference(req)?;
+
+    let mut body = Map::new();
+    body.insert("recipient".into(), json!({"id": req.to}));
+    match content {
+        SocialContent::Action(action, payload) => {
+            body.insert("sender_action".into(), action.into());
+            if let Some(payload) = payload {
+                body.insert("payload".into(), payload);
+            }
+            let is_reaction = matches!(req.message, OutboundMessage::Reaction(_));
+            Ok(Rendered {
+                body: Value::Object(body),
+                message_type,
+                free_form: is_reaction,
+                expects_message_id: false,
+                recipient_is_user_id: false,
+            })
+        }
+        SocialContent::Message(mut message) => {
+            match req.tag {
+                Some(tag) => {
+                    body.insert("messaging_type".into(), "MESSAGE_TAG".into());
+                    body.insert("tag".into(), tag.graph_value().into());
+                }
+                None => {
+                    body.insert("messaging_type".into(), "RESPONSE".into());
+                }
+            }
+            message.insert("metadata".into(), bridge_message_id.to_string().into());
+            body.insert("message".into(), Value::Object(message));
+            if let Some(reply_to) = &req.reply_to {
+                body.insert("reply_to".into(), json!({"message_id": reply_to}));
+            }
+            Ok(Rendered {
+                body: Value::Object(body),
+                message_type,
+                free_form: true,
+                expects_message_id: true,
+                recipient_is_user_id: false,
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use poem_openapi::types::{ParseFromJSON, Type};
+
+    const BID: &str = "bridge-msg-7f3a";
+    const PHONE: &str = "+55 11 98888-7777";
+    const PSID: &str = "6120000000000001";
+    const WA: ChannelKind = ChannelKind::Whatsapp;
+    const IG: ChannelKind = ChannelKind::Instagram;
+    const FB: ChannelKind = ChannelKind::Messenger;
+
+    fn parse(v: Value) -> Result<SendMessageRequest, String> {
+        SendMessageRequest::parse_from_json(Some(v)).map_err(|e| e.into_message())
+    }
+
+    fn default_to(kind: ChannelKind) -> &'static str {
+        if kind == WA { PHONE } else { PSID }
+    }
+
+    /// A request with `extra` top-level fields merged in.
+    fn request_with(kind: ChannelKind, message: Value, extra: Value) -> SendMessageRequest {
+        let mut v = json!({"channel_id": "ch_1", "to": default_to(kind), "message": message});
+        if let (Some(obj), Value::Object(extra)) = (v.as_object_mut(), extra) {
+            obj.extend(extra);
+        }
+        parse(v).unwrap()
+    }
+
+    fn run(kind: ChannelKind, message: Value, extra: Value) -> Result<Rendered, Violation> {
+        render(kind, &request_with(kind, message, extra), BID)
+    }
+
+    fn ok(kind: ChannelKind, message: Value) -> Rendered {
+        run(kind, message, json!({})).unwrap()
+    }
+
+    fn body(kind: ChannelKind, message: Value) -> Value {
+        ok(kind, message).body
+    }
+
+    #[track_caller]
+    fn fails(kind: ChannelKind, message: Value, field: &str, rule: &str) {
+        fails_with(kind, message, json!({}), field, rule);
+    }
+
+    #[track_caller]
+    fn fails_with(kind: ChannelKind, message: Value, extra: Value, field: &str, rule: &str) {
+        let v = run(kind, message, extra).unwrap_err();
+        assert_eq!((v.field.as_str(), v.rule), (field, rule), "{}", v.message);
+    }
+
+    /// At `max` characters the message renders; at `max + 1` it fails on `field` with max_length.
+    #[track_caller]
+    fn limit(kind: ChannelKind, max: usize, field: &str, make: impl Fn(&str) -> Value) {
+        let at = "é".repeat(max);
+        if let Err(v) = run(kind, make(&at), json!({})) {
+            panic!("at the limit: {v:?}");
+        }
+        fails(kind, make(&format!("{at}é")), field, rule::MAX_LENGTH);
+    }
+
+    fn wa_body(graph_type: &str, content: Value) -> Value {
+        let mut v = json!({
+            "messaging_product": "whatsapp", "recipient_type": "individual",
+            "to": "5511988887777", "type": graph_type,
+            "biz_opaque_callback_data": BID,
+        });
+        if let Some(obj) = v.as_object_mut() {
+            obj.insert(graph_type.to_string(), content);
+        }
+        v
+    }
+
+    fn social_body(message: Value) -> Value {
+        json!({"recipient": {"id": PSID}, "messaging_type": "RESPONSE", "message": message})
+    }
+
+    fn buttons(n: usize) -> Value {
+        let list: Vec<Value> = (0..n)
+            .map(|i| json!({"id": format!("b{i}"), "title": format!("Option {i}")}))
+            .collect();
+        json!({"type": "buttons", "body": "Choose", "buttons": list})
+    }
+
+    fn list_with(sections: Value) -> Value {
+        json!({"type": "list", "body": "Pick a time", "button": "Times", "sections": sections})
+    }
+
+    fn rows(prefix: &str, n: usize) -> Value {
+        let rows: Vec<Value> = (0..n)
+            .map(|i| json!({"id": format!("{prefix}{i}"), "title": format!("Row {i}")}))
+            .collect();
+        Value::Array(rows)
+    }
+
+    fn template_with(components: Value) -> Value {
+        json!({"type": "template", "name": "order_update", "language": "pt_BR", "components": components})
+    }
+
+    // --- wire format ------------------------------------------------------------------------
+
+    #[test]
+    fn unknown_or_missing_type_does_not_parse() {
+        let base = |message: Value| json!({"channel_id": "ch_1", "to": PHONE, "message": message});
+        assert!(parse(base(json!({"type": "carousel", "body": "x"}))).is_err());
+        assert!(parse(base(json!({"body": "x"}))).is_err());
+        assert!(parse(base(json!({"type": "text"}))).is_err());
+        assert!(parse(json!({"channel_id": "ch_1", "message": {"type": "typing_on"}})).is_err());
+        assert!(parse(base(json!({"type": "text", "body": "x"}))).is_ok());
+        // Unknown tags and template parameter types are refused too.
+        assert!(
+            parse(json!({"channel_id": "ch_1", "to": PSID, "tag": "promo",
+                "message": {"type": "typing_on"}}))
+            .is_err()
+        );
+        assert!(
+            parse(base(template_with(
+                json!([{"type": "body", "parameters": [{"type": "poll"}]}])
+            )))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn request_round_trips_through_json() {
+        let v = json!({"channel_id": "ch_1", "to": PHONE, "reply_to": "wamid.A",
+            "client_reference": "ref", "ignore_window": true,
+            "message": {"type": "list", "body": "b", "button": "Go",
+                "sections": [{"rows": [{"id": "r", "title": "t"}]}]}});
+        let req = parse(v.clone()).unwrap();
+        assert_eq!(req.to_json(), Some(v));
+        let empty = json!({"channel_id": "ch_1", "to": PSID, "message": {"type": "mark_seen"}});
+        assert_eq!(parse(empty.clone()).unwrap().to_json(), Some(empty));
+    }
+
+    #[test]
+    fn openapi_schemas_are_distinct_per_variant() {
+        let mut registry = poem_openapi::registry::Registry::new();
+        SendMessageRequest::register(&mut registry);
+        for name in [
+            "OutboundMessage_ImageMessage",
+            "OutboundMessage_VideoMessage",
+            "OutboundMessage_TypingOnAction",
+            "OutboundMessage_MarkSeenAction",
+            "InteractiveHeader_HeaderImage",
+            "TemplateParameter_TemplateDocumentParameter",
+            "MessageTag",
+        ] {
+            assert!(registry.schemas.contains_key(name), "{name}");
+        }
+        let example = SendMessageRequest::example();
+        assert!(render(WA, &example, BID).is_ok());
+    }
+
+    #[test]
+    fn channel_kind_parses_known_names_only() {
+        for kind in [WA, IG, FB] {
+            assert_eq!(ChannelKind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ChannelKind::parse("WhatsApp"), None);
+        assert_eq!(ChannelKind::parse("telegram"), None);
+    }
+
+    // --- WhatsApp bodies --------------------------------------------------------------------
+
+    #[test]
+    fn wa_text_with_reply() {
+        let r = run(
+            WA,
+            json!({"type": "text", "body": "Temos sim! Quer que eu reserve?", "preview_url": false}),
+            json!({"reply_to": "wamid.of.the.message.being.quoted", "client_reference": "crm-1"}),
+        )
+        .unwrap();
+        assert_eq!(
+            r.body,
+            json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+                "to": "5511988887777", "type": "text",
+                "text": {"preview_url": false, "body": "Temos sim! Quer que eu reserve?"},
+                "context": {"message_id": "wamid.of.the.message.being.quoted"},
+                "biz_opaque_callback_data": "bridge-msg-7f3a"})
+        );
+        assert_eq!(r.message_type, "text");
+        assert!(r.free_form && r.expects_message_id && !r.recipient_is_user_id);
+    }
+
+    #[test]
+    fn wa_phone_numbers_are_normalised() {
+        for to in [
+            "+55 (11) 98888-7777",
+            "5511988887777",
+            "55-11-98888-7777",
+            "+5511988887777",
+        ] {
+            let req = parse(json!({"channel_id": "ch_1", "to": to,
+                "message": {"type": "text", "body": "hi"}}))
+            .unwrap();
+            let r = render(WA, &req, BID).unwrap();
+            assert_eq!(r.body["to"], json!("5511988887777"), "{to}");
+        }
+    }
+
+    #[test]
+    fn wa_phone_number_bounds() {
+        let run_to = |to: &str| {
+            let req = parse(json!({"channel_id": "ch_1", "to": to,
+                "message": {"type": "text", "body": "hi"}}))
+            .unwrap();
+            render(WA, &req, BID)
+        };
+        assert!(run_to("12345").is_ok());
+        assert!(run_to(&"1".repeat(20)).is_ok());
+        for bad in [
+            "1234",
+            &"1".repeat(21),
+            "55 11 9888a",
+            "++5511988887777",
+            "55+11988887777",
+            "br.123",
+        ] {
+            let v = run_to(bad).unwrap_err();
+            assert_eq!(
+                (v.field.as_str(), v.rule),
+                ("to", rule::INVALID_FORMAT),
+                "{bad}"
+            );
+        }
+        assert_eq!(run_to("").unwrap_err().rule, rule::REQUIRED);
+        assert_eq!(run_to(&"1".repeat(200)).unwrap_err().rule, rule::MAX_LENGTH);
+        assert_eq!(run_to("group:").unwrap_err().rule, rule::INVALID_FORMAT);
+        assert_eq!(run_to("group:a b").unwrap_err().rule, rule::INVALID_FORMAT);
+    }
+
+    #[test]
+    fn wa_bsuid_is_sent_as_recipient() {
+        for id in ["BR.13491208655302741918", "BR.ENT.11815799212886844830"] {
+            let req = parse(json!({"channel_id": "ch_1", "to": id,
+                "message": {"type": "text", "body": "Oi"}}))
+            .unwrap();
+            let r = render(WA, &req, BID).unwrap();
+            assert_eq!(
+                r.body,
+                json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+                    "recipient": id, "type": "text", "text": {"body": "Oi"},
+                    "biz_opaque_callback_data": BID})
+            );
+            assert!(r.recipient_is_user_id);
+        }
+    }
+
+    #[test]
+    fn wa_group_recipient() {
+        let req = parse(
+            json!({"channel_id": "ch_1", "to": "group:120363025555555555",
+            "message": {"type": "text", "body": "Oi"}}),
+        )
+        .unwrap();
+        let r = render(WA, &req, BID).unwrap();
+        assert_eq!(
+            r.body,
+            json!({"messaging_product": "whatsapp", "recipient_type": "group",
+                "to": "120363025555555555", "type": "text", "text": {"body": "Oi"},
+                "biz_opaque_callback_data": BID})
+        );
+        assert!(!r.recipient_is_user_id);
+    }
+
+    #[test]
+    fn wa_image_and_video() {
+        assert_eq!(
+            body(
+                WA,
+                json!({"type": "image", "link": "https://cdn.example.com/p.jpg", "caption": "foto"})
+            ),
+            wa_body(
+                "image",
+                json!({"link": "https://cdn.example.com/p.jpg", "caption": "foto"})
+            )
+        );
+        assert_eq!(
+            body(WA, json!({"type": "video", "media_id": "1480000000000001"})),
+            wa_body("video", json!({"id": "1480000000000001"}))
+        );
+    }
+
+    #[test]
+    fn wa_audio_document_sticker() {
+        assert_eq!(
+            body(WA, json!({"type": "audio", "media_id": "1480000000000002"})),
+            wa_body("audio", json!({"id": "1480000000000002"}))
+        );
+        assert_eq!(
+            body(
+                WA,
+                json!({"type": "document", "link": "https://cdn.example.com/nf.pdf",
+                "caption": "Nota fiscal", "filename": "nf-4411.pdf"})
+            ),
+            wa_body(
+                "document",
+                json!({"link": "https://cdn.example.com/nf.pdf",
+                "caption": "Nota fiscal", "filename": "nf-4411.pdf"})
+            )
+        );
+        assert_eq!(
+            body(
+                WA,
+                json!({"type": "sticker", "link": "https://cdn.example.com/s.webp"})
+            ),
+            wa_body("sticker", json!({"link": "https://cdn.example.com/s.webp"}))
+        );
+    }
+
+    #[test]
+    fn wa_location() {
+        assert_eq!(
+            body(
+                WA,
+                json!({"type": "location", "latitude": -23.5613, "longitude": -46.6565,
+                "name": "Av. Paulista 1000", "address": "São Paulo - SP"})
+            ),
+            wa_body(
+                "location",
+                json!({"latitude": -23.5613, "longitude": -46.6565,
+                "name": "Av. Paulista 1000", "address": "São Paulo - SP"})
+            )
+        );
+        assert_eq!(
+            body(
+                WA,
+                json!({"type": "location", "latitude": 0, "longitude": 10})
+            ),
+            wa_body("location", json!({"latitude": 0.0, "longitude": 10.0}))
+        );
+    }
+
+    #[test]
+    fn wa_location_bounds() {
+        let loc =
+            |lat: f64, lon: f64| json!({"type": "location", "latitude": lat, "longitude": lon});
+        for (lat, lon) in [(90.0, 180.0), (-90.0, -180.0)] {
+            assert!(run(WA, loc(lat, lon), json!({})).is_ok());
+        }
+        fails(WA, loc(90.01, 0.0), "message.latitude", rule::OUT_OF_RANGE);
+        fails(WA, loc(-90.01, 0.0), "message.latitude", rule::OUT_OF_RANGE);
+        fails(
+            WA,
+            loc(0.0, 180.01),
+            "message.longitude",
+            rule::OUT_OF_RANGE,
+        );
+        fails(
+            WA,
+            loc(0.0, -180.01),
+            "message.longitude",
+            rule::OUT_OF_RANGE,
+        );
+    }
+
+    #[test]
+    fn wa_contacts() {
+        let card = json!({
+            "name": {"formatted_name": "Bruno Lima", "first_name": "Bruno", "last_name": "Lima"},
+            "phones": [{"phone": "+1 555 000 9876", "type": "CELL", "wa_id": "15550009876"}],
+            "emails": [{"email": "bruno@example.com", "type": "WORK"}],
+            "org": {"company": "Lima & Filhos"},
+            "urls": [{"url": "https://example.com"}]
+        });
+        assert_eq!(
+            body(WA, json!({"type": "contacts", "contacts": [card.clone()]})),
+            wa_body("contacts", json!([card]))
+        );
+    }
+
+    #[test]
+    fn wa_contacts_validation() {
+        fails(
+            WA,
+            json!({"type": "contacts", "contacts": []}),
+            "message.contacts",
+            rule::TOO_FEW,
+        );
+        fails(
+            WA,
+            json!({"type": "contacts", "contacts": [{"name": {"formatted_name": " "}}]}),
+            "message.contacts[0].name.formatted_name",
+            rule::REQUIRED,
+        );
+        fails(
+            WA,
+            json!({"type": "contacts", "contacts": [{"name": {"formatted_name": "A"},
+                "phones": [{"phone": "1"}, {"phone": "2", "wa_id": "+15"}]}]}),
+            "message.contacts[0].phones[1].wa_id",
+            rule::INVALID_FORMAT,
+        );
+        assert!(
+            parse(json!({"channel_id": "ch_1", "to": PHONE,
+            "message": {"type": "contacts", "contacts": [{"phones": []}]}}))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn wa_buttons_with_media_header() {
+        let mut msg = buttons(2);
+        msg["header"] = json!({"type": "image", "link": "https://cdn.example.com/p.jpg"});
+        msg["footer"] = json!("Loja Centro");
+        assert_eq!(
+            body(WA, msg),
+            wa_body(
+                "interactive",
+                json!({"type": "button",
+                "header": {"type": "image", "image": {"link": "https://cdn.example.com/p.jpg"}},
+                "body": {"text": "Choose"}, "footer": {"text": "Loja Centro"},
+                "action": {"buttons": [
+                    {"type": "reply", "reply": {"id": "b0", "title": "Option 0"}},
+                    {"type": "reply", "reply": {"id": "b1", "title": "Option 1"}}]}})
+            )
+        );
+    }
+
+    #[test]
+    fn wa_buttons_with_document_header() {
+        let mut msg = buttons(1);
+        msg["header"] = json!({"type": "document", "media_id": "42", "filename": "a.pdf"});
+        let b = body(WA, msg);
+        assert_eq!(
+            b["interactive"]["header"],
+            json!({"type": "document", "document": {"id": "42", "filename": "a.pdf"}})
+        );
+    }
+
+    #[test]
+    fn wa_buttons_count_limits() {
+        assert!(run(WA, buttons(3), json!({})).is_ok());
+        fails(WA, buttons(4), "message.buttons[3]", rule::TOO_MANY);
+        fails(WA, buttons(0), "message.buttons", rule::TOO_FEW);
+        let v = run(WA, buttons(4), json!({})).unwrap_err();
+        assert!(v.message.contains("at most 3 buttons"), "{}", v.message);
+    }
+
+    #[test]
+    fn wa_button_field_limits() {
+        limit(
+            WA,
+            20,
+            "message.buttons[0].title",
+            |s| json!({"type": "buttons", "body": "b", "buttons": [{"id": "a", "title": s}]}),
+        );
+        limit(
+            WA,
+            256,
+            "message.buttons[0].id",
+            |s| json!({"type": "buttons", "body": "b", "buttons": [{"id": s, "title": "t"}]}),
+        );
+        fails(
+            WA,
+            json!({"type": "buttons", "body": "b", "buttons": [{"id": "", "title": "t"}]}),
+            "message.buttons[0].id",
+            rule::REQUIRED,
+        );
+    }
+
+    #[test]
+    fn wa_button_ids_are_unique() {
+        fails(
+            WA,
+            json!({"type": "buttons", "body": "b",
+                "buttons": [{"id": "x", "title": "1"}, {"id": "y", "title": "2"}, {"id": "x", "title": "3"}]}),
+            "message.buttons[2].id",
+            rule::DUPLICATE,
+        );
+    }
+
+    #[test]
+    fn wa_interactive_text_limits() {
+        limit(
+            WA,
+            1024,
+            "message.body",
+            |s| json!({"type": "buttons", "body": s, "buttons": [{"id": "a", "title": "t"}]}),
+        );
+        limit(
+            WA,
+            60,
+            "message.footer",
+            |s| json!({"type": "buttons", "body": "b", "footer": s, "buttons": [{"id": "a", "title": "t"}]}),
+        );
+        limit(WA, 60, "message.header.text", |s| {
+            json!({"type": "buttons", "body": "b", "header": {"type": "text", "text": s},
+                "buttons": [{"id": "a", "title": "t"}]})
+        });
+        limit(WA, 60, "message.header", |s| {
+            json!({"type": "list", "body": "b", "header": s, "button": "Go",
+                "sections": [{"rows": [{"id": "r", "title": "t"}]}]})
+        });
+    }
+
+    #[test]
+    fn wa_list() {
+        let msg = json!({"type": "list", "body": "Pick a time", "header": "Agenda", "footer": "Loja",
+            "button": "Times", "sections": [
+                {"title": "Morning", "rows": [{"id": "slot_0900", "title": "09:00", "description": "Manhã"}]},
+                {"title": "Afternoon", "rows": [{"id": "slot_1400", "title": "14:00"}]}]});
+        assert_eq!(
+            body(WA, msg),
+            wa_body(
+                "interactive",
+                json!({"type": "list",
+                "header": {"type": "text", "text": "Agenda"},
+                "body": {"text": "Pick a time"}, "footer": {"text": "Loja"},
+                "action": {"button": "Times", "sections": [
+                    {"title": "Morning", "rows": [{"id": "slot_0900", "title": "09:00", "description": "Manhã"}]},
+                    {"title": "Afternoon", "rows": [{"id": "slot_1400", "title": "14:00"}]}]}})
+            )
+        );
+        // A single section needs no title.
+        let single = body(WA, list_with(json!([{"rows": rows("r", 1)}])));
+        assert_eq!(
+            single["interactive"]["action"]["sections"],
+            json!([{"rows": [{"id": "r0", "title": "Row 0"}]}])
+        );
+    }
+
+    #[test]
+    fn wa_list_counts() {
+        let sections = |n: usize| {
+            let s: Vec<Value> = (0..n)
+                .map(|i| json!({"title": format!("S{i}"), "rows": rows(&format!("s{i}r"), 1)}))
+                .collect();
+            Value::Array(s)
+        };
+        assert!(run(WA, list_with(sections(10)), json!({})).is_ok());
+        fails(
+            WA,
+            list_with(sections(11)),
+            "message.sections[10]",
+            rule::TOO_MANY,
+        );
+        fails(WA, list_with(json!([])), "message.sections", rule::TOO_FEW);
+        assert!(run(WA, list_with(json!([{"rows": rows("r", 10)}])), json!({})).is_ok());
+        fails(
+            WA,
+            list_with(json!([{"rows": rows("r", 11)}])),
+            "message.sections[0].rows[10]",
+            rule::TOO_MANY,
+        );
+        fails(
+            WA,
+            list_with(
+                json!([{"title": "A", "rows": rows("a", 6)}, {"title": "B", "rows": rows("b", 5)}]),
+            ),
+            "message.sections[1].rows[4]",
+            rule::TOO_MANY,
+        );
+        fails(
+            WA,
+            list_with(json!([{"rows": []}])),
+            "message.sections[0].rows",
+            rule::TOO_FEW,
+        );
+    }
+
+    #[test]
+    fn wa_list_field_limits() {
+        let one_row = |row: Value| list_with(json!([{"rows": [row]}]));
+        limit(WA, 24, "message.sections[0].rows[0].title", |s| {
+            one_row(json!({"id": "r", "title": s}))
+        });
+        limit(WA, 72, "message.sections[0].rows[0].description", |s| {
+            one_row(json!({"id": "r", "title": "t", "description": s}))
+        });
+        limit(WA, 200, "message.sections[0].rows[0].id", |s| {
+            one_row(json!({"id": s, "title": "t"}))
+        });
+        limit(WA, 24, "message.sections[0].title", |s| {
+            list_with(json!([{"title": s, "rows": rows("r", 1)}]))
+        });
+        limit(
+            WA,
+            20,
+            "message.button",
+            |s| json!({"type": "list", "body": "b", "button": s, "sections": [{"rows": rows("r", 1)}]}),
+        );
+    }
+
+    #[test]
+    fn wa_list_section_titles_and_unique_rows() {
+        fails(
+            WA,
+            list_with(json!([{"title": "A", "rows": rows("a", 1)}, {"rows": rows("b", 1)}])),
+            "message.sections[1].title",
+            rule::REQUIRED,
+        );
+        fails(
+            WA,
+            list_with(
+                json!([{"title": "A", "rows": rows("x", 2)}, {"title": "B", "rows": rows("x", 1)}]),
+            ),
+            "message.sections[1].rows[0].id",
+            rule::DUPLICATE,
+        );
+    }
+
+    #[test]
+    fn wa_cta_url() {
+        let msg = json!({"type": "cta_url", "body": "Veja o pedido", "footer": "Loja",
+            "header": {"type": "text", "text": "Pedido 4411"},
+            "display_text": "Abrir", "url": "https://example.com/o/4411"});
+        assert_eq!(
+            body(WA, msg),
+            wa_body(
+                "interactive",
+                json!({"type": "cta_url",
+                "header": {"type": "text", "text": "Pedido 4411"},
+                "body": {"text": "Veja o pedido"}, "footer": {"text": "Loja"},
+                "action": {"name": "cta_url",
+                    "parameters": {"display_text": "Abrir", "url": "https://example.com/o/4411"}}})
+            )
+        );
+    }
+
+    #[test]
+    fn wa_cta_url_limits() {
+        let cta = |text: &str, url: &str| json!({"type": "cta_url", "body": "b", "display_text": text, "url": url});
+        limit(WA, 20, "message.display_text", |s| {
+            cta(s, "https://example.com")
+        });
+        fails(
+            WA,
+            cta("Go", "http://example.com"),
+            "message.url",
+            rule::HTTPS_REQUIRED,
+        );
+        fails(
+            WA,
+            cta("Go", "https://"),
+            "message.url",
+            rule::INVALID_FORMAT,
+        );
+        fails(
+            WA,
+            cta("Go", "https://exa mple.com"),
+            "message.url",
+            rule::INVALID_FORMAT,
+        );
+        fails(WA, cta("Go", ""), "message.url", rule::REQUIRED);
+        assert!(run(WA, cta("Go", "HTTPS://example.com/é"), json!({})).is_ok());
+    }
+
+    #[test]
+    fn wa_template_matches_meta_example() {
+        let msg = template_with(json!([
+            {"type": "header", "parameters": [{"type": "image", "link": "https://cdn.example.com/p.jpg"}]},
+            {"type": "body", "parameters": [
+                {"type": "text", "text": "Ana"},
+                {"type": "currency", "fallback_value": "R$ 99,90", "code": "BRL", "amount_1000": 99900},
+                {"type": "date_time", "fallback_value": "17 nov 2026"}]},
+            {"type": "button", "sub_type": "quick_reply", "index": 0,
+                "parameters": [{"type": "payload", "payload": "TRACK_4411"}]},
+            {"type": "button", "sub_type": "url", "index": 1,
+                "parameters": [{"type": "text", "text": "4411"}]}]));
+        let r = ok(WA, msg);
+        assert_eq!(
+            r.body,
+            json!({"messaging_product": "whatsapp", "recipient_type": "individual",
+                "to": "5511988887777", "type": "template",
+                "template": {"name": "order_update", "language": {"code": "pt_BR"},
+                    "components": [
+                        {"type": "header", "parameters": [{"type": "image", "image": {"link": "https://cdn.example.com/p.jpg"}}]},
+                        {"type": "body", "parameters": [{"type": "text", "text": "Ana"},
+                            {"type": "currency", "currency": {"fallback_value": "R$ 99,90", "code": "BRL", "amount_1000": 99900}},
+                            {"type": "date_time", "date_time": {"fallback_value": "17 nov 2026"}}]},
+                        {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "TRACK_4411"}]},
+                        {"type": "button", "sub_type": "url", "index": "1", "parameters": [{"type": "text", "text": "4411"}]}]},
+                "biz_opaque_callback_data": BID})
+        );
+        assert_eq!(r.message_type, "template");
+        assert!(!r.free_form && r.expects_message_id);
+    }
+
+    #[test]
+    fn wa_template_other_parameters() {
+        let msg = template_with(json!([
+            {"type": "header", "parameters": [{"type": "location", "latitude": 1.5, "longitude": 2.5, "name": "Loja"}]},
+            {"type": "body", "parameters": [{"type": "text", "text": "Ana", "parameter_name": "first_name"}]},
+            {"type": "button", "sub_type": "copy_code", "index": 2, "parameters": [{"type": "coupon_code", "coupon_code": "25OFF"}]}]));
+        assert_eq!(
+            body(WA, msg)["template"]["components"],
+            json!([
+                {"type": "header", "parameters": [{"type": "location", "location": {"latitude": 1.5, "longitude": 2.5, "name": "Loja"}}]},
+                {"type": "body", "parameters": [{"type": "text", "parameter_name": "first_name", "text": "Ana"}]},
+                {"type": "button", "sub_type": "copy_code", "index": "2", "parameters": [{"type": "coupon_code", "coupon_code": "25OFF"}]}])
+        );
+        let doc = template_with(json!([{"type": "header", "parameters": [
+            {"type": "document", "media_id": "77", "filename": "boleto.pdf"}]}]));
+        assert_eq!(
+            body(WA, doc)["template"]["components"][0]["parameters"][0],
+            json!({"type": "document", "document": {"id": "77", "filename": "boleto.pdf"}})
+        );
+        let bare = body(
+            WA,
+            json!({"type": "template", "name": "hello_world", "language": "en_US"}),
+        );
+        assert_eq!(
+            bare["template"],
+            json!({"name": "hello_world", "language": {"code": "en_US"}})
+        );
+    }
+
+    #[test]
+    fn wa_template_button_rules() {
+        let button = |extra: Value| {
+            let mut c =
+                json!({"type": "button", "parameters": [{"type": "payload", "payload": "P"}]});
+            if let (Some(obj), Value::Object(extra)) = (c.as_object_mut(), extra) {
+                obj.extend(extra);
+            }
+            template_with(json!([c]))
+        };
+        assert!(
+            run(
+                WA,
+                button(json!({"sub_type": "quick_reply", "index": 9})),
+                json!({})
+            )
+            .is_ok()
+        );
+        fails(
+            WA,
+            button(json!({"sub_type": "quick_reply", "index": 10})),
+            "message.components[0].index",
+            rule::OUT_OF_RANGE,
+        );
+        fails(
+            WA,
+            button(json!({"index": 0})),
+            "message.components[0].sub_type",
+            rule::REQUIRED,
+        );
+        fails(
+            WA,
+            button(json!({"sub_type": "url"})),
+            "message.components[0].index",
+            rule::REQUIRED,
+        );
+        fails(
+            WA,
+            template_with(json!([
+                {"type": "button", "sub_type": "quick_reply", "index": 0, "parameters": []},
+                {"type": "button", "sub_type": "quick_reply", "index": 0, "parameters": []}])),
+            "message.components[1].index",
+            rule::DUPLICATE,
+        );
+        fails(
+            WA,
+            template_with(json!([{"type": "body", "index": 0, "parameters": []}])),
+            "message.components[0].index",
+            rule::NOT_ALLOWED,
+        );
+        fails(
+            WA,
+            template_with(
+                json!([{"type": "body", "parameters": []}, {"type": "body", "parameters": []}]),
+            ),
+            "message.components[1].type",
+            rule::DUPLICATE,
+        );
+        assert!(
+            parse(json!({"channel_id": "ch_1", "to": PHONE,
+            "message": template_with(json!([{"type": "footer", "parameters": []}]))}))
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn wa_template_name_language_and_parameters() {
+        let named =
+            |name: &str, lang: &str| json!({"type": "template", "name": name, "language": lang});
+        for (name, lang, field, r) in [
+            (
+                "Order Update",
+                "pt_BR",
+                "message.name",
+                rule::INVALID_FORMAT,
+            ),
+            ("", "pt_BR", "message.name", rule::REQUIRED),
+            ("order_update", "", "message.language", rule::REQUIRED),
+            (
+                "order_update",
+                "portuguese",
+                "message.language",
+                rule::INVALID_FORMAT,
+            ),
+            (
+                "order_update",
+                "pt-BR",
+                "message.language",
+                rule::INVALID_FORMAT,
+            ),
+        ] {
+            fails(WA, named(name, lang), field, r);
+        }
+        assert!(run(WA, named("a1_b", "es"), json!({})).is_ok());
+        limit(WA, 512, "message.name", |s| {
+            named(&s.replace('é', "a"), "en")
+        });
+        let body_param = |p: Value| template_with(json!([{"type": "body", "parameters": [p]}]));
+        fails(
+            WA,
+            body_param(
+                json!({"type": "currency", "fallback_value": "$1", "code": "brl", "amount_1000": 1000}),
+            ),
+            "message.components[0].parameters[0].code",
+            rule::INVALID_FORMAT,
+        );
+        fails(
+            WA,
+            body_param(json!({"type": "text", "text": ""})),
+            "message.components[0].parameters[0].text",
+            rule::REQUIRED,
+        );
+        fails(
+            WA,
+            body_param(json!({"type": "text", "text": "x", "parameter_name": "First"})),
+            "message.components[0].parameters[0].parameter_name",
+            rule::INVALID_FORMAT,
+        );
+        fails(
+            WA,
+            template_with(json!([{"type": "header", "parameters": [{"type": "image"}]}])),
+            "message.components[0].parameters[0]",
+            rule::ONE_OF_REQUIRED,
+        );
+    }
+
+    #[test]
+    fn wa_reaction_and_removal() {
+        let r = ok(
+            WA,
+            json!({"type": "reaction", "message_id": "wamid.OUT001", "emoji": "👍"}),
+        );
+        assert_eq!(
+            r.body,
+            wa_body(
+                "reaction",
+                json!({"message_id": "wamid.OUT001", "emoji": "👍"})
+            )
+        );
+        assert!(r.free_form && r.expects_message_id);
+        assert_eq!(
+            body(
+                WA,
+                json!({"type": "reaction", "message_id": "wamid.OUT001", "emoji": ""})
+            ),
+            wa_body(
+                "reaction",
+                json!({"message_id": "wamid.OUT001", "emoji": ""})
+            )
+        );
+        assert!(
+            run(
+                WA,
+                json!({"type": "reaction", "message_id": "w", "emoji": "👨‍👩‍👧‍👦"}),
+                json!({})
+            )
+            .is_ok()
+        );
+        fails(
+            WA,
+            json!({"type": "reaction", "message_id": "w", "emoji": "é".repeat(33)}),
+            "message.emoji",
+            rule::MAX_LENGTH,
+        );
+        fails(
+            WA,
+            json!({"type": "reaction", "message_id": "", "emoji": "👍"}),
+            "message.message_id",
+            rule::REQUIRED,
+        );
+    }
+
+    #[test]
+    fn wa_mark_read() {
+        let r = ok(WA, json!({"type": "mark_read", "message_id": "wamid.IN1"}));
+        assert_eq!(
+            r.body,
+            json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN1"})
+        );
+        assert_eq!(r.message_type, "mark_read");
+        assert!(!r.free_form && !r.expects_message_id);
+        assert_eq!(
+            body(
+                WA,
+                json!({"type": "mark_read", "message_id": "wamid.IN1", "typing_indicator": true})
+            ),
+            json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN1",
+                "typing_indicator": {"type": "text"}})
+        );
+        assert_eq!(
+            body(
+                WA,
+                json!({"type": "mark_read", "message_id": "wamid.IN1", "typing_indicator": false})
+            ),
+            json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN1"})
+        );
+    }
+
+    #[test]
+    fn wa_text_limit_counts_characters() {
+        limit(
+            WA,
+            4096,
+            "message.body",
+            |s| json!({"type": "text", "body": s}),
+        );
+        fails(
+            WA,
+            json!({"type": "text", "body": "  \n "}),
+            "message.body",
+            rule::REQUIRED,
+        );
+    }
+
+    #[test]
+    fn wa_caption_and_filename_limits() {
+        for ty in ["image", "video", "document"] {
+            limit(
+                WA,
+                1024,
+                "message.caption",
+                |s| json!({"type": ty, "media_id": "1", "caption": s}),
+            );
+        }
+        limit(
+            WA,
+            255,
+            "message.filename",
+            |s| json!({"type": "document", "media_id": "1", "filename": s}),
+        );
+    }
+
+    #[test]
+    fn wa_media_source_rules() {
+        fails(
+            WA,
+            json!({"type": "image"}),
+            "message",
+            rule::ONE_OF_REQUIRED,
+        );
+        fails(
+            WA,
+            json!({"type": "audio", "media_id": "1", "link": "https://a.example/x.ogg"}),
+            "message",
+            rule::ONE_OF_REQUIRED,
+        );
+        fails(
+            WA,
+            json!({"type": "image", "link": "http://a.example/x.jpg"}),
+            "message.link",
+            rule::HTTPS_REQUIRED,
+        );
+        fails(
+            WA,
+            json!({"type": "image", "link": "ftp://a.example/x.jpg"}),
+            "message.link",
+            rule::HTTPS_REQUIRED,
+        );
+        fails(
+            WA,
+            json!({"type": "image", "media_id": "1 2"}),
+            "message.media_id",
+            rule::INVALID_FORMAT,
+        );
+        fails(
+            WA,
+            json!({"type": "sticker", "media_id": ""}),
+            "message.media_id",
+            rule::REQUIRED,
+        );
+        let mut header = buttons(1);
+        header["header"] = json!({"type": "video"});
+        fails(WA, header, "message.header", rule::ONE_OF_REQUIRED);
+        limit(
+            WA,
+            2048,
+            "message.link",
+            |s| json!({"type": "image", "link": format!("https://{}", &s[..s.len() - 8 * 2])}),
+        );
+    }
+
+    #[test]
+    fn wa_refuses_social_only_features() {
+        for ty in ["typing_on", "typing_off", "mark_seen"] {
+            fails(
+                WA,
+                json!({"type": ty}),
+                "message.type",
+                rule::NOT_ALLOWED_FOR_CHANNEL,
+            );
+        }
+        fails(
+            WA,
+            json!({"type": "text", "body": "x", "quick_replies": [{"title": "a", "payload": "b"}]}),
+            "message.quick_replies",
+            rule::NOT_ALLOWED_FOR_CHANNEL,
+        );
+        fails_with(
+            WA,
+            json!({"type": "text", "body": "x"}),
+            json!({"tag": "human_agent"}),
+            "tag",
+            rule::NOT_ALLOWED_FOR_CHANNEL,
+        );
+    }
+
+    #[test]
+    fn reply_to_only_on_messages() {
+        for (kind, msg) in [
+            (
+                WA,
+                json!({"type": "reaction", "message_id": "w", "emoji": "👍"}),
+            ),
+            (WA, json!({"type": "mark_read", "message_id": "w"})),
+            (
+                IG,
+                json!({"type": "reaction", "message_id": "m", "emoji": "❤"}),
+            ),
+            (FB, json!({"type": "typing_on"})),
+        ] {
+            fails_with(
+                kind,
+                msg,
+                json!({"reply_to": "m1"}),
+                "reply_to",
+                rule::NOT_ALLOWED,
+            );
+        }
+        fails_with(
+            WA,
+            json!({"type": "text", "body": "x"}),
+            json!({"reply_to": ""}),
+            "reply_to",
+            rule::REQUIRED,
+        );
+        fails_with(
+            WA,
+            json!({"type": "text", "body": "x"}),
+            json!({"reply_to": "a\u{0}b"}),
+            "reply_to",
+            rule::INVALID_FORMAT,
+        );
+        let text = json!({"type": "text", "body": "x"});
+        assert!(run(FB, text.clone(), json!({"reply_to": "é".repeat(512)})).is_ok());
+        fails_with(
+            FB,
+            text,
+            json!({"reply_to": "é".repeat(513)}),
+            "reply_to",
+            rule::MAX_LENGTH,
+        );
+    }
+
+    // --- Instagram / Messenger bodies -------------------------------------------------------
+
+    #[test]
+    fn social_text_with_quick_replies_and_reply() {
+        for kind in [IG, FB] {
+            let r = run(
+                kind,
+                json!({"type": "text", "body": "Oi! Posso ajudar?",
+                    "quick_replies": [{"title": "Sim", "payload": "YES"}, {"title": "Não", "payload": "NO"}]}),
+                json!({"reply_to": "aWdfZAG1faXRlbToxOklH"}),
+            )
+            .unwrap();
+            assert_eq!(
+                r.body,
+                json!({"recipient": {"id": PSID}, "messaging_type": "RESPONSE",
+                    "message": {"text": "Oi! Posso ajudar?", "quick_replies": [
+                        {"content_type": "text", "title": "Sim", "payload": "YES"},
+                        {"content_type": "text", "title": "Não", "payload": "NO"}],
+                        "metadata": BID},
+                    "reply_to": {"message_id": "aWdfZAG1faXRlbToxOklH"}})
+            );
+            assert!(r.free_form && r.expects_message_id && !r.recipient_is_user_id);
+        }
+    }
+
+    #[test]
+    fn social_tags() {
+        let text = json!({"type": "text", "body": "Seu pedido saiu"});
+        let r = run(FB, text.clone(), json!({"tag": "confirmed_event_update"})).unwrap();
+        assert_eq!(
+            r.body,
+            json!({"recipient": {"id": PSID}, "messaging_type": "MESSAGE_TAG", "tag": "CONFIRMED_EVENT_UPDATE",
+                "message": {"text": "Seu pedido saiu", "metadata": BID}})
+        );
+        for (tag, graph) in [
+            ("human_agent", "HUMAN_AGENT"),
+            ("post_purchase_update", "POST_PURCHASE_UPDATE"),
+            ("account_update", "ACCOUNT_UPDATE"),
+        ] {
+            let r = run(FB, text.clone(), json!({"tag": tag})).unwrap();
+            assert_eq!(r.body["tag"], json!(graph));
+        }
+        let r = run(IG, text.clone(), json!({"tag": "human_agent"})).unwrap();
+        assert_eq!(
+            (&r.body["messaging_type"], &r.body["tag"]),
+            (&json!("MESSAGE_TAG"), &json!("HUMAN_AGENT"))
+        );
+        for tag in [
+            "confirmed_event_update",
+            "post_purchase_update",
+            "account_update",
+        ] {
+            fails_with(
+                IG,
+                text.clone(),
+                json!({"tag": tag}),
+                "tag",
+                rule::NOT_ALLOWED_FOR_CHANNEL,
+            );
+        }
+        fails_with(
+            FB,
+            json!({"type": "mark_seen"}),
+            json!({"tag": "human_agent"}),
+            "tag",
+            rule::NOT_ALLOWED,
+        );
+    }
+
+    #[test]
+    fn social_attachments() {
+        for kind in [IG, FB] {
+            for (ty, attachment_type) in [
+                ("image", "image"),
+                ("video", "video"),
+                ("audio", "audio"),
+                ("document", "file"),
+            ] {
+                let r = ok(
+                    kind,
+                    json!({"type": ty, "link": "https://cdn.example.com/f"}),
+                );
+                assert_eq!(
+                    r.body,
+                    social_body(json!({"attachment": {"type": attachment_type,
+                        "payload": {"url": "https://cdn.example.com/f", "is_reusable": true}},
+                        "metadata": BID}))
+                );
+                assert_eq!(r.message_type, ty);
+            }
+        }
+    }
+
+    #[test]
+    fn social_attachment_rules() {
+        for kind in [IG, FB] {
+            fails(
+                kind,
+                json!({"type": "image", "media_id": "1"}),
+                "message.media_id",
+                rule::NOT_ALLOWED_FOR_CHANNEL,
+            );
+            fails(
+                kind,
+                json!({"type": "image", "link": "https://a.example/x", "caption": "c"}),
+                "message.caption",
+                rule::NOT_ALLOWED_FOR_CHANNEL,
+            );
+            fails(
+                kind,
+                json!({"type": "document", "link": "https://a.example/x", "filename": "f"}),
+                "message.filename",
+                rule::NOT_ALLOWED_FOR_CHANNEL,
+            );
+            fails(
+                kind,
+                json!({"type": "video"}),
+                "message.link",
+                rule::REQUIRED,
+            );
+            fails(
+                kind,
+                json!({"type": "audio", "link": "http://a.example/x"}),
+                "message.link",
+                rule::HTTPS_REQUIRED,
+            );
+        }
+    }
+
+    #[test]
+    fn social_reactions() {
+        for kind in [IG, FB] {
+            let r = ok(
+                kind,
+                json!({"type": "reaction", "message_id": "m_1", "emoji": "😊"}),
+            );
+            assert_eq!(
+                r.body,
+                json!({"recipient": {"id": PSID}, "sender_action": "react",
+                    "payload": {"message_id": "m_1", "reaction": "😊"}})
+            );
+            assert!(r.free_form && !r.expects_message_id);
+            assert_eq!(
+                body(
+                    kind,
+                    json!({"type": "reaction", "message_id": "m_1", "emoji": ""})
+                ),
+                json!({"recipient": {"id": PSID}, "sender_action": "unreact", "payload": {"message_id": "m_1"}})
+            );
+        }
+    }
+
+    #[test]
+    fn social_sender_actions() {
+        for kind in [IG, FB] {
+            for action in ["typing_on", "typing_off", "mark_seen"] {
+                let r = ok(kind, json!({"type": action}));
+                assert_eq!(
+                    r.body,
+                    json!({"recipient": {"id": PSID}, "sender_action": action})
+                );
+                assert_eq!(r.message_type, action);
+                assert!(!r.free_form && !r.expects_message_id);
+            }
+        }
+    }
+
+    #[test]
+    fn social_refuses_whatsapp_only_types() {
+        let wa_only = [
+            json!({"type": "sticker", "link": "https://a.example/s.webp"}),
+            json!({"type": "location", "latitude": 1, "longitude": 2}),
+            json!({"type": "contacts", "contacts": [{"name": {"formatted_name": "A"}}]}),
+            buttons(1),
+            list_with(json!([{"rows": rows("r", 1)}])),
+            json!({"type": "cta_url", "body": "b", "display_text": "d", "url": "https://a.example"}),
+            json!({"type": "template", "name": "t", "language": "en"}),
+            json!({"type": "mark_read", "message_id": "m"}),
+        ];
+        for kind in [IG, FB] {
+            for msg in &wa_only {
+                fails(
+                    kind,
+                    msg.clone(),
+                    "message.type",
+                    rule::NOT_ALLOWED_FOR_CHANNEL,
+                );
+            }
+        }
+        fails(
+            IG,
+            json!({"type": "text", "body": "x", "preview_url": true}),
+            "message.preview_url",
+            rule::NOT_ALLOWED_FOR_CHANNEL,
+        );
+    }
+
+    #[test]
+    fn instagram_text_limit_is_bytes() {
+        assert!(
+            run(
+                IG,
+                json!({"type": "text", "body": "é".repeat(500)}),
+                json!({})
+            )
+            .is_ok()
+        );
+        fails(
+            IG,
+            json!({"type": "text", "body": format!("{}a", "é".repeat(500))}),
+            "message.body",
+            rule::MAX_LENGTH,
+        );
+        assert!(
+            run(
+                IG,
+                json!({"type": "text", "body": "a".repeat(1000)}),
+                json!({})
+            )
+            .is_ok()
+        );
+        // The same 1001 bytes are fine on Messenger (counted in characters there).
+        assert!(
+            run(
+                FB,
+                json!({"type": "text", "body": format!("{}a", "é".repeat(500))}),
+                json!({})
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn messenger_text_limit_is_characters() {
+        limit(
+            FB,
+            2000,
+            "message.body",
+            |s| json!({"type": "text", "body": s}),
+        );
+    }
+
+    #[test]
+    fn quick_reply_limits() {
+        let qr = |n: usize| {
+            let q: Vec<Value> = (0..n)
+                .map(|i| json!({"title": format!("Q{i}"), "payload": "P"}))
+                .collect();
+            json!({"type": "text", "body": "x", "quick_replies": q})
+        };
+        for kind in [IG, FB] {
+            assert!(run(kind, qr(13), json!({})).is_ok());
+            fails(kind, qr(14), "message.quick_replies[13]", rule::TOO_MANY);
+            limit(
+                kind,
+                20,
+                "message.quick_replies[0].title",
+                |s| json!({"type": "text", "body": "x", "quick_replies": [{"title": s, "payload": "p"}]}),
+            );
+            limit(
+                kind,
+                1000,
+                "message.quick_replies[0].payload",
+                |s| json!({"type": "text", "body": "x", "quick_replies": [{"title": "t", "payload": s}]}),
+            );
+        }
+        // An empty list is the same as none.
+        assert_eq!(
+            body(IG, qr(0)),
+            social_body(json!({"text": "x", "metadata": BID}))
+        );
+    }
+
+    #[test]
+    fn social_recipient_rules() {
+        let run_to = |kind: ChannelKind, to: &str| {
+            let req =
+                parse(json!({"channel_id": "ch_1", "to": to, "message": {"type": "typing_on"}}))
+                    .unwrap();
+            render(kind, &req, BID)
+        };
+        assert!(run_to(IG, &"a".repeat(64)).is_ok());
+        assert!(run_to(FB, "ab_-9").is_ok());
+        let cases = [
+            ("", rule::REQUIRED),
+            (&*"a".repeat(65), rule::MAX_LENGTH),
+            ("61 20", rule::INVALID_FORMAT),
+            ("+5511", rule::INVALID_FORMAT),
+            ("é", rule::INVALID_FORMAT),
+        ];
+        for (to, r) in cases {
+            let v = run_to(FB, to).unwrap_err();
+            assert_eq!((v.field.as_str(), v.rule), ("to", r), "{to}");
+        }
+    }
+
+    #[test]
+    fn channel_kind_allows_matrix() {
+        let samples = [
+            (
+                "text",
+                json!({"type": "text", "body": "x"}),
+                [true, true, true],
+            ),
+            (
+                "image",
+                json!({"type": "image", "link": "https://a.example/i"}),
+                [true, true, true],
+            ),
+            (
+                "sticker",
+                json!({"type": "sticker", "media_id": "1"}),
+                [true, false, false],
+            ),
+            (
+                "location",
+                json!({"type": "location", "latitude": 1, "longitude": 1}),
+                [true, false, false],
+            ),
+            (
+                "template",
+                json!({"type": "template", "name": "t", "language": "en"}),
+                [true, false, false],
+            ),
+            (
+                "reaction",
+                json!({"type": "reaction", "message_id": "m", "emoji": ""}),
+                [true, true, true],
+            ),
+            (
+                "mark_read",
+                json!({"type": "mark_read", "message_id": "m"}),
+                [true, false, false],
+            ),
+            (
+                "typing_on",
+                json!({"type": "typing_on"}),
+                [false, true, true],
+            ),
+            (
+                "mark_seen",
+                json!({"type": "mark_seen"}),
+                [false, true, true],
+            ),
+        ];
+        for (name, msg, allowed) in samples {
+            let req = request_with(IG, msg, json!({}));
+            assert_eq!(req.message.type_name(), name);
+            for (kind, expected) in [WA, IG, FB].into_iter().zip(allowed) {
+                assert_eq!(kind.allows(&req.message), expected, "{name} on {kind:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn window_and_message_id_flags() {
+        // (kind, message, free_form, expects_message_id)
+        let cases = [
+            (WA, json!({"type": "text", "body": "x"}), true, true),
+            (WA, json!({"type": "audio", "media_id": "1"}), true, true),
+            (
+                WA,
+                json!({"type": "template", "name": "t", "language": "en"}),
+                false,
+                true,
+            ),
+            (
+                WA,
+                json!({"type": "reaction", "message_id": "m", "emoji": "👍"}),
+                true,
+                true,
+            ),
+            (
+                WA,
+                json!({"type": "mark_read", "message_id": "m"}),
+                false,
+                false,
+            ),
+            (IG, json!({"type": "text", "body": "x"}), true, true),
+            (
+                FB,
+                json!({"type": "document", "link": "https://a.example/f.pdf"}),
+                true,
+                true,
+            ),
+            (
+                FB,
+                json!({"type": "reaction", "message_id": "m", "emoji": ""}),
+                true,
+                false,
+            ),
+            (IG, json!({"type": "typing_off"}), false, false),
+        ];
+        for (kind, msg, free_form, expects_id) in cases {
+            let r = ok(kind, msg);
+            assert_eq!(
+                (r.free_form, r.expects_message_id),
+                (free_form, expects_id),
+                "{} on {kind:?}",
+                r.message_type
+            );
+        }
+    }
+
+    #[test]
+    fn wa_video_header_and_template_video() {
+        let mut msg = json!({"type": "cta_url", "body": "b", "display_text": "Ver", "url": "https://a.example"});
+        msg["header"] = json!({"type": "video", "media_id": "55"});
+        assert_eq!(
+            body(WA, msg)["interactive"]["header"],
+            json!({"type": "video", "video": {"id": "55"}})
+        );
+        let tpl = template_with(json!([{"type": "header", "parameters": [
+            {"type": "video", "link": "https://cdn.example.com/v.mp4"}]}]));
+        assert_eq!(
+            body(WA, tpl)["template"]["components"],
+            json!([{"type": "header", "parameters": [
+                {"type": "video", "video": {"link": "https://cdn.example.com/v.mp4"}}]}])
+        );
+    }
+
+    #[test]
+    fn wa_template_media_and_location_rules() {
+        let header = |p: Value| template_with(json!([{"type": "header", "parameters": [p]}]));
+        fails(
+            WA,
+            header(json!({"type": "image", "link": "http://a.example/i.jpg"})),
+            "message.components[0].parameters[0].link",
+            rule::HTTPS_REQUIRED,
+        );
+        fails(
+            WA,
+            header(json!({"type": "document", "media_id": "1", "link": "https://a.example/d"})),
+            "message.components[0].parameters[0]",
+            rule::ONE_OF_REQUIRED,
+        );
+        fails(
+            WA,
+            header(json!({"type": "location", "latitude": 91, "longitude": 0})),
+            "message.components[0].parameters[0].latitude",
+            rule::OUT_OF_RANGE,
+        );
+        fails(
+            WA,
+            template_with(
+                json!([{"type": "button", "sub_type": "quick_reply", "index": 0,
+                "parameters": [{"type": "payload", "payload": ""}]}]),
+            ),
+            "message.components[0].parameters[0].payload",
+            rule::REQUIRED,
+        );
+    }
+
+    // --- general rules ----------------------------------------------------------------------
+
+    #[test]
+    fn control_characters_in_labels_are_refused() {
+        fails(
+            WA,
+            json!({"type": "buttons", "body": "b", "buttons": [{"id": "a", "title": "t\u{7}"}]}),
+            "message.buttons[0].title",
+            rule::INVALID_FORMAT,
+        );
+        fails(
+            IG,
+            json!({"type": "text", "body": "x", "quick_replies": [{"title": "t\r", "payload": "p"}]}),
+            "message.quick_replies[0].title",
+            rule::INVALID_FORMAT,
+        );
+        // Newlines and tabs are fine, also in bodies.
+        assert!(run(WA, json!({"type": "buttons", "body": "a\nb\r\n", "buttons": [{"id": "a\tb", "title": "t\n"}]}), json!({})).is_ok());
+    }
+
+    #[test]
+    fn client_reference_and_channel_id() {
+        let text = json!({"type": "text", "body": "x"});
+        assert!(
+            run(
+                WA,
+                text.clone(),
+                json!({"client_reference": "é".repeat(256)})
+            )
+            .is_ok()
+        );
+        fails_with(
+            WA,
+            text.clone(),
+            json!({"client_reference": "é".repeat(257)}),
+            "client_reference",
+            rule::MAX_LENGTH,
+        );
+        fails_with(
+            IG,
+            text.clone(),
+            json!({"client_reference": "é".repeat(257)}),
+            "client_reference",
+            rule::MAX_LENGTH,
+        );
+        fails_with(
+            FB,
+            text.clone(),
+            json!({"channel_id": ""}),
+            "channel_id",
+            rule::REQUIRED,
+        );
+        fails_with(
+            FB,
+            text.clone(),
+            json!({"channel_id": "ch/../x"}),
+            "channel_id",
+            rule::INVALID_FORMAT,
+        );
+        fails_with(
+            FB,
+            text,
+            json!({"channel_id": "c".repeat(65)}),
+            "channel_id",
+            rule::MAX_LENGTH,
+        );
+    }
+
+    #[test]
+    fn bridge_message_id_limit() {
+        let req = request_with(WA, json!({"type": "text", "body": "x"}), json!({}));
+        assert!(render(WA, &req, &"b".repeat(512)).is_ok());
+        let v = render(WA, &req, &"b".repeat(513)).unwrap_err();
+        assert_eq!(
+            (v.field.as_str(), v.rule),
+            ("bridge_message_id", rule::MAX_LENGTH)
+        );
+    }
+
+    #[test]
+    fn first_violation_wins_in_field_order() {
+        let req = parse(
+            json!({"channel_id": "ch_1", "to": "12", "client_reference": "é".repeat(300),
+            "message": {"type": "buttons", "body": "", "buttons": []}}),
+        )
+        .unwrap();
+        assert_eq!(render(WA, &req, BID).unwrap_err().field, "to");
+        let req = parse(
+            json!({"channel_id": "ch_1", "to": PHONE, "tag": "human_agent",
+            "message": {"type": "buttons", "body": "", "buttons": []}}),
+        )
+        .unwrap();
+        assert_eq!(render(WA, &req, BID).unwrap_err().field, "message.body");
+        // The type check comes before the message's fields.
+        fails(
+            IG,
+            json!({"type": "sticker"}),
+            "message.type",
+            rule::NOT_ALLOWED_FOR_CHANNEL,
+        );
+    }
+
+    #[test]
+    fn violations_never_echo_content() {
+        let secret = "SECRET-CPF-123.456.789-00";
+        for (kind, msg) in [
+            (WA, json!({"type": "text", "body": secret.repeat(400)})),
+            (IG, json!({"type": "text", "body": secret.repeat(100)})),
+            (
+                WA,
+                json!({"type": "buttons", "body": "b", "buttons": [{"id": secret, "title": secret}]}),
+            ),
+            (
+                WA,
+                json!({"type": "image", "link": format!("http://{secret}")}),
+            ),
+            (
+                FB,
+                json!({"type": "image", "link": "https://x", "caption": secret}),
+            ),
+        ] {
+            let v = run(kind, msg, json!({})).unwrap_err();
+            assert!(
+                !v.message.contains("SECRET") && !v.field.contains("SECRET"),
+                "{v:?}"
+            );
+        }
+        let req =
+            parse(json!({"channel_id": "ch_1", "to": secret, "message": {"type": "typing_on"}}))
+                .unwrap();
+        assert!(
+            !render(IG, &req, BID)
+                .unwrap_err()
+                .message
+                .contains("SECRET")
+        );
+    }
+
+    #[test]
+    fn huge_and_odd_inputs_do_not_panic() {
+        let huge = "🙂".repeat(300_000);
+        let to_values = [huge.as_str(), "+", "group:", "BR.", ".", "BR.ENT.", "é"];
+        for kind in [WA, IG, FB] {
+            for to in to_values {
+                let req = parse(json!({"channel_id": "ch_1", "to": to, "message": {"type": "text", "body": huge}})).unwrap();
+                assert!(render(kind, &req, BID).is_err());
+            }
+            let _ = run(kind, json!({"type": "image", "link": "https:é"}), json!({}));
+            let _ = run(
+                kind,
+                json!({"type": "image", "link": "é".repeat(5)}),
+                json!({}),
+            );
+            let _ = run(
+                kind,
+                json!({"type": "reaction", "message_id": "m", "emoji": huge}),
+                json!({}),
+            );
+        }
+    }
+
+    #[test]
+    fn fingerprint_ignores_key_order() {
+        let a = json!({"channel_id": "ch_1", "to": "5511", "message": {"type": "text", "body": "é \"q\"", "n": [1, {"b": 2, "a": 1}]}});
+        let mut reordered = Map::new();
+        reordered.insert(
+            "message".into(),
+            json!({"n": [1, {"a": 1, "b": 2}], "body": "é \"q\"", "type": "text"}),
+        );
+        reordered.insert("to".into(), json!("5511"));
+        reordered.insert("channel_id".into(), json!("ch_1"));
+        let b = Value::Object(reordered);
+        assert_eq!(request_fingerprint(&a), request_fingerprint(&b));
+        assert_eq!(
+            request_fingerprint(&a),
+            r#"{"channel_id":"ch_1","message":{"body":"é \"q\"","n":[1,{"a":1,"b":2}],"type":"text"},"to":"5511"}"#
+        );
+        let c = json!({"channel_id": "ch_1", "to": "5511", "message": {"type": "text", "body": "é \"q\"", "n": [{"b": 2, "a": 1}, 1]}});
+        assert_ne!(request_fingerprint(&a), request_fingerprint(&c));
+    }
+}

@@ -1,0 +1,805 @@
+//! Per-channel senders: drain each channel's send queue to the Graph API under its limits.
+//!
+//! One task per active channel. Before each claim it holds the channel's send lease (a row
+//! lease in the database), so across replicas one process at a time sends for a channel and
+//! the channel's rate limit holds. Each task:
+//! - paces send starts at the channel's rate (default 80/s for a WhatsApp number), never
+//!   faster; a throttling answer (130429, 4, …) pauses the channel for Meta's regain time;
+//! - sends to one recipient in order, one message at a time (the claim takes only the oldest
+//!   open message per recipient), and keeps a per-recipient token bucket (Meta's pair limit,
+//!   about one message per 6 s with bursts); a 131056 answer backs that recipient off 4^n s;
+//! - classifies every answer (see [`decide`]): retry with backoff, fail with Meta's code,
+//!   hold the queue when the token is dead or the account paused (the channel's status
+//!   changes and the instance gets `channel.updated`), or — when the request may have
+//!   reached Meta (timeout, reset) — mark the message `unconfirmed` and wait for Meta's status
+//!   echo (`biz_opaque_callback_data` carries the bridge's message id) before applying the
+//!   ambiguity policy.
+//!
+//! Every decision is recorded through the group-commit writer.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use moka::future::Cache;
+use rand::Rng;
+use tokio::sync::{Notify, Semaphore, broadcast};
+use tokio::time::Instant;
+use tracing::{debug, info, warn};
+
+use crate::config::{AmbiguousPolicy, SendConfig};
+use crate::crypto::vault::Vault;
+use crate::ingest::Writer;
+use crate::meta::graph::{ErrorClass, GraphClient, GraphError, SendOutcome};
+use crate::metrics::Metrics;
+use crate::outbound::lifecycle::{ErrorInfo, Signal};
+use crate::shutdown::CancellationToken;
+use crate::store::{ChannelChange, ChannelRow, ClaimedSend, MessageSignal, Store};
+
+/// A channel's send lease, in milliseconds (renewed at every claim while work remains).
+const CHANNEL_LEASE_MS: i64 = 10_000;
+/// Sends in flight at once for one channel.
+const MAX_IN_FLIGHT: usize = 256;
+/// A send start later than this behind schedule resets the pacer (no burst after idling).
+const PACER_SLACK: Duration = Duration::from_millis(10);
+/// Pair limit: bucket size and refill interval per recipient.
+const PAIR_BURST: f64 = 20.0;
+const PAIR_REFILL_SECS: f64 = 6.0;
+
+/// Why a channel's token could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the channel has no stored token")]
+    Missing,
+    #[error("the stored token cannot be decrypted with the configured keys")]
+    Undecryptable,
+}
+
+/// The senders of this process.
+#[derive(Clone)]
+pub struct Senders {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    writer: Writer,
+    vault: Arc<Vault>,
+    graph: GraphClient,
+    cfg: SendConfig,
+    metrics: Arc<Metrics>,
+    /// Decrypted tokens keyed by their ciphertext: a changed token is a new key, so a stale
+    /// plaintext is never used; entries also expire after the configured TTL.
+    tokens: Cache<String, Arc<String>>,
+    owner: String,
+    wakers: Mutex<HashMap<String, Arc<Notify>>>,
+    settled: broadcast::Sender<String>,
+    stop: CancellationToken,
+    run_workers: bool,
+}
+
+impl Senders {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Store,
+        writer: Writer,
+        vault: Arc<Vault>,
+        graph: GraphClient,
+        cfg: SendConfig,
+        token_ttl: Duration,
+        metrics: Arc<Metrics>,
+        stop: CancellationToken,
+        run_workers: bool,
+    ) -> Self {
+        let (settled, _) = broadcast::channel(4096);
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                writer,
+                vault,
+                graph,
+                cfg,
+                metrics,
+                tokens: Cache::builder()
+                    .max_capacity(10_000)
+                    .time_to_live(token_ttl)
+                    .build(),
+                owner: format!("replica-{}", uuid::Uuid::new_v4().simple()),
+                wakers: Mutex::new(HashMap::new()),
+                settled,
+                stop,
+                run_workers,
+            }),
+        }
+    }
+
+    pub fn graph(&self) -> &GraphClient {
+        &self.inner.graph
+    }
+
+    /// Starts the manager: one sender task per active channel, refreshed every few seconds.
+    pub fn spawn(&self) -> tokio::task::JoinHandle<()> {
+        let me = self.clone();
+        tokio::spawn(async move { me.manage().await })
+    }
+
+    /// Tells the channel's sender that a message was queued.
+    pub fn wake(&self, channel_id: &str) {
+        if !self.inner.run_workers {
+            return;
+        }
+        let waker = self
+            .inner
+            .wakers
+            .lock()
+            .ok()
+            .and_then(|w| w.get(channel_id).cloned());
+        match waker {
+            Some(n) => n.notify_one(),
+            None => self.start_channel(channel_id),
+        }
+    }
+
+    /// A receiver of "message settled" notices (the ids of messages this process settled).
+    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+        self.inner.settled.subscribe()
+    }
+
+    /// The decrypted token of a channel (cached briefly).
+    pub async fn token_for(&self, channel: &ChannelRow) -> Result<Arc<String>, TokenError> {
+        let enc = channel.token_enc.as_ref().ok_or(TokenError::Missing)?;
+        if let Some(t) = self.inner.tokens.get(enc).await {
+            return Ok(t);
+        }
+        let plain = Arc::new(
+            self.inner
+                .vault
+                .decrypt(enc)
+                .map_err(|_| TokenError::Undecryptable)?,
+        );
+        self.inner
+            .tokens
+            .insert(enc.clone(), Arc::clone(&plain))
+            .await;
+        Ok(plain)
+    }
+
+    /// Drops a token from the cache (the channel was disconnected or its token replaced).
+    pub async fn forget_token(&self, token_enc: &str) {
+        self.inner.tokens.invalidate(token_enc).await;
+    }
+
+    fn start_channel(&self, channel_id: &str) {
+        let notify = Arc::new(Notify::new());
+        {
+            let Ok(mut w) = self.inner.wakers.lock() else {
+                return;
+            };
+            if w.contains_key(channel_id) {
+                return;
+            }
+            w.insert(channel_id.to_string(), Arc::clone(&notify));
+        }
+        let me = self.clone();
+        let id = channel_id.to_string();
+        tokio::spawn(async move {
+            me.run_channel(&id, notify).await;
+            if let Ok(mut w) = me.inner.wakers.lock() {
+                w.remove(&id);
+            }
+            let _ = me
+                .inner
+                .store
+                .release_send_lease(&id, &me.inner.owner)
+                .await;
+        });
+    }
+
+    async fn manage(&self) {
+        loop {
+            match self.inner.store.channels_with_sends().await {
+                Ok(channels) => {
+                    for c in channels {
+                        self.start_channel(&c);
+                    }
+                }
+                Err(e) => warn!(error = %e, "sender: cannot list channels"),
+            }
+            tokio::select! {
+                _ = self.inner.stop.cancelled() => break,
+                _ = tokio::time::sleep(self.inner.cfg.idle_poll * 5) => {}
+            }
+        }
+        // Channel tasks finish their in-flight sends (recorded through the writer) and end.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline
+            && self
+                .inner
+                .wakers
+                .lock()
+                .map(|w| !w.is_empty())
+                .unwrap_or(false)
+        {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    fn rate_of(&self, c: &ChannelRow) -> u32 {
+        c.rate_limit
+            .and_then(|r| u32::try_from(r).ok())
+            .filter(|r| *r > 0)
+            .unwrap_or(if c.kind == "whatsapp" {
+                self.inner.cfg.whatsapp_rate
+            } else {
+                self.inner.cfg.messenger_rate
+            })
+            .min(crate::config::MAX_CHANNEL_RATE)
+    }
+
+    async fn run_channel(&self, channel_id: &str, wake: Arc<Notify>) {
+        let inner = &self.inner;
+        let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        let state = Arc::new(Mutex::new(ChannelState::default()));
+        let mut pacer_next = Instant::now();
+        let mut lease_until = 0i64;
+        let mut idle_rounds = 0u32;
+        loop {
+            if inner.stop.is_cancelled() {
+                break;
+            }
+            let now = crate::now_ms();
+            let channel = match inner.store.get_channel(channel_id, None).await {
+                Ok(Some(c)) => c,
+                Ok(None) => break,
+                Err(e) => {
+                    warn!(error = %e, "sender: cannot read channel");
+                    self.pause(&wake, inner.cfg.idle_poll).await;
+                    continue;
+                }
+            };
+            if channel.status != "active" {
+                // Held: queued sends wait until the channel is active again.
+                break;
+            }
+            if lease_until - now < CHANNEL_LEASE_MS / 2 {
+                match inner
+                    .store
+                    .acquire_send_lease(channel_id, &inner.owner, now, CHANNEL_LEASE_MS)
+                    .await
+                {
+                    Ok(true) => lease_until = now + CHANNEL_LEASE_MS,
+                    Ok(false) => {
+                        lease_until = 0;
+                        self.pause(&wake, Duration::from_secs(1)).await;
+                        continue;
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "sender: cannot take the channel lease");
+                        self.pause(&wake, inner.cfg.idle_poll).await;
+                        continue;
+                    }
+                }
+            }
+            self.reconcile(&channel, now).await;
+            let paused_until = state.lock().map(|s| s.paused_until).unwrap_or(None);
+            if let Some(until) = paused_until
+                && until > Instant::now()
+            {
+                tokio::select! {
+                    _ = inner.stop.cancelled() => break,
+                    _ = tokio::time::sleep_until(until) => {}
+                }
+                continue;
+            }
+            let rate = self.rate_of(&channel);
+            let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+            // A quarter second of work per claim; never more than free send slots.
+            let free = in_flight.available_permits();
+            if free == 0 {
+                let _ = in_flight.acquire().await;
+                continue;
+            }
+            let batch = (rate / 4).max(1) as usize;
+            let limit = batch.min(free) as i64;
+            let claim_lease =
+                now + i64::try_from(inner.graph.timeout().as_millis()).unwrap_or(60_000) + 30_000;
+            let claimed = match inner
+                .store
+                .claim_sends(channel_id, now, limit, claim_lease)
+                .await
+            {
+                Ok(c) => c,
+                Err(e) => {
+                    warn!(error = %e, "sender: claim failed");
+                    self.pause(&wake, inner.cfg.idle_poll).await;
+                    continue;
+                }
+            };
+            if claimed.is_empty() {
+                idle_rounds += 1;
+                let next_due = inner.store.next_send_due(channel_id).await.ok().flatten();
+                let mut wait = inner.cfg.idle_poll;
+                if let Some(due) = next_due {
+                    let ms = u64::try_from((due - crate::now_ms()).max(1)).unwrap_or(1);
+                    wait = wait.min(Duration::from_millis(ms));
+                } else if idle_rounds > 30 && in_flight.available_permits() == MAX_IN_FLIGHT {
+                    // Nothing queued for a long while: end; the manager or a wake restarts it.
+                    break;
+                }
+                self.pause(&wake, wait).await;
+                continue;
+            }
+            idle_rounds = 0;
+            let token = match self.token_for(&channel).await {
+                Ok(t) => t,
+                Err(e) => {
+                    warn!(channel = %channel_id, reason = %e, "sender: channel token unusable; sends held");
+                    let signals = claimed
+                        .iter()
+                        .map(|m| MessageSignal {
+                            message_id: m.id.clone(),
+                            signal: Signal::Hold,
+                        })
+                        .collect();
+                    let change = ChannelChange {
+                        channel_id: channel_id.to_string(),
+                        status: "token_invalid",
+                        reason: e.to_string(),
+                        // A key problem is fixed by configuration: keep the ciphertext.
+                        delete_token: false,
+                    };
+                    let _ = inner.writer.signals(signals, vec![change]).await;
+                    break;
+                }
+            };
+            for msg in claimed {
+                let now = crate::now_ms();
+                let defer = state
+                    .lock()
+                    .ok()
+                    .and_then(|mut s| s.pair_wait(&msg.recipient, now));
+                if let Some(next_at) = defer {
+                    let _ = inner
+                        .writer
+                        .signals(
+                            vec![MessageSignal {
+                                message_id: msg.id.clone(),
+                                signal: Signal::Defer { next_at },
+                            }],
+                            vec![],
+                        )
+                        .await;
+                    continue;
+                }
+                // Pace send starts: never faster than the channel's rate.
+                let t = Instant::now();
+                if pacer_next + PACER_SLACK < t {
+                    pacer_next = t;
+                }
+                if pacer_next > t {
+                    tokio::time::sleep_until(pacer_next).await;
+                }
+                pacer_next += interval;
+                let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
+                    break;
+                };
+                let me = self.clone();
+                let channel = channel.clone();
+                let token = Arc::clone(&token);
+                let state = Arc::clone(&state);
+                tokio::spawn(async move {
+                    me.send_one(&channel, &token, msg, &state).await;
+                    drop(permit);
+                });
+            }
+        }
+        // Let in-flight sends finish recording before the lease is released.
+        let _ = in_flight.acquire_many(MAX_IN_FLIGHT as u32).await;
+    }
+
+    async fn pause(&self, wake: &Notify, d: Duration) {
+        tokio::select! {
+            _ = self.inner.stop.cancelled() => {}
+            _ = wake.notified() => {}
+            _ = tokio::time::sleep(d) => {}
+        }
+    }
+
+    /// Sends whose sender died become unconfirmed; unconfirmed sends whose window passed
+    /// without an echo get the ambiguity policy.
+    async fn reconcile(&self, channel: &ChannelRow, now: i64) {
+        let inner = &self.inner;
+        let window = i64::try_from(inner.cfg.reconcile_window.as_millis()).unwrap_or(120_000);
+        match inner
+            .store
+            .recover_stale_sends(&channel.id, now, now + window)
+            .await
+        {
+            Ok(0) => {}
+            Ok(n) => {
+                warn!(channel = %channel.id, count = n, "sends interrupted mid-call are now unconfirmed")
+            }
+            Err(e) => warn!(error = %e, "sender: cannot recover stale sends"),
+        }
+        let due = match inner.store.due_unconfirmed(&channel.id, now, 500).await {
+            Ok(d) => d,
+            Err(_) => return,
+        };
+        if due.is_empty() {
+            return;
+        }
+        let mut signals = Vec::with_capacity(due.len());
+        for (id, _ty, expects_id) in due {
+            let resend = channel.kind == "whatsapp"
+                && inner.cfg.ambiguous_policy == AmbiguousPolicy::Retry
+                || expects_id == 0;
+            let signal = if resend {
+                Signal::Retry {
+                    next_at: now,
+                    error: Some(ErrorInfo {
+                        code: None,
+                        subcode: None,
+                        kind: "unconfirmed_resent".into(),
+                        reason: "No status from Meta confirmed the earlier attempt; sent again."
+                            .into(),
+                    }),
+                }
+            } else {
+                Signal::Fail {
+                    error: unknown_outcome(),
+                }
+            };
+            signals.push(MessageSignal {
+                message_id: id,
+                signal,
+            });
+        }
+        let n = signals.len();
+        if inner.writer.signals(signals, vec![]).await.is_ok() {
+            info!(channel = %channel.id, count = n, "unconfirmed sends reached the end of their reconciliation window");
+        }
+    }
+
+    async fn send_one(
+        &self,
+        channel: &ChannelRow,
+        token: &str,
+        msg: ClaimedSend,
+        state: &Mutex<ChannelState>,
+    ) {
+        let inner = &self.inner;
+        let body: Option<serde_json::Value> = msg
+            .body
+            .as_deref()
+            .and_then(|b| serde_json::from_str(b).ok());
+        let started = Instant::now();
+        let (signal, change) = match body {
+            None => (
+                Signal::Fail {
+                    error: ErrorInfo {
+                        code: None,
+                        subcode: None,
+                        kind: "content_missing".into(),
+                        reason: "The message content is no longer stored.".into(),
+                    },
+                },
+                None,
+            ),
+            Some(body) => {
+                let outcome = inner
+                    .graph
+                    .send_message(token, &channel.external_id, &body)
+                    .await;
+                let now = crate::now_ms();
+                if let SendOutcome::Rejected {
+                    class, retry_after, ..
+                } = &outcome
+                    && let Ok(mut s) = state.lock()
+                {
+                    {
+                        match class {
+                            ErrorClass::RetryPair => {
+                                s.pair_backoff(&msg.recipient, now, msg.attempts);
+                            }
+                            ErrorClass::Retry => {
+                                let d = retry_after.unwrap_or(Duration::from_secs(1));
+                                s.paused_until =
+                                    Some(Instant::now() + d.min(Duration::from_secs(300)));
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                decide(&outcome, channel, &msg, &inner.cfg, now)
+            }
+        };
+        inner
+            .metrics
+            .graph_send_seconds
+            .observe(started.elapsed().as_secs_f64());
+        let label = match &signal {
+            Signal::Accepted { .. } => "accepted",
+            Signal::Retry { .. } => "retry",
+            Signal::Fail { .. } => "failed",
+            Signal::Unconfirmed { .. } => "unconfirmed",
+            Signal::Hold => "held",
+            _ => "other",
+        };
+        inner.metrics.sends_total(label);
+        if let Signal::Fail { error } = &signal {
+            debug!(message = %msg.id, code = %error.kind, "send failed");
+        }
+        let changes: Vec<ChannelChange> = change.into_iter().collect();
+        if !changes.is_empty() {
+            warn!(channel = %channel.id, status = changes[0].status, "Meta's answer changed the channel's status; its sends are held");
+        }
+        let id = msg.id.clone();
+        match inner
+            .writer
+            .signals(
+                vec![MessageSignal {
+                    message_id: msg.id,
+                    signal,
+                }],
+                changes,
+            )
+            .await
+        {
+            Ok(_) => {
+                let _ = inner.settled.send(id);
+            }
+            Err(_) => {
+                // Not recorded: the claim's lease expires and the message becomes unconfirmed
+                // (never silently resent).
+                warn!(message = %id, "the outcome of a send could not be recorded");
+            }
+        }
+    }
+}
+
+fn unknown_outcome() -> ErrorInfo {
+    ErrorInfo {
+        code: None,
+        subcode: None,
+        kind: "unknown_outcome".into(),
+        reason: "The Graph API call timed out or lost its connection after the request was sent, \
+                 and no status from Meta confirmed it; it may or may not have been delivered."
+            .into(),
+    }
+}
+
+fn error_info(e: &GraphError) -> ErrorInfo {
+    let reason = e
+        .details
+        .clone()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| crate::meta::graph::reason(e.code).to_string());
+    ErrorInfo {
+        code: Some(e.code),
+        subcode: e.subcode,
+        kind: e.code.to_string(),
+        reason: reason.chars().take(300).collect(),
+    }
+}
+
+fn backoff(cfg: &SendConfig, attempt: i64) -> i64 {
+    let base = i64::try_from(cfg.backoff.as_millis()).unwrap_or(1000);
+    let exp = base.saturating_mul(1i64 << attempt.clamp(0, 20));
+    let capped = exp.min(300_000);
+    let jitter = rand::rng().random_range(0.8..1.2);
+    (capped as f64 * jitter) as i64
+}
+
+/// What to do with one Graph answer.
+pub fn decide(
+    outcome: &SendOutcome,
+    channel: &ChannelRow,
+    msg: &ClaimedSend,
+    cfg: &SendConfig,
+    now: i64,
+) -> (Signal, Option<ChannelChange>) {
+    let attempt = msg.attempts + 1;
+    let exhausted = |limit: i64| attempt >= limit;
+    let max = i64::from(cfg.max_attempts);
+    let retry = |error: Option<ErrorInfo>, after: Option<Duration>, limit: i64| {
+        if exhausted(limit) {
+            let mut e = error.unwrap_or_else(|| ErrorInfo {
+                code: None,
+                subcode: None,
+                kind: "retries_exhausted".into(),
+                reason: String::new(),
+            });
+            e.reason = format!("Gave up after {attempt} attempts. {}", e.reason)
+                .trim()
+                .to_string();
+            Signal::Fail { error: e }
+        } else {
+            let wait = backoff(cfg, msg.attempts)
+                .max(after.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0)));
+            Signal::Retry {
+                next_at: now + wait,
+                error,
+            }
+        }
+    };
+    match outcome {
+        SendOutcome::Accepted {
+            message_id,
+            recipient_wa_id,
+            ..
+        } => (
+            Signal::Accepted {
+                meta_message_id: message_id.clone(),
+                recipient_wa_id: recipient_wa_id.clone(),
+            },
+            None,
+        ),
+        SendOutcome::Rejected {
+            error,
+            class,
+            retry_after,
+        } => {
+            let info = error_info(error);
+            match class {
+                ErrorClass::TokenDead => (
+                    Signal::Hold,
+                    Some(ChannelChange {
+                        channel_id: channel.id.clone(),
+                        status: "token_invalid",
+                        reason: format!(
+                            "Meta rejected the token (code {}): reconnect the channel.",
+                            error.code
+                        ),
+                        delete_token: true,
+                    }),
+                ),
+                ErrorClass::PauseChannel => (
+                    Signal::Hold,
+                    Some(ChannelChange {
+                        channel_id: channel.id.clone(),
+                        status: "paused",
+                        reason: format!(
+                            "Meta paused sending on this account (code {}): {}",
+                            error.code, info.reason
+                        ),
+                        delete_token: false,
+                    }),
+                ),
+                ErrorClass::WindowClosed | ErrorClass::Permanent => {
+                    (Signal::Fail { error: info }, None)
+                }
+                ErrorClass::Retry => (retry(Some(info), *retry_after, max), None),
+                ErrorClass::RetryLimited => (retry(Some(info), *retry_after, max.min(3)), None),
+                ErrorClass::RetryPair => {
+                    let wait =
+                        4i64.saturating_pow(u32::try_from(attempt.clamp(1, 6)).unwrap_or(6)) * 1000;
+                    (
+                        retry(
+                            Some(info),
+                            Some(Duration::from_millis(u64::try_from(wait).unwrap_or(4000))),
+                            max.max(6),
+                        ),
+                        None,
+                    )
+                }
+            }
+        }
+        SendOutcome::NotSent { .. } => (
+            retry(
+                Some(ErrorInfo {
+                    code: None,
+                    subcode: None,
+                    kind: "graph_unreachable".into(),
+                    reason: "The Graph API could not be reached.".into(),
+                }),
+                None,
+                max,
+            ),
+            None,
+        ),
+        SendOutcome::Ambiguous { .. } => {
+            if msg.expects_message_id == 0 {
+                // Read receipts, typing indicators and reactions: repeating one is harmless.
+                (retry(None, None, max), None)
+            } else if channel.kind == "whatsapp" {
+                let window = i64::try_from(cfg.reconcile_window.as_millis()).unwrap_or(120_000);
+                (
+                    Signal::Unconfirmed {
+                        until: now + window,
+                        reason: "timeout or connection lost after the request was sent".into(),
+                    },
+                    None,
+                )
+            } else {
+                // No echo ties an Instagram/Messenger send to our id: never resend blindly.
+                (
+                    Signal::Fail {
+                        error: unknown_outcome(),
+                    },
+                    None,
+                )
+            }
+        }
+    }
+}
+
+/// Per-channel in-memory limits.
+#[derive(Default)]
+struct ChannelState {
+    paused_until: Option<Instant>,
+    /// recipient → (tokens, last refill ms, blocked until ms)
+    pairs: HashMap<String, (f64, i64, i64)>,
+}
+
+impl ChannelState {
+    /// Takes a pair-limit token for `recipient`; `Some(time)` when the send must wait.
+    fn pair_wait(&mut self, recipient: &str, now: i64) -> Option<i64> {
+        if self.pairs.len() > 100_000 {
+            // Forget recipients whose bucket is full again.
+            self.pairs.retain(|_, (tokens, at, blocked)| {
+                *blocked > now
+                    || *tokens + ((now - *at) as f64 / 1000.0 / PAIR_REFILL_SECS) < PAIR_BURST
+            });
+        }
+        let e = self
+            .pairs
+            .entry(recipient.to_string())
+            .or_insert((PAIR_BURST, now, 0));
+        if e.2 > now {
+            return Some(e.2);
+        }
+        let refill = (now - e.1) as f64 / 1000.0 / PAIR_REFILL_SECS;
+        e.0 = (e.0 + refill).min(PAIR_BURST);
+        e.1 = now;
+        if e.0 >= 1.0 {
+            e.0 -= 1.0;
+            None
+        } else {
+            let wait = ((1.0 - e.0) * PAIR_REFILL_SECS * 1000.0) as i64;
+            Some(now + wait.max(1))
+        }
+    }
+
+    /// Meta said 131056: hold the recipient 4^n seconds.
+    fn pair_backoff(&mut self, recipient: &str, now: i64, attempts: i64) {
+        let secs = 4i64.saturating_pow(u32::try_from((attempts + 1).clamp(1, 6)).unwrap_or(6));
+        let e = self
+            .pairs
+            .entry(recipient.to_string())
+            .or_insert((0.0, now, 0));
+        e.0 = 0.0;
+        e.1 = now;
+        e.2 = now + secs * 1000;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pair_bucket_allows_a_burst_then_spaces_sends() {
+        let mut s = ChannelState::default();
+        let now = 1_000_000;
+        for _ in 0..20 {
+            assert_eq!(s.pair_wait("r", now), None);
+        }
+        let wait = s.pair_wait("r", now).expect("must wait after the burst");
+        assert!(wait > now && wait <= now + 6_000);
+        assert_eq!(
+            s.pair_wait("other", now),
+            None,
+            "other recipients unaffected"
+        );
+        assert_eq!(s.pair_wait("r", now + 6_000), None, "one token per 6 s");
+    }
+
+    #[test]
+    fn pair_backoff_grows_as_four_to_the_n() {
+        let mut s = ChannelState::default();
+        s.pair_backoff("r", 0, 0);
+        assert_eq!(s.pair_wait("r", 1), Some(4_000));
+        s.pair_backoff("r", 0, 1);
+        assert_eq!(s.pair_wait("r", 1), Some(16_000));
+    }
+}

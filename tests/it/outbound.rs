@@ -1,0 +1,902 @@
+//! Outbound sends end to end: `POST /v1/messages` → queue → per-channel sender → the Graph
+//! simulator (which checks the token and the request shape and emits status webhooks) →
+//! statuses back through the inbound pipeline → events at the fake DSK receiver.
+
+use std::time::Duration;
+
+use metabridge::sim::graph::{self, Fault, GraphSim, GraphSimOptions};
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::*;
+
+pub const TOKEN: &str = "EAAG-test-token-secret";
+pub const PNID: &str = "106000000000001";
+pub const WABA: &str = "102000000000001";
+pub const IG: &str = "17841400000000001";
+pub const PAGE: &str = "105000000000001";
+pub const CUSTOMER: &str = "15550001234";
+
+both_backends!(
+    text_round_trips_with_statuses_and_events,
+    every_message_type_reaches_meta_as_meta_expects,
+    validation_errors_name_the_field_and_rule,
+    idempotency_key_sends_once_under_concurrency,
+    window_is_checked_before_calling_meta,
+    throttling_and_server_errors_are_retried_then_sent_once,
+    dead_token_marks_channel_and_holds_sends,
+    meta_window_error_fails_the_message_with_its_code,
+    ambiguous_timeout_is_reconciled_by_the_status_echo,
+    queued_sends_survive_a_restart_and_are_sent_once,
+    p10_messages_and_channels_of_another_instance_are_404,
+    p03_p13_disconnect_deletes_the_token_and_stops_sending,
+    media_is_streamed_down_and_uploaded,
+);
+
+pub struct Outbound {
+    pub app: TestApp,
+    pub sim: GraphSim,
+    pub tenant: Tenant,
+    pub wa: String,
+    pub ig: String,
+    pub fb: String,
+}
+
+pub const FAST_STATUSES: [u64; 3] = [50, 100, 150];
+
+pub async fn start_sim(delays_ms: [u64; 3], reorder: bool) -> GraphSim {
+    graph::start(
+        "127.0.0.1:0".parse().expect("addr"),
+        GraphSimOptions {
+            webhook_url: None,
+            app_secret: APP_SECRET.to_string(),
+            status_delays: delays_ms.map(|d| Some(Duration::from_millis(d))),
+            reorder_statuses: reorder,
+            print: false,
+        },
+    )
+    .await
+    .expect("graph sim")
+}
+
+/// The app pointed at a fresh Graph simulator, one tenant with a WhatsApp number, an
+/// Instagram account and a page, all known to the simulator with the channel token.
+pub async fn outbound(db: Db, tweak: impl FnOnce(&mut metabridge::config::Config)) -> Outbound {
+    outbound_with(db, FAST_STATUSES, false, tweak).await
+}
+
+pub async fn outbound_with(
+    db: Db,
+    delays_ms: [u64; 3],
+    reorder: bool,
+    tweak: impl FnOnce(&mut metabridge::config::Config),
+) -> Outbound {
+    let sim = start_sim(delays_ms, reorder).await;
+    let graph_url = sim.url();
+    let app = spawn_app_with(db, |c| {
+        c.graph.base_url = graph_url;
+        tweak(c);
+    })
+    .await;
+    sim.set_webhook_url(&format!("{}/webhooks/meta", app.url));
+    sim.add_channel("whatsapp", PNID, Some(WABA), TOKEN);
+    sim.add_channel("instagram", IG, None, TOKEN);
+    sim.add_channel("messenger", PAGE, None, TOKEN);
+    let tenant = app.tenant("Loja", None).await;
+    let wa = app.channel(&tenant, "whatsapp", PNID, Some(WABA)).await;
+    let ig = app.channel(&tenant, "instagram", IG, None).await;
+    let fb = app.channel(&tenant, "messenger", PAGE, None).await;
+    Outbound {
+        app,
+        sim,
+        tenant,
+        wa,
+        ig,
+        fb,
+    }
+}
+
+impl Outbound {
+    pub async fn send(&self, body: Value) -> (u16, Value) {
+        self.send_with(body, None, "").await
+    }
+
+    pub async fn send_with(&self, body: Value, key: Option<&str>, query: &str) -> (u16, Value) {
+        let mut req = self
+            .app
+            .http
+            .post(format!("{}/v1/messages{query}", self.app.url))
+            .bearer_auth(self.app.jwt(&self.tenant))
+            .json(&body);
+        if let Some(k) = key {
+            req = req.header("Idempotency-Key", k);
+        }
+        let resp = req.send().await.expect("send");
+        let status = resp.status().as_u16();
+        (status, resp.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn message(&self, id: &str) -> Value {
+        let (s, v) = self
+            .app
+            .v1(
+                &self.tenant,
+                reqwest::Method::GET,
+                &format!("/v1/messages/{id}"),
+            )
+            .await;
+        assert_eq!(s, 200, "{v}");
+        v
+    }
+
+    pub async fn wait_status(&self, id: &str, want: &str) -> Value {
+        let mut last = Value::Null;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while tokio::time::Instant::now() < deadline {
+            last = self.message(id).await;
+            if last["status"] == want {
+                return last;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("message {id} never reached {want}: {last}");
+    }
+
+    /// A customer message (now) from `from`, opening the WhatsApp service window.
+    pub async fn customer_writes(&self, from: &str) {
+        let now = chrono::Utc::now().timestamp();
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [{"field": "messages", "value": {
+            "messaging_product": "whatsapp",
+            "metadata": {"display_phone_number": "15559990000", "phone_number_id": PNID},
+            "contacts": [{"profile": {"name": "Ana"}, "wa_id": from}],
+            "messages": [{"from": from, "id": format!("wamid.IN{}{}", from, uuid::Uuid::new_v4().simple()),
+                "timestamp": now.to_string(), "type": "text", "text": {"body": "oi"}}]}}]}]});
+        let bytes = serde_json::to_vec(&body).expect("json");
+        assert_eq!(self.app.post_webhook(&bytes).await, 200);
+    }
+
+    /// A customer message on Instagram or Messenger.
+    pub async fn customer_writes_ig(&self, object: &str, account: &str, from: &str) {
+        let now = chrono::Utc::now().timestamp_millis();
+        let body = json!({"object": object, "entry": [{"id": account, "time": now, "messaging": [{
+            "sender": {"id": from}, "recipient": {"id": account}, "timestamp": now,
+            "message": {"mid": format!("m_{}", uuid::Uuid::new_v4().simple()), "text": "oi"}}]}]});
+        let bytes = serde_json::to_vec(&body).expect("json");
+        assert_eq!(self.app.post_webhook(&bytes).await, 200);
+    }
+
+    pub fn events_of(&self, ty: &str) -> Vec<Value> {
+        self.app
+            .receiver
+            .state
+            .accepted()
+            .into_iter()
+            .filter(|e| e.event_type == ty)
+            .map(|e| e.body)
+            .collect()
+    }
+
+    pub async fn stop(self) {
+        self.app.stop().await;
+    }
+}
+
+fn text(channel: &str, to: &str, body: &str) -> Value {
+    json!({"channel_id": channel, "to": to, "message": {"type": "text", "body": body}})
+}
+
+async fn text_round_trips_with_statuses_and_events(db: Db) {
+    let o = outbound(db, |_| {}).await;
+    o.customer_writes(CUSTOMER).await;
+    let (s, v) = o
+        .send(
+            json!({"channel_id": o.wa, "to": format!("+{CUSTOMER}"), "client_reference": "ticket-7",
+            "message": {"type": "text", "body": "Temos sim!", "preview_url": true}}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    assert!(id.starts_with("msg_"));
+    assert_eq!(v["client_reference"], "ticket-7");
+    let read = o.wait_status(&id, "read").await;
+    let sends = o.sim.sends();
+    assert_eq!(sends.len(), 1, "{:#?}", o.sim.requests());
+    assert_eq!(
+        sends[0].body,
+        json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER,
+            "type": "text", "text": {"body": "Temos sim!", "preview_url": true},
+            "biz_opaque_callback_data": id})
+    );
+    assert!(
+        read["meta_message_id"]
+            .as_str()
+            .expect("wamid")
+            .starts_with("wamid.")
+    );
+    let history: Vec<&str> = read["statuses"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|s| s["status"].as_str().unwrap_or(""))
+        .collect();
+    for st in ["accepted", "sent", "delivered", "read"] {
+        assert!(history.contains(&st), "{st} in {history:?}");
+    }
+    assert!(
+        read["sent_at"].is_string()
+            && read["delivered_at"].is_string()
+            && read["read_at"].is_string()
+    );
+    // The instance hears about it: message.sent once, and statuses naming the bridge id.
+    let app = &o.app;
+    wait_until(Duration::from_secs(10), "events", || async {
+        app.receiver
+            .state
+            .accepted()
+            .iter()
+            .filter(|e| e.event_type == "message.status")
+            .count()
+            >= 3
+    })
+    .await;
+    let sent = o.events_of("message.sent");
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0]["data"]["bridge_message_id"], id.as_str());
+    assert_eq!(sent[0]["data"]["client_reference"], "ticket-7");
+    for st in o.events_of("message.status") {
+        assert_eq!(st["data"]["bridge_message_id"], id.as_str(), "{st}");
+    }
+    // Message content is gone once sent (P05).
+    let bodies: i64 = o
+        .app
+        .count("SELECT COUNT(*) FROM messages WHERE body IS NOT NULL")
+        .await;
+    assert_eq!(bodies, 0);
+    o.stop().await;
+}
+
+async fn every_message_type_reaches_meta_as_meta_expects(db: Db) {
+    let o = outbound(db, |_| {}).await;
+    o.customer_writes(CUSTOMER).await;
+    o.customer_writes_ig("instagram", IG, "6120000000000001")
+        .await;
+    o.customer_writes_ig("page", PAGE, "7120000000000001").await;
+    let wa = |m: Value| json!({"channel_id": o.wa, "to": CUSTOMER, "message": m});
+    let cases: Vec<(Value, Value)> = vec![
+        (
+            wa(
+                json!({"type": "image", "link": "https://cdn.example.com/p.jpg", "caption": "Foto"}),
+            ),
+            json!({"type": "image", "image": {"link": "https://cdn.example.com/p.jpg", "caption": "Foto"}}),
+        ),
+        (
+            wa(json!({"type": "document", "media_id": "1234567890", "filename": "nota.pdf"})),
+            json!({"type": "document", "document": {"id": "1234567890", "filename": "nota.pdf"}}),
+        ),
+        (
+            wa(json!({"type": "location", "latitude": -23.5, "longitude": -46.6, "name": "Loja"})),
+            json!({"type": "location", "location": {"latitude": -23.5, "longitude": -46.6, "name": "Loja"}}),
+        ),
+        (
+            wa(
+                json!({"type": "buttons", "body": "Quer reservar?", "buttons": [{"id": "yes", "title": "Sim"}, {"id": "no", "title": "Não"}]}),
+            ),
+            json!({"type": "interactive", "interactive": {"type": "button", "body": {"text": "Quer reservar?"},
+                "action": {"buttons": [{"type": "reply", "reply": {"id": "yes", "title": "Sim"}}, {"type": "reply", "reply": {"id": "no", "title": "Não"}}]}}}),
+        ),
+        (
+            wa(
+                json!({"type": "template", "name": "order_update", "language": "pt_BR", "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": "Ana"},
+                    {"type": "currency", "fallback_value": "R$ 99,90", "code": "BRL", "amount_1000": 99900}]},
+                {"type": "button", "sub_type": "quick_reply", "index": 0, "parameters": [{"type": "payload", "payload": "TRACK"}]}]}),
+            ),
+            json!({"type": "template", "template": {"name": "order_update", "language": {"code": "pt_BR"}, "components": [
+                {"type": "body", "parameters": [{"type": "text", "text": "Ana"},
+                    {"type": "currency", "currency": {"fallback_value": "R$ 99,90", "code": "BRL", "amount_1000": 99900}}]},
+                {"type": "button", "sub_type": "quick_reply", "index": "0", "parameters": [{"type": "payload", "payload": "TRACK"}]}]}}),
+        ),
+        (
+            wa(json!({"type": "reaction", "message_id": "wamid.X", "emoji": "👍"})),
+            json!({"type": "reaction", "reaction": {"message_id": "wamid.X", "emoji": "👍"}}),
+        ),
+    ];
+    let mut ids = Vec::new();
+    for (req, _) in &cases {
+        let (s, v) = o.send(req.clone()).await;
+        assert_eq!(s, 202, "{req} → {v}");
+        ids.push(v["id"].as_str().expect("id").to_string());
+    }
+    for id in &ids {
+        o.wait_status(id, "read").await;
+    }
+    let sends = o.sim.sends();
+    for ((_, expected), id) in cases.iter().zip(&ids) {
+        let got = sends
+            .iter()
+            .find(|r| r.body["biz_opaque_callback_data"] == id.as_str())
+            .unwrap_or_else(|| panic!("no send for {id}"));
+        let mut want = json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": CUSTOMER,
+            "biz_opaque_callback_data": id});
+        for (k, v) in expected.as_object().expect("object") {
+            want[k] = v.clone();
+        }
+        assert_eq!(got.body, want);
+    }
+    // Read receipt with typing indicator: no callback data, a `success` answer, status `sent`.
+    let (s, v) = o
+        .send(wa(
+            json!({"type": "mark_read", "message_id": "wamid.IN1", "typing_indicator": true}),
+        ))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    o.wait_status(v["id"].as_str().expect("id"), "sent").await;
+    let last = o
+        .sim
+        .requests()
+        .into_iter()
+        .rfind(|r| r.body["status"] == "read")
+        .expect("read receipt");
+    assert_eq!(
+        last.body,
+        json!({"messaging_product": "whatsapp", "status": "read", "message_id": "wamid.IN1", "typing_indicator": {"type": "text"}})
+    );
+    // Instagram text with quick replies, Messenger typing indicator.
+    let (s, v) = o
+        .send(json!({"channel_id": o.ig, "to": "6120000000000001", "message": {"type": "text", "body": "Oi!",
+            "quick_replies": [{"title": "Sim", "payload": "Y"}]}}))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let ig_id = v["id"].as_str().expect("id").to_string();
+    let ig = o.wait_status(&ig_id, "sent").await;
+    assert!(ig["meta_message_id"].is_string());
+    let got = o
+        .sim
+        .sends()
+        .into_iter()
+        .find(|r| r.sender_id.as_deref() == Some(IG))
+        .expect("ig send");
+    assert_eq!(
+        got.body,
+        json!({"recipient": {"id": "6120000000000001"}, "messaging_type": "RESPONSE",
+            "message": {"text": "Oi!", "quick_replies": [{"content_type": "text", "title": "Sim", "payload": "Y"}], "metadata": ig_id}})
+    );
+    let (s, v) = o
+        .send(
+            json!({"channel_id": o.fb, "to": "7120000000000001", "message": {"type": "typing_on"}}),
+        )
+        .await;
+    assert_eq!(s, 202, "{v}");
+    o.wait_status(v["id"].as_str().expect("id"), "sent").await;
+    let got = o
+        .sim
+        .requests()
+        .into_iter()
+        .find(|r| r.sender_id.as_deref() == Some(PAGE))
+        .expect("messenger send");
+    assert_eq!(
+        got.body,
+        json!({"recipient": {"id": "7120000000000001"}, "sender_action": "typing_on"})
+    );
+    o.stop().await;
+}
+
+async fn validation_errors_name_the_field_and_rule(db: Db) {
+    let o = outbound(db, |_| {}).await;
+    let wa =
+        |m: Value| json!({"channel_id": o.wa, "to": CUSTOMER, "message": m, "ignore_window": true});
+    let buttons: Vec<Value> = (0..4)
+        .map(|i| json!({"id": format!("b{i}"), "title": "x"}))
+        .collect();
+    let cases = vec![
+        (
+            wa(json!({"type": "text", "body": "a".repeat(4097)})),
+            "message.body",
+            "max_length",
+        ),
+        (
+            wa(json!({"type": "buttons", "body": "q", "buttons": buttons})),
+            "message.buttons[3]",
+            "too_many",
+        ),
+        (
+            wa(
+                json!({"type": "buttons", "body": "q", "buttons": [{"id": "a", "title": "t".repeat(21)}]}),
+            ),
+            "message.buttons[0].title",
+            "max_length",
+        ),
+        (
+            wa(json!({"type": "image", "link": "http://insecure.example.com/a.jpg"})),
+            "message.link",
+            "https_required",
+        ),
+        (
+            json!({"channel_id": o.ig, "to": "6120000000000001", "message": {"type": "template", "name": "x", "language": "en"}, "ignore_window": true}),
+            "message.type",
+            "not_allowed_for_channel",
+        ),
+    ];
+    for (req, field, rule) in cases {
+        let (s, v) = o.send(req.clone()).await;
+        assert_eq!(s, 422, "{req} → {v}");
+        assert_eq!(v["code"], "validation_failed", "{v}");
+        assert_eq!(v["field"], field, "{v}");
+        assert_eq!(v["rule"], rule, "{v}");
+    }
+    // Shape errors are 400 with the error shape; an unknown message type too.
+    let (s, v) = o
+        .send(json!({"channel_id": o.wa, "to": CUSTOMER, "message": {"type": "hologram"}}))
+        .await;
+    assert_eq!(s, 400, "{v}");
+    assert_eq!(v["code"], "invalid_request");
+    assert_eq!(
+        o.app.count("SELECT COUNT(*) FROM messages").await,
+        0,
+        "nothing queued"
+    );
+    assert!(o.sim.sends().is_empty());
+    o.stop().await;
+}
+
+async fn idempotency_key_sends_once_under_concurrency(db: Db) {
+    let o = outbound(db, |_| {}).await;
+    o.customer_writes(CUSTOMER).await;
+    let body = text(&o.wa, CUSTOMER, "uma vez só");
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let req = o
+            .app
+            .http
+            .post(format!("{}/v1/messages", o.app.url))
+            .bearer_auth(o.app.jwt(&o.tenant))
+            .header("Idempotency-Key", "order-42-confirmation")
+            .json(&body);
+        tasks.push(tokio::spawn(async move {
+            let r = req.send().await.expect("send");
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.expect("json"))
+        }));
+    }
+    let mut ids = std::collections::HashSet::new();
+    let mut created = 0;
+    for t in tasks {
+        let (s, v) = t.await.expect("task");
+        assert!(s == 202 || s == 200, "{s} {v}");
+        if s == 202 {
+            created += 1;
+        }
+        ids.insert(v["id"].as_str().expect("id").to_string());
+    }
+    assert_eq!(ids.len(), 1, "one message for one key");
+    assert_eq!(created, 1, "exactly one 202");
+    let id = ids.into_iter().next().expect("id");
+    o.wait_status(&id, "read").await;
+    let (s, v) = o
+        .send_with(body.clone(), Some("order-42-confirmation"), "")
+        .await;
+    assert_eq!((s, v["id"].as_str()), (200, Some(id.as_str())));
+    let (s, v) = o
+        .send_with(
+            text(&o.wa, CUSTOMER, "outra coisa"),
+            Some("order-42-confirmation"),
+            "",
+        )
+        .await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(v["code"], "idempotency_key_reused");
+    let (s, v) = o.send_with(body, Some(&"k".repeat(300)), "").await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (400, Some("idempotency_key_invalid"))
+    );
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(o.sim.sends().len(), 1, "never sent twice");
+    o.stop().await;
+}
+
+async fn window_is_checked_before_calling_meta(db: Db) {
+    let o = outbound(db, |_| {}).await;
+    let (s, v) = o.send(text(&o.wa, "15550009999", "oi")).await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(
+        (v["code"].as_str(), v["field"].as_str()),
+        (Some("window_closed"), Some("to"))
+    );
+    assert!(v["message"].as_str().unwrap_or("").contains("template"));
+    let (s, w) = o
+        .app
+        .v1(
+            &o.tenant,
+            reqwest::Method::GET,
+            &format!("/v1/channels/{}/contacts/15550009999", o.wa),
+        )
+        .await;
+    assert_eq!((s, w["window_open"].as_bool()), (200, Some(false)), "{w}");
+    // A template is allowed outside the window; so is an explicit override.
+    let (s, v) = o
+        .send(json!({"channel_id": o.wa, "to": "15550009999", "message": {"type": "template", "name": "hello", "language": "en_US"}}))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let mut over = text(&o.wa, "15550009999", "oi");
+    over["ignore_window"] = json!(true);
+    assert_eq!(o.send(over).await.0, 202);
+    // Once the customer writes, the window is open for 24 hours.
+    o.customer_writes("15550009999").await;
+    let (s, w) = o
+        .app
+        .v1(
+            &o.tenant,
+            reqwest::Method::GET,
+            &format!("/v1/channels/{}/contacts/15550009999", o.wa),
+        )
+        .await;
+    assert_eq!((s, w["window_open"].as_bool()), (200, Some(true)), "{w}");
+    assert_eq!(o.send(text(&o.wa, "15550009999", "oi")).await.0, 202);
+    o.stop().await;
+}
+
+async fn throttling_and_server_errors_are_retried_then_sent_once(db: Db) {
+    let o = outbound(db, |_| {}).await;
+    o.customer_writes(CUSTOMER).await;
+    o.sim.push_fault(Fault::Throttle { times: 2 });
+    o.sim.push_fault(Fault::ServerError { times: 1 });
+    o.sim.push_fault(Fault::BareServerError { times: 1 });
+    let (s, v) = o.send(text(&o.wa, CUSTOMER, "insistente")).await;
+    assert_eq!(s, 202);
+    let id = v["id"].as_str().expect("id").to_string();
+    let m = o.wait_status(&id, "read").await;
+    assert_eq!(o.sim.sends().len(), 1, "accepted exactly once");
+    assert!(m["attempts"].as_i64().expect("attempts") >= 3, "{m}");
+    let history: Vec<&str> = m["statuses"]
+        .as_array()
+        .expect("history")
+        .iter()
+        .map(|s| s["status"].as_str().unwrap_or(""))
+        .collect();
+    assert!(history.contains(&"retrying"), "{history:?}");
+    o.stop().await;
+}
+
+async fn dead_token_marks_channel_and_holds_sends(db: Db) {
+    let o = outbound(db, |_| {}).await;
+    o.customer_writes(CUSTOMER).await;
+    o.sim.revoke_token(TOKEN);
+    let (s, v) = o.send(text(&o.wa, CUSTOMER, "segura")).await;
+    assert_eq!(s, 202);
+    let id = v["id"].as_str().expect("id").to_string();
+    let app = &o.app;
+    let tenant = &o.tenant;
+    let wa = o.wa.clone();
+    wait_until(Duration::from_secs(10), "channel token_invalid", || async {
+        let (_, c) = app
+            .v1(tenant, reqwest::Method::GET, &format!("/v1/channels/{wa}"))
+            .await;
+        c["status"] == "token_invalid"
+    })
+    .await;
+    let m = o.message(&id).await;
+    assert_eq!(m["status"], "queued", "held, not burned: {m}");
+    // P03: Meta said the token is dead: it is deleted.
+    let tokens: i64 = o
+        .app
+        .count("SELECT COUNT(*) FROM channels WHERE token_enc IS NOT NULL AND kind = 'whatsapp'")
+        .await;
+    assert_eq!(tokens, 0);
+    wait_until(Duration::from_secs(10), "channel.updated event", || async {
+        app.receiver.state.accepted().iter().any(|e| {
+            e.event_type == "channel.updated" && e.body["data"]["status"] == "token_invalid"
+        })
+    })
+    .await;
+    // New sends are refused while the channel is unusable.
+    let (s, v) = o.send(text(&o.wa, CUSTOMER, "outra")).await;
+    assert_eq!((s, v["code"].as_str()), (409, Some("channel_unavailable")));
+    // A new token resumes the held send.
+    o.sim
+        .add_channel("whatsapp", PNID, Some(WABA), "EAAG-new-token");
+    let (s, v) = o
+        .app
+        .admin(
+            reqwest::Method::PUT,
+            &format!("/admin/v1/channels/{}/token", o.wa),
+            Some(json!({"access_token": "EAAG-new-token"})),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["status"], "active");
+    o.wait_status(&id, "read").await;
+    assert_eq!(o.sim.sends().len(), 1);
+    o.stop().await;
+}
+
+async fn meta_window_error_fails_the_message_with_its_code(db: Db) {
+    let o = outbound(db, |_| {}).await;
+    o.customer_writes(CUSTOMER).await;
+    o.sim.push_fault(Fault::Window { times: 1 });
+    let (_, v) = o.send(text(&o.wa, CUSTOMER, "tarde demais")).await;
+    let id = v["id"].as_str().expect("id").to_string();
+    let m = o.wait_status(&id, "failed").await;
+    assert_eq!(m["error"]["code"], "131047", "{m}");
+    assert_eq!(m["error"]["meta_code"], 131047);
+    assert!(!m["error"]["reason"].as_str().unwrap_or("").is_empty());
+    // Meta accepting but later failing the message (window closed on Meta's side).
+    o.sim.close_window("15550004444");
+    o.customer_writes("15550004444").await;
+    let (_, v) = o.send(text(&o.wa, "15550004444", "oi")).await;
+    let id2 = v["id"].as_str().expect("id").to_string();
+    let m = o.wait_status(&id2, "failed").await;
+    assert_eq!(m["error"]["code"], "131047", "{m}");
+    let app = &o.app;
+    wait_until(
+        Duration::from_secs(10),
+        "two message.failed events",
+        || async {
+            app.receiver
+                .state
+                .accepted()
+                .iter()
+                .filter(|e| e.event_type == "message.failed")
+                .count()
+                == 2
+        },
+    )
+    .await;
+    o.stop().await;
+}
+
+async fn ambiguous_timeout_is_reconciled_by_the_status_echo(db: Db) {
+    // Meta's statuses arrive (in reverse order) only after the bridge's call timed out.
+    let o = outbound_with(db, [800, 900, 1000], true, |c| {
+        c.graph.timeout = Duration::from_millis(300);
+        c.sending.reconcile_window = Duration::from_secs(30);
+    })
+    .await;
+    o.customer_writes(CUSTOMER).await;
+    o.sim.push_fault(Fault::Timeout {
+        times: 1,
+        delay: Duration::from_millis(1500),
+    });
+    let (_, v) = o.send(text(&o.wa, CUSTOMER, "chegou?")).await;
+    let id = v["id"].as_str().expect("id").to_string();
+    // Meta got it (the simulator emits its statuses); the bridge never resends.
+    let m = o.wait_status(&id, "read").await;
+    assert!(
+        m["statuses"]
+            .as_array()
+            .expect("h")
+            .iter()
+            .any(|s| s["status"] == "unconfirmed"),
+        "{m}"
+    );
+    assert_eq!(
+        o.sim
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/messages"))
+            .count(),
+        1,
+        "one Graph call"
+    );
+    o.stop().await;
+}
+
+async fn queued_sends_survive_a_restart_and_are_sent_once(db: Db) {
+    let sim = start_sim(FAST_STATUSES, false).await;
+    let dir = std::sync::Arc::new(tempfile::tempdir().expect("tempdir"));
+    let database_url = fresh_database(db, &dir).await;
+    let key = metabridge::crypto::vault::generate_key();
+    let graph_url = sim.url();
+    // First run: API only (no senders), five sends queued.
+    let app = spawn_app_on(db, dir.clone(), database_url.clone(), key.clone(), |c| {
+        c.graph.base_url = graph_url.clone();
+        c.run_workers = false;
+    })
+    .await;
+    sim.add_channel("whatsapp", PNID, Some(WABA), TOKEN);
+    let tenant = app.tenant("Loja", None).await;
+    let wa = app.channel(&tenant, "whatsapp", PNID, Some(WABA)).await;
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        let r = app
+            .http
+            .post(format!("{}/v1/messages", app.url))
+            .bearer_auth(app.jwt(&tenant))
+            .json(&json!({"channel_id": wa, "to": format!("1555000{i:04}"), "ignore_window": true, "message": {"type": "text", "body": "oi"}}))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(r.status().as_u16(), 202);
+        ids.push(
+            r.json::<Value>().await.expect("json")["id"]
+                .as_str()
+                .expect("id")
+                .to_string(),
+        );
+    }
+    let secret = tenant.secret.clone();
+    app.stop().await;
+    assert!(sim.sends().is_empty());
+    // Second run with senders: each queued message is sent exactly once.
+    let app = spawn_app_on(db, dir, database_url, key, |c| c.graph.base_url = graph_url).await;
+    sim.set_webhook_url(&format!("{}/webhooks/meta", app.url));
+    let t = Tenant {
+        instance_id: tenant.instance_id.clone(),
+        secret,
+    };
+    wait_until(Duration::from_secs(15), "five sends", || async {
+        sim.sends().len() >= 5
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(sim.sends().len(), 5);
+    for id in ids {
+        let (s, m) = app
+            .v1(&t, reqwest::Method::GET, &format!("/v1/messages/{id}"))
+            .await;
+        assert_eq!(s, 200);
+        assert_ne!(m["status"], "queued", "{m}");
+    }
+    app.stop().await;
+}
+
+async fn p10_messages_and_channels_of_another_instance_are_404(db: Db) {
+    let o = outbound(db, |_| {}).await;
+    let other = o.app.tenant("Outra", None).await;
+    o.customer_writes(CUSTOMER).await;
+    let (_, v) = o.send(text(&o.wa, CUSTOMER, "privado")).await;
+    let id = v["id"].as_str().expect("id").to_string();
+    let missing_msg = "msg_0000000000000000000000000000000a";
+    let missing_ch = "ch_0000000000000000000000000000000a";
+    for (theirs, missing) in [
+        (
+            format!("/v1/messages/{id}"),
+            format!("/v1/messages/{missing_msg}"),
+        ),
+        (
+            format!("/v1/channels/{}", o.wa),
+            format!("/v1/channels/{missing_ch}"),
+        ),
+        (
+            format!("/v1/channels/{}/contacts/{CUSTOMER}", o.wa),
+            format!("/v1/channels/{missing_ch}/contacts/{CUSTOMER}"),
+        ),
+    ] {
+        let a = o.app.v1(&other, reqwest::Method::GET, &theirs).await;
+        let b = o.app.v1(&other, reqwest::Method::GET, &missing).await;
+        assert_eq!(a.0, 404, "{theirs}");
+        assert_eq!(
+            a, b,
+            "another instance's object looks exactly like a missing one"
+        );
+    }
+    // Sending through another instance's channel is a 404 too, and nothing is queued.
+    let r = o
+        .app
+        .http
+        .post(format!("{}/v1/messages", o.app.url))
+        .bearer_auth(o.app.jwt(&other))
+        .json(&text(&o.wa, CUSTOMER, "intruso"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 404);
+    let (s, list) = o.app.v1(&other, reqwest::Method::GET, "/v1/channels").await;
+    assert_eq!((s, list.as_array().map(Vec::len)), (200, Some(0)));
+    o.stop().await;
+}
+
+async fn p03_p13_disconnect_deletes_the_token_and_stops_sending(db: Db) {
+    let o = outbound(db, |c| c.run_workers = true).await;
+    let (s, _) = o
+        .app
+        .v1(
+            &o.tenant,
+            reqwest::Method::DELETE,
+            &format!("/v1/channels/{}", o.ig),
+        )
+        .await;
+    assert_eq!(s, 204);
+    let (s, c) = o
+        .app
+        .v1(
+            &o.tenant,
+            reqwest::Method::GET,
+            &format!("/v1/channels/{}", o.ig),
+        )
+        .await;
+    assert_eq!(
+        (s, c["status"].as_str(), c["has_token"].as_bool()),
+        (200, Some("disconnected"), Some(false))
+    );
+    let tokens: i64 = o
+        .app
+        .count("SELECT COUNT(*) FROM channels WHERE kind = 'instagram' AND token_enc IS NOT NULL")
+        .await;
+    assert_eq!(tokens, 0, "the token is deleted, not flagged");
+    let (s, _) = o.send(text(&o.ig, "6120000000000001", "oi")).await;
+    assert_eq!(s, 404);
+    let app = &o.app;
+    wait_until(Duration::from_secs(10), "channel.disconnected", || async {
+        app.receiver
+            .state
+            .accepted()
+            .iter()
+            .any(|e| e.event_type == "channel.disconnected")
+    })
+    .await;
+    // Inbound messages for it are no longer relayed; the Meta id can be connected again.
+    o.app.channel(&o.tenant, "instagram", IG, None).await;
+    o.stop().await;
+}
+
+async fn media_is_streamed_down_and_uploaded(db: Db) {
+    let o = outbound(db, |_| {}).await;
+    let bytes: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    o.sim.add_media("9988776655", "image/jpeg", bytes.clone());
+    let r = o
+        .app
+        .http
+        .get(format!(
+            "{}/v1/channels/{}/media/9988776655",
+            o.app.url, o.wa
+        ))
+        .bearer_auth(o.app.jwt(&o.tenant))
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(r.status().as_u16(), 200);
+    assert_eq!(r.headers()["content-type"], "image/jpeg");
+    assert_eq!(r.bytes().await.expect("bytes").as_ref(), bytes.as_slice());
+    let (s, v) = o
+        .app
+        .v1(
+            &o.tenant,
+            reqwest::Method::GET,
+            &format!("/v1/channels/{}/media/1111", o.wa),
+        )
+        .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (404, Some("media_not_found")),
+        "{v}"
+    );
+    let (s, _) = o
+        .app
+        .v1(
+            &o.tenant,
+            reqwest::Method::GET,
+            &format!("/v1/channels/{}/media/..%2F..%2Fetc", o.wa),
+        )
+        .await;
+    assert_eq!(s, 404);
+    let r = o
+        .app
+        .http
+        .post(format!(
+            "{}/v1/channels/{}/media?filename=foto.png",
+            o.app.url, o.wa
+        ))
+        .bearer_auth(o.app.jwt(&o.tenant))
+        .header("content-type", "image/png")
+        .body(vec![1u8; 1000])
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status().as_u16(), 200);
+    let v: Value = r.json().await.expect("json");
+    assert!(v["media_id"].as_str().is_some_and(|s| !s.is_empty()), "{v}");
+    assert_eq!(o.sim.uploaded().len(), 1);
+    let r = o
+        .app
+        .http
+        .post(format!("{}/v1/channels/{}/media", o.app.url, o.wa))
+        .bearer_auth(o.app.jwt(&o.tenant))
+        .header("content-type", "image/webp")
+        .body(vec![1u8; 600 * 1024])
+        .send()
+        .await
+        .expect("upload");
+    assert_eq!(r.status().as_u16(), 413);
+    o.stop().await;
+}
