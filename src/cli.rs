@@ -235,6 +235,25 @@ pub enum SimCommand {
         #[arg(long, default_value_t = 0)]
         start_seq: u64,
     },
+    /// Run the fake Graph API (sends, media, debug_token) with fault injection over
+    /// `POST /_sim/faults`; status webhooks go to `--webhook-url`.
+    Graph {
+        #[arg(long, default_value = "127.0.0.1:9091")]
+        listen: std::net::SocketAddr,
+        /// The bridge's webhook URL (statuses are POSTed there, signed).
+        #[arg(long)]
+        webhook_url: Option<String>,
+        #[arg(
+            long,
+            env = "META_APP_SECRET",
+            hide_env_values = true,
+            default_value = ""
+        )]
+        app_secret: String,
+        /// `kind:external_id:token` (kind whatsapp|instagram|messenger), repeatable.
+        #[arg(long = "channel")]
+        channels: Vec<String>,
+    },
     /// Run a fake DSK receiver that verifies the bridge's JWTs and prints each event.
     Receiver {
         #[arg(long, default_value = "127.0.0.1:9090")]
@@ -432,9 +451,50 @@ pub async fn migrate(store_args: &StoreArgs) -> anyhow::Result<()> {
 }
 
 /// The demo: bridge + fake receiver + simulator, on the SQLite default, in dev mode.
+/// `metabridge sim graph`.
+pub async fn sim_graph(
+    listen: std::net::SocketAddr,
+    webhook_url: Option<String>,
+    app_secret: String,
+    channels: &[String],
+) -> anyhow::Result<()> {
+    let sim = crate::sim::graph::start(
+        listen,
+        crate::sim::graph::GraphSimOptions {
+            webhook_url,
+            app_secret,
+            print: true,
+            ..Default::default()
+        },
+    )
+    .await?;
+    for c in channels {
+        let mut parts = c.splitn(3, ':');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(kind), Some(id), Some(token)) => sim.add_channel(kind, id, None, token),
+            _ => anyhow::bail!("--channel must be kind:external_id:token"),
+        }
+    }
+    println!(
+        "fake Graph API on {} (point META_GRAPH_URL at it)",
+        sim.url()
+    );
+    crate::app::shutdown_signal().await;
+    Ok(())
+}
+
 pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Result<()> {
     serve.store.dev = true;
-    let config = Config::from_args(&serve)?;
+    // Meta's Graph side, local: the demo's replies are sent to it and it answers with
+    // sent/delivered/read status webhooks.
+    let graph = crate::sim::graph::start(
+        "127.0.0.1:0".parse()?,
+        crate::sim::graph::GraphSimOptions::default(),
+    )
+    .await?;
+    serve.meta_graph_url = graph.url();
+    let mut config = Config::from_args(&serve)?;
+    config.graph.base_url = graph.url();
     let app = crate::app::Application::build(config).await?;
     let state = Arc::clone(&app.state);
     let receiver = crate::sim::receiver::start("127.0.0.1:0".parse()?, true).await?;
@@ -503,6 +563,14 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
     }
     let url = format!("http://{}/webhooks/meta", app.addr);
     let app_secret = state.config.app_secrets[0].expose().to_string();
+    graph.set_app_secret(&app_secret);
+    graph.set_webhook_url(&url);
+    graph.add_channel(
+        "whatsapp",
+        "106000000000001",
+        Some("102000000000001"),
+        "demo-token-not-a-real-meta-token",
+    );
     println!(
         "metabridge demo: bridge on http://{} (docs at /docs, metrics at /metrics)",
         app.addr
@@ -512,7 +580,10 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
         receiver.url()
     );
     let shutdown = app.shutdown_handle();
+    let api = format!("http://{}", app.addr);
     let server = tokio::spawn(app.run_until_stopped());
+    // The instance answers the first contact every few seconds through the API.
+    let replier = tokio::spawn(demo_replies(api, instance_id.clone(), secret.clone()));
     let emitter = tokio::spawn(async move {
         let start_seq = u64::try_from(crate::now_ms()).unwrap_or(0) * 10;
         let report = crate::sim::emitter::emit(crate::sim::emitter::EmitOptions {
@@ -547,7 +618,58 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
             crate::app::shutdown_signal().await;
         } => {}
     }
+    replier.abort();
     shutdown.cancel();
     let _ = server.await;
+    drop(graph);
     Ok(())
+}
+
+/// The demo instance's side: a reply to a customer through `POST /v1/messages` every few
+/// seconds, with its outcome.
+async fn demo_replies(api: String, instance_id: String, secret: String) {
+    let client = reqwest::Client::new();
+    let mut n = 0u64;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        n += 1;
+        let now = chrono::Utc::now().timestamp();
+        let Ok(token) = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+            &json!({"iss": instance_id, "aud": "metabridge", "iat": now, "exp": now + 60}),
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        ) else {
+            return;
+        };
+        let channels: serde_json::Value = match client
+            .get(format!("{api}/v1/channels"))
+            .bearer_auth(&token)
+            .send()
+            .await
+        {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => continue,
+        };
+        let Some(channel) = channels[0]["id"].as_str() else {
+            continue;
+        };
+        let resp = client
+            .post(format!("{api}/v1/messages?wait=5"))
+            .bearer_auth(&token)
+            .header("Idempotency-Key", format!("demo-reply-{n}"))
+            .json(&json!({"channel_id": channel, "to": "15550000000",
+                "message": {"type": "text", "body": format!("Reply #{n} from the demo instance")}}))
+            .send()
+            .await;
+        if let Ok(r) = resp {
+            let code = r.status().as_u16();
+            let v: serde_json::Value = r.json().await.unwrap_or_default();
+            println!(
+                "instance: POST /v1/messages → {code} {} status={} meta_id={}",
+                v["id"].as_str().unwrap_or(v["code"].as_str().unwrap_or("")),
+                v["status"].as_str().unwrap_or("-"),
+                v["meta_message_id"].as_str().unwrap_or("-")
+            );
+        }
+    }
 }

@@ -114,6 +114,15 @@ async fn main() {
             })
             .await
             .map(|r| println!("{}", serde_json::to_string(&r).unwrap_or_default())),
+            SimCommand::Graph {
+                listen,
+                webhook_url,
+                app_secret,
+                channels,
+            } => {
+                init_tracing(false);
+                metabridge::cli::sim_graph(listen, webhook_url, app_secret, &channels).await
+            }
             SimCommand::Receiver { listen, instances } => {
                 init_tracing(false);
                 match metabridge::sim::receiver::start(listen, true).await {

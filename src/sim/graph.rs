@@ -309,6 +309,7 @@ struct State {
     inner: Mutex<Inner>,
     /// Set after start (the bridge's address is known only once it is bound).
     webhook_override: Mutex<Option<String>>,
+    secret_override: Mutex<Option<String>>,
     connections: Arc<Connections>,
     opts: GraphSimOptions,
     base_url: String,
@@ -333,6 +334,11 @@ pub struct GraphSim {
 impl GraphSim {
     pub fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The app secret status webhooks are signed with from now on.
+    pub fn set_app_secret(&self, secret: &str) {
+        *lock(&self.state.secret_override) = Some(secret.to_string());
     }
 
     /// Where status webhooks go from now on (the bridge's `/webhooks/meta`).
@@ -454,6 +460,7 @@ pub async fn start(listen: SocketAddr, opts: GraphSimOptions) -> anyhow::Result<
     let state = Arc::new(State {
         inner: Mutex::default(),
         webhook_override: Mutex::new(None),
+        secret_override: Mutex::new(None),
         connections,
         opts,
         base_url: format!("http://{addr}"),
@@ -1805,7 +1812,10 @@ fn schedule_statuses(
 /// but 200 (Meta's success criterion).
 async fn post_webhook(state: &State, url: &str, body: &Value, wamid: &str, status: &str) {
     let bytes = meta_bytes(body);
-    let sig = signature::sign(&state.opts.app_secret, &bytes);
+    let secret = lock(&state.secret_override)
+        .clone()
+        .unwrap_or_else(|| state.opts.app_secret.clone());
+    let sig = signature::sign(&secret, &bytes);
     let mut attempts = 0;
     let mut answered = None;
     for attempt in 0..=WEBHOOK_RETRIES {

@@ -476,6 +476,27 @@ impl Store {
         .execute(self.pool())
         .await?;
         total += malformed.rows_affected();
+        // Outbound messages (metadata and status history; their idempotency keys go with them,
+        // so keys live as long as the log, at least a day).
+        let messages = sqlx::query(
+            "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE state IN ('sent', 'delivered', 'read', 'failed') \
+             AND updated_at < $1 LIMIT $2)",
+        )
+        .bind(log_cutoff)
+        .bind(batch)
+        .execute(self.pool())
+        .await?;
+        total += messages.rows_affected();
+        // Service windows are at most 7 days long: older contacts are forgotten after 8.
+        let windows = sqlx::query(
+            "DELETE FROM contact_windows WHERE (channel_id, contact) IN (SELECT channel_id, contact FROM contact_windows \
+             WHERE last_inbound_at < $1 LIMIT $2)",
+        )
+        .bind(crate::now_ms() - 8 * 24 * 3600 * 1000)
+        .bind(batch)
+        .execute(self.pool())
+        .await?;
+        total += windows.rows_affected();
         Ok(total)
     }
 

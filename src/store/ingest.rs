@@ -9,7 +9,7 @@ use sqlx::Row;
 
 use super::{Result, Tx, values_placeholders};
 use crate::config::Backend;
-use crate::events::parse::{ChannelKind, ParsedEvent, Route, types};
+use crate::events::parse::{ParsedEvent, Route, types};
 use crate::outbound::lifecycle::{ErrorInfo, Signal};
 
 /// What happened to the events of one request.
@@ -345,28 +345,35 @@ async fn outbound_effects(
         }
         let ev = &requests[*ri][*ei];
         let targets = &routes[&ev.route];
-        if ev.event_type == types::MESSAGE_STATUS && ev.channel_kind == Some(ChannelKind::Whatsapp)
-        {
+        if ev.event_type == types::MESSAGE_STATUS || ev.event_type == types::MESSAGE_ECHO {
+            // WhatsApp echoes our id in `biz_opaque_callback_data`, Messenger in the echo's
+            // `metadata`; otherwise Meta's message id (wamid / mid) finds the message.
             let callback = ev
                 .data
                 .get("biz_opaque_callback_data")
+                .or_else(|| ev.data.get("metadata"))
                 .and_then(Value::as_str);
             let meta_id = ev.data.get("message_id").and_then(Value::as_str);
             let status = ev.data.get("status").and_then(Value::as_str).unwrap_or("");
+            if callback.is_none() && meta_id.is_none() {
+                continue;
+            }
             for t in targets {
                 let Some(msg_id) =
                     super::find_message_for_status(tx, &t.instance_id, callback, meta_id).await?
                 else {
                     continue;
                 };
-                signals.push(super::MessageSignal {
-                    message_id: msg_id.clone(),
-                    signal: Signal::Status {
-                        status: status.to_string(),
-                        meta_message_id: meta_id.map(str::to_string),
-                        error: status_error(&ev.data),
-                    },
-                });
+                if ev.event_type == types::MESSAGE_STATUS {
+                    signals.push(super::MessageSignal {
+                        message_id: msg_id.clone(),
+                        signal: Signal::Status {
+                            status: status.to_string(),
+                            meta_message_id: meta_id.map(str::to_string),
+                            error: status_error(&ev.data),
+                        },
+                    });
+                }
                 named.insert((key.to_string(), t.instance_id.clone()), msg_id);
             }
         } else if CUSTOMER_MESSAGE_TYPES.contains(&ev.event_type)
@@ -396,6 +403,8 @@ async fn outbound_effects(
     }
     if !signals.is_empty() {
         super::apply_message_signals(tx, backend, &signals, now, horizon_ms).await?;
+    }
+    if !named.is_empty() {
         for r in rows.iter_mut() {
             if let Some(t) = r.target
                 && let Some(id) = named.get(&(r.ev.idempotency_key.clone(), t.instance_id.clone()))

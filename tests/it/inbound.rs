@@ -301,8 +301,11 @@ async fn p04_retention_deletes_log_entries_older_than_the_window(db: Db) {
     )
     .await
     .expect("retention");
-    assert_eq!(n, 0);
+    // Only the contact's service-window rows (older than 8 days) went.
+    assert_eq!(n, 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM contact_windows").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM webhook_log").await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM events").await, 1);
     // 31 days old: gone, with the delivered event's metadata and attempts.
     app.backdate(2 * day).await;
     metabridge::workers::maintenance::retention_pass(
