@@ -31,6 +31,8 @@ both_backends!(
     p10_messages_and_channels_of_another_instance_are_404,
     p03_p13_disconnect_deletes_the_token_and_stops_sending,
     media_is_streamed_down_and_uploaded,
+    undecryptable_token_is_a_channel_error_and_nothing_is_sent,
+    messenger_echo_and_ig_read_name_the_bridge_message,
 );
 
 pub struct Outbound {
@@ -898,5 +900,81 @@ async fn media_is_streamed_down_and_uploaded(db: Db) {
         .await
         .expect("upload");
     assert_eq!(r.status().as_u16(), 413);
+    o.stop().await;
+}
+
+async fn undecryptable_token_is_a_channel_error_and_nothing_is_sent(db: Db) {
+    let o = outbound(db, |_| {}).await;
+    o.customer_writes(CUSTOMER).await;
+    // A token encrypted under a key the service does not have (a key dropped too early).
+    let foreign = metabridge::crypto::vault::Vault::new(&[metabridge::config::Secret::new(
+        metabridge::crypto::vault::generate_key(),
+    )])
+    .expect("vault")
+    .encrypt(TOKEN);
+    sqlx::query("UPDATE channels SET token_enc = $1 WHERE id = $2")
+        .bind(foreign)
+        .bind(o.wa.as_str())
+        .execute(o.app.state.store.pool())
+        .await
+        .expect("update");
+    let (s, v) = o.send(text(&o.wa, CUSTOMER, "sem chave")).await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    let app = &o.app;
+    let (tenant, wa) = (&o.tenant, o.wa.clone());
+    wait_until(Duration::from_secs(10), "channel marked", || async {
+        let (_, c) = app
+            .v1(tenant, reqwest::Method::GET, &format!("/v1/channels/{wa}"))
+            .await;
+        c["status"] == "token_invalid"
+            && c["status_reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("cannot be decrypted"))
+    })
+    .await;
+    assert_eq!(o.message(&id).await["status"], "queued", "held, not failed");
+    assert!(o.sim.requests().is_empty(), "no Graph call without a token");
+    // The ciphertext is kept: fixing the key configuration recovers it.
+    let kept: i64 = o
+        .app
+        .count("SELECT COUNT(*) FROM channels WHERE kind = 'whatsapp' AND token_enc IS NOT NULL")
+        .await;
+    assert_eq!(kept, 1);
+    o.stop().await;
+}
+
+async fn messenger_echo_and_ig_read_name_the_bridge_message(db: Db) {
+    let o = outbound(db, |_| {}).await;
+    o.customer_writes_ig("page", PAGE, "7120000000000001").await;
+    let (s, v) = o
+        .send(json!({"channel_id": o.fb, "to": "7120000000000001", "message": {"type": "text", "body": "Oi"}}))
+        .await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["id"].as_str().expect("id").to_string();
+    let m = o.wait_status(&id, "sent").await;
+    let mid = m["meta_message_id"].as_str().expect("mid").to_string();
+    // Meta's echo of our own send carries our id in `metadata`.
+    let now = chrono::Utc::now().timestamp_millis();
+    let echo = json!({"object": "page", "entry": [{"id": PAGE, "time": now, "messaging": [{
+        "sender": {"id": PAGE}, "recipient": {"id": "7120000000000001"}, "timestamp": now,
+        "message": {"mid": mid, "is_echo": true, "app_id": 1, "metadata": id, "text": "Oi"}}]}]});
+    assert_eq!(
+        o.app
+            .post_webhook(&serde_json::to_vec(&echo).expect("json"))
+            .await,
+        200
+    );
+    let app = &o.app;
+    wait_until(Duration::from_secs(10), "echo event", || async {
+        app.receiver
+            .state
+            .accepted()
+            .iter()
+            .any(|e| e.event_type == "message.echo")
+    })
+    .await;
+    let ev = o.events_of("message.echo");
+    assert_eq!(ev[0]["data"]["bridge_message_id"], id.as_str(), "{}", ev[0]);
     o.stop().await;
 }
