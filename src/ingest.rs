@@ -230,7 +230,7 @@ async fn commit(
         let enqueued = if messages.is_empty() {
             Vec::new()
         } else {
-            store::enqueue_messages(&mut tx, store.backend, &messages, now).await?
+            store::enqueue_messages(&mut tx, store.backend, &messages).await?
         };
         let applied = if signals.is_empty() {
             Vec::new()

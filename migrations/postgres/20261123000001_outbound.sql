@@ -41,8 +41,12 @@ CREATE TABLE messages (
     failed_at BIGINT
 );
 CREATE UNIQUE INDEX messages_idempotency ON messages (instance_id, idempotency_key) WHERE idempotency_key IS NOT NULL;
-CREATE INDEX messages_queue ON messages (channel_id, next_attempt_at, seq) WHERE state IN ('queued', 'sending', 'unconfirmed');
+-- The sender's queries, each on a partial index whose WHERE its own WHERE matches word for word
+-- (SQLite uses a partial index only then).
+CREATE INDEX messages_sendable ON messages (channel_id, seq) WHERE state = 'queued';
 CREATE INDEX messages_open_recipient ON messages (channel_id, recipient, seq) WHERE state IN ('queued', 'sending');
+CREATE INDEX messages_waiting ON messages (channel_id, next_attempt_at) WHERE state IN ('queued', 'unconfirmed');
+CREATE INDEX messages_in_flight ON messages (channel_id, lease_until) WHERE state = 'sending';
 CREATE INDEX messages_meta_id ON messages (meta_message_id) WHERE meta_message_id IS NOT NULL;
 CREATE INDEX messages_instance ON messages (instance_id, seq);
 CREATE INDEX messages_created ON messages (created_at);

@@ -129,6 +129,33 @@ impl From<MessageRow> for MessageView {
     }
 }
 
+impl MessageView {
+    /// The view of a message that was just queued (what `GET` would show).
+    fn queued(m: &NewMessage) -> Self {
+        let at = crate::ms_to_rfc3339(m.created_at);
+        Self {
+            id: m.id.clone(),
+            channel_id: m.channel_id.clone(),
+            to: m.recipient.clone(),
+            message_type: m.message_type.clone(),
+            status: "queued".into(),
+            meta_message_id: None,
+            recipient_wa_id: None,
+            client_reference: m.client_reference.clone(),
+            error: None,
+            attempts: 0,
+            created_at: at.clone(),
+            updated_at: at.clone(),
+            next_attempt_at: Some(at),
+            sent_at: None,
+            delivered_at: None,
+            read_at: None,
+            failed_at: None,
+            statuses: Vec::new(),
+        }
+    }
+}
+
 #[derive(Debug, ApiResponse)]
 pub enum SendResponse {
     /// Queued durably; `status` tells how far it got (with `wait`, it may already be `sent`
@@ -353,7 +380,9 @@ impl MessagesApi {
             client_reference: req.client_reference.clone(),
             idempotency_key: key,
             request_hash: request_hash(&req),
+            created_at: crate::now_ms(),
         };
+        let view_if_new = MessageView::queued(&msg);
         let outcome = state.writer.enqueue(vec![msg]).await.map_err(|_| {
             ApiError::store(
                 "queue message",
@@ -381,16 +410,25 @@ impl MessagesApi {
             }
             None => return Err(ApiError::internal("queue message", "no outcome")),
         };
-        let row = if wait > 0 && !existing {
-            wait_until_settled(&state, &id, &instance_id, wait).await
+        let view = if wait > 0 && !existing {
+            MessageView::from(
+                wait_until_settled(&state, &id, &instance_id, wait)
+                    .await
+                    .ok_or_else(not_found)?,
+            )
+        } else if !existing {
+            // Just queued: nothing else can have happened to it that the caller must see.
+            view_if_new
         } else {
-            state
-                .store
-                .get_message(&id, Some(&instance_id))
-                .await
-                .map_err(|e| ApiError::store("read message", e))?
+            MessageView::from(
+                state
+                    .store
+                    .get_message(&id, Some(&instance_id))
+                    .await
+                    .map_err(|e| ApiError::store("read message", e))?
+                    .ok_or_else(not_found)?,
+            )
         };
-        let view = MessageView::from(row.ok_or_else(not_found)?);
         Ok(if existing {
             SendResponse::Existing(Json(view))
         } else {

@@ -371,6 +371,18 @@ impl GraphSim {
         lock(&self.state.inner).requests.clone()
     }
 
+    /// Arrival times of accepted sends per sender id (cheap: no bodies copied).
+    pub fn send_times(&self) -> HashMap<String, Vec<Instant>> {
+        let inner = lock(&self.state.inner);
+        let mut m: HashMap<String, Vec<Instant>> = HashMap::new();
+        for r in inner.requests.iter().filter(|r| r.accepted_send) {
+            if let Some(s) = &r.sender_id {
+                m.entry(s.clone()).or_default().push(r.at);
+            }
+        }
+        m
+    }
+
     /// Accepted message sends only (no read receipts, sender actions or rejected sends).
     pub fn sends(&self) -> Vec<GraphRequest> {
         lock(&self.state.inner)

@@ -479,8 +479,8 @@ impl Store {
         // Outbound messages (metadata and status history; their idempotency keys go with them,
         // so keys live as long as the log, at least a day).
         let messages = sqlx::query(
-            "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE state IN ('sent', 'delivered', 'read', 'failed') \
-             AND updated_at < $1 LIMIT $2)",
+            "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE created_at < $1 \
+             AND state IN ('sent', 'delivered', 'read', 'failed') AND updated_at < $1 LIMIT $2)",
         )
         .bind(log_cutoff)
         .bind(batch)

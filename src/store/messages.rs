@@ -24,6 +24,8 @@ pub struct NewMessage {
     pub client_reference: Option<String>,
     pub idempotency_key: Option<String>,
     pub request_hash: String,
+    /// When the API accepted it (unix ms).
+    pub created_at: i64,
 }
 
 /// What queuing one message did.
@@ -109,7 +111,6 @@ pub async fn enqueue_messages(
     tx: &mut Tx,
     backend: Backend,
     msgs: &[NewMessage],
-    now: i64,
 ) -> Result<Vec<Enqueued>> {
     let mut created: HashSet<String> = HashSet::new();
     for chunk in msgs.chunks(60) {
@@ -133,9 +134,9 @@ pub async fn enqueue_messages(
                 .bind(m.idempotency_key.clone())
                 .bind(m.request_hash.clone())
                 .bind("queued")
-                .bind(now)
-                .bind(now)
-                .bind(now);
+                .bind(m.created_at)
+                .bind(m.created_at)
+                .bind(m.created_at);
         }
         for row in q.fetch_all(&mut **tx).await? {
             created.insert(row.try_get::<String, _>(0)?);
@@ -223,27 +224,52 @@ pub async fn apply_message_signals(
     horizon_ms: i64,
 ) -> Result<Vec<Applied>> {
     let mut applied = Vec::with_capacity(signals.len());
-    for s in signals {
-        let row = sqlx::query(
-            "SELECT m.instance_id, m.channel_id, c.kind, c.external_id, m.recipient, m.type, m.client_reference, \
+    // Every message of the batch in a few queries, then the signals in order (several
+    // signals for one message chain through `current`).
+    let mut current: std::collections::HashMap<String, Current> = std::collections::HashMap::new();
+    let ids: Vec<&str> = {
+        let mut seen = HashSet::new();
+        signals
+            .iter()
+            .map(|s| s.message_id.as_str())
+            .filter(|id| seen.insert(*id))
+            .collect()
+    };
+    for chunk in ids.chunks(400) {
+        let sql = format!(
+            "SELECT m.id, m.instance_id, m.channel_id, c.kind, c.external_id, m.recipient, m.type, m.client_reference, \
              m.state, m.meta_message_id, m.statuses FROM messages m LEFT JOIN channels c ON c.id = m.channel_id \
-             WHERE m.id = $1",
-        )
-        .bind(s.message_id.as_str())
-        .fetch_optional(&mut **tx)
-        .await?;
-        let Some(row) = row else { continue };
-        let cur = Current {
-            instance_id: row.try_get(0)?,
-            channel_id: row.try_get(1)?,
-            channel_kind: row.try_get(2)?,
-            channel_external_id: row.try_get(3)?,
-            recipient: row.try_get(4)?,
-            message_type: row.try_get(5)?,
-            client_reference: row.try_get(6)?,
-            state: row.try_get(7)?,
-            meta_message_id: row.try_get(8)?,
-            statuses: row.try_get(9)?,
+             WHERE m.id IN ({})",
+            placeholders(backend, 1, chunk.len()).join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for id in chunk {
+            q = q.bind(*id);
+        }
+        for row in q.fetch_all(&mut **tx).await? {
+            let id: String = row.try_get(0)?;
+            current.insert(
+                id,
+                Current {
+                    instance_id: row.try_get(1)?,
+                    channel_id: row.try_get(2)?,
+                    channel_kind: row.try_get(3)?,
+                    channel_external_id: row.try_get(4)?,
+                    recipient: row.try_get(5)?,
+                    message_type: row.try_get(6)?,
+                    client_reference: row.try_get(7)?,
+                    state: row.try_get(8)?,
+                    meta_message_id: row.try_get(9)?,
+                    statuses: row.try_get(10)?,
+                },
+            );
+        }
+    }
+    let mut subscriptions: std::collections::HashMap<String, Option<Vec<String>>> =
+        std::collections::HashMap::new();
+    for s in signals {
+        let Some(cur) = current.get_mut(&s.message_id) else {
+            continue;
         };
         let Some(from) = Phase::parse(&cur.state) else {
             continue;
@@ -286,6 +312,7 @@ pub async fn apply_message_signals(
             Signal::Defer { next_at } => Some(*next_at),
             _ => None,
         };
+        let history_json = Value::Array(history).to_string();
         let to = t.to;
         let stamp = |p: Phase| {
             if to == p && from != p {
@@ -318,7 +345,7 @@ pub async fn apply_message_signals(
         .bind(error.map(|e| e.reason.clone()))
         .bind(i64::from(t.counts_attempt))
         .bind(next_at)
-        .bind(Value::Array(history).to_string())
+        .bind(history_json.clone())
         .bind(now)
         .bind(if to.is_pre_send() || to == Phase::Failed {
             None
@@ -337,14 +364,19 @@ pub async fn apply_message_signals(
         .bind(s.message_id.as_str())
         .execute(&mut **tx)
         .await?;
-        if let Some(event_type) = t.emit {
+        cur.state = to.as_str().to_string();
+        cur.statuses = history_json;
+        cur.meta_message_id = meta_id.clone();
+        if let Some(event_type) = t.emit
+            && subscribed(tx, &mut subscriptions, &cur.instance_id, event_type).await?
+        {
             let error = match &s.signal {
                 Signal::Fail { error } => Some(error.clone()),
                 Signal::Status { error, .. } => error.clone(),
                 _ => None,
             };
-            let data = outbound_event_data(&s.message_id, &cur, meta_id.as_deref(), error);
-            insert_outbound_event(
+            let data = outbound_event_data(&s.message_id, cur, meta_id.as_deref(), error);
+            insert_event_row(
                 tx,
                 backend,
                 OutboundEvent {
@@ -364,7 +396,7 @@ pub async fn apply_message_signals(
         }
         applied.push(Applied {
             message_id: s.message_id.clone(),
-            instance_id: cur.instance_id,
+            instance_id: cur.instance_id.clone(),
             to,
             changed: to != from,
         });
@@ -409,6 +441,32 @@ pub struct OutboundEvent<'a> {
     pub data: Value,
 }
 
+/// Whether `instance_id` subscribes to `event_type` (looked up once per batch).
+async fn subscribed(
+    tx: &mut Tx,
+    cache: &mut std::collections::HashMap<String, Option<Vec<String>>>,
+    instance_id: &str,
+    event_type: &str,
+) -> Result<bool> {
+    if !cache.contains_key(instance_id) {
+        let types: Option<Option<String>> =
+            sqlx::query_scalar("SELECT event_types FROM instances WHERE id = $1")
+                .bind(instance_id)
+                .fetch_optional(&mut **tx)
+                .await?;
+        // A deleted instance subscribes to nothing; NULL subscribes to everything.
+        let list = match types {
+            None => Some(Vec::new()),
+            Some(None) => None,
+            Some(Some(t)) => Some(serde_json::from_str::<Vec<String>>(&t).unwrap_or_default()),
+        };
+        cache.insert(instance_id.to_string(), list);
+    }
+    Ok(cache
+        .get(instance_id)
+        .is_some_and(|l| l.as_ref().is_none_or(|l| l.iter().any(|t| t == event_type))))
+}
+
 /// Appends a bridge-originated event to an instance's outbox, in the caller's transaction.
 /// Events no subscription of the instance asks for are not appended.
 pub async fn insert_outbound_event(
@@ -418,17 +476,21 @@ pub async fn insert_outbound_event(
     now: i64,
     horizon_ms: i64,
 ) -> Result<bool> {
-    let types: Option<Option<String>> =
-        sqlx::query_scalar("SELECT event_types FROM instances WHERE id = $1")
-            .bind(ev.instance_id)
-            .fetch_optional(&mut **tx)
-            .await?;
-    let Some(types) = types else { return Ok(false) };
-    if let Some(types) = types.and_then(|t| serde_json::from_str::<Vec<String>>(&t).ok())
-        && !types.iter().any(|t| t == ev.event_type)
-    {
+    let mut cache = std::collections::HashMap::new();
+    if !subscribed(tx, &mut cache, ev.instance_id, ev.event_type).await? {
         return Ok(false);
     }
+    insert_event_row(tx, backend, ev, now, horizon_ms).await?;
+    Ok(true)
+}
+
+async fn insert_event_row(
+    tx: &mut Tx,
+    backend: Backend,
+    ev: OutboundEvent<'_>,
+    now: i64,
+    horizon_ms: i64,
+) -> Result<()> {
     let conv_id = super::conversation_id(ev.channel_external_id, ev.conversation_key);
     let sql = format!(
         "INSERT INTO events (id, instance_id, channel_id, channel_kind, channel_external_id, route, conversation, \
@@ -458,7 +520,7 @@ pub async fn insert_outbound_event(
         .bind("null")
         .execute(&mut **tx)
         .await?;
-    Ok(true)
+    Ok(())
 }
 
 /// Applies channel status changes decided by the sender, with a `channel.updated` event each.
@@ -586,13 +648,20 @@ pub async fn find_message_for_status(
     let Some(meta) = meta_message_id else {
         return Ok(None);
     };
-    Ok(sqlx::query_scalar(
-        "SELECT id FROM messages WHERE meta_message_id = $1 AND instance_id = $2 ORDER BY seq DESC LIMIT 1",
+    // By Meta's id alone (its own index); the instance is checked on the few rows found.
+    let rows = sqlx::query(
+        "SELECT id, instance_id FROM messages WHERE meta_message_id = $1 ORDER BY seq DESC LIMIT 8",
     )
     .bind(meta)
-    .bind(instance_id)
-    .fetch_optional(&mut **tx)
-    .await?)
+    .fetch_all(&mut **tx)
+    .await?;
+    for row in rows {
+        let owner: String = row.try_get(1)?;
+        if owner == instance_id {
+            return Ok(Some(row.try_get(0)?));
+        }
+    }
+    Ok(None)
 }
 
 /// What a disconnect did.
@@ -689,7 +758,8 @@ impl Store {
     /// Channels with sends waiting, in flight or unconfirmed.
     pub async fn channels_with_sends(&self) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(
-            "SELECT DISTINCT channel_id FROM messages WHERE state IN ('queued', 'sending', 'unconfirmed')",
+            "SELECT DISTINCT channel_id FROM messages WHERE state IN ('queued', 'unconfirmed') \
+             UNION SELECT DISTINCT channel_id FROM messages WHERE state = 'sending'",
         )
         .fetch_all(self.pool())
         .await?)
@@ -795,8 +865,9 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<(String, String, i64)>> {
         let rows = sqlx::query(
-            "SELECT id, type, expects_message_id FROM messages WHERE channel_id = $1 AND state = 'unconfirmed' \
-             AND next_attempt_at <= $2 ORDER BY seq LIMIT $3",
+            "SELECT id, type, expects_message_id FROM messages WHERE channel_id = $1 \
+             AND state IN ('queued', 'unconfirmed') AND next_attempt_at <= $2 AND state = 'unconfirmed' \
+             ORDER BY next_attempt_at LIMIT $3",
         )
         .bind(channel_id)
         .bind(now)

@@ -40,8 +40,9 @@ use crate::store::{ChannelChange, ChannelRow, ClaimedSend, MessageSignal, Store}
 const CHANNEL_LEASE_MS: i64 = 10_000;
 /// Sends in flight at once for one channel.
 const MAX_IN_FLIGHT: usize = 256;
-/// A send start later than this behind schedule resets the pacer (no burst after idling).
-const PACER_SLACK: Duration = Duration::from_millis(10);
+/// The window the rate limit holds over. A little over a second, so that network jitter
+/// between the bridge and Meta never shows more than `rate` calls in any second on Meta's side.
+const RATE_WINDOW: Duration = Duration::from_millis(1005);
 /// Pair limit: bucket size and refill interval per recipient.
 const PAIR_BURST: f64 = 20.0;
 const PAIR_REFILL_SECS: f64 = 6.0;
@@ -240,7 +241,14 @@ impl Senders {
         let inner = &self.inner;
         let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let state = Arc::new(Mutex::new(ChannelState::default()));
+        // Send starts are spaced 1/rate apart; after a short stall (a claim, a commit) the
+        // schedule catches up, and `recent` (the starts of the last `rate` sends) makes sure no
+        // window of RATE_WINDOW ever holds more than `rate` of them. After idling the schedule
+        // restarts from now (no burst of saved-up credit).
         let mut pacer_next = Instant::now();
+        let mut recent: std::collections::VecDeque<Instant> = std::collections::VecDeque::new();
+        let mut was_idle = true;
+        let mut last_reconcile: Option<Instant> = None;
         let mut lease_until = 0i64;
         let mut idle_rounds = 0u32;
         loop {
@@ -280,7 +288,10 @@ impl Senders {
                     }
                 }
             }
-            self.reconcile(&channel, now).await;
+            if last_reconcile.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
+                self.reconcile(&channel, now).await;
+                last_reconcile = Some(Instant::now());
+            }
             let paused_until = state.lock().map(|s| s.paused_until).unwrap_or(None);
             if let Some(until) = paused_until
                 && until > Instant::now()
@@ -293,13 +304,14 @@ impl Senders {
             }
             let rate = self.rate_of(&channel);
             let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
-            // A quarter second of work per claim; never more than free send slots.
+            // Up to a second of work per claim (few write transactions per channel); never
+            // more than free send slots.
             let free = in_flight.available_permits();
             if free == 0 {
                 let _ = in_flight.acquire().await;
                 continue;
             }
-            let batch = (rate / 4).max(1) as usize;
+            let batch = rate.clamp(1, 500) as usize;
             let limit = batch.min(free) as i64;
             let claim_lease =
                 now + i64::try_from(inner.graph.timeout().as_millis()).unwrap_or(60_000) + 30_000;
@@ -316,6 +328,7 @@ impl Senders {
                 }
             };
             if claimed.is_empty() {
+                was_idle = true;
                 idle_rounds += 1;
                 let next_due = inner.store.next_send_due(channel_id).await.ok().flatten();
                 let mut wait = inner.cfg.idle_poll;
@@ -373,13 +386,28 @@ impl Senders {
                 }
                 // Pace send starts: never faster than the channel's rate.
                 let t = Instant::now();
-                if pacer_next + PACER_SLACK < t {
+                if was_idle || pacer_next + Duration::from_secs(1) < t {
                     pacer_next = t;
+                    was_idle = false;
                 }
                 if pacer_next > t {
                     tokio::time::sleep_until(pacer_next).await;
                 }
                 pacer_next += interval;
+                let cap = rate as usize;
+                while recent.len() > cap {
+                    recent.pop_front();
+                }
+                if recent.len() == cap
+                    && let Some(oldest) = recent.front().copied()
+                {
+                    let free_at = oldest + RATE_WINDOW;
+                    if free_at > Instant::now() {
+                        tokio::time::sleep_until(free_at).await;
+                    }
+                    recent.pop_front();
+                }
+                recent.push_back(Instant::now());
                 let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
                     break;
                 };

@@ -33,6 +33,7 @@ both_backends!(
     media_is_streamed_down_and_uploaded,
     undecryptable_token_is_a_channel_error_and_nothing_is_sent,
     messenger_echo_and_ig_read_name_the_bridge_message,
+    wait_returns_metas_answer_in_the_response,
 );
 
 pub struct Outbound {
@@ -976,5 +977,45 @@ async fn messenger_echo_and_ig_read_name_the_bridge_message(db: Db) {
     .await;
     let ev = o.events_of("message.echo");
     assert_eq!(ev[0]["data"]["bridge_message_id"], id.as_str(), "{}", ev[0]);
+    o.stop().await;
+}
+
+async fn wait_returns_metas_answer_in_the_response(db: Db) {
+    let o = outbound(db, |_| {}).await;
+    o.customer_writes(CUSTOMER).await;
+    let (s, v) = o
+        .send_with(text(&o.wa, CUSTOMER, "espera"), None, "?wait=5")
+        .await;
+    assert_eq!(s, 202, "{v}");
+    assert!(
+        ["sent", "delivered", "read"].contains(&v["status"].as_str().unwrap_or("")),
+        "{v}"
+    );
+    assert!(
+        v["meta_message_id"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("wamid.")),
+        "{v}"
+    );
+    // A failure comes back in the response too, with Meta's code.
+    o.sim.push_fault(Fault::Permanent {
+        times: 1,
+        code: 131026,
+    });
+    let (s, v) = o
+        .send_with(text(&o.wa, CUSTOMER, "falha"), None, "?wait=5")
+        .await;
+    assert_eq!((s, v["status"].as_str()), (202, Some("failed")), "{v}");
+    assert_eq!(v["error"]["code"], "131026");
+    // The pair limit (131056) backs the recipient off and the message still goes out once.
+    o.sim.push_fault(Fault::PairRate { times: 1 });
+    let (_, v) = o.send(text(&o.wa, CUSTOMER, "de novo")).await;
+    let id = v["id"].as_str().expect("id").to_string();
+    let m = o.wait_status(&id, "sent").await;
+    assert_eq!(m["attempts"], 2, "{m}");
+    let (s, v) = o
+        .send_with(text(&o.wa, CUSTOMER, "x"), None, "?wait=31")
+        .await;
+    assert_eq!((s, v["field"].as_str()), (422, Some("wait")), "{v}");
     o.stop().await;
 }
