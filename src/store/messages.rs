@@ -376,6 +376,7 @@ pub async fn apply_message_signals(
                 _ => None,
             };
             let data = outbound_event_data(&s.message_id, cur, meta_id.as_deref(), error);
+            let conversation = conversation_key(cur.channel_kind.as_deref(), &cur.recipient);
             insert_event_row(
                 tx,
                 backend,
@@ -384,7 +385,7 @@ pub async fn apply_message_signals(
                     channel_id: &cur.channel_id,
                     channel_kind: cur.channel_kind.as_deref(),
                     channel_external_id: cur.channel_external_id.as_deref().unwrap_or(""),
-                    conversation_key: &cur.recipient,
+                    conversation_key: &conversation,
                     event_type,
                     idempotency_key: format!("out:{}:{event_type}", s.message_id),
                     data,
@@ -402,6 +403,27 @@ pub async fn apply_message_signals(
         });
     }
     Ok(applied)
+}
+
+/// The conversation key the inbound parser gives the same contact, so a send's events and the
+/// contact's own messages and statuses share one conversation (and its delivery order).
+/// A WhatsApp contact known by a business-scoped user id gets `user:` keys from Meta; a send
+/// addressed to its phone number stays under `wa:`.
+pub fn conversation_key(kind: Option<&str>, recipient: &str) -> String {
+    match kind {
+        Some("instagram") => format!("igsid:{recipient}"),
+        Some("messenger") => format!("psid:{recipient}"),
+        _ => {
+            let bsuid = recipient.len() > 3
+                && recipient.as_bytes()[2] == b'.'
+                && recipient[..2].bytes().all(|b| b.is_ascii_uppercase());
+            if bsuid {
+                format!("user:{recipient}")
+            } else {
+                format!("wa:{recipient}")
+            }
+        }
+    }
 }
 
 fn outbound_event_data(
@@ -956,5 +978,25 @@ impl Store {
         )
         .fetch_one(self.pool())
         .await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conversation_key;
+
+    #[test]
+    fn outbound_conversations_match_the_parsers_keys() {
+        assert_eq!(
+            conversation_key(Some("whatsapp"), "15550001234"),
+            "wa:15550001234"
+        );
+        assert_eq!(
+            conversation_key(Some("whatsapp"), "US.13491208655302741918"),
+            "user:US.13491208655302741918"
+        );
+        assert_eq!(conversation_key(Some("instagram"), "612"), "igsid:612");
+        assert_eq!(conversation_key(Some("messenger"), "712"), "psid:712");
+        assert_eq!(conversation_key(None, "ção.x"), "wa:ção.x");
     }
 }

@@ -248,6 +248,8 @@ async fn text_round_trips_with_statuses_and_events(db: Db) {
     assert_eq!(sent[0]["data"]["client_reference"], "ticket-7");
     for st in o.events_of("message.status") {
         assert_eq!(st["data"]["bridge_message_id"], id.as_str(), "{st}");
+        // One conversation for the send and its statuses (delivered in order).
+        assert_eq!(st["conversation_id"], sent[0]["conversation_id"], "{st}");
     }
     // Message content is gone once sent (P05).
     let bodies: i64 = o
