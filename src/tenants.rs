@@ -332,10 +332,11 @@ pub async fn replace_channel_token(
     id: &str,
     token: &str,
     actor: &str,
+    horizon_ms: i64,
 ) -> Result<(), OpError> {
     validate_token(token)?;
     if !store
-        .replace_channel_token(id, &vault.encrypt(token))
+        .replace_channel_token(id, &vault.encrypt(token), horizon_ms)
         .await?
     {
         return Err(OpError::NotFound("channel"));

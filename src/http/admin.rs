@@ -419,9 +419,19 @@ impl AdminApi {
             .ok_or_else(|| {
                 ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id.")
             })?;
-        tenants::replace_channel_token(&state.store, &state.vault, &id, &body.access_token, ACTOR)
-            .await
-            .map_err(op_error)?;
+        let horizon =
+            i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 4);
+        tenants::replace_channel_token(
+            &state.store,
+            &state.vault,
+            &id,
+            &body.access_token,
+            ACTOR,
+            horizon,
+        )
+        .await
+        .map_err(op_error)?;
+        state.writer_wakeup();
         if let Some(enc) = old.token_enc {
             state.senders.forget_token(&enc).await;
         }

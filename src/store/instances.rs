@@ -1,5 +1,7 @@
 //! Instances (tenants) and their channels.
 
+use sqlx::Row;
+
 use super::{Result, Store};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -253,18 +255,63 @@ impl Store {
         Ok(res.rows_affected() > 0)
     }
 
-    /// Stores a new token for a channel (encrypted by the caller) and makes it active again.
-    pub async fn replace_channel_token(&self, id: &str, token_enc: &str) -> Result<bool> {
-        let res = sqlx::query(
-            "UPDATE channels SET token_enc = $1, status = 'active', status_reason = NULL, updated_at = $2 \
-             WHERE id = $3 AND status <> 'disconnected'",
+    /// Stores a new token for a channel (encrypted by the caller) and makes it active again;
+    /// a channel that was not active tells its instance (`channel.updated`, status `active`).
+    pub async fn replace_channel_token(
+        &self,
+        id: &str,
+        token_enc: &str,
+        horizon_ms: i64,
+    ) -> Result<bool> {
+        let now = crate::now_ms();
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT instance_id, kind, external_id, status FROM channels WHERE id = $1 AND status <> 'disconnected'",
+        )
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let instance_id: String = row.try_get(0)?;
+        let kind: String = row.try_get(1)?;
+        let external_id: String = row.try_get(2)?;
+        let previous: String = row.try_get(3)?;
+        sqlx::query(
+            "UPDATE channels SET token_enc = $1, status = 'active', status_reason = NULL, updated_at = $2 WHERE id = $3",
         )
         .bind(token_enc)
-        .bind(crate::now_ms())
+        .bind(now)
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(res.rows_affected() > 0)
+        if previous != "active" {
+            super::insert_outbound_event(
+                &mut tx,
+                self.backend,
+                super::OutboundEvent {
+                    instance_id: &instance_id,
+                    channel_id: id,
+                    channel_kind: Some(&kind),
+                    channel_external_id: &external_id,
+                    conversation_key: "",
+                    event_type: "channel.updated",
+                    idempotency_key: format!("chan:{id}:active:{now}"),
+                    data: serde_json::json!({
+                        "channel_id": id,
+                        "status": "active",
+                        "previous_status": previous,
+                        "reason": "a new access token was stored",
+                    }),
+                },
+                now,
+                horizon_ms,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 }
 

@@ -612,6 +612,18 @@ async fn dead_token_marks_channel_and_holds_sends(db: Db) {
     assert_eq!(v["status"], "active");
     o.wait_status(&id, "read").await;
     assert_eq!(o.sim.sends().len(), 1);
+    wait_until(
+        Duration::from_secs(10),
+        "channel.updated active",
+        || async {
+            app.receiver
+                .state
+                .accepted()
+                .iter()
+                .any(|e| e.event_type == "channel.updated" && e.body["data"]["status"] == "active")
+        },
+    )
+    .await;
     o.stop().await;
 }
 
