@@ -98,7 +98,12 @@ pub enum InstanceCommand {
     /// Delete an instance with its channels and events.
     Delete { id: String },
     /// Replace an instance's signing secret; prints the new one once.
-    RotateSecret { id: String },
+    RotateSecret {
+        id: String,
+        /// Seconds the old secret keeps verifying the instance's tokens (0 = revoke at once).
+        #[arg(long, default_value_t = tenants::DEFAULT_SECRET_GRACE_SECS)]
+        grace_seconds: u64,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -366,8 +371,9 @@ pub async fn instance_cmd(
                 format!("deleted instance {id}"),
             );
         }
-        InstanceCommand::RotateSecret { id } => {
-            let secret = tenants::rotate_instance_secret(&store, &vault, &id, ACTOR).await?;
+        InstanceCommand::RotateSecret { id, grace_seconds } => {
+            let secret =
+                tenants::rotate_instance_secret(&store, &vault, &id, grace_seconds, ACTOR).await?;
             print(
                 json_out,
                 json!({"id": id, "signing_secret": secret}),
@@ -538,7 +544,7 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
             row.id
         }
     };
-    let secret = tenants::rotate_instance_secret(store, vault, &instance_id, "demo").await?;
+    let secret = tenants::rotate_instance_secret(store, vault, &instance_id, 0, "demo").await?;
     receiver.state.add_instance(&instance_id, &secret);
     if store
         .list_channels(Some(&instance_id))

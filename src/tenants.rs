@@ -234,15 +234,24 @@ pub async fn update_instance(
 }
 
 /// Replaces an instance's signing secret; returns the new one (shown once).
+/// How long the previous HS256 secret keeps verifying an instance's tokens after a rotation,
+/// unless the rotation says otherwise (0 revokes it at once, e.g. after a leak).
+pub const DEFAULT_SECRET_GRACE_SECS: u64 = 24 * 3600;
+
 pub async fn rotate_instance_secret(
     store: &Store,
     vault: &Vault,
     id: &str,
+    grace_secs: u64,
     actor: &str,
 ) -> Result<String, OpError> {
+    if grace_secs > 7 * 24 * 3600 {
+        return Err(invalid("grace_seconds", "must be at most 604800 (7 days)"));
+    }
     let secret = new_signing_secret();
+    let until = crate::now_ms() + i64::try_from(grace_secs).unwrap_or(0) * 1000;
     if !store
-        .set_instance_secret(id, &vault.encrypt(&secret))
+        .set_instance_secret(id, &vault.encrypt(&secret), until)
         .await?
     {
         return Err(OpError::NotFound("instance"));

@@ -6,6 +6,11 @@ ALTER TABLE channels ADD COLUMN status_reason TEXT;               -- why the cha
 ALTER TABLE channels ADD COLUMN send_owner TEXT;                  -- replica draining the send queue
 ALTER TABLE channels ADD COLUMN send_lease_until INTEGER NOT NULL DEFAULT 0;
 
+-- After a secret rotation the previous HS256 secret keeps verifying the instance's tokens for a
+-- grace period (zero-downtime rotation); NULL when there is none.
+ALTER TABLE instances ADD COLUMN previous_secret_enc TEXT;
+ALTER TABLE instances ADD COLUMN previous_secret_until INTEGER;
+
 -- A disconnected channel keeps its row (its messages and events refer to it) but frees its Meta id.
 DROP INDEX channels_external_id;
 CREATE UNIQUE INDEX channels_external_id_live ON channels (external_id) WHERE status <> 'disconnected';

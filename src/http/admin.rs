@@ -279,7 +279,10 @@ impl AdminApi {
         Ok(Deleted::NoContent)
     }
 
-    /// Replace an instance's signing secret; the old one stops working at once.
+    /// Replace an instance's signing secret. The bridge signs its callbacks with the new one at
+    /// once; the old one keeps verifying the instance's own `/v1` tokens for `grace_seconds`
+    /// (default 86400, at most 604800; 0 revokes it at once, e.g. after a leak), so the
+    /// instance can switch without downtime.
     #[oai(
         path = "/instances/:id/rotate-secret",
         method = "post",
@@ -290,8 +293,12 @@ impl AdminApi {
         _auth: AdminAuth,
         state: Data<&Arc<AppState>>,
         id: Path<String>,
+        grace_seconds: Query<Option<u64>>,
     ) -> Result<Json<SecretRotated>, ApiError> {
-        let secret = tenants::rotate_instance_secret(&state.store, &state.vault, &id, ACTOR)
+        let grace = grace_seconds
+            .0
+            .unwrap_or(tenants::DEFAULT_SECRET_GRACE_SECS);
+        let secret = tenants::rotate_instance_secret(&state.store, &state.vault, &id, grace, ACTOR)
             .await
             .map_err(op_error)?;
         state.forget_instance_keys(id.as_str()).await;
@@ -488,6 +495,7 @@ impl AdminApi {
         if kid.is_empty()
             || kid.len() > 128
             || kid == super::api::HS256_KID
+            || kid == "previous"
             || !kid
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
@@ -495,7 +503,7 @@ impl AdminApi {
             return Err(ApiError::rule(
                 "kid",
                 "invalid_format",
-                "must be 1–128 characters of letters, digits, `-_.:` (and not `default`)",
+                "must be 1–128 characters of letters, digits, `-_.:` (not `default` or `previous`)",
             ));
         }
         let alg = match body.alg.as_str() {

@@ -122,6 +122,17 @@ async fn instance_keys(
         .decrypt(&row.signing_secret_enc)
         .map_err(|_| AuthRejection(AuthError::Invalid))?;
     let mut keys = vec![jwt::VerificationKey::hs256(HS256_KID, secret)];
+    // The previous secret during its grace period after a rotation (tried for tokens without
+    // a kid, or naming `previous`).
+    if let Some(prev) = state
+        .store
+        .previous_instance_secret(instance_id, crate::now_ms())
+        .await
+        .map_err(unavailable)?
+        && let Ok(prev) = state.vault.decrypt(&prev)
+    {
+        keys.push(jwt::VerificationKey::hs256("previous", prev));
+    }
     for k in state
         .store
         .list_instance_keys(instance_id)

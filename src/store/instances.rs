@@ -137,16 +137,37 @@ impl Store {
         Ok(Some(row))
     }
 
-    pub async fn set_instance_secret(&self, id: &str, secret_enc: &str) -> Result<bool> {
+    /// Replaces an instance's secret; the old one keeps verifying its tokens until
+    /// `previous_until` (unix ms; a past time revokes it at once).
+    pub async fn set_instance_secret(
+        &self,
+        id: &str,
+        secret_enc: &str,
+        previous_until: i64,
+    ) -> Result<bool> {
         let res = sqlx::query(
-            "UPDATE instances SET signing_secret_enc = $2, updated_at = $3 WHERE id = $1",
+            "UPDATE instances SET previous_secret_enc = signing_secret_enc, previous_secret_until = $4, \
+             signing_secret_enc = $2, updated_at = $3 WHERE id = $1",
         )
         .bind(id)
         .bind(secret_enc)
         .bind(crate::now_ms())
+        .bind(previous_until)
         .execute(self.pool())
         .await?;
         Ok(res.rows_affected() > 0)
+    }
+
+    /// The previous secret of an instance while its grace period lasts.
+    pub async fn previous_instance_secret(&self, id: &str, now: i64) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar::<_, Option<String>>(
+            "SELECT previous_secret_enc FROM instances WHERE id = $1 AND previous_secret_until > $2",
+        )
+        .bind(id)
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?
+        .flatten())
     }
 
     /// Deletes an instance with its channels (tokens included, P03), events and attempts.

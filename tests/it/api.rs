@@ -164,7 +164,8 @@ async fn p08_instance_tokens_are_checked(db: Db) {
         r.json::<serde_json::Value>().await.expect("json")["code"],
         "token_missing"
     );
-    // Rotation: the old secret stops working at once.
+    // Rotation with the default grace: the old secret keeps working (zero downtime)…
+    let old_token = app.jwt(&t);
     let (s, v) = app
         .admin(
             reqwest::Method::POST,
@@ -173,15 +174,37 @@ async fn p08_instance_tokens_are_checked(db: Db) {
         )
         .await;
     assert_eq!(s, 200);
-    let old_token = app.jwt(&t);
-    let r = app
-        .http
-        .get(format!("{}/v1/events", app.url))
-        .bearer_auth(old_token)
-        .send()
-        .await
-        .expect("get");
-    assert_eq!(r.status().as_u16(), 401);
+    let call = |token: String| {
+        let req = app
+            .http
+            .get(format!("{}/v1/events", app.url))
+            .bearer_auth(token);
+        async move { req.send().await.expect("get").status().as_u16() }
+    };
+    assert_eq!(
+        call(old_token.clone()).await,
+        200,
+        "old secret within its grace period"
+    );
+    // …and a rotation with grace 0 (a leak) revokes every older secret at once.
+    let (s, v2) = app
+        .admin(
+            reqwest::Method::POST,
+            &format!(
+                "/admin/v1/instances/{}/rotate-secret?grace_seconds=0",
+                t.instance_id
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(call(old_token).await, 401);
+    let between = Tenant {
+        instance_id: t.instance_id.clone(),
+        secret: v["signing_secret"].as_str().expect("secret").into(),
+    };
+    assert_eq!(call(app.jwt(&between)).await, 401, "revoked at once");
+    let v = v2;
     let rotated = Tenant {
         instance_id: t.instance_id.clone(),
         secret: v["signing_secret"].as_str().expect("secret").into(),
