@@ -413,6 +413,8 @@ impl std::ops::AddAssign for RotationCounts {
 pub enum EncryptedColumn {
     ChannelTokens,
     InstanceSecrets,
+    /// Secrets still in their grace period after a rotation.
+    PreviousSecrets,
 }
 
 impl Store {
@@ -435,6 +437,11 @@ impl Store {
             EncryptedColumn::InstanceSecrets => (
                 "SELECT id, signing_secret_enc FROM instances WHERE id > $1 ORDER BY id LIMIT $2",
                 "UPDATE instances SET signing_secret_enc = $1 WHERE id = $2 AND signing_secret_enc = $3",
+            ),
+            EncryptedColumn::PreviousSecrets => (
+                "SELECT id, previous_secret_enc FROM instances WHERE id > $1 AND previous_secret_enc IS NOT NULL \
+                 ORDER BY id LIMIT $2",
+                "UPDATE instances SET previous_secret_enc = $1 WHERE id = $2 AND previous_secret_enc = $3",
             ),
         };
         let mut tx = self.begin_write().await?;
