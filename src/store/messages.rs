@@ -777,6 +777,16 @@ impl Store {
         }))
     }
 
+    /// Messages of a channel that still wait to be sent (queued or unconfirmed).
+    pub async fn open_message_ids(&self, channel_id: &str) -> Result<Vec<String>> {
+        Ok(sqlx::query_scalar(
+            "SELECT id FROM messages WHERE channel_id = $1 AND state IN ('queued', 'unconfirmed') ORDER BY seq",
+        )
+        .bind(channel_id)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Channels with sends waiting, in flight or unconfirmed.
     pub async fn channels_with_sends(&self) -> Result<Vec<String>> {
         Ok(sqlx::query_scalar(

@@ -265,6 +265,12 @@ impl Senders {
                     continue;
                 }
             };
+            if channel.status == "disconnected" {
+                // A send accepted while the channel was being disconnected (the two commits
+                // raced): it can never go out; fail it like the disconnect did the others.
+                self.fail_orphans(channel_id).await;
+                break;
+            }
             if channel.status != "active" {
                 // Held: queued sends wait until the channel is active again.
                 break;
@@ -423,6 +429,31 @@ impl Senders {
         }
         // Let in-flight sends finish recording before the lease is released.
         let _ = in_flight.acquire_many(MAX_IN_FLIGHT as u32).await;
+    }
+
+    async fn fail_orphans(&self, channel_id: &str) {
+        let ids = match self.inner.store.open_message_ids(channel_id).await {
+            Ok(ids) if !ids.is_empty() => ids,
+            _ => return,
+        };
+        let n = ids.len();
+        let signals = ids
+            .into_iter()
+            .map(|id| MessageSignal {
+                message_id: id,
+                signal: Signal::Fail {
+                    error: ErrorInfo {
+                        code: None,
+                        subcode: None,
+                        kind: "channel_disconnected".into(),
+                        reason: "The channel was disconnected before the message was sent.".into(),
+                    },
+                },
+            })
+            .collect();
+        if self.inner.writer.signals(signals, vec![]).await.is_ok() {
+            info!(channel = %channel_id, count = n, "messages of a disconnected channel failed");
+        }
     }
 
     async fn pause(&self, wake: &Notify, d: Duration) {

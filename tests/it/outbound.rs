@@ -842,7 +842,24 @@ async fn p03_p13_disconnect_deletes_the_token_and_stops_sending(db: Db) {
             .any(|e| e.event_type == "channel.disconnected")
     })
     .await;
-    // Inbound messages for it are no longer relayed; the Meta id can be connected again.
+    // A send that raced the disconnect (accepted just before it committed) is failed, not
+    // left queued forever.
+    let orphan = "msg_0000000000000000000000000000000b";
+    sqlx::query(
+        "INSERT INTO messages (id, instance_id, channel_id, recipient, type, body, expects_message_id, \
+         request_hash, state, next_attempt_at, created_at, updated_at) \
+         VALUES ($1, $2, $3, '6120000000000001', 'text', '{}', 1, 'h', 'queued', 0, 0, 0)",
+    )
+    .bind(orphan)
+    .bind(o.tenant.instance_id.as_str())
+    .bind(o.ig.as_str())
+    .execute(o.app.state.store.pool())
+    .await
+    .expect("insert");
+    o.app.state.senders.wake(&o.ig);
+    let m = o.wait_status(orphan, "failed").await;
+    assert_eq!(m["error"]["code"], "channel_disconnected", "{m}");
+    // The Meta id can be connected again.
     o.app.channel(&o.tenant, "instagram", IG, None).await;
     o.stop().await;
 }
