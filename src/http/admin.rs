@@ -32,6 +32,7 @@ pub struct CreateInstance {
 
 /// A new instance with its signing secret, shown only in this response.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct InstanceCreated {
     pub instance: InstanceView,
     /// HS256 secret: the bridge signs its callbacks with it and the instance signs its `/v1`
@@ -74,6 +75,7 @@ pub struct AddKey {
 
 /// A registered verification key.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct KeyView {
     pub kid: String,
     pub alg: String,
@@ -104,6 +106,7 @@ async fn ensure_instance(state: &AppState, id: &str) -> Result<(), ApiError> {
 
 /// A rotated signing secret, shown only in this response.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct SecretRotated {
     pub signing_secret: String,
 }

@@ -182,6 +182,7 @@ pub fn op_error(err: OpError) -> ApiError {
 
 /// An instance (its signing secret is never shown here).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct InstanceView {
     pub id: String,
     pub name: String,
@@ -229,6 +230,7 @@ impl ChannelKindApi {
 
 /// A channel (its access token is never shown).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ChannelView {
     pub id: String,
     pub instance_id: String,
@@ -292,6 +294,7 @@ impl EventState {
 
 /// An event's delivery state (never its content).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventView {
     pub id: String,
     #[oai(rename = "type")]
@@ -343,6 +346,7 @@ impl From<EventMeta> for EventView {
 
 /// A page of events, newest first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventPage {
     pub events: Vec<EventView>,
     /// Pass as `cursor` to get the next (older) page; absent on the last page.
@@ -363,6 +367,7 @@ impl EventPage {
 
 /// One delivery attempt.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct AttemptView {
     pub attempt: i64,
     pub attempted_at: String,
@@ -388,6 +393,7 @@ impl From<AttemptRow> for AttemptView {
 
 /// An event with its attempts.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct EventDetail {
     pub event: EventView,
     pub attempts: Vec<AttemptView>,
@@ -395,6 +401,7 @@ pub struct EventDetail {
 
 /// Result of a replay of several dead letters.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ReplayCount {
     /// Dead letters put back in the queue.
     pub replayed: u64,

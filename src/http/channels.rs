@@ -30,6 +30,7 @@ pub struct ChannelPatch {
 
 /// A contact's customer-service window on a channel.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct ContactWindow {
     pub channel_id: String,
     /// The contact id as given (phone number / WhatsApp id / BSUID / IGSID / PSID).
@@ -47,6 +48,7 @@ pub struct ContactWindow {
 
 /// An uploaded media file.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct UploadedMedia {
     /// Meta's media id, usable as `media_id` in a send for 30 days.
     pub media_id: String,

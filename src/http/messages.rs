@@ -31,6 +31,7 @@ pub const HUMAN_AGENT_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// A Meta error or the bridge's reason a message failed.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MessageError {
     /// Meta's error code as text (`131047`), or the bridge's own: `unknown_outcome` (the
     /// Graph call timed out after the request was sent and no status confirmed it),
@@ -45,6 +46,7 @@ pub struct MessageError {
 
 /// One entry of a message's status history.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct StatusEntry {
     /// `accepted` (Graph API answered 200), `sent`, `delivered`, `read`, `played`, `failed`
     /// (from Meta's status webhooks), or the bridge's `retrying`, `unconfirmed`, `held`.
@@ -56,6 +58,7 @@ pub struct StatusEntry {
 
 /// An outbound message and where it is.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MessageView {
     /// The bridge's message id (also Meta's `biz_opaque_callback_data`).
     pub id: String,
@@ -170,6 +173,7 @@ pub enum SendResponse {
 
 /// A page of messages, newest first.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct MessagePage {
     pub messages: Vec<MessageView>,
     /// Pass as `cursor` for the next (older) page; absent on the last page.

@@ -18,6 +18,7 @@ pub fn metrics(state: Data<&Arc<AppState>>) -> Response {
 }
 
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Health {
     /// `ok` or `unavailable`.
     pub status: String,
@@ -35,6 +36,7 @@ pub enum ReadyResponse {
 
 /// A public key of the bridge (RFC 8037 OKP / Ed25519).
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct Jwk {
     /// `OKP`.
     pub kty: String,
@@ -53,6 +55,7 @@ pub struct Jwk {
 
 /// The bridge's public signing keys.
 #[derive(Debug, Object)]
+#[oai(skip_serializing_if_is_none)]
 pub struct JwkSet {
     /// Empty when the bridge signs its callbacks HS256 with each instance's secret.
     pub keys: Vec<Jwk>,
