@@ -402,6 +402,7 @@ impl AdminApi {
         if let Some(enc) = done.token_enc {
             state.senders.forget_token(&enc).await;
         }
+        state.forget_channel(&id).await;
         state.writer_wakeup();
         Ok(Deleted::NoContent)
     }
@@ -445,6 +446,7 @@ impl AdminApi {
         if let Some(enc) = old.token_enc {
             state.senders.forget_token(&enc).await;
         }
+        state.forget_channel(&id).await;
         state.senders.wake(&id);
         let row = state
             .store

@@ -218,6 +218,7 @@ impl ChannelsApi {
             .update_channel_settings(&id, Some(&auth.0), name.as_deref(), rate)
             .await
             .map_err(|e| ApiError::store("update channel", e))?;
+        state.forget_channel(&id).await;
         let _ = state
             .store
             .audit(&auth.0, "channel.updated", &id, None)
@@ -249,6 +250,7 @@ impl ChannelsApi {
         if let Some(enc) = done.token_enc {
             state.senders.forget_token(&enc).await;
         }
+        state.forget_channel(&id).await;
         state.writer_wakeup();
         Ok(Disconnected::NoContent)
     }

@@ -344,12 +344,7 @@ impl MessagesApi {
         if !crate::ids::is_valid(crate::ids::CHANNEL, &req.channel_id) {
             return Err(channel_not_found());
         }
-        let channel = state
-            .store
-            .get_channel(&req.channel_id, Some(&instance_id))
-            .await
-            .map_err(|e| ApiError::store("read channel", e))?
-            .ok_or_else(channel_not_found)?;
+        let channel = state.channel_of(&req.channel_id, &instance_id).await?;
         if channel.status == "disconnected" {
             return Err(channel_not_found());
         }

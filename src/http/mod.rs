@@ -42,6 +42,42 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// A channel of `instance_id` (cached briefly), or `404 channel_not_found`.
+    pub async fn channel_of(
+        &self,
+        channel_id: &str,
+        instance_id: &str,
+    ) -> Result<Arc<crate::store::ChannelRow>, errors::ApiError> {
+        let not_found = || {
+            errors::ApiError::not_found(
+                errors::codes::CHANNEL_NOT_FOUND,
+                "No channel with that id.",
+            )
+        };
+        let cache = self.senders.channel_cache();
+        if let Some(c) = cache.get(channel_id).await {
+            return if c.instance_id == instance_id {
+                Ok(c)
+            } else {
+                Err(not_found())
+            };
+        }
+        let row = self
+            .store
+            .get_channel(channel_id, Some(instance_id))
+            .await
+            .map_err(|e| errors::ApiError::store("read channel", e))?
+            .ok_or_else(not_found)?;
+        let row = Arc::new(row);
+        cache.insert(channel_id.to_string(), Arc::clone(&row)).await;
+        Ok(row)
+    }
+
+    /// Forgets a cached channel row (after a change made through this process).
+    pub async fn forget_channel(&self, channel_id: &str) {
+        self.senders.channel_cache().invalidate(channel_id).await;
+    }
+
     /// Forgets cached secrets and keys of an instance (after a rotation or a key change).
     pub async fn forget_instance_keys(&self, instance_id: &str) {
         self.secrets.invalidate(instance_id).await;

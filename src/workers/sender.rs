@@ -72,6 +72,9 @@ struct Inner {
     /// Decrypted tokens keyed by their ciphertext: a changed token is a new key, so a stale
     /// plaintext is never used; entries also expire after the configured TTL.
     tokens: Cache<String, Arc<String>>,
+    /// Channel rows for the accept path (`POST /v1/messages`), for two seconds; this
+    /// process's changes invalidate them.
+    channels: Cache<String, Arc<ChannelRow>>,
     owner: String,
     wakers: Mutex<HashMap<String, Arc<Notify>>>,
     settled: broadcast::Sender<String>,
@@ -104,6 +107,10 @@ impl Senders {
                 tokens: Cache::builder()
                     .max_capacity(10_000)
                     .time_to_live(token_ttl)
+                    .build(),
+                channels: Cache::builder()
+                    .max_capacity(10_000)
+                    .time_to_live(Duration::from_secs(2))
                     .build(),
                 owner: format!("replica-{}", uuid::Uuid::new_v4().simple()),
                 wakers: Mutex::new(HashMap::new()),
@@ -163,6 +170,11 @@ impl Senders {
             .insert(enc.clone(), Arc::clone(&plain))
             .await;
         Ok(plain)
+    }
+
+    /// Briefly cached channel rows (see [`crate::http::AppState::channel_of`]).
+    pub fn channel_cache(&self) -> &Cache<String, Arc<ChannelRow>> {
+        &self.inner.channels
     }
 
     /// Drops a token from the cache (the channel was disconnected or its token replaced).
@@ -368,6 +380,7 @@ impl Senders {
                         delete_token: false,
                     };
                     let _ = inner.writer.signals(signals, vec![change]).await;
+                    inner.channels.invalidate(channel_id).await;
                     break;
                 }
             };
@@ -589,6 +602,7 @@ impl Senders {
             debug!(message = %msg.id, code = %error.kind, "send failed");
         }
         let changes: Vec<ChannelChange> = change.into_iter().collect();
+        let changed_channel = !changes.is_empty();
         if !changes.is_empty() {
             warn!(channel = %channel.id, status = changes[0].status, "Meta's answer changed the channel's status; its sends are held");
         }
@@ -605,6 +619,9 @@ impl Senders {
             .await
         {
             Ok(_) => {
+                if changed_channel {
+                    inner.channels.invalidate(&channel.id).await;
+                }
                 let _ = inner.settled.send(id);
             }
             Err(_) => {
