@@ -91,6 +91,26 @@ pub struct ErrorInfo {
     pub reason: String,
 }
 
+impl ErrorInfo {
+    /// The bridge's own failure reason (no Meta code).
+    pub fn bridge(kind: &str, reason: &str) -> Self {
+        Self {
+            code: None,
+            subcode: None,
+            kind: kind.to_string(),
+            reason: reason.to_string(),
+        }
+    }
+
+    /// Why a message of a disconnected channel failed.
+    pub fn channel_disconnected() -> Self {
+        Self::bridge(
+            "channel_disconnected",
+            "The channel was disconnected before the message was sent.",
+        )
+    }
+}
+
 /// Something that happened to a message.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Signal {

@@ -743,12 +743,7 @@ impl Store {
             .map(|m| MessageSignal {
                 message_id: m.clone(),
                 signal: Signal::Fail {
-                    error: ErrorInfo {
-                        code: None,
-                        subcode: None,
-                        kind: "channel_disconnected".into(),
-                        reason: "The channel was disconnected before the message was sent.".into(),
-                    },
+                    error: ErrorInfo::channel_disconnected(),
                 },
             })
             .collect();

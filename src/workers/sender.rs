@@ -455,12 +455,7 @@ impl Senders {
             .map(|id| MessageSignal {
                 message_id: id,
                 signal: Signal::Fail {
-                    error: ErrorInfo {
-                        code: None,
-                        subcode: None,
-                        kind: "channel_disconnected".into(),
-                        reason: "The channel was disconnected before the message was sent.".into(),
-                    },
+                    error: ErrorInfo::channel_disconnected(),
                 },
             })
             .collect();
@@ -508,13 +503,10 @@ impl Senders {
             let signal = if resend {
                 Signal::Retry {
                     next_at: now,
-                    error: Some(ErrorInfo {
-                        code: None,
-                        subcode: None,
-                        kind: "unconfirmed_resent".into(),
-                        reason: "No status from Meta confirmed the earlier attempt; sent again."
-                            .into(),
-                    }),
+                    error: Some(ErrorInfo::bridge(
+                        "unconfirmed_resent",
+                        "No status from Meta confirmed the earlier attempt; sent again.",
+                    )),
                 }
             } else {
                 Signal::Fail {
@@ -548,12 +540,10 @@ impl Senders {
         let (signal, change) = match body {
             None => (
                 Signal::Fail {
-                    error: ErrorInfo {
-                        code: None,
-                        subcode: None,
-                        kind: "content_missing".into(),
-                        reason: "The message content is no longer stored.".into(),
-                    },
+                    error: ErrorInfo::bridge(
+                        "content_missing",
+                        "The message content is no longer stored.",
+                    ),
                 },
                 None,
             ),
@@ -634,14 +624,11 @@ impl Senders {
 }
 
 fn unknown_outcome() -> ErrorInfo {
-    ErrorInfo {
-        code: None,
-        subcode: None,
-        kind: "unknown_outcome".into(),
-        reason: "The Graph API call timed out or lost its connection after the request was sent, \
-                 and no status from Meta confirmed it; it may or may not have been delivered."
-            .into(),
-    }
+    ErrorInfo::bridge(
+        "unknown_outcome",
+        "The Graph API call timed out or lost its connection after the request was sent, \
+                 and no status from Meta confirmed it; it may or may not have been delivered.",
+    )
 }
 
 fn error_info(e: &GraphError) -> ErrorInfo {
@@ -762,12 +749,10 @@ pub fn decide(
         }
         SendOutcome::NotSent { .. } => (
             retry(
-                Some(ErrorInfo {
-                    code: None,
-                    subcode: None,
-                    kind: "graph_unreachable".into(),
-                    reason: "The Graph API could not be reached.".into(),
-                }),
+                Some(ErrorInfo::bridge(
+                    "graph_unreachable",
+                    "The Graph API could not be reached.",
+                )),
                 None,
                 max,
             ),
