@@ -663,8 +663,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = fernet::Fernet::generate_key();
         let args = parse(&[
-            "--fernet-keys",
-            &key,
+            // `=`: a generated key may start with `-` (url-safe base64).
+            &format!("--fernet-keys={key}"),
             "--data-dir",
             dir.path().to_str().expect("utf8"),
             "--meta-verify-token",

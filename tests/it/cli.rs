@@ -96,3 +96,71 @@ fn cli_creates_instances_and_channels_as_json() {
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("METABRIDGE_FERNET_KEYS"));
 }
+
+#[test]
+fn cli_keys_rotate_reencrypts_under_the_new_key_and_reports_counts() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}/cli.db", dir.path().display());
+    let old = metabridge::crypto::vault::generate_key();
+    let ins = run(
+        &db,
+        &old,
+        &[
+            "instance",
+            "create",
+            "--name",
+            "Loja",
+            "--callback-url",
+            "https://dsk.example.com/cb",
+            "--json",
+        ],
+    );
+    let id = ins["id"].as_str().expect("id").to_string();
+    for n in 0..3 {
+        run(
+            &db,
+            &old,
+            &[
+                "channel",
+                "add",
+                "--instance",
+                &id,
+                "--kind",
+                "messenger",
+                "--external-id",
+                &format!("10500000000000{n}"),
+                "--token",
+                "EAAG-cli-token",
+                "--json",
+            ],
+        );
+    }
+    // The new key first, the old one kept: 3 tokens and 1 instance secret re-encrypted.
+    let new = metabridge::crypto::vault::generate_key();
+    let both = format!("{new},{old}");
+    let report = run(&db, &both, &["keys", "rotate", "--json"]);
+    assert_eq!(report["complete"], true, "{report}");
+    assert_eq!(report["counts"]["rotated"], 4, "{report}");
+    assert_eq!(report["counts"]["undecryptable"], 0);
+    // Again: nothing left to do.
+    let report = run(&db, &both, &["keys", "rotate", "--json"]);
+    assert_eq!(report["counts"]["rotated"], 0, "{report}");
+    assert_eq!(report["counts"]["current"], 4, "{report}");
+    // The new key alone now reads everything.
+    let list = run(&db, &new, &["channel", "list", "--json"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(3));
+    // With only a key that decrypts nothing: counted, exit code 1, no value printed.
+    let stranger = metabridge::crypto::vault::generate_key();
+    let out = Command::new(env!("CARGO_BIN_EXE_metabridge"))
+        .args(["keys", "rotate", "--json"])
+        .env("DATABASE_URL", &db)
+        .env("METABRIDGE_FERNET_KEYS", &stranger)
+        .env_remove("METABRIDGE_DEV")
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report: serde_json::Value = serde_json::from_str(&stdout).expect("json report");
+    assert_eq!(report["counts"]["undecryptable"], 4, "{stdout}");
+    assert!(!stdout.contains("EAAG"));
+}

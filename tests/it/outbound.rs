@@ -34,6 +34,7 @@ both_backends!(
     undecryptable_token_is_a_channel_error_and_nothing_is_sent,
     messenger_echo_and_ig_read_name_the_bridge_message,
     wait_returns_metas_answer_in_the_response,
+    channel_settings_are_validated_and_applied,
 );
 
 pub struct Outbound {
@@ -1048,5 +1049,40 @@ async fn wait_returns_metas_answer_in_the_response(db: Db) {
         .send_with(text(&o.wa, CUSTOMER, "x"), None, "?wait=31")
         .await;
     assert_eq!((s, v["field"].as_str()), (422, Some("wait")), "{v}");
+    o.stop().await;
+}
+
+async fn channel_settings_are_validated_and_applied(db: Db) {
+    let o = outbound(db, |_| {}).await;
+    let patch = |body: Value| {
+        let req = o
+            .app
+            .http
+            .patch(format!("{}/v1/channels/{}", o.app.url, o.wa))
+            .bearer_auth(o.app.jwt(&o.tenant))
+            .json(&body);
+        async move {
+            let r = req.send().await.expect("patch");
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let (s, v) = patch(json!({"rate_limit": 5000})).await;
+    assert_eq!(
+        (s, v["field"].as_str(), v["rule"].as_str()),
+        (422, Some("rate_limit"), Some("out_of_range")),
+        "{v}"
+    );
+    let (s, v) = patch(json!({"rate_limit": 120, "name": "Loja Centro"})).await;
+    assert_eq!(
+        (s, v["rate_limit"].as_i64(), v["name"].as_str()),
+        (200, Some(120), Some("Loja Centro")),
+        "{v}"
+    );
+    let (s, v) = patch(json!({"rate_limit": 0})).await;
+    assert_eq!(s, 200);
+    assert!(v.get("rate_limit").is_none(), "back to the default: {v}");
+    let (s, v) = patch(json!({"name": ""})).await;
+    assert_eq!((s, v["field"].as_str()), (422, Some("name")), "{v}");
     o.stop().await;
 }
