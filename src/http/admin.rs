@@ -394,16 +394,7 @@ impl AdminApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
     ) -> Result<Deleted, ApiError> {
-        let horizon =
-            i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 4);
-        let done = tenants::remove_channel(&state.store, &id, None, ACTOR, horizon)
-            .await
-            .map_err(op_error)?;
-        if let Some(enc) = done.token_enc {
-            state.senders.forget_token(&enc).await;
-        }
-        state.forget_channel(&id).await;
-        state.writer_wakeup();
+        state.disconnect_channel(&id, None, ACTOR).await?;
         Ok(Deleted::NoContent)
     }
 
@@ -430,8 +421,7 @@ impl AdminApi {
             .ok_or_else(|| {
                 ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id.")
             })?;
-        let horizon =
-            i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 4);
+        let horizon = state.horizon_ms();
         tenants::replace_channel_token(
             &state.store,
             &state.vault,

@@ -241,17 +241,9 @@ impl ChannelsApi {
         id: Path<String>,
     ) -> Result<Disconnected, ApiError> {
         own_channel(&state, &id, &auth.0, false).await?;
-        let horizon =
-            i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 4);
-        let done =
-            crate::tenants::remove_channel(&state.store, &id, Some(&auth.0), "instance", horizon)
-                .await
-                .map_err(op_error)?;
-        if let Some(enc) = done.token_enc {
-            state.senders.forget_token(&enc).await;
-        }
-        state.forget_channel(&id).await;
-        state.writer_wakeup();
+        state
+            .disconnect_channel(&id, Some(&auth.0), "instance")
+            .await?;
         Ok(Disconnected::NoContent)
     }
 

@@ -73,6 +73,31 @@ impl AppState {
         Ok(row)
     }
 
+    /// The delivery horizon in milliseconds (deadline of events appended now).
+    pub fn horizon_ms(&self) -> i64 {
+        i64::try_from(self.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 4)
+    }
+
+    /// Disconnects a channel (of `instance_id` when given) and drops what this process
+    /// cached about it; its `channel.disconnected` event is woken for delivery.
+    pub async fn disconnect_channel(
+        &self,
+        id: &str,
+        instance_id: Option<&str>,
+        actor: &str,
+    ) -> Result<(), errors::ApiError> {
+        let done =
+            crate::tenants::remove_channel(&self.store, id, instance_id, actor, self.horizon_ms())
+                .await
+                .map_err(api::op_error)?;
+        if let Some(enc) = done.token_enc {
+            self.senders.forget_token(&enc).await;
+        }
+        self.forget_channel(id).await;
+        self.writer_wakeup();
+        Ok(())
+    }
+
     /// Forgets a cached channel row (after a change made through this process).
     pub async fn forget_channel(&self, channel_id: &str) {
         self.senders.channel_cache().invalidate(channel_id).await;
