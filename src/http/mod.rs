@@ -159,6 +159,7 @@ pub fn openapi_yaml() -> String {
 /// Builds the whole application.
 pub fn app(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
     let api = openapi_service(&state.config.public_url);
+    let json_limit = state.config.max_body_bytes;
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     Route::new()
@@ -171,7 +172,54 @@ pub fn app(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
         .nest("/docs", docs)
         .nest(
             "/",
-            api.into_endpoint().catch_all_error(errors::shape_error),
+            api.into_endpoint()
+                .around(move |ep, req| limit_body(ep, req, json_limit))
+                .catch_all_error(errors::shape_error),
         )
         .data(state)
+}
+
+/// Largest media upload accepted (WhatsApp documents: 100 MB), in bytes.
+pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
+
+/// Bounds every API request body: media uploads at [`MAX_UPLOAD_BYTES`], everything else at
+/// `METABRIDGE_MAX_BODY_BYTES`. A declared length over the limit is a 413 before anything is
+/// read; a body that grows past it while streaming is cut off (the parse fails, nothing is
+/// stored).
+async fn limit_body<E: poem::Endpoint>(
+    ep: std::sync::Arc<E>,
+    mut req: poem::Request,
+    json_limit: usize,
+) -> poem::Result<poem::Response> {
+    use futures_util::StreamExt;
+    use poem::IntoResponse;
+    let path = req.uri().path();
+    let limit = if path.starts_with("/v1/channels/") && path.ends_with("/media") {
+        MAX_UPLOAD_BYTES
+    } else {
+        json_limit
+    };
+    let declared = req
+        .headers()
+        .get(poem::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(poem::Error::from_status(
+            poem::http::StatusCode::PAYLOAD_TOO_LARGE,
+        ));
+    }
+    let body = req.take_body();
+    let mut seen = 0usize;
+    let limited = body.into_bytes_stream().map(move |chunk| {
+        let chunk = chunk?;
+        seen += chunk.len();
+        if seen > limit {
+            Err(std::io::Error::other("request body over the limit"))
+        } else {
+            Ok(chunk)
+        }
+    });
+    req.set_body(poem::Body::from_bytes_stream(limited));
+    Ok(ep.call(req).await?.into_response())
 }

@@ -35,6 +35,7 @@ both_backends!(
     messenger_echo_and_ig_read_name_the_bridge_message,
     wait_returns_metas_answer_in_the_response,
     channel_settings_are_validated_and_applied,
+    oversized_api_bodies_are_refused_before_anything_is_stored,
 );
 
 pub struct Outbound {
@@ -1084,5 +1085,45 @@ async fn channel_settings_are_validated_and_applied(db: Db) {
     assert!(v.get("rate_limit").is_none(), "back to the default: {v}");
     let (s, v) = patch(json!({"name": ""})).await;
     assert_eq!((s, v["field"].as_str()), (422, Some("name")), "{v}");
+    o.stop().await;
+}
+
+async fn oversized_api_bodies_are_refused_before_anything_is_stored(db: Db) {
+    let o = outbound(db, |c| c.max_body_bytes = 64 * 1024).await;
+    let mut big = text(&o.wa, CUSTOMER, &"a".repeat(100 * 1024));
+    big["ignore_window"] = json!(true);
+    // Declared length over the limit: 413 in the API's error shape.
+    let r = o
+        .app
+        .http
+        .post(format!("{}/v1/messages", o.app.url))
+        .bearer_auth(o.app.jwt(&o.tenant))
+        .json(&big)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(r.status().as_u16(), 413);
+    let v: Value = r.json().await.expect("json");
+    assert_eq!(v["code"], "payload_too_large");
+    // No declared length (chunked): cut off while streaming, a 4xx, never a 5xx.
+    let bytes = serde_json::to_vec(&big).expect("json");
+    let stream = futures_util::stream::iter(
+        bytes
+            .chunks(8192)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let r = o
+        .app
+        .http
+        .post(format!("{}/v1/messages", o.app.url))
+        .bearer_auth(o.app.jwt(&o.tenant))
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .expect("send");
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert_eq!(o.app.count("SELECT COUNT(*) FROM messages").await, 0);
     o.stop().await;
 }
