@@ -36,6 +36,7 @@ both_backends!(
     wait_returns_metas_answer_in_the_response,
     channel_settings_are_validated_and_applied,
     oversized_api_bodies_are_refused_before_anything_is_stored,
+    other_types_are_accepted_by_metas_shape_checks,
 );
 
 pub struct Outbound {
@@ -1125,5 +1126,74 @@ async fn oversized_api_bodies_are_refused_before_anything_is_stored(db: Db) {
         .expect("send");
     assert!(r.status().is_client_error(), "{}", r.status());
     assert_eq!(o.app.count("SELECT COUNT(*) FROM messages").await, 0);
+    o.stop().await;
+}
+
+/// The types not asserted body by body above (their exact bodies are unit-tested in
+/// `outbound::model`): the simulator checks each shape as Meta would, so each must be
+/// accepted, not failed with code 100.
+async fn other_types_are_accepted_by_metas_shape_checks(db: Db) {
+    let o = outbound(db, |_| {}).await;
+    o.customer_writes(CUSTOMER).await;
+    o.customer_writes_ig("instagram", IG, "6120000000000001")
+        .await;
+    let wa = |m: Value| json!({"channel_id": o.wa, "to": CUSTOMER, "message": m});
+    let ig = |m: Value| json!({"channel_id": o.ig, "to": "6120000000000001", "message": m});
+    let requests = vec![
+        wa(json!({"type": "text", "body": "citando"})),
+        wa(
+            json!({"type": "list", "body": "Horários", "button": "Ver", "sections": [
+            {"title": "Manhã", "rows": [{"id": "m9", "title": "09:00", "description": "cedo"}]},
+            {"title": "Tarde", "rows": [{"id": "t2", "title": "14:00"}]}]}),
+        ),
+        wa(
+            json!({"type": "cta_url", "body": "Acompanhe", "display_text": "Rastrear", "url": "https://loja.example.com/p/1"}),
+        ),
+        wa(
+            json!({"type": "contacts", "contacts": [{"name": {"formatted_name": "Ana Pereira", "first_name": "Ana"},
+            "phones": [{"phone": "+55 11 98888-7777", "type": "CELL", "wa_id": "5511988887777"}]}]}),
+        ),
+        wa(json!({"type": "sticker", "media_id": "777"})),
+        wa(json!({"type": "audio", "link": "https://cdn.example.com/a.ogg"})),
+        wa(json!({"type": "video", "link": "https://cdn.example.com/v.mp4", "caption": "Vídeo"})),
+        wa(
+            json!({"type": "buttons", "body": "Confirma?", "header": {"type": "text", "text": "Pedido"}, "footer": "Loja",
+            "buttons": [{"id": "ok", "title": "Sim"}]}),
+        ),
+        ig(json!({"type": "image", "link": "https://cdn.example.com/p.jpg"})),
+        ig(json!({"type": "document", "link": "https://cdn.example.com/nota.pdf"})),
+    ];
+    let mut ids = Vec::new();
+    for (i, mut req) in requests.into_iter().enumerate() {
+        if i == 0 {
+            req["reply_to"] = json!("wamid.QUOTED");
+        }
+        let (s, v) = o.send(req.clone()).await;
+        assert_eq!(s, 202, "{req} → {v}");
+        ids.push(v["id"].as_str().expect("id").to_string());
+    }
+    for id in &ids {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let m = o.message(id).await;
+            let st = m["status"].as_str().unwrap_or("").to_string();
+            assert_ne!(st, "failed", "Meta's shape check refused it: {m}");
+            if ["sent", "delivered", "read"].contains(&st.as_str()) {
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "{m}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let quoted = o
+        .sim
+        .sends()
+        .into_iter()
+        .find(|r| r.body["biz_opaque_callback_data"] == ids[0].as_str())
+        .expect("reply");
+    assert_eq!(
+        quoted.body["context"],
+        json!({"message_id": "wamid.QUOTED"})
+    );
     o.stop().await;
 }
