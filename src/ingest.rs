@@ -13,8 +13,7 @@ use crate::events::parse::ParsedEvent;
 use crate::metrics::Metrics;
 use crate::shutdown::CancellationToken;
 use crate::store::{
-    self, Applied, ChannelChange, DeliveryOutcome, Enqueued, IngestCounts, MessageSignal,
-    NewMessage, Store,
+    self, ChannelChange, DeliveryOutcome, Enqueued, IngestCounts, MessageSignal, NewMessage, Store,
 };
 
 /// Most events taken into one transaction (more wait for the next commit).
@@ -39,7 +38,7 @@ enum WriteOp {
     Signals {
         signals: Vec<MessageSignal>,
         channels: Vec<ChannelChange>,
-        reply: oneshot::Sender<Result<Vec<Applied>, WriteError>>,
+        reply: oneshot::Sender<Result<(), WriteError>>,
     },
 }
 
@@ -126,7 +125,7 @@ impl Writer {
         &self,
         signals: Vec<MessageSignal>,
         channels: Vec<ChannelChange>,
-    ) -> Result<Vec<Applied>, WriteError> {
+    ) -> Result<(), WriteError> {
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(WriteOp::Signals {
@@ -187,7 +186,6 @@ async fn commit(
     let mut messages: Vec<NewMessage> = Vec::new();
     let mut enqueue_sizes: Vec<usize> = Vec::new();
     let mut signals: Vec<MessageSignal> = Vec::new();
-    let mut signal_sizes: Vec<usize> = Vec::new();
     let mut channel_changes: Vec<ChannelChange> = Vec::new();
     let mut received_at = 0;
     for op in batch.iter_mut() {
@@ -210,7 +208,6 @@ async fn commit(
                 channels: ch,
                 ..
             } => {
-                signal_sizes.push(sg.len());
                 signals.append(sg);
                 channel_changes.append(ch);
             }
@@ -232,30 +229,22 @@ async fn commit(
         } else {
             store::enqueue_messages(&mut tx, store.backend, &messages).await?
         };
-        let applied = if signals.is_empty() {
-            Vec::new()
-        } else {
-            store::apply_message_signals(&mut tx, store.backend, &signals, now, horizon_ms).await?
-        };
+        if !signals.is_empty() {
+            store::apply_message_signals(&mut tx, store.backend, &signals, now, horizon_ms).await?;
+        }
         if !channel_changes.is_empty() {
             store::apply_channel_changes(&mut tx, store.backend, &channel_changes, now, horizon_ms)
                 .await?;
         }
         tx.commit().await?;
-        Ok::<_, store::StoreError>((counts, enqueued, applied))
+        Ok::<_, store::StoreError>((counts, enqueued))
     }
     .await;
     match result {
-        Ok((counts, enqueued, applied)) => {
-            let outbound_events = !applied.is_empty() || !channel_changes.is_empty();
+        Ok((counts, enqueued)) => {
+            let outbound_events = !signals.is_empty() || !channel_changes.is_empty();
             let mut enqueued = enqueued.into_iter();
             let mut enqueue_sizes = enqueue_sizes.into_iter();
-            let mut signal_sizes = signal_sizes.into_iter();
-            let mut applied_by_id: std::collections::HashMap<String, Applied> = applied
-                .into_iter()
-                .map(|a| (a.message_id.clone(), a))
-                .collect();
-            let mut signal_ids = signals.iter().map(|s| s.message_id.as_str());
             if !requests.is_empty() {
                 metrics.ingest_batch_requests.observe(requests.len() as f64);
             }
@@ -276,13 +265,7 @@ async fn commit(
                         let _ = reply.send(Ok(enqueued.by_ref().take(n).collect()));
                     }
                     WriteOp::Signals { reply, .. } => {
-                        let n = signal_sizes.next().unwrap_or(0);
-                        let mine = signal_ids
-                            .by_ref()
-                            .take(n)
-                            .filter_map(|id| applied_by_id.remove(id))
-                            .collect();
-                        let _ = reply.send(Ok(mine));
+                        let _ = reply.send(Ok(()));
                     }
                 }
             }

@@ -187,15 +187,6 @@ struct Current {
     statuses: String,
 }
 
-/// What applying one signal did (for the caller: status enrichment, waiters, logs).
-#[derive(Debug, Clone)]
-pub struct Applied {
-    pub message_id: String,
-    pub instance_id: String,
-    pub to: Phase,
-    pub changed: bool,
-}
-
 fn history_entry(signal: &Signal, now: i64) -> Option<Value> {
     let (status, error) = match signal {
         Signal::Accepted { .. } => ("accepted", None),
@@ -222,8 +213,7 @@ pub async fn apply_message_signals(
     signals: &[MessageSignal],
     now: i64,
     horizon_ms: i64,
-) -> Result<Vec<Applied>> {
-    let mut applied = Vec::with_capacity(signals.len());
+) -> Result<()> {
     // Every message of the batch in a few queries, then the signals in order (several
     // signals for one message chain through `current`).
     let mut current: std::collections::HashMap<String, Current> = std::collections::HashMap::new();
@@ -395,14 +385,16 @@ pub async fn apply_message_signals(
             )
             .await?;
         }
-        applied.push(Applied {
-            message_id: s.message_id.clone(),
-            instance_id: cur.instance_id.clone(),
-            to,
-            changed: to != from,
-        });
+        if t.overrode_failure {
+            tracing::info!(
+                message = %s.message_id,
+                status = to.as_str(),
+                "a positive status arrived after a failure: the message counts as {}",
+                to.as_str()
+            );
+        }
     }
-    Ok(applied)
+    Ok(())
 }
 
 /// The conversation key the inbound parser gives the same contact, so a send's events and the
@@ -973,15 +965,6 @@ impl Store {
         .bind(channel_id)
         .bind(contact)
         .fetch_optional(self.pool())
-        .await?)
-    }
-
-    /// Queue gauges: messages waiting per state.
-    pub async fn send_queue_depth(&self) -> Result<i64> {
-        Ok(sqlx::query_scalar(
-            "SELECT COUNT(*) FROM messages WHERE state IN ('queued', 'sending', 'unconfirmed')",
-        )
-        .fetch_one(self.pool())
         .await?)
     }
 }

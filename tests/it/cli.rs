@@ -18,14 +18,10 @@ fn run(db: &str, key: &str, args: &[&str]) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| panic!("{args:?} printed no JSON: {e}"))
 }
 
-#[test]
-fn cli_creates_instances_and_channels_as_json() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = format!("sqlite://{}/cli.db", dir.path().display());
-    let key = metabridge::crypto::vault::generate_key();
-    let ins = run(
-        &db,
-        &key,
+fn create_instance(db: &str, key: &str) -> serde_json::Value {
+    run(
+        db,
+        key,
         &[
             "instance",
             "create",
@@ -35,7 +31,15 @@ fn cli_creates_instances_and_channels_as_json() {
             "https://dsk.example.com/cb",
             "--json",
         ],
-    );
+    )
+}
+
+#[test]
+fn cli_creates_instances_and_channels_as_json() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}/cli.db", dir.path().display());
+    let key = metabridge::crypto::vault::generate_key();
+    let ins = create_instance(&db, &key);
     let id = ins["id"].as_str().expect("id");
     assert_eq!(ins["signing_secret"].as_str().map(str::len), Some(64));
     let ch = run(
@@ -102,19 +106,7 @@ fn cli_keys_rotate_reencrypts_under_the_new_key_and_reports_counts() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = format!("sqlite://{}/cli.db", dir.path().display());
     let old = metabridge::crypto::vault::generate_key();
-    let ins = run(
-        &db,
-        &old,
-        &[
-            "instance",
-            "create",
-            "--name",
-            "Loja",
-            "--callback-url",
-            "https://dsk.example.com/cb",
-            "--json",
-        ],
-    );
+    let ins = create_instance(&db, &old);
     let id = ins["id"].as_str().expect("id").to_string();
     for n in 0..3 {
         run(
