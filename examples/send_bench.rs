@@ -190,6 +190,7 @@ async fn main() -> anyhow::Result<()> {
             status_delays: [None, None, None],
             reorder_statuses: false,
             print: false,
+            ..Default::default()
         },
     )
     .await?;

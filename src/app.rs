@@ -39,8 +39,26 @@ pub fn install_crypto_provider() {
 }
 
 impl Application {
-    pub async fn build(config: Config) -> anyhow::Result<Self> {
+    pub async fn build(mut config: Config) -> anyhow::Result<Self> {
         install_crypto_provider();
+        let acceptor = TcpListener::bind(config.listen)
+            .into_acceptor()
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!("METABRIDGE_LISTEN: cannot bind {}: {e}", config.listen)
+            })?;
+        let addr = acceptor
+            .local_addr()
+            .first()
+            .and_then(|a| a.as_socket_addr().copied())
+            .ok_or_else(|| anyhow::anyhow!("listener has no socket address"))?;
+        // Tests and embedded uses leave the public URL empty: it is the bound address.
+        if config.public_url.is_empty() {
+            config.public_url = format!("http://{addr}");
+        }
+        if config.connect.privacy_url.is_empty() {
+            config.connect.privacy_url = format!("{}/privacy", config.public_url);
+        }
         let vault = Arc::new(
             Vault::new(&config.fernet_keys)
                 .map_err(|p| anyhow::anyhow!("METABRIDGE_FERNET_KEYS: {p}"))?,
@@ -109,17 +127,52 @@ impl Application {
             shutdown.clone(),
             config.run_workers,
         );
-        let acceptor = TcpListener::bind(config.listen)
-            .into_acceptor()
-            .await
-            .map_err(|e| {
-                anyhow::anyhow!("METABRIDGE_LISTEN: cannot bind {}: {e}", config.listen)
-            })?;
-        let addr = acceptor
-            .local_addr()
-            .first()
-            .and_then(|a| a.as_socket_addr().copied())
-            .ok_or_else(|| anyhow::anyhow!("listener has no socket address"))?;
+        let oauth = crate::meta::oauth::OAuthClient::new(
+            crate::meta::oauth::OAuthEndpoints {
+                graph_url: config.graph.base_url.clone(),
+                graph_version: config.graph.version.clone(),
+                ig_api_url: config.connect.instagram_api_url.clone(),
+                ig_graph_url: config.connect.instagram_graph_url.clone(),
+            },
+            crate::meta::oauth::AppCredentials {
+                app_id: config.connect.app_id.clone().unwrap_or_default(),
+                app_secret: config
+                    .app_secrets
+                    .first()
+                    .map(|s| s.expose().to_string())
+                    .unwrap_or_default(),
+            },
+            config.connect.instagram_app_secret.as_ref().map(|secret| {
+                crate::meta::oauth::AppCredentials {
+                    app_id: config
+                        .connect
+                        .instagram_app_id
+                        .clone()
+                        .or_else(|| config.connect.app_id.clone())
+                        .unwrap_or_default(),
+                    app_secret: secret.expose().to_string(),
+                }
+            }),
+            config.graph.timeout,
+        )
+        .map_err(|e| anyhow::anyhow!("Meta OAuth endpoints: {e}"))?;
+        let horizon = i64::try_from(config.delivery_horizon.as_millis())?;
+        let connector = crate::connect::flow::Connector {
+            store: store.clone(),
+            vault: Arc::clone(&vault),
+            oauth,
+            cfg: config.connect.clone(),
+            public_url: config.public_url.clone(),
+            horizon_ms: horizon,
+            register_retry_ms: 3_600_000,
+        };
+        let state_signer = crate::connect::StateSigner::derive(
+            config
+                .fernet_keys
+                .first()
+                .map(|k| k.expose())
+                .unwrap_or_default(),
+        );
         let state = Arc::new(AppState {
             config,
             store,
@@ -134,6 +187,9 @@ impl Application {
             delivery_wakeup: wakeup,
             senders,
             bridge_key,
+            pages: http::connect::Pages::new(),
+            state_signer,
+            connector,
         });
         Ok(Self {
             addr,
@@ -172,6 +228,18 @@ impl Application {
                 cfg.retention_interval,
                 shutdown.clone(),
             ));
+            let lifecycle = crate::workers::lifecycle::Lifecycle {
+                store: state.store.clone(),
+                vault: Arc::clone(&state.vault),
+                oauth: state.connector.oauth.clone(),
+                cfg: cfg.lifecycle.clone(),
+                senders: state.senders.clone(),
+                horizon_ms: state.horizon_ms(),
+                app_id: cfg.connect.app_id.clone(),
+                delivery_wakeup: Arc::clone(&state.delivery_wakeup),
+                owner: crate::ids::new_id("lc_"),
+            };
+            workers.spawn(lifecycle.run(shutdown.clone()));
             let senders = state.senders.spawn();
             workers.spawn(async move {
                 let _ = senders.await;

@@ -182,6 +182,91 @@ pub struct ServeArgs {
     /// Run the delivery worker in this process (turn off for API-only replicas).
     #[arg(long, env = "METABRIDGE_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]
     pub workers: bool,
+    /// Meta app id (the connect pages' Facebook Login and Embedded Signup; `debug_token`).
+    #[arg(long, env = "META_APP_ID")]
+    pub meta_app_id: Option<String>,
+    /// Configuration id of the WhatsApp Embedded Signup login configuration.
+    #[arg(long, env = "META_EMBEDDED_SIGNUP_CONFIG_ID")]
+    pub meta_embedded_signup_config_id: Option<String>,
+    /// Configuration id of a Facebook Login for Business configuration for Messenger and
+    /// Instagram (when unset the dialog asks for the permission scopes instead).
+    #[arg(long, env = "META_LOGIN_CONFIG_ID")]
+    pub meta_login_config_id: Option<String>,
+    /// Base URL of Meta's OAuth dialog (`{base}/{version}/dialog/oauth`).
+    #[arg(
+        long,
+        env = "META_DIALOG_URL",
+        default_value = "https://www.facebook.com"
+    )]
+    pub meta_dialog_url: String,
+    /// URL of Meta's JavaScript SDK, loaded by the WhatsApp connect page.
+    #[arg(
+        long,
+        env = "META_SDK_URL",
+        default_value = "https://connect.facebook.net/en_US/sdk.js"
+    )]
+    pub meta_sdk_url: String,
+    /// Instagram Login app id and secret (default: the Meta app's).
+    #[arg(long, env = "INSTAGRAM_APP_ID")]
+    pub instagram_app_id: Option<String>,
+    #[arg(long, env = "INSTAGRAM_APP_SECRET", hide_env_values = true)]
+    pub instagram_app_secret: Option<String>,
+    /// How Instagram accounts connect: `instagram_login` (Instagram API with Instagram Login)
+    /// or `facebook_login` (an account linked to a Facebook Page).
+    #[arg(
+        long,
+        env = "METABRIDGE_INSTAGRAM_FLOW",
+        default_value = "instagram_login"
+    )]
+    pub instagram_flow: String,
+    /// Base URL of Instagram's authorization dialog (`{base}/oauth/authorize`).
+    #[arg(
+        long,
+        env = "INSTAGRAM_DIALOG_URL",
+        default_value = "https://www.instagram.com"
+    )]
+    pub instagram_dialog_url: String,
+    /// Base URL of Instagram's token endpoint (`{base}/oauth/access_token`).
+    #[arg(
+        long,
+        env = "INSTAGRAM_API_URL",
+        default_value = "https://api.instagram.com"
+    )]
+    pub instagram_api_url: String,
+    /// Base URL of the Instagram Graph API (Instagram Login tokens).
+    #[arg(
+        long,
+        env = "INSTAGRAM_GRAPH_URL",
+        default_value = "https://graph.instagram.com"
+    )]
+    pub instagram_graph_url: String,
+    /// Lifetime of a connect link, in seconds.
+    #[arg(long, env = "METABRIDGE_CONNECT_TTL_SECS", default_value_t = 1800)]
+    pub connect_ttl_secs: u64,
+    /// The privacy policy the connect pages link to (default: the bridge's own `/privacy`).
+    #[arg(long, env = "METABRIDGE_PRIVACY_URL")]
+    pub privacy_url: Option<String>,
+    /// How often each channel's token is checked with `debug_token`, in seconds.
+    #[arg(long, env = "METABRIDGE_TOKEN_CHECK_SECS", default_value_t = 21_600)]
+    pub token_check_secs: u64,
+    /// How often each channel's webhook subscription is checked (and restored), in seconds.
+    #[arg(
+        long,
+        env = "METABRIDGE_SUBSCRIPTION_CHECK_SECS",
+        default_value_t = 86_400
+    )]
+    pub subscription_check_secs: u64,
+    /// Refreshable tokens are refreshed when fewer than this many days are left.
+    #[arg(long, env = "METABRIDGE_TOKEN_REFRESH_DAYS", default_value_t = 10)]
+    pub token_refresh_days: u64,
+    /// `channel.token_expiring` is sent this many days before an expiry that cannot be
+    /// refreshed automatically.
+    #[arg(
+        long,
+        env = "METABRIDGE_TOKEN_EXPIRY_WARNING_DAYS",
+        default_value_t = 7
+    )]
+    pub token_expiry_warning_days: u64,
 }
 
 /// Which database engine a URL selects.
@@ -238,6 +323,47 @@ pub struct Config {
     pub token_cache_ttl: Duration,
     /// The bridge's Ed25519 callback-signing key (PEM), when configured.
     pub jwt_signing_key: Option<Secret>,
+    pub connect: ConnectConfig,
+    pub lifecycle: LifecycleConfig,
+}
+
+/// How Instagram accounts are connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstagramFlow {
+    InstagramLogin,
+    FacebookLogin,
+}
+
+/// The channel-connect pages and the OAuth calls behind them.
+#[derive(Debug, Clone)]
+pub struct ConnectConfig {
+    /// `None`: connect sessions cannot be created (`409 connect_not_configured`).
+    pub app_id: Option<String>,
+    pub embedded_signup_config_id: Option<String>,
+    pub login_config_id: Option<String>,
+    pub dialog_url: String,
+    pub sdk_url: String,
+    pub instagram_app_id: Option<String>,
+    pub instagram_app_secret: Option<Secret>,
+    pub instagram_flow: InstagramFlow,
+    pub instagram_dialog_url: String,
+    pub instagram_api_url: String,
+    pub instagram_graph_url: String,
+    pub session_ttl: Duration,
+    pub privacy_url: String,
+}
+
+/// The token-health and subscription-check worker.
+#[derive(Debug, Clone)]
+pub struct LifecycleConfig {
+    pub token_check_every: Duration,
+    pub subscription_check_every: Duration,
+    pub refresh_before: Duration,
+    pub warn_before: Duration,
+    /// How often the worker wakes up to look for due work (tests shorten it).
+    pub tick: Duration,
+    /// First retry delay of a failed lead fetch; doubles up to one hour.
+    pub lead_backoff: Duration,
 }
 
 /// Where and how the Graph API is called.
@@ -527,6 +653,83 @@ impl Config {
                 "must be at least 100",
             ));
         }
+        let mut urls = Vec::new();
+        for (var, value) in [
+            ("META_DIALOG_URL", &args.meta_dialog_url),
+            ("META_SDK_URL", &args.meta_sdk_url),
+            ("INSTAGRAM_DIALOG_URL", &args.instagram_dialog_url),
+            ("INSTAGRAM_API_URL", &args.instagram_api_url),
+            ("INSTAGRAM_GRAPH_URL", &args.instagram_graph_url),
+        ] {
+            let u = url::Url::parse(value).map_err(|_| cfg_err(var, "must be an absolute URL"))?;
+            if u.scheme() != "https" && !dev {
+                return Err(cfg_err(var, "must use https outside dev mode"));
+            }
+            urls.push(value.trim_end_matches('/').to_string());
+        }
+        let instagram_flow = match args.instagram_flow.as_str() {
+            "instagram_login" => InstagramFlow::InstagramLogin,
+            "facebook_login" => InstagramFlow::FacebookLogin,
+            _ => {
+                return Err(cfg_err(
+                    "METABRIDGE_INSTAGRAM_FLOW",
+                    "must be `instagram_login` or `facebook_login`",
+                ));
+            }
+        };
+        let app_id = args
+            .meta_app_id
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty());
+        if let Some(id) = app_id
+            && !id.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(cfg_err("META_APP_ID", "must be Meta's numeric app id"));
+        }
+        if !(60..=7 * 86_400).contains(&args.connect_ttl_secs) {
+            return Err(cfg_err(
+                "METABRIDGE_CONNECT_TTL_SECS",
+                "must be between 60 and 604800",
+            ));
+        }
+        if args.token_check_secs < 60 || args.subscription_check_secs < 60 {
+            return Err(cfg_err(
+                "METABRIDGE_TOKEN_CHECK_SECS",
+                "token and subscription check periods must be at least 60 seconds",
+            ));
+        }
+        let privacy_url = match &args.privacy_url {
+            Some(u) => {
+                url::Url::parse(u)
+                    .map_err(|_| cfg_err("METABRIDGE_PRIVACY_URL", "must be an absolute URL"))?;
+                u.clone()
+            }
+            None => format!("{}/privacy", public_url.trim_end_matches('/')),
+        };
+        let connect = ConnectConfig {
+            app_id: app_id.map(str::to_string),
+            embedded_signup_config_id: args.meta_embedded_signup_config_id.clone(),
+            login_config_id: args.meta_login_config_id.clone(),
+            dialog_url: urls[0].clone(),
+            sdk_url: urls[1].clone(),
+            instagram_app_id: args.instagram_app_id.clone(),
+            instagram_app_secret: args.instagram_app_secret.clone().map(Secret::new),
+            instagram_flow,
+            instagram_dialog_url: urls[2].clone(),
+            instagram_api_url: urls[3].clone(),
+            instagram_graph_url: urls[4].clone(),
+            session_ttl: Duration::from_secs(args.connect_ttl_secs),
+            privacy_url,
+        };
+        let lifecycle = LifecycleConfig {
+            token_check_every: Duration::from_secs(args.token_check_secs),
+            subscription_check_every: Duration::from_secs(args.subscription_check_secs),
+            refresh_before: Duration::from_secs(args.token_refresh_days * DAY),
+            warn_before: Duration::from_secs(args.token_expiry_warning_days * DAY),
+            tick: Duration::from_secs(30),
+            lead_backoff: Duration::from_secs(5),
+        };
         let jwt_signing_key = match &args.jwt_signing_key_file {
             None => None,
             Some(path) => {
@@ -589,6 +792,8 @@ impl Config {
             },
             token_cache_ttl: Duration::from_secs(args.token_cache_secs.clamp(1, 3600)),
             jwt_signing_key,
+            connect,
+            lifecycle,
         })
     }
 
@@ -602,7 +807,8 @@ impl Config {
             app_secrets: vec![Secret::new(app_secret)],
             verify_token: Secret::new("test-verify-token"),
             admin_token: Secret::new("test-admin-token-0123456789"),
-            public_url: "http://127.0.0.1".to_string(),
+            // Filled in with the bound address by `Application::build`.
+            public_url: String::new(),
             fernet_keys: vec![Secret::new(fernet_key)],
             dev: true,
             max_body_bytes: 4 * 1024 * 1024,
@@ -637,6 +843,29 @@ impl Config {
             },
             token_cache_ttl: Duration::from_secs(60),
             jwt_signing_key: None,
+            connect: ConnectConfig {
+                app_id: None,
+                embedded_signup_config_id: None,
+                login_config_id: None,
+                dialog_url: "http://127.0.0.1:9".to_string(),
+                sdk_url: "http://127.0.0.1:9/sdk.js".to_string(),
+                instagram_app_id: None,
+                instagram_app_secret: None,
+                instagram_flow: InstagramFlow::InstagramLogin,
+                instagram_dialog_url: "http://127.0.0.1:9".to_string(),
+                instagram_api_url: "http://127.0.0.1:9".to_string(),
+                instagram_graph_url: "http://127.0.0.1:9".to_string(),
+                session_ttl: Duration::from_secs(1800),
+                privacy_url: String::new(),
+            },
+            lifecycle: LifecycleConfig {
+                token_check_every: Duration::from_secs(6 * 3600),
+                subscription_check_every: Duration::from_secs(DAY),
+                refresh_before: Duration::from_secs(10 * DAY),
+                warn_before: Duration::from_secs(7 * DAY),
+                tick: Duration::from_millis(200),
+                lead_backoff: Duration::from_millis(100),
+            },
         }
     }
 }

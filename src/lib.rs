@@ -20,6 +20,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod connect;
 pub mod crypto;
 pub mod events;
 pub mod http;

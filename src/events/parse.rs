@@ -206,7 +206,11 @@ pub mod types {
     /// `message_template_quality_update`: `{"template_id","template_name","language",
     /// "previous_quality_score","new_quality_score"}`.
     pub const TEMPLATE_QUALITY: &str = "template.quality";
-    /// `leadgen`: `{"leadgen_id","form_id","ad_id"?,"adgroup_id"?,"page_id","created_time_ms"}`.
+    /// `leadgen`: `{"leadgen_id","form_id","ad_id"?,"adgroup_id"?,"page_id","created_time_ms"}`,
+    /// delivered only once the lead's data was fetched from the Graph API, which adds
+    /// `"field_data"` (Meta's `[{name, values}]`), `"fields"` (`{name: values}`) and, when
+    /// Meta gives them, `"created_time"`, `"adset_id"`, `"campaign_id"`, `"is_organic"`,
+    /// `"platform"`.
     pub const LEAD_RECEIVED: &str = "lead.received";
     /// Anything else: `{"reason" (see `reasons`), "object"?, "field"?, "kind"?, "type"?}`.
     pub const META_UNSUPPORTED: &str = "meta.unsupported";
@@ -224,12 +228,25 @@ pub mod types {
     /// Bridge-originated: a channel was disconnected (its token deleted): `{"channel_id","reason"}`.
     pub const CHANNEL_DISCONNECTED: &str = "channel.disconnected";
 
+    /// Bridge-originated: a channel was connected through a connect session:
+    /// `{"channel_id","kind","external_id","waba_id","name","status","reason","connect_session_id","reconnected"}`.
+    pub const CHANNEL_CONNECTED: &str = "channel.connected";
+    /// Bridge-originated: a token expires soon and cannot be refreshed automatically:
+    /// `{"channel_id","expires_at","reason"}`.
+    pub const CHANNEL_TOKEN_EXPIRING: &str = "channel.token_expiring";
+    /// Bridge-originated: Meta had dropped the channel's webhook subscription and the bridge
+    /// restored it: `{"channel_id","reason"}`.
+    pub const CHANNEL_SUBSCRIPTION_RESTORED: &str = "channel.subscription_restored";
+
     /// The types the bridge itself originates.
     pub const BRIDGE: &[&str] = &[
         MESSAGE_SENT,
         MESSAGE_FAILED,
         CHANNEL_UPDATED,
         CHANNEL_DISCONNECTED,
+        CHANNEL_CONNECTED,
+        CHANNEL_TOKEN_EXPIRING,
+        CHANNEL_SUBSCRIPTION_RESTORED,
     ];
 
     /// Every type parsed from Meta's webhooks.

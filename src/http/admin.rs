@@ -28,6 +28,9 @@ pub struct CreateInstance {
     pub callback_url: String,
     /// Event types to receive; omit to receive all.
     pub event_types: Option<Vec<String>>,
+    /// Origins (`https://host[:port]`) a connect session's `return_url` may point at; omit to
+    /// allow only the callback URL's origin.
+    pub return_origins: Option<Vec<String>>,
 }
 
 /// A new instance with its signing secret, shown only in this response.
@@ -53,6 +56,9 @@ pub struct UpdateInstance {
     /// Resume delivery paused by a 410 Gone from the receiver.
     #[oai(default)]
     pub resume_delivery: bool,
+    /// New list of allowed return origins for connect sessions; `[]` goes back to the
+    /// callback URL's origin.
+    pub return_origins: Option<Vec<String>>,
 }
 
 /// A new access token for a channel.
@@ -141,6 +147,44 @@ pub enum Deleted {
 
 pub struct AdminApi;
 
+/// Checks a list of return origins: each `scheme://host[:port]` exactly, https unless private
+/// callbacks are allowed (dev mode); at most 20.
+fn validate_origins(list: &[String], allow_http: bool) -> Result<Vec<String>, ApiError> {
+    if list.len() > 20 {
+        return Err(ApiError::rule(
+            "return_origins",
+            "too_many",
+            "at most 20 origins",
+        ));
+    }
+    let mut out = Vec::with_capacity(list.len());
+    for o in list {
+        let parsed = url::Url::parse(o).ok().filter(|u| {
+            matches!(u.scheme(), "https" | "http")
+                && u.origin().ascii_serialization() == o.trim_end_matches('/')
+        });
+        let Some(u) = parsed else {
+            return Err(ApiError::rule(
+                "return_origins",
+                "format",
+                "each origin must be scheme://host[:port] with no path",
+            ));
+        };
+        if u.scheme() != "https" && !allow_http {
+            return Err(ApiError::rule(
+                "return_origins",
+                "https_required",
+                "origins must use https",
+            ));
+        }
+        let origin = u.origin().ascii_serialization();
+        if !out.contains(&origin) {
+            out.push(origin);
+        }
+    }
+    Ok(out)
+}
+
 fn state_filter(state: Option<EventState>) -> Option<&'static str> {
     state.map(EventState::as_str)
 }
@@ -172,6 +216,14 @@ impl AdminApi {
         )
         .await
         .map_err(op_error)?;
+        if let Some(origins) = &body.return_origins {
+            let origins = validate_origins(origins, state.config.allow_private_callbacks)?;
+            state
+                .store
+                .set_instance_return_origins(&row.id, Some(&origins))
+                .await
+                .map_err(|e| ApiError::store("set return origins", e))?;
+        }
         Ok(Created::Created(Json(InstanceCreated {
             instance: row.into(),
             signing_secret: secret,
@@ -257,6 +309,14 @@ impl AdminApi {
         )
         .await
         .map_err(op_error)?;
+        if let Some(origins) = &body.return_origins {
+            let origins = validate_origins(origins, state.config.allow_private_callbacks)?;
+            state
+                .store
+                .set_instance_return_origins(&id, (!origins.is_empty()).then_some(&origins[..]))
+                .await
+                .map_err(|e| ApiError::store("set return origins", e))?;
+        }
         if body.resume_delivery {
             state.writer_wakeup();
         }

@@ -23,6 +23,8 @@ pub enum Tag {
     Messages,
     /// Instances: their channels, contacts' service windows and media.
     Channels,
+    /// Instances: connect sessions (one-time links through Meta's flows) and the data export.
+    Connect,
     /// Health and readiness.
     Operations,
 }

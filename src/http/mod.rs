@@ -4,6 +4,8 @@
 pub mod admin;
 pub mod api;
 pub mod channels;
+pub mod connect;
+pub mod connect_api;
 pub mod errors;
 pub mod messages;
 pub mod ops;
@@ -39,6 +41,12 @@ pub struct AppState {
     pub senders: crate::workers::sender::Senders,
     /// The bridge's callback-signing key, when configured (served at /.well-known/jwks.json).
     pub bridge_key: Option<Arc<crate::crypto::jwt::BridgeKey>>,
+    /// The connect pages' templates.
+    pub pages: connect::Pages,
+    /// Signs the connect flow's OAuth `state`.
+    pub state_signer: crate::connect::StateSigner,
+    /// Runs the connect flow against Meta.
+    pub connector: crate::connect::flow::Connector,
 }
 
 impl AppState {
@@ -86,6 +94,11 @@ impl AppState {
         instance_id: Option<&str>,
         actor: &str,
     ) -> Result<(), errors::ApiError> {
+        if let Ok(Some(row)) = self.store.get_channel(id, instance_id).await
+            && row.status != "disconnected"
+        {
+            self.unsubscribe(id).await;
+        }
         let done =
             crate::tenants::remove_channel(&self.store, id, instance_id, actor, self.horizon_ms())
                 .await
@@ -96,6 +109,44 @@ impl AppState {
         self.forget_channel(id).await;
         self.writer_wakeup();
         Ok(())
+    }
+
+    /// Removes the app's webhook subscription of a channel being disconnected, where Meta
+    /// allows it (P13): a Page or an Instagram Login account always; a WhatsApp Business
+    /// Account only when no other live channel of this bridge uses it. Best effort: a
+    /// failure is logged and the disconnect goes on (the token is deleted either way).
+    pub async fn unsubscribe(&self, channel_id: &str) {
+        let Ok(Some(row)) = self.store.lifecycle_row(channel_id).await else {
+            return;
+        };
+        let (Some(object), Some(token)) = (
+            row.subscription_object.as_deref(),
+            row.token_enc
+                .as_deref()
+                .and_then(|e| self.vault.decrypt(e).ok()),
+        ) else {
+            return;
+        };
+        if self
+            .store
+            .others_on_subscription(object, channel_id)
+            .await
+            .map_or(true, |n| n > 0)
+        {
+            return;
+        }
+        let oauth = &self.connector.oauth;
+        let result = if object == "me" {
+            oauth.ig_unsubscribe(&token).await
+        } else {
+            oauth.unsubscribe_app(&token, object).await
+        };
+        match result {
+            Ok(()) => tracing::info!(channel = %channel_id, "webhook subscription removed"),
+            Err(e) => {
+                tracing::warn!(channel = %channel_id, error = %e, "removing the webhook subscription failed")
+            }
+        }
     }
 
     /// Forgets a cached channel row (after a change made through this process).
@@ -116,6 +167,7 @@ impl AppState {
 
 /// The OpenAPI service: every documented API.
 pub type Apis = (
+    connect_api::ConnectApi,
     admin::AdminApi,
     v1::InstanceApi,
     messages::MessagesApi,
@@ -126,6 +178,7 @@ pub type Apis = (
 pub fn openapi_service(public_url: &str) -> OpenApiService<Apis, ()> {
     OpenApiService::new(
         (
+            connect_api::ConnectApi,
             admin::AdminApi,
             v1::InstanceApi,
             messages::MessagesApi,
@@ -163,6 +216,24 @@ pub fn app(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
     let spec = api.spec_endpoint();
     let docs = api.swagger_ui();
     Route::new()
+        // The connect pages and Meta's app callbacks read their bodies with a limit.
+        .at("/connect/callback", poem::get(connect::callback))
+        .at("/connect/assets/:name", poem::get(connect::asset))
+        .at(
+            "/connect/session/:id/pick",
+            poem::get(connect::pick_page).post(connect::pick_submit),
+        )
+        .at(
+            "/connect/session/:id/result",
+            poem::get(connect::result_page),
+        )
+        .at("/connect/:link", poem::get(connect::landing))
+        .at("/connect/:link/start", poem::post(connect::start))
+        .at("/connect/:link/embedded", poem::post(connect::embedded))
+        .at("/privacy", poem::get(connect::privacy))
+        .at("/meta/deauthorize", poem::post(connect::deauthorize))
+        .at("/meta/data-deletion", poem::post(connect::data_deletion))
+        .at("/meta/deletion-status", poem::get(connect::deletion_status))
         .at(
             "/webhooks/meta",
             poem::get(webhooks::verify_handshake).post(webhooks::receive),

@@ -134,9 +134,30 @@ impl std::error::Error for GraphError {}
 /// Parses Meta's error envelope `{"error":{"code":...}}` from a response body. Lenient: codes may
 /// be numbers or strings, every field but `code` may be missing. `None` when the body is not such
 /// an envelope (HTML from a proxy, empty body, OAuth-style `{"error":"..."}` strings, ...).
+///
+/// `api.instagram.com` (the Instagram Login code exchange) answers a flat
+/// `{"error_type":"OAuthException","code":400,"error_message":"..."}` instead; that shape is
+/// accepted too (`error_type` becomes the title).
 pub fn parse_error(status: u16, body: &[u8]) -> Option<GraphError> {
     let value: Value = serde_json::from_slice(body).ok()?;
-    GraphError::from_error_object(value.get("error")?, status)
+    if let Some(error) = value.get("error").filter(|e| e.is_object()) {
+        return GraphError::from_error_object(error, status);
+    }
+    let obj = value.as_object()?;
+    let message = obj.get("error_message").and_then(lenient_string)?;
+    let code = obj.get("code").and_then(lenient_i64)?;
+    Some(GraphError {
+        code,
+        subcode: None,
+        message: truncate_text(message),
+        title: obj
+            .get("error_type")
+            .and_then(lenient_string)
+            .map(truncate_text),
+        details: None,
+        fbtrace_id: None,
+        http_status: status,
+    })
 }
 
 /// `error_data` is an object in current responses, but older Graph errors carry it as a
@@ -780,43 +801,53 @@ impl GraphClient {
         request: reqwest::RequestBuilder,
         secrets: &[&str],
     ) -> Result<Value, GraphCallError> {
-        let response = request
-            .send()
-            .await
-            .map_err(|e| GraphCallError::Transport(describe_transport(&e, secrets)))?;
-        let status = response.status();
-        let body = match read_limited(response, MAX_API_BODY).await {
-            Ok(body) => body,
-            Err(e) if status.is_success() => {
-                return Err(match e {
-                    BodyError::TooLarge => GraphCallError::Decode("response body too large".into()),
-                    BodyError::Failed(msg) => GraphCallError::Transport(scrub(msg, secrets)),
-                });
-            }
-            Err(_) => return Err(error_from_status(status, None)),
-        };
-        if !status.is_success() {
-            return Err(error_from_status(status, Some(&body)));
-        }
-        let json: Value = serde_json::from_slice(&body).map_err(|_| {
-            GraphCallError::Decode(format!(
-                "HTTP {} body is not JSON ({} bytes)",
-                status.as_u16(),
-                body.len()
-            ))
-        })?;
-        if let Some(error) = json
-            .get("error")
-            .and_then(|e| GraphError::from_error_object(e, status.as_u16()))
-        {
-            let class = error.class();
-            return Err(GraphCallError::Graph {
-                error: Box::new(error),
-                class,
+        call_json(request, secrets).await
+    }
+}
+
+/// Sends an API request and returns its JSON body, or the error (a Meta envelope, whatever
+/// the HTTP status, becomes [`GraphCallError::Graph`]). `secrets` are redacted from
+/// transport error texts.
+pub(crate) async fn call_json(
+    request: reqwest::RequestBuilder,
+    secrets: &[&str],
+) -> Result<Value, GraphCallError> {
+    let response = request
+        .send()
+        .await
+        .map_err(|e| GraphCallError::Transport(describe_transport(&e, secrets)))?;
+    let status = response.status();
+    let body = match read_limited(response, MAX_API_BODY).await {
+        Ok(body) => body,
+        Err(e) if status.is_success() => {
+            return Err(match e {
+                BodyError::TooLarge => GraphCallError::Decode("response body too large".into()),
+                BodyError::Failed(msg) => GraphCallError::Transport(scrub(msg, secrets)),
             });
         }
-        Ok(json)
+        Err(_) => return Err(error_from_status(status, None)),
+    };
+    if !status.is_success() {
+        return Err(error_from_status(status, Some(&body)));
     }
+    let json: Value = serde_json::from_slice(&body).map_err(|_| {
+        GraphCallError::Decode(format!(
+            "HTTP {} body is not JSON ({} bytes)",
+            status.as_u16(),
+            body.len()
+        ))
+    })?;
+    if let Some(error) = json
+        .get("error")
+        .and_then(|e| GraphError::from_error_object(e, status.as_u16()))
+    {
+        let class = error.class();
+        return Err(GraphCallError::Graph {
+            error: Box::new(error),
+            class,
+        });
+    }
+    Ok(json)
 }
 
 /// The error for a non-2xx answer (or a 2xx carrying an envelope).
@@ -1060,7 +1091,7 @@ fn describe_transport(e: &reqwest::Error, secrets: &[&str]) -> String {
 }
 
 /// Replaces every occurrence of a (non-trivial) secret by `[redacted]`.
-fn scrub(mut text: String, secrets: &[&str]) -> String {
+pub(crate) fn scrub(mut text: String, secrets: &[&str]) -> String {
     for secret in secrets {
         if secret.len() >= 4 && text.contains(secret) {
             text = text.replace(secret, "[redacted]");
@@ -1105,7 +1136,7 @@ fn clean_filename(name: &str) -> String {
     }
 }
 
-fn lenient_i64(v: &Value) -> Option<i64> {
+pub(crate) fn lenient_i64(v: &Value) -> Option<i64> {
     match v {
         Value::Number(n) => n.as_i64().or_else(|| {
             n.as_f64()
@@ -1121,7 +1152,7 @@ fn lenient_u64(v: &Value) -> Option<u64> {
     lenient_i64(v).and_then(|n| u64::try_from(n).ok())
 }
 
-fn lenient_string(v: &Value) -> Option<String> {
+pub(crate) fn lenient_string(v: &Value) -> Option<String> {
     match v {
         Value::String(s) if !s.is_empty() => Some(s.clone()),
         Value::Number(n) => Some(n.to_string()),

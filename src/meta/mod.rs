@@ -2,3 +2,4 @@
 //! errors (what to retry, what to fail, when a token is dead).
 
 pub mod graph;
+pub mod oauth;

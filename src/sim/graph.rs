@@ -13,6 +13,11 @@
 //! answer ([`Fault::DropConnection`], done by a listener whose connections the handler can
 //! reset, since poem has no way to abort a response from a handler).
 //!
+//! The channel-connect flows (Facebook Login and Embedded Signup dialogs, a JS SDK stand-in,
+//! Instagram Login, code exchanges, `me/accounts`, subscriptions, phone registration, Lead Ads
+//! leads, minted tokens and their expiry) live in [`super::onboarding`], served by the same
+//! listener under path prefixes.
+//!
 //! It keeps everything in memory, is meant for tests and demos only, and never prints
 //! message content: `print` writes one line per request (method, path, status, returned id).
 
@@ -39,12 +44,13 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
+use super::onboarding::{self, IgTokenShape, Onboard, now_secs};
 use super::payloads::meta_bytes;
 use crate::crypto::signature;
 use crate::shutdown::CancellationToken;
 
 /// Largest JSON body accepted on `/messages` and `/_sim/*`.
-const JSON_LIMIT: usize = 4 * 1024 * 1024;
+pub(super) const JSON_LIMIT: usize = 4 * 1024 * 1024;
 /// Largest multipart upload accepted.
 const UPLOAD_LIMIT: usize = 100 * 1024 * 1024;
 /// A status webhook is retried this many times after a failed first attempt.
@@ -53,7 +59,8 @@ const WEBHOOK_RETRIES: u32 = 3;
 const WEBHOOK_BACKOFF: Duration = Duration::from_millis(200);
 /// WhatsApp account used in status webhooks of a channel registered without a WABA id.
 const DEFAULT_WABA_ID: &str = "102000000000001";
-const APP_ID: &str = "236400000000001";
+/// The simulated Meta app id (the only `client_id` the dialogs and token exchanges accept).
+pub const APP_ID: &str = "236400000000001";
 
 /// How the simulator behaves; [`Default`] emits no webhooks.
 #[derive(Clone)]
@@ -72,6 +79,12 @@ pub struct GraphSimOptions {
     pub reorder_statuses: bool,
     /// One line per request and per status webhook on stdout (never content).
     pub print: bool,
+    /// Lifetime of an Embedded Signup code (Meta: 30 s); also [`GraphSim::set_es_code_ttl`].
+    pub es_code_ttl: Duration,
+    /// Shape of the Instagram Login code-exchange answer (flat, `data[]`, or alternating).
+    pub ig_token_shape: IgTokenShape,
+    /// Let `refresh_access_token` refresh Instagram tokens younger than 24 h (Meta refuses).
+    pub allow_young_ig_refresh: bool,
 }
 
 impl Default for GraphSimOptions {
@@ -86,6 +99,9 @@ impl Default for GraphSimOptions {
             ],
             reorder_statuses: false,
             print: false,
+            es_code_ttl: Duration::from_secs(30),
+            ig_token_shape: IgTokenShape::Alternate,
+            allow_young_ig_refresh: false,
         }
     }
 }
@@ -98,6 +114,9 @@ impl std::fmt::Debug for GraphSimOptions {
             .field("status_delays", &self.status_delays)
             .field("reorder_statuses", &self.reorder_statuses)
             .field("print", &self.print)
+            .field("es_code_ttl", &self.es_code_ttl)
+            .field("ig_token_shape", &self.ig_token_shape)
+            .field("allow_young_ig_refresh", &self.allow_young_ig_refresh)
             .finish()
     }
 }
@@ -242,7 +261,7 @@ impl Fault {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
+pub(super) enum Kind {
     WhatsApp,
     Instagram,
     Messenger,
@@ -260,11 +279,11 @@ impl Kind {
 }
 
 #[derive(Debug, Clone)]
-struct Channel {
-    kind: Kind,
-    external_id: String,
-    waba_id: Option<String>,
-    token: String,
+pub(super) struct Channel {
+    pub(super) kind: Kind,
+    pub(super) external_id: String,
+    pub(super) waba_id: Option<String>,
+    pub(super) token: String,
 }
 
 struct MediaItem {
@@ -273,22 +292,31 @@ struct MediaItem {
 }
 
 #[derive(Default)]
-struct Inner {
-    channels: HashMap<String, Channel>,
-    revoked: HashSet<String>,
+pub(super) struct Inner {
+    pub(super) channels: HashMap<String, Channel>,
+    pub(super) revoked: HashSet<String>,
     requests: Vec<GraphRequest>,
     faults: VecDeque<Fault>,
     closed: HashSet<String>,
     media: HashMap<String, MediaItem>,
     uploaded: Vec<(String, String, usize)>,
     webhooks: Vec<StatusWebhook>,
+    /// Accounts, minted tokens, codes, subscriptions and leads of the connect flows.
+    pub(super) onboard: Onboard,
 }
 
 impl Inner {
-    fn token_state(&self, token: &str) -> TokenState {
+    pub(super) fn token_state(&self, token: &str) -> TokenState {
+        if let Some(minted) = self.onboard.tokens.get(token) {
+            return if self.revoked.contains(token) || minted.is_expired(now_secs()) {
+                TokenState::Revoked
+            } else {
+                TokenState::Valid
+            };
+        }
         if !self.channels.values().any(|c| c.token == token) {
             TokenState::Unknown
-        } else if self.revoked.contains(token) {
+        } else if self.revoked.contains(token) || self.onboard.channel_expired(token, now_secs()) {
             TokenState::Revoked
         } else {
             TokenState::Valid
@@ -297,7 +325,7 @@ impl Inner {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TokenState {
+pub(super) enum TokenState {
     Valid,
     Revoked,
     Unknown,
@@ -305,22 +333,22 @@ enum TokenState {
 
 type Connections = Mutex<HashMap<SocketAddr, Arc<AtomicBool>>>;
 
-struct State {
-    inner: Mutex<Inner>,
+pub(super) struct State {
+    pub(super) inner: Mutex<Inner>,
     /// Set after start (the bridge's address is known only once it is bound).
     webhook_override: Mutex<Option<String>>,
-    secret_override: Mutex<Option<String>>,
+    pub(super) secret_override: Mutex<Option<String>>,
     connections: Arc<Connections>,
-    opts: GraphSimOptions,
-    base_url: String,
+    pub(super) opts: GraphSimOptions,
+    pub(super) base_url: String,
     seq: AtomicU64,
     nonce: u32,
     started: Instant,
-    client: reqwest::Client,
+    pub(super) client: reqwest::Client,
     stop: CancellationToken,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -328,7 +356,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// pending status webhook.
 pub struct GraphSim {
     addr: SocketAddr,
-    state: Arc<State>,
+    pub(super) state: Arc<State>,
 }
 
 impl GraphSim {
@@ -502,26 +530,30 @@ pub async fn start(listen: SocketAddr, opts: GraphSimOptions) -> anyhow::Result<
 // Replies
 
 /// An answer before it becomes a poem response.
-struct Reply {
-    status: u16,
-    content_type: String,
-    body: Vec<u8>,
+pub(super) struct Reply {
+    pub(super) status: u16,
+    pub(super) content_type: String,
+    pub(super) body: Vec<u8>,
+    /// Extra headers (`Location`, `Cache-Control`).
+    pub(super) headers: Vec<(&'static str, String)>,
 }
 
 impl Reply {
-    fn json(status: u16, body: &Value) -> Self {
+    pub(super) fn json(status: u16, body: &Value) -> Self {
         Self {
             status,
             content_type: "application/json; charset=UTF-8".into(),
             body: meta_bytes(body),
+            headers: Vec::new(),
         }
     }
 
-    fn html(status: u16, body: &str) -> Self {
+    pub(super) fn html(status: u16, body: &str) -> Self {
         Self {
             status,
             content_type: "text/html; charset=utf-8".into(),
             body: body.as_bytes().to_vec(),
+            headers: vec![("cache-control", "no-store".into())],
         }
     }
 
@@ -531,6 +563,9 @@ impl Reply {
             .content_type(&self.content_type);
         if let Some(v) = version {
             b = b.header("facebook-api-version", v);
+        }
+        for (name, value) in self.headers {
+            b = b.header(name, value);
         }
         b.body(self.body)
     }
@@ -545,7 +580,7 @@ fn fbtrace_id() -> String {
 }
 
 /// Meta's error envelope (§9.1). `details` becomes `error_data.details` on WhatsApp.
-fn graph_error(
+pub(super) fn graph_error(
     status: u16,
     code: u32,
     subcode: Option<u32>,
@@ -568,7 +603,7 @@ fn graph_error(
     Reply::json(status, &json!({ "error": error }))
 }
 
-fn err_token(state: TokenState) -> Reply {
+pub(super) fn err_token(state: TokenState) -> Reply {
     match state {
         TokenState::Revoked => graph_error(
             401,
@@ -589,7 +624,7 @@ fn err_token(state: TokenState) -> Reply {
     }
 }
 
-fn err_unknown_object(method: &str, id: &str) -> Reply {
+pub(super) fn err_unknown_object(method: &str, id: &str) -> Reply {
     let message = format!(
         "Unsupported {method} request. Object with ID '{id}' does not exist, cannot be loaded due to missing permissions, or does not support this operation. Please read the Graph API documentation at https://developers.facebook.com/docs/graph-api"
     );
@@ -609,7 +644,7 @@ fn err_param(what: &str, kind: Kind) -> Reply {
 }
 
 /// The envelope Meta sends for `code` (fixture wording where there is a fixture).
-fn coded_error(status: u16, code: u32, kind: Kind) -> Reply {
+pub(super) fn coded_error(status: u16, code: u32, kind: Kind) -> Reply {
     let (subcode, message, details): (Option<u32>, String, Option<&str>) = match code {
         2 => (
             None,
@@ -685,20 +720,20 @@ fn coded_error(status: u16, code: u32, kind: Kind) -> Reply {
 // Request handling
 
 /// What handling one Graph request produced, recorded before answering.
-struct Handled {
-    reply: Reply,
-    sender_id: Option<String>,
-    authorization_ok: bool,
-    body: Value,
-    message_id: Option<String>,
-    accepted_send: bool,
-    fault: Option<&'static str>,
-    delay: Option<Duration>,
-    drop_connection: bool,
+pub(super) struct Handled {
+    pub(super) reply: Reply,
+    pub(super) sender_id: Option<String>,
+    pub(super) authorization_ok: bool,
+    pub(super) body: Value,
+    pub(super) message_id: Option<String>,
+    pub(super) accepted_send: bool,
+    pub(super) fault: Option<&'static str>,
+    pub(super) delay: Option<Duration>,
+    pub(super) drop_connection: bool,
 }
 
 impl Handled {
-    fn new(reply: Reply) -> Self {
+    pub(super) fn new(reply: Reply) -> Self {
         Self {
             reply,
             sender_id: None,
@@ -779,7 +814,7 @@ impl Endpoint for GraphEndpoint {
     }
 }
 
-fn is_version(s: &str) -> bool {
+pub(super) fn is_version(s: &str) -> bool {
     s.strip_prefix('v').is_some_and(|rest| {
         let mut parts = rest.split('.');
         let major = parts.next().unwrap_or_default();
@@ -791,7 +826,7 @@ fn is_version(s: &str) -> bool {
     })
 }
 
-fn query_param(req: &Request, name: &str) -> Option<String> {
+pub(super) fn query_param(req: &Request, name: &str) -> Option<String> {
     url::form_urlencoded::parse(req.uri().query()?.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
@@ -824,6 +859,12 @@ async fn route(state: &Arc<State>, req: &Request, body: RequestBody, at: Instant
             _ => unknown_path(&path),
         };
     }
+    if segs
+        .first()
+        .is_some_and(|s| onboarding::HOST_PREFIXES.contains(s))
+    {
+        return onboarding::route_hosts(state, req, &segs, token.as_deref(), body, at).await;
+    }
     // Like Meta, an unversioned path is served too (the bridge may be configured without one).
     if segs.first().is_some_and(|s| is_version(s)) {
         segs.remove(0);
@@ -836,12 +877,31 @@ async fn route(state: &Arc<State>, req: &Request, body: RequestBody, at: Instant
         [object, "media"] if method == Method::POST => {
             upload(state, req, object, token.as_deref(), body).await
         }
+        ["oauth", "access_token"] if method == Method::GET => {
+            onboarding::oauth_access_token(state, req)
+        }
+        ["me"] if method == Method::GET => onboarding::me(state, req, token.as_deref()),
+        ["me", "accounts"] if method == Method::GET => {
+            onboarding::me_accounts(state, req, token.as_deref())
+        }
+        [waba, "phone_numbers"] if method == Method::GET => {
+            onboarding::phone_numbers(state, waba, token.as_deref())
+        }
+        [object, "subscribed_apps"] => {
+            onboarding::subscribed_apps(state, req, object, token.as_deref())
+        }
+        [phone, "register"] if method == Method::POST => {
+            onboarding::register(state, phone, token.as_deref(), body).await
+        }
+        [id] if method == Method::GET && onboarding::is_lead(state, id) => {
+            onboarding::lead(state, req, id, token.as_deref())
+        }
         [id] if method == Method::GET => media_metadata(state, req, id, token.as_deref()),
         _ => unknown_path(&path),
     }
 }
 
-fn unknown_path(path: &str) -> Handled {
+pub(super) fn unknown_path(path: &str) -> Handled {
     Handled::new(graph_error(
         400,
         2500,
@@ -867,6 +927,7 @@ fn authorize(
                 .values()
                 .find(|c| c.token == t && c.kind != Kind::WhatsApp)
                 .cloned()
+                .or_else(|| inner.onboard.me_channel(t, &inner.channels))
         })
     } else {
         inner.channels.get(object).cloned()
@@ -882,8 +943,11 @@ fn authorize(
         h.sender_id = Some(object.to_string());
         return Err(Box::new(h));
     };
-    if token != Some(channel.token.as_str()) || token_state != TokenState::Valid {
-        let reply = err_token(if token == Some(channel.token.as_str()) {
+    // The channel's own token, or a token the connect flows minted for this asset.
+    let token_fits =
+        token.is_some_and(|t| t == channel.token || inner.onboard.covers(t, &channel.external_id));
+    if !token_fits || token_state != TokenState::Valid {
+        let reply = err_token(if token_fits {
             token_state
         } else {
             TokenState::Unknown
@@ -914,7 +978,7 @@ fn fault_reply(fault: &Fault, kind: Kind) -> Reply {
     }
 }
 
-async fn messages(
+pub(super) async fn messages(
     state: &Arc<State>,
     object: &str,
     token: Option<&str>,
@@ -939,7 +1003,7 @@ async fn messages(
     h
 }
 
-async fn read_json(body: RequestBody) -> Value {
+pub(super) async fn read_json(body: RequestBody) -> Value {
     let mut body = body;
     let Ok(body) = body.take() else {
         return Value::Null;
@@ -1435,6 +1499,7 @@ fn download(state: &Arc<State>, id: &str, token: Option<&str>) -> Handled {
             status: 200,
             content_type: m.mime.clone(),
             body: m.bytes.clone(),
+            headers: Vec::new(),
         }),
         None => Handled::new(Reply::html(
             404,
@@ -1540,6 +1605,12 @@ fn debug_token(state: &Arc<State>, req: &Request, token: Option<&str>) -> Handle
         return h;
     };
     let inner = lock(&state.inner);
+    if let Some(minted) = inner.onboard.tokens.get(&input) {
+        let data = onboarding::debug_data(&inner, minted);
+        let mut h = Handled::new(Reply::json(200, &json!({ "data": data })));
+        h.authorization_ok = true;
+        return h;
+    }
     let token_state = inner.token_state(&input);
     let mut scopes: Vec<&str> = Vec::new();
     let mut granular: Vec<(&str, Vec<String>)> = Vec::new();
@@ -1902,7 +1973,8 @@ async fn control(state: &Arc<State>, req: Request) -> Reply {
                     .collect();
                 Reply::json(200, &Value::Array(list))
             }
-            _ => Reply::json(404, &json!({"error": "unknown simulator path"})),
+            p => onboarding::control_get(state, p)
+                .unwrap_or_else(|| Reply::json(404, &json!({"error": "unknown simulator path"}))),
         };
     }
     if method != Method::POST {
@@ -1966,7 +2038,8 @@ async fn control(state: &Arc<State>, req: Request) -> Reply {
                 .insert(id, MediaItem { mime, bytes });
             ok()
         }
-        _ => Reply::json(404, &json!({"error": "unknown simulator path"})),
+        p => onboarding::control_post(state, p, &json)
+            .unwrap_or_else(|| Reply::json(404, &json!({"error": "unknown simulator path"}))),
     }
 }
 

@@ -5,5 +5,6 @@
 
 pub mod emitter;
 pub mod graph;
+pub mod onboarding;
 pub mod payloads;
 pub mod receiver;

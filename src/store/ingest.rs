@@ -226,7 +226,12 @@ pub async fn ingest_events(
                         target: Some(t),
                         route,
                         route_ext,
-                        state: "pending",
+                        // A lead waits until its field data is fetched (workers::lifecycle).
+                        state: if ev.event_type == types::LEAD_RECEIVED {
+                            "enriching"
+                        } else {
+                            "pending"
+                        },
                     });
                 }
             }

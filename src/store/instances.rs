@@ -193,6 +193,43 @@ impl Store {
         Ok(res.rows_affected() > 0)
     }
 
+    /// Origins an instance's connect sessions may return to: its configured list, else the
+    /// origin of its callback URL. `None` when the instance does not exist.
+    pub async fn instance_return_origins(&self, id: &str) -> Result<Option<Vec<String>>> {
+        let row = sqlx::query("SELECT return_origins, callback_url FROM instances WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let configured: Option<String> = row.try_get(0)?;
+        let callback: String = row.try_get(1)?;
+        if let Some(list) = configured.and_then(|s| serde_json::from_str::<Vec<String>>(&s).ok()) {
+            return Ok(Some(list));
+        }
+        Ok(Some(
+            url::Url::parse(&callback)
+                .map(|u| vec![u.origin().ascii_serialization()])
+                .unwrap_or_default(),
+        ))
+    }
+
+    /// Sets the origins an instance's connect sessions may return to (`None`: its callback
+    /// URL's origin).
+    pub async fn set_instance_return_origins(
+        &self,
+        id: &str,
+        origins: Option<&[String]>,
+    ) -> Result<bool> {
+        let res =
+            sqlx::query("UPDATE instances SET return_origins = $2, updated_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(origins.map(|o| serde_json::json!(o).to_string()))
+                .bind(crate::now_ms())
+                .execute(self.pool())
+                .await?;
+        Ok(res.rows_affected() > 0)
+    }
+
     pub async fn insert_channel(&self, row: &ChannelRow) -> Result<()> {
         sqlx::query(
             "INSERT INTO channels (id, instance_id, kind, external_id, waba_id, name, token_enc, status, created_at, updated_at) \

@@ -5,11 +5,13 @@
 //! backend under `migrations/`. Times are unix milliseconds bound from Rust; every query on
 //! tenant data filters by instance id where a tenant asks.
 
+mod connect;
 mod events;
 mod ingest;
 mod instances;
 mod messages;
 
+pub use connect::*;
 pub use events::*;
 pub use ingest::*;
 pub use instances::*;
@@ -197,7 +199,8 @@ impl Store {
         self.pool.close().await;
     }
 
-    /// Writes an audit record (P17): who did what to which object.
+    /// Writes an audit record (P17): who did what to which object. The instance concerned is
+    /// the target itself (an instance) or its owner (a channel or an event).
     pub async fn audit(
         &self,
         actor: &str,
@@ -206,7 +209,9 @@ impl Store {
         detail: Option<&str>,
     ) -> Result<()> {
         sqlx::query(
-            "INSERT INTO audit_log (at, actor, action, target, detail) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO audit_log (at, actor, action, target, detail, instance_id) VALUES ($1, $2, $3, $4, $5, \
+             COALESCE(CASE WHEN substr($4, 1, 4) = 'ins_' THEN $4 END, \
+             (SELECT instance_id FROM channels WHERE id = $4), (SELECT instance_id FROM events WHERE id = $4)))",
         )
         .bind(crate::now_ms())
         .bind(actor)

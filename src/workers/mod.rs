@@ -2,5 +2,6 @@
 //! Every worker stops at the shutdown signal between steps, never in the middle of one.
 
 pub mod delivery;
+pub mod lifecycle;
 pub mod maintenance;
 pub mod sender;

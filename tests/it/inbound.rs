@@ -142,7 +142,22 @@ async fn p07_bad_or_missing_signature_is_401_and_nothing_is_stored(db: Db) {
 }
 
 async fn every_fixture_is_acknowledged_and_batches_split_per_item(db: Db) {
-    let app = spawn_app(db).await;
+    // The lead's field data is fetched from the (simulated) Graph API before it is delivered.
+    let sim = crate::outbound::start_sim(crate::outbound::FAST_STATUSES, false).await;
+    sim.add_channel(
+        "messenger",
+        "105000000000001",
+        None,
+        "EAAG-test-token-secret",
+    );
+    sim.add_lead(metabridge::sim::onboarding::SimLead::new(
+        "1234567890123456",
+        "105000000000001",
+        "990000000000001",
+        serde_json::json!([{"name": "email", "values": ["ana@example.com"]}]),
+    ));
+    let sim_url = sim.url();
+    let app = spawn_app_with(db, |c| c.graph.base_url = sim_url).await;
     let t = app.fixture_tenant().await;
     // The second number of the batched fixture belongs to the same tenant.
     app.channel(&t, "whatsapp", "106000000000002", Some("102000000000002"))

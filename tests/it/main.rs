@@ -7,6 +7,7 @@ mod helpers;
 
 mod api;
 mod cli;
+mod connect;
 mod delivery;
 mod inbound;
 mod jwt;

@@ -59,6 +59,7 @@ pub async fn start_sim(delays_ms: [u64; 3], reorder: bool) -> GraphSim {
             status_delays: delays_ms.map(|d| Some(Duration::from_millis(d))),
             reorder_statuses: reorder,
             print: false,
+            ..Default::default()
         },
     )
     .await

@@ -1,0 +1,547 @@
+//! The server side of Meta's connect flows: exchange the code (at once: an Embedded Signup
+//! code lives about 30 seconds), discover the assets, let the person pick, subscribe the app
+//! to each asset's webhooks, register WhatsApp numbers where Meta allows it, store the token
+//! through the vault, create the channels (`channel.connected`), and end the session.
+//! The app secret and every token stay on the server; nothing here logs a token.
+
+use std::sync::Arc;
+
+use super::{Candidate, Flow, IG_FIELDS, PAGE_FIELDS, TempData};
+use crate::config::ConnectConfig;
+use crate::crypto::vault::Vault;
+use crate::meta::graph::GraphCallError;
+use crate::meta::oauth::OAuthClient;
+use crate::store::{ConnectOutcome, ConnectSessionRow, ConnectedChannel, Store};
+
+/// Why a connect attempt failed: a machine-readable code and a sentence for the person.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+        }
+    }
+
+    fn meta(step: &str, err: &GraphCallError) -> Self {
+        // GraphCallError's Display never holds a token or a body (meta::graph).
+        Self::new(
+            "meta_error",
+            format!("Meta refused a step of the connection ({step}): {err}"),
+        )
+    }
+}
+
+/// Where a connect attempt stands after a step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Several assets: the person picks (the candidates are kept encrypted in the session).
+    Pick(Vec<Candidate>),
+    /// Done: the channels that were connected, and per-asset problems of the others.
+    Connected {
+        channel_ids: Vec<String>,
+        problems: Vec<String>,
+    },
+}
+
+/// What the browser reported from Embedded Signup's session-info message (untrusted: checked
+/// against `debug_token`).
+#[derive(Debug, Clone, Default)]
+pub struct EsReport {
+    pub waba_id: Option<String>,
+    pub phone_number_id: Option<String>,
+}
+
+/// Runs the connect steps against Meta and the store.
+#[derive(Clone)]
+pub struct Connector {
+    pub store: Store,
+    pub vault: Arc<Vault>,
+    pub oauth: OAuthClient,
+    pub cfg: ConnectConfig,
+    pub public_url: String,
+    pub horizon_ms: i64,
+    /// How long a pending WhatsApp registration waits before it is tried again.
+    pub register_retry_ms: i64,
+}
+
+/// Registration errors that mean "not yet" rather than "no": Meta's registration server is
+/// busy, asks to wait, or rate-limits registrations (decided on codes, never on texts; a
+/// display name still in review is known from `phone_numbers` before registering).
+fn registration_can_wait(err: &GraphCallError) -> bool {
+    match err {
+        GraphCallError::Graph { error, .. } => {
+            matches!(error.code, 133004 | 133015 | 133016 | 131057) || err.is_retryable()
+        }
+        _ => err.is_retryable(),
+    }
+}
+
+/// Display-name states in which Meta lets a number register.
+fn name_approved(status: Option<&str>) -> bool {
+    match status {
+        None => true,
+        Some(s) => matches!(
+            s.to_ascii_uppercase().as_str(),
+            "APPROVED" | "AVAILABLE_WITHOUT_REVIEW" | "NONE"
+        ),
+    }
+}
+
+impl Connector {
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/connect/callback", self.public_url)
+    }
+
+    /// WhatsApp Embedded Signup: the popup gave the browser a code (and, separately, the WABA
+    /// and phone number ids).
+    pub async fn embedded_signup(
+        &self,
+        session: &ConnectSessionRow,
+        code: &str,
+        report: &EsReport,
+    ) -> Result<Step, Failure> {
+        let token = self
+            .oauth
+            .exchange_code(code, None)
+            .await
+            .map_err(|e| Failure::meta("code exchange", &e))?;
+        let debug = self
+            .oauth
+            .debug_token(&token.access_token)
+            .await
+            .map_err(|e| Failure::meta("token check", &e))?;
+        if !debug.is_valid {
+            return Err(Failure::new(
+                "meta_error",
+                "Meta reports the new access token as invalid. Please try again.",
+            ));
+        }
+        let mut granted: Vec<String> = Vec::new();
+        for g in &debug.granular_scopes {
+            if g.scope == "whatsapp_business_management" || g.scope == "whatsapp_business_messaging"
+            {
+                for t in &g.target_ids {
+                    if !granted.contains(t) {
+                        granted.push(t.clone());
+                    }
+                }
+            }
+        }
+        let wabas: Vec<String> = match &report.waba_id {
+            Some(w) if granted.is_empty() || granted.contains(w) => vec![w.clone()],
+            Some(_) => {
+                return Err(Failure::new(
+                    "asset_mismatch",
+                    "The WhatsApp Business Account reported by the browser is not one this login granted access to.",
+                ));
+            }
+            None => granted,
+        };
+        if wabas.is_empty() {
+            return Err(Failure::new(
+                "no_assets",
+                "No WhatsApp Business Account was shared. Run the signup again and select an account.",
+            ));
+        }
+        let mut candidates = Vec::new();
+        for waba in &wabas {
+            let numbers = self
+                .oauth
+                .phone_numbers(&token.access_token, waba)
+                .await
+                .map_err(|e| Failure::meta("listing phone numbers", &e))?;
+            for n in numbers {
+                candidates.push(Candidate {
+                    external_id: n.id.clone(),
+                    label: if n.verified_name.is_empty() {
+                        n.display_phone_number.clone()
+                    } else {
+                        format!("{} ({})", n.verified_name, n.display_phone_number)
+                    },
+                    detail: Some(format!("WhatsApp Business Account {waba}")),
+                    waba_id: Some(waba.clone()),
+                    page_id: None,
+                    token: None,
+                    name_pending: !name_approved(n.name_status.as_deref()),
+                });
+            }
+        }
+        if let Some(phone) = &report.phone_number_id {
+            let Some(c) = candidates.iter().find(|c| &c.external_id == phone).cloned() else {
+                return Err(Failure::new(
+                    "asset_mismatch",
+                    "The phone number reported by the browser does not belong to the shared WhatsApp Business Account.",
+                ));
+            };
+            candidates = vec![c];
+        }
+        let temp = TempData {
+            token: token.access_token.clone(),
+            token_kind: "system_user".into(),
+            token_expires_at: token
+                .expires_in
+                .filter(|s| *s > 0)
+                .map(|s| crate::now_ms() + s * 1000),
+            meta_user_id: debug.user_id.clone(),
+            candidates,
+        };
+        self.offer(session, temp).await
+    }
+
+    /// The redirect dialog came back with a code (Facebook Login or Instagram Login).
+    pub async fn oauth_code(
+        &self,
+        session: &ConnectSessionRow,
+        code: &str,
+    ) -> Result<Step, Failure> {
+        let redirect = self.redirect_uri();
+        let flow = Flow::parse(&session.flow).unwrap_or(Flow::FacebookLogin);
+        let temp = if flow == Flow::InstagramLogin {
+            let short = self
+                .oauth
+                .ig_exchange_code(code, &redirect)
+                .await
+                .map_err(|e| Failure::meta("code exchange", &e))?;
+            let long = self
+                .oauth
+                .ig_long_lived(&short.access_token)
+                .await
+                .map_err(|e| Failure::meta("long-lived token", &e))?;
+            let me = self
+                .oauth
+                .ig_me(&long.access_token)
+                .await
+                .map_err(|e| Failure::meta("reading the account", &e))?;
+            TempData {
+                token: long.access_token.clone(),
+                token_kind: "instagram_login".into(),
+                token_expires_at: long
+                    .expires_in
+                    .filter(|s| *s > 0)
+                    .map(|s| crate::now_ms() + s * 1000),
+                meta_user_id: short.user_id.clone().or_else(|| Some(me.user_id.clone())),
+                candidates: vec![Candidate {
+                    external_id: me.user_id.clone(),
+                    label: me
+                        .username
+                        .as_ref()
+                        .map(|u| format!("@{u}"))
+                        .unwrap_or_else(|| me.user_id.clone()),
+                    detail: me.name.clone(),
+                    waba_id: None,
+                    page_id: None,
+                    token: None,
+                    name_pending: false,
+                }],
+            }
+        } else {
+            let short = self
+                .oauth
+                .exchange_code(code, Some(&redirect))
+                .await
+                .map_err(|e| Failure::meta("code exchange", &e))?;
+            let long = self
+                .oauth
+                .long_lived_user_token(&short.access_token)
+                .await
+                .map_err(|e| Failure::meta("long-lived token", &e))?;
+            let user_id = self.oauth.me_id(&long.access_token).await.ok();
+            let pages = self
+                .oauth
+                .pages(&long.access_token)
+                .await
+                .map_err(|e| Failure::meta("listing Pages", &e))?;
+            let instagram = session.kind == "instagram";
+            let candidates: Vec<Candidate> = pages
+                .into_iter()
+                .filter_map(|p| {
+                    if instagram {
+                        let ig = p.instagram?;
+                        Some(Candidate {
+                            label: ig
+                                .username
+                                .as_ref()
+                                .map(|u| format!("@{u}"))
+                                .unwrap_or_else(|| ig.id.clone()),
+                            external_id: ig.id,
+                            detail: Some(format!("linked to the Page {}", p.name)),
+                            waba_id: None,
+                            page_id: Some(p.id),
+                            token: Some(p.access_token),
+                            name_pending: false,
+                        })
+                    } else {
+                        Some(Candidate {
+                            external_id: p.id.clone(),
+                            label: p.name.clone(),
+                            detail: Some(format!("Page {}", p.id)),
+                            waba_id: None,
+                            page_id: Some(p.id),
+                            token: Some(p.access_token),
+                            name_pending: false,
+                        })
+                    }
+                })
+                .collect();
+            TempData {
+                token: long.access_token.clone(),
+                token_kind: "page".into(),
+                token_expires_at: None,
+                meta_user_id: user_id,
+                candidates,
+            }
+        };
+        self.offer(session, temp).await
+    }
+
+    /// One asset: connect it at once; several: keep them (encrypted) for the picker.
+    async fn offer(&self, session: &ConnectSessionRow, temp: TempData) -> Result<Step, Failure> {
+        match temp.candidates.len() {
+            0 => Err(Failure::new(
+                "no_assets",
+                match session.kind.as_str() {
+                    "instagram" => {
+                        "No Instagram professional account was shared. Make sure the account is a business or creator account (linked to a Facebook Page when you log in with Facebook) and that you selected it."
+                    }
+                    "messenger" => {
+                        "No Facebook Page was shared. Run the login again and select at least one Page."
+                    }
+                    _ => "No WhatsApp phone number was found in the shared account.",
+                },
+            )),
+            1 => {
+                let chosen = temp.candidates.clone();
+                self.connect(session, &temp, &chosen).await
+            }
+            _ => {
+                let plain = serde_json::to_string(&temp).map_err(|_| {
+                    Failure::new("internal_error", "Could not keep the session's data.")
+                })?;
+                let stored = self
+                    .store
+                    .set_connect_temp(&session.id, Some(&self.vault.encrypt(&plain)))
+                    .await
+                    .map_err(|_| {
+                        Failure::new("internal_error", "Could not keep the session's data.")
+                    })?;
+                if !stored {
+                    return Err(Failure::new(
+                        "session_closed",
+                        "This connection session has already ended.",
+                    ));
+                }
+                Ok(Step::Pick(temp.candidates))
+            }
+        }
+    }
+
+    /// The person picked `chosen` external ids among the kept candidates.
+    pub async fn pick(
+        &self,
+        session: &ConnectSessionRow,
+        chosen: &[String],
+    ) -> Result<Step, Failure> {
+        let temp: TempData = session
+            .temp_enc
+            .as_deref()
+            .and_then(|enc| self.vault.decrypt(enc).ok())
+            .and_then(|plain| serde_json::from_str(&plain).ok())
+            .ok_or_else(|| {
+                Failure::new(
+                    "session_closed",
+                    "There is nothing left to pick in this session.",
+                )
+            })?;
+        let picked: Vec<Candidate> = temp
+            .candidates
+            .iter()
+            .filter(|c| chosen.iter().any(|id| id == &c.external_id))
+            .cloned()
+            .collect();
+        if picked.is_empty() {
+            return Err(Failure::new(
+                "nothing_selected",
+                "Select at least one account to connect.",
+            ));
+        }
+        self.connect(session, &temp, &picked).await
+    }
+
+    /// Subscribes, registers and stores each chosen asset.
+    async fn connect(
+        &self,
+        session: &ConnectSessionRow,
+        temp: &TempData,
+        chosen: &[Candidate],
+    ) -> Result<Step, Failure> {
+        let flow = Flow::parse(&session.flow).unwrap_or(Flow::FacebookLogin);
+        let mut channel_ids = Vec::new();
+        let mut problems = Vec::new();
+        let mut subscribed: Vec<String> = Vec::new();
+        for c in chosen {
+            let token = c.token.as_deref().unwrap_or(&temp.token);
+            // 1. Webhooks first: nothing arrives until the app is subscribed.
+            let subscription_object = match flow {
+                Flow::InstagramLogin => {
+                    if let Err(e) = self.oauth.ig_subscribe(token, IG_FIELDS).await {
+                        problems.push(format!(
+                            "{}: {}",
+                            c.label,
+                            Failure::meta("webhook subscription", &e).message
+                        ));
+                        continue;
+                    }
+                    "me".to_string()
+                }
+                Flow::EmbeddedSignup => {
+                    let Some(waba) = c.waba_id.clone() else {
+                        problems.push(format!("{}: no WhatsApp Business Account id", c.label));
+                        continue;
+                    };
+                    if !subscribed.contains(&waba) {
+                        if let Err(e) = self.oauth.subscribe_app(token, &waba, &[]).await {
+                            problems.push(format!(
+                                "{}: {}",
+                                c.label,
+                                Failure::meta("webhook subscription", &e).message
+                            ));
+                            continue;
+                        }
+                        subscribed.push(waba.clone());
+                    }
+                    waba
+                }
+                Flow::FacebookLogin => {
+                    let page = c.page_id.clone().unwrap_or_else(|| c.external_id.clone());
+                    if let Err(e) = self.oauth.subscribe_app(token, &page, PAGE_FIELDS).await {
+                        problems.push(format!(
+                            "{}: {}",
+                            c.label,
+                            Failure::meta("webhook subscription", &e).message
+                        ));
+                        continue;
+                    }
+                    page
+                }
+            };
+            // 2. WhatsApp numbers are registered when Meta allows it; otherwise they wait.
+            let mut status = "active";
+            let mut status_reason: Option<String> = None;
+            let mut register_next_at = None;
+            let mut pin_enc = None;
+            if flow == Flow::EmbeddedSignup {
+                let pin = super::new_pin();
+                pin_enc = Some(self.vault.encrypt(&pin));
+                if c.name_pending {
+                    status = "pending";
+                    status_reason = Some("the display name is waiting for Meta's review; the number is registered once it is approved".into());
+                    register_next_at = Some(crate::now_ms() + self.register_retry_ms);
+                } else {
+                    match self.oauth.register_phone(token, &c.external_id, &pin).await {
+                        Ok(()) => {}
+                        Err(e) if registration_can_wait(&e) => {
+                            status = "pending";
+                            status_reason = Some(format!(
+                                "Meta cannot register the number yet ({e}); it is tried again automatically"
+                            ));
+                            register_next_at = Some(crate::now_ms() + self.register_retry_ms);
+                        }
+                        Err(e) => {
+                            problems.push(format!(
+                                "{}: {}",
+                                c.label,
+                                Failure::meta("phone number registration", &e).message
+                            ));
+                            continue;
+                        }
+                    }
+                }
+            }
+            let kind = session.kind.as_str();
+            let token_kind = match flow {
+                Flow::EmbeddedSignup => "system_user",
+                Flow::InstagramLogin => "instagram_login",
+                Flow::FacebookLogin => "page",
+            };
+            let token_expires_at = match flow {
+                Flow::FacebookLogin => None,
+                _ => temp.token_expires_at,
+            };
+            let token_enc = self.vault.encrypt(token);
+            let stored = self
+                .store
+                .store_connected_channel(
+                    &ConnectedChannel {
+                        instance_id: &session.instance_id,
+                        session_id: &session.id,
+                        kind,
+                        external_id: &c.external_id,
+                        waba_id: c.waba_id.as_deref(),
+                        name: Some(&c.label),
+                        token_enc: &token_enc,
+                        token_kind,
+                        token_expires_at,
+                        subscription_object: Some(&subscription_object),
+                        meta_user_id: temp.meta_user_id.as_deref(),
+                        register_pin_enc: pin_enc.as_deref(),
+                        status,
+                        status_reason: status_reason.as_deref(),
+                        register_next_at,
+                    },
+                    self.horizon_ms,
+                )
+                .await;
+            match stored {
+                Ok(ConnectOutcome::Created(id) | ConnectOutcome::Reconnected(id)) => channel_ids.push(id),
+                Ok(ConnectOutcome::TakenByAnotherInstance) => problems.push(format!(
+                    "{}: this account is already connected to another workspace; disconnect it there first",
+                    c.label
+                )),
+                Err(e) => {
+                    tracing::error!(session = %session.id, error = %e, "storing a connected channel failed");
+                    problems.push(format!("{}: could not be saved, please try again", c.label));
+                }
+            }
+        }
+        if channel_ids.is_empty() {
+            let message = if problems.is_empty() {
+                "Nothing was connected.".to_string()
+            } else {
+                problems.join(" ")
+            };
+            let code = if problems
+                .iter()
+                .any(|p| p.contains("already connected to another"))
+            {
+                "asset_taken"
+            } else {
+                "connect_failed"
+            };
+            return Err(Failure::new(code, message));
+        }
+        Ok(Step::Connected {
+            channel_ids,
+            problems,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn display_name_states() {
+        assert!(name_approved(None));
+        assert!(name_approved(Some("APPROVED")));
+        assert!(name_approved(Some("available_without_review")));
+        assert!(!name_approved(Some("PENDING_REVIEW")));
+        assert!(!name_approved(Some("DECLINED")));
+    }
+}

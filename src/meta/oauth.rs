@@ -1,0 +1,1458 @@
+//! The server-side calls of the channel-connect flows and of the token lifecycle
+//! (meta-platform.md §11): the Facebook Login / Embedded Signup code exchange, long-lived user
+//! tokens, `debug_token`, the user's Pages, a WABA's phone numbers, app subscriptions, phone
+//! registration, the Lead Ads lead fetch, and the Instagram Login token calls; plus the
+//! `signed_request` of the deauthorize and data-deletion callbacks (§12.1).
+//!
+//! Secrets: tokens travel in the `Authorization` header where Meta allows it; the few calls
+//! that Meta only accepts with a secret in the query (`oauth/access_token`, `debug_token`'s
+//! `input_token`, the Instagram token endpoints) never put their URL in an error or a log line:
+//! transport errors are described without the URL and every secret of the call is redacted from
+//! every text an error carries (including Meta's own messages). [`AppCredentials`] and
+//! [`AccessToken`] redact their secrets in `Debug`.
+
+use std::fmt;
+use std::time::Duration;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, KeyInit, Mac};
+use serde_json::Value;
+use sha2::Sha256;
+use url::Url;
+
+use super::graph::{
+    GranularScope, GraphCallError, call_json, lenient_i64, lenient_string, safe_segment, scrub,
+};
+
+/// Most `paging.next` pages followed by a list call.
+const MAX_PAGES: usize = 20;
+
+/// Base URLs and Graph version of the hosts the onboarding calls go to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthEndpoints {
+    /// `https://graph.facebook.com` (or a simulator).
+    pub graph_url: String,
+    /// `v25.0`; empty = no version segment.
+    pub graph_version: String,
+    /// `https://api.instagram.com` (Instagram Login code exchange).
+    pub ig_api_url: String,
+    /// `https://graph.instagram.com` (Instagram Login tokens and API).
+    pub ig_graph_url: String,
+}
+
+impl OAuthEndpoints {
+    /// Meta's production hosts with `version`.
+    pub fn meta(version: &str) -> Self {
+        Self {
+            graph_url: "https://graph.facebook.com".into(),
+            graph_version: version.into(),
+            ig_api_url: "https://api.instagram.com".into(),
+            ig_graph_url: "https://graph.instagram.com".into(),
+        }
+    }
+
+    /// Everything on one simulator (`metabridge sim graph`): Graph at `/`, Instagram hosts
+    /// under `/ig-api` and `/ig-graph`.
+    pub fn simulator(base: &str, version: &str) -> Self {
+        let base = base.trim_end_matches('/');
+        Self {
+            graph_url: base.to_owned(),
+            graph_version: version.into(),
+            ig_api_url: format!("{base}/ig-api"),
+            ig_graph_url: format!("{base}/ig-graph"),
+        }
+    }
+}
+
+/// A Meta app's id and secret. `Debug` redacts the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AppCredentials {
+    pub app_id: String,
+    pub app_secret: String,
+}
+
+impl fmt::Debug for AppCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AppCredentials")
+            .field("app_id", &self.app_id)
+            .field("app_secret", &"[redacted]")
+            .finish()
+    }
+}
+
+/// An access token and its lifetime. `Debug` redacts the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct AccessToken {
+    pub access_token: String,
+    /// Seconds from now; `None` when Meta did not say (non-expiring business tokens).
+    pub expires_in: Option<i64>,
+}
+
+impl fmt::Debug for AccessToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AccessToken")
+            .field("access_token", &"[redacted]")
+            .field("expires_in", &self.expires_in)
+            .finish()
+    }
+}
+
+/// The short-lived token of the Instagram Login code exchange. `Debug` redacts the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IgShortToken {
+    pub access_token: String,
+    /// The Instagram professional account id (`user_id`), when Meta returned it.
+    pub user_id: Option<String>,
+}
+
+impl fmt::Debug for IgShortToken {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IgShortToken")
+            .field("access_token", &"[redacted]")
+            .field("user_id", &self.user_id)
+            .finish()
+    }
+}
+
+/// `GET /debug_token` (`data`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DebugToken {
+    pub is_valid: bool,
+    /// The app-scoped user id of whoever the token belongs to.
+    pub user_id: Option<String>,
+    /// `USER`, `PAGE`, `SYSTEM_USER`, ...
+    pub token_type: Option<String>,
+    /// Unix seconds; `Some(0)` = never expires.
+    pub expires_at: Option<i64>,
+    pub data_access_expires_at: Option<i64>,
+    pub scopes: Vec<String>,
+    pub granular_scopes: Vec<GranularScope>,
+    /// `data.error.code` / `subcode` when the token is invalid (190 / 463 = expired).
+    pub error_code: Option<i64>,
+    pub error_subcode: Option<i64>,
+}
+
+/// An Instagram professional account linked to a Page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgAccount {
+    pub id: String,
+    pub username: Option<String>,
+}
+
+/// A Page of `me/accounts`, with its Page token. `Debug` redacts the token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Page {
+    pub id: String,
+    pub name: String,
+    pub access_token: String,
+    pub tasks: Vec<String>,
+    pub instagram: Option<IgAccount>,
+}
+
+impl fmt::Debug for Page {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Page")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("access_token", &"[redacted]")
+            .field("tasks", &self.tasks)
+            .field("instagram", &self.instagram)
+            .finish()
+    }
+}
+
+/// A phone number of a WABA (`GET /{waba}/phone_numbers`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct PhoneNumber {
+    pub id: String,
+    pub display_phone_number: String,
+    pub verified_name: String,
+    /// `APPROVED`, `PENDING_REVIEW`, `DECLINED`, `AVAILABLE_WITHOUT_REVIEW`, ...
+    pub name_status: Option<String>,
+    pub code_verification_status: Option<String>,
+    pub platform_type: Option<String>,
+    pub quality_rating: Option<String>,
+}
+
+/// One app subscribed to an object (`GET /{id}/subscribed_apps`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct SubscribedApp {
+    pub app_id: Option<String>,
+    /// Empty for WABAs (they subscribe to everything the app's webhook has).
+    pub subscribed_fields: Vec<String>,
+}
+
+/// `GET graph.instagram.com/me?fields=user_id,username,name`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IgProfile {
+    /// The professional account id: `entry.id` of the webhooks (route on this, not `id`).
+    pub user_id: String,
+    pub username: Option<String>,
+    pub name: Option<String>,
+}
+
+/// The onboarding / token-lifecycle client. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct OAuthClient {
+    http: reqwest::Client,
+    graph: Url,
+    version: String,
+    ig_api: Url,
+    ig_graph: Url,
+    fb_app: AppCredentials,
+    ig_app: AppCredentials,
+    timeout: Duration,
+}
+
+fn base_url(raw: &str, what: &str) -> Result<Url, GraphCallError> {
+    let url =
+        Url::parse(raw.trim()).map_err(|e| GraphCallError::Invalid(format!("{what} URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || url.cannot_be_a_base()
+        || url.host_str().is_none()
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+        || url.password().is_some()
+    {
+        return Err(GraphCallError::Invalid(format!(
+            "{what} URL must be an absolute http(s) URL without credentials, query or fragment"
+        )));
+    }
+    Ok(url)
+}
+
+impl OAuthClient {
+    /// `ig_app` is the Instagram Login app (`None` = the same as `fb_app`). `timeout` bounds
+    /// every call (connecting: half of it, at most 10 s).
+    pub fn new(
+        endpoints: OAuthEndpoints,
+        fb_app: AppCredentials,
+        ig_app: Option<AppCredentials>,
+        timeout: Duration,
+    ) -> Result<Self, GraphCallError> {
+        let graph = base_url(&endpoints.graph_url, "Graph")?;
+        let ig_api = base_url(&endpoints.ig_api_url, "Instagram API")?;
+        let ig_graph = base_url(&endpoints.ig_graph_url, "Instagram Graph")?;
+        let version = endpoints.graph_version.trim().trim_matches('/').to_owned();
+        if !version.is_empty() && safe_segment(&version).is_none() {
+            return Err(GraphCallError::Invalid(
+                "version is not a plain path segment".into(),
+            ));
+        }
+        let user_agent = concat!(env!("CARGO_PKG_NAME"), "/", env!("CARGO_PKG_VERSION"));
+        let http = reqwest::Client::builder()
+            .user_agent(user_agent)
+            .timeout(timeout)
+            .connect_timeout((timeout / 2).min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(|e| GraphCallError::Invalid(format!("HTTP client: {}", e.without_url())))?;
+        let ig_app = ig_app.unwrap_or_else(|| fb_app.clone());
+        Ok(Self {
+            http,
+            graph,
+            version,
+            ig_api,
+            ig_graph,
+            fb_app,
+            ig_app,
+            timeout,
+        })
+    }
+
+    /// The Facebook app id (for the dialogs and the SDK).
+    pub fn app_id(&self) -> &str {
+        &self.fb_app.app_id
+    }
+
+    /// The Instagram Login app id.
+    pub fn ig_app_id(&self) -> &str {
+        &self.ig_app.app_id
+    }
+
+    /// The timeout of one call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// `{base}[/{version}]/{segments...}`; every segment must pass [`safe_segment`].
+    fn url(&self, base: &Url, versioned: bool, segments: &[&str]) -> Result<Url, GraphCallError> {
+        let mut url = base.clone();
+        {
+            let mut path = url
+                .path_segments_mut()
+                .map_err(|()| GraphCallError::Invalid("base URL cannot take a path".into()))?;
+            path.pop_if_empty();
+            if versioned && !self.version.is_empty() {
+                path.push(&self.version);
+            }
+            for seg in segments {
+                let seg = safe_segment(seg.trim())
+                    .ok_or_else(|| GraphCallError::Invalid("unsafe id in URL path".into()))?;
+                path.push(seg);
+            }
+        }
+        Ok(url)
+    }
+
+    fn graph_url(&self, segments: &[&str]) -> Result<Url, GraphCallError> {
+        self.url(&self.graph, true, segments)
+    }
+
+    fn fb_app_token(&self) -> String {
+        format!("{}|{}", self.fb_app.app_id, self.fb_app.app_secret)
+    }
+
+    /// Sends, and redacts `secrets` from whatever the error carries.
+    async fn call(
+        &self,
+        request: reqwest::RequestBuilder,
+        secrets: &[&str],
+    ) -> Result<Value, GraphCallError> {
+        call_json(request, secrets)
+            .await
+            .map_err(|e| redact(e, secrets))
+    }
+
+    async fn get_bearer(
+        &self,
+        url: Url,
+        token: &str,
+        extra_secrets: &[&str],
+    ) -> Result<Value, GraphCallError> {
+        let mut secrets = vec![token];
+        secrets.extend_from_slice(extra_secrets);
+        self.call(self.http.get(url).bearer_auth(token), &secrets)
+            .await
+    }
+
+    /// Follows `paging.next` (only on the origin of `first`, at most [`MAX_PAGES`] pages) and
+    /// collects every `data[]` item.
+    async fn get_all(&self, first: Url, token: &str) -> Result<Vec<Value>, GraphCallError> {
+        let origin = first.origin();
+        let mut items = Vec::new();
+        let mut next = Some(first);
+        let mut pages = 0;
+        while let Some(url) = next.take() {
+            pages += 1;
+            let json = self.get_bearer(url, token, &[]).await?;
+            let data = json
+                .get("data")
+                .and_then(Value::as_array)
+                .ok_or_else(|| GraphCallError::Decode("list response has no data array".into()))?;
+            items.extend(data.iter().cloned());
+            if pages >= MAX_PAGES {
+                break;
+            }
+            next = json
+                .get("paging")
+                .and_then(|p| p.get("next"))
+                .and_then(Value::as_str)
+                .and_then(|n| Url::parse(n).ok())
+                .filter(|n| n.origin() == origin && n.username().is_empty());
+        }
+        Ok(items)
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Facebook / WhatsApp
+
+    /// `GET /{v}/oauth/access_token?client_id&client_secret&code[&redirect_uri]`: the code of
+    /// the Facebook Login dialog (with its `redirect_uri`) or of Embedded Signup (without).
+    pub async fn exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: Option<&str>,
+    ) -> Result<AccessToken, GraphCallError> {
+        let code = code.trim();
+        if code.is_empty() {
+            return Err(GraphCallError::Invalid("empty authorization code".into()));
+        }
+        let mut url = self.graph_url(&["oauth", "access_token"])?;
+        {
+            let mut q = url.query_pairs_mut();
+            q.append_pair("client_id", &self.fb_app.app_id)
+                .append_pair("client_secret", &self.fb_app.app_secret)
+                .append_pair("code", code);
+            if let Some(uri) = redirect_uri {
+                q.append_pair("redirect_uri", uri);
+            }
+        }
+        let json = self
+            .call(self.http.get(url), &[&self.fb_app.app_secret, code])
+            .await?;
+        access_token_from(&json)
+    }
+
+    /// `grant_type=fb_exchange_token`: a short-lived user token → a long-lived one (~60 days).
+    pub async fn long_lived_user_token(&self, short: &str) -> Result<AccessToken, GraphCallError> {
+        let mut url = self.graph_url(&["oauth", "access_token"])?;
+        url.query_pairs_mut()
+            .append_pair("grant_type", "fb_exchange_token")
+            .append_pair("client_id", &self.fb_app.app_id)
+            .append_pair("client_secret", &self.fb_app.app_secret)
+            .append_pair("fb_exchange_token", short);
+        let json = self
+            .call(self.http.get(url), &[&self.fb_app.app_secret, short])
+            .await?;
+        access_token_from(&json)
+    }
+
+    /// `GET /{v}/debug_token?input_token=` with the app token `app_id|app_secret`.
+    pub async fn debug_token(&self, input_token: &str) -> Result<DebugToken, GraphCallError> {
+        let mut url = self.graph_url(&["debug_token"])?;
+        url.query_pairs_mut()
+            .append_pair("input_token", input_token);
+        let app_token = self.fb_app_token();
+        let json = self
+            .get_bearer(url, &app_token, &[input_token, &self.fb_app.app_secret])
+            .await?;
+        debug_token_from(&json)
+    }
+
+    /// `GET /{v}/me?fields=id`: the app-scoped user id of a user token.
+    pub async fn me_id(&self, user_token: &str) -> Result<String, GraphCallError> {
+        let mut url = self.graph_url(&["me"])?;
+        url.query_pairs_mut().append_pair("fields", "id");
+        let json = self.get_bearer(url, user_token, &[]).await?;
+        json.get("id")
+            .and_then(lenient_string)
+            .ok_or_else(|| GraphCallError::Decode("me has no id".into()))
+    }
+
+    /// `GET /{v}/me/accounts`: the Pages the user granted, each with its Page token and linked
+    /// Instagram account (follows `paging.next`, at most 20 pages).
+    pub async fn pages(&self, user_token: &str) -> Result<Vec<Page>, GraphCallError> {
+        let mut url = self.graph_url(&["me", "accounts"])?;
+        url.query_pairs_mut().append_pair(
+            "fields",
+            "id,name,access_token,tasks,instagram_business_account{id,username}",
+        );
+        let items = self.get_all(url, user_token).await?;
+        Ok(items.iter().filter_map(page_from).collect())
+    }
+
+    /// `GET /{v}/{waba}/phone_numbers`.
+    pub async fn phone_numbers(
+        &self,
+        token: &str,
+        waba_id: &str,
+    ) -> Result<Vec<PhoneNumber>, GraphCallError> {
+        let mut url = self.graph_url(&[waba_id, "phone_numbers"])?;
+        url.query_pairs_mut().append_pair(
+            "fields",
+            "id,display_phone_number,verified_name,name_status,code_verification_status,platform_type,quality_rating",
+        );
+        let items = self.get_all(url, token).await?;
+        Ok(items.iter().filter_map(phone_from).collect())
+    }
+
+    /// `POST /{v}/{id}/subscribed_apps` (`subscribed_fields` when `fields` is non-empty; WABAs
+    /// take none).
+    pub async fn subscribe_app(
+        &self,
+        token: &str,
+        object_id: &str,
+        fields: &[&str],
+    ) -> Result<(), GraphCallError> {
+        let mut url = self.graph_url(&[object_id, "subscribed_apps"])?;
+        if !fields.is_empty() {
+            url.query_pairs_mut()
+                .append_pair("subscribed_fields", &fields.join(","));
+        }
+        let json = self
+            .call(self.http.post(url).bearer_auth(token), &[token])
+            .await?;
+        success(&json)
+    }
+
+    /// `DELETE /{v}/{id}/subscribed_apps`.
+    pub async fn unsubscribe_app(
+        &self,
+        token: &str,
+        object_id: &str,
+    ) -> Result<(), GraphCallError> {
+        let url = self.graph_url(&[object_id, "subscribed_apps"])?;
+        let json = self
+            .call(self.http.delete(url).bearer_auth(token), &[token])
+            .await?;
+        success(&json)
+    }
+
+    /// `GET /{v}/{id}/subscribed_apps` (WABA or Page).
+    pub async fn subscribed_apps(
+        &self,
+        token: &str,
+        object_id: &str,
+    ) -> Result<Vec<SubscribedApp>, GraphCallError> {
+        let url = self.graph_url(&[object_id, "subscribed_apps"])?;
+        let json = self.get_bearer(url, token, &[]).await?;
+        subscribed_apps_from(&json)
+    }
+
+    /// `POST /{v}/{phone_number_id}/register` with the two-step verification PIN.
+    pub async fn register_phone(
+        &self,
+        token: &str,
+        phone_number_id: &str,
+        pin: &str,
+    ) -> Result<(), GraphCallError> {
+        let url = self.graph_url(&[phone_number_id, "register"])?;
+        let body = serde_json::json!({"messaging_product": "whatsapp", "pin": pin});
+        let json = self
+            .call(
+                self.http.post(url).bearer_auth(token).json(&body),
+                &[token, pin],
+            )
+            .await?;
+        success(&json)
+    }
+
+    /// `GET /{v}/{leadgen_id}?fields=...` with a Page token: the lead as Meta returns it.
+    pub async fn fetch_lead(
+        &self,
+        page_token: &str,
+        leadgen_id: &str,
+    ) -> Result<Value, GraphCallError> {
+        let mut url = self.graph_url(&[leadgen_id])?;
+        url.query_pairs_mut().append_pair(
+            "fields",
+            "id,created_time,ad_id,adset_id,campaign_id,form_id,field_data,is_organic,platform",
+        );
+        let json = self.get_bearer(url, page_token, &[]).await?;
+        if !json.is_object() || json.get("id").and_then(lenient_string).is_none() {
+            return Err(GraphCallError::Decode("lead has no id".into()));
+        }
+        Ok(json)
+    }
+
+    // -----------------------------------------------------------------------------------
+    // Instagram Login
+
+    /// `POST {ig_api}/oauth/access_token` (form-encoded): the code of the Instagram Login
+    /// redirect (a trailing `#_` is stripped) → a short-lived token. Accepts the flat and the
+    /// `data[]` answer.
+    pub async fn ig_exchange_code(
+        &self,
+        code: &str,
+        redirect_uri: &str,
+    ) -> Result<IgShortToken, GraphCallError> {
+        let code = code.trim();
+        let code = code.strip_suffix("#_").unwrap_or(code);
+        if code.is_empty() {
+            return Err(GraphCallError::Invalid("empty authorization code".into()));
+        }
+        let url = self.url(&self.ig_api, false, &["oauth", "access_token"])?;
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("client_id", &self.ig_app.app_id)
+            .append_pair("client_secret", &self.ig_app.app_secret)
+            .append_pair("grant_type", "authorization_code")
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("code", code)
+            .finish();
+        let request = self
+            .http
+            .post(url)
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(body);
+        let json = self.call(request, &[&self.ig_app.app_secret, code]).await?;
+        ig_short_token_from(&json)
+    }
+
+    /// `GET {ig_graph}/access_token?grant_type=ig_exchange_token`: short → long-lived (60 days).
+    pub async fn ig_long_lived(&self, short: &str) -> Result<AccessToken, GraphCallError> {
+        let mut url = self.url(&self.ig_graph, false, &["access_token"])?;
+        url.query_pairs_mut()
+            .append_pair("grant_type", "ig_exchange_token")
+            .append_pair("client_secret", &self.ig_app.app_secret)
+            .append_pair("access_token", short);
+        let json = self
+            .call(self.http.get(url), &[&self.ig_app.app_secret, short])
+            .await?;
+        access_token_from(&json)
+    }
+
+    /// `GET {ig_graph}/refresh_access_token?grant_type=ig_refresh_token`: a long-lived token at
+    /// least 24 h old and not expired → a new one valid 60 days.
+    pub async fn ig_refresh(&self, long: &str) -> Result<AccessToken, GraphCallError> {
+        let mut url = self.url(&self.ig_graph, false, &["refresh_access_token"])?;
+        url.query_pairs_mut()
+            .append_pair("grant_type", "ig_refresh_token")
+            .append_pair("access_token", long);
+        let json = self.call(self.http.get(url), &[long]).await?;
+        access_token_from(&json)
+    }
+
+    /// `GET {ig_graph}/{v}/me?fields=user_id,username,name`.
+    pub async fn ig_me(&self, token: &str) -> Result<IgProfile, GraphCallError> {
+        let mut url = self.url(&self.ig_graph, true, &["me"])?;
+        url.query_pairs_mut()
+            .append_pair("fields", "user_id,username,name");
+        let json = self.get_bearer(url, token, &[]).await?;
+        ig_profile_from(&json)
+    }
+
+    /// `POST {ig_graph}/{v}/me/subscribed_apps?subscribed_fields=...`.
+    pub async fn ig_subscribe(&self, token: &str, fields: &[&str]) -> Result<(), GraphCallError> {
+        let mut url = self.url(&self.ig_graph, true, &["me", "subscribed_apps"])?;
+        if !fields.is_empty() {
+            url.query_pairs_mut()
+                .append_pair("subscribed_fields", &fields.join(","));
+        }
+        let json = self
+            .call(self.http.post(url).bearer_auth(token), &[token])
+            .await?;
+        success(&json)
+    }
+
+    /// `DELETE {ig_graph}/{v}/me/subscribed_apps`.
+    pub async fn ig_unsubscribe(&self, token: &str) -> Result<(), GraphCallError> {
+        let url = self.url(&self.ig_graph, true, &["me", "subscribed_apps"])?;
+        let json = self
+            .call(self.http.delete(url).bearer_auth(token), &[token])
+            .await?;
+        success(&json)
+    }
+
+    /// `GET {ig_graph}/{v}/me/subscribed_apps`.
+    pub async fn ig_subscribed_apps(
+        &self,
+        token: &str,
+    ) -> Result<Vec<SubscribedApp>, GraphCallError> {
+        let url = self.url(&self.ig_graph, true, &["me", "subscribed_apps"])?;
+        let json = self.get_bearer(url, token, &[]).await?;
+        subscribed_apps_from(&json)
+    }
+}
+
+/// Redacts `secrets` from every text of an error (Meta may echo what it was sent).
+fn redact(e: GraphCallError, secrets: &[&str]) -> GraphCallError {
+    match e {
+        GraphCallError::Graph { mut error, class } => {
+            error.message = scrub(std::mem::take(&mut error.message), secrets);
+            error.title = error.title.map(|t| scrub(t, secrets));
+            error.details = error.details.map(|d| scrub(d, secrets));
+            GraphCallError::Graph { error, class }
+        }
+        GraphCallError::Transport(t) => GraphCallError::Transport(scrub(t, secrets)),
+        GraphCallError::Decode(t) => GraphCallError::Decode(scrub(t, secrets)),
+        GraphCallError::Invalid(t) => GraphCallError::Invalid(scrub(t, secrets)),
+        other => other,
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Response shapes
+
+fn is_true(v: Option<&Value>) -> bool {
+    v.is_some_and(|v| v == &Value::Bool(true) || v == "true")
+}
+
+fn success(json: &Value) -> Result<(), GraphCallError> {
+    if is_true(json.get("success")) {
+        Ok(())
+    } else {
+        Err(GraphCallError::Decode(
+            "response does not say success".into(),
+        ))
+    }
+}
+
+fn strings(v: Option<&Value>) -> Vec<String> {
+    match v {
+        Some(Value::Array(items)) => items.iter().filter_map(lenient_string).collect(),
+        // `subscribed_fields` / `scopes` sometimes come comma-separated.
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
+fn opt_string(json: &Value, key: &str) -> Option<String> {
+    json.get(key).and_then(lenient_string)
+}
+
+fn access_token_from(json: &Value) -> Result<AccessToken, GraphCallError> {
+    let json = unwrap_data(json);
+    let access_token = opt_string(json, "access_token")
+        .ok_or_else(|| GraphCallError::Decode("response has no access_token".into()))?;
+    Ok(AccessToken {
+        access_token,
+        expires_in: json.get("expires_in").and_then(lenient_i64),
+    })
+}
+
+/// `{"data":[{...}]}` → the first item; anything else unchanged.
+fn unwrap_data(json: &Value) -> &Value {
+    match json.get("data") {
+        Some(Value::Array(items)) if json.get("access_token").is_none() => {
+            items.first().unwrap_or(json)
+        }
+        _ => json,
+    }
+}
+
+fn ig_short_token_from(json: &Value) -> Result<IgShortToken, GraphCallError> {
+    let json = unwrap_data(json);
+    let access_token = opt_string(json, "access_token")
+        .ok_or_else(|| GraphCallError::Decode("response has no access_token".into()))?;
+    Ok(IgShortToken {
+        access_token,
+        user_id: opt_string(json, "user_id"),
+    })
+}
+
+fn debug_token_from(json: &Value) -> Result<DebugToken, GraphCallError> {
+    let data = json
+        .get("data")
+        .filter(|d| d.is_object())
+        .ok_or_else(|| GraphCallError::Decode("debug_token response has no data".into()))?;
+    let granular_scopes = data
+        .get("granular_scopes")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|g| {
+                    Some(GranularScope {
+                        scope: g.get("scope").and_then(lenient_string)?,
+                        target_ids: strings(g.get("target_ids")),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let error = data.get("error");
+    Ok(DebugToken {
+        is_valid: is_true(data.get("is_valid")),
+        user_id: opt_string(data, "user_id"),
+        token_type: opt_string(data, "type"),
+        expires_at: data.get("expires_at").and_then(lenient_i64),
+        data_access_expires_at: data.get("data_access_expires_at").and_then(lenient_i64),
+        scopes: strings(data.get("scopes")),
+        granular_scopes,
+        error_code: error.and_then(|e| e.get("code")).and_then(lenient_i64),
+        error_subcode: error
+            .and_then(|e| e.get("subcode").or_else(|| e.get("error_subcode")))
+            .and_then(lenient_i64),
+    })
+}
+
+fn page_from(v: &Value) -> Option<Page> {
+    let id = opt_string(v, "id")?;
+    let instagram = v.get("instagram_business_account").and_then(|ig| {
+        Some(IgAccount {
+            id: opt_string(ig, "id")?,
+            username: opt_string(ig, "username"),
+        })
+    });
+    Some(Page {
+        name: opt_string(v, "name").unwrap_or_default(),
+        access_token: opt_string(v, "access_token").unwrap_or_default(),
+        tasks: strings(v.get("tasks")),
+        instagram,
+        id,
+    })
+}
+
+fn phone_from(v: &Value) -> Option<PhoneNumber> {
+    Some(PhoneNumber {
+        id: opt_string(v, "id")?,
+        display_phone_number: opt_string(v, "display_phone_number").unwrap_or_default(),
+        verified_name: opt_string(v, "verified_name").unwrap_or_default(),
+        name_status: opt_string(v, "name_status"),
+        code_verification_status: opt_string(v, "code_verification_status"),
+        platform_type: opt_string(v, "platform_type"),
+        quality_rating: opt_string(v, "quality_rating"),
+    })
+}
+
+/// WABAs answer `data[].whatsapp_business_api_data{id,link,name}`, Pages and Instagram
+/// `data[]{id,name,subscribed_fields}`.
+fn subscribed_apps_from(json: &Value) -> Result<Vec<SubscribedApp>, GraphCallError> {
+    let data = json
+        .get("data")
+        .and_then(Value::as_array)
+        .ok_or_else(|| GraphCallError::Decode("subscribed_apps has no data array".into()))?;
+    Ok(data
+        .iter()
+        .map(|item| {
+            let wa = item.get("whatsapp_business_api_data");
+            SubscribedApp {
+                app_id: wa
+                    .and_then(|w| opt_string(w, "id"))
+                    .or_else(|| opt_string(item, "id"))
+                    .or_else(|| opt_string(item, "app_id")),
+                subscribed_fields: strings(
+                    item.get("subscribed_fields")
+                        .or_else(|| wa.and_then(|w| w.get("subscribed_fields"))),
+                ),
+            }
+        })
+        .collect())
+}
+
+fn ig_profile_from(json: &Value) -> Result<IgProfile, GraphCallError> {
+    let json = unwrap_data(json);
+    Ok(IgProfile {
+        user_id: opt_string(json, "user_id")
+            .ok_or_else(|| GraphCallError::Decode("me has no user_id".into()))?,
+        username: opt_string(json, "username"),
+        name: opt_string(json, "name"),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// signed_request (§12.1)
+
+/// Why a `signed_request` was refused. `Display` never contains the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum SignedRequestError {
+    /// Not `<base64url>.<base64url JSON object>`.
+    #[error("signed_request is malformed")]
+    Malformed,
+    /// `algorithm` is missing or not HMAC-SHA256.
+    #[error("signed_request algorithm is not HMAC-SHA256")]
+    BadAlgorithm,
+    /// The signature does not match the app secret.
+    #[error("signed_request signature does not match")]
+    BadSignature,
+    /// `issued_at` is older than the allowed age (or missing when an age limit is set).
+    #[error("signed_request is too old")]
+    Expired,
+}
+
+type HmacSha256 = Hmac<Sha256>;
+
+fn b64url_decode(s: &str) -> Option<Vec<u8>> {
+    let s = s.trim().trim_end_matches('=');
+    if s.is_empty() {
+        return None;
+    }
+    URL_SAFE_NO_PAD.decode(s).ok()
+}
+
+fn mac_of(app_secret: &str, data: &[u8]) -> HmacSha256 {
+    let mut mac =
+        <HmacSha256 as KeyInit>::new_from_slice(app_secret.as_bytes()).expect("HMAC takes any key");
+    mac.update(data);
+    mac
+}
+
+/// Verifies a `signed_request` (deauthorize / data-deletion callbacks) and returns its payload:
+/// split on the first `.`, base64url-decode both parts (padding optional), require
+/// `algorithm` = `HMAC-SHA256` (any case), compare the HMAC-SHA256 of the *encoded* payload
+/// segment under `app_secret` in constant time, and, with `max_age_secs`, require
+/// `issued_at >= now_secs - max_age_secs`.
+pub fn verify_signed_request(
+    signed_request: &str,
+    app_secret: &str,
+    max_age_secs: Option<i64>,
+    now_secs: i64,
+) -> Result<Value, SignedRequestError> {
+    let (sig, payload_seg) = signed_request
+        .trim()
+        .split_once('.')
+        .ok_or(SignedRequestError::Malformed)?;
+    let signature = b64url_decode(sig).ok_or(SignedRequestError::Malformed)?;
+    let payload_bytes = b64url_decode(payload_seg).ok_or(SignedRequestError::Malformed)?;
+    let payload: Value =
+        serde_json::from_slice(&payload_bytes).map_err(|_| SignedRequestError::Malformed)?;
+    if !payload.is_object() {
+        return Err(SignedRequestError::Malformed);
+    }
+    let algorithm_ok = payload
+        .get("algorithm")
+        .and_then(Value::as_str)
+        .is_some_and(|a| a.eq_ignore_ascii_case("HMAC-SHA256"));
+    if !algorithm_ok {
+        return Err(SignedRequestError::BadAlgorithm);
+    }
+    if app_secret.is_empty() {
+        return Err(SignedRequestError::BadSignature);
+    }
+    // Signed over the segment as sent; Meta sends it unpadded, so a padded segment is also
+    // checked without its padding.
+    let seg = payload_seg.trim();
+    let matches = |s: &str| {
+        mac_of(app_secret, s.as_bytes())
+            .verify_slice(&signature)
+            .is_ok()
+    };
+    if !(matches(seg) || (seg.ends_with('=') && matches(seg.trim_end_matches('=')))) {
+        return Err(SignedRequestError::BadSignature);
+    }
+    if let Some(max_age) = max_age_secs {
+        let issued_at = payload
+            .get("issued_at")
+            .and_then(lenient_i64)
+            .ok_or(SignedRequestError::Expired)?;
+        if issued_at < now_secs.saturating_sub(max_age) {
+            return Err(SignedRequestError::Expired);
+        }
+    }
+    Ok(payload)
+}
+
+/// Builds a `signed_request` for `payload` (the inverse of [`verify_signed_request`], for the
+/// simulator and tests): unpadded base64url of the HMAC-SHA256 over the unpadded base64url of
+/// the payload JSON.
+pub fn sign_request(payload: &Value, app_secret: &str) -> String {
+    let payload_seg = URL_SAFE_NO_PAD.encode(payload.to_string());
+    let sig = mac_of(app_secret, payload_seg.as_bytes())
+        .finalize()
+        .into_bytes();
+    format!("{}.{payload_seg}", URL_SAFE_NO_PAD.encode(sig))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::meta::graph::ErrorClass;
+    use crate::sim::graph::{APP_ID, GraphSim, GraphSimOptions, start};
+    use crate::sim::onboarding::SimLead;
+
+    const SECRET: &str = "app-secret-123";
+
+    fn pad(s: &str) -> String {
+        let mut s = s.to_owned();
+        while !s.len().is_multiple_of(4) {
+            s.push('=');
+        }
+        s
+    }
+
+    #[test]
+    fn signed_request_round_trips_and_rejects_what_it_must() {
+        let payload = json!({"algorithm": "HMAC-SHA256", "issued_at": 1_763_380_800, "user_id": "122100000000000001"});
+        let sr = sign_request(&payload, SECRET);
+        assert!(!sr.contains('='));
+        assert_eq!(
+            verify_signed_request(&sr, SECRET, None, 0),
+            Ok(payload.clone())
+        );
+        // Padded segments decode the same.
+        let (sig, body) = sr.split_once('.').expect("dot");
+        let padded = format!("{}.{}", pad(sig), pad(body));
+        assert_eq!(
+            verify_signed_request(&padded, SECRET, None, 0),
+            Ok(payload.clone())
+        );
+        // Lower-case algorithm name.
+        let lower = json!({"algorithm": "hmac-sha256", "issued_at": 10});
+        assert!(verify_signed_request(&sign_request(&lower, SECRET), SECRET, None, 0).is_ok());
+        // Wrong secret, tampered payload.
+        assert_eq!(
+            verify_signed_request(&sr, "other", None, 0),
+            Err(SignedRequestError::BadSignature)
+        );
+        let forged = URL_SAFE_NO_PAD
+            .encode(json!({"algorithm": "HMAC-SHA256", "user_id": "666"}).to_string());
+        assert_eq!(
+            verify_signed_request(&format!("{sig}.{forged}"), SECRET, None, 0),
+            Err(SignedRequestError::BadSignature)
+        );
+        // Wrong or missing algorithm (even when correctly signed).
+        for p in [json!({"algorithm": "HMAC-SHA1"}), json!({"user_id": "1"})] {
+            assert_eq!(
+                verify_signed_request(&sign_request(&p, SECRET), SECRET, None, 0),
+                Err(SignedRequestError::BadAlgorithm)
+            );
+        }
+        // Malformed.
+        let b64 = |s: &str| URL_SAFE_NO_PAD.encode(s);
+        for bad in [
+            String::new(),
+            "nodot".into(),
+            format!("{sig}."),
+            format!(".{body}"),
+            format!("{sig}.!!!"),
+            format!("{sig}.{}", b64("not json")),
+            format!("{sig}.{}", b64("[1,2]")),
+        ] {
+            assert_eq!(
+                verify_signed_request(&bad, SECRET, None, 0),
+                Err(SignedRequestError::Malformed),
+                "{bad}"
+            );
+        }
+        // Age.
+        let now = 1_763_380_800 + 100;
+        assert!(verify_signed_request(&sr, SECRET, Some(300), now).is_ok());
+        assert_eq!(
+            verify_signed_request(&sr, SECRET, Some(60), now),
+            Err(SignedRequestError::Expired)
+        );
+        let no_issued = sign_request(&json!({"algorithm": "HMAC-SHA256"}), SECRET);
+        assert_eq!(
+            verify_signed_request(&no_issued, SECRET, Some(60), now),
+            Err(SignedRequestError::Expired)
+        );
+        // Display never echoes the input.
+        let e = verify_signed_request(&sr, "other", None, 0).expect_err("bad");
+        assert!(!e.to_string().contains(sig));
+    }
+
+    #[test]
+    fn response_shapes_parse_leniently() {
+        let flat =
+            json!({"access_token": "IGQ1", "user_id": 17841400000000009_u64, "permissions": ["a"]});
+        assert_eq!(
+            ig_short_token_from(&flat).expect("flat"),
+            IgShortToken {
+                access_token: "IGQ1".into(),
+                user_id: Some("17841400000000009".into())
+            }
+        );
+        let data =
+            json!({"data": [{"access_token": "IGQ2", "user_id": "178", "permissions": "a,b"}]});
+        assert_eq!(
+            ig_short_token_from(&data).expect("data").user_id.as_deref(),
+            Some("178")
+        );
+        assert!(ig_short_token_from(&json!({"data": []})).is_err());
+        let t = access_token_from(&json!({"access_token": "x", "expires_in": "5183944"}))
+            .expect("token");
+        assert_eq!(t.expires_in, Some(5_183_944));
+        assert_eq!(
+            access_token_from(&json!({"access_token": "x"}))
+                .expect("no expiry")
+                .expires_in,
+            None
+        );
+        let dbg = debug_token_from(&json!({"data": {
+            "is_valid": false, "user_id": 122100000000000001_u64, "type": "USER",
+            "expires_at": 0, "data_access_expires_at": "1771156800",
+            "scopes": ["pages_show_list"],
+            "granular_scopes": [{"scope": "whatsapp_business_management", "target_ids": [102000000000001_u64, "102000000000002"]}, {"scope": "public_profile"}],
+            "error": {"code": 190, "subcode": 463}
+        }}))
+        .expect("debug");
+        assert_eq!(dbg.user_id.as_deref(), Some("122100000000000001"));
+        assert_eq!(dbg.expires_at, Some(0));
+        assert_eq!(dbg.data_access_expires_at, Some(1_771_156_800));
+        assert_eq!(
+            dbg.granular_scopes[0].target_ids,
+            ["102000000000001", "102000000000002"]
+        );
+        assert!(dbg.granular_scopes[1].target_ids.is_empty());
+        assert_eq!((dbg.error_code, dbg.error_subcode), (Some(190), Some(463)));
+        let page = page_from(
+            &json!({"id": 105000000000001_u64, "name": "P", "access_token": "t",
+            "tasks": ["MESSAGING"], "instagram_business_account": {"id": 178410000000001_u64}}),
+        )
+        .expect("page");
+        assert_eq!(page.id, "105000000000001");
+        assert_eq!(
+            page.instagram,
+            Some(IgAccount {
+                id: "178410000000001".into(),
+                username: None
+            })
+        );
+        let waba = subscribed_apps_from(&json!({"data": [{"whatsapp_business_api_data": {"id": 236400000000001_u64, "name": "App"}}]}))
+            .expect("waba");
+        assert_eq!(waba[0].app_id.as_deref(), Some("236400000000001"));
+        assert!(waba[0].subscribed_fields.is_empty());
+        let page_subs = subscribed_apps_from(
+            &json!({"data": [{"id": "236400000000001", "subscribed_fields": ["messages", "leadgen"]}]}),
+        )
+        .expect("page");
+        assert_eq!(page_subs[0].subscribed_fields, ["messages", "leadgen"]);
+        let ig =
+            ig_profile_from(&json!({"id": "999", "user_id": 178410000000009_u64, "username": "u"}))
+                .expect("ig");
+        assert_eq!(ig.user_id, "178410000000009");
+        assert!(ig_profile_from(&json!({"id": "999"})).is_err());
+        assert!(success(&json!({"success": true})).is_ok());
+        assert!(success(&json!({"success": false})).is_err());
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_and_errors() {
+        let creds = AppCredentials {
+            app_id: "1".into(),
+            app_secret: "very-secret".into(),
+        };
+        assert!(!format!("{creds:?}").contains("very-secret"));
+        let t = AccessToken {
+            access_token: "EAAtoken".into(),
+            expires_in: None,
+        };
+        assert!(!format!("{t:?}").contains("EAAtoken"));
+        let e = redact(
+            GraphCallError::Transport("failed for EAAtoken and very-secret".into()),
+            &["EAAtoken", "very-secret"],
+        );
+        let text = format!("{e} {e:?}");
+        assert!(
+            !text.contains("EAAtoken") && !text.contains("very-secret"),
+            "{text}"
+        );
+        assert!(
+            OAuthClient::new(
+                OAuthEndpoints::simulator("not a url", "v25.0"),
+                creds.clone(),
+                None,
+                Duration::from_secs(1)
+            )
+            .is_err()
+        );
+        let client = OAuthClient::new(
+            OAuthEndpoints::meta("v25.0"),
+            creds,
+            None,
+            Duration::from_secs(1),
+        )
+        .expect("client");
+        assert!(!format!("{client:?}").contains("very-secret"));
+    }
+
+    // ---------------------------------------------------------------------------------
+    // Round trips against the simulator
+
+    async fn sim() -> (GraphSim, OAuthClient) {
+        let sim = start(
+            "127.0.0.1:0".parse().expect("addr"),
+            GraphSimOptions {
+                app_secret: SECRET.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("sim");
+        let client = OAuthClient::new(
+            OAuthEndpoints::simulator(&sim.url(), "v25.0"),
+            AppCredentials {
+                app_id: APP_ID.into(),
+                app_secret: SECRET.into(),
+            },
+            None,
+            Duration::from_secs(5),
+        )
+        .expect("client");
+        (sim, client)
+    }
+
+    fn browser() -> reqwest::Client {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client")
+    }
+
+    fn form(pairs: &[(&str, &str)]) -> String {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            s.append_pair(k, v);
+        }
+        s.finish()
+    }
+
+    async fn submit(url: String, pairs: &[(&str, &str)]) -> reqwest::Response {
+        browser()
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(pairs))
+            .send()
+            .await
+            .expect("submit")
+    }
+
+    fn location_param(resp: &reqwest::Response, key: &str) -> Option<String> {
+        let loc = resp.headers().get("location")?.to_str().ok()?;
+        let url = Url::parse(loc).ok()?;
+        url.query_pairs()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    /// The Embedded Signup code the popup page hands to the SDK shim.
+    async fn es_code(sim: &GraphSim, phone: &str) -> String {
+        let resp = submit(
+            format!("{}/dialog-fb/v25.0/dialog/embedded_signup", sim.url()),
+            &[
+                ("app_id", APP_ID),
+                ("config_id", "cfg1"),
+                ("origin", "http://localhost:8080"),
+                ("phone", phone),
+                ("action", "finish"),
+            ],
+        )
+        .await;
+        let html = resp.text().await.expect("html");
+        let at = html.find("\"code\":\"").expect("code in page") + 8;
+        html[at..].split('"').next().expect("code").to_owned()
+    }
+
+    fn graph_code(e: &GraphCallError) -> Option<(i64, ErrorClass)> {
+        match e {
+            GraphCallError::Graph { error, class } => Some((error.code, *class)),
+            _ => None,
+        }
+    }
+
+    #[tokio::test]
+    async fn facebook_login_pages_and_leads_round_trip() {
+        let (sim, client) = sim().await;
+        let redirect = "https://bridge.example/connect/callback";
+        let resp = submit(
+            format!("{}/dialog-fb/v25.0/dialog/oauth", sim.url()),
+            &[
+                ("client_id", APP_ID),
+                ("redirect_uri", redirect),
+                ("state", "st1"),
+                ("page", "105000000000001"),
+                ("page", "105000000000002"),
+                ("action", "allow"),
+            ],
+        )
+        .await;
+        let code = location_param(&resp, "code").expect("code");
+        // A wrong redirect_uri kills the code.
+        let e = client
+            .exchange_code(&code, Some("https://evil.example/"))
+            .await
+            .expect_err("redirect mismatch");
+        assert_eq!(graph_code(&e).map(|c| c.0), Some(100));
+        let text = format!("{e} {e:?}");
+        assert!(!text.contains(&code) && !text.contains(SECRET), "{text}");
+        let resp = submit(
+            format!("{}/dialog-fb/v25.0/dialog/oauth", sim.url()),
+            &[
+                ("client_id", APP_ID),
+                ("redirect_uri", redirect),
+                ("page", "105000000000001"),
+                ("page", "105000000000002"),
+                ("action", "allow"),
+            ],
+        )
+        .await;
+        let code = location_param(&resp, "code").expect("code");
+        let short = client
+            .exchange_code(&code, Some(redirect))
+            .await
+            .expect("exchange");
+        assert!(short.expires_in.is_some_and(|s| s < 86_400));
+        let e = client
+            .exchange_code(&code, Some(redirect))
+            .await
+            .expect_err("reused");
+        assert!(e.to_string().contains("has been used"), "{e}");
+        let long = client
+            .long_lived_user_token(&short.access_token)
+            .await
+            .expect("long-lived");
+        assert_eq!(long.expires_in, Some(5_183_944));
+        assert_eq!(
+            client.me_id(&long.access_token).await.expect("me"),
+            "122100000000000001"
+        );
+        let pages = client.pages(&long.access_token).await.expect("pages");
+        assert_eq!(pages.len(), 2);
+        assert_eq!(
+            pages[0].instagram.as_ref().map(|i| i.id.as_str()),
+            Some("178410000000001")
+        );
+        assert!(pages[1].instagram.is_none());
+        let page_token = pages[0].access_token.clone();
+        client
+            .subscribe_app(&page_token, "105000000000001", &["messages", "leadgen"])
+            .await
+            .expect("subscribe");
+        let subs = client
+            .subscribed_apps(&page_token, "105000000000001")
+            .await
+            .expect("subs");
+        assert_eq!(subs[0].subscribed_fields, ["messages", "leadgen"]);
+        assert_eq!(subs[0].app_id.as_deref(), Some(APP_ID));
+        let dbg = client.debug_token(&page_token).await.expect("debug");
+        assert!(dbg.is_valid);
+        assert_eq!(dbg.token_type.as_deref(), Some("PAGE"));
+        assert_eq!(dbg.expires_at, Some(0));
+        let dbg = client.debug_token(&long.access_token).await.expect("debug");
+        assert_eq!(dbg.user_id.as_deref(), Some("122100000000000001"));
+        assert!(dbg.expires_at.is_some_and(|e| e > 0));
+        // Leads, with a transient failure first.
+        sim.add_lead(SimLead::new(
+            "1234567890123456",
+            "105000000000001",
+            "990000000000001",
+            json!([{"name": "email", "values": ["a@b.com"]}]),
+        ));
+        sim.fail_lead_fetches(1);
+        let e = client
+            .fetch_lead(&page_token, "1234567890123456")
+            .await
+            .expect_err("transient");
+        assert_eq!(graph_code(&e), Some((2, ErrorClass::Retry)));
+        let lead = client
+            .fetch_lead(&page_token, "1234567890123456")
+            .await
+            .expect("lead");
+        assert_eq!(lead["field_data"][0]["values"][0], "a@b.com");
+        assert_eq!(lead["created_time"], "2026-11-17T12:00:00+0000");
+        // The second page's token cannot read the first page's lead.
+        assert!(
+            client
+                .fetch_lead(&pages[1].access_token, "1234567890123456")
+                .await
+                .is_err()
+        );
+        client
+            .unsubscribe_app(&page_token, "105000000000001")
+            .await
+            .expect("unsubscribe");
+        assert!(sim.subscriptions().is_empty());
+        // Expiry: 190 everywhere.
+        sim.expire_token(&long.access_token, 0);
+        let e = client.pages(&long.access_token).await.expect_err("expired");
+        assert_eq!(graph_code(&e), Some((190, ErrorClass::TokenDead)));
+        let dbg = client.debug_token(&long.access_token).await.expect("debug");
+        assert!(!dbg.is_valid);
+        assert_eq!((dbg.error_code, dbg.error_subcode), (Some(190), Some(463)));
+    }
+
+    #[tokio::test]
+    async fn embedded_signup_round_trip() {
+        let (sim, client) = sim().await;
+        let code = es_code(&sim, "106000000000001").await;
+        let token = client.exchange_code(&code, None).await.expect("exchange");
+        assert_eq!(token.expires_in, None);
+        let dbg = client
+            .debug_token(&token.access_token)
+            .await
+            .expect("debug");
+        assert_eq!(dbg.token_type.as_deref(), Some("SYSTEM_USER"));
+        let waba = dbg
+            .granular_scopes
+            .iter()
+            .find(|g| g.scope == "whatsapp_business_management")
+            .expect("scope");
+        assert_eq!(waba.target_ids, ["102000000000001"]);
+        let phones = client
+            .phone_numbers(&token.access_token, "102000000000001")
+            .await
+            .expect("phones");
+        assert_eq!(phones.len(), 2);
+        assert_eq!(phones[0].verified_name, "Sim Shop");
+        client
+            .subscribe_app(&token.access_token, "102000000000001", &[])
+            .await
+            .expect("subscribe");
+        let subs = client
+            .subscribed_apps(&token.access_token, "102000000000001")
+            .await
+            .expect("subs");
+        assert_eq!(subs[0].app_id.as_deref(), Some(APP_ID));
+        client
+            .register_phone(&token.access_token, "106000000000001", "123456")
+            .await
+            .expect("register");
+        let e = client
+            .register_phone(&token.access_token, "106000000000002", "123456")
+            .await
+            .expect_err("pending");
+        assert_eq!(graph_code(&e), Some((133_015, ErrorClass::Retry)));
+        assert!(e.is_retryable());
+        // The business token sends as the number.
+        assert_eq!(
+            sim.token_for("106000000000001"),
+            Some(token.access_token.clone())
+        );
+        // The request log holds no token, code or PIN.
+        let log = format!("{:?}", sim.requests());
+        assert!(!log.contains(&token.access_token) && !log.contains(&code));
+        assert!(!log.contains("123456") && !log.contains(SECRET));
+    }
+
+    #[tokio::test]
+    async fn instagram_login_round_trip() {
+        let (sim, client) = sim().await;
+        let redirect = "https://bridge.example/ig/callback";
+        for round in 0..2 {
+            let resp = submit(
+                format!("{}/dialog-ig/oauth/authorize", sim.url()),
+                &[
+                    ("client_id", APP_ID),
+                    ("redirect_uri", redirect),
+                    ("state", "s"),
+                    ("account", "178410000000009"),
+                    ("action", "allow"),
+                ],
+            )
+            .await;
+            let loc = resp
+                .headers()
+                .get("location")
+                .and_then(|l| l.to_str().ok())
+                .expect("location")
+                .to_owned();
+            assert!(loc.ends_with("#_"), "{loc}");
+            // The code as a careless caller would take it, fragment included.
+            let code = format!("{}#_", location_param(&resp, "code").expect("code"));
+            let short = client
+                .ig_exchange_code(&code, redirect)
+                .await
+                .expect("exchange (flat, then data[])");
+            assert_eq!(
+                short.user_id.as_deref(),
+                Some("178410000000009"),
+                "round {round}"
+            );
+            let long = client
+                .ig_long_lived(&short.access_token)
+                .await
+                .expect("long");
+            assert_eq!(long.expires_in, Some(5_183_944));
+            let me = client.ig_me(&long.access_token).await.expect("me");
+            assert_eq!(me.user_id, "178410000000009");
+            assert_eq!(me.username.as_deref(), Some("sim.direct"));
+            client
+                .ig_subscribe(&long.access_token, &["messages", "messaging_postbacks"])
+                .await
+                .expect("subscribe");
+            let subs = client
+                .ig_subscribed_apps(&long.access_token)
+                .await
+                .expect("subs");
+            assert_eq!(
+                subs[0].subscribed_fields,
+                ["messages", "messaging_postbacks"]
+            );
+            let e = client
+                .ig_refresh(&long.access_token)
+                .await
+                .expect_err("young");
+            assert_eq!(graph_code(&e).map(|c| c.0), Some(100));
+            sim.age_token(&long.access_token, 2 * 86_400);
+            let fresh = client
+                .ig_refresh(&long.access_token)
+                .await
+                .expect("refresh");
+            assert_ne!(fresh.access_token, long.access_token);
+            // The old token keeps working until its own expiry.
+            assert!(client.ig_me(&long.access_token).await.is_ok());
+            client
+                .ig_unsubscribe(&fresh.access_token)
+                .await
+                .expect("unsubscribe");
+        }
+        let e = client
+            .ig_exchange_code("AQnope", redirect)
+            .await
+            .expect_err("bad code");
+        assert_eq!(graph_code(&e).map(|c| c.0), Some(400));
+    }
+}

@@ -1,0 +1,3196 @@
+//! The connect flows of the Graph simulator ([`super::graph`]): every Meta host the onboarding
+//! of a channel touches, served by the one simulator under path prefixes, so the whole flow runs
+//! locally (meta-platform.md §5, §11):
+//!
+//! * `/dialog-fb/{v}/dialog/oauth` — the Facebook Login dialog (HTML: the simulated user's
+//!   Pages as checkboxes, Allow / Cancel → redirect with `code` + `state` or `error=...`);
+//! * `/dialog-fb/{v}/dialog/embedded_signup` — the Embedded Signup popup opened by `/sdk.js`
+//!   (a stand-in for Meta's JS SDK: `FB.init`, `FB.login`, `fbAsyncInit`), which posts the
+//!   `WA_EMBEDDED_SIGNUP` session message and hands the code to the SDK callback;
+//! * `/dialog-ig/oauth/authorize` — the Instagram Login dialog (`code=...#_`);
+//! * Graph (at `/`, versioned or not): `oauth/access_token` (code exchange, `fb_exchange_token`),
+//!   `me`, `me/accounts`, `{waba}/phone_numbers`, `{id}/subscribed_apps`, `{phone}/register`,
+//!   `{leadgen_id}` (Lead Ads), and `debug_token` of every token minted here;
+//! * `/ig-api/oauth/access_token` (api.instagram.com) and `/ig-graph/...` (graph.instagram.com):
+//!   Instagram Login tokens, refresh, `me`, `me/subscribed_apps`, `me/messages`.
+//!
+//! Every token minted here is registered for its assets, so sends, media and `debug_token`
+//! accept it; tokens expire (user and Instagram long-lived: 60 days, short-lived: 1–2 h, Page
+//! and business tokens: never) and can be expired or revoked from the control API. Codes are
+//! single-use (Facebook Login: 10 min, Embedded Signup: 30 s by default, Instagram: 1 h).
+//!
+//! Nothing here records a token, secret, code or PIN in the request log.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use poem::http::Method;
+use poem::{Request, RequestBody};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::graph::{
+    APP_ID, Channel, GraphSim, Handled, Inner, Kind, Reply, State, TokenState, err_token,
+    err_unknown_object, graph_error, is_version, lock, messages, query_param, unknown_path,
+};
+
+/// Path prefixes (first segment) served by [`route_hosts`].
+pub(super) const HOST_PREFIXES: &[&str] =
+    &["dialog-fb", "dialog-ig", "ig-api", "ig-graph", "sdk.js"];
+
+const APP_NAME: &str = "Metabridge Graph Simulator";
+/// Long-lived user and Instagram tokens (what Meta answers as `expires_in`).
+pub const LONG_LIVED_SECS: i64 = 5_183_944;
+/// Short-lived Facebook user token.
+pub const SHORT_USER_SECS: i64 = 7_200;
+/// Short-lived Instagram Login token.
+pub const SHORT_IG_SECS: i64 = 3_600;
+const FB_CODE_TTL: Duration = Duration::from_secs(600);
+const IG_CODE_TTL: Duration = Duration::from_secs(3600);
+const FORM_LIMIT: usize = 64 * 1024;
+const DAY: i64 = 86_400;
+
+/// Unix seconds now.
+pub fn now_secs() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+// ---------------------------------------------------------------------------------------
+// Simulated accounts
+
+/// The simulated Meta side of the connect flows: one Facebook user with businesses (WABAs and
+/// phone numbers) and Pages (optionally linked to an Instagram account), and Instagram Login
+/// professional accounts. Readable and replaceable over `/_sim/accounts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SimAccounts {
+    pub user: SimUser,
+    pub businesses: Vec<SimBusiness>,
+    pub pages: Vec<SimPage>,
+    pub instagram_logins: Vec<SimIgLogin>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SimUser {
+    /// App-scoped user id.
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SimBusiness {
+    pub id: String,
+    pub name: String,
+    pub wabas: Vec<SimWaba>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SimWaba {
+    pub id: String,
+    pub name: String,
+    pub phone_numbers: Vec<SimPhone>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SimPhone {
+    pub id: String,
+    pub display_phone_number: String,
+    pub verified_name: String,
+    /// `APPROVED` / `AVAILABLE_WITHOUT_REVIEW` register; anything else (`PENDING_REVIEW`,
+    /// `DECLINED`) is refused with 133015 ("wait before registering", retryable).
+    pub name_status: String,
+    pub quality_rating: String,
+    /// The two-step verification PIN once set (by the first successful `/register`); a
+    /// different PIN then answers 133005.
+    pub two_step_pin: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SimPage {
+    pub id: String,
+    pub name: String,
+    pub instagram: Option<SimIgAccount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SimIgAccount {
+    pub id: String,
+    pub username: String,
+}
+
+/// An Instagram professional account reachable through Instagram Login (no Page).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct SimIgLogin {
+    /// The professional account id (`user_id`, `entry.id` of the webhooks).
+    pub user_id: String,
+    pub username: String,
+    pub name: String,
+}
+
+impl Default for SimAccounts {
+    fn default() -> Self {
+        let phone = |id: &str, display: &str, name: &str, status: &str| SimPhone {
+            id: id.into(),
+            display_phone_number: display.into(),
+            verified_name: name.into(),
+            name_status: status.into(),
+            quality_rating: "GREEN".into(),
+            two_step_pin: None,
+        };
+        Self {
+            user: SimUser {
+                id: "122100000000000001".into(),
+                name: "Sim Tester".into(),
+            },
+            businesses: vec![SimBusiness {
+                id: "101000000000001".into(),
+                name: "Sim Business".into(),
+                wabas: vec![SimWaba {
+                    id: "102000000000001".into(),
+                    name: "Sim Shop WABA".into(),
+                    phone_numbers: vec![
+                        phone("106000000000001", "+1 555-0100", "Sim Shop", "APPROVED"),
+                        phone(
+                            "106000000000002",
+                            "+1 555-0101",
+                            "Sim Shop Two",
+                            "PENDING_REVIEW",
+                        ),
+                    ],
+                }],
+            }],
+            pages: vec![
+                SimPage {
+                    id: "105000000000001".into(),
+                    name: "Sim Page".into(),
+                    instagram: Some(SimIgAccount {
+                        id: "178410000000001".into(),
+                        username: "sim.shop".into(),
+                    }),
+                },
+                SimPage {
+                    id: "105000000000002".into(),
+                    name: "Sim Second Page".into(),
+                    instagram: None,
+                },
+            ],
+            instagram_logins: vec![SimIgLogin {
+                user_id: "178410000000009".into(),
+                username: "sim.direct".into(),
+                name: "Sim Direct".into(),
+            }],
+        }
+    }
+}
+
+impl SimAccounts {
+    fn waba(&self, id: &str) -> Option<(&SimBusiness, &SimWaba)> {
+        self.businesses
+            .iter()
+            .find_map(|b| b.wabas.iter().find(|w| w.id == id).map(|w| (b, w)))
+    }
+
+    fn phone(&self, id: &str) -> Option<(&SimBusiness, &SimWaba, &SimPhone)> {
+        self.businesses.iter().find_map(|b| {
+            b.wabas.iter().find_map(|w| {
+                w.phone_numbers
+                    .iter()
+                    .find(|p| p.id == id)
+                    .map(|p| (b, w, p))
+            })
+        })
+    }
+
+    fn phone_mut(&mut self, id: &str) -> Option<&mut SimPhone> {
+        self.businesses
+            .iter_mut()
+            .flat_map(|b| b.wabas.iter_mut())
+            .flat_map(|w| w.phone_numbers.iter_mut())
+            .find(|p| p.id == id)
+    }
+
+    fn page(&self, id: &str) -> Option<&SimPage> {
+        self.pages.iter().find(|p| p.id == id)
+    }
+
+    fn ig_login(&self, id: &str) -> Option<&SimIgLogin> {
+        self.instagram_logins.iter().find(|i| i.user_id == id)
+    }
+
+    fn is_ig(&self, id: &str) -> bool {
+        self.ig_login(id).is_some()
+            || self
+                .pages
+                .iter()
+                .any(|p| p.instagram.as_ref().is_some_and(|i| i.id == id))
+    }
+
+    fn is_business(&self, id: &str) -> bool {
+        self.businesses.iter().any(|b| b.id == id)
+    }
+
+    /// The channel an asset id sends as, if it is a sending account.
+    fn channel_kind(&self, id: &str) -> Option<(Kind, Option<String>)> {
+        if let Some((_, waba, _)) = self.phone(id) {
+            Some((Kind::WhatsApp, Some(waba.id.clone())))
+        } else if self.page(id).is_some() {
+            Some((Kind::Messenger, None))
+        } else if self.is_ig(id) {
+            Some((Kind::Instagram, None))
+        } else {
+            None
+        }
+    }
+}
+
+/// A lead of the Lead Ads registry (`GET /{leadgen_id}`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimLead {
+    pub leadgen_id: String,
+    pub page_id: String,
+    pub form_id: String,
+    #[serde(default)]
+    pub ad_id: Option<String>,
+    #[serde(default)]
+    pub adset_id: Option<String>,
+    #[serde(default)]
+    pub campaign_id: Option<String>,
+    /// ISO-8601 with `+0000`, like Meta.
+    #[serde(default = "default_created_time")]
+    pub created_time: String,
+    /// `[{"name": "email", "values": ["a@b.com"]}, ...]`
+    #[serde(default)]
+    pub field_data: Value,
+    #[serde(default)]
+    pub is_organic: bool,
+    #[serde(default = "default_platform")]
+    pub platform: String,
+}
+
+fn default_created_time() -> String {
+    "2026-11-17T12:00:00+0000".into()
+}
+
+fn default_platform() -> String {
+    "fb".into()
+}
+
+impl SimLead {
+    /// A paid lead (`ad_id` 120210000000001) created 2026-11-17T12:00:00+0000 on Facebook.
+    pub fn new(leadgen_id: &str, page_id: &str, form_id: &str, field_data: Value) -> Self {
+        Self {
+            leadgen_id: leadgen_id.into(),
+            page_id: page_id.into(),
+            form_id: form_id.into(),
+            ad_id: Some("120210000000001".into()),
+            adset_id: Some("120210000000002".into()),
+            campaign_id: Some("120210000000003".into()),
+            created_time: default_created_time(),
+            field_data,
+            is_organic: false,
+            platform: default_platform(),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        let mut v = json!({
+            "id": self.leadgen_id,
+            "created_time": self.created_time,
+            "form_id": self.form_id,
+            "field_data": if self.field_data.is_array() { self.field_data.clone() } else { json!([]) },
+            "is_organic": self.is_organic,
+            "platform": self.platform,
+        });
+        for (k, val) in [
+            ("ad_id", &self.ad_id),
+            ("adset_id", &self.adset_id),
+            ("campaign_id", &self.campaign_id),
+        ] {
+            if let Some(val) = val {
+                v[k] = json!(val);
+            }
+        }
+        v
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Tokens and codes
+
+/// What a minted token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenKind {
+    /// Facebook user token (short- or long-lived).
+    User,
+    /// Page token from `me/accounts`.
+    Page,
+    /// Business integration system user token (Embedded Signup).
+    Business,
+    /// Instagram Login short-lived token (1 h).
+    IgShort,
+    /// Instagram Login long-lived token (60 days, refreshable).
+    IgLong,
+}
+
+impl TokenKind {
+    fn debug_type(self) -> &'static str {
+        match self {
+            TokenKind::User | TokenKind::IgShort | TokenKind::IgLong => "USER",
+            TokenKind::Page => "PAGE",
+            TokenKind::Business => "SYSTEM_USER",
+        }
+    }
+
+    fn is_ig(self) -> bool {
+        matches!(self, TokenKind::IgShort | TokenKind::IgLong)
+    }
+}
+
+/// A token minted by the connect flows. `Debug` does not show the token.
+#[derive(Clone, PartialEq, Eq, Serialize)]
+pub struct MintedToken {
+    pub token: String,
+    pub kind: TokenKind,
+    /// App-scoped Facebook user id, or the Instagram account id for Instagram Login tokens.
+    pub user_id: String,
+    /// Object ids the token is good for: pages, linked Instagram accounts, the business, WABA
+    /// and phone numbers, or the Instagram Login account.
+    pub assets: Vec<String>,
+    pub scopes: Vec<String>,
+    /// Unix seconds.
+    pub issued_at: i64,
+    /// Unix seconds; `None` = never expires.
+    pub expires_at: Option<i64>,
+    pub long_lived: bool,
+}
+
+impl std::fmt::Debug for MintedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MintedToken")
+            .field("kind", &self.kind)
+            .field("user_id", &self.user_id)
+            .field("assets", &self.assets)
+            .field("issued_at", &self.issued_at)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
+impl MintedToken {
+    pub fn is_expired(&self, now: i64) -> bool {
+        self.expires_at.is_some_and(|e| e <= now)
+    }
+}
+
+/// Shape of the Instagram Login code-exchange answer (Meta's docs show both).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IgTokenShape {
+    /// `{"access_token","user_id":<number>,"permissions":[...]}`
+    Flat,
+    /// `{"data":[{"access_token","user_id":"...","permissions":"a,b"}]}`
+    Data,
+    /// Flat, then data, then flat, ...
+    #[default]
+    Alternate,
+}
+
+#[derive(Debug, Clone)]
+enum CodeFlow {
+    FbLogin {
+        redirect_uri: String,
+        pages: Vec<String>,
+    },
+    EmbeddedSignup {
+        business_id: String,
+        waba_id: String,
+    },
+    IgLogin {
+        redirect_uri: String,
+        ig_user_id: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+struct AuthCode {
+    flow: CodeFlow,
+    client_id: String,
+    scopes: Vec<String>,
+    expires: Instant,
+    used: bool,
+}
+
+/// Onboarding state inside the simulator's `Inner`.
+#[derive(Default)]
+pub(super) struct Onboard {
+    pub(super) accounts: SimAccounts,
+    pub(super) tokens: HashMap<String, MintedToken>,
+    order: Vec<String>,
+    codes: HashMap<String, AuthCode>,
+    page_tokens: HashMap<(String, String), String>,
+    subscriptions: BTreeMap<String, Vec<String>>,
+    leads: HashMap<String, SimLead>,
+    lead_failures: u32,
+    registered: BTreeSet<String>,
+    /// Expiry (unix seconds) set on tokens not minted here (channel tokens).
+    channel_expiry: HashMap<String, i64>,
+    es_code_ttl: Option<Duration>,
+    ig_token_shape: Option<IgTokenShape>,
+    allow_young_refresh: Option<bool>,
+    ig_exchanges: u64,
+}
+
+impl Onboard {
+    /// The token was minted for `asset` (any kind).
+    fn grants(&self, token: &str, asset: &str) -> bool {
+        self.tokens
+            .get(token)
+            .is_some_and(|m| m.assets.iter().any(|a| a == asset))
+    }
+
+    /// The token may act as `asset` (send, subscribe): minted for it and not a user token.
+    pub(super) fn covers(&self, token: &str, asset: &str) -> bool {
+        self.tokens
+            .get(token)
+            .is_some_and(|m| m.kind != TokenKind::User && m.assets.iter().any(|a| a == asset))
+    }
+
+    /// The channel `me` means for a minted Page or Instagram token.
+    pub(super) fn me_channel(
+        &self,
+        token: &str,
+        channels: &HashMap<String, Channel>,
+    ) -> Option<Channel> {
+        let m = self.tokens.get(token)?;
+        let wanted = match m.kind {
+            TokenKind::IgShort | TokenKind::IgLong => Kind::Instagram,
+            TokenKind::Page => Kind::Messenger,
+            _ => return None,
+        };
+        m.assets
+            .iter()
+            .filter_map(|a| channels.get(a))
+            .find(|c| c.kind == wanted)
+            .cloned()
+    }
+
+    pub(super) fn channel_expired(&self, token: &str, now: i64) -> bool {
+        self.channel_expiry.get(token).is_some_and(|e| *e <= now)
+    }
+
+    fn targets(&self, scope: &str, assets: &[String]) -> Vec<String> {
+        let keep: fn(&SimAccounts, &str) -> bool =
+            if scope.starts_with("pages_") || scope == "leads_retrieval" {
+                |a, x| a.page(x).is_some()
+            } else if scope.starts_with("instagram_") {
+                |a, x| a.is_ig(x)
+            } else if scope.starts_with("whatsapp_") {
+                |a, x| a.waba(x).is_some()
+            } else if scope == "business_management" {
+                |a, x| a.is_business(x)
+            } else {
+                return Vec::new();
+            };
+        assets
+            .iter()
+            .filter(|x| keep(&self.accounts, x))
+            .cloned()
+            .collect()
+    }
+}
+
+fn random_alnum(n: usize) -> String {
+    rand::rng()
+        .sample_iter(&rand::distr::Alphanumeric)
+        .take(n)
+        .map(char::from)
+        .collect()
+}
+
+struct Mint<'a> {
+    kind: TokenKind,
+    user_id: &'a str,
+    assets: Vec<String>,
+    scopes: Vec<String>,
+    expires_in: Option<i64>,
+    long_lived: bool,
+}
+
+/// Mints a token, registers it, and registers a sending channel for each sending asset that
+/// has none yet (user tokens cannot send).
+fn mint(inner: &mut Inner, m: Mint<'_>) -> String {
+    let prefix = match m.kind {
+        TokenKind::User => "EAASimU",
+        TokenKind::Page => "EAASimP",
+        TokenKind::Business => "EAASimB",
+        TokenKind::IgShort | TokenKind::IgLong => "IGAASim",
+    };
+    let token = format!("{prefix}{}", random_alnum(48));
+    let now = now_secs();
+    if m.kind != TokenKind::User {
+        for asset in &m.assets {
+            if let Some((kind, waba_id)) = inner.onboard.accounts.channel_kind(asset) {
+                inner
+                    .channels
+                    .entry(asset.clone())
+                    .or_insert_with(|| Channel {
+                        kind,
+                        external_id: asset.clone(),
+                        waba_id,
+                        token: token.clone(),
+                    });
+            }
+        }
+    }
+    inner.onboard.order.push(token.clone());
+    inner.onboard.tokens.insert(
+        token.clone(),
+        MintedToken {
+            token: token.clone(),
+            kind: m.kind,
+            user_id: m.user_id.to_owned(),
+            assets: m.assets,
+            scopes: m.scopes,
+            issued_at: now,
+            expires_at: m.expires_in.map(|s| now.saturating_add(s)),
+            long_lived: m.long_lived,
+        },
+    );
+    token
+}
+
+fn new_code(inner: &mut Inner, flow: CodeFlow, scopes: Vec<String>, ttl: Duration) -> String {
+    let code = format!("AQSim{}", random_alnum(64));
+    inner.onboard.codes.insert(
+        code.clone(),
+        AuthCode {
+            flow,
+            client_id: APP_ID.to_owned(),
+            scopes,
+            // A huge TTL from the control API must not overflow.
+            expires: Instant::now()
+                .checked_add(ttl)
+                .unwrap_or_else(|| Instant::now() + Duration::from_secs(365 * 86_400)),
+            used: false,
+        },
+    );
+    code
+}
+
+fn split_scopes(s: Option<&str>, default: &[&str]) -> Vec<String> {
+    let list: Vec<String> = s
+        .unwrap_or_default()
+        .split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if list.is_empty() {
+        default.iter().map(|s| (*s).to_owned()).collect()
+    } else {
+        list
+    }
+}
+
+const FB_DEFAULT_SCOPES: &[&str] = &[
+    "pages_show_list",
+    "pages_messaging",
+    "pages_manage_metadata",
+    "pages_read_engagement",
+    "instagram_basic",
+    "instagram_manage_messages",
+    "leads_retrieval",
+    "business_management",
+];
+const ES_SCOPES: &[&str] = &[
+    "whatsapp_business_management",
+    "whatsapp_business_messaging",
+    "business_management",
+];
+const IG_DEFAULT_SCOPES: &[&str] = &[
+    "instagram_business_basic",
+    "instagram_business_manage_messages",
+];
+
+/// The `data` of `debug_token` for a minted token.
+pub(super) fn debug_data(inner: &Inner, m: &MintedToken) -> Value {
+    let now = now_secs();
+    let state = inner.token_state(&m.token);
+    let mut data = json!({
+        "app_id": APP_ID,
+        "type": m.kind.debug_type(),
+        "application": APP_NAME,
+        "data_access_expires_at": if m.kind == TokenKind::User { m.issued_at.saturating_add(90 * DAY) } else { 0 },
+        "expires_at": m.expires_at.unwrap_or(0),
+        "is_valid": state == TokenState::Valid,
+        "issued_at": m.issued_at,
+        "user_id": m.user_id,
+    });
+    if m.kind == TokenKind::Page
+        && let Some(page) = m.assets.first()
+    {
+        data["profile_id"] = json!(page);
+    }
+    if state == TokenState::Valid {
+        let mut scopes = m.scopes.clone();
+        if !m.kind.is_ig() && !scopes.iter().any(|s| s == "public_profile") {
+            scopes.push("public_profile".into());
+        }
+        let granular: Vec<Value> = m
+            .scopes
+            .iter()
+            .filter_map(|s| {
+                let ids = inner.onboard.targets(s, &m.assets);
+                (!ids.is_empty()).then(|| json!({"scope": s, "target_ids": ids}))
+            })
+            .collect();
+        data["scopes"] = json!(scopes);
+        data["granular_scopes"] = Value::Array(granular);
+    } else {
+        let when = m.expires_at.filter(|e| *e <= now).unwrap_or(now);
+        data["scopes"] = json!([]);
+        data["error"] = json!({
+            "code": 190,
+            "subcode": 463,
+            "message": format!("Error validating access token: Session has expired at unix time {when}."),
+        });
+    }
+    data
+}
+
+// ---------------------------------------------------------------------------------------
+// Helpers
+
+fn app_secret(state: &State) -> String {
+    lock(&state.secret_override)
+        .clone()
+        .unwrap_or_else(|| state.opts.app_secret.clone())
+}
+
+/// An empty simulator secret accepts any non-empty `client_secret`.
+fn secret_ok(state: &State, given: Option<&str>) -> bool {
+    let secret = app_secret(state);
+    match given {
+        Some(g) if !g.is_empty() => secret.is_empty() || g == secret,
+        _ => false,
+    }
+}
+
+fn ok(reply: Reply) -> Handled {
+    let mut h = Handled::new(reply);
+    h.authorization_ok = true;
+    h
+}
+
+fn ok_json(v: &Value) -> Handled {
+    ok(Reply::json(200, v))
+}
+
+fn fail(reply: Reply) -> Handled {
+    Handled::new(reply)
+}
+
+fn oauth_err(status: u16, code: u32, subcode: Option<u32>, message: &str) -> Handled {
+    fail(graph_error(status, code, subcode, message, None, None))
+}
+
+fn param_err(message: &str) -> Handled {
+    oauth_err(400, 100, None, message)
+}
+
+/// api.instagram.com's flat error shape.
+fn ig_api_err(message: &str) -> Handled {
+    fail(Reply::json(
+        400,
+        &json!({"error_type": "OAuthException", "code": 400, "error_message": message}),
+    ))
+}
+
+fn redirect(location: String) -> Reply {
+    let mut r = Reply::html(
+        302,
+        "<!DOCTYPE html><html><head><title>Redirecting</title></head><body>Redirecting…</body></html>",
+    );
+    r.headers.push(("location", location));
+    r
+}
+
+/// `http://{Host}` of the request (the simulator's own origin as the browser sees it).
+fn origin_of(state: &State, req: &Request) -> String {
+    req.headers()
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| {
+            !h.is_empty()
+                && h.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
+        })
+        .map_or_else(|| state.base_url.clone(), |h| format!("http://{h}"))
+}
+
+fn query_pairs(req: &Request) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes())
+        .into_owned()
+        .collect()
+}
+
+async fn read_form(body: RequestBody) -> Vec<(String, String)> {
+    let mut body = body;
+    let Ok(body) = body.take() else {
+        return Vec::new();
+    };
+    match body.into_bytes_limit(FORM_LIMIT).await {
+        Ok(bytes) => url::form_urlencoded::parse(&bytes).into_owned().collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+fn first<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
+    pairs
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
+fn all<'a>(pairs: &'a [(String, String)], key: &str) -> Vec<&'a str> {
+    pairs
+        .iter()
+        .filter(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+        .collect()
+}
+
+/// HTML-escapes text and attribute values.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// JSON safe to put inside a `<script>` element.
+fn script_json(v: &Value) -> String {
+    v.to_string()
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029")
+}
+
+fn hidden(name: &str, value: Option<&str>) -> String {
+    value.map_or_else(String::new, |v| {
+        format!(
+            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+            esc(name),
+            esc(v)
+        )
+    })
+}
+
+fn html_page(title: &str, body: &str) -> String {
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>{}</title>\
+<meta name=\"viewport\" content=\"width=device-width\">\
+<style>body{{font-family:sans-serif;max-width:34em;margin:2em auto;padding:0 1em}}\
+.box{{border:1px solid #ccc;border-radius:8px;padding:1em 1.5em}}label{{display:block;margin:.4em 0}}\
+button{{margin:.8em .5em 0 0;padding:.4em 1.2em}}.err{{color:#a00}}</style></head>\
+<body><div class=\"box\"><h1>{}</h1>{body}</div></body></html>",
+        esc(title),
+        esc(title)
+    )
+}
+
+fn error_page(title: &str, message: &str) -> Handled {
+    fail(Reply::html(
+        400,
+        &html_page(title, &format!("<p class=\"err\">{}</p>", esc(message))),
+    ))
+}
+
+/// An absolute http(s) redirect URI without a fragment.
+fn parse_redirect(uri: Option<&str>) -> Result<url::Url, &'static str> {
+    let uri = uri
+        .filter(|u| !u.is_empty())
+        .ok_or("The redirect_uri parameter is missing.")?;
+    let url = url::Url::parse(uri)
+        .map_err(|_| "URL blocked: This redirect failed because the redirect URI is not valid.")?;
+    if !matches!(url.scheme(), "http" | "https") || url.fragment().is_some() {
+        return Err(
+            "URL blocked: This redirect failed because the redirect URI is not whitelisted in the app's client OAuth settings.",
+        );
+    }
+    Ok(url)
+}
+
+fn with_params(mut url: url::Url, params: &[(&str, Option<&str>)]) -> url::Url {
+    {
+        let mut q = url.query_pairs_mut();
+        for (k, v) in params {
+            if let Some(v) = v {
+                q.append_pair(k, v);
+            }
+        }
+    }
+    url
+}
+
+fn is_field_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.chars().all(|c| c.is_ascii_lowercase() || c == '_')
+}
+
+fn fields_param(req: &Request) -> Option<Vec<String>> {
+    query_param(req, "fields").map(|f| {
+        f.split(',')
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+            .collect()
+    })
+}
+
+/// Keeps only the requested fields (and `id`) of an object answer.
+fn only_fields(mut v: Value, fields: Option<&[String]>) -> Value {
+    if let (Some(fields), Some(obj)) = (fields, v.as_object_mut()) {
+        obj.retain(|k, _| k == "id" || fields.iter().any(|f| f == k));
+    }
+    v
+}
+
+// ---------------------------------------------------------------------------------------
+// Hosts under path prefixes
+
+pub(super) async fn route_hosts(
+    state: &Arc<State>,
+    req: &Request,
+    segs: &[&str],
+    token: Option<&str>,
+    body: RequestBody,
+    at: Instant,
+) -> Handled {
+    let path = req.uri().path().to_owned();
+    let method = req.method().clone();
+    let (prefix, rest) = match segs.split_first() {
+        Some((p, rest)) => (*p, rest),
+        None => return unknown_path(&path),
+    };
+    // A version segment after the host prefix is optional everywhere.
+    let rest = match rest.split_first() {
+        Some((v, tail)) if is_version(v) => tail,
+        _ => rest,
+    };
+    match (prefix, rest) {
+        ("sdk.js", []) if method == Method::GET => sdk_js(state, req),
+        ("dialog-fb", ["dialog", "oauth"]) => {
+            let pairs = if method == Method::POST {
+                read_form(body).await
+            } else {
+                query_pairs(req)
+            };
+            fb_dialog(state, &pairs, method == Method::POST)
+        }
+        ("dialog-fb", ["dialog", "embedded_signup"]) => {
+            let pairs = if method == Method::POST {
+                read_form(body).await
+            } else {
+                query_pairs(req)
+            };
+            es_dialog(state, &pairs, method == Method::POST)
+        }
+        ("dialog-ig", ["oauth", "authorize"]) => {
+            let pairs = if method == Method::POST {
+                read_form(body).await
+            } else {
+                query_pairs(req)
+            };
+            ig_dialog(state, &pairs, method == Method::POST)
+        }
+        ("ig-api", ["oauth", "access_token"]) if method == Method::POST => {
+            let pairs = read_form(body).await;
+            ig_exchange(state, &pairs)
+        }
+        ("ig-graph", ["access_token"]) if method == Method::GET => ig_long_lived(state, req),
+        ("ig-graph", ["refresh_access_token"]) if method == Method::GET => ig_refresh(state, req),
+        ("ig-graph", ["me"]) if method == Method::GET => ig_me(state, req, token),
+        ("ig-graph", ["me", "subscribed_apps"]) => ig_subscribed_apps(state, req, token),
+        ("ig-graph", [object, "messages"]) if method == Method::POST => {
+            messages(state, object, token, body, at).await
+        }
+        _ => unknown_path(&path),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Dialogs
+
+fn fb_dialog(state: &Arc<State>, p: &[(String, String)], submit: bool) -> Handled {
+    const TITLE: &str = "Simulated Facebook Login";
+    let client_id = first(p, "client_id");
+    if client_id != Some(APP_ID) {
+        return error_page(
+            TITLE,
+            "Invalid App ID: The provided app ID does not look like a valid app ID.",
+        );
+    }
+    let redirect_uri = match parse_redirect(first(p, "redirect_uri")) {
+        Ok(u) => u,
+        Err(e) => return error_page(TITLE, e),
+    };
+    if first(p, "response_type").is_some_and(|r| r != "code") {
+        return error_page(TITLE, "The simulator only supports response_type=code.");
+    }
+    let state_param = first(p, "state");
+    let scopes = split_scopes(first(p, "scope"), FB_DEFAULT_SCOPES);
+    if !submit {
+        let accounts = lock(&state.inner).onboard.accounts.clone();
+        let pages: String = accounts
+            .pages
+            .iter()
+            .map(|pg| {
+                let ig = pg.instagram.as_ref().map_or_else(String::new, |i| {
+                    format!(" — Instagram @{} ({})", esc(&i.username), esc(&i.id))
+                });
+                format!(
+                    "<label><input type=\"checkbox\" name=\"page\" value=\"{}\" checked> {} ({}){ig}</label>",
+                    esc(&pg.id),
+                    esc(&pg.name),
+                    esc(&pg.id)
+                )
+            })
+            .collect();
+        let perms: String = scopes
+            .iter()
+            .map(|s| format!("<li>{}</li>", esc(s)))
+            .collect();
+        let body = format!(
+            "<p>Logged in as <b>{}</b> ({}).</p><p>App <b>{}</b> ({}) asks for:</p><ul>{perms}</ul>\
+<form method=\"post\"><fieldset><legend>Pages to share</legend>{pages}</fieldset>{}{}{}{}{}{}\
+<button type=\"submit\" name=\"action\" value=\"allow\" id=\"allow\">Allow</button>\
+<button type=\"submit\" name=\"action\" value=\"cancel\" id=\"cancel\">Cancel</button></form>",
+            esc(&accounts.user.name),
+            esc(&accounts.user.id),
+            APP_NAME,
+            APP_ID,
+            hidden("client_id", client_id),
+            hidden("redirect_uri", first(p, "redirect_uri")),
+            hidden("state", state_param),
+            hidden("scope", first(p, "scope")),
+            hidden("config_id", first(p, "config_id")),
+            hidden("response_type", first(p, "response_type")),
+        );
+        return ok(Reply::html(200, &html_page(TITLE, &body)));
+    }
+    if first(p, "action") != Some("allow") {
+        let url = with_params(
+            redirect_uri,
+            &[
+                ("error", Some("access_denied")),
+                ("error_code", Some("200")),
+                ("error_description", Some("Permissions error")),
+                ("error_reason", Some("user_denied")),
+                ("state", state_param),
+            ],
+        );
+        return ok(redirect(url.to_string()));
+    }
+    let mut inner = lock(&state.inner);
+    let pages: Vec<String> = all(p, "page")
+        .into_iter()
+        .filter(|id| inner.onboard.accounts.page(id).is_some())
+        .map(str::to_owned)
+        .collect();
+    let code = new_code(
+        &mut inner,
+        CodeFlow::FbLogin {
+            redirect_uri: first(p, "redirect_uri").unwrap_or_default().to_owned(),
+            pages,
+        },
+        scopes,
+        FB_CODE_TTL,
+    );
+    let url = with_params(
+        redirect_uri,
+        &[("code", Some(code.as_str())), ("state", state_param)],
+    );
+    ok(redirect(url.to_string()))
+}
+
+fn ig_dialog(state: &Arc<State>, p: &[(String, String)], submit: bool) -> Handled {
+    const TITLE: &str = "Simulated Instagram Login";
+    let client_id = first(p, "client_id");
+    if client_id != Some(APP_ID) {
+        return error_page(TITLE, "Invalid platform app");
+    }
+    let redirect_uri = match parse_redirect(first(p, "redirect_uri")) {
+        Ok(u) => u,
+        Err(e) => return error_page(TITLE, e),
+    };
+    let state_param = first(p, "state");
+    let scopes = split_scopes(first(p, "scope"), IG_DEFAULT_SCOPES);
+    if !submit {
+        let accounts = lock(&state.inner).onboard.accounts.clone();
+        let choices: String = accounts
+            .instagram_logins
+            .iter()
+            .enumerate()
+            .map(|(i, a)| {
+                format!(
+                    "<label><input type=\"radio\" name=\"account\" value=\"{}\"{}> @{} — {} ({})</label>",
+                    esc(&a.user_id),
+                    if i == 0 { " checked" } else { "" },
+                    esc(&a.username),
+                    esc(&a.name),
+                    esc(&a.user_id)
+                )
+            })
+            .collect();
+        let perms: String = scopes
+            .iter()
+            .map(|s| format!("<li>{}</li>", esc(s)))
+            .collect();
+        let body = format!(
+            "<p>App <b>{APP_NAME}</b> ({APP_ID}) asks for:</p><ul>{perms}</ul>\
+<form method=\"post\"><fieldset><legend>Professional account</legend>{choices}</fieldset>{}{}{}{}\
+<button type=\"submit\" name=\"action\" value=\"allow\" id=\"allow\">Allow</button>\
+<button type=\"submit\" name=\"action\" value=\"cancel\" id=\"cancel\">Cancel</button></form>",
+            hidden("client_id", client_id),
+            hidden("redirect_uri", first(p, "redirect_uri")),
+            hidden("state", state_param),
+            hidden("scope", first(p, "scope")),
+        );
+        return ok(Reply::html(200, &html_page(TITLE, &body)));
+    }
+    if first(p, "action") != Some("allow") {
+        let url = with_params(
+            redirect_uri,
+            &[
+                ("error", Some("access_denied")),
+                ("error_reason", Some("user_denied")),
+                ("error_description", Some("The user denied your request.")),
+                ("state", state_param),
+            ],
+        );
+        return ok(redirect(url.to_string()));
+    }
+    let mut inner = lock(&state.inner);
+    let chosen = first(p, "account")
+        .filter(|id| inner.onboard.accounts.ig_login(id).is_some())
+        .map(str::to_owned)
+        .or_else(|| {
+            inner
+                .onboard
+                .accounts
+                .instagram_logins
+                .first()
+                .map(|a| a.user_id.clone())
+        });
+    let Some(ig_user_id) = chosen else {
+        drop(inner);
+        return error_page(TITLE, "No Instagram professional account to log in with.");
+    };
+    let code = new_code(
+        &mut inner,
+        CodeFlow::IgLogin {
+            redirect_uri: first(p, "redirect_uri").unwrap_or_default().to_owned(),
+            ig_user_id,
+        },
+        scopes,
+        IG_CODE_TTL,
+    );
+    let mut url = with_params(
+        redirect_uri,
+        &[("code", Some(code.as_str())), ("state", state_param)],
+    );
+    url.set_fragment(Some("_"));
+    ok(redirect(url.to_string()))
+}
+
+fn es_dialog(state: &Arc<State>, p: &[(String, String)], submit: bool) -> Handled {
+    const TITLE: &str = "Simulated WhatsApp Embedded Signup";
+    if first(p, "app_id").or_else(|| first(p, "client_id")) != Some(APP_ID) {
+        return error_page(
+            TITLE,
+            "Invalid App ID: The provided app ID does not look like a valid app ID.",
+        );
+    }
+    if first(p, "config_id").is_none_or(str::is_empty) {
+        return error_page(TITLE, "The config_id parameter is missing.");
+    }
+    // Where the SDK shim listens; '*' when the opener's origin is not a plain origin.
+    let target = first(p, "origin")
+        .and_then(|o| url::Url::parse(o).ok())
+        .filter(|u| matches!(u.scheme(), "http" | "https"))
+        .map_or_else(|| "*".to_owned(), |u| u.origin().ascii_serialization());
+    if !submit {
+        let accounts = lock(&state.inner).onboard.accounts.clone();
+        let mut first_choice = true;
+        let mut choices = String::new();
+        for b in &accounts.businesses {
+            for w in &b.wabas {
+                for ph in &w.phone_numbers {
+                    choices.push_str(&format!(
+                        "<label><input type=\"radio\" name=\"phone\" value=\"{}\"{}> {} {} <small>({} / WABA {} / phone {})</small></label>",
+                        esc(&ph.id),
+                        if first_choice { " checked" } else { "" },
+                        esc(&ph.verified_name),
+                        esc(&ph.display_phone_number),
+                        esc(&b.name),
+                        esc(&w.id),
+                        esc(&ph.id),
+                    ));
+                    first_choice = false;
+                }
+            }
+        }
+        let body = format!(
+            "<p>Connect a WhatsApp Business account to <b>{APP_NAME}</b> ({APP_ID}) as <b>{}</b>.</p>\
+<form method=\"post\"><fieldset><legend>Phone number</legend>{choices}</fieldset>{}{}{}\
+<button type=\"submit\" name=\"action\" value=\"finish\" id=\"finish\">Finish</button>\
+<button type=\"submit\" name=\"action\" value=\"cancel\" id=\"cancel\">Cancel</button></form>",
+            esc(&accounts.user.name),
+            hidden("app_id", Some(APP_ID)),
+            hidden("config_id", first(p, "config_id")),
+            hidden("origin", first(p, "origin")),
+        );
+        return ok(Reply::html(200, &html_page(TITLE, &body)));
+    }
+    let (session, login) = if first(p, "action") == Some("finish") {
+        let mut inner = lock(&state.inner);
+        let Some((business_id, waba_id, phone_id)) = first(p, "phone").and_then(|id| {
+            inner
+                .onboard
+                .accounts
+                .phone(id)
+                .map(|(b, w, ph)| (b.id.clone(), w.id.clone(), ph.id.clone()))
+        }) else {
+            drop(inner);
+            return error_page(TITLE, "Choose a phone number.");
+        };
+        let ttl = inner.onboard.es_code_ttl.unwrap_or(state.opts.es_code_ttl);
+        let code = new_code(
+            &mut inner,
+            CodeFlow::EmbeddedSignup {
+                business_id: business_id.clone(),
+                waba_id: waba_id.clone(),
+            },
+            ES_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+            ttl,
+        );
+        (
+            json!({"type": "WA_EMBEDDED_SIGNUP", "event": "FINISH", "version": 3,
+                   "data": {"phone_number_id": phone_id, "waba_id": waba_id, "business_id": business_id}}),
+            json!({"type": "SIM_FB_LOGIN", "code": code}),
+        )
+    } else {
+        (
+            json!({"type": "WA_EMBEDDED_SIGNUP", "event": "CANCEL", "version": 3,
+                   "data": {"current_step": "PHONE_NUMBER_SETUP"}}),
+            json!({"type": "SIM_FB_LOGIN", "code": null}),
+        )
+    };
+    let script = format!(
+        "<script>(function(){{var s={},l={},t={};var o=window.opener;\
+if(o){{o.postMessage(JSON.stringify(s),'*');o.postMessage(JSON.stringify(l),t);}}\
+setTimeout(function(){{window.close();}},300);}})();</script>",
+        script_json(&session),
+        script_json(&login),
+        script_json(&json!(target)),
+    );
+    let done = if login["code"].is_null() {
+        "Cancelled."
+    } else {
+        "Done."
+    };
+    let mut h = ok(Reply::html(
+        200,
+        &html_page(
+            TITLE,
+            &format!("<p id=\"result\">{done} This window closes itself.</p>{script}"),
+        ),
+    ));
+    h.body = Value::Null;
+    h
+}
+
+fn sdk_js(state: &Arc<State>, req: &Request) -> Handled {
+    let origin = origin_of(state, req);
+    let js = format!(
+        r#"/* Simulated Facebook JS SDK (metabridge Graph simulator): FB.init, FB.login (Embedded Signup popup), FB.getLoginStatus. */
+(function () {{
+  var SIM = {origin};
+  var opts = {{ appId: null, version: 'v25.0' }};
+  var pending = null;
+  function finish(resp) {{
+    if (!pending) return;
+    var cb = pending.cb;
+    clearInterval(pending.timer);
+    pending = null;
+    try {{ cb(resp); }} catch (e) {{ if (window.console) console.error(e); }}
+  }}
+  window.addEventListener('message', function (ev) {{
+    if (ev.origin !== SIM) return;
+    var d;
+    try {{ d = typeof ev.data === 'string' ? JSON.parse(ev.data) : ev.data; }} catch (e) {{ return; }}
+    if (!d || d.type !== 'SIM_FB_LOGIN') return;
+    if (d.code) finish({{ authResponse: {{ code: d.code, userID: '', expiresIn: 0 }}, status: 'connected' }});
+    else finish({{ authResponse: null, status: 'unknown' }});
+  }});
+  window.FB = {{
+    init: function (o) {{ o = o || {{}}; opts.appId = o.appId || null; if (o.version) opts.version = o.version; }},
+    login: function (cb, o) {{
+      o = o || {{}};
+      if (typeof cb !== 'function') cb = function () {{}};
+      if (pending) finish({{ authResponse: null, status: 'unknown' }});
+      var url = SIM + '/dialog-fb/' + encodeURIComponent(opts.version) + '/dialog/embedded_signup'
+        + '?app_id=' + encodeURIComponent(opts.appId || '')
+        + '&config_id=' + encodeURIComponent(o.config_id || '')
+        + '&origin=' + encodeURIComponent(window.location.origin);
+      var w = window.open(url, 'sim_fb_login', 'width=620,height=720');
+      if (!w) {{ cb({{ authResponse: null, status: 'unknown' }}); return; }}
+      var p = {{ cb: cb, timer: null }};
+      p.timer = setInterval(function () {{
+        if (w.closed) {{
+          clearInterval(p.timer);
+          setTimeout(function () {{ if (pending === p) finish({{ authResponse: null, status: 'unknown' }}); }}, 500);
+        }}
+      }}, 300);
+      pending = p;
+    }},
+    getLoginStatus: function (cb) {{ if (typeof cb === 'function') cb({{ authResponse: null, status: 'unknown' }}); }},
+    logout: function (cb) {{ if (typeof cb === 'function') cb({{}}); }}
+  }};
+  if (typeof window.fbAsyncInit === 'function') setTimeout(function () {{ window.fbAsyncInit(); }}, 0);
+}})();
+"#,
+        origin = script_json(&json!(origin)),
+    );
+    ok(Reply {
+        status: 200,
+        content_type: "application/javascript; charset=utf-8".into(),
+        body: js.into_bytes(),
+        headers: vec![("cache-control", "no-store".into())],
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Graph: tokens
+
+/// Looks a code up for an exchange, marking it used (a failed exchange kills the code too).
+fn take_code(
+    inner: &mut Inner,
+    code: &str,
+    client_id: &str,
+    redirect_uri: Option<&str>,
+) -> Result<AuthCode, &'static str> {
+    let Some(c) = inner.onboard.codes.get_mut(code) else {
+        return Err("Invalid verification code format.");
+    };
+    if c.used {
+        return Err("This authorization code has been used.");
+    }
+    c.used = true;
+    if Instant::now() >= c.expires {
+        return Err("This authorization code has expired.");
+    }
+    if c.client_id != client_id {
+        return Err("Invalid verification code format.");
+    }
+    let redirect_needed = match &c.flow {
+        CodeFlow::FbLogin { redirect_uri, .. } | CodeFlow::IgLogin { redirect_uri, .. } => {
+            Some(redirect_uri.as_str())
+        }
+        CodeFlow::EmbeddedSignup { .. } => None,
+    };
+    if let Some(expected) = redirect_needed
+        && redirect_uri != Some(expected)
+    {
+        return Err(
+            "Error validating verification code. Please make sure your redirect_uri is identical to the one you used in the OAuth dialog request",
+        );
+    }
+    Ok(c.clone())
+}
+
+fn code_subcode(message: &str) -> u32 {
+    if message.contains("has been used") {
+        36009
+    } else if message.contains("expired") {
+        36007
+    } else {
+        36008
+    }
+}
+
+/// `GET /oauth/access_token`: code exchange (Facebook Login, Embedded Signup) and
+/// `grant_type=fb_exchange_token`.
+pub(super) fn oauth_access_token(state: &Arc<State>, req: &Request) -> Handled {
+    let q = |k: &str| query_param(req, k);
+    let client_id = q("client_id");
+    if client_id.as_deref() != Some(APP_ID) {
+        return oauth_err(
+            400,
+            101,
+            None,
+            "Error validating application. Invalid application ID.",
+        );
+    }
+    if !secret_ok(state, q("client_secret").as_deref()) {
+        return oauth_err(400, 1, None, "Error validating client secret.");
+    }
+    let mut guard = lock(&state.inner);
+    let inner = &mut *guard;
+    if q("grant_type").as_deref() == Some("fb_exchange_token") {
+        let Some(short) = q("fb_exchange_token").filter(|t| !t.is_empty()) else {
+            return param_err("(#100) The parameter fb_exchange_token is required");
+        };
+        let token_state = inner.token_state(&short);
+        let Some(m) = inner
+            .onboard
+            .tokens
+            .get(&short)
+            .filter(|m| m.kind == TokenKind::User)
+            .cloned()
+        else {
+            return fail(err_token(TokenState::Unknown));
+        };
+        if token_state != TokenState::Valid {
+            return fail(err_token(token_state));
+        }
+        let token = mint(
+            inner,
+            Mint {
+                kind: TokenKind::User,
+                user_id: &m.user_id,
+                assets: m.assets,
+                scopes: m.scopes,
+                expires_in: Some(LONG_LIVED_SECS),
+                long_lived: true,
+            },
+        );
+        return ok_json(
+            &json!({"access_token": token, "token_type": "bearer", "expires_in": LONG_LIVED_SECS}),
+        );
+    }
+    let Some(code) = q("code").filter(|c| !c.is_empty()) else {
+        return param_err("(#100) The parameter code is required");
+    };
+    let c = match take_code(inner, &code, APP_ID, q("redirect_uri").as_deref()) {
+        Ok(c) => c,
+        Err(message) => return oauth_err(400, 100, Some(code_subcode(message)), message),
+    };
+    let user_id = inner.onboard.accounts.user.id.clone();
+    match c.flow {
+        CodeFlow::FbLogin { pages, .. } => {
+            let mut assets = Vec::new();
+            for id in pages {
+                if let Some(ig) = inner
+                    .onboard
+                    .accounts
+                    .page(&id)
+                    .and_then(|p| p.instagram.as_ref())
+                {
+                    assets.push(ig.id.clone());
+                }
+                assets.push(id);
+            }
+            let token = mint(
+                inner,
+                Mint {
+                    kind: TokenKind::User,
+                    user_id: &user_id,
+                    assets,
+                    scopes: c.scopes,
+                    expires_in: Some(SHORT_USER_SECS),
+                    long_lived: false,
+                },
+            );
+            ok_json(
+                &json!({"access_token": token, "token_type": "bearer", "expires_in": SHORT_USER_SECS}),
+            )
+        }
+        CodeFlow::EmbeddedSignup {
+            business_id,
+            waba_id,
+        } => {
+            let mut assets = vec![business_id, waba_id.clone()];
+            if let Some((_, w)) = inner.onboard.accounts.waba(&waba_id) {
+                assets.extend(w.phone_numbers.iter().map(|p| p.id.clone()));
+            }
+            let token = mint(
+                inner,
+                Mint {
+                    kind: TokenKind::Business,
+                    user_id: &user_id,
+                    assets,
+                    scopes: c.scopes,
+                    expires_in: None,
+                    long_lived: true,
+                },
+            );
+            ok_json(&json!({"access_token": token, "token_type": "bearer"}))
+        }
+        CodeFlow::IgLogin { .. } => {
+            oauth_err(400, 100, Some(36008), "Invalid verification code format.")
+        }
+    }
+}
+
+/// `GET /me`: the app-scoped user (user and business tokens) or the Page (Page tokens).
+pub(super) fn me(state: &Arc<State>, req: &Request, token: Option<&str>) -> Handled {
+    let inner = lock(&state.inner);
+    let Some(t) = token else {
+        return fail(err_token(TokenState::Unknown));
+    };
+    let token_state = inner.token_state(t);
+    if token_state != TokenState::Valid {
+        return fail(err_token(token_state));
+    }
+    let fields = fields_param(req);
+    let v = match inner.onboard.tokens.get(t) {
+        Some(m) if m.kind.is_ig() => return fail(err_token(TokenState::Unknown)),
+        Some(m) if m.kind == TokenKind::Page => {
+            let page = m.assets.first().cloned().unwrap_or_default();
+            let name = inner
+                .onboard
+                .accounts
+                .page(&page)
+                .map(|p| p.name.clone())
+                .unwrap_or_default();
+            json!({"id": page, "name": name})
+        }
+        Some(m) => json!({"id": m.user_id, "name": inner.onboard.accounts.user.name}),
+        None => match inner.channels.values().find(|c| c.token == t) {
+            Some(c) => json!({"id": c.external_id}),
+            None => return fail(err_token(TokenState::Unknown)),
+        },
+    };
+    ok_json(&only_fields(v, fields.as_deref()))
+}
+
+/// The Page token of `page` derived from `user_token` (minted once per pair).
+fn page_token(inner: &mut Inner, user: &MintedToken, page: &SimPage) -> String {
+    let key = (user.token.clone(), page.id.clone());
+    if let Some(t) = inner.onboard.page_tokens.get(&key) {
+        return t.clone();
+    }
+    let mut assets = vec![page.id.clone()];
+    if let Some(ig) = &page.instagram {
+        assets.push(ig.id.clone());
+    }
+    // From a long-lived user token a Page token never expires; otherwise it dies with the user
+    // token.
+    let expires_in = if user.long_lived {
+        None
+    } else {
+        user.expires_at.map(|e| e.saturating_sub(now_secs()))
+    };
+    let token = mint(
+        inner,
+        Mint {
+            kind: TokenKind::Page,
+            user_id: &user.user_id,
+            assets,
+            scopes: user.scopes.clone(),
+            expires_in,
+            long_lived: user.long_lived,
+        },
+    );
+    inner.onboard.page_tokens.insert(key, token.clone());
+    token
+}
+
+/// `GET /me/accounts` (`limit`, `after` cursor).
+pub(super) fn me_accounts(state: &Arc<State>, req: &Request, token: Option<&str>) -> Handled {
+    let mut guard = lock(&state.inner);
+    let inner = &mut *guard;
+    let Some(t) = token else {
+        return fail(err_token(TokenState::Unknown));
+    };
+    let token_state = inner.token_state(t);
+    if token_state != TokenState::Valid {
+        return fail(err_token(token_state));
+    }
+    let Some(user) = inner.onboard.tokens.get(t).cloned() else {
+        return fail(err_token(TokenState::Unknown));
+    };
+    if user.kind != TokenKind::User {
+        return param_err(
+            "(#100) Tried accessing nonexisting field (accounts) on node type (Page)",
+        );
+    }
+    let pages: Vec<SimPage> = inner
+        .onboard
+        .accounts
+        .pages
+        .iter()
+        .filter(|p| user.assets.contains(&p.id))
+        .cloned()
+        .collect();
+    let limit = query_param(req, "limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(25)
+        .clamp(1, 100);
+    let start = query_param(req, "after")
+        .and_then(|a| a.parse::<usize>().ok())
+        .unwrap_or(0)
+        .min(pages.len());
+    let end = (start + limit).min(pages.len());
+    let mut data = Vec::new();
+    for page in &pages[start..end] {
+        let page_tok = page_token(inner, &user, page);
+        let mut item = json!({
+            "id": page.id,
+            "name": page.name,
+            "access_token": page_tok,
+            "category": "Shopping & retail",
+            "tasks": ["ADVERTISE", "ANALYZE", "CREATE_CONTENT", "MESSAGING", "MODERATE", "MANAGE"],
+        });
+        if let Some(ig) = &page.instagram {
+            item["instagram_business_account"] = json!({"id": ig.id, "username": ig.username});
+        }
+        data.push(item);
+    }
+    let mut paging = json!({"cursors": {"before": start.to_string(), "after": end.to_string()}});
+    if end < pages.len()
+        && let Ok(mut next) =
+            url::Url::parse(&format!("{}{}", origin_of(state, req), req.uri().path()))
+    {
+        {
+            let mut q = next.query_pairs_mut();
+            if let Some(f) = query_param(req, "fields") {
+                q.append_pair("fields", &f);
+            }
+            q.append_pair("limit", &limit.to_string());
+            q.append_pair("after", &end.to_string());
+        }
+        paging["next"] = json!(next.to_string());
+    }
+    ok_json(&json!({"data": data, "paging": paging}))
+}
+
+/// The token may read `asset`: minted for it, or a registered channel token of that asset /
+/// of a phone number of that WABA.
+fn may_read(inner: &Inner, token: &str, asset: &str) -> bool {
+    inner.onboard.grants(token, asset)
+        || inner.channels.values().any(|c| {
+            c.token == token && (c.external_id == asset || c.waba_id.as_deref() == Some(asset))
+        })
+}
+
+/// `GET /{waba}/phone_numbers`.
+pub(super) fn phone_numbers(state: &Arc<State>, waba: &str, token: Option<&str>) -> Handled {
+    let inner = lock(&state.inner);
+    let Some(t) = token else {
+        return fail(err_token(TokenState::Unknown));
+    };
+    let token_state = inner.token_state(t);
+    if token_state != TokenState::Valid {
+        return fail(err_token(token_state));
+    }
+    let Some((_, w)) = inner.onboard.accounts.waba(waba) else {
+        return fail(err_unknown_object("get", waba));
+    };
+    if !may_read(&inner, t, waba) {
+        return fail(err_unknown_object("get", waba));
+    }
+    let data: Vec<Value> = w
+        .phone_numbers
+        .iter()
+        .map(|p| {
+            json!({
+                "id": p.id,
+                "display_phone_number": p.display_phone_number,
+                "verified_name": p.verified_name,
+                "name_status": p.name_status,
+                "code_verification_status": "VERIFIED",
+                "quality_rating": p.quality_rating,
+                "platform_type": if inner.onboard.registered.contains(&p.id) { "CLOUD_API" } else { "NOT_APPLICABLE" },
+                "throughput": {"level": "STANDARD"},
+            })
+        })
+        .collect();
+    let n = data.len();
+    ok_json(&json!({"data": data, "paging": {"cursors": {"before": "0", "after": n.to_string()}}}))
+}
+
+fn app_entry(fields: &[String]) -> Value {
+    json!({
+        "category": "Business",
+        "link": format!("https://www.facebook.com/games/?app_id={APP_ID}"),
+        "name": APP_NAME,
+        "id": APP_ID,
+        "subscribed_fields": fields,
+    })
+}
+
+/// Validates `subscribed_fields` (required for Pages and Instagram).
+fn subscribed_fields(req: &Request) -> Result<Vec<String>, Box<Handled>> {
+    let Some(raw) = query_param(req, "subscribed_fields") else {
+        return Err(Box::new(param_err(
+            "(#100) The parameter subscribed_fields is required.",
+        )));
+    };
+    let fields: Vec<String> = raw
+        .split(',')
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if fields.is_empty() {
+        return Err(Box::new(param_err(
+            "(#100) The parameter subscribed_fields is required.",
+        )));
+    }
+    if let Some((i, _)) = fields.iter().enumerate().find(|(_, f)| !is_field_name(f)) {
+        return Err(Box::new(param_err(&format!(
+            "(#100) Param subscribed_fields[{i}] must be a valid webhook field name"
+        ))));
+    }
+    Ok(fields)
+}
+
+/// `POST|GET|DELETE /{waba-or-page}/subscribed_apps`.
+pub(super) fn subscribed_apps(
+    state: &Arc<State>,
+    req: &Request,
+    object: &str,
+    token: Option<&str>,
+) -> Handled {
+    let mut guard = lock(&state.inner);
+    let inner = &mut *guard;
+    let Some(t) = token else {
+        return fail(err_token(TokenState::Unknown));
+    };
+    let token_state = inner.token_state(t);
+    if token_state != TokenState::Valid {
+        return fail(err_token(token_state));
+    }
+    let is_waba = inner.onboard.accounts.waba(object).is_some()
+        || inner
+            .channels
+            .values()
+            .any(|c| c.waba_id.as_deref() == Some(object));
+    let is_page = inner.onboard.accounts.page(object).is_some()
+        || inner
+            .channels
+            .get(object)
+            .is_some_and(|c| c.kind == Kind::Messenger);
+    let allowed = if is_waba {
+        may_read(inner, t, object)
+    } else if is_page {
+        inner.onboard.covers(t, object) || inner.channels.get(object).is_some_and(|c| c.token == t)
+    } else {
+        false
+    };
+    if !allowed {
+        let method = req.method().as_str().to_ascii_lowercase();
+        return fail(err_unknown_object(&method, object));
+    }
+    let method = req.method().clone();
+    if method == Method::POST {
+        let fields = if is_waba {
+            Vec::new()
+        } else {
+            match subscribed_fields(req) {
+                Ok(f) => f,
+                Err(mut h) => {
+                    h.authorization_ok = true;
+                    return *h;
+                }
+            }
+        };
+        inner
+            .onboard
+            .subscriptions
+            .insert(object.to_owned(), fields);
+        ok_json(&json!({"success": true}))
+    } else if method == Method::DELETE {
+        inner.onboard.subscriptions.remove(object);
+        ok_json(&json!({"success": true}))
+    } else if method == Method::GET {
+        let data = match inner.onboard.subscriptions.get(object) {
+            None => Vec::new(),
+            Some(_) if is_waba => vec![json!({"whatsapp_business_api_data": {
+                "id": APP_ID,
+                "link": format!("https://www.facebook.com/games/?app_id={APP_ID}"),
+                "name": APP_NAME,
+            }})],
+            Some(fields) => vec![app_entry(fields)],
+        };
+        ok_json(&json!({"data": data}))
+    } else {
+        unknown_path(req.uri().path())
+    }
+}
+
+/// `POST /{phone}/register` `{"messaging_product":"whatsapp","pin":"123456"}`.
+pub(super) async fn register(
+    state: &Arc<State>,
+    phone: &str,
+    token: Option<&str>,
+    body: RequestBody,
+) -> Handled {
+    let json = super::graph::read_json(body).await;
+    let mut recorded = json.clone();
+    if recorded.get("pin").is_some() {
+        recorded["pin"] = json!("[redacted]");
+    }
+    let mut h = register_inner(state, phone, token, &json);
+    h.body = recorded;
+    h.sender_id = Some(phone.to_owned());
+    h
+}
+
+fn register_inner(state: &Arc<State>, phone: &str, token: Option<&str>, json: &Value) -> Handled {
+    let mut inner = lock(&state.inner);
+    let Some(t) = token else {
+        return fail(err_token(TokenState::Unknown));
+    };
+    let token_state = inner.token_state(t);
+    if token_state != TokenState::Valid {
+        return fail(err_token(token_state));
+    }
+    let Some((_, _, ph)) = inner.onboard.accounts.phone(phone) else {
+        return fail(err_unknown_object("post", phone));
+    };
+    let ph = ph.clone();
+    if !may_read(&inner, t, phone) {
+        return fail(err_unknown_object("post", phone));
+    }
+    let wa_err = |code: u32, message: &str, details: &str| {
+        ok(graph_error(
+            400,
+            code,
+            None,
+            message,
+            Some(details),
+            Some(Kind::WhatsApp),
+        ))
+    };
+    if json.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
+        return wa_err(
+            100,
+            "(#100) The parameter messaging_product is required.",
+            "The parameter messaging_product is required.",
+        );
+    }
+    let Some(pin) = json
+        .get("pin")
+        .and_then(Value::as_str)
+        .filter(|p| p.len() == 6 && p.chars().all(|c| c.is_ascii_digit()))
+    else {
+        return wa_err(
+            100,
+            "(#100) Param pin must be a 6-digit string.",
+            "Param pin must be a 6-digit string.",
+        );
+    };
+    if !matches!(
+        ph.name_status.as_str(),
+        "APPROVED" | "AVAILABLE_WITHOUT_REVIEW"
+    ) {
+        return wa_err(
+            133015,
+            "(#133015) Please wait a few minutes before attempting to register this phone number",
+            "The display name of this phone number is not approved yet (name_status PENDING_REVIEW); register again once it is approved.",
+        );
+    }
+    if ph.two_step_pin.as_deref().is_some_and(|p| p != pin) {
+        return wa_err(
+            133005,
+            "(#133005) Two step verification PIN Mismatch",
+            "The PIN does not match the two-step verification PIN of this phone number.",
+        );
+    }
+    if let Some(p) = inner.onboard.accounts.phone_mut(phone) {
+        p.two_step_pin = Some(pin.to_owned());
+    }
+    inner.onboard.registered.insert(phone.to_owned());
+    ok_json(&json!({"success": true}))
+}
+
+pub(super) fn is_lead(state: &Arc<State>, id: &str) -> bool {
+    lock(&state.inner).onboard.leads.contains_key(id)
+}
+
+/// `GET /{leadgen_id}?fields=...` with a token of the lead's Page.
+pub(super) fn lead(state: &Arc<State>, req: &Request, id: &str, token: Option<&str>) -> Handled {
+    let mut inner = lock(&state.inner);
+    let Some(t) = token else {
+        return fail(err_token(TokenState::Unknown));
+    };
+    let token_state = inner.token_state(t);
+    if token_state != TokenState::Valid {
+        return fail(err_token(token_state));
+    }
+    let Some(lead) = inner.onboard.leads.get(id).cloned() else {
+        return fail(err_unknown_object("get", id));
+    };
+    if !may_read(&inner, t, &lead.page_id) {
+        return fail(err_unknown_object("get", id));
+    }
+    if inner.onboard.lead_failures > 0 {
+        inner.onboard.lead_failures -= 1;
+        let mut h = ok(Reply::json(
+            500,
+            &json!({"error": {
+                "message": "An unexpected error has occurred. Please retry your request later.",
+                "type": "OAuthException",
+                "is_transient": true,
+                "code": 2,
+                "fbtrace_id": random_alnum(11),
+            }}),
+        ));
+        h.fault = Some("lead_fetch");
+        return h;
+    }
+    let fields = fields_param(req);
+    ok_json(&only_fields(lead.to_json(), fields.as_deref()))
+}
+
+// ---------------------------------------------------------------------------------------
+// Instagram Login hosts
+
+/// `POST /ig-api/oauth/access_token` (form-encoded).
+fn ig_exchange(state: &Arc<State>, p: &[(String, String)]) -> Handled {
+    if first(p, "client_id") != Some(APP_ID) {
+        return ig_api_err("Invalid platform app");
+    }
+    if !secret_ok(state, first(p, "client_secret")) {
+        return ig_api_err("Error validating client secret.");
+    }
+    if first(p, "grant_type") != Some("authorization_code") {
+        return ig_api_err("Invalid grant_type: only authorization_code is supported");
+    }
+    let Some(code) = first(p, "code").filter(|c| !c.is_empty()) else {
+        return ig_api_err("Missing required field code");
+    };
+    let mut guard = lock(&state.inner);
+    let inner = &mut *guard;
+    let c = match take_code(inner, code, APP_ID, first(p, "redirect_uri")) {
+        Ok(c) => c,
+        Err(message) => return ig_api_err(message),
+    };
+    let CodeFlow::IgLogin { ig_user_id, .. } = c.flow else {
+        return ig_api_err("Invalid verification code format.");
+    };
+    let token = mint(
+        inner,
+        Mint {
+            kind: TokenKind::IgShort,
+            user_id: &ig_user_id,
+            assets: vec![ig_user_id.clone()],
+            scopes: c.scopes.clone(),
+            expires_in: Some(SHORT_IG_SECS),
+            long_lived: false,
+        },
+    );
+    let shape = inner
+        .onboard
+        .ig_token_shape
+        .unwrap_or(state.opts.ig_token_shape);
+    let n = inner.onboard.ig_exchanges;
+    inner.onboard.ig_exchanges += 1;
+    let data = match shape {
+        IgTokenShape::Flat => false,
+        IgTokenShape::Data => true,
+        IgTokenShape::Alternate => n % 2 == 1,
+    };
+    let body = if data {
+        json!({"data": [{"access_token": token, "user_id": ig_user_id, "permissions": c.scopes.join(",")}]})
+    } else {
+        let uid = ig_user_id
+            .parse::<u64>()
+            .map_or_else(|_| json!(ig_user_id), |n| json!(n));
+        json!({"access_token": token, "user_id": uid, "permissions": c.scopes})
+    };
+    ok_json(&body)
+}
+
+/// `GET /ig-graph/access_token?grant_type=ig_exchange_token&client_secret&access_token`.
+fn ig_long_lived(state: &Arc<State>, req: &Request) -> Handled {
+    if query_param(req, "grant_type").as_deref() != Some("ig_exchange_token") {
+        return param_err("(#100) grant_type must be ig_exchange_token");
+    }
+    if !secret_ok(state, query_param(req, "client_secret").as_deref()) {
+        return oauth_err(400, 1, None, "Error validating client secret.");
+    }
+    let Some(short) = query_param(req, "access_token").filter(|t| !t.is_empty()) else {
+        return param_err("(#100) The parameter access_token is required");
+    };
+    let mut guard = lock(&state.inner);
+    let inner = &mut *guard;
+    let token_state = inner.token_state(&short);
+    let Some(m) = inner.onboard.tokens.get(&short).cloned() else {
+        return fail(err_token(TokenState::Unknown));
+    };
+    if token_state != TokenState::Valid {
+        return fail(err_token(token_state));
+    }
+    if m.kind != TokenKind::IgShort {
+        return param_err("(#100) Only short-lived Instagram User access tokens can be exchanged");
+    }
+    let token = mint(
+        inner,
+        Mint {
+            kind: TokenKind::IgLong,
+            user_id: &m.user_id,
+            assets: m.assets,
+            scopes: m.scopes,
+            expires_in: Some(LONG_LIVED_SECS),
+            long_lived: true,
+        },
+    );
+    ok_json(&json!({"access_token": token, "token_type": "bearer", "expires_in": LONG_LIVED_SECS}))
+}
+
+/// `GET /ig-graph/refresh_access_token?grant_type=ig_refresh_token&access_token`.
+fn ig_refresh(state: &Arc<State>, req: &Request) -> Handled {
+    if query_param(req, "grant_type").as_deref() != Some("ig_refresh_token") {
+        return param_err("(#100) grant_type must be ig_refresh_token");
+    }
+    let Some(long) = query_param(req, "access_token").filter(|t| !t.is_empty()) else {
+        return param_err("(#100) The parameter access_token is required");
+    };
+    let mut guard = lock(&state.inner);
+    let inner = &mut *guard;
+    let token_state = inner.token_state(&long);
+    let Some(m) = inner.onboard.tokens.get(&long).cloned() else {
+        return fail(err_token(TokenState::Unknown));
+    };
+    if token_state != TokenState::Valid {
+        return fail(err_token(token_state));
+    }
+    if m.kind != TokenKind::IgLong {
+        return param_err("(#100) Only long-lived Instagram User access tokens can be refreshed");
+    }
+    let young_ok = inner
+        .onboard
+        .allow_young_refresh
+        .unwrap_or(state.opts.allow_young_ig_refresh);
+    if !young_ok && now_secs().saturating_sub(m.issued_at) < DAY {
+        return param_err(
+            "(#100) The access token can only be refreshed 24 hours after it was issued",
+        );
+    }
+    // The old token keeps working until its own expiry, like Meta.
+    let token = mint(
+        inner,
+        Mint {
+            kind: TokenKind::IgLong,
+            user_id: &m.user_id,
+            assets: m.assets,
+            scopes: m.scopes,
+            expires_in: Some(LONG_LIVED_SECS),
+            long_lived: true,
+        },
+    );
+    ok_json(&json!({"access_token": token, "token_type": "bearer", "expires_in": LONG_LIVED_SECS}))
+}
+
+/// The Instagram Login account of a valid Instagram token.
+fn ig_account(inner: &Inner, token: Option<&str>) -> Result<String, Box<Handled>> {
+    let dead = |s: TokenState| Box::new(fail(err_token(s)));
+    let Some(t) = token else {
+        return Err(dead(TokenState::Unknown));
+    };
+    let token_state = inner.token_state(t);
+    let Some(m) = inner.onboard.tokens.get(t).filter(|m| m.kind.is_ig()) else {
+        return Err(dead(TokenState::Unknown));
+    };
+    if token_state != TokenState::Valid {
+        return Err(dead(token_state));
+    }
+    m.assets
+        .first()
+        .cloned()
+        .ok_or_else(|| dead(TokenState::Unknown))
+}
+
+/// `GET /ig-graph/{v}/me?fields=user_id,username,name`.
+fn ig_me(state: &Arc<State>, req: &Request, token: Option<&str>) -> Handled {
+    let inner = lock(&state.inner);
+    let ig = match ig_account(&inner, token) {
+        Ok(ig) => ig,
+        Err(h) => return *h,
+    };
+    let acct = inner
+        .onboard
+        .accounts
+        .ig_login(&ig)
+        .cloned()
+        .unwrap_or_default();
+    // `id` is an app-scoped id, different from `user_id` (route on `user_id`).
+    let v = json!({
+        "id": format!("2{}", ig.chars().rev().collect::<String>()),
+        "user_id": ig,
+        "username": acct.username,
+        "name": acct.name,
+        "account_type": "BUSINESS",
+        "profile_picture_url": "https://scontent.cdninstagram.com/sim.jpg",
+    });
+    let fields = fields_param(req).unwrap_or_else(|| vec!["id".into()]);
+    ok_json(&only_fields(v, Some(fields.as_slice())))
+}
+
+/// `POST|GET|DELETE /ig-graph/{v}/me/subscribed_apps`.
+fn ig_subscribed_apps(state: &Arc<State>, req: &Request, token: Option<&str>) -> Handled {
+    let mut inner = lock(&state.inner);
+    let ig = match ig_account(&inner, token) {
+        Ok(ig) => ig,
+        Err(h) => return *h,
+    };
+    let method = req.method().clone();
+    if method == Method::POST {
+        let fields = match subscribed_fields(req) {
+            Ok(f) => f,
+            Err(mut h) => {
+                h.authorization_ok = true;
+                return *h;
+            }
+        };
+        inner.onboard.subscriptions.insert(ig, fields);
+        ok_json(&json!({"success": true}))
+    } else if method == Method::DELETE {
+        inner.onboard.subscriptions.remove(&ig);
+        ok_json(&json!({"success": true}))
+    } else if method == Method::GET {
+        let data: Vec<Value> = inner
+            .onboard
+            .subscriptions
+            .get(&ig)
+            .map(|f| vec![app_entry(f)])
+            .unwrap_or_default();
+        ok_json(&json!({"data": data}))
+    } else {
+        unknown_path(req.uri().path())
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Control API and handle
+
+fn ctl_ok() -> Reply {
+    Reply::json(200, &json!({"ok": true}))
+}
+
+fn ctl_bad(msg: &str) -> Reply {
+    Reply::json(400, &json!({"error": msg}))
+}
+
+pub(super) fn control_get(state: &Arc<State>, path: &str) -> Option<Reply> {
+    let inner = lock(&state.inner);
+    Some(match path {
+        "/_sim/subscriptions" => Reply::json(200, &json!(inner.onboard.subscriptions)),
+        "/_sim/accounts" => Reply::json(200, &json!(inner.onboard.accounts)),
+        "/_sim/tokens" => {
+            let list: Vec<&MintedToken> = inner
+                .onboard
+                .order
+                .iter()
+                .filter_map(|t| inner.onboard.tokens.get(t))
+                .collect();
+            Reply::json(200, &json!(list))
+        }
+        "/_sim/leads" => {
+            let mut list: Vec<&SimLead> = inner.onboard.leads.values().collect();
+            list.sort_by(|a, b| a.leadgen_id.cmp(&b.leadgen_id));
+            Reply::json(200, &json!(list))
+        }
+        "/_sim/registered" => Reply::json(200, &json!(inner.onboard.registered)),
+        _ => return None,
+    })
+}
+
+pub(super) fn control_post(state: &Arc<State>, path: &str, json: &Value) -> Option<Reply> {
+    let field = |k: &str| json.get(k).and_then(Value::as_str).map(str::to_owned);
+    let mut inner = lock(&state.inner);
+    Some(match path {
+        "/_sim/accounts" => match serde_json::from_value::<SimAccounts>(json.clone()) {
+            Ok(a) => {
+                inner.onboard.accounts = a;
+                ctl_ok()
+            }
+            Err(e) => ctl_bad(&format!("accounts document: {e}")),
+        },
+        "/_sim/subscriptions/drop" => {
+            let Some(id) = field("object_id") else {
+                return Some(ctl_bad("object_id is required"));
+            };
+            inner.onboard.subscriptions.remove(&id);
+            ctl_ok()
+        }
+        "/_sim/tokens/expire" => {
+            let (Some(t), Some(secs)) = (
+                field("token"),
+                json.get("expires_in_secs").and_then(Value::as_i64),
+            ) else {
+                return Some(ctl_bad("token and expires_in_secs are required"));
+            };
+            if !set_expiry(&mut inner, &t, secs) {
+                return Some(ctl_bad("unknown token"));
+            }
+            ctl_ok()
+        }
+        "/_sim/tokens/age" => {
+            let (Some(t), Some(secs)) =
+                (field("token"), json.get("age_secs").and_then(Value::as_i64))
+            else {
+                return Some(ctl_bad("token and age_secs are required"));
+            };
+            match inner.onboard.tokens.get_mut(&t) {
+                Some(m) => {
+                    m.issued_at = now_secs().saturating_sub(secs);
+                    ctl_ok()
+                }
+                None => ctl_bad("unknown token"),
+            }
+        }
+        "/_sim/leads" => match serde_json::from_value::<SimLead>(json.clone()) {
+            Ok(lead) => {
+                inner.onboard.leads.insert(lead.leadgen_id.clone(), lead);
+                ctl_ok()
+            }
+            Err(e) => ctl_bad(&format!("lead: {e}")),
+        },
+        "/_sim/leads/fail" => {
+            let Some(n) = json.get("times").and_then(Value::as_u64) else {
+                return Some(ctl_bad("times is required"));
+            };
+            inner.onboard.lead_failures = u32::try_from(n).unwrap_or(u32::MAX);
+            ctl_ok()
+        }
+        "/_sim/phones/name_status" => {
+            let (Some(id), Some(status)) = (field("phone_number_id"), field("name_status")) else {
+                return Some(ctl_bad("phone_number_id and name_status are required"));
+            };
+            match inner.onboard.accounts.phone_mut(&id) {
+                Some(p) => {
+                    p.name_status = status;
+                    ctl_ok()
+                }
+                None => ctl_bad("unknown phone number"),
+            }
+        }
+        "/_sim/signed_request" => {
+            let payload = json.get("payload").cloned().unwrap_or_else(|| json!({}));
+            drop(inner);
+            Reply::json(
+                200,
+                &json!({"signed_request": signed_request(state, payload)}),
+            )
+        }
+        "/_sim/deauthorize" => {
+            let revoked = deauthorize(&mut inner);
+            let user_id = inner.onboard.accounts.user.id.clone();
+            drop(inner);
+            let payload = json!({"user_id": user_id});
+            Reply::json(
+                200,
+                &json!({"signed_request": signed_request(state, payload), "revoked_tokens": revoked}),
+            )
+        }
+        "/_sim/onboarding/options" => {
+            if let Some(ms) = json.get("es_code_ttl_ms").and_then(Value::as_u64) {
+                inner.onboard.es_code_ttl = Some(Duration::from_millis(ms));
+            }
+            if let Some(shape) = json.get("ig_token_shape") {
+                match serde_json::from_value::<IgTokenShape>(shape.clone()) {
+                    Ok(s) => inner.onboard.ig_token_shape = Some(s),
+                    Err(_) => return Some(ctl_bad("ig_token_shape: flat, data or alternate")),
+                }
+            }
+            if let Some(b) = json.get("allow_young_ig_refresh").and_then(Value::as_bool) {
+                inner.onboard.allow_young_refresh = Some(b);
+            }
+            ctl_ok()
+        }
+        _ => return None,
+    })
+}
+
+/// A `signed_request` over `payload` (an object; `algorithm` and `issued_at` are added when
+/// missing) with the simulator's app secret, as Meta sends to the deauthorize and data deletion
+/// callbacks.
+fn signed_request(state: &State, payload: Value) -> String {
+    let mut payload = if payload.is_object() {
+        payload
+    } else {
+        json!({})
+    };
+    if payload.get("algorithm").is_none() {
+        payload["algorithm"] = json!("HMAC-SHA256");
+    }
+    if payload.get("issued_at").is_none() {
+        payload["issued_at"] = json!(now_secs());
+    }
+    crate::meta::oauth::sign_request(&payload, &app_secret(state))
+}
+
+/// The user removed the app: every Facebook token minted for them (user, Page, business)
+/// is revoked. Instagram Login tokens are not affected. Returns how many were revoked.
+fn deauthorize(inner: &mut Inner) -> usize {
+    let user = inner.onboard.accounts.user.id.clone();
+    let dead: Vec<String> = inner
+        .onboard
+        .tokens
+        .values()
+        .filter(|m| !m.kind.is_ig() && m.user_id == user)
+        .map(|m| m.token.clone())
+        .collect();
+    let n = dead.len();
+    inner.revoked.extend(dead);
+    n
+}
+
+/// Sets the remaining lifetime of a minted token (or of a channel token); `false` when the
+/// token is unknown.
+fn set_expiry(inner: &mut Inner, token: &str, secs: i64) -> bool {
+    let at = now_secs().saturating_add(secs);
+    if let Some(m) = inner.onboard.tokens.get_mut(token) {
+        m.expires_at = Some(at);
+        true
+    } else if inner.channels.values().any(|c| c.token == token) {
+        inner.onboard.channel_expiry.insert(token.to_owned(), at);
+        true
+    } else {
+        false
+    }
+}
+
+/// Onboarding controls of the simulator handle.
+impl GraphSim {
+    /// The simulated accounts (user, businesses/WABAs/phones, Pages, Instagram Login accounts).
+    pub fn accounts(&self) -> SimAccounts {
+        lock(&self.state.inner).onboard.accounts.clone()
+    }
+
+    /// Replaces the simulated accounts.
+    pub fn set_accounts(&self, accounts: SimAccounts) {
+        lock(&self.state.inner).onboard.accounts = accounts;
+    }
+
+    /// Adds (or replaces) a lead served by `GET /{leadgen_id}`.
+    pub fn add_lead(&self, lead: SimLead) {
+        lock(&self.state.inner)
+            .onboard
+            .leads
+            .insert(lead.leadgen_id.clone(), lead);
+    }
+
+    /// The next `n` lead fetches answer 500 with Meta's transient envelope (code 2).
+    pub fn fail_lead_fetches(&self, n: u32) {
+        lock(&self.state.inner).onboard.lead_failures = n;
+    }
+
+    /// Sets a token's remaining lifetime; `0` or negative = expired (190/463 everywhere,
+    /// `debug_token` invalid). Works for minted and channel tokens; `false` if unknown.
+    pub fn expire_token(&self, token: &str, expires_in_secs: i64) -> bool {
+        set_expiry(&mut lock(&self.state.inner), token, expires_in_secs)
+    }
+
+    /// Backdates a minted token's `issued_at` by `age_secs` (e.g. to refresh an Instagram
+    /// token, which Meta allows only after 24 h); `false` if unknown.
+    pub fn age_token(&self, token: &str, age_secs: i64) -> bool {
+        match lock(&self.state.inner).onboard.tokens.get_mut(token) {
+            Some(m) => {
+                m.issued_at = now_secs().saturating_sub(age_secs);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Meta dropping an app subscription (after delivery failures).
+    pub fn drop_subscription(&self, object_id: &str) {
+        lock(&self.state.inner)
+            .onboard
+            .subscriptions
+            .remove(object_id);
+    }
+
+    /// Object id → subscribed fields (empty for WABAs).
+    pub fn subscriptions(&self) -> BTreeMap<String, Vec<String>> {
+        lock(&self.state.inner).onboard.subscriptions.clone()
+    }
+
+    /// Every token minted by the connect flows, oldest first.
+    pub fn minted_tokens(&self) -> Vec<MintedToken> {
+        let inner = lock(&self.state.inner);
+        inner
+            .onboard
+            .order
+            .iter()
+            .filter_map(|t| inner.onboard.tokens.get(t).cloned())
+            .collect()
+    }
+
+    /// The newest still-valid non-user token minted for `asset_id` (a Page, Instagram account,
+    /// phone number, WABA or business).
+    pub fn token_for(&self, asset_id: &str) -> Option<String> {
+        let inner = lock(&self.state.inner);
+        inner
+            .onboard
+            .order
+            .iter()
+            .rev()
+            .filter(|t| inner.token_state(t) == TokenState::Valid)
+            .find(|t| inner.onboard.covers(t, asset_id))
+            .cloned()
+    }
+
+    /// Lifetime of Embedded Signup codes minted from now on.
+    pub fn set_es_code_ttl(&self, ttl: Duration) {
+        lock(&self.state.inner).onboard.es_code_ttl = Some(ttl);
+    }
+
+    /// Shape of the Instagram Login code-exchange answers from now on.
+    pub fn set_ig_token_shape(&self, shape: IgTokenShape) {
+        lock(&self.state.inner).onboard.ig_token_shape = Some(shape);
+    }
+
+    /// Let Instagram tokens younger than 24 h be refreshed.
+    pub fn allow_young_ig_refresh(&self, allow: bool) {
+        lock(&self.state.inner).onboard.allow_young_refresh = Some(allow);
+    }
+
+    /// Sets a phone number's display-name status (`APPROVED` lets `/register` succeed).
+    pub fn set_name_status(&self, phone_number_id: &str, status: &str) -> bool {
+        match lock(&self.state.inner)
+            .onboard
+            .accounts
+            .phone_mut(phone_number_id)
+        {
+            Some(p) => {
+                p.name_status = status.to_owned();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A `signed_request` for `payload` signed with the simulator's app secret (`algorithm` and
+    /// `issued_at` added when missing).
+    pub fn signed_request(&self, payload: Value) -> String {
+        signed_request(&self.state, payload)
+    }
+
+    /// The simulated user removes the app: their Facebook tokens (user, Page, business) are
+    /// revoked (190 from now on) and the `signed_request` Meta would POST to the deauthorize
+    /// callback is returned (`user_id` = the app-scoped user id).
+    pub fn deauthorize(&self) -> String {
+        let user_id = {
+            let mut inner = lock(&self.state.inner);
+            deauthorize(&mut inner);
+            inner.onboard.accounts.user.id.clone()
+        };
+        signed_request(&self.state, json!({"user_id": user_id}))
+    }
+
+    /// POSTs `signed_request=<value>` form-encoded to `url` (a deauthorize or data deletion
+    /// callback), like Meta; answers the status and the body.
+    pub async fn post_signed_request(
+        &self,
+        url: &str,
+        signed_request: &str,
+    ) -> anyhow::Result<(u16, String)> {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("signed_request", signed_request)
+            .finish();
+        let resp = self
+            .state
+            .client
+            .post(url)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.text().await?))
+    }
+
+    /// Phone numbers registered through `/register`.
+    pub fn registered_phones(&self) -> Vec<String> {
+        lock(&self.state.inner)
+            .onboard
+            .registered
+            .iter()
+            .cloned()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::graph::{GraphSimOptions, start};
+
+    const SECRET: &str = "sim-secret";
+    const REDIRECT: &str = "https://bridge.example/cb?x=1";
+
+    async fn sim() -> GraphSim {
+        start(
+            "127.0.0.1:0".parse().expect("addr"),
+            GraphSimOptions {
+                app_secret: SECRET.into(),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("start")
+    }
+
+    fn client() -> reqwest::Client {
+        crate::app::install_crypto_provider();
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client")
+    }
+
+    async fn answer(resp: reqwest::Response) -> (u16, Value) {
+        let status = resp.status().as_u16();
+        let bytes = resp.bytes().await.expect("body");
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    async fn get(sim: &GraphSim, path: &str, token: Option<&str>) -> (u16, Value) {
+        let mut r = client().get(format!("{}{path}", sim.url()));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        answer(r.send().await.expect("send")).await
+    }
+
+    async fn send(
+        sim: &GraphSim,
+        method: reqwest::Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut r = client().request(method, format!("{}{path}", sim.url()));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            r = r.json(&b);
+        }
+        answer(r.send().await.expect("send")).await
+    }
+
+    async fn form(sim: &GraphSim, path: &str, pairs: &[(&str, &str)]) -> reqwest::Response {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        for (k, v) in pairs {
+            s.append_pair(k, v);
+        }
+        client()
+            .post(format!("{}{path}", sim.url()))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(s.finish())
+            .send()
+            .await
+            .expect("form")
+    }
+
+    fn location(resp: &reqwest::Response) -> url::Url {
+        let loc = resp
+            .headers()
+            .get("location")
+            .and_then(|l| l.to_str().ok())
+            .expect("location");
+        url::Url::parse(loc).expect("url")
+    }
+
+    fn param(url: &url::Url, key: &str) -> Option<String> {
+        url.query_pairs()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.into_owned())
+    }
+
+    fn code_of(v: &Value) -> (i64, Option<i64>) {
+        (
+            v["error"]["code"].as_i64().unwrap_or_default(),
+            v["error"]["error_subcode"].as_i64(),
+        )
+    }
+
+    fn exchange_path(code: &str, redirect: Option<&str>) -> String {
+        let mut s = url::form_urlencoded::Serializer::new(String::new());
+        s.append_pair("client_id", APP_ID)
+            .append_pair("client_secret", SECRET)
+            .append_pair("code", code);
+        if let Some(r) = redirect {
+            s.append_pair("redirect_uri", r);
+        }
+        format!("/v25.0/oauth/access_token?{}", s.finish())
+    }
+
+    async fn fb_code(sim: &GraphSim, pages: &[&str]) -> String {
+        let mut pairs = vec![
+            ("client_id", APP_ID),
+            ("redirect_uri", REDIRECT),
+            ("state", "st"),
+            ("action", "allow"),
+        ];
+        pairs.extend(pages.iter().map(|p| ("page", *p)));
+        let resp = form(sim, "/dialog-fb/v25.0/dialog/oauth", &pairs).await;
+        param(&location(&resp), "code").expect("code")
+    }
+
+    async fn es_code(sim: &GraphSim, action: &str) -> String {
+        let resp = form(
+            sim,
+            "/dialog-fb/v25.0/dialog/embedded_signup",
+            &[
+                ("app_id", APP_ID),
+                ("config_id", "cfg"),
+                ("origin", "http://localhost:3000"),
+                ("phone", "106000000000001"),
+                ("action", action),
+            ],
+        )
+        .await;
+        resp.text().await.expect("html")
+    }
+
+    fn code_in(html: &str) -> String {
+        let at = html.find("\"code\":\"").expect("code") + 8;
+        html[at..].split('"').next().expect("code").to_owned()
+    }
+
+    #[tokio::test]
+    async fn facebook_dialog_shows_pages_escapes_and_redirects() {
+        let sim = sim().await;
+        let url = format!(
+            "/dialog-fb/v25.0/dialog/oauth?client_id={APP_ID}&redirect_uri={}&state=%3Cscript%3E&response_type=code&scope=pages_show_list,pages_messaging",
+            url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>()
+        );
+        let resp = client()
+            .get(format!("{}{url}", sim.url()))
+            .send()
+            .await
+            .expect("page");
+        assert_eq!(resp.status(), 200);
+        let html = resp.text().await.expect("html");
+        assert!(html.contains("Simulated Facebook Login"));
+        assert!(html.contains("Sim Page") && html.contains("sim.shop"));
+        assert!(html.contains("Sim Second Page") && html.contains("pages_messaging"));
+        assert!(!html.contains("<script>") && html.contains("&lt;script&gt;"));
+        // Errors like Meta's: wrong app, missing redirect_uri.
+        let (status, _) = get(
+            &sim,
+            "/dialog-fb/v25.0/dialog/oauth?client_id=1&redirect_uri=https://x/",
+            None,
+        )
+        .await;
+        assert_eq!(status, 400);
+        let (status, _) = get(
+            &sim,
+            &format!("/dialog-fb/v25.0/dialog/oauth?client_id={APP_ID}"),
+            None,
+        )
+        .await;
+        assert_eq!(status, 400);
+        // Allow.
+        let resp = form(
+            &sim,
+            "/dialog-fb/v25.0/dialog/oauth",
+            &[
+                ("client_id", APP_ID),
+                ("redirect_uri", REDIRECT),
+                ("state", "a&b"),
+                ("page", "105000000000001"),
+                ("action", "allow"),
+            ],
+        )
+        .await;
+        assert_eq!(resp.status(), 302);
+        let loc = location(&resp);
+        assert_eq!(loc.host_str(), Some("bridge.example"));
+        assert_eq!(param(&loc, "x").as_deref(), Some("1"));
+        assert_eq!(param(&loc, "state").as_deref(), Some("a&b"));
+        assert!(param(&loc, "code").is_some());
+        // Cancel.
+        let resp = form(
+            &sim,
+            "/dialog-fb/v25.0/dialog/oauth",
+            &[
+                ("client_id", APP_ID),
+                ("redirect_uri", REDIRECT),
+                ("state", "s2"),
+                ("action", "cancel"),
+            ],
+        )
+        .await;
+        let loc = location(&resp);
+        assert_eq!(param(&loc, "error").as_deref(), Some("access_denied"));
+        assert_eq!(param(&loc, "error_reason").as_deref(), Some("user_denied"));
+        assert_eq!(param(&loc, "error_code").as_deref(), Some("200"));
+        assert_eq!(param(&loc, "state").as_deref(), Some("s2"));
+        assert!(param(&loc, "code").is_none());
+    }
+
+    #[tokio::test]
+    async fn codes_are_single_use_bound_and_expire() {
+        let sim = sim().await;
+        let code = fb_code(&sim, &["105000000000001"]).await;
+        // Wrong secret: refused without spending the code.
+        let bad =
+            format!("/v25.0/oauth/access_token?client_id={APP_ID}&client_secret=nope&code={code}");
+        let (status, body) = get(&sim, &bad, None).await;
+        assert_eq!((status, code_of(&body).0), (400, 1));
+        let (status, body) = get(&sim, &exchange_path(&code, Some(REDIRECT)), None).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["access_token"].as_str().is_some());
+        let (status, body) = get(&sim, &exchange_path(&code, Some(REDIRECT)), None).await;
+        assert_eq!((status, code_of(&body)), (400, (100, Some(36009))));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("has been used"))
+        );
+        // Bound to the redirect_uri.
+        let code = fb_code(&sim, &[]).await;
+        let (_, body) = get(&sim, &exchange_path(&code, None), None).await;
+        assert_eq!(code_of(&body), (100, Some(36008)));
+        // Embedded Signup codes die after their TTL.
+        sim.set_es_code_ttl(Duration::from_millis(50));
+        let code = code_in(&es_code(&sim, "finish").await);
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        let (_, body) = get(&sim, &exchange_path(&code, None), None).await;
+        assert_eq!(code_of(&body), (100, Some(36007)));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("expired"))
+        );
+        let (_, body) = get(&sim, &exchange_path("AQunknown", None), None).await;
+        assert_eq!(code_of(&body).0, 100);
+    }
+
+    #[tokio::test]
+    async fn embedded_signup_popup_and_sdk() {
+        let sim = sim().await;
+        let resp = client()
+            .get(format!("{}/sdk.js", sim.url()))
+            .send()
+            .await
+            .expect("sdk");
+        assert!(
+            resp.headers()
+                .get("content-type")
+                .and_then(|c| c.to_str().ok())
+                .is_some_and(|c| c.starts_with("application/javascript"))
+        );
+        let js = resp.text().await.expect("js");
+        assert!(
+            js.contains("window.FB")
+                && js.contains("fbAsyncInit")
+                && js.contains("embedded_signup")
+        );
+        let (status, _) = get(&sim, &format!("/dialog-fb/v25.0/dialog/embedded_signup?app_id={APP_ID}&config_id=c&origin=http%3A%2F%2Flocalhost%3A3000"), None).await;
+        assert_eq!(status, 200);
+        let page = client()
+            .get(format!(
+                "{}/dialog-fb/v25.0/dialog/embedded_signup?app_id={APP_ID}&config_id=c",
+                sim.url()
+            ))
+            .send()
+            .await
+            .expect("page")
+            .text()
+            .await
+            .expect("html");
+        assert!(page.contains("Sim Shop +1 555-0100") && page.contains("Sim Shop Two +1 555-0101"));
+        let (status, _) = get(
+            &sim,
+            "/dialog-fb/v25.0/dialog/embedded_signup?app_id=1&config_id=c",
+            None,
+        )
+        .await;
+        assert_eq!(status, 400);
+        let done = es_code(&sim, "finish").await;
+        assert!(done.contains("WA_EMBEDDED_SIGNUP") && done.contains("FINISH"));
+        assert!(
+            done.contains("\"waba_id\":\"102000000000001\"")
+                && done.contains("\"business_id\":\"101000000000001\"")
+        );
+        assert!(
+            done.contains("http://localhost:3000"),
+            "the code goes to the opener's origin"
+        );
+        let cancelled = es_code(&sim, "cancel").await;
+        assert!(cancelled.contains("CANCEL") && cancelled.contains("current_step"));
+        assert!(cancelled.contains("\"code\":null"));
+    }
+
+    #[tokio::test]
+    async fn connect_flow_subscriptions_sends_and_control() {
+        let sim = sim().await;
+        let code = fb_code(&sim, &["105000000000001", "105000000000002"]).await;
+        let (_, body) = get(&sim, &exchange_path(&code, Some(REDIRECT)), None).await;
+        let short = body["access_token"].as_str().expect("short").to_owned();
+        let (status, body) = get(
+            &sim,
+            &format!("/v25.0/oauth/access_token?grant_type=fb_exchange_token&client_id={APP_ID}&client_secret={SECRET}&fb_exchange_token={short}"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["expires_in"].as_i64()),
+            (200, Some(LONG_LIVED_SECS))
+        );
+        let user = body["access_token"].as_str().expect("long").to_owned();
+        let (_, me) = get(&sim, "/v25.0/me?fields=id", Some(&user)).await;
+        assert_eq!(me, json!({"id": "122100000000000001"}));
+        // Paging: one page per call.
+        let (_, first_page) = get(&sim, "/v25.0/me/accounts?limit=1", Some(&user)).await;
+        assert_eq!(first_page["data"].as_array().map(Vec::len), Some(1));
+        let next = first_page["paging"]["next"]
+            .as_str()
+            .expect("next")
+            .to_owned();
+        assert!(!next.contains(&user));
+        let (_, second) = answer(
+            client()
+                .get(next)
+                .bearer_auth(&user)
+                .send()
+                .await
+                .expect("next"),
+        )
+        .await;
+        assert_eq!(second["data"][0]["id"], "105000000000002");
+        assert!(second["paging"]["next"].is_null());
+        let page_token = first_page["data"][0]["access_token"]
+            .as_str()
+            .expect("page token")
+            .to_owned();
+        assert_eq!(
+            first_page["data"][0]["instagram_business_account"]["id"],
+            "178410000000001"
+        );
+        // Page subscriptions need fields; user tokens cannot subscribe a page.
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/v25.0/105000000000001/subscribed_apps",
+            Some(&page_token),
+            None,
+        )
+        .await;
+        assert_eq!((status, code_of(&body).0), (400, 100));
+        let (status, _) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/v25.0/105000000000001/subscribed_apps?subscribed_fields=messages",
+            Some(&user),
+            None,
+        )
+        .await;
+        assert_eq!(status, 400);
+        let (status, _) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/v25.0/105000000000001/subscribed_apps?subscribed_fields=messages,leadgen",
+            Some(&page_token),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (_, subs) = get(&sim, "/_sim/subscriptions", None).await;
+        assert_eq!(subs, json!({"105000000000001": ["messages", "leadgen"]}));
+        let (status, _) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/_sim/subscriptions/drop",
+            None,
+            Some(json!({"object_id": "105000000000001"})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (_, listed) = get(
+            &sim,
+            "/v25.0/105000000000001/subscribed_apps",
+            Some(&page_token),
+        )
+        .await;
+        assert_eq!(listed, json!({"data": []}));
+        // The Page token sends as the Page and as its Instagram account.
+        let msg = json!({"recipient": {"id": "7010000000000001"}, "messaging_type": "RESPONSE", "message": {"text": "hi"}});
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/v25.0/105000000000001/messages",
+            Some(&page_token),
+            Some(msg.clone()),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, _) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/v25.0/178410000000001/messages",
+            Some(&page_token),
+            Some(msg.clone()),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, _) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/v25.0/105000000000001/messages",
+            Some(&user),
+            Some(msg.clone()),
+        )
+        .await;
+        assert_eq!(status, 401, "a user token does not send");
+        // debug_token of minted tokens.
+        let (_, dbg) = get(
+            &sim,
+            &format!("/v25.0/debug_token?input_token={page_token}"),
+            Some("app|token"),
+        )
+        .await;
+        assert_eq!(dbg["data"]["type"], "PAGE");
+        assert_eq!(dbg["data"]["expires_at"], 0);
+        assert_eq!(dbg["data"]["user_id"], "122100000000000001");
+        assert!(dbg["data"]["granular_scopes"].as_array().is_some_and(|g| {
+            g.iter()
+                .any(|s| s["target_ids"] == json!(["105000000000001"]))
+        }));
+        // Expiry through the control API.
+        let (status, _) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/_sim/tokens/expire",
+            None,
+            Some(json!({"token": page_token, "expires_in_secs": 0})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/v25.0/105000000000001/messages",
+            Some(&page_token),
+            Some(msg),
+        )
+        .await;
+        assert_eq!((status, code_of(&body)), (401, (190, Some(463))));
+        let (_, dbg) = get(
+            &sim,
+            &format!("/v25.0/debug_token?input_token={page_token}"),
+            Some("app|token"),
+        )
+        .await;
+        assert_eq!(dbg["data"]["is_valid"], false);
+        assert_eq!(dbg["data"]["error"]["subcode"], 463);
+        // revoke_token applies to minted tokens.
+        sim.revoke_token(&user);
+        let (_, body) = get(&sim, "/v25.0/me", Some(&user)).await;
+        assert_eq!(code_of(&body).0, 190);
+        // Leads over the control API, with failure injection.
+        let (status, _) = send(&sim, reqwest::Method::POST, "/_sim/leads", None, Some(json!({"leadgen_id": "444", "page_id": "105000000000002", "form_id": "990", "field_data": [{"name": "full_name", "values": ["Ana"]}]}))).await;
+        assert_eq!(status, 200);
+        let page2 = second["data"][0]["access_token"]
+            .as_str()
+            .expect("page 2")
+            .to_owned();
+        assert_eq!(sim.minted_tokens().len(), 4, "short, long, two page tokens");
+        send(
+            &sim,
+            reqwest::Method::POST,
+            "/_sim/leads/fail",
+            None,
+            Some(json!({"times": 1})),
+        )
+        .await;
+        let (status, body) = get(&sim, "/v25.0/444?fields=id,field_data", Some(&page2)).await;
+        assert_eq!((status, code_of(&body).0), (500, 2));
+        let (status, lead) = get(&sim, "/v25.0/444?fields=id,field_data", Some(&page2)).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            lead,
+            json!({"id": "444", "field_data": [{"name": "full_name", "values": ["Ana"]}]})
+        );
+        // Media metadata still answers for unknown ids.
+        let (status, body) = get(&sim, "/v25.0/999", Some(&page2)).await;
+        assert_eq!((status, code_of(&body)), (400, (100, Some(33))));
+        // Accounts document round trip.
+        let (_, accounts) = get(&sim, "/_sim/accounts", None).await;
+        assert_eq!(accounts["user"]["id"], "122100000000000001");
+        let mut changed = accounts.clone();
+        changed["user"]["name"] = json!("Other");
+        let (status, _) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/_sim/accounts",
+            None,
+            Some(changed),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(sim.accounts().user.name, "Other");
+        let (status, _) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/_sim/accounts",
+            None,
+            Some(json!({"pages": 5})),
+        )
+        .await;
+        assert_eq!(status, 400);
+        // Deauthorize: the user's tokens die, the signed_request verifies with the app secret.
+        let (status, body) =
+            send(&sim, reqwest::Method::POST, "/_sim/deauthorize", None, None).await;
+        assert_eq!(status, 200);
+        let sr = body["signed_request"].as_str().expect("signed_request");
+        let payload = crate::meta::oauth::verify_signed_request(sr, SECRET, Some(60), now_secs())
+            .expect("verifies");
+        assert_eq!(payload["user_id"], "122100000000000001");
+        let (_, body) = get(&sim, "/v25.0/444", Some(&page2)).await;
+        assert_eq!(code_of(&body).0, 190);
+        // Nothing secret in the request log.
+        let log = format!("{:?}", sim.requests());
+        for secret in [SECRET, &user, &page_token, &short, &code] {
+            assert!(!log.contains(secret));
+        }
+    }
+
+    #[tokio::test]
+    async fn whatsapp_phone_registration_and_instagram_login() {
+        let sim = sim().await;
+        let code = code_in(&es_code(&sim, "finish").await);
+        let (_, body) = get(&sim, &exchange_path(&code, None), None).await;
+        let biz = body["access_token"].as_str().expect("token").to_owned();
+        let (_, phones) = get(&sim, "/v25.0/102000000000001/phone_numbers", Some(&biz)).await;
+        assert_eq!(phones["data"][1]["name_status"], "PENDING_REVIEW");
+        let reg = json!({"messaging_product": "whatsapp", "pin": "654321"});
+        let (status, _) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/v25.0/106000000000001/register",
+            Some(&biz),
+            Some(reg.clone()),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/v25.0/106000000000001/register",
+            Some(&biz),
+            Some(json!({"messaging_product": "whatsapp", "pin": "111111"})),
+        )
+        .await;
+        assert_eq!((status, code_of(&body).0), (400, 133005));
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/v25.0/106000000000002/register",
+            Some(&biz),
+            Some(reg.clone()),
+        )
+        .await;
+        assert_eq!((status, code_of(&body).0), (400, 133015));
+        assert!(sim.set_name_status("106000000000002", "APPROVED"));
+        let (status, _) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/v25.0/106000000000002/register",
+            Some(&biz),
+            Some(reg),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            sim.registered_phones(),
+            ["106000000000001", "106000000000002"]
+        );
+        assert!(!format!("{:?}", sim.requests()).contains("654321"));
+        let wa = json!({"messaging_product": "whatsapp", "to": "15550001234", "type": "text", "text": {"body": "hi"}});
+        let (status, _) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/v25.0/106000000000001/messages",
+            Some(&biz),
+            Some(wa),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (_, subs) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/v25.0/102000000000001/subscribed_apps",
+            Some(&biz),
+            None,
+        )
+        .await;
+        assert_eq!(subs["success"], true);
+        let (_, subs) = get(&sim, "/v25.0/102000000000001/subscribed_apps", Some(&biz)).await;
+        assert_eq!(subs["data"][0]["whatsapp_business_api_data"]["id"], APP_ID);
+
+        // Instagram Login: dialog, cancel, exchange, long-lived, refresh, me, send.
+        let (status, _) = get(&sim, &format!("/dialog-ig/oauth/authorize?client_id={APP_ID}&redirect_uri=https%3A%2F%2Fb.example%2Fig&response_type=code&scope=instagram_business_basic"), None).await;
+        assert_eq!(status, 200);
+        let resp = form(
+            &sim,
+            "/dialog-ig/oauth/authorize",
+            &[
+                ("client_id", APP_ID),
+                ("redirect_uri", "https://b.example/ig"),
+                ("state", "q"),
+                ("action", "cancel"),
+            ],
+        )
+        .await;
+        let loc = location(&resp);
+        assert_eq!(param(&loc, "error").as_deref(), Some("access_denied"));
+        assert_eq!(param(&loc, "error_reason").as_deref(), Some("user_denied"));
+        let resp = form(
+            &sim,
+            "/dialog-ig/oauth/authorize",
+            &[
+                ("client_id", APP_ID),
+                ("redirect_uri", "https://b.example/ig"),
+                ("state", "q"),
+                ("action", "allow"),
+            ],
+        )
+        .await;
+        let loc = location(&resp);
+        assert_eq!(loc.fragment(), Some("_"));
+        let code = param(&loc, "code").expect("code");
+        let exchange = |code: String| {
+            let sim_url = sim.url();
+            async move {
+                let mut s = url::form_urlencoded::Serializer::new(String::new());
+                s.append_pair("client_id", APP_ID)
+                    .append_pair("client_secret", SECRET)
+                    .append_pair("grant_type", "authorization_code")
+                    .append_pair("redirect_uri", "https://b.example/ig")
+                    .append_pair("code", &code);
+                answer(
+                    client()
+                        .post(format!("{sim_url}/ig-api/oauth/access_token"))
+                        .header("content-type", "application/x-www-form-urlencoded")
+                        .body(s.finish())
+                        .send()
+                        .await
+                        .expect("exchange"),
+                )
+                .await
+            }
+        };
+        let (status, body) = exchange(code.clone()).await;
+        assert_eq!(status, 200);
+        assert_eq!(
+            body["user_id"],
+            json!(178410000000009_u64),
+            "flat shape first"
+        );
+        let short = body["access_token"].as_str().expect("short").to_owned();
+        let (status, body) = exchange(code).await;
+        assert_eq!((status, body["code"].as_i64()), (400, Some(400)));
+        assert!(
+            body["error_message"]
+                .as_str()
+                .is_some_and(|m| m.contains("used"))
+        );
+        let (status, body) = get(&sim, &format!("/ig-graph/access_token?grant_type=ig_exchange_token&client_secret={SECRET}&access_token={short}"), None).await;
+        assert_eq!((status, body["token_type"].as_str()), (200, Some("bearer")));
+        let long = body["access_token"].as_str().expect("long").to_owned();
+        let (status, _) = get(
+            &sim,
+            &format!(
+                "/ig-graph/refresh_access_token?grant_type=ig_refresh_token&access_token={long}"
+            ),
+            None,
+        )
+        .await;
+        assert_eq!(status, 400, "younger than 24 h");
+        sim.allow_young_ig_refresh(true);
+        let (status, body) = get(
+            &sim,
+            &format!(
+                "/ig-graph/refresh_access_token?grant_type=ig_refresh_token&access_token={long}"
+            ),
+            None,
+        )
+        .await;
+        assert_eq!(
+            (status, body["expires_in"].as_i64()),
+            (200, Some(LONG_LIVED_SECS))
+        );
+        let (_, me) = get(
+            &sim,
+            "/ig-graph/v25.0/me?fields=user_id,username",
+            Some(&long),
+        )
+        .await;
+        assert_eq!(me["user_id"], "178410000000009");
+        assert_eq!(me["username"], "sim.direct");
+        assert_ne!(me["id"], me["user_id"]);
+        let msg = json!({"recipient": {"id": "6120000000000001"}, "message": {"text": "hi"}});
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/ig-graph/v25.0/me/messages",
+            Some(&long),
+            Some(msg.clone()),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        let (status, _) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/ig-graph/v25.0/178410000000009/messages",
+            Some(&long),
+            Some(msg),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (_, dbg) = get(
+            &sim,
+            &format!("/v25.0/debug_token?input_token={long}"),
+            Some("app|token"),
+        )
+        .await;
+        assert_eq!(dbg["data"]["is_valid"], true);
+        assert_eq!(dbg["data"]["user_id"], "178410000000009");
+        assert!(sim.expire_token(&long, -5));
+        let (_, body) = get(&sim, "/ig-graph/v25.0/me", Some(&long)).await;
+        assert_eq!(code_of(&body), (190, Some(463)));
+        let (status, _) = get(
+            &sim,
+            &format!(
+                "/ig-graph/refresh_access_token?grant_type=ig_refresh_token&access_token={long}"
+            ),
+            None,
+        )
+        .await;
+        assert_eq!(status, 401, "expired tokens cannot be refreshed");
+    }
+}

@@ -1,0 +1,461 @@
+//! Token health, webhook-subscription checks, pending WhatsApp registrations, Lead Ads
+//! retrieval and the expiry of connect sessions.
+//!
+//! One replica at a time does the token, subscription and registration work (a job lease in
+//! the database); every step is per channel and records when it was done, so a replica that
+//! takes over continues where the last one stopped. On each tick:
+//! - connect sessions past their expiry become `expired` and lose their temporary data (P06);
+//! - leads waiting in state `enriching` get their field data from the Graph API with the
+//!   page's token and are released for delivery; a failed fetch is retried with backoff until
+//!   the delivery horizon, then dead-lettered (never delivered empty);
+//! - each channel's token is checked every `METABRIDGE_TOKEN_CHECK_SECS` (P09): Instagram
+//!   Login tokens are refreshed when fewer than `METABRIDGE_TOKEN_REFRESH_DAYS` are left;
+//!   other tokens are checked with `debug_token`; a dead token makes the channel
+//!   `token_invalid`, deletes the token (P03) and tells the instance (`channel.updated`); an
+//!   expiry that cannot be refreshed is announced (`channel.token_expiring`);
+//! - each channel's webhook subscription is checked every `METABRIDGE_SUBSCRIPTION_CHECK_SECS`
+//!   and restored when Meta dropped it (`channel.subscription_restored`);
+//! - WhatsApp numbers Meta could not register yet are tried again.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value, json};
+use tokio::sync::Notify;
+use tracing::{info, warn};
+
+use crate::config::LifecycleConfig;
+use crate::connect::{IG_FIELDS, PAGE_FIELDS};
+use crate::crypto::vault::Vault;
+use crate::meta::graph::{ErrorClass, GraphCallError};
+use crate::meta::oauth::OAuthClient;
+use crate::shutdown::CancellationToken;
+use crate::store::{EnrichingLead, LifecycleRow, Store};
+use crate::workers::sender::Senders;
+
+const JOB: &str = "lifecycle";
+const BATCH: i64 = 25;
+const HOUR_MS: i64 = 3_600_000;
+
+/// The lifecycle worker of this process.
+#[derive(Clone)]
+pub struct Lifecycle {
+    pub store: Store,
+    pub vault: Arc<Vault>,
+    pub oauth: OAuthClient,
+    pub cfg: LifecycleConfig,
+    pub senders: Senders,
+    pub horizon_ms: i64,
+    pub app_id: Option<String>,
+    pub delivery_wakeup: Arc<Notify>,
+    pub owner: String,
+}
+
+fn ms(d: Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// Whether Meta said the token itself is dead (expired, revoked, app removed).
+fn token_dead(err: &GraphCallError) -> bool {
+    matches!(
+        err,
+        GraphCallError::Graph {
+            class: ErrorClass::TokenDead,
+            ..
+        }
+    )
+}
+
+impl Lifecycle {
+    pub async fn run(self, shutdown: CancellationToken) {
+        loop {
+            if let Err(e) = self.tick().await {
+                warn!(error = %e, "lifecycle pass failed; retrying at the next tick");
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(self.cfg.tick) => {}
+            }
+        }
+        let _ = self.store.release_job_lease(JOB, &self.owner).await;
+    }
+
+    /// One pass over everything that is due.
+    pub async fn tick(&self) -> anyhow::Result<()> {
+        let now = crate::now_ms();
+        let expired = self.store.expire_connect_sessions(now).await?;
+        if expired > 0 {
+            info!(
+                sessions = expired,
+                "connect sessions expired; their temporary data is deleted"
+            );
+        }
+        let lease = ms(self.cfg.tick).max(10_000) * 3;
+        if !self
+            .store
+            .acquire_job_lease(JOB, &self.owner, lease)
+            .await?
+        {
+            return Ok(());
+        }
+        self.leads(now).await?;
+        for row in self
+            .store
+            .channels_due_token_check(now - ms(self.cfg.token_check_every), BATCH)
+            .await?
+        {
+            self.check_token(&row).await?;
+        }
+        for row in self
+            .store
+            .channels_due_subscription_check(now - ms(self.cfg.subscription_check_every), BATCH)
+            .await?
+        {
+            self.check_subscription(&row).await?;
+        }
+        for row in self.store.channels_due_registration(now, BATCH).await? {
+            self.retry_registration(&row).await?;
+        }
+        Ok(())
+    }
+
+    fn token_of(&self, row: &LifecycleRow) -> Option<String> {
+        row.token_enc
+            .as_deref()
+            .and_then(|e| self.vault.decrypt(e).ok())
+    }
+
+    async fn mark_dead(&self, row: &LifecycleRow, reason: String) -> anyhow::Result<()> {
+        warn!(channel = %row.id, "channel token is no longer valid; token deleted");
+        self.store
+            .mark_channel_token_invalid(&row.id, &reason, self.horizon_ms)
+            .await?;
+        if let Some(enc) = &row.token_enc {
+            self.senders.forget_token(enc).await;
+        }
+        self.senders.channel_cache().invalidate(&row.id).await;
+        self.delivery_wakeup.notify_one();
+        Ok(())
+    }
+
+    /// A failed check is tried again in five minutes, not at every tick.
+    async fn retry_check_soon(&self, row: &LifecycleRow) -> anyhow::Result<()> {
+        let now = crate::now_ms();
+        let retry_at = now - ms(self.cfg.token_check_every) + 300_000;
+        self.store
+            .mark_token_checked(&row.id, None, retry_at.min(now))
+            .await?;
+        Ok(())
+    }
+
+    async fn check_token(&self, row: &LifecycleRow) -> anyhow::Result<()> {
+        let now = crate::now_ms();
+        let Some(token) = self.token_of(row) else {
+            warn!(channel = %row.id, "a stored token cannot be decrypted with the configured keys");
+            return self.retry_check_soon(row).await;
+        };
+        if row.token_kind.as_deref() == Some("instagram_login") {
+            return self.check_instagram_token(row, &token, now).await;
+        }
+        match self.oauth.debug_token(&token).await {
+            Ok(info) if !info.is_valid => {
+                let why = match info.error_code {
+                    Some(c) => format!(
+                        "Meta reports the access token as invalid (code {c}); connect the channel again"
+                    ),
+                    None => "Meta reports the access token as invalid; connect the channel again"
+                        .to_string(),
+                };
+                self.mark_dead(row, why).await
+            }
+            Ok(info) => {
+                let expires_at = info.expires_at.filter(|e| *e > 0).map(|e| e * 1000);
+                self.store
+                    .mark_token_checked(&row.id, expires_at, now)
+                    .await?;
+                if let Some(exp) = expires_at
+                    && exp - now < ms(self.cfg.warn_before)
+                    && self
+                        .store
+                        .notify_token_expiring(row, exp, self.horizon_ms)
+                        .await?
+                {
+                    info!(channel = %row.id, "token expiry announced to the instance");
+                    self.delivery_wakeup.notify_one();
+                }
+                Ok(())
+            }
+            Err(e) if token_dead(&e) => {
+                self.mark_dead(
+                    row,
+                    format!("Meta refused the access token ({e}); connect the channel again"),
+                )
+                .await
+            }
+            Err(e) => {
+                warn!(channel = %row.id, error = %e, "token check failed; trying again later");
+                self.retry_check_soon(row).await
+            }
+        }
+    }
+
+    async fn check_instagram_token(
+        &self,
+        row: &LifecycleRow,
+        token: &str,
+        now: i64,
+    ) -> anyhow::Result<()> {
+        let due_refresh = row
+            .token_expires_at
+            .is_some_and(|exp| exp - now < ms(self.cfg.refresh_before));
+        let old_enough = row.token_issued_at.is_none_or(|t| now - t >= 24 * HOUR_MS);
+        if due_refresh && old_enough {
+            match self.oauth.ig_refresh(token).await {
+                Ok(fresh) => {
+                    let expires_at = fresh.expires_in.filter(|s| *s > 0).map(|s| now + s * 1000);
+                    let new_enc = self.vault.encrypt(&fresh.access_token);
+                    let old_enc = row.token_enc.clone().unwrap_or_default();
+                    if self
+                        .store
+                        .store_refreshed_token(&row.id, &old_enc, &new_enc, expires_at, now)
+                        .await?
+                    {
+                        self.senders.forget_token(&old_enc).await;
+                        self.senders.channel_cache().invalidate(&row.id).await;
+                        info!(channel = %row.id, "Instagram token refreshed");
+                    }
+                    return Ok(());
+                }
+                Err(e) if token_dead(&e) => {
+                    return self
+                        .mark_dead(row, format!("the Instagram token could not be refreshed ({e}); connect the account again"))
+                        .await;
+                }
+                Err(e) => {
+                    warn!(channel = %row.id, error = %e, "Instagram token refresh failed; trying again later");
+                    return self.retry_check_soon(row).await;
+                }
+            }
+        }
+        match self.oauth.ig_me(token).await {
+            Ok(_) => {
+                self.store.mark_token_checked(&row.id, None, now).await?;
+                if let Some(exp) = row.token_expires_at
+                    && exp - now < ms(self.cfg.warn_before)
+                    && !old_enough
+                    && self
+                        .store
+                        .notify_token_expiring(row, exp, self.horizon_ms)
+                        .await?
+                {
+                    self.delivery_wakeup.notify_one();
+                }
+                Ok(())
+            }
+            Err(e) if token_dead(&e) => {
+                self.mark_dead(
+                    row,
+                    format!("Meta refused the Instagram token ({e}); connect the account again"),
+                )
+                .await
+            }
+            Err(e) => {
+                warn!(channel = %row.id, error = %e, "Instagram token check failed; trying again later");
+                self.retry_check_soon(row).await
+            }
+        }
+    }
+
+    async fn check_subscription(&self, row: &LifecycleRow) -> anyhow::Result<()> {
+        let now = crate::now_ms();
+        let (Some(object), Some(token)) = (row.subscription_object.as_deref(), self.token_of(row))
+        else {
+            // Registered by hand: the operator manages its subscription.
+            self.store.mark_subscription_checked(&row.id, now).await?;
+            return Ok(());
+        };
+        let listed = if object == "me" {
+            self.oauth.ig_subscribed_apps(&token).await
+        } else {
+            self.oauth.subscribed_apps(&token, object).await
+        };
+        let apps = match listed {
+            Ok(a) => a,
+            Err(e) if token_dead(&e) => {
+                return self
+                    .mark_dead(
+                        row,
+                        format!("Meta refused the access token ({e}); connect the channel again"),
+                    )
+                    .await;
+            }
+            Err(e) => {
+                warn!(channel = %row.id, error = %e, "subscription check failed; trying again later");
+                return Ok(());
+            }
+        };
+        let ours = apps.iter().any(|a| match (&a.app_id, &self.app_id) {
+            (Some(got), Some(mine)) => got == mine,
+            _ => true,
+        });
+        if !ours {
+            let restored = if object == "me" {
+                self.oauth.ig_subscribe(&token, IG_FIELDS).await
+            } else if row.kind == "whatsapp" {
+                self.oauth.subscribe_app(&token, object, &[]).await
+            } else {
+                self.oauth.subscribe_app(&token, object, PAGE_FIELDS).await
+            };
+            match restored {
+                Ok(()) => {
+                    warn!(channel = %row.id, "Meta had dropped the webhook subscription; restored");
+                    self.store
+                        .subscription_restored(row, self.horizon_ms)
+                        .await?;
+                    self.delivery_wakeup.notify_one();
+                }
+                Err(e) => {
+                    warn!(channel = %row.id, error = %e, "restoring a dropped webhook subscription failed; trying again later");
+                    return Ok(());
+                }
+            }
+        }
+        self.store.mark_subscription_checked(&row.id, now).await?;
+        Ok(())
+    }
+
+    async fn retry_registration(&self, row: &LifecycleRow) -> anyhow::Result<()> {
+        let now = crate::now_ms();
+        let (Some(token), Some(pin)) = (
+            self.token_of(row),
+            row.register_pin_enc
+                .as_deref()
+                .and_then(|p| self.vault.decrypt(p).ok()),
+        ) else {
+            self.store
+                .registration_result(row, Some(now + HOUR_MS), self.horizon_ms)
+                .await?;
+            return Ok(());
+        };
+        match self
+            .oauth
+            .register_phone(&token, &row.external_id, &pin)
+            .await
+        {
+            Ok(()) => {
+                info!(channel = %row.id, "WhatsApp number registered");
+                self.store
+                    .registration_result(row, None, self.horizon_ms)
+                    .await?;
+                self.senders.channel_cache().invalidate(&row.id).await;
+                self.delivery_wakeup.notify_one();
+            }
+            Err(e) if token_dead(&e) => {
+                return self
+                    .mark_dead(
+                        row,
+                        format!("Meta refused the access token ({e}); connect the channel again"),
+                    )
+                    .await;
+            }
+            Err(e) => {
+                info!(channel = %row.id, error = %e, "WhatsApp number not registered yet; trying again in an hour");
+                self.store
+                    .registration_result(row, Some(now + HOUR_MS), self.horizon_ms)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn leads(&self, now: i64) -> anyhow::Result<()> {
+        let due = self.store.due_leads(now, BATCH).await?;
+        let mut released = false;
+        for lead in due {
+            match self.fetch_lead(&lead).await {
+                Ok(data) => {
+                    released |= self.store.lead_enriched(lead.seq, &data).await?;
+                }
+                Err(why) => {
+                    let backoff = ms(self.cfg.lead_backoff)
+                        .saturating_mul(1 << lead.attempts.clamp(0, 20))
+                        .min(HOUR_MS);
+                    warn!(event = %lead.id, attempts = lead.attempts + 1, "lead fetch failed: {why}");
+                    self.store
+                        .lead_fetch_failed(&lead, crate::now_ms() + backoff, &why)
+                        .await?;
+                }
+            }
+        }
+        if released {
+            self.delivery_wakeup.notify_one();
+        }
+        Ok(())
+    }
+
+    /// The lead's event data with Meta's field data merged in.
+    async fn fetch_lead(&self, lead: &EnrichingLead) -> Result<Value, String> {
+        let mut data: Map<String, Value> = lead
+            .data
+            .as_deref()
+            .and_then(|d| serde_json::from_str(d).ok())
+            .ok_or("the event has no data")?;
+        let leadgen_id = data
+            .get("leadgen_id")
+            .and_then(Value::as_str)
+            .ok_or("the event names no leadgen_id")?
+            .to_string();
+        let channel_id = lead
+            .channel_id
+            .as_deref()
+            .ok_or("the lead is not routed to a channel")?;
+        let channel = self
+            .store
+            .get_channel(channel_id, None)
+            .await
+            .map_err(|e| format!("database: {e}"))?
+            .ok_or("the channel no longer exists")?;
+        let token = channel
+            .token_enc
+            .as_deref()
+            .and_then(|e| self.vault.decrypt(e).ok())
+            .ok_or("the page has no valid token (reconnect it)")?;
+        let lead_json = self
+            .oauth
+            .fetch_lead(&token, &leadgen_id)
+            .await
+            .map_err(|e| e.to_string())?;
+        let field_data = lead_json
+            .get("field_data")
+            .and_then(Value::as_array)
+            .cloned()
+            .ok_or("Meta's answer has no field_data")?;
+        let mut fields = Map::new();
+        for f in &field_data {
+            if let Some(name) = f.get("name").and_then(Value::as_str) {
+                fields.insert(
+                    name.to_string(),
+                    f.get("values").cloned().unwrap_or(json!([])),
+                );
+            }
+        }
+        data.insert("field_data".into(), Value::Array(field_data));
+        data.insert("fields".into(), Value::Object(fields));
+        for key in [
+            "created_time",
+            "adset_id",
+            "campaign_id",
+            "is_organic",
+            "platform",
+            "ad_id",
+            "form_id",
+        ] {
+            if let Some(v) = lead_json.get(key).filter(|v| !v.is_null())
+                && data.get(key).is_none_or(|d| d.is_null())
+            {
+                data.insert(key.to_string(), v.clone());
+            }
+        }
+        Ok(Value::Object(data))
+    }
+}

@@ -1,0 +1,971 @@
+//! Channel-connect onboarding over real HTTP against the Meta simulator (its OAuth dialogs,
+//! Graph and Instagram endpoints), token health, Lead Ads retrieval, Meta's app callbacks,
+//! the audit log and the export. A small cookie-keeping client plays the browser here; the
+//! real-browser run is `connect_browser.rs`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use metabridge::config::{Config, InstagramFlow};
+use metabridge::meta::oauth::sign_request;
+use metabridge::sim::graph::{APP_ID, GraphSim};
+use metabridge::sim::onboarding::SimLead;
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::both_backends;
+use crate::helpers::*;
+use crate::outbound::{FAST_STATUSES, start_sim};
+
+both_backends!(
+    messenger_flow_picks_a_page_and_returns_to_the_platform,
+    instagram_login_connects_and_cancel_fails_the_session,
+    embedded_signup_connects_a_number_and_waits_for_a_pending_name,
+    p06_expired_links_forged_and_replayed_states_are_refused,
+    p09_p03_token_health_refreshes_and_deletes_dead_tokens,
+    dropped_subscription_is_restored_and_reported,
+    p15_deauthorize_and_data_deletion_callbacks,
+    lead_is_delivered_once_with_field_data_after_a_failed_fetch,
+    p13_disconnect_removes_the_webhook_subscription,
+    p14_export_and_p17_audit_log,
+);
+
+pub const USER: &str = "122100000000000001";
+pub const PAGE1: &str = "105000000000001";
+pub const PAGE2: &str = "105000000000002";
+pub const IG_LOGIN: &str = "178410000000009";
+pub const PHONE1: &str = "106000000000001";
+pub const PHONE2: &str = "106000000000002";
+
+/// Points the bridge's Meta endpoints at the simulator.
+pub fn at_sim(c: &mut Config, sim: &str) {
+    c.graph.base_url = sim.to_string();
+    c.connect.app_id = Some(APP_ID.to_string());
+    c.connect.embedded_signup_config_id = Some("990000000000777".to_string());
+    c.connect.dialog_url = format!("{sim}/dialog-fb");
+    c.connect.sdk_url = format!("{sim}/sdk.js");
+    c.connect.instagram_dialog_url = format!("{sim}/dialog-ig");
+    c.connect.instagram_api_url = format!("{sim}/ig-api");
+    c.connect.instagram_graph_url = format!("{sim}/ig-graph");
+}
+
+pub struct Connect {
+    pub app: TestApp,
+    pub sim: GraphSim,
+    pub tenant: Tenant,
+}
+
+pub async fn connect_env(db: Db, tweak: impl FnOnce(&mut Config)) -> Connect {
+    let sim = start_sim(FAST_STATUSES, false).await;
+    let sim_url = sim.url();
+    let app = spawn_app_with(db, |c| {
+        at_sim(c, &sim_url);
+        tweak(c);
+    })
+    .await;
+    sim.set_app_secret(APP_SECRET);
+    sim.set_webhook_url(&format!("{}/webhooks/meta", app.url));
+    let tenant = app.tenant("Loja Ana", None).await;
+    Connect { app, sim, tenant }
+}
+
+/// A browser stand-in: no automatic redirects, keeps the bridge's cookie.
+pub struct Browser {
+    http: reqwest::Client,
+    cookies: HashMap<String, String>,
+}
+
+pub struct Page {
+    pub status: u16,
+    pub location: Option<String>,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Browser {
+    pub fn new() -> Self {
+        Self {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(20))
+                .build()
+                .expect("client"),
+            cookies: HashMap::new(),
+        }
+    }
+
+    pub async fn request(
+        &mut self,
+        method: Method,
+        url: &str,
+        form: Option<&[(&str, &str)]>,
+    ) -> Page {
+        let mut req = self.http.request(method, url);
+        if !self.cookies.is_empty() {
+            let c: Vec<String> = self
+                .cookies
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
+            req = req.header("cookie", c.join("; "));
+        }
+        if let Some(f) = form {
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(f.iter())
+                .finish();
+            req = req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body);
+        }
+        let resp = req.send().await.expect("browser request");
+        for v in resp.headers().get_all("set-cookie") {
+            let s = v.to_str().unwrap_or_default();
+            if let Some((kv, _)) = s.split_once(';')
+                && let Some((k, val)) = kv.split_once('=')
+            {
+                if val.is_empty() || s.contains("Max-Age=0") {
+                    self.cookies.remove(k);
+                } else {
+                    self.cookies.insert(k.to_string(), val.to_string());
+                }
+            }
+        }
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let location = headers
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let body = resp.text().await.unwrap_or_default();
+        Page {
+            status,
+            location,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&mut self, url: &str) -> Page {
+        self.request(Method::GET, url, None).await
+    }
+
+    pub async fn post(&mut self, url: &str, form: &[(&str, &str)]) -> Page {
+        self.request(Method::POST, url, Some(form)).await
+    }
+
+    pub fn has_cookie(&self) -> bool {
+        self.cookies.contains_key("mb_connect")
+    }
+}
+
+fn absolute(base: &str, location: &str) -> String {
+    url::Url::parse(base)
+        .and_then(|b| b.join(location))
+        .map(|u| u.to_string())
+        .expect("location")
+}
+
+/// The value of the hidden input `name` in an HTML page.
+fn hidden_value(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let start = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[start..]
+        .split('"')
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Query pairs of a URL.
+fn query_of(u: &str) -> Vec<(String, String)> {
+    url::Url::parse(u)
+        .expect("url")
+        .query_pairs()
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect()
+}
+
+impl Connect {
+    pub fn return_url(&self) -> String {
+        format!(
+            "{}/settings/channels?tab=meta",
+            self.app.receiver.url().trim_end_matches('/')
+        )
+    }
+
+    /// `POST /v1/connect-sessions`: (session id, link).
+    pub async fn session(&self, kind: &str) -> (String, String) {
+        let resp = self
+            .app
+            .http
+            .post(format!("{}/v1/connect-sessions", self.app.url))
+            .bearer_auth(self.app.jwt(&self.tenant))
+            .json(&json!({"kind": kind, "return_url": self.return_url(), "locale": "en"}))
+            .send()
+            .await
+            .expect("create session");
+        let status = resp.status().as_u16();
+        let v: Value = resp.json().await.expect("json");
+        assert_eq!(status, 201, "{v}");
+        assert_eq!(v["state"], "pending");
+        (
+            v["id"].as_str().expect("id").to_string(),
+            v["url"].as_str().expect("url").to_string(),
+        )
+    }
+
+    pub async fn session_view(&self, id: &str) -> Value {
+        let (status, v) = self
+            .app
+            .v1(
+                &self.tenant,
+                Method::GET,
+                &format!("/v1/connect-sessions/{id}"),
+            )
+            .await;
+        assert_eq!(status, 200, "{v}");
+        v
+    }
+
+    /// Landing page, start, and the sim's dialog page: the dialog URL.
+    pub async fn to_dialog(&self, b: &mut Browser, link: &str) -> String {
+        let landing = b.get(link).await;
+        assert_eq!(landing.status, 200, "{}", landing.body);
+        assert!(!b.has_cookie(), "opening the link sets no cookie");
+        let start = b.post(&format!("{link}/start"), &[]).await;
+        assert_eq!(start.status, 303, "{}", start.body);
+        assert!(b.has_cookie(), "starting binds the browser");
+        let dialog = start.location.expect("dialog location");
+        let page = b.get(&dialog).await;
+        assert_eq!(page.status, 200, "{}", page.body);
+        dialog
+    }
+
+    /// Answers the simulated dialog; returns the redirect back to the bridge.
+    pub async fn answer_dialog(
+        &self,
+        b: &mut Browser,
+        dialog: &str,
+        extra: &[(&str, &str)],
+    ) -> String {
+        let mut pairs: Vec<(String, String)> = query_of(dialog);
+        pairs.extend(
+            extra
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string())),
+        );
+        let refs: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let base = dialog.split('?').next().expect("base").to_string();
+        let answer = b.post(&base, &refs).await;
+        assert!(
+            matches!(answer.status, 302 | 303),
+            "{} {}",
+            answer.status,
+            answer.body
+        );
+        answer.location.expect("redirect back")
+    }
+
+    /// The whole Messenger flow sharing both pages and picking `pick`: the channel id.
+    pub async fn connect_messenger(&self, pick: &str) -> String {
+        let (id, link) = self.session("messenger").await;
+        let mut b = Browser::new();
+        let dialog = self.to_dialog(&mut b, &link).await;
+        let back = self
+            .answer_dialog(
+                &mut b,
+                &dialog,
+                &[("action", "allow"), ("page", PAGE1), ("page", PAGE2)],
+            )
+            .await;
+        let cb = b.get(&back).await;
+        assert_eq!(cb.status, 303, "{}", cb.body);
+        let pick_url = absolute(&self.app.url, &cb.location.expect("pick"));
+        let page = b.get(&pick_url).await;
+        let csrf = hidden_value(&page.body, "csrf");
+        let done = b.post(&pick_url, &[("csrf", &csrf), ("asset", pick)]).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        let v = self.session_view(&id).await;
+        assert_eq!(v["state"], "completed", "{v}");
+        v["channel_ids"][0].as_str().expect("channel").to_string()
+    }
+
+    pub async fn connect_instagram_login(&self) -> String {
+        let (id, link) = self.session("instagram").await;
+        let mut b = Browser::new();
+        let dialog = self.to_dialog(&mut b, &link).await;
+        let back = self
+            .answer_dialog(
+                &mut b,
+                &dialog,
+                &[("action", "allow"), ("account", IG_LOGIN)],
+            )
+            .await;
+        let done = b.get(&back).await;
+        assert_eq!(done.status, 303, "{}", done.body);
+        assert!(
+            done.location
+                .expect("return")
+                .starts_with(&self.return_url())
+        );
+        let v = self.session_view(&id).await;
+        assert_eq!(v["state"], "completed", "{v}");
+        v["channel_ids"][0].as_str().expect("channel").to_string()
+    }
+
+    pub async fn token_enc(&self, channel: &str) -> Option<String> {
+        sqlx::query_scalar::<_, Option<String>>("SELECT token_enc FROM channels WHERE id = $1")
+            .bind(channel)
+            .fetch_one(self.app.state.store.pool())
+            .await
+            .expect("token_enc")
+    }
+
+    pub async fn exec(&self, sql: &'static str, channel: &str) {
+        sqlx::query(sql)
+            .bind(channel)
+            .execute(self.app.state.store.pool())
+            .await
+            .expect("exec");
+    }
+
+    pub fn events(&self, ty: &str) -> Vec<Value> {
+        self.app
+            .receiver
+            .state
+            .accepted()
+            .into_iter()
+            .map(|r| r.body)
+            .filter(|v| v["type"] == ty)
+            .collect()
+    }
+
+    pub async fn wait_event(&self, ty: &str, n: usize) -> Vec<Value> {
+        wait_until(Duration::from_secs(15), ty, || async {
+            self.events(ty).len() >= n
+        })
+        .await;
+        self.events(ty)
+    }
+}
+
+async fn messenger_flow_picks_a_page_and_returns_to_the_platform(db: Db) {
+    let env = connect_env(db, |_| {}).await;
+    let (id, link) = env.session("messenger").await;
+    let mut b = Browser::new();
+    let landing = b.get(&link).await;
+    let csp = landing.headers["content-security-policy"]
+        .to_str()
+        .expect("csp");
+    assert!(
+        csp.contains("frame-ancestors 'none'") && csp.contains("default-src 'none'"),
+        "{csp}"
+    );
+    assert_eq!(landing.headers["x-frame-options"], "DENY");
+    assert_eq!(landing.headers["referrer-policy"], "no-referrer");
+    assert!(
+        landing.body.contains("pages_messaging") && landing.body.contains("privacy"),
+        "{}",
+        landing.body
+    );
+    let dialog = env.to_dialog(&mut b, &link).await;
+    let params: HashMap<String, String> = query_of(&dialog).into_iter().collect();
+    assert_eq!(params["client_id"], APP_ID);
+    assert_eq!(
+        params["redirect_uri"],
+        format!("{}/connect/callback", env.app.state.config.public_url)
+    );
+    let back = env
+        .answer_dialog(
+            &mut b,
+            &dialog,
+            &[("action", "allow"), ("page", PAGE1), ("page", PAGE2)],
+        )
+        .await;
+    // Two Pages were shared: the person picks.
+    let cb = b.get(&back).await;
+    assert_eq!(cb.status, 303, "{}", cb.body);
+    let pick_url = absolute(&env.app.url, &cb.location.expect("pick"));
+    let page = b.get(&pick_url).await;
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body.contains("Sim Page") && page.body.contains("Sim Second Page"),
+        "{}",
+        page.body
+    );
+    let csrf = hidden_value(&page.body, "csrf");
+    // A forged form (wrong csrf) changes nothing.
+    let forged = b
+        .post(&pick_url, &[("csrf", "nope"), ("asset", PAGE2)])
+        .await;
+    assert_eq!(forged.status, 400);
+    let done = b
+        .post(&pick_url, &[("csrf", &csrf), ("asset", PAGE2)])
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let ret = done.location.expect("return url");
+    assert!(ret.starts_with(&env.return_url()), "{ret}");
+    assert!(ret.contains(&format!("connect_session_id={id}")) && ret.contains("status=completed"));
+    assert!(
+        !b.has_cookie(),
+        "the cookie is removed when the session ends"
+    );
+
+    let v = env.session_view(&id).await;
+    assert_eq!(v["state"], "completed");
+    let channel = v["channel_ids"][0].as_str().expect("channel").to_string();
+    let (status, ch) = env
+        .app
+        .v1(&env.tenant, Method::GET, &format!("/v1/channels/{channel}"))
+        .await;
+    assert_eq!(status, 200, "{ch}");
+    assert_eq!(ch["kind"], "messenger");
+    assert_eq!(ch["external_id"], PAGE2);
+    assert_eq!(ch["status"], "active");
+    // P01: the page token is stored only encrypted, and it is the one Meta minted.
+    let enc = env.token_enc(&channel).await.expect("token stored");
+    let minted = env.sim.token_for(PAGE2).expect("sim minted a page token");
+    assert!(!enc.contains(&minted));
+    assert_eq!(env.app.state.vault.decrypt(&enc).expect("decrypts"), minted);
+    // P06: nothing temporary is left.
+    let leftovers = env
+        .app
+        .count("SELECT COUNT(*) FROM connect_sessions WHERE browser_hash IS NOT NULL OR nonce_hash IS NOT NULL OR temp_enc IS NOT NULL")
+        .await;
+    assert_eq!(leftovers, 0);
+    // The app is subscribed to the page's webhooks, including leads.
+    let subs = env.sim.subscriptions();
+    let fields = subs.get(PAGE2).expect("page subscribed");
+    assert!(
+        fields.iter().any(|f| f == "messages") && fields.iter().any(|f| f == "leadgen"),
+        "{fields:?}"
+    );
+    assert!(
+        !subs.contains_key(PAGE1),
+        "the page not picked is not subscribed"
+    );
+    // The instance hears about it.
+    let ev = env.wait_event("channel.connected", 1).await;
+    assert_eq!(ev[0]["data"]["channel_id"], channel.as_str());
+    assert_eq!(ev[0]["data"]["connect_session_id"], id.as_str());
+    // Replaying Meta's redirect does nothing.
+    let replay = b.get(&back).await;
+    assert!(matches!(replay.status, 200 | 400), "{}", replay.status);
+    assert_eq!(env.app.count("SELECT COUNT(*) FROM channels").await, 1);
+    env.app.stop().await;
+}
+
+async fn instagram_login_connects_and_cancel_fails_the_session(db: Db) {
+    let env = connect_env(db, |c| {
+        c.connect.instagram_flow = InstagramFlow::InstagramLogin
+    })
+    .await;
+    let channel = env.connect_instagram_login().await;
+    let row = sqlx::query(
+        "SELECT kind, external_id, token_kind, token_expires_at FROM channels WHERE id = $1",
+    )
+    .bind(&channel)
+    .fetch_one(env.app.state.store.pool())
+    .await
+    .expect("row");
+    use sqlx::Row;
+    assert_eq!(row.get::<String, _>(0), "instagram");
+    assert_eq!(row.get::<String, _>(1), IG_LOGIN);
+    assert_eq!(row.get::<String, _>(2), "instagram_login");
+    let expires: i64 = row.get(3);
+    let days = (expires - metabridge::now_ms()) / 86_400_000;
+    assert!(
+        (58..=60).contains(&days),
+        "long-lived token expiry recorded: {days} days"
+    );
+    assert!(env.sim.subscriptions().contains_key(IG_LOGIN) || !env.sim.subscriptions().is_empty());
+
+    // Cancel at Meta: the session fails with the reason, nothing is connected.
+    let (id, link) = env.session("instagram").await;
+    let mut b = Browser::new();
+    let dialog = env.to_dialog(&mut b, &link).await;
+    let back = env
+        .answer_dialog(&mut b, &dialog, &[("action", "cancel")])
+        .await;
+    let page = b.get(&back).await;
+    assert!(page.body.contains("cancelled"), "{}", page.body);
+    assert!(page.body.contains("start the connection again"));
+    let v = env.session_view(&id).await;
+    assert_eq!(v["state"], "failed");
+    assert_eq!(v["failure"]["code"], "cancelled");
+    assert_eq!(env.app.count("SELECT COUNT(*) FROM channels").await, 1);
+    // The used link now shows the failure, not the flow.
+    let again = b.get(&link).await;
+    assert!(
+        again.body.contains("Connection cancelled"),
+        "{}",
+        again.body
+    );
+    env.app.stop().await;
+}
+
+/// Finishes the simulated Embedded Signup popup over HTTP: the code it hands the SDK.
+async fn es_code(b: &mut Browser, sim: &GraphSim, phone: &str) -> String {
+    let url = format!(
+        "{}/dialog-fb/v25.0/dialog/embedded_signup?app_id={APP_ID}&config_id=990000000000777",
+        sim.url()
+    );
+    let page = b.get(&url).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let base = url.split('?').next().expect("base").to_string();
+    let done = b
+        .post(
+            &base,
+            &[
+                ("app_id", APP_ID),
+                ("config_id", "990000000000777"),
+                ("action", "finish"),
+                ("phone", phone),
+            ],
+        )
+        .await;
+    let marker = "\"code\":\"";
+    let start = done
+        .body
+        .find(marker)
+        .unwrap_or_else(|| panic!("no code in {}", done.body))
+        + marker.len();
+    done.body[start..]
+        .split('"')
+        .next()
+        .expect("code")
+        .to_string()
+}
+
+async fn embedded_signup_connects_a_number_and_waits_for_a_pending_name(db: Db) {
+    let env = connect_env(db, |_| {}).await;
+    let (id, link) = env.session("whatsapp").await;
+    let mut b = Browser::new();
+    let landing = b.get(&link).await;
+    assert!(
+        landing.body.contains("sdk.js"),
+        "the WhatsApp page loads the SDK"
+    );
+    let csp = landing.headers["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_string();
+    assert!(csp.contains(&env.sim.url()), "{csp}");
+    // Posting a code without having started (no binding cookie) is refused.
+    let resp = env
+        .app
+        .http
+        .post(format!("{link}/embedded"))
+        .json(&json!({"code": "x"}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 403);
+    let started = b.post(&format!("{link}/start"), &[]).await;
+    assert_eq!(started.status, 200, "{}", started.body);
+    let code = es_code(&mut b, &env.sim, PHONE1).await;
+    let cookie = b.cookies.get("mb_connect").cloned().expect("cookie");
+    let finish = env
+        .app
+        .http
+        .post(format!("{link}/embedded"))
+        .header("cookie", format!("mb_connect={cookie}"))
+        .json(&json!({"code": code, "event": "FINISH", "waba_id": "102000000000001", "phone_number_id": PHONE1}))
+        .send()
+        .await
+        .expect("finish");
+    let v: Value = finish.json().await.expect("json");
+    assert!(
+        v["redirect"]
+            .as_str()
+            .expect("redirect")
+            .starts_with(&env.return_url()),
+        "{v}"
+    );
+    let view = env.session_view(&id).await;
+    assert_eq!(view["state"], "completed", "{view}");
+    let channel = view["channel_ids"][0]
+        .as_str()
+        .expect("channel")
+        .to_string();
+    let (_, ch) = env
+        .app
+        .v1(&env.tenant, Method::GET, &format!("/v1/channels/{channel}"))
+        .await;
+    assert_eq!(ch["kind"], "whatsapp");
+    assert_eq!(ch["external_id"], PHONE1);
+    assert_eq!(ch["status"], "active", "{ch}");
+    assert!(env.sim.registered_phones().contains(&PHONE1.to_string()));
+    assert!(env.sim.subscriptions().contains_key("102000000000001"));
+
+    // The second number's display name is in review: connected as `pending`, registered later.
+    let (id2, link2) = env.session("whatsapp").await;
+    let mut b2 = Browser::new();
+    b2.get(&link2).await;
+    assert_eq!(b2.post(&format!("{link2}/start"), &[]).await.status, 200);
+    let code2 = es_code(&mut b2, &env.sim, PHONE2).await;
+    let cookie2 = b2.cookies.get("mb_connect").cloned().expect("cookie");
+    env.app
+        .http
+        .post(format!("{link2}/embedded"))
+        .header("cookie", format!("mb_connect={cookie2}"))
+        .json(&json!({"code": code2, "event": "FINISH", "waba_id": "102000000000001", "phone_number_id": PHONE2}))
+        .send()
+        .await
+        .expect("finish");
+    let view2 = env.session_view(&id2).await;
+    assert_eq!(view2["state"], "completed", "{view2}");
+    let pending = view2["channel_ids"][0]
+        .as_str()
+        .expect("channel")
+        .to_string();
+    let (_, ch2) = env
+        .app
+        .v1(&env.tenant, Method::GET, &format!("/v1/channels/{pending}"))
+        .await;
+    assert_eq!(ch2["status"], "pending", "{ch2}");
+    // Meta approves the name; the next registration attempt makes it active.
+    assert!(env.sim.set_name_status(PHONE2, "APPROVED"));
+    env.exec(
+        "UPDATE channels SET register_next_at = 0 WHERE id = $1",
+        &pending,
+    )
+    .await;
+    let app = &env.app;
+    let t = &env.tenant;
+    let p = pending.clone();
+    wait_until(Duration::from_secs(15), "pending number registered", || {
+        let p = p.clone();
+        async move {
+            let (_, c) = app.v1(t, Method::GET, &format!("/v1/channels/{p}")).await;
+            c["status"] == "active"
+        }
+    })
+    .await;
+    env.app.stop().await;
+}
+
+async fn p06_expired_links_forged_and_replayed_states_are_refused(db: Db) {
+    let env = connect_env(db, |c| c.connect.session_ttl = Duration::from_millis(1500)).await;
+    // Expired link.
+    let (id, link) = env.session("messenger").await;
+    tokio::time::sleep(Duration::from_millis(1700)).await;
+    let mut b = Browser::new();
+    let page = b.get(&link).await;
+    assert_eq!(page.status, 410, "{}", page.body);
+    assert!(page.body.contains("expired"));
+    assert_eq!(env.session_view(&id).await["state"], "expired");
+    // An unknown link.
+    assert_eq!(
+        b.get(&format!("{}/connect/{}", env.app.url, "A".repeat(43)))
+            .await
+            .status,
+        404
+    );
+    // Forged states.
+    for state in ["garbage", "cs_0.abc.9999999999.AAAA"] {
+        let p = b
+            .get(&format!(
+                "{}/connect/callback?code=abc&state={state}",
+                env.app.url
+            ))
+            .await;
+        assert_eq!(p.status, 400, "{state}: {}", p.body);
+    }
+    // A state replayed after use, and a link started in another browser.
+    let (id2, link2) = env.session("messenger").await;
+    let mut b2 = Browser::new();
+    let dialog = env.to_dialog(&mut b2, &link2).await;
+    let mut other = Browser::new();
+    let stolen = other.post(&format!("{link2}/start"), &[]).await;
+    assert_eq!(stolen.status, 409, "{}", stolen.body);
+    let back = env
+        .answer_dialog(&mut b2, &dialog, &[("action", "allow"), ("page", PAGE1)])
+        .await;
+    // The callback in another browser (no binding cookie) is refused and uses nothing up.
+    let foreign = other.get(&back).await;
+    assert_eq!(foreign.status, 400, "{}", foreign.body);
+    let ok = b2.get(&back).await;
+    assert_eq!(ok.status, 303, "{}", ok.body);
+    assert_eq!(env.session_view(&id2).await["state"], "completed");
+    let channels = env.app.count("SELECT COUNT(*) FROM channels").await;
+    let replay = b2.get(&back).await;
+    assert_ne!(replay.status, 303);
+    assert_eq!(
+        env.app.count("SELECT COUNT(*) FROM channels").await,
+        channels
+    );
+    env.app.stop().await;
+}
+
+async fn p09_p03_token_health_refreshes_and_deletes_dead_tokens(db: Db) {
+    let env = connect_env(db, |_| {}).await;
+    let ig = env.connect_instagram_login().await;
+    let old_enc = env.token_enc(&ig).await.expect("token");
+    let old = env.app.state.vault.decrypt(&old_enc).expect("decrypt");
+    // The token is two days old and has five days left: it is refreshed and re-encrypted.
+    assert!(env.sim.age_token(&old, 2 * 86_400));
+    assert!(env.sim.expire_token(&old, 5 * 86_400));
+    env.exec(
+        "UPDATE channels SET token_checked_at = 0, token_issued_at = token_issued_at - 172800000, \
+         token_expires_at = token_issued_at + 432000000 WHERE id = $1",
+        &ig,
+    )
+    .await;
+    wait_until(Duration::from_secs(15), "token refreshed", || async {
+        env.token_enc(&ig).await.is_some_and(|e| e != old_enc)
+    })
+    .await;
+    let fresh = env
+        .app
+        .state
+        .vault
+        .decrypt(&env.token_enc(&ig).await.expect("token"))
+        .expect("decrypt");
+    assert_ne!(fresh, old);
+    // Meta revokes it: the channel is marked, the token deleted, the instance told.
+    env.sim.revoke_token(&fresh);
+    env.exec(
+        "UPDATE channels SET token_checked_at = 0 WHERE id = $1",
+        &ig,
+    )
+    .await;
+    wait_until(Duration::from_secs(15), "dead token deleted", || async {
+        env.token_enc(&ig).await.is_none()
+    })
+    .await;
+    let (_, ch) = env
+        .app
+        .v1(&env.tenant, Method::GET, &format!("/v1/channels/{ig}"))
+        .await;
+    assert_eq!(ch["status"], "token_invalid", "{ch}");
+    let ev = env.wait_event("channel.updated", 1).await;
+    assert_eq!(ev[0]["data"]["status"], "token_invalid");
+
+    // A page token checked with debug_token.
+    let page = env.connect_messenger(PAGE1).await;
+    let token = env.sim.token_for(PAGE1).expect("page token");
+    env.sim.revoke_token(&token);
+    env.exec(
+        "UPDATE channels SET token_checked_at = 0 WHERE id = $1",
+        &page,
+    )
+    .await;
+    wait_until(Duration::from_secs(15), "page token deleted", || async {
+        env.token_enc(&page).await.is_none()
+    })
+    .await;
+    env.app.stop().await;
+}
+
+async fn dropped_subscription_is_restored_and_reported(db: Db) {
+    let env = connect_env(db, |_| {}).await;
+    let page = env.connect_messenger(PAGE1).await;
+    env.sim.drop_subscription(PAGE1);
+    assert!(!env.sim.subscriptions().contains_key(PAGE1));
+    env.exec(
+        "UPDATE channels SET subscription_checked_at = 0 WHERE id = $1",
+        &page,
+    )
+    .await;
+    let ev = env.wait_event("channel.subscription_restored", 1).await;
+    assert_eq!(ev[0]["data"]["channel_id"], page.as_str());
+    assert!(env.sim.subscriptions().contains_key(PAGE1));
+    env.app.stop().await;
+}
+
+async fn post_signed_request(app: &TestApp, path: &str, signed: &str) -> (u16, Value) {
+    let resp = app
+        .http
+        .post(format!("{}{path}", app.url))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(
+            url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("signed_request", signed)
+                .finish(),
+        )
+        .send()
+        .await
+        .expect("callback");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.unwrap_or(Value::Null))
+}
+
+async fn p15_deauthorize_and_data_deletion_callbacks(db: Db) {
+    let env = connect_env(db, |_| {}).await;
+    let page = env.connect_messenger(PAGE1).await;
+    let payload = json!({"algorithm": "HMAC-SHA256", "issued_at": chrono::Utc::now().timestamp(), "user_id": USER});
+    // Forged: another secret, a tampered payload, garbage.
+    let forged = sign_request(&payload, "not-the-app-secret");
+    let good = sign_request(&payload, APP_SECRET);
+    let (sig, body) = good.split_once('.').expect("two parts");
+    let tampered = format!("{sig}.{}", body.replacen('e', "f", 1));
+    for bad in [forged.as_str(), tampered.as_str(), "garbage", ""] {
+        let (status, v) = post_signed_request(&env.app, "/meta/data-deletion", bad).await;
+        assert_eq!(status, 400, "{bad}: {v}");
+        assert!(v["code"].as_str().is_some());
+    }
+    assert!(
+        env.token_enc(&page).await.is_some(),
+        "a forged request deletes nothing"
+    );
+    // Valid: the user's channel is disconnected and its token deleted; a status URL answers.
+    let (status, v) = post_signed_request(&env.app, "/meta/data-deletion", &good).await;
+    assert_eq!(status, 200, "{v}");
+    let code = v["confirmation_code"].as_str().expect("code").to_string();
+    let url = v["url"].as_str().expect("url").to_string();
+    assert!(url.contains(&code));
+    assert!(env.token_enc(&page).await.is_none());
+    let (_, ch) = env
+        .app
+        .v1(&env.tenant, Method::GET, &format!("/v1/channels/{page}"))
+        .await;
+    assert_eq!(ch["status"], "disconnected", "{ch}");
+    env.wait_event("channel.disconnected", 1).await;
+    let status_page = env.app.http.get(&url).send().await.expect("status page");
+    assert_eq!(status_page.status().as_u16(), 200);
+    let html = status_page.text().await.expect("html");
+    assert!(html.contains(&code) && html.contains("completed"), "{html}");
+    let unknown = env
+        .app
+        .http
+        .get(format!("{}/meta/deletion-status?id=nope", env.app.url))
+        .send()
+        .await
+        .expect("unknown");
+    assert_eq!(unknown.status().as_u16(), 404);
+    // Deauthorize: 200 even when nothing is left to remove.
+    let (status, _) = post_signed_request(&env.app, "/meta/deauthorize", &good).await;
+    assert_eq!(status, 200);
+    let (_, audit) = env
+        .app
+        .admin(
+            Method::GET,
+            "/admin/v1/audit?action=data.deleted_by_callback",
+            None,
+        )
+        .await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
+    env.app.stop().await;
+}
+
+async fn lead_is_delivered_once_with_field_data_after_a_failed_fetch(db: Db) {
+    let env = connect_env(db, |_| {}).await;
+    env.connect_messenger(PAGE1).await;
+    env.sim.add_lead(SimLead::new(
+        "1234567890123456",
+        PAGE1,
+        "990000000000001",
+        json!([{"name": "email", "values": ["ana@example.com"]}, {"name": "full_name", "values": ["Ana"]}]),
+    ));
+    env.sim.fail_lead_fetches(1);
+    let body = json!({"object": "page", "entry": [{"id": PAGE1, "time": 1763380800, "changes": [{"field": "leadgen",
+        "value": {"ad_id": "120210000000001", "form_id": "990000000000001", "leadgen_id": "1234567890123456",
+                  "created_time": 1763380795, "page_id": PAGE1, "adgroup_id": "120210000000001"}}]}]});
+    let raw = serde_json::to_vec(&body).expect("json");
+    assert_eq!(env.app.post_webhook(&raw).await, 200);
+    assert_eq!(
+        env.app.post_webhook(&raw).await,
+        200,
+        "Meta's retry is acknowledged"
+    );
+    let leads = env.wait_event("lead.received", 1).await;
+    let data = &leads[0]["data"];
+    assert_eq!(data["leadgen_id"], "1234567890123456");
+    assert_eq!(data["fields"]["email"], json!(["ana@example.com"]));
+    assert_eq!(data["field_data"][1]["name"], "full_name");
+    assert_eq!(data["form_id"], "990000000000001");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        env.events("lead.received").len(),
+        1,
+        "exactly one lead event"
+    );
+    let attempts = env
+        .app
+        .count("SELECT COUNT(*) FROM events WHERE type = 'lead.received' AND state = 'delivered'")
+        .await;
+    assert_eq!(attempts, 1);
+    env.app.stop().await;
+}
+
+async fn p13_disconnect_removes_the_webhook_subscription(db: Db) {
+    let env = connect_env(db, |_| {}).await;
+    let page = env.connect_messenger(PAGE1).await;
+    assert!(env.sim.subscriptions().contains_key(PAGE1));
+    let (status, _) = env
+        .app
+        .v1(&env.tenant, Method::DELETE, &format!("/v1/channels/{page}"))
+        .await;
+    assert!(matches!(status, 200 | 204), "{status}");
+    assert!(
+        !env.sim.subscriptions().contains_key(PAGE1),
+        "subscription removed at Meta"
+    );
+    assert!(env.token_enc(&page).await.is_none());
+    env.app.stop().await;
+}
+
+async fn p14_export_and_p17_audit_log(db: Db) {
+    let env = connect_env(db, |_| {}).await;
+    let page = env.connect_messenger(PAGE1).await;
+    let (status, export) = env.app.v1(&env.tenant, Method::GET, "/v1/export").await;
+    assert_eq!(status, 200, "{export}");
+    assert_eq!(export["instance"]["id"], env.tenant.instance_id.as_str());
+    assert_eq!(export["channels"][0]["id"], page.as_str());
+    assert_eq!(export["channels"][0]["has_token"], true);
+    assert_eq!(export["connect_sessions"].as_array().map(Vec::len), Some(1));
+    let text = export.to_string();
+    let token = env.sim.token_for(PAGE1).expect("token");
+    assert!(!text.contains(&token), "no token in the export");
+    assert!(!text.contains("token_enc") && !text.contains(&env.tenant.secret));
+    // Another instance's export holds nothing of this one (P10).
+    let other = env.app.tenant("Other", None).await;
+    let (_, theirs) = env.app.v1(&other, Method::GET, "/v1/export").await;
+    assert_eq!(theirs["channels"], json!([]));
+    // The audit log names the instance of each action.
+    let (status, audit) = env
+        .app
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/audit?instance_id={}", env.tenant.instance_id),
+            None,
+        )
+        .await;
+    assert_eq!(status, 200, "{audit}");
+    let actions: Vec<&str> = audit["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|i| i["action"].as_str())
+        .collect();
+    for want in [
+        "instance.created",
+        "connect_session.created",
+        "channel.connected",
+        "instance.exported",
+    ] {
+        assert!(actions.contains(&want), "{want} in {actions:?}");
+    }
+    let (_, page1) = env
+        .app
+        .admin(Method::GET, "/admin/v1/audit?limit=2", None)
+        .await;
+    let cursor = page1["next_cursor"].as_str().expect("cursor").to_string();
+    let (_, page2) = env
+        .app
+        .admin(
+            Method::GET,
+            &format!("/admin/v1/audit?limit=2&cursor={cursor}"),
+            None,
+        )
+        .await;
+    assert_ne!(page1["items"][0]["id"], page2["items"][0]["id"]);
+    env.app.stop().await;
+}
