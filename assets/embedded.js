@@ -66,6 +66,14 @@
     say("");
   };
 
+  // Meta's SDK calls fbAsyncInit once loaded: define it first, then load the SDK.
+  var sdk = document.createElement("script");
+  sdk.src = cfg.sdkUrl;
+  sdk.async = true;
+  sdk.crossOrigin = "anonymous";
+  sdk.onerror = function () { say("Meta's sign-up could not be loaded. Check your connection and reload the page."); };
+  document.head.appendChild(sdk);
+
   button.addEventListener("click", function () {
     if (typeof FB === "undefined") { say("Meta's sign-up could not be loaded. Check your connection and reload the page."); return; }
     button.disabled = true;

@@ -1079,7 +1079,21 @@ pub async fn pick_page(
             csrf => csrf_token(state, &s),
         },
     );
-    html(state, StatusCode::OK, body, false)
+    let mut resp = html(state, StatusCode::OK, body, false);
+    // The form's answer redirects to the platform: the browser checks that target against
+    // `form-action` too.
+    if let Some(origin) = origin_of(&s.return_url) {
+        let policy = csp(state, false).replacen(
+            "form-action 'self'",
+            &format!("form-action 'self' {origin}"),
+            1,
+        );
+        if let Ok(v) = HeaderValue::from_str(&policy) {
+            resp.headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+    resp
 }
 
 /// `POST /connect/session/:id/pick` — the person's choice.

@@ -1285,7 +1285,11 @@ fn sdk_js(state: &Arc<State>, req: &Request) -> Handled {
         status: 200,
         content_type: "application/javascript; charset=utf-8".into(),
         body: js.into_bytes(),
-        headers: vec![("cache-control", "no-store".into())],
+        // Like connect.facebook.net: loadable with `crossorigin="anonymous"`.
+        headers: vec![
+            ("cache-control", "no-store".into()),
+            ("access-control-allow-origin", "*".into()),
+        ],
     })
 }
 

@@ -8,6 +8,7 @@ mod helpers;
 mod api;
 mod cli;
 mod connect;
+mod connect_browser;
 mod delivery;
 mod inbound;
 mod jwt;
