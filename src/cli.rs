@@ -482,8 +482,12 @@ pub async fn sim_graph(
         }
     }
     println!(
-        "fake Graph API on {} (point META_GRAPH_URL at it)",
-        sim.url()
+        "fake Graph API on {url} (point META_GRAPH_URL at it); connect flows: META_APP_ID={} \
+         META_EMBEDDED_SIGNUP_CONFIG_ID=990000000000777 META_DIALOG_URL={url}/dialog-fb \
+         META_SDK_URL={url}/sdk.js INSTAGRAM_DIALOG_URL={url}/dialog-ig INSTAGRAM_API_URL={url}/ig-api \
+         INSTAGRAM_GRAPH_URL={url}/ig-graph (META_APP_SECRET must match --app-secret)",
+        crate::sim::graph::APP_ID,
+        url = sim.url()
     );
     crate::app::shutdown_signal().await;
     Ok(())
@@ -501,6 +505,7 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
     serve.meta_graph_url = graph.url();
     let mut config = Config::from_args(&serve)?;
     config.graph.base_url = graph.url();
+    config.connect.use_simulator(&graph.url());
     let app = crate::app::Application::build(config).await?;
     let state = Arc::clone(&app.state);
     let receiver = crate::sim::receiver::start("127.0.0.1:0".parse()?, true).await?;
@@ -588,6 +593,13 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
     let shutdown = app.shutdown_handle();
     let api = format!("http://{}", app.addr);
     let server = tokio::spawn(app.run_until_stopped());
+    // A connect link: the simulator plays Meta's Embedded Signup in the browser.
+    match demo_connect_link(&api, &instance_id, &secret, &receiver.url()).await {
+        Ok(link) => {
+            println!("connect a WhatsApp number through the simulated Embedded Signup: open {link}")
+        }
+        Err(e) => println!("could not create a demo connect link: {e}"),
+    }
     // The instance answers the first contact every few seconds through the API.
     let replier = tokio::spawn(demo_replies(api, instance_id.clone(), secret.clone()));
     let emitter = tokio::spawn(async move {
@@ -629,6 +641,36 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
     let _ = server.await;
     drop(graph);
     Ok(())
+}
+
+/// A connect session of the demo instance (`POST /v1/connect-sessions`): its one-time link.
+async fn demo_connect_link(
+    api: &str,
+    instance_id: &str,
+    secret: &str,
+    receiver: &str,
+) -> anyhow::Result<String> {
+    let now = chrono::Utc::now().timestamp();
+    let jwt = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &serde_json::json!({"iss": instance_id, "aud": "metabridge", "iat": now, "exp": now + 60}),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )?;
+    let resp = reqwest::Client::new()
+        .post(format!("{api}/v1/connect-sessions"))
+        .bearer_auth(jwt)
+        .json(&serde_json::json!({
+            "kind": "whatsapp",
+            "return_url": format!("{}/connected", receiver.trim_end_matches('/')),
+        }))
+        .send()
+        .await?;
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().await?;
+    body["url"]
+        .as_str()
+        .map(str::to_string)
+        .ok_or_else(|| anyhow::anyhow!("the bridge answered {status}: {body}"))
 }
 
 /// The demo instance's side: a reply to a customer through `POST /v1/messages` every few

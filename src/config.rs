@@ -353,6 +353,21 @@ pub struct ConnectConfig {
     pub privacy_url: String,
 }
 
+impl ConnectConfig {
+    /// Points every Meta host of the connect flows at the simulator (`metabridge sim graph`,
+    /// the demo, tests), with the simulator's app and an Embedded Signup configuration.
+    pub fn use_simulator(&mut self, sim_url: &str) {
+        let sim = sim_url.trim_end_matches('/');
+        self.app_id = Some(crate::sim::graph::APP_ID.to_string());
+        self.embedded_signup_config_id = Some("990000000000777".to_string());
+        self.dialog_url = format!("{sim}/dialog-fb");
+        self.sdk_url = format!("{sim}/sdk.js");
+        self.instagram_dialog_url = format!("{sim}/dialog-ig");
+        self.instagram_api_url = format!("{sim}/ig-api");
+        self.instagram_graph_url = format!("{sim}/ig-graph");
+    }
+}
+
 /// The token-health and subscription-check worker.
 #[derive(Debug, Clone)]
 pub struct LifecycleConfig {

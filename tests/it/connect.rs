@@ -28,6 +28,7 @@ both_backends!(
     lead_is_delivered_once_with_field_data_after_a_failed_fetch,
     p13_disconnect_removes_the_webhook_subscription,
     p14_export_and_p17_audit_log,
+    connect_session_api_validates_and_isolates,
 );
 
 pub const USER: &str = "122100000000000001";
@@ -40,13 +41,7 @@ pub const PHONE2: &str = "106000000000002";
 /// Points the bridge's Meta endpoints at the simulator.
 pub fn at_sim(c: &mut Config, sim: &str) {
     c.graph.base_url = sim.to_string();
-    c.connect.app_id = Some(APP_ID.to_string());
-    c.connect.embedded_signup_config_id = Some("990000000000777".to_string());
-    c.connect.dialog_url = format!("{sim}/dialog-fb");
-    c.connect.sdk_url = format!("{sim}/sdk.js");
-    c.connect.instagram_dialog_url = format!("{sim}/dialog-ig");
-    c.connect.instagram_api_url = format!("{sim}/ig-api");
-    c.connect.instagram_graph_url = format!("{sim}/ig-graph");
+    c.connect.use_simulator(sim);
 }
 
 pub struct Connect {
@@ -968,4 +963,99 @@ async fn p14_export_and_p17_audit_log(db: Db) {
         .await;
     assert_ne!(page1["items"][0]["id"], page2["items"][0]["id"]);
     env.app.stop().await;
+}
+
+async fn connect_session_api_validates_and_isolates(db: Db) {
+    let env = connect_env(db, |_| {}).await;
+    let post = |body: Value| {
+        let app = &env.app;
+        let jwt = app.jwt(&env.tenant);
+        async move {
+            let resp = app
+                .http
+                .post(format!("{}/v1/connect-sessions", app.url))
+                .bearer_auth(jwt)
+                .json(&body)
+                .send()
+                .await
+                .expect("post");
+            let status = resp.status().as_u16();
+            (status, resp.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    // A return URL off the instance's origins, with credentials, or not a URL.
+    for bad in [
+        "https://evil.example.com/x",
+        "javascript:alert(1)",
+        "/relative",
+    ] {
+        let (status, v) = post(json!({"kind": "messenger", "return_url": bad})).await;
+        assert_eq!(status, 422, "{bad}: {v}");
+        assert_eq!(v["code"], "return_url_not_allowed");
+        assert_eq!(v["field"], "return_url");
+    }
+    let (status, v) = post(json!({"kind": "telegram", "return_url": env.return_url()})).await;
+    assert_eq!(status, 400, "{v}");
+    let (status, v) =
+        post(json!({"kind": "messenger", "return_url": env.return_url(), "locale": "en<script>"}))
+            .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(v["field"], "locale");
+    // Allowed origins can be configured per instance.
+    let (status, v) = env
+        .app
+        .admin(
+            Method::PATCH,
+            &format!("/admin/v1/instances/{}", env.tenant.instance_id),
+            Some(json!({"return_origins": ["https://crm.example.com"]})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    let (status, v) =
+        post(json!({"kind": "messenger", "return_url": "https://crm.example.com/back"})).await;
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = env
+        .app
+        .admin(
+            Method::PATCH,
+            &format!("/admin/v1/instances/{}", env.tenant.instance_id),
+            Some(json!({"return_origins": ["https://crm.example.com/path"]})),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    // P10: another instance's session is 404, like an unknown one.
+    let id = v["id"].as_str().map(str::to_string);
+    assert!(id.is_none());
+    let (_, created) =
+        post(json!({"kind": "messenger", "return_url": "https://crm.example.com/back"})).await;
+    let sid = created["id"].as_str().expect("id");
+    let other = env.app.tenant("Other", None).await;
+    let (status, v) = env
+        .app
+        .v1(&other, Method::GET, &format!("/v1/connect-sessions/{sid}"))
+        .await;
+    assert_eq!(status, 404, "{v}");
+    assert_eq!(v["code"], "connect_session_not_found");
+    let (status, _) = env
+        .app
+        .v1(&other, Method::GET, "/v1/connect-sessions/cs_nope")
+        .await;
+    assert_eq!(status, 404);
+    env.app.stop().await;
+
+    // Without a Meta app id the bridge says so instead of handing out a dead link.
+    let plain = spawn_app(db).await;
+    let t = plain.tenant("Loja", None).await;
+    let resp = plain
+        .http
+        .post(format!("{}/v1/connect-sessions", plain.url))
+        .bearer_auth(plain.jwt(&t))
+        .json(&json!({"kind": "messenger", "return_url": format!("{}/x", plain.receiver.url())}))
+        .send()
+        .await
+        .expect("post");
+    assert_eq!(resp.status().as_u16(), 409);
+    let v: Value = resp.json().await.expect("json");
+    assert_eq!(v["code"], "connect_not_configured");
+    plain.stop().await;
 }
