@@ -379,6 +379,8 @@ pub struct LifecycleConfig {
     pub tick: Duration,
     /// First retry delay of a failed lead fetch; doubles up to one hour.
     pub lead_backoff: Duration,
+    /// How long ended connect sessions (ids, outcome; no secrets) are kept.
+    pub session_retention: Duration,
 }
 
 /// Where and how the Graph API is called.
@@ -744,6 +746,9 @@ impl Config {
             warn_before: Duration::from_secs(args.token_expiry_warning_days * DAY),
             tick: Duration::from_secs(30),
             lead_backoff: Duration::from_secs(5),
+            session_retention: Duration::from_secs(
+                u64::from(args.idempotency_retention_days) * DAY,
+            ),
         };
         let jwt_signing_key = match &args.jwt_signing_key_file {
             None => None,
@@ -880,6 +885,7 @@ impl Config {
                 warn_before: Duration::from_secs(7 * DAY),
                 tick: Duration::from_millis(200),
                 lead_backoff: Duration::from_millis(100),
+                session_retention: Duration::from_secs(30 * DAY),
             },
         }
     }

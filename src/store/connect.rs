@@ -356,6 +356,18 @@ impl Store {
         Ok(res.rows_affected())
     }
 
+    /// Deletes ended connect sessions last changed before `before` (they hold ids and the
+    /// outcome only).
+    pub async fn purge_connect_sessions(&self, before: i64) -> Result<u64> {
+        let res = sqlx::query(
+            "DELETE FROM connect_sessions WHERE state <> 'pending' AND updated_at < $1",
+        )
+        .bind(before)
+        .execute(self.pool())
+        .await?;
+        Ok(res.rows_affected())
+    }
+
     /// Stores a channel the connect flow created: the channel (or the refreshed existing one
     /// of the same instance), its `channel.connected` event and the audit record, in one
     /// transaction.

@@ -84,6 +84,9 @@ impl Lifecycle {
     pub async fn tick(&self) -> anyhow::Result<()> {
         let now = crate::now_ms();
         let expired = self.store.expire_connect_sessions(now).await?;
+        self.store
+            .purge_connect_sessions(now - ms(self.cfg.session_retention))
+            .await?;
         if expired > 0 {
             info!(
                 sessions = expired,
@@ -157,6 +160,11 @@ impl Lifecycle {
         if row.token_kind.as_deref() == Some("instagram_login") {
             return self.check_instagram_token(row, &token, now).await;
         }
+        if self.app_id.is_none() {
+            // `debug_token` needs the app's own token (META_APP_ID|META_APP_SECRET).
+            self.store.mark_token_checked(&row.id, None, now).await?;
+            return Ok(());
+        }
         match self.oauth.debug_token(&token).await {
             Ok(info) if !info.is_valid => {
                 let why = match info.error_code {
@@ -185,13 +193,8 @@ impl Lifecycle {
                 }
                 Ok(())
             }
-            Err(e) if token_dead(&e) => {
-                self.mark_dead(
-                    row,
-                    format!("Meta refused the access token ({e}); connect the channel again"),
-                )
-                .await
-            }
+            // An error here is about the app's token or the call, not the channel's token:
+            // only `is_valid: false` condemns a channel token.
             Err(e) => {
                 warn!(channel = %row.id, error = %e, "token check failed; trying again later");
                 self.retry_check_soon(row).await
