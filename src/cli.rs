@@ -71,6 +71,12 @@ pub enum Command {
     },
     /// Print the OpenAPI document (JSON).
     Openapi,
+    /// Exit 0 when the service at `--url` answers 200 (container health checks).
+    Healthcheck {
+        /// The readiness URL to ask.
+        #[arg(long, default_value = "http://127.0.0.1:8080/readyz")]
+        url: String,
+    },
     /// The Meta simulator and the fake DSK receiver.
     Sim {
         #[command(subcommand)]
@@ -719,5 +725,21 @@ async fn demo_replies(api: String, instance_id: String, secret: String) {
                 v["meta_message_id"].as_str().unwrap_or("-")
             );
         }
+    }
+}
+
+/// `metabridge healthcheck`: asks the readiness endpoint once (3 s timeout).
+pub async fn healthcheck(url: &str) -> anyhow::Result<()> {
+    crate::app::install_crypto_provider();
+    let resp = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()?
+        .get(url)
+        .send()
+        .await?;
+    if resp.status().is_success() {
+        Ok(())
+    } else {
+        anyhow::bail!("{url} answered {}", resp.status())
     }
 }

@@ -81,6 +81,7 @@ async fn main() {
             command: KeysCommand::Rotate { store, batch, json },
         }) => metabridge::cli::keys_rotate(&store, batch, json).await,
         Some(Command::Migrate { store }) => metabridge::cli::migrate(&store).await,
+        Some(Command::Healthcheck { url }) => metabridge::cli::healthcheck(&url).await,
         Some(Command::Openapi) => {
             println!("{}", metabridge::http::openapi_json());
             Ok(())
