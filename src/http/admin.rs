@@ -21,6 +21,7 @@ const ACTOR: &str = "admin-api";
 
 /// Create an instance.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct CreateInstance {
     /// Display name, 1–200 characters.
     pub name: String,
@@ -31,6 +32,17 @@ pub struct CreateInstance {
     /// Origins (`https://host[:port]`) a connect session's `return_url` may point at; omit to
     /// allow only the callback URL's origin.
     pub return_origins: Option<Vec<String>>,
+}
+
+impl poem_openapi::types::Example for CreateInstance {
+    fn example() -> Self {
+        Self {
+            name: "Loja Ana".into(),
+            callback_url: "https://crm.example.com/metabridge/events".into(),
+            event_types: None,
+            return_origins: Some(vec!["https://crm.example.com".into()]),
+        }
+    }
 }
 
 /// A new instance with its signing secret, shown only in this response.
@@ -45,6 +57,7 @@ pub struct InstanceCreated {
 
 /// Change an instance; absent fields stay as they are.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct UpdateInstance {
     pub name: Option<String>,
     pub callback_url: Option<String>,
@@ -61,15 +74,38 @@ pub struct UpdateInstance {
     pub return_origins: Option<Vec<String>>,
 }
 
+impl poem_openapi::types::Example for UpdateInstance {
+    fn example() -> Self {
+        Self {
+            name: None,
+            callback_url: Some("https://crm.example.com/metabridge/events-v2".into()),
+            event_types: Some(vec!["message.received".into(), "message.status".into()]),
+            subscribe_all: false,
+            resume_delivery: false,
+            return_origins: None,
+        }
+    }
+}
+
 /// A new access token for a channel.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ReplaceToken {
     /// The channel's Meta access token; stored only encrypted, never shown again.
     pub access_token: String,
 }
 
+impl poem_openapi::types::Example for ReplaceToken {
+    fn example() -> Self {
+        Self {
+            access_token: "EAAG…(the channel's new Meta access token)".into(),
+        }
+    }
+}
+
 /// Register a verification key.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct AddKey {
     /// The key id the instance's tokens carry in their `kid` header.
     pub kid: String,
@@ -77,6 +113,17 @@ pub struct AddKey {
     pub alg: String,
     /// The PUBLIC key, PEM (`-----BEGIN PUBLIC KEY-----`); a private key is refused.
     pub public_key: String,
+}
+
+impl poem_openapi::types::Example for AddKey {
+    fn example() -> Self {
+        Self {
+            kid: "crm-2026-11".into(),
+            alg: "EdDSA".into(),
+            public_key: "-----BEGIN PUBLIC KEY-----\nMCowBQYDK2VwAyEA…\n-----END PUBLIC KEY-----\n"
+                .into(),
+        }
+    }
 }
 
 /// A registered verification key.
@@ -119,6 +166,7 @@ pub struct SecretRotated {
 
 /// Register a channel by hand.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct CreateChannel {
     pub instance_id: String,
     pub kind: ChannelKindApi,
@@ -129,6 +177,19 @@ pub struct CreateChannel {
     pub name: Option<String>,
     /// The channel's Meta access token; stored encrypted, never shown again.
     pub access_token: String,
+}
+
+impl poem_openapi::types::Example for CreateChannel {
+    fn example() -> Self {
+        Self {
+            instance_id: "ins_0193f6a4c8e07a6b9d1e2f3a4b5c6d7e".into(),
+            kind: ChannelKindApi::Whatsapp,
+            external_id: "106000000000001".into(),
+            waba_id: Some("102000000000001".into()),
+            name: Some("Loja Ana (WhatsApp)".into()),
+            access_token: "EAAG…(a system-user token with whatsapp_business_messaging)".into(),
+        }
+    }
 }
 
 #[derive(ApiResponse)]

@@ -20,12 +20,22 @@ use crate::store::ChannelRow;
 
 /// Settings an instance may change.
 #[derive(Debug, Object)]
+#[oai(example)]
 pub struct ChannelPatch {
     /// A display name for the channel (1–200 characters).
     pub name: Option<String>,
     /// Send rate in messages/s (1–1000). Meta's default for a WhatsApp number is 80; raise it
     /// only when Meta upgraded the number. `0` returns to the default.
     pub rate_limit: Option<i64>,
+}
+
+impl poem_openapi::types::Example for ChannelPatch {
+    fn example() -> Self {
+        Self {
+            name: Some("Loja Ana — support line".into()),
+            rate_limit: Some(200),
+        }
+    }
 }
 
 /// A contact's customer-service window on a channel.

@@ -36,7 +36,20 @@ pub mod codes {
 #[derive(Debug, Clone, Object)]
 #[oai(example)]
 pub struct ErrorBody {
-    /// Machine-readable error code, e.g. `channel_not_found`.
+    /// Machine-readable error code; decide on this, never on `message`. The codes:
+    ///
+    /// | status | code | meaning |
+    /// |---|---|---|
+    /// | 400 | `invalid_request` | not JSON, wrong types, missing fields, unknown enum value |
+    /// | 400 | `idempotency_key_invalid` | `Idempotency-Key` is not 1–255 visible ASCII characters |
+    /// | 401 | `token_missing`, `token_expired`, `token_invalid`, `unauthorized` | the JWT or admin token is absent, expired or does not verify |
+    /// | 404 | `not_found`, `instance_not_found`, `channel_not_found`, `event_not_found`, `message_not_found`, `media_not_found`, `key_not_found`, `connect_session_not_found` | no such object for this caller (also another instance's) |
+    /// | 409 | `channel_already_registered`, `key_exists`, `event_not_replayable`, `event_content_purged`, `idempotency_key_reused`, `channel_unavailable`, `connect_not_configured` | conflicts with the current state |
+    /// | 413 | `payload_too_large`, `media_too_large` | the body or the media is over the limit |
+    /// | 422 | `validation_failed` (with `field` and `rule`), `window_closed`, `return_url_not_allowed`, `unsupported_media_type` | well-formed but breaks a rule |
+    /// | 500 | `internal_error` | unexpected; logged server side |
+    /// | 502 | `meta_error` | Meta refused or failed a call made for you |
+    /// | 503 | `service_unavailable` | the database is unavailable; retry later |
     pub code: String,
     /// What went wrong, for a person.
     pub message: String,
@@ -44,8 +57,9 @@ pub struct ErrorBody {
     /// `message.buttons[3].title`).
     #[oai(skip_serializing_if_is_none)]
     pub field: Option<String>,
-    /// The rule the field breaks, for validation errors (`max_length`, `too_many`, `required`,
-    /// `not_allowed_for_channel`, …).
+    /// The rule the field breaks, for validation errors: `required`, `max_length`, `too_few`,
+    /// `too_many`, `out_of_range`, `invalid_format`, `invalid_value`, `one_of_required`,
+    /// `not_allowed`, `not_allowed_for_channel`, `https_required`, `allowed_origin`, `format`.
     #[oai(skip_serializing_if_is_none)]
     pub rule: Option<String>,
 }
