@@ -44,6 +44,40 @@ pub struct MessageError {
     pub reason: String,
 }
 
+/// Where an outbound message is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum MessageStatus {
+    /// Waiting for its turn (pacing, the recipient's previous message, a retry delay, or a
+    /// channel that is paused or waiting for a new token).
+    Queued,
+    /// The Graph API call is in flight.
+    Sending,
+    /// The call's outcome is unknown (timeout after the request left); waiting for Meta's
+    /// status echo before deciding.
+    Unconfirmed,
+    /// Meta accepted it.
+    Sent,
+    Delivered,
+    Read,
+    /// It failed for good (`error` says why).
+    Failed,
+}
+
+impl MessageStatus {
+    fn from_state(state: &str) -> Self {
+        match state {
+            "sending" => Self::Sending,
+            "unconfirmed" => Self::Unconfirmed,
+            "sent" => Self::Sent,
+            "delivered" => Self::Delivered,
+            "read" => Self::Read,
+            "failed" => Self::Failed,
+            _ => Self::Queued,
+        }
+    }
+}
+
 /// One entry of a message's status history.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -68,10 +102,8 @@ pub struct MessageView {
     /// The message type (`text`, `template`, `image`, …, `mark_read`, `typing_on`).
     #[oai(rename = "type")]
     pub message_type: String,
-    /// `queued` (waiting for its turn), `sending` (the Graph call is in flight),
-    /// `unconfirmed` (the call's outcome is unknown; waiting for Meta's status echo), `sent`
-    /// (Meta accepted it), `delivered`, `read`, `failed`. It only moves forward.
-    pub status: String,
+    /// Where the message is; it only moves forward.
+    pub status: MessageStatus,
     /// Meta's message id (`wamid.…` or `m_…`) once accepted.
     pub meta_message_id: Option<String>,
     /// The recipient's WhatsApp id as Meta normalised it, when it said.
@@ -108,7 +140,7 @@ impl From<MessageRow> for MessageView {
             channel_id: r.channel_id,
             to: r.recipient,
             message_type: r.message_type,
-            status: r.state,
+            status: MessageStatus::from_state(&r.state),
             meta_message_id: r.meta_message_id,
             recipient_wa_id: r.recipient_wa_id,
             client_reference: r.client_reference,
@@ -141,7 +173,7 @@ impl MessageView {
             channel_id: m.channel_id.clone(),
             to: m.recipient.clone(),
             message_type: m.message_type.clone(),
-            status: "queued".into(),
+            status: MessageStatus::Queued,
             meta_message_id: None,
             recipient_wa_id: None,
             client_reference: m.client_reference.clone(),
