@@ -14,6 +14,7 @@ import uuid
 import jwt  # PyJWT
 
 
+# --8<-- [start:verify]
 def verify_event(authorization: str, body: bytes, instance_id: str, secret: str | None = None,
                  jwks: dict | None = None) -> dict:
     """Returns the event when the token is the bridge's and names this very event; raises otherwise."""
@@ -61,6 +62,7 @@ def handle(headers: dict, body: bytes, dedup: Deduplicator, **keys) -> int:
     if dedup.first_time(event["id"]):
         pass  # store / process the event here, then answer 2xx
     return 200  # a duplicate (a retry after a lost answer) is acknowledged, not processed again
+# --8<-- [end:verify]
 
 
 # --- a sample delivery, signed the way the bridge signs it -------------------------------------

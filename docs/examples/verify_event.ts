@@ -10,6 +10,7 @@ type Keys = { instanceId: string; secret?: string; jwks?: Jwks };
 const b64url = (data: Buffer | string) => Buffer.from(data).toString('base64url');
 const decodePart = (part: string) => JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
 
+// --8<-- [start:verify]
 /** Returns the event when the token is the bridge's and names this very event; throws otherwise. */
 export function verifyEvent(authorization: string, body: string, keys: Keys): { id: string; [k: string]: unknown } {
   const token = authorization.startsWith('Bearer ') ? authorization.slice(7) : '';
@@ -60,6 +61,7 @@ export function handle(headers: Record<string, string>, body: string, dedup: Ded
   }
   return 200; // a duplicate (a retry after a lost answer) is acknowledged, not processed again
 }
+// --8<-- [end:verify]
 
 // --- a sample delivery, signed the way the bridge signs it ---------------------------------------
 function sampleDelivery(instanceId: string, signer: (input: string) => Buffer, header: object) {

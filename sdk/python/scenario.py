@@ -36,11 +36,13 @@ CHANNEL_ID = os.environ["CHANNEL_ID"]
 CALLBACK_URL = os.environ["CALLBACK_URL"]
 
 
+# --8<-- [start:jwt]
 def instance_jwt(lifetime_secs: int = 300) -> str:
     """An instance token: HS256 with the instance secret, iss = instance id, aud = metabridge."""
     now = int(time.time())
     claims = {"iss": INSTANCE_ID, "aud": "metabridge", "iat": now, "exp": now + lifetime_secs}
     return jwt.encode(claims, INSTANCE_SECRET, algorithm="HS256")
+# --8<-- [end:jwt]
 
 
 def check(condition: bool, what: str) -> None:
@@ -51,15 +53,19 @@ def check(condition: bool, what: str) -> None:
 
 
 def main() -> None:
+    # --8<-- [start:client]
     client = AuthenticatedClient(base_url=BRIDGE_URL, token=instance_jwt(), timeout=30.0)
+    # --8<-- [end:client]
 
     # 1. A connect session for WhatsApp, returning to the callback URL's origin; read it back.
+    # --8<-- [start:connect]
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(CALLBACK_URL))
     return_url = f"{origin}/settings/channels"
     created = connect_sessions_create.sync_detailed(
         client=client,
         body=CreateConnectSession(kind=ChannelKindApi.WHATSAPP, return_url=return_url, locale="en"),
     )
+    # --8<-- [end:connect]
     check(created.status_code == 201, f"connect_sessions.create answers 201 (got {created.status_code})")
     session = created.parsed
     check(isinstance(session, ConnectSessionView), "the answer is a ConnectSessionView")
@@ -84,6 +90,7 @@ def main() -> None:
     check(mine[0].kind == "whatsapp" and mine[0].status == "active", "active whatsapp channel")
 
     # 3. Send a text (no open window with this contact: ignore_window), idempotently.
+    # --8<-- [start:send]
     key = str(uuid.uuid4())
     request = SendMessageRequest(
         channel_id=CHANNEL_ID,
@@ -93,6 +100,7 @@ def main() -> None:
         client_reference="contract-python",
     )
     sent = messages_send.sync_detailed(client=client, body=request, idempotency_key=key, wait=5)
+    # --8<-- [end:send]
     check(sent.status_code == 202, f"messages.send answers 202 (got {sent.status_code})")
     message = sent.parsed
     check(isinstance(message, MessageView) and message.id, "the answer is a MessageView with an id")
@@ -133,6 +141,7 @@ def main() -> None:
     check(isinstance(unknown.parsed, ErrorBody), "with a typed ErrorBody")
     check(bool(unknown.parsed.code) and bool(unknown.parsed.message), f"code and message set (code {unknown.parsed.code})")
 
+    # --8<-- [start:errors]
     invalid = messages_send.sync_detailed(
         client=client,
         body=SendMessageRequest(
@@ -147,6 +156,7 @@ def main() -> None:
     check(isinstance(err, ErrorBody), "with a typed ErrorBody")
     check(isinstance(err.field, str) and "body" in err.field, f"field names the body (field {err.field!r})")
     check(isinstance(err.rule, str) and err.rule != "", f"rule says which limit (rule {err.rule!r})")
+    # --8<-- [end:errors]
 
     print("python scenario: passed")
 

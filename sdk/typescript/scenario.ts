@@ -25,6 +25,7 @@ const INSTANCE_SECRET = env('INSTANCE_SECRET');
 const CHANNEL_ID = env('CHANNEL_ID');
 const CALLBACK_URL = env('CALLBACK_URL');
 
+// --8<-- [start:jwt]
 /** An instance token: HS256 with the instance secret, iss = instance id, aud = metabridge. */
 function instanceJwt(lifetimeSecs = 300): string {
   const b64 = (value: object | Buffer) =>
@@ -38,6 +39,7 @@ function instanceJwt(lifetimeSecs = 300): string {
   })}`;
   return `${input}.${b64(createHmac('sha256', INSTANCE_SECRET).update(input).digest())}`;
 }
+// --8<-- [end:jwt]
 
 function check(condition: unknown, what: string): asserts condition {
   if (!condition) {
@@ -51,7 +53,9 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main(): Promise<void> {
   // A client of our own (not the module-level default), authenticated with a fresh JWT per request.
+  // --8<-- [start:client]
   const client = createClient({ baseUrl: BRIDGE_URL, auth: () => instanceJwt() });
+  // --8<-- [end:client]
 
   // 1. A connect session for WhatsApp, returning to the callback URL's origin; read it back.
   const returnUrl = `${new URL(CALLBACK_URL).origin}/settings/channels`;
@@ -81,6 +85,7 @@ async function main(): Promise<void> {
   check(mine[0].kind === 'whatsapp' && mine[0].status === 'active', 'active whatsapp channel');
 
   // 3. Send a text (no open window with this contact: ignore_window), idempotently.
+  // --8<-- [start:send]
   const key = randomUUID();
   const request: SendMessageRequest = {
     channel_id: CHANNEL_ID,
@@ -90,6 +95,7 @@ async function main(): Promise<void> {
     client_reference: 'contract-typescript',
   };
   const sent = await messagesSend({ client, body: request, headers: { 'Idempotency-Key': key }, query: { wait: 5 } });
+  // --8<-- [end:send]
   check(sent.response.status === 202, `messages.send answers 202 (got ${sent.response.status})`);
   const message = sent.data;
   check(message !== undefined && message.id.length > 0, 'the answer is a message with an id');
@@ -99,6 +105,7 @@ async function main(): Promise<void> {
   check(again.response.status === 200, `the same Idempotency-Key and body answer 200 (got ${again.response.status})`);
   check(again.data?.id === message.id, 'with the original message');
 
+  // --8<-- [start:poll]
   let current: MessageView = message;
   const deadline = Date.now() + 30_000;
   while (current.status !== 'sent' && !['delivered', 'read', 'failed'].includes(current.status) && Date.now() < deadline) {
@@ -108,6 +115,7 @@ async function main(): Promise<void> {
     current = got.data;
   }
   check(['sent', 'delivered', 'read'].includes(current.status), `the message reaches sent (status ${current.status})`);
+  // --8<-- [end:poll]
   check(typeof current.meta_message_id === 'string' && current.meta_message_id.length > 0, "with Meta's message id");
   check(typeof current.sent_at === 'string' && current.sent_at.length > 0, 'with the time it was sent');
   check(current.statuses.some((s) => s.status === 'accepted'), "its history records Graph's acceptance");
@@ -121,6 +129,7 @@ async function main(): Promise<void> {
   const notFound: ErrorBody | undefined = unknown.error;
   check(notFound !== undefined && notFound.code.length > 0 && notFound.message.length > 0, `a typed error body with code and message (code ${notFound?.code})`);
 
+  // --8<-- [start:errors]
   const invalid = await messagesSend({
     client,
     body: { ...request, message: { type: 'text', body: 'x'.repeat(5000) }, client_reference: undefined },
@@ -130,6 +139,7 @@ async function main(): Promise<void> {
   check(err !== undefined, 'with a typed error body');
   check(typeof err.field === 'string' && err.field.includes('body'), `field names the body (field ${err.field})`);
   check(typeof err.rule === 'string' && err.rule.length > 0, `rule says which limit (rule ${err.rule})`);
+  // --8<-- [end:errors]
 
   console.log('typescript scenario: passed');
 }
