@@ -42,13 +42,14 @@ clock skew), `jti` unique per attempt.
 **Acknowledge** with any 2xx once the event is stored; the response body is ignored. The bridge \
 waits at most `METABRIDGE_DELIVERY_TIMEOUT_MS` (default 10 s) for the answer.
 - `410 Gone` pauses delivery to the whole instance: its events stay queued until an operator \
-resumes it (`PATCH /admin/v1/instances/{id}` with `{\"resume_delivery\": true}`).
+resumes it (`PATCH /admin/v1/instances/{id}` with `{\"resume_delivery\": true}`); an \
+event already past the delivery horizon is dead-lettered instead.
 - Any other status (4xx included), a timeout or a connection error is retried with exponential \
 backoff: `METABRIDGE_DELIVERY_BACKOFF_MS` (default 5 s) doubled after each failure (5 s, 10 s, \
 20 s, …), capped at 1 h, ±20 % jitter, until the delivery horizon \
 (`METABRIDGE_DELIVERY_HORIZON_HOURS`, default 96 h, counted from when the bridge recorded the \
 event). An event still undelivered at the horizon is dead-lettered; dead letters are listed by \
-`GET /v1/events` and delivered again with `POST /v1/events/{id}/replay`.
+`GET /v1/events?state=dead` and delivered again with `POST /v1/events/{id}/replay`.
 
 **Deduplicate on the envelope's `id`**: it is stable across retries and replays, so the same \
 event may arrive more than once (a timeout after you stored it, a replay).
