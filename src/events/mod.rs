@@ -3,6 +3,7 @@
 //! holds the envelope an instance receives.
 
 pub mod parse;
+pub mod schema;
 
 use serde::Serialize;
 use serde_json::value::RawValue;

@@ -175,7 +175,10 @@ pub type Apis = (
     ops::OpsApi,
 );
 
-pub fn openapi_service(public_url: &str) -> OpenApiService<Apis, ()> {
+/// The documented webhooks: the events POSTed to instances' callback URLs.
+pub type Webhooks = &'static dyn crate::events::schema::EventWebhooks;
+
+pub fn openapi_service(public_url: &str) -> OpenApiService<Apis, Webhooks> {
     OpenApiService::new(
         (
             connect_api::ConnectApi,
@@ -197,23 +200,63 @@ pub fn openapi_service(public_url: &str) -> OpenApiService<Apis, ()> {
          results arrive as `message.sent` / `message.failed` / `message.status` events.",
     )
     .server(public_url.to_string())
+    .webhooks::<&dyn crate::events::schema::EventWebhooks>()
 }
 
 /// The OpenAPI document as JSON (what `metabridge openapi` prints and `openapi/` holds).
 pub fn openapi_json() -> String {
-    openapi_service("http://127.0.0.1:8080").spec()
+    openapi_3_0_json(&openapi_service("http://127.0.0.1:8080").spec())
 }
 
 /// The OpenAPI document as YAML.
 pub fn openapi_yaml() -> String {
-    openapi_service("http://127.0.0.1:8080").spec_yaml()
+    openapi_3_0_yaml(&openapi_service("http://127.0.0.1:8080").spec_yaml())
+}
+
+/// poem-openapi writes the webhooks (the events) under a top-level `webhooks` key, which is
+/// OpenAPI 3.1, into a document that says `"openapi": "3.0.0"`. This moves them to
+/// `x-webhooks` (what Redoc reads for 3.0 documents); their schemas stay in
+/// `components.schemas`. Only the top-level key is renamed, in place, so the document keeps
+/// poem-openapi's key order: in pretty JSON a top-level key is the only line starting with
+/// exactly two spaces and a quote (strings cannot contain raw newlines). Should that ever not
+/// hold, the document is rewritten through `serde_json::Value` (keys sorted) instead.
+pub fn openapi_3_0_json(spec: &str) -> String {
+    const KEY: &str = "\n  \"webhooks\": ";
+    let renamed = spec.replacen(KEY, "\n  \"x-webhooks\": ", 1);
+    let moved = |doc: &serde_json::Value| doc.get("webhooks").is_none();
+    match serde_json::from_str::<serde_json::Value>(&renamed) {
+        Ok(doc) if moved(&doc) => renamed,
+        Ok(mut doc) => {
+            if let Some(obj) = doc.as_object_mut()
+                && let Some(w) = obj.remove("webhooks")
+            {
+                obj.insert("x-webhooks".to_string(), w);
+            }
+            serde_json::to_string_pretty(&doc).unwrap_or(renamed)
+        }
+        Err(_) => renamed,
+    }
+}
+
+/// [`openapi_3_0_json`] for poem-openapi's YAML: a top-level key is the only line starting in
+/// column 0 with a plain key (block scalars and nested keys are indented).
+pub fn openapi_3_0_yaml(spec: &str) -> String {
+    if let Some(rest) = spec.strip_prefix("webhooks:\n") {
+        return format!("x-webhooks:\n{rest}");
+    }
+    spec.replacen("\nwebhooks:\n", "\nx-webhooks:\n", 1)
 }
 
 /// Builds the whole application.
 pub fn app(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
     let api = openapi_service(&state.config.public_url);
     let json_limit = state.config.max_body_bytes;
-    let spec = api.spec_endpoint();
+    let spec = openapi_3_0_json(&api.spec());
+    let spec = poem::endpoint::make_sync(move |_| {
+        poem::Response::builder()
+            .content_type("application/json")
+            .body(spec.clone())
+    });
     let docs = api.swagger_ui();
     Route::new()
         // The connect pages and Meta's app callbacks read their bodies with a limit.

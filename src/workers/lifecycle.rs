@@ -398,7 +398,7 @@ impl Lifecycle {
 
     /// The lead's event data with Meta's field data merged in.
     async fn fetch_lead(&self, lead: &EnrichingLead) -> Result<Value, String> {
-        let mut data: Map<String, Value> = lead
+        let data: Map<String, Value> = lead
             .data
             .as_deref()
             .and_then(|d| serde_json::from_str(d).ok())
@@ -428,37 +428,45 @@ impl Lifecycle {
             .fetch_lead(&token, &leadgen_id)
             .await
             .map_err(|e| e.to_string())?;
-        let field_data = lead_json
-            .get("field_data")
-            .and_then(Value::as_array)
-            .cloned()
-            .ok_or("Meta's answer has no field_data")?;
-        let mut fields = Map::new();
-        for f in &field_data {
-            if let Some(name) = f.get("name").and_then(Value::as_str) {
-                fields.insert(
-                    name.to_string(),
-                    f.get("values").cloned().unwrap_or(json!([])),
-                );
-            }
-        }
-        data.insert("field_data".into(), Value::Array(field_data));
-        data.insert("fields".into(), Value::Object(fields));
-        for key in [
-            "created_time",
-            "adset_id",
-            "campaign_id",
-            "is_organic",
-            "platform",
-            "ad_id",
-            "form_id",
-        ] {
-            if let Some(v) = lead_json.get(key).filter(|v| !v.is_null())
-                && data.get(key).is_none_or(|d| d.is_null())
-            {
-                data.insert(key.to_string(), v.clone());
-            }
-        }
-        Ok(Value::Object(data))
+        merge_lead(data, &lead_json)
     }
+}
+
+/// A `lead.received` event's data with the lead fetched from the Graph API merged in:
+/// `field_data` as Meta gave it, `fields` (`{name: values}`) and the lead's other fields the
+/// webhook did not carry. An answer without `field_data` is an error (a lead is never
+/// delivered empty).
+pub fn merge_lead(mut data: Map<String, Value>, lead_json: &Value) -> Result<Value, String> {
+    let field_data = lead_json
+        .get("field_data")
+        .and_then(Value::as_array)
+        .cloned()
+        .ok_or("Meta's answer has no field_data")?;
+    let mut fields = Map::new();
+    for f in &field_data {
+        if let Some(name) = f.get("name").and_then(Value::as_str) {
+            fields.insert(
+                name.to_string(),
+                f.get("values").cloned().unwrap_or(json!([])),
+            );
+        }
+    }
+    data.insert("field_data".into(), Value::Array(field_data));
+    data.insert("fields".into(), Value::Object(fields));
+    for key in [
+        "created_time",
+        "adset_id",
+        "campaign_id",
+        "is_organic",
+        "platform",
+        "ad_id",
+        "form_id",
+    ] {
+        if let Some(v) = lead_json.get(key).filter(|v| !v.is_null())
+            && data.get(key).is_none_or(|d| d.is_null())
+        {
+            data.insert(key.to_string(), v.clone());
+        }
+    }
+    Ok(Value::Object(data))
 }
