@@ -386,8 +386,7 @@ impl ConnectApi {
         instance_id: Query<Option<String>>,
         action: Query<Option<String>>,
         cursor: Query<Option<String>>,
-        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
-        limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))] limit: Query<Option<i64>>,
     ) -> Result<Json<AuditPage>, ApiError> {
         let limit = page_limit(limit.0)?;
         let rows = state

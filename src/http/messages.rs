@@ -497,8 +497,7 @@ impl MessagesApi {
         /// Only this channel's messages.
         channel_id: Query<Option<String>>,
         cursor: Query<Option<String>>,
-        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
-        limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))] limit: Query<Option<i64>>,
     ) -> Result<Json<MessagePage>, ApiError> {
         let limit = page_limit(limit.0)?;
         let rows = state

@@ -222,6 +222,7 @@ pub fn openapi_yaml() -> String {
 /// hold, the document is rewritten through `serde_json::Value` (keys sorted) instead.
 pub fn openapi_3_0_json(spec: &str) -> String {
     const KEY: &str = "\n  \"webhooks\": ";
+    let spec = drop_description_only_all_of_json(spec);
     let renamed = spec.replacen(KEY, "\n  \"x-webhooks\": ", 1);
     let moved = |doc: &serde_json::Value| doc.get("webhooks").is_none();
     match serde_json::from_str::<serde_json::Value>(&renamed) {
@@ -241,10 +242,81 @@ pub fn openapi_3_0_json(spec: &str) -> String {
 /// [`openapi_3_0_json`] for poem-openapi's YAML: a top-level key is the only line starting in
 /// column 0 with a plain key (block scalars and nested keys are indented).
 pub fn openapi_3_0_yaml(spec: &str) -> String {
+    let spec = drop_description_only_all_of_yaml(spec);
+    let spec = spec.as_str();
     if let Some(rest) = spec.strip_prefix("webhooks:\n") {
         return format!("x-webhooks:\n{rest}");
     }
     spec.replacen("\nwebhooks:\n", "\nx-webhooks:\n", 1)
+}
+
+/// poem-openapi documents a field whose type is a named schema as
+/// `{"description": D, "allOf": [{"$ref": R}, {"description": D}]}`. The second `allOf`
+/// member constrains nothing, but openapi-python-client refuses "allOf a non-object" and drops
+/// every schema and operation that contains one. This removes exactly those members (the
+/// outer `description` stays), keeping the document's key order, from poem's pretty JSON:
+/// `},` / `{` / `"description": …` / `}` / `]` right after a `"$ref"` line.
+fn drop_description_only_all_of_json(spec: &str) -> String {
+    let lines: Vec<&str> = spec.lines().collect();
+    let mut out: Vec<String> = Vec::with_capacity(lines.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let t = |k: usize| lines.get(i + k).map(|l| l.trim()).unwrap_or("");
+        let after_ref = i > 0 && lines[i - 1].trim().starts_with("\"$ref\": ");
+        if after_ref
+            && t(0) == "},"
+            && t(1) == "{"
+            && t(2).starts_with("\"description\": ")
+            && !t(2).ends_with(',')
+            && t(3) == "}"
+            && t(4).starts_with(']')
+        {
+            out.push(lines[i].replacen("},", "}", 1));
+            i += 4;
+            continue;
+        }
+        out.push(lines[i].to_string());
+        i += 1;
+    }
+    let mut joined = out.join("\n");
+    if spec.ends_with('\n') {
+        joined.push('\n');
+    }
+    joined
+}
+
+/// The same for poem-openapi's YAML: a `- description: …` item (with its continuation lines)
+/// right after a `- $ref: …` item of an `allOf` list.
+fn drop_description_only_all_of_yaml(spec: &str) -> String {
+    let lines: Vec<&str> = spec.lines().collect();
+    let indent = |l: &str| l.len() - l.trim_start().len();
+    let mut out: Vec<&str> = Vec::with_capacity(lines.len());
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let is_desc_item = line.trim_start().starts_with("- description:");
+        let prev_is_ref = out
+            .last()
+            .is_some_and(|p| p.trim_start().starts_with("- $ref:") && indent(p) == indent(line));
+        let in_all_of = out.len() >= 2
+            && out[out.len() - 2].trim() == "allOf:"
+            && indent(out[out.len() - 2]) <= indent(line);
+        if is_desc_item && prev_is_ref && in_all_of {
+            let dash = indent(line);
+            i += 1;
+            while i < lines.len() && !lines[i].trim().is_empty() && indent(lines[i]) > dash {
+                i += 1;
+            }
+            continue;
+        }
+        out.push(line);
+        i += 1;
+    }
+    let mut joined = out.join("\n");
+    if spec.ends_with('\n') {
+        joined.push('\n');
+    }
+    joined
 }
 
 /// Builds the whole application.

@@ -29,8 +29,7 @@ impl InstanceApi {
         #[oai(name = "state")] event_state: Query<Option<EventState>>,
         #[oai(name = "type")] event_type: Query<Option<String>>,
         cursor: Query<Option<String>>,
-        #[oai(validator(minimum(value = "1"), maximum(value = "500")))]
-        limit: Query<Option<i64>>,
+        #[oai(validator(minimum(value = "1"), maximum(value = "500")))] limit: Query<Option<i64>>,
     ) -> Result<Json<EventPage>, ApiError> {
         let limit = page_limit(limit.0)?;
         let filter = EventFilter {
