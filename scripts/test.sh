@@ -21,4 +21,10 @@ else
   echo "tests: SQLite only (no PostgreSQL found; set METABRIDGE_TEST_POSTGRES_URL to include it)"
 fi
 # Unit tests (library) then the integration suite; examples are built by clippy in CI.
-exec cargo test --lib --tests "$@"
+cargo test --lib --tests "$@"
+# Then the contract: spec validation, the generated Python and TypeScript clients against the
+# running service, the guide's examples and schemathesis (scripts/contract.sh; it installs its
+# pinned tools into ~/.cache on first use). METABRIDGE_SKIP_CONTRACT=1 skips it locally.
+if [ "${METABRIDGE_SKIP_CONTRACT:-}" != "1" ]; then
+  scripts/contract.sh
+fi
