@@ -27,6 +27,8 @@ pub enum Tag {
     Connect,
     /// Health and readiness.
     Operations,
+    /// Called by Meta, not by the platform: webhook handshake and deliveries, app callbacks.
+    Meta,
 }
 
 /// A 401 raised by an authentication checker, carried to `bad_request_handler` intact.
