@@ -702,6 +702,27 @@ async fn p06_expired_links_forged_and_replayed_states_are_refused(db: Db) {
 async fn p09_p03_token_health_refreshes_and_deletes_dead_tokens(db: Db) {
     let env = connect_env(db, |_| {}).await;
     let ig = env.connect_instagram_login().await;
+    // A token that expires in a day but is too young to refresh (Meta refuses under 24 h):
+    // the instance is warned once that it must be connected again.
+    env.exec(
+        "UPDATE channels SET token_checked_at = 0, token_expires_at = token_issued_at + 86400000 WHERE id = $1",
+        &ig,
+    )
+    .await;
+    let warned = env.wait_event("channel.token_expiring", 1).await;
+    assert_eq!(warned[0]["data"]["channel_id"], ig.as_str());
+    assert!(warned[0]["data"]["expires_at"].as_str().is_some());
+    env.exec(
+        "UPDATE channels SET token_checked_at = 0 WHERE id = $1",
+        &ig,
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(600)).await;
+    assert_eq!(
+        env.events("channel.token_expiring").len(),
+        1,
+        "warned once per expiry"
+    );
     let old_enc = env.token_enc(&ig).await.expect("token");
     let old = env.app.state.vault.decrypt(&old_enc).expect("decrypt");
     // The token is two days old and has five days left: it is refreshed and re-encrypted.
