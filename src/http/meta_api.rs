@@ -260,6 +260,29 @@ async fn remove_user_channels(state: &AppState, user_id: &str) -> Result<i64, Js
     Ok(n)
 }
 
+/// Verifies the request, disconnects the user's channels and records the request: its
+/// confirmation code and how many channels were disconnected.
+async fn honour<T: poem_openapi::types::ToJSON>(
+    state: &AppState,
+    signed_request: &str,
+    kind: &str,
+) -> Result<(String, i64), CallbackResponse<T>> {
+    let user = signed_user(state, signed_request).map_err(CallbackResponse::BadRequest)?;
+    let n = remove_user_channels(state, &user)
+        .await
+        .map_err(CallbackResponse::Unavailable)?;
+    let code = connect::random_secret(12).replace(['-', '_'], "x");
+    if let Err(e) = state
+        .store
+        .insert_deletion_request(&code, kind, &connect::sha256_hex(&user), n)
+        .await
+    {
+        tracing::error!(error = %e, kind, "recording a Meta callback failed");
+        return Err(CallbackResponse::Unavailable(unavailable()));
+    }
+    Ok((code, n))
+}
+
 pub struct MetaApi;
 
 #[OpenApi(tag = "Tag::Meta")]
@@ -331,27 +354,16 @@ impl MetaApi {
         state: Data<&Arc<AppState>>,
         form: Form<SignedRequestForm>,
     ) -> CallbackResponse<DeauthorizeAck> {
-        let user = match signed_user(&state, &form.signed_request) {
-            Ok(u) => u,
-            Err(e) => return CallbackResponse::BadRequest(e),
-        };
-        let n = match remove_user_channels(&state, &user).await {
-            Ok(n) => n,
-            Err(e) => return CallbackResponse::Unavailable(e),
-        };
-        let code = connect::random_secret(12).replace(['-', '_'], "x");
-        if let Err(e) = state
-            .store
-            .insert_deletion_request(&code, "deauthorize", &connect::sha256_hex(&user), n)
-            .await
-        {
-            tracing::error!(error = %e, "recording a deauthorization failed");
+        match honour(&state, &form.signed_request, "deauthorize").await {
+            Ok((_, n)) => {
+                tracing::info!(channels = n, "Meta deauthorize callback honoured");
+                CallbackResponse::Ok(Json(DeauthorizeAck {
+                    ok: true,
+                    channels_disconnected: n,
+                }))
+            }
+            Err(e) => e,
         }
-        tracing::info!(channels = n, "Meta deauthorize callback honoured");
-        CallbackResponse::Ok(Json(DeauthorizeAck {
-            ok: true,
-            channels_disconnected: n,
-        }))
     }
 
     /// Meta's data-deletion request callback: the person's channels and tokens are removed;
@@ -366,23 +378,10 @@ impl MetaApi {
         state: Data<&Arc<AppState>>,
         form: Form<SignedRequestForm>,
     ) -> CallbackResponse<DeletionAck> {
-        let user = match signed_user(&state, &form.signed_request) {
-            Ok(u) => u,
-            Err(e) => return CallbackResponse::BadRequest(e),
+        let (code, _) = match honour(&state, &form.signed_request, "data_deletion").await {
+            Ok(v) => v,
+            Err(e) => return e,
         };
-        let n = match remove_user_channels(&state, &user).await {
-            Ok(n) => n,
-            Err(e) => return CallbackResponse::Unavailable(e),
-        };
-        let code = connect::random_secret(12).replace(['-', '_'], "x");
-        if let Err(e) = state
-            .store
-            .insert_deletion_request(&code, "data_deletion", &connect::sha256_hex(&user), n)
-            .await
-        {
-            tracing::error!(error = %e, "recording a data deletion failed");
-            return CallbackResponse::Unavailable(unavailable());
-        }
         CallbackResponse::Ok(Json(DeletionAck {
             url: format!("{}/meta/deletion-status?id={code}", state.config.public_url),
             confirmation_code: code,

@@ -529,21 +529,38 @@ impl Store {
         Ok(())
     }
 
+    /// Lifecycle rows matching `condition` (whose `$1` is bound to `at`), oldest `order` first.
+    async fn lifecycle_rows(
+        &self,
+        condition: &str,
+        order: &str,
+        at: i64,
+        limit: i64,
+    ) -> Result<Vec<LifecycleRow>> {
+        let sql = format!(
+            "SELECT {LIFECYCLE_COLS} FROM channels WHERE token_enc IS NOT NULL AND {condition} \
+             ORDER BY {order}, id LIMIT $2"
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(at)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?)
+    }
+
     /// Channels with a token whose last check is older than `checked_before`.
     pub async fn channels_due_token_check(
         &self,
         checked_before: i64,
         limit: i64,
     ) -> Result<Vec<LifecycleRow>> {
-        let sql = format!(
-            "SELECT {LIFECYCLE_COLS} FROM channels WHERE status <> 'disconnected' AND token_enc IS NOT NULL \
-             AND token_checked_at < $1 ORDER BY token_checked_at, id LIMIT $2"
-        );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(checked_before)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?)
+        self.lifecycle_rows(
+            "status <> 'disconnected' AND token_checked_at < $1",
+            "token_checked_at",
+            checked_before,
+            limit,
+        )
+        .await
     }
 
     /// Active channels with a token whose subscription check is older than `checked_before`.
@@ -552,15 +569,13 @@ impl Store {
         checked_before: i64,
         limit: i64,
     ) -> Result<Vec<LifecycleRow>> {
-        let sql = format!(
-            "SELECT {LIFECYCLE_COLS} FROM channels WHERE status = 'active' AND token_enc IS NOT NULL \
-             AND subscription_checked_at < $1 ORDER BY subscription_checked_at, id LIMIT $2"
-        );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(checked_before)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?)
+        self.lifecycle_rows(
+            "status = 'active' AND subscription_checked_at < $1",
+            "subscription_checked_at",
+            checked_before,
+            limit,
+        )
+        .await
     }
 
     /// WhatsApp numbers waiting for Meta to allow their registration.
@@ -569,15 +584,13 @@ impl Store {
         now: i64,
         limit: i64,
     ) -> Result<Vec<LifecycleRow>> {
-        let sql = format!(
-            "SELECT {LIFECYCLE_COLS} FROM channels WHERE status = 'pending' AND token_enc IS NOT NULL \
-             AND register_next_at IS NOT NULL AND register_next_at <= $1 ORDER BY register_next_at, id LIMIT $2"
-        );
-        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(now)
-            .bind(limit)
-            .fetch_all(self.pool())
-            .await?)
+        self.lifecycle_rows(
+            "status = 'pending' AND register_next_at IS NOT NULL AND register_next_at <= $1",
+            "register_next_at",
+            now,
+            limit,
+        )
+        .await
     }
 
     pub async fn mark_token_checked(
