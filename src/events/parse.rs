@@ -85,6 +85,10 @@ use std::fmt::{self, Write as _};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+/// The conversation key of channel-level events (template, quality and account updates,
+/// value-level errors, and the bridge's own `channel.*` events): they are ordered together.
+pub const CHANNEL_CONVERSATION: &str = "channel";
+
 /// The three Meta messaging products a channel can be.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ChannelKind {
@@ -555,7 +559,7 @@ impl Draft {
         Draft {
             kind,
             route,
-            conversation_key: "channel".to_owned(),
+            conversation_key: CHANNEL_CONVERSATION.to_owned(),
             contact: None,
             occurred_at_ms: at,
         }

@@ -57,7 +57,8 @@ event may arrive more than once (a timeout after you stored it, a replay).
 **Order**: events of one conversation (`conversation_id`) are delivered one at a time in the \
 order the bridge received them (Meta's timestamps order the items of one webhook); the next \
 one is not sent until the previous one was acknowledged or dead-lettered. Events of different \
-conversations are delivered concurrently, in no particular order.
+conversations are delivered concurrently, in no particular order. A channel's channel-level \
+events (`channel.*`, `template.*`, `account.updated`, `channel.error`, …) form one conversation.
 
 Envelope: `id`, `type`, `instance_id`, `channel` (`id`, `kind`, `external_id`), \
 `conversation_id`, `contact`, `occurred_at`, `received_at`, `data` (per type, documented on \

@@ -451,7 +451,7 @@ impl Store {
                 channel_id: &id,
                 channel_kind: Some(c.kind),
                 channel_external_id: c.external_id,
-                conversation_key: "",
+                conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
                 event_type: "channel.connected",
                 idempotency_key: format!("chan:{id}:connected:{}", c.session_id),
                 data: json!({
@@ -683,7 +683,7 @@ impl Store {
                     channel_id: &row.id,
                     channel_kind: Some(&row.kind),
                     channel_external_id: &row.external_id,
-                    conversation_key: "",
+                    conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
                     event_type: "channel.token_expiring",
                     idempotency_key: format!("chan:{}:expiring:{expires_at}", row.id),
                     data: json!({
@@ -737,7 +737,7 @@ impl Store {
                             channel_id: &row.id,
                             channel_kind: Some(&row.kind),
                             channel_external_id: &row.external_id,
-                            conversation_key: "",
+                            conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
                             event_type: "channel.updated",
                             idempotency_key: format!("chan:{}:active:{now}", row.id),
                             data: json!({
@@ -1034,7 +1034,7 @@ impl Store {
                 channel_id: &row.id,
                 channel_kind: Some(&row.kind),
                 channel_external_id: &row.external_id,
-                conversation_key: "",
+                conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
                 event_type: "channel.subscription_restored",
                 idempotency_key: format!("chan:{}:resubscribed:{now}", row.id),
                 data: json!({

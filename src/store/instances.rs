@@ -353,7 +353,7 @@ impl Store {
                     channel_id: id,
                     channel_kind: Some(&kind),
                     channel_external_id: &external_id,
-                    conversation_key: "",
+                    conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
                     event_type: "channel.updated",
                     idempotency_key: format!("chan:{id}:active:{now}"),
                     data: serde_json::json!({

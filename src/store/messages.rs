@@ -579,7 +579,7 @@ pub async fn apply_channel_changes(
                 channel_id: &c.channel_id,
                 channel_kind: Some(&kind),
                 channel_external_id: &external_id,
-                conversation_key: "",
+                conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
                 event_type: "channel.updated",
                 idempotency_key: format!("chan:{}:{}:{now}", c.channel_id, c.status),
                 data: json!({
@@ -748,7 +748,7 @@ impl Store {
                 channel_id: id,
                 channel_kind: Some(&kind),
                 channel_external_id: &external_id,
-                conversation_key: "",
+                conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
                 event_type: "channel.disconnected",
                 idempotency_key: format!("chan:{id}:disconnected"),
                 data: json!({ "channel_id": id, "reason": reason }),

@@ -1107,7 +1107,9 @@ async fn oversized_api_bodies_are_refused_before_anything_is_stored(db: Db) {
     assert_eq!(r.status().as_u16(), 413);
     let v: Value = r.json().await.expect("json");
     assert_eq!(v["code"], "payload_too_large");
-    // No declared length (chunked): cut off while streaming, a 4xx, never a 5xx.
+    // No declared length (chunked): cut off while streaming, a 4xx, never a 5xx. The server
+    // may answer and close before the client has sent everything: the client then sees the
+    // connection closed instead of the answer, which is just as good.
     let bytes = serde_json::to_vec(&big).expect("json");
     let stream = futures_util::stream::iter(
         bytes
@@ -1123,9 +1125,10 @@ async fn oversized_api_bodies_are_refused_before_anything_is_stored(db: Db) {
         .header("content-type", "application/json")
         .body(reqwest::Body::wrap_stream(stream))
         .send()
-        .await
-        .expect("send");
-    assert!(r.status().is_client_error(), "{}", r.status());
+        .await;
+    if let Ok(r) = r {
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
     assert_eq!(o.app.count("SELECT COUNT(*) FROM messages").await, 0);
     o.stop().await;
 }
