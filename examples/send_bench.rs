@@ -212,6 +212,8 @@ async fn main() -> anyhow::Result<()> {
             .env("METABRIDGE_LISTEN", format!("127.0.0.1:{port}"))
             .env("METABRIDGE_DEV", "true")
             .env("META_GRAPH_URL", sim.url())
+            // The bench measures the bridge, not the per-instance request limit.
+            .env("METABRIDGE_API_RATE", "0")
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()?,

@@ -173,6 +173,7 @@ impl Application {
                 .map(|k| k.expose())
                 .unwrap_or_default(),
         );
+        let config_limits = (config.api_limit, config.admin_limit);
         let state = Arc::new(AppState {
             config,
             store,
@@ -190,6 +191,7 @@ impl Application {
             pages: http::connect::Pages::new(),
             state_signer,
             connector,
+            limits: http::ratelimit::ApiLimits::new(config_limits.0, config_limits.1),
         });
         Ok(Self {
             addr,
@@ -256,6 +258,17 @@ impl Application {
             Arc::clone(&state.metrics),
             shutdown.clone(),
         ));
+        // The per-instance rate limiters forget idle instances (bounded memory).
+        let pruned = Arc::clone(&state);
+        let stop = shutdown.clone();
+        workers.spawn(async move {
+            loop {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(60)) => pruned.limits.prune(),
+                    _ = stop.cancelled() => return,
+                }
+            }
+        });
         drop(dispatcher);
         info!(%addr, backend = ?cfg.backend, "metabridge listening");
         let app = http::app(Arc::clone(&state));

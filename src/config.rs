@@ -182,6 +182,18 @@ pub struct ServeArgs {
     /// Run the delivery worker in this process (turn off for API-only replicas).
     #[arg(long, env = "METABRIDGE_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]
     pub workers: bool,
+    /// Requests per second each instance may make to `/v1` (0 = no limit); over it: 429.
+    #[arg(long, env = "METABRIDGE_API_RATE", default_value_t = 1000)]
+    pub api_rate: u32,
+    /// Burst of `/v1` requests an instance may make above its rate.
+    #[arg(long, env = "METABRIDGE_API_BURST", default_value_t = 2000)]
+    pub api_burst: u32,
+    /// Requests per second the admin token may make to `/admin/v1` (0 = no limit).
+    #[arg(long, env = "METABRIDGE_ADMIN_RATE", default_value_t = 100)]
+    pub admin_rate: u32,
+    /// Burst of admin requests above that rate.
+    #[arg(long, env = "METABRIDGE_ADMIN_BURST", default_value_t = 200)]
+    pub admin_burst: u32,
     /// Meta app id (the connect pages' Facebook Login and Embedded Signup; `debug_token`).
     #[arg(long, env = "META_APP_ID")]
     pub meta_app_id: Option<String>,
@@ -325,6 +337,9 @@ pub struct Config {
     pub jwt_signing_key: Option<Secret>,
     pub connect: ConnectConfig,
     pub lifecycle: LifecycleConfig,
+    /// Per-instance `/v1` and admin request limits.
+    pub api_limit: crate::http::ratelimit::Limit,
+    pub admin_limit: crate::http::ratelimit::Limit,
 }
 
 /// How Instagram accounts are connected.
@@ -814,6 +829,14 @@ impl Config {
             jwt_signing_key,
             connect,
             lifecycle,
+            api_limit: crate::http::ratelimit::Limit {
+                per_second: args.api_rate,
+                burst: args.api_burst,
+            },
+            admin_limit: crate::http::ratelimit::Limit {
+                per_second: args.admin_rate,
+                burst: args.admin_burst,
+            },
         })
     }
 
@@ -886,6 +909,15 @@ impl Config {
                 tick: Duration::from_millis(200),
                 lead_backoff: Duration::from_millis(100),
                 session_retention: Duration::from_secs(30 * DAY),
+            },
+            // Off in tests (benchmarks and fuzzers hit the API hard); a test turns them on.
+            api_limit: crate::http::ratelimit::Limit {
+                per_second: 0,
+                burst: 0,
+            },
+            admin_limit: crate::http::ratelimit::Limit {
+                per_second: 0,
+                burst: 0,
             },
         }
     }

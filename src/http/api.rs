@@ -55,14 +55,16 @@ async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<()> {
     let state = req
         .data::<Arc<AppState>>()
         .ok_or_else(|| poem::Error::from_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR))?;
-    if constant_time_eq(
+    if !constant_time_eq(
         bearer.token.as_bytes(),
         state.config.admin_token.expose().as_bytes(),
     ) {
-        Ok(())
-    } else {
-        Err(AuthRejection(AuthError::Invalid).into())
+        return Err(AuthRejection(AuthError::Invalid).into());
     }
+    state
+        .limits
+        .check_admin()
+        .map_err(|wait| super::ratelimit::RateLimited(wait).into())
 }
 
 /// Instance authentication: a JWT signed by the instance, HS256 with the secret shown at
@@ -99,6 +101,10 @@ async fn check_instance(req: &Request, bearer: Bearer) -> poem::Result<String> {
         state.config.jwt_max_lifetime,
     )
     .map_err(AuthRejection)?;
+    state
+        .limits
+        .check_instance(&instance_id)
+        .map_err(super::ratelimit::RateLimited)?;
     Ok(instance_id)
 }
 

@@ -30,6 +30,7 @@ pub mod codes {
     pub const META_ERROR: &str = "meta_error";
     pub const KEY_NOT_FOUND: &str = "key_not_found";
     pub const KEY_EXISTS: &str = "key_exists";
+    pub const RATE_LIMITED: &str = "rate_limited";
 }
 
 /// Error body of every API error.
@@ -47,6 +48,7 @@ pub struct ErrorBody {
     /// | 409 | `channel_already_registered`, `key_exists`, `event_not_replayable`, `event_content_purged`, `idempotency_key_reused`, `channel_unavailable`, `connect_not_configured` | conflicts with the current state |
     /// | 413 | `payload_too_large`, `media_too_large` | the body or the media is over the limit |
     /// | 422 | `validation_failed` (with `field` and `rule`), `window_closed`, `return_url_not_allowed`, `unsupported_media_type` | well-formed but breaks a rule |
+    /// | 429 | `rate_limited` | too many requests for this instance (or the admin token); wait `Retry-After` seconds |
     /// | 500 | `internal_error` | unexpected; logged server side |
     /// | 502 | `meta_error` | Meta refused or failed a call made for you |
     /// | 503 | `service_unavailable` | the database is unavailable; retry later |
@@ -96,6 +98,15 @@ pub enum ApiError {
     /// Too large (`media_too_large`).
     #[oai(status = 413)]
     TooLarge(Json<ErrorBody>),
+    /// `rate_limited`: too many requests for this instance (or the admin token); retry after
+    /// `Retry-After` seconds.
+    #[oai(status = 429)]
+    TooManyRequests(
+        Json<ErrorBody>,
+        /// Seconds to wait before the next request.
+        #[oai(header = "Retry-After")]
+        u64,
+    ),
     /// Unexpected failure; retry later.
     #[oai(status = 500)]
     Internal(Json<ErrorBody>),
@@ -176,6 +187,17 @@ pub async fn shape_error(err: poem::Error) -> poem::Response {
     if err.is_from_response() {
         // Our own ApiError responses, already in shape.
         return err.into_response();
+    }
+    if let Some(limited) = err.downcast_ref::<super::ratelimit::RateLimited>() {
+        return ApiError::TooManyRequests(
+            body(
+                codes::RATE_LIMITED,
+                "Too many requests; retry after the number of seconds in Retry-After.",
+                None,
+            ),
+            limited.0,
+        )
+        .into_response();
     }
     let status = err.status();
     let api = match status {

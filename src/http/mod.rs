@@ -10,6 +10,7 @@ pub mod errors;
 pub mod messages;
 pub mod meta_api;
 pub mod ops;
+pub mod ratelimit;
 pub mod v1;
 pub mod webhooks;
 
@@ -48,6 +49,8 @@ pub struct AppState {
     pub state_signer: crate::connect::StateSigner,
     /// Runs the connect flow against Meta.
     pub connector: crate::connect::flow::Connector,
+    /// Request rate limits of `/v1` (per instance) and `/admin/v1`.
+    pub limits: ratelimit::ApiLimits,
 }
 
 impl AppState {

@@ -364,3 +364,82 @@ async fn p01_channel_tokens_are_stored_encrypted_and_never_shown(db: Db) {
     assert!(!secret_enc.contains(&t.secret));
     app.stop().await;
 }
+
+/// Issue 6: per-instance `/v1` limits and the admin limit answer 429 with `Retry-After`; one
+/// instance over its budget does not slow another; an unauthenticated request never spends
+/// an instance's budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_requests_over_the_rate_limit_get_429_with_retry_after() {
+    use metabridge::http::ratelimit::Limit;
+    let app = spawn_app_with(Db::Sqlite, |c| {
+        c.api_limit = Limit {
+            per_second: 1,
+            burst: 3,
+        };
+        c.admin_limit = Limit {
+            per_second: 1,
+            burst: 5,
+        };
+    })
+    .await;
+    let a = app.tenant("A", None).await;
+    let b = app.tenant("B", None).await;
+    // Forged tokens naming A (wrong key) are refused before the limiter: A's budget is intact.
+    for _ in 0..10 {
+        let r = app
+            .http
+            .get(format!("{}/v1/channels", app.url))
+            .bearer_auth(app.jwt(&Tenant {
+                instance_id: a.instance_id.clone(),
+                secret: "not-the-secret".into(),
+            }))
+            .send()
+            .await
+            .expect("forged");
+        assert_eq!(r.status().as_u16(), 401);
+    }
+    for _ in 0..3 {
+        assert_eq!(
+            app.v1(&a, reqwest::Method::GET, "/v1/channels").await.0,
+            200
+        );
+    }
+    let r = app
+        .http
+        .get(format!("{}/v1/channels", app.url))
+        .bearer_auth(app.jwt(&a))
+        .send()
+        .await
+        .expect("limited");
+    assert_eq!(r.status().as_u16(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!((1..=2).contains(&retry), "{retry}");
+    let v: serde_json::Value = r.json().await.expect("json");
+    assert_eq!(v["code"], "rate_limited");
+    assert_eq!(
+        app.v1(&b, reqwest::Method::GET, "/v1/channels").await.0,
+        200,
+        "B is not limited"
+    );
+    // The admin token has its own budget (2 tenants were created with it already).
+    let mut statuses = Vec::new();
+    for _ in 0..5 {
+        statuses.push(
+            app.admin(reqwest::Method::GET, "/admin/v1/instances", None)
+                .await
+                .0,
+        );
+    }
+    assert!(statuses.contains(&429), "{statuses:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    assert_eq!(
+        app.v1(&a, reqwest::Method::GET, "/v1/channels").await.0,
+        200,
+        "refilled"
+    );
+    app.stop().await;
+}
