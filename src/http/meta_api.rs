@@ -23,7 +23,7 @@ use crate::meta::oauth::verify_signed_request;
 
 /// A webhook body exactly as Meta sent it: the signature covers these bytes, so they are
 /// verified before anything parses them (P07). Any content type is read.
-pub struct RawWebhook(pub Vec<u8>);
+pub struct RawWebhook(pub bytes::Bytes);
 
 impl Payload for RawWebhook {
     const CONTENT_TYPE: &'static str = "application/json";
@@ -93,7 +93,7 @@ impl ParsePayload for RawWebhook {
             return Err(too_large());
         }
         match body.take()?.into_bytes_limit(limit).await {
-            Ok(bytes) => Ok(Self(bytes.to_vec())),
+            Ok(bytes) => Ok(Self(bytes)),
             Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(too_large()),
             Err(_) => {
                 state.metrics.reject("body_read_error");
