@@ -10,6 +10,7 @@ mod cli;
 mod connect;
 mod connect_browser;
 mod delivery;
+mod faults;
 mod inbound;
 mod jwt;
 mod openapi;
