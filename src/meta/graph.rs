@@ -992,21 +992,7 @@ fn token_info_from(json: &Value) -> Result<TokenInfo, GraphCallError> {
             .map(|items| items.iter().filter_map(lenient_string).collect())
             .unwrap_or_default()
     };
-    let granular_scopes = data
-        .get("granular_scopes")
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|g| {
-                    Some(GranularScope {
-                        scope: g.get("scope").and_then(lenient_string)?,
-                        target_ids: strings(g.get("target_ids")),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let granular_scopes = granular_scopes(data);
     Ok(TokenInfo {
         is_valid: data
             .get("is_valid")
@@ -1020,6 +1006,29 @@ fn token_info_from(json: &Value) -> Result<TokenInfo, GraphCallError> {
         app_id: data.get("app_id").and_then(lenient_string),
         granular_scopes,
     })
+}
+
+/// `data.granular_scopes` of a `debug_token` answer (ids as strings or numbers; entries
+/// without a scope are skipped; `target_ids` may be missing).
+pub(crate) fn granular_scopes(data: &Value) -> Vec<GranularScope> {
+    data.get("granular_scopes")
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(|g| {
+                    Some(GranularScope {
+                        scope: g.get("scope").and_then(lenient_string)?,
+                        target_ids: g
+                            .get("target_ids")
+                            .and_then(Value::as_array)
+                            .map(|ids| ids.iter().filter_map(lenient_string).collect())
+                            .unwrap_or_default(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 // ---------------------------------------------------------------------------------------------

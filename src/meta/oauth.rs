@@ -716,21 +716,7 @@ fn debug_token_from(json: &Value) -> Result<DebugToken, GraphCallError> {
         .get("data")
         .filter(|d| d.is_object())
         .ok_or_else(|| GraphCallError::Decode("debug_token response has no data".into()))?;
-    let granular_scopes = data
-        .get("granular_scopes")
-        .and_then(Value::as_array)
-        .map(|items| {
-            items
-                .iter()
-                .filter_map(|g| {
-                    Some(GranularScope {
-                        scope: g.get("scope").and_then(lenient_string)?,
-                        target_ids: strings(g.get("target_ids")),
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let granular_scopes = super::graph::granular_scopes(data);
     let error = data.get("error");
     Ok(DebugToken {
         is_valid: is_true(data.get("is_valid")),
