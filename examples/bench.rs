@@ -34,6 +34,8 @@ struct Args {
     seconds: u64,
     connections: usize,
     database_url: Option<String>,
+    /// `--replicas 1,2,3`: the scale-out run (PostgreSQL only).
+    replicas: Vec<usize>,
 }
 
 fn args() -> Args {
@@ -41,6 +43,7 @@ fn args() -> Args {
         seconds: 10,
         connections: 64,
         database_url: None,
+        replicas: Vec::new(),
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -51,6 +54,12 @@ fn args() -> Args {
                 a.connections = v.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(64)
             }
             "--database-url" => a.database_url = v.get(i + 1).cloned(),
+            "--replicas" => {
+                a.replicas = v
+                    .get(i + 1)
+                    .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
+                    .unwrap_or_default()
+            }
             _ => {}
         }
         i += 2;
@@ -138,7 +147,7 @@ impl Bodies {
 /// Closed loop: `conns` workers send back to back for `secs`; returns (ok, errors, latencies).
 async fn closed_loop(
     client: &reqwest::Client,
-    url: &str,
+    urls: &[String],
     pool: Arc<Vec<Body>>,
     conns: usize,
     secs: u64,
@@ -149,10 +158,11 @@ async fn closed_loop(
     let lat = Arc::new(Mutex::new(Vec::new()));
     let end = Instant::now() + Duration::from_secs(secs);
     let mut tasks = Vec::new();
-    for _ in 0..conns {
+    for worker in 0..conns {
         let (client, url, pool, ok, err, idx, lat) = (
             client.clone(),
-            url.to_string(),
+            // Workers are spread evenly over the URLs (replicas), as a load balancer would.
+            urls[worker % urls.len()].clone(),
             Arc::clone(&pool),
             ok.clone(),
             err.clone(),
@@ -254,6 +264,194 @@ async fn fixed_rate(
     (l, s, errors.load(Ordering::Relaxed))
 }
 
+/// Starts `metabridge serve` on a free port; every `METABRIDGE_*` variable of this process is
+/// passed through. Returns the process and its base URL.
+fn spawn_service(bin: &std::path::Path, db: &str, fernet: &str) -> anyhow::Result<(Proc, String)> {
+    let port = free_port();
+    let child = Command::new(bin)
+        .arg("serve")
+        .env("DATABASE_URL", db)
+        .env("METABRIDGE_FERNET_KEYS", fernet)
+        .env("META_APP_SECRET", SECRET)
+        .env("META_VERIFY_TOKEN", "v")
+        .env("METABRIDGE_ADMIN_TOKEN", ADMIN)
+        .env("METABRIDGE_LISTEN", format!("127.0.0.1:{port}"))
+        .env("METABRIDGE_ALLOW_PRIVATE_CALLBACKS", "true")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()?;
+    Ok((Proc(child), format!("http://127.0.0.1:{port}")))
+}
+
+async fn wait_ready(client: &reqwest::Client, base: &str) {
+    for _ in 0..400 {
+        if client
+            .get(format!("{base}/readyz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// An instance whose callback is `receiver`, and the WhatsApp channel the bodies address.
+async fn register(
+    client: &reqwest::Client,
+    base: &str,
+    receiver: &metabridge::sim::receiver::Receiver,
+) -> anyhow::Result<()> {
+    let v: serde_json::Value = client
+        .post(format!("{base}/admin/v1/instances"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"name": "bench", "callback_url": receiver.url()}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let instance = v["instance"]["id"].as_str().unwrap_or_default().to_string();
+    receiver
+        .state
+        .add_instance(&instance, v["signing_secret"].as_str().unwrap_or_default());
+    client
+        .post(format!("{base}/admin/v1/channels"))
+        .bearer_auth(ADMIN)
+        .json(&serde_json::json!({"instance_id": instance, "kind": "whatsapp", "external_id": PNID, "waba_id": WABA, "access_token": "t"}))
+        .send()
+        .await?;
+    Ok(())
+}
+
+/// A new, empty PostgreSQL database next to the one `admin_url` names; returns its URL.
+async fn fresh_postgres(admin_url: &str, name: &str) -> anyhow::Result<String> {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(admin_url).await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "DROP DATABASE IF EXISTS {name}"
+    )))
+    .execute(&mut conn)
+    .await?;
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+        .execute(&mut conn)
+        .await?;
+    let mut url = url::Url::parse(admin_url)?;
+    url.set_path(&format!("/{name}"));
+    Ok(url.to_string())
+}
+
+/// The scale-out run: for each replica count, a fresh database, that many `serve` processes
+/// sharing it, the generator's connections spread evenly over them (what a load balancer
+/// does), single-message webhooks in a closed loop with deliveries flowing, then the time
+/// until the receiver has every acknowledged event. Ratios against the plain handler and
+/// against one replica, measured in the same run.
+async fn replicas_run(
+    args: &Args,
+    bin: &std::path::Path,
+    client: &reqwest::Client,
+    plain_url: &str,
+) -> anyhow::Result<()> {
+    let admin_url = args
+        .database_url
+        .clone()
+        .filter(|u| u.starts_with("postgres"))
+        .ok_or_else(|| anyhow::anyhow!("--replicas needs --database-url postgres://…"))?;
+    let (secs, conns) = (args.seconds, args.connections);
+    let single = Bodies::new("single", 1);
+    let pool = Arc::new(single.pool(400_000));
+    let _ = closed_loop(
+        client,
+        &[plain_url.to_string()],
+        Arc::clone(&pool),
+        conns,
+        2,
+    )
+    .await;
+    let (b_ok, _, _) = closed_loop(
+        client,
+        &[plain_url.to_string()],
+        Arc::clone(&pool),
+        conns,
+        secs,
+    )
+    .await;
+    let baseline = b_ok as f64 / secs as f64;
+    println!(
+        "# scale-out on PostgreSQL ({conns} connections, {secs} s per run)\n\nplain poem handler: {baseline:.0} requests/s\n"
+    );
+    println!(
+        "| replicas | webhooks/s | ratio to plain | ratio to 1 replica | p50 ms | p99 ms | errors | delivered/s (drain) | peak RSS per replica MB |\n|---|---|---|---|---|---|---|---|---|"
+    );
+    let mut first: Option<f64> = None;
+    for (round, &n) in args.replicas.iter().enumerate() {
+        let db = fresh_postgres(&admin_url, &format!("mb_bench_replicas_{n}")).await?;
+        let fernet = metabridge::crypto::vault::generate_key();
+        let mut procs = Vec::new();
+        let mut urls = Vec::new();
+        for _ in 0..n.max(1) {
+            let (p, base) = spawn_service(bin, &db, &fernet)?;
+            wait_ready(client, &base).await;
+            urls.push(base);
+            procs.push(p);
+        }
+        let receiver = metabridge::sim::receiver::start("127.0.0.1:0".parse()?, false).await?;
+        register(client, &urls[0], &receiver).await?;
+        let hooks: Vec<String> = urls.iter().map(|u| format!("{u}/webhooks/meta")).collect();
+        // Each round sends ids no earlier round used (the databases are fresh anyway).
+        let bodies =
+            Arc::new(Bodies::new("single", 100_000_000 * (round as u64 + 1)).pool(400_000));
+        let _ = closed_loop(
+            client,
+            &hooks,
+            Arc::new(bodies[..20_000].to_vec()),
+            conns,
+            2,
+        )
+        .await;
+        let (ok, err, lat) = closed_loop(
+            client,
+            &hooks,
+            Arc::new(bodies[20_000..].to_vec()),
+            conns,
+            secs,
+        )
+        .await;
+        let rps = ok as f64 / secs as f64;
+        let one = *first.get_or_insert(rps);
+        // Drain: every acknowledged event (warm-up included) reaches the receiver.
+        let drain = Instant::now();
+        let before = receiver.state.unique_accepted();
+        let mut last = before;
+        let mut still = 0;
+        while still < 20 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = receiver.state.unique_accepted();
+            if now == last {
+                still += 1;
+            } else {
+                still = 0;
+                last = now;
+            }
+        }
+        let drained = (last - before) as f64 / (drain.elapsed().as_secs_f64() - 5.0).max(0.25);
+        let rss: Vec<String> = procs
+            .iter()
+            .map(|p| format!("{:.0}", peak_rss_mb(p.0.id())))
+            .collect();
+        println!(
+            "| {n} | {rps:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {err} | {drained:.0} | {} |",
+            rps / baseline,
+            rps / one,
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99),
+            rss.join(" / ")
+        );
+        drop(procs);
+    }
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args();
@@ -292,64 +490,21 @@ async fn main() -> anyhow::Result<()> {
         .database_url
         .clone()
         .unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.path().display()));
-    let port = free_port();
-    let service = Proc(
-        Command::new(&bin)
-            .arg("serve")
-            .env("DATABASE_URL", &db)
-            .env(
-                "METABRIDGE_FERNET_KEYS",
-                metabridge::crypto::vault::generate_key(),
-            )
-            .env("META_APP_SECRET", SECRET)
-            .env("META_VERIFY_TOKEN", "v")
-            .env("METABRIDGE_ADMIN_TOKEN", ADMIN)
-            .env("METABRIDGE_LISTEN", format!("127.0.0.1:{port}"))
-            .env("METABRIDGE_ALLOW_PRIVATE_CALLBACKS", "true")
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .spawn()?,
-    );
-    let pid = service.0.id();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .timeout(Duration::from_secs(30))
         .build()?;
-    let base = format!("http://127.0.0.1:{port}");
     let plain_url = format!("http://127.0.0.1:{base_port}/webhooks/meta");
-    let url = format!("{base}/webhooks/meta");
-    for _ in 0..200 {
-        if client
-            .get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-        {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    if !args.replicas.is_empty() {
+        return replicas_run(&args, &bin, &client, &plain_url).await;
     }
-
-    // The receiver: records when each message id arrives.
+    let fernet = metabridge::crypto::vault::generate_key();
+    let (service, base) = spawn_service(&bin, &db, &fernet)?;
+    let pid = service.0.id();
+    let url = format!("{base}/webhooks/meta");
+    wait_ready(&client, &base).await;
     let receiver = metabridge::sim::receiver::start("127.0.0.1:0".parse()?, false).await?;
-    let v: serde_json::Value = client
-        .post(format!("{base}/admin/v1/instances"))
-        .bearer_auth(ADMIN)
-        .json(&serde_json::json!({"name": "bench", "callback_url": receiver.url()}))
-        .send()
-        .await?
-        .json()
-        .await?;
-    let instance = v["instance"]["id"].as_str().unwrap_or_default().to_string();
-    receiver
-        .state
-        .add_instance(&instance, v["signing_secret"].as_str().unwrap_or_default());
-    client
-        .post(format!("{base}/admin/v1/channels"))
-        .bearer_auth(ADMIN)
-        .json(&serde_json::json!({"instance_id": instance, "kind": "whatsapp", "external_id": PNID, "waba_id": WABA, "access_token": "t"}))
-        .send()
-        .await?;
+    register(&client, &base, &receiver).await?;
 
     let secs = args.seconds;
     let conns = args.connections;
@@ -364,9 +519,22 @@ async fn main() -> anyhow::Result<()> {
     let single = Bodies::new("single", 1);
     let pool = Arc::new(single.pool(400_000));
     // Warm-up both.
-    let _ = closed_loop(&client, &plain_url, Arc::clone(&pool), conns, 2).await;
-    let (b_ok, b_err, b_lat) =
-        closed_loop(&client, &plain_url, Arc::clone(&pool), conns, secs).await;
+    let _ = closed_loop(
+        &client,
+        std::slice::from_ref(&plain_url),
+        Arc::clone(&pool),
+        conns,
+        2,
+    )
+    .await;
+    let (b_ok, b_err, b_lat) = closed_loop(
+        &client,
+        std::slice::from_ref(&plain_url),
+        Arc::clone(&pool),
+        conns,
+        secs,
+    )
+    .await;
     let baseline = b_ok as f64 / secs as f64;
     println!(
         "| run | requests/s | ratio to plain handler | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|"
@@ -377,7 +545,7 @@ async fn main() -> anyhow::Result<()> {
         percentile(&b_lat, 0.99)
     );
     let warm = Arc::new(Bodies::new("single", 10_000_000).pool(20_000));
-    let _ = closed_loop(&client, &url, warm, conns, 2).await;
+    let _ = closed_loop(&client, std::slice::from_ref(&url), warm, conns, 2).await;
     for (name, kind, start) in [
         ("single message", "single", 0u64),
         ("10-message batch", "batch", 20_000_000),
@@ -388,7 +556,7 @@ async fn main() -> anyhow::Result<()> {
         } else {
             Arc::new(Bodies::new(kind, start).pool(if kind == "batch" { 100_000 } else { 300_000 }))
         };
-        let (ok, err, lat) = closed_loop(&client, &url, p, conns, secs).await;
+        let (ok, err, lat) = closed_loop(&client, std::slice::from_ref(&url), p, conns, secs).await;
         let rps = ok as f64 / secs as f64;
         println!(
             "| {name} | {rps:.0} | {:.2} | {:.2} | {:.2} | {err} |",

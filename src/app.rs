@@ -9,7 +9,7 @@ use std::time::Duration;
 use moka::future::Cache;
 use poem::listener::{Acceptor, AcceptorExt, Listener, TcpListener};
 use tokio::sync::Notify;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::config::{Backend, Config};
 use crate::crypto::vault::Vault;
@@ -247,6 +247,12 @@ impl Application {
                 let _ = senders.await;
             });
         }
+        if cfg.backend == Backend::Postgres {
+            workers.spawn(run_invalidation_listener(
+                Arc::clone(&state),
+                shutdown.clone(),
+            ));
+        }
         if cfg.backend == Backend::Sqlite {
             workers.spawn(maintenance::run_checkpoints(
                 state.store.clone(),
@@ -292,6 +298,68 @@ impl Application {
         store.close().await;
         info!("metabridge stopped");
         Ok(())
+    }
+}
+
+/// PostgreSQL: applies the other replicas' cache invalidations (LISTEN on
+/// [`crate::store::INVALIDATION_CHANNEL`]). Whenever the feed was interrupted (connection lost,
+/// database restarted) everything cached is dropped, since notifications sent meanwhile are
+/// lost; the caches' short TTLs bound staleness in any case.
+async fn run_invalidation_listener(state: Arc<AppState>, shutdown: CancellationToken) {
+    use sqlx::postgres::PgListener;
+    let mut listener: Option<PgListener> = None;
+    loop {
+        if shutdown.is_cancelled() {
+            return;
+        }
+        let Some(l) = listener.as_mut() else {
+            let connected = async {
+                let mut l = PgListener::connect(&state.config.database_url).await?;
+                l.listen(crate::store::INVALIDATION_CHANNEL).await?;
+                Ok::<_, sqlx::Error>(l)
+            };
+            tokio::select! {
+                r = connected => match r {
+                    Ok(l) => {
+                        listener = Some(l);
+                        state.forget_all_cached();
+                    }
+                    Err(e) => {
+                        warn!(error = %e, "cache invalidation feed: cannot listen; retrying");
+                        tokio::select! {
+                            _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                            _ = shutdown.cancelled() => return,
+                        }
+                    }
+                },
+                _ = shutdown.cancelled() => return,
+            }
+            continue;
+        };
+        tokio::select! {
+            r = l.try_recv() => match r {
+                Ok(Some(n)) => {
+                    if let Some(what) = crate::store::Invalidation::decode(n.payload()) {
+                        state.apply_invalidation(&what).await;
+                    }
+                }
+                Ok(None) => {
+                    // Reconnects on the next call; what was sent meanwhile is lost.
+                    warn!("cache invalidation feed interrupted; dropping cached rows");
+                    state.forget_all_cached();
+                }
+                Err(e) => {
+                    warn!(error = %e, "cache invalidation feed failed; reconnecting");
+                    state.forget_all_cached();
+                    listener = None;
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                        _ = shutdown.cancelled() => return,
+                    }
+                }
+            },
+            _ = shutdown.cancelled() => return,
+        }
     }
 }
 

@@ -155,13 +155,46 @@ impl AppState {
 
     /// Forgets a cached channel row (after a change made through this process).
     pub async fn forget_channel(&self, channel_id: &str) {
-        self.senders.channel_cache().invalidate(channel_id).await;
+        self.senders.forget_channel(channel_id).await;
     }
 
     /// Forgets cached secrets and keys of an instance (after a rotation or a key change).
     pub async fn forget_instance_keys(&self, instance_id: &str) {
         self.secrets.invalidate(instance_id).await;
         self.verification_keys.invalidate(instance_id).await;
+        self.store
+            .publish_invalidation(&crate::store::Invalidation::Instance(
+                instance_id.to_string(),
+            ))
+            .await;
+    }
+
+    /// Applies another replica's invalidation to this replica's caches.
+    pub async fn apply_invalidation(&self, what: &crate::store::Invalidation) {
+        match what {
+            crate::store::Invalidation::Channel(id) => {
+                let cache = self.senders.channel_cache();
+                // The decrypted token goes too: the change may have deleted or replaced it.
+                if let Some(row) = cache.get(id).await
+                    && let Some(enc) = &row.token_enc
+                {
+                    self.senders.forget_token(enc).await;
+                }
+                cache.invalidate(id).await;
+            }
+            crate::store::Invalidation::Instance(id) => {
+                self.secrets.invalidate(id).await;
+                self.verification_keys.invalidate(id).await;
+            }
+        }
+    }
+
+    /// Drops everything cached (the invalidation feed was interrupted: changes may be missed).
+    pub fn forget_all_cached(&self) {
+        self.senders.forget_all_tokens();
+        self.senders.channel_cache().invalidate_all();
+        self.secrets.invalidate_all();
+        self.verification_keys.invalidate_all();
     }
 
     pub fn writer_wakeup(&self) {

@@ -832,7 +832,7 @@ impl Store {
     ) -> Result<bool> {
         let n = sqlx::query(
             "UPDATE channels SET send_owner = $1, send_lease_until = $2 \
-             WHERE id = $3 AND (send_owner = $1 OR send_owner IS NULL OR send_lease_until < $4)",
+             WHERE id = $3 AND (send_owner = $1 OR send_lease_until < $4)",
         )
         .bind(owner)
         .bind(now + lease_ms)
@@ -844,13 +844,20 @@ impl Store {
         Ok(n == 1)
     }
 
-    /// Gives the lease up (on shutdown) so another replica takes over at once.
-    pub async fn release_send_lease(&self, channel_id: &str, owner: &str) -> Result<()> {
+    /// Gives the lease up (idle, or shutting down): another replica may take it from
+    /// `quiet_until` (ms; the end of the last rate window of this holder's sends, or 0).
+    pub async fn release_send_lease(
+        &self,
+        channel_id: &str,
+        owner: &str,
+        quiet_until: i64,
+    ) -> Result<()> {
         sqlx::query(
-            "UPDATE channels SET send_owner = NULL, send_lease_until = 0 WHERE id = $1 AND send_owner = $2",
+            "UPDATE channels SET send_owner = NULL, send_lease_until = $3 WHERE id = $1 AND send_owner = $2",
         )
         .bind(channel_id)
         .bind(owner)
+        .bind(quiet_until)
         .execute(self.pool())
         .await?;
         Ok(())

@@ -199,6 +199,24 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// PostgreSQL: tells every replica (each LISTENs on [`INVALIDATION_CHANNEL`]) that a
+    /// cached object changed, so its caches drop it at once instead of after their TTL. Called
+    /// after the change is committed. SQLite: nothing (one process; local caches are dropped
+    /// by the caller). Best effort: the caches' short TTLs bound staleness if it is lost.
+    pub async fn publish_invalidation(&self, what: &Invalidation) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        let sent = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(INVALIDATION_CHANNEL)
+            .bind(what.encode())
+            .execute(&self.pool)
+            .await;
+        if let Err(e) = sent {
+            tracing::warn!(error = %e, "could not notify other replicas of a cache invalidation");
+        }
+    }
+
     /// Writes an audit record (P17): who did what to which object. The instance concerned is
     /// the target itself (an instance) or its owner (a channel or an event).
     pub async fn audit(
@@ -221,6 +239,39 @@ impl Store {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+}
+
+/// The PostgreSQL notification channel of cache invalidations between replicas.
+pub const INVALIDATION_CHANNEL: &str = "metabridge_cache";
+
+/// What a replica changed, for the others' caches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Invalidation {
+    /// A channel row (status, token, rate, …): drop it from the channel cache.
+    Channel(String),
+    /// An instance's signing secret or verification keys.
+    Instance(String),
+}
+
+impl Invalidation {
+    pub fn encode(&self) -> String {
+        match self {
+            Self::Channel(id) => format!("channel:{id}"),
+            Self::Instance(id) => format!("instance:{id}"),
+        }
+    }
+
+    pub fn decode(payload: &str) -> Option<Self> {
+        let (kind, id) = payload.split_once(':')?;
+        if id.is_empty() {
+            return None;
+        }
+        match kind {
+            "channel" => Some(Self::Channel(id.to_string())),
+            "instance" => Some(Self::Instance(id.to_string())),
+            _ => None,
+        }
     }
 }
 
@@ -255,6 +306,19 @@ mod tests {
             "($1, $2, $3), ($4, $5, $6)"
         );
         assert_eq!(values_placeholders(Backend::Sqlite, 2, 2), "(?, ?), (?, ?)");
+    }
+
+    #[test]
+    fn invalidations_round_trip_and_garbage_is_ignored() {
+        for i in [
+            Invalidation::Channel("ch_01abc".into()),
+            Invalidation::Instance("ins_x:y".into()),
+        ] {
+            assert_eq!(Invalidation::decode(&i.encode()), Some(i));
+        }
+        for bad in ["", "channel", "channel:", "token:abc", ":x"] {
+            assert_eq!(Invalidation::decode(bad), None, "{bad}");
+        }
     }
 
     #[test]

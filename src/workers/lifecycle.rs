@@ -136,7 +136,7 @@ impl Lifecycle {
         if let Some(enc) = &row.token_enc {
             self.senders.forget_token(enc).await;
         }
-        self.senders.channel_cache().invalidate(&row.id).await;
+        self.senders.forget_channel(&row.id).await;
         self.delivery_wakeup.notify_one();
         Ok(())
     }
@@ -224,7 +224,7 @@ impl Lifecycle {
                         .await?
                     {
                         self.senders.forget_token(&old_enc).await;
-                        self.senders.channel_cache().invalidate(&row.id).await;
+                        self.senders.forget_channel(&row.id).await;
                         info!(channel = %row.id, "Instagram token refreshed");
                     }
                     return Ok(());
@@ -350,7 +350,7 @@ impl Lifecycle {
                 self.store
                     .registration_result(row, None, self.horizon_ms)
                     .await?;
-                self.senders.channel_cache().invalidate(&row.id).await;
+                self.senders.forget_channel(&row.id).await;
                 self.delivery_wakeup.notify_one();
             }
             Err(e) if token_dead(&e) => {

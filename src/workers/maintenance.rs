@@ -38,6 +38,10 @@ pub async fn retention_pass(
     Ok(total)
 }
 
+/// The job lease retention runs under: one replica at a time purges (the others would only
+/// contend for the same rows).
+const RETENTION_JOB: &str = "retention";
+
 pub async fn run_retention(
     store: Store,
     log_retention: Duration,
@@ -45,18 +49,32 @@ pub async fn run_retention(
     every: Duration,
     shutdown: CancellationToken,
 ) {
+    let owner = crate::ids::new_id("rt_");
+    // Held from one pass to the next; a replica that dies hands it over after this long.
+    let lease_ms =
+        i64::try_from((every * 2).max(Duration::from_secs(600)).as_millis()).unwrap_or(i64::MAX);
     loop {
-        match retention_pass(&store, log_retention, content_retention).await {
-            Ok(0) => {}
-            Ok(n) => info!(
-                rows = n,
-                "retention removed expired log entries and content"
-            ),
-            Err(e) => warn!(error = %e, "retention pass failed; will retry"),
+        match store
+            .acquire_job_lease(RETENTION_JOB, &owner, lease_ms)
+            .await
+        {
+            Ok(true) => match retention_pass(&store, log_retention, content_retention).await {
+                Ok(0) => {}
+                Ok(n) => info!(
+                    rows = n,
+                    "retention removed expired log entries and content"
+                ),
+                Err(e) => warn!(error = %e, "retention pass failed; will retry"),
+            },
+            Ok(false) => {}
+            Err(e) => warn!(error = %e, "retention: cannot take the job lease; will retry"),
         }
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
-            _ = shutdown.cancelled() => return,
+            _ = shutdown.cancelled() => {
+                let _ = store.release_job_lease(RETENTION_JOB, &owner).await;
+                return;
+            }
         }
     }
 }

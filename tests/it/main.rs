@@ -7,6 +7,7 @@ mod helpers;
 
 mod api;
 mod cli;
+mod cluster;
 mod connect;
 mod connect_browser;
 mod delivery;
