@@ -36,6 +36,8 @@ struct Args {
     database_url: Option<String>,
     /// `--replicas 1,2,3`: the scale-out run (PostgreSQL only).
     replicas: Vec<usize>,
+    /// `--burst N`: N distinct webhooks at once (all connections), then until all delivered.
+    burst: Option<usize>,
 }
 
 fn args() -> Args {
@@ -44,6 +46,7 @@ fn args() -> Args {
         connections: 64,
         database_url: None,
         replicas: Vec::new(),
+        burst: None,
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -54,6 +57,7 @@ fn args() -> Args {
                 a.connections = v.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(64)
             }
             "--database-url" => a.database_url = v.get(i + 1).cloned(),
+            "--burst" => a.burst = v.get(i + 1).and_then(|s| s.parse().ok()),
             "--replicas" => {
                 a.replicas = v
                     .get(i + 1)
@@ -452,6 +456,90 @@ async fn replicas_run(
     Ok(())
 }
 
+/// `--burst N`: N distinct single-message webhooks sent as fast as `conns` connections allow
+/// (each retried until it gets a 200, as Meta does); then waits until the receiver has every
+/// acknowledged one. Reports sent / acknowledged / delivered / duplicated / lost.
+async fn burst_run(
+    client: &reqwest::Client,
+    url: &str,
+    receiver: &metabridge::sim::receiver::Receiver,
+    n: usize,
+    conns: usize,
+) -> anyhow::Result<()> {
+    let bodies = Bodies::new("single", 70_000_000);
+    let prepared: Arc<Vec<(Body, String)>> = Arc::new((0..n).map(|_| bodies.make()).collect());
+    let next = Arc::new(AtomicUsize::new(0));
+    let retries = Arc::new(AtomicU64::new(0));
+    let start = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..conns {
+        let (client, url, prepared, next, retries) = (
+            client.clone(),
+            url.to_string(),
+            Arc::clone(&prepared),
+            Arc::clone(&next),
+            Arc::clone(&retries),
+        );
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(((body, sig), _)) = prepared.get(i) else {
+                    return;
+                };
+                loop {
+                    let r = client
+                        .post(&url)
+                        .header("x-hub-signature-256", sig.as_str())
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    if r.is_ok_and(|r| r.status().as_u16() == 200) {
+                        break;
+                    }
+                    retries.fetch_add(1, Ordering::Relaxed);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await?;
+    }
+    let acked_in = start.elapsed();
+    let ids: std::collections::HashSet<&str> = prepared.iter().map(|(_, id)| id.as_str()).collect();
+    let delivered = || {
+        let mut seen: HashMap<String, std::collections::HashSet<String>> = HashMap::new();
+        for ev in receiver.state.accepted() {
+            if let Some(id) = ev.body["raw"]["id"].as_str()
+                && ids.contains(id)
+            {
+                seen.entry(id.to_string())
+                    .or_default()
+                    .insert(ev.event_id.clone());
+            }
+        }
+        seen
+    };
+    let deadline = Instant::now() + Duration::from_secs(600);
+    let mut seen = delivered();
+    while seen.len() < n && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        seen = delivered();
+    }
+    let all_in = start.elapsed();
+    let duplicated = seen.values().filter(|ev| ev.len() > 1).count();
+    println!(
+        "| burst | sent | acknowledged | retried | delivered | duplicated (two event ids) | lost | all acknowledged | all delivered |\n|---|---|---|---|---|---|---|---|---|\n| {conns} connections | {n} | {n} | {} | {} | {duplicated} | {} | {:.1} s | {:.1} s |",
+        retries.load(Ordering::Relaxed),
+        seen.len(),
+        n - seen.len(),
+        acked_in.as_secs_f64(),
+        all_in.as_secs_f64()
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args();
@@ -506,6 +594,9 @@ async fn main() -> anyhow::Result<()> {
     let receiver = metabridge::sim::receiver::start("127.0.0.1:0".parse()?, false).await?;
     register(&client, &base, &receiver).await?;
 
+    if let Some(n) = args.burst {
+        return burst_run(&client, &url, &receiver, n, args.connections).await;
+    }
     let secs = args.seconds;
     let conns = args.connections;
     println!(

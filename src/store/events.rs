@@ -186,6 +186,25 @@ pub async fn apply_outcomes(
                 .await?;
         }
     }
+    // A retry that got through means the instance's receiver is back: its other conversations
+    // waiting out a backoff (up to an hour after a long outage) become due now instead of
+    // when their timers run out. The per-instance concurrency cap paces the catch-up.
+    let mut recovered: Vec<(&str, i64)> = Vec::new();
+    for o in &delivered {
+        if o.attempt > 1 && !recovered.iter().any(|(i, _)| *i == o.instance_id) {
+            recovered.push((&o.instance_id, o.at));
+        }
+    }
+    for (instance_id, at) in recovered {
+        sqlx::query(
+            "UPDATE events SET next_attempt_at = $2 WHERE instance_id = $1 AND state = 'pending' \
+             AND attempts > 0 AND next_attempt_at > $2",
+        )
+        .bind(instance_id)
+        .bind(at)
+        .execute(&mut **tx)
+        .await?;
+    }
     for o in outcomes.iter().filter(|o| o.kind != OutcomeKind::Delivered) {
         match &o.kind {
             OutcomeKind::Retry { next_at } | OutcomeKind::Gone { next_at } => {
@@ -229,7 +248,7 @@ pub async fn apply_outcomes(
 }
 
 impl Store {
-    /// Heads of conversations that are due, per instance: for every instance that is not
+    /// Heads of conversations that are due, oldest first, per instance: for every instance that is not
     /// paused and not in `busy` (instance id → how many more it may start), at most that many.
     /// An event is never returned while an earlier event of its conversation is pending, nor
     /// when it is in `in_flight` (what this process is delivering). On PostgreSQL the rows are
@@ -263,12 +282,12 @@ impl Store {
         let sql = match self.backend {
             Backend::Sqlite => format!(
                 "SELECT {cols} FROM events e JOIN instances i ON i.id = e.instance_id WHERE {due_where}{exclude} \
-                 AND $3 >= 0 ORDER BY e.next_attempt_at, e.seq LIMIT $2"
+                 AND $3 >= 0 ORDER BY e.seq LIMIT $2"
             ),
             Backend::Postgres => format!(
                 "WITH claimed AS (UPDATE events SET lease_until = $3 WHERE seq IN (\
                     SELECT e.seq FROM events e WHERE {due_where}{exclude} \
-                    ORDER BY e.next_attempt_at, e.seq LIMIT $2 FOR UPDATE OF e SKIP LOCKED) RETURNING *) \
+                    ORDER BY e.seq LIMIT $2 FOR UPDATE OF e SKIP LOCKED) RETURNING *) \
                  SELECT {cols} FROM claimed e JOIN instances i ON i.id = e.instance_id ORDER BY e.seq"
             ),
         };

@@ -482,7 +482,11 @@ async fn check_invariants(
     let mut event_of: HashMap<String, String> = HashMap::new();
     let mut order: HashMap<String, Vec<String>> = HashMap::new();
     let mut redeliveries = 0u64;
-    for e in r.accepted() {
+    // In the order the requests arrived (a request the bridge gave up on after its timeout
+    // may be answered by the receiver after the retry).
+    let mut arrivals = r.accepted();
+    arrivals.sort_by_key(|e| e.arrived);
+    for e in arrivals {
         if e.event_type != "message.received" {
             continue;
         }
