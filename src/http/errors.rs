@@ -31,6 +31,7 @@ pub mod codes {
     pub const KEY_NOT_FOUND: &str = "key_not_found";
     pub const KEY_EXISTS: &str = "key_exists";
     pub const RATE_LIMITED: &str = "rate_limited";
+    pub const REQUEST_TIMEOUT: &str = "request_timeout";
 }
 
 /// Error body of every API error.
@@ -177,6 +178,16 @@ impl ApiError {
             None,
         ))
     }
+}
+
+/// `408 request_timeout`: the request body did not arrive in time. The connection is closed
+/// (the rest of the body is never read).
+pub fn request_timeout() -> poem::Response {
+    poem::Response::builder()
+        .status(poem::http::StatusCode::REQUEST_TIMEOUT)
+        .content_type("application/json")
+        .header(poem::http::header::CONNECTION, "close")
+        .body(r#"{"code":"request_timeout","message":"The request body did not arrive in time."}"#)
 }
 
 /// Every error raised before an operation runs (authentication, parameter and body

@@ -95,6 +95,11 @@ impl ParsePayload for RawWebhook {
         match body.take()?.into_bytes_limit(limit).await {
             Ok(bytes) => Ok(Self(bytes)),
             Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(too_large()),
+            Err(poem::error::ReadBodyError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                // The body deadline passed (`body_deadline` answers 408).
+                state.metrics.reject("body_timeout");
+                Err(poem::Error::from_status(StatusCode::REQUEST_TIMEOUT))
+            }
             Err(_) => {
                 state.metrics.reject("body_read_error");
                 Err(poem::Error::from_status(StatusCode::BAD_REQUEST))
