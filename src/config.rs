@@ -340,6 +340,10 @@ pub struct Config {
     pub jwt_max_lifetime: Duration,
     pub sqlite_synchronous_full: bool,
     pub allow_private_callbacks: bool,
+    /// Fixed answers of the delivery client's resolver (host → address), checked like any
+    /// other answer. Tests only (a public-looking name that resolves to a private address);
+    /// empty in production, where every name goes to the system resolver.
+    pub callback_dns_overrides: Vec<(String, std::net::IpAddr)>,
     pub run_workers: bool,
     /// Retention worker period (tests shorten it).
     pub retention_interval: Duration,
@@ -848,6 +852,7 @@ impl Config {
             jwt_max_lifetime: Duration::from_secs(args.jwt_max_lifetime_secs.max(1)),
             sqlite_synchronous_full,
             allow_private_callbacks: args.allow_private_callbacks || dev,
+            callback_dns_overrides: Vec::new(),
             run_workers: args.workers,
             retention_interval: Duration::from_secs(60),
             dispatch_poll: Duration::from_millis(500),
@@ -912,6 +917,7 @@ impl Config {
             jwt_max_lifetime: Duration::from_secs(3600),
             sqlite_synchronous_full: true,
             allow_private_callbacks: true,
+            callback_dns_overrides: Vec::new(),
             run_workers: true,
             retention_interval: Duration::from_secs(3600),
             dispatch_poll: Duration::from_millis(200),
