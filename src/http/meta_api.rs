@@ -331,10 +331,13 @@ impl MetaApi {
     async fn receive(
         &self,
         state: Data<&Arc<AppState>>,
-        #[oai(name = "X-Hub-Signature-256")] signature: Header<Option<String>>,
+        request: &Request,
+        // Declared for the spec; the value is read from the raw headers (`webhooks::signature_header`).
+        #[oai(name = "X-Hub-Signature-256")] _signature: Header<Option<String>>,
         body: RawWebhook,
     ) -> WebhookResponse {
-        match webhooks::accept(&state, signature.as_deref(), &body.0).await {
+        let signature = webhooks::signature_header(request.headers());
+        match webhooks::accept(&state, signature, &body.0).await {
             Accepted::Stored | Accepted::Malformed => WebhookResponse::Ok,
             Accepted::Unauthorized(code) => WebhookResponse::Unauthorized(error(
                 code,
