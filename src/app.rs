@@ -278,15 +278,14 @@ impl Application {
         drop(dispatcher);
         info!(%addr, backend = ?cfg.backend, "metabridge listening");
         let app = http::app(Arc::clone(&state));
-        let stop = shutdown.clone();
-        poem::Server::new_with_acceptor(acceptor)
-            .idle_timeout(Duration::from_secs(60))
-            .run_with_graceful_shutdown(
-                app,
-                async move { stop.cancelled().await },
-                Some(Duration::from_secs(20)),
-            )
-            .await?;
+        http::server::serve(
+            acceptor,
+            app,
+            cfg.http_timeouts,
+            shutdown.clone(),
+            Duration::from_secs(20),
+        )
+        .await?;
         info!("HTTP server stopped; stopping workers");
         shutdown.cancel();
         while workers.join_next().await.is_some() {}

@@ -91,6 +91,19 @@ pub struct ServeArgs {
     /// Largest webhook body accepted, in bytes (larger → 413).
     #[arg(long, env = "METABRIDGE_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
     pub max_body_bytes: usize,
+    /// How long a client may take to send a request's headers, in milliseconds (slow
+    /// senders get 408 and are disconnected). HTTP/1.1 starts this clock whenever a
+    /// connection waits for its next request, so it also closes idle keep-alive connections.
+    #[arg(long, env = "METABRIDGE_HEADER_TIMEOUT_MS", default_value_t = 10_000)]
+    pub header_timeout_ms: u64,
+    /// How long a client may take to send a request's body once its headers arrived, in
+    /// milliseconds (longer → 408 `request_timeout`, connection closed).
+    #[arg(long, env = "METABRIDGE_BODY_TIMEOUT_MS", default_value_t = 30_000)]
+    pub body_timeout_ms: u64,
+    /// A connection with no traffic at all for this long is closed, in milliseconds (requests
+    /// in flight finish first).
+    #[arg(long, env = "METABRIDGE_IDLE_TIMEOUT_MS", default_value_t = 60_000)]
+    pub idle_timeout_ms: u64,
     /// Log format: `text` or `json`.
     #[arg(long, env = "METABRIDGE_LOG_FORMAT", default_value = "text")]
     pub log_format: String,
@@ -313,6 +326,8 @@ pub struct Config {
     pub fernet_keys: Vec<Secret>,
     pub dev: bool,
     pub max_body_bytes: usize,
+    /// Slow-client limits of the HTTP server.
+    pub http_timeouts: HttpTimeouts,
     pub json_logs: bool,
     pub idempotency_retention: Duration,
     pub content_retention: Duration,
@@ -325,6 +340,10 @@ pub struct Config {
     pub jwt_max_lifetime: Duration,
     pub sqlite_synchronous_full: bool,
     pub allow_private_callbacks: bool,
+    /// Fixed answers of the delivery client's resolver (host → address), checked like any
+    /// other answer. Tests only (a public-looking name that resolves to a private address);
+    /// empty in production, where every name goes to the system resolver.
+    pub callback_dns_overrides: Vec<(String, std::net::IpAddr)>,
     pub run_workers: bool,
     /// Retention worker period (tests shorten it).
     pub retention_interval: Duration,
@@ -340,6 +359,17 @@ pub struct Config {
     /// Per-instance `/v1` and admin request limits.
     pub api_limit: crate::http::ratelimit::Limit,
     pub admin_limit: crate::http::ratelimit::Limit,
+}
+
+/// How long the HTTP server waits for slow or silent clients.
+#[derive(Debug, Clone, Copy)]
+pub struct HttpTimeouts {
+    /// A request's headers must arrive within this (also the keep-alive idle limit).
+    pub header: Duration,
+    /// A request's body must arrive within this after its headers.
+    pub body: Duration,
+    /// A connection without any traffic for this long is closed.
+    pub idle: Duration,
 }
 
 /// How Instagram accounts are connected.
@@ -617,6 +647,15 @@ impl Config {
                 "must be at least 1024",
             ));
         }
+        for (var, ms) in [
+            ("METABRIDGE_HEADER_TIMEOUT_MS", args.header_timeout_ms),
+            ("METABRIDGE_BODY_TIMEOUT_MS", args.body_timeout_ms),
+            ("METABRIDGE_IDLE_TIMEOUT_MS", args.idle_timeout_ms),
+        ] {
+            if !(100..=3_600_000).contains(&ms) {
+                return Err(cfg_err(var, "must be between 100 and 3600000"));
+            }
+        }
         let json_logs = match args.log_format.as_str() {
             "json" => true,
             "text" => false,
@@ -794,6 +833,11 @@ impl Config {
             fernet_keys,
             dev,
             max_body_bytes: args.max_body_bytes,
+            http_timeouts: HttpTimeouts {
+                header: Duration::from_millis(args.header_timeout_ms),
+                body: Duration::from_millis(args.body_timeout_ms),
+                idle: Duration::from_millis(args.idle_timeout_ms),
+            },
             json_logs,
             idempotency_retention: Duration::from_secs(
                 u64::from(args.idempotency_retention_days) * DAY,
@@ -808,6 +852,7 @@ impl Config {
             jwt_max_lifetime: Duration::from_secs(args.jwt_max_lifetime_secs.max(1)),
             sqlite_synchronous_full,
             allow_private_callbacks: args.allow_private_callbacks || dev,
+            callback_dns_overrides: Vec::new(),
             run_workers: args.workers,
             retention_interval: Duration::from_secs(60),
             dispatch_poll: Duration::from_millis(500),
@@ -855,6 +900,11 @@ impl Config {
             fernet_keys: vec![Secret::new(fernet_key)],
             dev: true,
             max_body_bytes: 4 * 1024 * 1024,
+            http_timeouts: HttpTimeouts {
+                header: Duration::from_secs(10),
+                body: Duration::from_secs(30),
+                idle: Duration::from_secs(60),
+            },
             json_logs: false,
             idempotency_retention: Duration::from_secs(30 * DAY),
             content_retention: Duration::from_secs(7 * DAY),
@@ -867,6 +917,7 @@ impl Config {
             jwt_max_lifetime: Duration::from_secs(3600),
             sqlite_synchronous_full: true,
             allow_private_callbacks: true,
+            callback_dns_overrides: Vec::new(),
             run_workers: true,
             retention_interval: Duration::from_secs(3600),
             dispatch_poll: Duration::from_millis(200),

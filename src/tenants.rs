@@ -42,25 +42,61 @@ pub fn validate_name(field: &'static str, name: &str) -> Result<String, OpError>
     Ok(name.to_string())
 }
 
-fn is_private(ip: IpAddr) -> bool {
+/// Whether an address is not a public unicast address: loopback, private, link-local (the
+/// cloud metadata service at 169.254.169.254), CGNAT, "this network", benchmarking, reserved,
+/// multicast, documentation, IPv6 unique-local, and IPv6 forms that embed such an IPv4
+/// address (mapped, compatible, NAT64, 6to4). The SSRF guard of callback URLs: checked when a
+/// URL is stored and again on every address a callback host resolves to.
+pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
+            let [a, b, c, _] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
                 || v4.is_unspecified()
                 || v4.is_broadcast()
                 || v4.is_documentation()
-                || v4.octets()[0] == 100 && (64..128).contains(&v4.octets()[1]) // CGNAT
+                || v4.is_multicast()
+                || a == 0 // "this network"
+                || a == 100 && (64..128).contains(&b) // CGNAT
+                || a == 192 && b == 0 && c == 0 // IETF protocol assignments
+                || a == 198 && (b == 18 || b == 19) // benchmarking
+                || a >= 240 // reserved
         }
         IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                let [h1, h2] = hi.to_be_bytes();
+                let [l1, l2] = lo.to_be_bytes();
+                is_private(IpAddr::V4(std::net::Ipv4Addr::new(h1, h2, l1, l2)))
+            };
             v6.is_loopback()
                 || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
-                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link local
+                || (s[0] & 0xffc0) == 0xfec0 // site local (deprecated)
+                || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
                 || v6.to_ipv4_mapped().is_some_and(|v4| is_private(IpAddr::V4(v4)))
+                // IPv4-compatible (deprecated) ::a.b.c.d
+                || (s[..6].iter().all(|&x| x == 0) && embedded(s[6], s[7]))
+                // NAT64 64:ff9b::a.b.c.d
+                || (s[0] == 0x64 && s[1] == 0xff9b && s[2..6].iter().all(|&x| x == 0) && embedded(s[6], s[7]))
+                // 6to4 2002:a.b.c.d::
+                || (s[0] == 0x2002 && embedded(s[1], s[2]))
         }
     }
+}
+
+/// Whether a host name is a name for this machine or a local network (`localhost`,
+/// `*.localhost`, `*.local`, `*.internal`; a trailing dot is the same name).
+pub fn is_local_name(host: &str) -> bool {
+    let d = host.trim_end_matches('.').to_ascii_lowercase();
+    d == "localhost"
+        || d.ends_with(".localhost")
+        || d.ends_with(".local")
+        || d.ends_with(".internal")
 }
 
 /// A callback URL: absolute http(s), no credentials; HTTPS and a public host unless private
@@ -87,13 +123,7 @@ pub fn validate_callback_url(url: &str, allow_private: bool) -> Result<String, O
         let private = match host {
             url::Host::Ipv4(v4) => is_private(IpAddr::V4(v4)),
             url::Host::Ipv6(v6) => is_private(IpAddr::V6(v6)),
-            url::Host::Domain(d) => {
-                let d = d.to_ascii_lowercase();
-                d == "localhost"
-                    || d.ends_with(".localhost")
-                    || d.ends_with(".local")
-                    || d.ends_with(".internal")
-            }
+            url::Host::Domain(d) => is_local_name(d),
         };
         if private {
             return Err(invalid(
@@ -444,6 +474,20 @@ mod tests {
             "ftp://example.com/",
             "not a url",
             "https://[::ffff:127.0.0.1]/",
+            "https://localhost./",
+            "https://LOCALHOST/",
+            "https://2130706433/",
+            "https://0x7f000001/",
+            "https://0177.0.0.1/",
+            "https://127.1/",
+            "https://0.0.0.0/",
+            "https://[::]/",
+            "https://[::127.0.0.1]/",
+            "https://[64:ff9b::a9fe:a9fe]/",
+            "https://[2002:a00:1::]/",
+            "https://[fd00::1]/",
+            "https://224.0.0.1/",
+            "https://metadata.google.internal/",
         ] {
             assert!(
                 validate_callback_url(bad, false).is_err(),
@@ -451,6 +495,8 @@ mod tests {
             );
         }
         assert!(validate_callback_url("https://dsk.example.com/hooks/meta", false).is_ok());
+        assert!(validate_callback_url("https://93.184.215.14/hooks", false).is_ok());
+        assert!(validate_callback_url("https://[2606:4700::1111]/hooks", false).is_ok());
         assert!(validate_callback_url("http://127.0.0.1:9000/cb", true).is_ok());
     }
 

@@ -151,16 +151,6 @@ fn media_error(e: GraphCallError) -> ApiError {
     }
 }
 
-/// A Meta media id: digits, letters, `.`, `_`, `-` only (never a path).
-fn valid_media_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || b == b'.')
-        && !id.contains("..")
-}
-
 pub struct ChannelsApi;
 
 #[OpenApi(prefix_path = "/v1", tag = "Tag::Channels")]
@@ -303,7 +293,8 @@ impl ChannelsApi {
 
     /// Download an inbound media file (WhatsApp media id from a `message.received` event),
     /// streamed from Meta with its content type and length. Meta keeps inbound media for a
-    /// limited time; an expired or unknown id is a `404 media_not_found`.
+    /// limited time; an expired or unknown id is a `404 media_not_found`. A `media_id` that is
+    /// not Meta's (digits only) is a `422 validation_failed`.
     #[oai(
         path = "/channels/:id/media/:media_id",
         method = "get",
@@ -317,10 +308,11 @@ impl ChannelsApi {
         media_id: Path<String>,
     ) -> Result<Response<Binary<poem::Body>>, ApiError> {
         let channel = own_channel(&state, &id, &auth.0, false).await?;
-        if !valid_media_id(&media_id) {
-            return Err(ApiError::not_found(
-                codes::MEDIA_NOT_FOUND,
-                "No media with that id.",
+        if !crate::outbound::model::is_media_id(&media_id) {
+            return Err(ApiError::rule(
+                "media_id",
+                crate::outbound::model::rule::INVALID_FORMAT,
+                "must be a Meta media id (digits only)",
             ));
         }
         if channel.kind != "whatsapp" {

@@ -31,6 +31,7 @@ pub mod codes {
     pub const KEY_NOT_FOUND: &str = "key_not_found";
     pub const KEY_EXISTS: &str = "key_exists";
     pub const RATE_LIMITED: &str = "rate_limited";
+    pub const REQUEST_TIMEOUT: &str = "request_timeout";
 }
 
 /// Error body of every API error.
@@ -41,10 +42,11 @@ pub struct ErrorBody {
     ///
     /// | status | code | meaning |
     /// |---|---|---|
-    /// | 400 | `invalid_request` | not JSON, wrong types, missing fields, unknown enum value |
-    /// | 400 | `idempotency_key_invalid` | `Idempotency-Key` is not 1–255 visible ASCII characters |
+    /// | 400 | `invalid_request` | not JSON, wrong types, missing fields, unknown enum value, a NUL character in the path, the query or a text value |
+    /// | 400 | `idempotency_key_invalid` | `Idempotency-Key` is not 1–255 visible ASCII characters, or is sent more than once |
     /// | 401 | `token_missing`, `token_expired`, `token_invalid`, `unauthorized` | the JWT or admin token is absent, expired or does not verify |
     /// | 404 | `not_found`, `instance_not_found`, `channel_not_found`, `event_not_found`, `message_not_found`, `media_not_found`, `key_not_found`, `connect_session_not_found` | no such object for this caller (also another instance's) |
+    /// | 408 | `request_timeout` | the body did not arrive within the body timeout; the connection is closed |
     /// | 409 | `channel_already_registered`, `key_exists`, `event_not_replayable`, `event_content_purged`, `idempotency_key_reused`, `channel_unavailable`, `connect_not_configured` | conflicts with the current state |
     /// | 413 | `payload_too_large`, `media_too_large` | the body or the media is over the limit |
     /// | 422 | `validation_failed` (with `field` and `rule`), `window_closed`, `return_url_not_allowed`, `unsupported_media_type` | well-formed but breaks a rule |
@@ -170,6 +172,15 @@ impl ApiError {
         ))
     }
     pub fn store(context: &str, err: crate::store::StoreError) -> Self {
+        if err.is_invalid_text() {
+            // A parameter the middleware let through (a NUL inside a JSON string): the
+            // caller's mistake, not an outage.
+            return Self::BadRequest(body(
+                codes::INVALID_REQUEST,
+                "Text values must not contain NUL characters.",
+                None,
+            ));
+        }
         error!(error = %err, "{context}");
         Self::Unavailable(body(
             codes::UNAVAILABLE,
@@ -177,6 +188,16 @@ impl ApiError {
             None,
         ))
     }
+}
+
+/// `408 request_timeout`: the request body did not arrive in time. The connection is closed
+/// (the rest of the body is never read).
+pub fn request_timeout() -> poem::Response {
+    poem::Response::builder()
+        .status(poem::http::StatusCode::REQUEST_TIMEOUT)
+        .content_type("application/json")
+        .header(poem::http::header::CONNECTION, "close")
+        .body(r#"{"code":"request_timeout","message":"The request body did not arrive in time."}"#)
 }
 
 /// Every error raised before an operation runs (authentication, parameter and body

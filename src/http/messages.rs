@@ -237,6 +237,30 @@ fn rendered_recipient(kind: ChannelKind, body: &Value, fallback: &str) -> String
     v.and_then(Value::as_str).unwrap_or(fallback).to_string()
 }
 
+/// The request's `Idempotency-Key`, read from the raw headers: poem-openapi's `Header`
+/// extractor silently drops a value that is not visible ASCII, which would turn a retry with
+/// such a key into a second send. A key that is not 1–255 visible ASCII characters, or more
+/// than one `Idempotency-Key` header, is refused.
+fn idempotency_key(req: &poem::Request) -> Result<Option<String>, ApiError> {
+    let invalid = || {
+        ApiError::bad_request(
+            codes::IDEMPOTENCY_KEY_INVALID,
+            format!(
+                "Send one Idempotency-Key of 1–{MAX_IDEMPOTENCY_KEY} visible ASCII characters."
+            ),
+        )
+    };
+    let mut values = req.headers().get_all("idempotency-key").iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(invalid());
+    }
+    let key = std::str::from_utf8(value.as_bytes()).map_err(|_| invalid())?;
+    validate_idempotency_key(Some(key))
+}
+
 fn validate_idempotency_key(key: Option<&str>) -> Result<Option<String>, ApiError> {
     let Some(key) = key else { return Ok(None) };
     if key.is_empty()
@@ -352,15 +376,17 @@ impl MessagesApi {
         &self,
         auth: InstanceAuth,
         state: Data<&Arc<AppState>>,
+        request: &poem::Request,
         body: Json<SendMessageRequest>,
+        // Declared for the spec; the value is read from the raw headers (`idempotency_key`).
         /// Makes retries safe: the same key never sends twice (1–255 visible ASCII characters).
         #[oai(name = "Idempotency-Key")]
-        idempotency_key: Header<Option<String>>,
+        _idempotency_key: Header<Option<String>>,
         /// Seconds to wait for Meta's answer before responding (0–30, default 0).
         wait: Query<Option<u64>>,
     ) -> Result<SendResponse, ApiError> {
         let instance_id = auth.0;
-        let key = validate_idempotency_key(idempotency_key.0.as_deref())?;
+        let key = idempotency_key(request)?;
         let wait = match wait.0 {
             None => 0,
             Some(w) if w <= MAX_WAIT_SECS => w,

@@ -95,6 +95,11 @@ impl ParsePayload for RawWebhook {
         match body.take()?.into_bytes_limit(limit).await {
             Ok(bytes) => Ok(Self(bytes)),
             Err(poem::error::ReadBodyError::PayloadTooLarge) => Err(too_large()),
+            Err(poem::error::ReadBodyError::Io(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                // The body deadline passed (`body_deadline` answers 408).
+                state.metrics.reject("body_timeout");
+                Err(poem::Error::from_status(StatusCode::REQUEST_TIMEOUT))
+            }
             Err(_) => {
                 state.metrics.reject("body_read_error");
                 Err(poem::Error::from_status(StatusCode::BAD_REQUEST))
@@ -326,10 +331,13 @@ impl MetaApi {
     async fn receive(
         &self,
         state: Data<&Arc<AppState>>,
-        #[oai(name = "X-Hub-Signature-256")] signature: Header<Option<String>>,
+        request: &Request,
+        // Declared for the spec; the value is read from the raw headers (`webhooks::signature_header`).
+        #[oai(name = "X-Hub-Signature-256")] _signature: Header<Option<String>>,
         body: RawWebhook,
     ) -> WebhookResponse {
-        match webhooks::accept(&state, signature.as_deref(), &body.0).await {
+        let signature = webhooks::signature_header(request.headers());
+        match webhooks::accept(&state, signature, &body.0).await {
             Accepted::Stored | Accepted::Malformed => WebhookResponse::Ok,
             Accepted::Unauthorized(code) => WebhookResponse::Unauthorized(error(
                 code,

@@ -11,6 +11,7 @@ pub mod messages;
 pub mod meta_api;
 pub mod ops;
 pub mod ratelimit;
+pub mod server;
 pub mod v1;
 pub mod webhooks;
 
@@ -362,6 +363,7 @@ fn drop_description_only_all_of_yaml(spec: &str) -> String {
 pub fn app(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
     let api = openapi_service(&state.config.public_url);
     let json_limit = state.config.max_body_bytes;
+    let body_timeout = state.config.http_timeouts.body;
     let spec = openapi_3_0_json(&api.spec());
     let spec = poem::endpoint::make_sync(move |_| {
         poem::Response::builder()
@@ -395,7 +397,101 @@ pub fn app(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
                 .around(move |ep, req| limit_body(ep, req, json_limit))
                 .catch_all_error(errors::shape_error),
         )
+        .around(move |ep, req| body_deadline(ep, req, body_timeout))
+        .around(refuse_nul)
         .data(state)
+}
+
+/// Refuses a path or query that carries a NUL character (`%00`), on every route, before any
+/// handler runs: no identifier, filter or page of ours contains one, and PostgreSQL cannot
+/// even compare against one (it would answer an error, not "no such row"), so both backends
+/// give the same `400 invalid_request`.
+async fn refuse_nul<E: poem::Endpoint>(
+    ep: std::sync::Arc<E>,
+    req: poem::Request,
+) -> poem::Result<poem::Response> {
+    use poem::IntoResponse;
+    if req
+        .uri()
+        .path_and_query()
+        .is_some_and(|pq| pq.as_str().contains("%00"))
+    {
+        return Ok(errors::ApiError::bad_request(
+            errors::codes::INVALID_REQUEST,
+            "The path and query must not contain NUL characters (%00).",
+        )
+        .into_response());
+    }
+    Ok(ep.call(req).await?.into_response())
+}
+
+/// Media uploads get extra time to arrive: one second per this many bytes declared.
+const UPLOAD_BYTES_PER_SEC: u64 = 64 * 1024;
+
+/// Bounds the time a request body may take to arrive, for every route (a client that sends
+/// its headers and then trickles the body would otherwise hold a connection and a handler for
+/// as long as it likes). Past `METABRIDGE_BODY_TIMEOUT_MS` after the headers (plus one second
+/// per 64 KiB declared for a media upload) the body read fails, the handler gives up (nothing
+/// is stored: it never saw a whole body), and the answer is `408 request_timeout` with
+/// `Connection: close`.
+async fn body_deadline<E: poem::Endpoint>(
+    ep: std::sync::Arc<E>,
+    mut req: poem::Request,
+    timeout: std::time::Duration,
+) -> poem::Result<poem::Response> {
+    use futures_util::StreamExt;
+    use poem::IntoResponse;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let body = req.take_body();
+    if body.is_empty() {
+        req.set_body(body);
+        return Ok(ep.call(req).await?.into_response());
+    }
+    let path = req.uri().path();
+    let mut budget = timeout;
+    if req.method() == poem::http::Method::POST
+        && path.starts_with("/v1/channels/")
+        && path.ends_with("/media")
+    {
+        let declared = req
+            .headers()
+            .get(poem::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+            .min(MAX_UPLOAD_BYTES as u64);
+        budget += std::time::Duration::from_secs(declared / UPLOAD_BYTES_PER_SEC);
+    }
+    let deadline = tokio::time::Instant::now() + budget;
+    let expired = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&expired);
+    let chunks = Box::pin(body.into_bytes_stream());
+    let timed = futures_util::stream::unfold(Some(chunks), move |state| {
+        let flag = Arc::clone(&flag);
+        async move {
+            let mut chunks = state?;
+            match tokio::time::timeout_at(deadline, chunks.next()).await {
+                Ok(Some(chunk)) => Some((chunk, Some(chunks))),
+                Ok(None) => None,
+                Err(_) => {
+                    flag.store(true, Ordering::Relaxed);
+                    Some((
+                        Err(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "request body not received in time",
+                        )),
+                        None,
+                    ))
+                }
+            }
+        }
+    });
+    req.set_body(poem::Body::from_bytes_stream(timed));
+    let result = ep.call(req).await.map(IntoResponse::into_response);
+    if expired.load(Ordering::Relaxed) {
+        return Ok(errors::request_timeout());
+    }
+    result
 }
 
 /// Largest media upload accepted (WhatsApp documents: 100 MB), in bytes.
@@ -434,15 +530,25 @@ async fn limit_body<E: poem::Endpoint>(
     }
     let body = req.take_body();
     let mut seen = 0usize;
+    let over = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let flag = Arc::clone(&over);
     let limited = body.into_bytes_stream().map(move |chunk| {
         let chunk = chunk?;
         seen += chunk.len();
         if seen > limit {
+            flag.store(true, std::sync::atomic::Ordering::Relaxed);
             Err(std::io::Error::other("request body over the limit"))
         } else {
             Ok(chunk)
         }
     });
     req.set_body(poem::Body::from_bytes_stream(limited));
-    Ok(ep.call(req).await?.into_response())
+    let result = ep.call(req).await.map(IntoResponse::into_response);
+    if over.load(std::sync::atomic::Ordering::Relaxed) {
+        // The handler saw a broken body (a parse error); the caller sees why.
+        return Err(poem::Error::from_status(
+            poem::http::StatusCode::PAYLOAD_TOO_LARGE,
+        ));
+    }
+    result
 }

@@ -51,10 +51,38 @@ pub enum Accepted {
     Unavailable,
 }
 
+/// What a delivery's `X-Hub-Signature-256` header says, read from the raw headers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignatureHeader<'a> {
+    Absent,
+    One(&'a str),
+    /// Sent twice, or not text: refused as malformed (a proxy might keep either copy; Meta
+    /// sends exactly one ASCII header).
+    Ambiguous,
+}
+
+/// Reads the signature header without the extractor's leniency: poem-openapi's `Header`
+/// takes the first of several copies and treats a non-ASCII value as absent.
+pub fn signature_header(headers: &poem::http::HeaderMap) -> SignatureHeader<'_> {
+    let mut values = headers.get_all("x-hub-signature-256").iter();
+    match (values.next(), values.next()) {
+        (None, _) => SignatureHeader::Absent,
+        (Some(v), None) => v
+            .to_str()
+            .map_or(SignatureHeader::Ambiguous, SignatureHeader::One),
+        (Some(_), Some(_)) => SignatureHeader::Ambiguous,
+    }
+}
+
 /// Verifies and stores one webhook body (the exact bytes Meta signed).
-pub async fn accept(state: &AppState, signature_header: Option<&str>, bytes: &[u8]) -> Accepted {
+pub async fn accept(state: &AppState, header: SignatureHeader<'_>, bytes: &[u8]) -> Accepted {
     let received_at = crate::now_ms();
-    if let Err(e) = signature::verify(&state.config.app_secrets, signature_header, bytes) {
+    let verified = match header {
+        SignatureHeader::Absent => signature::verify(&state.config.app_secrets, None, bytes),
+        SignatureHeader::One(h) => signature::verify(&state.config.app_secrets, Some(h), bytes),
+        SignatureHeader::Ambiguous => Err(signature::SignatureError::Malformed),
+    };
+    if let Err(e) = verified {
         state.metrics.reject(e.code());
         debug!(reason = e.code(), "webhook refused: bad signature");
         return Accepted::Unauthorized(e.code());

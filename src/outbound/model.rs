@@ -866,7 +866,15 @@ const MAX_QUICK_REPLY_TITLE: usize = 20;
 const MAX_QUICK_REPLY_PAYLOAD: usize = 1000;
 const MAX_CAPTION: usize = 1024;
 const MAX_FILENAME: usize = 255;
-const MAX_MEDIA_ID: usize = 256;
+const MAX_MEDIA_ID: usize = 64;
+
+/// Whether `id` has the shape of a WhatsApp media id: what `POST /{phone-number-id}/media`
+/// answers and inbound media carry, 1–64 ASCII digits (e.g. `1480000000000001`). Nothing
+/// else is accepted, so no id can carry a path (`../`, `/`, `?`, `#`, `%2e`) or a query
+/// towards Meta.
+pub fn is_media_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= MAX_MEDIA_ID && id.bytes().all(|b| b.is_ascii_digit())
+}
 const MAX_URL: usize = 2048;
 const MAX_PLACE_TEXT: usize = 1000;
 const MAX_CONTACT_FIELD: usize = 256;
@@ -1169,6 +1177,13 @@ fn check_client_reference(req: &SendMessageRequest) -> Check {
             rule::MAX_LENGTH,
             format!("must be at most {MAX_CLIENT_REFERENCE} characters"),
         )),
+        // Stored as given: no control characters (PostgreSQL cannot store a NUL, and one
+        // bad row would fail the whole group commit it shares with other requests).
+        Some(r) if r.chars().any(char::is_control) => Err(violation(
+            "client_reference",
+            rule::INVALID_FORMAT,
+            "must not contain control characters",
+        )),
         _ => Ok(()),
     }
 }
@@ -1233,11 +1248,11 @@ fn wa_media_source(
         (Some(id), None) => {
             let field = format!("{prefix}.media_id");
             label(&field, id, MAX_MEDIA_ID)?;
-            if id.chars().any(char::is_whitespace) {
+            if !is_media_id(id) {
                 return Err(violation(
                     field,
                     rule::INVALID_FORMAT,
-                    "must not contain spaces",
+                    "must be a Meta media id (digits only)",
                 ));
             }
             map.insert("id".into(), Value::String(id.clone()));

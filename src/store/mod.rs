@@ -49,6 +49,18 @@ impl StoreError {
             _ => false,
         }
     }
+
+    /// The database refused a text value it cannot hold (PostgreSQL: a NUL character,
+    /// SQLSTATE 22021, or a character outside its encoding, 22P05). Only a caller's input can
+    /// carry one: the API answers 400, not 503.
+    pub fn is_invalid_text(&self) -> bool {
+        match self {
+            Self::Db(sqlx::Error::Database(e)) => {
+                matches!(e.code().as_deref(), Some("22021" | "22P05"))
+            }
+            _ => false,
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -58,6 +58,8 @@ pub struct Dispatcher {
     /// When set, callbacks are signed EdDSA with the bridge's key (JWKS) instead of HS256.
     bridge_key: Option<Arc<jwt::BridgeKey>>,
     wakeup: Arc<Notify>,
+    /// `METABRIDGE_ALLOW_PRIVATE_CALLBACKS`: off, callbacks never reach private addresses.
+    allow_private: bool,
     backoff: Duration,
     concurrency: usize,
     per_instance: usize,
@@ -87,7 +89,21 @@ impl Dispatcher {
         secrets: Cache<String, Arc<String>>,
         bridge_key: Option<Arc<jwt::BridgeKey>>,
     ) -> anyhow::Result<Arc<Self>> {
-        let client = reqwest::Client::builder()
+        let resolver = CallbackResolver {
+            allow_private: config.allow_private_callbacks,
+            overrides: config
+                .callback_dns_overrides
+                .iter()
+                .map(|(host, ip)| (normalise_host(host), *ip))
+                .collect(),
+        };
+        let mut client = reqwest::Client::builder();
+        if !config.allow_private_callbacks {
+            // A proxy would resolve callback hosts itself, past the guard.
+            client = client.no_proxy();
+        }
+        let client = client
+            .dns_resolver(resolver)
             .timeout(config.delivery_timeout)
             .connect_timeout(config.delivery_timeout.min(Duration::from_secs(5)))
             .redirect(reqwest::redirect::Policy::none())
@@ -103,6 +119,7 @@ impl Dispatcher {
             secrets,
             bridge_key,
             wakeup,
+            allow_private: config.allow_private_callbacks,
             backoff: config.delivery_backoff,
             concurrency: config.delivery_concurrency,
             per_instance: config.delivery_per_instance,
@@ -237,6 +254,10 @@ impl Dispatcher {
             crate::events::render_envelope(&ev),
             self.signing_secret(&ev).await,
         ) {
+            // Stored while private callbacks were allowed: IP literals never reach the resolver.
+            _ if !self.allow_private && literal_private_host(&ev.callback_url) => {
+                (None, Some(PRIVATE_ADDRESS.to_string()))
+            }
             (Err(_), _) => (None, Some("event content missing".to_string())),
             (_, None) => (
                 None,
@@ -334,8 +355,71 @@ impl Dispatcher {
     }
 }
 
+/// The recorded error of a callback refused by the SSRF guard.
+const PRIVATE_ADDRESS: &str = "callback host resolves to a private address";
+
+/// The resolver's refusal: every address of the callback host is private.
+#[derive(Debug, thiserror::Error)]
+#[error("{PRIVATE_ADDRESS}")]
+struct PrivateAddress;
+
+fn normalise_host(host: &str) -> String {
+    host.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// Whether a callback URL's host is an IP literal of a private address.
+fn literal_private_host(url: &str) -> bool {
+    match url::Url::parse(url).ok().as_ref().and_then(url::Url::host) {
+        Some(url::Host::Ipv4(v4)) => crate::tenants::is_private(std::net::IpAddr::V4(v4)),
+        Some(url::Host::Ipv6(v6)) => crate::tenants::is_private(std::net::IpAddr::V6(v6)),
+        _ => false,
+    }
+}
+
+/// The delivery client's resolver: resolves with tokio (the system resolver) and, unless
+/// private callbacks are allowed, drops every private address it gets (see
+/// [`crate::tenants::is_private`]). A callback URL is checked when it is stored, but its
+/// name can later resolve anywhere (DNS rebinding); checking the addresses actually
+/// connected to closes that. A host with only private addresses fails the attempt with
+/// [`PRIVATE_ADDRESS`]; the event is retried and dead-lettered as usual.
+struct CallbackResolver {
+    allow_private: bool,
+    /// Fixed answers (tests), checked like resolved ones.
+    overrides: HashMap<String, std::net::IpAddr>,
+}
+
+impl reqwest::dns::Resolve for CallbackResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let host = normalise_host(name.as_str());
+        let fixed = self.overrides.get(&host).copied();
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let resolved: Vec<std::net::SocketAddr> = match fixed {
+                Some(ip) => vec![std::net::SocketAddr::new(ip, 0)],
+                None => tokio::net::lookup_host((host.as_str(), 0)).await?.collect(),
+            };
+            let found = !resolved.is_empty();
+            let usable: Vec<std::net::SocketAddr> = resolved
+                .into_iter()
+                .filter(|a| allow_private || !crate::tenants::is_private(a.ip()))
+                .collect();
+            if usable.is_empty() && found {
+                return Err(Box::new(PrivateAddress) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(usable.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 /// A short, content-free description of a transport failure.
 fn transport_error(e: &reqwest::Error) -> String {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if c.is::<PrivateAddress>() {
+            return PRIVATE_ADDRESS.to_string();
+        }
+        cause = c.source();
+    }
     if e.is_timeout() {
         "timeout".into()
     } else if e.is_connect() {
@@ -363,6 +447,68 @@ mod tests {
             );
         }
         assert!(backoff(base, 40) <= MAX_BACKOFF.mul_f64(1.21));
+    }
+
+    fn resolver(allow_private: bool) -> CallbackResolver {
+        CallbackResolver {
+            allow_private,
+            overrides: [
+                ("rebind.test".to_string(), "127.0.0.1".parse().expect("ip")),
+                (
+                    "meta.test".to_string(),
+                    "169.254.169.254".parse().expect("ip"),
+                ),
+                (
+                    "public.test".to_string(),
+                    "93.184.215.14".parse().expect("ip"),
+                ),
+            ]
+            .into_iter()
+            .collect(),
+        }
+    }
+
+    async fn resolve(
+        r: &CallbackResolver,
+        host: &str,
+    ) -> Result<Vec<std::net::SocketAddr>, String> {
+        use reqwest::dns::Resolve;
+        let name: reqwest::dns::Name = host.parse().map_err(|_| "name".to_string())?;
+        r.resolve(name)
+            .await
+            .map(Iterator::collect)
+            .map_err(|e| e.to_string())
+    }
+
+    #[tokio::test]
+    async fn resolver_drops_private_addresses_unless_allowed() {
+        let guarded = resolver(false);
+        for host in ["rebind.test", "META.test.", "localhost"] {
+            assert_eq!(
+                resolve(&guarded, host).await,
+                Err(PRIVATE_ADDRESS.to_string()),
+                "{host}"
+            );
+        }
+        assert_eq!(
+            resolve(&guarded, "public.test").await,
+            Ok(vec!["93.184.215.14:0".parse().expect("addr")])
+        );
+        let open = resolver(true);
+        assert_eq!(
+            resolve(&open, "rebind.test").await,
+            Ok(vec!["127.0.0.1:0".parse().expect("addr")])
+        );
+    }
+
+    #[test]
+    fn literal_private_hosts_are_recognised() {
+        assert!(literal_private_host("https://127.0.0.1:8443/x"));
+        assert!(literal_private_host("https://[::ffff:10.0.0.1]/x"));
+        assert!(literal_private_host("http://2130706433/"));
+        assert!(!literal_private_host("https://93.184.215.14/x"));
+        assert!(!literal_private_host("https://dsk.example.com/x"));
+        assert!(!literal_private_host("not a url"));
     }
 
     #[test]

@@ -6,6 +6,7 @@
 mod helpers;
 
 mod api;
+mod attacks;
 mod cli;
 mod cluster;
 mod connect;

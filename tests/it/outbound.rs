@@ -899,7 +899,7 @@ async fn media_is_streamed_down_and_uploaded(db: Db) {
         (404, Some("media_not_found")),
         "{v}"
     );
-    let (s, _) = o
+    let (s, v) = o
         .app
         .v1(
             &o.tenant,
@@ -907,7 +907,7 @@ async fn media_is_streamed_down_and_uploaded(db: Db) {
             &format!("/v1/channels/{}/media/..%2F..%2Fetc", o.wa),
         )
         .await;
-    assert_eq!(s, 404);
+    assert_eq!((s, v["field"].as_str()), (422, Some("media_id")), "{v}");
     let r = o
         .app
         .http

@@ -1,0 +1,1420 @@
+//! The attack catalogue (issue 6): hostile or broken requests against every way in. Each
+//! case asserts what the caller sees (the status and the machine-readable `code`) and that
+//! nothing was stored. The figures of a run are in `docs/reliability.md` ("Attacks").
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use futures_util::StreamExt;
+use metabridge::crypto::signature;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::both_backends;
+use crate::helpers::*;
+
+both_backends!(
+    webhook_signature_attacks_are_401_and_store_nothing,
+    oversized_bodies_are_413_and_store_nothing,
+    nested_invalid_and_mistyped_bodies_are_refused_and_store_nothing,
+    slow_headers_are_cut_off_after_the_header_timeout,
+    slow_bodies_get_408_after_the_body_timeout_and_store_nothing,
+    thousands_of_idle_connections_neither_block_service_nor_stay_open,
+    jwt_attacks_on_a_send_are_401_and_queue_nothing,
+    sql_and_control_characters_are_stored_verbatim_or_refused,
+    path_traversal_in_media_ids_and_path_parameters_is_refused,
+    private_callback_urls_are_refused_unless_allowed,
+    callback_host_resolving_to_a_private_address_is_refused_at_delivery,
+    malformed_idempotency_keys_are_400_and_queue_nothing,
+);
+
+const WA: &str = "106000000000001";
+const CUSTOMER: &str = "15550001234";
+
+/// SQL metacharacters, control and bidi characters, LIKE wildcards, backslashes, quotes.
+const NASTY: &[&str] = &[
+    "'; DROP TABLE events;--",
+    "\" OR 1=1 --",
+    "Robert'); DELETE FROM messages; --",
+    "a\u{0}b",
+    "\u{0}",
+    "line1\nline2",
+    "cr\rlf",
+    "tab\there",
+    "\u{202e}evil\u{202c}",
+    "100%",
+    "%_%",
+    "a_b",
+    "back\\slash\\\\",
+    "$1",
+    "?",
+    "\u{7f}",
+    "\u{feff}bom",
+    "😀 ação",
+];
+
+/// Counts of every table a request could write to.
+async fn stored(app: &TestApp) -> [i64; 6] {
+    [
+        app.count("SELECT COUNT(*) FROM webhook_log").await,
+        app.count("SELECT COUNT(*) FROM events").await,
+        app.count("SELECT COUNT(*) FROM malformed_webhooks").await,
+        app.count("SELECT COUNT(*) FROM messages").await,
+        app.count("SELECT COUNT(*) FROM instances").await,
+        app.count("SELECT COUNT(*) FROM channels").await,
+    ]
+}
+
+/// Percent-encodes every byte except unreserved letters and digits (a path segment or a
+/// query value that reaches the server exactly as given).
+fn enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'-' || b == b'~' {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+async fn json_of(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let text = resp.text().await.unwrap_or_default();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
+/// A `/v1` request with the tenant's token and an optional JSON body.
+async fn v1_json(
+    app: &TestApp,
+    t: &Tenant,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = app
+        .http
+        .request(method, format!("{}{path}", app.url))
+        .bearer_auth(app.jwt(t));
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    json_of(req.send().await.expect("v1 request")).await
+}
+
+/// Posts raw bytes with a content type (and a JWT when given).
+async fn post_raw(
+    app: &TestApp,
+    path: &str,
+    content_type: Option<&str>,
+    bearer: Option<&str>,
+    body: Vec<u8>,
+) -> (u16, Value) {
+    let mut req = app.http.post(format!("{}{path}", app.url)).body(body);
+    if let Some(ct) = content_type {
+        req = req.header("content-type", ct);
+    }
+    if let Some(b) = bearer {
+        req = req.bearer_auth(b);
+    }
+    json_of(req.send().await.expect("post")).await
+}
+
+fn text_message(channel: &str) -> Value {
+    json!({"channel_id": channel, "to": CUSTOMER, "ignore_window": true,
+           "message": {"type": "text", "body": "olá"}})
+}
+
+/// A tenant with the fixtures' WhatsApp number; returns it and the channel id.
+async fn wa_tenant(app: &TestApp) -> (Tenant, String) {
+    let t = app.tenant("Loja Ana", None).await;
+    let ch = app
+        .channel(&t, "whatsapp", WA, Some("102000000000001"))
+        .await;
+    (t, ch)
+}
+
+async fn webhook_signature_attacks_are_401_and_store_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    app.fixture_tenant().await;
+    let before = stored(&app).await;
+    let body = fixture("wa-text.json");
+    let good = signature::sign(APP_SECRET, &body);
+    let hex = &good["sha256=".len()..];
+    let other_body = signature::sign(APP_SECRET, b"{\"object\":\"page\",\"entry\":[]}");
+    let wrong_secret = signature::sign("not-the-app-secret", &body);
+    let mut flipped = hex.as_bytes().to_vec();
+    flipped[0] = if flipped[0] == b'0' { b'1' } else { b'0' };
+    let flipped = format!("sha256={}", String::from_utf8(flipped).expect("hex"));
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        ("no header", None, "signature_missing"),
+        ("empty header", Some(String::new()), "signature_malformed"),
+        (
+            "signature of a different body",
+            Some(other_body),
+            "signature_invalid",
+        ),
+        (
+            "signed with another secret",
+            Some(wrong_secret.clone()),
+            "signature_invalid",
+        ),
+        ("one hex digit changed", Some(flipped), "signature_invalid"),
+        (
+            "sha1= prefix",
+            Some(format!("sha1={hex}")),
+            "signature_malformed",
+        ),
+        (
+            "uppercase prefix",
+            Some(format!("SHA256={hex}")),
+            "signature_malformed",
+        ),
+        ("no prefix", Some(hex.to_string()), "signature_malformed"),
+        (
+            "truncated",
+            Some(good[..good.len() - 1].to_string()),
+            "signature_malformed",
+        ),
+        ("too long", Some(format!("{good}00")), "signature_malformed"),
+        (
+            "not hex",
+            Some(format!("sha256={}", "z".repeat(64))),
+            "signature_malformed",
+        ),
+        (
+            "two in one header",
+            Some(format!("{good},{wrong_secret}")),
+            "signature_malformed",
+        ),
+        (
+            "two in one header, good last",
+            Some(format!("{wrong_secret},{good}")),
+            "signature_malformed",
+        ),
+        (
+            "uppercase hex of a wrong signature",
+            Some(
+                wrong_secret
+                    .to_ascii_uppercase()
+                    .replacen("SHA256", "sha256", 1),
+            ),
+            "signature_invalid",
+        ),
+    ];
+    for (what, sig, code) in &cases {
+        let mut req = app
+            .http
+            .post(format!("{}/webhooks/meta", app.url))
+            .header("content-type", "application/json")
+            .body(body.clone());
+        if let Some(s) = sig {
+            req = req.header("x-hub-signature-256", s);
+        }
+        let (s, v) = json_of(req.send().await.expect("post")).await;
+        assert_eq!((s, v["code"].as_str()), (401, Some(*code)), "{what}: {v}");
+    }
+    // Two signature headers, the good one first or last: refused, whichever a proxy keeps.
+    for order in [[&good, &wrong_secret], [&wrong_secret, &good]] {
+        let (s, v) = json_of(
+            app.http
+                .post(format!("{}/webhooks/meta", app.url))
+                .header("x-hub-signature-256", order[0].as_str())
+                .header("x-hub-signature-256", order[1].as_str())
+                .body(body.clone())
+                .send()
+                .await
+                .expect("post"),
+        )
+        .await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (401, Some("signature_malformed")),
+            "two headers: {v}"
+        );
+    }
+    // A header that is not ASCII at all.
+    let (s, v) = json_of(
+        app.http
+            .post(format!("{}/webhooks/meta", app.url))
+            .header(
+                "x-hub-signature-256",
+                reqwest::header::HeaderValue::from_bytes("sha256=ção".as_bytes()).expect("bytes"),
+            )
+            .body(body.clone())
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (401, Some("signature_malformed")),
+        "{v}"
+    );
+    // The good signature over the body with one byte appended.
+    let mut tampered = body.clone();
+    tampered.push(b' ');
+    assert_eq!(app.post_webhook_signed(&tampered, Some(&good)).await, 401);
+    let refused = cases.len() as f64 + 4.0;
+    assert_eq!(stored(&app).await, before, "nothing stored");
+    assert_eq!(
+        app.metric("metabridge_webhooks_rejected_total").await,
+        refused
+    );
+    // Control: the same body with its own signature (uppercase hex is the same digest).
+    let upper = format!("sha256={}", hex.to_ascii_uppercase());
+    assert_eq!(app.post_webhook_signed(&body, Some(&upper)).await, 200);
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhook_log").await, 1);
+    app.stop().await;
+}
+
+async fn oversized_bodies_are_413_and_store_nothing(db: Db) {
+    let app = spawn_app_with(db, |c| c.max_body_bytes = 64 * 1024).await;
+    let (t, ch) = wa_tenant(&app).await;
+    let before = stored(&app).await;
+    // A fresh connection per request: a refused body is left unread and the server closes.
+    let fresh = || {
+        reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("client")
+    };
+    let chunked = |total: usize| {
+        futures_util::stream::iter(
+            (0..total / 4096).map(|_| Ok::<_, std::io::Error>(vec![b' '; 4096])),
+        )
+    };
+    // Webhooks, correctly signed: declared over the limit, then streamed over it.
+    let mut big = br#"{"object":"whatsapp_business_account","entry":[],"pad":""#.to_vec();
+    big.extend(std::iter::repeat_n(b'x', 70 * 1024));
+    big.extend(br#""}"#);
+    let sig = signature::sign(APP_SECRET, &big);
+    let (s, v) = json_of(
+        fresh()
+            .post(format!("{}/webhooks/meta", app.url))
+            .header("x-hub-signature-256", &sig)
+            .body(big.clone())
+            .send()
+            .await
+            .expect("post"),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (413, Some("payload_too_large")),
+        "{v}"
+    );
+    let streamed = fresh()
+        .post(format!("{}/webhooks/meta", app.url))
+        .header("x-hub-signature-256", &sig)
+        .body(reqwest::Body::wrap_stream(chunked(1024 * 1024)))
+        .send()
+        .await;
+    // The server may answer and close before the client has sent everything: the client
+    // then sees the connection closed instead of the answer, which is just as good.
+    if let Ok(r) = streamed {
+        let (s, v) = json_of(r).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (413, Some("payload_too_large")),
+            "{v}"
+        );
+    }
+    // /v1 and admin JSON bodies, both ways.
+    let mut msg = text_message(&ch);
+    msg["message"]["body"] = json!("a".repeat(70 * 1024));
+    let msg = serde_json::to_vec(&msg).expect("json");
+    for (path, bearer) in [
+        ("/v1/messages", app.jwt(&t)),
+        ("/admin/v1/instances", ADMIN.to_string()),
+    ] {
+        let (s, v) = json_of(
+            fresh()
+                .post(format!("{}{path}", app.url))
+                .bearer_auth(&bearer)
+                .header("content-type", "application/json")
+                .body(msg.clone())
+                .send()
+                .await
+                .expect("post"),
+        )
+        .await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (413, Some("payload_too_large")),
+            "{path} declared: {v}"
+        );
+        let streamed = fresh()
+            .post(format!("{}{path}", app.url))
+            .bearer_auth(&bearer)
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(chunked(1024 * 1024)))
+            .send()
+            .await;
+        if let Ok(r) = streamed {
+            let (s, v) = json_of(r).await;
+            assert_eq!(
+                (s, v["code"].as_str()),
+                (413, Some("payload_too_large")),
+                "{path} streamed: {v}"
+            );
+        }
+    }
+    assert_eq!(stored(&app).await, before, "nothing stored");
+    wait_until(
+        Duration::from_secs(5),
+        "webhook rejections counted",
+        || async { app.metric("metabridge_webhooks_rejected_total").await == 2.0 },
+    )
+    .await;
+    app.stop().await;
+}
+
+async fn nested_invalid_and_mistyped_bodies_are_refused_and_store_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    let (t, ch) = wa_tenant(&app).await;
+    let before = stored(&app).await;
+    let deep = vec![b'['; 100_000];
+    let deep_inside = {
+        let mut b = br#"{"object":"page","entry":"#.to_vec();
+        b.extend(std::iter::repeat_n(b'[', 100_000));
+        b.extend(std::iter::repeat_n(b']', 100_000));
+        b.push(b'}');
+        b
+    };
+    let invalid_utf8 = b"{\"object\":\"page\",\"entry\":[\"\xff\xfe\xc3\x28\"]}".to_vec();
+    // Unsigned: refused before anything reads them.
+    for (what, body, ct) in [
+        ("100k [", deep.clone(), "application/json"),
+        (
+            "nested inside a valid object",
+            deep_inside.clone(),
+            "application/json",
+        ),
+        ("invalid UTF-8", invalid_utf8.clone(), "application/json"),
+        ("text/plain", fixture("wa-text.json"), "text/plain"),
+        (
+            "form",
+            b"object=page&entry=1".to_vec(),
+            "application/x-www-form-urlencoded",
+        ),
+        (
+            "multipart",
+            b"--x\r\n\r\n--x--".to_vec(),
+            "multipart/form-data; boundary=x",
+        ),
+    ] {
+        let (s, v) = post_raw(&app, "/webhooks/meta", Some(ct), None, body).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (401, Some("signature_missing")),
+            "{what}: {v}"
+        );
+    }
+    assert_eq!(stored(&app).await, before);
+    // Signed by Meta but unparseable: acknowledged (Meta would retry it forever), recorded as
+    // malformed (digest and reason only), no event, no idempotency key. No stack overflow.
+    for body in [&deep, &deep_inside, &invalid_utf8] {
+        assert_eq!(app.post_webhook(body).await, 200);
+    }
+    let [log, events, malformed, ..] = stored(&app).await;
+    assert_eq!((log, events, malformed), (0, 0, 3));
+    // /v1 and admin JSON: 400 invalid_request, nothing queued or created.
+    let token = app.jwt(&t);
+    let mut wrapped = text_message(&ch).to_string().into_bytes();
+    wrapped.pop();
+    wrapped.extend(br#","extra":"#);
+    wrapped.extend(std::iter::repeat_n(b'[', 100_000));
+    wrapped.extend(std::iter::repeat_n(b']', 100_000));
+    wrapped.push(b'}');
+    let mut bad_utf8 = text_message(&ch).to_string().into_bytes();
+    let at = bad_utf8.len() - 3;
+    bad_utf8.splice(at..at, [0xff, 0xfe]);
+    let good = text_message(&ch).to_string().into_bytes();
+    for (path, bearer) in [
+        ("/v1/messages", token.as_str()),
+        ("/admin/v1/instances", ADMIN),
+    ] {
+        for (what, body, ct) in [
+            ("100k [", deep.clone(), Some("application/json")),
+            ("nested field", wrapped.clone(), Some("application/json")),
+            ("invalid UTF-8", bad_utf8.clone(), Some("application/json")),
+            ("text/plain", good.clone(), Some("text/plain")),
+            (
+                "form",
+                b"channel_id=x".to_vec(),
+                Some("application/x-www-form-urlencoded"),
+            ),
+            ("xml", b"<message/>".to_vec(), Some("application/xml")),
+            ("no content type", good.clone(), None),
+            ("empty", Vec::new(), Some("application/json")),
+            ("json null", b"null".to_vec(), Some("application/json")),
+            ("json array", b"[]".to_vec(), Some("application/json")),
+        ] {
+            let (s, v) = post_raw(&app, path, ct, Some(bearer), body).await;
+            assert_eq!(
+                (s, v["code"].as_str()),
+                (400, Some("invalid_request")),
+                "{path} {what}: {v}"
+            );
+        }
+    }
+    let after = stored(&app).await;
+    assert_eq!(
+        (after[3], after[4], after[5]),
+        (before[3], before[4], before[5])
+    );
+    app.stop().await;
+}
+
+/// Reads until the server closes the connection (or `limit` passes); what it sent, and when
+/// it closed.
+async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (String, Option<Duration>) {
+    let started = Instant::now();
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while started.elapsed() < limit {
+        match tokio::time::timeout(limit - started.elapsed(), stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => {
+                return (
+                    String::from_utf8_lossy(&seen).into(),
+                    Some(started.elapsed()),
+                );
+            }
+            Ok(Ok(n)) => seen.extend_from_slice(&buf[..n]),
+            Err(_) => break,
+        }
+    }
+    (String::from_utf8_lossy(&seen).into(), None)
+}
+
+/// Sends `head` one byte every `every` until the server closes the connection; how long that
+/// took and what it answered.
+async fn trickle(
+    stream: &mut TcpStream,
+    head: &[u8],
+    every: Duration,
+    limit: Duration,
+) -> (String, Option<Duration>) {
+    let started = Instant::now();
+    for b in head.iter().cycle() {
+        if started.elapsed() > limit {
+            return (String::new(), None);
+        }
+        if stream.write_all(&[*b]).await.is_err() {
+            break;
+        }
+        // Did the server answer or close meanwhile?
+        let mut buf = [0u8; 1024];
+        match tokio::time::timeout(every, stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => break,
+            Ok(Ok(n)) => {
+                let (rest, _) = read_until_closed(stream, Duration::from_secs(2)).await;
+                return (
+                    format!("{}{rest}", String::from_utf8_lossy(&buf[..n])),
+                    Some(started.elapsed()),
+                );
+            }
+            Err(_) => {}
+        }
+    }
+    (String::new(), Some(started.elapsed()))
+}
+
+fn addr(app: &TestApp) -> String {
+    app.url.trim_start_matches("http://").to_string()
+}
+
+async fn slow_headers_are_cut_off_after_the_header_timeout(db: Db) {
+    let header = Duration::from_millis(1_000);
+    let app = spawn_app_with(db, |c| c.http_timeouts.header = header).await;
+    let before = stored(&app).await;
+    let head = b"POST /webhooks/meta HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: sha256=00\r\nX-Pad-0123456789: 0123456789012345678901234567890123456789\r\n";
+    // 1. A request head sent one byte every 300 ms: cut off after the header timeout.
+    let mut slow = TcpStream::connect(addr(&app)).await.expect("connect");
+    let (answer, closed) = trickle(
+        &mut slow,
+        head,
+        Duration::from_millis(300),
+        Duration::from_secs(10),
+    )
+    .await;
+    let closed = closed.expect("the server closed the slow client");
+    eprintln!("slow head: closed after {closed:?}");
+    assert!(
+        closed >= Duration::from_millis(900) && closed < Duration::from_secs(3),
+        "closed after {closed:?}"
+    );
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer:?}"
+    );
+    // 2. A connection that never sends a byte: closed after the header timeout too.
+    let mut silent = TcpStream::connect(addr(&app)).await.expect("connect");
+    let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(10)).await;
+    let closed = closed.expect("the server closed the silent client");
+    eprintln!("silent: closed after {closed:?}");
+    assert!(
+        closed >= Duration::from_millis(900) && closed < Duration::from_secs(3),
+        "{closed:?}"
+    );
+    // 3. A keep-alive connection whose second request head trickles: the same.
+    let mut kept = TcpStream::connect(addr(&app)).await.expect("connect");
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("write");
+    let mut buf = [0u8; 1024];
+    let n = kept.read(&mut buf).await.expect("read");
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    let (_, closed) = trickle(
+        &mut kept,
+        head,
+        Duration::from_millis(300),
+        Duration::from_secs(10),
+    )
+    .await;
+    let closed = closed.expect("the server closed the slow keep-alive client");
+    eprintln!("slow keep-alive head: closed after {closed:?}");
+    assert!(closed < Duration::from_secs(3), "{closed:?}");
+    // Meanwhile and afterwards the service answers at once.
+    let started = Instant::now();
+    let r = app
+        .http
+        .get(format!("{}/healthz", app.url))
+        .send()
+        .await
+        .expect("healthz");
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(started.elapsed() < Duration::from_secs(1));
+    assert_eq!(stored(&app).await, before, "nothing stored");
+    app.stop().await;
+}
+
+async fn slow_bodies_get_408_after_the_body_timeout_and_store_nothing(db: Db) {
+    let app = spawn_app_with(db, |c| {
+        c.http_timeouts.header = Duration::from_secs(5);
+        c.http_timeouts.body = Duration::from_millis(1_000);
+    })
+    .await;
+    let (t, ch) = wa_tenant(&app).await;
+    let before = stored(&app).await;
+    let webhook = fixture("wa-text.json");
+    let sig = signature::sign(APP_SECRET, &webhook);
+    let message = text_message(&ch).to_string().into_bytes();
+    let token = app.jwt(&t);
+    let cases: Vec<(&str, String, Vec<u8>)> = vec![
+        (
+            "webhook, Content-Length",
+            format!(
+                "POST /webhooks/meta HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Hub-Signature-256: {sig}\r\nContent-Length: {}\r\n\r\n",
+                webhook.len()
+            ),
+            webhook.clone(),
+        ),
+        (
+            "webhook, chunked",
+            format!(
+                "POST /webhooks/meta HTTP/1.1\r\nHost: x\r\nX-Hub-Signature-256: {sig}\r\nTransfer-Encoding: chunked\r\n\r\n"
+            ),
+            // One 1-byte chunk at a time.
+            webhook
+                .iter()
+                .flat_map(|b| [b'1', b'\r', b'\n', *b, b'\r', b'\n'])
+                .collect(),
+        ),
+        (
+            "/v1/messages",
+            format!(
+                "POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                message.len()
+            ),
+            message.clone(),
+        ),
+    ];
+    for (what, head, body) in cases {
+        let mut conn = TcpStream::connect(addr(&app)).await.expect("connect");
+        conn.write_all(head.as_bytes()).await.expect("head");
+        let started = Instant::now();
+        let (answer, closed) = trickle(
+            &mut conn,
+            &body,
+            Duration::from_millis(200),
+            Duration::from_secs(10),
+        )
+        .await;
+        let closed = closed.expect("answered and closed");
+        eprintln!("{what}: 408 after {closed:?}");
+        assert!(answer.starts_with("HTTP/1.1 408"), "{what}: {answer:?}");
+        assert!(
+            answer.contains(r#""code":"request_timeout""#),
+            "{what}: {answer:?}"
+        );
+        assert!(
+            started.elapsed() >= Duration::from_millis(900) && closed < Duration::from_secs(4),
+            "{what}: answered after {closed:?}"
+        );
+    }
+    assert_eq!(stored(&app).await, before, "nothing stored");
+    assert_eq!(app.metric("metabridge_webhooks_rejected_total").await, 2.0);
+    // A body sent in time is fine.
+    assert_eq!(app.post_webhook(&webhook).await, 200);
+    app.stop().await;
+}
+
+async fn thousands_of_idle_connections_neither_block_service_nor_stay_open(db: Db) {
+    const IDLE: usize = 2_000;
+    let header = Duration::from_secs(4);
+    let app = spawn_app_with(db, |c| c.http_timeouts.header = header).await;
+    let (t, _) = wa_tenant(&app).await;
+    let target = addr(&app);
+    let opened = Instant::now();
+    let mut idle: Vec<TcpStream> = futures_util::stream::iter(0..IDLE)
+        .map(|_| {
+            let target = target.clone();
+            async move { TcpStream::connect(target).await.expect("connect") }
+        })
+        .buffer_unordered(64)
+        .collect()
+        .await;
+    let open_took = opened.elapsed();
+    // While they are open: health, a webhook and a /v1 call answer promptly.
+    let mut slowest = Duration::ZERO;
+    for _ in 0..5 {
+        let started = Instant::now();
+        let r = app
+            .http
+            .get(format!("{}/healthz", app.url))
+            .send()
+            .await
+            .expect("healthz");
+        assert_eq!(r.status().as_u16(), 200);
+        slowest = slowest.max(started.elapsed());
+    }
+    let started = Instant::now();
+    assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
+    let webhook_took = started.elapsed();
+    let started = Instant::now();
+    let (s, _) = app.v1(&t, reqwest::Method::GET, "/v1/channels").await;
+    assert_eq!(s, 200);
+    let v1_took = started.elapsed();
+    assert!(
+        slowest < Duration::from_secs(1)
+            && webhook_took < Duration::from_secs(2)
+            && v1_took < Duration::from_secs(1),
+        "healthz {slowest:?}, webhook {webhook_took:?}, /v1 {v1_took:?}"
+    );
+    // The idle ones were still open while the service answered…
+    assert!(
+        opened.elapsed() < header,
+        "the checks ran within the idle window"
+    );
+    // …and all are closed by the server after the header timeout.
+    let closed: Vec<Option<Duration>> = futures_util::stream::iter(idle.iter_mut())
+        .map(|s| async move { read_until_closed(s, Duration::from_secs(15)).await.1 })
+        .buffer_unordered(IDLE)
+        .collect()
+        .await;
+    let open_left = closed.iter().filter(|c| c.is_none()).count();
+    assert_eq!(open_left, 0, "connections the server never closed");
+    let all_closed = opened.elapsed();
+    assert!(
+        all_closed < header + Duration::from_secs(5),
+        "{all_closed:?}"
+    );
+    eprintln!(
+        "{IDLE} idle connections opened in {open_took:?}; healthz ≤ {slowest:?}, webhook {webhook_took:?}, /v1 {v1_took:?}; all closed {all_closed:?} after opening"
+    );
+    app.stop().await;
+}
+
+async fn jwt_attacks_on_a_send_are_401_and_queue_nothing(db: Db) {
+    // The full set (RS256 / EdDSA keys, algorithm confusion, kid games) is `jwt::*`; this is
+    // the catalogue's view: the same attacks on the operation that writes, nothing queued.
+    let app = spawn_app(db).await;
+    let (t, ch) = wa_tenant(&app).await;
+    let other = app.tenant("Outra", None).await;
+    let now = chrono::Utc::now().timestamp();
+    let hs = |alg, claims: Value, secret: &str| {
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(alg),
+            &claims,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .expect("jwt")
+    };
+    use jsonwebtoken::Algorithm::{HS256, HS384};
+    let id = &t.instance_id;
+    let good = json!({"iss": id, "aud": "metabridge", "iat": now, "exp": now + 300});
+    let none = format!(
+        "{}.{}.",
+        URL_SAFE_NO_PAD.encode(br#"{"alg":"none","typ":"JWT"}"#),
+        URL_SAFE_NO_PAD.encode(good.to_string())
+    );
+    let cases: Vec<(&str, Option<String>, &str)> = vec![
+        ("no token", None, "token_missing"),
+        ("garbage", Some("garbage".into()), "token_invalid"),
+        ("alg none", Some(none), "token_invalid"),
+        (
+            "wrong secret",
+            Some(hs(HS256, good.clone(), "guess")),
+            "token_invalid",
+        ),
+        (
+            "HS384 with the right secret",
+            Some(hs(HS384, good.clone(), &t.secret)),
+            "token_invalid",
+        ),
+        (
+            "expired",
+            Some(hs(
+                HS256,
+                json!({"iss": id, "aud": "metabridge", "iat": now - 900, "exp": now - 600}),
+                &t.secret,
+            )),
+            "token_expired",
+        ),
+        (
+            "wrong audience",
+            Some(hs(
+                HS256,
+                json!({"iss": id, "aud": "other", "exp": now + 60}),
+                &t.secret,
+            )),
+            "token_invalid",
+        ),
+        (
+            "no audience",
+            Some(hs(HS256, json!({"iss": id, "exp": now + 60}), &t.secret)),
+            "token_invalid",
+        ),
+        (
+            "unknown issuer",
+            Some(hs(
+                HS256,
+                json!({"iss": "ins_0000", "aud": "metabridge", "exp": now + 60}),
+                &t.secret,
+            )),
+            "token_invalid",
+        ),
+        (
+            "other instance as issuer, this secret",
+            Some(hs(
+                HS256,
+                json!({"iss": other.instance_id, "aud": "metabridge", "exp": now + 60}),
+                &t.secret,
+            )),
+            "token_invalid",
+        ),
+        (
+            "no expiry",
+            Some(hs(
+                HS256,
+                json!({"iss": id, "aud": "metabridge"}),
+                &t.secret,
+            )),
+            "token_invalid",
+        ),
+        (
+            "lifetime over the cap",
+            Some(hs(
+                HS256,
+                json!({"iss": id, "aud": "metabridge", "iat": now, "exp": now + 86_400}),
+                &t.secret,
+            )),
+            "token_invalid",
+        ),
+    ];
+    for (what, token, code) in &cases {
+        let mut req = app
+            .http
+            .post(format!("{}/v1/messages", app.url))
+            .json(&text_message(&ch));
+        if let Some(tok) = token {
+            req = req.bearer_auth(tok);
+        }
+        let (s, v) = json_of(req.send().await.expect("post")).await;
+        assert_eq!((s, v["code"].as_str()), (401, Some(*code)), "{what}: {v}");
+        assert!(!v.to_string().contains(&t.secret));
+    }
+    // Another instance's valid token on this instance's channel: no such channel for it.
+    let (s, v) = v1_json(
+        &app,
+        &other,
+        reqwest::Method::POST,
+        "/v1/messages",
+        Some(text_message(&ch)),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (404, Some("channel_not_found")),
+        "{v}"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 0);
+    // Control: the right token queues it.
+    let (s, v) = v1_json(
+        &app,
+        &t,
+        reqwest::Method::POST,
+        "/v1/messages",
+        Some(text_message(&ch)),
+    )
+    .await;
+    assert_eq!(s, 202, "{v}");
+    app.stop().await;
+}
+
+/// The outcomes of the hostile strings: each one stored and read back byte-identical, or
+/// refused with a 4xx that names a code; never a 5xx. Every deviation is collected, so one
+/// run reports them all.
+#[derive(Default)]
+struct Tally {
+    stored: usize,
+    refused: usize,
+    failures: Vec<String>,
+}
+
+impl Tally {
+    fn check(
+        &mut self,
+        what: &str,
+        payload: &str,
+        (s, v): &(u16, Value),
+        read_back: Option<&Value>,
+    ) {
+        if (200..300).contains(s) {
+            self.stored += 1;
+            if let Some(back) = read_back
+                && back.as_str() != Some(payload)
+            {
+                self.failures
+                    .push(format!("{what} {payload:?}: read back as {back}"));
+            }
+        } else if matches!(*s, 400 | 404 | 409 | 422)
+            && v["code"].as_str().is_some_and(|c| !c.is_empty())
+        {
+            self.refused += 1;
+        } else {
+            self.failures.push(format!("{what} {payload:?}: {s} {v}"));
+        }
+    }
+}
+
+async fn sql_and_control_characters_are_stored_verbatim_or_refused(db: Db) {
+    let app = spawn_app_with(db, |c| c.connect.app_id = Some("1234567890".into())).await;
+    let (t, ch) = wa_tenant(&app).await;
+    let get = reqwest::Method::GET;
+    let mut tally = Tally::default();
+    for p in NASTY {
+        // Admin: instance name on create and update, channel name, key id, token.
+        let r = app
+            .admin(
+                reqwest::Method::POST,
+                "/admin/v1/instances",
+                Some(json!({"name": p, "callback_url": app.receiver.url()})),
+            )
+            .await;
+        let back = if r.0 == 201 {
+            let id = r.1["instance"]["id"].as_str().expect("id");
+            Some(
+                app.admin(get.clone(), &format!("/admin/v1/instances/{id}"), None)
+                    .await
+                    .1["name"]
+                    .clone(),
+            )
+        } else {
+            None
+        };
+        tally.check("instance name", p, &r, back.as_ref());
+        let path = format!("/admin/v1/instances/{}", t.instance_id);
+        let r = app
+            .admin(reqwest::Method::PATCH, &path, Some(json!({"name": p})))
+            .await;
+        let back = app.admin(get.clone(), &path, None).await.1["name"].clone();
+        tally.check("instance rename", p, &r, Some(&back));
+        let r = app
+            .admin(reqwest::Method::POST, "/admin/v1/channels",
+                Some(json!({"instance_id": t.instance_id, "kind": "messenger", "external_id": "105000000000009",
+                            "access_token": "EAAG-token", "name": p})))
+            .await;
+        let back = if r.0 == 201 {
+            let id = r.1["id"].as_str().expect("id").to_string();
+            let back = v1_json(&app, &t, get.clone(), &format!("/v1/channels/{id}"), None)
+                .await
+                .1["name"]
+                .clone();
+            let (s, _) = app
+                .admin(
+                    reqwest::Method::DELETE,
+                    &format!("/admin/v1/channels/{id}"),
+                    None,
+                )
+                .await;
+            assert_eq!(s, 204);
+            Some(back)
+        } else {
+            None
+        };
+        tally.check("channel name", p, &r, back.as_ref());
+        for body in [
+            json!({"instance_id": p, "kind": "messenger", "external_id": "105000000000008", "access_token": "t"}),
+            json!({"instance_id": t.instance_id, "kind": "messenger", "external_id": p, "access_token": "t"}),
+            json!({"instance_id": t.instance_id, "kind": "whatsapp", "external_id": "106000000000008", "waba_id": p, "access_token": "t"}),
+            json!({"instance_id": t.instance_id, "kind": "messenger", "external_id": "105000000000008", "access_token": p}),
+        ] {
+            let r = app
+                .admin(
+                    reqwest::Method::POST,
+                    "/admin/v1/channels",
+                    Some(body.clone()),
+                )
+                .await;
+            if r.0 == 201 {
+                let id = r.1["id"].as_str().expect("id");
+                app.admin(
+                    reqwest::Method::DELETE,
+                    &format!("/admin/v1/channels/{id}"),
+                    None,
+                )
+                .await;
+            }
+            tally.check("channel field", p, &r, None);
+        }
+        let r = app
+            .admin(
+                reqwest::Method::POST,
+                &format!("/admin/v1/instances/{}/keys", t.instance_id),
+                Some(json!({"kid": p, "alg": "EdDSA", "public_key": p})),
+            )
+            .await;
+        tally.check("key", p, &r, None);
+        let r = app
+            .admin(
+                reqwest::Method::PUT,
+                &format!("/admin/v1/channels/{ch}/token"),
+                Some(json!({"access_token": p})),
+            )
+            .await;
+        tally.check("token", p, &r, None);
+        // /v1: every string of a send; the text and the reference are kept as given.
+        let mut msg = text_message(&ch);
+        msg["client_reference"] = json!(p);
+        let r = v1_json(&app, &t, reqwest::Method::POST, "/v1/messages", Some(msg)).await;
+        let back = if r.0 == 202 {
+            let id = r.1["id"].as_str().expect("id");
+            Some(
+                v1_json(&app, &t, get.clone(), &format!("/v1/messages/{id}"), None)
+                    .await
+                    .1["client_reference"]
+                    .clone(),
+            )
+        } else {
+            None
+        };
+        tally.check("client_reference", p, &r, back.as_ref());
+        let mut msg = text_message(&ch);
+        msg["message"]["body"] = json!(p);
+        let r = v1_json(&app, &t, reqwest::Method::POST, "/v1/messages", Some(msg)).await;
+        let back = if r.0 == 202 {
+            let id = r.1["id"].as_str().expect("id");
+            let body: String = sqlx::query_scalar("SELECT body FROM messages WHERE id = $1")
+                .bind(id)
+                .fetch_one(app.state.store.pool())
+                .await
+                .expect("stored body");
+            let body: Value = serde_json::from_str(&body).expect("json body");
+            Some(body["text"]["body"].clone())
+        } else {
+            None
+        };
+        tally.check("message text", p, &r, back.as_ref());
+        for field in ["to", "channel_id", "reply_to"] {
+            let mut msg = text_message(&ch);
+            msg[field] = json!(p);
+            let r = v1_json(&app, &t, reqwest::Method::POST, "/v1/messages", Some(msg)).await;
+            tally.check(field, p, &r, None);
+        }
+        let r = v1_json(
+            &app,
+            &t,
+            reqwest::Method::PATCH,
+            &format!("/v1/channels/{ch}"),
+            Some(json!({"name": p})),
+        )
+        .await;
+        let back = v1_json(&app, &t, get.clone(), &format!("/v1/channels/{ch}"), None)
+            .await
+            .1["name"]
+            .clone();
+        tally.check("channel rename", p, &r, Some(&back));
+        for body in [
+            json!({"kind": "messenger", "return_url": p}),
+            json!({"kind": "messenger", "return_url": app.receiver.url(), "locale": p}),
+        ] {
+            let r = v1_json(
+                &app,
+                &t,
+                reqwest::Method::POST,
+                "/v1/connect-sessions",
+                Some(body),
+            )
+            .await;
+            tally.check("connect session", p, &r, None);
+        }
+        // Query and path parameters.
+        let e = enc(p);
+        for path in [
+            format!("/v1/events?type={e}"),
+            format!("/v1/events?cursor={e}"),
+            format!("/v1/events?state={e}"),
+            format!("/v1/messages?channel_id={e}"),
+            format!("/v1/messages?cursor={e}"),
+            format!("/v1/messages/{e}"),
+            format!("/v1/events/{e}"),
+            format!("/v1/channels/{e}"),
+            format!("/v1/channels/{ch}/contacts/{e}"),
+            format!("/v1/channels/{ch}/media/{e}"),
+            format!("/v1/connect-sessions/{e}"),
+        ] {
+            let r = v1_json(&app, &t, get.clone(), &path, None).await;
+            tally.check(&path, p, &r, None);
+        }
+        for (method, path) in [
+            (
+                get.clone(),
+                format!("/admin/v1/events?instance_id={e}&type={e}"),
+            ),
+            (get.clone(), format!("/admin/v1/events?cursor={e}")),
+            (get.clone(), format!("/admin/v1/audit?instance_id={e}")),
+            (get.clone(), format!("/admin/v1/instances/{e}")),
+            (get.clone(), format!("/admin/v1/channels/{e}")),
+            (get.clone(), format!("/admin/v1/events/{e}")),
+            (
+                reqwest::Method::POST,
+                format!("/admin/v1/events/{e}/replay"),
+            ),
+            (
+                reqwest::Method::POST,
+                format!("/admin/v1/dead-letters/replay?instance_id={e}"),
+            ),
+            (
+                reqwest::Method::DELETE,
+                format!("/admin/v1/instances/{}/keys/{e}", t.instance_id),
+            ),
+            (reqwest::Method::DELETE, format!("/admin/v1/instances/{e}")),
+            (reqwest::Method::DELETE, format!("/admin/v1/channels/{e}")),
+        ] {
+            let r = app.admin(method, &path, None).await;
+            tally.check(&path, p, &r, None);
+        }
+    }
+    eprintln!(
+        "hostile strings: {} stored verbatim, {} refused",
+        tally.stored, tally.refused
+    );
+    assert!(tally.failures.is_empty(), "{}", tally.failures.join("\n"));
+    // The tables are all still there, with the tenant's data.
+    for sql in [
+        "SELECT COUNT(*) FROM events",
+        "SELECT COUNT(*) FROM messages",
+        "SELECT COUNT(*) FROM webhook_log",
+        "SELECT COUNT(*) FROM delivery_attempts",
+    ] {
+        app.count(sql).await;
+    }
+    assert!(app.count("SELECT COUNT(*) FROM instances").await >= 1);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM channels WHERE status = 'active'")
+            .await,
+        1
+    );
+    // And the pipeline still works.
+    assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
+    assert_eq!(app.count("SELECT COUNT(*) FROM webhook_log").await, 1);
+    app.stop().await;
+}
+
+const TRAVERSALS: &[&str] = &[
+    "../../me",
+    "..",
+    "%2e%2e%2f",
+    "..%2F..%2Fme",
+    "/",
+    "1/messages",
+    "1?fields=access_token",
+    "1#x",
+    "1%3Ffields%3Dx",
+    "me",
+    "1\\..\\2",
+    "１２３",
+    "123 ",
+    "0x1f",
+];
+
+async fn path_traversal_in_media_ids_and_path_parameters_is_refused(db: Db) {
+    // The Graph API is a closed port: had the bridge called it, the answers would be 502.
+    let app = spawn_app(db).await;
+    let (t, ch) = wa_tenant(&app).await;
+    let post = reqwest::Method::POST;
+    for id in TRAVERSALS {
+        for (message, field) in [
+            (json!({"type": "image", "media_id": id}), "message.media_id"),
+            (
+                json!({"type": "document", "media_id": id, "filename": "a.pdf"}),
+                "message.media_id",
+            ),
+            (
+                json!({"type": "buttons", "body": "b", "header": {"type": "image", "media_id": id},
+                       "buttons": [{"id": "a", "title": "A"}]}),
+                "message.header.media_id",
+            ),
+        ] {
+            let body = json!({"channel_id": ch, "to": CUSTOMER, "ignore_window": true, "message": message});
+            let (s, v) = v1_json(&app, &t, post.clone(), "/v1/messages", Some(body)).await;
+            assert_eq!(
+                (s, v["code"].as_str(), v["field"].as_str()),
+                (422, Some("validation_failed"), Some(field)),
+                "{id:?}: {v}"
+            );
+        }
+        // The download route's path parameter, percent-encoded, and raw for the ids shaped
+        // as paths. (Raw, the client's URL parser turns `1?x`, `1#x`, `1\..\2` and `123 `
+        // into requests for media `1`, `2` or `123`: not attacks on the server's path.)
+        let mut paths = vec![format!("/v1/channels/{ch}/media/{}", enc(id))];
+        if id.contains(['/', '%']) || *id == ".." {
+            paths.push(format!("/v1/channels/{ch}/media/{id}"));
+        }
+        for path in paths {
+            let (s, v) = v1_json(&app, &t, reqwest::Method::GET, &path, None).await;
+            // Raw, a `/` or `..` changes the route the client sends (the URL is normalised):
+            // another route's 404. Never a Graph call (502) or a success.
+            let refused = (s, v["code"].as_str(), v["field"].as_str())
+                == (422, Some("validation_failed"), Some("media_id"));
+            assert!(refused || s == 404, "{path}: {s} {v}");
+            // Percent-encoded, the id reaches the route intact (422), except what poem's
+            // router itself turns away (`%2E%2E`: no such endpoint).
+            if path.ends_with(&enc(id)) {
+                assert!(refused || v["code"] == "not_found", "{path}: {s} {v}");
+            }
+        }
+        // Message, channel and event ids in paths: an id of ours has one shape (`msg_` + 32
+        // hex digits…), so these are "no such object" (404, the code naming the object) —
+        // or, for `%2E%2E`, no such endpoint at poem's router. Never a Graph call.
+        let e = enc(id);
+        for (path, code) in [
+            (format!("/v1/messages/{e}"), "message_not_found"),
+            (format!("/v1/channels/{e}"), "channel_not_found"),
+            (
+                format!("/v1/channels/{e}/media/1480000000000001"),
+                "channel_not_found",
+            ),
+            (format!("/v1/events/{e}"), "event_not_found"),
+        ] {
+            let (s, v) = v1_json(&app, &t, reqwest::Method::GET, &path, None).await;
+            assert!(
+                s == 404 && (v["code"] == code || v["code"] == "not_found"),
+                "{path}: {s} {v}"
+            );
+        }
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 0);
+    app.stop().await;
+}
+
+const PRIVATE_CALLBACKS: &[&str] = &[
+    "https://127.0.0.1/hook",
+    "https://127.0.0.1:8443/hook",
+    "https://[::1]/hook",
+    "https://169.254.169.254/latest/meta-data/",
+    "https://10.0.0.5/hook",
+    "https://172.16.0.1/hook",
+    "https://192.168.1.1/hook",
+    "https://100.64.0.1/hook",
+    "https://0.0.0.0/hook",
+    "https://[::ffff:127.0.0.1]/hook",
+    "https://[::ffff:a9fe:a9fe]/hook",
+    "https://[fd00::1]/hook",
+    "https://[fe80::1]/hook",
+    "https://2130706433/hook",
+    "https://0x7f000001/hook",
+    "https://0177.0.0.1/hook",
+    "https://127.1/hook",
+    "https://localhost/hook",
+    "https://LOCALHOST./hook",
+    "https://api.localhost/hook",
+    "https://metadata.google.internal/computeMetadata/v1/",
+    "https://printer.local/hook",
+    "http://dsk.example.com/hook",
+    "https://user:pass@dsk.example.com/hook",
+    "file:///etc/passwd",
+    "gopher://dsk.example.com/",
+];
+
+async fn private_callback_urls_are_refused_unless_allowed(db: Db) {
+    let app = spawn_app_with(db, |c| c.allow_private_callbacks = false).await;
+    let (s, v) = app
+        .admin(
+            reqwest::Method::POST,
+            "/admin/v1/instances",
+            Some(json!({"name": "Public", "callback_url": "https://dsk.example.com/hook"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let id = v["instance"]["id"].as_str().expect("id").to_string();
+    let path = format!("/admin/v1/instances/{id}");
+    for url in PRIVATE_CALLBACKS {
+        let (s, v) = app
+            .admin(
+                reqwest::Method::POST,
+                "/admin/v1/instances",
+                Some(json!({"name": "SSRF", "callback_url": url})),
+            )
+            .await;
+        assert_eq!(
+            (s, v["code"].as_str(), v["field"].as_str()),
+            (422, Some("validation_failed"), Some("callback_url")),
+            "create {url}: {v}"
+        );
+        let (s, v) = app
+            .admin(
+                reqwest::Method::PATCH,
+                &path,
+                Some(json!({"callback_url": url})),
+            )
+            .await;
+        assert_eq!(
+            (s, v["field"].as_str()),
+            (422, Some("callback_url")),
+            "update {url}: {v}"
+        );
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM instances").await, 1);
+    let (_, v) = app.admin(reqwest::Method::GET, &path, None).await;
+    assert_eq!(v["callback_url"], "https://dsk.example.com/hook");
+    app.stop().await;
+    // With METABRIDGE_ALLOW_PRIVATE_CALLBACKS (dev mode, tests) the same URLs are accepted.
+    let app = spawn_app(db).await;
+    let (s, v) = app
+        .admin(
+            reqwest::Method::POST,
+            "/admin/v1/instances",
+            Some(json!({"name": "Local", "callback_url": "http://127.0.0.1:9/hook"})),
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    app.stop().await;
+}
+
+async fn callback_host_resolving_to_a_private_address_is_refused_at_delivery(db: Db) {
+    // `dsk.rebind.test` looks public when the instance is created, and later resolves to
+    // 127.0.0.1 (DNS rebinding): the delivery client's resolver drops the private address.
+    let app = spawn_app_with(db, |c| {
+        c.allow_private_callbacks = false;
+        c.callback_dns_overrides =
+            vec![("dsk.rebind.test".into(), "127.0.0.1".parse().expect("ip"))];
+    })
+    .await;
+    let port = app
+        .receiver
+        .url()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.split('/').next())
+        .unwrap_or("80")
+        .to_string();
+    let (s, v) = app
+        .admin(reqwest::Method::POST, "/admin/v1/instances",
+            Some(json!({"name": "Rebind", "callback_url": format!("https://dsk.rebind.test:{port}/hook")})))
+        .await;
+    assert_eq!(s, 201, "accepted when stored: {v}");
+    let t = Tenant {
+        instance_id: v["instance"]["id"].as_str().expect("id").into(),
+        secret: v["signing_secret"].as_str().expect("secret").into(),
+    };
+    app.channel(&t, "whatsapp", WA, Some("102000000000001"))
+        .await;
+    assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
+    let store = &app.state.store;
+    wait_until(Duration::from_secs(10), "two refused attempts", || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM delivery_attempts")
+            .fetch_one(store.pool())
+            .await
+            .is_ok_and(|n| n >= 2)
+    })
+    .await;
+    let errors: Vec<Option<String>> = sqlx::query_scalar("SELECT error FROM delivery_attempts")
+        .fetch_all(store.pool())
+        .await
+        .expect("attempts");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.as_deref() == Some("callback host resolves to a private address")),
+        "{errors:?}"
+    );
+    let (s, v) = app
+        .admin(reqwest::Method::GET, "/admin/v1/events", None)
+        .await;
+    assert_eq!(s, 200);
+    assert_eq!(v["events"][0]["state"], "pending", "retried as usual: {v}");
+    assert!(
+        app.receiver.state.received().is_empty(),
+        "nothing reached 127.0.0.1"
+    );
+    app.stop().await;
+}
+
+async fn malformed_idempotency_keys_are_400_and_queue_nothing(db: Db) {
+    let app = spawn_app(db).await;
+    let (t, ch) = wa_tenant(&app).await;
+    let send = |keys: Vec<reqwest::header::HeaderValue>| {
+        let mut req = app
+            .http
+            .post(format!("{}/v1/messages", app.url))
+            .bearer_auth(app.jwt(&t))
+            .json(&text_message(&ch));
+        for k in keys {
+            req = req.header("idempotency-key", k);
+        }
+        async move { json_of(req.send().await.expect("post")).await }
+    };
+    let hv = |s: &str| reqwest::header::HeaderValue::from_str(s).expect("header");
+    let cases: Vec<(&str, Vec<reqwest::header::HeaderValue>)> = vec![
+        ("256 characters", vec![hv(&"k".repeat(256))]),
+        ("4,000 characters", vec![hv(&"k".repeat(4_000))]),
+        ("empty", vec![hv("")]),
+        ("a space", vec![hv("key with space")]),
+        ("a tab", vec![hv("key\twith-tab")]),
+        (
+            "UTF-8",
+            vec![reqwest::header::HeaderValue::from_bytes("chavé-😀".as_bytes()).expect("bytes")],
+        ),
+        (
+            "Latin-1 byte",
+            vec![reqwest::header::HeaderValue::from_bytes(b"key-\xe9").expect("bytes")],
+        ),
+        ("two headers", vec![hv("first"), hv("second")]),
+    ];
+    for (what, keys) in cases {
+        let (s, v) = send(keys).await;
+        assert_eq!(
+            (s, v["code"].as_str()),
+            (400, Some("idempotency_key_invalid")),
+            "{what}: {v}"
+        );
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 0);
+    // Control: 255 visible characters are a key; the retry returns the same message.
+    let key = "k".repeat(254) + "!";
+    let (s, first) = send(vec![hv(&key)]).await;
+    assert_eq!(s, 202, "{first}");
+    let (s, again) = send(vec![hv(&key)]).await;
+    assert_eq!((s, &again["id"]), (200, &first["id"]));
+    assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 1);
+    app.stop().await;
+}
