@@ -58,6 +58,14 @@ pub enum TokenError {
     Undecryptable,
 }
 
+/// Wakes one channel's running sender; `woken` remembers a wake that came after its last
+/// claim, so a run that is ending is followed by another.
+#[derive(Default)]
+struct ChannelWaker {
+    notify: Notify,
+    woken: std::sync::atomic::AtomicBool,
+}
+
 /// The senders of this process.
 #[derive(Clone)]
 pub struct Senders {
@@ -78,7 +86,7 @@ struct Inner {
     /// process's changes invalidate them.
     channels: Cache<String, Arc<ChannelRow>>,
     owner: String,
-    wakers: Mutex<HashMap<String, Arc<Notify>>>,
+    wakers: Mutex<HashMap<String, Arc<ChannelWaker>>>,
     settled: broadcast::Sender<String>,
     stop: CancellationToken,
     run_workers: bool,
@@ -145,7 +153,10 @@ impl Senders {
             .ok()
             .and_then(|w| w.get(channel_id).cloned());
         match waker {
-            Some(n) => n.notify_one(),
+            Some(w) => {
+                w.woken.store(true, std::sync::atomic::Ordering::SeqCst);
+                w.notify.notify_one();
+            }
             None => self.start_channel(channel_id),
         }
     }
@@ -200,7 +211,7 @@ impl Senders {
     }
 
     fn start_channel(&self, channel_id: &str) {
-        let notify = Arc::new(Notify::new());
+        let waker = Arc::new(ChannelWaker::default());
         {
             let Ok(mut w) = self.inner.wakers.lock() else {
                 return;
@@ -208,17 +219,16 @@ impl Senders {
             if w.contains_key(channel_id) {
                 return;
             }
-            w.insert(channel_id.to_string(), Arc::clone(&notify));
+            w.insert(channel_id.to_string(), Arc::clone(&waker));
         }
         let me = self.clone();
         let id = channel_id.to_string();
         tokio::spawn(async move {
-            let last_start = me.run_channel(&id, notify).await;
-            if let Ok(mut w) = me.inner.wakers.lock() {
-                w.remove(&id);
-            }
-            // The next holder starts only once the last `rate` window of this one has passed,
-            // so the handover never puts more than `rate` sends in one window.
+            let last_start = me.run_channel(&id, Arc::clone(&waker)).await;
+            // The next holder (another replica, or this one again) starts only once the last
+            // `rate` window of this run has passed, so a handover never puts more than `rate`
+            // sends in one window. The lease is given up before this run's entry goes, so a
+            // new run of this process cannot overlap it.
             let quiet_ms = last_start
                 .map(|t| (t + RATE_WINDOW).saturating_duration_since(Instant::now()))
                 .and_then(|d| i64::try_from(d.as_millis()).ok())
@@ -233,6 +243,15 @@ impl Senders {
                 .store
                 .release_send_lease(&id, &me.inner.owner, quiet_until)
                 .await;
+            if let Ok(mut w) = me.inner.wakers.lock() {
+                w.remove(&id);
+            }
+            // Work queued after this run's last claim: start again (it waits for the lease).
+            if waker.woken.load(std::sync::atomic::Ordering::SeqCst)
+                && !me.inner.stop.is_cancelled()
+            {
+                me.start_channel(&id);
+            }
         });
     }
 
@@ -279,7 +298,8 @@ impl Senders {
 
     /// Sends for the channel while it has work and this replica holds its lease. Returns when
     /// the last send started, if any.
-    async fn run_channel(&self, channel_id: &str, wake: Arc<Notify>) -> Option<Instant> {
+    async fn run_channel(&self, channel_id: &str, waker: Arc<ChannelWaker>) -> Option<Instant> {
+        let wake = &waker.notify;
         let inner = &self.inner;
         let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
         let state = Arc::new(Mutex::new(ChannelState::default()));
@@ -303,7 +323,7 @@ impl Senders {
                 Ok(None) => break,
                 Err(e) => {
                     warn!(error = %e, "sender: cannot read channel");
-                    self.pause(&wake, inner.cfg.idle_poll).await;
+                    self.pause(wake, inner.cfg.idle_poll).await;
                     continue;
                 }
             };
@@ -326,12 +346,12 @@ impl Senders {
                     Ok(true) => lease_until = now + CHANNEL_LEASE_MS,
                     Ok(false) => {
                         lease_until = 0;
-                        self.pause(&wake, Duration::from_secs(1)).await;
+                        self.pause(wake, Duration::from_secs(1)).await;
                         continue;
                     }
                     Err(e) => {
                         warn!(error = %e, "sender: cannot take the channel lease");
-                        self.pause(&wake, inner.cfg.idle_poll).await;
+                        self.pause(wake, inner.cfg.idle_poll).await;
                         continue;
                     }
                 }
@@ -363,6 +383,10 @@ impl Senders {
             let limit = batch.min(free) as i64;
             let claim_lease =
                 now + i64::try_from(inner.graph.timeout().as_millis()).unwrap_or(60_000) + 30_000;
+            // A wake from here on means work this claim may not see.
+            waker
+                .woken
+                .store(false, std::sync::atomic::Ordering::SeqCst);
             let claimed = match inner
                 .store
                 .claim_sends(channel_id, now, limit, claim_lease)
@@ -371,7 +395,7 @@ impl Senders {
                 Ok(c) => c,
                 Err(e) => {
                     warn!(error = %e, "sender: claim failed");
-                    self.pause(&wake, inner.cfg.idle_poll).await;
+                    self.pause(wake, inner.cfg.idle_poll).await;
                     continue;
                 }
             };
@@ -387,7 +411,7 @@ impl Senders {
                     // Nothing queued for a long while: end; the manager or a wake restarts it.
                     break;
                 }
-                self.pause(&wake, wait).await;
+                self.pause(wake, wait).await;
                 continue;
             }
             idle_rounds = 0;
