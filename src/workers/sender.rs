@@ -628,16 +628,17 @@ impl Senders {
             warn!(channel = %channel.id, status = changes[0].status, "Meta's answer changed the channel's status; its sends are held");
         }
         let id = msg.id.clone();
-        match inner
-            .writer
-            .signals(
-                vec![MessageSignal {
-                    message_id: msg.id,
-                    signal,
-                }],
-                changes,
-            )
-            .await
+        let signals = vec![MessageSignal {
+            message_id: msg.id,
+            signal,
+        }];
+        // Meta's answer is a fact: keep trying to record it while the database is away rather
+        // than leave the message to look interrupted mid-call (and be resent if Meta's status
+        // echo was lost meanwhile).
+        match crate::ingest::until_committed(&inner.stop, "a send outcome", || {
+            inner.writer.signals(signals.clone(), changes.clone())
+        })
+        .await
         {
             Ok(_) => {
                 if changed_channel {
@@ -646,9 +647,9 @@ impl Senders {
                 let _ = inner.settled.send(id);
             }
             Err(_) => {
-                // Not recorded: the claim's lease expires and the message becomes unconfirmed
-                // (never silently resent).
-                warn!(message = %id, "the outcome of a send could not be recorded");
+                // Stopped before the database came back: the claim's lease expires and the
+                // message becomes unconfirmed (never silently resent).
+                warn!(message = %id, "the outcome of a send could not be recorded before shutdown");
             }
         }
     }
