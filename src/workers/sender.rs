@@ -527,11 +527,16 @@ impl Senders {
             return;
         }
         let mut signals = Vec::with_capacity(due.len());
-        for (id, _ty, expects_id) in due {
+        for (id, _ty, expects_id, attempts) in due {
             let resend = channel.kind == "whatsapp"
                 && inner.cfg.ambiguous_policy == AmbiguousPolicy::Retry
                 || expects_id == 0;
-            let signal = if resend {
+            let signal = if resend && attempts >= i64::from(inner.cfg.max_attempts) {
+                // Meta kept dropping the calls: stop within the configured attempts.
+                let mut error = unknown_outcome();
+                error.reason = format!("Gave up after {attempts} attempts. {}", error.reason);
+                Signal::Fail { error }
+            } else if resend {
                 Signal::Retry {
                     next_at: now,
                     error: Some(ErrorInfo::bridge(
