@@ -10,6 +10,7 @@ mod cli;
 mod cluster;
 mod connect;
 mod connect_browser;
+mod dbfaults;
 mod delivery;
 mod faults;
 mod inbound;
