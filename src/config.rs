@@ -179,7 +179,8 @@ pub struct ServeArgs {
         default_value = "retry"
     )]
     pub ambiguous_send_policy: String,
-    /// Attempts of one send before it fails (retryable errors only).
+    /// Graph calls of one send before it fails: retryable errors, and resends of unconfirmed
+    /// sends under the `retry` policy (then `unknown_outcome`).
     #[arg(long, env = "METABRIDGE_SEND_MAX_ATTEMPTS", default_value_t = 8)]
     pub send_max_attempts: u32,
     /// First send retry delay in milliseconds; doubles each attempt (with jitter), up to 5 min.

@@ -109,6 +109,45 @@ impl Writer {
     }
 }
 
+/// Runs `write` until it commits, waiting 100 ms doubling to 2 s between tries, or until `stop`
+/// is cancelled (then the last error). For facts that must not be dropped while the database is
+/// briefly away: an instance accepted an event, Meta accepted a send. Dropping such an outcome
+/// would make the event go out again (a delivery storm while SQLite can read but not write) or
+/// leave the send ambiguous (and resent when Meta's status echo was lost meanwhile).
+pub async fn until_committed<T, F, Fut>(
+    stop: &CancellationToken,
+    what: &str,
+    mut write: F,
+) -> Result<T, WriteError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, WriteError>>,
+{
+    let mut wait = std::time::Duration::from_millis(100);
+    let mut failures = 0u32;
+    loop {
+        match write().await {
+            Ok(v) => {
+                if failures > 0 {
+                    tracing::info!(failures, "{what} recorded once the database was back");
+                }
+                return Ok(v);
+            }
+            Err(e) => {
+                failures += 1;
+                if failures == 1 {
+                    warn!("{what} could not be recorded; retrying until the database is back");
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return Err(e),
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(std::time::Duration::from_secs(2));
+            }
+        }
+    }
+}
+
 impl Writer {
     /// Queues outbound messages (idempotency keys checked); returns once committed.
     pub async fn enqueue(&self, messages: Vec<NewMessage>) -> Result<Vec<Enqueued>, WriteError> {

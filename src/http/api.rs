@@ -120,7 +120,11 @@ async fn instance_keys(
     if let Some(k) = state.verification_keys.get(instance_id).await {
         return Ok(k);
     }
-    let unavailable = |_| poem::Error::from_status(poem::http::StatusCode::SERVICE_UNAVAILABLE);
+    // Answered `503 service_unavailable` (see `errors::shape_error`): the caller retries.
+    let unavailable = |e: crate::store::StoreError| {
+        tracing::error!(error = %e, "reading an instance's verification keys failed");
+        poem::Error::from_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
+    };
     let row = state
         .store
         .get_instance(instance_id)

@@ -241,6 +241,13 @@ pub async fn shape_error(err: poem::Error) -> poem::Response {
             "Send the body as application/json.",
             None,
         )),
+        // The database could not be read before the operation ran (the instance's keys for
+        // its JWT): the same answer as when an operation cannot reach it.
+        StatusCode::SERVICE_UNAVAILABLE => ApiError::Unavailable(body(
+            codes::UNAVAILABLE,
+            "The database is unavailable; retry later.",
+            None,
+        )),
         s if s.is_server_error() => ApiError::internal("request failed before the operation", err),
         _ => ApiError::BadRequest(body(codes::INVALID_REQUEST, err.to_string(), None)),
     };

@@ -222,9 +222,12 @@ pub fn apply(from: Phase, signal: &Signal) -> Transition {
                 },
             }
         }
+        // An attempt is a Graph call: counted when its answer (or its lack of one) is
+        // recorded, from `sending`. A retry or failure decided later for an unconfirmed send
+        // is no new call.
         Signal::Retry { .. } if in_flight || from == Phase::Queued => Transition {
             to: Phase::Queued,
-            counts_attempt: in_flight,
+            counts_attempt: from == Phase::Sending,
             ..stay
         },
         Signal::Hold | Signal::Defer { .. } if in_flight || from == Phase::Queued => Transition {
@@ -239,7 +242,7 @@ pub fn apply(from: Phase, signal: &Signal) -> Transition {
         Signal::Fail { .. } if from.is_pre_send() => Transition {
             to: Phase::Failed,
             emit: Some("message.failed"),
-            counts_attempt: in_flight,
+            counts_attempt: from == Phase::Sending,
             overrode_failure: false,
         },
         // Late sender decisions about a message a webhook already settled.
@@ -364,14 +367,21 @@ mod tests {
                 reason: "timeout".into(),
             },
         );
-        assert_eq!(t.to, Phase::Unconfirmed);
+        assert_eq!((t.to, t.counts_attempt), (Phase::Unconfirmed, true));
         let t = apply(
             Phase::Unconfirmed,
             &Signal::Fail {
                 error: ErrorInfo::default(),
             },
         );
-        assert_eq!((t.to, t.emit), (Phase::Failed, Some("message.failed")));
+        assert_eq!(
+            (t.to, t.emit, t.counts_attempt),
+            (Phase::Failed, Some("message.failed"), false)
+        );
+        // Resending an unconfirmed message is a decision, not a call: the resend counts when
+        // its own answer is recorded.
+        let t = apply(Phase::Unconfirmed, &retry);
+        assert_eq!((t.to, t.counts_attempt), (Phase::Queued, false));
     }
 
     #[test]

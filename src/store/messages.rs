@@ -872,8 +872,8 @@ impl Store {
         reconcile_until: i64,
     ) -> Result<u64> {
         Ok(sqlx::query(
-            "UPDATE messages SET state = 'unconfirmed', next_attempt_at = $1, lease_until = 0, updated_at = $2 \
-             WHERE channel_id = $3 AND state = 'sending' AND lease_until < $2",
+            "UPDATE messages SET state = 'unconfirmed', next_attempt_at = $1, lease_until = 0, updated_at = $2, \
+             attempts = attempts + 1 WHERE channel_id = $3 AND state = 'sending' AND lease_until < $2",
         )
         .bind(reconcile_until)
         .bind(now)
@@ -889,9 +889,9 @@ impl Store {
         channel_id: &str,
         now: i64,
         limit: i64,
-    ) -> Result<Vec<(String, String, i64)>> {
+    ) -> Result<Vec<(String, String, i64, i64)>> {
         let rows = sqlx::query(
-            "SELECT id, type, expects_message_id FROM messages WHERE channel_id = $1 \
+            "SELECT id, type, expects_message_id, attempts FROM messages WHERE channel_id = $1 \
              AND state IN ('queued', 'unconfirmed') AND next_attempt_at <= $2 AND state = 'unconfirmed' \
              ORDER BY next_attempt_at LIMIT $3",
         )
@@ -901,7 +901,7 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.into_iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?)))
+            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
             .collect()
     }
 

@@ -22,7 +22,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 
 use crate::config::Backend;
 
@@ -78,6 +78,12 @@ impl std::fmt::Debug for Store {
             .finish()
     }
 }
+
+/// Longest wait for a connection, including (re)connecting to a database that refuses or does
+/// not answer. When the database is down, a webhook waits for at most the commit in progress
+/// and its own: a 503 within a few seconds (Meta retries it), never a hang past Meta's timeout.
+/// Waiting this long for a free connection of a reachable database already means overload.
+pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Options for opening the store.
 #[derive(Debug, Clone)]
@@ -135,7 +141,7 @@ impl Store {
         let pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections)
             .min_connections(1)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT)
             .after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     if conn.backend_name().eq_ignore_ascii_case("sqlite") {
@@ -153,6 +159,22 @@ impl Store {
                         }
                     }
                     Ok(())
+                })
+            })
+            // A SQLite connection whose transaction SQLite itself ended (it rolls back on a
+            // full disk or an I/O error) keeps sqlx's transaction depth at 1, because the
+            // ROLLBACK that sqlx sends when the transaction is dropped then fails ("no
+            // transaction is active"). Every later BEGIN on that connection fails, so a writer
+            // that got it back from the pool would never commit again, even once the disk has
+            // room. The ping runs the queued rollback; a connection still marked as in a
+            // transaction after it is closed instead of reused.
+            .after_release(|conn, _meta| {
+                Box::pin(async move {
+                    if !conn.backend_name().eq_ignore_ascii_case("sqlite") {
+                        return Ok(true);
+                    }
+                    conn.ping().await?;
+                    Ok(!conn.is_in_transaction())
                 })
             })
             .connect_with(connect)

@@ -138,7 +138,7 @@ impl Dispatcher {
             if shutdown.is_cancelled() {
                 break;
             }
-            match self.dispatch_once(&mut tasks).await {
+            match self.dispatch_once(&mut tasks, &shutdown).await {
                 Ok(_) => {}
                 Err(e) => {
                     error!(error = %e, "claiming due events failed; retrying");
@@ -156,7 +156,11 @@ impl Dispatcher {
     }
 
     /// Claims what is due and can start now, and starts it. Returns how many started.
-    pub async fn dispatch_once(self: &Arc<Self>, tasks: &mut JoinSet<()>) -> anyhow::Result<usize> {
+    pub async fn dispatch_once(
+        self: &Arc<Self>,
+        tasks: &mut JoinSet<()>,
+        shutdown: &CancellationToken,
+    ) -> anyhow::Result<usize> {
         let (free, in_flight, room) = {
             let mut f = self
                 .in_flight
@@ -217,10 +221,11 @@ impl Dispatcher {
             }
             started += 1;
             let this = Arc::clone(self);
+            let shutdown = shutdown.clone();
             tasks.spawn(async move {
                 let seq = ev.seq;
                 let instance = ev.instance_id.clone();
-                this.deliver(ev).await;
+                this.deliver(ev, &shutdown).await;
                 if let Ok(mut f) = this.in_flight.lock() {
                     f.seqs.remove(&seq);
                     f.finished_during_claim.insert(seq);
@@ -247,7 +252,7 @@ impl Dispatcher {
         Some(secret)
     }
 
-    async fn deliver(&self, ev: DueEvent) {
+    async fn deliver(&self, ev: DueEvent, shutdown: &CancellationToken) {
         let attempt = ev.attempts + 1;
         let started = Instant::now();
         let (status, error) = match (
@@ -348,9 +353,16 @@ impl Dispatcher {
             error,
             kind,
         };
-        if self.writer.record_outcomes(vec![outcome]).await.is_err() {
-            // Not recorded: the event stays pending and is delivered again (same event id).
-            error!(event_id = %ev.id, "could not record a delivery outcome");
+        // While this waits for the database, the event stays in flight here, so it is not
+        // claimed and sent again meanwhile.
+        let recorded = crate::ingest::until_committed(shutdown, "a delivery outcome", || {
+            self.writer.record_outcomes(vec![outcome.clone()])
+        })
+        .await;
+        if recorded.is_err() {
+            // Stopped before the database came back: the event stays pending and is delivered
+            // again after the restart (same event id, which receivers deduplicate on).
+            error!(event_id = %ev.id, "could not record a delivery outcome before shutdown");
         }
     }
 }

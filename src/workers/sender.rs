@@ -551,11 +551,16 @@ impl Senders {
             return;
         }
         let mut signals = Vec::with_capacity(due.len());
-        for (id, _ty, expects_id) in due {
+        for (id, _ty, expects_id, attempts) in due {
             let resend = channel.kind == "whatsapp"
                 && inner.cfg.ambiguous_policy == AmbiguousPolicy::Retry
                 || expects_id == 0;
-            let signal = if resend {
+            let signal = if resend && attempts >= i64::from(inner.cfg.max_attempts) {
+                // Meta kept dropping the calls: stop within the configured attempts.
+                let mut error = unknown_outcome();
+                error.reason = format!("Gave up after {attempts} attempts. {}", error.reason);
+                Signal::Fail { error }
+            } else if resend {
                 Signal::Retry {
                     next_at: now,
                     error: Some(ErrorInfo::bridge(
@@ -652,16 +657,17 @@ impl Senders {
             warn!(channel = %channel.id, status = changes[0].status, "Meta's answer changed the channel's status; its sends are held");
         }
         let id = msg.id.clone();
-        match inner
-            .writer
-            .signals(
-                vec![MessageSignal {
-                    message_id: msg.id,
-                    signal,
-                }],
-                changes,
-            )
-            .await
+        let signals = vec![MessageSignal {
+            message_id: msg.id,
+            signal,
+        }];
+        // Meta's answer is a fact: keep trying to record it while the database is away rather
+        // than leave the message to look interrupted mid-call (and be resent if Meta's status
+        // echo was lost meanwhile).
+        match crate::ingest::until_committed(&inner.stop, "a send outcome", || {
+            inner.writer.signals(signals.clone(), changes.clone())
+        })
+        .await
         {
             Ok(_) => {
                 if changed_channel {
@@ -670,9 +676,9 @@ impl Senders {
                 let _ = inner.settled.send(id);
             }
             Err(_) => {
-                // Not recorded: the claim's lease expires and the message becomes unconfirmed
-                // (never silently resent).
-                warn!(message = %id, "the outcome of a send could not be recorded");
+                // Stopped before the database came back: the claim's lease expires and the
+                // message becomes unconfirmed (never silently resent).
+                warn!(message = %id, "the outcome of a send could not be recorded before shutdown");
             }
         }
     }

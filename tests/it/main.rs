@@ -11,6 +11,7 @@ mod cli;
 mod cluster;
 mod connect;
 mod connect_browser;
+mod dbfaults;
 mod delivery;
 mod faults;
 mod inbound;
