@@ -38,6 +38,8 @@ use crate::store::{ChannelChange, ChannelRow, ClaimedSend, MessageSignal, Store}
 
 /// A channel's send lease, in milliseconds (renewed at every claim while work remains).
 const CHANNEL_LEASE_MS: i64 = 10_000;
+/// A send starts only while at least this much of the channel's lease is left.
+const LEASE_SAFETY_MS: i64 = 2_000;
 /// Sends in flight at once for one channel.
 const MAX_IN_FLIGHT: usize = 256;
 /// The window the rate limit holds over. A little over a second, so that jitter between the
@@ -438,23 +440,21 @@ impl Senders {
                     break;
                 }
             };
+            // Set once this process cannot be sure it still holds the lease (it stalled): the
+            // rest of the claim goes back to the queue instead of out to Meta.
+            let mut lease_short = false;
             for msg in claimed {
                 let now = crate::now_ms();
+                if lease_short {
+                    self.requeue(&msg.id, now).await;
+                    continue;
+                }
                 let defer = state
                     .lock()
                     .ok()
                     .and_then(|mut s| s.pair_wait(&msg.recipient, now));
                 if let Some(next_at) = defer {
-                    let _ = inner
-                        .writer
-                        .signals(
-                            vec![MessageSignal {
-                                message_id: msg.id.clone(),
-                                signal: Signal::Defer { next_at },
-                            }],
-                            vec![],
-                        )
-                        .await;
+                    self.requeue(&msg.id, next_at).await;
                     continue;
                 }
                 // Pace send starts: never faster than the channel's rate.
@@ -480,6 +480,14 @@ impl Senders {
                     }
                     recent.pop_front();
                 }
+                // A holder that stalled past its lease (another replica may have taken the
+                // channel) must not send: only with a safe margin left does this start go out.
+                if crate::now_ms() + LEASE_SAFETY_MS > lease_until {
+                    warn!(channel = %channel_id, "sender: send lease about to lapse mid-claim; requeueing the rest");
+                    lease_short = true;
+                    self.requeue(&msg.id, crate::now_ms()).await;
+                    continue;
+                }
                 recent.push_back(Instant::now());
                 let Ok(permit) = Arc::clone(&in_flight).acquire_owned().await else {
                     break;
@@ -497,6 +505,21 @@ impl Senders {
         // Let in-flight sends finish recording before the lease is released.
         let _ = in_flight.acquire_many(MAX_IN_FLIGHT as u32).await;
         recent.back().copied()
+    }
+
+    /// Puts a claimed message back in the queue, due at `next_at`, without an attempt.
+    async fn requeue(&self, message_id: &str, next_at: i64) {
+        let _ = self
+            .inner
+            .writer
+            .signals(
+                vec![MessageSignal {
+                    message_id: message_id.to_string(),
+                    signal: Signal::Defer { next_at },
+                }],
+                vec![],
+            )
+            .await;
     }
 
     async fn fail_orphans(&self, channel_id: &str) {
