@@ -560,6 +560,14 @@ impl Render for Messaging {
 }
 
 impl Body {
+    /// Whether the body's `entry` is an array (else the parser must refuse it: `NoEntries`).
+    pub fn has_entry_array(&self) -> bool {
+        matches!(
+            self.entries,
+            Container::Items(_) | Container::Other(Json::Arr(_))
+        )
+    }
+
     /// The body as JSON bytes (compact or pretty, as the input says).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut m = Map::new();
