@@ -3111,6 +3111,35 @@ mod tests {
         assert_eq!(canonical_json(&v), serde_json::to_string(&v).expect("ser"));
     }
 
+    /// Found by the `webhook_parse` fuzz target: serde_json's default float parsing is
+    /// best-effort, so `7e81` was read as 6.999999999999999e81, which canonical_json wrote
+    /// and which read back as 6.999999999999998e81. The canonical form was not a fixed point,
+    /// the same number written two ways hashed to two keys, and the relayed `raw` carried a
+    /// number Meta never sent. Cargo.toml enables serde_json's `float_roundtrip`.
+    #[test]
+    fn floats_are_read_exactly_so_hash_keys_do_not_depend_on_formatting() {
+        for text in [
+            "7e81",
+            "4.313525284013258e-96",
+            "70e80",
+            "0.7e82",
+            "1.7976931348623157e308",
+        ] {
+            let v: Value = serde_json::from_str(text).expect("number");
+            let c = canonical_json(&v);
+            let back: Value = serde_json::from_str(&c).expect("canonical is JSON");
+            assert_eq!(canonical_json(&back), c, "{text}");
+        }
+        let key = |n: &str| {
+            let body = format!(r#"{{"object":"x","entry":[{{"id":"1","n":{n}}}]}}"#);
+            parse_ok(body.as_bytes())[0].idempotency_key.clone()
+        };
+        assert_eq!(key("7e81"), key("7.0e81"));
+        assert_eq!(key("7e81"), key("70e80"));
+        let v: Value = serde_json::from_str("7e81").expect("number");
+        assert_eq!(v.as_f64(), Some(7e81));
+    }
+
     #[test]
     fn wa_reaction_removal_edit_revoke_and_echoes() {
         let body = json!({
