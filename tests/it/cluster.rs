@@ -29,14 +29,6 @@ const RATE: u32 = 10;
 /// Conversations (WhatsApp users) writing to each number.
 const CONVERSATIONS: u64 = 6;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
-}
-
 /// One `metabridge serve` process.
 struct Replica {
     port: u16,
@@ -386,18 +378,7 @@ async fn register(
     base: &str,
     receiver: &metabridge::sim::receiver::Receiver,
 ) -> (String, String, Vec<String>) {
-    let v: Value = http
-        .post(format!("{base}/admin/v1/instances"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "cluster test", "callback_url": receiver.url()}))
-        .send()
-        .await
-        .expect("create")
-        .json()
-        .await
-        .expect("json");
-    let instance = v["instance"]["id"].as_str().expect("id").to_string();
-    let secret = v["signing_secret"].as_str().expect("secret").to_string();
+    let (instance, secret) = create_instance(http, base, "cluster test", &receiver.url()).await;
     receiver.state.add_instance(&instance, &secret);
     let mut channels = Vec::new();
     for p in PHONES {

@@ -137,6 +137,38 @@ pub async fn spawn_app_on(
     }
 }
 
+/// A TCP port nothing listens on right now (for a process started later).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// Creates an instance through a running service's admin API; returns (id, signing secret).
+pub async fn create_instance(
+    http: &reqwest::Client,
+    base: &str,
+    name: &str,
+    callback_url: &str,
+) -> (String, String) {
+    let v: Value = http
+        .post(format!("{base}/admin/v1/instances"))
+        .bearer_auth(ADMIN)
+        .json(&json!({"name": name, "callback_url": callback_url}))
+        .send()
+        .await
+        .expect("create instance")
+        .json()
+        .await
+        .expect("json");
+    (
+        v["instance"]["id"].as_str().expect("id").to_string(),
+        v["signing_secret"].as_str().expect("secret").to_string(),
+    )
+}
+
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}{name}")).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
