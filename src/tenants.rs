@@ -99,6 +99,16 @@ pub fn is_local_name(host: &str) -> bool {
         || d.ends_with(".internal")
 }
 
+/// Whether a URL's host is a private address literal or a local name (see [`is_private`]
+/// and [`is_local_name`]).
+pub fn is_private_host(host: &url::Host<&str>) -> bool {
+    match host {
+        url::Host::Ipv4(v4) => is_private(IpAddr::V4(*v4)),
+        url::Host::Ipv6(v6) => is_private(IpAddr::V6(*v6)),
+        url::Host::Domain(d) => is_local_name(d),
+    }
+}
+
 /// A callback URL: absolute http(s), no credentials; HTTPS and a public host unless private
 /// callbacks are allowed (dev mode, tests), so the bridge cannot be aimed at internal services.
 pub fn validate_callback_url(url: &str, allow_private: bool) -> Result<String, OpError> {
@@ -120,12 +130,7 @@ pub fn validate_callback_url(url: &str, allow_private: bool) -> Result<String, O
         return Err(invalid(F, "must have a host"));
     };
     if !allow_private {
-        let private = match host {
-            url::Host::Ipv4(v4) => is_private(IpAddr::V4(v4)),
-            url::Host::Ipv6(v6) => is_private(IpAddr::V6(v6)),
-            url::Host::Domain(d) => is_local_name(d),
-        };
-        if private {
+        if is_private_host(&host) {
             return Err(invalid(
                 F,
                 "must not point at a loopback or private address",

@@ -259,7 +259,8 @@ impl Dispatcher {
             crate::events::render_envelope(&ev),
             self.signing_secret(&ev).await,
         ) {
-            // Stored while private callbacks were allowed: IP literals never reach the resolver.
+            // Stored while private callbacks were allowed: IP literals never reach the resolver,
+            // and local names are refused by the same rule as when a URL is stored.
             _ if !self.allow_private && literal_private_host(&ev.callback_url) => {
                 (None, Some(PRIVATE_ADDRESS.to_string()))
             }
@@ -379,13 +380,14 @@ fn normalise_host(host: &str) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
 }
 
-/// Whether a callback URL's host is an IP literal of a private address.
+/// Whether a callback URL's host is a private address literal or a local name (the same rule
+/// as when a URL is stored, [`crate::tenants::is_private_host`]).
 fn literal_private_host(url: &str) -> bool {
-    match url::Url::parse(url).ok().as_ref().and_then(url::Url::host) {
-        Some(url::Host::Ipv4(v4)) => crate::tenants::is_private(std::net::IpAddr::V4(v4)),
-        Some(url::Host::Ipv6(v6)) => crate::tenants::is_private(std::net::IpAddr::V6(v6)),
-        _ => false,
-    }
+    url::Url::parse(url)
+        .ok()
+        .as_ref()
+        .and_then(url::Url::host)
+        .is_some_and(|h| crate::tenants::is_private_host(&h))
 }
 
 /// The delivery client's resolver: resolves with tokio (the system resolver) and, unless
@@ -519,6 +521,7 @@ mod tests {
         assert!(literal_private_host("https://[::ffff:10.0.0.1]/x"));
         assert!(literal_private_host("http://2130706433/"));
         assert!(!literal_private_host("https://93.184.215.14/x"));
+        assert!(literal_private_host("https://localhost./x"));
         assert!(!literal_private_host("https://dsk.example.com/x"));
         assert!(!literal_private_host("not a url"));
     }

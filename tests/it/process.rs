@@ -11,23 +11,49 @@ use metabridge::sim::payloads;
 
 both_backends!(sigkill_with_a_backlog_loses_nothing);
 
-fn start(database_url: &str, fernet: &str, port: u16) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_metabridge"))
-        .arg("serve")
-        .env("DATABASE_URL", database_url)
-        .env("METABRIDGE_FERNET_KEYS", fernet)
-        .env("META_APP_SECRET", APP_SECRET)
-        .env("META_VERIFY_TOKEN", "verify")
-        .env("METABRIDGE_ADMIN_TOKEN", ADMIN)
-        .env("METABRIDGE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("METABRIDGE_ALLOW_PRIVATE_CALLBACKS", "true")
-        .env("METABRIDGE_DELIVERY_BACKOFF_MS", "100")
-        .env("METABRIDGE_DELIVERY_TIMEOUT_MS", "2000")
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("start metabridge")
+/// A started `metabridge serve`, killed when dropped, so a failing test (a panic skips its
+/// own cleanup) leaves no process behind to load the machine for the tests after it.
+struct Service(Child);
+
+impl std::ops::Deref for Service {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Service {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(database_url: &str, fernet: &str, port: u16) -> Service {
+    Service(
+        Command::new(env!("CARGO_BIN_EXE_metabridge"))
+            .arg("serve")
+            .env("DATABASE_URL", database_url)
+            .env("METABRIDGE_FERNET_KEYS", fernet)
+            .env("META_APP_SECRET", APP_SECRET)
+            .env("META_VERIFY_TOKEN", "verify")
+            .env("METABRIDGE_ADMIN_TOKEN", ADMIN)
+            .env("METABRIDGE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("METABRIDGE_ALLOW_PRIVATE_CALLBACKS", "true")
+            .env("METABRIDGE_DELIVERY_BACKOFF_MS", "100")
+            .env("METABRIDGE_DELIVERY_TIMEOUT_MS", "2000")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start metabridge"),
+    )
 }
 
 /// Registers an instance (callback: `receiver`, which learns its secret) and the fixtures'
@@ -206,22 +232,24 @@ async fn p01_secrets_tokens_and_message_bodies_never_reach_the_logs(db: Db) {
     let http = reqwest::Client::new();
     let log_path = dir.path().join("service.log");
     let log = std::fs::File::create(&log_path).expect("log file");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_metabridge"))
-        .arg("serve")
-        .env("DATABASE_URL", &database_url)
-        .env("METABRIDGE_FERNET_KEYS", &fernet)
-        .env("META_APP_SECRET", APP_SECRET)
-        .env("META_VERIFY_TOKEN", "verify-token-xyz")
-        .env("METABRIDGE_ADMIN_TOKEN", ADMIN)
-        .env("METABRIDGE_LISTEN", format!("127.0.0.1:{port}"))
-        .env("METABRIDGE_ALLOW_PRIVATE_CALLBACKS", "true")
-        .env("METABRIDGE_DELIVERY_BACKOFF_MS", "100")
-        .env("METABRIDGE_LOG_FORMAT", "json")
-        .env("RUST_LOG", "trace")
-        .stdout(Stdio::from(log.try_clone().expect("clone")))
-        .stderr(Stdio::from(log))
-        .spawn()
-        .expect("start");
+    let mut child = Service(
+        Command::new(env!("CARGO_BIN_EXE_metabridge"))
+            .arg("serve")
+            .env("DATABASE_URL", &database_url)
+            .env("METABRIDGE_FERNET_KEYS", &fernet)
+            .env("META_APP_SECRET", APP_SECRET)
+            .env("META_VERIFY_TOKEN", "verify-token-xyz")
+            .env("METABRIDGE_ADMIN_TOKEN", ADMIN)
+            .env("METABRIDGE_LISTEN", format!("127.0.0.1:{port}"))
+            .env("METABRIDGE_ALLOW_PRIVATE_CALLBACKS", "true")
+            .env("METABRIDGE_DELIVERY_BACKOFF_MS", "100")
+            .env("METABRIDGE_LOG_FORMAT", "json")
+            .env("RUST_LOG", "trace")
+            .stdout(Stdio::from(log.try_clone().expect("clone")))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .expect("start"),
+    );
     wait_ready(&http, &base).await;
     let receiver = start_receiver().await;
     let secret = register(&http, &base, &receiver, "EAAG-SUPER-SECRET-TOKEN").await;
