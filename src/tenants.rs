@@ -129,13 +129,11 @@ pub fn validate_callback_url(url: &str, allow_private: bool) -> Result<String, O
     let Some(host) = parsed.host() else {
         return Err(invalid(F, "must have a host"));
     };
-    if !allow_private {
-        if is_private_host(&host) {
-            return Err(invalid(
-                F,
-                "must not point at a loopback or private address",
-            ));
-        }
+    if !allow_private && is_private_host(&host) {
+        return Err(invalid(
+            F,
+            "must not point at a loopback or private address",
+        ));
     }
     Ok(parsed.to_string())
 }
