@@ -1950,7 +1950,7 @@ fn leadgen(ctx: &SocialEntry<'_>, change: &Value, value: &Value) -> ParsedEvent 
 mod tests {
     use super::*;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/meta/");
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/meta/");
     const PN1: &str = "106000000000001";
     const PN2: &str = "106000000000002";
     const WABA: &str = "102000000000001";

@@ -1772,7 +1772,7 @@ mod tests {
     use crate::outbound::lifecycle::ErrorInfo;
     use crate::store::DueEvent;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/meta/");
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/meta/");
 
     /// The same filter as the parser's tests: webhook bodies only.
     fn is_webhook_fixture(name: &str) -> bool {

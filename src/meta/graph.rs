@@ -1182,7 +1182,7 @@ mod tests {
     use std::sync::{Arc, Mutex};
     use std::time::Instant;
 
-    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/meta/");
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/meta/");
     const TOKEN: &str = "EAAGsecretTOKEN123";
 
     fn fixture(name: &str) -> Vec<u8> {

@@ -1,7 +1,7 @@
 //! A fake Meta Graph API: the side the bridge *sends* to. It serves the WhatsApp Cloud API
 //! send endpoint (messages, templates, read receipts), the Instagram/Messenger Send API, media
 //! metadata, download and upload, and `debug_token`, answering with the shapes of
-//! `shared/fixtures/meta/` and Meta's error envelopes (meta-platform.md §6–§9), and after an
+//! `tests/fixtures/meta/` and Meta's error envelopes (meta-platform.md §6–§9), and after an
 //! accepted WhatsApp send it POSTs signed `sent`/`delivered`/`read` (or `failed`) status
 //! webhooks to the bridge, the way Meta does: late, possibly out of order, retried on failure.
 //!

@@ -1,4 +1,4 @@
-//! Webhook bodies shaped like Meta's (see `shared/fixtures/meta/`), with distinct ids.
+//! Webhook bodies shaped like Meta's (see `tests/fixtures/meta/`), with distinct ids.
 
 use serde_json::{Value, json};
 

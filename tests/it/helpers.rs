@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 
 pub const APP_SECRET: &str = "test-app-secret";
 pub const ADMIN: &str = "test-admin-token-0123456789";
-pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures/meta/");
+pub const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/meta/");
 
 /// Which database a scenario runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
