@@ -85,6 +85,7 @@ impl Application {
             Arc::clone(&metrics),
             Arc::clone(&wakeup),
             horizon_ms,
+            config.connect.app_id.clone(),
             writer_stop.clone(),
         );
         let secrets: Cache<String, Arc<String>> = Cache::builder()

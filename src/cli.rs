@@ -311,7 +311,10 @@ fn instance_json(r: &crate::store::InstanceRow) -> serde_json::Value {
 fn channel_json(r: &crate::store::ChannelRow) -> serde_json::Value {
     json!({
         "id": r.id, "instance_id": r.instance_id, "kind": r.kind, "external_id": r.external_id,
-        "waba_id": r.waba_id, "name": r.name, "status": r.status, "has_token": r.token_enc.is_some(),
+        "waba_id": r.waba_id, "name": r.name,
+        "status": crate::store::channel_summary(&r.status, &r.send_state),
+        "connection": crate::store::connection_of(&r.status), "send_state": r.send_state,
+        "send_reason": r.send_reason, "has_token": r.token_enc.is_some(),
         "created_at": crate::ms_to_rfc3339(r.created_at),
     })
 }

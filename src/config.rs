@@ -186,6 +186,11 @@ pub struct ServeArgs {
     /// First send retry delay in milliseconds; doubles each attempt (with jitter), up to 5 min.
     #[arg(long, env = "METABRIDGE_SEND_BACKOFF_MS", default_value_t = 1_000)]
     pub send_backoff_ms: u64,
+    /// First pause of a channel's sends after Meta restricts the account or number (131048 spam
+    /// rate limit, 368, 131031, …), in seconds; each further pause in a row doubles it, up to a
+    /// day. Meta's own regain time wins when longer. Inbound relay is never paused.
+    #[arg(long, env = "METABRIDGE_SEND_PAUSE_SECS", default_value_t = 900)]
+    pub send_pause_secs: u64,
     /// Seconds a decrypted channel token stays in memory.
     #[arg(long, env = "METABRIDGE_TOKEN_CACHE_SECS", default_value_t = 60)]
     pub token_cache_secs: u64,
@@ -455,7 +460,12 @@ pub struct SendConfig {
     pub backoff: Duration,
     /// How often an idle channel sender looks for work another replica queued.
     pub idle_poll: Duration,
+    /// First pause of a channel's sends after Meta restricted it ([`MAX_SEND_PAUSE`] at most).
+    pub pause: Duration,
 }
+
+/// Longest pause of a channel's sends: a restricted account is tried again at least daily.
+pub const MAX_SEND_PAUSE: Duration = Duration::from_secs(86_400);
 
 /// Highest per-channel send rate accepted (Meta's upgraded WhatsApp throughput).
 pub const MAX_CHANNEL_RATE: u32 = 1000;
@@ -870,6 +880,7 @@ impl Config {
                 max_attempts: args.send_max_attempts.max(1),
                 backoff: Duration::from_millis(args.send_backoff_ms.max(10)),
                 idle_poll: Duration::from_secs(1),
+                pause: Duration::from_secs(args.send_pause_secs.clamp(1, 86_400)),
             },
             token_cache_ttl: Duration::from_secs(args.token_cache_secs.clamp(1, 3600)),
             jwt_signing_key,
@@ -935,6 +946,7 @@ impl Config {
                 max_attempts: 5,
                 backoff: Duration::from_millis(100),
                 idle_poll: Duration::from_millis(200),
+                pause: Duration::from_secs(900),
             },
             token_cache_ttl: Duration::from_secs(60),
             jwt_signing_key: None,

@@ -73,10 +73,18 @@ impl Writer {
         metrics: Arc<Metrics>,
         delivery_wakeup: Arc<Notify>,
         horizon_ms: i64,
+        app_id: Option<String>,
         stop: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let handle = tokio::spawn(run(store, metrics, delivery_wakeup, horizon_ms, rx, stop));
+        let handle = tokio::spawn(run(
+            store,
+            metrics,
+            delivery_wakeup,
+            (horizon_ms, app_id),
+            rx,
+            stop,
+        ));
         (Self { tx }, handle)
     }
 
@@ -182,7 +190,7 @@ async fn run(
     store: Store,
     metrics: Arc<Metrics>,
     delivery_wakeup: Arc<Notify>,
-    horizon_ms: i64,
+    (horizon_ms, app_id): (i64, Option<String>),
     mut rx: mpsc::Receiver<WriteOp>,
     stop: CancellationToken,
 ) {
@@ -209,7 +217,15 @@ async fn run(
                 Err(_) => break,
             }
         }
-        commit(&store, &metrics, &delivery_wakeup, horizon_ms, &mut batch).await;
+        commit(
+            &store,
+            &metrics,
+            &delivery_wakeup,
+            horizon_ms,
+            app_id.as_deref(),
+            &mut batch,
+        )
+        .await;
     }
 }
 
@@ -218,6 +234,7 @@ async fn commit(
     metrics: &Metrics,
     delivery_wakeup: &Notify,
     horizon_ms: i64,
+    app_id: Option<&str>,
     batch: &mut Vec<WriteOp>,
 ) {
     let mut requests: Vec<&[ParsedEvent]> = Vec::new();
@@ -258,7 +275,15 @@ async fn commit(
         let counts = if requests.is_empty() {
             Vec::new()
         } else {
-            store::ingest_events(&mut tx, store.backend, &requests, received_at, horizon_ms).await?
+            store::ingest_events(
+                &mut tx,
+                store.backend,
+                &requests,
+                received_at,
+                horizon_ms,
+                app_id,
+            )
+            .await?
         };
         if !outcomes.is_empty() {
             store::apply_outcomes(&mut tx, store.backend, &outcomes).await?;

@@ -351,6 +351,12 @@ pub async fn add_channel(
         rate_limit: None,
         created_at: now,
         updated_at: now,
+        send_state: crate::store::send_state::SENDING.into(),
+        send_reason: None,
+        send_paused_until: None,
+        send_pauses: 0,
+        quality_event: None,
+        messaging_limit_tier: None,
     };
     match store.insert_channel(&row).await {
         Ok(()) => {}

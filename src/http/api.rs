@@ -242,7 +242,9 @@ impl ChannelKindApi {
     }
 }
 
-/// A channel (its access token is never shown).
+/// A channel (its access token is never shown). Its **connection** (`connection`) and its
+/// **sending** (`send_state`) are separate: a channel whose sends are paused or whose token is
+/// invalid still relays every webhook Meta sends for it.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ChannelView {
@@ -254,11 +256,29 @@ pub struct ChannelView {
     pub external_id: String,
     pub waba_id: Option<String>,
     pub name: Option<String>,
-    /// `active`, `token_invalid` (reconnect it), `paused` (Meta restricted the account) or
-    /// `disconnected`.
+    /// One word for both states: `disconnected`, `pending` (WhatsApp registration waiting),
+    /// `token_invalid` (reconnect it), `paused` (Meta restricted sending; resumes by itself at
+    /// `send_paused_until`) or `active`.
     pub status: String,
-    /// Why the channel is not active.
+    /// Why the channel is not `active`.
     pub status_reason: Option<String>,
+    /// `connected` (events are relayed; also while a WhatsApp registration waits) or
+    /// `disconnected`.
+    pub connection: String,
+    /// `sending`, `paused` (Meta restricted the account or number: queued sends wait until
+    /// `send_paused_until`, or `POST /v1/channels/{id}/sends/resume`) or `token_invalid` (Meta
+    /// says the token is invalid: connect the channel again).
+    pub send_state: String,
+    /// Why sends are paused or the token is invalid (Meta's code and reason).
+    pub send_reason: Option<String>,
+    /// When paused sends resume on their own.
+    pub send_paused_until: Option<String>,
+    /// WhatsApp: the last event of Meta's `phone_number_quality_update` webhook for the
+    /// number (e.g. `FLAGGED`, `UNFLAGGED`, `THROUGHPUT_UPGRADE`, `ONBOARDING`).
+    pub quality_event: Option<String>,
+    /// WhatsApp: Meta's messaging-limit tier (e.g. `TIER_1K`, `TIER_UNLIMITED`), from
+    /// `phone_number_quality_update` webhooks.
+    pub messaging_limit_tier: Option<String>,
     /// The channel's own send rate (messages/s); absent = the default of its kind.
     pub rate_limit: Option<i64>,
     /// Whether an (encrypted) access token is stored.
@@ -269,16 +289,28 @@ pub struct ChannelView {
 
 impl From<ChannelRow> for ChannelView {
     fn from(r: ChannelRow) -> Self {
+        let status = crate::store::channel_summary(&r.status, &r.send_state).to_string();
+        let status_reason = if r.status == "active" {
+            r.send_reason.clone()
+        } else {
+            r.status_reason.clone()
+        };
         Self {
             has_token: r.token_enc.is_some(),
+            connection: crate::store::connection_of(&r.status).to_string(),
+            status,
+            status_reason,
             id: r.id,
             instance_id: r.instance_id,
             kind: r.kind,
             external_id: r.external_id,
             waba_id: r.waba_id,
             name: r.name,
-            status: r.status,
-            status_reason: r.status_reason,
+            send_state: r.send_state,
+            send_reason: r.send_reason,
+            send_paused_until: r.send_paused_until.map(crate::ms_to_rfc3339),
+            quality_event: r.quality_event,
+            messaging_limit_tier: r.messaging_limit_tier,
             rate_limit: r.rate_limit,
             created_at: crate::ms_to_rfc3339(r.created_at),
             updated_at: crate::ms_to_rfc3339(r.updated_at),

@@ -16,7 +16,7 @@ use super::errors::{ApiError, codes};
 use super::messages::{HUMAN_AGENT_WINDOW_MS, WINDOW_MS};
 use crate::config::MAX_CHANNEL_RATE;
 use crate::meta::graph::GraphCallError;
-use crate::store::ChannelRow;
+use crate::store::{ChannelRow, ResumeOutcome};
 
 /// Settings an instance may change.
 #[derive(Debug, Object)]
@@ -245,6 +245,52 @@ impl ChannelsApi {
             .disconnect_channel(&id, Some(&auth.0), "instance")
             .await?;
         Ok(Disconnected::NoContent)
+    }
+
+    /// Resume a channel's paused sends now, before their pause ends (Meta paused them after a
+    /// restriction such as 131048; if Meta still restricts the account, the next send pauses
+    /// them again for twice as long). A `channel.updated` event follows. `409
+    /// channel_unavailable` when sends are not paused but the token is invalid (connect the
+    /// channel again); resuming a channel that is sending changes nothing.
+    #[oai(
+        path = "/channels/:id/sends/resume",
+        method = "post",
+        operation_id = "channels.resume_sends"
+    )]
+    async fn resume_sends(
+        &self,
+        auth: InstanceAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<Json<ChannelView>, ApiError> {
+        own_channel(&state, &id, &auth.0, false).await?;
+        let outcome = state
+            .store
+            .resume_sends(
+                &id,
+                Some(&auth.0),
+                "sends resumed by the instance",
+                Some(&auth.0),
+                state.horizon_ms(),
+            )
+            .await
+            .map_err(|e| ApiError::store("resume sends", e))?;
+        match outcome {
+            ResumeOutcome::NotFound => return Err(not_found()),
+            ResumeOutcome::TokenInvalid => {
+                return Err(ApiError::conflict(
+                    codes::CHANNEL_UNAVAILABLE,
+                    "The channel's access token is invalid: connect the channel again; its sends resume then.",
+                ));
+            }
+            ResumeOutcome::Resumed => {
+                state.forget_channel(&id).await;
+                state.senders.wake(&id);
+                state.delivery_wakeup.notify_one();
+            }
+            ResumeOutcome::AlreadySending => {}
+        }
+        Ok(Json(own_channel(&state, &id, &auth.0, true).await?.into()))
     }
 
     /// A contact's customer-service window: whether free-form messages may be sent now and

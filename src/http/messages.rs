@@ -406,12 +406,17 @@ impl MessagesApi {
         if channel.status == "disconnected" {
             return Err(channel_not_found());
         }
-        if channel.status != "active" {
+        if channel.status != "active" || channel.send_state != crate::store::send_state::SENDING {
+            let state = crate::store::channel_summary(&channel.status, &channel.send_state);
+            let until = channel
+                .send_paused_until
+                .filter(|_| channel.send_state == crate::store::send_state::PAUSED)
+                .map(|t| format!(" Sends resume at {}.", crate::ms_to_rfc3339(t)))
+                .unwrap_or_default();
             return Err(ApiError::conflict(
                 codes::CHANNEL_UNAVAILABLE,
                 format!(
-                    "The channel is {} and cannot send until it is fixed (see GET /v1/channels/{{id}}).",
-                    channel.status
+                    "The channel is {state} and cannot send now (see GET /v1/channels/{{id}}).{until}"
                 ),
             ));
         }

@@ -1,8 +1,8 @@
 //! Graph API client for the Meta channels (WhatsApp Cloud API, Instagram, Messenger).
 //!
 //! * [`parse_error`] / [`GraphError`]: Meta's error envelope (`{"error":{...}}`), parsed leniently.
-//! * [`classify`] / [`ErrorClass`] / [`reason`]: what to do about an error code (protocol reference
-//!   §9.2 / §9.3).
+//! * [`classify`] / [`ErrorClass`]: what to do about an error code (re-exported from
+//!   [`super::errors`], the one table of Meta's codes).
 //! * [`regain_after`]: how long Meta asks us to back off (`X-Business-Use-Case-Usage`,
 //!   `X-App-Usage`, `Retry-After`; §10).
 //! * [`GraphClient`]: sends, media metadata / download / upload and `debug_token`.
@@ -91,21 +91,9 @@ impl GraphError {
         classify(self.code, self.subcode)
     }
 
-    /// A readable reason: [`reason`] of the code, refined by the subcode where that matters.
+    /// A readable reason from the error table (refined by the subcode where a row names one).
     pub fn reason(&self) -> &'static str {
-        match (self.code, self.subcode) {
-            (10, Some(2_018_278)) => {
-                "Outside the Messenger messaging window; wait for the person to write again (or use a message tag)."
-            }
-            (10, Some(2_534_022)) => {
-                "Outside the Instagram messaging window; wait for the person to write again."
-            }
-            (10 | 551, Some(2_018_108)) => {
-                "Recipient has no role on the app while the app is in development mode."
-            }
-            (10 | 100 | 551, Some(2_534_014)) => "Recipient not found or the account was deleted.",
-            _ => reason(self.code),
-        }
+        super::errors::reason(self.code, self.subcode)
     }
 }
 
@@ -174,154 +162,10 @@ fn error_data_details(v: &Value) -> Option<String> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Classification
+// Classification: one table, in `super::errors`
 // ---------------------------------------------------------------------------------------------
 
-/// What to do about a Graph error (protocol reference §9.2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ErrorClass {
-    /// Token/credential dead or permission removed: stop all sends on the channel and mark it
-    /// "reauthorization required".
-    TokenDead,
-    /// Outside the customer-service / messaging window: do not retry as is (send a template,
-    /// or wait for the person to write).
-    WindowClosed,
-    /// Pair rate limit: retry only this recipient later (backoff 4^n s), keep sending to others.
-    RetryPair,
-    /// Transient or rate limited: retry with backoff.
-    Retry,
-    /// "Something went wrong": retry at most about 3 times, then fail.
-    RetryLimited,
-    /// Platform/account state: pause the channel and alert.
-    PauseChannel,
-    /// Do not retry: fail the message and tell the agent. Also every unknown code.
-    Permanent,
-}
-
-impl ErrorClass {
-    /// A stable snake_case name (metrics labels, database columns).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ErrorClass::TokenDead => "token_dead",
-            ErrorClass::WindowClosed => "window_closed",
-            ErrorClass::RetryPair => "retry_pair",
-            ErrorClass::Retry => "retry",
-            ErrorClass::RetryLimited => "retry_limited",
-            ErrorClass::PauseChannel => "pause_channel",
-            ErrorClass::Permanent => "permanent",
-        }
-    }
-
-    /// Whether the same request may be sent again later.
-    pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            ErrorClass::Retry | ErrorClass::RetryPair | ErrorClass::RetryLimited
-        )
-    }
-}
-
-impl fmt::Display for ErrorClass {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Messenger / Instagram "outside the allowed messaging window" subcodes of code 10.
-const WINDOW_SUBCODES: [i64; 2] = [2_018_278, 2_534_022];
-
-/// Classifies a Graph error code (+ subcode) per the §9.2 table. Unknown codes are
-/// [`ErrorClass::Permanent`] (fail the message, alert, never loop).
-///
-/// Where the table says "N / P" (130497) the message is failed ([`ErrorClass::Permanent`]);
-/// code 1 ("R (≤ 3 tries)") is [`ErrorClass::RetryLimited`] like 131000; 131047 and code 10 with
-/// a window subcode are [`ErrorClass::WindowClosed`] (a "do not retry" with a known remedy).
-pub fn classify(code: i64, subcode: Option<i64>) -> ErrorClass {
-    match code {
-        0 | 102 | 190 | 131_005 | 200..=299 => ErrorClass::TokenDead,
-        10 if subcode.is_some_and(|s| WINDOW_SUBCODES.contains(&s)) => ErrorClass::WindowClosed,
-        131_047 => ErrorClass::WindowClosed,
-        131_056 => ErrorClass::RetryPair,
-        2 | 4 | 17 | 32 | 341 | 613 | 80_007 | 130_429 | 131_016 | 131_057 | 132_069 | 133_004
-        | 133_015 | 133_016 => ErrorClass::Retry,
-        1 | 131_000 => ErrorClass::RetryLimited,
-        368 | 131_031 | 131_037 | 131_042 | 131_045 | 131_048 | 133_000 | 133_006 | 133_010 => {
-            ErrorClass::PauseChannel
-        }
-        // 3, 10 (other subcodes), 100, 551, 130472, 130497, 131008/9, 131021, 131026,
-        // 131049–131053, 131062, 132000–132016, 132068, 133005, 133008/9, 135000, 137000, unknown.
-        _ => ErrorClass::Permanent,
-    }
-}
-
-/// A short readable English reason for a Graph error code (generic for unknown codes).
-pub fn reason(code: i64) -> &'static str {
-    match code {
-        0 => "Authentication failed; the channel must be reauthorized.",
-        1 => "Unknown Graph API error (possibly a Meta outage).",
-        2 => "Graph API temporarily unavailable.",
-        3 => "The app lacks the capability for this API call (configuration).",
-        4 => "App-level rate limit reached; slow down.",
-        10 => "Permission denied (or outside the allowed messaging window).",
-        17 => "User-level rate limit reached; slow down.",
-        32 => "Page-level rate limit reached; slow down.",
-        100 => "Invalid parameter in the request.",
-        102 => "API session invalid; the channel must be reauthorized.",
-        190 => "Access token invalid or expired; the channel must be reauthorized.",
-        200..=299 => "Permission not granted or removed; the account must consent again.",
-        341 => "Application limit reached; back off for a long time.",
-        368 => "Temporarily blocked for policy violations.",
-        551 => "This person is not available to receive messages right now.",
-        613 => "Custom rate limit reached; slow down.",
-        80_007 => "WhatsApp Business Account rate limit reached.",
-        130_429 => "Throughput limit of this business phone number reached; slow down.",
-        130_472 => "The recipient's number is part of a Meta experiment; message not sent.",
-        130_497 => "The business may not message users in this country.",
-        131_000 => "Something went wrong at Meta.",
-        131_005 => "Access denied; the token lacks the required permission.",
-        131_008 => "A required parameter is missing.",
-        131_009 => "A parameter value is invalid.",
-        131_016 => "WhatsApp service temporarily unavailable.",
-        131_021 => "Recipient is the sending business number itself.",
-        131_026 => {
-            "Message undeliverable (recipient not on WhatsApp, old app, terms not accepted, or blocked)."
-        }
-        131_031 => "The WhatsApp Business Account is locked.",
-        131_037 => "The display name of the number is not approved.",
-        131_042 => "Payment or eligibility problem on the business account.",
-        131_045 => "Phone number registration certificate is incorrect; register again.",
-        131_047 => "More than 24 hours since the customer last wrote; send a template.",
-        131_048 => "Spam rate limit hit (low quality); pause bulk sending.",
-        131_049 => "Marketing message withheld by Meta to protect user engagement.",
-        131_050 => "The user stopped marketing messages from this business.",
-        131_051 => "Unsupported message type.",
-        131_052 => "Meta could not download the customer's media; ask them to resend.",
-        131_053 => "Meta could not process the media sent (upload or link failed).",
-        131_056 => "Too many messages to this recipient in a short time; retry later.",
-        131_057 => "Business account in maintenance (throughput upgrade); retry in a minute.",
-        131_062 => "This message type cannot be sent to a business-scoped user id; use the phone.",
-        132_000 => "Template parameter count does not match the template.",
-        132_001 => "Template does not exist or is not approved in this language.",
-        132_005 => "Template text too long after filling in the parameters.",
-        132_007 => "Template content violates the format or character policy.",
-        132_008 | 132_012 => "A template parameter has the wrong format.",
-        132_015 => "Template paused for low quality; use another template.",
-        132_016 => "Template disabled permanently; use another template.",
-        132_068 => "The flow is blocked.",
-        132_069 => "The flow is throttled; retry later.",
-        133_000 => "Previous deregistration incomplete; deregister the number again.",
-        133_004 => "Registration server temporarily unavailable.",
-        133_005 => "Two-step verification PIN mismatch.",
-        133_006 => "The phone number must be verified again.",
-        133_008 | 133_009 => "Too many or too fast PIN attempts; wait before trying again.",
-        133_010 => "The phone number is not registered on the Cloud API.",
-        133_015 => "Wait a few minutes before registering this number again.",
-        133_016 => "Registration rate limit reached for this number; retry in hours.",
-        135_000 => "Generic user error reported by WhatsApp.",
-        137_000 => "The recipient's identity key changed; verify the customer and resend.",
-        _ => "Unrecognised Graph API error.",
-    }
-}
+pub use super::errors::{ErrorClass, classify};
 
 // ---------------------------------------------------------------------------------------------
 // Rate limit headers
@@ -1197,116 +1041,6 @@ mod tests {
 
     use ErrorClass::*;
 
-    /// Every row of the §9.2 table (both codes of the "a / b" rows).
-    const TABLE: &[(i64, Option<i64>, ErrorClass)] = &[
-        (0, None, TokenDead),
-        (1, None, RetryLimited),
-        (2, None, Retry),
-        (3, None, Permanent),
-        (4, None, Retry),
-        (10, None, Permanent),
-        (10, Some(2_018_278), WindowClosed),
-        (10, Some(2_534_022), WindowClosed),
-        (10, Some(2_018_108), Permanent),
-        (17, None, Retry),
-        (32, None, Retry),
-        (100, None, Permanent),
-        (102, None, TokenDead),
-        (190, None, TokenDead),
-        (190, Some(458), TokenDead),
-        (190, Some(459), TokenDead),
-        (190, Some(460), TokenDead),
-        (190, Some(463), TokenDead),
-        (190, Some(464), TokenDead),
-        (190, Some(467), TokenDead),
-        (190, Some(492), TokenDead),
-        (200, None, TokenDead),
-        (230, None, TokenDead),
-        (299, None, TokenDead),
-        (341, None, Retry),
-        (368, None, PauseChannel),
-        (551, None, Permanent),
-        (551, Some(1_545_041), Permanent),
-        (613, None, Retry),
-        (80_007, None, Retry),
-        (130_429, None, Retry),
-        (130_472, None, Permanent),
-        (130_497, None, Permanent),
-        (131_000, None, RetryLimited),
-        (131_005, None, TokenDead),
-        (131_008, None, Permanent),
-        (131_009, None, Permanent),
-        (131_016, None, Retry),
-        (131_021, None, Permanent),
-        (131_026, None, Permanent),
-        (131_031, None, PauseChannel),
-        (131_037, None, PauseChannel),
-        (131_042, None, PauseChannel),
-        (131_045, None, PauseChannel),
-        (131_047, None, WindowClosed),
-        (131_048, None, PauseChannel),
-        (131_049, None, Permanent),
-        (131_050, None, Permanent),
-        (131_051, None, Permanent),
-        (131_052, None, Permanent),
-        (131_053, None, Permanent),
-        (131_056, None, RetryPair),
-        (131_057, None, Retry),
-        (131_062, None, Permanent),
-        (132_000, None, Permanent),
-        (132_001, None, Permanent),
-        (132_005, None, Permanent),
-        (132_007, None, Permanent),
-        (132_008, None, Permanent),
-        (132_012, None, Permanent),
-        (132_015, None, Permanent),
-        (132_016, None, Permanent),
-        (132_068, None, Permanent),
-        (132_069, None, Retry),
-        (133_000, None, PauseChannel),
-        (133_004, None, Retry),
-        (133_005, None, Permanent),
-        (133_006, None, PauseChannel),
-        (133_008, None, Permanent),
-        (133_009, None, Permanent),
-        (133_010, None, PauseChannel),
-        (133_015, None, Retry),
-        (133_016, None, Retry),
-        (135_000, None, Permanent),
-        (137_000, None, Permanent),
-    ];
-
-    #[test]
-    fn classification_table() {
-        for &(code, sub, want) in TABLE {
-            assert_eq!(classify(code, sub), want, "code {code} subcode {sub:?}");
-            assert_ne!(
-                reason(code),
-                reason(-1),
-                "code {code} has no specific reason"
-            );
-        }
-        for code in 200..=299 {
-            assert_eq!(classify(code, None), TokenDead, "{code}");
-        }
-        // Subcodes do not change anything but code 10.
-        assert_eq!(classify(131_047, Some(2_018_278)), WindowClosed);
-        assert_eq!(classify(100, Some(2_534_022)), Permanent);
-        assert_eq!(classify(190, Some(2_534_022)), TokenDead);
-        // Unknown codes never loop.
-        for code in [-1, 5, 199, 300, 999, 131_001, 999_999] {
-            assert_eq!(classify(code, None), Permanent, "{code}");
-        }
-        assert_eq!(reason(-1), "Unrecognised Graph API error.");
-        assert_eq!(
-            reason(131_047),
-            "More than 24 hours since the customer last wrote; send a template."
-        );
-        assert!(Retry.is_retryable() && RetryPair.is_retryable() && RetryLimited.is_retryable());
-        assert!(!Permanent.is_retryable() && !TokenDead.is_retryable());
-        assert_eq!(PauseChannel.to_string(), "pause_channel");
-    }
-
     #[test]
     fn subcode_reasons() {
         let mut e = parse_error(400, &fixture("graph-error-10-2534022-ig-window.json")).unwrap();
@@ -1314,7 +1048,7 @@ mod tests {
         e.subcode = Some(2_018_278);
         assert!(e.reason().contains("Messenger"));
         e.subcode = None;
-        assert_eq!(e.reason(), reason(10));
+        assert!(e.reason().starts_with("Permission denied"));
     }
 
     // ---- error parsing ----------------------------------------------------------------
@@ -1376,7 +1110,7 @@ mod tests {
                 "graph-error-190-463.json",
                 190,
                 Some(463),
-                TokenDead,
+                TokenSuspect,
                 Some("A1b2C3d4E5f6G7h8"),
             ),
             (
@@ -1390,7 +1124,7 @@ mod tests {
                 "graph-error-368-policy-block.json",
                 368,
                 None,
-                PauseChannel,
+                PauseSends,
                 Some("J0k1L2m3"),
             ),
             (
@@ -1984,7 +1718,7 @@ mod tests {
                     (error.code, error.subcode, error.http_status),
                     (190, Some(463), 401)
                 );
-                assert_eq!(class, TokenDead);
+                assert_eq!(class, TokenSuspect);
                 assert!(!format!("{error:?}").contains(TOKEN));
             }
             other => panic!("{other:?}"),
@@ -2261,7 +1995,7 @@ mod tests {
             GraphCallError::Status { status: 404 }
         );
         match c.download(TOKEN, &format!("{base}/media/other")).await {
-            Err(GraphCallError::Graph { class, .. }) => assert_eq!(class, TokenDead),
+            Err(GraphCallError::Graph { class, .. }) => assert_eq!(class, TokenSuspect),
             other => panic!("{other:?}"),
         }
     }

@@ -1,5 +1,6 @@
 //! Meta's Graph API: the HTTP client the bridge calls it with, and the classification of its
 //! errors (what to retry, what to fail, when a token is dead).
 
+pub mod errors;
 pub mod graph;
 pub mod oauth;

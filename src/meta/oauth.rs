@@ -1304,7 +1304,7 @@ mod tests {
         // Expiry: 190 everywhere.
         sim.expire_token(&long.access_token, 0);
         let e = client.pages(&long.access_token).await.expect_err("expired");
-        assert_eq!(graph_code(&e), Some((190, ErrorClass::TokenDead)));
+        assert_eq!(graph_code(&e), Some((190, ErrorClass::TokenSuspect)));
         let dbg = client.debug_token(&long.access_token).await.expect("debug");
         assert!(!dbg.is_valid);
         assert_eq!((dbg.error_code, dbg.error_subcode), (Some(190), Some(463)));

@@ -393,7 +393,8 @@ impl Store {
                 }
                 sqlx::query(
                     "UPDATE channels SET kind = $2, waba_id = COALESCE($3, waba_id), name = COALESCE($4, name), \
-                     token_enc = $5, status = $6, status_reason = $7, updated_at = $8 WHERE id = $1",
+                     token_enc = $5, status = $6, status_reason = $7, updated_at = $8, send_state = 'sending', \
+                     send_reason = NULL, send_paused_until = NULL, send_pauses = 0 WHERE id = $1",
                 )
                 .bind(&id)
                 .bind(c.kind)
@@ -984,9 +985,21 @@ impl Store {
     }
 }
 
+/// What [`Store::resume_sends`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeOutcome {
+    Resumed,
+    /// Nothing to resume: sends were not paused.
+    AlreadySending,
+    /// Sends wait for a new token (reconnect), not for time.
+    TokenInvalid,
+    NotFound,
+}
+
 impl Store {
-    /// Meta says a channel's token is dead: `token_invalid`, token deleted (P03), sends held,
-    /// the instance told (`channel.updated`).
+    /// Meta says a channel's token is dead (`debug_token`: invalid, or a needed permission is
+    /// gone): sends `token_invalid`, token deleted (P03), sends held, the instance told
+    /// (`channel.updated`). The connection is untouched: its webhooks keep being relayed.
     pub async fn mark_channel_token_invalid(
         &self,
         id: &str,
@@ -1000,9 +1013,10 @@ impl Store {
             self.backend,
             &[super::ChannelChange {
                 channel_id: id.to_string(),
-                status: "token_invalid",
-                reason: reason.to_string(),
-                delete_token: true,
+                change: super::SendChange::TokenInvalid {
+                    reason: reason.to_string(),
+                    delete_token: true,
+                },
             }],
             now,
             horizon_ms,
@@ -1019,6 +1033,103 @@ impl Store {
         .await?;
         tx.commit().await?;
         Ok(())
+    }
+
+    /// Makes a channel's token check due at the next lifecycle pass (Meta refused the token of
+    /// a call: only `debug_token` may condemn it).
+    pub async fn request_token_check(&self, id: &str) -> Result<()> {
+        sqlx::query("UPDATE channels SET token_checked_at = 0 WHERE id = $1")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Paused channels whose pause has ended (`send_paused_until <= now`), at most `limit`.
+    pub async fn channels_due_send_resume(&self, now: i64, limit: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query(
+            "SELECT id FROM channels WHERE send_state = 'paused' AND send_paused_until <= $1 \
+             AND status <> 'disconnected' ORDER BY send_paused_until LIMIT $2",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+    }
+
+    /// Ends a pause of a channel's sends (its timer ran out, or someone asked), with a
+    /// `channel.updated` event. Only `paused` resumes: a `token_invalid` channel needs a new
+    /// token. `instance_id` limits it to that instance's channel (P10). `who` goes to the audit
+    /// log when a person asked.
+    pub async fn resume_sends(
+        &self,
+        id: &str,
+        instance_id: Option<&str>,
+        reason: &str,
+        who: Option<&str>,
+        horizon_ms: i64,
+    ) -> Result<ResumeOutcome> {
+        let now = crate::now_ms();
+        let mut tx = self.begin_write().await?;
+        let row = sqlx::query(
+            "SELECT instance_id, kind, external_id, status, send_state FROM channels \
+             WHERE id = $1 AND ($2 IS NULL OR instance_id = $2)",
+        )
+        .bind(id)
+        .bind(instance_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = row else {
+            return Ok(ResumeOutcome::NotFound);
+        };
+        let owner: String = row.try_get(0)?;
+        let kind: String = row.try_get(1)?;
+        let external_id: String = row.try_get(2)?;
+        let status: String = row.try_get(3)?;
+        let state: String = row.try_get(4)?;
+        if status == "disconnected" {
+            return Ok(ResumeOutcome::NotFound);
+        }
+        match state.as_str() {
+            super::send_state::SENDING => return Ok(ResumeOutcome::AlreadySending),
+            super::send_state::TOKEN_INVALID => return Ok(ResumeOutcome::TokenInvalid),
+            _ => {}
+        }
+        let res = sqlx::query(
+            "UPDATE channels SET send_state = 'sending', send_reason = NULL, send_paused_until = NULL, \
+             updated_at = $2 WHERE id = $1 AND send_state = 'paused'",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
+        if res.rows_affected() == 0 {
+            return Ok(ResumeOutcome::AlreadySending);
+        }
+        super::insert_send_state_event(
+            &mut tx,
+            self.backend,
+            super::SendStateEvent {
+                instance_id: &owner,
+                channel_id: id,
+                kind: &kind,
+                external_id: &external_id,
+                status: &status,
+                previous_send_state: &state,
+                send_state: super::send_state::SENDING,
+                reason,
+                paused_until: None,
+            },
+            now,
+            horizon_ms,
+        )
+        .await?;
+        if let Some(who) = who {
+            audit_in(&mut tx, who, "channel.sends_resumed", id, Some(&owner), None).await?;
+        }
+        tx.commit().await?;
+        Ok(ResumeOutcome::Resumed)
     }
 
     /// Meta had dropped a channel's webhook subscription and it was restored: tell the

@@ -51,12 +51,15 @@ impl Target {
     }
 }
 
+/// The instances a route reaches. Routing depends on the connection only (`status` not
+/// `disconnected`): a webhook needs no token, so a channel whose sends are paused or whose token
+/// is invalid keeps relaying its customers' messages (issue 12, defect 3).
 async fn lookup(tx: &mut Tx, route: &Route) -> Result<Vec<Target>> {
     let rows = match route {
         Route::Channel(ext) => {
             sqlx::query(
                 "SELECT c.id, c.instance_id, c.kind, c.external_id, i.event_types FROM channels c \
-                 JOIN instances i ON i.id = c.instance_id WHERE c.external_id = $1 AND c.status = 'active'",
+                 JOIN instances i ON i.id = c.instance_id WHERE c.external_id = $1 AND c.status <> 'disconnected'",
             )
             .bind(ext.as_str())
             .fetch_all(&mut **tx)
@@ -66,7 +69,7 @@ async fn lookup(tx: &mut Tx, route: &Route) -> Result<Vec<Target>> {
             sqlx::query(
                 "SELECT c.id, c.instance_id, c.kind, c.external_id, i.event_types FROM channels c \
                  JOIN instances i ON i.id = c.instance_id \
-                 WHERE c.waba_id = $1 AND c.kind = 'whatsapp' AND c.status = 'active' ORDER BY c.created_at, c.id",
+                 WHERE c.waba_id = $1 AND c.kind = 'whatsapp' AND c.status <> 'disconnected' ORDER BY c.created_at, c.id",
             )
             .bind(waba.as_str())
             .fetch_all(&mut **tx)
@@ -136,6 +139,7 @@ pub async fn ingest_events(
     requests: &[&[ParsedEvent]],
     now: i64,
     horizon_ms: i64,
+    app_id: Option<&str>,
 ) -> Result<Vec<IngestCounts>> {
     // 1. Route every distinct route once.
     let mut routes: HashMap<&Route, Vec<Target>> = HashMap::new();
@@ -293,7 +297,181 @@ pub async fn ingest_events(
         }
         q.execute(&mut **tx).await?;
     }
+    // 6. What new WhatsApp account webhooks change on their channels (after the events
+    //    themselves, so the instance reads `account.updated` before `channel.updated`).
+    account_effects(tx, backend, &ordered, requests, &new_keys, app_id, now, horizon_ms).await?;
     Ok(counts)
+}
+
+/// Applies [`crate::events::effects::channel_effects`] of new events to the live WhatsApp
+/// channels of their WABA, in the ingest transaction (issue 12, defect 10).
+#[allow(clippy::too_many_arguments)]
+async fn account_effects(
+    tx: &mut Tx,
+    backend: Backend,
+    ordered: &[(&str, usize, usize)],
+    requests: &[&[ParsedEvent]],
+    new_keys: &HashSet<String>,
+    app_id: Option<&str>,
+    now: i64,
+    horizon_ms: i64,
+) -> Result<()> {
+    use crate::events::effects::{ChannelEffect, channel_effects};
+    for (key, ri, ei) in ordered {
+        if !new_keys.contains(*key) {
+            continue;
+        }
+        let ev = &requests[*ri][*ei];
+        if ev.event_type != types::ACCOUNT_UPDATED && ev.event_type != types::CHANNEL_QUALITY {
+            continue;
+        }
+        let Route::Waba(waba) = &ev.route else {
+            continue;
+        };
+        let effects = channel_effects(ev.event_type, &ev.data, app_id);
+        if effects.is_empty() {
+            continue;
+        }
+        let channels: Vec<(String, Option<String>)> = sqlx::query(
+            "SELECT id, name FROM channels WHERE waba_id = $1 AND kind = 'whatsapp' \
+             AND status <> 'disconnected' ORDER BY created_at, id",
+        )
+        .bind(waba.as_str())
+        .fetch_all(&mut **tx)
+        .await?
+        .iter()
+        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .collect::<Result<_>>()?;
+        for effect in effects {
+            match effect {
+                ChannelEffect::Disconnect { reason } => {
+                    for (id, _) in &channels {
+                        super::disconnect_in(tx, backend, id, None, &reason, now, horizon_ms)
+                            .await?;
+                    }
+                }
+                ChannelEffect::PauseSends { reason, until } => {
+                    let max = i64::try_from(crate::config::MAX_SEND_PAUSE.as_millis())
+                        .unwrap_or(86_400_000);
+                    let wait = until.map_or(max, |t| (t - now).max(1_000));
+                    let changes: Vec<super::ChannelChange> = channels
+                        .iter()
+                        .map(|(id, _)| super::ChannelChange {
+                            channel_id: id.clone(),
+                            change: super::SendChange::Pause {
+                                reason: reason.clone(),
+                                base_ms: wait,
+                                max_ms: wait,
+                                min_ms: wait,
+                            },
+                        })
+                        .collect();
+                    super::apply_channel_changes(tx, backend, &changes, now, horizon_ms).await?;
+                }
+                ChannelEffect::ResumeSends { reason } => {
+                    for (id, _) in &channels {
+                        resume_in(tx, backend, id, &reason, now, horizon_ms).await?;
+                    }
+                }
+                ChannelEffect::SetTier { tier } => {
+                    for (id, _) in &channels {
+                        sqlx::query("UPDATE channels SET messaging_limit_tier = $1 WHERE id = $2")
+                            .bind(tier.as_str())
+                            .bind(id.as_str())
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                }
+                ChannelEffect::SetQuality {
+                    display_phone_number,
+                    event,
+                } => {
+                    for id in numbers_matching(&channels, display_phone_number.as_deref()) {
+                        sqlx::query("UPDATE channels SET quality_event = $1 WHERE id = $2")
+                            .bind(event.as_str())
+                            .bind(id)
+                            .execute(&mut **tx)
+                            .await?;
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The channels a quality webhook's `display_phone_number` names: those whose display name
+/// carries those digits (the connect flow names a number "Verified name (+1 555…)"), else the
+/// WABA's only number. Several numbers and no match: none (the event is still relayed).
+fn numbers_matching<'a>(
+    channels: &'a [(String, Option<String>)],
+    display: Option<&str>,
+) -> Vec<&'a str> {
+    let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
+    let wanted = display.map(digits).filter(|d| !d.is_empty());
+    let matched: Vec<&str> = channels
+        .iter()
+        .filter(|(_, name)| {
+            wanted
+                .as_deref()
+                .is_some_and(|w| name.as_deref().is_some_and(|n| digits(n).contains(w)))
+        })
+        .map(|(id, _)| id.as_str())
+        .collect();
+    if matched.is_empty() && channels.len() == 1 {
+        return vec![channels[0].0.as_str()];
+    }
+    matched
+}
+
+/// Ends a pause of a channel's sends in the caller's transaction (Meta lifted a restriction).
+async fn resume_in(
+    tx: &mut Tx,
+    backend: Backend,
+    id: &str,
+    reason: &str,
+    now: i64,
+    horizon_ms: i64,
+) -> Result<()> {
+    let row = sqlx::query(
+        "SELECT instance_id, kind, external_id, status FROM channels WHERE id = $1 AND send_state = 'paused'",
+    )
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(());
+    };
+    let instance_id: String = row.try_get(0)?;
+    let kind: String = row.try_get(1)?;
+    let external_id: String = row.try_get(2)?;
+    let status: String = row.try_get(3)?;
+    sqlx::query(
+        "UPDATE channels SET send_state = 'sending', send_reason = NULL, send_paused_until = NULL, \
+         updated_at = $2 WHERE id = $1",
+    )
+    .bind(id)
+    .bind(now)
+    .execute(&mut **tx)
+    .await?;
+    super::insert_send_state_event(
+        tx,
+        backend,
+        super::SendStateEvent {
+            instance_id: &instance_id,
+            channel_id: id,
+            kind: &kind,
+            external_id: &external_id,
+            status: &status,
+            previous_send_state: super::send_state::PAUSED,
+            send_state: super::send_state::SENDING,
+            reason,
+            paused_until: None,
+        },
+        now,
+        horizon_ms,
+    )
+    .await
 }
 
 /// Event types that mean the customer wrote to the business (they open or refresh the

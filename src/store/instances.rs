@@ -34,13 +34,27 @@ pub struct ChannelRow {
     pub waba_id: Option<String>,
     pub name: Option<String>,
     pub token_enc: Option<String>,
+    /// The connection: `active`, `pending` (WhatsApp registration waiting) or `disconnected`.
+    /// Inbound relay depends on this alone.
     pub status: String,
-    /// Why the channel is not active (`token_invalid`, `paused`, `disconnected`).
+    /// Why the channel is pending or disconnected.
     pub status_reason: Option<String>,
     /// Send rate in messages/s; None = the kind's default.
     pub rate_limit: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The sending: `sending`, `paused` or `token_invalid` ([`crate::store::send_state`]).
+    pub send_state: String,
+    /// Why sends are paused or the token is invalid.
+    pub send_reason: Option<String>,
+    /// When paused sends resume (unix ms).
+    pub send_paused_until: Option<i64>,
+    /// Pauses in a row (each doubles the next pause); reset by an accepted send.
+    pub send_pauses: i64,
+    /// WhatsApp: the last `event` of Meta's `phone_number_quality_update` for the number.
+    pub quality_event: Option<String>,
+    /// WhatsApp: Meta's messaging-limit tier (e.g. `TIER_1K`).
+    pub messaging_limit_tier: Option<String>,
 }
 
 /// Fields of an instance that can change; `None` leaves a field as it is.
@@ -56,7 +70,8 @@ pub struct InstancePatch {
 
 const INSTANCE_COLS: &str = "id, name, callback_url, signing_secret_enc, event_types, delivery_paused_reason, created_at, updated_at";
 const CHANNEL_COLS: &str = "id, instance_id, kind, external_id, waba_id, name, token_enc, status, status_reason, \
-    rate_limit, created_at, updated_at";
+    rate_limit, created_at, updated_at, send_state, send_reason, send_paused_until, send_pauses, quality_event, \
+    messaging_limit_tier";
 
 impl Store {
     pub async fn insert_instance(&self, row: &InstanceRow) -> Result<()> {
@@ -313,8 +328,9 @@ impl Store {
         Ok(res.rows_affected() > 0)
     }
 
-    /// Stores a new token for a channel (encrypted by the caller) and makes it active again;
-    /// a channel that was not active tells its instance (`channel.updated`, status `active`).
+    /// Stores a new token for a channel (encrypted by the caller): its sends start again (a
+    /// pause or an invalid token is over), and a channel that could not send tells its instance
+    /// (`channel.updated`, send state `sending`).
     pub async fn replace_channel_token(
         &self,
         id: &str,
@@ -324,7 +340,7 @@ impl Store {
         let now = crate::now_ms();
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
-            "SELECT instance_id, kind, external_id, status FROM channels WHERE id = $1 AND status <> 'disconnected'",
+            "SELECT instance_id, kind, external_id, status, send_state FROM channels WHERE id = $1 AND status <> 'disconnected'",
         )
         .bind(id)
         .fetch_optional(&mut *tx)
@@ -335,33 +351,31 @@ impl Store {
         let instance_id: String = row.try_get(0)?;
         let kind: String = row.try_get(1)?;
         let external_id: String = row.try_get(2)?;
-        let previous: String = row.try_get(3)?;
+        let status: String = row.try_get(3)?;
+        let previous: String = row.try_get(4)?;
         sqlx::query(
-            "UPDATE channels SET token_enc = $1, status = 'active', status_reason = NULL, updated_at = $2 WHERE id = $3",
+            "UPDATE channels SET token_enc = $1, send_state = 'sending', send_reason = NULL, send_paused_until = NULL, \
+             send_pauses = 0, token_checked_at = 0, updated_at = $2 WHERE id = $3",
         )
         .bind(token_enc)
         .bind(now)
         .bind(id)
         .execute(&mut *tx)
         .await?;
-        if previous != "active" {
-            super::insert_outbound_event(
+        if previous != super::send_state::SENDING {
+            super::insert_send_state_event(
                 &mut tx,
                 self.backend,
-                super::OutboundEvent {
+                super::SendStateEvent {
                     instance_id: &instance_id,
                     channel_id: id,
-                    channel_kind: Some(&kind),
-                    channel_external_id: &external_id,
-                    conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
-                    event_type: "channel.updated",
-                    idempotency_key: format!("chan:{id}:active:{now}"),
-                    data: serde_json::json!({
-                        "channel_id": id,
-                        "status": "active",
-                        "previous_status": previous,
-                        "reason": "a new access token was stored",
-                    }),
+                    kind: &kind,
+                    external_id: &external_id,
+                    status: &status,
+                    previous_send_state: &previous,
+                    send_state: super::send_state::SENDING,
+                    reason: "a new access token was stored",
+                    paused_until: None,
                 },
                 now,
                 horizon_ms,

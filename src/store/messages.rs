@@ -93,14 +93,53 @@ pub struct MessageSignal {
     pub signal: Signal,
 }
 
-/// A change of a channel's status decided by the sender (token dead, account paused).
+/// A channel's send states (`channels.send_state`); its connection is `channels.status`.
+pub mod send_state {
+    /// Sends go out.
+    pub const SENDING: &str = "sending";
+    /// Meta restricted the account or number: sends wait until `send_paused_until`.
+    pub const PAUSED: &str = "paused";
+    /// Meta said the token is invalid (confirmed by `debug_token`): reconnect.
+    pub const TOKEN_INVALID: &str = "token_invalid";
+}
+
+/// The one-word state the channels API and `channel.updated` have always shown: the connection
+/// when it is not `active`, else the send state when it is not `sending`, else `active`.
+pub fn channel_summary<'a>(status: &'a str, send_state: &'a str) -> &'a str {
+    if status != "active" {
+        status
+    } else if send_state != send_state::SENDING {
+        send_state
+    } else {
+        "active"
+    }
+}
+
+/// A change of a channel's sending decided from Meta's answers. Never touches the connection:
+/// inbound relay goes on whatever happens here.
 #[derive(Debug, Clone)]
 pub struct ChannelChange {
     pub channel_id: String,
-    pub status: &'static str,
-    pub reason: String,
-    /// Delete the stored token (P03: Meta said it is revoked or expired).
-    pub delete_token: bool,
+    pub change: SendChange,
+}
+
+#[derive(Debug, Clone)]
+pub enum SendChange {
+    /// Meta restricted the account or number: sends pause until now + `base_ms` × 2^(pauses in
+    /// a row), at most `max_ms`, at least `min_ms` (Meta's own regain time when it gave one).
+    Pause {
+        reason: String,
+        base_ms: i64,
+        max_ms: i64,
+        min_ms: i64,
+    },
+    /// The token cannot be used: `token_invalid`; `delete_token` when Meta said it is invalid
+    /// (P03), not when only this process cannot decrypt it.
+    TokenInvalid { reason: String, delete_token: bool },
+    /// Check the token with `debug_token` at the next lifecycle pass.
+    CheckToken,
+    /// A send got through: the next pause starts from `base_ms` again.
+    Healthy,
 }
 
 const NEW_MESSAGE_COLS: usize = 14;
@@ -537,7 +576,9 @@ async fn insert_event_row(
     Ok(())
 }
 
-/// Applies channel status changes decided by the sender, with a `channel.updated` event each.
+/// Applies send-state changes decided from Meta's answers, with a `channel.updated` event for
+/// each change an instance can see. A disconnected channel is left alone; a pause does not
+/// replace `token_invalid` (the token problem needs the person, the pause only time).
 pub async fn apply_channel_changes(
     tx: &mut Tx,
     backend: Backend,
@@ -547,7 +588,7 @@ pub async fn apply_channel_changes(
 ) -> Result<()> {
     for c in changes {
         let row = sqlx::query(
-            "SELECT instance_id, kind, external_id, status FROM channels WHERE id = $1",
+            "SELECT instance_id, kind, external_id, status, send_state, send_pauses FROM channels WHERE id = $1",
         )
         .bind(c.channel_id.as_str())
         .fetch_optional(&mut **tx)
@@ -557,37 +598,87 @@ pub async fn apply_channel_changes(
         let kind: String = row.try_get(1)?;
         let external_id: String = row.try_get(2)?;
         let status: String = row.try_get(3)?;
-        if status == c.status || status == "disconnected" {
+        let previous: String = row.try_get(4)?;
+        let pauses: i64 = row.try_get(5)?;
+        if status == "disconnected" {
             continue;
         }
-        sqlx::query(
-            "UPDATE channels SET status = $1, status_reason = $2, updated_at = $3, \
-             token_enc = CASE WHEN $4 = 1 THEN NULL ELSE token_enc END WHERE id = $5",
-        )
-        .bind(c.status)
-        .bind(c.reason.as_str())
-        .bind(now)
-        .bind(i64::from(c.delete_token))
-        .bind(c.channel_id.as_str())
-        .execute(&mut **tx)
-        .await?;
-        insert_outbound_event(
+        let (new_state, reason, until) = match &c.change {
+            SendChange::CheckToken => {
+                sqlx::query("UPDATE channels SET token_checked_at = 0 WHERE id = $1")
+                    .bind(c.channel_id.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+                continue;
+            }
+            SendChange::Healthy => {
+                sqlx::query("UPDATE channels SET send_pauses = 0 WHERE id = $1 AND send_pauses > 0")
+                    .bind(c.channel_id.as_str())
+                    .execute(&mut **tx)
+                    .await?;
+                continue;
+            }
+            SendChange::Pause {
+                reason,
+                base_ms,
+                max_ms,
+                min_ms,
+            } => {
+                if previous != send_state::SENDING {
+                    continue;
+                }
+                let backoff = base_ms
+                    .saturating_mul(1i64 << pauses.clamp(0, 30))
+                    .min(*max_ms)
+                    .max(*min_ms);
+                let until = now + backoff;
+                sqlx::query(
+                    "UPDATE channels SET send_state = $1, send_reason = $2, send_paused_until = $3, \
+                     send_pauses = send_pauses + 1, updated_at = $4 WHERE id = $5",
+                )
+                .bind(send_state::PAUSED)
+                .bind(reason.as_str())
+                .bind(until)
+                .bind(now)
+                .bind(c.channel_id.as_str())
+                .execute(&mut **tx)
+                .await?;
+                (send_state::PAUSED, reason.as_str(), Some(until))
+            }
+            SendChange::TokenInvalid {
+                reason,
+                delete_token,
+            } => {
+                if previous == send_state::TOKEN_INVALID {
+                    continue;
+                }
+                sqlx::query(
+                    "UPDATE channels SET send_state = $1, send_reason = $2, send_paused_until = NULL, \
+                     updated_at = $3, token_enc = CASE WHEN $4 = 1 THEN NULL ELSE token_enc END WHERE id = $5",
+                )
+                .bind(send_state::TOKEN_INVALID)
+                .bind(reason.as_str())
+                .bind(now)
+                .bind(i64::from(*delete_token))
+                .bind(c.channel_id.as_str())
+                .execute(&mut **tx)
+                .await?;
+                (send_state::TOKEN_INVALID, reason.as_str(), None)
+            }
+        };
+        insert_send_state_event(
             tx,
             backend,
-            OutboundEvent {
+            SendStateEvent {
                 instance_id: &instance_id,
                 channel_id: &c.channel_id,
-                channel_kind: Some(&kind),
-                channel_external_id: &external_id,
-                conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
-                event_type: "channel.updated",
-                idempotency_key: format!("chan:{}:{}:{now}", c.channel_id, c.status),
-                data: json!({
-                    "channel_id": c.channel_id,
-                    "status": c.status,
-                    "previous_status": status,
-                    "reason": c.reason,
-                }),
+                kind: &kind,
+                external_id: &external_id,
+                status: &status,
+                previous_send_state: &previous,
+                send_state: new_state,
+                reason,
+                paused_until: until,
             },
             now,
             horizon_ms,
@@ -595,6 +686,70 @@ pub async fn apply_channel_changes(
         .await?;
     }
     Ok(())
+}
+
+/// What a `channel.updated` event about a send-state change says.
+pub struct SendStateEvent<'a> {
+    pub instance_id: &'a str,
+    pub channel_id: &'a str,
+    pub kind: &'a str,
+    pub external_id: &'a str,
+    /// The connection (unchanged by a send-state change).
+    pub status: &'a str,
+    pub previous_send_state: &'a str,
+    pub send_state: &'a str,
+    pub reason: &'a str,
+    pub paused_until: Option<i64>,
+}
+
+/// Appends `channel.updated` for a send-state change, in the caller's transaction.
+pub async fn insert_send_state_event(
+    tx: &mut Tx,
+    backend: Backend,
+    e: SendStateEvent<'_>,
+    now: i64,
+    horizon_ms: i64,
+) -> Result<()> {
+    let mut data = json!({
+        "channel_id": e.channel_id,
+        "status": channel_summary(e.status, e.send_state),
+        "previous_status": channel_summary(e.status, e.previous_send_state),
+        "reason": e.reason,
+        "connection": connection_of(e.status),
+        "send_state": e.send_state,
+        "previous_send_state": e.previous_send_state,
+    });
+    if let Some(until) = e.paused_until {
+        data["send_paused_until"] = json!(crate::ms_to_rfc3339(until));
+    }
+    insert_outbound_event(
+        tx,
+        backend,
+        OutboundEvent {
+            instance_id: e.instance_id,
+            channel_id: e.channel_id,
+            channel_kind: Some(e.kind),
+            channel_external_id: e.external_id,
+            conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
+            event_type: crate::events::parse::types::CHANNEL_UPDATED,
+            idempotency_key: format!("chan:{}:{}:{now}", e.channel_id, e.send_state),
+            data,
+        },
+        now,
+        horizon_ms,
+    )
+    .await?;
+    Ok(())
+}
+
+/// The connection as the API names it: `connected` (also while a WhatsApp registration waits)
+/// or `disconnected`.
+pub fn connection_of(status: &str) -> &'static str {
+    if status == "disconnected" {
+        "disconnected"
+    } else {
+        "connected"
+    }
 }
 
 /// Records the last inbound message time of contacts (the customer-service window), in the
@@ -678,6 +833,81 @@ pub async fn find_message_for_status(
     Ok(None)
 }
 
+/// [`Store::disconnect_channel`] in the caller's transaction (also used when Meta's
+/// `account_update` says our app lost the account). `None` when there is no such connected
+/// channel.
+pub async fn disconnect_in(
+    tx: &mut Tx,
+    backend: Backend,
+    id: &str,
+    instance_id: Option<&str>,
+    reason: &str,
+    now: i64,
+    horizon_ms: i64,
+) -> Result<Option<Disconnected>> {
+    let row = sqlx::query(
+        "SELECT instance_id, kind, external_id, token_enc FROM channels \
+         WHERE id = $1 AND ($2 IS NULL OR instance_id = $2) AND status <> 'disconnected'",
+    )
+    .bind(id)
+    .bind(instance_id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    let Some(row) = row else {
+        return Ok(None);
+    };
+    let owner: String = row.try_get(0)?;
+    let kind: String = row.try_get(1)?;
+    let external_id: String = row.try_get(2)?;
+    let token_enc: Option<String> = row.try_get(3)?;
+    sqlx::query(
+        "UPDATE channels SET status = 'disconnected', status_reason = $1, token_enc = NULL, \
+         send_owner = NULL, send_lease_until = 0, updated_at = $2 WHERE id = $3",
+    )
+    .bind(reason)
+    .bind(now)
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    let open: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM messages WHERE channel_id = $1 AND state IN ('queued', 'unconfirmed') ORDER BY seq",
+    )
+    .bind(id)
+    .fetch_all(&mut **tx)
+    .await?;
+    let signals: Vec<MessageSignal> = open
+        .iter()
+        .map(|m| MessageSignal {
+            message_id: m.clone(),
+            signal: Signal::Fail {
+                error: ErrorInfo::channel_disconnected(),
+            },
+        })
+        .collect();
+    apply_message_signals(tx, backend, &signals, now, horizon_ms).await?;
+    insert_outbound_event(
+        tx,
+        backend,
+        OutboundEvent {
+            instance_id: &owner,
+            channel_id: id,
+            channel_kind: Some(&kind),
+            channel_external_id: &external_id,
+            conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
+            event_type: crate::events::parse::types::CHANNEL_DISCONNECTED,
+            idempotency_key: format!("chan:{id}:disconnected"),
+            data: json!({ "channel_id": id, "reason": reason }),
+        },
+        now,
+        horizon_ms,
+    )
+    .await?;
+    Ok(Some(Disconnected {
+        token_enc,
+        failed_messages: open.len(),
+    }))
+}
+
 /// What a disconnect did.
 #[derive(Debug, Clone)]
 pub struct Disconnected {
@@ -700,68 +930,11 @@ impl Store {
     ) -> Result<Option<Disconnected>> {
         let now = crate::now_ms();
         let mut tx = self.begin_write().await?;
-        let row = sqlx::query(
-            "SELECT instance_id, kind, external_id, token_enc FROM channels \
-             WHERE id = $1 AND ($2 IS NULL OR instance_id = $2) AND status <> 'disconnected'",
-        )
-        .bind(id)
-        .bind(instance_id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let owner: String = row.try_get(0)?;
-        let kind: String = row.try_get(1)?;
-        let external_id: String = row.try_get(2)?;
-        let token_enc: Option<String> = row.try_get(3)?;
-        sqlx::query(
-            "UPDATE channels SET status = 'disconnected', status_reason = $1, token_enc = NULL, \
-             send_owner = NULL, send_lease_until = 0, updated_at = $2 WHERE id = $3",
-        )
-        .bind(reason)
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?;
-        let open: Vec<String> = sqlx::query_scalar(
-            "SELECT id FROM messages WHERE channel_id = $1 AND state IN ('queued', 'unconfirmed') ORDER BY seq",
-        )
-        .bind(id)
-        .fetch_all(&mut *tx)
-        .await?;
-        let signals: Vec<MessageSignal> = open
-            .iter()
-            .map(|m| MessageSignal {
-                message_id: m.clone(),
-                signal: Signal::Fail {
-                    error: ErrorInfo::channel_disconnected(),
-                },
-            })
-            .collect();
-        apply_message_signals(&mut tx, self.backend, &signals, now, horizon_ms).await?;
-        insert_outbound_event(
-            &mut tx,
-            self.backend,
-            OutboundEvent {
-                instance_id: &owner,
-                channel_id: id,
-                channel_kind: Some(&kind),
-                channel_external_id: &external_id,
-                conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
-                event_type: "channel.disconnected",
-                idempotency_key: format!("chan:{id}:disconnected"),
-                data: json!({ "channel_id": id, "reason": reason }),
-            },
-            now,
-            horizon_ms,
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(Some(Disconnected {
-            token_enc,
-            failed_messages: open.len(),
-        }))
+        let done = disconnect_in(&mut tx, self.backend, id, instance_id, reason, now, horizon_ms).await?;
+        if done.is_some() {
+            tx.commit().await?;
+        }
+        Ok(done)
     }
 
     /// Messages of a channel that still wait to be sent (queued or unconfirmed).

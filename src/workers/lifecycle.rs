@@ -55,19 +55,39 @@ fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
 }
 
-/// Whether Meta said the token itself is dead (expired, revoked, app removed).
-fn token_dead(err: &GraphCallError) -> bool {
+/// Whether Meta refused the token of a call (190, 102, 0). On a token-health call (the
+/// Instagram refresh or `/me`, which *is* the check for Instagram Login tokens) that condemns
+/// the token; on any other call it only makes the channel's token check due now.
+fn token_refused(err: &GraphCallError) -> bool {
     matches!(
         err,
         GraphCallError::Graph {
-            class: ErrorClass::TokenDead,
+            class: ErrorClass::TokenSuspect,
             ..
         }
     )
 }
 
+/// Permissions a channel's token must still hold to be worth keeping, any one of them (Meta's
+/// Permissions Reference, https://developers.facebook.com/docs/permissions, read 2026-12-02):
+/// WhatsApp sends need `whatsapp_business_messaging`; a Page is kept for Messenger
+/// (`pages_messaging`) or Lead Ads (`leads_retrieval`); an Instagram account linked to a Page
+/// needs `instagram_manage_messages` (or `instagram_business_manage_messages`).
+fn needed_scopes(kind: &str) -> &'static [&'static str] {
+    match kind {
+        "whatsapp" => &["whatsapp_business_messaging"],
+        "messenger" => &["pages_messaging", "leads_retrieval"],
+        "instagram" => &[
+            "instagram_manage_messages",
+            "instagram_business_manage_messages",
+        ],
+        _ => &[],
+    }
+}
+
 impl Lifecycle {
     pub async fn run(self, shutdown: CancellationToken) {
+        let token_check = self.senders.token_check_wakeup();
         loop {
             if let Err(e) = self.tick().await {
                 warn!(error = %e, "lifecycle pass failed; retrying at the next tick");
@@ -75,6 +95,8 @@ impl Lifecycle {
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 _ = tokio::time::sleep(self.cfg.tick) => {}
+                // A send's answer asked for a token check: do it now, not at the next tick.
+                _ = token_check.notified() => {}
             }
         }
         let _ = self.store.release_job_lease(JOB, &self.owner).await;
@@ -102,6 +124,7 @@ impl Lifecycle {
             return Ok(());
         }
         self.leads(now).await?;
+        self.resume_paused_sends(now).await?;
         for row in self
             .store
             .channels_due_token_check(now - ms(self.cfg.token_check_every), BATCH)
@@ -118,6 +141,30 @@ impl Lifecycle {
         }
         for row in self.store.channels_due_registration(now, BATCH).await? {
             self.retry_registration(&row).await?;
+        }
+        Ok(())
+    }
+
+    /// Ends the pauses whose time has come: the channel sends again (`channel.updated`); if Meta
+    /// still restricts it, the first send pauses it again, for twice as long.
+    async fn resume_paused_sends(&self, now: i64) -> anyhow::Result<()> {
+        for id in self.store.channels_due_send_resume(now, BATCH).await? {
+            let outcome = self
+                .store
+                .resume_sends(
+                    &id,
+                    None,
+                    "the pause ended; sends resume",
+                    None,
+                    self.horizon_ms,
+                )
+                .await?;
+            if outcome == crate::store::ResumeOutcome::Resumed {
+                info!(channel = %id, "paused sends resume");
+                self.senders.forget_channel(&id).await;
+                self.senders.wake(&id);
+                self.delivery_wakeup.notify_one();
+            }
         }
         Ok(())
     }
@@ -176,6 +223,18 @@ impl Lifecycle {
                 };
                 self.mark_dead(row, why).await
             }
+            Ok(info)
+                if !info.scopes.is_empty()
+                    && !needed_scopes(&row.kind)
+                        .iter()
+                        .any(|need| info.scopes.iter().any(|s| s == need)) =>
+            {
+                let why = format!(
+                    "the access token no longer holds the permission this channel needs ({}); connect the channel again",
+                    needed_scopes(&row.kind).join(" or ")
+                );
+                self.mark_dead(row, why).await
+            }
             Ok(info) => {
                 let expires_at = info.expires_at.filter(|e| *e > 0).map(|e| e * 1000);
                 self.store
@@ -229,7 +288,7 @@ impl Lifecycle {
                     }
                     return Ok(());
                 }
-                Err(e) if token_dead(&e) => {
+                Err(e) if token_refused(&e) => {
                     return self
                         .mark_dead(row, format!("the Instagram token could not be refreshed ({e}); connect the account again"))
                         .await;
@@ -255,7 +314,7 @@ impl Lifecycle {
                 }
                 Ok(())
             }
-            Err(e) if token_dead(&e) => {
+            Err(e) if token_refused(&e) => {
                 self.mark_dead(
                     row,
                     format!("Meta refused the Instagram token ({e}); connect the account again"),
@@ -284,13 +343,10 @@ impl Lifecycle {
         };
         let apps = match listed {
             Ok(a) => a,
-            Err(e) if token_dead(&e) => {
-                return self
-                    .mark_dead(
-                        row,
-                        format!("Meta refused the access token ({e}); connect the channel again"),
-                    )
-                    .await;
+            Err(e) if token_refused(&e) => {
+                warn!(channel = %row.id, error = %e, "Meta refused the token of a subscription check; checking the token");
+                self.store.request_token_check(&row.id).await?;
+                return Ok(());
             }
             Err(e) => {
                 warn!(channel = %row.id, error = %e, "subscription check failed; trying again later");
@@ -353,13 +409,12 @@ impl Lifecycle {
                 self.senders.forget_channel(&row.id).await;
                 self.delivery_wakeup.notify_one();
             }
-            Err(e) if token_dead(&e) => {
-                return self
-                    .mark_dead(
-                        row,
-                        format!("Meta refused the access token ({e}); connect the channel again"),
-                    )
-                    .await;
+            Err(e) if token_refused(&e) => {
+                warn!(channel = %row.id, error = %e, "Meta refused the token of a registration; checking the token");
+                self.store.request_token_check(&row.id).await?;
+                self.store
+                    .registration_result(row, Some(now + HOUR_MS), self.horizon_ms)
+                    .await?;
             }
             Err(e) => {
                 info!(channel = %row.id, error = %e, "WhatsApp number not registered yet; trying again in an hour");

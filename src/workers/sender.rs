@@ -34,7 +34,9 @@ use crate::meta::graph::{ErrorClass, GraphClient, GraphError, SendOutcome};
 use crate::metrics::Metrics;
 use crate::outbound::lifecycle::{ErrorInfo, Signal};
 use crate::shutdown::CancellationToken;
-use crate::store::{ChannelChange, ChannelRow, ClaimedSend, MessageSignal, Store};
+use crate::store::{
+    ChannelChange, ChannelRow, ClaimedSend, MessageSignal, SendChange, Store, send_state,
+};
 
 /// A channel's send lease, in milliseconds (renewed at every claim while work remains).
 const CHANNEL_LEASE_MS: i64 = 10_000;
@@ -90,6 +92,9 @@ struct Inner {
     owner: String,
     wakers: Mutex<HashMap<String, Arc<ChannelWaker>>>,
     settled: broadcast::Sender<String>,
+    /// Rung when Meta's answer asks for the channel's token to be checked (`debug_token`); the
+    /// lifecycle worker of this process waits on it.
+    token_check: Arc<Notify>,
     stop: CancellationToken,
     run_workers: bool,
 }
@@ -127,10 +132,16 @@ impl Senders {
                 owner: format!("replica-{}", uuid::Uuid::new_v4().simple()),
                 wakers: Mutex::new(HashMap::new()),
                 settled,
+                token_check: Arc::new(Notify::new()),
                 stop,
                 run_workers,
             }),
         }
+    }
+
+    /// Notified when a send's answer asks for a token check (190, permission errors).
+    pub fn token_check_wakeup(&self) -> Arc<Notify> {
+        self.inner.token_check.clone()
     }
 
     pub fn graph(&self) -> &GraphClient {
@@ -335,8 +346,9 @@ impl Senders {
                 self.fail_orphans(channel_id).await;
                 break;
             }
-            if channel.status != "active" {
-                // Held: queued sends wait until the channel is active again.
+            if channel.status != "active" || channel.send_state != send_state::SENDING {
+                // Held: queued sends wait until the number is registered, the pause ends or a
+                // new token is stored (each wakes the sender). Inbound relay is not affected.
                 break;
             }
             if lease_until - now < CHANNEL_LEASE_MS / 2 {
@@ -430,10 +442,11 @@ impl Senders {
                         .collect();
                     let change = ChannelChange {
                         channel_id: channel_id.to_string(),
-                        status: "token_invalid",
-                        reason: e.to_string(),
-                        // A key problem is fixed by configuration: keep the ciphertext.
-                        delete_token: false,
+                        change: SendChange::TokenInvalid {
+                            reason: e.to_string(),
+                            // A key problem is fixed by configuration: keep the ciphertext.
+                            delete_token: false,
+                        },
                     };
                     let _ = inner.writer.signals(signals, vec![change]).await;
                     self.forget_channel(channel_id).await;
@@ -675,9 +688,14 @@ impl Senders {
             debug!(message = %msg.id, code = %error.kind, "send failed");
         }
         let changes: Vec<ChannelChange> = change.into_iter().collect();
-        let changed_channel = !changes.is_empty();
-        if !changes.is_empty() {
-            warn!(channel = %channel.id, status = changes[0].status, "Meta's answer changed the channel's status; its sends are held");
+        let check_token = changes
+            .iter()
+            .any(|c| matches!(c.change, SendChange::CheckToken));
+        let changed_channel = changes
+            .iter()
+            .any(|c| matches!(c.change, SendChange::Pause { .. } | SendChange::TokenInvalid { .. }));
+        if changed_channel {
+            warn!(channel = %channel.id, "Meta's answer paused the channel's sends; inbound relay goes on");
         }
         let id = msg.id.clone();
         let signals = vec![MessageSignal {
@@ -695,6 +713,9 @@ impl Senders {
             Ok(_) => {
                 if changed_channel {
                     self.forget_channel(&channel.id).await;
+                }
+                if check_token {
+                    inner.token_check.notify_one();
                 }
                 let _ = inner.settled.send(id);
             }
@@ -720,7 +741,7 @@ fn error_info(e: &GraphError) -> ErrorInfo {
         .details
         .clone()
         .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| crate::meta::graph::reason(e.code).to_string());
+        .unwrap_or_else(|| e.reason().to_string());
     ErrorInfo {
         code: Some(e.code),
         subcode: e.subcode,
@@ -769,6 +790,12 @@ pub fn decide(
             }
         }
     };
+    let change = |change: SendChange| {
+        Some(ChannelChange {
+            channel_id: channel.id.clone(),
+            change,
+        })
+    };
     match outcome {
         SendOutcome::Accepted {
             message_id,
@@ -779,7 +806,12 @@ pub fn decide(
                 meta_message_id: message_id.clone(),
                 recipient_wa_id: recipient_wa_id.clone(),
             },
-            None,
+            // Sends got through after a pause: the next pause starts short again.
+            if channel.send_pauses > 0 {
+                change(SendChange::Healthy)
+            } else {
+                None
+            },
         ),
         SendOutcome::Rejected {
             error,
@@ -788,28 +820,30 @@ pub fn decide(
         } => {
             let info = error_info(error);
             match class {
-                ErrorClass::TokenDead => (
-                    Signal::Hold,
-                    Some(ChannelChange {
-                        channel_id: channel.id.clone(),
-                        status: "token_invalid",
-                        reason: format!(
-                            "Meta rejected the token (code {}): reconnect the channel.",
-                            error.code
-                        ),
-                        delete_token: true,
-                    }),
+                // Only `debug_token` condemns a token (issue 12, defect 2): this message is
+                // retried, and the token is checked at once.
+                ErrorClass::TokenSuspect => (
+                    retry(Some(info), *retry_after, max),
+                    change(SendChange::CheckToken),
                 ),
-                ErrorClass::PauseChannel => (
+                // About this call (often this one recipient): fail it with Meta's code, and
+                // have the token's permissions checked; the token itself stays.
+                ErrorClass::Permission => (
+                    Signal::Fail { error: info },
+                    change(SendChange::CheckToken),
+                ),
+                ErrorClass::PauseSends => (
                     Signal::Hold,
-                    Some(ChannelChange {
-                        channel_id: channel.id.clone(),
-                        status: "paused",
+                    change(SendChange::Pause {
                         reason: format!(
-                            "Meta paused sending on this account (code {}): {}",
+                            "Meta restricted sending on this account (code {}): {}",
                             error.code, info.reason
                         ),
-                        delete_token: false,
+                        base_ms: i64::try_from(cfg.pause.as_millis()).unwrap_or(900_000),
+                        max_ms: i64::try_from(crate::config::MAX_SEND_PAUSE.as_millis())
+                            .unwrap_or(86_400_000),
+                        min_ms: retry_after
+                            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(0)),
                     }),
                 ),
                 ErrorClass::WindowClosed | ErrorClass::Permanent => {
