@@ -75,12 +75,11 @@ fn account_update(data: &Value, app_id: Option<&str>) -> Vec<ChannelEffect> {
                         .or_else(|| p.as_i64().map(|n| n.to_string()))
                 })
             });
-            // Another partner's app was removed from the account: not ours to act on. Without
-            // our app id configured, or without the field, the uninstall is taken as ours (the
-            // webhook came through our subscription).
-            if let (Some(partner), Some(ours)) = (partner.as_deref(), app_id)
-                && partner != ours
-            {
+            // Only an uninstall of this bridge's own app disconnects: another partner's app
+            // removed from the same account is not ours to act on, and without META_APP_ID the
+            // two cannot be told apart (the event is relayed; the token check finds a token
+            // that stopped working).
+            if partner.is_none() || partner.as_deref() != app_id {
                 return Vec::new();
             }
             vec![ChannelEffect::Disconnect {
@@ -160,8 +159,8 @@ fn account_update(data: &Value, app_id: Option<&str>) -> Vec<ChannelEffect> {
 
 fn quality_update(data: &Value) -> Vec<ChannelEffect> {
     let mut out = Vec::new();
-    if let Some(tier) = text(data, "max_daily_conversations_per_business")
-        .or_else(|| text(data, "current_limit"))
+    if let Some(tier) =
+        text(data, "max_daily_conversations_per_business").or_else(|| text(data, "current_limit"))
     {
         out.push(ChannelEffect::SetTier { tier });
     }
@@ -200,6 +199,7 @@ mod tests {
             [ChannelEffect::Disconnect { .. }]
         ));
         assert!(channel_effects(types::ACCOUNT_UPDATED, &data, Some("9999")).is_empty());
+        assert!(channel_effects(types::ACCOUNT_UPDATED, &data, None).is_empty());
         let removed = json!({"event": "PARTNER_REMOVED", "waba_info": {"waba_id": "1"}});
         assert!(matches!(
             channel_effects(types::ACCOUNT_UPDATED, &removed, Some("9999"))[..],
@@ -238,7 +238,8 @@ mod tests {
             channel_effects(types::ACCOUNT_UPDATED, &back, None)[..],
             [ChannelEffect::ResumeSends { .. }]
         ));
-        let violation = json!({"event": "ACCOUNT_VIOLATION", "violation_info": {"violation_type": "SCAM"}});
+        let violation =
+            json!({"event": "ACCOUNT_VIOLATION", "violation_info": {"violation_type": "SCAM"}});
         assert!(channel_effects(types::ACCOUNT_UPDATED, &violation, None).is_empty());
     }
 

@@ -226,8 +226,9 @@ pub mod types {
     /// {"code" (Meta's code as text, or the bridge's: unknown_outcome, retries_exhausted,
     /// channel_disconnected), "meta_code"?, "meta_subcode"?, "reason"}`.
     pub const MESSAGE_FAILED: &str = "message.failed";
-    /// Bridge-originated: a channel's status changed (`token_invalid`, `paused`, `active`):
-    /// `{"channel_id","status","previous_status","reason"}`.
+    /// Bridge-originated: a channel's sending changed (`paused`, `token_invalid`, `sending`;
+    /// its connection is unchanged): `{"channel_id","status","previous_status","reason",
+    /// "connection","send_state","previous_send_state","send_paused_until"?}`.
     pub const CHANNEL_UPDATED: &str = "channel.updated";
     /// Bridge-originated: a channel was disconnected (its token deleted): `{"channel_id","reason"}`.
     pub const CHANNEL_DISCONNECTED: &str = "channel.disconnected";

@@ -957,17 +957,27 @@ pub struct MessageFailedData {
     pub error: SendError,
 }
 
-/// `data` of `channel.updated`: a channel's status changed.
+/// `data` of `channel.updated`: a channel's sending changed (its connection is unchanged: a
+/// channel whose sends are paused or whose token is invalid keeps relaying its webhooks).
 #[derive(Debug, Clone, Default, Object)]
 #[oai(example)]
 pub struct ChannelUpdatedData {
     pub channel_id: String,
-    /// The new status (`active`, `paused`, `token_invalid`, …).
+    /// The one-word state after the change (`active`, `paused`, `token_invalid`, …), as
+    /// `status` of `GET /v1/channels/{id}`.
     pub status: String,
-    /// The status before.
+    /// The one-word state before.
     pub previous_status: String,
-    /// A readable reason.
+    /// A readable reason (Meta's code and reason when Meta caused it).
     pub reason: String,
+    /// `connected` or `disconnected` (unchanged by this event).
+    pub connection: String,
+    /// `sending`, `paused` or `token_invalid`.
+    pub send_state: String,
+    /// The send state before.
+    pub previous_send_state: String,
+    /// `paused`: when the sends resume on their own.
+    pub send_paused_until: Option<String>,
 }
 
 /// `data` of `channel.disconnected`: a channel was disconnected (its token deleted; sends
@@ -1706,9 +1716,13 @@ impl Example for ChannelUpdatedData {
     fn example() -> Self {
         ChannelUpdatedData {
             channel_id: s(EX_CHANNEL),
-            status: s("token_invalid"),
+            status: s("paused"),
             previous_status: s("active"),
-            reason: s("Meta refused the access token (190/463); connect the channel again"),
+            reason: s("Meta restricted sending on this account (code 131048): Spam rate limit hit"),
+            connection: s("connected"),
+            send_state: s("paused"),
+            previous_send_state: s("sending"),
+            send_paused_until: Some(s("2026-12-02T10:15:00.000Z")),
         }
     }
 }
@@ -2084,7 +2098,9 @@ mod tests {
             (
                 types::CHANNEL_UPDATED,
                 json!({"channel_id": "ch_1", "status": "token_invalid",
-                    "previous_status": "active", "reason": "token revoked"}),
+                    "previous_status": "active", "reason": "token revoked",
+                    "connection": "connected", "send_state": "token_invalid",
+                    "previous_send_state": "sending"}),
             ),
             (
                 types::CHANNEL_DISCONNECTED,

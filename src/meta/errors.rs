@@ -107,7 +107,9 @@ impl ErrorClass {
             ErrorClass::PauseSends => {
                 "The message waits; the channel's sends pause (reason and until-time, `channel.updated`) and resume on a timer with backoff or by API; inbound relay goes on."
             }
-            ErrorClass::Permanent => "The message fails with Meta's code and reason; never retried.",
+            ErrorClass::Permanent => {
+                "The message fails with Meta's code and reason; never retried."
+            }
         }
     }
 }
@@ -137,14 +139,18 @@ impl Source {
         match self {
             Source::GraphErrors => "Graph API — Handling Errors",
             Source::WhatsAppErrors => "WhatsApp Business Platform — WhatsApp error codes",
-            Source::MessengerErrors => "Messenger Platform — Send API error codes / Common Error Codes",
+            Source::MessengerErrors => {
+                "Messenger Platform — Send API error codes / Common Error Codes"
+            }
             Source::Unconfirmed => "not on Meta's pages (integrators' reports)",
         }
     }
 
     pub fn url(self) -> &'static str {
         match self {
-            Source::GraphErrors => "https://developers.facebook.com/docs/graph-api/guides/error-handling",
+            Source::GraphErrors => {
+                "https://developers.facebook.com/docs/graph-api/guides/error-handling"
+            }
             Source::WhatsAppErrors => {
                 "https://developers.facebook.com/documentation/business-messaging/whatsapp/support/error-codes/"
             }
@@ -293,12 +299,7 @@ pub const UNKNOWN_MEANING: &str = "Unrecognised Graph API error.";
 pub fn rule_for(code: i64, subcode: Option<i64>) -> Option<&'static ErrorRule> {
     let covers = |r: &&ErrorRule| r.codes.0 <= code && code <= r.codes.1;
     subcode
-        .and_then(|s| {
-            RULES
-                .iter()
-                .filter(covers)
-                .find(|r| r.subcode == Some(s))
-        })
+        .and_then(|s| RULES.iter().filter(covers).find(|r| r.subcode == Some(s)))
         .or_else(|| RULES.iter().filter(covers).find(|r| r.subcode.is_none()))
 }
 
@@ -402,7 +403,11 @@ mod tests {
     #[test]
     fn documented_codes_get_the_documented_treatment() {
         for &(code, subcode, want) in EXPECTED {
-            assert_eq!(classify(code, subcode), want, "code {code} subcode {subcode:?}");
+            assert_eq!(
+                classify(code, subcode),
+                want,
+                "code {code} subcode {subcode:?}"
+            );
         }
         for code in 200..=299 {
             assert_eq!(classify(code, None), Permission, "{code}");

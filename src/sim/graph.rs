@@ -670,6 +670,27 @@ pub(super) fn coded_error(status: u16, code: u32, kind: Kind) -> Reply {
             Some("Invalid parameter"),
         ),
         190 => return err_token(TokenState::Revoked),
+        // Messenger/Instagram permission error about one recipient (Messenger Platform error
+        // codes page; subcode as reported by integrators and issue 12).
+        200 => (
+            (kind != Kind::WhatsApp).then_some(2018028),
+            "(#200) This person isn't receiving messages from you right now.".into(),
+            None,
+        ),
+        // Messenger Send API error codes: "Temporary send message failure".
+        1200 => (
+            None,
+            "(#1200) Temporary send message failure. Please try again later.".into(),
+            None,
+        ),
+        // WhatsApp error codes: "Spam rate limit hit".
+        131048 => (
+            None,
+            "(#131048) Spam rate limit hit".into(),
+            Some(
+                "Message failed to send because there are restrictions on how many messages can be sent from this phone number. This may be because too many previous messages were blocked or flagged as spam.",
+            ),
+        ),
         368 => (
             None,
             "(#368) Temporarily blocked for policies violations".into(),

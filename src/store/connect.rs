@@ -1126,7 +1126,15 @@ impl Store {
         )
         .await?;
         if let Some(who) = who {
-            audit_in(&mut tx, who, "channel.sends_resumed", id, Some(&owner), None).await?;
+            audit_in(
+                &mut tx,
+                who,
+                "channel.sends_resumed",
+                id,
+                Some(&owner),
+                None,
+            )
+            .await?;
         }
         tx.commit().await?;
         Ok(ResumeOutcome::Resumed)

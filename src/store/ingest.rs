@@ -299,7 +299,10 @@ pub async fn ingest_events(
     }
     // 6. What new WhatsApp account webhooks change on their channels (after the events
     //    themselves, so the instance reads `account.updated` before `channel.updated`).
-    account_effects(tx, backend, &ordered, requests, &new_keys, app_id, now, horizon_ms).await?;
+    account_effects(
+        tx, backend, &ordered, requests, &new_keys, app_id, now, horizon_ms,
+    )
+    .await?;
     Ok(counts)
 }
 

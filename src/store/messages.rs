@@ -612,10 +612,12 @@ pub async fn apply_channel_changes(
                 continue;
             }
             SendChange::Healthy => {
-                sqlx::query("UPDATE channels SET send_pauses = 0 WHERE id = $1 AND send_pauses > 0")
-                    .bind(c.channel_id.as_str())
-                    .execute(&mut **tx)
-                    .await?;
+                sqlx::query(
+                    "UPDATE channels SET send_pauses = 0 WHERE id = $1 AND send_pauses > 0",
+                )
+                .bind(c.channel_id.as_str())
+                .execute(&mut **tx)
+                .await?;
                 continue;
             }
             SendChange::Pause {
@@ -930,7 +932,16 @@ impl Store {
     ) -> Result<Option<Disconnected>> {
         let now = crate::now_ms();
         let mut tx = self.begin_write().await?;
-        let done = disconnect_in(&mut tx, self.backend, id, instance_id, reason, now, horizon_ms).await?;
+        let done = disconnect_in(
+            &mut tx,
+            self.backend,
+            id,
+            instance_id,
+            reason,
+            now,
+            horizon_ms,
+        )
+        .await?;
         if done.is_some() {
             tx.commit().await?;
         }

@@ -208,9 +208,28 @@ impl Lifecycle {
             return self.check_instagram_token(row, &token, now).await;
         }
         if self.app_id.is_none() {
-            // `debug_token` needs the app's own token (META_APP_ID|META_APP_SECRET).
-            self.store.mark_token_checked(&row.id, None, now).await?;
-            return Ok(());
+            // `debug_token` needs the app's own token (META_APP_ID|META_APP_SECRET). Without it
+            // the token asks for itself: `GET /me` with it answers 190 only when Meta holds it
+            // invalid (Graph API "Handling Errors": code 190, "access token has expired",
+            // https://developers.facebook.com/docs/graph-api/guides/error-handling, read
+            // 2026-12-02). Scopes cannot be read this way.
+            return match self.oauth.me_id(&token).await {
+                Ok(_) => {
+                    self.store.mark_token_checked(&row.id, None, now).await?;
+                    Ok(())
+                }
+                Err(e) if token_refused(&e) => {
+                    self.mark_dead(
+                        row,
+                        format!("Meta refused the access token ({e}); connect the channel again"),
+                    )
+                    .await
+                }
+                Err(e) => {
+                    warn!(channel = %row.id, error = %e, "token check failed; trying again later");
+                    self.retry_check_soon(row).await
+                }
+            };
         }
         match self.oauth.debug_token(&token).await {
             Ok(info) if !info.is_valid => {

@@ -49,6 +49,9 @@ const MAX_IN_FLIGHT: usize = 256;
 /// calls in any second on Meta's side. 20 ms costs 2 % of the rate; 5 ms proved too little on
 /// a loaded machine (`cluster::twenty_sigkills…`: 11 arrivals within 999 ms at rate 10).
 const RATE_WINDOW: Duration = Duration::from_millis(1020);
+/// After Meta refused a channel's token, its sender waits this long (while the token check
+/// runs) before the next send.
+const TOKEN_CHECK_GRACE: Duration = Duration::from_secs(5);
 /// Pair limit: bucket size and refill interval per recipient.
 const PAIR_BURST: f64 = 20.0;
 const PAIR_REFILL_SECS: f64 = 6.0;
@@ -664,6 +667,11 @@ impl Senders {
                                 s.paused_until =
                                     Some(Instant::now() + d.min(Duration::from_secs(300)));
                             }
+                            // Give the token check (woken below) time to decide before the
+                            // channel's next send meets the same refusal.
+                            ErrorClass::TokenSuspect => {
+                                s.paused_until = Some(Instant::now() + TOKEN_CHECK_GRACE);
+                            }
                             _ => {}
                         }
                     }
@@ -691,9 +699,12 @@ impl Senders {
         let check_token = changes
             .iter()
             .any(|c| matches!(c.change, SendChange::CheckToken));
-        let changed_channel = changes
-            .iter()
-            .any(|c| matches!(c.change, SendChange::Pause { .. } | SendChange::TokenInvalid { .. }));
+        let changed_channel = changes.iter().any(|c| {
+            matches!(
+                c.change,
+                SendChange::Pause { .. } | SendChange::TokenInvalid { .. }
+            )
+        });
         if changed_channel {
             warn!(channel = %channel.id, "Meta's answer paused the channel's sends; inbound relay goes on");
         }
@@ -828,10 +839,9 @@ pub fn decide(
                 ),
                 // About this call (often this one recipient): fail it with Meta's code, and
                 // have the token's permissions checked; the token itself stays.
-                ErrorClass::Permission => (
-                    Signal::Fail { error: info },
-                    change(SendChange::CheckToken),
-                ),
+                ErrorClass::Permission => {
+                    (Signal::Fail { error: info }, change(SendChange::CheckToken))
+                }
                 ErrorClass::PauseSends => (
                     Signal::Hold,
                     change(SendChange::Pause {

@@ -19,4 +19,5 @@ mod jwt;
 mod openapi;
 mod outbound;
 mod process;
+mod send_state;
 mod vault;

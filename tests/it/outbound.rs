@@ -24,7 +24,6 @@ both_backends!(
     idempotency_key_sends_once_under_concurrency,
     window_is_checked_before_calling_meta,
     throttling_and_server_errors_are_retried_then_sent_once,
-    dead_token_marks_channel_and_holds_sends,
     meta_window_error_fails_the_message_with_its_code,
     ambiguous_timeout_is_reconciled_by_the_status_echo,
     queued_sends_survive_a_restart_and_are_sent_once,
@@ -564,70 +563,6 @@ async fn throttling_and_server_errors_are_retried_then_sent_once(db: Db) {
         .map(|s| s["status"].as_str().unwrap_or(""))
         .collect();
     assert!(history.contains(&"retrying"), "{history:?}");
-    o.stop().await;
-}
-
-async fn dead_token_marks_channel_and_holds_sends(db: Db) {
-    let o = outbound(db, |_| {}).await;
-    o.customer_writes(CUSTOMER).await;
-    o.sim.revoke_token(TOKEN);
-    let (s, v) = o.send(text(&o.wa, CUSTOMER, "segura")).await;
-    assert_eq!(s, 202);
-    let id = v["id"].as_str().expect("id").to_string();
-    let app = &o.app;
-    let tenant = &o.tenant;
-    let wa = o.wa.clone();
-    wait_until(Duration::from_secs(10), "channel token_invalid", || async {
-        let (_, c) = app
-            .v1(tenant, reqwest::Method::GET, &format!("/v1/channels/{wa}"))
-            .await;
-        c["status"] == "token_invalid"
-    })
-    .await;
-    let m = o.message(&id).await;
-    assert_eq!(m["status"], "queued", "held, not burned: {m}");
-    // P03: Meta said the token is dead: it is deleted.
-    let tokens: i64 = o
-        .app
-        .count("SELECT COUNT(*) FROM channels WHERE token_enc IS NOT NULL AND kind = 'whatsapp'")
-        .await;
-    assert_eq!(tokens, 0);
-    wait_until(Duration::from_secs(10), "channel.updated event", || async {
-        app.receiver.state.accepted().iter().any(|e| {
-            e.event_type == "channel.updated" && e.body["data"]["status"] == "token_invalid"
-        })
-    })
-    .await;
-    // New sends are refused while the channel is unusable.
-    let (s, v) = o.send(text(&o.wa, CUSTOMER, "outra")).await;
-    assert_eq!((s, v["code"].as_str()), (409, Some("channel_unavailable")));
-    // A new token resumes the held send.
-    o.sim
-        .add_channel("whatsapp", PNID, Some(WABA), "EAAG-new-token");
-    let (s, v) = o
-        .app
-        .admin(
-            reqwest::Method::PUT,
-            &format!("/admin/v1/channels/{}/token", o.wa),
-            Some(json!({"access_token": "EAAG-new-token"})),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    assert_eq!(v["status"], "active");
-    o.wait_status(&id, "read").await;
-    assert_eq!(o.sim.sends().len(), 1);
-    wait_until(
-        Duration::from_secs(10),
-        "channel.updated active",
-        || async {
-            app.receiver
-                .state
-                .accepted()
-                .iter()
-                .any(|e| e.event_type == "channel.updated" && e.body["data"]["status"] == "active")
-        },
-    )
-    .await;
     o.stop().await;
 }
 
