@@ -32,7 +32,8 @@ pub enum Command {
     Demo {
         #[command(flatten)]
         serve: Box<ServeArgs>,
-        /// Webhook requests the simulator sends (0 = keep sending).
+        /// Signed webhook requests the simulator sends, one customer message each (each is
+        /// posted twice, as Meta retries; 0 = keep sending).
         #[arg(long, default_value_t = 50)]
         messages: u64,
         /// Requests per second.
@@ -686,6 +687,9 @@ async fn demo_connect_link(
 /// seconds, with its outcome.
 async fn demo_replies(api: String, instance_id: String, secret: String) {
     let client = reqwest::Client::new();
+    // Idempotency keys unique to this run: a demo started again on the same data/ sends new
+    // replies instead of getting the first run's answers back (issue 15).
+    let run = uuid::Uuid::now_v7().simple().to_string();
     let mut n = 0u64;
     loop {
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
@@ -713,7 +717,7 @@ async fn demo_replies(api: String, instance_id: String, secret: String) {
         let resp = client
             .post(format!("{api}/v1/messages?wait=5"))
             .bearer_auth(&token)
-            .header("Idempotency-Key", format!("demo-reply-{n}"))
+            .header("Idempotency-Key", format!("demo-reply-{run}-{n}"))
             .json(&json!({"channel_id": channel, "to": "15550000000",
                 "message": {"type": "text", "body": format!("Reply #{n} from the demo instance")}}))
             .send()

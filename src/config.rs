@@ -53,7 +53,9 @@ pub struct StoreArgs {
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "sqlite://data/metabridge.db"
+        default_value = "sqlite://data/metabridge.db",
+        // A PostgreSQL URL carries its password: `--help` must not print it (issue 17).
+        hide_env_values = true
     )]
     pub database_url: String,
     /// Comma-separated Fernet keys (url-safe base64, 32 bytes); the first encrypts, all decrypt.

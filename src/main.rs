@@ -35,9 +35,73 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     app.run_until_stopped().await
 }
 
+/// The environment variable behind the option an error names (`--dev <DEV>` → METABRIDGE_DEV),
+/// searched through every subcommand.
+fn env_of(cmd: &clap::Command, invalid_arg: &str) -> Option<String> {
+    let long = invalid_arg
+        .trim_start_matches('-')
+        .split([' ', '='])
+        .next()
+        .unwrap_or("");
+    cmd.get_arguments()
+        .find(|a| a.get_long() == Some(long))
+        .and_then(|a| a.get_env())
+        .map(|e| e.to_string_lossy().into_owned())
+        .or_else(|| {
+            cmd.get_subcommands()
+                .find_map(|sub| env_of(sub, invalid_arg))
+        })
+}
+
+/// Whether the option an error names (`--dev <DEV>`) was typed on the command line (else its
+/// value came from the environment).
+fn given_on_command_line(invalid_arg: &str) -> bool {
+    let flag = invalid_arg.split([' ', '=']).next().unwrap_or(invalid_arg);
+    std::env::args().any(|a| a == flag || a.starts_with(&format!("{flag}=")))
+}
+
+/// Parses the command line; a bad value that came from an environment variable is reported
+/// with that variable's name (issue 15: `METABRIDGE_DEV=yes` used to say only "--dev").
+fn parse_cli() -> Cli {
+    use clap::CommandFactory;
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let e = match Cli::try_parse() {
+        Ok(cli) => return cli,
+        Err(e) => e,
+    };
+    if matches!(
+        e.kind(),
+        ErrorKind::InvalidValue | ErrorKind::ValueValidation
+    ) && let Some(ContextValue::String(arg)) = e.get(ContextKind::InvalidArg)
+        && let Some(var) = env_of(&Cli::command(), arg)
+        && std::env::var_os(&var).is_some()
+        && !given_on_command_line(arg)
+    {
+        let value = match e.get(ContextKind::InvalidValue) {
+            Some(ContextValue::String(v)) => format!("'{v}'"),
+            _ => "its value".to_string(),
+        };
+        let rendered = e.render().to_string();
+        let detail = rendered
+            .lines()
+            .skip(1)
+            .filter(|l| !l.trim().is_empty() && !l.starts_with("For more information"))
+            .collect::<Vec<_>>()
+            .join("\n");
+        eprintln!(
+            "error: the environment variable {var} has an invalid value {value} (option {arg})"
+        );
+        if !detail.is_empty() {
+            eprintln!("{detail}");
+        }
+        std::process::exit(2);
+    }
+    e.exit()
+}
+
 #[tokio::main]
 async fn main() {
-    let cli = Cli::parse();
+    let cli = parse_cli();
     let result = match cli.command {
         None => match Cli::try_parse_from(["metabridge", "serve"]) {
             Ok(Cli {

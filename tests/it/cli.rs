@@ -156,3 +156,61 @@ fn cli_keys_rotate_reencrypts_under_the_new_key_and_reports_counts() {
     assert_eq!(report["counts"]["undecryptable"], 4, "{stdout}");
     assert!(!stdout.contains("EAAG"));
 }
+
+/// Issue 17: `--help` prints every option with its environment variable, and the values of
+/// those that carry a secret (the PostgreSQL password in `DATABASE_URL`, the app secret, the
+/// admin token, the Fernet keys) must not appear.
+#[test]
+fn help_never_prints_secret_values() {
+    let secrets = [
+        (
+            "DATABASE_URL",
+            "postgres://bridge:pw-9f2c41@db.internal:5432/mb",
+        ),
+        ("META_APP_SECRET", "app-secret-77d0a1"),
+        ("META_VERIFY_TOKEN", "verify-token-31aa"),
+        ("METABRIDGE_ADMIN_TOKEN", "admin-token-5b6c7d8e9f"),
+        ("METABRIDGE_FERNET_KEYS", "fernet-key-value-c0ffee"),
+        ("INSTAGRAM_APP_SECRET", "ig-secret-4e4e4e"),
+    ];
+    for sub in [&["serve", "--help"][..], &["demo", "--help"][..]] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_metabridge"));
+        cmd.args(sub);
+        for (k, v) in secrets {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().expect("run metabridge");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        assert!(text.contains("DATABASE_URL"), "{sub:?} lists its variables");
+        for (k, v) in secrets {
+            assert!(!text.contains(v), "{sub:?} printed the value of {k}");
+        }
+        assert!(
+            !text.contains("pw-9f2c41"),
+            "{sub:?} printed the database password"
+        );
+    }
+}
+
+/// Issue 15: a bad value from the environment names the variable, not only the flag.
+#[test]
+fn a_bad_environment_value_names_its_variable() {
+    let out = Command::new(env!("CARGO_BIN_EXE_metabridge"))
+        .args(["serve"])
+        .env("METABRIDGE_DEV", "yes")
+        .output()
+        .expect("run metabridge");
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("METABRIDGE_DEV"), "{err}");
+    assert!(err.contains("'yes'"), "{err}");
+    // Typed on the command line, the flag is what the person sees.
+    let out = Command::new(env!("CARGO_BIN_EXE_metabridge"))
+        .args(["serve", "--dev=yes"])
+        .env_remove("METABRIDGE_DEV")
+        .output()
+        .expect("run metabridge");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--dev"));
+}
