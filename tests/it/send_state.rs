@@ -241,6 +241,12 @@ async fn spam_rate_limit_pauses_sends_not_inbound_and_resume_sends_them(db: Db) 
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["send_state"], "sending", "{v}");
     o.wait_status(&id, "read").await;
+    wait_until(
+        Duration::from_secs(10),
+        "two channel.updated events",
+        || async { o.events_of("channel.updated").len() >= 2 },
+    )
+    .await;
     let updates: Vec<String> = o
         .events_of("channel.updated")
         .iter()
@@ -264,21 +270,43 @@ async fn spam_rate_limit_pauses_sends_not_inbound_and_resume_sends_them(db: Db) 
 async fn paused_sends_resume_on_their_timer(db: Db) {
     let o = outbound(db, |c| c.sending.pause = Duration::from_secs(1)).await;
     o.customer_writes(CUSTOMER).await;
+    // Meta still restricts the number when the first pause ends: the second pause is twice as
+    // long; once a send gets through, the next pause would start from one second again.
     o.sim.push_fault(Fault::Permanent {
-        times: 1,
+        times: 2,
         code: 131_048,
     });
     let (_, v) = o.send(text(&o.wa, CUSTOMER, "promo")).await;
     let id = v["id"].as_str().expect("id").to_string();
-    // Paused for a second, then the lifecycle worker resumes it and the message is sent.
     o.wait_status(&id, "read").await;
-    let updates: Vec<String> = o
-        .events_of("channel.updated")
+    wait_until(
+        Duration::from_secs(10),
+        "four channel.updated events",
+        || async { o.events_of("channel.updated").len() >= 4 },
+    )
+    .await;
+    let updates: Vec<Value> = o.events_of("channel.updated");
+    let states: Vec<&str> = updates
         .iter()
-        .map(|e| e["data"]["send_state"].as_str().unwrap_or("").to_string())
+        .map(|e| e["data"]["send_state"].as_str().unwrap_or(""))
         .collect();
-    assert_eq!(updates, ["paused", "sending"]);
+    assert_eq!(states, ["paused", "sending", "paused", "sending"]);
+    let pause_ms = |e: &Value| {
+        let at = |s: &Value| {
+            chrono::DateTime::parse_from_rfc3339(s.as_str().expect("time"))
+                .expect("rfc3339")
+                .timestamp_millis()
+        };
+        at(&e["data"]["send_paused_until"]) - at(&e["occurred_at"])
+    };
+    assert_eq!(pause_ms(&updates[0]), 1000, "{}", updates[0]);
+    assert_eq!(pause_ms(&updates[2]), 2000, "{}", updates[2]);
     assert_eq!(channel(&o, &o.wa).await["send_state"], "sending");
+    let pauses = o
+        .app
+        .count("SELECT send_pauses FROM channels WHERE kind = 'whatsapp'")
+        .await;
+    assert_eq!(pauses, 0, "an accepted send resets the backoff");
     o.stop().await;
 }
 
@@ -352,6 +380,7 @@ async fn account_update_webhooks_change_the_channels_of_the_waba(db: Db) {
             .map(|e| e.event_type.clone())
             .collect();
         types.iter().filter(|t| *t == "account.updated").count() == 4
+            && types.iter().filter(|t| *t == "channel.updated").count() == 2
             && types.iter().any(|t| t == "channel.disconnected")
     })
     .await;
