@@ -4,7 +4,8 @@
 // plan.artifacts.
 //
 // plan = { bridge, sim, returnUrl, artifacts, chromium,
-//          links: { messenger, whatsapp, instagram, cancel, expired } }
+//          links: { messenger, whatsapp, whatsappOnlyWaba, whatsappError, whatsappFailed,
+//                   whatsappCancel, instagram, cancel, expired } }
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 import path from "node:path";
@@ -124,6 +125,24 @@ await flow("whatsapp", async (context, page) => {
   const landed = await landOnReturn(page);
   return { landed, cookiesAfter: await bridgeCookies(context) };
 });
+
+// WhatsApp, the other ends of Embedded Signup v4: the popup's session-info message decides
+// what the person sees (no number added, an error Meta showed, the step they closed at).
+for (const [name, button] of [["whatsappOnlyWaba", "#finish_only_waba"], ["whatsappError", "#report_error"],
+                              ["whatsappFailed", "#error"], ["whatsappCancel", "#cancel"]]) {
+  await flow(name, async (context, page) => {
+    await page.goto(plan.links[name]);
+    await page.waitForSelector("#start:not([disabled])", { timeout: 15000 });
+    const [popup] = await Promise.all([page.waitForEvent("popup"), page.click("#start")]);
+    await popup.waitForSelector(button);
+    await popup.click(button);
+    await page.waitForURL((u) => u.pathname.endsWith("/result"), { timeout: 15000 });
+    await page.waitForSelector("h1");
+    await shot(page, `${name}-result`);
+    await a11y(page, `${name} result`);
+    return { heading: await page.textContent("h1"), text: await page.textContent("main") };
+  });
+}
 
 // Instagram Login: landing → Instagram dialog → back to the platform (one account: no picker).
 await flow("instagram", async (context, page) => {

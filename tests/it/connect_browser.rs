@@ -47,6 +47,10 @@ async fn p16_connect_pages_in_a_real_browser() {
     let env = connect_env(Db::Sqlite, |_| {}).await;
     let (_, messenger) = env.session("messenger").await;
     let (_, whatsapp) = env.session("whatsapp").await;
+    let (_, wa_only_waba) = env.session("whatsapp").await;
+    let (_, wa_error) = env.session("whatsapp").await;
+    let (_, wa_failed) = env.session("whatsapp").await;
+    let (_, wa_cancel) = env.session("whatsapp").await;
     let (_, instagram) = env.session("instagram").await;
     let (cancel_id, cancel) = env.session("messenger").await;
     let (expired_id, expired) = env.session("messenger").await;
@@ -63,6 +67,8 @@ async fn p16_connect_pages_in_a_real_browser() {
         "artifacts": artifacts,
         "chromium": chromium,
         "links": {"messenger": messenger, "whatsapp": whatsapp, "instagram": instagram,
+                  "whatsappOnlyWaba": wa_only_waba, "whatsappError": wa_error,
+                  "whatsappFailed": wa_failed, "whatsappCancel": wa_cancel,
                   "cancel": cancel, "expired": expired},
     });
     let out = tokio::task::spawn_blocking(move || {
@@ -128,6 +134,30 @@ async fn p16_connect_pages_in_a_real_browser() {
             .as_str()
             .expect("ig")
             .contains("status=completed")
+    );
+    // Embedded Signup v4's other ends, as the person sees them.
+    let f = &r["flows"];
+    assert_eq!(f["whatsappOnlyWaba"]["heading"], "No phone number was added", "{f}");
+    assert_eq!(
+        f["whatsappError"]["heading"],
+        "Meta's sign-up reported a problem",
+        "{f}"
+    );
+    for name in ["whatsappError", "whatsappFailed"] {
+        let text = f[name]["text"].as_str().expect("text");
+        assert!(
+            text.contains("Your verified name violates WhatsApp guidelines")
+                && text.contains("524126"),
+            "{name}: {text}"
+        );
+    }
+    assert_eq!(f["whatsappCancel"]["heading"], "Connection cancelled", "{f}");
+    assert!(
+        f["whatsappCancel"]["text"]
+            .as_str()
+            .expect("text")
+            .contains("PHONE_NUMBER_SETUP"),
+        "{f}"
     );
     let c = &r["flows"]["cancel"];
     assert_eq!(c["heading"], "Connection cancelled");
