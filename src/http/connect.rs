@@ -50,7 +50,10 @@ impl Pages {
                 include_str!("../../templates/en/message.html"),
             ),
             ("pick.html", include_str!("../../templates/en/pick.html")),
-            ("verify.html", include_str!("../../templates/en/verify.html")),
+            (
+                "verify.html",
+                include_str!("../../templates/en/verify.html"),
+            ),
             (
                 "deletion.html",
                 include_str!("../../templates/en/deletion.html"),
@@ -842,7 +845,10 @@ async fn after_step(state: &AppState, s: &ConnectSessionRow, step: Step) -> Resp
             };
             let r = Response::builder()
                 .status(StatusCode::SEE_OTHER)
-                .header(header::LOCATION, format!("/connect/session/{}/{page}", s.id))
+                .header(
+                    header::LOCATION,
+                    format!("/connect/session/{}/{page}", s.id),
+                )
                 .body(Body::empty());
             secure_headers(r, &csp(state, false))
         }
@@ -875,11 +881,7 @@ fn relayed(v: &Option<String>, max: usize) -> Option<String> {
     if v.is_empty() {
         return None;
     }
-    let clean: String = v
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(max)
-        .collect();
+    let clean: String = v.chars().filter(|c| !c.is_control()).take(max).collect();
     (!clean.is_empty()).then_some(clean)
 }
 
@@ -944,7 +946,10 @@ fn es_outcome(body: &EmbeddedBody) -> Option<Failure> {
                 Some(step) => format!(
                     "The sign-up window was closed before it finished (at Meta's step {step}), so nothing was connected."
                 ),
-                None => "The sign-up window was closed before it finished, so nothing was connected.".to_string(),
+                None => {
+                    "The sign-up window was closed before it finished, so nothing was connected."
+                        .to_string()
+                }
             },
         )),
         Some(other) => Some(Failure::new(

@@ -1195,7 +1195,10 @@ fn es_dialog(state: &Arc<State>, p: &[(String, String)], submit: bool) -> Handle
     if !extras.is_object() {
         return error_page(TITLE, "The extras parameter must be an object.");
     }
-    let feature_type = extras.get("featureType").and_then(Value::as_str).unwrap_or("");
+    let feature_type = extras
+        .get("featureType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     if !matches!(feature_type, "" | "whatsapp_business_app_onboarding") {
         return error_page(
             TITLE,
@@ -1312,7 +1315,9 @@ fn es_dialog(state: &Arc<State>, p: &[(String, String)], submit: bool) -> Handle
             "timestamp": now_secs().to_string(),
         });
         let session = match action {
-            "report_error" => json!({"type": "WA_EMBEDDED_SIGNUP", "event": "CANCEL", "data": reported}),
+            "report_error" => {
+                json!({"type": "WA_EMBEDDED_SIGNUP", "event": "CANCEL", "data": reported})
+            }
             "error" => json!({"type": "WA_EMBEDDED_SIGNUP", "event": "ERROR", "data": reported}),
             _ => json!({"type": "WA_EMBEDDED_SIGNUP", "event": "CANCEL",
                         "data": {"current_step": first(p, "step").unwrap_or("PHONE_NUMBER_SETUP")}}),
@@ -1946,7 +1951,12 @@ fn register_inner(state: &Arc<State>, phone: &str, token: Option<&str>, json: &V
 }
 
 /// The checks every phone-number edge shares: a valid token that may act for `phone`.
-fn phone_edge(inner: &Inner, phone: &str, token: Option<&str>, method: &str) -> Result<(), Handled> {
+fn phone_edge(
+    inner: &Inner,
+    phone: &str,
+    token: Option<&str>,
+    method: &str,
+) -> Result<(), Handled> {
     let Some(t) = token else {
         return Err(fail(err_token(TokenState::Unknown)));
     };

@@ -550,7 +550,12 @@ struct EsPopup {
 
 /// Plays the simulated Embedded Signup popup over HTTP with `extras` (as FB.login passes them)
 /// and the form fields of the person's choice (`action`, `phone`, `step`).
-async fn es_popup(b: &mut Browser, sim: &GraphSim, extras: &Value, form: &[(&str, &str)]) -> EsPopup {
+async fn es_popup(
+    b: &mut Browser,
+    sim: &GraphSim,
+    extras: &Value,
+    form: &[(&str, &str)],
+) -> EsPopup {
     let extras = extras.to_string();
     let base = format!("{}/dialog-fb/v25.0/dialog/embedded_signup", sim.url());
     let url = format!(
@@ -641,27 +646,62 @@ async fn embedded_signup_v4_finish_events_lead_to_their_outcomes(db: Db) {
 
     // FINISH_ONLY_WABA: the WABA was shared without a number; the person is told so.
     let (id, link, mut b) = es_started(&env).await;
-    let popup = es_popup(&mut b, &env.sim, &v4, &[("action", "finish_only_waba"), ("phone", PHONE1)]).await;
-    assert_eq!(popup.message["event"], "FINISH_ONLY_WABA", "{}", popup.message);
+    let popup = es_popup(
+        &mut b,
+        &env.sim,
+        &v4,
+        &[("action", "finish_only_waba"), ("phone", PHONE1)],
+    )
+    .await;
+    assert_eq!(
+        popup.message["event"], "FINISH_ONLY_WABA",
+        "{}",
+        popup.message
+    );
     assert!(popup.code.is_some(), "a finished flow hands over a code");
     let v = es_finish(&env, &b, &link, &popup).await;
     let result = v["redirect"].as_str().expect("redirect").to_string();
-    assert!(result.ends_with(&format!("/connect/session/{id}/result")), "{v}");
+    assert!(
+        result.ends_with(&format!("/connect/session/{id}/result")),
+        "{v}"
+    );
     let page = b.get(&absolute(&env.app.url, &result)).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("No phone number was added"), "{}", page.body);
-    assert!(page.body.contains("no phone number was added to it"), "{}", page.body);
+    assert!(
+        page.body.contains("No phone number was added"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("no phone number was added to it"),
+        "{}",
+        page.body
+    );
     let view = env.session_view(&id).await;
     assert_eq!(view["state"], "failed", "{view}");
     assert_eq!(view["failure"]["code"], "no_phone_number", "{view}");
 
     // CANCEL at a step: the step is shown.
     let (id, link, mut b) = es_started(&env).await;
-    let popup = es_popup(&mut b, &env.sim, &v4, &[("action", "cancel"), ("step", "WABA_SELECTION")]).await;
-    assert_eq!(popup.message, json!({"type": "WA_EMBEDDED_SIGNUP", "event": "CANCEL", "data": {"current_step": "WABA_SELECTION"}}));
+    let popup = es_popup(
+        &mut b,
+        &env.sim,
+        &v4,
+        &[("action", "cancel"), ("step", "WABA_SELECTION")],
+    )
+    .await;
+    assert_eq!(
+        popup.message,
+        json!({"type": "WA_EMBEDDED_SIGNUP", "event": "CANCEL", "data": {"current_step": "WABA_SELECTION"}})
+    );
     assert!(popup.code.is_none());
     let v = es_finish(&env, &b, &link, &popup).await;
-    let page = b.get(&absolute(&env.app.url, v["redirect"].as_str().expect("redirect"))).await;
+    let page = b
+        .get(&absolute(
+            &env.app.url,
+            v["redirect"].as_str().expect("redirect"),
+        ))
+        .await;
     assert!(page.body.contains("Connection cancelled"), "{}", page.body);
     assert!(page.body.contains("WABA_SELECTION"), "{}", page.body);
     assert_eq!(env.session_view(&id).await["failure"]["code"], "cancelled");
@@ -673,16 +713,34 @@ async fn embedded_signup_v4_finish_events_lead_to_their_outcomes(db: Db) {
             &mut b,
             &env.sim,
             &v4,
-            &[("action", action), ("error_message", "Your display name is not allowed."), ("error_code", "524126")],
+            &[
+                ("action", action),
+                ("error_message", "Your display name is not allowed."),
+                ("error_code", "524126"),
+            ],
         )
         .await;
         let expected_event = if action == "error" { "ERROR" } else { "CANCEL" };
         assert_eq!(popup.message["event"], expected_event, "{}", popup.message);
         let v = es_finish(&env, &b, &link, &popup).await;
-        let page = b.get(&absolute(&env.app.url, v["redirect"].as_str().expect("redirect"))).await;
+        let page = b
+            .get(&absolute(
+                &env.app.url,
+                v["redirect"].as_str().expect("redirect"),
+            ))
+            .await;
         assert_eq!(page.status, 502, "{}", page.body);
-        assert!(page.body.contains("Meta&#x27;s sign-up reported a problem") || page.body.contains("Meta's sign-up reported a problem"), "{}", page.body);
-        assert!(page.body.contains("Your display name is not allowed."), "{action}: {}", page.body);
+        assert!(
+            page.body.contains("Meta&#x27;s sign-up reported a problem")
+                || page.body.contains("Meta's sign-up reported a problem"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("Your display name is not allowed."),
+            "{action}: {}",
+            page.body
+        );
         assert!(page.body.contains("524126"), "{}", page.body);
         assert_eq!(env.session_view(&id).await["failure"]["code"], "meta_error");
     }
@@ -697,29 +755,59 @@ async fn embedded_signup_v4_finish_events_lead_to_their_outcomes(db: Db) {
     let refused = es_popup_refused(&mut b, &env.sim, &v4, PHONE1).await;
     assert!(refused.contains("WhatsApp Business app"), "{refused}");
     let (id, link, mut b) = es_started(&env).await;
-    let popup = es_popup(&mut b, &env.sim, &app_extras, &[("action", "finish_business_app"), ("phone", PHONE1)]).await;
+    let popup = es_popup(
+        &mut b,
+        &env.sim,
+        &app_extras,
+        &[("action", "finish_business_app"), ("phone", PHONE1)],
+    )
+    .await;
     assert_eq!(
         popup.message,
         json!({"type": "WA_EMBEDDED_SIGNUP", "event": "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING", "version": 3, "data": {"waba_id": "102000000000001"}})
     );
     let v = es_finish(&env, &b, &link, &popup).await;
-    assert!(v["redirect"].as_str().expect("redirect").starts_with(&env.return_url()), "{v}");
+    assert!(
+        v["redirect"]
+            .as_str()
+            .expect("redirect")
+            .starts_with(&env.return_url()),
+        "{v}"
+    );
     let view = env.session_view(&id).await;
     assert_eq!(view["state"], "completed", "{view}");
-    let channel = view["channel_ids"][0].as_str().expect("channel").to_string();
-    let (_, ch) = env.app.v1(&env.tenant, Method::GET, &format!("/v1/channels/{channel}")).await;
+    let channel = view["channel_ids"][0]
+        .as_str()
+        .expect("channel")
+        .to_string();
+    let (_, ch) = env
+        .app
+        .v1(&env.tenant, Method::GET, &format!("/v1/channels/{channel}"))
+        .await;
     assert_eq!(ch["external_id"], PHONE1, "{ch}");
     assert_eq!(ch["status"], "active", "{ch}");
-    assert!(env.sim.registered_phones().is_empty(), "a WhatsApp Business app number is never registered");
+    assert!(
+        env.sim.registered_phones().is_empty(),
+        "a WhatsApp Business app number is never registered"
+    );
     assert!(env.sim.subscriptions().contains_key("102000000000001"));
     assert_eq!(
         env.sim.smb_syncs(),
-        vec![(PHONE1.to_string(), "history".to_string()), (PHONE1.to_string(), "smb_app_state_sync".to_string())]
+        vec![
+            (PHONE1.to_string(), "history".to_string()),
+            (PHONE1.to_string(), "smb_app_state_sync".to_string())
+        ]
     );
 
     // FINISH: connected and registered (the default flow).
     let (id, link, mut b) = es_started(&env).await;
-    let popup = es_popup(&mut b, &env.sim, &app_extras, &[("action", "finish"), ("phone", PHONE2)]).await;
+    let popup = es_popup(
+        &mut b,
+        &env.sim,
+        &app_extras,
+        &[("action", "finish"), ("phone", PHONE2)],
+    )
+    .await;
     assert_eq!(popup.message["event"], "FINISH");
     assert_eq!(popup.message["data"]["phone_number_id"], PHONE2);
     es_finish(&env, &b, &link, &popup).await;
@@ -734,7 +822,13 @@ async fn es_popup_refused(b: &mut Browser, sim: &GraphSim, extras: &Value, phone
     let page = b
         .post(
             &base,
-            &[("app_id", APP_ID), ("config_id", "990000000000777"), ("extras", extras.as_str()), ("action", "finish"), ("phone", phone)],
+            &[
+                ("app_id", APP_ID),
+                ("config_id", "990000000000777"),
+                ("extras", extras.as_str()),
+                ("action", "finish"),
+                ("phone", phone),
+            ],
         )
         .await;
     assert!(!page.body.contains("SIM_FB_LOGIN"), "{}", page.body);
@@ -746,18 +840,32 @@ async fn es_popup_refused(b: &mut Browser, sim: &GraphSim, extras: &Value, phone
 async fn embedded_signup_verifies_an_unverified_number_with_a_code(db: Db) {
     let env = connect_env(db, |_| {}).await;
     let mut accounts = env.sim.accounts();
-    accounts.businesses[0].wabas[0].phone_numbers[0].code_verification_status = Some("NOT_VERIFIED".into());
+    accounts.businesses[0].wabas[0].phone_numbers[0].code_verification_status =
+        Some("NOT_VERIFIED".into());
     env.sim.set_accounts(accounts);
     let (id, link, mut b) = es_started(&env).await;
     let v4: Value = serde_json::from_str(V4_EXTRAS).expect("extras");
-    let popup = es_popup(&mut b, &env.sim, &v4, &[("action", "finish"), ("phone", PHONE1)]).await;
+    let popup = es_popup(
+        &mut b,
+        &env.sim,
+        &v4,
+        &[("action", "finish"), ("phone", PHONE1)],
+    )
+    .await;
     let v = es_finish(&env, &b, &link, &popup).await;
     let verify = format!("/connect/session/{id}/verify");
     assert_eq!(v["redirect"], verify.as_str(), "{v}");
-    assert!(env.sim.registered_phones().is_empty(), "not registered before it is verified");
+    assert!(
+        env.sim.registered_phones().is_empty(),
+        "not registered before it is verified"
+    );
     let page = b.get(&absolute(&env.app.url, &verify)).await;
     assert_eq!(page.status, 200, "{}", page.body);
-    assert!(page.body.contains("Verify your phone number") && page.body.contains("+1 555-0100"), "{}", page.body);
+    assert!(
+        page.body.contains("Verify your phone number") && page.body.contains("+1 555-0100"),
+        "{}",
+        page.body
+    );
     let csrf = hidden_value(&page.body, "csrf");
     // Another browser cannot use the page.
     let other = Browser::new().get(&absolute(&env.app.url, &verify)).await;
@@ -766,13 +874,20 @@ async fn embedded_signup_verifies_an_unverified_number_with_a_code(db: Db) {
     let url = absolute(&env.app.url, &verify);
     let early = b.post(&url, &[("csrf", &csrf), ("code", "123456")]).await;
     assert_eq!(early.status, 422, "{}", early.body);
-    assert!(early.body.contains("did not accept this code"), "{}", early.body);
+    assert!(
+        early.body.contains("did not accept this code"),
+        "{}",
+        early.body
+    );
     // Letters are refused before Meta is asked.
     let letters = b.post(&url, &[("csrf", &csrf), ("code", "12ab56")]).await;
     assert_eq!(letters.status, 422, "{}", letters.body);
     // Send the code by SMS.
     let sent = b
-        .post(&format!("{url}/request"), &[("csrf", &csrf), ("code_method", "SMS")])
+        .post(
+            &format!("{url}/request"),
+            &[("csrf", &csrf), ("code_method", "SMS")],
+        )
         .await;
     assert_eq!(sent.status, 200, "{}", sent.body);
     assert!(sent.body.contains("sent a text message"), "{}", sent.body);
@@ -780,18 +895,35 @@ async fn embedded_signup_verifies_an_unverified_number_with_a_code(db: Db) {
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let bad = b.post(&url, &[("csrf", &csrf), ("code", wrong)]).await;
     assert_eq!(bad.status, 422, "{}", bad.body);
-    assert_eq!(env.session_view(&id).await["state"], "pending", "a wrong code can be retried");
+    assert_eq!(
+        env.session_view(&id).await["state"],
+        "pending",
+        "a wrong code can be retried"
+    );
     let good = b.post(&url, &[("csrf", &csrf), ("code", &code)]).await;
     assert_eq!(good.status, 303, "{}", good.body);
-    assert!(good.location.as_deref().expect("location").starts_with(&env.return_url()));
+    assert!(
+        good.location
+            .as_deref()
+            .expect("location")
+            .starts_with(&env.return_url())
+    );
     let view = env.session_view(&id).await;
     assert_eq!(view["state"], "completed", "{view}");
-    let channel = view["channel_ids"][0].as_str().expect("channel").to_string();
-    let (_, ch) = env.app.v1(&env.tenant, Method::GET, &format!("/v1/channels/{channel}")).await;
+    let channel = view["channel_ids"][0]
+        .as_str()
+        .expect("channel")
+        .to_string();
+    let (_, ch) = env
+        .app
+        .v1(&env.tenant, Method::GET, &format!("/v1/channels/{channel}"))
+        .await;
     assert_eq!(ch["status"], "active", "{ch}");
     assert_eq!(env.sim.registered_phones(), vec![PHONE1.to_string()]);
     assert_eq!(
-        env.sim.accounts().businesses[0].wabas[0].phone_numbers[0].code_verification_status.as_deref(),
+        env.sim.accounts().businesses[0].wabas[0].phone_numbers[0]
+            .code_verification_status
+            .as_deref(),
         Some("VERIFIED")
     );
     env.app.stop().await;
@@ -804,23 +936,51 @@ async fn embedded_signup_stores_the_person_so_deauthorize_disconnects(db: Db) {
     let env = connect_env(db, |_| {}).await;
     let (id, link, mut b) = es_started(&env).await;
     let v4: Value = serde_json::from_str(V4_EXTRAS).expect("extras");
-    let popup = es_popup(&mut b, &env.sim, &v4, &[("action", "finish"), ("phone", PHONE1)]).await;
+    let popup = es_popup(
+        &mut b,
+        &env.sim,
+        &v4,
+        &[("action", "finish"), ("phone", PHONE1)],
+    )
+    .await;
     es_finish(&env, &b, &link, &popup).await;
     let view = env.session_view(&id).await;
-    let channel = view["channel_ids"][0].as_str().expect("channel").to_string();
+    let channel = view["channel_ids"][0]
+        .as_str()
+        .expect("channel")
+        .to_string();
     // The system user's id finds nothing.
     let system_user = json!({"algorithm": "HMAC-SHA256", "issued_at": chrono::Utc::now().timestamp(), "user_id": "129000000000001"});
-    let (status, _) = post_signed_request(&env.app, "/meta/deauthorize", &sign_request(&system_user, APP_SECRET)).await;
+    let (status, _) = post_signed_request(
+        &env.app,
+        "/meta/deauthorize",
+        &sign_request(&system_user, APP_SECRET),
+    )
+    .await;
     assert_eq!(status, 200);
-    let (_, ch) = env.app.v1(&env.tenant, Method::GET, &format!("/v1/channels/{channel}")).await;
+    let (_, ch) = env
+        .app
+        .v1(&env.tenant, Method::GET, &format!("/v1/channels/{channel}"))
+        .await;
     assert_eq!(ch["status"], "active", "{ch}");
     // The person removes the app.
     let person = json!({"algorithm": "HMAC-SHA256", "issued_at": chrono::Utc::now().timestamp(), "user_id": USER});
-    let (status, _) = post_signed_request(&env.app, "/meta/deauthorize", &sign_request(&person, APP_SECRET)).await;
+    let (status, _) = post_signed_request(
+        &env.app,
+        "/meta/deauthorize",
+        &sign_request(&person, APP_SECRET),
+    )
+    .await;
     assert_eq!(status, 200);
-    let (_, ch) = env.app.v1(&env.tenant, Method::GET, &format!("/v1/channels/{channel}")).await;
+    let (_, ch) = env
+        .app
+        .v1(&env.tenant, Method::GET, &format!("/v1/channels/{channel}"))
+        .await;
     assert_eq!(ch["status"], "disconnected", "{ch}");
-    assert!(env.token_enc(&channel).await.is_none(), "the token is deleted");
+    assert!(
+        env.token_enc(&channel).await.is_none(),
+        "the token is deleted"
+    );
     env.wait_event("channel.disconnected", 1).await;
     env.app.stop().await;
 }

@@ -137,10 +137,12 @@ async fn p16_connect_pages_in_a_real_browser() {
     );
     // Embedded Signup v4's other ends, as the person sees them.
     let f = &r["flows"];
-    assert_eq!(f["whatsappOnlyWaba"]["heading"], "No phone number was added", "{f}");
     assert_eq!(
-        f["whatsappError"]["heading"],
-        "Meta's sign-up reported a problem",
+        f["whatsappOnlyWaba"]["heading"], "No phone number was added",
+        "{f}"
+    );
+    assert_eq!(
+        f["whatsappError"]["heading"], "Meta's sign-up reported a problem",
         "{f}"
     );
     for name in ["whatsappError", "whatsappFailed"] {
@@ -151,7 +153,10 @@ async fn p16_connect_pages_in_a_real_browser() {
             "{name}: {text}"
         );
     }
-    assert_eq!(f["whatsappCancel"]["heading"], "Connection cancelled", "{f}");
+    assert_eq!(
+        f["whatsappCancel"]["heading"], "Connection cancelled",
+        "{f}"
+    );
     assert!(
         f["whatsappCancel"]["text"]
             .as_str()
