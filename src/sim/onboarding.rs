@@ -2896,6 +2896,13 @@ mod tests {
         resp.text().await.expect("html")
     }
 
+    /// Exchanges an Embedded Signup code: the business token.
+    async fn exchange(sim: &GraphSim, code: &str) -> String {
+        let (status, body) = get(sim, &exchange_path(code, None), None).await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+
     fn code_in(html: &str) -> String {
         let at = html.find("\"code\":\"").expect("code") + 8;
         html[at..].split('"').next().expect("code").to_owned()
@@ -3009,6 +3016,180 @@ mod tests {
         );
         let (_, body) = get(&sim, &exchange_path("AQunknown", None), None).await;
         assert_eq!(code_of(&body).0, 100);
+    }
+
+    /// Embedded Signup v4 as Meta documents it, and the phone-number edges as strict as the
+    /// corpus (`whatsapp.request_code`, `whatsapp.verify_code`, `whatsapp.smb_app_data`).
+    #[tokio::test]
+    async fn embedded_signup_v4_events_and_verification_edges() {
+        let sim = sim().await;
+        let sim = &sim;
+        let popup = |extras: &'static str, action: &'static str, phone: &'static str| async move {
+            form(
+                sim,
+                "/dialog-fb/v25.0/dialog/embedded_signup",
+                &[
+                    ("app_id", APP_ID),
+                    ("config_id", "cfg"),
+                    ("extras", extras),
+                    ("phone", phone),
+                    ("action", action),
+                ],
+            )
+            .await
+        };
+        // featureType: only whatsapp_business_app_onboarding (v3 removed "coexistence").
+        let bad = popup(
+            r#"{"setup":{},"featureType":"coexistence"}"#,
+            "finish",
+            "106000000000001",
+        )
+        .await;
+        assert_eq!(bad.status().as_u16(), 400);
+        let only_waba = popup(r#"{"setup":{}}"#, "finish_only_waba", "106000000000001")
+            .await
+            .text()
+            .await
+            .expect("html");
+        assert!(
+            only_waba.contains(r#""event":"FINISH_ONLY_WABA""#)
+                && !only_waba.contains("phone_number_id")
+        );
+        let error = popup(r#"{"setup":{}}"#, "error", "106000000000001")
+            .await
+            .text()
+            .await
+            .expect("html");
+        assert!(
+            error.contains(r#""event":"ERROR""#)
+                && error.contains("error_message")
+                && error.contains(r#""code":null"#)
+        );
+        // A WhatsApp Business app number: only with the feature type, and without phone id.
+        let mut accounts = sim.accounts();
+        accounts.businesses[0].wabas[0].phone_numbers[0].on_biz_app = true;
+        sim.set_accounts(accounts);
+        let refused = popup(r#"{"setup":{}}"#, "finish", "106000000000001").await;
+        assert_eq!(refused.status().as_u16(), 400);
+        let app = popup(
+            r#"{"setup":{},"featureType":"whatsapp_business_app_onboarding","sessionInfoVersion":"3"}"#,
+            "finish_business_app",
+            "106000000000001",
+        )
+        .await
+        .text()
+        .await
+        .expect("html");
+        assert!(
+            app.contains(r#""event":"FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING""#)
+                && !app.contains("phone_number_id")
+        );
+        let token = exchange(&sim, &code_in(&app)).await;
+        // debug_token names the business integration system user, /me the person.
+        let (_, me) = get(&sim, "/v25.0/me?fields=id", Some(&token)).await;
+        assert_eq!(me["id"], "122100000000000001");
+        let app_token = format!("{APP_ID}|{SECRET}");
+        let (_, debug) = get(
+            &sim,
+            &format!("/v25.0/debug_token?input_token={token}"),
+            Some(&app_token),
+        )
+        .await;
+        assert_eq!(debug["data"]["user_id"], "129000000000001", "{debug}");
+        // smb_app_data: each sync type once.
+        let sync = |t: &'static str| json!({"messaging_product": "whatsapp", "sync_type": t});
+        let path = "/v25.0/106000000000001/smb_app_data";
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            path,
+            Some(&token),
+            Some(sync("smb_app_state_sync")),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["request_id"].as_str().is_some());
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            path,
+            Some(&token),
+            Some(sync("smb_app_state_sync")),
+        )
+        .await;
+        assert_eq!((status, code_of(&body).0), (400, 2593107));
+        let (_, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            path,
+            Some(&token),
+            Some(sync("everything")),
+        )
+        .await;
+        assert_eq!(code_of(&body).0, 100);
+        // request_code / verify_code.
+        let rc = "/v25.0/106000000000002/request_code";
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            &format!("{rc}?language=en_US"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!((status, code_of(&body).0), (400, 100));
+        let (_, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            &format!("{rc}?code_method=EMAIL&language=en_US"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(code_of(&body).0, 100);
+        let vc = "/v25.0/106000000000002/verify_code";
+        let (_, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            &format!("{vc}?code=123456"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(code_of(&body).0, 136025, "no code was requested");
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            &format!("{rc}?code_method=SMS&language=en_US"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!((status, &body), (200, &json!({"success": true})));
+        let code = sim.verification_code("106000000000002").expect("sent");
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let (_, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            &format!("{vc}?code={wrong}"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(code_of(&body).0, 136025);
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            &format!("{vc}?code={code}"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!((status, &body), (200, &json!({"success": true})));
+        assert!(
+            !format!("{:?}", sim.requests()).contains(&code),
+            "the code is not logged"
+        );
     }
 
     #[tokio::test]
