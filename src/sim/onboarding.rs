@@ -2416,6 +2416,8 @@ pub(super) fn control_get(state: &Arc<State>, path: &str) -> Option<Reply> {
             Reply::json(200, &json!(list))
         }
         "/_sim/registered" => Reply::json(200, &json!(inner.onboard.registered)),
+        // What `request_code` sent to each phone (the SMS the person reads).
+        "/_sim/verification_codes" => Reply::json(200, &json!(inner.onboard.verification_codes)),
         _ => return None,
     })
 }
