@@ -1654,11 +1654,25 @@ mod tests {
         assert!(out.contains("&lt;script&gt;"), "{out}");
         assert!(!out.contains("<script>x"));
         assert!(out.contains("lang=\"en\""));
-        for name in ["landing.html", "pick.html", "deletion.html", "privacy.html"] {
+        for name in [
+            "landing.html",
+            "pick.html",
+            "verify.html",
+            "deletion.html",
+            "privacy.html",
+        ] {
             pages
                 .render(None, name, context! { privacy_url => "https://x/privacy" })
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
+    }
+
+    #[test]
+    fn verification_code_language_follows_the_locale() {
+        assert_eq!(code_language(None), "en");
+        assert_eq!(code_language(Some("pt-BR")), "pt_BR");
+        assert_eq!(code_language(Some("de")), "de");
+        assert_eq!(code_language(Some("x<y")), "en_US");
     }
 
     #[test]
