@@ -1956,16 +1956,16 @@ fn phone_edge(
     phone: &str,
     token: Option<&str>,
     method: &str,
-) -> Result<(), Handled> {
+) -> Result<(), Box<Handled>> {
     let Some(t) = token else {
-        return Err(fail(err_token(TokenState::Unknown)));
+        return Err(Box::new(fail(err_token(TokenState::Unknown))));
     };
     let token_state = inner.token_state(t);
     if token_state != TokenState::Valid {
-        return Err(fail(err_token(token_state)));
+        return Err(Box::new(fail(err_token(token_state))));
     }
     if inner.onboard.accounts.phone(phone).is_none() || !may_read(inner, t, phone) {
-        return Err(fail(err_unknown_object(method, phone)));
+        return Err(Box::new(fail(err_unknown_object(method, phone))));
     }
     Ok(())
 }
@@ -1994,7 +1994,7 @@ pub(super) fn request_code(
 ) -> Handled {
     let mut inner = lock(&state.inner);
     if let Err(h) = phone_edge(&inner, phone, token, "post") {
-        return h;
+        return *h;
     }
     let method = query_param(req, "code_method");
     if !matches!(method.as_deref(), Some("SMS" | "VOICE" | "IVR")) {
@@ -2035,7 +2035,7 @@ pub(super) fn verify_code(
     let mut inner = lock(&state.inner);
     let mut h = (|| {
         if let Err(h) = phone_edge(&inner, phone, token, "post") {
-            return h;
+            return *h;
         }
         let Some(code) = query_param(req, "code").filter(|c| !c.is_empty()) else {
             return wa_error(
@@ -2077,7 +2077,7 @@ pub(super) async fn smb_app_data(
     let mut inner = lock(&state.inner);
     let mut h = (|| {
         if let Err(h) = phone_edge(&inner, phone, token, "post") {
-            return h;
+            return *h;
         }
         if json.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
             return wa_error(
@@ -3025,10 +3025,10 @@ mod tests {
     #[tokio::test]
     async fn embedded_signup_v4_events_and_verification_edges() {
         let sim = sim().await;
-        let sim = &sim;
+        let s = &sim;
         let popup = |extras: &'static str, action: &'static str, phone: &'static str| async move {
             form(
-                sim,
+                s,
                 "/dialog-fb/v25.0/dialog/embedded_signup",
                 &[
                     ("app_id", APP_ID),
