@@ -221,6 +221,16 @@ pub struct ServeArgs {
     /// Configuration id of the WhatsApp Embedded Signup login configuration.
     #[arg(long, env = "META_EMBEDDED_SIGNUP_CONFIG_ID")]
     pub meta_embedded_signup_config_id: Option<String>,
+    /// Offer WhatsApp Business app numbers in Embedded Signup ("coexistence": the number keeps
+    /// working in the app; `featureType: whatsapp_business_app_onboarding`). Needs the app's
+    /// `history`, `smb_app_state_sync` and `smb_message_echoes` webhook fields.
+    #[arg(
+        long,
+        env = "META_ES_BUSINESS_APP_ONBOARDING",
+        default_value_t = true,
+        action = clap::ArgAction::Set
+    )]
+    pub meta_es_business_app_onboarding: bool,
     /// Configuration id of a Facebook Login for Business configuration for Messenger and
     /// Instagram (when unset the dialog asks for the permission scopes instead).
     #[arg(long, env = "META_LOGIN_CONFIG_ID")]
@@ -393,6 +403,8 @@ pub struct ConnectConfig {
     /// `None`: connect sessions cannot be created (`409 connect_not_configured`).
     pub app_id: Option<String>,
     pub embedded_signup_config_id: Option<String>,
+    /// Embedded Signup offers WhatsApp Business app numbers (coexistence).
+    pub business_app_onboarding: bool,
     pub login_config_id: Option<String>,
     pub dialog_url: String,
     pub sdk_url: String,
@@ -794,6 +806,7 @@ impl Config {
         let connect = ConnectConfig {
             app_id: app_id.map(str::to_string),
             embedded_signup_config_id: args.meta_embedded_signup_config_id.clone(),
+            business_app_onboarding: args.meta_es_business_app_onboarding,
             login_config_id: args.meta_login_config_id.clone(),
             dialog_url: urls[0].clone(),
             sdk_url: urls[1].clone(),
@@ -955,6 +968,7 @@ impl Config {
             connect: ConnectConfig {
                 app_id: None,
                 embedded_signup_config_id: None,
+                business_app_onboarding: true,
                 login_config_id: None,
                 dialog_url: "http://127.0.0.1:9".to_string(),
                 sdk_url: "http://127.0.0.1:9/sdk.js".to_string(),

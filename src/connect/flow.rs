@@ -42,6 +42,9 @@ impl Failure {
 pub enum Step {
     /// Several assets: the person picks (the candidates are kept encrypted in the session).
     Pick(Vec<Candidate>),
+    /// A WhatsApp number that is not verified yet: the person asks Meta for a code and enters
+    /// it (kept encrypted in the session like a pick).
+    Verify(Candidate),
     /// Done: the channels that were connected, and per-asset problems of the others.
     Connected {
         channel_ids: Vec<String>,
@@ -55,6 +58,9 @@ pub enum Step {
 pub struct EsReport {
     pub waba_id: Option<String>,
     pub phone_number_id: Option<String>,
+    /// The flow finished with `FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING`: a number that keeps
+    /// working in the WhatsApp Business app ("coexistence").
+    pub business_app: bool,
 }
 
 /// Runs the connect steps against Meta and the store.
@@ -80,6 +86,12 @@ fn registration_can_wait(err: &GraphCallError) -> bool {
         }
         _ => err.is_retryable(),
     }
+}
+
+/// `code_verification_status` of a verified number ("Registering business phone numbers":
+/// an unverified number needs `request_code` + `verify_code` before `/register`).
+fn code_verified(status: Option<&str>) -> bool {
+    status.is_none_or(|s| s.eq_ignore_ascii_case("VERIFIED"))
 }
 
 /// Display-name states in which Meta lets a number register.
@@ -111,6 +123,16 @@ impl Connector {
             .exchange_code(code, None)
             .await
             .map_err(|e| Failure::meta("code exchange", &e))?;
+        // The person's app-scoped id, as the deauthorize / data-deletion callbacks carry it:
+        // `/me` with the token of the code exchange (not `debug_token`'s `user_id`, which
+        // names the business integration system user of a business token).
+        let me = match self.oauth.me_id(&token.access_token).await {
+            Ok(id) => Some(id),
+            Err(e) => {
+                tracing::warn!(session = %session.id, error = %e, "reading the Embedded Signup user failed");
+                None
+            }
+        };
         let debug = self
             .oauth
             .debug_token(&token.access_token)
@@ -150,6 +172,7 @@ impl Connector {
             ));
         }
         let mut candidates = Vec::new();
+        let mut on_biz_app: Vec<String> = Vec::new();
         for waba in &wabas {
             let numbers = self
                 .oauth
@@ -157,6 +180,9 @@ impl Connector {
                 .await
                 .map_err(|e| Failure::meta("listing phone numbers", &e))?;
             for n in numbers {
+                if n.is_on_biz_app {
+                    on_biz_app.push(n.id.clone());
+                }
                 candidates.push(Candidate {
                     external_id: n.id.clone(),
                     label: if n.verified_name.is_empty() {
@@ -169,7 +195,23 @@ impl Connector {
                     page_id: None,
                     token: None,
                     name_pending: !name_approved(n.name_status.as_deref()),
+                    coexistence: report.business_app,
+                    // A WhatsApp Business app number was verified in the app.
+                    unverified: !report.business_app
+                        && !code_verified(n.code_verification_status.as_deref()),
                 });
+            }
+        }
+        // `FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING` names only the WABA: its number is the one
+        // Meta reports in use with the WhatsApp Business app.
+        if report.business_app && report.phone_number_id.is_none() {
+            let on_app: Vec<Candidate> = candidates
+                .iter()
+                .filter(|c| on_biz_app.contains(&c.external_id))
+                .cloned()
+                .collect();
+            if !on_app.is_empty() {
+                candidates = on_app;
             }
         }
         if let Some(phone) = &report.phone_number_id {
@@ -188,7 +230,7 @@ impl Connector {
                 .expires_in
                 .filter(|s| *s > 0)
                 .map(|s| crate::now_ms() + s * 1000),
-            meta_user_id: debug.user_id.clone(),
+            meta_user_id: me,
             candidates,
         };
         self.offer(session, temp).await
@@ -238,6 +280,8 @@ impl Connector {
                     page_id: None,
                     token: None,
                     name_pending: false,
+                    coexistence: false,
+                    unverified: false,
                 }],
             }
         } else {
@@ -275,6 +319,8 @@ impl Connector {
                             page_id: Some(p.id),
                             token: Some(p.access_token),
                             name_pending: false,
+                            coexistence: false,
+                            unverified: false,
                         })
                     } else {
                         Some(Candidate {
@@ -285,6 +331,8 @@ impl Connector {
                             page_id: Some(p.id),
                             token: Some(p.access_token),
                             name_pending: false,
+                            coexistence: false,
+                            unverified: false,
                         })
                     }
                 })
@@ -315,30 +363,106 @@ impl Connector {
                     _ => "No WhatsApp phone number was found in the shared account.",
                 },
             )),
+            1 if temp.candidates[0].unverified => {
+                let c = temp.candidates[0].clone();
+                self.keep(session, &temp).await?;
+                Ok(Step::Verify(c))
+            }
             1 => {
                 let chosen = temp.candidates.clone();
                 self.connect(session, &temp, &chosen).await
             }
             _ => {
-                let plain = serde_json::to_string(&temp).map_err(|_| {
-                    Failure::new("internal_error", "Could not keep the session's data.")
-                })?;
-                let stored = self
-                    .store
-                    .set_connect_temp(&session.id, Some(&self.vault.encrypt(&plain)))
-                    .await
-                    .map_err(|_| {
-                        Failure::new("internal_error", "Could not keep the session's data.")
-                    })?;
-                if !stored {
-                    return Err(Failure::new(
-                        "session_closed",
-                        "This connection session has already ended.",
-                    ));
-                }
+                self.keep(session, &temp).await?;
                 Ok(Step::Pick(temp.candidates))
             }
         }
+    }
+
+    /// Keeps the session's data (encrypted) for the next page.
+    async fn keep(&self, session: &ConnectSessionRow, temp: &TempData) -> Result<(), Failure> {
+        let plain = serde_json::to_string(temp)
+            .map_err(|_| Failure::new("internal_error", "Could not keep the session's data."))?;
+        let stored = self
+            .store
+            .set_connect_temp(&session.id, Some(&self.vault.encrypt(&plain)))
+            .await
+            .map_err(|_| Failure::new("internal_error", "Could not keep the session's data."))?;
+        if !stored {
+            return Err(Failure::new(
+                "session_closed",
+                "This connection session has already ended.",
+            ));
+        }
+        Ok(())
+    }
+
+    fn temp_of(&self, session: &ConnectSessionRow) -> Result<TempData, Failure> {
+        session
+            .temp_enc
+            .as_deref()
+            .and_then(|enc| self.vault.decrypt(enc).ok())
+            .and_then(|plain| serde_json::from_str(&plain).ok())
+            .ok_or_else(|| {
+                Failure::new(
+                    "session_closed",
+                    "There is nothing waiting in this session.",
+                )
+            })
+    }
+
+    /// The number waiting for verification in this session.
+    pub fn unverified_number(&self, session: &ConnectSessionRow) -> Result<Candidate, Failure> {
+        let temp = self.temp_of(session)?;
+        match temp.candidates.as_slice() {
+            [c] if c.unverified => Ok(c.clone()),
+            _ => Err(Failure::new(
+                "session_closed",
+                "No phone number is waiting for verification in this session.",
+            )),
+        }
+    }
+
+    /// Asks Meta to send the verification code of the waiting number (`SMS` or `VOICE`, in
+    /// `language`, e.g. `en_US`).
+    pub async fn request_verification(
+        &self,
+        session: &ConnectSessionRow,
+        code_method: &str,
+        language: &str,
+    ) -> Result<Candidate, Failure> {
+        let temp = self.temp_of(session)?;
+        let c = self.unverified_number(session)?;
+        self.oauth
+            .request_code(&temp.token, &c.external_id, code_method, language)
+            .await
+            .map_err(|e| Failure::meta("sending the verification code", &e))?;
+        Ok(c)
+    }
+
+    /// Verifies the waiting number with the code the person received, then connects (and
+    /// registers) it. A wrong code (136025) is `wrong_code`: the person may try again.
+    pub async fn verify(&self, session: &ConnectSessionRow, code: &str) -> Result<Step, Failure> {
+        let mut temp = self.temp_of(session)?;
+        let mut c = self.unverified_number(session)?;
+        if let Err(e) = self
+            .oauth
+            .verify_code(&temp.token, &c.external_id, code)
+            .await
+        {
+            return Err(match &e {
+                GraphCallError::Graph { error, .. } if matches!(error.code, 136025 | 100) => {
+                    Failure::new(
+                        "wrong_code",
+                        "Meta did not accept this code. Check the code in the latest message (or call) and enter it again, or ask for a new code.",
+                    )
+                }
+                _ => Failure::meta("verifying the phone number", &e),
+            });
+        }
+        c.unverified = false;
+        temp.candidates = vec![c.clone()];
+        self.connect(session, &temp, &[c]).await
     }
 
     /// The person picked `chosen` external ids among the kept candidates.
@@ -370,7 +494,42 @@ impl Connector {
                 "Select at least one account to connect.",
             ));
         }
+        if let [c] = picked.as_slice()
+            && c.unverified
+        {
+            let keep = TempData {
+                candidates: picked.clone(),
+                ..temp
+            };
+            self.keep(session, &keep).await?;
+            return Ok(Step::Verify(c.clone()));
+        }
         self.connect(session, &temp, &picked).await
+    }
+
+    /// Starts the contacts and message-history synchronization of a WhatsApp Business app
+    /// number ("Onboard WhatsApp Business app users", Synchronizing WhatsApp Business app data,
+    /// https://developers.facebook.com/documentation/business-messaging/whatsapp/embedded-signup/onboarding-business-app-users,
+    /// read 2026-12-02): contacts first, then history, within 24 hours of onboarding, each once
+    /// (never retried: a second request is refused and only re-onboarding can repeat it). The
+    /// data arrives as `smb_app_state_sync` and `history` webhooks. Returns the problems.
+    async fn sync_business_app(&self, token: &str, c: &Candidate) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (sync, what) in [
+            ("smb_app_state_sync", "contacts"),
+            ("history", "message history"),
+        ] {
+            match self.oauth.smb_app_data(token, &c.external_id, sync).await {
+                Ok(request_id) => {
+                    tracing::info!(phone = %c.external_id, sync, request_id = %request_id, "WhatsApp Business app sync requested");
+                }
+                Err(e) => problems.push(format!(
+                    "{}: connected, but Meta did not start the {what} synchronization ({e}); the number works, its earlier {what} is not imported",
+                    c.label
+                )),
+            }
+        }
+        problems
     }
 
     /// Subscribes, registers and stores each chosen asset.
@@ -386,6 +545,13 @@ impl Connector {
         let mut subscribed: Vec<String> = Vec::new();
         for c in chosen {
             let token = c.token.as_deref().unwrap_or(&temp.token);
+            if c.unverified {
+                problems.push(format!(
+                    "{}: the number is not verified yet; connect it on its own to verify it with a code",
+                    c.label
+                ));
+                continue;
+            }
             // 1. Webhooks first: nothing arrives until the app is subscribed.
             let subscription_object = match flow {
                 Flow::InstagramLogin => {
@@ -430,12 +596,14 @@ impl Connector {
                     page
                 }
             };
-            // 2. WhatsApp numbers are registered when Meta allows it; otherwise they wait.
+            // 2. WhatsApp numbers are registered when Meta allows it; otherwise they wait. A
+            //    WhatsApp Business app number is already registered: "skip the phone number
+            //    registration step" ("Onboard WhatsApp Business app users", read 2026-12-02).
             let mut status = "active";
             let mut status_reason: Option<String> = None;
             let mut register_next_at = None;
             let mut pin_enc = None;
-            if flow == Flow::EmbeddedSignup {
+            if flow == Flow::EmbeddedSignup && !c.coexistence {
                 let pin = super::new_pin();
                 pin_enc = Some(self.vault.encrypt(&pin));
                 if c.name_pending {
@@ -498,7 +666,12 @@ impl Connector {
                 )
                 .await;
             match stored {
-                Ok(ConnectOutcome::Created(id) | ConnectOutcome::Reconnected(id)) => channel_ids.push(id),
+                Ok(ConnectOutcome::Created(id) | ConnectOutcome::Reconnected(id)) => {
+                    channel_ids.push(id);
+                    if flow == Flow::EmbeddedSignup && c.coexistence {
+                        problems.extend(self.sync_business_app(token, c).await);
+                    }
+                }
                 Ok(ConnectOutcome::TakenByAnotherInstance) => problems.push(format!(
                     "{}: this account is already connected to another workspace; disconnect it there first",
                     c.label

@@ -314,6 +314,15 @@ pub struct Candidate {
     pub token: Option<String>,
     /// A WhatsApp number whose display name Meta has not approved yet.
     pub name_pending: bool,
+    /// A WhatsApp number onboarded with the WhatsApp Business app (Embedded Signup finished
+    /// with `FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING`): it stays registered with the app, so it
+    /// is never `/register`ed; its contacts and history are synced instead.
+    #[serde(default)]
+    pub coexistence: bool,
+    /// A WhatsApp number whose `code_verification_status` is not `VERIFIED`: the person
+    /// verifies it with a code (`request_code` / `verify_code`) before it is registered.
+    #[serde(default)]
+    pub unverified: bool,
 }
 
 /// What a session keeps (encrypted) between the callback and the person's pick.

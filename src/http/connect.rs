@@ -51,6 +51,10 @@ impl Pages {
             ),
             ("pick.html", include_str!("../../templates/en/pick.html")),
             (
+                "verify.html",
+                include_str!("../../templates/en/verify.html"),
+            ),
+            (
                 "deletion.html",
                 include_str!("../../templates/en/deletion.html"),
             ),
@@ -386,6 +390,8 @@ async fn ended_page(state: &AppState, s: &ConnectSessionRow, now: i64) -> Respon
                     Some("permission_denied") => "permission_denied",
                     Some("asset_taken") => "asset_taken",
                     Some("no_assets") => "no_assets",
+                    Some("no_phone_number") => "no_phone_number",
+                    Some("meta_error") => "meta_error",
                     _ => "connect_failed",
                 },
                 message: s.failure_reason.clone().unwrap_or_default(),
@@ -421,6 +427,8 @@ fn failure_page(state: &AppState, s: &ConnectSessionRow, f: &Failure) -> Respons
         "permission_denied" => ("Permissions were not granted", StatusCode::OK),
         "asset_taken" => ("Already connected elsewhere", StatusCode::CONFLICT),
         "no_assets" => ("Nothing to connect", StatusCode::OK),
+        "no_phone_number" => ("No phone number was added", StatusCode::OK),
+        "meta_error" => ("Meta's sign-up reported a problem", StatusCode::BAD_GATEWAY),
         "state_invalid" => (
             "This sign-in response is not valid",
             StatusCode::BAD_REQUEST,
@@ -554,6 +562,7 @@ pub async fn landing(Path(link): Path<String>, state: Data<&Arc<AppState>>) -> R
             graph_version => state.config.graph.version.clone(),
             sdk_url => cfg.sdk_url.clone(),
             message_origins => origins.join(" "),
+            business_app => cfg.business_app_onboarding,
         },
     );
     html(state, StatusCode::OK, body, flow == Flow::EmbeddedSignup)
@@ -828,26 +837,133 @@ async fn after_step(state: &AppState, s: &ConnectSessionRow, step: Step) -> Resp
             channel_ids,
             problems,
         } => complete(state, s, channel_ids, problems).await,
-        Step::Pick(_) => {
+        Step::Pick(_) | Step::Verify(_) => {
+            let page = if matches!(step, Step::Pick(_)) {
+                "pick"
+            } else {
+                "verify"
+            };
             let r = Response::builder()
                 .status(StatusCode::SEE_OTHER)
-                .header(header::LOCATION, format!("/connect/session/{}/pick", s.id))
+                .header(
+                    header::LOCATION,
+                    format!("/connect/session/{}/{page}", s.id),
+                )
                 .body(Body::empty());
             secure_headers(r, &csp(state, false))
         }
     }
 }
 
-/// What the WhatsApp page's script posts after Embedded Signup.
+/// What the WhatsApp page's script posts after Embedded Signup: the code of the login
+/// callback and the session-info message of the popup (Embedded Signup v4 "Implementation",
+/// https://developers.facebook.com/documentation/business-messaging/whatsapp/embedded-signup/implementation,
+/// read 2026-12-02).
 #[derive(Debug, Deserialize)]
 pub struct EmbeddedBody {
     code: Option<String>,
+    /// Older pages sent this instead of an event.
     #[serde(default)]
     cancelled: bool,
     event: Option<String>,
     waba_id: Option<String>,
     phone_number_id: Option<String>,
     current_step: Option<String>,
+    /// `CANCEL` / `ERROR` with an error the person saw in the popup.
+    error_message: Option<String>,
+    error_code: Option<String>,
+    session_id: Option<String>,
+}
+
+/// A short, printable piece of what the browser relayed from Meta's popup (never trusted).
+fn relayed(v: &Option<String>, max: usize) -> Option<String> {
+    let v = v.as_deref()?.trim();
+    if v.is_empty() {
+        return None;
+    }
+    let clean: String = v.chars().filter(|c| !c.is_control()).take(max).collect();
+    (!clean.is_empty()).then_some(clean)
+}
+
+/// The failure an Embedded Signup that ended without a connectable number means, or `None`
+/// when the flow finished with a number (`FINISH`, `FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING`).
+fn es_outcome(body: &EmbeddedBody) -> Option<Failure> {
+    let step = body
+        .current_step
+        .as_deref()
+        .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    let error_message = relayed(&body.error_message, 300);
+    let reference = [
+        relayed(&body.error_code, 32).map(|c| format!("error code {c}")),
+        relayed(&body.session_id, 64).map(|s| format!("session {s}")),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
+    let reference = if reference.is_empty() {
+        String::new()
+    } else {
+        format!(" If you contact Meta's support, give them: {reference}.")
+    };
+    let has_code = body.code.as_deref().is_some_and(|c| !c.is_empty());
+    let event = body
+        .event
+        .as_deref()
+        .or(if body.cancelled { Some("CANCEL") } else { None });
+    match event {
+        // A finished flow with a number; without a code there is nothing to exchange.
+        Some("FINISH" | "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING") | None if has_code => None,
+        Some("FINISH" | "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING") => Some(Failure::new(
+            "meta_error",
+            "Meta's sign-up finished but did not hand over an authorization code, so nothing was connected.",
+        )),
+        Some("FINISH_ONLY_WABA") => Some(Failure::new(
+            "no_phone_number",
+            "Your WhatsApp Business Account was shared, but no phone number was added to it, so there is nothing to connect yet. Start the connection again and add (or choose) a phone number in Meta's window.",
+        )),
+        Some("CANCEL") if error_message.is_some() => Some(Failure::new(
+            "meta_error",
+            format!(
+                "Meta's sign-up stopped with this error: “{}” Nothing was connected.{reference}",
+                error_message.unwrap_or_default()
+            ),
+        )),
+        Some("ERROR") => Some(Failure::new(
+            "meta_error",
+            match error_message {
+                Some(m) => format!(
+                    "Meta's sign-up reported an error: “{m}” Nothing was connected.{reference}"
+                ),
+                None => format!(
+                    "Meta's sign-up reported an error, so nothing was connected.{reference}"
+                ),
+            },
+        )),
+        Some("CANCEL") | None => Some(Failure::new(
+            "cancelled",
+            match step {
+                Some(step) => format!(
+                    "The sign-up window was closed before it finished (at Meta's step {step}), so nothing was connected."
+                ),
+                None => {
+                    "The sign-up window was closed before it finished, so nothing was connected."
+                        .to_string()
+                }
+            },
+        )),
+        Some(other) => Some(Failure::new(
+            "connect_failed",
+            format!(
+                "Meta's sign-up finished a kind of onboarding this service does not support ({}), so nothing was connected.",
+                other
+                    .chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .take(64)
+                    .collect::<String>()
+            ),
+        )),
+    }
 }
 
 fn json_redirect(to: String) -> Response {
@@ -918,26 +1034,7 @@ pub async fn embedded(
             "This browser did not start the connection.",
         );
     }
-    if body.cancelled || body.code.as_deref().is_none_or(str::is_empty) {
-        let step = body
-            .current_step
-            .as_deref()
-            .filter(|c| c.len() <= 64 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'))
-            .map(|c| format!(" (at step {c})"))
-            .unwrap_or_default();
-        let f = if body.event.as_deref() == Some("ERROR") {
-            Failure::new(
-                "meta_error",
-                format!("Meta's sign-up reported an error{step}, so nothing was connected."),
-            )
-        } else {
-            Failure::new(
-                "cancelled",
-                format!(
-                    "The sign-up window was closed before it finished{step}, so nothing was connected."
-                ),
-            )
-        };
+    if let Some(f) = es_outcome(&body) {
         let _ = fail(state, &s, f).await;
         return json_redirect(result_url);
     }
@@ -949,6 +1046,7 @@ pub async fn embedded(
     let report = EsReport {
         waba_id: id_ok(&body.waba_id),
         phone_number_id: id_ok(&body.phone_number_id),
+        business_app: body.event.as_deref() == Some("FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING"),
     };
     let code = body.code.as_deref().unwrap_or_default();
     if code.len() > 2048 {
@@ -960,6 +1058,7 @@ pub async fn embedded(
     }
     match state.connector.embedded_signup(&s, code, &report).await {
         Ok(Step::Pick(_)) => json_redirect(format!("/connect/session/{}/pick", s.id)),
+        Ok(Step::Verify(_)) => json_redirect(format!("/connect/session/{}/verify", s.id)),
         Ok(Step::Connected {
             channel_ids,
             problems,
@@ -1168,6 +1267,247 @@ pub async fn pick_submit(
     }
 }
 
+/// The verification page of the number waiting in `s` (with a notice or an error).
+fn verify_page(
+    state: &AppState,
+    s: &ConnectSessionRow,
+    status: StatusCode,
+    notice: Option<&str>,
+    error: Option<&str>,
+    sent: bool,
+) -> Response {
+    let label = match state.connector.unverified_number(s) {
+        Ok(c) => c.label,
+        Err(f) => {
+            return message_page(
+                state,
+                StatusCode::CONFLICT,
+                s.locale.as_deref(),
+                "Nothing to verify",
+                &f.message,
+                None,
+                Some(f.code),
+                None,
+                &[],
+            );
+        }
+    };
+    let body = state.pages.render(
+        s.locale.as_deref(),
+        "verify.html",
+        context! {
+            privacy_url => state.config.connect.privacy_url.clone(),
+            label, notice, error, sent,
+            request_action => format!("/connect/session/{}/verify/request", s.id),
+            verify_action => format!("/connect/session/{}/verify", s.id),
+            csrf => csrf_token(state, s),
+        },
+    );
+    let mut resp = html(state, status, body, false);
+    allow_return_form_target(state, s, &mut resp);
+    resp
+}
+
+/// A form whose answer redirects to the platform: the browser checks that target against
+/// `form-action` too.
+fn allow_return_form_target(state: &AppState, s: &ConnectSessionRow, resp: &mut Response) {
+    if let Some(origin) = origin_of(&s.return_url) {
+        let policy = csp(state, false).replacen(
+            "form-action 'self'",
+            &format!("form-action 'self' {origin}"),
+            1,
+        );
+        if let Ok(v) = HeaderValue::from_str(&policy) {
+            resp.headers_mut()
+                .insert(header::CONTENT_SECURITY_POLICY, v);
+        }
+    }
+}
+
+/// The form fields of a POST to a session page, with its CSRF token checked.
+async fn session_form(
+    state: &AppState,
+    s: &ConnectSessionRow,
+    body: Body,
+) -> Result<HashMap<String, String>, Response> {
+    let raw = body
+        .into_bytes_limit(16 * 1024)
+        .await
+        .map_err(|_| invalid_state_page(state, "The form could not be read."))?;
+    let fields: HashMap<String, String> = url::form_urlencoded::parse(&raw)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    let expected = csrf_token(state, s);
+    let ok = fields.get("csrf").is_some_and(|c| {
+        c.len() == expected.len()
+            && c.bytes()
+                .zip(expected.bytes())
+                .fold(0u8, |a, (x, y)| a | (x ^ y))
+                == 0
+    });
+    if ok {
+        Ok(fields)
+    } else {
+        Err(invalid_state_page(
+            state,
+            "The form was not issued by this page.",
+        ))
+    }
+}
+
+/// Meta's `language` of a verification code (`en_US`, `pt_BR`) from the session's locale.
+fn code_language(locale: Option<&str>) -> String {
+    let l = locale.unwrap_or("en").replace('-', "_");
+    let mut parts = l.split('_');
+    let lang = parts.next().unwrap_or("en").to_ascii_lowercase();
+    let region = parts.next().map(str::to_ascii_uppercase);
+    let ok = |p: &str, n: std::ops::RangeInclusive<usize>| {
+        n.contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphabetic())
+    };
+    match region {
+        Some(r) if ok(&lang, 2..=3) && ok(&r, 2..=2) => format!("{lang}_{r}"),
+        None if ok(&lang, 2..=3) => lang,
+        _ => "en_US".to_string(),
+    }
+}
+
+/// `GET /connect/session/:id/verify` — the chosen WhatsApp number is not verified: ask Meta
+/// for a code and enter it ("Registering business phone numbers", steps 2 and 3,
+/// https://developers.facebook.com/documentation/business-messaging/whatsapp/solution-providers/registering-phone-numbers/,
+/// read 2026-12-02).
+#[handler]
+pub async fn verify_get(
+    Path(id): Path<String>,
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+) -> Response {
+    let state: &AppState = &state;
+    match bound_session(state, &id, req).await {
+        Ok(s) => verify_page(state, &s, StatusCode::OK, None, None, false),
+        Err(resp) => resp,
+    }
+}
+
+/// `POST /connect/session/:id/verify/request` — Meta sends the code (`SMS` or `VOICE`).
+#[handler]
+pub async fn verify_request(
+    Path(id): Path<String>,
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    body: Body,
+) -> Response {
+    let state: &AppState = &state;
+    let s = match bound_session(state, &id, req).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    let fields = match session_form(state, &s, body).await {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let method = match fields.get("code_method").map(String::as_str) {
+        Some("VOICE") => "VOICE",
+        Some("SMS") | None => "SMS",
+        Some(_) => {
+            return verify_page(
+                state,
+                &s,
+                StatusCode::UNPROCESSABLE_ENTITY,
+                None,
+                Some("Choose a text message or a voice call."),
+                false,
+            );
+        }
+    };
+    let language = code_language(s.locale.as_deref());
+    match state
+        .connector
+        .request_verification(&s, method, &language)
+        .await
+    {
+        Ok(c) => {
+            let how = if method == "VOICE" {
+                "Meta is calling"
+            } else {
+                "Meta sent a text message to"
+            };
+            verify_page(
+                state,
+                &s,
+                StatusCode::OK,
+                Some(&format!("{how} {} with the code.", c.label)),
+                None,
+                true,
+            )
+        }
+        Err(f) => verify_page(
+            state,
+            &s,
+            StatusCode::BAD_GATEWAY,
+            None,
+            Some(&format!(
+                "{} You can try again, or choose the other way to receive the code.",
+                f.message
+            )),
+            false,
+        ),
+    }
+}
+
+/// `POST /connect/session/:id/verify` — the code the person received: verify, then connect and
+/// register the number.
+#[handler]
+pub async fn verify_submit(
+    Path(id): Path<String>,
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    body: Body,
+) -> Response {
+    let state: &AppState = &state;
+    let s = match bound_session(state, &id, req).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    let fields = match session_form(state, &s, body).await {
+        Ok(f) => f,
+        Err(resp) => return resp,
+    };
+    let code: String = fields
+        .get("code")
+        .map(|c| c.chars().filter(|c| !matches!(c, ' ' | '-')).collect())
+        .unwrap_or_default();
+    if code.is_empty() || code.len() > 12 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return verify_page(
+            state,
+            &s,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some("Enter the code as Meta sent it: digits only."),
+            true,
+        );
+    }
+    match state.connector.verify(&s, &code).await {
+        Ok(step) => after_step(state, &s, step).await,
+        Err(f) if f.code == "wrong_code" => verify_page(
+            state,
+            &s,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            None,
+            Some(&f.message),
+            true,
+        ),
+        Err(f) if f.code == "meta_error" && f.message.contains("verifying") => verify_page(
+            state,
+            &s,
+            StatusCode::BAD_GATEWAY,
+            None,
+            Some(&format!("{} You can try again.", f.message)),
+            true,
+        ),
+        Err(f) => fail(state, &s, f).await,
+    }
+}
+
 /// `GET /connect/session/:id/result` — where the WhatsApp page lands after a failure.
 #[handler]
 pub async fn result_page(Path(id): Path<String>, state: Data<&Arc<AppState>>) -> Response {
@@ -1314,11 +1654,25 @@ mod tests {
         assert!(out.contains("&lt;script&gt;"), "{out}");
         assert!(!out.contains("<script>x"));
         assert!(out.contains("lang=\"en\""));
-        for name in ["landing.html", "pick.html", "deletion.html", "privacy.html"] {
+        for name in [
+            "landing.html",
+            "pick.html",
+            "verify.html",
+            "deletion.html",
+            "privacy.html",
+        ] {
             pages
                 .render(None, name, context! { privacy_url => "https://x/privacy" })
                 .unwrap_or_else(|e| panic!("{name}: {e}"));
         }
+    }
+
+    #[test]
+    fn verification_code_language_follows_the_locale() {
+        assert_eq!(code_language(None), "en");
+        assert_eq!(code_language(Some("pt-BR")), "pt_BR");
+        assert_eq!(code_language(Some("de")), "de");
+        assert_eq!(code_language(Some("x<y")), "en_US");
     }
 
     #[test]

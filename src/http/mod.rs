@@ -380,6 +380,14 @@ pub fn app(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
             poem::get(connect::pick_page).post(connect::pick_submit),
         )
         .at(
+            "/connect/session/:id/verify",
+            poem::get(connect::verify_get).post(connect::verify_submit),
+        )
+        .at(
+            "/connect/session/:id/verify/request",
+            poem::post(connect::verify_request),
+        )
+        .at(
             "/connect/session/:id/result",
             poem::get(connect::result_page),
         )

@@ -173,6 +173,9 @@ pub struct PhoneNumber {
     pub code_verification_status: Option<String>,
     pub platform_type: Option<String>,
     pub quality_rating: Option<String>,
+    /// In use with the WhatsApp Business app too ("Onboard WhatsApp Business app users", check
+    /// onboarding status: `is_on_biz_app` and `platform_type`).
+    pub is_on_biz_app: bool,
 }
 
 /// One app subscribed to an object (`GET /{id}/subscribed_apps`).
@@ -412,7 +415,11 @@ impl OAuthClient {
         debug_token_from(&json)
     }
 
-    /// `GET /{v}/me?fields=id`: the app-scoped user id of a user token.
+    /// `GET /{v}/me?fields=id`: the app-scoped user id of whoever the token belongs to (Graph API
+    /// "User" reference, https://developers.facebook.com/docs/graph-api/reference/user/, read
+    /// 2026-12-02). Embedded Signup stores this id (not `debug_token`'s, which names the
+    /// business integration system user of a business token) so that the deauthorize and
+    /// data-deletion callbacks, which carry the person's app-scoped id, find the channel.
     pub async fn me_id(&self, user_token: &str) -> Result<String, GraphCallError> {
         let mut url = self.graph_url(&["me"])?;
         url.query_pairs_mut().append_pair("fields", "id");
@@ -443,7 +450,7 @@ impl OAuthClient {
         let mut url = self.graph_url(&[waba_id, "phone_numbers"])?;
         url.query_pairs_mut().append_pair(
             "fields",
-            "id,display_phone_number,verified_name,name_status,code_verification_status,platform_type,quality_rating",
+            "id,display_phone_number,verified_name,name_status,code_verification_status,platform_type,quality_rating,is_on_biz_app",
         );
         let items = self.get_all(url, token).await?;
         Ok(items.iter().filter_map(phone_from).collect())
@@ -508,6 +515,68 @@ impl OAuthClient {
             )
             .await?;
         success(&json)
+    }
+
+    /// `POST /{v}/{phone_number_id}/request_code?code_method=SMS|VOICE&language=en_US`: Meta sends
+    /// a verification code to an unverified business number. Settled by "Whats App Business Phone
+    /// Number Request Code" (Graph API reference),
+    /// https://developers.facebook.com/docs/graph-api/reference/whats-app-business-account-to-number-current-status/request_code/
+    /// and "Registering business phone numbers" step 2,
+    /// https://developers.facebook.com/documentation/business-messaging/whatsapp/solution-providers/registering-phone-numbers/
+    /// (both read 2026-12-02): parameters in the query, answer `{"success":true}`.
+    pub async fn request_code(
+        &self,
+        token: &str,
+        phone_number_id: &str,
+        code_method: &str,
+        language: &str,
+    ) -> Result<(), GraphCallError> {
+        let mut url = self.graph_url(&[phone_number_id, "request_code"])?;
+        url.query_pairs_mut()
+            .append_pair("code_method", code_method)
+            .append_pair("language", language);
+        let json = self
+            .call(self.http.post(url).bearer_auth(token), &[token])
+            .await?;
+        success(&json)
+    }
+
+    /// `POST /{v}/{phone_number_id}/verify_code?code=...`: the code the person received. Settled
+    /// by "Registering business phone numbers" step 3 (URL above, read 2026-12-02); a wrong code
+    /// is a Graph error (136025), never a success.
+    pub async fn verify_code(
+        &self,
+        token: &str,
+        phone_number_id: &str,
+        code: &str,
+    ) -> Result<(), GraphCallError> {
+        let mut url = self.graph_url(&[phone_number_id, "verify_code"])?;
+        url.query_pairs_mut().append_pair("code", code);
+        let json = self
+            .call(self.http.post(url).bearer_auth(token), &[token, code])
+            .await?;
+        success(&json)
+    }
+
+    /// `POST /{v}/{phone_number_id}/smb_app_data` `{"messaging_product":"whatsapp","sync_type":...}`
+    /// (`smb_app_state_sync` = contacts, `history` = message history) for a number onboarded
+    /// with the WhatsApp Business app; answers the `request_id`. Each sync type can be started
+    /// once, within 24 hours of onboarding: "Onboard WhatsApp Business app users",
+    /// https://developers.facebook.com/documentation/business-messaging/whatsapp/embedded-signup/onboarding-business-app-users
+    /// (read 2026-12-02).
+    pub async fn smb_app_data(
+        &self,
+        token: &str,
+        phone_number_id: &str,
+        sync_type: &str,
+    ) -> Result<String, GraphCallError> {
+        let url = self.graph_url(&[phone_number_id, "smb_app_data"])?;
+        let body = serde_json::json!({"messaging_product": "whatsapp", "sync_type": sync_type});
+        let json = self
+            .call(self.http.post(url).bearer_auth(token).json(&body), &[token])
+            .await?;
+        opt_string(&json, "request_id")
+            .ok_or_else(|| GraphCallError::Decode("smb_app_data has no request_id".into()))
     }
 
     /// `GET /{v}/{leadgen_id}?fields=...` with a Page token: the lead as Meta returns it.
@@ -759,6 +828,7 @@ fn phone_from(v: &Value) -> Option<PhoneNumber> {
         code_verification_status: opt_string(v, "code_verification_status"),
         platform_type: opt_string(v, "platform_type"),
         quality_rating: opt_string(v, "quality_rating"),
+        is_on_biz_app: is_true(v.get("is_on_biz_app")),
     })
 }
 

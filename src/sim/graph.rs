@@ -914,6 +914,15 @@ async fn route(state: &Arc<State>, req: &Request, body: RequestBody, at: Instant
         [phone, "register"] if method == Method::POST => {
             onboarding::register(state, phone, token.as_deref(), body).await
         }
+        [phone, "request_code"] if method == Method::POST => {
+            onboarding::request_code(state, req, phone, token.as_deref())
+        }
+        [phone, "verify_code"] if method == Method::POST => {
+            onboarding::verify_code(state, req, phone, token.as_deref())
+        }
+        [phone, "smb_app_data"] if method == Method::POST => {
+            onboarding::smb_app_data(state, phone, token.as_deref(), body).await
+        }
         [id] if method == Method::GET && onboarding::is_lead(state, id) => {
             onboarding::lead(state, req, id, token.as_deref())
         }

@@ -86,6 +86,11 @@ pub struct SimBusiness {
     pub id: String,
     pub name: String,
     pub wabas: Vec<SimWaba>,
+    /// The business integration system user Embedded Signup creates for the app in this
+    /// business: `debug_token` of an Embedded Signup business token names it as `user_id`,
+    /// while `/me` with that token answers the person who ran the flow. Empty = derived from
+    /// the business id.
+    pub system_user_id: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -109,6 +114,13 @@ pub struct SimPhone {
     /// The two-step verification PIN once set (by the first successful `/register`); a
     /// different PIN then answers 133005.
     pub two_step_pin: Option<String>,
+    /// `code_verification_status` (`NOT_VERIFIED`, `EXPIRED`, ...); `None` = `VERIFIED`.
+    /// `request_code` + `verify_code` with the right code make it `VERIFIED`.
+    pub code_verification_status: Option<String>,
+    /// In use with the WhatsApp Business app: Embedded Signup offers it only under
+    /// `featureType: whatsapp_business_app_onboarding` (coexistence) and finishes with
+    /// `FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING`.
+    pub on_biz_app: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -145,6 +157,8 @@ impl Default for SimAccounts {
             name_status: status.into(),
             quality_rating: "GREEN".into(),
             two_step_pin: None,
+            code_verification_status: None,
+            on_biz_app: false,
         };
         Self {
             user: SimUser {
@@ -154,6 +168,7 @@ impl Default for SimAccounts {
             businesses: vec![SimBusiness {
                 id: "101000000000001".into(),
                 name: "Sim Business".into(),
+                system_user_id: "129000000000001".into(),
                 wabas: vec![SimWaba {
                     id: "102000000000001".into(),
                     name: "Sim Shop WABA".into(),
@@ -442,6 +457,11 @@ pub(super) struct Onboard {
     leads: HashMap<String, SimLead>,
     lead_failures: u32,
     registered: BTreeSet<String>,
+    /// Verification codes sent by `request_code`, per phone number id (what the person reads
+    /// on their phone).
+    verification_codes: HashMap<String, String>,
+    /// `(phone number id, sync_type)` of every accepted `smb_app_data` request.
+    smb_syncs: BTreeSet<(String, String)>,
     /// Expiry (unix seconds) set on tokens not minted here (channel tokens).
     channel_expiry: HashMap<String, i64>,
     es_code_ttl: Option<Duration>,
@@ -622,6 +642,26 @@ const IG_DEFAULT_SCOPES: &[&str] = &[
     "instagram_business_manage_messages",
 ];
 
+/// The business integration system user a business token was issued to (its business is the
+/// token's first asset).
+fn system_user_of(inner: &Inner, m: &MintedToken) -> String {
+    let business = m.assets.first().map(String::as_str).unwrap_or_default();
+    inner
+        .onboard
+        .accounts
+        .businesses
+        .iter()
+        .find(|b| b.id == business)
+        .map(|b| {
+            if b.system_user_id.is_empty() {
+                format!("{}9", b.id)
+            } else {
+                b.system_user_id.clone()
+            }
+        })
+        .unwrap_or_else(|| format!("{business}9"))
+}
+
 /// The `data` of `debug_token` for a minted token.
 pub(super) fn debug_data(inner: &Inner, m: &MintedToken) -> Value {
     let now = now_secs();
@@ -634,7 +674,7 @@ pub(super) fn debug_data(inner: &Inner, m: &MintedToken) -> Value {
         "expires_at": m.expires_at.unwrap_or(0),
         "is_valid": state == TokenState::Valid,
         "issued_at": m.issued_at,
-        "user_id": m.user_id,
+        "user_id": if m.kind == TokenKind::Business { system_user_of(inner, m) } else { m.user_id.clone() },
     });
     if m.kind == TokenKind::Page
         && let Some(page) = m.assets.first()
@@ -1122,6 +1162,22 @@ fn ig_dialog(state: &Arc<State>, p: &[(String, String)], submit: bool) -> Handle
     ok(redirect(url.to_string()))
 }
 
+/// The Embedded Signup popup (v4). What it posts to the opener is the session-info message of
+/// "Implementation" (Embedded Signup v4),
+/// https://developers.facebook.com/documentation/business-messaging/whatsapp/embedded-signup/implementation
+/// (read 2026-12-02), as a JSON string: `{data, type: "WA_EMBEDDED_SIGNUP", event}` with
+/// `event` one of `FINISH` (`data`: `phone_number_id`, `waba_id`, `business_id`),
+/// `FINISH_ONLY_WABA` (no phone number), `FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING` (`data`:
+/// `waba_id` only, `version: 3` — "Onboard WhatsApp Business app users",
+/// https://developers.facebook.com/documentation/business-messaging/whatsapp/embedded-signup/onboarding-business-app-users),
+/// `CANCEL` with `current_step` (abandoned) or with `error_message`, `error_code`,
+/// `session_id`, `timestamp` (an error the person reported), and `ERROR`. Every finish hands
+/// the SDK a code; a cancel hands none.
+///
+/// `extras` (JSON, as `FB.login` got it): `featureType` may only be absent, empty or
+/// `whatsapp_business_app_onboarding` (v3+ removed the others, "Version 3",
+/// https://developers.facebook.com/documentation/business-messaging/whatsapp/embedded-signup/version-3);
+/// only with it are WhatsApp Business app numbers offered (and only that way).
 fn es_dialog(state: &Arc<State>, p: &[(String, String)], submit: bool) -> Handled {
     const TITLE: &str = "Simulated WhatsApp Embedded Signup";
     if first(p, "app_id").or_else(|| first(p, "client_id")) != Some(APP_ID) {
@@ -1133,6 +1189,23 @@ fn es_dialog(state: &Arc<State>, p: &[(String, String)], submit: bool) -> Handle
     if first(p, "config_id").is_none_or(str::is_empty) {
         return error_page(TITLE, "The config_id parameter is missing.");
     }
+    let extras: Value = first(p, "extras")
+        .and_then(|e| serde_json::from_str(e).ok())
+        .unwrap_or_else(|| json!({}));
+    if !extras.is_object() {
+        return error_page(TITLE, "The extras parameter must be an object.");
+    }
+    let feature_type = extras
+        .get("featureType")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    if !matches!(feature_type, "" | "whatsapp_business_app_onboarding") {
+        return error_page(
+            TITLE,
+            "Invalid featureType: the only feature type of Embedded Signup v3 and later is whatsapp_business_app_onboarding.",
+        );
+    }
+    let business_app = feature_type == "whatsapp_business_app_onboarding";
     // Where the SDK shim listens; '*' when the opener's origin is not a plain origin.
     let target = first(p, "origin")
         .and_then(|o| url::Url::parse(o).ok())
@@ -1145,8 +1218,11 @@ fn es_dialog(state: &Arc<State>, p: &[(String, String)], submit: bool) -> Handle
         for b in &accounts.businesses {
             for w in &b.wabas {
                 for ph in &w.phone_numbers {
+                    if ph.on_biz_app && !business_app {
+                        continue;
+                    }
                     choices.push_str(&format!(
-                        "<label><input type=\"radio\" name=\"phone\" value=\"{}\"{}> {} {} <small>({} / WABA {} / phone {})</small></label>",
+                        "<label><input type=\"radio\" name=\"phone\" value=\"{}\"{}> {} {} <small>({} / WABA {} / phone {}{})</small></label>",
                         esc(&ph.id),
                         if first_choice { " checked" } else { "" },
                         esc(&ph.verified_name),
@@ -1154,34 +1230,71 @@ fn es_dialog(state: &Arc<State>, p: &[(String, String)], submit: bool) -> Handle
                         esc(&b.name),
                         esc(&w.id),
                         esc(&ph.id),
+                        if ph.on_biz_app { ", WhatsApp Business app" } else { "" },
                     ));
                     first_choice = false;
                 }
             }
         }
+        let app_button = if business_app {
+            "<button type=\"submit\" name=\"action\" value=\"finish_business_app\" id=\"finish_business_app\">Connect your existing WhatsApp Business app</button>"
+        } else {
+            ""
+        };
         let body = format!(
             "<p>Connect a WhatsApp Business account to <b>{APP_NAME}</b> ({APP_ID}) as <b>{}</b>.</p>\
-<form method=\"post\"><fieldset><legend>Phone number</legend>{choices}</fieldset>{}{}{}\
-<button type=\"submit\" name=\"action\" value=\"finish\" id=\"finish\">Finish</button>\
+<form method=\"post\"><fieldset><legend>Phone number</legend>{choices}</fieldset>{}{}{}{}\
+<button type=\"submit\" name=\"action\" value=\"finish\" id=\"finish\">Finish</button>{app_button}\
+<button type=\"submit\" name=\"action\" value=\"finish_only_waba\" id=\"finish_only_waba\">Finish without a phone number</button>\
+<button type=\"submit\" name=\"action\" value=\"report_error\" id=\"report_error\">Report a problem</button>\
+<button type=\"submit\" name=\"action\" value=\"error\" id=\"error\">Fail with an error</button>\
 <button type=\"submit\" name=\"action\" value=\"cancel\" id=\"cancel\">Cancel</button></form>",
             esc(&accounts.user.name),
             hidden("app_id", Some(APP_ID)),
             hidden("config_id", first(p, "config_id")),
             hidden("origin", first(p, "origin")),
+            hidden("extras", first(p, "extras")),
         );
         return ok(Reply::html(200, &html_page(TITLE, &body)));
     }
-    let (session, login) = if first(p, "action") == Some("finish") {
+    let action = first(p, "action").unwrap_or("cancel");
+    let (session, login) = if action.starts_with("finish") {
         let mut inner = lock(&state.inner);
-        let Some((business_id, waba_id, phone_id)) = first(p, "phone").and_then(|id| {
+        let Some((business_id, waba_id, phone_id, on_app)) = first(p, "phone").and_then(|id| {
             inner
                 .onboard
                 .accounts
                 .phone(id)
-                .map(|(b, w, ph)| (b.id.clone(), w.id.clone(), ph.id.clone()))
+                .map(|(b, w, ph)| (b.id.clone(), w.id.clone(), ph.id.clone(), ph.on_biz_app))
         }) else {
             drop(inner);
             return error_page(TITLE, "Choose a phone number.");
+        };
+        let session = match action {
+            "finish_only_waba" => json!({"type": "WA_EMBEDDED_SIGNUP", "event": "FINISH_ONLY_WABA",
+                   "data": {"waba_id": waba_id, "business_id": business_id}}),
+            "finish_business_app" => {
+                if !business_app || !on_app {
+                    drop(inner);
+                    return error_page(
+                        TITLE,
+                        "This phone number is not in use with the WhatsApp Business app.",
+                    );
+                }
+                json!({"type": "WA_EMBEDDED_SIGNUP", "event": "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING",
+                       "version": 3, "data": {"waba_id": waba_id}})
+            }
+            _ => {
+                if on_app {
+                    drop(inner);
+                    return error_page(
+                        TITLE,
+                        "This phone number is in use with the WhatsApp Business app: connect it as your existing WhatsApp Business app.",
+                    );
+                }
+                json!({"type": "WA_EMBEDDED_SIGNUP", "event": "FINISH",
+                       "data": {"phone_number_id": phone_id, "waba_id": waba_id, "business_id": business_id}})
+            }
         };
         let ttl = inner.onboard.es_code_ttl.unwrap_or(state.opts.es_code_ttl);
         let code = new_code(
@@ -1193,17 +1306,23 @@ fn es_dialog(state: &Arc<State>, p: &[(String, String)], submit: bool) -> Handle
             ES_SCOPES.iter().map(|s| (*s).to_owned()).collect(),
             ttl,
         );
-        (
-            json!({"type": "WA_EMBEDDED_SIGNUP", "event": "FINISH", "version": 3,
-                   "data": {"phone_number_id": phone_id, "waba_id": waba_id, "business_id": business_id}}),
-            json!({"type": "SIM_FB_LOGIN", "code": code}),
-        )
+        (session, json!({"type": "SIM_FB_LOGIN", "code": code}))
     } else {
-        (
-            json!({"type": "WA_EMBEDDED_SIGNUP", "event": "CANCEL", "version": 3,
-                   "data": {"current_step": "PHONE_NUMBER_SETUP"}}),
-            json!({"type": "SIM_FB_LOGIN", "code": null}),
-        )
+        let reported = json!({
+            "error_message": first(p, "error_message").unwrap_or("Your verified name violates WhatsApp guidelines. Please edit your verified name and try again."),
+            "error_code": first(p, "error_code").unwrap_or("524126"),
+            "session_id": "f34b51dab5e0498",
+            "timestamp": now_secs().to_string(),
+        });
+        let session = match action {
+            "report_error" => {
+                json!({"type": "WA_EMBEDDED_SIGNUP", "event": "CANCEL", "data": reported})
+            }
+            "error" => json!({"type": "WA_EMBEDDED_SIGNUP", "event": "ERROR", "data": reported}),
+            _ => json!({"type": "WA_EMBEDDED_SIGNUP", "event": "CANCEL",
+                        "data": {"current_step": first(p, "step").unwrap_or("PHONE_NUMBER_SETUP")}}),
+        };
+        (session, json!({"type": "SIM_FB_LOGIN", "code": null}))
     };
     let script = format!(
         "<script>(function(){{var s={},l={},t={};var o=window.opener;\
@@ -1261,6 +1380,7 @@ fn sdk_js(state: &Arc<State>, req: &Request) -> Handled {
       var url = SIM + '/dialog-fb/' + encodeURIComponent(opts.version) + '/dialog/embedded_signup'
         + '?app_id=' + encodeURIComponent(opts.appId || '')
         + '&config_id=' + encodeURIComponent(o.config_id || '')
+        + '&extras=' + encodeURIComponent(JSON.stringify(o.extras || {{}}))
         + '&origin=' + encodeURIComponent(window.location.origin);
       var w = window.open(url, 'sim_fb_login', 'width=620,height=720');
       if (!w) {{ cb({{ authResponse: null, status: 'unknown' }}); return; }}
@@ -1623,10 +1743,11 @@ pub(super) fn phone_numbers(state: &Arc<State>, waba: &str, token: Option<&str>)
                 "display_phone_number": p.display_phone_number,
                 "verified_name": p.verified_name,
                 "name_status": p.name_status,
-                "code_verification_status": "VERIFIED",
+                "code_verification_status": p.code_verification_status.as_deref().unwrap_or("VERIFIED"),
                 "quality_rating": p.quality_rating,
                 "platform_type": if inner.onboard.registered.contains(&p.id) { "CLOUD_API" } else { "NOT_APPLICABLE" },
                 "throughput": {"level": "STANDARD"},
+                "is_on_biz_app": p.on_biz_app,
             })
         })
         .collect();
@@ -1827,6 +1948,183 @@ fn register_inner(state: &Arc<State>, phone: &str, token: Option<&str>, json: &V
     }
     inner.onboard.registered.insert(phone.to_owned());
     ok_json(&json!({"success": true}))
+}
+
+/// The checks every phone-number edge shares: a valid token that may act for `phone`.
+fn phone_edge(
+    inner: &Inner,
+    phone: &str,
+    token: Option<&str>,
+    method: &str,
+) -> Result<(), Box<Handled>> {
+    let Some(t) = token else {
+        return Err(Box::new(fail(err_token(TokenState::Unknown))));
+    };
+    let token_state = inner.token_state(t);
+    if token_state != TokenState::Valid {
+        return Err(Box::new(fail(err_token(token_state))));
+    }
+    if inner.onboard.accounts.phone(phone).is_none() || !may_read(inner, t, phone) {
+        return Err(Box::new(fail(err_unknown_object(method, phone))));
+    }
+    Ok(())
+}
+
+fn wa_error(code: u32, message: &str, details: &str) -> Handled {
+    ok(graph_error(
+        400,
+        code,
+        None,
+        message,
+        Some(details),
+        Some(Kind::WhatsApp),
+    ))
+}
+
+/// `POST /{phone}/request_code?code_method=SMS|VOICE|IVR&language=en_US` ("Whats App Business
+/// Phone Number Request Code", Graph API reference,
+/// https://developers.facebook.com/docs/graph-api/reference/whats-app-business-account-to-number-current-status/request_code/,
+/// read 2026-12-02): both parameters required (100 otherwise), `{"success":true}`, and the
+/// code goes to the phone (here: [`GraphSim::verification_code`]).
+pub(super) fn request_code(
+    state: &Arc<State>,
+    req: &Request,
+    phone: &str,
+    token: Option<&str>,
+) -> Handled {
+    let mut inner = lock(&state.inner);
+    if let Err(h) = phone_edge(&inner, phone, token, "post") {
+        return *h;
+    }
+    let method = query_param(req, "code_method");
+    if !matches!(method.as_deref(), Some("SMS" | "VOICE" | "IVR")) {
+        return wa_error(
+            100,
+            "(#100) Param code_method must be one of {SMS, VOICE, IVR}",
+            "The parameter code_method is required and must be SMS, VOICE or IVR.",
+        );
+    }
+    if query_param(req, "language").is_none_or(|l| l.trim().is_empty()) {
+        return wa_error(
+            100,
+            "(#100) The parameter language is required",
+            "The parameter language is required.",
+        );
+    }
+    let code = format!("{:06}", rand::rng().random_range(0..1_000_000u32));
+    inner
+        .onboard
+        .verification_codes
+        .insert(phone.to_owned(), code);
+    let mut h = ok_json(&json!({"success": true}));
+    h.sender_id = Some(phone.to_owned());
+    h
+}
+
+/// `POST /{phone}/verify_code?code=...` ("Registering business phone numbers", step 3,
+/// https://developers.facebook.com/documentation/business-messaging/whatsapp/solution-providers/registering-phone-numbers/,
+/// read 2026-12-02): the code from `request_code` verifies the number; no code, no pending
+/// request or a wrong code answers 136025 ("Verify code error", corpus
+/// `whatsapp.verify_code.json`); the code is never logged.
+pub(super) fn verify_code(
+    state: &Arc<State>,
+    req: &Request,
+    phone: &str,
+    token: Option<&str>,
+) -> Handled {
+    let mut inner = lock(&state.inner);
+    let mut h = (|| {
+        if let Err(h) = phone_edge(&inner, phone, token, "post") {
+            return *h;
+        }
+        let Some(code) = query_param(req, "code").filter(|c| !c.is_empty()) else {
+            return wa_error(
+                100,
+                "(#100) The parameter code is required",
+                "The parameter code is required.",
+            );
+        };
+        let pending = inner.onboard.verification_codes.get(phone).cloned();
+        if pending.as_deref() != Some(code.as_str()) {
+            return wa_error(
+                136025,
+                "(#136025) Verify code error",
+                "The verification code is wrong or was not requested for this phone number.",
+            );
+        }
+        inner.onboard.verification_codes.remove(phone);
+        if let Some(p) = inner.onboard.accounts.phone_mut(phone) {
+            p.code_verification_status = Some("VERIFIED".into());
+        }
+        ok_json(&json!({"success": true}))
+    })();
+    h.sender_id = Some(phone.to_owned());
+    h
+}
+
+/// `POST /{phone}/smb_app_data` `{"messaging_product":"whatsapp","sync_type":"smb_app_state_sync"|"history"}`
+/// ("Onboard WhatsApp Business app users", Synchronizing WhatsApp Business app data,
+/// https://developers.facebook.com/documentation/business-messaging/whatsapp/embedded-signup/onboarding-business-app-users,
+/// read 2026-12-02): only for WhatsApp Business app numbers, each sync type once (again =
+/// 2593107, corpus `whatsapp.smb_app_data.json`); answers `{"messaging_product","request_id"}`.
+pub(super) async fn smb_app_data(
+    state: &Arc<State>,
+    phone: &str,
+    token: Option<&str>,
+    body: RequestBody,
+) -> Handled {
+    let json = super::graph::read_json(body).await;
+    let mut inner = lock(&state.inner);
+    let mut h = (|| {
+        if let Err(h) = phone_edge(&inner, phone, token, "post") {
+            return *h;
+        }
+        if json.get("messaging_product").and_then(Value::as_str) != Some("whatsapp") {
+            return wa_error(
+                100,
+                "(#100) The parameter messaging_product is required.",
+                "The parameter messaging_product is required.",
+            );
+        }
+        let Some(sync) = json
+            .get("sync_type")
+            .and_then(Value::as_str)
+            .filter(|t| matches!(*t, "smb_app_state_sync" | "history"))
+        else {
+            return wa_error(
+                100,
+                "(#100) Param sync_type must be one of {smb_app_state_sync, history}",
+                "The parameter sync_type must be smb_app_state_sync or history.",
+            );
+        };
+        let on_app = inner
+            .onboard
+            .accounts
+            .phone(phone)
+            .is_some_and(|(_, _, p)| p.on_biz_app);
+        if !on_app {
+            return wa_error(
+                100,
+                "(#100) This phone number was not onboarded with the WhatsApp Business app",
+                "smb_app_data is only available for numbers onboarded with the WhatsApp Business app.",
+            );
+        }
+        if !inner
+            .onboard
+            .smb_syncs
+            .insert((phone.to_owned(), sync.to_owned()))
+        {
+            return wa_error(
+                2593107,
+                "(#2593107) Synchronization was already requested for this phone number",
+                "Each synchronization can be started once; offboard the business and run Embedded Signup again.",
+            );
+        }
+        ok_json(&json!({"messaging_product": "whatsapp", "request_id": random_alnum(16)}))
+    })();
+    h.body = json;
+    h.sender_id = Some(phone.to_owned());
+    h
 }
 
 pub(super) fn is_lead(state: &Arc<State>, id: &str) -> bool {
@@ -2118,6 +2416,8 @@ pub(super) fn control_get(state: &Arc<State>, path: &str) -> Option<Reply> {
             Reply::json(200, &json!(list))
         }
         "/_sim/registered" => Reply::json(200, &json!(inner.onboard.registered)),
+        // What `request_code` sent to each phone (the SMS the person reads).
+        "/_sim/verification_codes" => Reply::json(200, &json!(inner.onboard.verification_codes)),
         _ => return None,
     })
 }
@@ -2430,6 +2730,26 @@ impl GraphSim {
     }
 
     /// Phone numbers registered through `/register`.
+    /// The verification code `request_code` last sent to `phone_number_id` (what the person
+    /// reads in the SMS), if one is pending.
+    pub fn verification_code(&self, phone_number_id: &str) -> Option<String> {
+        lock(&self.state.inner)
+            .onboard
+            .verification_codes
+            .get(phone_number_id)
+            .cloned()
+    }
+
+    /// `(phone number id, sync_type)` of every accepted `smb_app_data` request.
+    pub fn smb_syncs(&self) -> Vec<(String, String)> {
+        lock(&self.state.inner)
+            .onboard
+            .smb_syncs
+            .iter()
+            .cloned()
+            .collect()
+    }
+
     pub fn registered_phones(&self) -> Vec<String> {
         lock(&self.state.inner)
             .onboard
@@ -2578,6 +2898,13 @@ mod tests {
         resp.text().await.expect("html")
     }
 
+    /// Exchanges an Embedded Signup code: the business token.
+    async fn exchange(sim: &GraphSim, code: &str) -> String {
+        let (status, body) = get(sim, &exchange_path(code, None), None).await;
+        assert_eq!(status, 200, "{body}");
+        body["access_token"].as_str().expect("token").to_owned()
+    }
+
     fn code_in(html: &str) -> String {
         let at = html.find("\"code\":\"").expect("code") + 8;
         html[at..].split('"').next().expect("code").to_owned()
@@ -2691,6 +3018,180 @@ mod tests {
         );
         let (_, body) = get(&sim, &exchange_path("AQunknown", None), None).await;
         assert_eq!(code_of(&body).0, 100);
+    }
+
+    /// Embedded Signup v4 as Meta documents it, and the phone-number edges as strict as the
+    /// corpus (`whatsapp.request_code`, `whatsapp.verify_code`, `whatsapp.smb_app_data`).
+    #[tokio::test]
+    async fn embedded_signup_v4_events_and_verification_edges() {
+        let sim = sim().await;
+        let s = &sim;
+        let popup = |extras: &'static str, action: &'static str, phone: &'static str| async move {
+            form(
+                s,
+                "/dialog-fb/v25.0/dialog/embedded_signup",
+                &[
+                    ("app_id", APP_ID),
+                    ("config_id", "cfg"),
+                    ("extras", extras),
+                    ("phone", phone),
+                    ("action", action),
+                ],
+            )
+            .await
+        };
+        // featureType: only whatsapp_business_app_onboarding (v3 removed "coexistence").
+        let bad = popup(
+            r#"{"setup":{},"featureType":"coexistence"}"#,
+            "finish",
+            "106000000000001",
+        )
+        .await;
+        assert_eq!(bad.status().as_u16(), 400);
+        let only_waba = popup(r#"{"setup":{}}"#, "finish_only_waba", "106000000000001")
+            .await
+            .text()
+            .await
+            .expect("html");
+        assert!(
+            only_waba.contains(r#""event":"FINISH_ONLY_WABA""#)
+                && !only_waba.contains("phone_number_id")
+        );
+        let error = popup(r#"{"setup":{}}"#, "error", "106000000000001")
+            .await
+            .text()
+            .await
+            .expect("html");
+        assert!(
+            error.contains(r#""event":"ERROR""#)
+                && error.contains("error_message")
+                && error.contains(r#""code":null"#)
+        );
+        // A WhatsApp Business app number: only with the feature type, and without phone id.
+        let mut accounts = sim.accounts();
+        accounts.businesses[0].wabas[0].phone_numbers[0].on_biz_app = true;
+        sim.set_accounts(accounts);
+        let refused = popup(r#"{"setup":{}}"#, "finish", "106000000000001").await;
+        assert_eq!(refused.status().as_u16(), 400);
+        let app = popup(
+            r#"{"setup":{},"featureType":"whatsapp_business_app_onboarding","sessionInfoVersion":"3"}"#,
+            "finish_business_app",
+            "106000000000001",
+        )
+        .await
+        .text()
+        .await
+        .expect("html");
+        assert!(
+            app.contains(r#""event":"FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING""#)
+                && !app.contains("phone_number_id")
+        );
+        let token = exchange(&sim, &code_in(&app)).await;
+        // debug_token names the business integration system user, /me the person.
+        let (_, me) = get(&sim, "/v25.0/me?fields=id", Some(&token)).await;
+        assert_eq!(me["id"], "122100000000000001");
+        let app_token = format!("{APP_ID}|{SECRET}");
+        let (_, debug) = get(
+            &sim,
+            &format!("/v25.0/debug_token?input_token={token}"),
+            Some(&app_token),
+        )
+        .await;
+        assert_eq!(debug["data"]["user_id"], "129000000000001", "{debug}");
+        // smb_app_data: each sync type once.
+        let sync = |t: &'static str| json!({"messaging_product": "whatsapp", "sync_type": t});
+        let path = "/v25.0/106000000000001/smb_app_data";
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            path,
+            Some(&token),
+            Some(sync("smb_app_state_sync")),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(body["request_id"].as_str().is_some());
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            path,
+            Some(&token),
+            Some(sync("smb_app_state_sync")),
+        )
+        .await;
+        assert_eq!((status, code_of(&body).0), (400, 2593107));
+        let (_, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            path,
+            Some(&token),
+            Some(sync("everything")),
+        )
+        .await;
+        assert_eq!(code_of(&body).0, 100);
+        // request_code / verify_code.
+        let rc = "/v25.0/106000000000002/request_code";
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            &format!("{rc}?language=en_US"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!((status, code_of(&body).0), (400, 100));
+        let (_, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            &format!("{rc}?code_method=EMAIL&language=en_US"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(code_of(&body).0, 100);
+        let vc = "/v25.0/106000000000002/verify_code";
+        let (_, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            &format!("{vc}?code=123456"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(code_of(&body).0, 136025, "no code was requested");
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            &format!("{rc}?code_method=SMS&language=en_US"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!((status, &body), (200, &json!({"success": true})));
+        let code = sim.verification_code("106000000000002").expect("sent");
+        let wrong = if code == "000000" { "111111" } else { "000000" };
+        let (_, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            &format!("{vc}?code={wrong}"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!(code_of(&body).0, 136025);
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            &format!("{vc}?code={code}"),
+            Some(&token),
+            None,
+        )
+        .await;
+        assert_eq!((status, &body), (200, &json!({"success": true})));
+        assert!(
+            !format!("{:?}", sim.requests()).contains(&code),
+            "the code is not logged"
+        );
     }
 
     #[tokio::test]

@@ -4,7 +4,9 @@
 // plan.artifacts.
 //
 // plan = { bridge, sim, returnUrl, artifacts, chromium,
-//          links: { messenger, whatsapp, instagram, cancel, expired } }
+//          links: { messenger, whatsapp, whatsappOnlyWaba, whatsappError, whatsappFailed,
+//                   whatsappCancel, whatsappVerify, instagram, cancel, expired },
+//          unverifiedPhone }
 import { chromium } from "playwright-core";
 import fs from "node:fs";
 import path from "node:path";
@@ -123,6 +125,50 @@ await flow("whatsapp", async (context, page) => {
   await popup.click("#finish");
   const landed = await landOnReturn(page);
   return { landed, cookiesAfter: await bridgeCookies(context) };
+});
+
+// WhatsApp, the other ends of Embedded Signup v4: the popup's session-info message decides
+// what the person sees (no number added, an error Meta showed, the step they closed at).
+for (const [name, button] of [["whatsappOnlyWaba", "#finish_only_waba"], ["whatsappError", "#report_error"],
+                              ["whatsappFailed", "#error"], ["whatsappCancel", "#cancel"]]) {
+  await flow(name, async (context, page) => {
+    await page.goto(plan.links[name]);
+    await page.waitForSelector("#start:not([disabled])", { timeout: 15000 });
+    const [popup] = await Promise.all([page.waitForEvent("popup"), page.click("#start")]);
+    await popup.waitForSelector(button);
+    await popup.click(button);
+    await page.waitForURL((u) => u.pathname.endsWith("/result"), { timeout: 15000 });
+    await page.waitForSelector("h1");
+    await shot(page, `${name}-result`);
+    await a11y(page, `${name} result`);
+    return { heading: await page.textContent("h1"), text: await page.textContent("main") };
+  });
+}
+
+// WhatsApp with an unverified number: the verification page, a code by SMS, back to the platform.
+await flow("whatsappVerify", async (context, page) => {
+  await page.goto(plan.links.whatsappVerify);
+  await page.waitForSelector("#start:not([disabled])", { timeout: 15000 });
+  const [popup] = await Promise.all([page.waitForEvent("popup"), page.click("#start")]);
+  await popup.waitForSelector("#finish");
+  await popup.check(`input[name=phone][value="${plan.unverifiedPhone}"]`);
+  await popup.click("#finish");
+  await page.waitForURL((u) => u.pathname.endsWith("/verify"), { timeout: 15000 });
+  await shot(page, "whatsappVerify-1-page");
+  await a11y(page, "verify");
+  await page.click("#send-code");
+  await page.waitForSelector("#code");
+  await shot(page, "whatsappVerify-2-sent");
+  // The SMS: what the simulator sent to the phone (read by this script, not by the page).
+  const codes = await (await fetch(`${plan.sim}/_sim/verification_codes`)).json();
+  await page.fill("#code", "000000" === codes[plan.unverifiedPhone] ? "111111" : "000000");
+  await page.click("#verify");
+  await page.waitForSelector("[role=alert]");
+  await shot(page, "whatsappVerify-3-wrong-code");
+  const wrong = await page.textContent("[role=alert]");
+  await page.fill("#code", codes[plan.unverifiedPhone]);
+  await page.click("#verify");
+  return { wrong, landed: await landOnReturn(page) };
 });
 
 // Instagram Login: landing → Instagram dialog → back to the platform (one account: no picker).

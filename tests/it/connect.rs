@@ -21,6 +21,9 @@ both_backends!(
     messenger_flow_picks_a_page_and_returns_to_the_platform,
     instagram_login_connects_and_cancel_fails_the_session,
     embedded_signup_connects_a_number_and_waits_for_a_pending_name,
+    embedded_signup_v4_finish_events_lead_to_their_outcomes,
+    embedded_signup_verifies_an_unverified_number_with_a_code,
+    embedded_signup_stores_the_person_so_deauthorize_disconnects,
     p06_expired_links_forged_and_replayed_states_are_refused,
     p09_p03_token_health_refreshes_and_deletes_dead_tokens,
     dropped_subscription_is_restored_and_reported,
@@ -536,6 +539,450 @@ async fn es_code(b: &mut Browser, sim: &GraphSim, phone: &str) -> String {
         .next()
         .expect("code")
         .to_string()
+}
+
+/// What Meta's popup said: the session-info message it posts to the page (parsed from the
+/// simulated popup's closing page) and the code it hands the SDK (`None` for a cancel).
+struct EsPopup {
+    message: Value,
+    code: Option<String>,
+}
+
+/// Plays the simulated Embedded Signup popup over HTTP with `extras` (as FB.login passes them)
+/// and the form fields of the person's choice (`action`, `phone`, `step`).
+async fn es_popup(
+    b: &mut Browser,
+    sim: &GraphSim,
+    extras: &Value,
+    form: &[(&str, &str)],
+) -> EsPopup {
+    let extras = extras.to_string();
+    let base = format!("{}/dialog-fb/v25.0/dialog/embedded_signup", sim.url());
+    let url = format!(
+        "{base}?app_id={APP_ID}&config_id=990000000000777&extras={}",
+        url::form_urlencoded::byte_serialize(extras.as_bytes()).collect::<String>()
+    );
+    let page = b.get(&url).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    let mut fields = vec![
+        ("app_id", APP_ID),
+        ("config_id", "990000000000777"),
+        ("extras", extras.as_str()),
+    ];
+    fields.extend_from_slice(form);
+    let done = b.post(&base, &fields).await;
+    let json_after = |marker: &str| -> Value {
+        let start = done
+            .body
+            .find(marker)
+            .unwrap_or_else(|| panic!("no {marker} in {}", done.body))
+            + marker.len();
+        serde_json::Deserializer::from_str(&done.body[start..])
+            .into_iter::<Value>()
+            .next()
+            .expect("json")
+            .expect("valid json")
+    };
+    let message = json_after("var s=");
+    let login = json_after(",l=");
+    EsPopup {
+        message,
+        code: login["code"].as_str().map(str::to_string),
+    }
+}
+
+/// Posts what the connect page's script posts after the popup: the code and the session info.
+async fn es_finish(env: &Connect, b: &Browser, link: &str, popup: &EsPopup) -> Value {
+    let d = &popup.message["data"];
+    let cookie = b.cookies.get("mb_connect").cloned().expect("cookie");
+    env.app
+        .http
+        .post(format!("{link}/embedded"))
+        .header("cookie", format!("mb_connect={cookie}"))
+        .json(&json!({
+            "code": popup.code, "event": popup.message["event"],
+            "waba_id": d["waba_id"], "phone_number_id": d["phone_number_id"],
+            "business_id": d["business_id"], "current_step": d["current_step"],
+            "error_message": d["error_message"], "error_code": d["error_code"],
+            "session_id": d["session_id"],
+        }))
+        .send()
+        .await
+        .expect("finish")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// A started WhatsApp session: (session id, link, browser).
+async fn es_started(env: &Connect) -> (String, String, Browser) {
+    let (id, link) = env.session("whatsapp").await;
+    let mut b = Browser::new();
+    let landing = b.get(&link).await;
+    assert_eq!(landing.status, 200, "{}", landing.body);
+    assert_eq!(b.post(&format!("{link}/start"), &[]).await.status, 200);
+    (id, link, b)
+}
+
+const V4_EXTRAS: &str = r#"{"setup":{}}"#;
+const BUSINESS_APP_EXTRAS: &str =
+    r#"{"setup":{},"featureType":"whatsapp_business_app_onboarding","sessionInfoVersion":"3"}"#;
+
+/// Embedded Signup v4: every way the popup can end is shown to the person as what it is
+/// (Meta's "Implementation" page: FINISH, FINISH_ONLY_WABA, FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING,
+/// CANCEL with current_step or with a reported error, ERROR).
+async fn embedded_signup_v4_finish_events_lead_to_their_outcomes(db: Db) {
+    let env = connect_env(db, |_| {}).await;
+    // The landing page asks for the documented extras: coexistence is offered by default.
+    let (_, link) = env.session("whatsapp").await;
+    let landing = Browser::new().get(&link).await;
+    assert!(
+        landing.body.contains(r#"data-business-app="true""#),
+        "{}",
+        landing.body
+    );
+    let v4: Value = serde_json::from_str(V4_EXTRAS).expect("extras");
+    let app_extras: Value = serde_json::from_str(BUSINESS_APP_EXTRAS).expect("extras");
+
+    // FINISH_ONLY_WABA: the WABA was shared without a number; the person is told so.
+    let (id, link, mut b) = es_started(&env).await;
+    let popup = es_popup(
+        &mut b,
+        &env.sim,
+        &v4,
+        &[("action", "finish_only_waba"), ("phone", PHONE1)],
+    )
+    .await;
+    assert_eq!(
+        popup.message["event"], "FINISH_ONLY_WABA",
+        "{}",
+        popup.message
+    );
+    assert!(popup.code.is_some(), "a finished flow hands over a code");
+    let v = es_finish(&env, &b, &link, &popup).await;
+    let result = v["redirect"].as_str().expect("redirect").to_string();
+    assert!(
+        result.ends_with(&format!("/connect/session/{id}/result")),
+        "{v}"
+    );
+    let page = b.get(&absolute(&env.app.url, &result)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("No phone number was added"),
+        "{}",
+        page.body
+    );
+    assert!(
+        page.body.contains("no phone number was added to it"),
+        "{}",
+        page.body
+    );
+    let view = env.session_view(&id).await;
+    assert_eq!(view["state"], "failed", "{view}");
+    assert_eq!(view["failure"]["code"], "no_phone_number", "{view}");
+
+    // CANCEL at a step: the step is shown.
+    let (id, link, mut b) = es_started(&env).await;
+    let popup = es_popup(
+        &mut b,
+        &env.sim,
+        &v4,
+        &[("action", "cancel"), ("step", "WABA_SELECTION")],
+    )
+    .await;
+    assert_eq!(
+        popup.message,
+        json!({"type": "WA_EMBEDDED_SIGNUP", "event": "CANCEL", "data": {"current_step": "WABA_SELECTION"}})
+    );
+    assert!(popup.code.is_none());
+    let v = es_finish(&env, &b, &link, &popup).await;
+    let page = b
+        .get(&absolute(
+            &env.app.url,
+            v["redirect"].as_str().expect("redirect"),
+        ))
+        .await;
+    assert!(page.body.contains("Connection cancelled"), "{}", page.body);
+    assert!(page.body.contains("WABA_SELECTION"), "{}", page.body);
+    assert_eq!(env.session_view(&id).await["failure"]["code"], "cancelled");
+
+    // CANCEL with an error the person reported, and ERROR: Meta's message and reference shown.
+    for action in ["report_error", "error"] {
+        let (id, link, mut b) = es_started(&env).await;
+        let popup = es_popup(
+            &mut b,
+            &env.sim,
+            &v4,
+            &[
+                ("action", action),
+                ("error_message", "Your display name is not allowed."),
+                ("error_code", "524126"),
+            ],
+        )
+        .await;
+        let expected_event = if action == "error" { "ERROR" } else { "CANCEL" };
+        assert_eq!(popup.message["event"], expected_event, "{}", popup.message);
+        let v = es_finish(&env, &b, &link, &popup).await;
+        let page = b
+            .get(&absolute(
+                &env.app.url,
+                v["redirect"].as_str().expect("redirect"),
+            ))
+            .await;
+        assert_eq!(page.status, 502, "{}", page.body);
+        assert!(
+            page.body.contains("Meta&#x27;s sign-up reported a problem")
+                || page.body.contains("Meta's sign-up reported a problem"),
+            "{}",
+            page.body
+        );
+        assert!(
+            page.body.contains("Your display name is not allowed."),
+            "{action}: {}",
+            page.body
+        );
+        assert!(page.body.contains("524126"), "{}", page.body);
+        assert_eq!(env.session_view(&id).await["failure"]["code"], "meta_error");
+    }
+
+    // FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING: the number keeps its WhatsApp Business app; it is
+    // connected without /register and its contacts and history sync is requested.
+    let mut accounts = env.sim.accounts();
+    accounts.businesses[0].wabas[0].phone_numbers[0].on_biz_app = true;
+    env.sim.set_accounts(accounts);
+    // The default flow does not offer a WhatsApp Business app number.
+    let (_, _, mut b) = es_started(&env).await;
+    let refused = es_popup_refused(&mut b, &env.sim, &v4, PHONE1).await;
+    assert!(refused.contains("WhatsApp Business app"), "{refused}");
+    let (id, link, mut b) = es_started(&env).await;
+    let popup = es_popup(
+        &mut b,
+        &env.sim,
+        &app_extras,
+        &[("action", "finish_business_app"), ("phone", PHONE1)],
+    )
+    .await;
+    assert_eq!(
+        popup.message,
+        json!({"type": "WA_EMBEDDED_SIGNUP", "event": "FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING", "version": 3, "data": {"waba_id": "102000000000001"}})
+    );
+    let v = es_finish(&env, &b, &link, &popup).await;
+    assert!(
+        v["redirect"]
+            .as_str()
+            .expect("redirect")
+            .starts_with(&env.return_url()),
+        "{v}"
+    );
+    let view = env.session_view(&id).await;
+    assert_eq!(view["state"], "completed", "{view}");
+    let channel = view["channel_ids"][0]
+        .as_str()
+        .expect("channel")
+        .to_string();
+    let (_, ch) = env
+        .app
+        .v1(&env.tenant, Method::GET, &format!("/v1/channels/{channel}"))
+        .await;
+    assert_eq!(ch["external_id"], PHONE1, "{ch}");
+    assert_eq!(ch["status"], "active", "{ch}");
+    assert!(
+        env.sim.registered_phones().is_empty(),
+        "a WhatsApp Business app number is never registered"
+    );
+    assert!(env.sim.subscriptions().contains_key("102000000000001"));
+    assert_eq!(
+        env.sim.smb_syncs(),
+        vec![
+            (PHONE1.to_string(), "history".to_string()),
+            (PHONE1.to_string(), "smb_app_state_sync".to_string())
+        ]
+    );
+
+    // FINISH: connected and registered (the default flow).
+    let (id, link, mut b) = es_started(&env).await;
+    let popup = es_popup(
+        &mut b,
+        &env.sim,
+        &app_extras,
+        &[("action", "finish"), ("phone", PHONE2)],
+    )
+    .await;
+    assert_eq!(popup.message["event"], "FINISH");
+    assert_eq!(popup.message["data"]["phone_number_id"], PHONE2);
+    es_finish(&env, &b, &link, &popup).await;
+    assert_eq!(env.session_view(&id).await["state"], "completed");
+    env.app.stop().await;
+}
+
+/// The popup's error page for a number the flow does not offer (its text).
+async fn es_popup_refused(b: &mut Browser, sim: &GraphSim, extras: &Value, phone: &str) -> String {
+    let extras = extras.to_string();
+    let base = format!("{}/dialog-fb/v25.0/dialog/embedded_signup", sim.url());
+    let page = b
+        .post(
+            &base,
+            &[
+                ("app_id", APP_ID),
+                ("config_id", "990000000000777"),
+                ("extras", extras.as_str()),
+                ("action", "finish"),
+                ("phone", phone),
+            ],
+        )
+        .await;
+    assert!(!page.body.contains("SIM_FB_LOGIN"), "{}", page.body);
+    page.body
+}
+
+/// A number that finishes Embedded Signup unverified is verified with the code Meta sends
+/// (request_code / verify_code), then registered; a wrong code is refused and can be retried.
+async fn embedded_signup_verifies_an_unverified_number_with_a_code(db: Db) {
+    let env = connect_env(db, |_| {}).await;
+    let mut accounts = env.sim.accounts();
+    accounts.businesses[0].wabas[0].phone_numbers[0].code_verification_status =
+        Some("NOT_VERIFIED".into());
+    env.sim.set_accounts(accounts);
+    let (id, link, mut b) = es_started(&env).await;
+    let v4: Value = serde_json::from_str(V4_EXTRAS).expect("extras");
+    let popup = es_popup(
+        &mut b,
+        &env.sim,
+        &v4,
+        &[("action", "finish"), ("phone", PHONE1)],
+    )
+    .await;
+    let v = es_finish(&env, &b, &link, &popup).await;
+    let verify = format!("/connect/session/{id}/verify");
+    assert_eq!(v["redirect"], verify.as_str(), "{v}");
+    assert!(
+        env.sim.registered_phones().is_empty(),
+        "not registered before it is verified"
+    );
+    let page = b.get(&absolute(&env.app.url, &verify)).await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(
+        page.body.contains("Verify your phone number") && page.body.contains("+1 555-0100"),
+        "{}",
+        page.body
+    );
+    let csrf = hidden_value(&page.body, "csrf");
+    // Another browser cannot use the page.
+    let other = Browser::new().get(&absolute(&env.app.url, &verify)).await;
+    assert_eq!(other.status, 403);
+    // A code before one was sent: Meta refuses it (136025), the page says so.
+    let url = absolute(&env.app.url, &verify);
+    let early = b.post(&url, &[("csrf", &csrf), ("code", "123456")]).await;
+    assert_eq!(early.status, 422, "{}", early.body);
+    assert!(
+        early.body.contains("did not accept this code"),
+        "{}",
+        early.body
+    );
+    // Letters are refused before Meta is asked.
+    let letters = b.post(&url, &[("csrf", &csrf), ("code", "12ab56")]).await;
+    assert_eq!(letters.status, 422, "{}", letters.body);
+    // Send the code by SMS.
+    let sent = b
+        .post(
+            &format!("{url}/request"),
+            &[("csrf", &csrf), ("code_method", "SMS")],
+        )
+        .await;
+    assert_eq!(sent.status, 200, "{}", sent.body);
+    assert!(sent.body.contains("sent a text message"), "{}", sent.body);
+    let code = env.sim.verification_code(PHONE1).expect("a code was sent");
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let bad = b.post(&url, &[("csrf", &csrf), ("code", wrong)]).await;
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert_eq!(
+        env.session_view(&id).await["state"],
+        "pending",
+        "a wrong code can be retried"
+    );
+    let good = b.post(&url, &[("csrf", &csrf), ("code", &code)]).await;
+    assert_eq!(good.status, 303, "{}", good.body);
+    assert!(
+        good.location
+            .as_deref()
+            .expect("location")
+            .starts_with(&env.return_url())
+    );
+    let view = env.session_view(&id).await;
+    assert_eq!(view["state"], "completed", "{view}");
+    let channel = view["channel_ids"][0]
+        .as_str()
+        .expect("channel")
+        .to_string();
+    let (_, ch) = env
+        .app
+        .v1(&env.tenant, Method::GET, &format!("/v1/channels/{channel}"))
+        .await;
+    assert_eq!(ch["status"], "active", "{ch}");
+    assert_eq!(env.sim.registered_phones(), vec![PHONE1.to_string()]);
+    assert_eq!(
+        env.sim.accounts().businesses[0].wabas[0].phone_numbers[0]
+            .code_verification_status
+            .as_deref(),
+        Some("VERIFIED")
+    );
+    env.app.stop().await;
+}
+
+/// The channel of an Embedded Signup carries the person's app-scoped id (from `/me`), not the
+/// business integration system user's (`debug_token`): Meta's deauthorize callback for that
+/// person disconnects it.
+async fn embedded_signup_stores_the_person_so_deauthorize_disconnects(db: Db) {
+    let env = connect_env(db, |_| {}).await;
+    let (id, link, mut b) = es_started(&env).await;
+    let v4: Value = serde_json::from_str(V4_EXTRAS).expect("extras");
+    let popup = es_popup(
+        &mut b,
+        &env.sim,
+        &v4,
+        &[("action", "finish"), ("phone", PHONE1)],
+    )
+    .await;
+    es_finish(&env, &b, &link, &popup).await;
+    let view = env.session_view(&id).await;
+    let channel = view["channel_ids"][0]
+        .as_str()
+        .expect("channel")
+        .to_string();
+    // The system user's id finds nothing.
+    let system_user = json!({"algorithm": "HMAC-SHA256", "issued_at": chrono::Utc::now().timestamp(), "user_id": "129000000000001"});
+    let (status, _) = post_signed_request(
+        &env.app,
+        "/meta/deauthorize",
+        &sign_request(&system_user, APP_SECRET),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, ch) = env
+        .app
+        .v1(&env.tenant, Method::GET, &format!("/v1/channels/{channel}"))
+        .await;
+    assert_eq!(ch["status"], "active", "{ch}");
+    // The person removes the app.
+    let person = json!({"algorithm": "HMAC-SHA256", "issued_at": chrono::Utc::now().timestamp(), "user_id": USER});
+    let (status, _) = post_signed_request(
+        &env.app,
+        "/meta/deauthorize",
+        &sign_request(&person, APP_SECRET),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, ch) = env
+        .app
+        .v1(&env.tenant, Method::GET, &format!("/v1/channels/{channel}"))
+        .await;
+    assert_eq!(ch["status"], "disconnected", "{ch}");
+    assert!(
+        env.token_enc(&channel).await.is_none(),
+        "the token is deleted"
+    );
+    env.wait_event("channel.disconnected", 1).await;
+    env.app.stop().await;
 }
 
 async fn embedded_signup_connects_a_number_and_waits_for_a_pending_name(db: Db) {

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::connect::{IG_LOGIN, PAGE2, PHONE1, connect_env};
+use crate::connect::{IG_LOGIN, PAGE2, PHONE1, PHONE2, connect_env};
 use crate::helpers::*;
 
 fn browser_tools() -> Option<(PathBuf, PathBuf)> {
@@ -47,6 +47,15 @@ async fn p16_connect_pages_in_a_real_browser() {
     let env = connect_env(Db::Sqlite, |_| {}).await;
     let (_, messenger) = env.session("messenger").await;
     let (_, whatsapp) = env.session("whatsapp").await;
+    let (_, wa_only_waba) = env.session("whatsapp").await;
+    let (_, wa_error) = env.session("whatsapp").await;
+    let (_, wa_failed) = env.session("whatsapp").await;
+    let (_, wa_cancel) = env.session("whatsapp").await;
+    let (_, wa_verify) = env.session("whatsapp").await;
+    let mut accounts = env.sim.accounts();
+    accounts.businesses[0].wabas[0].phone_numbers[1].code_verification_status =
+        Some("NOT_VERIFIED".into());
+    env.sim.set_accounts(accounts);
     let (_, instagram) = env.session("instagram").await;
     let (cancel_id, cancel) = env.session("messenger").await;
     let (expired_id, expired) = env.session("messenger").await;
@@ -62,7 +71,11 @@ async fn p16_connect_pages_in_a_real_browser() {
         "returnUrl": env.return_url(),
         "artifacts": artifacts,
         "chromium": chromium,
+        "unverifiedPhone": PHONE2,
         "links": {"messenger": messenger, "whatsapp": whatsapp, "instagram": instagram,
+                  "whatsappOnlyWaba": wa_only_waba, "whatsappError": wa_error,
+                  "whatsappFailed": wa_failed, "whatsappCancel": wa_cancel,
+                  "whatsappVerify": wa_verify,
                   "cancel": cancel, "expired": expired},
     });
     let out = tokio::task::spawn_blocking(move || {
@@ -129,6 +142,50 @@ async fn p16_connect_pages_in_a_real_browser() {
             .expect("ig")
             .contains("status=completed")
     );
+    // Embedded Signup v4's other ends, as the person sees them.
+    let f = &r["flows"];
+    assert_eq!(
+        f["whatsappOnlyWaba"]["heading"], "No phone number was added",
+        "{f}"
+    );
+    assert_eq!(
+        f["whatsappError"]["heading"], "Meta's sign-up reported a problem",
+        "{f}"
+    );
+    for name in ["whatsappError", "whatsappFailed"] {
+        let text = f[name]["text"].as_str().expect("text");
+        assert!(
+            text.contains("Your verified name violates WhatsApp guidelines")
+                && text.contains("524126"),
+            "{name}: {text}"
+        );
+    }
+    assert_eq!(
+        f["whatsappCancel"]["heading"], "Connection cancelled",
+        "{f}"
+    );
+    assert!(
+        f["whatsappCancel"]["text"]
+            .as_str()
+            .expect("text")
+            .contains("PHONE_NUMBER_SETUP"),
+        "{f}"
+    );
+    let v = &f["whatsappVerify"];
+    assert!(
+        v["wrong"]
+            .as_str()
+            .expect("wrong")
+            .contains("did not accept this code"),
+        "{v}"
+    );
+    assert!(
+        v["landed"]
+            .as_str()
+            .expect("landed")
+            .contains("status=completed"),
+        "{v}"
+    );
     let c = &r["flows"]["cancel"];
     assert_eq!(c["heading"], "Connection cancelled");
     assert!(
@@ -153,7 +210,12 @@ async fn p16_connect_pages_in_a_real_browser() {
             .expect("channels");
     assert_eq!(
         external,
-        vec![PAGE2.to_string(), PHONE1.to_string(), IG_LOGIN.to_string()]
+        vec![
+            PAGE2.to_string(),
+            PHONE1.to_string(),
+            PHONE2.to_string(),
+            IG_LOGIN.to_string()
+        ]
     );
     for asset in [PAGE2, PHONE1, IG_LOGIN] {
         let enc: String =
@@ -181,8 +243,8 @@ async fn p16_connect_pages_in_a_real_browser() {
         env.session_view(&cancel_id).await["failure"]["code"],
         "cancelled"
     );
-    env.wait_event("channel.connected", 3).await;
+    env.wait_event("channel.connected", 4).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(env.events("channel.connected").len(), 3);
+    assert_eq!(env.events("channel.connected").len(), 4);
     env.app.stop().await;
 }
