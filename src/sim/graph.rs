@@ -1334,7 +1334,8 @@ fn whatsapp_message(state: &Arc<State>, channel: &Channel, json: &Value, at: Ins
 }
 
 enum MetaRequest {
-    Action(String),
+    /// A sender action: (recipient, the message reacted to for `react` / `unreact`).
+    Action(String, Option<String>),
     Send(String),
 }
 
@@ -1354,9 +1355,12 @@ fn validate_meta(body: &Value, kind: Kind) -> Result<MetaRequest, String> {
         if obj.contains_key("message") {
             return Err("Param sender_action cannot be sent with message".into());
         }
+        let mut reacted = None;
         match action.as_str() {
             Some("typing_on" | "typing_off" | "mark_seen") => {}
             Some("react" | "unreact") => {
+                reacted = nonempty_str(obj.get("payload").and_then(|p| p.get("message_id")))
+                    .map(str::to_owned);
                 if nonempty_str(obj.get("payload").and_then(|p| p.get("message_id"))).is_none() {
                     return Err("Param payload[message_id] is required".into());
                 }
@@ -1373,7 +1377,7 @@ fn validate_meta(body: &Value, kind: Kind) -> Result<MetaRequest, String> {
                 );
             }
         }
-        return Ok(MetaRequest::Action(rid));
+        return Ok(MetaRequest::Action(rid, reacted));
     }
     match obj.get("messaging_type").map(Value::as_str) {
         None | Some(Some("RESPONSE" | "UPDATE")) => {}
@@ -1446,7 +1450,15 @@ fn meta_message(state: &Arc<State>, channel: &Channel, json: &Value) -> Handled 
     };
     let mut h = match validate_meta(json, channel.kind) {
         Err(what) => Handled::new(err_param(&what, channel.kind)),
-        Ok(MetaRequest::Action(rid)) => {
+        // Sender Actions (Messenger Platform, read 2026-12-02,
+        // https://developers.facebook.com/documentation/business-messaging/messenger-platform/send-messages/sender-actions):
+        // a reaction answers the recipient's id and the message id; typing and seen answer the
+        // recipient's id only (Send API reference).
+        Ok(MetaRequest::Action(rid, Some(mid))) => Handled::new(Reply::json(
+            200,
+            &json!({"recipient_id": rid, "message_id": mid}),
+        )),
+        Ok(MetaRequest::Action(rid, None)) => {
             Handled::new(Reply::json(200, &json!({"recipient_id": rid})))
         }
         Ok(MetaRequest::Send(rid)) => {

@@ -3198,3 +3198,62 @@ mod tests {
         assert_eq!(status, 401, "expired tokens cannot be refreshed");
     }
 }
+
+/// Fixtures for tests that need a token or code without driving the dialogs (the conformance
+/// harness): they mint exactly what the dialogs would.
+impl GraphSim {
+    /// A short-lived Facebook user token, as the Facebook Login dialog's code exchange hands out
+    /// when the person granted every Page of the simulated accounts with `scopes`.
+    pub fn mint_user_token(&self, scopes: &[&str]) -> String {
+        let mut guard = lock(&self.state.inner);
+        let inner = &mut *guard;
+        let user_id = inner.onboard.accounts.user.id.clone();
+        let assets = all_page_assets(&inner.onboard.accounts);
+        mint(
+            inner,
+            Mint {
+                kind: TokenKind::User,
+                user_id: &user_id,
+                assets,
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                expires_in: Some(SHORT_USER_SECS),
+                long_lived: false,
+            },
+        )
+    }
+
+    /// An authorization code of the Facebook Login dialog for `redirect_uri` that grants every
+    /// Page of the simulated accounts with `scopes` (valid 10 minutes, usable once).
+    pub fn mint_login_code(&self, redirect_uri: &str, scopes: &[&str]) -> String {
+        let mut guard = lock(&self.state.inner);
+        let inner = &mut *guard;
+        let pages = inner
+            .onboard
+            .accounts
+            .pages
+            .iter()
+            .map(|p| p.id.clone())
+            .collect();
+        new_code(
+            inner,
+            CodeFlow::FbLogin {
+                redirect_uri: redirect_uri.to_owned(),
+                pages,
+            },
+            scopes.iter().map(|s| (*s).to_owned()).collect(),
+            Duration::from_secs(600),
+        )
+    }
+}
+
+/// Every Page id of `accounts` and the Instagram account linked to it.
+fn all_page_assets(accounts: &SimAccounts) -> Vec<String> {
+    let mut assets = Vec::new();
+    for page in &accounts.pages {
+        if let Some(ig) = &page.instagram {
+            assets.push(ig.id.clone());
+        }
+        assets.push(page.id.clone());
+    }
+    assets
+}
