@@ -1380,6 +1380,12 @@ fn validate_meta(body: &Value, kind: Kind) -> Result<MetaRequest, String> {
         return Ok(MetaRequest::Action(rid, reacted));
     }
     match obj.get("messaging_type").map(Value::as_str) {
+        // Send API Reference (Messenger Platform, read 2026-12-02,
+        // https://developers.facebook.com/docs/messenger-platform/reference/send-api):
+        // `messaging_type` is required for a message; Instagram's pages send without it.
+        None if kind == Kind::Messenger => {
+            return Err("The parameter messaging_type is required".into());
+        }
         None | Some(Some("RESPONSE" | "UPDATE")) => {}
         Some(Some("MESSAGE_TAG")) => {
             if nonempty_str(obj.get("tag")).is_none() {
@@ -2605,7 +2611,7 @@ mod tests {
             (200, json!({"recipient_id": IGSID}))
         );
         // Messenger through /me/messages with the Page token; an attachment by URL.
-        let attachment = json!({"recipient": {"id": PSID}, "message": {"attachment":
+        let attachment = json!({"recipient": {"id": PSID}, "messaging_type": "RESPONSE", "message": {"attachment":
             {"type": "image", "payload": {"url": "https://cdn.example.com/a.jpg", "is_reusable": true}}}});
         let (status, body) = post(&sim, "/v25.0/me/messages", Some(PAGE_TOKEN), attachment).await;
         assert_eq!(status, 200);
