@@ -568,7 +568,8 @@ struct SendCase {
     corpus: &'static str,
     kind: ChannelKind,
     message: Value,
-    tag: Option<&'static str>,
+    /// Other fields of the request (`tag`, `reply_to`).
+    extra: Value,
 }
 
 fn send_cases() -> Vec<SendCase> {
@@ -577,7 +578,7 @@ fn send_cases() -> Vec<SendCase> {
         corpus,
         kind,
         message,
-        tag: None,
+        extra: json!({}),
     };
     let mut cases = vec![
         c(
@@ -673,7 +674,13 @@ fn send_cases() -> Vec<SendCase> {
             corpus: "messenger.messages.tag",
             kind: FB,
             message: json!({"type": "text", "body": "Seu pedido saiu"}),
-            tag: Some("human_agent"),
+            extra: json!({"tag": "human_agent"}),
+        },
+        SendCase {
+            corpus: "whatsapp.messages.text",
+            kind: WA,
+            message: json!({"type": "text", "body": "Respondendo"}),
+            extra: json!({"reply_to": "wamid.HBgMquoted"}),
         },
         c(
             "messenger.sender_action.react",
@@ -750,8 +757,8 @@ fn parse_request(case: &SendCase) -> SendMessageRequest {
         PSID
     };
     let mut req = json!({"channel_id": "ch_conformance", "to": to, "message": case.message});
-    if let Some(tag) = case.tag {
-        req["tag"] = json!(tag);
+    for (k, v) in case.extra.as_object().into_iter().flatten() {
+        req[k] = v.clone();
     }
     SendMessageRequest::parse_from_json(Some(req))
         .unwrap_or_else(|e| panic!("{}: sample request: {}", case.corpus, e.into_message()))
@@ -1218,11 +1225,17 @@ impl SimWorld {
             };
         }
         Some(match v {
-            Value::Object(m) => Value::Object(
-                m.iter()
+            Value::Object(m) => {
+                let filled: Map<String, Value> = m
+                    .iter()
                     .filter_map(|(k, v)| Some((k.clone(), self.fill(v)?)))
-                    .collect(),
-            ),
+                    .collect();
+                // An optional object none of whose values is sent is left out.
+                if filled.is_empty() && optional(v) {
+                    return None;
+                }
+                Value::Object(filled)
+            }
             Value::Array(a) => Value::Array(a.iter().filter_map(|v| self.fill(v)).collect()),
             other => other.clone(),
         })
