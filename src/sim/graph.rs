@@ -1628,7 +1628,16 @@ async fn read_upload(req: &Request, body: RequestBody) -> Result<(String, Vec<u8
 }
 
 fn debug_token(state: &Arc<State>, req: &Request, token: Option<&str>) -> Handled {
-    if token.is_none() {
+    // Debug-Token reference (Graph API, read 2026-12-02,
+    // https://developers.facebook.com/docs/graph-api/reference/debug_token): the caller is the
+    // app's access token (`{app-id}|{app-secret}`) or an app developer's user token; anything
+    // else is an invalid token (code 190, Handling Errors).
+    let caller_ok = match token.map(|t| t.split_once('|')) {
+        None => false,
+        Some(Some((app, secret))) => app == APP_ID && onboarding::secret_ok(state, Some(secret)),
+        Some(None) => token.is_some_and(|t| lock(&state.inner).token_state(t) == TokenState::Valid),
+    };
+    if !caller_ok {
         return Handled::new(err_token(TokenState::Unknown));
     }
     let Some(input) = query_param(req, "input_token").filter(|t| !t.is_empty()) else {

@@ -678,7 +678,7 @@ fn app_secret(state: &State) -> String {
 }
 
 /// An empty simulator secret accepts any non-empty `client_secret`.
-fn secret_ok(state: &State, given: Option<&str>) -> bool {
+pub(super) fn secret_ok(state: &State, given: Option<&str>) -> bool {
     let secret = app_secret(state);
     match given {
         Some(g) if !g.is_empty() => secret.is_empty() || g == secret,
@@ -2874,7 +2874,7 @@ mod tests {
         let (_, dbg) = get(
             &sim,
             &format!("/v25.0/debug_token?input_token={page_token}"),
-            Some("app|token"),
+            Some(&format!("{APP_ID}|{SECRET}")),
         )
         .await;
         assert_eq!(dbg["data"]["type"], "PAGE");
@@ -2906,7 +2906,7 @@ mod tests {
         let (_, dbg) = get(
             &sim,
             &format!("/v25.0/debug_token?input_token={page_token}"),
-            Some("app|token"),
+            Some(&format!("{APP_ID}|{SECRET}")),
         )
         .await;
         assert_eq!(dbg["data"]["is_valid"], false);
@@ -3179,7 +3179,7 @@ mod tests {
         let (_, dbg) = get(
             &sim,
             &format!("/v25.0/debug_token?input_token={long}"),
-            Some("app|token"),
+            Some(&format!("{APP_ID}|{SECRET}")),
         )
         .await;
         assert_eq!(dbg["data"]["is_valid"], true);

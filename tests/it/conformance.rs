@@ -670,6 +670,12 @@ fn send_cases() -> Vec<SendCase> {
             json!({"type": "mark_read", "message_id": "wamid.HBgM", "typing_indicator": true}),
         ),
         c("messenger.messages.text", FB, json!({"type": "text", "body": "Oi"})),
+        c(
+            "messenger.messages.quick_replies",
+            FB,
+            json!({"type": "text", "body": "Tamanho?",
+                   "quick_replies": [{"title": "P", "payload": "size_p"}]}),
+        ),
         SendCase {
             corpus: "messenger.messages.tag",
             kind: FB,
