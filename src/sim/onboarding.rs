@@ -3200,24 +3200,35 @@ mod tests {
 }
 
 /// Fixtures for tests that need a token or code without driving the dialogs (the conformance
-/// harness): they mint exactly what the dialogs would.
+/// harness): they mint exactly what the dialogs and code exchanges would.
 impl GraphSim {
-    /// A short-lived Facebook user token, as the Facebook Login dialog's code exchange hands out
-    /// when the person granted every Page of the simulated accounts with `scopes`.
-    pub fn mint_user_token(&self, scopes: &[&str]) -> String {
+    /// A token of `kind` for `assets` with `scopes`, as the connect flows mint it: user tokens
+    /// short-lived, the others long-lived (business and Page tokens never expire). Minting a
+    /// sending token registers the asset as a channel when it has none yet.
+    pub fn mint_token(&self, kind: TokenKind, assets: &[&str], scopes: &[&str]) -> String {
         let mut guard = lock(&self.state.inner);
         let inner = &mut *guard;
-        let user_id = inner.onboard.accounts.user.id.clone();
-        let assets = all_page_assets(&inner.onboard.accounts);
+        let user_id = match kind {
+            TokenKind::IgShort | TokenKind::IgLong => {
+                assets.first().map(|a| (*a).to_owned()).unwrap_or_default()
+            }
+            _ => inner.onboard.accounts.user.id.clone(),
+        };
+        let (expires_in, long_lived) = match kind {
+            TokenKind::User => (Some(SHORT_USER_SECS), false),
+            TokenKind::IgShort => (Some(3_600), false),
+            TokenKind::IgLong => (Some(60 * 86_400), true),
+            TokenKind::Page | TokenKind::Business => (None, true),
+        };
         mint(
             inner,
             Mint {
-                kind: TokenKind::User,
+                kind,
                 user_id: &user_id,
-                assets,
+                assets: assets.iter().map(|a| (*a).to_owned()).collect(),
                 scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
-                expires_in: Some(SHORT_USER_SECS),
-                long_lived: false,
+                expires_in,
+                long_lived,
             },
         )
     }
@@ -3244,16 +3255,22 @@ impl GraphSim {
             Duration::from_secs(600),
         )
     }
-}
 
-/// Every Page id of `accounts` and the Instagram account linked to it.
-fn all_page_assets(accounts: &SimAccounts) -> Vec<String> {
-    let mut assets = Vec::new();
-    for page in &accounts.pages {
-        if let Some(ig) = &page.instagram {
-            assets.push(ig.id.clone());
-        }
-        assets.push(page.id.clone());
+    /// An Embedded Signup code (exchanged without `redirect_uri`) for the first WABA of the
+    /// simulated accounts, with `scopes` (valid 10 minutes, usable once).
+    pub fn mint_embedded_signup_code(&self, scopes: &[&str]) -> Option<String> {
+        let mut guard = lock(&self.state.inner);
+        let inner = &mut *guard;
+        let business = inner.onboard.accounts.businesses.first()?;
+        let flow = CodeFlow::EmbeddedSignup {
+            business_id: business.id.clone(),
+            waba_id: business.wabas.first()?.id.clone(),
+        };
+        Some(new_code(
+            inner,
+            flow,
+            scopes.iter().map(|s| (*s).to_owned()).collect(),
+            Duration::from_secs(600),
+        ))
     }
-    assets
 }
