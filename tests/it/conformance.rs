@@ -734,24 +734,87 @@ const METHODS: &[(&str, &str, &[&str])] = &[
     ),
 ];
 
-/// Calls owned by other helpers of issue 12 whose corpus files are not written yet (helper
-/// area in the middle). The lead empties this list at merge: every entry must then be in
-/// [`METHODS`] with its corpus files. Nothing here is silently skipped: the test prints it.
-const PENDING: &[(&str, &str, &str)] = &[
-    ("oauth.rs", "connectperm", "subscribe_app"),
-    ("oauth.rs", "connectperm", "unsubscribe_app"),
-    ("oauth.rs", "connectperm", "subscribed_apps"),
-    ("oauth.rs", "connectperm", "register_phone"),
-    ("oauth.rs", "leads", "fetch_lead"),
-    ("oauth.rs", "iglogin", "ig_exchange_code"),
-    ("oauth.rs", "iglogin", "ig_long_lived"),
-    ("oauth.rs", "iglogin", "ig_refresh"),
-    ("oauth.rs", "iglogin", "ig_me"),
-    ("oauth.rs", "iglogin", "ig_subscribe"),
-    ("oauth.rs", "iglogin", "ig_unsubscribe"),
-    ("oauth.rs", "iglogin", "ig_subscribed_apps"),
+/// Calls owned by other helpers of issue 12 whose corpus files are not in this branch yet:
+/// (file, helper area, method, the corpus files that will cover it). The lead empties this
+/// list at merge: once all of an entry's corpus files are in the tree the coverage test fails
+/// until the entry moves to [`METHODS`] (test A already compares those calls, see
+/// `other_helpers_calls`). Nothing here is silently skipped: the test prints every entry.
+/// Methods that exist only in the other branches are listed too, so the merge stays green.
+const PENDING: &[(&str, &str, &str, &[&str])] = &[
+    (
+        "oauth.rs",
+        "connectperm",
+        "subscribe_app",
+        &[
+            "page.subscribed_apps.post",
+            "whatsapp.waba.subscribed_apps.post",
+        ],
+    ),
+    (
+        "oauth.rs",
+        "connectperm",
+        "unsubscribe_app",
+        &[
+            "page.subscribed_apps.delete",
+            "whatsapp.waba.subscribed_apps.delete",
+        ],
+    ),
+    (
+        "oauth.rs",
+        "connectperm",
+        "subscribed_apps",
+        &[
+            "page.subscribed_apps.get",
+            "whatsapp.waba.subscribed_apps.get",
+        ],
+    ),
+    (
+        "oauth.rs",
+        "connectperm",
+        "register_phone",
+        &["whatsapp.phone.register"],
+    ),
+    (
+        "oauth.rs",
+        "connectperm",
+        "set_two_step_pin",
+        &["whatsapp.phone.two_step_pin"],
+    ),
+    ("oauth.rs", "leads", "fetch_lead", &["leads.lead"]),
+    (
+        "oauth.rs",
+        "leads",
+        "fetch_lead_ad_fields",
+        &["leads.lead_ad_fields"],
+    ),
+    (
+        "oauth.rs",
+        "leads",
+        "fetch_form_questions",
+        &["leads.form_questions"],
+    ),
+    (
+        "oauth.rs",
+        "esv4",
+        "request_code",
+        &["whatsapp.request_code"],
+    ),
+    ("oauth.rs", "esv4", "verify_code", &["whatsapp.verify_code"]),
+    (
+        "oauth.rs",
+        "esv4",
+        "smb_app_data",
+        &["whatsapp.smb_app_data"],
+    ),
+    ("oauth.rs", "iglogin", "ig_exchange_code", &[]),
+    ("oauth.rs", "iglogin", "ig_long_lived", &[]),
+    ("oauth.rs", "iglogin", "ig_refresh", &[]),
+    ("oauth.rs", "iglogin", "ig_me", &[]),
+    ("oauth.rs", "iglogin", "ig_subscribe", &[]),
+    ("oauth.rs", "iglogin", "ig_unsubscribe", &[]),
+    ("oauth.rs", "iglogin", "ig_subscribed_apps", &[]),
     // Instagram sends (every message type an Instagram channel can send).
-    ("model.rs", "iglogin", "instagram sends"),
+    ("model.rs", "iglogin", "instagram sends", &[]),
 ];
 
 fn parse_request(case: &SendCase) -> SendMessageRequest {
@@ -967,11 +1030,100 @@ async fn product_requests_match_the_corpus() {
         check_request(e, &graph.take(), "graph.facebook.com", &app_token, None),
     );
 
+    other_helpers_calls(&all, &graph, &client, &oauth, &app_token, &mut failures).await;
+
     assert!(
         failures.is_empty(),
         "the product's requests differ from Meta's documentation (corpus):\n  {}",
         failures.join("\n  ")
     );
+}
+
+/// The calls of [`PENDING`] that exist on `main`: compared as soon as their corpus file (written
+/// by the helper who owns the call) is in the tree.
+async fn other_helpers_calls(
+    all: &[Entry],
+    graph: &Capture,
+    _client: &GraphClient,
+    oauth: &OAuthClient,
+    app_token: &str,
+    failures: &mut Vec<String>,
+) {
+    let find = |id: &str| all.iter().find(|e| e.id == id);
+    let page_fields = [
+        "messages",
+        "messaging_postbacks",
+        "message_echoes",
+        "message_reactions",
+        "messaging_referrals",
+        "message_reads",
+        "message_deliveries",
+        "leadgen",
+    ];
+    let host = "graph.facebook.com";
+    if let Some(e) = find("page.subscribed_apps.post") {
+        graph.answer_with(&e.json["response"]);
+        let r = oauth.subscribe_app(PAGE_TOKEN, PAGE_ID, &page_fields).await;
+        if let Err(err) = r {
+            failures.push(format!("{}: {err}", e.id));
+        }
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "subscribe_app (Page)", errs);
+    }
+    if let Some(e) = find("whatsapp.waba.subscribed_apps.post") {
+        graph.answer_with(&e.json["response"]);
+        let _ = oauth.subscribe_app(WA_TOKEN, WABA_ID, &[]).await;
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "subscribe_app (WABA)", errs);
+    }
+    for (id, token, object) in [
+        ("page.subscribed_apps.delete", PAGE_TOKEN, PAGE_ID),
+        ("whatsapp.waba.subscribed_apps.delete", WA_TOKEN, WABA_ID),
+    ] {
+        if let Some(e) = find(id) {
+            graph.answer_with(&e.json["response"]);
+            let _ = oauth.unsubscribe_app(token, object).await;
+            let errs = check_request(e, &graph.take(), host, app_token, None);
+            report(failures, id, "unsubscribe_app", errs);
+        }
+    }
+    for (id, token, object) in [
+        ("page.subscribed_apps.get", PAGE_TOKEN, PAGE_ID),
+        ("whatsapp.waba.subscribed_apps.get", WA_TOKEN, WABA_ID),
+    ] {
+        if let Some(e) = find(id) {
+            graph.answer_with(&e.json["response"]);
+            let _ = oauth.subscribed_apps(token, object).await;
+            let errs = check_request(e, &graph.take(), host, app_token, None);
+            report(failures, id, "subscribed_apps", errs);
+        }
+    }
+    if let Some(e) = find("whatsapp.phone.register") {
+        graph.answer_with(&e.json["response"]);
+        let _ = oauth
+            .register_phone(WA_TOKEN, PHONE_NUMBER_ID, "123456")
+            .await;
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "register_phone", errs);
+    }
+    if let Some(e) = find("leads.lead") {
+        graph.answer_with(&e.json["response"]);
+        let _ = oauth.fetch_lead(PAGE_TOKEN, "1200000000000001").await;
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "fetch_lead", errs);
+    }
+    if let Some(e) = find("oauth.exchange_code.embedded_signup") {
+        graph.answer_with(&e.json["response"]);
+        let _ = oauth.exchange_code("AQDcode", None).await;
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "exchange_code (Embedded Signup)", errs);
+    }
+    if let Some(e) = find("oauth.me") {
+        graph.answer_with(&e.json["response"]);
+        let _ = oauth.me_id(WA_TOKEN).await;
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "me_id", errs);
+    }
 }
 
 fn report(failures: &mut Vec<String>, id: &str, what: &str, errs: Vec<String>) {
@@ -1023,7 +1175,7 @@ fn every_graph_call_has_a_corpus_entry() {
     for file in ["graph.rs", "oauth.rs"] {
         for m in client_methods(file) {
             let mapped = METHODS.iter().find(|(f, n, _)| *f == file && *n == m);
-            let pending = PENDING.iter().find(|(f, _, n)| *f == file && *n == m);
+            let pending = PENDING.iter().find(|(f, _, n, _)| *f == file && *n == m);
             match (mapped, pending) {
                 (Some((_, _, files)), _) => {
                     for id in *files {
@@ -1032,8 +1184,14 @@ fn every_graph_call_has_a_corpus_entry() {
                         }
                     }
                 }
-                (None, Some((_, area, _))) => {
-                    println!("pending ({area}): {file} {m} has no corpus entry yet");
+                (None, Some((_, area, _, files))) => {
+                    if !files.is_empty() && files.iter().all(|id| ids.contains(*id)) {
+                        missing.push(format!(
+                            "{file} {m}: its corpus files {files:?} are here now: move it from PENDING ({area}) to METHODS"
+                        ));
+                    } else {
+                        println!("pending ({area}): {file} {m} has no corpus entry yet");
+                    }
                 }
                 (None, None) => missing.push(format!(
                     "{file} {m}: a Graph call without a corpus entry (add its corpus file and map it in METHODS)"
@@ -1085,7 +1243,7 @@ fn every_graph_call_has_a_corpus_entry() {
             if kind == ChannelKind::Instagram
                 && PENDING
                     .iter()
-                    .any(|(f, _, n)| *f == "model.rs" && *n == "instagram sends")
+                    .any(|(f, _, n, _)| *f == "model.rs" && *n == "instagram sends")
             {
                 println!("pending (iglogin): Instagram `{t}` send has no corpus entry yet");
                 continue;
