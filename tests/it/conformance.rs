@@ -279,12 +279,15 @@ impl Captured {
 struct Capture {
     url: String,
     seen: Arc<Mutex<Vec<Captured>>>,
+    /// Woken on every captured request.
+    arrived: Arc<tokio::sync::Notify>,
     answer: Arc<Mutex<(u16, String, Vec<u8>)>>,
     _stop: metabridge::shutdown::CancellationToken,
 }
 
 struct CaptureEndpoint {
     seen: Arc<Mutex<Vec<Captured>>>,
+    arrived: Arc<tokio::sync::Notify>,
     answer: Arc<Mutex<(u16, String, Vec<u8>)>>,
 }
 
@@ -312,6 +315,7 @@ impl Endpoint for CaptureEndpoint {
             headers,
             body,
         });
+        self.arrived.notify_waiters();
         let (status, ctype, bytes) = self.answer.lock().expect("lock").clone();
         Ok(Response::builder()
             .status(poem::http::StatusCode::from_u16(status).expect("status"))
@@ -336,6 +340,7 @@ async fn capture() -> Capture {
         .as_socket_addr()
         .expect("socket addr");
     let seen = Arc::new(Mutex::new(Vec::new()));
+    let arrived = Arc::new(tokio::sync::Notify::new());
     let answer = Arc::new(Mutex::new((
         200,
         "application/json".to_owned(),
@@ -344,6 +349,7 @@ async fn capture() -> Capture {
     let stop = metabridge::shutdown::CancellationToken::new();
     let endpoint = CaptureEndpoint {
         seen: Arc::clone(&seen),
+        arrived: Arc::clone(&arrived),
         answer: Arc::clone(&answer),
     };
     let s = stop.clone();
@@ -355,6 +361,7 @@ async fn capture() -> Capture {
     Capture {
         url: format!("http://{addr}"),
         seen,
+        arrived,
         answer,
         _stop: stop,
     }
@@ -1694,9 +1701,12 @@ impl SimWorld {
     }
 
     /// A `failed` status webhook carrying `code` arrives (the simulator posts it after the
-    /// accepted send); polls the capture server, bounded.
+    /// accepted send): waits for the capture server's requests, at most 10 s.
     async fn failed_status_with(&self, code: i64) -> Result<(), String> {
-        for _ in 0..200 {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            // Registered before looking, so a webhook arriving in between still wakes us.
+            let arrived = self.hooks.arrived.notified();
             for hook in self.hooks.take() {
                 let body: Value = serde_json::from_slice(&hook.body).unwrap_or(Value::Null);
                 let status = body.pointer("/entry/0/changes/0/value/statuses/0");
@@ -1713,7 +1723,9 @@ impl SimWorld {
                     };
                 }
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+            if tokio::time::timeout_at(deadline, arrived).await.is_err() {
+                break;
+            }
         }
         Err(format!("no failed status webhook with code {code} arrived"))
     }
