@@ -1343,7 +1343,8 @@ fn whatsapp_message(state: &Arc<State>, channel: &Channel, json: &Value, at: Ins
 }
 
 enum MetaRequest {
-    Action(String),
+    /// A sender action: (recipient, the message reacted to for `react` / `unreact`).
+    Action(String, Option<String>),
     Send(String),
 }
 
@@ -1363,9 +1364,12 @@ fn validate_meta(body: &Value, kind: Kind) -> Result<MetaRequest, String> {
         if obj.contains_key("message") {
             return Err("Param sender_action cannot be sent with message".into());
         }
+        let mut reacted = None;
         match action.as_str() {
             Some("typing_on" | "typing_off" | "mark_seen") => {}
             Some("react" | "unreact") => {
+                reacted = nonempty_str(obj.get("payload").and_then(|p| p.get("message_id")))
+                    .map(str::to_owned);
                 if nonempty_str(obj.get("payload").and_then(|p| p.get("message_id"))).is_none() {
                     return Err("Param payload[message_id] is required".into());
                 }
@@ -1382,9 +1386,15 @@ fn validate_meta(body: &Value, kind: Kind) -> Result<MetaRequest, String> {
                 );
             }
         }
-        return Ok(MetaRequest::Action(rid));
+        return Ok(MetaRequest::Action(rid, reacted));
     }
     match obj.get("messaging_type").map(Value::as_str) {
+        // Send API Reference (Messenger Platform, read 2026-12-02,
+        // https://developers.facebook.com/docs/messenger-platform/reference/send-api):
+        // `messaging_type` is required for a message; Instagram's pages send without it.
+        None if kind == Kind::Messenger => {
+            return Err("The parameter messaging_type is required".into());
+        }
         None | Some(Some("RESPONSE" | "UPDATE")) => {}
         Some(Some("MESSAGE_TAG")) => {
             if nonempty_str(obj.get("tag")).is_none() {
@@ -1455,7 +1465,15 @@ fn meta_message(state: &Arc<State>, channel: &Channel, json: &Value) -> Handled 
     };
     let mut h = match validate_meta(json, channel.kind) {
         Err(what) => Handled::new(err_param(&what, channel.kind)),
-        Ok(MetaRequest::Action(rid)) => {
+        // Sender Actions (Messenger Platform, read 2026-12-02,
+        // https://developers.facebook.com/documentation/business-messaging/messenger-platform/send-messages/sender-actions):
+        // a reaction answers the recipient's id and the message id; typing and seen answer the
+        // recipient's id only (Send API reference).
+        Ok(MetaRequest::Action(rid, Some(mid))) => Handled::new(Reply::json(
+            200,
+            &json!({"recipient_id": rid, "message_id": mid}),
+        )),
+        Ok(MetaRequest::Action(rid, None)) => {
             Handled::new(Reply::json(200, &json!({"recipient_id": rid})))
         }
         Ok(MetaRequest::Send(rid)) => {
@@ -1619,7 +1637,16 @@ async fn read_upload(req: &Request, body: RequestBody) -> Result<(String, Vec<u8
 }
 
 fn debug_token(state: &Arc<State>, req: &Request, token: Option<&str>) -> Handled {
-    if token.is_none() {
+    // Debug-Token reference (Graph API, read 2026-12-02,
+    // https://developers.facebook.com/docs/graph-api/reference/debug_token): the caller is the
+    // app's access token (`{app-id}|{app-secret}`) or an app developer's user token; anything
+    // else is an invalid token (code 190, Handling Errors).
+    let caller_ok = match token.map(|t| t.split_once('|')) {
+        None => false,
+        Some(Some((app, secret))) => app == APP_ID && onboarding::secret_ok(state, Some(secret)),
+        Some(None) => token.is_some_and(|t| lock(&state.inner).token_state(t) == TokenState::Valid),
+    };
+    if !caller_ok {
         return Handled::new(err_token(TokenState::Unknown));
     }
     let Some(input) = query_param(req, "input_token").filter(|t| !t.is_empty()) else {
@@ -2602,7 +2629,7 @@ mod tests {
             (200, json!({"recipient_id": IGSID}))
         );
         // Messenger through /me/messages with the Page token; an attachment by URL.
-        let attachment = json!({"recipient": {"id": PSID}, "message": {"attachment":
+        let attachment = json!({"recipient": {"id": PSID}, "messaging_type": "RESPONSE", "message": {"attachment":
             {"type": "image", "payload": {"url": "https://cdn.example.com/a.jpg", "is_reusable": true}}}});
         let (status, body) = post(&sim, "/v25.0/me/messages", Some(PAGE_TOKEN), attachment).await;
         assert_eq!(status, 200);

@@ -718,7 +718,7 @@ fn app_secret(state: &State) -> String {
 }
 
 /// An empty simulator secret accepts any non-empty `client_secret`.
-fn secret_ok(state: &State, given: Option<&str>) -> bool {
+pub(super) fn secret_ok(state: &State, given: Option<&str>) -> bool {
     let secret = app_secret(state);
     match given {
         Some(g) if !g.is_empty() => secret.is_empty() || g == secret,
@@ -2760,6 +2760,82 @@ impl GraphSim {
     }
 }
 
+/// Fixtures for tests that need a token or code without driving the dialogs (the conformance
+/// harness): they mint exactly what the dialogs and code exchanges would.
+impl GraphSim {
+    /// A token of `kind` for `assets` with `scopes`, as the connect flows mint it: user tokens
+    /// short-lived, the others long-lived (business and Page tokens never expire). Minting a
+    /// sending token registers the asset as a channel when it has none yet.
+    pub fn mint_token(&self, kind: TokenKind, assets: &[&str], scopes: &[&str]) -> String {
+        let mut guard = lock(&self.state.inner);
+        let inner = &mut *guard;
+        let user_id = match kind {
+            TokenKind::IgShort | TokenKind::IgLong => {
+                assets.first().map(|a| (*a).to_owned()).unwrap_or_default()
+            }
+            _ => inner.onboard.accounts.user.id.clone(),
+        };
+        let (expires_in, long_lived) = match kind {
+            TokenKind::User => (Some(SHORT_USER_SECS), false),
+            TokenKind::IgShort => (Some(3_600), false),
+            TokenKind::IgLong => (Some(60 * 86_400), true),
+            TokenKind::Page | TokenKind::Business => (None, true),
+        };
+        mint(
+            inner,
+            Mint {
+                kind,
+                user_id: &user_id,
+                assets: assets.iter().map(|a| (*a).to_owned()).collect(),
+                scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+                expires_in,
+                long_lived,
+            },
+        )
+    }
+
+    /// An authorization code of the Facebook Login dialog for `redirect_uri` that grants every
+    /// Page of the simulated accounts with `scopes` (valid 10 minutes, usable once).
+    pub fn mint_login_code(&self, redirect_uri: &str, scopes: &[&str]) -> String {
+        let mut guard = lock(&self.state.inner);
+        let inner = &mut *guard;
+        let pages = inner
+            .onboard
+            .accounts
+            .pages
+            .iter()
+            .map(|p| p.id.clone())
+            .collect();
+        new_code(
+            inner,
+            CodeFlow::FbLogin {
+                redirect_uri: redirect_uri.to_owned(),
+                pages,
+            },
+            scopes.iter().map(|s| (*s).to_owned()).collect(),
+            Duration::from_secs(600),
+        )
+    }
+
+    /// An Embedded Signup code (exchanged without `redirect_uri`) for the first WABA of the
+    /// simulated accounts, with `scopes` (valid 10 minutes, usable once).
+    pub fn mint_embedded_signup_code(&self, scopes: &[&str]) -> Option<String> {
+        let mut guard = lock(&self.state.inner);
+        let inner = &mut *guard;
+        let business = inner.onboard.accounts.businesses.first()?;
+        let flow = CodeFlow::EmbeddedSignup {
+            business_id: business.id.clone(),
+            waba_id: business.wabas.first()?.id.clone(),
+        };
+        Some(new_code(
+            inner,
+            flow,
+            scopes.iter().map(|s| (*s).to_owned()).collect(),
+            Duration::from_secs(600),
+        ))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -3375,7 +3451,7 @@ mod tests {
         let (_, dbg) = get(
             &sim,
             &format!("/v25.0/debug_token?input_token={page_token}"),
-            Some("app|token"),
+            Some(&format!("{APP_ID}|{SECRET}")),
         )
         .await;
         assert_eq!(dbg["data"]["type"], "PAGE");
@@ -3407,7 +3483,7 @@ mod tests {
         let (_, dbg) = get(
             &sim,
             &format!("/v25.0/debug_token?input_token={page_token}"),
-            Some("app|token"),
+            Some(&format!("{APP_ID}|{SECRET}")),
         )
         .await;
         assert_eq!(dbg["data"]["is_valid"], false);
@@ -3680,7 +3756,7 @@ mod tests {
         let (_, dbg) = get(
             &sim,
             &format!("/v25.0/debug_token?input_token={long}"),
-            Some("app|token"),
+            Some(&format!("{APP_ID}|{SECRET}")),
         )
         .await;
         assert_eq!(dbg["data"]["is_valid"], true);

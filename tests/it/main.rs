@@ -9,6 +9,7 @@ mod api;
 mod attacks;
 mod cli;
 mod cluster;
+mod conformance;
 mod connect;
 mod connect_browser;
 mod dbfaults;
