@@ -1701,7 +1701,6 @@ impl Example for LeadReceivedData {
             adset_id: Some(json!("120210000000000102")),
             campaign_id: Some(json!("120210000000000103")),
             ad_fields: Some(LeadAdFields::Read),
-            ..Default::default()
         }
     }
 }
@@ -2170,6 +2169,21 @@ mod tests {
         }
         for t in types::BRIDGE {
             assert!(seen.contains(t), "{t} not checked");
+        }
+    }
+
+    #[test]
+    fn lead_ad_fields_values_are_the_workers_constants() {
+        use crate::workers::lifecycle::{
+            AD_FIELDS_FAILED, AD_FIELDS_NOT_PERMITTED, AD_FIELDS_READ,
+        };
+        use poem_openapi::types::ToJSON;
+        for (v, s) in [
+            (LeadAdFields::Read, AD_FIELDS_READ),
+            (LeadAdFields::NotPermitted, AD_FIELDS_NOT_PERMITTED),
+            (LeadAdFields::Failed, AD_FIELDS_FAILED),
+        ] {
+            assert_eq!(v.to_json(), Some(json!(s)));
         }
     }
 

@@ -625,7 +625,9 @@ impl OAuthClient {
         url.query_pairs_mut().append_pair("fields", LEAD_AD_FIELDS);
         let json = self.get_bearer(url, page_token, &[]).await?;
         if !json.is_object() {
-            return Err(GraphCallError::Decode("lead answer is not an object".into()));
+            return Err(GraphCallError::Decode(
+                "lead answer is not an object".into(),
+            ));
         }
         Ok(json)
     }

@@ -2592,10 +2592,9 @@ pub(super) fn control_post(state: &Arc<State>, path: &str, json: &Value) -> Opti
             Err(e) => ctl_bad(&format!("lead: {e}")),
         },
         "/_sim/tokens/grant" => {
-            let (Some(t), Some(scopes)) = (
-                field("token"),
-                json.get("scopes").and_then(Value::as_array),
-            ) else {
+            let (Some(t), Some(scopes)) =
+                (field("token"), json.get("scopes").and_then(Value::as_array))
+            else {
                 return Some(ctl_bad("token and scopes are required"));
             };
             let scopes: Vec<String> = scopes
@@ -3680,7 +3679,12 @@ mod tests {
             json!({"id": "444", "field_data": [{"name": "full_name", "values": ["Ana"]}]})
         );
         // Ad-level fields need an ads permission (the connect flow's scopes have none).
-        let (status, body) = get(&sim, "/v25.0/444?fields=id,field_data,campaign_id", Some(&page2)).await;
+        let (status, body) = get(
+            &sim,
+            "/v25.0/444?fields=id,field_data,campaign_id",
+            Some(&page2),
+        )
+        .await;
         assert_eq!((status, code_of(&body).0), (400, 200), "{body}");
         assert_eq!(body["error"]["type"], "OAuthException");
         let (status, _) = send(
@@ -3692,7 +3696,12 @@ mod tests {
         )
         .await;
         assert_eq!(status, 200);
-        let (status, ad) = get(&sim, "/v25.0/444?fields=ad_id,adset_id,campaign_id", Some(&page2)).await;
+        let (status, ad) = get(
+            &sim,
+            "/v25.0/444?fields=ad_id,adset_id,campaign_id",
+            Some(&page2),
+        )
+        .await;
         assert_eq!(status, 200, "{ad}");
         assert_eq!(ad, json!({"id": "444"}), "this lead has no ad (organic)");
         // Forms: their questions, for a token of the form's Page only.

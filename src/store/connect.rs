@@ -801,11 +801,11 @@ impl Store {
 
     /// When the next lead waiting for its field data is due (unix ms), if any.
     pub async fn next_lead_due(&self) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar(
-            "SELECT MIN(next_attempt_at) FROM events WHERE state = 'enriching'",
+        Ok(
+            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM events WHERE state = 'enriching'")
+                .fetch_one(self.pool())
+                .await?,
         )
-        .fetch_one(self.pool())
-        .await?)
     }
 
     /// The lead's data is complete: the event is released for delivery.

@@ -686,7 +686,8 @@ impl Lifecycle {
         }
         match self.oauth.fetch_form_questions(token, form_id).await {
             Ok(questions) => {
-                let labels: Arc<HashMap<String, String>> = Arc::new(questions.into_iter().collect());
+                let labels: Arc<HashMap<String, String>> =
+                    Arc::new(questions.into_iter().collect());
                 self.lead_cache
                     .labels
                     .insert(form_id.to_string(), Arc::clone(&labels))
@@ -772,8 +773,9 @@ mod tests {
             {"name": "email", "values": ["ana@example.com"]},
             {"name": "custom_q", "values": ["yes"]},
         ]});
-        let labels: HashMap<String, String> =
-            [("email".to_string(), "Email".to_string())].into_iter().collect();
+        let labels: HashMap<String, String> = [("email".to_string(), "Email".to_string())]
+            .into_iter()
+            .collect();
         add_labels(&mut data, &labels);
         assert_eq!(data["field_data"][0]["label"], "Email");
         assert!(data["field_data"][1].get("label").is_none());

@@ -128,6 +128,9 @@ async fn lead_without_ads_permission_is_delivered_without_ad_fields(db: Db) {
 async fn lead_carries_its_form_labels_and_the_form_is_read_once(db: Db) {
     let env = connect_env(db, slow_tick).await;
     env.connect_messenger(PAGE1).await;
+    // With ads permission, so that only the labels are at stake here.
+    let token = env.sim.token_for(PAGE1).expect("page token");
+    env.sim.grant_scopes(&token, &["ads_read"]);
     env.sim.add_lead_form(SimLeadForm::new(
         FORM,
         PAGE1,
