@@ -84,14 +84,7 @@ impl Writer {
             delivery: delivery_wakeup,
             leads: Arc::clone(&lead_wakeup),
         };
-        let handle = tokio::spawn(run(
-            store,
-            metrics,
-            wakeups,
-            (horizon_ms, app_id),
-            rx,
-            stop,
-        ));
+        let handle = tokio::spawn(run(store, metrics, wakeups, (horizon_ms, app_id), rx, stop));
         (Self { tx, lead_wakeup }, handle)
     }
 
