@@ -240,6 +240,8 @@ impl Application {
                 horizon_ms: state.horizon_ms(),
                 app_id: cfg.connect.app_id.clone(),
                 delivery_wakeup: Arc::clone(&state.delivery_wakeup),
+                lead_wakeup: state.writer.lead_wakeup(),
+                lead_cache: crate::workers::lifecycle::LeadCache::new(),
                 owner: crate::ids::new_id("lc_"),
             };
             workers.spawn(lifecycle.run(shutdown.clone()));

@@ -63,6 +63,8 @@ pub struct WriteError;
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<WriteOp>,
+    /// Notified after a commit that stored a new Lead Ads lead (its Graph fetch starts then).
+    lead_wakeup: Arc<Notify>,
 }
 
 impl Writer {
@@ -77,15 +79,20 @@ impl Writer {
         stop: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let handle = tokio::spawn(run(
-            store,
-            metrics,
-            delivery_wakeup,
-            (horizon_ms, app_id),
-            rx,
-            stop,
-        ));
-        (Self { tx }, handle)
+        let lead_wakeup = Arc::new(Notify::new());
+        let wakeups = Wakeups {
+            delivery: delivery_wakeup,
+            leads: Arc::clone(&lead_wakeup),
+        };
+        let handle = tokio::spawn(run(store, metrics, wakeups, (horizon_ms, app_id), rx, stop));
+        (Self { tx, lead_wakeup }, handle)
+    }
+
+    /// Notified once a commit stored a new `lead.received` event: the lead worker
+    /// (`workers::lifecycle`) fetches the lead's field data right away instead of at its next
+    /// tick.
+    pub fn lead_wakeup(&self) -> Arc<Notify> {
+        Arc::clone(&self.lead_wakeup)
     }
 
     /// Records the events of one webhook request; returns once they are committed.
@@ -186,10 +193,16 @@ impl Writer {
     }
 }
 
+/// Who is told about a commit.
+struct Wakeups {
+    delivery: Arc<Notify>,
+    leads: Arc<Notify>,
+}
+
 async fn run(
     store: Store,
     metrics: Arc<Metrics>,
-    delivery_wakeup: Arc<Notify>,
+    wakeups: Wakeups,
     (horizon_ms, app_id): (i64, Option<String>),
     mut rx: mpsc::Receiver<WriteOp>,
     stop: CancellationToken,
@@ -220,7 +233,7 @@ async fn run(
         commit(
             &store,
             &metrics,
-            &delivery_wakeup,
+            &wakeups,
             horizon_ms,
             app_id.as_deref(),
             &mut batch,
@@ -232,7 +245,7 @@ async fn run(
 async fn commit(
     store: &Store,
     metrics: &Metrics,
-    delivery_wakeup: &Notify,
+    wakeups: &Wakeups,
     horizon_ms: i64,
     app_id: Option<&str>,
     batch: &mut Vec<WriteOp>,
@@ -269,6 +282,10 @@ async fn commit(
             }
         }
     }
+    let has_leads = requests
+        .iter()
+        .flat_map(|r| r.iter())
+        .any(|e| e.event_type == crate::events::parse::types::LEAD_RECEIVED);
     let now = crate::now_ms();
     let result = async {
         let mut tx = store.begin_write().await?;
@@ -344,7 +361,12 @@ async fn commit(
                 );
             }
             if total.enqueued > 0 || !outcomes.is_empty() || outbound_events {
-                delivery_wakeup.notify_one();
+                wakeups.delivery.notify_one();
+            }
+            // A new lead waits in `enriching` for its Graph fetch: start it now (the worker's
+            // tick is only the safety net). A duplicate lead wakes the worker for nothing.
+            if total.enqueued > 0 && has_leads {
+                wakeups.leads.notify_one();
             }
         }
         Err(e) => {

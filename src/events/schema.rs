@@ -247,13 +247,19 @@ pub struct MessageAttachment {
     pub payload: Value,
 }
 
-/// One answer of a lead form (Meta's `field_data` item).
+/// One answer of a lead form (Meta's `field_data` item, with the question's label added).
 #[derive(Debug, Clone, Default, Object)]
 pub struct LeadField {
     /// The question's key, as sent (a string).
     pub name: Value,
     /// The answers, as sent (an array of strings).
     pub values: Value,
+    /// The question as the person saw it: the `label` of the form question whose `key` is
+    /// `name` (the bridge reads the form's `questions` once per form and caches them). Absent
+    /// when the form could not be read or has no such question; a failed form read never holds
+    /// the lead back.
+    #[oai(skip_serializing_if_is_none)]
+    pub label: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -823,7 +829,14 @@ pub struct TemplateQualityData {
 
 /// `data` of `lead.received`: a Lead Ads lead. Delivered only once the bridge fetched the
 /// lead from the Graph API (failed fetches are retried until the delivery horizon, then the
-/// event is dead-lettered; it is never delivered without `field_data`).
+/// event is dead-lettered; it is never delivered without `field_data`). The fetch starts as
+/// soon as the webhook is stored.
+///
+/// The lead is read with the Page's token in two steps, as Meta's "Retrieving Leads" guide
+/// requires: the lead itself (`leads_retrieval`), then, optionally, its ad-level fields
+/// (`ad_id`, `adset_id`, `campaign_id`), which Meta gives only to a token with
+/// `ads_management`/`ads_read` of a person who can advertise on the ad account. `ad_fields`
+/// says how that second read went; it never holds the lead back.
 #[derive(Debug, Clone, Default, Object)]
 #[oai(example)]
 pub struct LeadReceivedData {
@@ -861,6 +874,23 @@ pub struct LeadReceivedData {
     /// Graph API, as sent (`fb`, `ig`, …).
     #[oai(skip_serializing_if_is_none)]
     pub platform: Option<Value>,
+    /// How the read of the ad-level fields went: `read` (`ad_id`, `adset_id`, `campaign_id`
+    /// are here when Meta has them; an organic lead has none), `not_permitted` (Meta refused
+    /// them for lack of permission: the Page was connected without an ads permission, or its
+    /// person is no advertiser on the ad account; `adset_id` and `campaign_id` are absent, `ad_id`
+    /// only from the webhook) or `failed` (another error; not retried). Absent on leads
+    /// fetched by bridge versions before this field.
+    #[oai(skip_serializing_if_is_none)]
+    pub ad_fields: Option<LeadAdFields>,
+}
+
+/// `ad_fields` of `lead.received`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[oai(rename_all = "snake_case")]
+pub enum LeadAdFields {
+    Read,
+    NotPermitted,
+    Failed,
 }
 
 /// `data` of `meta.unsupported`: something Meta sent that the bridge does not understand,
@@ -1647,6 +1677,7 @@ impl Example for LeadReceivedData {
             ("email", "ana.pereira@example.com"),
             ("phone_number", "+15550001234"),
         ];
+        let labels = ["Full name", "Email", "Phone number"];
         LeadReceivedData {
             leadgen_id: s("1234567890123456"),
             form_id: Some(json!("990000000000001")),
@@ -1656,16 +1687,20 @@ impl Example for LeadReceivedData {
             adgroup_id: Some(s("120210000000000101")),
             field_data: answers
                 .iter()
-                .map(|(k, v)| LeadField {
+                .zip(labels)
+                .map(|((k, v), label)| LeadField {
                     name: json!(k),
                     values: json!([v]),
+                    label: Some(s(label)),
                 })
                 .collect(),
             fields: answers.iter().map(|(k, v)| (s(k), json!([v]))).collect(),
             created_time: Some(json!("2025-11-17T12:33:15+0000")),
             is_organic: Some(json!(false)),
             platform: Some(json!("ig")),
-            ..Default::default()
+            adset_id: Some(json!("120210000000000102")),
+            campaign_id: Some(json!("120210000000000103")),
+            ad_fields: Some(LeadAdFields::Read),
         }
     }
 }
@@ -2134,6 +2169,21 @@ mod tests {
         }
         for t in types::BRIDGE {
             assert!(seen.contains(t), "{t} not checked");
+        }
+    }
+
+    #[test]
+    fn lead_ad_fields_values_are_the_workers_constants() {
+        use crate::workers::lifecycle::{
+            AD_FIELDS_FAILED, AD_FIELDS_NOT_PERMITTED, AD_FIELDS_READ,
+        };
+        use poem_openapi::types::ToJSON;
+        for (v, s) in [
+            (LeadAdFields::Read, AD_FIELDS_READ),
+            (LeadAdFields::NotPermitted, AD_FIELDS_NOT_PERMITTED),
+            (LeadAdFields::Failed, AD_FIELDS_FAILED),
+        ] {
+            assert_eq!(v.to_json(), Some(json!(s)));
         }
     }
 

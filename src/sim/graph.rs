@@ -926,6 +926,9 @@ async fn route(state: &Arc<State>, req: &Request, body: RequestBody, at: Instant
         [id] if method == Method::GET && onboarding::is_lead(state, id) => {
             onboarding::lead(state, req, id, token.as_deref())
         }
+        [id] if method == Method::GET && onboarding::is_lead_form(state, id) => {
+            onboarding::lead_form(state, req, id, token.as_deref())
+        }
         [id] if method == Method::GET => media_metadata(state, req, id, token.as_deref()),
         _ => unknown_path(&path),
     }

@@ -10,7 +10,8 @@
 //! * `/dialog-ig/oauth/authorize` — the Instagram Login dialog (`code=...#_`);
 //! * Graph (at `/`, versioned or not): `oauth/access_token` (code exchange, `fb_exchange_token`),
 //!   `me`, `me/accounts`, `{waba}/phone_numbers`, `{id}/subscribed_apps`, `{phone}/register`,
-//!   `{leadgen_id}` (Lead Ads), and `debug_token` of every token minted here;
+//!   `{leadgen_id}` and `{form_id}` (Lead Ads: the lead, its ad-level fields only with an ads
+//!   permission, the form's questions), and `debug_token` of every token minted here;
 //! * `/ig-api/oauth/access_token` (api.instagram.com) and `/ig-graph/...` (graph.instagram.com):
 //!   Instagram Login tokens, refresh, `me`, `me/subscribed_apps`, `me/messages`.
 //!
@@ -338,6 +339,62 @@ impl SimLead {
     }
 }
 
+/// The lead fields Meta gives only to a token with an ads permission ("Retrieving Leads",
+/// <https://developers.facebook.com/docs/marketing-api/guides/lead-ads/retrieving>, read
+/// 2026-12-02: "To read ad specific fields, such as `ad_id` or `campaign_id`, you will need …
+/// the `ads_management` permission").
+const LEAD_AD_FIELDS: &[&str] = &[
+    "ad_id",
+    "ad_name",
+    "adset_id",
+    "adset_name",
+    "campaign_id",
+    "campaign_name",
+];
+
+/// A Lead Ads form (`GET /{form_id}?fields=questions`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SimLeadForm {
+    pub form_id: String,
+    pub page_id: String,
+    #[serde(default)]
+    pub name: String,
+    /// `[{"key": "email", "label": "Email", "type": "EMAIL", "id": "…"}, ...]` (Meta's
+    /// `LeadGenQuestion`).
+    #[serde(default)]
+    pub questions: Value,
+}
+
+impl SimLeadForm {
+    /// A form with `(key, label, type)` questions.
+    pub fn new(form_id: &str, page_id: &str, questions: &[(&str, &str, &str)]) -> Self {
+        Self {
+            form_id: form_id.into(),
+            page_id: page_id.into(),
+            name: "Lead form".into(),
+            questions: Value::Array(
+                questions
+                    .iter()
+                    .enumerate()
+                    .map(|(i, (key, label, kind))| {
+                        json!({"key": key, "label": label, "type": kind, "id": format!("{}{i}", form_id)})
+                    })
+                    .collect(),
+            ),
+        }
+    }
+
+    fn to_json(&self) -> Value {
+        json!({
+            "id": self.form_id,
+            "name": self.name,
+            "status": "ACTIVE",
+            "locale": "en_US",
+            "questions": if self.questions.is_array() { self.questions.clone() } else { json!([]) },
+        })
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Tokens and codes
 
@@ -456,6 +513,10 @@ pub(super) struct Onboard {
     subscriptions: BTreeMap<String, Vec<String>>,
     leads: HashMap<String, SimLead>,
     lead_failures: u32,
+    forms: HashMap<String, SimLeadForm>,
+    /// Scopes granted to tokens besides those they were minted with (and to channel tokens,
+    /// which have none otherwise).
+    extra_scopes: HashMap<String, Vec<String>>,
     registered: BTreeSet<String>,
     /// Verification codes sent by `request_code`, per phone number id (what the person reads
     /// on their phone).
@@ -471,6 +532,17 @@ pub(super) struct Onboard {
 }
 
 impl Onboard {
+    /// The token carries `scope` (minted with it, or granted later).
+    fn has_scope(&self, token: &str, scope: &str) -> bool {
+        self.tokens
+            .get(token)
+            .is_some_and(|m| m.scopes.iter().any(|s| s == scope))
+            || self
+                .extra_scopes
+                .get(token)
+                .is_some_and(|l| l.iter().any(|s| s == scope))
+    }
+
     /// The token was minted for `asset` (any kind).
     fn grants(&self, token: &str, asset: &str) -> bool {
         self.tokens
@@ -2131,7 +2203,14 @@ pub(super) fn is_lead(state: &Arc<State>, id: &str) -> bool {
     lock(&state.inner).onboard.leads.contains_key(id)
 }
 
-/// `GET /{leadgen_id}?fields=...` with a token of the lead's Page.
+pub(super) fn is_lead_form(state: &Arc<State>, id: &str) -> bool {
+    lock(&state.inner).onboard.forms.contains_key(id)
+}
+
+/// `GET /{leadgen_id}?fields=...` with a token of the lead's Page. Ad-level fields
+/// ([`LEAD_AD_FIELDS`]) need `ads_management` or `ads_read` on the token: without, Meta answers
+/// a permission error (code 200, "Graph API error handling": 200–299 = API permission) and
+/// nothing else of the read.
 pub(super) fn lead(state: &Arc<State>, req: &Request, id: &str, token: Option<&str>) -> Handled {
     let mut inner = lock(&state.inner);
     let Some(t) = token else {
@@ -2146,6 +2225,21 @@ pub(super) fn lead(state: &Arc<State>, req: &Request, id: &str, token: Option<&s
     };
     if !may_read(&inner, t, &lead.page_id) {
         return fail(err_unknown_object("get", id));
+    }
+    let fields = fields_param(req);
+    let wants_ad_fields = fields
+        .as_deref()
+        .is_some_and(|f| f.iter().any(|x| LEAD_AD_FIELDS.contains(&x.as_str())));
+    if wants_ad_fields
+        && !inner.onboard.has_scope(t, "ads_management")
+        && !inner.onboard.has_scope(t, "ads_read")
+    {
+        return oauth_err(
+            400,
+            200,
+            None,
+            "(#200) Reading the ad fields of a lead requires the ads_management or ads_read permission and advertiser access to the ad account",
+        );
     }
     if inner.onboard.lead_failures > 0 {
         inner.onboard.lead_failures -= 1;
@@ -2162,8 +2256,32 @@ pub(super) fn lead(state: &Arc<State>, req: &Request, id: &str, token: Option<&s
         h.fault = Some("lead_fetch");
         return h;
     }
-    let fields = fields_param(req);
     ok_json(&only_fields(lead.to_json(), fields.as_deref()))
+}
+
+/// `GET /{form_id}?fields=...` with a token of the form's Page.
+pub(super) fn lead_form(
+    state: &Arc<State>,
+    req: &Request,
+    id: &str,
+    token: Option<&str>,
+) -> Handled {
+    let inner = lock(&state.inner);
+    let Some(t) = token else {
+        return fail(err_token(TokenState::Unknown));
+    };
+    let token_state = inner.token_state(t);
+    if token_state != TokenState::Valid {
+        return fail(err_token(token_state));
+    }
+    let Some(form) = inner.onboard.forms.get(id) else {
+        return fail(err_unknown_object("get", id));
+    };
+    if !may_read(&inner, t, &form.page_id) {
+        return fail(err_unknown_object("get", id));
+    }
+    let fields = fields_param(req);
+    ok_json(&only_fields(form.to_json(), fields.as_deref()))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -2473,6 +2591,32 @@ pub(super) fn control_post(state: &Arc<State>, path: &str, json: &Value) -> Opti
             }
             Err(e) => ctl_bad(&format!("lead: {e}")),
         },
+        "/_sim/tokens/grant" => {
+            let (Some(t), Some(scopes)) =
+                (field("token"), json.get("scopes").and_then(Value::as_array))
+            else {
+                return Some(ctl_bad("token and scopes are required"));
+            };
+            let scopes: Vec<String> = scopes
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect();
+            inner
+                .onboard
+                .extra_scopes
+                .entry(t)
+                .or_default()
+                .extend(scopes);
+            ctl_ok()
+        }
+        "/_sim/forms" => match serde_json::from_value::<SimLeadForm>(json.clone()) {
+            Ok(form) => {
+                inner.onboard.forms.insert(form.form_id.clone(), form);
+                ctl_ok()
+            }
+            Err(e) => ctl_bad(&format!("form: {e}")),
+        },
         "/_sim/leads/fail" => {
             let Some(n) = json.get("times").and_then(Value::as_u64) else {
                 return Some(ctl_bad("times is required"));
@@ -2596,6 +2740,24 @@ impl GraphSim {
             .onboard
             .leads
             .insert(lead.leadgen_id.clone(), lead);
+    }
+
+    /// Adds (or replaces) a Lead Ads form served by `GET /{form_id}`.
+    pub fn add_lead_form(&self, form: SimLeadForm) {
+        lock(&self.state.inner)
+            .onboard
+            .forms
+            .insert(form.form_id.clone(), form);
+    }
+
+    /// Grants `scopes` to a token (minted or channel token), e.g. `ads_read`.
+    pub fn grant_scopes(&self, token: &str, scopes: &[&str]) {
+        lock(&self.state.inner)
+            .onboard
+            .extra_scopes
+            .entry(token.to_owned())
+            .or_default()
+            .extend(scopes.iter().map(|s| (*s).to_owned()));
     }
 
     /// The next `n` lead fetches answer 500 with Meta's transient envelope (code 2).
@@ -3515,6 +3677,41 @@ mod tests {
         assert_eq!(
             lead,
             json!({"id": "444", "field_data": [{"name": "full_name", "values": ["Ana"]}]})
+        );
+        // Ad-level fields need an ads permission (the connect flow's scopes have none).
+        let (status, body) = get(
+            &sim,
+            "/v25.0/444?fields=id,field_data,campaign_id",
+            Some(&page2),
+        )
+        .await;
+        assert_eq!((status, code_of(&body).0), (400, 200), "{body}");
+        assert_eq!(body["error"]["type"], "OAuthException");
+        let (status, _) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/_sim/tokens/grant",
+            None,
+            Some(json!({"token": page2, "scopes": ["ads_read"]})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, ad) = get(
+            &sim,
+            "/v25.0/444?fields=ad_id,adset_id,campaign_id",
+            Some(&page2),
+        )
+        .await;
+        assert_eq!(status, 200, "{ad}");
+        assert_eq!(ad, json!({"id": "444"}), "this lead has no ad (organic)");
+        // Forms: their questions, for a token of the form's Page only.
+        let (status, _) = send(&sim, reqwest::Method::POST, "/_sim/forms", None, Some(json!({"form_id": "990", "page_id": "105000000000002", "questions": [{"key": "full_name", "label": "Full name", "type": "FULL_NAME", "id": "1"}]}))).await;
+        assert_eq!(status, 200);
+        let (status, form) = get(&sim, "/v25.0/990?fields=questions", Some(&page2)).await;
+        assert_eq!(status, 200, "{form}");
+        assert_eq!(
+            form,
+            json!({"id": "990", "questions": [{"key": "full_name", "label": "Full name", "type": "FULL_NAME", "id": "1"}]})
         );
         // Media metadata still answers for unknown ids.
         let (status, body) = get(&sim, "/v25.0/999", Some(&page2)).await;

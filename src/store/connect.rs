@@ -5,6 +5,7 @@ use serde_json::{Value, json};
 use sqlx::Row;
 
 use super::{OutboundEvent, Result, Store, Tx, insert_outbound_event};
+use crate::config::Backend;
 
 /// One connect session (`connect_sessions`).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -761,16 +762,50 @@ impl Store {
 
     // ----- leads -----
 
-    /// Lead events whose field data is due to be fetched.
-    pub async fn due_leads(&self, now: i64, limit: i64) -> Result<Vec<EnrichingLead>> {
-        Ok(sqlx::query_as(
+    /// Claims up to `limit` lead events whose field data is due to be fetched: their next
+    /// attempt moves to `claim_until`, so another pass (or replica) does not fetch them at the
+    /// same time; a fetch that never reports back is retried once the claim runs out. On
+    /// PostgreSQL the rows are locked with `FOR UPDATE SKIP LOCKED` while claiming.
+    pub async fn claim_due_leads(
+        &self,
+        now: i64,
+        limit: i64,
+        claim_until: i64,
+    ) -> Result<Vec<EnrichingLead>> {
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+            Backend::Sqlite => "",
+        };
+        let sql = format!(
             "SELECT seq, id, channel_id, data, attempts, deadline_at FROM events \
-             WHERE state = 'enriching' AND next_attempt_at <= $1 ORDER BY next_attempt_at, seq LIMIT $2",
+             WHERE state = 'enriching' AND next_attempt_at <= $1 ORDER BY next_attempt_at, seq LIMIT $2{lock}"
+        );
+        let mut tx = self.begin_write().await?;
+        let rows: Vec<EnrichingLead> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&mut *tx)
+            .await?;
+        for lead in &rows {
+            sqlx::query(
+                "UPDATE events SET next_attempt_at = $2 WHERE seq = $1 AND state = 'enriching'",
+            )
+            .bind(lead.seq)
+            .bind(claim_until)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(rows)
+    }
+
+    /// When the next lead waiting for its field data is due (unix ms), if any.
+    pub async fn next_lead_due(&self) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar("SELECT MIN(next_attempt_at) FROM events WHERE state = 'enriching'")
+                .fetch_one(self.pool())
+                .await?,
         )
-        .bind(now)
-        .bind(limit)
-        .fetch_all(self.pool())
-        .await?)
     }
 
     /// The lead's data is complete: the event is released for delivery.

@@ -7,7 +7,13 @@
 //! - connect sessions past their expiry become `expired` and lose their temporary data (P06);
 //! - leads waiting in state `enriching` get their field data from the Graph API with the
 //!   page's token and are released for delivery; a failed fetch is retried with backoff until
-//!   the delivery horizon, then dead-lettered (never delivered empty);
+//!   the delivery horizon, then dead-lettered (never delivered empty). Leads have their own
+//!   loop: the ingest writer wakes it right after the commit that stored a lead
+//!   ([`crate::ingest::Writer::lead_wakeup`]), its tick is only the safety net, and every
+//!   replica takes part (each lead is claimed, see [`Store::claim_due_leads`]). Besides the
+//!   lead itself, two reads never hold a lead back: its ad-level fields (they need ads
+//!   permissions; `ad_fields` says whether they were read) and its form's question labels
+//!   (read once per form and cached; each `field_data` item gets its `label`);
 //! - each channel's token is checked every `METABRIDGE_TOKEN_CHECK_SECS` (P09): Instagram
 //!   Login tokens are refreshed when fewer than `METABRIDGE_TOKEN_REFRESH_DAYS` are left;
 //!   other tokens are checked with `debug_token`; a dead token makes the channel
@@ -17,9 +23,11 @@
 //!   and restored when Meta dropped it (`channel.subscription_restored`);
 //! - WhatsApp numbers Meta could not register yet are tried again.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use moka::future::Cache;
 use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 use tracing::{info, warn};
@@ -36,6 +44,55 @@ use crate::workers::sender::Senders;
 const JOB: &str = "lifecycle";
 const BATCH: i64 = 25;
 const HOUR_MS: i64 = 3_600_000;
+/// How long a claimed lead is left to the pass that claimed it (a pass that dies mid-way is
+/// taken over after this).
+const LEAD_CLAIM_MS: i64 = 120_000;
+/// Most batches of leads one pass fetches before it yields to the next wake-up or tick.
+const LEAD_BATCHES_PER_PASS: usize = 40;
+
+/// `ad_fields` of a `lead.received` event: the ad-level fields were read (those Meta has are
+/// in the event; an organic lead has none).
+pub const AD_FIELDS_READ: &str = "read";
+/// `ad_fields`: Meta refused the ad-level fields for lack of permission (the Page token has no
+/// `ads_management` / `ads_read`, or its person is no advertiser on the ad account).
+pub const AD_FIELDS_NOT_PERMITTED: &str = "not_permitted";
+/// `ad_fields`: the read of the ad-level fields failed for another reason (not retried).
+pub const AD_FIELDS_FAILED: &str = "failed";
+
+/// What the lead loop remembers between leads: form question labels (one read per form and
+/// hour), forms whose read just failed (not tried again for five minutes) and channels whose
+/// token Meta refused the ad-level fields (not asked again for an hour).
+#[derive(Clone)]
+pub struct LeadCache {
+    labels: Cache<String, Arc<HashMap<String, String>>>,
+    label_failures: Cache<String, ()>,
+    ads_refused: Cache<String, ()>,
+}
+
+impl LeadCache {
+    pub fn new() -> Self {
+        Self {
+            labels: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
+            label_failures: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(300))
+                .build(),
+            ads_refused: Cache::builder()
+                .max_capacity(10_000)
+                .time_to_live(Duration::from_secs(3600))
+                .build(),
+        }
+    }
+}
+
+impl Default for LeadCache {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 /// The lifecycle worker of this process.
 #[derive(Clone)]
@@ -48,11 +105,29 @@ pub struct Lifecycle {
     pub horizon_ms: i64,
     pub app_id: Option<String>,
     pub delivery_wakeup: Arc<Notify>,
+    /// Woken by the ingest writer when a lead was stored.
+    pub lead_wakeup: Arc<Notify>,
+    pub lead_cache: LeadCache,
     pub owner: String,
 }
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4)
+}
+
+/// Whether Meta refused the call for lack of permission (class `Permission` of the error table
+/// in `meta::errors`: 10, 200–299; "Handling Errors",
+/// <https://developers.facebook.com/docs/graph-api/guides/error-handling/>, read 2026-12-02:
+/// "API Permission (range) — 200-299: user either has not granted a permission or removed a
+/// permission").
+fn permission_refused(err: &GraphCallError) -> bool {
+    matches!(
+        err,
+        GraphCallError::Graph {
+            class: ErrorClass::Permission,
+            ..
+        }
+    )
 }
 
 /// Whether Meta refused the token of a call (190, 102, 0). On a token-health call (the
@@ -88,6 +163,7 @@ fn needed_scopes(kind: &str) -> &'static [&'static str] {
 impl Lifecycle {
     pub async fn run(self, shutdown: CancellationToken) {
         let token_check = self.senders.token_check_wakeup();
+        let leads = tokio::spawn(self.clone().run_leads(shutdown.clone()));
         loop {
             if let Err(e) = self.tick().await {
                 warn!(error = %e, "lifecycle pass failed; retrying at the next tick");
@@ -100,6 +176,29 @@ impl Lifecycle {
             }
         }
         let _ = self.store.release_job_lease(JOB, &self.owner).await;
+        let _ = leads.await;
+    }
+
+    /// The lead loop: a pass when the ingest writer stored a lead, and one per tick (leads
+    /// whose retry is due, leads a stopped replica had claimed).
+    async fn run_leads(self, shutdown: CancellationToken) {
+        loop {
+            if let Err(e) = self.leads().await {
+                warn!(error = %e, "lead pass failed; retrying at the next wake-up or tick");
+            }
+            // Sleep until the tick, or until a failed fetch is due again if that is sooner.
+            let mut wait = self.cfg.tick;
+            if let Ok(Some(due)) = self.store.next_lead_due().await {
+                let until_due = u64::try_from(due - crate::now_ms()).unwrap_or(0);
+                // Never a busy loop (a pass that failed leaves its leads due).
+                wait = wait.min(Duration::from_millis(until_due.max(50)));
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = self.lead_wakeup.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
     }
 
     /// One pass over everything that is due.
@@ -123,7 +222,6 @@ impl Lifecycle {
         {
             return Ok(());
         }
-        self.leads(now).await?;
         self.resume_paused_sends(now).await?;
         for row in self
             .store
@@ -445,32 +543,43 @@ impl Lifecycle {
         Ok(())
     }
 
-    async fn leads(&self, now: i64) -> anyhow::Result<()> {
-        let due = self.store.due_leads(now, BATCH).await?;
-        let mut released = false;
-        for lead in due {
-            match self.fetch_lead(&lead).await {
-                Ok(data) => {
-                    released |= self.store.lead_enriched(lead.seq, &data).await?;
-                }
-                Err(why) => {
-                    let backoff = ms(self.cfg.lead_backoff)
-                        .saturating_mul(1 << lead.attempts.clamp(0, 20))
-                        .min(HOUR_MS);
-                    warn!(event = %lead.id, attempts = lead.attempts + 1, "lead fetch failed: {why}");
-                    self.store
-                        .lead_fetch_failed(&lead, crate::now_ms() + backoff, &why)
-                        .await?;
+    /// Fetches every lead that is due, batch after batch.
+    pub async fn leads(&self) -> anyhow::Result<()> {
+        for _ in 0..LEAD_BATCHES_PER_PASS {
+            let now = crate::now_ms();
+            let due = self
+                .store
+                .claim_due_leads(now, BATCH, now + LEAD_CLAIM_MS)
+                .await?;
+            let full = due.len() as i64 == BATCH;
+            for lead in due {
+                match self.fetch_lead(&lead).await {
+                    Ok(data) => {
+                        if self.store.lead_enriched(lead.seq, &data).await? {
+                            // Deliver each lead as soon as it is ready.
+                            self.delivery_wakeup.notify_one();
+                        }
+                    }
+                    Err(why) => {
+                        let backoff = ms(self.cfg.lead_backoff)
+                            .saturating_mul(1 << lead.attempts.clamp(0, 20))
+                            .min(HOUR_MS);
+                        warn!(event = %lead.id, attempts = lead.attempts + 1, "lead fetch failed: {why}");
+                        self.store
+                            .lead_fetch_failed(&lead, crate::now_ms() + backoff, &why)
+                            .await?;
+                    }
                 }
             }
-        }
-        if released {
-            self.delivery_wakeup.notify_one();
+            if !full {
+                break;
+            }
         }
         Ok(())
     }
 
-    /// The lead's event data with Meta's field data merged in.
+    /// The lead's event data with Meta's field data merged in, plus (never holding the lead
+    /// back) its ad-level fields and its form's question labels.
     async fn fetch_lead(&self, lead: &EnrichingLead) -> Result<Value, String> {
         let data: Map<String, Value> = lead
             .data
@@ -497,12 +606,103 @@ impl Lifecycle {
             .as_deref()
             .and_then(|e| self.vault.decrypt(e).ok())
             .ok_or("the page has no valid token (reconnect it)")?;
-        let lead_json = self
+        let mut lead_json = self
             .oauth
             .fetch_lead(&token, &leadgen_id)
             .await
             .map_err(|e| e.to_string())?;
-        merge_lead(data, &lead_json)
+        let ad_fields = self
+            .read_ad_fields(channel_id, &token, &leadgen_id, &mut lead_json)
+            .await;
+        let form_id = data
+            .get("form_id")
+            .and_then(Value::as_str)
+            .or_else(|| lead_json.get("form_id").and_then(Value::as_str))
+            .map(str::to_owned);
+        let labels = match form_id {
+            Some(form_id) => self.form_labels(&token, &form_id).await,
+            None => None,
+        };
+        let mut merged = merge_lead(data, &lead_json)?;
+        if let Some(obj) = merged.as_object_mut() {
+            obj.insert("ad_fields".into(), json!(ad_fields));
+        }
+        if let Some(labels) = labels {
+            add_labels(&mut merged, &labels);
+        }
+        Ok(merged)
+    }
+
+    /// The optional second read: the lead's ad-level fields, merged into `lead_json`. Returns
+    /// the `ad_fields` value of the event.
+    async fn read_ad_fields(
+        &self,
+        channel_id: &str,
+        token: &str,
+        leadgen_id: &str,
+        lead_json: &mut Value,
+    ) -> &'static str {
+        if self.lead_cache.ads_refused.contains_key(channel_id) {
+            return AD_FIELDS_NOT_PERMITTED;
+        }
+        match self.oauth.fetch_lead_ad_fields(token, leadgen_id).await {
+            Ok(ad) => {
+                if let (Some(ad), Some(lead)) = (ad.as_object(), lead_json.as_object_mut()) {
+                    for key in ["ad_id", "adset_id", "campaign_id"] {
+                        if let Some(v) = ad.get(key).filter(|v| !v.is_null()) {
+                            lead.insert(key.to_string(), v.clone());
+                        }
+                    }
+                }
+                AD_FIELDS_READ
+            }
+            Err(e) if permission_refused(&e) => {
+                info!(channel = %channel_id, "the Page token may not read the leads' ad fields (ads permission missing); leads are delivered without them");
+                self.lead_cache
+                    .ads_refused
+                    .insert(channel_id.to_string(), ())
+                    .await;
+                AD_FIELDS_NOT_PERMITTED
+            }
+            Err(e) => {
+                warn!(channel = %channel_id, error = %e, "reading a lead's ad fields failed; the lead is delivered without them");
+                AD_FIELDS_FAILED
+            }
+        }
+    }
+
+    /// The form's question labels (`key` → `label`), read once per form and cached; `None`
+    /// when the form cannot be read (the lead goes out without labels).
+    async fn form_labels(
+        &self,
+        token: &str,
+        form_id: &str,
+    ) -> Option<Arc<HashMap<String, String>>> {
+        if let Some(labels) = self.lead_cache.labels.get(form_id).await {
+            return Some(labels);
+        }
+        if self.lead_cache.label_failures.contains_key(form_id) {
+            return None;
+        }
+        match self.oauth.fetch_form_questions(token, form_id).await {
+            Ok(questions) => {
+                let labels: Arc<HashMap<String, String>> =
+                    Arc::new(questions.into_iter().collect());
+                self.lead_cache
+                    .labels
+                    .insert(form_id.to_string(), Arc::clone(&labels))
+                    .await;
+                Some(labels)
+            }
+            Err(e) => {
+                warn!(form = %form_id, error = %e, "reading a lead form's questions failed; leads go out without labels");
+                self.lead_cache
+                    .label_failures
+                    .insert(form_id.to_string(), ())
+                    .await;
+                None
+            }
+        }
     }
 }
 
@@ -543,4 +743,63 @@ pub fn merge_lead(mut data: Map<String, Value>, lead_json: &Value) -> Result<Val
         }
     }
     Ok(Value::Object(data))
+}
+
+/// Gives each `field_data` item whose `name` is a question key of the form that question's
+/// `label` (the text the person saw).
+pub fn add_labels(data: &mut Value, labels: &HashMap<String, String>) {
+    let Some(items) = data.get_mut("field_data").and_then(Value::as_array_mut) else {
+        return;
+    };
+    for item in items {
+        let label = item
+            .get("name")
+            .and_then(Value::as_str)
+            .and_then(|n| labels.get(n))
+            .cloned();
+        if let (Some(label), Some(obj)) = (label, item.as_object_mut()) {
+            obj.insert("label".into(), json!(label));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_go_beside_the_answers_of_known_keys_only() {
+        let mut data = json!({"field_data": [
+            {"name": "email", "values": ["ana@example.com"]},
+            {"name": "custom_q", "values": ["yes"]},
+        ]});
+        let labels: HashMap<String, String> = [("email".to_string(), "Email".to_string())]
+            .into_iter()
+            .collect();
+        add_labels(&mut data, &labels);
+        assert_eq!(data["field_data"][0]["label"], "Email");
+        assert!(data["field_data"][1].get("label").is_none());
+    }
+
+    #[test]
+    fn permission_codes_are_10_and_200_to_299() {
+        let err = |code: i64| GraphCallError::Graph {
+            error: Box::new(crate::meta::graph::GraphError {
+                code,
+                subcode: None,
+                message: String::new(),
+                title: None,
+                details: None,
+                fbtrace_id: None,
+                http_status: 400,
+            }),
+            class: crate::meta::errors::classify(code, None),
+        };
+        assert!(permission_refused(&err(200)));
+        assert!(permission_refused(&err(10)));
+        assert!(permission_refused(&err(299)));
+        assert!(!permission_refused(&err(100)));
+        assert!(!permission_refused(&err(190)));
+        assert!(!permission_refused(&GraphCallError::Transport("x".into())));
+    }
 }

@@ -21,7 +21,7 @@ use metabridge::meta::graph::{GraphClient, SendOutcome};
 use metabridge::meta::oauth::{AppCredentials, OAuthClient, OAuthEndpoints};
 use metabridge::outbound::model::{ChannelKind, OutboundMessage, SendMessageRequest, render};
 use metabridge::sim::graph::{self as sim, APP_ID, Fault, GraphSim, GraphSimOptions};
-use metabridge::sim::onboarding::{SimLead, TokenKind};
+use metabridge::sim::onboarding::{SimLead, SimLeadForm, TokenKind};
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Endpoint, Request, Response};
 use poem_openapi::types::ParseFromJSON;
@@ -739,6 +739,17 @@ const METHODS: &[(&str, &str, &[&str])] = &[
         "phone_numbers",
         &["whatsapp.waba.phone_numbers"],
     ),
+    ("oauth.rs", "fetch_lead", &["leads.lead"]),
+    (
+        "oauth.rs",
+        "fetch_lead_ad_fields",
+        &["leads.lead_ad_fields"],
+    ),
+    (
+        "oauth.rs",
+        "fetch_form_questions",
+        &["leads.form_questions"],
+    ),
 ];
 
 /// Calls owned by other helpers of issue 12 whose corpus files are not in this branch yet:
@@ -786,19 +797,6 @@ const PENDING: &[(&str, &str, &str, &[&str])] = &[
         "connectperm",
         "set_two_step_pin",
         &["whatsapp.phone.two_step_pin"],
-    ),
-    ("oauth.rs", "leads", "fetch_lead", &["leads.lead"]),
-    (
-        "oauth.rs",
-        "leads",
-        "fetch_lead_ad_fields",
-        &["leads.lead_ad_fields"],
-    ),
-    (
-        "oauth.rs",
-        "leads",
-        "fetch_form_questions",
-        &["leads.form_questions"],
     ),
     (
         "oauth.rs",
@@ -1119,6 +1117,22 @@ async fn other_helpers_calls(
         let errs = check_request(e, &graph.take(), host, app_token, None);
         report(failures, &e.id, "fetch_lead", errs);
     }
+    if let Some(e) = find("leads.lead_ad_fields") {
+        graph.answer_with(&e.json["response"]);
+        let _ = oauth
+            .fetch_lead_ad_fields(PAGE_TOKEN, "1200000000000001")
+            .await;
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "fetch_lead_ad_fields", errs);
+    }
+    if let Some(e) = find("leads.form_questions") {
+        graph.answer_with(&e.json["response"]);
+        let _ = oauth
+            .fetch_form_questions(PAGE_TOKEN, "1300000000000001")
+            .await;
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "fetch_form_questions", errs);
+    }
     if let Some(e) = find("oauth.exchange_code.embedded_signup") {
         graph.answer_with(&e.json["response"]);
         let _ = oauth.exchange_code("AQDcode", None).await;
@@ -1358,6 +1372,14 @@ impl SimWorld {
             FORM_ID,
             json!([{"name": "email", "values": ["ana@example.com"]}]),
         ));
+        // The lead's form, and a Page token that may read the ad-level fields
+        // (`page_without_ads_management` is one that may not).
+        sim.add_lead_form(SimLeadForm::new(
+            FORM_ID,
+            PAGE_ID,
+            &[("email", "Email", "EMAIL")],
+        ));
+        sim.grant_scopes(PAGE_TOKEN, &["ads_management"]);
         let user_token = sim.mint_token(
             TokenKind::User,
             &[PAGE_ID, PAGE_IG_ID],

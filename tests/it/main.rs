@@ -17,6 +17,7 @@ mod delivery;
 mod faults;
 mod inbound;
 mod jwt;
+mod leads;
 mod openapi;
 mod outbound;
 mod process;
