@@ -6,9 +6,11 @@
 
 use std::sync::Arc;
 
-use super::{Candidate, Flow, IG_FIELDS, PAGE_FIELDS, TempData};
+use super::grants::{self, Blocked, Grants, PagePlan};
+use super::{Candidate, Flow, IG_FIELDS, TempData};
 use crate::config::ConnectConfig;
 use crate::crypto::vault::Vault;
+use crate::events::parse::ChannelKind;
 use crate::meta::graph::GraphCallError;
 use crate::meta::oauth::OAuthClient;
 use crate::store::{ConnectOutcome, ConnectSessionRow, ConnectedChannel, Store};
@@ -45,10 +47,18 @@ pub enum Step {
     /// A WhatsApp number that is not verified yet: the person asks Meta for a code and enters
     /// it (kept encrypted in the session like a pick).
     Verify(Candidate),
-    /// Done: the channels that were connected, and per-asset problems of the others.
+    /// Done: the channels that were connected, per-asset problems of the others, and notes on
+    /// the connected ones (a permission was not granted: what will not arrive).
     Connected {
         channel_ids: Vec<String>,
         problems: Vec<String>,
+        notices: Vec<String>,
+    },
+    /// A WhatsApp number has two-step verification with a PIN the bridge does not know: the
+    /// person enters it (the candidates are kept encrypted in the session).
+    NeedPin {
+        candidates: Vec<Candidate>,
+        message: String,
     },
 }
 
@@ -105,7 +115,125 @@ fn name_approved(status: Option<&str>) -> bool {
     }
 }
 
+/// The Meta error code of a failed call, if Meta answered with an error envelope.
+fn meta_code(err: &GraphCallError) -> Option<i64> {
+    match err {
+        GraphCallError::Graph { error, .. } => Some(error.code),
+        _ => None,
+    }
+}
+
+/// Whether Meta said the token itself is invalid (190: expired, revoked, app removed). A
+/// permission error (200-299) on one call is about that call, not the token.
+fn token_invalid(err: &GraphCallError) -> bool {
+    meta_code(err) == Some(190)
+}
+
+/// "Two step verification PIN Mismatch" (`POST /{phone}/register`).
+pub const PIN_MISMATCH: i64 = 133005;
+/// "Two step verification PIN Guessed Too Fast".
+pub const PIN_TOO_FAST: i64 = 133009;
+
+/// What the person reads when the bridge needs the number's existing PIN.
+pub const PIN_HELP: &str = "Enter the number's current 6-digit two-step verification PIN. If nobody knows it, reset it in WhatsApp Manager (Account tools > Phone numbers > the number > Settings > Two-step verification > Change PIN), then enter the new PIN here.";
+
+/// How registering one WhatsApp number went. Registration follows Meta's documented order:
+/// set the two-step verification PIN (`POST /{phone}` `{"pin"}`), then `POST /{phone}/register`
+/// with that PIN ("Two-Step Verification" and "Register a business phone number", WhatsApp
+/// Cloud API docs, read 2026-12-02; errors 133005 / 133009 / 133015 / 133016 from the Graph
+/// reference of `/register`,
+/// <https://developers.facebook.com/docs/graph-api/reference/whats-app-business-account-to-number-current-status/register>).
+#[derive(Debug)]
+pub enum Registration {
+    /// Registered now; the PIN it has (kept encrypted for later re-registration).
+    Registered { pin: String },
+    /// Already registered with the Cloud API: left as it is (its PIN is not changed).
+    AlreadyRegistered,
+    /// Meta does not let it register yet; the worker tries again.
+    Pending { pin: String, reason: String },
+    /// Two-step verification is on with a PIN the bridge does not know (or the person's PIN
+    /// was wrong): the person has to enter it.
+    NeedsPin(String),
+    /// Meta refused for another reason.
+    Failed(String),
+}
+
 impl Connector {
+    /// Registers `c` with `person_pin` (the PIN the person typed) or, without one, a new
+    /// random PIN set on the number first. Writes nothing to the store.
+    pub async fn register_number(
+        &self,
+        token: &str,
+        c: &Candidate,
+        person_pin: Option<&str>,
+    ) -> Registration {
+        if c.cloud_api_registered && person_pin.is_none() {
+            return Registration::AlreadyRegistered;
+        }
+        let pin = person_pin.map_or_else(super::new_pin, str::to_string);
+        if c.name_pending {
+            return Registration::Pending {
+                pin,
+                reason: "the display name is waiting for Meta's review; the number is registered once it is approved".into(),
+            };
+        }
+        if person_pin.is_none() {
+            match self
+                .oauth
+                .set_two_step_pin(token, &c.external_id, &pin)
+                .await
+            {
+                Ok(()) => {}
+                Err(e) if token_invalid(&e) => {
+                    return Registration::Failed(
+                        Failure::meta("setting the two-step verification PIN", &e).message,
+                    );
+                }
+                Err(e) if registration_can_wait(&e) => {
+                    return Registration::Pending {
+                        pin,
+                        reason: format!(
+                            "Meta cannot set the number's two-step verification PIN yet ({e}); it is tried again automatically"
+                        ),
+                    };
+                }
+                // Meta did not take the new PIN: registering may still work (a number without
+                // two-step verification takes the PIN given to `/register`); a number with a
+                // PIN answers 133005 and the person is asked for it.
+                Err(e) => {
+                    tracing::info!(phone = %c.external_id, error = %e, "setting the two-step verification PIN failed; registering anyway");
+                }
+            }
+        }
+        match self.oauth.register_phone(token, &c.external_id, &pin).await {
+            Ok(()) => Registration::Registered { pin },
+            Err(e) if meta_code(&e) == Some(PIN_MISMATCH) => {
+                Registration::NeedsPin(if person_pin.is_some() {
+                    format!(
+                        "The PIN you entered is not the two-step verification PIN of {} (Meta answered 133005, PIN mismatch). Nothing was connected. {PIN_HELP}",
+                        c.label
+                    )
+                } else {
+                    format!(
+                        "{} has two-step verification turned on, and Meta did not let the bridge set a new PIN. {PIN_HELP}",
+                        c.label
+                    )
+                })
+            }
+            Err(e) if meta_code(&e) == Some(PIN_TOO_FAST) => Registration::NeedsPin(format!(
+                "Meta stopped PIN attempts for {} for now because they came too fast (133009). Wait a few minutes, then enter the PIN again.",
+                c.label
+            )),
+            Err(e) if registration_can_wait(&e) => Registration::Pending {
+                pin,
+                reason: format!(
+                    "Meta cannot register the number yet ({e}); it is tried again automatically"
+                ),
+            },
+            Err(e) => Registration::Failed(Failure::meta("phone number registration", &e).message),
+        }
+    }
+
     pub fn redirect_uri(&self) -> String {
         format!("{}/connect/callback", self.public_url)
     }
@@ -199,6 +327,11 @@ impl Connector {
                     // A WhatsApp Business app number was verified in the app.
                     unverified: !report.business_app
                         && !code_verified(n.code_verification_status.as_deref()),
+                    // `platform_type` CLOUD_API: registered with the Cloud API already.
+                    cloud_api_registered: n
+                        .platform_type
+                        .as_deref()
+                        .is_some_and(|p| p.eq_ignore_ascii_case("CLOUD_API")),
                 });
             }
         }
@@ -232,6 +365,9 @@ impl Connector {
                 .map(|s| crate::now_ms() + s * 1000),
             meta_user_id: me,
             candidates,
+            grants: None,
+            connected: Vec::new(),
+            notices: Vec::new(),
         };
         self.offer(session, temp).await
     }
@@ -282,7 +418,11 @@ impl Connector {
                     name_pending: false,
                     coexistence: false,
                     unverified: false,
+                    cloud_api_registered: false,
                 }],
+                grants: None,
+                connected: Vec::new(),
+                notices: Vec::new(),
             }
         } else {
             let short = self
@@ -296,6 +436,20 @@ impl Connector {
                 .await
                 .map_err(|e| Failure::meta("long-lived token", &e))?;
             let user_id = self.oauth.me_id(&long.access_token).await.ok();
+            // Which permissions the person granted, per Page: only the webhook fields they
+            // cover are subscribed (connect::grants).
+            let debug = self
+                .oauth
+                .debug_token(&long.access_token)
+                .await
+                .map_err(|e| Failure::meta("checking the granted permissions", &e))?;
+            if !debug.is_valid {
+                return Err(Failure::new(
+                    "meta_error",
+                    "Meta reports the new access token as invalid. Please try again.",
+                ));
+            }
+            let grants = Grants::from_debug(&debug);
             let pages = self
                 .oauth
                 .pages(&long.access_token)
@@ -321,6 +475,7 @@ impl Connector {
                             name_pending: false,
                             coexistence: false,
                             unverified: false,
+                            cloud_api_registered: false,
                         })
                     } else {
                         Some(Candidate {
@@ -333,6 +488,7 @@ impl Connector {
                             name_pending: false,
                             coexistence: false,
                             unverified: false,
+                            cloud_api_registered: false,
                         })
                     }
                 })
@@ -343,9 +499,40 @@ impl Connector {
                 token_expires_at: None,
                 meta_user_id: user_id,
                 candidates,
+                grants: Some(grants),
+                connected: Vec::new(),
+                notices: Vec::new(),
             }
         };
         self.offer(session, temp).await
+    }
+
+    /// Keeps `temp` (encrypted) in the session until the person's next step.
+    async fn keep(&self, session: &ConnectSessionRow, temp: &TempData) -> Result<(), Failure> {
+        let plain = serde_json::to_string(temp)
+            .map_err(|_| Failure::new("internal_error", "Could not keep the session's data."))?;
+        let stored = self
+            .store
+            .set_connect_temp(&session.id, Some(&self.vault.encrypt(&plain)))
+            .await
+            .map_err(|_| Failure::new("internal_error", "Could not keep the session's data."))?;
+        if !stored {
+            return Err(Failure::new(
+                "session_closed",
+                "This connection session has already ended.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// What the session keeps, decrypted.
+    fn kept(&self, session: &ConnectSessionRow, what: &str) -> Result<TempData, Failure> {
+        session
+            .temp_enc
+            .as_deref()
+            .and_then(|enc| self.vault.decrypt(enc).ok())
+            .and_then(|plain| serde_json::from_str(&plain).ok())
+            .ok_or_else(|| Failure::new("session_closed", what.to_string()))
     }
 
     /// One asset: connect it at once; several: keep them (encrypted) for the picker.
@@ -370,31 +557,13 @@ impl Connector {
             }
             1 => {
                 let chosen = temp.candidates.clone();
-                self.connect(session, &temp, &chosen).await
+                self.connect(session, &temp, &chosen, None).await
             }
             _ => {
                 self.keep(session, &temp).await?;
                 Ok(Step::Pick(temp.candidates))
             }
         }
-    }
-
-    /// Keeps the session's data (encrypted) for the next page.
-    async fn keep(&self, session: &ConnectSessionRow, temp: &TempData) -> Result<(), Failure> {
-        let plain = serde_json::to_string(temp)
-            .map_err(|_| Failure::new("internal_error", "Could not keep the session's data."))?;
-        let stored = self
-            .store
-            .set_connect_temp(&session.id, Some(&self.vault.encrypt(&plain)))
-            .await
-            .map_err(|_| Failure::new("internal_error", "Could not keep the session's data."))?;
-        if !stored {
-            return Err(Failure::new(
-                "session_closed",
-                "This connection session has already ended.",
-            ));
-        }
-        Ok(())
     }
 
     fn temp_of(&self, session: &ConnectSessionRow) -> Result<TempData, Failure> {
@@ -462,7 +631,7 @@ impl Connector {
         }
         c.unverified = false;
         temp.candidates = vec![c.clone()];
-        self.connect(session, &temp, &[c]).await
+        self.connect(session, &temp, &[c], None).await
     }
 
     /// The person picked `chosen` external ids among the kept candidates.
@@ -471,17 +640,7 @@ impl Connector {
         session: &ConnectSessionRow,
         chosen: &[String],
     ) -> Result<Step, Failure> {
-        let temp: TempData = session
-            .temp_enc
-            .as_deref()
-            .and_then(|enc| self.vault.decrypt(enc).ok())
-            .and_then(|plain| serde_json::from_str(&plain).ok())
-            .ok_or_else(|| {
-                Failure::new(
-                    "session_closed",
-                    "There is nothing left to pick in this session.",
-                )
-            })?;
+        let temp = self.kept(session, "There is nothing left to pick in this session.")?;
         let picked: Vec<Candidate> = temp
             .candidates
             .iter()
@@ -504,7 +663,7 @@ impl Connector {
             self.keep(session, &keep).await?;
             return Ok(Step::Verify(c.clone()));
         }
-        self.connect(session, &temp, &picked).await
+        self.connect(session, &temp, &picked, None).await
     }
 
     /// Starts the contacts and message-history synchronization of a WhatsApp Business app
@@ -532,16 +691,105 @@ impl Connector {
         problems
     }
 
-    /// Subscribes, registers and stores each chosen asset.
+    /// The person typed the two-step verification PIN of a kept WhatsApp number. A wrong PIN
+    /// (`invalid_pin`, `two_step_pin_mismatch`) leaves the session open and stores nothing.
+    pub async fn submit_pin(
+        &self,
+        session: &ConnectSessionRow,
+        phone_number_id: &str,
+        pin: &str,
+    ) -> Result<Step, Failure> {
+        let temp = self.kept(
+            session,
+            "No phone number is waiting for a PIN in this session.",
+        )?;
+        let Some(c) = temp
+            .candidates
+            .iter()
+            .find(|c| c.external_id == phone_number_id)
+            .cloned()
+        else {
+            return Err(Failure::new(
+                "session_closed",
+                "No phone number is waiting for a PIN in this session.",
+            ));
+        };
+        if !super::is_pin(pin) {
+            return Err(Failure::new(
+                "invalid_pin",
+                "A two-step verification PIN is exactly 6 digits.",
+            ));
+        }
+        let rest: Vec<Candidate> = temp
+            .candidates
+            .iter()
+            .filter(|o| o.external_id != c.external_id)
+            .cloned()
+            .collect();
+        let step = self
+            .connect(session, &temp, std::slice::from_ref(&c), Some(pin))
+            .await;
+        match step {
+            // The same number wants the PIN again: the PIN was wrong. Nothing was stored and
+            // the session keeps waiting (the kept data is unchanged).
+            Ok(Step::NeedPin { message, .. }) => {
+                Err(Failure::new("two_step_pin_mismatch", message))
+            }
+            Ok(Step::Connected {
+                channel_ids,
+                problems,
+                notices,
+            }) if !rest.is_empty() => {
+                // Other numbers still wait for their PIN.
+                let next = TempData {
+                    candidates: rest.clone(),
+                    connected: channel_ids,
+                    notices: notices.into_iter().chain(problems).collect(),
+                    ..temp
+                };
+                self.keep(session, &next).await?;
+                Ok(Step::NeedPin {
+                    candidates: rest,
+                    message: PIN_HELP.to_string(),
+                })
+            }
+            other => other,
+        }
+    }
+
+    /// The Page subscription of a Facebook Login asset: the fields the granted permissions
+    /// cover (all of them when the grants are unknown).
+    fn page_plan(
+        &self,
+        session: &ConnectSessionRow,
+        temp: &TempData,
+        c: &Candidate,
+        page: &str,
+    ) -> Result<PagePlan, Blocked> {
+        let kind = ChannelKind::parse(&session.kind).unwrap_or(ChannelKind::Messenger);
+        match &temp.grants {
+            Some(g) => grants::plan_page(kind, g, &[page, c.external_id.as_str()]),
+            None => Ok(PagePlan {
+                fields: grants::all_page_fields(kind),
+                missing: Vec::new(),
+            }),
+        }
+    }
+
+    /// Subscribes, registers and stores each chosen asset. `person_pin` is the two-step
+    /// verification PIN the person typed for the (single) chosen WhatsApp number.
     async fn connect(
         &self,
         session: &ConnectSessionRow,
         temp: &TempData,
         chosen: &[Candidate],
+        person_pin: Option<&str>,
     ) -> Result<Step, Failure> {
         let flow = Flow::parse(&session.flow).unwrap_or(Flow::FacebookLogin);
-        let mut channel_ids = Vec::new();
+        let mut channel_ids = temp.connected.clone();
         let mut problems = Vec::new();
+        let mut notices = temp.notices.clone();
+        let mut need_pin: Vec<(Candidate, String)> = Vec::new();
         let mut subscribed: Vec<String> = Vec::new();
         for c in chosen {
             let token = c.token.as_deref().unwrap_or(&temp.token);
@@ -552,6 +800,8 @@ impl Connector {
                 ));
                 continue;
             }
+            let mut fields: Option<String> = None;
+            let mut missing: Vec<String> = Vec::new();
             // 1. Webhooks first: nothing arrives until the app is subscribed.
             let subscription_object = match flow {
                 Flow::InstagramLogin => {
@@ -563,6 +813,7 @@ impl Connector {
                         ));
                         continue;
                     }
+                    fields = Some(IG_FIELDS.join(","));
                     "me".to_string()
                 }
                 Flow::EmbeddedSignup => {
@@ -585,7 +836,14 @@ impl Connector {
                 }
                 Flow::FacebookLogin => {
                     let page = c.page_id.clone().unwrap_or_else(|| c.external_id.clone());
-                    if let Err(e) = self.oauth.subscribe_app(token, &page, PAGE_FIELDS).await {
+                    let plan = match self.page_plan(session, temp, c, &page) {
+                        Ok(plan) => plan,
+                        Err(Blocked(why)) => {
+                            problems.push(format!("{}: {why}.", c.label));
+                            continue;
+                        }
+                    };
+                    if let Err(e) = self.oauth.subscribe_app(token, &page, &plan.fields).await {
                         problems.push(format!(
                             "{}: {}",
                             c.label,
@@ -593,41 +851,47 @@ impl Connector {
                         ));
                         continue;
                     }
+                    for m in &plan.missing {
+                        notices.push(format!(
+                            "{}: connected, but {}. To receive them, connect it again and allow {}.",
+                            c.label,
+                            m.sentence(),
+                            m.permission
+                        ));
+                        missing.push(m.permission.clone());
+                    }
+                    fields = Some(plan.fields.join(","));
                     page
                 }
             };
-            // 2. WhatsApp numbers are registered when Meta allows it; otherwise they wait. A
-            //    WhatsApp Business app number is already registered: "skip the phone number
-            //    registration step" ("Onboard WhatsApp Business app users", read 2026-12-02).
+            // 2. WhatsApp numbers: the two-step verification PIN is set, then the number is
+            //    registered, where Meta allows it; otherwise it waits. A WhatsApp Business app
+            //    number is already registered: "skip the phone number registration step"
+            //    ("Onboard WhatsApp Business app users", read 2026-12-02).
             let mut status = "active";
             let mut status_reason: Option<String> = None;
             let mut register_next_at = None;
             let mut pin_enc = None;
             if flow == Flow::EmbeddedSignup && !c.coexistence {
-                let pin = super::new_pin();
-                pin_enc = Some(self.vault.encrypt(&pin));
-                if c.name_pending {
-                    status = "pending";
-                    status_reason = Some("the display name is waiting for Meta's review; the number is registered once it is approved".into());
-                    register_next_at = Some(crate::now_ms() + self.register_retry_ms);
-                } else {
-                    match self.oauth.register_phone(token, &c.external_id, &pin).await {
-                        Ok(()) => {}
-                        Err(e) if registration_can_wait(&e) => {
-                            status = "pending";
-                            status_reason = Some(format!(
-                                "Meta cannot register the number yet ({e}); it is tried again automatically"
-                            ));
-                            register_next_at = Some(crate::now_ms() + self.register_retry_ms);
-                        }
-                        Err(e) => {
-                            problems.push(format!(
-                                "{}: {}",
-                                c.label,
-                                Failure::meta("phone number registration", &e).message
-                            ));
-                            continue;
-                        }
+                match self.register_number(token, c, person_pin).await {
+                    Registration::Registered { pin } => pin_enc = Some(self.vault.encrypt(&pin)),
+                    Registration::AlreadyRegistered => notices.push(format!(
+                        "{}: the number was already registered with the WhatsApp Cloud API; its registration and two-step verification PIN were left as they are.",
+                        c.label
+                    )),
+                    Registration::Pending { pin, reason } => {
+                        pin_enc = Some(self.vault.encrypt(&pin));
+                        status = "pending";
+                        status_reason = Some(reason);
+                        register_next_at = Some(crate::now_ms() + self.register_retry_ms);
+                    }
+                    Registration::NeedsPin(message) => {
+                        need_pin.push((c.clone(), message));
+                        continue;
+                    }
+                    Registration::Failed(message) => {
+                        problems.push(format!("{}: {message}", c.label));
+                        continue;
                     }
                 }
             }
@@ -656,6 +920,8 @@ impl Connector {
                         token_kind,
                         token_expires_at,
                         subscription_object: Some(&subscription_object),
+                        subscribed_fields: fields.as_deref(),
+                        missing_permissions: &missing,
                         meta_user_id: temp.meta_user_id.as_deref(),
                         register_pin_enc: pin_enc.as_deref(),
                         status,
@@ -682,6 +948,32 @@ impl Connector {
                 }
             }
         }
+        if !need_pin.is_empty() {
+            // Keep what the PIN step needs; what is connected so far stays connected.
+            let message = need_pin
+                .iter()
+                .map(|(_, m)| m.as_str())
+                .collect::<Vec<_>>()
+                .join(" ");
+            let candidates: Vec<Candidate> = need_pin.into_iter().map(|(c, _)| c).collect();
+            let next = TempData {
+                token: temp.token.clone(),
+                token_kind: temp.token_kind.clone(),
+                token_expires_at: temp.token_expires_at,
+                meta_user_id: temp.meta_user_id.clone(),
+                candidates: candidates.clone(),
+                grants: temp.grants.clone(),
+                connected: channel_ids,
+                notices: notices.into_iter().chain(problems).collect(),
+            };
+            if person_pin.is_none() {
+                self.keep(session, &next).await?;
+            }
+            return Ok(Step::NeedPin {
+                candidates,
+                message,
+            });
+        }
         if channel_ids.is_empty() {
             let message = if problems.is_empty() {
                 "Nothing was connected.".to_string()
@@ -693,6 +985,8 @@ impl Connector {
                 .any(|p| p.contains("already connected to another"))
             {
                 "asset_taken"
+            } else if problems.iter().any(|p| p.contains("was not granted")) {
+                "permission_denied"
             } else {
                 "connect_failed"
             };
@@ -701,6 +995,7 @@ impl Connector {
         Ok(Step::Connected {
             channel_ids,
             problems,
+            notices,
         })
     }
 }

@@ -10,6 +10,7 @@
 //! deleted when the session completes, fails or expires (P06).
 
 pub mod flow;
+pub mod grants;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -194,6 +195,14 @@ pub fn sha256_hex(s: &str) -> String {
     hex::encode(Sha256::digest(s.as_bytes()))
 }
 
+/// Whether `pin` is a WhatsApp two-step verification PIN: exactly six ASCII digits ("A 6-digit
+/// PIN", Two-Step Verification,
+/// <https://developers.facebook.com/documentation/business-messaging/whatsapp/business-phone-numbers/two-step-verification>,
+/// read 2026-12-02).
+pub fn is_pin(pin: &str) -> bool {
+    pin.len() == 6 && pin.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// A random six-digit two-step verification PIN for WhatsApp number registration.
 pub fn new_pin() -> String {
     let mut buf = [0u8; 4];
@@ -323,6 +332,10 @@ pub struct Candidate {
     /// verifies it with a code (`request_code` / `verify_code`) before it is registered.
     #[serde(default)]
     pub unverified: bool,
+    /// A WhatsApp number already registered with the Cloud API (`platform_type` CLOUD_API):
+    /// it is not registered again, and its two-step verification PIN is left alone.
+    #[serde(default)]
+    pub cloud_api_registered: bool,
 }
 
 /// What a session keeps (encrypted) between the callback and the person's pick.
@@ -333,6 +346,16 @@ pub struct TempData {
     pub token_expires_at: Option<i64>,
     pub meta_user_id: Option<String>,
     pub candidates: Vec<Candidate>,
+    /// The permissions the person granted (Facebook Login), read once with `debug_token`.
+    #[serde(default)]
+    pub grants: Option<grants::Grants>,
+    /// Channels this session already connected while a WhatsApp number waits for its
+    /// two-step verification PIN.
+    #[serde(default)]
+    pub connected: Vec<String>,
+    /// Notes for the person about channels already connected (missing permissions).
+    #[serde(default)]
+    pub notices: Vec<String>,
 }
 
 /// Checks a return URL against the instance's allowed origins (`scheme://host[:port]`).

@@ -50,6 +50,7 @@ impl Pages {
                 include_str!("../../templates/en/message.html"),
             ),
             ("pick.html", include_str!("../../templates/en/pick.html")),
+            ("pin.html", include_str!("../../templates/en/pin.html")),
             (
                 "verify.html",
                 include_str!("../../templates/en/verify.html"),
@@ -475,6 +476,7 @@ async fn complete(
     s: &ConnectSessionRow,
     channel_ids: Vec<String>,
     problems: Vec<String>,
+    notices: Vec<String>,
 ) -> Response {
     if let Err(e) = state
         .store
@@ -489,14 +491,31 @@ async fn complete(
     state.writer_wakeup();
     tracing::info!(session = %s.id, channels = channel_ids.len(), "connect session completed");
     let back = return_with(s, "completed", None);
-    let mut resp = if problems.is_empty() {
+    let mut resp = if problems.is_empty() && notices.is_empty() {
         let mut r = Response::builder()
             .status(StatusCode::SEE_OTHER)
             .header(header::LOCATION, back.as_str())
             .body(Body::empty());
         r = secure_headers(r, &csp(state, false));
         r
+    } else if problems.is_empty() {
+        // Connected, but a permission was not granted: say what will not arrive.
+        message_page(
+            state,
+            StatusCode::OK,
+            s.locale.as_deref(),
+            "Connected, with limits",
+            &format!(
+                "{} channel(s) were connected. Please read what will not work:",
+                channel_ids.len()
+            ),
+            None,
+            Some("missing_permissions"),
+            Some((back, "Back to your platform")),
+            &notices,
+        )
     } else {
+        let list: Vec<String> = problems.into_iter().chain(notices).collect();
         message_page(
             state,
             StatusCode::OK,
@@ -509,7 +528,7 @@ async fn complete(
             Some("You can connect the others later with a new link from your platform."),
             None,
             Some((back, "Back to your platform")),
-            &problems,
+            &list,
         )
     };
     clear_cookie(state, &mut resp);
@@ -836,12 +855,13 @@ async fn after_step(state: &AppState, s: &ConnectSessionRow, step: Step) -> Resp
         Step::Connected {
             channel_ids,
             problems,
-        } => complete(state, s, channel_ids, problems).await,
-        Step::Pick(_) | Step::Verify(_) => {
-            let page = if matches!(step, Step::Pick(_)) {
-                "pick"
-            } else {
-                "verify"
+            notices,
+        } => complete(state, s, channel_ids, problems, notices).await,
+        Step::Pick(_) | Step::Verify(_) | Step::NeedPin { .. } => {
+            let page = match step {
+                Step::Pick(_) => "pick",
+                Step::Verify(_) => "verify",
+                _ => "pin",
             };
             let r = Response::builder()
                 .status(StatusCode::SEE_OTHER)
@@ -1059,12 +1079,14 @@ pub async fn embedded(
     match state.connector.embedded_signup(&s, code, &report).await {
         Ok(Step::Pick(_)) => json_redirect(format!("/connect/session/{}/pick", s.id)),
         Ok(Step::Verify(_)) => json_redirect(format!("/connect/session/{}/verify", s.id)),
+        Ok(Step::NeedPin { .. }) => json_redirect(format!("/connect/session/{}/pin", s.id)),
         Ok(Step::Connected {
             channel_ids,
             problems,
+            notices,
         }) => {
             let has_problems = !problems.is_empty();
-            let _ = complete(state, &s, channel_ids, problems).await;
+            let _ = complete(state, &s, channel_ids, problems, notices).await;
             if has_problems {
                 json_redirect(result_url)
             } else {
@@ -1508,6 +1530,127 @@ pub async fn verify_submit(
     }
 }
 
+/// The PIN form for the first WhatsApp number waiting for its two-step verification PIN.
+fn pin_form(
+    state: &AppState,
+    s: &ConnectSessionRow,
+    status: StatusCode,
+    message: &str,
+) -> Response {
+    let temp: Option<connect::TempData> = s
+        .temp_enc
+        .as_deref()
+        .and_then(|e| state.vault.decrypt(e).ok())
+        .and_then(|p| serde_json::from_str(&p).ok());
+    let Some(c) = temp.and_then(|t| t.candidates.into_iter().next()) else {
+        return message_page(
+            state,
+            StatusCode::CONFLICT,
+            s.locale.as_deref(),
+            "Nothing is waiting",
+            "No phone number is waiting for a PIN in this connection. Start again from the link.",
+            None,
+            None,
+            None,
+            &[],
+        );
+    };
+    let tone = if status.is_success() { "info" } else { "error" };
+    let message = if message.is_empty() {
+        format!(
+            "{} has two-step verification turned on, and Meta did not let the bridge set a new PIN. {}",
+            c.label,
+            connect::flow::PIN_HELP
+        )
+    } else {
+        message.to_string()
+    };
+    let body = state.pages.render(
+        s.locale.as_deref(),
+        "pin.html",
+        context! {
+            privacy_url => state.config.connect.privacy_url.clone(),
+            message, tone,
+            label => c.label,
+            external_id => c.external_id,
+            action => format!("/connect/session/{}/pin", s.id),
+            csrf => csrf_token(state, s),
+        },
+    );
+    html(state, status, body, false)
+}
+
+/// `GET /connect/session/:id/pin` — a WhatsApp number has two-step verification with a PIN
+/// the bridge does not know: the person enters it.
+#[handler]
+pub async fn pin_page(
+    Path(id): Path<String>,
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+) -> Response {
+    let state: &AppState = &state;
+    match bound_session(state, &id, req).await {
+        Ok(s) => pin_form(state, &s, StatusCode::OK, ""),
+        Err(resp) => resp,
+    }
+}
+
+/// `POST /connect/session/:id/pin` — the PIN. A wrong PIN shows the form again with Meta's
+/// answer; nothing is stored until Meta registers the number.
+#[handler]
+pub async fn pin_submit(
+    Path(id): Path<String>,
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+    body: Body,
+) -> Response {
+    let state: &AppState = &state;
+    let s = match bound_session(state, &id, req).await {
+        Ok(s) => s,
+        Err(resp) => return resp,
+    };
+    let raw = match body.into_bytes_limit(8 * 1024).await {
+        Ok(b) => b,
+        Err(_) => return invalid_state_page(state, "The form could not be read."),
+    };
+    let (mut phone, mut pin, mut csrf) = (None, None, None);
+    for (k, v) in url::form_urlencoded::parse(&raw) {
+        match k.as_ref() {
+            "phone_number_id" => phone = Some(v.into_owned()),
+            "pin" => pin = Some(v.trim().to_string()),
+            "csrf" => csrf = Some(v.into_owned()),
+            _ => {}
+        }
+    }
+    let expected = csrf_token(state, &s);
+    let ok = csrf.as_deref().is_some_and(|c| {
+        c.len() == expected.len()
+            && c.bytes()
+                .zip(expected.bytes())
+                .fold(0u8, |a, (x, y)| a | (x ^ y))
+                == 0
+    });
+    if !ok {
+        return invalid_state_page(state, "The form was not issued by this page.");
+    }
+    let (Some(phone), Some(pin)) = (phone, pin) else {
+        return pin_form(
+            state,
+            &s,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "Enter the 6-digit PIN.",
+        );
+    };
+    match state.connector.submit_pin(&s, &phone, &pin).await {
+        Ok(step) => after_step(state, &s, step).await,
+        Err(f) if matches!(f.code, "invalid_pin" | "two_step_pin_mismatch") => {
+            tracing::info!(session = %s.id, code = f.code, "two-step verification PIN refused");
+            pin_form(state, &s, StatusCode::UNPROCESSABLE_ENTITY, &f.message)
+        }
+        Err(f) => fail(state, &s, f).await,
+    }
+}
+
 /// `GET /connect/session/:id/result` — where the WhatsApp page lands after a failure.
 #[handler]
 pub async fn result_page(Path(id): Path<String>, state: Data<&Arc<AppState>>) -> Response {
@@ -1654,9 +1797,24 @@ mod tests {
         assert!(out.contains("&lt;script&gt;"), "{out}");
         assert!(!out.contains("<script>x"));
         assert!(out.contains("lang=\"en\""));
+        let pin = pages
+            .render(
+                None,
+                "pin.html",
+                context! {
+                    privacy_url => "https://x/privacy", message => "<i>m</i>", tone => "error",
+                    label => "<b>Shop</b>", external_id => "1\"2", action => "/a", csrf => "c",
+                },
+            )
+            .expect("pin renders");
+        assert!(
+            pin.contains("&lt;b&gt;Shop") && !pin.contains("<i>m"),
+            "{pin}"
+        );
         for name in [
             "landing.html",
             "pick.html",
+            "pin.html",
             "verify.html",
             "deletion.html",
             "privacy.html",

@@ -388,6 +388,10 @@ pub fn app(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
             poem::post(connect::verify_request),
         )
         .at(
+            "/connect/session/:id/pin",
+            poem::get(connect::pin_page).post(connect::pin_submit),
+        )
+        .at(
             "/connect/session/:id/result",
             poem::get(connect::result_page),
         )

@@ -506,7 +506,33 @@ impl OAuthClient {
         subscribed_apps_from(&json)
     }
 
-    /// `POST /{v}/{phone_number_id}/register` with the two-step verification PIN.
+    /// `POST /{v}/{phone_number_id}` `{"pin": "123456"}`: sets (or changes) the number's
+    /// two-step verification PIN. Meta needs no old PIN for this; there is no call that turns
+    /// two-step verification off. "Two-Step Verification",
+    /// <https://developers.facebook.com/documentation/business-messaging/whatsapp/business-phone-numbers/two-step-verification>
+    /// (read 2026-12-02).
+    pub async fn set_two_step_pin(
+        &self,
+        token: &str,
+        phone_number_id: &str,
+        pin: &str,
+    ) -> Result<(), GraphCallError> {
+        let url = self.graph_url(&[phone_number_id])?;
+        let body = serde_json::json!({"pin": pin});
+        let json = self
+            .call(
+                self.http.post(url).bearer_auth(token).json(&body),
+                &[token, pin],
+            )
+            .await?;
+        success(&json)
+    }
+
+    /// `POST /{v}/{phone_number_id}/register` with the two-step verification PIN: the number's
+    /// PIN when two-step verification is on (else `133005`), otherwise the PIN it gets.
+    /// "Register a business phone number",
+    /// <https://developers.facebook.com/documentation/business-messaging/whatsapp/business-phone-numbers/registration>
+    /// (read 2026-12-02).
     pub async fn register_phone(
         &self,
         token: &str,

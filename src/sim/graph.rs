@@ -911,6 +911,9 @@ async fn route(state: &Arc<State>, req: &Request, body: RequestBody, at: Instant
         [object, "subscribed_apps"] => {
             onboarding::subscribed_apps(state, req, object, token.as_deref())
         }
+        [phone] if method == Method::POST && onboarding::is_phone(state, phone) => {
+            onboarding::set_pin(state, phone, token.as_deref(), body).await
+        }
         [phone, "register"] if method == Method::POST => {
             onboarding::register(state, phone, token.as_deref(), body).await
         }

@@ -112,8 +112,8 @@ pub struct SimPhone {
     /// `DECLINED`) is refused with 133015 ("wait before registering", retryable).
     pub name_status: String,
     pub quality_rating: String,
-    /// The two-step verification PIN once set (by the first successful `/register`); a
-    /// different PIN then answers 133005.
+    /// The two-step verification PIN once set (`POST /{phone}` `{"pin"}`, or the first
+    /// successful `/register`); `/register` with a different PIN then answers 133005.
     pub two_step_pin: Option<String>,
     /// `code_verification_status` (`NOT_VERIFIED`, `EXPIRED`, ...); `None` = `VERIFIED`.
     /// `request_code` + `verify_code` with the right code make it `VERIFIED`.
@@ -122,6 +122,12 @@ pub struct SimPhone {
     /// `featureType: whatsapp_business_app_onboarding` (coexistence) and finishes with
     /// `FINISH_WHATSAPP_BUSINESS_APP_ONBOARDING`.
     pub on_biz_app: bool,
+    /// Registered with the Cloud API before the simulation starts (`platform_type`
+    /// CLOUD_API), e.g. through another provider.
+    pub cloud_api_registered: bool,
+    /// Fault: Meta refuses to change this number's PIN (`POST /{phone}` answers `(#200)
+    /// Permissions error`), so only its current PIN registers it.
+    pub refuse_pin_change: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -160,6 +166,8 @@ impl Default for SimAccounts {
             two_step_pin: None,
             code_verification_status: None,
             on_biz_app: false,
+            cloud_api_registered: false,
+            refuse_pin_change: false,
         };
         Self {
             user: SimUser {
@@ -523,6 +531,9 @@ pub(super) struct Onboard {
     verification_codes: HashMap<String, String>,
     /// `(phone number id, sync_type)` of every accepted `smb_app_data` request.
     smb_syncs: BTreeSet<(String, String)>,
+    /// Two-step verification state of WhatsApp numbers registered by hand as channels
+    /// (`add_channel`), which are not part of [`SimAccounts`]; display name approved.
+    channel_phones: HashMap<String, SimPhone>,
     /// Expiry (unix seconds) set on tokens not minted here (channel tokens).
     channel_expiry: HashMap<String, i64>,
     es_code_ttl: Option<Duration>,
@@ -1122,6 +1133,13 @@ fn fb_dialog(state: &Arc<State>, p: &[(String, String)], submit: bool) -> Handle
         );
         return ok(redirect(url.to_string()));
     }
+    // A person may decline single permissions in Meta's dialog ("Edit access"): they are
+    // then missing from the token (`debug_token` scopes) and from what it may do.
+    let declined = all(p, "decline");
+    let scopes: Vec<String> = scopes
+        .into_iter()
+        .filter(|s| !declined.contains(&s.as_str()))
+        .collect();
     let mut inner = lock(&state.inner);
     let pages: Vec<String> = all(p, "page")
         .into_iter()
@@ -1817,7 +1835,7 @@ pub(super) fn phone_numbers(state: &Arc<State>, waba: &str, token: Option<&str>)
                 "name_status": p.name_status,
                 "code_verification_status": p.code_verification_status.as_deref().unwrap_or("VERIFIED"),
                 "quality_rating": p.quality_rating,
-                "platform_type": if inner.onboard.registered.contains(&p.id) { "CLOUD_API" } else { "NOT_APPLICABLE" },
+                "platform_type": if p.cloud_api_registered || inner.onboard.registered.contains(&p.id) { "CLOUD_API" } else { "NOT_APPLICABLE" },
                 "throughput": {"level": "STANDARD"},
                 "is_on_biz_app": p.on_biz_app,
             })
@@ -1862,6 +1880,90 @@ fn subscribed_fields(req: &Request) -> Result<Vec<String>, Box<Handled>> {
     Ok(fields)
 }
 
+/// Page webhook fields that need a permission besides `pages_manage_metadata`, and the
+/// permissions Meta accepts for each ("Webhooks for Pages": "pages_messaging is also required
+/// for the messages related fields"; "Webhooks for Leads": `leadgen` needs `leads_retrieval`;
+/// "Instagram webhook fields and permissions": Instagram messaging through a Page needs
+/// `instagram_manage_messages`; read 2026-12-02). Meta's refusal names the field and the
+/// permission: `(#200) To subscribe to the leadgen field, one of these permissions is needed:
+/// leads_retrieval`.
+fn page_field_permissions(field: &str, has_instagram: bool) -> Option<&'static [&'static str]> {
+    const MESSAGING: &[&str] = &["pages_messaging"];
+    const MESSAGING_OR_IG: &[&str] = &["pages_messaging", "instagram_manage_messages"];
+    match field {
+        "messages"
+        | "messaging_postbacks"
+        | "message_echoes"
+        | "message_reactions"
+        | "messaging_referrals"
+        | "message_reads"
+        | "message_deliveries"
+        | "message_edits"
+        | "messaging_optins"
+        | "messaging_handovers"
+        | "messaging_policy_enforcement"
+        | "messaging_account_linking"
+        | "standby" => Some(if has_instagram {
+            MESSAGING_OR_IG
+        } else {
+            MESSAGING
+        }),
+        "leadgen" => Some(&["leads_retrieval"]),
+        _ => None,
+    }
+}
+
+/// The Page-level permission checks of `/{page}/subscribed_apps` for a token minted by the
+/// connect flows (tokens registered by hand carry no scopes and are not checked).
+fn page_permission_error(
+    inner: &Inner,
+    token: &str,
+    page: &str,
+    fields: Option<&[String]>,
+) -> Option<Handled> {
+    let m = inner.onboard.tokens.get(token)?;
+    let has = |p: &str| m.scopes.iter().any(|s| s == p);
+    if !has("pages_manage_metadata") {
+        return Some(ok(graph_error(
+            403,
+            200,
+            None,
+            "(#200) Requires pages_manage_metadata permission to manage the object",
+            None,
+            None,
+        )));
+    }
+    let has_instagram = inner
+        .onboard
+        .accounts
+        .page(page)
+        .is_some_and(|p| p.instagram.is_some());
+    let refused: Vec<String> = fields
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|f| {
+            let needs = page_field_permissions(f, has_instagram)?;
+            (!needs.iter().any(|p| has(p))).then(|| {
+                format!(
+                    "To subscribe to the {f} field, one of these permissions is needed: {}",
+                    needs.join(",")
+                )
+            })
+        })
+        .collect();
+    if refused.is_empty() {
+        return None;
+    }
+    Some(ok(graph_error(
+        403,
+        200,
+        None,
+        &format!("(#200) {}", refused.join(". ")),
+        None,
+        None,
+    )))
+}
+
 /// `POST|GET|DELETE /{waba-or-page}/subscribed_apps`.
 pub(super) fn subscribed_apps(
     state: &Arc<State>,
@@ -1900,6 +2002,9 @@ pub(super) fn subscribed_apps(
         return fail(err_unknown_object(&method, object));
     }
     let method = req.method().clone();
+    if !is_waba && let Some(h) = page_permission_error(inner, t, object, None) {
+        return h;
+    }
     if method == Method::POST {
         let fields = if is_waba {
             Vec::new()
@@ -1912,6 +2017,9 @@ pub(super) fn subscribed_apps(
                 }
             }
         };
+        if !is_waba && let Some(h) = page_permission_error(inner, t, object, Some(&fields)) {
+            return h;
+        }
         inner
             .onboard
             .subscriptions
@@ -1934,6 +2042,127 @@ pub(super) fn subscribed_apps(
     } else {
         unknown_path(req.uri().path())
     }
+}
+
+pub(super) fn is_phone(state: &Arc<State>, id: &str) -> bool {
+    let inner = lock(&state.inner);
+    inner.onboard.accounts.phone(id).is_some()
+        || inner
+            .channels
+            .get(id)
+            .is_some_and(|c| c.kind == Kind::WhatsApp)
+}
+
+/// The simulated number `id`: one of the accounts, or a WhatsApp channel registered by hand.
+fn sim_phone(inner: &Inner, id: &str) -> Option<SimPhone> {
+    if let Some((_, _, p)) = inner.onboard.accounts.phone(id) {
+        return Some(p.clone());
+    }
+    let c = inner
+        .channels
+        .get(id)
+        .filter(|c| c.kind == Kind::WhatsApp)?;
+    Some(
+        inner
+            .onboard
+            .channel_phones
+            .get(id)
+            .cloned()
+            .unwrap_or_else(|| hand_phone(&c.external_id)),
+    )
+}
+
+fn hand_phone(id: &str) -> SimPhone {
+    SimPhone {
+        id: id.to_owned(),
+        name_status: "APPROVED".into(),
+        ..SimPhone::default()
+    }
+}
+
+fn sim_phone_mut<'a>(inner: &'a mut Inner, id: &str) -> Option<&'a mut SimPhone> {
+    if inner.onboard.accounts.phone(id).is_some() {
+        return inner.onboard.accounts.phone_mut(id);
+    }
+    if !inner
+        .channels
+        .get(id)
+        .is_some_and(|c| c.kind == Kind::WhatsApp)
+    {
+        return None;
+    }
+    Some(
+        inner
+            .onboard
+            .channel_phones
+            .entry(id.to_owned())
+            .or_insert_with(|| hand_phone(id)),
+    )
+}
+
+/// `POST /{phone}` `{"pin":"123456"}`: sets the two-step verification PIN (no old PIN
+/// needed). "Two-Step Verification", WhatsApp Cloud API, read 2026-12-02.
+pub(super) async fn set_pin(
+    state: &Arc<State>,
+    phone: &str,
+    token: Option<&str>,
+    body: RequestBody,
+) -> Handled {
+    let json = super::graph::read_json(body).await;
+    let mut recorded = json.clone();
+    if recorded.get("pin").is_some() {
+        recorded["pin"] = json!("[redacted]");
+    }
+    let mut h = set_pin_inner(state, phone, token, &json);
+    h.body = recorded;
+    h.sender_id = Some(phone.to_owned());
+    h
+}
+
+fn set_pin_inner(state: &Arc<State>, phone: &str, token: Option<&str>, json: &Value) -> Handled {
+    let mut inner = lock(&state.inner);
+    let Some(t) = token else {
+        return fail(err_token(TokenState::Unknown));
+    };
+    let token_state = inner.token_state(t);
+    if token_state != TokenState::Valid {
+        return fail(err_token(token_state));
+    }
+    let Some(ph) = sim_phone(&inner, phone) else {
+        return fail(err_unknown_object("post", phone));
+    };
+    let refuse = ph.refuse_pin_change;
+    if !may_read(&inner, t, phone) {
+        return fail(err_unknown_object("post", phone));
+    }
+    let Some(pin) = json
+        .get("pin")
+        .and_then(Value::as_str)
+        .filter(|p| p.len() == 6 && p.chars().all(|c| c.is_ascii_digit()))
+    else {
+        return ok(graph_error(
+            400,
+            100,
+            None,
+            "(#100) Param pin must be a 6-digit string.",
+            Some("Param pin must be a 6-digit string."),
+            Some(Kind::WhatsApp),
+        ));
+    };
+    if refuse {
+        return ok(graph_error(
+            403,
+            200,
+            None,
+            "(#200) Permissions error",
+            None,
+            None,
+        ));
+    }
+    if let Some(p) = sim_phone_mut(&mut inner, phone) {
+        p.two_step_pin = Some(pin.to_owned());
+    }
+    ok_json(&json!({"success": true}))
 }
 
 /// `POST /{phone}/register` `{"messaging_product":"whatsapp","pin":"123456"}`.
@@ -1963,10 +2192,9 @@ fn register_inner(state: &Arc<State>, phone: &str, token: Option<&str>, json: &V
     if token_state != TokenState::Valid {
         return fail(err_token(token_state));
     }
-    let Some((_, _, ph)) = inner.onboard.accounts.phone(phone) else {
+    let Some(ph) = sim_phone(&inner, phone) else {
         return fail(err_unknown_object("post", phone));
     };
-    let ph = ph.clone();
     if !may_read(&inner, t, phone) {
         return fail(err_unknown_object("post", phone));
     }
@@ -2015,7 +2243,7 @@ fn register_inner(state: &Arc<State>, phone: &str, token: Option<&str>, json: &V
             "The PIN does not match the two-step verification PIN of this phone number.",
         );
     }
-    if let Some(p) = inner.onboard.accounts.phone_mut(phone) {
+    if let Some(p) = sim_phone_mut(&mut inner, phone) {
         p.two_step_pin = Some(pin.to_owned());
     }
     inner.onboard.registered.insert(phone.to_owned());
@@ -2836,6 +3064,19 @@ impl GraphSim {
         lock(&self.state.inner).onboard.allow_young_refresh = Some(allow);
     }
 
+    /// Sets (or with `None` clears) a number's two-step verification PIN, as its owner would in
+    /// WhatsApp Manager: `/register` then needs that PIN (133005 otherwise). Works for the
+    /// accounts' numbers and for WhatsApp channels registered by hand.
+    pub fn set_two_step_pin(&self, phone_number_id: &str, pin: Option<&str>) -> bool {
+        match sim_phone_mut(&mut lock(&self.state.inner), phone_number_id) {
+            Some(p) => {
+                p.two_step_pin = pin.map(str::to_owned);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// Sets a phone number's display-name status (`APPROVED` lets `/register` succeed).
     pub fn set_name_status(&self, phone_number_id: &str, status: &str) -> bool {
         match lock(&self.state.inner)
@@ -3486,6 +3727,114 @@ mod tests {
         let cancelled = es_code(&sim, "cancel").await;
         assert!(cancelled.contains("CANCEL") && cancelled.contains("current_step"));
         assert!(cancelled.contains("\"code\":null"));
+    }
+
+    /// A Page token without a field's permission cannot subscribe that field (Meta's `(#200) To
+    /// subscribe to the leadgen field, one of these permissions is needed: leads_retrieval`);
+    /// the two-step verification PIN takes 6 digits, and `/register` needs the PIN the number
+    /// has (133005 otherwise).
+    #[tokio::test]
+    async fn page_field_permissions_and_two_step_pin_rules() {
+        let sim = sim().await;
+        let resp = form(
+            &sim,
+            "/dialog-fb/v25.0/dialog/oauth",
+            &[
+                ("client_id", APP_ID),
+                ("redirect_uri", REDIRECT),
+                ("state", "st"),
+                ("action", "allow"),
+                ("page", "105000000000002"),
+                ("decline", "leads_retrieval"),
+            ],
+        )
+        .await;
+        let code = param(&location(&resp), "code").expect("code");
+        let (_, body) = get(&sim, &exchange_path(&code, Some(REDIRECT)), None).await;
+        let user = body["access_token"]
+            .as_str()
+            .expect("user token")
+            .to_owned();
+        let (_, pages) = get(&sim, "/v25.0/me/accounts", Some(&user)).await;
+        let page_token = pages["data"][0]["access_token"]
+            .as_str()
+            .expect("page token")
+            .to_owned();
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/v25.0/105000000000002/subscribed_apps?subscribed_fields=messages,leadgen",
+            Some(&page_token),
+            None,
+        )
+        .await;
+        assert_eq!((status, code_of(&body).0), (403, 200), "{body}");
+        let message = body["error"]["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("leadgen") && message.contains("leads_retrieval"),
+            "{message}"
+        );
+        assert!(!sim.subscriptions().contains_key("105000000000002"));
+        let (status, _) = send(
+            &sim,
+            reqwest::Method::POST,
+            "/v25.0/105000000000002/subscribed_apps?subscribed_fields=messages,messaging_postbacks",
+            Some(&page_token),
+            None,
+        )
+        .await;
+        assert_eq!(status, 200);
+
+        // Two-step verification PIN.
+        let code = code_in(&es_code(&sim, "finish").await);
+        let (_, body) = get(&sim, &exchange_path(&code, None), None).await;
+        let biz = body["access_token"]
+            .as_str()
+            .expect("business token")
+            .to_owned();
+        assert!(sim.set_two_step_pin("106000000000001", Some("482913")));
+        let phone = "/v25.0/106000000000001";
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            phone,
+            Some(&biz),
+            Some(json!({"pin": "12ab"})),
+        )
+        .await;
+        assert_eq!((status, code_of(&body).0), (400, 100), "{body}");
+        let register = format!("{phone}/register");
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            &register,
+            Some(&biz),
+            Some(json!({"messaging_product": "whatsapp", "pin": "111111"})),
+        )
+        .await;
+        assert_eq!((status, code_of(&body).0), (400, 133005), "{body}");
+        let (status, _) = send(
+            &sim,
+            reqwest::Method::POST,
+            phone,
+            Some(&biz),
+            Some(json!({"pin": "111111"})),
+        )
+        .await;
+        assert_eq!(status, 200);
+        let (status, body) = send(
+            &sim,
+            reqwest::Method::POST,
+            &register,
+            Some(&biz),
+            Some(json!({"messaging_product": "whatsapp", "pin": "111111"})),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        assert!(
+            sim.registered_phones()
+                .contains(&"106000000000001".to_string())
+        );
     }
 
     #[tokio::test]

@@ -65,6 +65,11 @@ pub struct ConnectedChannel<'a> {
     pub token_kind: &'a str,
     pub token_expires_at: Option<i64>,
     pub subscription_object: Option<&'a str>,
+    /// Comma-separated webhook fields the object was subscribed to (Pages, Instagram Login);
+    /// `None` for WABAs, which take none.
+    pub subscribed_fields: Option<&'a str>,
+    /// Permissions the person did not grant (fields left out); told to the instance.
+    pub missing_permissions: &'a [String],
     pub meta_user_id: Option<&'a str>,
     pub register_pin_enc: Option<&'a str>,
     /// `active`, or `pending` (a WhatsApp number Meta does not let us register yet).
@@ -99,10 +104,13 @@ pub struct LifecycleRow {
     pub token_expiry_notified_at: Option<i64>,
     pub subscription_object: Option<String>,
     pub register_pin_enc: Option<String>,
+    /// Comma-separated fields subscribed at connect time; `None` = not recorded (older rows).
+    pub subscribed_fields: Option<String>,
 }
 
 const LIFECYCLE_COLS: &str = "id, instance_id, kind, external_id, waba_id, status, token_enc, token_kind, \
-    token_expires_at, token_issued_at, token_expiry_notified_at, subscription_object, register_pin_enc";
+    token_expires_at, token_issued_at, token_expiry_notified_at, subscription_object, register_pin_enc, \
+    subscribed_fields";
 
 /// A `lead.received` event waiting for its field data.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -433,7 +441,8 @@ impl Store {
         sqlx::query(
             "UPDATE channels SET token_kind = $2, token_expires_at = $3, token_issued_at = $4, token_checked_at = $4, \
              token_expiry_notified_at = NULL, subscription_object = $5, subscription_checked_at = $4, \
-             meta_user_id = $6, register_pin_enc = COALESCE($7, register_pin_enc), register_next_at = $8 WHERE id = $1",
+             meta_user_id = $6, register_pin_enc = COALESCE($7, register_pin_enc), register_next_at = $8, \
+             subscribed_fields = $9 WHERE id = $1",
         )
         .bind(&id)
         .bind(c.token_kind)
@@ -443,6 +452,7 @@ impl Store {
         .bind(c.meta_user_id)
         .bind(c.register_pin_enc)
         .bind(c.register_next_at)
+        .bind(c.subscribed_fields)
         .execute(&mut *tx)
         .await?;
         insert_outbound_event(
@@ -466,6 +476,7 @@ impl Store {
                     "reason": c.status_reason,
                     "connect_session_id": c.session_id,
                     "reconnected": matches!(outcome, ConnectOutcome::Reconnected(_)),
+                    "missing_permissions": c.missing_permissions,
                 }),
             },
             now,

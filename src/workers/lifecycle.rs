@@ -33,8 +33,11 @@ use tokio::sync::Notify;
 use tracing::{info, warn};
 
 use crate::config::LifecycleConfig;
-use crate::connect::{IG_FIELDS, PAGE_FIELDS};
+use crate::connect::IG_FIELDS;
+use crate::connect::flow::{PIN_MISMATCH, PIN_TOO_FAST};
+use crate::connect::grants;
 use crate::crypto::vault::Vault;
+use crate::events::parse::ChannelKind;
 use crate::meta::graph::{ErrorClass, GraphCallError};
 use crate::meta::oauth::OAuthClient;
 use crate::shutdown::CancellationToken;
@@ -475,12 +478,24 @@ impl Lifecycle {
             _ => true,
         });
         if !ours {
+            // The fields the channel was subscribed to at connect time: only those its
+            // permissions cover (asking for more makes Meta refuse the whole call).
+            let recorded: Option<Vec<&str>> = row
+                .subscribed_fields
+                .as_deref()
+                .map(|f| f.split(',').filter(|x| !x.is_empty()).collect());
             let restored = if object == "me" {
-                self.oauth.ig_subscribe(&token, IG_FIELDS).await
+                let fields = recorded.unwrap_or_else(|| IG_FIELDS.to_vec());
+                self.oauth.ig_subscribe(&token, &fields).await
             } else if row.kind == "whatsapp" {
                 self.oauth.subscribe_app(&token, object, &[]).await
             } else {
-                self.oauth.subscribe_app(&token, object, PAGE_FIELDS).await
+                let fields = recorded.unwrap_or_else(|| {
+                    grants::all_page_fields(
+                        ChannelKind::parse(&row.kind).unwrap_or(ChannelKind::Messenger),
+                    )
+                });
+                self.oauth.subscribe_app(&token, object, &fields).await
             };
             match restored {
                 Ok(()) => {
@@ -513,6 +528,25 @@ impl Lifecycle {
                 .await?;
             return Ok(());
         };
+        // Meta's order: set the two-step verification PIN, then register with it. A refused
+        // PIN change is not final: `/register` says whether the PIN is the number's.
+        if let Err(e) = self
+            .oauth
+            .set_two_step_pin(&token, &row.external_id, &pin)
+            .await
+        {
+            // A refused token only makes its check due (debug_token decides); a refused PIN
+            // change (e.g. a permission error) is about this call.
+            if token_refused(&e) {
+                warn!(channel = %row.id, error = %e, "Meta refused the token of a PIN change; checking the token");
+                self.store.request_token_check(&row.id).await?;
+                self.store
+                    .registration_result(row, Some(now + HOUR_MS), self.horizon_ms)
+                    .await?;
+                return Ok(());
+            }
+            info!(channel = %row.id, error = %e, "setting the two-step verification PIN failed; registering anyway");
+        }
         match self
             .oauth
             .register_phone(&token, &row.external_id, &pin)
@@ -531,6 +565,16 @@ impl Lifecycle {
                 self.store.request_token_check(&row.id).await?;
                 self.store
                     .registration_result(row, Some(now + HOUR_MS), self.horizon_ms)
+                    .await?;
+            }
+            // A PIN mismatch or too many attempts does not get better within the hour, and
+            // every attempt counts against Meta's 10 registrations per 72 hours (133016).
+            Err(GraphCallError::Graph { ref error, .. })
+                if matches!(error.code, PIN_MISMATCH | PIN_TOO_FAST | 133016) =>
+            {
+                warn!(channel = %row.id, code = error.code, "WhatsApp registration refused (two-step verification PIN); trying again in a day");
+                self.store
+                    .registration_result(row, Some(now + 24 * HOUR_MS), self.horizon_ms)
                     .await?;
             }
             Err(e) => {

@@ -151,12 +151,16 @@ impl Browser {
         self.request(Method::POST, url, Some(form)).await
     }
 
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.get(name).cloned()
+    }
+
     pub fn has_cookie(&self) -> bool {
         self.cookies.contains_key("mb_connect")
     }
 }
 
-fn absolute(base: &str, location: &str) -> String {
+pub fn absolute(base: &str, location: &str) -> String {
     url::Url::parse(base)
         .and_then(|b| b.join(location))
         .map(|u| u.to_string())
@@ -164,7 +168,7 @@ fn absolute(base: &str, location: &str) -> String {
 }
 
 /// The value of the hidden input `name` in an HTML page.
-fn hidden_value(html: &str, name: &str) -> String {
+pub fn hidden_value(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)
@@ -509,7 +513,7 @@ async fn instagram_login_connects_and_cancel_fails_the_session(db: Db) {
 }
 
 /// Finishes the simulated Embedded Signup popup over HTTP: the code it hands the SDK.
-async fn es_code(b: &mut Browser, sim: &GraphSim, phone: &str) -> String {
+pub async fn es_code(b: &mut Browser, sim: &GraphSim, phone: &str) -> String {
     let url = format!(
         "{}/dialog-fb/v25.0/dialog/embedded_signup?app_id={APP_ID}&config_id=990000000000777",
         sim.url()

@@ -12,6 +12,7 @@ mod cluster;
 mod conformance;
 mod connect;
 mod connect_browser;
+mod connect_perm;
 mod dbfaults;
 mod delivery;
 mod faults;
