@@ -780,6 +780,9 @@ const METHODS: &[(&str, &str, &[&str])] = &[
         "set_two_step_pin",
         &["whatsapp.phone.two_step_pin"],
     ),
+    ("oauth.rs", "request_code", &["whatsapp.request_code"]),
+    ("oauth.rs", "verify_code", &["whatsapp.verify_code"]),
+    ("oauth.rs", "smb_app_data", &["whatsapp.smb_app_data"]),
 ];
 
 /// Calls owned by other helpers of issue 12 whose corpus files are not in this branch yet:
@@ -789,19 +792,6 @@ const METHODS: &[(&str, &str, &[&str])] = &[
 /// `other_helpers_calls`). Nothing here is silently skipped: the test prints every entry.
 /// Methods that exist only in the other branches are listed too, so the merge stays green.
 const PENDING: &[(&str, &str, &str, &[&str])] = &[
-    (
-        "oauth.rs",
-        "esv4",
-        "request_code",
-        &["whatsapp.request_code"],
-    ),
-    ("oauth.rs", "esv4", "verify_code", &["whatsapp.verify_code"]),
-    (
-        "oauth.rs",
-        "esv4",
-        "smb_app_data",
-        &["whatsapp.smb_app_data"],
-    ),
     ("oauth.rs", "iglogin", "ig_exchange_code", &[]),
     ("oauth.rs", "iglogin", "ig_long_lived", &[]),
     ("oauth.rs", "iglogin", "ig_refresh", &[]),
@@ -1101,6 +1091,30 @@ async fn other_helpers_calls(
             .await;
         let errs = check_request(e, &graph.take(), host, app_token, None);
         report(failures, &e.id, "register_phone", errs);
+    }
+    if let Some(e) = find("whatsapp.request_code") {
+        graph.answer_with(&e.json["response"]);
+        let _ = oauth
+            .request_code(WA_TOKEN, PHONE_NUMBER_ID, "SMS", "en_US")
+            .await;
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "request_code", errs);
+    }
+    if let Some(e) = find("whatsapp.verify_code") {
+        graph.answer_with(&e.json["response"]);
+        let _ = oauth.verify_code(WA_TOKEN, PHONE_NUMBER_ID, "123456").await;
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "verify_code", errs);
+    }
+    if let Some(e) = find("whatsapp.smb_app_data") {
+        for sync_type in ["smb_app_state_sync", "history"] {
+            graph.answer_with(&e.json["response"]);
+            let _ = oauth
+                .smb_app_data(WA_TOKEN, PHONE_NUMBER_ID, sync_type)
+                .await;
+            let errs = check_request(e, &graph.take(), host, app_token, None);
+            report(failures, &e.id, "smb_app_data", errs);
+        }
     }
     if let Some(e) = find("leads.lead") {
         graph.answer_with(&e.json["response"]);
@@ -1448,7 +1462,12 @@ impl SimWorld {
             "redirect_uri" => REDIRECT_URI.into(),
             "code" => {
                 let (call, _, with_redirect) = self.ctx.lock().expect("lock").clone();
-                if !call.starts_with("oauth.") {
+                if call == "whatsapp.verify_code" {
+                    // The code `request_code` sent (see `send`), as the person would type it.
+                    self.sim
+                        .verification_code(PHONE_NUMBER_ID)
+                        .unwrap_or_else(|| "123456".into())
+                } else if !call.starts_with("oauth.") {
                     // A verification code (request_code / verify_code).
                     "123456".into()
                 } else if with_redirect {
@@ -1459,6 +1478,8 @@ impl SimWorld {
                 }
             }
             "pin" => "123456".into(),
+            // One of the two documented values (the corpus's error case sends another).
+            "sync_type" => "history".into(),
             "code_method" => "SMS".into(),
             "language" => "en_US".into(),
             "leadgen_id" => LEADGEN_ID.into(),
@@ -1562,7 +1583,23 @@ impl SimWorld {
         Ok(())
     }
 
+    /// Marks the harness's number as one that stays on the WhatsApp Business app.
+    fn set_on_biz_app(&self, on: bool) {
+        let mut accounts = self.sim.accounts();
+        for b in &mut accounts.businesses {
+            for w in &mut b.wabas {
+                for p in &mut w.phone_numbers {
+                    if p.id == PHONE_NUMBER_ID {
+                        p.on_biz_app = on;
+                    }
+                }
+            }
+        }
+        self.sim.set_accounts(accounts);
+    }
+
     fn reset(&self) {
+        self.set_on_biz_app(false);
         self.sim.clear_faults();
         self.sim.set_two_step_pin(PHONE_NUMBER_ID, None);
         self.sim.open_window(TO);
@@ -1598,6 +1635,21 @@ impl SimWorld {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;
+        if file["call"] == "whatsapp.smb_app_data" {
+            // `smb_app_data` is documented for numbers onboarded from the WhatsApp Business app.
+            self.set_on_biz_app(true);
+        }
+        if file["call"] == "whatsapp.verify_code" {
+            // The documented order: `verify_code` checks the code `request_code` sent.
+            http.post(format!(
+                "{}/{VERSION}/{PHONE_NUMBER_ID}/request_code?code_method=SMS&language=en_US",
+                self.sim.url()
+            ))
+            .bearer_auth(WA_TOKEN)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        }
         let host = request["host"].as_str().unwrap_or_default();
         let mut url = if host == "{media_url}" {
             // The URL the media metadata hands out.
