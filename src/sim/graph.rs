@@ -1267,11 +1267,23 @@ fn validate_wa_content(kind: &str, c: &Value) -> Result<(), String> {
             let Some(list) = c.as_array().filter(|l| !l.is_empty()) else {
                 return Err("Param contacts must be a non-empty array.".into());
             };
-            if list
-                .iter()
-                .any(|x| nonempty_str(x.pointer("/name/formatted_name")).is_none())
-            {
-                return Err("Param contacts[0]['name']['formatted_name'] is required.".into());
+            for (i, x) in list.iter().enumerate() {
+                if nonempty_str(x.pointer("/name/formatted_name")).is_none() {
+                    return Err(format!(
+                        "Param contacts[{i}]['name']['formatted_name'] is required."
+                    ));
+                }
+                // Meta, "Contacts messages" (read 2026-12-02): besides formatted_name, at
+                // least one of first_name, last_name, middle_name, suffix, prefix.
+                let parts = ["first_name", "last_name", "middle_name", "suffix", "prefix"];
+                if !parts
+                    .iter()
+                    .any(|k| nonempty_str(x.get("name").and_then(|n| n.get(*k))).is_some())
+                {
+                    return Err(format!(
+                        "Param contacts[{i}]['name'] must contain at least one of first_name, last_name, middle_name, suffix or prefix."
+                    ));
+                }
             }
         }
         "reaction" => {
@@ -1379,10 +1391,17 @@ fn validate_meta(body: &Value, kind: Kind) -> Result<MetaRequest, String> {
                 if nonempty_str(obj.get("payload").and_then(|p| p.get("message_id"))).is_none() {
                     return Err("Param payload[message_id] is required".into());
                 }
-                if action.as_str() == Some("react")
-                    && nonempty_str(obj.get("payload").and_then(|p| p.get("reaction"))).is_none()
-                {
-                    return Err("Param payload[reaction] is required".into());
+                let reaction = nonempty_str(obj.get("payload").and_then(|p| p.get("reaction")));
+                if action.as_str() == Some("react") {
+                    let Some(reaction) = reaction else {
+                        return Err("Param payload[reaction] is required".into());
+                    };
+                    // Instagram documents one reaction type, `love` (the heart); Messenger
+                    // takes any emoji. See tests/fixtures/meta/conformance/
+                    // instagram.messages.reaction.json.
+                    if kind == Kind::Instagram && reaction != "love" {
+                        return Err("Param payload[reaction] must be one of {love}".into());
+                    }
                 }
             }
             _ => {
