@@ -508,7 +508,8 @@ impl AmbiguousPolicies {
     /// Parses `whatsapp=retry,instagram=fail,…` (later items win; kinds not named keep their
     /// default). A bare `fail` sets every kind, a bare `retry` WhatsApp only.
     pub fn parse(s: &str) -> Result<Self, &'static str> {
-        const WHAT: &str = "must be `retry`, `fail` or comma-separated `whatsapp|instagram|messenger=retry|fail`";
+        const WHAT: &str =
+            "must be `retry`, `fail` or comma-separated `whatsapp|instagram|messenger=retry|fail`";
         let mut out = AmbiguousPolicies::default();
         let mut any = false;
         for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
@@ -1153,7 +1154,11 @@ mod tests {
             a.extend_from_slice(extra);
             Config::from_args(&parse(&a)).map(|c| {
                 let p = c.sending.ambiguous_policy;
-                (p.for_kind("whatsapp"), p.for_kind("instagram"), p.for_kind("messenger"))
+                (
+                    p.for_kind("whatsapp"),
+                    p.for_kind("instagram"),
+                    p.for_kind("messenger"),
+                )
             })
         };
         assert_eq!(policies(&[]).expect("default"), (Retry, Fail, Fail));
@@ -1164,8 +1169,17 @@ mod tests {
             set("whatsapp=fail, messenger=retry").expect("pairs"),
             (Fail, Fail, Retry)
         );
-        assert_eq!(set("fail,instagram=retry").expect("mixed"), (Fail, Retry, Fail));
-        for bad in ["", "sometimes", "telegram=retry", "whatsapp=maybe", "whatsapp"] {
+        assert_eq!(
+            set("fail,instagram=retry").expect("mixed"),
+            (Fail, Retry, Fail)
+        );
+        for bad in [
+            "",
+            "sometimes",
+            "telegram=retry",
+            "whatsapp=maybe",
+            "whatsapp",
+        ] {
             let err = set(bad).expect_err(bad);
             assert_eq!(err.variable, "METABRIDGE_AMBIGUOUS_SEND_POLICY");
         }

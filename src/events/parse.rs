@@ -1187,7 +1187,9 @@ fn wa_history_chunk(ctx: &WaChange<'_>, chunk: &Value, out: &mut Vec<ParsedEvent
         put(
             &mut sync,
             k,
-            meta.and_then(|m| m.get(k)).filter(|v| !v.is_null()).cloned(),
+            meta.and_then(|m| m.get(k))
+                .filter(|v| !v.is_null())
+                .cloned(),
         );
     }
     for_each_item(ctx, chunk, "errors", out, |item, out| {
@@ -1310,7 +1312,8 @@ fn wa_state_sync(ctx: &WaChange<'_>, item: &Value, out: &mut Vec<ParsedEvent>) {
     let mut person = wa_person(ident, &[]);
     if let (Some(p), Some(name)) = (
         person.as_mut(),
-        card.and_then(|c| c.get("full_name")).filter(|v| v.is_string()),
+        card.and_then(|c| c.get("full_name"))
+            .filter(|v| v.is_string()),
     ) {
         p.insert("name".to_owned(), name.clone());
     }
@@ -1325,7 +1328,9 @@ fn wa_state_sync(ctx: &WaChange<'_>, item: &Value, out: &mut Vec<ParsedEvent>) {
         put(
             &mut data,
             k,
-            card.and_then(|c| c.get(k)).filter(|v| !v.is_null()).cloned(),
+            card.and_then(|c| c.get(k))
+                .filter(|v| !v.is_null())
+                .cloned(),
         );
     }
     let prefix = format!("wa:sync:{}", ctx.scope());
@@ -1335,10 +1340,12 @@ fn wa_state_sync(ctx: &WaChange<'_>, item: &Value, out: &mut Vec<ParsedEvent>) {
         (Some(p), Some(a), Some(t)) => format!("{prefix}:{p}:{a}:{t}"),
         _ => hash_key(&prefix, item),
     };
-    out.push(
-        ctx.item_draft(conversation, contact, at)
-            .finish(types::CONTACT_SYNCED, key, data, item),
-    );
+    out.push(ctx.item_draft(conversation, contact, at).finish(
+        types::CONTACT_SYNCED,
+        key,
+        data,
+        item,
+    ));
 }
 
 /// Type-specific normalization of a WhatsApp message: (event type, data).
@@ -2699,7 +2706,10 @@ mod tests {
                     &[
                         ("/data/direction", r#""inbound""#),
                         ("/data/text", r#""Vocês abrem sábado?""#),
-                        ("/data/history", r#"{"phase": 1, "chunk_order": 1, "progress": 40, "status": "READ"}"#),
+                        (
+                            "/data/history",
+                            r#"{"phase": 1, "chunk_order": 1, "progress": 40, "status": "READ"}"#,
+                        ),
                         ("/contact/id", r#""15550001234""#),
                     ],
                 ),
@@ -2752,7 +2762,10 @@ mod tests {
                     ch(PN1),
                     "wa:15550005678",
                     Some(1763380760000),
-                    &[("/data/action", r#""remove""#), ("/data/phone_number", r#""15550005678""#)],
+                    &[
+                        ("/data/action", r#""remove""#),
+                        ("/data/phone_number", r#""15550005678""#),
+                    ],
                 ),
             ],
             "wa-user-preferences.json" => vec![exp(
@@ -3223,7 +3236,11 @@ mod tests {
         }));
         let ev = &parse_json(&body)[0];
         assert_eq!(ev.conversation_key, format!("user:{alnum}"));
-        let id = ev.contact.as_ref().and_then(|c| c["id"].as_str()).unwrap_or_default();
+        let id = ev
+            .contact
+            .as_ref()
+            .and_then(|c| c["id"].as_str())
+            .unwrap_or_default();
         assert_eq!(id, alnum);
         // The DSK answers to the contact id it was given: the sender accepts it as a BSUID.
         let req: SendMessageRequest = poem_openapi::types::ParseFromJSON::parse_from_json(Some(

@@ -2720,7 +2720,11 @@ mod tests {
                 "message": {"type": "text", "body": "Oi"}}))
             .unwrap();
             let v = render(WA, &req, BID).unwrap_err();
-            assert_eq!((v.field.as_str(), v.rule), ("to", rule::INVALID_FORMAT), "{bad}");
+            assert_eq!(
+                (v.field.as_str(), v.rule),
+                ("to", rule::INVALID_FORMAT),
+                "{bad}"
+            );
         }
     }
 
@@ -3243,31 +3247,103 @@ mod tests {
                         {"title": "Tênis", "product_items": [{"product_retailer_id": "SKU-1"}, {"product_retailer_id": "SKU-2"}]}]}}]}])
         );
         let one = |sub: &str, params: Value| {
-            template_with(json!([{"type": "button", "sub_type": sub, "index": 0, "parameters": params}]))
+            template_with(
+                json!([{"type": "button", "sub_type": sub, "index": 0, "parameters": params}]),
+            )
         };
         let p0 = "message.components[0].parameters[0]";
         for (sub, params, field, r) in [
-            ("flow", json!([]), "message.components[0].parameters".to_string(), rule::REQUIRED),
-            ("flow", json!([{"type": "payload", "payload": "P"}]), format!("{p0}.type"), rule::INVALID_FORMAT),
-            ("catalog", json!([{"type": "text", "text": "x"}]), format!("{p0}.type"), rule::INVALID_FORMAT),
-            ("flow", json!([{"type": "action"}, {"type": "action"}]), "message.components[0].parameters[1]".to_string(), rule::TOO_MANY),
-            ("flow", json!([{"type": "action", "flow_action_data": [1]}]), format!("{p0}.flow_action_data"), rule::INVALID_FORMAT),
-            ("flow", json!([{"type": "action", "thumbnail_product_retailer_id": "S"}]), format!("{p0}.thumbnail_product_retailer_id"), rule::NOT_ALLOWED),
-            ("catalog", json!([{"type": "action", "flow_token": "t"}]), format!("{p0}.flow_token"), rule::NOT_ALLOWED),
-            ("catalog", json!([{"type": "action", "sections": []}]), format!("{p0}.sections"), rule::NOT_ALLOWED),
-            ("mpm", json!([{"type": "action", "sections": [{"title": "a", "product_items": [{"product_retailer_id": "1"}]}]}]), format!("{p0}.thumbnail_product_retailer_id"), rule::REQUIRED),
-            ("mpm", json!([{"type": "action", "thumbnail_product_retailer_id": "S"}]), format!("{p0}.sections"), rule::REQUIRED),
-            ("mpm", json!([{"type": "action", "thumbnail_product_retailer_id": "S", "sections": []}]), format!("{p0}.sections"), rule::TOO_FEW),
-            ("mpm", json!([{"type": "action", "thumbnail_product_retailer_id": "S", "sections": [{"title": "a", "product_items": []}]}]), format!("{p0}.sections[0].product_items"), rule::TOO_FEW),
-            ("quick_reply", json!([{"type": "action"}]), format!("{p0}.type"), rule::NOT_ALLOWED),
+            (
+                "flow",
+                json!([]),
+                "message.components[0].parameters".to_string(),
+                rule::REQUIRED,
+            ),
+            (
+                "flow",
+                json!([{"type": "payload", "payload": "P"}]),
+                format!("{p0}.type"),
+                rule::INVALID_FORMAT,
+            ),
+            (
+                "catalog",
+                json!([{"type": "text", "text": "x"}]),
+                format!("{p0}.type"),
+                rule::INVALID_FORMAT,
+            ),
+            (
+                "flow",
+                json!([{"type": "action"}, {"type": "action"}]),
+                "message.components[0].parameters[1]".to_string(),
+                rule::TOO_MANY,
+            ),
+            (
+                "flow",
+                json!([{"type": "action", "flow_action_data": [1]}]),
+                format!("{p0}.flow_action_data"),
+                rule::INVALID_FORMAT,
+            ),
+            (
+                "flow",
+                json!([{"type": "action", "thumbnail_product_retailer_id": "S"}]),
+                format!("{p0}.thumbnail_product_retailer_id"),
+                rule::NOT_ALLOWED,
+            ),
+            (
+                "catalog",
+                json!([{"type": "action", "flow_token": "t"}]),
+                format!("{p0}.flow_token"),
+                rule::NOT_ALLOWED,
+            ),
+            (
+                "catalog",
+                json!([{"type": "action", "sections": []}]),
+                format!("{p0}.sections"),
+                rule::NOT_ALLOWED,
+            ),
+            (
+                "mpm",
+                json!([{"type": "action", "sections": [{"title": "a", "product_items": [{"product_retailer_id": "1"}]}]}]),
+                format!("{p0}.thumbnail_product_retailer_id"),
+                rule::REQUIRED,
+            ),
+            (
+                "mpm",
+                json!([{"type": "action", "thumbnail_product_retailer_id": "S"}]),
+                format!("{p0}.sections"),
+                rule::REQUIRED,
+            ),
+            (
+                "mpm",
+                json!([{"type": "action", "thumbnail_product_retailer_id": "S", "sections": []}]),
+                format!("{p0}.sections"),
+                rule::TOO_FEW,
+            ),
+            (
+                "mpm",
+                json!([{"type": "action", "thumbnail_product_retailer_id": "S", "sections": [{"title": "a", "product_items": []}]}]),
+                format!("{p0}.sections[0].product_items"),
+                rule::TOO_FEW,
+            ),
+            (
+                "quick_reply",
+                json!([{"type": "action"}]),
+                format!("{p0}.type"),
+                rule::NOT_ALLOWED,
+            ),
         ] {
             fails(WA, one(sub, params), &field, r);
         }
-        let items: Vec<Value> = (0..31).map(|i| json!({"product_retailer_id": format!("S{i}")})).collect();
+        let items: Vec<Value> = (0..31)
+            .map(|i| json!({"product_retailer_id": format!("S{i}")}))
+            .collect();
         fails(
             WA,
-            one("mpm", json!([{"type": "action", "thumbnail_product_retailer_id": "S", "sections": [
-                {"title": "a", "product_items": items[..20]}, {"title": "b", "product_items": items[20..]}]}])),
+            one(
+                "mpm",
+                json!([{"type": "action", "thumbnail_product_retailer_id": "S", "sections": [
+                {"title": "a", "product_items": items[..20]}, {"title": "b", "product_items": items[20..]}]}]),
+            ),
             &format!("{p0}.sections[1].product_items[10]"),
             rule::TOO_MANY,
         );
@@ -3769,7 +3845,12 @@ mod tests {
 
     #[test]
     fn social_reactions() {
-        for (kind, emoji, sent) in [(IG, "❤️", "love"), (IG, "❤", "love"), (IG, "love", "love"), (FB, "😊", "😊")] {
+        for (kind, emoji, sent) in [
+            (IG, "❤️", "love"),
+            (IG, "❤", "love"),
+            (IG, "love", "love"),
+            (FB, "😊", "😊"),
+        ] {
             let r = ok(
                 kind,
                 json!({"type": "reaction", "message_id": "m_1", "emoji": emoji}),
@@ -3802,7 +3883,13 @@ mod tests {
                 rule::NOT_ALLOWED_FOR_CHANNEL,
             );
         }
-        assert!(ok(FB, json!({"type": "reaction", "message_id": "m_1", "emoji": "👍"})).free_form);
+        assert!(
+            ok(
+                FB,
+                json!({"type": "reaction", "message_id": "m_1", "emoji": "👍"})
+            )
+            .free_form
+        );
     }
 
     #[test]

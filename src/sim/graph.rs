@@ -1334,7 +1334,9 @@ fn validate_template_action_buttons(template: &Value) -> Result<(), String> {
             .get("type")
             .and_then(Value::as_str)
             .is_some_and(|t| t.eq_ignore_ascii_case("button"));
-        let Some(sub) = sub_type.filter(|s| is_button && matches!(s.as_str(), "flow" | "catalog" | "mpm")) else {
+        let Some(sub) =
+            sub_type.filter(|s| is_button && matches!(s.as_str(), "flow" | "catalog" | "mpm"))
+        else {
             continue;
         };
         let at = format!("template['components'][{i}]['parameters'][0]");
@@ -2787,7 +2789,9 @@ mod tests {
         let thumbs = json!({"recipient": {"id": PSID}, "sender_action": "react",
             "payload": {"message_id": "m_1", "reaction": "\u{1F44D}"}});
         assert_eq!(
-            post(&sim, "/v25.0/me/messages", Some(PAGE_TOKEN), thumbs).await.0,
+            post(&sim, "/v25.0/me/messages", Some(PAGE_TOKEN), thumbs)
+                .await
+                .0,
             200
         );
     }

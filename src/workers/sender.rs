@@ -591,7 +591,8 @@ impl Senders {
         }
         let mut signals = Vec::with_capacity(due.len());
         for (id, _ty, expects_id, attempts) in due {
-            let resend = inner.cfg.ambiguous_policy.for_kind(&channel.kind) == AmbiguousPolicy::Retry
+            let resend = inner.cfg.ambiguous_policy.for_kind(&channel.kind)
+                == AmbiguousPolicy::Retry
                 || expects_id == 0;
             let signal = if resend && attempts >= i64::from(inner.cfg.max_attempts) {
                 // Meta kept dropping the calls: stop within the configured attempts.

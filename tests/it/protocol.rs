@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 
 use crate::both_backends;
 use crate::helpers::*;
-use crate::outbound::{CUSTOMER, IG, PNID, WABA, outbound};
+use crate::outbound::{CUSTOMER, FAST_STATUSES, IG, PNID, WABA, outbound, outbound_with};
+use metabridge::config::{AmbiguousPolicies, AmbiguousPolicy};
+use metabridge::sim::graph::Fault;
 
 both_backends!(
     bsuid_from_a_webhook_is_a_recipient_the_send_api_accepts,
@@ -18,6 +20,7 @@ both_backends!(
     instagram_reactions_are_love_or_refused,
     template_flow_catalog_mpm_buttons_carry_their_action,
     coexistence_webhooks_reach_the_dsk_once,
+    instagram_ambiguous_sends_fail_by_default_and_retry_when_configured,
 );
 
 const IGSID: &str = "6120000000000001";
@@ -52,7 +55,10 @@ async fn bsuid_from_a_webhook_is_a_recipient_the_send_api_accepts(db: Db) {
     })
     .await;
     let ev = o.events_of("message.received");
-    let contact_id = ev[0]["contact"]["id"].as_str().expect("contact id").to_string();
+    let contact_id = ev[0]["contact"]["id"]
+        .as_str()
+        .expect("contact id")
+        .to_string();
     assert_eq!(contact_id, bsuid);
     let (s, v) = o
         .send(json!({"channel_id": o.wa, "to": contact_id, "message": {"type": "text", "body": "Olá"}}))
@@ -78,22 +84,31 @@ async fn contact_cards_without_a_name_part_are_refused_before_queueing(db: Db) {
     let o = outbound(db, |_| {}).await;
     o.customer_writes(CUSTOMER).await;
     let (s, v) = o
-        .send(json!({"channel_id": o.wa, "to": CUSTOMER, "message": {"type": "contacts",
+        .send(
+            json!({"channel_id": o.wa, "to": CUSTOMER, "message": {"type": "contacts",
             "contacts": [{"name": {"formatted_name": "Ana Pereira"},
-                          "phones": [{"phone": "+55 11 98888-7777"}]}]}}))
+                          "phones": [{"phone": "+55 11 98888-7777"}]}]}}),
+        )
         .await;
     assert_eq!(s, 422, "{v}");
     assert_eq!(v["code"], "validation_failed", "{v}");
     assert_eq!(v["field"], "message.contacts[0].name.first_name", "{v}");
     assert_eq!(v["rule"], "required", "{v}");
-    assert!(v["message"].as_str().is_some_and(|m| m.contains("last_name")), "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("last_name")),
+        "{v}"
+    );
     assert_eq!(o.app.count("SELECT COUNT(*) FROM messages").await, 0);
     // With a last name (and suffix/prefix, now part of the API) it goes out as given.
     let card = json!({"name": {"formatted_name": "Dr. Ana Pereira", "last_name": "Pereira",
         "prefix": "Dr."}, "phones": [{"phone": "+55 11 98888-7777"}]});
     let (s, v) = o
-        .send(json!({"channel_id": o.wa, "to": CUSTOMER, "message": {"type": "contacts",
-            "contacts": [card.clone()]}}))
+        .send(
+            json!({"channel_id": o.wa, "to": CUSTOMER, "message": {"type": "contacts",
+            "contacts": [card.clone()]}}),
+        )
         .await;
     assert_eq!(s, 202, "{v}");
     let id = v["id"].as_str().expect("id").to_string();
@@ -188,11 +203,16 @@ async fn template_flow_catalog_mpm_buttons_carry_their_action(db: Db) {
     }
     // A flow button with another parameter type is refused before queueing.
     let (s, v) = o
-        .send(template(json!({"type": "button", "sub_type": "flow", "index": 0,
-            "parameters": [{"type": "payload", "payload": "x"}]})))
+        .send(template(
+            json!({"type": "button", "sub_type": "flow", "index": 0,
+            "parameters": [{"type": "payload", "payload": "x"}]}),
+        ))
         .await;
     assert_eq!(s, 422, "{v}");
-    assert_eq!(v["field"], "message.components[0].parameters[0].type", "{v}");
+    assert_eq!(
+        v["field"], "message.components[0].parameters[0].type",
+        "{v}"
+    );
     o.stop().await;
 }
 
@@ -230,7 +250,10 @@ async fn coexistence_webhooks_reach_the_dsk_once(db: Db) {
     let accepted = r.accepted();
     let mut by_type: HashMap<String, Vec<Value>> = HashMap::new();
     for e in &accepted {
-        by_type.entry(e.event_type.clone()).or_default().push(e.body.clone());
+        by_type
+            .entry(e.event_type.clone())
+            .or_default()
+            .push(e.body.clone());
     }
     for (t, n) in &want {
         let got = by_type.get(*t).map_or(0, Vec::len);
@@ -261,4 +284,54 @@ async fn coexistence_webhooks_reach_the_dsk_once(db: Db) {
     assert_eq!(added["conversation_id"], inbound["conversation_id"]);
     assert_eq!(by_type["channel.error"][0]["data"]["code"], 2593109);
     app.stop().await;
+}
+
+/// An Instagram send whose Graph call timed out after the request left may have reached Meta,
+/// and Instagram has no idempotency key nor status echo: by default (`instagram=fail`) it fails
+/// as `unknown_outcome` after one call. `METABRIDGE_AMBIGUOUS_SEND_POLICY=instagram=retry`
+/// (per kind, which the setting could not express before) resends it after the window.
+async fn instagram_ambiguous_sends_fail_by_default_and_retry_when_configured(db: Db) {
+    for (policy, want_status, want_calls) in [
+        (AmbiguousPolicies::default(), "failed", 1),
+        (
+            AmbiguousPolicies {
+                instagram: AmbiguousPolicy::Retry,
+                ..AmbiguousPolicies::default()
+            },
+            "sent",
+            2,
+        ),
+    ] {
+        let o = outbound_with(db, FAST_STATUSES, false, |c| {
+            c.graph.timeout = Duration::from_millis(300);
+            c.sending.reconcile_window = Duration::from_millis(500);
+            c.sending.ambiguous_policy = policy;
+        })
+        .await;
+        o.customer_writes_ig("instagram", IG, IGSID).await;
+        o.sim.push_fault(Fault::Timeout {
+            times: 1,
+            delay: Duration::from_millis(1500),
+        });
+        let (s, v) = o
+            .send(
+                json!({"channel_id": o.ig, "to": IGSID, "message": {"type": "text", "body": "Oi"}}),
+            )
+            .await;
+        assert_eq!(s, 202, "{v}");
+        let m = o
+            .wait_status(v["id"].as_str().expect("id"), want_status)
+            .await;
+        if want_status == "failed" {
+            assert_eq!(m["error"]["code"], "unknown_outcome", "{m}");
+        }
+        let calls = o
+            .sim
+            .requests()
+            .iter()
+            .filter(|r| r.sender_id.as_deref() == Some(IG) && r.path.ends_with("/messages"))
+            .count();
+        assert_eq!(calls, want_calls, "{policy:?}: {m}");
+        o.stop().await;
+    }
 }
