@@ -1357,10 +1357,10 @@ fn validate_template_action_buttons(template: &Value) -> Result<(), String> {
                     "Param {at}['action']['thumbnail_product_retailer_id'] is required."
                 ));
             }
-            if !action
+            if action
                 .get("sections")
                 .and_then(Value::as_array)
-                .is_some_and(|s| !s.is_empty())
+                .is_none_or(Vec::is_empty)
             {
                 return Err(format!("Param {at}['action']['sections'] is required."));
             }
