@@ -158,7 +158,10 @@ pub struct ServeArgs {
     )]
     pub meta_graph_url: String,
     /// Graph API version used in every call.
-    #[arg(long, env = "META_GRAPH_VERSION", default_value = "v25.0")]
+    /// Default: the current version per Meta's Graph API changelog
+    /// (<https://developers.facebook.com/docs/graph-api/changelog/versions/>, read 2026-12-02:
+    /// v27.0, introduced November 4, 2026).
+    #[arg(long, env = "META_GRAPH_VERSION", default_value = "v27.0")]
     pub meta_graph_version: String,
     /// Timeout of one Graph API call, in milliseconds.
     #[arg(long, env = "METABRIDGE_GRAPH_TIMEOUT_MS", default_value_t = 15_000)]
@@ -173,12 +176,15 @@ pub struct ServeArgs {
     /// echo before the ambiguity policy applies, in seconds.
     #[arg(long, env = "METABRIDGE_SEND_RECONCILE_SECS", default_value_t = 120)]
     pub send_reconcile_secs: u64,
-    /// What to do with an ambiguous send that no status echo confirmed: `retry` (send again;
-    /// WhatsApp only, where Meta echoes every accepted message) or `fail` (`unknown_outcome`).
+    /// What to do with an ambiguous send that no status echo confirmed, per channel kind:
+    /// `retry` (send again) or `fail` (`unknown_outcome`), as `kind=policy` pairs separated by
+    /// commas. A bare `fail` applies to every kind; a bare `retry` to WhatsApp only (Instagram
+    /// and Messenger have no idempotency key nor status echo: a resend there must be asked for
+    /// by name and may deliver the message twice).
     #[arg(
         long,
         env = "METABRIDGE_AMBIGUOUS_SEND_POLICY",
-        default_value = "retry"
+        default_value = "whatsapp=retry,instagram=fail,messenger=fail"
     )]
     pub ambiguous_send_policy: String,
     /// Graph calls of one send before it fails: retryable errors, and resends of unconfirmed
@@ -463,13 +469,89 @@ pub enum AmbiguousPolicy {
     Fail,
 }
 
+/// The [`AmbiguousPolicy`] of each channel kind (`METABRIDGE_AMBIGUOUS_SEND_POLICY`).
+///
+/// Defaults: WhatsApp `retry` (every WhatsApp send carries the bridge's id in
+/// `biz_opaque_callback_data` and Meta's status webhook echoes it, so an echo settles the send
+/// and only an unechoed one is sent again); Instagram and Messenger `fail`: the Send API takes
+/// no idempotency key and a send has no status echo tying it to the bridge's id, so a resend
+/// after a timeout may deliver the message twice.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AmbiguousPolicies {
+    pub whatsapp: AmbiguousPolicy,
+    pub instagram: AmbiguousPolicy,
+    pub messenger: AmbiguousPolicy,
+}
+
+impl Default for AmbiguousPolicies {
+    fn default() -> Self {
+        AmbiguousPolicies {
+            whatsapp: AmbiguousPolicy::Retry,
+            instagram: AmbiguousPolicy::Fail,
+            messenger: AmbiguousPolicy::Fail,
+        }
+    }
+}
+
+impl AmbiguousPolicies {
+    /// The policy of a channel kind (`whatsapp`, `instagram`, `messenger`); `fail` for
+    /// anything else.
+    pub fn for_kind(&self, kind: &str) -> AmbiguousPolicy {
+        match kind {
+            "whatsapp" => self.whatsapp,
+            "instagram" => self.instagram,
+            "messenger" => self.messenger,
+            _ => AmbiguousPolicy::Fail,
+        }
+    }
+
+    /// Parses `whatsapp=retry,instagram=fail,…` (later items win; kinds not named keep their
+    /// default). A bare `fail` sets every kind, a bare `retry` WhatsApp only.
+    pub fn parse(s: &str) -> Result<Self, &'static str> {
+        const WHAT: &str =
+            "must be `retry`, `fail` or comma-separated `whatsapp|instagram|messenger=retry|fail`";
+        let mut out = AmbiguousPolicies::default();
+        let mut any = false;
+        for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+            any = true;
+            let policy = |v: &str| match v.trim() {
+                "retry" => Ok(AmbiguousPolicy::Retry),
+                "fail" => Ok(AmbiguousPolicy::Fail),
+                _ => Err(WHAT),
+            };
+            match item.split_once('=') {
+                None => match policy(item)? {
+                    AmbiguousPolicy::Retry => out.whatsapp = AmbiguousPolicy::Retry,
+                    AmbiguousPolicy::Fail => {
+                        out = AmbiguousPolicies {
+                            whatsapp: AmbiguousPolicy::Fail,
+                            instagram: AmbiguousPolicy::Fail,
+                            messenger: AmbiguousPolicy::Fail,
+                        }
+                    }
+                },
+                Some((kind, value)) => {
+                    let value = policy(value)?;
+                    match kind.trim() {
+                        "whatsapp" => out.whatsapp = value,
+                        "instagram" => out.instagram = value,
+                        "messenger" => out.messenger = value,
+                        _ => return Err(WHAT),
+                    }
+                }
+            }
+        }
+        if any { Ok(out) } else { Err(WHAT) }
+    }
+}
+
 /// The senders' settings.
 #[derive(Debug, Clone)]
 pub struct SendConfig {
     pub whatsapp_rate: u32,
     pub messenger_rate: u32,
     pub reconcile_window: Duration,
-    pub ambiguous_policy: AmbiguousPolicy,
+    pub ambiguous_policy: AmbiguousPolicies,
     pub max_attempts: u32,
     pub backoff: Duration,
     /// How often an idle channel sender looks for work another replica queued.
@@ -725,16 +807,8 @@ impl Config {
         if graph_url.scheme() != "https" && !dev {
             return Err(cfg_err("META_GRAPH_URL", "must use https outside dev mode"));
         }
-        let ambiguous_policy = match args.ambiguous_send_policy.as_str() {
-            "retry" => AmbiguousPolicy::Retry,
-            "fail" => AmbiguousPolicy::Fail,
-            _ => {
-                return Err(cfg_err(
-                    "METABRIDGE_AMBIGUOUS_SEND_POLICY",
-                    "must be `retry` or `fail`",
-                ));
-            }
-        };
+        let ambiguous_policy = AmbiguousPolicies::parse(&args.ambiguous_send_policy)
+            .map_err(|what| cfg_err("METABRIDGE_AMBIGUOUS_SEND_POLICY", what))?;
         for (var, rate) in [
             ("METABRIDGE_WHATSAPP_RATE", args.whatsapp_rate),
             ("METABRIDGE_MESSENGER_RATE", args.messenger_rate),
@@ -950,14 +1024,14 @@ impl Config {
             dispatch_poll: Duration::from_millis(200),
             graph: GraphConfig {
                 base_url: "http://127.0.0.1:9".to_string(),
-                version: "v25.0".to_string(),
+                version: "v27.0".to_string(),
                 timeout: Duration::from_millis(2_000),
             },
             sending: SendConfig {
                 whatsapp_rate: 80,
                 messenger_rate: 250,
                 reconcile_window: Duration::from_secs(3),
-                ambiguous_policy: AmbiguousPolicy::Retry,
+                ambiguous_policy: AmbiguousPolicies::default(),
                 max_attempts: 5,
                 backoff: Duration::from_millis(100),
                 idle_poll: Duration::from_millis(200),
@@ -1066,6 +1140,50 @@ mod tests {
         assert_eq!(a.fernet_keys, b.fernet_keys);
         assert!(format!("{a:?}").contains("Secret(***)"));
         assert!(!format!("{a:?}").contains(a.admin_token.expose()));
+    }
+
+    /// The ambiguous-send policy is per channel kind; by default WhatsApp retries (Meta echoes
+    /// the bridge's id in statuses) and Instagram/Messenger fail (no idempotency there).
+    #[test]
+    fn ambiguous_send_policy_per_kind() {
+        use AmbiguousPolicy::{Fail, Retry};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path().to_str().expect("utf8");
+        let policies = |extra: &[&str]| {
+            let mut a = vec!["--dev", "--data-dir", d];
+            a.extend_from_slice(extra);
+            Config::from_args(&parse(&a)).map(|c| {
+                let p = c.sending.ambiguous_policy;
+                (
+                    p.for_kind("whatsapp"),
+                    p.for_kind("instagram"),
+                    p.for_kind("messenger"),
+                )
+            })
+        };
+        assert_eq!(policies(&[]).expect("default"), (Retry, Fail, Fail));
+        let set = |v: &str| policies(&["--ambiguous-send-policy", v]);
+        assert_eq!(set("retry").expect("bare retry"), (Retry, Fail, Fail));
+        assert_eq!(set("fail").expect("bare fail"), (Fail, Fail, Fail));
+        assert_eq!(
+            set("whatsapp=fail, messenger=retry").expect("pairs"),
+            (Fail, Fail, Retry)
+        );
+        assert_eq!(
+            set("fail,instagram=retry").expect("mixed"),
+            (Fail, Retry, Fail)
+        );
+        for bad in [
+            "",
+            "sometimes",
+            "telegram=retry",
+            "whatsapp=maybe",
+            "whatsapp",
+        ] {
+            let err = set(bad).expect_err(bad);
+            assert_eq!(err.variable, "METABRIDGE_AMBIGUOUS_SEND_POLICY");
+        }
+        assert_eq!(AmbiguousPolicies::default().for_kind("other"), Fail);
     }
 
     #[test]

@@ -28,6 +28,8 @@
 //! | event | key |
 //! |---|---|
 //! | WA message (any type, incl. reaction, system, edit, revoke, unsupported) and WA `smb_message_echoes` | `wa:msg:<pnid>:<wamid>` |
+//! | WA coexistence `history` message | `wa:hist:<pnid>:<wamid>`, `…:media:<media id>` when the item carries its media id (Meta sends recent media again with it) |
+//! | WA coexistence `smb_app_state_sync` contact | `wa:sync:<pnid>:<phone_number>:<action>:<metadata.timestamp>` |
 //! | WA status | `wa:status:<pnid>:<wamid>:<status>:<timestamp>` |
 //! | WA value-level error | `wa:err:<pnid>:h:<hash>` |
 //! | WA user preference | `wa:pref:<pnid>:h:<hash>` |
@@ -64,7 +66,8 @@
 //!
 //! WhatsApp: `group:<group_id>` for group messages and group statuses (the participant is kept in
 //! `contact`), else `user:<BSUID>` when a business-scoped user id is known (from the message, the
-//! status, or the matching `contacts[]` entry), else `wa:<phone>`; `unknown` when the item names
+//! status, or the matching `contacts[]` entry) and passes [`crate::meta::bsuid`]'s rule (the one
+//! the send API checks `to` against), else `wa:<phone>`; `unknown` when the item names
 //! nobody. Instagram: `igsid:<id>`, Messenger: `psid:<id>` (always the customer side, also for
 //! echoes). Leads: `lead:<leadgen_id>`. Template status/quality, phone quality, account updates,
 //! value-level errors and unsupported changes/entries: `channel`.
@@ -196,6 +199,16 @@ pub mod types {
     pub const CONTACT_CHANGED: &str = "contact.changed";
     /// WA `user_preferences` item: `{"category"?,"value"?,"detail"?,"wa_id"?,"user_id"?}`.
     pub const CONTACT_PREFERENCES: &str = "contact.preferences";
+    /// WA coexistence `history` (chat history of a number that keeps using the WhatsApp
+    /// Business app, shared once at onboarding): one event per message, `data` as
+    /// `message.received` plus `"direction": "inbound"|"outbound"` and `"history":
+    /// {"phase"?,"chunk_order"?,"progress"?,"status"?}`. Conversation and contact are the
+    /// customer's (the thread).
+    pub const MESSAGE_HISTORY: &str = "message.history";
+    /// WA coexistence `smb_app_state_sync` contact item (the business's app address book):
+    /// `{"type":"contact","action" (add/remove as sent, null if missing),"full_name"?,
+    /// "first_name"?,"phone_number"?}`. Conversation and contact are that phone's.
+    pub const CONTACT_SYNCED: &str = "contact.synced";
     /// WA value-level `errors[]` item (one event per item): `{"code","title","message",
     /// "details","href"?}`. Conversation `channel`.
     pub const CHANNEL_ERROR: &str = "channel.error";
@@ -267,6 +280,8 @@ pub mod types {
         MESSAGE_UNSUPPORTED,
         CONTACT_CHANGED,
         CONTACT_PREFERENCES,
+        MESSAGE_HISTORY,
+        CONTACT_SYNCED,
         CHANNEL_ERROR,
         CHANNEL_QUALITY,
         ACCOUNT_UPDATED,
@@ -793,6 +808,8 @@ fn whatsapp_change(ctx: &WaChange<'_>, change: &Value, value: &Value, out: &mut 
         Some(
             "messages"
                 | "smb_message_echoes"
+                | "history"
+                | "smb_app_state_sync"
                 | "user_preferences"
                 | "message_template_status_update"
                 | "message_template_quality_update"
@@ -827,6 +844,16 @@ fn whatsapp_change(ctx: &WaChange<'_>, change: &Value, value: &Value, out: &mut 
             let contacts = contacts_of(value);
             for_each_item(ctx, value, "message_echoes", out, |item, out| {
                 wa_message(ctx, item, contacts, true, out);
+            });
+        }
+        Some("history") => {
+            for_each_item(ctx, value, "history", out, |item, out| {
+                wa_history_chunk(ctx, item, out);
+            });
+        }
+        Some("smb_app_state_sync") => {
+            for_each_item(ctx, value, "state_sync", out, |item, out| {
+                wa_state_sync(ctx, item, out);
             });
         }
         Some("user_preferences") => {
@@ -984,10 +1011,13 @@ fn find_contact<'a>(contacts: &'a [Value], ident: &Ident) -> Option<&'a Value> {
 fn wa_person(ident: Ident, contacts: &[Value]) -> Option<Map<String, Value>> {
     let found = find_contact(contacts, &ident);
     let from_contact = |k: &str| found.and_then(|c| id_str(c.get(k)));
-    let user_id = ident.user_id.or_else(|| from_contact("user_id"));
-    let parent_user_id = ident
-        .parent_user_id
-        .or_else(|| from_contact("parent_user_id"));
+    // Only an id that passes the bridge's one BSUID rule (src/meta/bsuid.rs) is handed out as
+    // a BSUID (contact id, `user:` conversation): the send API accepts exactly those back as
+    // `to`. Anything else stays in `raw` only.
+    let bsuid = |v: Option<String>| v.filter(|s| crate::meta::bsuid::is_bsuid(s));
+    let user_id = bsuid(ident.user_id).or_else(|| bsuid(from_contact("user_id")));
+    let parent_user_id =
+        bsuid(ident.parent_user_id).or_else(|| bsuid(from_contact("parent_user_id")));
     let wa_id = ident.wa_id.or_else(|| from_contact("wa_id"));
     let id = user_id.clone().or_else(|| wa_id.clone())?;
     let mut m = Map::new();
@@ -1128,6 +1158,194 @@ fn wa_message(
     }
     let key = format!("wa:msg:{}:{id}", ctx.scope());
     out.push(draft.finish(event_type, key, data, msg));
+}
+
+// WhatsApp coexistence (numbers that keep using the WhatsApp Business app): `history` and
+// `smb_app_state_sync`; `smb_message_echoes` is handled as `message.echo` above. Shapes from
+// Meta's webhook references (read 2026-12-02):
+// <https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/history/>,
+// <https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/smb_app_state_sync>,
+// <https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/smb_message_echoes>.
+
+/// One `history[]` chunk: `{"metadata": {"phase", "chunk_order", "progress"}, "threads":
+/// [{"id": <customer phone>, "messages": [..]}]}`, or `{"errors": [..]}` when the business
+/// declined to share its chat history. Each message becomes a `message.history` event, each
+/// error a `channel.error`.
+fn wa_history_chunk(ctx: &WaChange<'_>, chunk: &Value, out: &mut Vec<ParsedEvent>) {
+    if !chunk.is_object() {
+        out.push(ctx.channel_draft(None).unsupported(
+            &ctx.unsupported_prefix(),
+            reasons::NOT_AN_OBJECT,
+            Map::new(),
+            chunk,
+        ));
+        return;
+    }
+    let meta = chunk.get("metadata");
+    let mut sync = Map::new();
+    for k in ["phase", "chunk_order", "progress"] {
+        put(
+            &mut sync,
+            k,
+            meta.and_then(|m| m.get(k))
+                .filter(|v| !v.is_null())
+                .cloned(),
+        );
+    }
+    for_each_item(ctx, chunk, "errors", out, |item, out| {
+        let key = hash_key(&format!("wa:err:{}", ctx.scope()), item);
+        out.push(ctx.channel_draft(None).finish(
+            types::CHANNEL_ERROR,
+            key,
+            normalize_error(item),
+            item,
+        ));
+    });
+    for_each_item(ctx, chunk, "threads", out, |thread, out| {
+        let thread_id = id_str(thread.get("id"));
+        for_each_item(ctx, thread, "messages", out, |msg, out| {
+            wa_history_message(ctx, thread_id.as_deref(), &sync, msg, out);
+        });
+    });
+}
+
+fn wa_history_message(
+    ctx: &WaChange<'_>,
+    thread_id: Option<&str>,
+    sync: &Map<String, Value>,
+    msg: &Value,
+    out: &mut Vec<ParsedEvent>,
+) {
+    if !msg.is_object() {
+        out.push(ctx.channel_draft(None).unsupported(
+            &ctx.unsupported_prefix(),
+            reasons::NOT_AN_OBJECT,
+            Map::new(),
+            msg,
+        ));
+        return;
+    }
+    // The thread is the customer's: a message from the thread's id is the customer's, anything
+    // else was sent by the business (from the app or the API).
+    let from = id_str(msg.get("from"));
+    let inbound = match (thread_id, from.as_deref()) {
+        (Some(t), Some(f)) => t == f,
+        _ => true,
+    };
+    let mut ident = if inbound {
+        Ident::from(msg, "from", "from_user_id", "from_parent_user_id")
+    } else {
+        Ident::from(msg, "to", "to_user_id", "to_parent_user_id")
+    };
+    if ident.wa_id.is_none() {
+        ident.wa_id = thread_id.map(str::to_owned);
+    }
+    let group_id = id_str(msg.get("group_id"));
+    let (conversation, contact) = wa_conversation(group_id.clone(), wa_person(ident, &[]));
+    let draft = ctx.item_draft(conversation, contact, ts_ms(msg.get("timestamp")));
+    let Some(id) = id_str(msg.get("id")) else {
+        out.push(draft.unsupported(
+            &ctx.unsupported_prefix(),
+            reasons::MISSING_ID,
+            extra(&[("type", msg.get("type"))]),
+            msg,
+        ));
+        return;
+    };
+    let (_, mut data) = normalize_wa_message(msg, &id);
+    put_str(&mut data, "group_id", group_id);
+    data.insert(
+        "direction".to_owned(),
+        Value::String(if inbound { "inbound" } else { "outbound" }.to_owned()),
+    );
+    let mut history = sync.clone();
+    put(
+        &mut history,
+        "status",
+        msg.get("history_context")
+            .and_then(|h| h.get("status"))
+            .filter(|v| !v.is_null())
+            .cloned(),
+    );
+    data.insert("history".to_owned(), Value::Object(history));
+    // Meta sends media messages of the last 14 days again, later, with their media id: that
+    // second item is a new event (the first had no id to fetch the media with).
+    let media_id = str_of(msg.get("type"))
+        .and_then(|t| msg.get(t))
+        .and_then(|p| id_str(p.get("id")));
+    let key = match media_id {
+        Some(m) => format!("wa:hist:{}:{id}:media:{m}", ctx.scope()),
+        None => format!("wa:hist:{}:{id}", ctx.scope()),
+    };
+    out.push(draft.finish(types::MESSAGE_HISTORY, key, data, msg));
+}
+
+/// One `state_sync[]` item: `{"type": "contact", "contact": {"full_name"?, "first_name"?,
+/// "phone_number"}, "action": "add" | "remove", "metadata": {"timestamp"}}` — a contact of the
+/// business's WhatsApp Business app address book was added, changed or removed.
+fn wa_state_sync(ctx: &WaChange<'_>, item: &Value, out: &mut Vec<ParsedEvent>) {
+    if !item.is_object() {
+        out.push(ctx.channel_draft(None).unsupported(
+            &ctx.unsupported_prefix(),
+            reasons::NOT_AN_OBJECT,
+            Map::new(),
+            item,
+        ));
+        return;
+    }
+    let at = ts_ms(item.get("metadata").and_then(|m| m.get("timestamp")));
+    if str_of(item.get("type")) != Some("contact") {
+        out.push(ctx.channel_draft(at).unsupported(
+            &ctx.unsupported_prefix(),
+            reasons::UNKNOWN_FIELD,
+            extra(&[("type", item.get("type"))]),
+            item,
+        ));
+        return;
+    }
+    let card = item.get("contact");
+    let phone = card.and_then(|c| id_str(c.get("phone_number")));
+    let ident = Ident {
+        wa_id: phone.clone(),
+        ..Ident::default()
+    };
+    let mut person = wa_person(ident, &[]);
+    if let (Some(p), Some(name)) = (
+        person.as_mut(),
+        card.and_then(|c| c.get("full_name"))
+            .filter(|v| v.is_string()),
+    ) {
+        p.insert("name".to_owned(), name.clone());
+    }
+    let (conversation, contact) = wa_conversation(None, person);
+    let mut data = Map::new();
+    data.insert("type".to_owned(), Value::String("contact".to_owned()));
+    data.insert(
+        "action".to_owned(),
+        item.get("action").cloned().unwrap_or(Value::Null),
+    );
+    for k in ["full_name", "first_name", "phone_number"] {
+        put(
+            &mut data,
+            k,
+            card.and_then(|c| c.get(k))
+                .filter(|v| !v.is_null())
+                .cloned(),
+        );
+    }
+    let prefix = format!("wa:sync:{}", ctx.scope());
+    let action = str_of(item.get("action"));
+    let stamp = id_str(item.get("metadata").and_then(|m| m.get("timestamp")));
+    let key = match (&phone, action, stamp) {
+        (Some(p), Some(a), Some(t)) => format!("{prefix}:{p}:{a}:{t}"),
+        _ => hash_key(&prefix, item),
+    };
+    out.push(ctx.item_draft(conversation, contact, at).finish(
+        types::CONTACT_SYNCED,
+        key,
+        data,
+        item,
+    ));
 }
 
 /// Type-specific normalization of a WhatsApp message: (event type, data).
@@ -2461,6 +2679,95 @@ mod tests {
                     ("/data/waba_info/partner_app_id", r#""5731000000000001""#),
                 ],
             )],
+            // Coexistence webhooks (Meta's webhook references, read 2026-12-02).
+            "wa-smb-message-echoes.json" => vec![exp(
+                MESSAGE_ECHO,
+                Whatsapp,
+                format!("wa:msg:{PN1}:wamid.HBgLMTU1NTAwMDEyMzRFQ0gwMDE="),
+                ch(PN1),
+                "wa:15550001234",
+                Some(1763381000000),
+                &[
+                    ("/data/is_echo", "true"),
+                    ("/data/type", r#""text""#),
+                    ("/data/text", r#""Temos sim, no 42 e no 43.""#),
+                    ("/contact/id", r#""15550001234""#),
+                    ("/contact/phone", r#""15550001234""#),
+                ],
+            )],
+            "wa-history.json" => vec![
+                exp(
+                    MESSAGE_HISTORY,
+                    Whatsapp,
+                    format!("wa:hist:{PN1}:wamid.HBgLMTU1NTAwMDEyMzRISVMwMDE="),
+                    ch(PN1),
+                    "wa:15550001234",
+                    Some(1762000000000),
+                    &[
+                        ("/data/direction", r#""inbound""#),
+                        ("/data/text", r#""Vocês abrem sábado?""#),
+                        (
+                            "/data/history",
+                            r#"{"phase": 1, "chunk_order": 1, "progress": 40, "status": "READ"}"#,
+                        ),
+                        ("/contact/id", r#""15550001234""#),
+                    ],
+                ),
+                exp(
+                    MESSAGE_HISTORY,
+                    Whatsapp,
+                    format!("wa:hist:{PN1}:wamid.HBgLMTU1NTAwMDEyMzRISVMwMDI="),
+                    ch(PN1),
+                    "wa:15550001234",
+                    Some(1762000300000),
+                    &[
+                        ("/data/direction", r#""outbound""#),
+                        ("/data/history/status", r#""DELIVERED""#),
+                        ("/contact/wa_id", r#""15550001234""#),
+                    ],
+                ),
+            ],
+            "wa-history-declined.json" => vec![exp(
+                CHANNEL_ERROR,
+                Whatsapp,
+                format!("wa:err:{PN1}:h:"),
+                ch(PN1),
+                CHANNEL_CONVERSATION,
+                None,
+                &[
+                    ("/data/code", "2593109"),
+                    ("/data/title", r#""History sharing is turned off by user""#),
+                ],
+            )],
+            "wa-smb-app-state-sync.json" => vec![
+                exp(
+                    CONTACT_SYNCED,
+                    Whatsapp,
+                    format!("wa:sync:{PN1}:15550001234:add:1763380700"),
+                    ch(PN1),
+                    "wa:15550001234",
+                    Some(1763380700000),
+                    &[
+                        ("/data/action", r#""add""#),
+                        ("/data/full_name", r#""Ana Pereira""#),
+                        ("/data/first_name", r#""Ana""#),
+                        ("/contact/name", r#""Ana Pereira""#),
+                        ("/contact/id", r#""15550001234""#),
+                    ],
+                ),
+                exp(
+                    CONTACT_SYNCED,
+                    Whatsapp,
+                    format!("wa:sync:{PN1}:15550005678:remove:1763380760"),
+                    ch(PN1),
+                    "wa:15550005678",
+                    Some(1763380760000),
+                    &[
+                        ("/data/action", r#""remove""#),
+                        ("/data/phone_number", r#""15550005678""#),
+                    ],
+                ),
+            ],
             "wa-user-preferences.json" => vec![exp(
                 CONTACT_PREFERENCES,
                 Whatsapp,
@@ -2745,7 +3052,7 @@ mod tests {
     #[test]
     fn every_webhook_fixture_matches_its_table_row() {
         let names = webhook_fixture_names();
-        assert_eq!(names.len(), 41, "webhook fixtures found: {names:?}");
+        assert_eq!(names.len(), 45, "webhook fixtures found: {names:?}");
         for name in &names {
             let expected =
                 expectations(name).unwrap_or_else(|| panic!("no expectations for {name}"));
@@ -2912,6 +3219,52 @@ mod tests {
             ev.contact.as_ref().and_then(|c| c.get("id")),
             Some(&json!("5511988887777"))
         );
+    }
+
+    /// The parser hands out as a BSUID exactly what the send API takes back as `to`
+    /// (src/meta/bsuid.rs): alphanumeric ids are BSUIDs; a `user_id` breaking the rule is not
+    /// used as the contact id or conversation (it stays in `raw`), the phone is.
+    #[test]
+    fn bsuid_rule_shared_with_sender() {
+        use crate::outbound::model::{ChannelKind as SendKind, SendMessageRequest, render};
+        let alnum = "US.13491208655302741918aBc";
+        let body = wa_body(json!({
+            "metadata": {"phone_number_id": PN1},
+            "contacts": [{"profile": {"name": "Ana"}, "user_id": alnum}],
+            "messages": [{"from_user_id": alnum, "id": "wamid.U2", "timestamp": "1763380800",
+                          "type": "text", "text": {"body": "oi"}}]
+        }));
+        let ev = &parse_json(&body)[0];
+        assert_eq!(ev.conversation_key, format!("user:{alnum}"));
+        let id = ev
+            .contact
+            .as_ref()
+            .and_then(|c| c["id"].as_str())
+            .unwrap_or_default();
+        assert_eq!(id, alnum);
+        // The DSK answers to the contact id it was given: the sender accepts it as a BSUID.
+        let req: SendMessageRequest = poem_openapi::types::ParseFromJSON::parse_from_json(Some(
+            json!({"channel_id": "ch_1", "to": id, "message": {"type": "text", "body": "oi"}}),
+        ))
+        .expect("request");
+        let r = render(SendKind::Whatsapp, &req, "msg_1").expect("renders");
+        assert_eq!(r.body["recipient"], json!(alnum));
+
+        for bad in ["US.1-2", "not a bsuid", "us.123"] {
+            let body = wa_body(json!({
+                "metadata": {"phone_number_id": PN1},
+                "contacts": [{"profile": {"name": "Bia"}, "wa_id": "5511988887777",
+                              "user_id": bad}],
+                "messages": [{"from": "5511988887777", "from_user_id": bad, "id": "wamid.U3",
+                              "timestamp": "1763380800", "type": "text", "text": {"body": "oi"}}]
+            }));
+            let ev = &parse_json(&body)[0];
+            assert_eq!(ev.conversation_key, "wa:5511988887777", "{bad}");
+            let contact = ev.contact.as_ref().expect("contact");
+            assert_eq!(contact["id"], json!("5511988887777"));
+            assert!(contact.get("user_id").is_none(), "{bad}");
+            assert_eq!(ev.raw["from_user_id"], json!(bad));
+        }
     }
 
     #[test]

@@ -716,6 +716,96 @@ pub struct ContactPreferencesData {
     pub user_id: Option<String>,
 }
 
+/// Where a `message.history` item sits in Meta's history sync (values as Meta sent them).
+#[derive(Debug, Clone, Default, Object)]
+pub struct HistorySync {
+    /// 0 (day 0–1 before onboarding), 1 (day 1–90) or 2 (day 90–180).
+    #[oai(skip_serializing_if_is_none)]
+    pub phase: Option<Value>,
+    /// Order of this chunk inside its phase.
+    #[oai(skip_serializing_if_is_none)]
+    pub chunk_order: Option<Value>,
+    /// Sync progress in percent.
+    #[oai(skip_serializing_if_is_none)]
+    pub progress: Option<Value>,
+    /// The message's status in the app (`history_context.status`, e.g. `READ`, `DELIVERED`).
+    #[oai(skip_serializing_if_is_none)]
+    pub status: Option<Value>,
+}
+
+/// `data` of `message.history`: one message of the chat history a WhatsApp number that keeps
+/// using the WhatsApp Business app (coexistence) shared when it was onboarded (Meta's `history`
+/// webhook; up to 180 days, no group chats; media of the last 14 days arrive again with their
+/// media id as a second event). The keys of `message.received` for the message's type, plus
+/// `direction` and `history`. Conversation and contact are the customer's (the thread).
+#[derive(Debug, Clone, Default, Object)]
+#[oai(example)]
+pub struct MessageHistoryData {
+    /// Meta's message id (wamid).
+    pub message_id: String,
+    /// Meta's type as sent (a string, null when missing).
+    #[oai(rename = "type")]
+    pub r#type: Value,
+    /// `inbound` (the customer sent it) or `outbound` (the business sent it, from the app or
+    /// the API).
+    pub direction: String,
+    /// Phase, chunk and progress of the sync, and the message's status.
+    pub history: HistorySync,
+    #[oai(skip_serializing_if_is_none)]
+    pub text: Option<String>,
+    /// Media; `id` only on the second item Meta sends for recent media.
+    #[oai(skip_serializing_if_is_none)]
+    pub media: Option<MessageMedia>,
+    #[oai(skip_serializing_if_is_none)]
+    pub location: Option<MessageLocation>,
+    #[oai(skip_serializing_if_is_none)]
+    pub contacts: Option<Vec<Value>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub interactive: Option<MessageInteractive>,
+    #[oai(skip_serializing_if_is_none)]
+    pub button: Option<MessageButton>,
+    #[oai(skip_serializing_if_is_none)]
+    pub order: Option<MessageOrder>,
+    #[oai(skip_serializing_if_is_none)]
+    pub context: Option<MessageContext>,
+    #[oai(skip_serializing_if_is_none)]
+    pub errors: Option<Vec<MetaError>>,
+    #[oai(skip_serializing_if_is_none)]
+    pub target_message_id: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub emoji: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub removed: Option<bool>,
+    #[oai(skip_serializing_if_is_none)]
+    pub unsupported_type: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub payload: Option<Value>,
+    #[oai(skip_serializing_if_is_none)]
+    pub reason: Option<String>,
+}
+
+/// `data` of `contact.synced`: a contact of the WhatsApp Business app address book of a
+/// coexistence number was added, changed or removed (Meta's `smb_app_state_sync` webhook).
+/// Conversation and contact are that phone number's.
+#[derive(Debug, Clone, Default, Object)]
+#[oai(example)]
+pub struct ContactSyncedData {
+    /// `contact`.
+    #[oai(rename = "type")]
+    pub r#type: String,
+    /// Meta's `action` as sent (`add`, `remove`), null when missing.
+    pub action: Value,
+    /// As sent (a string).
+    #[oai(skip_serializing_if_is_none)]
+    pub full_name: Option<Value>,
+    /// As sent (a string).
+    #[oai(skip_serializing_if_is_none)]
+    pub first_name: Option<Value>,
+    /// The contact's phone number as sent.
+    #[oai(skip_serializing_if_is_none)]
+    pub phone_number: Option<String>,
+}
+
 /// `data` of `channel.error`: one WhatsApp value-level `errors[]` item (conversation
 /// `channel`).
 #[derive(Debug, Clone, Default, Object)]
@@ -1369,6 +1459,20 @@ events! {
         wa_envelope("evt_0197a0c6a1b27c3d8e4f5a6b7c8d9e19", json!({"wa_id": "15550001234",
             "detail": "User requested to stop marketing messages",
             "category": "marketing_messages", "value": "stop", "timestamp": 1763380800}));
+    MessageHistoryEvent, MessageHistoryData, MessageHistoryType, "message.history",
+        "events.message_history",
+        "A message of the chat history a WhatsApp Business app number shared (coexistence)",
+        wa_envelope("evt_0197a0c6a1b27c3d8e4f5a6b7c8d9e2a", json!({"from": "15550001234",
+            "id": "wamid.HBgLMTU1NTAwMDEyMzRISVMwMDE=", "timestamp": "1762000000",
+            "type": "text", "text": {"body": "Vocês abrem sábado?"},
+            "history_context": {"status": "READ"}}));
+    ContactSyncedEvent, ContactSyncedData, ContactSyncedType, "contact.synced",
+        "events.contact_synced",
+        "A contact of a WhatsApp Business app number's address book changed (coexistence)",
+        wa_envelope("evt_0197a0c6a1b27c3d8e4f5a6b7c8d9e2b", json!({"type": "contact",
+            "contact": {"full_name": "Ana Pereira", "first_name": "Ana",
+            "phone_number": "15550001234"}, "action": "add",
+            "metadata": {"timestamp": "1763380800"}}));
     ChannelErrorEvent, ChannelErrorData, ChannelErrorType, "channel.error",
         "events.channel_error", "Meta reported an error for the channel",
         wa_channel_envelope("evt_0197a0c6a1b27c3d8e4f5a6b7c8d9e1a", json!({"code": 131056,
@@ -1593,6 +1697,36 @@ impl Example for ContactChangedData {
             body: Some(json!("Ana changed their phone number")),
             new_wa_id: Some(s("15550005678")),
             ..Default::default()
+        }
+    }
+}
+
+impl Example for MessageHistoryData {
+    fn example() -> Self {
+        MessageHistoryData {
+            message_id: s("wamid.HBgLMTU1NTAwMDEyMzRISVMwMDE="),
+            r#type: json!("text"),
+            direction: s("inbound"),
+            history: HistorySync {
+                phase: Some(json!(1)),
+                chunk_order: Some(json!(1)),
+                progress: Some(json!(40)),
+                status: Some(json!("READ")),
+            },
+            text: Some(s("Vocês abrem sábado?")),
+            ..Default::default()
+        }
+    }
+}
+
+impl Example for ContactSyncedData {
+    fn example() -> Self {
+        ContactSyncedData {
+            r#type: s("contact"),
+            action: json!("add"),
+            full_name: Some(json!("Ana Pereira")),
+            first_name: Some(json!("Ana")),
+            phone_number: Some(s("15550001234")),
         }
     }
 }
@@ -1920,7 +2054,7 @@ mod tests {
     #[test]
     fn every_parsed_fixture_event_fits_its_schema() {
         let names = fixture_names();
-        assert_eq!(names.len(), 41, "webhook fixtures: {names:?}");
+        assert_eq!(names.len(), 45, "webhook fixtures: {names:?}");
         let mut seen = HashSet::new();
         let mut checked = 0;
         for name in &names {
@@ -2015,6 +2149,16 @@ mod tests {
                 {"field": "smb_message_echoes", "value": {"metadata": meta, "message_echoes":
                 [{"from": "15559990000", "to": "15550001234", "id": "wamid.E",
                 "type": "reaction", "reaction": {"message_id": "wamid.O", "emoji": "x"}}]}},
+                {"field": "history", "value": {"metadata": meta, "history": [{"metadata":
+                {"phase": 0}, "threads": [{"id": "15550001234", "messages": [{"from":
+                "15550001234", "id": "wamid.H", "type": "image", "image": {"id": "7",
+                "mime_type": "image/jpeg"}}, {"from": "15559990000", "id": "wamid.H2",
+                "type": "reaction", "reaction": {"message_id": "wamid.H", "emoji": ""}},
+                {"id": "wamid.H3", "type": "future_type", "future_type": {}}]}]},
+                {"errors": [{"code": 2593109}]}]}},
+                {"field": "smb_app_state_sync", "value": {"metadata": meta, "state_sync": [
+                {"type": "contact", "contact": {"phone_number": "15550001234"}},
+                {"type": "contact", "action": "remove", "contact": {"full_name": "A"}}]}},
                 {"field": "flows", "value": {}}]}]}),
             ig(json!({"message": {"mid": "aWdf1", "is_unsupported": true}})),
             ig(

@@ -27,8 +27,9 @@ pub struct SendMessageRequest {
     /// Recipient.
     ///
     /// - WhatsApp: a phone number with country code (digits; a leading `+`, spaces, dashes and
-    ///   parentheses are ignored), a business-scoped user id (`CC.digits` or `CC.ENT.digits`,
-    ///   e.g. `BR.13491208655302741918`), or `group:<group id>` for a group.
+    ///   parentheses are ignored), a business-scoped user id (a two-letter country code, a dot
+    ///   and 1 to 128 letters or digits, e.g. `BR.13491208655302741918`; `CC.ENT.…` for a parent
+    ///   id) exactly as received in webhooks, or `group:<group id>` for a group.
     /// - Instagram / Messenger: the customer's scoped id (IGSID / PSID) as received in webhooks.
     pub to: String,
     /// The message; its `type` selects the variant.
@@ -292,7 +293,8 @@ pub struct ContactCard {
     pub urls: Option<Vec<ContactUrl>>,
 }
 
-/// Name of a contact.
+/// Name of a contact. Meta requires `formatted_name` and at least one of `first_name`,
+/// `last_name`, `middle_name`, `suffix` or `prefix`.
 #[derive(Debug, Clone, PartialEq, Object)]
 #[oai(skip_serializing_if_is_none)]
 pub struct ContactName {
@@ -304,6 +306,10 @@ pub struct ContactName {
     pub middle_name: Option<String>,
     /// Last name.
     pub last_name: Option<String>,
+    /// Name suffix, e.g. `Jr.`.
+    pub suffix: Option<String>,
+    /// Name prefix, e.g. `Dr.`.
+    pub prefix: Option<String>,
 }
 
 /// A phone number of a contact.
@@ -549,11 +555,12 @@ pub enum TemplateButtonSubType {
     Url,
     /// Copy-code button (parameter: `coupon_code`).
     CopyCode,
-    /// WhatsApp Flow button.
+    /// WhatsApp Flow button (parameter: `action` with `flow_token`?, `flow_action_data`?).
     Flow,
-    /// Catalog button.
+    /// Catalog button (parameter: `action` with `thumbnail_product_retailer_id`?).
     Catalog,
-    /// Multi-product message button.
+    /// Multi-product message button (parameter: `action` with `thumbnail_product_retailer_id`
+    /// and `sections`).
     Mpm,
 }
 
@@ -601,6 +608,45 @@ pub enum TemplateParameter {
     /// Code of a copy-code button.
     #[oai(mapping = "coupon_code")]
     CouponCode(TemplateCouponCodeParameter),
+    /// Action of a `flow`, `catalog` or `mpm` button (the only parameter those buttons take).
+    #[oai(mapping = "action")]
+    Action(TemplateActionParameter),
+}
+
+/// The `action` of a template button of sub-type `flow`, `catalog` or `mpm`, as Meta documents
+/// the button parameter (`{"type": "action", "action": {…}}`):
+/// - `flow`: `flow_token`? and `flow_action_data`? (an object: data for the first screen);
+/// - `catalog`: `thumbnail_product_retailer_id`? (the product shown as thumbnail);
+/// - `mpm` (multi-product): `thumbnail_product_retailer_id` and `sections` (1 to 10, at most
+///   30 products in all).
+#[derive(Debug, Clone, PartialEq, Object)]
+#[oai(skip_serializing_if_is_none)]
+pub struct TemplateActionParameter {
+    /// `flow` buttons: the token that identifies the flow session in its replies.
+    pub flow_token: Option<String>,
+    /// `flow` buttons: a JSON object of data for the flow's first screen.
+    pub flow_action_data: Option<Value>,
+    /// `catalog` and `mpm` buttons: retailer id (SKU) of the product whose image is the
+    /// thumbnail; required for `mpm`.
+    pub thumbnail_product_retailer_id: Option<String>,
+    /// `mpm` buttons (required there): the product sections.
+    pub sections: Option<Vec<TemplateProductSection>>,
+}
+
+/// A section of products of a multi-product (`mpm`) template button.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct TemplateProductSection {
+    /// Section title, at most 24 characters.
+    pub title: String,
+    /// The products, by retailer id (SKU).
+    pub product_items: Vec<TemplateProductItem>,
+}
+
+/// One product of a multi-product template button.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct TemplateProductItem {
+    /// The product's retailer id (SKU) in the catalog.
+    pub product_retailer_id: String,
 }
 
 /// Text value of a template variable.
@@ -854,7 +900,8 @@ pub struct Rendered {
 
 const MAX_BRIDGE_ID: usize = 512;
 const MAX_CHANNEL_ID: usize = 64;
-const MAX_WA_TO: usize = 128;
+/// Longest `to`: a parent BSUID (`CC.ENT.` and 128 alphanumerics) fits.
+const MAX_WA_TO: usize = 140;
 const MAX_SCOPED_ID: usize = 64;
 const MAX_MESSAGE_ID: usize = 512;
 const MAX_CLIENT_REFERENCE: usize = 256;
@@ -1043,21 +1090,6 @@ fn is_language_code(s: &str) -> bool {
         })
 }
 
-/// `CC.digits` or `CC.ENT.digits`.
-fn is_bsuid(s: &str) -> bool {
-    let mut parts = s.split('.');
-    let country = parts.next().unwrap_or_default();
-    let mut last = parts.next().unwrap_or_default();
-    if last == "ENT" {
-        last = parts.next().unwrap_or_default();
-    }
-    parts.next().is_none()
-        && country.len() == 2
-        && country.bytes().all(|b| b.is_ascii_uppercase())
-        && !last.is_empty()
-        && last.bytes().all(|b| b.is_ascii_digit())
-}
-
 fn not_for_channel(field: &str, kind: ChannelKind, what: &str) -> Violation {
     violation(
         field,
@@ -1219,7 +1251,7 @@ fn wa_recipient(to: &str) -> Result<WaRecipient, Violation> {
         }
         return Ok(WaRecipient::Group(group.to_string()));
     }
-    if is_bsuid(to) {
+    if crate::meta::bsuid::is_bsuid(to) {
         return Ok(WaRecipient::UserId(to.to_string()));
     }
     let cleaned: String = to
@@ -1233,7 +1265,7 @@ fn wa_recipient(to: &str) -> Result<WaRecipient, Violation> {
     Err(violation(
         "to",
         rule::INVALID_FORMAT,
-        "must be a phone number with country code (5 to 20 digits), a business-scoped user id (CC.digits) or group:<id>",
+        "must be a phone number with country code (5 to 20 digits), a business-scoped user id (CC. and 1 to 128 letters or digits) or group:<id>",
     ))
 }
 
@@ -1515,6 +1547,7 @@ fn wa_contacts(m: &ContactsMessage) -> Result<Value, Violation> {
             &c.name.formatted_name,
             MAX_CONTACT_FIELD,
         )?;
+        wa_contact_name_parts(&p, &c.name)?;
         for (j, phone) in c.phones.iter().flatten().enumerate() {
             text(
                 &format!("{p}.phones[{j}].phone"),
@@ -1546,6 +1579,38 @@ fn wa_contacts(m: &ContactsMessage) -> Result<Value, Violation> {
         out.push(c.to_json().unwrap_or_default());
     }
     Ok(Value::Array(out))
+}
+
+/// Meta: "Contacts messages", WhatsApp Business Platform,
+/// <https://developers.facebook.com/documentation/business-messaging/whatsapp/messages/contacts-messages>
+/// (read 2026-12-02): the `name` object needs `formatted_name` and at least one of
+/// `first_name`, `last_name`, `middle_name`, `suffix`, `prefix` (Meta refuses the card
+/// otherwise). Checked here so the caller gets a 422 instead of a failed send later.
+fn wa_contact_name_parts(p: &str, name: &ContactName) -> Check {
+    let parts = [
+        ("first_name", &name.first_name),
+        ("middle_name", &name.middle_name),
+        ("last_name", &name.last_name),
+        ("suffix", &name.suffix),
+        ("prefix", &name.prefix),
+    ];
+    let mut any = false;
+    for (key, value) in parts {
+        if let Some(v) = value {
+            text(&format!("{p}.name.{key}"), v, MAX_CONTACT_FIELD)?;
+            any = true;
+        }
+    }
+    if any {
+        Ok(())
+    } else {
+        Err(violation(
+            format!("{p}.name.first_name"),
+            rule::REQUIRED,
+            "a contact name needs first_name, last_name, middle_name, suffix or prefix \
+             besides formatted_name",
+        ))
+    }
 }
 
 fn wa_template(m: &TemplateMessage) -> Result<Value, Violation> {
@@ -1644,15 +1709,191 @@ fn wa_template_component(
             }
         }
     }
+    let action_button = match (c.kind, c.sub_type) {
+        (TemplateComponentType::Button, Some(st)) => matches!(
+            st,
+            TemplateButtonSubType::Flow
+                | TemplateButtonSubType::Catalog
+                | TemplateButtonSubType::Mpm
+        )
+        .then_some(st),
+        _ => None,
+    };
     let mut params = Vec::with_capacity(c.parameters.len());
     for (j, param) in c.parameters.iter().enumerate() {
-        params.push(wa_template_parameter(
-            &format!("{p}.parameters[{j}]"),
-            param,
-        )?);
+        let pp = format!("{p}.parameters[{j}]");
+        let value = match (param, action_button) {
+            (TemplateParameter::Action(a), Some(st)) => {
+                if j > 0 {
+                    return Err(violation(
+                        pp,
+                        rule::TOO_MANY,
+                        "flow, catalog and mpm buttons take exactly one `action` parameter",
+                    ));
+                }
+                wa_template_action(&pp, st, a)?
+            }
+            (TemplateParameter::Action(_), None) => {
+                return Err(not_allowed(
+                    &format!("{pp}.type"),
+                    "an `action` parameter only applies to flow, catalog and mpm buttons",
+                ));
+            }
+            (_, Some(_)) => {
+                return Err(violation(
+                    format!("{pp}.type"),
+                    rule::INVALID_FORMAT,
+                    "flow, catalog and mpm buttons take an `action` parameter",
+                ));
+            }
+            (_, None) => wa_template_parameter(&pp, param)?,
+        };
+        params.push(value);
+    }
+    if action_button.is_some() && params.is_empty() {
+        return Err(violation(
+            format!("{p}.parameters"),
+            rule::REQUIRED,
+            "flow, catalog and mpm buttons take an `action` parameter",
+        ));
     }
     out.insert("parameters".into(), Value::Array(params));
     Ok(Value::Object(out))
+}
+
+/// Most products in all sections of a multi-product button.
+const MAX_MPM_PRODUCTS: usize = 30;
+
+/// `{"type": "action", "action": {…}}` of a flow / catalog / mpm template button. Meta: "Sending
+/// a Flow" (WhatsApp Flows),
+/// <https://developers.facebook.com/documentation/business-messaging/whatsapp/flows/guides/sendingaflow/>;
+/// "Catalog templates",
+/// <https://developers.facebook.com/documentation/business-messaging/whatsapp/catalogs/catalog-template-messages>;
+/// "Multi-product message templates",
+/// <https://developers.facebook.com/documentation/business-messaging/whatsapp/templates/marketing-templates/mpm-templates>
+/// (read 2026-12-02).
+fn wa_template_action(
+    p: &str,
+    sub_type: TemplateButtonSubType,
+    a: &TemplateActionParameter,
+) -> Result<Value, Violation> {
+    let f = |k: &str| format!("{p}.{k}");
+    let not_for = |k: &str| {
+        not_allowed(
+            &f(k),
+            &format!("{k} does not apply to {} buttons", sub_type.as_str()),
+        )
+    };
+    let mut action = Map::new();
+    match sub_type {
+        TemplateButtonSubType::Flow => {
+            if a.thumbnail_product_retailer_id.is_some() {
+                return Err(not_for("thumbnail_product_retailer_id"));
+            }
+            if a.sections.is_some() {
+                return Err(not_for("sections"));
+            }
+            if let Some(token) = &a.flow_token {
+                label(&f("flow_token"), token, MAX_TEMPLATE_SHORT)?;
+                action.insert("flow_token".into(), token.clone().into());
+            }
+            if let Some(data) = &a.flow_action_data {
+                if !data.is_object() {
+                    return Err(violation(
+                        f("flow_action_data"),
+                        rule::INVALID_FORMAT,
+                        "must be a JSON object",
+                    ));
+                }
+                action.insert("flow_action_data".into(), data.clone());
+            }
+        }
+        TemplateButtonSubType::Catalog | TemplateButtonSubType::Mpm => {
+            if a.flow_token.is_some() {
+                return Err(not_for("flow_token"));
+            }
+            if a.flow_action_data.is_some() {
+                return Err(not_for("flow_action_data"));
+            }
+            let mpm = sub_type == TemplateButtonSubType::Mpm;
+            match &a.thumbnail_product_retailer_id {
+                Some(id) => {
+                    label(&f("thumbnail_product_retailer_id"), id, MAX_TEMPLATE_SHORT)?;
+                    action.insert("thumbnail_product_retailer_id".into(), id.clone().into());
+                }
+                None if mpm => {
+                    return Err(violation(
+                        f("thumbnail_product_retailer_id"),
+                        rule::REQUIRED,
+                        "thumbnail_product_retailer_id is required for mpm buttons",
+                    ));
+                }
+                None => {}
+            }
+            match (&a.sections, mpm) {
+                (Some(_), false) => return Err(not_for("sections")),
+                (None, true) => {
+                    return Err(violation(
+                        f("sections"),
+                        rule::REQUIRED,
+                        "sections are required for mpm buttons",
+                    ));
+                }
+                (None, false) => {}
+                (Some(sections), true) => {
+                    if sections.is_empty() {
+                        return Err(violation(
+                            f("sections"),
+                            rule::TOO_FEW,
+                            "at least 1 section is required",
+                        ));
+                    }
+                    if sections.len() > MAX_SECTIONS {
+                        return Err(violation(
+                            f(&format!("sections[{MAX_SECTIONS}]")),
+                            rule::TOO_MANY,
+                            format!("at most {MAX_SECTIONS} sections"),
+                        ));
+                    }
+                    let mut total = 0;
+                    let mut out = Vec::with_capacity(sections.len());
+                    for (k, section) in sections.iter().enumerate() {
+                        let sp = f(&format!("sections[{k}]"));
+                        label(&format!("{sp}.title"), &section.title, MAX_SECTION_TITLE)?;
+                        if section.product_items.is_empty() {
+                            return Err(violation(
+                                format!("{sp}.product_items"),
+                                rule::TOO_FEW,
+                                "at least 1 product is required",
+                            ));
+                        }
+                        let mut items = Vec::with_capacity(section.product_items.len());
+                        for (n, item) in section.product_items.iter().enumerate() {
+                            total += 1;
+                            let ip = format!("{sp}.product_items[{n}]");
+                            if total > MAX_MPM_PRODUCTS {
+                                return Err(violation(
+                                    ip,
+                                    rule::TOO_MANY,
+                                    format!("at most {MAX_MPM_PRODUCTS} products in all sections"),
+                                ));
+                            }
+                            label(
+                                &format!("{ip}.product_retailer_id"),
+                                &item.product_retailer_id,
+                                MAX_TEMPLATE_SHORT,
+                            )?;
+                            items.push(json!({"product_retailer_id": item.product_retailer_id}));
+                        }
+                        out.push(json!({"title": section.title, "product_items": items}));
+                    }
+                    action.insert("sections".into(), Value::Array(out));
+                }
+            }
+        }
+        _ => {}
+    }
+    Ok(json!({"type": "action", "action": action}))
 }
 
 fn wa_template_parameter(p: &str, param: &TemplateParameter) -> Result<Value, Violation> {
@@ -1731,6 +1972,13 @@ fn wa_template_parameter(p: &str, param: &TemplateParameter) -> Result<Value, Vi
                 MAX_TEMPLATE_SHORT,
             )?;
             json!({"type": "coupon_code", "coupon_code": x.coupon_code})
+        }
+        // Checked and rendered by the caller (wa_template_action), which knows the button.
+        TemplateParameter::Action(_) => {
+            return Err(not_allowed(
+                &format!("{p}.type"),
+                "an `action` parameter only applies to flow, catalog and mpm buttons",
+            ));
         }
     })
 }
@@ -2087,9 +2335,13 @@ fn social_content(
             Ok(if m.emoji.is_empty() {
                 SocialContent::Action("unreact", Some(json!({"message_id": m.message_id})))
             } else {
+                let reaction = match kind {
+                    ChannelKind::Instagram => instagram_reaction(&m.emoji)?,
+                    _ => m.emoji.as_str(),
+                };
                 SocialContent::Action(
                     "react",
-                    Some(json!({"message_id": m.message_id, "reaction": m.emoji})),
+                    Some(json!({"message_id": m.message_id, "reaction": reaction})),
                 )
             })
         }
@@ -2100,6 +2352,27 @@ fn social_content(
             "message.type",
             kind,
             &format!("`{}` messages", message.type_name()),
+        )),
+    }
+}
+
+/// Instagram takes one reaction type: `love` (the heart). Meta: "Send messages", Instagram API
+/// with Instagram Login,
+/// <https://developers.facebook.com/docs/instagram-platform/instagram-api-with-instagram-login/messaging-api>,
+/// and "Send a Message", Instagram Messaging (Messenger Platform),
+/// <https://developers.facebook.com/documentation/business-messaging/instagram-messaging/features/send-message>
+/// (read 2026-12-02): `sender_action: react` with `payload.reaction` `love`; integrators
+/// document the same ("On Instagram only 'love' is accepted"). The heart emoji (with or without
+/// the emoji variation selector) and the name `love` map to it; any other reaction is refused
+/// with 422 before it is queued. Messenger keeps any emoji (Messenger Platform, "Sender
+/// Actions": `reaction` set to any emoji).
+fn instagram_reaction(emoji: &str) -> Result<&'static str, Violation> {
+    match emoji {
+        "\u{2764}\u{FE0F}" | "\u{2764}" | "love" => Ok("love"),
+        _ => Err(violation(
+            "message.emoji",
+            rule::NOT_ALLOWED_FOR_CHANNEL,
+            "Instagram accepts only the heart reaction (\u{2764}\u{FE0F} or `love`)",
         )),
     }
 }
@@ -2415,7 +2688,17 @@ mod tests {
 
     #[test]
     fn wa_bsuid_is_sent_as_recipient() {
-        for id in ["BR.13491208655302741918", "BR.ENT.11815799212886844830"] {
+        // Meta's BSUID is a country code, a dot and alphanumerics (not only digits), up to 128
+        // of them (src/meta/bsuid.rs): the same rule the webhook parser keys contacts on.
+        let longest = format!("DE.{}", "a1".repeat(64));
+        let longest_parent = format!("DE.ENT.{}", "Z".repeat(128));
+        for id in [
+            "BR.13491208655302741918",
+            "BR.ENT.11815799212886844830",
+            "US.13491208655302741918aBc",
+            longest.as_str(),
+            longest_parent.as_str(),
+        ] {
             let req = parse(json!({"channel_id": "ch_1", "to": id,
                 "message": {"type": "text", "body": "Oi"}}))
             .unwrap();
@@ -2427,6 +2710,21 @@ mod tests {
                     "biz_opaque_callback_data": BID})
             );
             assert!(r.recipient_is_user_id);
+        }
+        for bad in [
+            format!("DE.{}", "a".repeat(129)),
+            "us.123".to_string(),
+            "US.12-3x".to_string(),
+        ] {
+            let req = parse(json!({"channel_id": "ch_1", "to": bad,
+                "message": {"type": "text", "body": "Oi"}}))
+            .unwrap();
+            let v = render(WA, &req, BID).unwrap_err();
+            assert_eq!(
+                (v.field.as_str(), v.rule),
+                ("to", rule::INVALID_FORMAT),
+                "{bad}"
+            );
         }
     }
 
@@ -2569,7 +2867,7 @@ mod tests {
         );
         fails(
             WA,
-            json!({"type": "contacts", "contacts": [{"name": {"formatted_name": "A"},
+            json!({"type": "contacts", "contacts": [{"name": {"formatted_name": "A", "first_name": "A"},
                 "phones": [{"phone": "1"}, {"phone": "2", "wa_id": "+15"}]}]}),
             "message.contacts[0].phones[1].wa_id",
             rule::INVALID_FORMAT,
@@ -2579,6 +2877,41 @@ mod tests {
             "message": {"type": "contacts", "contacts": [{"phones": []}]}}))
             .is_err()
         );
+    }
+
+    /// Meta (Contacts messages page): `formatted_name` plus at least one of first_name,
+    /// last_name, middle_name, suffix, prefix. A card with only `formatted_name` is refused
+    /// with 422 before it is queued.
+    #[test]
+    fn wa_contact_name_needs_a_part_besides_formatted_name() {
+        fails(
+            WA,
+            json!({"type": "contacts", "contacts": [{"name": {"formatted_name": "Ana Pereira"}}]}),
+            "message.contacts[0].name.first_name",
+            rule::REQUIRED,
+        );
+        fails(
+            WA,
+            json!({"type": "contacts", "contacts": [
+                {"name": {"formatted_name": "Ana", "last_name": "Pereira"}},
+                {"name": {"formatted_name": "Bia"}}]}),
+            "message.contacts[1].name.first_name",
+            rule::REQUIRED,
+        );
+        fails(
+            WA,
+            json!({"type": "contacts", "contacts": [{"name": {"formatted_name": "Ana", "first_name": " "}}]}),
+            "message.contacts[0].name.first_name",
+            rule::REQUIRED,
+        );
+        for part in ["first_name", "middle_name", "last_name", "suffix", "prefix"] {
+            let card = json!({"name": {"formatted_name": "Dr. Ana", part: "x"}});
+            assert_eq!(
+                body(WA, json!({"type": "contacts", "contacts": [card.clone()]})),
+                wa_body("contacts", json!([card])),
+                "{part}"
+            );
+        }
     }
 
     #[test]
@@ -2886,6 +3219,145 @@ mod tests {
         assert_eq!(
             bare["template"],
             json!({"name": "hello_world", "language": {"code": "en_US"}})
+        );
+    }
+
+    /// Flow, catalog and mpm buttons take one `action` parameter, rendered as Meta documents
+    /// it (conformance corpus: whatsapp.messages.template_flow_catalog_mpm.json). Before, the
+    /// request could not express it at all.
+    #[test]
+    fn wa_template_action_buttons() {
+        let msg = template_with(json!([
+            {"type": "button", "sub_type": "flow", "index": 0, "parameters": [
+                {"type": "action", "flow_token": "tok-1", "flow_action_data": {"screen": "WELCOME", "data": {"n": 1}}}]},
+            {"type": "button", "sub_type": "catalog", "index": 1, "parameters": [
+                {"type": "action", "thumbnail_product_retailer_id": "SKU-1"}]},
+            {"type": "button", "sub_type": "mpm", "index": 2, "parameters": [
+                {"type": "action", "thumbnail_product_retailer_id": "SKU-1", "sections": [
+                    {"title": "Tênis", "product_items": [{"product_retailer_id": "SKU-1"}, {"product_retailer_id": "SKU-2"}]}]}]}]));
+        assert_eq!(
+            body(WA, msg)["template"]["components"],
+            json!([
+                {"type": "button", "sub_type": "flow", "index": "0", "parameters": [
+                    {"type": "action", "action": {"flow_token": "tok-1", "flow_action_data": {"screen": "WELCOME", "data": {"n": 1}}}}]},
+                {"type": "button", "sub_type": "catalog", "index": "1", "parameters": [
+                    {"type": "action", "action": {"thumbnail_product_retailer_id": "SKU-1"}}]},
+                {"type": "button", "sub_type": "mpm", "index": "2", "parameters": [
+                    {"type": "action", "action": {"thumbnail_product_retailer_id": "SKU-1", "sections": [
+                        {"title": "Tênis", "product_items": [{"product_retailer_id": "SKU-1"}, {"product_retailer_id": "SKU-2"}]}]}}]}])
+        );
+        let one = |sub: &str, params: Value| {
+            template_with(
+                json!([{"type": "button", "sub_type": sub, "index": 0, "parameters": params}]),
+            )
+        };
+        let p0 = "message.components[0].parameters[0]";
+        for (sub, params, field, r) in [
+            (
+                "flow",
+                json!([]),
+                "message.components[0].parameters".to_string(),
+                rule::REQUIRED,
+            ),
+            (
+                "flow",
+                json!([{"type": "payload", "payload": "P"}]),
+                format!("{p0}.type"),
+                rule::INVALID_FORMAT,
+            ),
+            (
+                "catalog",
+                json!([{"type": "text", "text": "x"}]),
+                format!("{p0}.type"),
+                rule::INVALID_FORMAT,
+            ),
+            (
+                "flow",
+                json!([{"type": "action"}, {"type": "action"}]),
+                "message.components[0].parameters[1]".to_string(),
+                rule::TOO_MANY,
+            ),
+            (
+                "flow",
+                json!([{"type": "action", "flow_action_data": [1]}]),
+                format!("{p0}.flow_action_data"),
+                rule::INVALID_FORMAT,
+            ),
+            (
+                "flow",
+                json!([{"type": "action", "thumbnail_product_retailer_id": "S"}]),
+                format!("{p0}.thumbnail_product_retailer_id"),
+                rule::NOT_ALLOWED,
+            ),
+            (
+                "catalog",
+                json!([{"type": "action", "flow_token": "t"}]),
+                format!("{p0}.flow_token"),
+                rule::NOT_ALLOWED,
+            ),
+            (
+                "catalog",
+                json!([{"type": "action", "sections": []}]),
+                format!("{p0}.sections"),
+                rule::NOT_ALLOWED,
+            ),
+            (
+                "mpm",
+                json!([{"type": "action", "sections": [{"title": "a", "product_items": [{"product_retailer_id": "1"}]}]}]),
+                format!("{p0}.thumbnail_product_retailer_id"),
+                rule::REQUIRED,
+            ),
+            (
+                "mpm",
+                json!([{"type": "action", "thumbnail_product_retailer_id": "S"}]),
+                format!("{p0}.sections"),
+                rule::REQUIRED,
+            ),
+            (
+                "mpm",
+                json!([{"type": "action", "thumbnail_product_retailer_id": "S", "sections": []}]),
+                format!("{p0}.sections"),
+                rule::TOO_FEW,
+            ),
+            (
+                "mpm",
+                json!([{"type": "action", "thumbnail_product_retailer_id": "S", "sections": [{"title": "a", "product_items": []}]}]),
+                format!("{p0}.sections[0].product_items"),
+                rule::TOO_FEW,
+            ),
+            (
+                "quick_reply",
+                json!([{"type": "action"}]),
+                format!("{p0}.type"),
+                rule::NOT_ALLOWED,
+            ),
+        ] {
+            fails(WA, one(sub, params), &field, r);
+        }
+        let items: Vec<Value> = (0..31)
+            .map(|i| json!({"product_retailer_id": format!("S{i}")}))
+            .collect();
+        fails(
+            WA,
+            one(
+                "mpm",
+                json!([{"type": "action", "thumbnail_product_retailer_id": "S", "sections": [
+                {"title": "a", "product_items": items[..20]}, {"title": "b", "product_items": items[20..]}]}]),
+            ),
+            &format!("{p0}.sections[1].product_items[10]"),
+            rule::TOO_MANY,
+        );
+        // A body component cannot carry an action.
+        fails(
+            WA,
+            template_with(json!([{"type": "body", "parameters": [{"type": "action"}]}])),
+            &format!("{p0}.type"),
+            rule::NOT_ALLOWED,
+        );
+        // A flow button without token or data is what Meta's page shows as minimal.
+        assert_eq!(
+            body(WA, one("flow", json!([{"type": "action"}])))["template"]["components"][0]["parameters"],
+            json!([{"type": "action", "action": {}}])
         );
     }
 
@@ -3373,15 +3845,20 @@ mod tests {
 
     #[test]
     fn social_reactions() {
-        for kind in [IG, FB] {
+        for (kind, emoji, sent) in [
+            (IG, "❤️", "love"),
+            (IG, "❤", "love"),
+            (IG, "love", "love"),
+            (FB, "😊", "😊"),
+        ] {
             let r = ok(
                 kind,
-                json!({"type": "reaction", "message_id": "m_1", "emoji": "😊"}),
+                json!({"type": "reaction", "message_id": "m_1", "emoji": emoji}),
             );
             assert_eq!(
                 r.body,
                 json!({"recipient": {"id": PSID}, "sender_action": "react",
-                    "payload": {"message_id": "m_1", "reaction": "😊"}})
+                    "payload": {"message_id": "m_1", "reaction": sent}})
             );
             assert!(r.free_form && !r.expects_message_id);
             assert_eq!(
@@ -3392,6 +3869,27 @@ mod tests {
                 json!({"recipient": {"id": PSID}, "sender_action": "unreact", "payload": {"message_id": "m_1"}})
             );
         }
+    }
+
+    /// Instagram documents only `love` as a reaction: any other emoji is refused with 422
+    /// (`not_allowed_for_channel` on `message.emoji`) instead of failing at Meta.
+    #[test]
+    fn instagram_refuses_reactions_meta_refuses() {
+        for emoji in ["😊", "👍", "like", "LOVE", "❤️❤️"] {
+            fails(
+                IG,
+                json!({"type": "reaction", "message_id": "m_1", "emoji": emoji}),
+                "message.emoji",
+                rule::NOT_ALLOWED_FOR_CHANNEL,
+            );
+        }
+        assert!(
+            ok(
+                FB,
+                json!({"type": "reaction", "message_id": "m_1", "emoji": "👍"})
+            )
+            .free_form
+        );
     }
 
     #[test]

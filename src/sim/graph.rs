@@ -1267,11 +1267,23 @@ fn validate_wa_content(kind: &str, c: &Value) -> Result<(), String> {
             let Some(list) = c.as_array().filter(|l| !l.is_empty()) else {
                 return Err("Param contacts must be a non-empty array.".into());
             };
-            if list
-                .iter()
-                .any(|x| nonempty_str(x.pointer("/name/formatted_name")).is_none())
-            {
-                return Err("Param contacts[0]['name']['formatted_name'] is required.".into());
+            for (i, x) in list.iter().enumerate() {
+                if nonempty_str(x.pointer("/name/formatted_name")).is_none() {
+                    return Err(format!(
+                        "Param contacts[{i}]['name']['formatted_name'] is required."
+                    ));
+                }
+                // Meta, "Contacts messages" (read 2026-12-02): besides formatted_name, at
+                // least one of first_name, last_name, middle_name, suffix, prefix.
+                let parts = ["first_name", "last_name", "middle_name", "suffix", "prefix"];
+                if !parts
+                    .iter()
+                    .any(|k| nonempty_str(x.get("name").and_then(|n| n.get(*k))).is_some())
+                {
+                    return Err(format!(
+                        "Param contacts[{i}]['name'] must contain at least one of first_name, last_name, middle_name, suffix or prefix."
+                    ));
+                }
             }
         }
         "reaction" => {
@@ -1297,8 +1309,62 @@ fn validate_wa_content(kind: &str, c: &Value) -> Result<(), String> {
             if nonempty_str(c.pointer("/language/code")).is_none() {
                 return Err("Param template['language']['code'] is required.".into());
             }
+            validate_template_action_buttons(c)?;
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// Buttons of sub-type flow / catalog / mpm take one `{"type": "action", "action": {…}}`
+/// parameter (Meta: "Sending a Flow", "Catalog templates", "Multi-product message templates";
+/// read 2026-12-02); an mpm action needs `thumbnail_product_retailer_id` and `sections`.
+fn validate_template_action_buttons(template: &Value) -> Result<(), String> {
+    let components = template
+        .get("components")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or(&[]);
+    for (i, comp) in components.iter().enumerate() {
+        let sub_type = comp
+            .get("sub_type")
+            .and_then(Value::as_str)
+            .map(str::to_ascii_lowercase);
+        let is_button = comp
+            .get("type")
+            .and_then(Value::as_str)
+            .is_some_and(|t| t.eq_ignore_ascii_case("button"));
+        let Some(sub) =
+            sub_type.filter(|s| is_button && matches!(s.as_str(), "flow" | "catalog" | "mpm"))
+        else {
+            continue;
+        };
+        let at = format!("template['components'][{i}]['parameters'][0]");
+        let param = comp
+            .get("parameters")
+            .and_then(Value::as_array)
+            .and_then(|p| p.first());
+        let action = param
+            .filter(|p| p.get("type").and_then(Value::as_str) == Some("action"))
+            .and_then(|p| p.get("action"))
+            .filter(|a| a.is_object());
+        let Some(action) = action else {
+            return Err(format!("Param {at}['action'] is required."));
+        };
+        if sub == "mpm" {
+            if nonempty_str(action.get("thumbnail_product_retailer_id")).is_none() {
+                return Err(format!(
+                    "Param {at}['action']['thumbnail_product_retailer_id'] is required."
+                ));
+            }
+            if action
+                .get("sections")
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty)
+            {
+                return Err(format!("Param {at}['action']['sections'] is required."));
+            }
+        }
     }
     Ok(())
 }
@@ -1379,10 +1445,17 @@ fn validate_meta(body: &Value, kind: Kind) -> Result<MetaRequest, String> {
                 if nonempty_str(obj.get("payload").and_then(|p| p.get("message_id"))).is_none() {
                     return Err("Param payload[message_id] is required".into());
                 }
-                if action.as_str() == Some("react")
-                    && nonempty_str(obj.get("payload").and_then(|p| p.get("reaction"))).is_none()
-                {
-                    return Err("Param payload[reaction] is required".into());
+                let reaction = nonempty_str(obj.get("payload").and_then(|p| p.get("reaction")));
+                if action.as_str() == Some("react") {
+                    let Some(reaction) = reaction else {
+                        return Err("Param payload[reaction] is required".into());
+                    };
+                    // Instagram documents one reaction type, `love` (the heart); Messenger
+                    // takes any emoji. See tests/fixtures/meta/conformance/
+                    // instagram.messages.reaction.json.
+                    if kind == Kind::Instagram && reaction != "love" {
+                        return Err("Param payload[reaction] must be one of {love}".into());
+                    }
                 }
             }
             _ => {
@@ -2602,6 +2675,33 @@ mod tests {
                 json!({"messaging_product": "whatsapp", "to": "abc", "type": "text", "text": {"body": "x"}}),
                 "Param to",
             ),
+            (
+                json!({"messaging_product": "whatsapp", "to": "15550001234", "type": "template",
+                       "template": {"name": "t", "language": {"code": "en"}, "components": [
+                           {"type": "button", "sub_type": "flow", "index": "0", "parameters": [
+                               {"type": "payload", "payload": "x"}]}]}}),
+                "template['components'][0]['parameters'][0]['action']",
+            ),
+            (
+                json!({"messaging_product": "whatsapp", "to": "15550001234", "type": "template",
+                       "template": {"name": "t", "language": {"code": "en"}, "components": [
+                           {"type": "body", "parameters": []},
+                           {"type": "button", "sub_type": "mpm", "index": "0", "parameters": [
+                               {"type": "action", "action": {"thumbnail_product_retailer_id": "S"}}]}]}}),
+                "template['components'][1]['parameters'][0]['action']['sections']",
+            ),
+            // Contacts messages page: formatted_name plus one more name part.
+            (
+                json!({"messaging_product": "whatsapp", "to": "15550001234", "type": "contacts",
+                       "contacts": [{"name": {"formatted_name": "Ana Pereira"}}]}),
+                "contacts[0]['name'] must contain at least one of first_name",
+            ),
+            (
+                json!({"messaging_product": "whatsapp", "to": "15550001234", "type": "contacts",
+                       "contacts": [{"name": {"formatted_name": "A", "last_name": "B"}},
+                                    {"name": {"formatted_name": "C", "first_name": ""}}]}),
+                "contacts[1]['name']",
+            ),
         ];
         for (body, needle) in cases {
             let (status, answer) = post(&sim, WA_PATH, Some(WA_TOKEN), body.clone()).await;
@@ -2663,6 +2763,17 @@ mod tests {
                 json!({"recipient": {"id": IGSID}, "messaging_type": "MESSAGE_TAG", "message": {"text": "x"}}),
                 "tag",
             ),
+            // Instagram documents one reaction type, `love`.
+            (
+                json!({"recipient": {"id": IGSID}, "sender_action": "react",
+                       "payload": {"message_id": "m_1", "reaction": "\u{1F44D}"}}),
+                "payload[reaction] must be one of {love}",
+            ),
+            (
+                json!({"recipient": {"id": IGSID}, "sender_action": "react",
+                       "payload": {"message_id": "m_1", "reaction": "like"}}),
+                "payload[reaction]",
+            ),
         ];
         for (body, needle) in cases {
             let (status, answer) = post(&sim, IG_PATH, Some(IG_TOKEN), body.clone()).await;
@@ -2671,6 +2782,18 @@ mod tests {
             assert!(message.contains(needle), "{message} should name {needle}");
         }
         assert_eq!(sim.sends().len(), 2);
+        // `love` is what Instagram takes; Messenger takes any emoji.
+        let love = json!({"recipient": {"id": IGSID}, "sender_action": "react",
+            "payload": {"message_id": "m_1", "reaction": "love"}});
+        assert_eq!(post(&sim, IG_PATH, Some(IG_TOKEN), love).await.0, 200);
+        let thumbs = json!({"recipient": {"id": PSID}, "sender_action": "react",
+            "payload": {"message_id": "m_1", "reaction": "\u{1F44D}"}});
+        assert_eq!(
+            post(&sim, "/v25.0/me/messages", Some(PAGE_TOKEN), thumbs)
+                .await
+                .0,
+            200
+        );
     }
 
     #[tokio::test]

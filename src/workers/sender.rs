@@ -591,8 +591,8 @@ impl Senders {
         }
         let mut signals = Vec::with_capacity(due.len());
         for (id, _ty, expects_id, attempts) in due {
-            let resend = channel.kind == "whatsapp"
-                && inner.cfg.ambiguous_policy == AmbiguousPolicy::Retry
+            let resend = inner.cfg.ambiguous_policy.for_kind(&channel.kind)
+                == AmbiguousPolicy::Retry
                 || expects_id == 0;
             let signal = if resend && attempts >= i64::from(inner.cfg.max_attempts) {
                 // Meta kept dropping the calls: stop within the configured attempts.
@@ -890,7 +890,11 @@ pub fn decide(
             if msg.expects_message_id == 0 {
                 // Read receipts, typing indicators and reactions: repeating one is harmless.
                 (retry(None, None, max), None)
-            } else if channel.kind == "whatsapp" {
+            } else if channel.kind == "whatsapp"
+                || cfg.ambiguous_policy.for_kind(&channel.kind) == AmbiguousPolicy::Retry
+            {
+                // WhatsApp: Meta's status echo may settle it. Instagram/Messenger only when
+                // the operator asked for `retry` there: resent after the window.
                 let window = i64::try_from(cfg.reconcile_window.as_millis()).unwrap_or(120_000);
                 (
                     Signal::Unconfirmed {

@@ -22,5 +22,6 @@ mod leads;
 mod openapi;
 mod outbound;
 mod process;
+mod protocol;
 mod send_state;
 mod vault;
