@@ -4,3 +4,4 @@
 pub mod errors;
 pub mod graph;
 pub mod oauth;
+pub mod login;
