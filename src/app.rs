@@ -412,7 +412,10 @@ async fn backfill_instagram_login(store: &Store, vault: &Vault) -> anyhow::Resul
             continue;
         };
         let login = crate::meta::login::InstagramLogin::of_token(&token);
-        if store.set_instagram_login_if_unset(&id, login.as_str()).await? {
+        if store
+            .set_instagram_login_if_unset(&id, login.as_str())
+            .await?
+        {
             tracing::info!(channel = %id, login = login.as_str(), "recorded the login of an Instagram channel");
         }
     }

@@ -3,5 +3,5 @@
 
 pub mod errors;
 pub mod graph;
-pub mod oauth;
 pub mod login;
+pub mod oauth;

@@ -2761,6 +2761,110 @@ mod tests {
         assert_eq!(sim.sends().len(), 2);
     }
 
+    /// An Instagram User token works only on graph.instagram.com (`/ig-graph`), a Page token
+    /// only on graph.facebook.com; the other host answers 400 code 190 (corpus:
+    /// instagram.*.json, `*_on_*_host` cases).
+    #[tokio::test]
+    async fn tokens_are_refused_on_the_other_host() {
+        let sim = sim().await;
+        const IGL: &str = "178410000000501";
+        const IGL_TOKEN: &str = "IGAAsim-hand-instagram-user-token";
+        const FBL: &str = "178410000000502";
+        const FBL_TOKEN: &str = "EAAG-sim-page-token-of-fbl";
+        sim.add_channel("instagram", IGL, None, IGL_TOKEN);
+        sim.add_channel("instagram", FBL, None, FBL_TOKEN);
+        let wrong_host = |(status, body): (u16, Value)| {
+            assert_eq!((status, code_of(&body)), (400, (190, None)), "{body}");
+            assert_eq!(body["error"]["type"], "OAuthException");
+        };
+        // Instagram Login: graph.instagram.com accepts, graph.facebook.com refuses.
+        let ig_path = format!("/ig-graph/v25.0/{IGL}/messages");
+        let (status, body) = post(&sim, &ig_path, Some(IGL_TOKEN), ig_text(IGSID)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["recipient_id"], IGSID);
+        let (status, body) = post(
+            &sim,
+            "/ig-graph/v25.0/me/messages",
+            Some(IGL_TOKEN),
+            ig_text(IGSID),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        wrong_host(
+            post(
+                &sim,
+                &format!("/v25.0/{IGL}/messages"),
+                Some(IGL_TOKEN),
+                ig_text(IGSID),
+            )
+            .await,
+        );
+        wrong_host(post(&sim, "/v25.0/me/messages", Some(IGL_TOKEN), ig_text(IGSID)).await);
+        wrong_host(get(&sim, "/v25.0/me", Some(IGL_TOKEN)).await);
+        let (status, me) = get(&sim, "/ig-graph/v25.0/me?fields=user_id", Some(IGL_TOKEN)).await;
+        assert_eq!((status, me["user_id"].as_str()), (200, Some(IGL)), "{me}");
+        // A Page token (Facebook Login): the other way round.
+        let (status, body) =
+            post(&sim, "/v25.0/me/messages", Some(FBL_TOKEN), ig_text(IGSID)).await;
+        assert_eq!(status, 200, "{body}");
+        wrong_host(
+            post(
+                &sim,
+                &format!("/ig-graph/v25.0/{FBL}/messages"),
+                Some(FBL_TOKEN),
+                ig_text(IGSID),
+            )
+            .await,
+        );
+        wrong_host(
+            post(
+                &sim,
+                "/ig-graph/v25.0/me/messages",
+                Some(FBL_TOKEN),
+                ig_text(IGSID),
+            )
+            .await,
+        );
+        wrong_host(get(&sim, "/ig-graph/v25.0/me?fields=user_id", Some(FBL_TOKEN)).await);
+        wrong_host(
+            get(
+                &sim,
+                &format!("/ig-graph/refresh_access_token?grant_type=ig_refresh_token&access_token={FBL_TOKEN}"),
+                None,
+            )
+            .await,
+        );
+        let accepted: Vec<String> = sim
+            .sends()
+            .iter()
+            .filter_map(|r| r.sender_id.clone())
+            .collect();
+        assert_eq!(accepted, [IGL, IGL, FBL]);
+    }
+
+    /// A Page token reaches the Page and its linked Instagram account: `/me/messages` goes to
+    /// Instagram when the recipient is an Instagram user, else to the Page (Messenger).
+    #[tokio::test]
+    async fn page_sends_reach_instagram_users_through_the_linked_account() {
+        let sim = sim().await;
+        const LINKED_IG: &str = "178410000000601";
+        const PAGE_X: &str = "105000000000601";
+        const SHARED: &str = "EAAG-shared-page-token";
+        sim.add_channel("messenger", PAGE_X, None, SHARED);
+        sim.add_channel("instagram", LINKED_IG, None, SHARED);
+        sim.add_instagram_user(IGSID);
+        let (status, body) = post(&sim, "/v25.0/me/messages", Some(SHARED), ig_text(IGSID)).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = post(&sim, "/v25.0/me/messages", Some(SHARED), ig_text(PSID)).await;
+        assert_eq!(status, 200, "{body}");
+        let senders: Vec<String> = sim
+            .sends()
+            .iter()
+            .filter_map(|r| r.sender_id.clone())
+            .collect();
+        assert_eq!(senders, [LINKED_IG, PAGE_X]);
+    }
+
     #[tokio::test]
     async fn bad_missing_foreign_and_revoked_tokens_get_190() {
         let sim = sim().await;

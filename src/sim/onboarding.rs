@@ -34,7 +34,8 @@ use serde_json::{Value, json};
 
 use super::graph::{
     APP_ID, Channel, GraphSim, Handled, Host, Inner, Kind, Reply, State, TokenState, err_token,
-    err_unknown_object, host_refuses, graph_error, is_version, lock, messages, query_param, unknown_path,
+    err_unknown_object, graph_error, host_refuses, is_version, lock, messages, query_param,
+    unknown_path,
 };
 
 /// Path prefixes (first segment) served by [`route_hosts`].

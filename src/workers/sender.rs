@@ -162,7 +162,11 @@ impl Senders {
     /// graph.instagram.com; one connected through its Facebook Page sends as the Page,
     /// `POST /me/messages` with the Page token on graph.facebook.com (Meta's documented request
     /// URI; `me` is the Page). Everything else sends from its own id on graph.facebook.com.
-    fn send_route<'a>(&'a self, channel: &'a ChannelRow, token: &str) -> (&'a GraphClient, &'a str) {
+    fn send_route<'a>(
+        &'a self,
+        channel: &'a ChannelRow,
+        token: &str,
+    ) -> (&'a GraphClient, &'a str) {
         let inner = &self.inner;
         if channel.kind != "instagram" {
             return (&inner.graph, channel.external_id.as_str());

@@ -106,7 +106,11 @@ async fn instagram_login_channel_sends_on_the_instagram_host(db: Db) {
         "sent on graph.instagram.com: {}",
         post.path
     );
-    assert!(post.path.ends_with(&format!("/{IG_LOGIN}/messages")), "{}", post.path);
+    assert!(
+        post.path.ends_with(&format!("/{IG_LOGIN}/messages")),
+        "{}",
+        post.path
+    );
     assert_eq!(post.answered, 200);
     assert!(post.accepted_send);
     assert_eq!(post.sender_id.as_deref(), Some(IG_LOGIN));
@@ -162,8 +166,12 @@ async fn admin_login_is_explicit_or_follows_the_token(db: Db) {
     let env = connect_env(db, |_| {}).await;
     // Meta knows the Instagram Login account registered by hand below (its token is checked
     // on graph.instagram.com by the token-health worker).
-    env.sim
-        .add_channel("instagram", "178410000000201", None, "IGAAhand-ig-user-token");
+    env.sim.add_channel(
+        "instagram",
+        "178410000000201",
+        None,
+        "IGAAhand-ig-user-token",
+    );
     let create = |external_id: &str, token: &str, login: Option<&str>, kind: &str| {
         let mut body = json!({"instance_id": env.tenant.instance_id, "kind": kind,
             "external_id": external_id, "access_token": token});
@@ -184,10 +192,22 @@ async fn admin_login_is_explicit_or_follows_the_token(db: Db) {
     };
 
     // Defaulted from the token: Instagram User tokens start with `IG`, Page tokens do not.
-    let (s, ig) = post(create("178410000000201", "IGAAhand-ig-user-token", None, "instagram")).await;
+    let (s, ig) = post(create(
+        "178410000000201",
+        "IGAAhand-ig-user-token",
+        None,
+        "instagram",
+    ))
+    .await;
     assert_eq!(s, 201, "{ig}");
     assert_eq!(ig["login"], "instagram");
-    let (s, fb) = post(create("178410000000202", "EAAGhand-page-token", None, "instagram")).await;
+    let (s, fb) = post(create(
+        "178410000000202",
+        "EAAGhand-page-token",
+        None,
+        "instagram",
+    ))
+    .await;
     assert_eq!(s, 201, "{fb}");
     assert_eq!(fb["login"], "facebook");
     // Explicit and consistent with the token.
@@ -234,7 +254,12 @@ async fn admin_login_is_explicit_or_follows_the_token(db: Db) {
     // The instance's channels API shows the login (absent for other kinds).
     let wa = env
         .app
-        .channel(&env.tenant, "whatsapp", "106000000000009", Some("102000000000009"))
+        .channel(
+            &env.tenant,
+            "whatsapp",
+            "106000000000009",
+            Some("102000000000009"),
+        )
         .await;
     let (s, list) = env.app.v1(&env.tenant, Method::GET, "/v1/channels").await;
     assert_eq!(s, 200, "{list}");
