@@ -2587,6 +2587,9 @@ fn ig_long_lived(state: &Arc<State>, req: &Request) -> Handled {
     };
     let mut guard = lock(&state.inner);
     let inner = &mut *guard;
+    if let Some(reply) = host_refuses(inner, &short, Host::Instagram) {
+        return fail(reply);
+    }
     let token_state = inner.token_state(&short);
     let Some(m) = inner.onboard.tokens.get(&short).cloned() else {
         return fail(err_token(TokenState::Unknown));
