@@ -427,7 +427,13 @@ pub async fn replace_channel_token(
 ) -> Result<(), OpError> {
     validate_token(token)?;
     if !store
-        .replace_channel_token(id, &vault.encrypt(token), horizon_ms)
+        .replace_channel_token(
+            id,
+            &vault.encrypt(token),
+            // A new token may come from the other login: its host follows it (meta::login).
+            InstagramLogin::of_token(token).as_str(),
+            horizon_ms,
+        )
         .await?
     {
         return Err(OpError::NotFound("channel"));

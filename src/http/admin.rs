@@ -527,7 +527,8 @@ impl AdminApi {
     }
 
     /// Store a new access token for a channel (after Meta revoked the old one, or a manual
-    /// refresh) and make it active again: its held sends resume.
+    /// refresh) and make it active again: its held sends resume. On an Instagram channel the
+    /// `login` follows the new token (Instagram User tokens, `IG…`, are Instagram Login).
     #[oai(
         path = "/channels/:id/token",
         method = "put",

@@ -358,10 +358,13 @@ impl Store {
     /// Stores a new token for a channel (encrypted by the caller): its sends start again (a
     /// pause or an invalid token is over), and a channel that could not send tells its instance
     /// (`channel.updated`, send state `sending`).
+    /// `instagram_login`: the login the new token belongs to, recorded when the channel is an
+    /// Instagram one (meta::login).
     pub async fn replace_channel_token(
         &self,
         id: &str,
         token_enc: &str,
+        instagram_login: &str,
         horizon_ms: i64,
     ) -> Result<bool> {
         let now = crate::now_ms();
@@ -382,11 +385,13 @@ impl Store {
         let previous: String = row.try_get(4)?;
         sqlx::query(
             "UPDATE channels SET token_enc = $1, send_state = 'sending', send_reason = NULL, send_paused_until = NULL, \
-             send_pauses = 0, token_checked_at = 0, updated_at = $2 WHERE id = $3",
+             send_pauses = 0, token_checked_at = 0, updated_at = $2, \
+             login = CASE WHEN kind = 'instagram' THEN $4 ELSE login END WHERE id = $3",
         )
         .bind(token_enc)
         .bind(now)
         .bind(id)
+        .bind(instagram_login)
         .execute(&mut *tx)
         .await?;
         if previous != super::send_state::SENDING {

@@ -280,6 +280,19 @@ async fn admin_login_is_explicit_or_follows_the_token(db: Db) {
     assert_eq!(of(fb["id"].as_str().expect("id"))["login"], "facebook");
     assert!(of(&wa).get("login").is_none(), "{list}");
 
+    // A replaced token brings its login along (an Instagram User token → graph.instagram.com).
+    let fb_id = fb["id"].as_str().expect("id").to_string();
+    let (s, v) = env
+        .app
+        .admin(
+            Method::PUT,
+            &format!("/admin/v1/channels/{fb_id}/token"),
+            Some(json!({"access_token": "IGAAreplacement-ig-user-token"})),
+        )
+        .await;
+    assert!(s == 200 || s == 204, "{s} {v}");
+    assert_eq!(channel_view(&env, &fb_id).await["login"], "instagram");
+
     // A hand-registered Instagram Login channel sends on graph.instagram.com too.
     customer_writes(&env, "178410000000201").await;
     let m = send_text(&env, ig["id"].as_str().expect("id")).await;
