@@ -3249,6 +3249,29 @@ impl GraphSim {
         )
     }
 
+    /// An Instagram Login code for `redirect_uri` and the first Instagram Login account, with
+    /// `scopes` (valid 1 hour, usable once), as the Instagram dialog hands out.
+    pub fn mint_ig_login_code(&self, redirect_uri: &str, scopes: &[&str]) -> Option<String> {
+        let mut guard = lock(&self.state.inner);
+        let inner = &mut *guard;
+        let ig_user_id = inner
+            .onboard
+            .accounts
+            .instagram_logins
+            .first()?
+            .user_id
+            .clone();
+        Some(new_code(
+            inner,
+            CodeFlow::IgLogin {
+                redirect_uri: redirect_uri.to_owned(),
+                ig_user_id,
+            },
+            scopes.iter().map(|s| (*s).to_owned()).collect(),
+            IG_CODE_TTL,
+        ))
+    }
+
     /// An Embedded Signup code (exchanged without `redirect_uri`) for the first WABA of the
     /// simulated accounts, with `scopes` (valid 10 minutes, usable once).
     pub fn mint_embedded_signup_code(&self, scopes: &[&str]) -> Option<String> {
