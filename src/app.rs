@@ -117,11 +117,21 @@ impl Application {
             config.graph.timeout,
         )
         .map_err(|e| anyhow::anyhow!("META_GRAPH_URL / META_GRAPH_VERSION: {e}"))?;
+        // Instagram Login channels hold Instagram User tokens, which only graph.instagram.com
+        // accepts (meta::login).
+        let ig_graph = GraphClient::try_new(
+            &config.connect.instagram_graph_url,
+            &config.graph.version,
+            config.graph.timeout,
+        )
+        .map_err(|e| anyhow::anyhow!("INSTAGRAM_GRAPH_URL / META_GRAPH_VERSION: {e}"))?;
+        backfill_instagram_login(&store, &vault).await?;
         let senders = Senders::new(
             store.clone(),
             writer.clone(),
             Arc::clone(&vault),
             graph,
+            ig_graph,
             config.sending.clone(),
             config.token_cache_ttl,
             Arc::clone(&metrics),
@@ -386,4 +396,28 @@ pub async fn shutdown_signal() {
         _ = term => {},
     }
     info!("shutdown signal received");
+}
+
+/// Records the login of Instagram channels registered by hand before channels had a `login`
+/// (migration 20261202100001 fills in those the connect flows created). The token decides, as
+/// for a new channel: an Instagram User token (`IG…`) is Instagram Login (graph.instagram.com),
+/// any other token is a Page token (graph.facebook.com — the host every send used before, so
+/// what worked keeps working). METABRIDGE_INSTAGRAM_FLOW is not used: it says how *new*
+/// accounts connect, not how an existing token was issued. Rows without a readable token are
+/// left unset (their login follows their token once they have one); conditional updates make
+/// concurrent replicas harmless.
+async fn backfill_instagram_login(store: &Store, vault: &Vault) -> anyhow::Result<()> {
+    for (id, token_enc) in store.instagram_channels_without_login().await? {
+        let Some(token) = token_enc.as_deref().and_then(|enc| vault.decrypt(enc).ok()) else {
+            continue;
+        };
+        let login = crate::meta::login::InstagramLogin::of_token(&token);
+        if store
+            .set_instagram_login_if_unset(&id, login.as_str())
+            .await?
+        {
+            tracing::info!(channel = %id, login = login.as_str(), "recorded the login of an Instagram channel");
+        }
+    }
+    Ok(())
 }

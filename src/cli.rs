@@ -132,6 +132,11 @@ pub enum ChannelCommand {
         /// The channel's access token (stored encrypted).
         #[arg(long, env = "METABRIDGE_CHANNEL_TOKEN", hide_env_values = true)]
         token: String,
+        /// Instagram only: `instagram` (Instagram Login; sends go to graph.instagram.com) or
+        /// `facebook` (through the linked Facebook Page; graph.facebook.com). Default: from the
+        /// token (Instagram User tokens start with `IG`).
+        #[arg(long)]
+        login: Option<String>,
     },
     /// List channels.
     List {
@@ -315,7 +320,7 @@ fn channel_json(r: &crate::store::ChannelRow) -> serde_json::Value {
         "waba_id": r.waba_id, "name": r.name,
         "status": crate::store::channel_summary(&r.status, &r.send_state),
         "connection": crate::store::connection_of(&r.status), "send_state": r.send_state,
-        "send_reason": r.send_reason, "has_token": r.token_enc.is_some(),
+        "send_reason": r.send_reason, "has_token": r.token_enc.is_some(), "login": r.login,
         "created_at": crate::ms_to_rfc3339(r.created_at),
     })
 }
@@ -409,6 +414,7 @@ pub async fn channel_cmd(
             waba_id,
             name,
             token,
+            login,
         } => {
             let row = tenants::add_channel(
                 &store,
@@ -420,6 +426,7 @@ pub async fn channel_cmd(
                     waba_id: waba_id.as_deref(),
                     name: name.as_deref(),
                     access_token: &token,
+                    login: login.as_deref(),
                 },
                 ACTOR,
             )
@@ -577,6 +584,7 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
                 waba_id: Some("102000000000001"),
                 name: Some("Demo number"),
                 access_token: "demo-token-not-a-real-meta-token",
+                login: None,
             },
             "demo",
         )

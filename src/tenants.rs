@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use crate::crypto::vault::Vault;
 use crate::events::parse::{ChannelKind, types};
+use crate::meta::login::InstagramLogin;
 use crate::store::{ChannelRow, InstancePatch, InstanceRow, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -310,6 +311,46 @@ pub struct NewChannel<'a> {
     pub waba_id: Option<&'a str>,
     pub name: Option<&'a str>,
     pub access_token: &'a str,
+    /// Instagram only: `instagram` (Instagram Login) or `facebook` (through the linked Page);
+    /// `None` derives it from the token (Instagram User tokens start with `IG`).
+    pub login: Option<&'a str>,
+}
+
+/// The login of a hand-registered channel: only Instagram channels have one; given
+/// explicitly it must be `instagram` or `facebook` and fit the token (an Instagram User token
+/// — `IG…` — works only with Instagram Login, any other only through a Facebook Page);
+/// absent, it follows the token.
+fn instagram_login(
+    kind: ChannelKind,
+    login: Option<&str>,
+    token: &str,
+) -> Result<Option<InstagramLogin>, OpError> {
+    if kind != ChannelKind::Instagram {
+        return match login {
+            Some(_) => Err(invalid("login", "only applies to Instagram channels")),
+            None => Ok(None),
+        };
+    }
+    let of_token = InstagramLogin::of_token(token);
+    let Some(given) = login else {
+        return Ok(Some(of_token));
+    };
+    let login = InstagramLogin::parse(given)
+        .ok_or_else(|| invalid("login", "must be instagram or facebook"))?;
+    if login != of_token {
+        return Err(invalid(
+            "login",
+            match login {
+                InstagramLogin::Instagram => {
+                    "instagram needs an Instagram User token (from Instagram Login, starting with IG)"
+                }
+                InstagramLogin::Facebook => {
+                    "facebook needs the linked Page's token; a token starting with IG is an Instagram User token (use login instagram)"
+                }
+            },
+        ));
+    }
+    Ok(Some(login))
 }
 
 /// Registers a channel by hand; its token is stored only encrypted (P01).
@@ -334,6 +375,7 @@ pub async fn add_channel(
     }
     let name = req.name.map(|n| validate_name("name", n)).transpose()?;
     validate_token(req.access_token)?;
+    let login = instagram_login(kind, req.login, req.access_token)?;
     if store.get_instance(req.instance_id).await?.is_none() {
         return Err(OpError::NotFound("instance"));
     }
@@ -357,6 +399,7 @@ pub async fn add_channel(
         send_pauses: 0,
         quality_event: None,
         messaging_limit_tier: None,
+        login: login.map(|l| l.as_str().to_string()),
     };
     match store.insert_channel(&row).await {
         Ok(()) => {}
@@ -384,7 +427,13 @@ pub async fn replace_channel_token(
 ) -> Result<(), OpError> {
     validate_token(token)?;
     if !store
-        .replace_channel_token(id, &vault.encrypt(token), horizon_ms)
+        .replace_channel_token(
+            id,
+            &vault.encrypt(token),
+            // A new token may come from the other login: its host follows it (meta::login).
+            InstagramLogin::of_token(token).as_str(),
+            horizon_ms,
+        )
         .await?
     {
         return Err(OpError::NotFound("channel"));

@@ -905,6 +905,13 @@ impl Connector {
                 Flow::FacebookLogin => None,
                 _ => temp.token_expires_at,
             };
+            // Which Graph host this channel's sends, refreshes and profile reads use
+            // (meta::login): an Instagram Login token only works on graph.instagram.com.
+            let login = match (kind, flow) {
+                ("instagram", Flow::InstagramLogin) => Some("instagram"),
+                ("instagram", _) => Some("facebook"),
+                _ => None,
+            };
             let token_enc = self.vault.encrypt(token);
             let stored = self
                 .store
@@ -927,6 +934,7 @@ impl Connector {
                         status,
                         status_reason: status_reason.as_deref(),
                         register_next_at,
+                        login,
                     },
                     self.horizon_ms,
                 )

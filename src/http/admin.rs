@@ -177,6 +177,11 @@ pub struct CreateChannel {
     pub name: Option<String>,
     /// The channel's Meta access token; stored encrypted, never shown again.
     pub access_token: String,
+    /// Instagram only: `instagram` (Instagram API with Instagram Login: an Instagram User
+    /// token, sends go to graph.instagram.com) or `facebook` (Instagram through the linked
+    /// Facebook Page: the Page's token, graph.facebook.com). Absent: derived from the token
+    /// (Instagram User tokens start with `IG`). A value that contradicts the token is a 422.
+    pub login: Option<String>,
 }
 
 impl poem_openapi::types::Example for CreateChannel {
@@ -188,6 +193,7 @@ impl poem_openapi::types::Example for CreateChannel {
             waba_id: Some("102000000000001".into()),
             name: Some("Loja Ana (WhatsApp)".into()),
             access_token: "EAAG…(a system-user token with whatsapp_business_messaging)".into(),
+            login: None,
         }
     }
 }
@@ -453,6 +459,7 @@ impl AdminApi {
                 waba_id: body.waba_id.as_deref(),
                 name: body.name.as_deref(),
                 access_token: &body.access_token,
+                login: body.login.as_deref(),
             },
             ACTOR,
         )
@@ -520,7 +527,8 @@ impl AdminApi {
     }
 
     /// Store a new access token for a channel (after Meta revoked the old one, or a manual
-    /// refresh) and make it active again: its held sends resume.
+    /// refresh) and make it active again: its held sends resume. On an Instagram channel the
+    /// `login` follows the new token (Instagram User tokens, `IG…`, are Instagram Login).
     #[oai(
         path = "/channels/:id/token",
         method = "put",

@@ -283,6 +283,10 @@ pub struct ChannelView {
     pub rate_limit: Option<i64>,
     /// Whether an (encrypted) access token is stored.
     pub has_token: bool,
+    /// Instagram channels: the login their token belongs to and so the Graph host their
+    /// sends use — `instagram` (Instagram Login, graph.instagram.com) or `facebook` (through
+    /// the linked Facebook Page, graph.facebook.com). Absent for WhatsApp and Messenger.
+    pub login: Option<String>,
     pub created_at: String,
     pub updated_at: String,
 }
@@ -312,6 +316,7 @@ impl From<ChannelRow> for ChannelView {
             quality_event: r.quality_event,
             messaging_limit_tier: r.messaging_limit_tier,
             rate_limit: r.rate_limit,
+            login: r.login,
             created_at: crate::ms_to_rfc3339(r.created_at),
             updated_at: crate::ms_to_rfc3339(r.updated_at),
         }

@@ -4,4 +4,5 @@
 pub mod bsuid;
 pub mod errors;
 pub mod graph;
+pub mod login;
 pub mod oauth;

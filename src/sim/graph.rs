@@ -298,6 +298,9 @@ pub(super) struct Inner {
     requests: Vec<GraphRequest>,
     faults: VecDeque<Fault>,
     closed: HashSet<String>,
+    /// Instagram-scoped ids of Instagram users ([`GraphSim::add_instagram_user`]): a Page-token
+    /// send to one goes to the Page's linked Instagram account.
+    ig_users: HashSet<String>,
     media: HashMap<String, MediaItem>,
     uploaded: Vec<(String, String, usize)>,
     webhooks: Vec<StatusWebhook>,
@@ -387,6 +390,13 @@ impl GraphSim {
         if let Err(e) = self.state.add_channel(kind, external_id, waba_id, token) {
             tracing::warn!("graph sim: {e}");
         }
+    }
+
+    /// Declares `igsid` an Instagram user: a send through a Page (`/me/messages` with a Page
+    /// token whose Page has a linked Instagram account) to this recipient is an Instagram send
+    /// from that account, as Meta routes it; to anyone else it is a Messenger send.
+    pub fn add_instagram_user(&self, igsid: &str) {
+        lock(&self.state.inner).ig_users.insert(igsid.to_string());
     }
 
     /// Later calls with `token` get 401 code 190 subcode 463; `debug_token` says invalid.
@@ -622,6 +632,44 @@ pub(super) fn err_token(state: TokenState) -> Reply {
             None,
         ),
     }
+}
+
+/// Which Meta host a request came to: graph.facebook.com (the simulator's root) or
+/// graph.instagram.com (under `/ig-graph`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Host {
+    Facebook,
+    Instagram,
+}
+
+/// A token that belongs to the other host: an Instagram User token (Instagram Login) on
+/// graph.facebook.com, or a Facebook/Page/system-user token on graph.instagram.com. Meta does
+/// not document a dedicated error for this; what integrators report (e.g.
+/// TiagoGrosso/instagram-graph-api-lib#462: an Instagram Login token on graph.facebook.com) is
+/// the generic invalid-token error of "Handling Errors — Graph API"
+/// (<https://developers.facebook.com/docs/graph-api/guides/error-handling>, read 2026-12-02):
+/// HTTP 400, `OAuthException` code 190 without a subcode, "Invalid OAuth access token - Cannot
+/// parse access token". Corpus: tests/fixtures/meta/conformance/instagram_login.*.json.
+pub(super) fn err_wrong_host() -> Reply {
+    graph_error(
+        400,
+        190,
+        None,
+        "Invalid OAuth access token - Cannot parse access token",
+        None,
+        None,
+    )
+}
+
+/// The error when `token` cannot be used on `host`, `None` when it can (or is unknown: the
+/// usual token checks answer that).
+pub(super) fn host_refuses(inner: &Inner, token: &str, host: Host) -> Option<Reply> {
+    let instagram_user = super::onboarding::is_instagram_user_token(inner, token);
+    let refused = match host {
+        Host::Facebook => instagram_user,
+        Host::Instagram => !instagram_user,
+    };
+    refused.then(err_wrong_host)
 }
 
 pub(super) fn err_unknown_object(method: &str, id: &str) -> Reply {
@@ -893,7 +941,7 @@ async fn route(state: &Arc<State>, req: &Request, body: RequestBody, at: Instant
     match segs.as_slice() {
         ["debug_token"] if method == Method::GET => debug_token(state, req, token.as_deref()),
         [object, "messages"] if method == Method::POST => {
-            messages(state, object, token.as_deref(), body, at).await
+            messages(state, Host::Facebook, object, token.as_deref(), body, at).await
         }
         [object, "media"] if method == Method::POST => {
             upload(state, req, object, token.as_deref(), body).await
@@ -951,22 +999,57 @@ pub(super) fn unknown_path(path: &str) -> Handled {
 /// Finds the sender named by the path and checks the token against it.
 fn authorize(
     state: &State,
+    host: Host,
     object: &str,
     token: Option<&str>,
+    recipient: Option<&str>,
     method: &str,
 ) -> Result<Channel, Box<Handled>> {
     let inner = lock(&state.inner);
+    // A token of the other host is not even parsed there: refused before the object.
+    if let Some(reply) = token.and_then(|t| host_refuses(&inner, t, host)) {
+        let mut h = Handled::new(reply);
+        h.sender_id = Some(object.to_string());
+        return Err(Box::new(h));
+    }
+    // graph.instagram.com serves only Instagram accounts.
+    let on_host = |c: &Channel| match host {
+        Host::Instagram => c.kind == Kind::Instagram,
+        Host::Facebook => true,
+    };
     let channel = if object == "me" {
         token.and_then(|t| {
-            inner
+            // `me` is the account the token belongs to. A Page token also reaches the Page's
+            // linked Instagram account (Messenger API support for Instagram): Meta tells the
+            // two apart by the recipient, an Instagram-scoped id or a Page-scoped one.
+            let mut owned: Vec<&Channel> = inner
                 .channels
                 .values()
-                .find(|c| c.token == t && c.kind != Kind::WhatsApp)
+                .filter(|c| {
+                    c.kind != Kind::WhatsApp
+                        && on_host(c)
+                        && (c.token == t || inner.onboard.covers(t, &c.external_id))
+                })
+                .collect();
+            owned.sort_by(|a, b| a.external_id.cmp(&b.external_id));
+            let to_instagram = recipient.is_some_and(|r| inner.ig_users.contains(r));
+            let pick = |kind: Kind| owned.iter().find(|c| c.kind == kind).copied();
+            let chosen = if owned.len() > 1 {
+                if to_instagram {
+                    pick(Kind::Instagram)
+                } else {
+                    pick(Kind::Messenger)
+                }
+                .or_else(|| owned.first().copied())
+            } else {
+                owned.first().copied()
+            };
+            chosen
                 .cloned()
                 .or_else(|| inner.onboard.me_channel(t, &inner.channels))
         })
     } else {
-        inner.channels.get(object).cloned()
+        inner.channels.get(object).filter(|c| on_host(c)).cloned()
     };
     let token_state = token.map_or(TokenState::Unknown, |t| inner.token_state(t));
     let Some(channel) = channel else {
@@ -1016,13 +1099,18 @@ fn fault_reply(fault: &Fault, kind: Kind) -> Reply {
 
 pub(super) async fn messages(
     state: &Arc<State>,
+    host: Host,
     object: &str,
     token: Option<&str>,
     body: RequestBody,
     at: Instant,
 ) -> Handled {
     let json = read_json(body).await;
-    let channel = match authorize(state, object, token, "post") {
+    let recipient = json
+        .get("recipient")
+        .and_then(|r| r.get("id"))
+        .and_then(Value::as_str);
+    let channel = match authorize(state, host, object, token, recipient, "post") {
         Ok(c) => c,
         Err(mut h) => {
             h.body = json;
@@ -1644,7 +1732,7 @@ async fn upload(
     token: Option<&str>,
     body: RequestBody,
 ) -> Handled {
-    let channel = match authorize(state, object, token, "post") {
+    let channel = match authorize(state, Host::Facebook, object, token, None, "post") {
         Ok(c) if c.kind == Kind::WhatsApp => c,
         Ok(c) => {
             let mut h = Handled::new(err_unknown_object("post", object));
@@ -2794,6 +2882,110 @@ mod tests {
                 .0,
             200
         );
+    }
+
+    /// An Instagram User token works only on graph.instagram.com (`/ig-graph`), a Page token
+    /// only on graph.facebook.com; the other host answers 400 code 190 (corpus:
+    /// instagram.*.json, `*_on_*_host` cases).
+    #[tokio::test]
+    async fn tokens_are_refused_on_the_other_host() {
+        let sim = sim().await;
+        const IGL: &str = "178410000000501";
+        const IGL_TOKEN: &str = "IGAAsim-hand-instagram-user-token";
+        const FBL: &str = "178410000000502";
+        const FBL_TOKEN: &str = "EAAG-sim-page-token-of-fbl";
+        sim.add_channel("instagram", IGL, None, IGL_TOKEN);
+        sim.add_channel("instagram", FBL, None, FBL_TOKEN);
+        let wrong_host = |(status, body): (u16, Value)| {
+            assert_eq!((status, code_of(&body)), (400, (190, None)), "{body}");
+            assert_eq!(body["error"]["type"], "OAuthException");
+        };
+        // Instagram Login: graph.instagram.com accepts, graph.facebook.com refuses.
+        let ig_path = format!("/ig-graph/v25.0/{IGL}/messages");
+        let (status, body) = post(&sim, &ig_path, Some(IGL_TOKEN), ig_text(IGSID)).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["recipient_id"], IGSID);
+        let (status, body) = post(
+            &sim,
+            "/ig-graph/v25.0/me/messages",
+            Some(IGL_TOKEN),
+            ig_text(IGSID),
+        )
+        .await;
+        assert_eq!(status, 200, "{body}");
+        wrong_host(
+            post(
+                &sim,
+                &format!("/v25.0/{IGL}/messages"),
+                Some(IGL_TOKEN),
+                ig_text(IGSID),
+            )
+            .await,
+        );
+        wrong_host(post(&sim, "/v25.0/me/messages", Some(IGL_TOKEN), ig_text(IGSID)).await);
+        wrong_host(get(&sim, "/v25.0/me", Some(IGL_TOKEN)).await);
+        let (status, me) = get(&sim, "/ig-graph/v25.0/me?fields=user_id", Some(IGL_TOKEN)).await;
+        assert_eq!((status, me["user_id"].as_str()), (200, Some(IGL)), "{me}");
+        // A Page token (Facebook Login): the other way round.
+        let (status, body) =
+            post(&sim, "/v25.0/me/messages", Some(FBL_TOKEN), ig_text(IGSID)).await;
+        assert_eq!(status, 200, "{body}");
+        wrong_host(
+            post(
+                &sim,
+                &format!("/ig-graph/v25.0/{FBL}/messages"),
+                Some(FBL_TOKEN),
+                ig_text(IGSID),
+            )
+            .await,
+        );
+        wrong_host(
+            post(
+                &sim,
+                "/ig-graph/v25.0/me/messages",
+                Some(FBL_TOKEN),
+                ig_text(IGSID),
+            )
+            .await,
+        );
+        wrong_host(get(&sim, "/ig-graph/v25.0/me?fields=user_id", Some(FBL_TOKEN)).await);
+        wrong_host(
+            get(
+                &sim,
+                &format!("/ig-graph/refresh_access_token?grant_type=ig_refresh_token&access_token={FBL_TOKEN}"),
+                None,
+            )
+            .await,
+        );
+        let accepted: Vec<String> = sim
+            .sends()
+            .iter()
+            .filter_map(|r| r.sender_id.clone())
+            .collect();
+        assert_eq!(accepted, [IGL, IGL, FBL]);
+    }
+
+    /// A Page token reaches the Page and its linked Instagram account: `/me/messages` goes to
+    /// Instagram when the recipient is an Instagram user, else to the Page (Messenger).
+    #[tokio::test]
+    async fn page_sends_reach_instagram_users_through_the_linked_account() {
+        let sim = sim().await;
+        const LINKED_IG: &str = "178410000000601";
+        const PAGE_X: &str = "105000000000601";
+        const SHARED: &str = "EAAG-shared-page-token";
+        sim.add_channel("messenger", PAGE_X, None, SHARED);
+        sim.add_channel("instagram", LINKED_IG, None, SHARED);
+        sim.add_instagram_user(IGSID);
+        let (status, body) = post(&sim, "/v25.0/me/messages", Some(SHARED), ig_text(IGSID)).await;
+        assert_eq!(status, 200, "{body}");
+        let (status, body) = post(&sim, "/v25.0/me/messages", Some(SHARED), ig_text(PSID)).await;
+        assert_eq!(status, 200, "{body}");
+        let senders: Vec<String> = sim
+            .sends()
+            .iter()
+            .filter_map(|r| r.sender_id.clone())
+            .collect();
+        assert_eq!(senders, [LINKED_IG, PAGE_X]);
     }
 
     #[tokio::test]

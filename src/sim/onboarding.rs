@@ -33,8 +33,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::graph::{
-    APP_ID, Channel, GraphSim, Handled, Inner, Kind, Reply, State, TokenState, err_token,
-    err_unknown_object, graph_error, is_version, lock, messages, query_param, unknown_path,
+    APP_ID, Channel, GraphSim, Handled, Host, Inner, Kind, Reply, State, TokenState, err_token,
+    err_unknown_object, graph_error, host_refuses, is_version, lock, messages, query_param,
+    unknown_path,
 };
 
 /// Path prefixes (first segment) served by [`route_hosts`].
@@ -1054,7 +1055,7 @@ pub(super) async fn route_hosts(
         ("ig-graph", ["me"]) if method == Method::GET => ig_me(state, req, token),
         ("ig-graph", ["me", "subscribed_apps"]) => ig_subscribed_apps(state, req, token),
         ("ig-graph", [object, "messages"]) if method == Method::POST => {
-            messages(state, object, token, body, at).await
+            messages(state, Host::Instagram, object, token, body, at).await
         }
         _ => unknown_path(&path),
     }
@@ -1672,13 +1673,15 @@ pub(super) fn me(state: &Arc<State>, req: &Request, token: Option<&str>) -> Hand
     let Some(t) = token else {
         return fail(err_token(TokenState::Unknown));
     };
+    if let Some(reply) = host_refuses(&inner, t, Host::Facebook) {
+        return fail(reply);
+    }
     let token_state = inner.token_state(t);
     if token_state != TokenState::Valid {
         return fail(err_token(token_state));
     }
     let fields = fields_param(req);
     let v = match inner.onboard.tokens.get(t) {
-        Some(m) if m.kind.is_ig() => return fail(err_token(TokenState::Unknown)),
         Some(m) if m.kind == TokenKind::Page => {
             let page = m.assets.first().cloned().unwrap_or_default();
             let name = inner
@@ -2584,6 +2587,9 @@ fn ig_long_lived(state: &Arc<State>, req: &Request) -> Handled {
     };
     let mut guard = lock(&state.inner);
     let inner = &mut *guard;
+    if let Some(reply) = host_refuses(inner, &short, Host::Instagram) {
+        return fail(reply);
+    }
     let token_state = inner.token_state(&short);
     let Some(m) = inner.onboard.tokens.get(&short).cloned() else {
         return fail(err_token(TokenState::Unknown));
@@ -2618,6 +2624,9 @@ fn ig_refresh(state: &Arc<State>, req: &Request) -> Handled {
     };
     let mut guard = lock(&state.inner);
     let inner = &mut *guard;
+    if let Some(reply) = host_refuses(inner, &long, Host::Instagram) {
+        return fail(reply);
+    }
     let token_state = inner.token_state(&long);
     let Some(m) = inner.onboard.tokens.get(&long).cloned() else {
         return fail(err_token(TokenState::Unknown));
@@ -2652,23 +2661,43 @@ fn ig_refresh(state: &Arc<State>, req: &Request) -> Handled {
     ok_json(&json!({"access_token": token, "token_type": "bearer", "expires_in": LONG_LIVED_SECS}))
 }
 
-/// The Instagram Login account of a valid Instagram token.
+/// Whether `token` is an Instagram User token (Instagram Login): one minted by the Instagram
+/// Login flow here, or a registered channel token of that shape (Meta's Instagram User tokens
+/// start with `IG`; Facebook user, Page and system-user tokens with `EAA`).
+pub(super) fn is_instagram_user_token(inner: &Inner, token: &str) -> bool {
+    match inner.onboard.tokens.get(token) {
+        Some(m) => m.kind.is_ig(),
+        None => token.starts_with("IG"),
+    }
+}
+
+/// The Instagram Login account of a valid Instagram token (minted by the Instagram Login flow,
+/// or the token of a registered Instagram channel). Any other token is refused as Meta's
+/// graph.instagram.com refuses it ([`super::graph::err_wrong_host`]).
 fn ig_account(inner: &Inner, token: Option<&str>) -> Result<String, Box<Handled>> {
     let dead = |s: TokenState| Box::new(fail(err_token(s)));
     let Some(t) = token else {
         return Err(dead(TokenState::Unknown));
     };
+    if let Some(reply) = host_refuses(inner, t, Host::Instagram) {
+        return Err(Box::new(fail(reply)));
+    }
     let token_state = inner.token_state(t);
-    let Some(m) = inner.onboard.tokens.get(t).filter(|m| m.kind.is_ig()) else {
+    let account = match inner.onboard.tokens.get(t) {
+        Some(m) => m.assets.first().cloned(),
+        None => inner
+            .channels
+            .values()
+            .find(|c| c.kind == Kind::Instagram && c.token == t)
+            .map(|c| c.external_id.clone()),
+    };
+    let Some(account) = account else {
         return Err(dead(TokenState::Unknown));
     };
     if token_state != TokenState::Valid {
         return Err(dead(token_state));
     }
-    m.assets
-        .first()
-        .cloned()
-        .ok_or_else(|| dead(TokenState::Unknown))
+    Ok(account)
 }
 
 /// `GET /ig-graph/{v}/me?fields=user_id,username,name`.
@@ -3218,6 +3247,29 @@ impl GraphSim {
             scopes.iter().map(|s| (*s).to_owned()).collect(),
             Duration::from_secs(600),
         )
+    }
+
+    /// An Instagram Login code for `redirect_uri` and the first Instagram Login account, with
+    /// `scopes` (valid 1 hour, usable once), as the Instagram dialog hands out.
+    pub fn mint_ig_login_code(&self, redirect_uri: &str, scopes: &[&str]) -> Option<String> {
+        let mut guard = lock(&self.state.inner);
+        let inner = &mut *guard;
+        let ig_user_id = inner
+            .onboard
+            .accounts
+            .instagram_logins
+            .first()?
+            .user_id
+            .clone();
+        Some(new_code(
+            inner,
+            CodeFlow::IgLogin {
+                redirect_uri: redirect_uri.to_owned(),
+                ig_user_id,
+            },
+            scopes.iter().map(|s| (*s).to_owned()).collect(),
+            IG_CODE_TTL,
+        ))
     }
 
     /// An Embedded Signup code (exchanged without `redirect_uri`) for the first WABA of the

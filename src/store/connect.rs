@@ -76,6 +76,8 @@ pub struct ConnectedChannel<'a> {
     pub status: &'a str,
     pub status_reason: Option<&'a str>,
     pub register_next_at: Option<i64>,
+    /// Instagram channels: `instagram` (Instagram Login) or `facebook` (through the Page).
+    pub login: Option<&'a str>,
 }
 
 /// What storing a connected channel did.
@@ -106,11 +108,13 @@ pub struct LifecycleRow {
     pub register_pin_enc: Option<String>,
     /// Comma-separated fields subscribed at connect time; `None` = not recorded (older rows).
     pub subscribed_fields: Option<String>,
+    /// Instagram channels: `instagram` or `facebook` (meta::login).
+    pub login: Option<String>,
 }
 
 const LIFECYCLE_COLS: &str = "id, instance_id, kind, external_id, waba_id, status, token_enc, token_kind, \
     token_expires_at, token_issued_at, token_expiry_notified_at, subscription_object, register_pin_enc, \
-    subscribed_fields";
+    subscribed_fields, login";
 
 /// A `lead.received` event waiting for its field data.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -442,7 +446,7 @@ impl Store {
             "UPDATE channels SET token_kind = $2, token_expires_at = $3, token_issued_at = $4, token_checked_at = $4, \
              token_expiry_notified_at = NULL, subscription_object = $5, subscription_checked_at = $4, \
              meta_user_id = $6, register_pin_enc = COALESCE($7, register_pin_enc), register_next_at = $8, \
-             subscribed_fields = $9 WHERE id = $1",
+             subscribed_fields = $9, login = $10 WHERE id = $1",
         )
         .bind(&id)
         .bind(c.token_kind)
@@ -453,6 +457,7 @@ impl Store {
         .bind(c.register_pin_enc)
         .bind(c.register_next_at)
         .bind(c.subscribed_fields)
+        .bind(c.login)
         .execute(&mut *tx)
         .await?;
         insert_outbound_event(

@@ -55,6 +55,10 @@ pub struct ChannelRow {
     pub quality_event: Option<String>,
     /// WhatsApp: Meta's messaging-limit tier (e.g. `TIER_1K`).
     pub messaging_limit_tier: Option<String>,
+    /// Instagram channels: the login their token belongs to, `instagram` (Instagram User
+    /// token, graph.instagram.com) or `facebook` (Page token, graph.facebook.com); `None`
+    /// for the other kinds.
+    pub login: Option<String>,
 }
 
 /// Fields of an instance that can change; `None` leaves a field as it is.
@@ -71,7 +75,7 @@ pub struct InstancePatch {
 const INSTANCE_COLS: &str = "id, name, callback_url, signing_secret_enc, event_types, delivery_paused_reason, created_at, updated_at";
 const CHANNEL_COLS: &str = "id, instance_id, kind, external_id, waba_id, name, token_enc, status, status_reason, \
     rate_limit, created_at, updated_at, send_state, send_reason, send_paused_until, send_pauses, quality_event, \
-    messaging_limit_tier";
+    messaging_limit_tier, login";
 
 impl Store {
     pub async fn insert_instance(&self, row: &InstanceRow) -> Result<()> {
@@ -247,8 +251,8 @@ impl Store {
 
     pub async fn insert_channel(&self, row: &ChannelRow) -> Result<()> {
         sqlx::query(
-            "INSERT INTO channels (id, instance_id, kind, external_id, waba_id, name, token_enc, status, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO channels (id, instance_id, kind, external_id, waba_id, name, token_enc, status, created_at, updated_at, login) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
         .bind(&row.id)
         .bind(&row.instance_id)
@@ -260,9 +264,32 @@ impl Store {
         .bind(&row.status)
         .bind(row.created_at)
         .bind(row.updated_at)
+        .bind(&row.login)
         .execute(self.pool())
         .await?;
         Ok(())
+    }
+
+    /// Instagram channels whose login is not recorded yet (registered by hand before the
+    /// `login` column existed): id and encrypted token.
+    pub async fn instagram_channels_without_login(&self) -> Result<Vec<(String, Option<String>)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, token_enc FROM channels WHERE kind = 'instagram' AND login IS NULL",
+        )
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Records an Instagram channel's login where none is recorded yet.
+    pub async fn set_instagram_login_if_unset(&self, id: &str, login: &str) -> Result<bool> {
+        let res = sqlx::query(
+            "UPDATE channels SET login = $2 WHERE id = $1 AND kind = 'instagram' AND login IS NULL",
+        )
+        .bind(id)
+        .bind(login)
+        .execute(self.pool())
+        .await?;
+        Ok(res.rows_affected() > 0)
     }
 
     /// Channels, of one instance when `instance_id` is given.
@@ -331,10 +358,13 @@ impl Store {
     /// Stores a new token for a channel (encrypted by the caller): its sends start again (a
     /// pause or an invalid token is over), and a channel that could not send tells its instance
     /// (`channel.updated`, send state `sending`).
+    /// `instagram_login`: the login the new token belongs to, recorded when the channel is an
+    /// Instagram one (meta::login).
     pub async fn replace_channel_token(
         &self,
         id: &str,
         token_enc: &str,
+        instagram_login: &str,
         horizon_ms: i64,
     ) -> Result<bool> {
         let now = crate::now_ms();
@@ -355,11 +385,13 @@ impl Store {
         let previous: String = row.try_get(4)?;
         sqlx::query(
             "UPDATE channels SET token_enc = $1, send_state = 'sending', send_reason = NULL, send_paused_until = NULL, \
-             send_pauses = 0, token_checked_at = 0, updated_at = $2 WHERE id = $3",
+             send_pauses = 0, token_checked_at = 0, updated_at = $2, \
+             login = CASE WHEN kind = 'instagram' THEN $4 ELSE login END WHERE id = $3",
         )
         .bind(token_enc)
         .bind(now)
         .bind(id)
+        .bind(instagram_login)
         .execute(&mut *tx)
         .await?;
         if previous != super::send_state::SENDING {

@@ -39,6 +39,7 @@ use crate::connect::grants;
 use crate::crypto::vault::Vault;
 use crate::events::parse::ChannelKind;
 use crate::meta::graph::{ErrorClass, GraphCallError};
+use crate::meta::login::InstagramLogin;
 use crate::meta::oauth::OAuthClient;
 use crate::shutdown::CancellationToken;
 use crate::store::{EnrichingLead, LifecycleRow, Store};
@@ -305,7 +306,13 @@ impl Lifecycle {
             warn!(channel = %row.id, "a stored token cannot be decrypted with the configured keys");
             return self.retry_check_soon(row).await;
         };
-        if row.token_kind.as_deref() == Some("instagram_login") {
+        // Instagram Login tokens are checked and refreshed on graph.instagram.com, whether the
+        // connect flow or an operator registered the channel (meta::login).
+        if row.token_kind.as_deref() == Some("instagram_login")
+            || (row.kind == "instagram"
+                && InstagramLogin::of_channel(row.login.as_deref(), &token)
+                    == InstagramLogin::Instagram)
+        {
             return self.check_instagram_token(row, &token, now).await;
         }
         if self.app_id.is_none() {

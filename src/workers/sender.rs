@@ -31,6 +31,7 @@ use crate::config::{AmbiguousPolicy, SendConfig};
 use crate::crypto::vault::Vault;
 use crate::ingest::Writer;
 use crate::meta::graph::{ErrorClass, GraphClient, GraphError, SendOutcome};
+use crate::meta::login::InstagramLogin;
 use crate::metrics::Metrics;
 use crate::outbound::lifecycle::{ErrorInfo, Signal};
 use crate::shutdown::CancellationToken;
@@ -83,7 +84,10 @@ struct Inner {
     store: Store,
     writer: Writer,
     vault: Arc<Vault>,
+    /// graph.facebook.com (META_GRAPH_URL): WhatsApp, Messenger, Instagram through a Page.
     graph: GraphClient,
+    /// graph.instagram.com (INSTAGRAM_GRAPH_URL): Instagram Login channels.
+    ig_graph: GraphClient,
     cfg: SendConfig,
     metrics: Arc<Metrics>,
     /// Decrypted tokens keyed by their ciphertext: a changed token is a new key, so a stale
@@ -109,6 +113,7 @@ impl Senders {
         writer: Writer,
         vault: Arc<Vault>,
         graph: GraphClient,
+        ig_graph: GraphClient,
         cfg: SendConfig,
         token_ttl: Duration,
         metrics: Arc<Metrics>,
@@ -122,6 +127,7 @@ impl Senders {
                 writer,
                 vault,
                 graph,
+                ig_graph,
                 cfg,
                 metrics,
                 tokens: Cache::builder()
@@ -149,6 +155,26 @@ impl Senders {
 
     pub fn graph(&self) -> &GraphClient {
         &self.inner.graph
+    }
+
+    /// The Graph host and sender id of a channel's sends. An Instagram channel's token decides
+    /// the host (meta::login): an Instagram Login channel sends as `POST /{ig-id}/messages` on
+    /// graph.instagram.com; one connected through its Facebook Page sends as the Page,
+    /// `POST /me/messages` with the Page token on graph.facebook.com (Meta's documented request
+    /// URI; `me` is the Page). Everything else sends from its own id on graph.facebook.com.
+    fn send_route<'a>(
+        &'a self,
+        channel: &'a ChannelRow,
+        token: &str,
+    ) -> (&'a GraphClient, &'a str) {
+        let inner = &self.inner;
+        if channel.kind != "instagram" {
+            return (&inner.graph, channel.external_id.as_str());
+        }
+        match InstagramLogin::of_channel(channel.login.as_deref(), token) {
+            InstagramLogin::Instagram => (&inner.ig_graph, channel.external_id.as_str()),
+            InstagramLogin::Facebook => (&inner.graph, "me"),
+        }
     }
 
     /// Starts the manager: one sender task per active channel, refreshed every few seconds.
@@ -647,10 +673,8 @@ impl Senders {
                 None,
             ),
             Some(body) => {
-                let outcome = inner
-                    .graph
-                    .send_message(token, &channel.external_id, &body)
-                    .await;
+                let (graph, sender_id) = self.send_route(channel, token);
+                let outcome = graph.send_message(token, sender_id, &body).await;
                 let now = crate::now_ms();
                 if let SendOutcome::Rejected {
                     class, retry_after, ..

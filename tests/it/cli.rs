@@ -214,3 +214,68 @@ fn a_bad_environment_value_names_its_variable() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--dev"));
 }
+
+/// `channel add --kind instagram --login instagram|facebook`: explicit, or from the token
+/// (Instagram User tokens start with `IG`); a bad value names `login` and stores nothing.
+#[test]
+fn cli_channel_add_records_the_instagram_login() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = format!("sqlite://{}/cli.db", dir.path().display());
+    let key = metabridge::crypto::vault::generate_key();
+    let ins = create_instance(&db, &key);
+    let id = ins["id"].as_str().expect("id");
+    let add = |external_id: &str, token: &str, login: Option<&str>| {
+        let mut args = vec![
+            "channel",
+            "add",
+            "--instance",
+            id,
+            "--kind",
+            "instagram",
+            "--external-id",
+            external_id,
+            "--token",
+            token,
+            "--json",
+        ];
+        if let Some(l) = login {
+            args.extend(["--login", l]);
+        }
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let run_args = |args: Vec<String>| {
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        run(&db, &key, &refs)
+    };
+    let ch = run_args(add("178410000000301", "IGAAcli-ig-user-token", None));
+    assert_eq!(ch["login"], "instagram", "{ch}");
+    let ch = run_args(add("178410000000302", "EAAGcli-page-token", None));
+    assert_eq!(ch["login"], "facebook", "{ch}");
+    let ch = run_args(add(
+        "178410000000303",
+        "EAAGcli-page-token-2",
+        Some("facebook"),
+    ));
+    assert_eq!(ch["login"], "facebook", "{ch}");
+    let ch = run_args(add(
+        "178410000000304",
+        "IGAAcli-ig-user-token-2",
+        Some("instagram"),
+    ));
+    assert_eq!(ch["login"], "instagram", "{ch}");
+    for (login, token) in [("tiktok", "IGAAx"), ("instagram", "EAAGx")] {
+        let out = Command::new(env!("CARGO_BIN_EXE_metabridge"))
+            .args(add("178410000000399", token, Some(login)))
+            .env("DATABASE_URL", &db)
+            .env("METABRIDGE_FERNET_KEYS", &key)
+            .env_remove("METABRIDGE_DEV")
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(1), "{login}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("login"), "{login}: {err}");
+        assert!(!err.contains(token), "the token is not echoed: {err}");
+    }
+    let list = run(&db, &key, &["channel", "list", "--json"]);
+    assert_eq!(list.as_array().map(Vec::len), Some(4), "{list}");
+}

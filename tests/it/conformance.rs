@@ -1419,8 +1419,20 @@ impl SimWorld {
             ("user", None) => Some(self.user_token.clone()),
             ("app", None) => Some(format!("{APP_ID}|{APP_SECRET}")),
             ("none", None) => None,
-            ("instagram_user", _) => Some(self.sim.mint_token(
-                TokenKind::IgLong,
+            ("instagram_user", _) => {
+                let token =
+                    self.sim
+                        .mint_token(TokenKind::IgLong, &[IG_LOGIN_ID], &minus(IG_SCOPES));
+                // Meta refreshes only a long-lived token at least 24 hours old.
+                let call = self.ctx.lock().expect("lock").0.clone();
+                if call == "instagram.refresh_access_token" {
+                    self.sim.age_token(&token, 2 * 86_400);
+                }
+                Some(token)
+            }
+            // A short-lived Instagram User token (what the code exchange hands out).
+            ("instagram_user_short", _) => Some(self.sim.mint_token(
+                TokenKind::IgShort,
                 &[IG_LOGIN_ID],
                 &minus(IG_SCOPES),
             )),
@@ -1467,6 +1479,12 @@ impl SimWorld {
                     self.sim
                         .verification_code(PHONE_NUMBER_ID)
                         .unwrap_or_else(|| "123456".into())
+                } else if call == "instagram.oauth.access_token" {
+                    // The documented answer shape (the simulator alternates it with the older
+                    // flat one to keep the product's parser honest).
+                    self.sim
+                        .set_ig_token_shape(metabridge::sim::onboarding::IgTokenShape::Data);
+                    self.sim.mint_ig_login_code(REDIRECT_URI, IG_SCOPES)?
                 } else if !call.starts_with("oauth.") {
                     // A verification code (request_code / verify_code).
                     "123456".into()

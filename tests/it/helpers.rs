@@ -260,8 +260,21 @@ impl TestApp {
         external_id: &str,
         waba_id: Option<&str>,
     ) -> String {
+        self.channel_with_token(tenant, kind, external_id, waba_id, "EAAG-test-token-secret")
+            .await
+    }
+
+    /// [`TestApp::channel`] with its own access token.
+    pub async fn channel_with_token(
+        &self,
+        tenant: &Tenant,
+        kind: &str,
+        external_id: &str,
+        waba_id: Option<&str>,
+        token: &str,
+    ) -> String {
         let mut body = json!({"instance_id": tenant.instance_id, "kind": kind, "external_id": external_id,
-            "access_token": "EAAG-test-token-secret", "name": "Loja"});
+            "access_token": token, "name": "Loja"});
         if let Some(w) = waba_id {
             body["waba_id"] = json!(w);
         }

@@ -16,6 +16,7 @@ mod connect_perm;
 mod dbfaults;
 mod delivery;
 mod faults;
+mod iglogin;
 mod inbound;
 mod jwt;
 mod leads;

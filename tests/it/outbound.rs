@@ -11,6 +11,9 @@ use crate::both_backends;
 use crate::helpers::*;
 
 pub const TOKEN: &str = "EAAG-test-token-secret";
+/// The Instagram account is linked to a Page of its own: it sends as that Page
+/// (`/me/messages` with the Page's token on graph.facebook.com).
+pub const IG_PAGE_TOKEN: &str = "EAAG-ig-page-token-secret";
 pub const PNID: &str = "106000000000001";
 pub const WABA: &str = "102000000000001";
 pub const IG: &str = "17841400000000001";
@@ -86,11 +89,13 @@ pub async fn outbound_with(
     .await;
     sim.set_webhook_url(&format!("{}/webhooks/meta", app.url));
     sim.add_channel("whatsapp", PNID, Some(WABA), TOKEN);
-    sim.add_channel("instagram", IG, None, TOKEN);
+    sim.add_channel("instagram", IG, None, IG_PAGE_TOKEN);
     sim.add_channel("messenger", PAGE, None, TOKEN);
     let tenant = app.tenant("Loja", None).await;
     let wa = app.channel(&tenant, "whatsapp", PNID, Some(WABA)).await;
-    let ig = app.channel(&tenant, "instagram", IG, None).await;
+    let ig = app
+        .channel_with_token(&tenant, "instagram", IG, None, IG_PAGE_TOKEN)
+        .await;
     let fb = app.channel(&tenant, "messenger", PAGE, None).await;
     Outbound {
         app,

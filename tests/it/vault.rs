@@ -124,6 +124,7 @@ async fn p02_key_rotation_reencrypts_every_token_and_survives_an_interruption(db
                 waba_id: None,
                 name: None,
                 access_token: &format!("EAAG-token-{i}"),
+                login: None,
             },
             "test",
         )
