@@ -714,6 +714,42 @@ fn send_cases() -> Vec<SendCase> {
             json!({"type": kind, "link": "https://cdn.example.com/f.bin"}),
         ));
     }
+    // Instagram (Instagram Login: graph.instagram.com; compared in `instagram_calls`).
+    use ChannelKind::Instagram as IG;
+    cases.extend([
+        c(
+            "instagram.messages.text",
+            IG,
+            json!({"type": "text", "body": "Oi"}),
+        ),
+        c(
+            "instagram.sender_action.react",
+            IG,
+            json!({"type": "reaction", "message_id": "m_abc", "emoji": "❤️"}),
+        ),
+        c(
+            "instagram.sender_action.typing_on",
+            IG,
+            json!({"type": "typing_on"}),
+        ),
+        c(
+            "instagram.sender_action.typing_off",
+            IG,
+            json!({"type": "typing_off"}),
+        ),
+        c(
+            "instagram.sender_action.mark_seen",
+            IG,
+            json!({"type": "mark_seen"}),
+        ),
+    ]);
+    for kind in ["image", "video", "audio", "document"] {
+        cases.push(c(
+            "instagram.messages.attachment",
+            IG,
+            json!({"type": kind, "link": "https://cdn.example.com/f.bin"}),
+        ));
+    }
     cases
 }
 
@@ -783,6 +819,37 @@ const METHODS: &[(&str, &str, &[&str])] = &[
     ("oauth.rs", "request_code", &["whatsapp.request_code"]),
     ("oauth.rs", "verify_code", &["whatsapp.verify_code"]),
     ("oauth.rs", "smb_app_data", &["whatsapp.smb_app_data"]),
+    (
+        "oauth.rs",
+        "ig_exchange_code",
+        &["instagram.oauth.access_token"],
+    ),
+    (
+        "oauth.rs",
+        "ig_long_lived",
+        &["instagram.access_token.ig_exchange_token"],
+    ),
+    (
+        "oauth.rs",
+        "ig_refresh",
+        &["instagram.refresh_access_token"],
+    ),
+    ("oauth.rs", "ig_me", &["instagram.me"]),
+    (
+        "oauth.rs",
+        "ig_subscribe",
+        &["instagram.subscribed_apps.post"],
+    ),
+    (
+        "oauth.rs",
+        "ig_unsubscribe",
+        &["instagram.subscribed_apps.delete"],
+    ),
+    (
+        "oauth.rs",
+        "ig_subscribed_apps",
+        &["instagram.subscribed_apps.get"],
+    ),
 ];
 
 /// Calls owned by other helpers of issue 12 whose corpus files are not in this branch yet:
@@ -791,17 +858,7 @@ const METHODS: &[(&str, &str, &[&str])] = &[
 /// until the entry moves to [`METHODS`] (test A already compares those calls, see
 /// `other_helpers_calls`). Nothing here is silently skipped: the test prints every entry.
 /// Methods that exist only in the other branches are listed too, so the merge stays green.
-const PENDING: &[(&str, &str, &str, &[&str])] = &[
-    ("oauth.rs", "iglogin", "ig_exchange_code", &[]),
-    ("oauth.rs", "iglogin", "ig_long_lived", &[]),
-    ("oauth.rs", "iglogin", "ig_refresh", &[]),
-    ("oauth.rs", "iglogin", "ig_me", &[]),
-    ("oauth.rs", "iglogin", "ig_subscribe", &[]),
-    ("oauth.rs", "iglogin", "ig_unsubscribe", &[]),
-    ("oauth.rs", "iglogin", "ig_subscribed_apps", &[]),
-    // Instagram sends (every message type an Instagram channel can send).
-    ("model.rs", "iglogin", "instagram sends", &[]),
-];
+const PENDING: &[(&str, &str, &str, &[&str])] = &[];
 
 fn parse_request(case: &SendCase) -> SendMessageRequest {
     let to = if case.kind == ChannelKind::Whatsapp {
@@ -848,6 +905,9 @@ async fn product_requests_match_the_corpus() {
 
     // Every message type the product sends.
     for case in send_cases() {
+        if case.kind == ChannelKind::Instagram {
+            continue; // through its login's host: `instagram_calls`
+        }
         let e = entry(&all, case.corpus);
         let req = parse_request(&case);
         let rendered = render(case.kind, &req, "bridge-msg-0001")
@@ -1017,12 +1077,130 @@ async fn product_requests_match_the_corpus() {
     );
 
     other_helpers_calls(&all, &graph, &client, &oauth, &app_token, &mut failures).await;
+    instagram_calls(
+        &all,
+        [&graph, &ig_graph, &ig_api],
+        &oauth,
+        &app_token,
+        &mut failures,
+    )
+    .await;
 
     assert!(
         failures.is_empty(),
         "the product's requests differ from Meta's documentation (corpus):\n  {}",
         failures.join("\n  ")
     );
+}
+
+/// Instagram: sends through each login's host (Instagram Login: `graph.instagram.com`
+/// `/{ig-id}/messages`; Facebook Login: the Page's `graph.facebook.com/me/messages`, as the sender
+/// routes them) and the Instagram Login token, profile and subscription calls.
+async fn instagram_calls(
+    all: &[Entry],
+    [graph, ig_graph, ig_api]: [&Capture; 3],
+    oauth: &OAuthClient,
+    app_token: &str,
+    failures: &mut Vec<String>,
+) {
+    const IG_TOKEN: &str = "IGAAConformanceInstagramUserToken0000001";
+    let find = |id: &str| all.iter().find(|e| e.id == id);
+    let ig_client = GraphClient::new(&ig_graph.url, VERSION, Duration::from_secs(10));
+    let fb_client = GraphClient::new(&graph.url, VERSION, Duration::from_secs(10));
+    let mut sends: Vec<(&str, Value, bool)> = send_cases()
+        .into_iter()
+        .filter(|c| c.kind == ChannelKind::Instagram)
+        .map(|c| (c.corpus, c.message, false))
+        .collect();
+    // Instagram through Facebook Login: the same messages, as the Page (text stands for them).
+    sends.push((
+        "instagram.facebook_login.messages.text",
+        json!({"type": "text", "body": "Oi"}),
+        true,
+    ));
+    for (id, message, facebook_login) in sends {
+        let Some(e) = find(id) else {
+            failures.push(format!("{id}: no corpus file"));
+            continue;
+        };
+        let req = SendMessageRequest::parse_from_json(Some(
+            json!({"channel_id": "ch_conformance", "to": IGSID, "message": message}),
+        ))
+        .unwrap_or_else(|e| panic!("{id}: sample request: {}", e.into_message()));
+        let rendered = match render(ChannelKind::Instagram, &req, "bridge-msg-0001") {
+            Ok(r) => r,
+            Err(v) => {
+                failures.push(format!("{id}: the product refused its sample: {v}"));
+                continue;
+            }
+        };
+        let (capture, client, token, sender, role) = if facebook_login {
+            (graph, &fb_client, PAGE_TOKEN, "me", "graph.facebook.com")
+        } else {
+            (
+                ig_graph,
+                &ig_client,
+                IG_TOKEN,
+                IG_LOGIN_ID,
+                "graph.instagram.com",
+            )
+        };
+        capture.answer_with(&e.json["response"]);
+        let outcome = client.send_message(token, sender, &rendered.body).await;
+        if !matches!(outcome, SendOutcome::Accepted { .. }) {
+            failures.push(format!(
+                "{id}: the product did not accept the corpus success answer: {outcome:?}"
+            ));
+        }
+        let errs = check_request(e, &capture.take(), role, app_token, None);
+        report(failures, id, req.message.type_name(), errs);
+    }
+    if let Some(e) = find("instagram.oauth.access_token") {
+        ig_api.answer_with(&e.json["response"]);
+        let _ = oauth
+            .ig_exchange_code("AQDconformancecode", REDIRECT_URI)
+            .await;
+        let errs = check_request(e, &ig_api.take(), "api.instagram.com", app_token, None);
+        report(failures, &e.id, "ig_exchange_code", errs);
+    }
+    let graph_calls: [(&str, &str); 6] = [
+        ("instagram.access_token.ig_exchange_token", "ig_long_lived"),
+        ("instagram.refresh_access_token", "ig_refresh"),
+        ("instagram.me", "ig_me"),
+        ("instagram.subscribed_apps.post", "ig_subscribe"),
+        ("instagram.subscribed_apps.get", "ig_subscribed_apps"),
+        ("instagram.subscribed_apps.delete", "ig_unsubscribe"),
+    ];
+    for (id, method) in graph_calls {
+        let Some(e) = find(id) else {
+            failures.push(format!("{id}: no corpus file"));
+            continue;
+        };
+        ig_graph.answer_with(&e.json["response"]);
+        match method {
+            "ig_long_lived" => drop(oauth.ig_long_lived(IG_TOKEN).await),
+            "ig_refresh" => drop(oauth.ig_refresh(IG_TOKEN).await),
+            "ig_me" => drop(oauth.ig_me(IG_TOKEN).await),
+            "ig_subscribe" => drop(
+                oauth
+                    .ig_subscribe(
+                        IG_TOKEN,
+                        &[
+                            "messages",
+                            "messaging_postbacks",
+                            "messaging_seen",
+                            "message_reactions",
+                            "messaging_referral",
+                        ],
+                    )
+                    .await,
+            ),
+            "ig_subscribed_apps" => drop(oauth.ig_subscribed_apps(IG_TOKEN).await),
+            _ => drop(oauth.ig_unsubscribe(IG_TOKEN).await),
+        }
+        let errs = check_request(e, &ig_graph.take(), "graph.instagram.com", app_token, None);
+        report(failures, id, method, errs);
+    }
 }
 
 /// The calls of [`PENDING`] that exist on `main`: compared as soon as their corpus file (written
