@@ -163,17 +163,6 @@ pub fn scope_list(kind: ChannelKind, flow: Flow) -> String {
         .join(",")
 }
 
-/// Webhook fields a Page is subscribed to (Messenger and Lead Ads, or Instagram via a Page).
-pub const PAGE_FIELDS: &[&str] = &[
-    "messages",
-    "messaging_postbacks",
-    "message_echoes",
-    "message_reactions",
-    "messaging_referrals",
-    "message_reads",
-    "message_deliveries",
-    "leadgen",
-];
 /// Webhook fields of an Instagram Login account.
 pub const IG_FIELDS: &[&str] = &[
     "messages",
