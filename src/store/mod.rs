@@ -111,6 +111,30 @@ fn sqlite_file_path(url: &str) -> Option<&str> {
     (!path.is_empty() && path != ":memory:").then_some(path)
 }
 
+/// Why the PostgreSQL server of `url` cannot be reached, in words a person can act on
+/// ("connection refused to 127.0.0.1:5432"); `None` when it answers on TCP (the pool's own error
+/// then says what went wrong) or the URL names no TCP host (a Unix socket).
+async fn postgres_unreachable(url: &str) -> Option<StoreError> {
+    let parsed = url::Url::parse(url).ok()?;
+    let host = parsed.host_str()?.to_string();
+    let port = parsed.port().unwrap_or(5432);
+    let addr = format!("{host}:{port}");
+    let attempt = tokio::time::timeout(
+        std::time::Duration::from_secs(3),
+        tokio::net::TcpStream::connect(addr.as_str()),
+    )
+    .await;
+    let why = match attempt {
+        Ok(Ok(_)) => return None,
+        Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            format!("connection refused to {addr} (is PostgreSQL running and listening there?)")
+        }
+        Ok(Err(e)) => format!("cannot reach {addr}: {e}"),
+        Err(_) => format!("no answer from {addr} within 3 s"),
+    };
+    Some(StoreError::Other(why))
+}
+
 impl Store {
     /// Connects, creates the SQLite file (and its directory) if missing, and applies the
     /// embedded migrations of the backend.
@@ -178,7 +202,17 @@ impl Store {
                 })
             })
             .connect_with(connect)
-            .await?;
+            .await;
+        let pool = match pool {
+            Ok(pool) => pool,
+            // The pool only says it timed out; say which address refused (issue 15).
+            Err(e) if backend == Backend::Postgres => {
+                return Err(postgres_unreachable(&url)
+                    .await
+                    .unwrap_or(StoreError::Db(e)));
+            }
+            Err(e) => return Err(e.into()),
+        };
         match backend {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,

@@ -279,3 +279,22 @@ fn cli_channel_add_records_the_instagram_login() {
     let list = run(&db, &key, &["channel", "list", "--json"]);
     assert_eq!(list.as_array().map(Vec::len), Some(4), "{list}");
 }
+
+/// Issue 15: an unreachable PostgreSQL is named by its address, not reported as a pool timeout.
+#[test]
+fn an_unreachable_postgres_says_connection_refused_to_its_address() {
+    // Port 1 on loopback: nothing listens there.
+    let out = Command::new(env!("CARGO_BIN_EXE_metabridge"))
+        .args(["instance", "list"])
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/test")
+        .env(
+            "METABRIDGE_FERNET_KEYS",
+            metabridge::crypto::vault::generate_key(),
+        )
+        .env_remove("METABRIDGE_DEV")
+        .output()
+        .expect("run metabridge");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("connection refused to 127.0.0.1:1"), "{err}");
+}
