@@ -84,6 +84,14 @@ pub struct ServeArgs {
     /// The verify token typed into Meta's App Dashboard for the webhook handshake.
     #[arg(long, env = "META_VERIFY_TOKEN", hide_env_values = true)]
     pub meta_verify_token: Option<String>,
+    /// Oldest `issued_at` (seconds ago) accepted in a deauthorize or data-deletion
+    /// `signed_request`; an older one is refused (a replayed or leaked request).
+    #[arg(
+        long,
+        env = "METABRIDGE_SIGNED_REQUEST_MAX_AGE_SECS",
+        default_value_t = 86_400
+    )]
+    pub signed_request_max_age_secs: u64,
     /// Bearer token for the admin API.
     #[arg(long, env = "METABRIDGE_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
@@ -344,6 +352,8 @@ pub struct Config {
     pub database_url: String,
     pub backend: Backend,
     pub app_secrets: Vec<Secret>,
+    /// Oldest `issued_at` accepted in Meta's app callbacks.
+    pub signed_request_max_age: Duration,
     pub verify_token: Secret,
     pub admin_token: Secret,
     pub public_url: String,
@@ -927,6 +937,7 @@ impl Config {
             database_url,
             backend,
             app_secrets,
+            signed_request_max_age: Duration::from_secs(args.signed_request_max_age_secs.max(60)),
             verify_token: Secret::new(verify_token),
             admin_token: Secret::new(admin_token),
             public_url: public_url.trim_end_matches('/').to_string(),
@@ -994,6 +1005,7 @@ impl Config {
             database_url: database_url.to_string(),
             backend: Backend::from_url(database_url).expect("test database url"),
             app_secrets: vec![Secret::new(app_secret)],
+            signed_request_max_age: Duration::from_secs(86_400),
             verify_token: Secret::new("test-verify-token"),
             admin_token: Secret::new("test-admin-token-0123456789"),
             // Filled in with the bound address by `Application::build`.

@@ -168,7 +168,8 @@ pub struct DeletionAck {
 pub enum CallbackResponse<T: poem_openapi::types::ToJSON> {
     #[oai(status = 200)]
     Ok(Json<T>),
-    /// `signed_request_invalid`: not signed by this app, or names no user; nothing changed.
+    /// `signed_request_invalid`: not signed by this app, or names no user; `signed_request_expired`:
+    /// issued longer ago than `METABRIDGE_SIGNED_REQUEST_MAX_AGE_SECS`. Nothing changed.
     #[oai(status = 400)]
     BadRequest(Json<ErrorBody>),
     /// `service_unavailable`: retry later.
@@ -176,17 +177,36 @@ pub enum CallbackResponse<T: poem_openapi::types::ToJSON> {
     Unavailable(Json<ErrorBody>),
 }
 
-/// Verifies a `signed_request` with any configured app secret (or the Instagram app's); the
-/// app-scoped user id it names.
+/// Verifies a `signed_request` with any configured app secret (or the Instagram app's), and that
+/// it was issued within `METABRIDGE_SIGNED_REQUEST_MAX_AGE_SECS` (a request from 2010 is a replay
+/// or a leak, issue 17); the app-scoped user id it names.
 fn signed_user(state: &AppState, signed: &str) -> Result<String, Json<ErrorBody>> {
     let now = crate::now_ms() / 1000;
+    let max_age = i64::try_from(state.config.signed_request_max_age.as_secs()).unwrap_or(86_400);
+    let mut expired = false;
     let payload: Option<Value> = state
         .config
         .app_secrets
         .iter()
         .chain(state.config.connect.instagram_app_secret.iter())
-        .find_map(|secret| verify_signed_request(signed, secret.expose(), None, now).ok());
+        .find_map(|secret| {
+            match verify_signed_request(signed, secret.expose(), Some(max_age), now) {
+                Ok(p) => Some(p),
+                Err(crate::meta::oauth::SignedRequestError::Expired) => {
+                    expired = true;
+                    None
+                }
+                Err(_) => None,
+            }
+        });
     let Some(payload) = payload else {
+        if expired {
+            tracing::warn!("a Meta app callback carried a signed_request issued too long ago");
+            return Err(error(
+                "signed_request_expired",
+                "The signed_request was issued too long ago; Meta sends a fresh one with each callback.",
+            ));
+        }
         tracing::warn!("a Meta app callback carried an invalid signed_request");
         return Err(error(
             "signed_request_invalid",
@@ -273,19 +293,36 @@ async fn honour<T: poem_openapi::types::ToJSON>(
     kind: &str,
 ) -> Result<(String, i64), CallbackResponse<T>> {
     let user = signed_user(state, signed_request).map_err(CallbackResponse::BadRequest)?;
+    // The same request again (Meta's retry, or a replay) gets the first answer, and its effects
+    // do not run twice: a channel connected again since is left alone (issue 17).
+    let request_hash = connect::sha256_hex(&format!("{kind}:{}", signed_request.trim()));
+    let seen = state
+        .store
+        .deletion_request_by_hash(&request_hash, kind)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, kind, "reading a Meta callback failed");
+            CallbackResponse::Unavailable(unavailable())
+        })?;
+    if let Some(first) = seen {
+        return Ok(first);
+    }
     let n = remove_user_channels(state, &user)
         .await
         .map_err(CallbackResponse::Unavailable)?;
     let code = connect::random_secret(12).replace(['-', '_'], "x");
-    if let Err(e) = state
+    match state
         .store
-        .insert_deletion_request(&code, kind, &connect::sha256_hex(&user), n)
+        .insert_deletion_request(&code, kind, &connect::sha256_hex(&user), n, &request_hash)
         .await
     {
-        tracing::error!(error = %e, kind, "recording a Meta callback failed");
-        return Err(CallbackResponse::Unavailable(unavailable()));
+        Ok(Some(first)) => Ok(first),
+        Ok(None) => Ok((code, n)),
+        Err(e) => {
+            tracing::error!(error = %e, kind, "recording a Meta callback failed");
+            Err(CallbackResponse::Unavailable(unavailable()))
+        }
     }
-    Ok((code, n))
 }
 
 pub struct MetaApi;

@@ -28,6 +28,7 @@ both_backends!(
     p09_p03_token_health_refreshes_and_deletes_dead_tokens,
     dropped_subscription_is_restored_and_reported,
     p15_deauthorize_and_data_deletion_callbacks,
+    p15_meta_callbacks_refuse_old_requests_and_answer_a_replay_without_running_it_again,
     lead_is_delivered_once_with_field_data_after_a_failed_fetch,
     p13_disconnect_removes_the_webhook_subscription,
     p14_export_and_p17_audit_log,
@@ -1310,6 +1311,60 @@ async fn p15_deauthorize_and_data_deletion_callbacks(db: Db) {
     // Deauthorize: 200 even when nothing is left to remove.
     let (status, _) = post_signed_request(&env.app, "/meta/deauthorize", &good).await;
     assert_eq!(status, 200);
+    let (_, audit) = env
+        .app
+        .admin(
+            Method::GET,
+            "/admin/v1/audit?action=data.deleted_by_callback",
+            None,
+        )
+        .await;
+    assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
+    env.app.stop().await;
+}
+
+/// Issue 17: a `signed_request` issued long ago is refused, and the same request sent again
+/// gets the first answer (same confirmation code) without its effects running again: a channel
+/// connected again since stays connected.
+async fn p15_meta_callbacks_refuse_old_requests_and_answer_a_replay_without_running_it_again(
+    db: Db,
+) {
+    let env = connect_env(db, |_| {}).await;
+    let page = env.connect_messenger(PAGE1).await;
+    // Issued in 2010 (and a day and a minute ago, past the default one-day age).
+    for issued_at in [1_262_304_000_i64, chrono::Utc::now().timestamp() - 86_460] {
+        let old = sign_request(
+            &json!({"algorithm": "HMAC-SHA256", "issued_at": issued_at, "user_id": USER}),
+            APP_SECRET,
+        );
+        let (status, v) = post_signed_request(&env.app, "/meta/deauthorize", &old).await;
+        assert_eq!(
+            (status, v["code"].as_str()),
+            (400, Some("signed_request_expired")),
+            "{v}"
+        );
+    }
+    assert!(
+        env.token_enc(&page).await.is_some(),
+        "an old request deletes nothing"
+    );
+    let fresh = sign_request(
+        &json!({"algorithm": "HMAC-SHA256", "issued_at": chrono::Utc::now().timestamp(), "user_id": USER}),
+        APP_SECRET,
+    );
+    let (status, first) = post_signed_request(&env.app, "/meta/data-deletion", &fresh).await;
+    assert_eq!(status, 200, "{first}");
+    assert!(env.token_enc(&page).await.is_none());
+    // The person connects the Page again; the same request replayed changes nothing.
+    let again = env.connect_messenger(PAGE1).await;
+    assert!(env.token_enc(&again).await.is_some());
+    let (status, replay) = post_signed_request(&env.app, "/meta/data-deletion", &fresh).await;
+    assert_eq!(status, 200, "{replay}");
+    assert_eq!(replay["confirmation_code"], first["confirmation_code"]);
+    assert!(
+        env.token_enc(&again).await.is_some(),
+        "the replay disconnected a channel connected since"
+    );
     let (_, audit) = env
         .app
         .admin(
