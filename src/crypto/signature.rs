@@ -96,6 +96,12 @@ pub fn verify(secrets: &[Secret], header: Option<&str>, body: &[u8]) -> Result<(
     Err(SignatureError::Mismatch)
 }
 
+/// Compares two secrets without stopping at the first difference (the time taken does not tell
+/// how much of a guess was right). Different lengths are unequal.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

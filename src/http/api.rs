@@ -42,10 +42,6 @@ impl poem::error::ResponseError for AuthRejection {
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Operator authentication: `Authorization: Bearer <METABRIDGE_ADMIN_TOKEN>`.
 #[derive(SecurityScheme)]
 #[oai(ty = "bearer", rename = "AdminToken", checker = "check_admin")]
@@ -55,7 +51,7 @@ async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<()> {
     let state = req
         .data::<Arc<AppState>>()
         .ok_or_else(|| poem::Error::from_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR))?;
-    if !constant_time_eq(
+    if !crate::crypto::signature::constant_time_eq(
         bearer.token.as_bytes(),
         state.config.admin_token.expose().as_bytes(),
     ) {

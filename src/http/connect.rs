@@ -1242,15 +1242,7 @@ pub async fn pick_submit(
             _ => {}
         }
     }
-    let expected = csrf_token(state, &s);
-    let ok = csrf.as_deref().is_some_and(|c| {
-        c.len() == expected.len()
-            && c.bytes()
-                .zip(expected.bytes())
-                .fold(0u8, |a, (x, y)| a | (x ^ y))
-                == 0
-    });
-    if !ok {
+    if !csrf_ok(state, &s, csrf.as_deref()) {
         return invalid_state_page(state, "The form was not issued by this page.");
     }
     if chosen.is_empty() {
@@ -1347,6 +1339,13 @@ fn allow_return_form_target(state: &AppState, s: &ConnectSessionRow, resp: &mut 
 }
 
 /// The form fields of a POST to a session page, with its CSRF token checked.
+/// Whether a form's `csrf` field is the one this page issued for the session.
+fn csrf_ok(state: &AppState, s: &ConnectSessionRow, given: Option<&str>) -> bool {
+    given.is_some_and(|c| {
+        crate::crypto::signature::constant_time_eq(c.as_bytes(), csrf_token(state, s).as_bytes())
+    })
+}
+
 async fn session_form(
     state: &AppState,
     s: &ConnectSessionRow,
@@ -1359,15 +1358,7 @@ async fn session_form(
     let fields: HashMap<String, String> = url::form_urlencoded::parse(&raw)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let expected = csrf_token(state, s);
-    let ok = fields.get("csrf").is_some_and(|c| {
-        c.len() == expected.len()
-            && c.bytes()
-                .zip(expected.bytes())
-                .fold(0u8, |a, (x, y)| a | (x ^ y))
-                == 0
-    });
-    if ok {
+    if csrf_ok(state, s, fields.get("csrf").map(String::as_str)) {
         Ok(fields)
     } else {
         Err(invalid_state_page(
@@ -1609,30 +1600,12 @@ pub async fn pin_submit(
         Ok(s) => s,
         Err(resp) => return resp,
     };
-    let raw = match body.into_bytes_limit(8 * 1024).await {
-        Ok(b) => b,
-        Err(_) => return invalid_state_page(state, "The form could not be read."),
+    let fields = match session_form(state, &s, body).await {
+        Ok(f) => f,
+        Err(resp) => return resp,
     };
-    let (mut phone, mut pin, mut csrf) = (None, None, None);
-    for (k, v) in url::form_urlencoded::parse(&raw) {
-        match k.as_ref() {
-            "phone_number_id" => phone = Some(v.into_owned()),
-            "pin" => pin = Some(v.trim().to_string()),
-            "csrf" => csrf = Some(v.into_owned()),
-            _ => {}
-        }
-    }
-    let expected = csrf_token(state, &s);
-    let ok = csrf.as_deref().is_some_and(|c| {
-        c.len() == expected.len()
-            && c.bytes()
-                .zip(expected.bytes())
-                .fold(0u8, |a, (x, y)| a | (x ^ y))
-                == 0
-    });
-    if !ok {
-        return invalid_state_page(state, "The form was not issued by this page.");
-    }
+    let phone = fields.get("phone_number_id").cloned();
+    let pin = fields.get("pin").map(|p| p.trim().to_string());
     let (Some(phone), Some(pin)) = (phone, pin) else {
         return pin_form(
             state,

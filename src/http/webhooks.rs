@@ -23,13 +23,10 @@ pub fn handshake(
     challenge: Option<String>,
 ) -> Option<String> {
     let token_ok = verify_token.is_some_and(|t| {
-        let expected = state.config.verify_token.expose().as_bytes();
-        t.len() == expected.len()
-            && t.as_bytes()
-                .iter()
-                .zip(expected)
-                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
-                == 0
+        crate::crypto::signature::constant_time_eq(
+            t.as_bytes(),
+            state.config.verify_token.expose().as_bytes(),
+        )
     });
     match (mode, token_ok, challenge) {
         (Some("subscribe"), true, Some(challenge)) if challenge.len() <= 1024 => Some(challenge),

@@ -1149,7 +1149,7 @@ impl Store {
         let now = crate::now_ms();
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
-            "SELECT instance_id, kind, external_id, status, send_state FROM channels \
+            "SELECT instance_id, status, send_state FROM channels \
              WHERE id = $1 AND ($2 IS NULL OR instance_id = $2)",
         )
         .bind(id)
@@ -1160,10 +1160,8 @@ impl Store {
             return Ok(ResumeOutcome::NotFound);
         };
         let owner: String = row.try_get(0)?;
-        let kind: String = row.try_get(1)?;
-        let external_id: String = row.try_get(2)?;
-        let status: String = row.try_get(3)?;
-        let state: String = row.try_get(4)?;
+        let status: String = row.try_get(1)?;
+        let state: String = row.try_get(2)?;
         if status == "disconnected" {
             return Ok(ResumeOutcome::NotFound);
         }
@@ -1172,31 +1170,15 @@ impl Store {
             super::send_state::TOKEN_INVALID => return Ok(ResumeOutcome::TokenInvalid),
             _ => {}
         }
-        let res = sqlx::query(
-            "UPDATE channels SET send_state = 'sending', send_reason = NULL, send_paused_until = NULL, \
-             updated_at = $2 WHERE id = $1 AND send_state = 'paused'",
-        )
-        .bind(id)
-        .bind(now)
-        .execute(&mut *tx)
-        .await?;
-        if res.rows_affected() == 0 {
-            return Ok(ResumeOutcome::AlreadySending);
-        }
-        super::insert_send_state_event(
+        super::apply_channel_changes(
             &mut tx,
             self.backend,
-            super::SendStateEvent {
-                instance_id: &owner,
-                channel_id: id,
-                kind: &kind,
-                external_id: &external_id,
-                status: &status,
-                previous_send_state: &state,
-                send_state: super::send_state::SENDING,
-                reason,
-                paused_until: None,
-            },
+            &[super::ChannelChange {
+                channel_id: id.to_string(),
+                change: super::SendChange::Resume {
+                    reason: reason.to_string(),
+                },
+            }],
             now,
             horizon_ms,
         )

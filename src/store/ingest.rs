@@ -372,9 +372,16 @@ async fn account_effects(
                     super::apply_channel_changes(tx, backend, &changes, now, horizon_ms).await?;
                 }
                 ChannelEffect::ResumeSends { reason } => {
-                    for (id, _) in &channels {
-                        resume_in(tx, backend, id, &reason, now, horizon_ms).await?;
-                    }
+                    let changes: Vec<super::ChannelChange> = channels
+                        .iter()
+                        .map(|(id, _)| super::ChannelChange {
+                            channel_id: id.clone(),
+                            change: super::SendChange::Resume {
+                                reason: reason.clone(),
+                            },
+                        })
+                        .collect();
+                    super::apply_channel_changes(tx, backend, &changes, now, horizon_ms).await?;
                 }
                 ChannelEffect::SetTier { tier } => {
                     for (id, _) in &channels {
@@ -425,56 +432,6 @@ fn numbers_matching<'a>(
         return vec![channels[0].0.as_str()];
     }
     matched
-}
-
-/// Ends a pause of a channel's sends in the caller's transaction (Meta lifted a restriction).
-async fn resume_in(
-    tx: &mut Tx,
-    backend: Backend,
-    id: &str,
-    reason: &str,
-    now: i64,
-    horizon_ms: i64,
-) -> Result<()> {
-    let row = sqlx::query(
-        "SELECT instance_id, kind, external_id, status FROM channels WHERE id = $1 AND send_state = 'paused'",
-    )
-    .bind(id)
-    .fetch_optional(&mut **tx)
-    .await?;
-    let Some(row) = row else {
-        return Ok(());
-    };
-    let instance_id: String = row.try_get(0)?;
-    let kind: String = row.try_get(1)?;
-    let external_id: String = row.try_get(2)?;
-    let status: String = row.try_get(3)?;
-    sqlx::query(
-        "UPDATE channels SET send_state = 'sending', send_reason = NULL, send_paused_until = NULL, \
-         updated_at = $2 WHERE id = $1",
-    )
-    .bind(id)
-    .bind(now)
-    .execute(&mut **tx)
-    .await?;
-    super::insert_send_state_event(
-        tx,
-        backend,
-        super::SendStateEvent {
-            instance_id: &instance_id,
-            channel_id: id,
-            kind: &kind,
-            external_id: &external_id,
-            status: &status,
-            previous_send_state: super::send_state::PAUSED,
-            send_state: super::send_state::SENDING,
-            reason,
-            paused_until: None,
-        },
-        now,
-        horizon_ms,
-    )
-    .await
 }
 
 /// Event types that mean the customer wrote to the business (they open or refresh the

@@ -140,6 +140,9 @@ pub enum SendChange {
     CheckToken,
     /// A send got through: the next pause starts from `base_ms` again.
     Healthy,
+    /// A pause ends (its time ran out, Meta lifted the restriction, or someone asked): sends go
+    /// out again. Only `paused` resumes; `token_invalid` waits for a new token.
+    Resume { reason: String },
 }
 
 const NEW_MESSAGE_COLS: usize = 14;
@@ -646,6 +649,21 @@ pub async fn apply_channel_changes(
                 .execute(&mut **tx)
                 .await?;
                 (send_state::PAUSED, reason.as_str(), Some(until))
+            }
+            SendChange::Resume { reason } => {
+                if previous != send_state::PAUSED {
+                    continue;
+                }
+                sqlx::query(
+                    "UPDATE channels SET send_state = $1, send_reason = NULL, send_paused_until = NULL, \
+                     updated_at = $2 WHERE id = $3",
+                )
+                .bind(send_state::SENDING)
+                .bind(now)
+                .bind(c.channel_id.as_str())
+                .execute(&mut **tx)
+                .await?;
+                (send_state::SENDING, reason.as_str(), None)
             }
             SendChange::TokenInvalid {
                 reason,

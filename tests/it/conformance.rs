@@ -1770,6 +1770,18 @@ impl SimWorld {
                 times: 1,
                 code: 132001,
             }),
+            "spam_rate_limited" => self.sim.push_fault(Fault::Permanent {
+                times: 1,
+                code: 131048,
+            }),
+            "temporary_send_failure" => self.sim.push_fault(Fault::Permanent {
+                times: 1,
+                code: 1200,
+            }),
+            "recipient_not_receiving" => self.sim.push_fault(Fault::Permanent {
+                times: 1,
+                code: 200,
+            }),
             // The number's owner set another two-step verification PIN.
             "two_step_pin_differs" => {
                 self.sim.set_two_step_pin(PHONE_NUMBER_ID, Some("000000"));
