@@ -543,7 +543,7 @@ async fn burst_run(
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args();
-    metabridge::app::install_crypto_provider();
+    metabridge::crypto::install_tls_provider();
     let exe = std::env::current_exe()?;
     let bin = exe
         .parent()

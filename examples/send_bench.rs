@@ -156,7 +156,7 @@ async fn main() -> anyhow::Result<()> {
         .and_then(|i| argv.get(i + 1))
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
-    metabridge::app::install_crypto_provider();
+    metabridge::crypto::install_tls_provider();
     let exe = std::env::current_exe()?;
     if let Ok(port) = std::env::var("SEND_BENCH_BASELINE_PORT") {
         poem::Server::new(TcpListener::bind(format!("127.0.0.1:{port}")))

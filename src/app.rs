@@ -14,10 +14,10 @@ use tracing::{info, warn};
 use crate::config::{Backend, Config};
 use crate::crypto::vault::Vault;
 use crate::http::{self, AppState};
-use crate::ingest::Writer;
 use crate::meta::graph::GraphClient;
 use crate::metrics::Metrics;
 use crate::shutdown::CancellationToken;
+use crate::store::writer::Writer;
 use crate::store::{Store, StoreOptions};
 use crate::workers::sender::Senders;
 use crate::workers::{delivery::Dispatcher, maintenance};
@@ -33,14 +33,9 @@ pub struct Application {
     shutdown: CancellationToken,
 }
 
-/// Installs the process-wide TLS provider (ring) once; reqwest needs it before any client.
-pub fn install_crypto_provider() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-}
-
 impl Application {
     pub async fn build(mut config: Config) -> anyhow::Result<Self> {
-        install_crypto_provider();
+        crate::crypto::install_tls_provider();
         let acceptor = TcpListener::bind(config.listen)
             .into_acceptor()
             .await

@@ -9,8 +9,8 @@ use serde_json::json;
 
 use crate::config::{Config, ServeArgs, StoreArgs};
 use crate::crypto::vault::Vault;
+use crate::instances;
 use crate::store::{Store, StoreOptions};
-use crate::tenants;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -108,7 +108,7 @@ pub enum InstanceCommand {
     RotateSecret {
         id: String,
         /// Seconds the old secret keeps verifying the instance's tokens (0 = revoke at once).
-        #[arg(long, default_value_t = tenants::DEFAULT_SECRET_GRACE_SECS)]
+        #[arg(long, default_value_t = instances::DEFAULT_SECRET_GRACE_SECS)]
         grace_seconds: u64,
     },
 }
@@ -187,7 +187,7 @@ pub async fn keys_rotate(store_args: &StoreArgs, batch: i64, json_out: bool) -> 
             last_print = std::time::Instant::now();
         }
     };
-    let total = tenants::rotate_keys(&store, &vault, batch, &stop, &mut progress).await?;
+    let total = instances::rotate_keys(&store, &vault, batch, &stop, &mut progress).await?;
     let done = !stop();
     print(
         json_out,
@@ -342,10 +342,10 @@ pub async fn instance_cmd(
         } => {
             let types: Option<Vec<String>> =
                 event_types.map(|t| t.split(',').map(|s| s.trim().to_string()).collect());
-            let (row, secret) = tenants::create_instance(
+            let (row, secret) = instances::create_instance(
                 &store,
                 &vault,
-                tenants::NewInstance {
+                instances::NewInstance {
                     name: &name,
                     callback_url: &callback_url,
                     event_types: types.as_deref(),
@@ -379,7 +379,7 @@ pub async fn instance_cmd(
             );
         }
         InstanceCommand::Delete { id } => {
-            tenants::delete_instance(&store, &id, ACTOR).await?;
+            instances::delete_instance(&store, &id, ACTOR).await?;
             print(
                 json_out,
                 json!({"deleted": id}),
@@ -388,7 +388,8 @@ pub async fn instance_cmd(
         }
         InstanceCommand::RotateSecret { id, grace_seconds } => {
             let secret =
-                tenants::rotate_instance_secret(&store, &vault, &id, grace_seconds, ACTOR).await?;
+                instances::rotate_instance_secret(&store, &vault, &id, grace_seconds, ACTOR)
+                    .await?;
             print(
                 json_out,
                 json!({"id": id, "signing_secret": secret}),
@@ -416,10 +417,10 @@ pub async fn channel_cmd(
             token,
             login,
         } => {
-            let row = tenants::add_channel(
+            let row = instances::add_channel(
                 &store,
                 &vault,
-                tenants::NewChannel {
+                instances::NewChannel {
                     instance_id: &instance,
                     kind: &kind,
                     external_id: &external_id,
@@ -454,7 +455,7 @@ pub async fn channel_cmd(
             );
         }
         ChannelCommand::Remove { id } => {
-            tenants::remove_channel(&store, &id, None, ACTOR, 96 * 3600 * 1000).await?;
+            instances::remove_channel(&store, &id, None, ACTOR, 96 * 3600 * 1000).await?;
             print(
                 json_out,
                 json!({"deleted": id}),
@@ -522,7 +523,7 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
     serve.meta_graph_url = graph.url();
     let mut config = Config::from_args(&serve)?;
     config.graph.base_url = graph.url();
-    config.connect.use_simulator(&graph.url());
+    crate::sim::graph::point_connect_at(&mut config.connect, &graph.url());
     let app = crate::app::Application::build(config).await?;
     let state = Arc::clone(&app.state);
     let receiver = crate::sim::receiver::start("127.0.0.1:0".parse()?, true).await?;
@@ -535,10 +536,10 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
         .find(|i| i.name == "demo");
     let instance_id = match existing {
         Some(i) => {
-            tenants::update_instance(
+            instances::update_instance(
                 store,
                 &i.id,
-                tenants::InstanceUpdate {
+                instances::InstanceUpdate {
                     name: None,
                     callback_url: Some(&receiver.url()),
                     event_types: Some(None),
@@ -551,10 +552,10 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
             i.id
         }
         None => {
-            let (row, _) = tenants::create_instance(
+            let (row, _) = instances::create_instance(
                 store,
                 vault,
-                tenants::NewInstance {
+                instances::NewInstance {
                     name: "demo",
                     callback_url: &receiver.url(),
                     event_types: None,
@@ -566,7 +567,7 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
             row.id
         }
     };
-    let secret = tenants::rotate_instance_secret(store, vault, &instance_id, 0, "demo").await?;
+    let secret = instances::rotate_instance_secret(store, vault, &instance_id, 0, "demo").await?;
     receiver.state.add_instance(&instance_id, &secret);
     if store
         .list_channels(Some(&instance_id))
@@ -574,10 +575,10 @@ pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Res
         .iter()
         .all(|c| c.external_id != "106000000000001")
     {
-        let _ = tenants::add_channel(
+        let _ = instances::add_channel(
             store,
             vault,
-            tenants::NewChannel {
+            instances::NewChannel {
                 instance_id: &instance_id,
                 kind: "whatsapp",
                 external_id: "106000000000001",
@@ -745,7 +746,7 @@ async fn demo_replies(api: String, instance_id: String, secret: String) {
 
 /// `metabridge healthcheck`: asks the readiness endpoint once (3 s timeout).
 pub async fn healthcheck(url: &str) -> anyhow::Result<()> {
-    crate::app::install_crypto_provider();
+    crate::crypto::install_tls_provider();
     let resp = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(3))
         .build()?

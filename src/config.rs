@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use clap::Args;
 
-use crate::crypto::vault::Vault;
-
 /// A secret string: compared and used, never printed.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -391,8 +389,31 @@ pub struct Config {
     pub connect: ConnectConfig,
     pub lifecycle: LifecycleConfig,
     /// Per-instance `/v1` and admin request limits.
-    pub api_limit: crate::http::ratelimit::Limit,
-    pub admin_limit: crate::http::ratelimit::Limit,
+    pub api_limit: Limit,
+    pub admin_limit: Limit,
+}
+
+/// What is wrong with a list of Fernet keys (the first encrypts, all decrypt), naming the key
+/// by its 1-based position and never by its value; `None` when every key is usable.
+pub fn fernet_keys_problem(keys: &[Secret]) -> Option<String> {
+    if keys.is_empty() {
+        return Some("holds no key".to_string());
+    }
+    keys.iter()
+        .position(|k| fernet::Fernet::new(k.expose().trim()).is_none())
+        .map(|i| {
+            format!(
+                "key {} is not a valid Fernet key (url-safe base64 of 32 bytes, as `metabridge keys generate` prints)",
+                i + 1
+            )
+        })
+}
+
+/// A request rate and a burst; a zero rate turns the limit off (`http::ratelimit` applies it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub per_second: u32,
+    pub burst: u32,
 }
 
 /// How long the HTTP server waits for slow or silent clients.
@@ -432,21 +453,6 @@ pub struct ConnectConfig {
     pub instagram_graph_url: String,
     pub session_ttl: Duration,
     pub privacy_url: String,
-}
-
-impl ConnectConfig {
-    /// Points every Meta host of the connect flows at the simulator (`metabridge sim graph`,
-    /// the demo, tests), with the simulator's app and an Embedded Signup configuration.
-    pub fn use_simulator(&mut self, sim_url: &str) {
-        let sim = sim_url.trim_end_matches('/');
-        self.app_id = Some(crate::sim::graph::APP_ID.to_string());
-        self.embedded_signup_config_id = Some("990000000000777".to_string());
-        self.dialog_url = format!("{sim}/dialog-fb");
-        self.sdk_url = format!("{sim}/sdk.js");
-        self.instagram_dialog_url = format!("{sim}/dialog-ig");
-        self.instagram_api_url = format!("{sim}/ig-api");
-        self.instagram_graph_url = format!("{sim}/ig-graph");
-    }
 }
 
 /// The token-health and subscription-check worker.
@@ -686,7 +692,9 @@ impl StoreArgs {
             eprintln!("dev mode: generated a Fernet key into {}", path.display());
         }
         let keys = split_list(&keys);
-        Vault::new(&keys).map_err(|p| cfg_err("METABRIDGE_FERNET_KEYS", p))?;
+        if let Some(problem) = fernet_keys_problem(&keys) {
+            return Err(cfg_err("METABRIDGE_FERNET_KEYS", problem));
+        }
         Ok((self.database_url.clone(), backend, keys))
     }
 }
@@ -923,12 +931,7 @@ impl Config {
                         format!("cannot read the key file: {}", e.kind()),
                     )
                 })?;
-                crate::crypto::jwt::BridgeKey::from_pkcs8_pem(&pem).map_err(|_| {
-                    cfg_err(
-                        "METABRIDGE_JWT_SIGNING_KEY_FILE",
-                        "is not an Ed25519 private key in PKCS#8 PEM form",
-                    )
-                })?;
+                // Parsed (and refused naming the variable) where the key is loaded, in `app`.
                 Some(Secret::new(pem))
             }
         };
@@ -986,11 +989,11 @@ impl Config {
             jwt_signing_key,
             connect,
             lifecycle,
-            api_limit: crate::http::ratelimit::Limit {
+            api_limit: Limit {
                 per_second: args.api_rate,
                 burst: args.api_burst,
             },
-            admin_limit: crate::http::ratelimit::Limit {
+            admin_limit: Limit {
                 per_second: args.admin_rate,
                 burst: args.admin_burst,
             },
@@ -1077,11 +1080,11 @@ impl Config {
                 session_retention: Duration::from_secs(30 * DAY),
             },
             // Off in tests (benchmarks and fuzzers hit the API hard); a test turns them on.
-            api_limit: crate::http::ratelimit::Limit {
+            api_limit: Limit {
                 per_second: 0,
                 burst: 0,
             },
-            admin_limit: crate::http::ratelimit::Limit {
+            admin_limit: Limit {
                 per_second: 0,
                 burst: 0,
             },

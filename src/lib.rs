@@ -2,22 +2,34 @@
 //! Messaging, Messenger, Lead Ads) and the instances of the DSK platform.
 //!
 //! # Layout
-//! - [`config`]: one typed configuration, read from the environment and validated once.
-//! - [`crypto`]: webhook signatures (HMAC), the Fernet token vault, JWTs in both directions.
-//! - [`events`]: pure domain code: turning a verified Meta webhook into events with stable
-//!   idempotency keys and conversation keys; the event envelope sent to instances.
-//! - [`store`]: the database (SQLite by default, PostgreSQL for replicas) behind one interface.
-//! - [`ingest`]: the group-commit writer: every webhook's events, idempotency keys and outbox
-//!   rows land in one shared transaction before Meta gets its 200.
-//! - [`outbound`]: sends: the request model, its validation and rendering to Graph bodies,
-//!   the message life cycle.
-//! - [`meta`]: the Graph API client and Meta's error classification.
+//! Lowest layer first; a module imports only modules above it in this list (`tests/it/layers.rs`
+//! checks it, and that no import cycle exists).
+//! - [`config`], [`ids`], [`metrics`], [`shutdown`]: leaves: the typed configuration, id
+//!   formats, the Prometheus registry, the shutdown signal. They know nothing of the product.
+//! - [`crypto`]: webhook signatures (HMAC), the Fernet token vault, JWTs in both directions, the
+//!   one constant-time compare, the TLS provider.
+//! - [`meta`]: Meta as Meta defines it: the Graph API client, Meta's error classification,
+//!   business-scoped user ids, logins.
+//! - [`channels`]: domain: a channel's kind.
+//! - [`messages`]: domain: sends: the request model, its validation and rendering to Graph
+//!   bodies, the message life cycle.
+//! - [`events`]: domain: turning a verified Meta webhook into events with stable idempotency and
+//!   conversation keys; the event envelope and its documented schema.
+//! - [`connect`]: domain: connect sessions, the OAuth state, which webhook fields the granted
+//!   permissions allow; [`connect::flow`] (a use case above the store) runs Meta's connect steps.
+//! - [`store`]: the database (SQLite by default, PostgreSQL for replicas) behind one interface,
+//!   and its group-commit [`store::writer`].
+//! - [`instances`]: use case: instances and channels as operators manage them (admin API, CLI).
 //! - [`workers`]: delivery to instances, per-channel senders, retention, SQLite checkpoints, gauges.
-//! - [`http`]: the poem application: Meta webhooks, admin API, `/v1` API, health and metrics.
-//! - [`sim`]: a Meta simulator (signed webhook emitter) and a fake DSK receiver.
+//! - [`http`]: the poem application: Meta webhooks, admin API, `/v1` API, connect pages, health
+//!   and metrics.
 //! - [`app`]: wiring: build the state, bind, run until a shutdown signal.
+//! - [`sim`]: a Meta simulator (Graph API, OAuth dialogs, signed webhook emitter) and a fake DSK
+//!   receiver: a test double used by the tests, the demo and the benchmarks, never by the product.
+//! - [`cli`]: the command line (`serve`, `demo`, operator commands).
 
 pub mod app;
+pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod connect;
@@ -25,14 +37,13 @@ pub mod crypto;
 pub mod events;
 pub mod http;
 pub mod ids;
-pub mod ingest;
+pub mod instances;
+pub mod messages;
 pub mod meta;
 pub mod metrics;
-pub mod outbound;
 pub mod shutdown;
 pub mod sim;
 pub mod store;
-pub mod tenants;
 pub mod workers;
 
 /// Milliseconds since the Unix epoch, the one time unit stored and compared in SQL.

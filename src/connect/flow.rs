@@ -8,9 +8,9 @@ use std::sync::Arc;
 
 use super::grants::{self, Blocked, Grants, PagePlan};
 use super::{Candidate, Flow, IG_FIELDS, TempData};
+use crate::channels::ChannelKind;
 use crate::config::ConnectConfig;
 use crate::crypto::vault::Vault;
-use crate::events::parse::ChannelKind;
 use crate::meta::graph::GraphCallError;
 use crate::meta::oauth::OAuthClient;
 use crate::store::{ConnectOutcome, ConnectSessionRow, ConnectedChannel, Store};

@@ -24,7 +24,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::events::parse::ChannelKind;
+use crate::channels::ChannelKind;
 use crate::meta::oauth::DebugToken;
 
 /// Needed for any Page subscription (create, read, delete).

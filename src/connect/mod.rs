@@ -19,8 +19,8 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::channels::ChannelKind;
 use crate::config::{ConnectConfig, InstagramFlow};
-use crate::events::parse::ChannelKind;
 
 /// Prefix of connect session ids.
 pub const SESSION_PREFIX: &str = "cs_";

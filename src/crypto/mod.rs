@@ -4,3 +4,8 @@
 pub mod jwt;
 pub mod signature;
 pub mod vault;
+
+/// Installs the process-wide TLS provider (ring) once; reqwest needs it before any client.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -26,23 +26,15 @@ impl std::fmt::Debug for Vault {
 impl Vault {
     /// Builds the vault; the error names which key (1-based) is invalid, never its value.
     pub fn new(keys: &[Secret]) -> Result<Self, String> {
-        if keys.is_empty() {
-            return Err("holds no key".to_string());
+        if let Some(problem) = crate::config::fernet_keys_problem(keys) {
+            return Err(problem);
         }
-        let mut parsed = Vec::with_capacity(keys.len());
-        for (i, key) in keys.iter().enumerate() {
-            let f = Fernet::new(key.expose().trim()).ok_or_else(|| {
-                format!(
-                    "key {} is not a valid Fernet key (url-safe base64 of 32 bytes, as `metabridge keys generate` prints)",
-                    i + 1
-                )
-            })?;
-            parsed.push(f);
-        }
-        let primary = Fernet::new(keys[0].expose().trim()).ok_or("key 1 is invalid")?;
+        let parse = |k: &Secret| Fernet::new(k.expose().trim()).ok_or("a key is invalid");
+        let primary = parse(&keys[0])?;
+        let all = keys.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             primary,
-            all: MultiFernet::new(parsed),
+            all: MultiFernet::new(all),
         })
     }
 

@@ -9,8 +9,6 @@ pub mod schema;
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-use crate::store::DueEvent;
-
 /// The channel an event belongs to.
 #[derive(Debug, Serialize)]
 pub struct EnvelopeChannel<'a> {
@@ -44,26 +42,44 @@ pub struct Envelope<'a> {
 #[error("event content is missing or unreadable")]
 pub struct EnvelopeError;
 
-/// Serialises the envelope of a stored event (content columns are JSON text).
-pub fn render_envelope(ev: &DueEvent) -> Result<Vec<u8>, EnvelopeError> {
-    let data = ev.data.as_deref().ok_or(EnvelopeError)?;
-    let raw = ev.raw.as_deref().ok_or(EnvelopeError)?;
+/// A stored event as the envelope needs it: content columns are JSON text, times unix ms.
+#[derive(Debug, Clone, Copy)]
+pub struct StoredEvent<'a> {
+    pub id: &'a str,
+    pub event_type: &'a str,
+    pub instance_id: &'a str,
+    pub channel_id: Option<&'a str>,
+    pub channel_kind: Option<&'a str>,
+    pub channel_external_id: &'a str,
+    pub conversation_id: &'a str,
+    pub occurred_at: Option<i64>,
+    pub received_at: i64,
+    /// `None` once the content was purged.
+    pub contact: Option<&'a str>,
+    pub data: Option<&'a str>,
+    pub raw: Option<&'a str>,
+}
+
+/// Serialises the envelope of a stored event.
+pub fn render_envelope(ev: &StoredEvent<'_>) -> Result<Vec<u8>, EnvelopeError> {
+    let data = ev.data.ok_or(EnvelopeError)?;
+    let raw = ev.raw.ok_or(EnvelopeError)?;
     let data: &RawValue = serde_json::from_str(data).map_err(|_| EnvelopeError)?;
     let raw: &RawValue = serde_json::from_str(raw).map_err(|_| EnvelopeError)?;
-    let contact: Option<&RawValue> = match ev.contact.as_deref() {
+    let contact: Option<&RawValue> = match ev.contact {
         Some(c) => Some(serde_json::from_str(c).map_err(|_| EnvelopeError)?),
         None => None,
     };
     let env = Envelope {
-        id: &ev.id,
-        event_type: &ev.event_type,
-        instance_id: &ev.instance_id,
+        id: ev.id,
+        event_type: ev.event_type,
+        instance_id: ev.instance_id,
         channel: EnvelopeChannel {
-            id: ev.channel_id.as_deref(),
-            kind: ev.channel_kind.as_deref(),
-            external_id: &ev.channel_external_id,
+            id: ev.channel_id,
+            kind: ev.channel_kind,
+            external_id: ev.channel_external_id,
         },
-        conversation_id: &ev.conversation_id,
+        conversation_id: ev.conversation_id,
         contact,
         occurred_at: ev.occurred_at.map(crate::ms_to_rfc3339),
         received_at: crate::ms_to_rfc3339(ev.received_at),

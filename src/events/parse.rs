@@ -88,48 +88,11 @@ use std::fmt::{self, Write as _};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::channels::ChannelKind;
+
 /// The conversation key of channel-level events (template, quality and account updates,
 /// value-level errors, and the bridge's own `channel.*` events): they are ordered together.
 pub const CHANNEL_CONVERSATION: &str = "channel";
-
-/// The three Meta messaging products a channel can be.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChannelKind {
-    Whatsapp,
-    Instagram,
-    Messenger,
-}
-
-impl ChannelKind {
-    /// The stable name used outside the process.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelKind::Whatsapp => "whatsapp",
-            ChannelKind::Instagram => "instagram",
-            ChannelKind::Messenger => "messenger",
-        }
-    }
-
-    /// Inverse of [`ChannelKind::as_str`].
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "whatsapp" => Some(ChannelKind::Whatsapp),
-            "instagram" => Some(ChannelKind::Instagram),
-            "messenger" => Some(ChannelKind::Messenger),
-            _ => None,
-        }
-    }
-
-    /// The kind implied by a webhook `object` value (`page` is Messenger and Lead Ads).
-    pub fn from_object(object: &str) -> Option<Self> {
-        match object {
-            "whatsapp_business_account" => Some(ChannelKind::Whatsapp),
-            "instagram" => Some(ChannelKind::Instagram),
-            "page" => Some(ChannelKind::Messenger),
-            _ => None,
-        }
-    }
-}
 
 /// How the event finds its channel.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -3226,7 +3189,8 @@ mod tests {
     /// used as the contact id or conversation (it stays in `raw`), the phone is.
     #[test]
     fn bsuid_rule_shared_with_sender() {
-        use crate::outbound::model::{ChannelKind as SendKind, SendMessageRequest, render};
+        use crate::channels::ChannelKind as SendKind;
+        use crate::messages::model::{SendMessageRequest, render};
         let alnum = "US.13491208655302741918aBc";
         let body = wa_body(json!({
             "metadata": {"phone_number_id": PN1},

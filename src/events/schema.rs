@@ -17,9 +17,9 @@
 use std::collections::BTreeMap;
 
 use poem_openapi::payload::Json;
-use poem_openapi::registry::{MetaOperation, MetaWebhook, Registry};
+use poem_openapi::registry::{MetaRequest, Registry};
 use poem_openapi::types::Example;
-use poem_openapi::{ApiExtractor, ApiResponse, Enum, Object, Webhook};
+use poem_openapi::{ApiExtractor, ApiResponse, Enum, Object};
 use serde_json::{Value, json};
 
 /// What an instance's callback endpoint must do with the events; the description of every
@@ -1355,40 +1355,31 @@ macro_rules! events {
             vec![$(($name, <$event as Example>::example().to_json().unwrap_or_default()),)*]
         }
 
-        /// The OpenAPI webhooks: one `post` per event type (see [`RECEIVER_GUIDE`]). Implement
-        /// nothing: `&dyn EventWebhooks` is what `OpenApiService::webhooks` takes.
-        ///
-        /// poem-openapi's `#[Webhook]` macro keeps one operation per HTTP method, so it cannot
-        /// describe several `post` webhooks; the [`Webhook`] impl is written out instead.
-        pub trait EventWebhooks {}
+        /// One documented webhook: an event type as an OpenAPI `post` (see [`RECEIVER_GUIDE`]).
+        pub struct EventDoc {
+            pub event_type: &'static str,
+            pub operation_id: &'static str,
+            pub summary: &'static str,
+            /// The envelope as the request body.
+            pub request: Option<MetaRequest>,
+        }
 
-        impl Webhook for &dyn EventWebhooks {
-            fn meta() -> Vec<MetaWebhook> {
-                vec![$(
-                    MetaWebhook {
-                        name: $name,
-                        operation: MetaOperation {
-                            method: poem::http::Method::POST,
-                            tags: vec![],
-                            summary: Some($summary),
-                            description: Some(RECEIVER_GUIDE),
-                            external_docs: None,
-                            params: vec![],
-                            request: <Json<$event> as ApiExtractor>::request_meta(),
-                            responses: <EventAck as ApiResponse>::meta(),
-                            deprecated: false,
-                            security: vec![],
-                            operation_id: Some($op),
-                            code_samples: vec![],
-                        },
-                    },
-                )*]
-            }
+        /// Every event type's webhook description, in the order above.
+        pub fn event_docs() -> Vec<EventDoc> {
+            vec![$(
+                EventDoc {
+                    event_type: $name,
+                    operation_id: $op,
+                    summary: $summary,
+                    request: <Json<$event> as ApiExtractor>::request_meta(),
+                },
+            )*]
+        }
 
-            fn register(registry: &mut Registry) {
-                $(<Json<$event> as ApiExtractor>::register(registry);)*
-                <EventAck as ApiResponse>::register(registry);
-            }
+        /// Registers every envelope and `data` schema, and the receiver's answers.
+        pub fn register_event_schemas(registry: &mut Registry) {
+            $(<Json<$event> as ApiExtractor>::register(registry);)*
+            <EventAck as ApiResponse>::register(registry);
         }
     };
 }
@@ -1952,8 +1943,7 @@ mod tests {
 
     use super::*;
     use crate::events::parse::{ParsedEvent, parse_webhook, types};
-    use crate::outbound::lifecycle::ErrorInfo;
-    use crate::store::DueEvent;
+    use crate::messages::lifecycle::ErrorInfo;
 
     const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/meta/");
 
@@ -2005,26 +1995,26 @@ mod tests {
 
     /// The body `render_envelope` sends for a stored event.
     fn body(event_type: &str, contact: Option<&Value>, data: &Value, raw: &Value) -> Value {
-        let due = DueEvent {
-            seq: 1,
-            id: "evt_0197a0c6a1b27c3d8e4f5a6b7c8d9e0f".into(),
-            instance_id: EX_INSTANCE.into(),
-            channel_id: Some(EX_CHANNEL.into()),
-            channel_kind: Some("whatsapp".into()),
-            channel_external_id: EX_PNID.into(),
-            conversation_id: "conv_5b1f0c2a9d7e4f3a8c6b2d1e".into(),
-            event_type: event_type.into(),
+        let (contact, data, raw) = (
+            contact.map(Value::to_string),
+            data.to_string(),
+            raw.to_string(),
+        );
+        let stored = crate::events::StoredEvent {
+            id: "evt_0197a0c6a1b27c3d8e4f5a6b7c8d9e0f",
+            event_type,
+            instance_id: EX_INSTANCE,
+            channel_id: Some(EX_CHANNEL),
+            channel_kind: Some("whatsapp"),
+            channel_external_id: EX_PNID,
+            conversation_id: "conv_5b1f0c2a9d7e4f3a8c6b2d1e",
             occurred_at: None,
             received_at: 1_763_380_801_250,
-            attempts: 0,
-            deadline_at: 0,
-            contact: contact.map(Value::to_string),
-            data: Some(data.to_string()),
-            raw: Some(raw.to_string()),
-            callback_url: "https://crm.example.com/hooks/meta".into(),
-            signing_secret_enc: String::new(),
+            contact: contact.as_deref(),
+            data: Some(&data),
+            raw: Some(&raw),
         };
-        let bytes = crate::events::render_envelope(&due).expect("render");
+        let bytes = crate::events::render_envelope(&stored).expect("render");
         serde_json::from_slice(&bytes).expect("envelope json")
     }
 
@@ -2042,12 +2032,13 @@ mod tests {
         );
         let distinct: HashSet<_> = names.iter().map(|(_, e)| *e).collect();
         assert_eq!(distinct.len(), names.len());
-        let meta = <&dyn EventWebhooks as Webhook>::meta();
-        assert_eq!(meta.len(), listed.len());
-        for (w, t) in meta.iter().zip(EVENT_SCHEMAS) {
-            assert_eq!(w.name, t.0);
+        let docs = event_docs();
+        assert_eq!(docs.len(), listed.len());
+        for (d, t) in docs.iter().zip(EVENT_SCHEMAS) {
+            assert_eq!(d.event_type, t.0);
             let op = format!("events.{}", t.0.replace('.', "_"));
-            assert_eq!(w.operation.operation_id, Some(op.as_str()));
+            assert_eq!(d.operation_id, op.as_str());
+            assert!(d.request.is_some(), "{} has no request body", t.0);
         }
     }
 

@@ -10,12 +10,13 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 
 use super::AppState;
 use super::api::{
-    AdminAuth, ChannelKindApi, ChannelView, EventDetail, EventPage, EventState, EventView,
-    InstanceView, ReplayCount, Tag, event_detail, op_error, page_cursor, page_limit, replay_one,
+    AdminAuth, ChannelView, EventDetail, EventPage, EventState, EventView, InstanceView,
+    ReplayCount, Tag, event_detail, op_error, page_cursor, page_limit, replay_one,
 };
 use super::errors::{ApiError, codes};
+use crate::channels::ChannelKind;
+use crate::instances;
 use crate::store::EventFilter;
-use crate::tenants;
 
 const ACTOR: &str = "admin-api";
 
@@ -169,7 +170,7 @@ pub struct SecretRotated {
 #[oai(example)]
 pub struct CreateChannel {
     pub instance_id: String,
-    pub kind: ChannelKindApi,
+    pub kind: ChannelKind,
     /// phone_number_id (WhatsApp), Instagram account id, or page id (Messenger).
     pub external_id: String,
     /// WhatsApp Business Account id (WhatsApp only, required there).
@@ -188,7 +189,7 @@ impl poem_openapi::types::Example for CreateChannel {
     fn example() -> Self {
         Self {
             instance_id: "ins_0193f6a4c8e07a6b9d1e2f3a4b5c6d7e".into(),
-            kind: ChannelKindApi::Whatsapp,
+            kind: ChannelKind::Whatsapp,
             external_id: "106000000000001".into(),
             waba_id: Some("102000000000001".into()),
             name: Some("Loja Ana (WhatsApp)".into()),
@@ -270,10 +271,10 @@ impl AdminApi {
         state: Data<&Arc<AppState>>,
         body: Json<CreateInstance>,
     ) -> Result<Created<InstanceCreated>, ApiError> {
-        let (row, secret) = tenants::create_instance(
+        let (row, secret) = instances::create_instance(
             &state.store,
             &state.vault,
-            tenants::NewInstance {
+            instances::NewInstance {
                 name: &body.name,
                 callback_url: &body.callback_url,
                 event_types: body.event_types.as_deref(),
@@ -362,10 +363,10 @@ impl AdminApi {
         } else {
             body.event_types.as_deref().map(Some)
         };
-        let row = tenants::update_instance(
+        let row = instances::update_instance(
             &state.store,
             &id,
-            tenants::InstanceUpdate {
+            instances::InstanceUpdate {
                 name: body.name.as_deref(),
                 callback_url: body.callback_url.as_deref(),
                 event_types,
@@ -402,7 +403,7 @@ impl AdminApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
     ) -> Result<Deleted, ApiError> {
-        tenants::delete_instance(&state.store, &id, ACTOR)
+        instances::delete_instance(&state.store, &id, ACTOR)
             .await
             .map_err(op_error)?;
         state.forget_instance_keys(id.as_str()).await;
@@ -427,10 +428,11 @@ impl AdminApi {
     ) -> Result<Json<SecretRotated>, ApiError> {
         let grace = grace_seconds
             .0
-            .unwrap_or(tenants::DEFAULT_SECRET_GRACE_SECS);
-        let secret = tenants::rotate_instance_secret(&state.store, &state.vault, &id, grace, ACTOR)
-            .await
-            .map_err(op_error)?;
+            .unwrap_or(instances::DEFAULT_SECRET_GRACE_SECS);
+        let secret =
+            instances::rotate_instance_secret(&state.store, &state.vault, &id, grace, ACTOR)
+                .await
+                .map_err(op_error)?;
         state.forget_instance_keys(id.as_str()).await;
         Ok(Json(SecretRotated {
             signing_secret: secret,
@@ -449,10 +451,10 @@ impl AdminApi {
         state: Data<&Arc<AppState>>,
         body: Json<CreateChannel>,
     ) -> Result<Created<ChannelView>, ApiError> {
-        let row = tenants::add_channel(
+        let row = instances::add_channel(
             &state.store,
             &state.vault,
-            tenants::NewChannel {
+            instances::NewChannel {
                 instance_id: &body.instance_id,
                 kind: body.kind.as_str(),
                 external_id: &body.external_id,
@@ -551,7 +553,7 @@ impl AdminApi {
                 ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id.")
             })?;
         let horizon = state.horizon_ms();
-        tenants::replace_channel_token(
+        instances::replace_channel_token(
             &state.store,
             &state.vault,
             &id,

@@ -10,8 +10,8 @@ use poem_openapi::{Enum, Object, SecurityScheme, Tags};
 use super::AppState;
 use super::errors::{ApiError, codes};
 use crate::crypto::jwt::{self, AuthError};
+use crate::instances::OpError;
 use crate::store::{AttemptRow, ChannelRow, EventMeta, InstanceRow};
-use crate::tenants::OpError;
 
 #[derive(Tags)]
 pub enum Tag {
@@ -216,24 +216,6 @@ impl From<InstanceRow> for InstanceView {
             delivery_paused_reason: r.delivery_paused_reason,
             created_at: crate::ms_to_rfc3339(r.created_at),
             updated_at: crate::ms_to_rfc3339(r.updated_at),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
-#[oai(rename_all = "lowercase")]
-pub enum ChannelKindApi {
-    Whatsapp,
-    Instagram,
-    Messenger,
-}
-
-impl ChannelKindApi {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Whatsapp => "whatsapp",
-            Self::Instagram => "instagram",
-            Self::Messenger => "messenger",
         }
     }
 }

@@ -198,7 +198,7 @@ impl ChannelsApi {
         let name = body
             .name
             .as_deref()
-            .map(|n| crate::tenants::validate_name("name", n))
+            .map(|n| crate::instances::validate_name("name", n))
             .transpose()
             .map_err(op_error)?;
         let rate = match body.rate_limit {
@@ -354,10 +354,10 @@ impl ChannelsApi {
         media_id: Path<String>,
     ) -> Result<Response<Binary<poem::Body>>, ApiError> {
         let channel = own_channel(&state, &id, &auth.0, false).await?;
-        if !crate::outbound::model::is_media_id(&media_id) {
+        if !crate::messages::model::is_media_id(&media_id) {
             return Err(ApiError::rule(
                 "media_id",
-                crate::outbound::model::rule::INVALID_FORMAT,
+                crate::messages::model::rule::INVALID_FORMAT,
                 "must be a Meta media id (digits only)",
             ));
         }

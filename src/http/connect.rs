@@ -18,9 +18,9 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use crate::channels::ChannelKind;
 use crate::connect::flow::{EsReport, Failure, Step};
 use crate::connect::{self, COOKIE, Flow, permissions};
-use crate::events::parse::ChannelKind;
 use crate::store::ConnectSessionRow;
 
 const SERVICE_NAME: &str = "metabridge";
@@ -1060,7 +1060,7 @@ pub async fn embedded(
     }
     let id_ok = |v: &Option<String>| {
         v.as_deref()
-            .filter(|id| crate::tenants::validate_meta_id("id", id).is_ok())
+            .filter(|id| crate::instances::validate_meta_id("id", id).is_ok())
             .map(str::to_string)
     };
     let report = EsReport {

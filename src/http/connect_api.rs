@@ -9,10 +9,10 @@ use poem_openapi::payload::Json;
 use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::AppState;
-use super::api::{AdminAuth, ChannelKindApi, InstanceAuth, Tag, page_cursor, page_limit};
+use super::api::{AdminAuth, InstanceAuth, Tag, page_cursor, page_limit};
 use super::errors::ApiError;
+use crate::channels::ChannelKind;
 use crate::connect::{self, Flow};
-use crate::events::parse::ChannelKind;
 use crate::store::{AuditRow, ConnectSessionRow};
 
 /// Error codes of this module.
@@ -27,7 +27,7 @@ pub mod codes {
 #[oai(example)]
 pub struct CreateConnectSession {
     /// What the person will connect.
-    pub kind: ChannelKindApi,
+    pub kind: ChannelKind,
     /// Where the person is sent back when the flow ends, with `connect_session_id`, `status`
     /// (`completed` or `failed`) and, on failure, `error` added to its query. Must be on one of
     /// the instance's allowed return origins (by default the origin of its callback URL).
@@ -41,7 +41,7 @@ pub struct CreateConnectSession {
 impl poem_openapi::types::Example for CreateConnectSession {
     fn example() -> Self {
         Self {
-            kind: ChannelKindApi::Whatsapp,
+            kind: ChannelKind::Whatsapp,
             return_url: "https://crm.example.com/settings/channels".into(),
             locale: Some("en".into()),
         }
@@ -95,7 +95,7 @@ pub struct ConnectFailure {
 #[derive(Debug, Clone, Object)]
 pub struct ConnectSessionView {
     pub id: String,
-    pub kind: ChannelKindApi,
+    pub kind: ChannelKind,
     pub flow: ConnectFlow,
     pub state: ConnectState,
     pub return_url: String,
@@ -117,11 +117,8 @@ pub struct ConnectSessionView {
 
 impl ConnectSessionView {
     fn from_row(row: &ConnectSessionRow, url: Option<String>, now: i64) -> Self {
-        let kind = match ChannelKind::parse(&row.kind) {
-            Some(ChannelKind::Instagram) => ChannelKindApi::Instagram,
-            Some(ChannelKind::Messenger) => ChannelKindApi::Messenger,
-            _ => ChannelKindApi::Whatsapp,
-        };
+        // Sessions are created with a valid kind; a row the code cannot read shows as WhatsApp.
+        let kind = ChannelKind::parse(&row.kind).unwrap_or(ChannelKind::Whatsapp);
         let flow = match Flow::parse(&row.flow) {
             Some(Flow::FacebookLogin) => ConnectFlow::FacebookLogin,
             Some(Flow::InstagramLogin) => ConnectFlow::InstagramLogin,

@@ -16,8 +16,9 @@ use sha2::{Digest, Sha256};
 use super::AppState;
 use super::api::{InstanceAuth, Tag, page_cursor, page_limit};
 use super::errors::{ApiError, codes};
-use crate::outbound::lifecycle::Phase;
-use crate::outbound::model::{self, ChannelKind, MessageTag, SendMessageRequest};
+use crate::channels::ChannelKind;
+use crate::messages::lifecycle::Phase;
+use crate::messages::model::{self, MessageTag, SendMessageRequest};
 use crate::store::{Enqueued, MessageRow, NewMessage};
 
 /// Longest `wait` a caller may ask for, in seconds.

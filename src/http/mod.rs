@@ -23,9 +23,9 @@ use poem_openapi::OpenApiService;
 
 use crate::config::Config;
 use crate::crypto::vault::Vault;
-use crate::ingest::Writer;
 use crate::metrics::Metrics;
 use crate::store::Store;
+use crate::store::writer::Writer;
 
 /// Shared state of every handler.
 pub struct AppState {
@@ -104,10 +104,15 @@ impl AppState {
         {
             self.unsubscribe(id).await;
         }
-        let done =
-            crate::tenants::remove_channel(&self.store, id, instance_id, actor, self.horizon_ms())
-                .await
-                .map_err(api::op_error)?;
+        let done = crate::instances::remove_channel(
+            &self.store,
+            id,
+            instance_id,
+            actor,
+            self.horizon_ms(),
+        )
+        .await
+        .map_err(api::op_error)?;
         if let Some(enc) = done.token_enc {
             self.senders.forget_token(&enc).await;
         }
@@ -214,8 +219,44 @@ pub type Apis = (
     meta_api::MetaApi,
 );
 
-/// The documented webhooks: the events POSTed to instances' callback URLs.
-pub type Webhooks = &'static dyn crate::events::schema::EventWebhooks;
+/// The documented webhooks: the events POSTed to instances' callback URLs, one `post` per
+/// event type (`&dyn EventWebhooks` is what `OpenApiService::webhooks` takes; implement nothing).
+///
+/// poem-openapi's `#[Webhook]` macro keeps one operation per HTTP method, so it cannot describe
+/// several `post` webhooks; the [`Webhook`] impl is written out instead.
+pub trait EventWebhooks {}
+
+pub type Webhooks = &'static dyn EventWebhooks;
+
+impl poem_openapi::Webhook for &dyn EventWebhooks {
+    fn meta() -> Vec<poem_openapi::registry::MetaWebhook> {
+        use crate::events::schema::{EventAck, RECEIVER_GUIDE, event_docs};
+        event_docs()
+            .into_iter()
+            .map(|d| poem_openapi::registry::MetaWebhook {
+                name: d.event_type,
+                operation: poem_openapi::registry::MetaOperation {
+                    method: poem::http::Method::POST,
+                    tags: vec![],
+                    summary: Some(d.summary),
+                    description: Some(RECEIVER_GUIDE),
+                    external_docs: None,
+                    params: vec![],
+                    request: d.request,
+                    responses: <EventAck as poem_openapi::ApiResponse>::meta(),
+                    deprecated: false,
+                    security: vec![],
+                    operation_id: Some(d.operation_id),
+                    code_samples: vec![],
+                },
+            })
+            .collect()
+    }
+
+    fn register(registry: &mut poem_openapi::registry::Registry) {
+        crate::events::schema::register_event_schemas(registry);
+    }
+}
 
 pub fn openapi_service(public_url: &str) -> OpenApiService<Apis, Webhooks> {
     OpenApiService::new(
@@ -240,7 +281,7 @@ pub fn openapi_service(public_url: &str) -> OpenApiService<Apis, Webhooks> {
          results arrive as `message.sent` / `message.failed` / `message.status` events.",
     )
     .server(public_url.to_string())
-    .webhooks::<&dyn crate::events::schema::EventWebhooks>()
+    .webhooks::<&dyn EventWebhooks>()
 }
 
 /// The OpenAPI document as JSON (what `metabridge openapi` prints and `openapi/` holds).

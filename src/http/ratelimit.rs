@@ -9,12 +9,7 @@ use std::time::Duration;
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-/// A rate and a burst in requests; a zero rate turns the limit off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Limit {
-    pub per_second: u32,
-    pub burst: u32,
-}
+use crate::config::Limit;
 
 impl Limit {
     fn quota(self) -> Option<Quota> {

@@ -1,5 +1,5 @@
 //! WhatsApp business-scoped user ids (BSUID): the one rule the webhook parser
-//! ([`crate::events::parse`]) and the send validator ([`crate::outbound::model`]) share, so that
+//! ([`crate::events::parse`]) and the send validator ([`crate::messages::model`]) share, so that
 //! every id the bridge hands to an instance as a BSUID is one it accepts back as a recipient.
 //!
 //! Meta: "Business-scoped user IDs", WhatsApp Business Platform,

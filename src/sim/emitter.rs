@@ -84,7 +84,7 @@ pub fn signed_request(opts: &EmitOptions, seq: u64) -> (Vec<u8>, String) {
 
 /// Sends `opts.count` requests (plus duplicates) at `opts.rate`.
 pub async fn emit(opts: EmitOptions) -> anyhow::Result<EmitReport> {
-    crate::app::install_crypto_provider();
+    crate::crypto::install_tls_provider();
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()?;

@@ -62,6 +62,19 @@ const DEFAULT_WABA_ID: &str = "102000000000001";
 /// The simulated Meta app id (the only `client_id` the dialogs and token exchanges accept).
 pub const APP_ID: &str = "236400000000001";
 
+/// Points every Meta host of the connect flows at a running simulator (`metabridge sim graph`,
+/// the demo, tests), with the simulator's app and an Embedded Signup configuration.
+pub fn point_connect_at(connect: &mut crate::config::ConnectConfig, sim_url: &str) {
+    let sim = sim_url.trim_end_matches('/');
+    connect.app_id = Some(APP_ID.to_string());
+    connect.embedded_signup_config_id = Some("990000000000777".to_string());
+    connect.dialog_url = format!("{sim}/dialog-fb");
+    connect.sdk_url = format!("{sim}/sdk.js");
+    connect.instagram_dialog_url = format!("{sim}/dialog-ig");
+    connect.instagram_api_url = format!("{sim}/ig-api");
+    connect.instagram_graph_url = format!("{sim}/ig-graph");
+}
+
 /// How the simulator behaves; [`Default`] emits no webhooks.
 #[derive(Clone)]
 pub struct GraphSimOptions {
@@ -492,7 +505,7 @@ impl Drop for GraphSim {
 
 /// Starts the simulator on `listen` (port 0 for a free port).
 pub async fn start(listen: SocketAddr, opts: GraphSimOptions) -> anyhow::Result<GraphSim> {
-    crate::app::install_crypto_provider();
+    crate::crypto::install_tls_provider();
     let inner = TcpListener::bind(listen).into_acceptor().await?;
     let addr = inner
         .local_addr()
@@ -2449,7 +2462,7 @@ mod tests {
     }
 
     fn client() -> reqwest::Client {
-        crate::app::install_crypto_provider();
+        crate::crypto::install_tls_provider();
         reqwest::Client::builder()
             .timeout(Duration::from_secs(10))
             .build()
@@ -3141,7 +3154,7 @@ mod tests {
             times: 1,
             delay: Duration::from_millis(1500),
         });
-        crate::app::install_crypto_provider();
+        crate::crypto::install_tls_provider();
         let impatient = reqwest::Client::builder()
             .timeout(Duration::from_millis(300))
             .build()

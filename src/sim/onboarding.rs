@@ -3312,7 +3312,7 @@ mod tests {
     }
 
     fn client() -> reqwest::Client {
-        crate::app::install_crypto_provider();
+        crate::crypto::install_tls_provider();
         reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .timeout(Duration::from_secs(10))

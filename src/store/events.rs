@@ -28,6 +28,26 @@ pub struct DueEvent {
     pub signing_secret_enc: String,
 }
 
+impl DueEvent {
+    /// The event as its envelope is built from it.
+    pub fn stored(&self) -> crate::events::StoredEvent<'_> {
+        crate::events::StoredEvent {
+            id: &self.id,
+            event_type: &self.event_type,
+            instance_id: &self.instance_id,
+            channel_id: self.channel_id.as_deref(),
+            channel_kind: self.channel_kind.as_deref(),
+            channel_external_id: &self.channel_external_id,
+            conversation_id: &self.conversation_id,
+            occurred_at: self.occurred_at,
+            received_at: self.received_at,
+            contact: self.contact.as_deref(),
+            data: self.data.as_deref(),
+            raw: self.raw.as_deref(),
+        }
+    }
+}
+
 /// Metadata of an event (never its content): what the APIs show.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct EventMeta {

@@ -10,7 +10,7 @@ use sqlx::Row;
 use super::{Result, Tx, values_placeholders};
 use crate::config::Backend;
 use crate::events::parse::{ParsedEvent, Route, types};
-use crate::outbound::lifecycle::{ErrorInfo, Signal};
+use crate::messages::lifecycle::{ErrorInfo, Signal};
 
 /// What happened to the events of one request.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

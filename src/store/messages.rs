@@ -8,7 +8,7 @@ use sqlx::Row;
 
 use super::{Result, Store, Tx, placeholders, values_placeholders};
 use crate::config::Backend;
-use crate::outbound::lifecycle::{self, ErrorInfo, Phase, Signal};
+use crate::messages::lifecycle::{self, ErrorInfo, Phase, Signal};
 
 /// A validated send, ready to queue.
 #[derive(Debug, Clone)]

@@ -10,6 +10,7 @@ mod events;
 mod ingest;
 mod instances;
 mod messages;
+pub mod writer;
 
 pub use connect::*;
 pub use events::*;

@@ -20,9 +20,9 @@ use tracing::{debug, error, warn};
 
 use crate::config::Config;
 use crate::crypto::{jwt, vault::Vault};
-use crate::ingest::Writer;
 use crate::metrics::Metrics;
 use crate::shutdown::CancellationToken;
+use crate::store::writer::Writer;
 use crate::store::{DeliveryOutcome, DueEvent, OutcomeKind, Store};
 
 /// Longest delay between two attempts.
@@ -256,7 +256,7 @@ impl Dispatcher {
         let attempt = ev.attempts + 1;
         let started = Instant::now();
         let (status, error) = match (
-            crate::events::render_envelope(&ev),
+            crate::events::render_envelope(&ev.stored()),
             self.signing_secret(&ev).await,
         ) {
             // Stored while private callbacks were allowed: IP literals never reach the resolver,
@@ -356,10 +356,11 @@ impl Dispatcher {
         };
         // While this waits for the database, the event stays in flight here, so it is not
         // claimed and sent again meanwhile.
-        let recorded = crate::ingest::until_committed(shutdown, "a delivery outcome", || {
-            self.writer.record_outcomes(vec![outcome.clone()])
-        })
-        .await;
+        let recorded =
+            crate::store::writer::until_committed(shutdown, "a delivery outcome", || {
+                self.writer.record_outcomes(vec![outcome.clone()])
+            })
+            .await;
         if recorded.is_err() {
             // Stopped before the database came back: the event stays pending and is delivered
             // again after the restart (same event id, which receivers deduplicate on).
@@ -381,18 +382,18 @@ fn normalise_host(host: &str) -> String {
 }
 
 /// Whether a callback URL's host is a private address literal or a local name (the same rule
-/// as when a URL is stored, [`crate::tenants::is_private_host`]).
+/// as when a URL is stored, [`crate::instances::is_private_host`]).
 fn literal_private_host(url: &str) -> bool {
     url::Url::parse(url)
         .ok()
         .as_ref()
         .and_then(url::Url::host)
-        .is_some_and(|h| crate::tenants::is_private_host(&h))
+        .is_some_and(|h| crate::instances::is_private_host(&h))
 }
 
 /// The delivery client's resolver: resolves with tokio (the system resolver) and, unless
 /// private callbacks are allowed, drops every private address it gets (see
-/// [`crate::tenants::is_private`]). A callback URL is checked when it is stored, but its
+/// [`crate::instances::is_private`]). A callback URL is checked when it is stored, but its
 /// name can later resolve anywhere (DNS rebinding); checking the addresses actually
 /// connected to closes that. A host with only private addresses fails the attempt with
 /// [`PRIVATE_ADDRESS`]; the event is retried and dead-lettered as usual.
@@ -415,7 +416,7 @@ impl reqwest::dns::Resolve for CallbackResolver {
             let found = !resolved.is_empty();
             let usable: Vec<std::net::SocketAddr> = resolved
                 .into_iter()
-                .filter(|a| allow_private || !crate::tenants::is_private(a.ip()))
+                .filter(|a| allow_private || !crate::instances::is_private(a.ip()))
                 .collect();
             if usable.is_empty() && found {
                 return Err(Box::new(PrivateAddress) as Box<dyn std::error::Error + Send + Sync>);

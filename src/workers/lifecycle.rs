@@ -9,7 +9,7 @@
 //!   page's token and are released for delivery; a failed fetch is retried with backoff until
 //!   the delivery horizon, then dead-lettered (never delivered empty). Leads have their own
 //!   loop: the ingest writer wakes it right after the commit that stored a lead
-//!   ([`crate::ingest::Writer::lead_wakeup`]), its tick is only the safety net, and every
+//!   ([`crate::store::writer::Writer::lead_wakeup`]), its tick is only the safety net, and every
 //!   replica takes part (each lead is claimed, see [`Store::claim_due_leads`]). Besides the
 //!   lead itself, two reads never hold a lead back: its ad-level fields (they need ads
 //!   permissions; `ad_fields` says whether they were read) and its form's question labels
@@ -32,12 +32,12 @@ use serde_json::{Map, Value, json};
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
+use crate::channels::ChannelKind;
 use crate::config::LifecycleConfig;
 use crate::connect::IG_FIELDS;
 use crate::connect::flow::{PIN_MISMATCH, PIN_TOO_FAST};
 use crate::connect::grants;
 use crate::crypto::vault::Vault;
-use crate::events::parse::ChannelKind;
 use crate::meta::graph::{ErrorClass, GraphCallError};
 use crate::meta::login::InstagramLogin;
 use crate::meta::oauth::OAuthClient;

@@ -29,12 +29,12 @@ use tracing::{debug, info, warn};
 
 use crate::config::{AmbiguousPolicy, SendConfig};
 use crate::crypto::vault::Vault;
-use crate::ingest::Writer;
+use crate::messages::lifecycle::{ErrorInfo, Signal};
 use crate::meta::graph::{ErrorClass, GraphClient, GraphError, SendOutcome};
 use crate::meta::login::InstagramLogin;
 use crate::metrics::Metrics;
-use crate::outbound::lifecycle::{ErrorInfo, Signal};
 use crate::shutdown::CancellationToken;
+use crate::store::writer::Writer;
 use crate::store::{
     ChannelChange, ChannelRow, ClaimedSend, MessageSignal, SendChange, Store, send_state,
 };
@@ -740,7 +740,7 @@ impl Senders {
         // Meta's answer is a fact: keep trying to record it while the database is away rather
         // than leave the message to look interrupted mid-call (and be resent if Meta's status
         // echo was lost meanwhile).
-        match crate::ingest::until_committed(&inner.stop, "a send outcome", || {
+        match crate::store::writer::until_committed(&inner.stop, "a send outcome", || {
             inner.writer.signals(signals.clone(), changes.clone())
         })
         .await

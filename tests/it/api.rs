@@ -370,7 +370,7 @@ async fn p01_channel_tokens_are_stored_encrypted_and_never_shown(db: Db) {
 /// an instance's budget.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_requests_over_the_rate_limit_get_429_with_retry_after() {
-    use metabridge::http::ratelimit::Limit;
+    use metabridge::config::Limit;
     let app = spawn_app_with(Db::Sqlite, |c| {
         c.api_limit = Limit {
             per_second: 1,

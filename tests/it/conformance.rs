@@ -6,7 +6,7 @@
 //!   against a capture server and compared with the corpus request: method, host, path, query,
 //!   auth, content type and body (structure, no key order, no extra keys).
 //! - **B** `every_graph_call_has_a_corpus_entry`: reads `src/meta/*.rs` and
-//!   `src/outbound/model.rs` and fails when a `pub async fn` of the clients or a message type
+//!   `src/messages/model.rs` and fails when a `pub async fn` of the clients or a message type
 //!   a channel kind can send has no corpus file (or no entry in this file's tables). Calls owned
 //!   by other helpers that have no corpus file yet are listed in [`PENDING`].
 //! - **C** `simulator_answers_as_the_corpus_documents`: every corpus file (whoever wrote it):
@@ -17,9 +17,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use metabridge::channels::ChannelKind;
+use metabridge::messages::model::{OutboundMessage, SendMessageRequest, render};
 use metabridge::meta::graph::{GraphClient, SendOutcome};
 use metabridge::meta::oauth::{AppCredentials, OAuthClient, OAuthEndpoints};
-use metabridge::outbound::model::{ChannelKind, OutboundMessage, SendMessageRequest, render};
 use metabridge::sim::graph::{self as sim, APP_ID, Fault, GraphSim, GraphSimOptions};
 use metabridge::sim::onboarding::{SimLead, SimLeadForm, TokenKind};
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -331,7 +332,7 @@ impl Drop for Capture {
 }
 
 async fn capture() -> Capture {
-    metabridge::app::install_crypto_provider();
+    metabridge::crypto::install_tls_provider();
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
         .await
@@ -1357,7 +1358,7 @@ fn client_methods(file: &str) -> Vec<String> {
 
 /// The `type` values of `OutboundMessage` (`#[oai(mapping = "...")]` in the model).
 fn message_types() -> Vec<String> {
-    let path = format!("{}/src/outbound/model.rs", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/src/messages/model.rs", env!("CARGO_MANIFEST_DIR"));
     let src = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let start = src
         .find("pub enum OutboundMessage {")
@@ -1443,7 +1444,7 @@ fn every_graph_call_has_a_corpus_entry() {
             ChannelKind::Messenger,
             ChannelKind::Instagram,
         ] {
-            if !kind.allows(sample) {
+            if !metabridge::messages::model::kind_allows(kind, sample) {
                 continue;
             }
             let covered = cases

@@ -45,7 +45,7 @@ pub const PHONE2: &str = "106000000000002";
 /// Points the bridge's Meta endpoints at the simulator.
 pub fn at_sim(c: &mut Config, sim: &str) {
     c.graph.base_url = sim.to_string();
-    c.connect.use_simulator(sim);
+    metabridge::sim::graph::point_connect_at(&mut c.connect, sim);
 }
 
 pub struct Connect {

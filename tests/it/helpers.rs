@@ -65,7 +65,7 @@ pub fn postgres_url() -> Option<String> {
 
 /// A fresh database URL: a temp SQLite file, or a new PostgreSQL database.
 pub async fn fresh_database(db: Db, dir: &tempfile::TempDir) -> String {
-    metabridge::app::install_crypto_provider();
+    metabridge::crypto::install_tls_provider();
     match db {
         Db::Sqlite => format!("sqlite://{}/metabridge.db", dir.path().display()),
         Db::Postgres => {

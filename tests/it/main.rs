@@ -19,6 +19,7 @@ mod faults;
 mod iglogin;
 mod inbound;
 mod jwt;
+mod layers;
 mod leads;
 mod openapi;
 mod outbound;

@@ -99,10 +99,10 @@ async fn p02_key_rotation_reencrypts_every_token_and_survives_an_interruption(db
         .await
         .expect("store");
     // One instance with 1,000 channels, every token under the old key.
-    let t = metabridge::tenants::create_instance(
+    let t = metabridge::instances::create_instance(
         &store,
         &old,
-        metabridge::tenants::NewInstance {
+        metabridge::instances::NewInstance {
             name: "Loja",
             callback_url: "https://dsk.example.com/hook",
             event_types: None,
@@ -114,10 +114,10 @@ async fn p02_key_rotation_reencrypts_every_token_and_survives_an_interruption(db
     .expect("instance");
     let instance_id = t.0.id.clone();
     for i in 0..1000u32 {
-        metabridge::tenants::add_channel(
+        metabridge::instances::add_channel(
             &store,
             &old,
-            metabridge::tenants::NewChannel {
+            metabridge::instances::NewChannel {
                 instance_id: &instance_id,
                 kind: "messenger",
                 external_id: &format!("{}", 900_000_000 + i),
@@ -140,7 +140,7 @@ async fn p02_key_rotation_reencrypts_every_token_and_survives_an_interruption(db
             interrupted.store(true, Ordering::SeqCst);
         }
     };
-    let first = metabridge::tenants::rotate_keys(&store, &both, 100, &stop, &mut progress)
+    let first = metabridge::instances::rotate_keys(&store, &both, 100, &stop, &mut progress)
         .await
         .expect("rotate");
     assert_eq!(first.rotated, 500, "{first:?}");
@@ -152,7 +152,7 @@ async fn p02_key_rotation_reencrypts_every_token_and_survives_an_interruption(db
     }
     // A re-run finishes the job and skips what is done.
     let never = || false;
-    let second = metabridge::tenants::rotate_keys(&store, &both, 100, &never, &mut |_| {})
+    let second = metabridge::instances::rotate_keys(&store, &both, 100, &never, &mut |_| {})
         .await
         .expect("rotate again");
     assert_eq!(

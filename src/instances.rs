@@ -4,8 +4,9 @@
 
 use std::net::IpAddr;
 
+use crate::channels::ChannelKind;
 use crate::crypto::vault::Vault;
-use crate::events::parse::{ChannelKind, types};
+use crate::events::parse::types;
 use crate::meta::login::InstagramLogin;
 use crate::store::{ChannelRow, InstancePatch, InstanceRow, Store, StoreError};
 

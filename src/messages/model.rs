@@ -13,6 +13,8 @@ use poem_openapi::types::{Example, ToJSON};
 use poem_openapi::{Enum, Object, Union};
 use serde_json::{Map, Value, json};
 
+use crate::channels::ChannelKind;
+
 // ---------------------------------------------------------------------------------------------
 // Request types
 // ---------------------------------------------------------------------------------------------
@@ -772,62 +774,25 @@ pub struct MarkSeenAction {}
 // Channel kinds, violations, rendered bodies
 // ---------------------------------------------------------------------------------------------
 
-/// The kind of channel a message goes out on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ChannelKind {
-    Whatsapp,
-    Instagram,
-    Messenger,
-}
-
-impl ChannelKind {
-    /// `"whatsapp"`, `"instagram"` or `"messenger"`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "whatsapp" => Some(ChannelKind::Whatsapp),
-            "instagram" => Some(ChannelKind::Instagram),
-            "messenger" => Some(ChannelKind::Messenger),
-            _ => None,
+/// Whether `message` can be sent on a channel of `kind`.
+pub fn kind_allows(kind: ChannelKind, message: &OutboundMessage) -> bool {
+    use OutboundMessage as M;
+    match kind {
+        ChannelKind::Whatsapp => {
+            !matches!(message, M::TypingOn(_) | M::TypingOff(_) | M::MarkSeen(_))
         }
-    }
-
-    /// The name [`ChannelKind::parse`] accepts.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ChannelKind::Whatsapp => "whatsapp",
-            ChannelKind::Instagram => "instagram",
-            ChannelKind::Messenger => "messenger",
-        }
-    }
-
-    fn display_name(self) -> &'static str {
-        match self {
-            ChannelKind::Whatsapp => "WhatsApp",
-            ChannelKind::Instagram => "Instagram",
-            ChannelKind::Messenger => "Messenger",
-        }
-    }
-
-    /// Whether messages of this type can be sent on this kind of channel.
-    pub fn allows(self, message: &OutboundMessage) -> bool {
-        use OutboundMessage as M;
-        match self {
-            ChannelKind::Whatsapp => {
-                !matches!(message, M::TypingOn(_) | M::TypingOff(_) | M::MarkSeen(_))
-            }
-            ChannelKind::Instagram | ChannelKind::Messenger => matches!(
-                message,
-                M::Text(_)
-                    | M::Image(_)
-                    | M::Video(_)
-                    | M::Audio(_)
-                    | M::Document(_)
-                    | M::Reaction(_)
-                    | M::TypingOn(_)
-                    | M::TypingOff(_)
-                    | M::MarkSeen(_)
-            ),
-        }
+        ChannelKind::Instagram | ChannelKind::Messenger => matches!(
+            message,
+            M::Text(_)
+                | M::Image(_)
+                | M::Video(_)
+                | M::Audio(_)
+                | M::Document(_)
+                | M::Reaction(_)
+                | M::TypingOn(_)
+                | M::TypingOff(_)
+                | M::MarkSeen(_)
+        ),
     }
 }
 
@@ -1191,7 +1156,7 @@ fn check_channel_id(id: &str) -> Check {
 }
 
 fn check_type_allowed(kind: ChannelKind, message: &OutboundMessage) -> Check {
-    if kind.allows(message) {
+    if kind_allows(kind, message) {
         Ok(())
     } else {
         Err(not_for_channel(
@@ -4089,7 +4054,11 @@ mod tests {
             let req = request_with(IG, msg, json!({}));
             assert_eq!(req.message.type_name(), name);
             for (kind, expected) in [WA, IG, FB].into_iter().zip(allowed) {
-                assert_eq!(kind.allows(&req.message), expected, "{name} on {kind:?}");
+                assert_eq!(
+                    kind_allows(kind, &req.message),
+                    expected,
+                    "{name} on {kind:?}"
+                );
             }
         }
     }
