@@ -45,40 +45,6 @@ pub struct MessageError {
     pub reason: String,
 }
 
-/// Where an outbound message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, poem_openapi::Enum)]
-#[oai(rename_all = "snake_case")]
-pub enum MessageStatus {
-    /// Waiting for its turn (pacing, the recipient's previous message, a retry delay, or a
-    /// channel that is paused or waiting for a new token).
-    Queued,
-    /// The Graph API call is in flight.
-    Sending,
-    /// The call's outcome is unknown (timeout after the request left); waiting for Meta's
-    /// status echo before deciding.
-    Unconfirmed,
-    /// Meta accepted it.
-    Sent,
-    Delivered,
-    Read,
-    /// It failed for good (`error` says why).
-    Failed,
-}
-
-impl MessageStatus {
-    fn from_state(state: &str) -> Self {
-        match state {
-            "sending" => Self::Sending,
-            "unconfirmed" => Self::Unconfirmed,
-            "sent" => Self::Sent,
-            "delivered" => Self::Delivered,
-            "read" => Self::Read,
-            "failed" => Self::Failed,
-            _ => Self::Queued,
-        }
-    }
-}
-
 /// One entry of a message's status history.
 #[derive(Debug, Object)]
 #[oai(skip_serializing_if_is_none)]
@@ -104,7 +70,7 @@ pub struct MessageView {
     #[oai(rename = "type")]
     pub message_type: String,
     /// Where the message is; it only moves forward.
-    pub status: MessageStatus,
+    pub status: Phase,
     /// Meta's message id (`wamid.…` or `m_…`) once accepted.
     pub meta_message_id: Option<String>,
     /// The recipient's WhatsApp id as Meta normalised it, when it said.
@@ -136,12 +102,13 @@ impl From<MessageRow> for MessageView {
             reason: r.error_reason.clone().unwrap_or_default(),
         });
         Self {
-            next_attempt_at: (r.state == "queued").then(|| crate::ms_to_rfc3339(r.next_attempt_at)),
+            next_attempt_at: (r.state == Phase::Queued)
+                .then(|| crate::ms_to_rfc3339(r.next_attempt_at)),
             id: r.id,
             channel_id: r.channel_id,
             to: r.recipient,
             message_type: r.message_type,
-            status: MessageStatus::from_state(&r.state),
+            status: r.state,
             meta_message_id: r.meta_message_id,
             recipient_wa_id: r.recipient_wa_id,
             client_reference: r.client_reference,
@@ -174,7 +141,7 @@ impl MessageView {
             channel_id: m.channel_id.clone(),
             to: m.recipient.clone(),
             message_type: m.message_type.clone(),
-            status: MessageStatus::Queued,
+            status: Phase::Queued,
             meta_message_id: None,
             recipient_wa_id: None,
             client_reference: m.client_reference.clone(),
@@ -333,7 +300,7 @@ async fn wait_until_settled(
             .ok()
             .flatten();
         if let Some(r) = &row
-            && Phase::parse(&r.state).is_some_and(Phase::is_final_for_sender)
+            && r.state.is_final_for_sender()
         {
             return row;
         }

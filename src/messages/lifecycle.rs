@@ -21,16 +21,39 @@
 //! Each message emits `message.sent` once (when it first leaves the pre-send phases for a
 //! positive state) and `message.failed` once (when it becomes failed).
 
-/// Where a message is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Where an outbound message is.
+// The one status type of a message: stored as its `as_str` name, shown by the API (schema
+// `MessageStatus`), driven by the state machine below.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, poem_openapi::Enum)]
+#[oai(rename = "MessageStatus", rename_all = "snake_case")]
 pub enum Phase {
+    // Waiting for its turn (pacing, the recipient's previous message, a retry delay, or a
+    // channel that is paused or waiting for a new token).
     Queued,
+    // The Graph API call is in flight.
     Sending,
+    // The call's outcome is unknown (timeout after the request left); waiting for Meta's status
+    // echo before deciding.
     Unconfirmed,
+    // Meta accepted it.
     Sent,
     Delivered,
     Read,
+    // It failed for good (the message's `error` says why).
     Failed,
+}
+
+/// A stored state that is not a [`Phase`] (a database written by another version).
+#[derive(Debug, thiserror::Error)]
+#[error("unknown message state {0:?}")]
+pub struct UnknownPhase(pub String);
+
+impl TryFrom<String> for Phase {
+    type Error = UnknownPhase;
+
+    fn try_from(s: String) -> Result<Self, UnknownPhase> {
+        Phase::parse(&s).ok_or(UnknownPhase(s))
+    }
 }
 
 impl Phase {
@@ -401,6 +424,18 @@ mod tests {
             Phase::Failed,
         ] {
             assert_eq!(Phase::parse(p.as_str()), Some(p));
+        }
+    }
+
+    #[test]
+    fn a_stored_state_that_is_no_phase_is_an_error_not_queued() {
+        assert_eq!(
+            Phase::try_from("delivered".to_string()).ok(),
+            Some(Phase::Delivered)
+        );
+        for s in ["paused", "QUEUED", ""] {
+            let e = Phase::try_from(s.to_string()).expect_err("not a phase");
+            assert_eq!(e.0, s);
         }
     }
 }

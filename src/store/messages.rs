@@ -50,7 +50,8 @@ pub struct MessageRow {
     #[sqlx(rename = "type")]
     pub message_type: String,
     pub client_reference: Option<String>,
-    pub state: String,
+    #[sqlx(try_from = "String")]
+    pub state: Phase,
     pub meta_message_id: Option<String>,
     pub recipient_wa_id: Option<String>,
     pub error_code: Option<i64>,
