@@ -318,8 +318,8 @@ fn channel_json(r: &crate::store::ChannelRow) -> serde_json::Value {
     json!({
         "id": r.id, "instance_id": r.instance_id, "kind": r.kind, "external_id": r.external_id,
         "waba_id": r.waba_id, "name": r.name,
-        "status": crate::store::channel_summary(&r.status, &r.send_state),
-        "connection": crate::store::connection_of(&r.status), "send_state": r.send_state,
+        "status": crate::channels::summary(r.status, r.send_state),
+        "connection": r.status.api_name(), "send_state": r.send_state.as_str(),
         "send_reason": r.send_reason, "has_token": r.token_enc.is_some(), "login": r.login,
         "created_at": crate::ms_to_rfc3339(r.created_at),
     })

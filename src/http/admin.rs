@@ -548,7 +548,7 @@ impl AdminApi {
             .get_channel(&id, None)
             .await
             .map_err(|e| ApiError::store("read channel", e))?
-            .filter(|c| c.status != "disconnected")
+            .filter(|c| c.status != crate::channels::Connection::Disconnected)
             .ok_or_else(|| {
                 ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id.")
             })?;

@@ -271,24 +271,24 @@ pub struct ChannelView {
 
 impl From<ChannelRow> for ChannelView {
     fn from(r: ChannelRow) -> Self {
-        let status = crate::store::channel_summary(&r.status, &r.send_state).to_string();
-        let status_reason = if r.status == "active" {
+        let status = crate::channels::summary(r.status, r.send_state).to_string();
+        let status_reason = if r.status == crate::channels::Connection::Active {
             r.send_reason.clone()
         } else {
             r.status_reason.clone()
         };
         Self {
             has_token: r.token_enc.is_some(),
-            connection: crate::store::connection_of(&r.status).to_string(),
+            connection: r.status.api_name().to_string(),
             status,
             status_reason,
             id: r.id,
             instance_id: r.instance_id,
-            kind: r.kind,
+            kind: r.kind.as_str().to_string(),
             external_id: r.external_id,
             waba_id: r.waba_id,
             name: r.name,
-            send_state: r.send_state,
+            send_state: r.send_state.as_str().to_string(),
             send_reason: r.send_reason,
             send_paused_until: r.send_paused_until.map(crate::ms_to_rfc3339),
             quality_event: r.quality_event,

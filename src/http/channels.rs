@@ -119,7 +119,7 @@ async fn own_channel(
         .await
         .map_err(|e| ApiError::store("read channel", e))?
         .ok_or_else(not_found)?;
-    if row.status == "disconnected" && !include_disconnected {
+    if row.status == crate::channels::Connection::Disconnected && !include_disconnected {
         return Err(not_found());
     }
     Ok(row)
@@ -309,7 +309,7 @@ impl ChannelsApi {
         contact: Path<String>,
     ) -> Result<Json<ContactWindow>, ApiError> {
         let channel = own_channel(&state, &id, &auth.0, false).await?;
-        let key = if channel.kind == "whatsapp" {
+        let key = if channel.kind == crate::channels::ChannelKind::Whatsapp {
             let digits: String = contact.trim_start_matches('+').to_string();
             if digits.bytes().all(|b| b.is_ascii_digit()) {
                 digits
@@ -331,7 +331,7 @@ impl ChannelsApi {
             last_inbound_at: last.map(crate::ms_to_rfc3339),
             window_open: last.is_some_and(|at| now - at < WINDOW_MS),
             window_expires_at: last.map(|at| crate::ms_to_rfc3339(at + WINDOW_MS)),
-            human_agent_expires_at: (channel.kind != "whatsapp")
+            human_agent_expires_at: (channel.kind != crate::channels::ChannelKind::Whatsapp)
                 .then(|| last.map(|at| crate::ms_to_rfc3339(at + HUMAN_AGENT_WINDOW_MS)))
                 .flatten(),
         }))
@@ -361,7 +361,7 @@ impl ChannelsApi {
                 "must be a Meta media id (digits only)",
             ));
         }
-        if channel.kind != "whatsapp" {
+        if channel.kind != crate::channels::ChannelKind::Whatsapp {
             return Err(ApiError::unprocessable(
                 codes::VALIDATION_FAILED,
                 Some("media_id"),
@@ -416,7 +416,7 @@ impl ChannelsApi {
         body: Binary<Vec<u8>>,
     ) -> Result<Json<UploadedMedia>, ApiError> {
         let channel = own_channel(&state, &id, &auth.0, false).await?;
-        if channel.kind != "whatsapp" {
+        if channel.kind != crate::channels::ChannelKind::Whatsapp {
             return Err(ApiError::unprocessable(
                 codes::VALIDATION_FAILED,
                 None,

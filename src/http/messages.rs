@@ -371,14 +371,14 @@ impl MessagesApi {
             return Err(channel_not_found());
         }
         let channel = state.channel_of(&req.channel_id, &instance_id).await?;
-        if channel.status == "disconnected" {
+        if channel.status == crate::channels::Connection::Disconnected {
             return Err(channel_not_found());
         }
-        if channel.status != "active" || channel.send_state != crate::store::send_state::SENDING {
-            let state = crate::store::channel_summary(&channel.status, &channel.send_state);
+        if !crate::channels::can_send(channel.status, channel.send_state) {
+            let state = crate::channels::summary(channel.status, channel.send_state);
             let until = channel
                 .send_paused_until
-                .filter(|_| channel.send_state == crate::store::send_state::PAUSED)
+                .filter(|_| channel.send_state == crate::channels::SendState::Paused)
                 .map(|t| format!(" Sends resume at {}.", crate::ms_to_rfc3339(t)))
                 .unwrap_or_default();
             return Err(ApiError::conflict(
@@ -388,9 +388,7 @@ impl MessagesApi {
                 ),
             ));
         }
-        let kind = ChannelKind::parse(&channel.kind).ok_or_else(|| {
-            ApiError::internal("channel kind", "unknown channel kind in the database")
-        })?;
+        let kind = channel.kind;
         let id = crate::ids::new_id(crate::ids::MESSAGE);
         let rendered = model::render(kind, &req, &id)
             .map_err(|v| ApiError::rule(&v.field, v.rule, v.message))?;

@@ -100,7 +100,7 @@ impl AppState {
         actor: &str,
     ) -> Result<(), errors::ApiError> {
         if let Ok(Some(row)) = self.store.get_channel(id, instance_id).await
-            && row.status != "disconnected"
+            && row.status != crate::channels::Connection::Disconnected
         {
             self.unsubscribe(id).await;
         }

@@ -1,5 +1,6 @@
 //! Instances (tenants) and their channels.
 
+use crate::channels::{ChannelKind, Connection, SendState};
 use sqlx::Row;
 
 use super::{Result, Store};
@@ -29,22 +30,25 @@ impl InstanceRow {
 pub struct ChannelRow {
     pub id: String,
     pub instance_id: String,
-    pub kind: String,
+    #[sqlx(try_from = "String")]
+    pub kind: ChannelKind,
     pub external_id: String,
     pub waba_id: Option<String>,
     pub name: Option<String>,
     pub token_enc: Option<String>,
     /// The connection: `active`, `pending` (WhatsApp registration waiting) or `disconnected`.
     /// Inbound relay depends on this alone.
-    pub status: String,
+    #[sqlx(try_from = "String")]
+    pub status: Connection,
     /// Why the channel is pending or disconnected.
     pub status_reason: Option<String>,
     /// Send rate in messages/s; None = the kind's default.
     pub rate_limit: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
-    /// The sending: `sending`, `paused` or `token_invalid` ([`crate::store::send_state`]).
-    pub send_state: String,
+    /// The sending: `sending`, `paused` or `token_invalid`.
+    #[sqlx(try_from = "String")]
+    pub send_state: SendState,
     /// Why sends are paused or the token is invalid.
     pub send_reason: Option<String>,
     /// When paused sends resume (unix ms).
@@ -256,12 +260,12 @@ impl Store {
         )
         .bind(&row.id)
         .bind(&row.instance_id)
-        .bind(&row.kind)
+        .bind(row.kind.as_str())
         .bind(&row.external_id)
         .bind(&row.waba_id)
         .bind(&row.name)
         .bind(&row.token_enc)
-        .bind(&row.status)
+        .bind(row.status.as_str())
         .bind(row.created_at)
         .bind(row.updated_at)
         .bind(&row.login)

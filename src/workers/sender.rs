@@ -35,9 +35,7 @@ use crate::meta::login::InstagramLogin;
 use crate::metrics::Metrics;
 use crate::shutdown::CancellationToken;
 use crate::store::writer::Writer;
-use crate::store::{
-    ChannelChange, ChannelRow, ClaimedSend, MessageSignal, SendChange, Store, send_state,
-};
+use crate::store::{ChannelChange, ChannelRow, ClaimedSend, MessageSignal, SendChange, Store};
 
 /// A channel's send lease, in milliseconds (renewed at every claim while work remains).
 const CHANNEL_LEASE_MS: i64 = 10_000;
@@ -168,7 +166,7 @@ impl Senders {
         token: &str,
     ) -> (&'a GraphClient, &'a str) {
         let inner = &self.inner;
-        if channel.kind != "instagram" {
+        if channel.kind != crate::channels::ChannelKind::Instagram {
             return (&inner.graph, channel.external_id.as_str());
         }
         match InstagramLogin::of_channel(channel.login.as_deref(), token) {
@@ -330,7 +328,7 @@ impl Senders {
         c.rate_limit
             .and_then(|r| u32::try_from(r).ok())
             .filter(|r| *r > 0)
-            .unwrap_or(if c.kind == "whatsapp" {
+            .unwrap_or(if c.kind == crate::channels::ChannelKind::Whatsapp {
                 self.inner.cfg.whatsapp_rate
             } else {
                 self.inner.cfg.messenger_rate
@@ -369,13 +367,15 @@ impl Senders {
                     continue;
                 }
             };
-            if channel.status == "disconnected" {
+            if channel.status == crate::channels::Connection::Disconnected {
                 // A send accepted while the channel was being disconnected (the two commits
                 // raced): it can never go out; fail it like the disconnect did the others.
                 self.fail_orphans(channel_id).await;
                 break;
             }
-            if channel.status != "active" || channel.send_state != send_state::SENDING {
+            if channel.status != crate::channels::Connection::Active
+                || channel.send_state != crate::channels::SendState::Sending
+            {
                 // Held: queued sends wait until the number is registered, the pause ends or a
                 // new token is stored (each wakes the sender). Inbound relay is not affected.
                 break;
@@ -617,7 +617,7 @@ impl Senders {
         }
         let mut signals = Vec::with_capacity(due.len());
         for (id, _ty, expects_id, attempts) in due {
-            let resend = inner.cfg.ambiguous_policy.for_kind(&channel.kind)
+            let resend = inner.cfg.ambiguous_policy.for_kind(channel.kind.as_str())
                 == AmbiguousPolicy::Retry
                 || expects_id == 0;
             let signal = if resend && attempts >= i64::from(inner.cfg.max_attempts) {
@@ -914,8 +914,8 @@ pub fn decide(
             if msg.expects_message_id == 0 {
                 // Read receipts, typing indicators and reactions: repeating one is harmless.
                 (retry(None, None, max), None)
-            } else if channel.kind == "whatsapp"
-                || cfg.ambiguous_policy.for_kind(&channel.kind) == AmbiguousPolicy::Retry
+            } else if channel.kind == crate::channels::ChannelKind::Whatsapp
+                || cfg.ambiguous_policy.for_kind(channel.kind.as_str()) == AmbiguousPolicy::Retry
             {
                 // WhatsApp: Meta's status echo may settle it. Instagram/Messenger only when
                 // the operator asked for `retry` there: resent after the window.
