@@ -38,6 +38,11 @@ pub struct ReceiverState {
     status: AtomicU16,
     delay_ms: AtomicU64,
     rejected: AtomicU64,
+    /// Requests that arrived (counted on arrival, before any delay), being answered now, and
+    /// the most ever answered at once.
+    arrivals: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
     print: bool,
 }
 
@@ -78,6 +83,19 @@ impl ReceiverState {
             .collect::<HashSet<_>>()
             .len()
     }
+    /// Requests that arrived so far, counted on arrival (before the delay set by
+    /// [`ReceiverState::set_delay`] and before they are recorded in [`ReceiverState::received`]).
+    pub fn arrivals(&self) -> u64 {
+        self.arrivals.load(Ordering::SeqCst)
+    }
+    /// Requests arrived and not yet answered.
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+    /// The most requests ever in flight at once.
+    pub fn max_in_flight(&self) -> u64 {
+        self.max_in_flight.load(Ordering::SeqCst)
+    }
     /// Requests refused because their JWT did not verify.
     pub fn rejected_jwt(&self) -> u64 {
         self.rejected.load(Ordering::SeqCst)
@@ -117,6 +135,28 @@ fn verify(state: &ReceiverState, req: &Request) -> Option<String> {
 async fn receive(state: Data<&Arc<ReceiverState>>, req: &Request, body: poem::Body) -> Response {
     let arrived = std::time::Instant::now();
     let state = *state;
+    state.arrivals.fetch_add(1, Ordering::SeqCst);
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    // Also when the caller gives up and the request is dropped mid-delay.
+    let _in_flight = InFlight(&state.in_flight);
+    answer(state, req, body, arrived).await
+}
+
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn answer(
+    state: &ReceiverState,
+    req: &Request,
+    body: poem::Body,
+    arrived: std::time::Instant,
+) -> Response {
     let Some(instance_id) = verify(state, req) else {
         state.rejected.fetch_add(1, Ordering::SeqCst);
         return Response::builder()

@@ -250,7 +250,14 @@ async fn slow_instance_backlog_does_not_starve_another_instance(db: Db) {
         12,
     ));
     assert_eq!(app.post_webhook(&b).await, 200);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let s = &slow_receiver.state;
+    // Its two slots are taken (counted on arrival, before the 2 s answer).
+    wait_until(
+        Duration::from_secs(10),
+        "the slow instance busy",
+        || async { s.in_flight() == 2 },
+    )
+    .await;
     // The fast instance's event arrives while the slow one holds its two slots.
     app.fixture_tenant().await;
     assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
@@ -262,9 +269,21 @@ async fn slow_instance_backlog_does_not_starve_another_instance(db: Db) {
         || async { r.accepted().len() == 1 },
     )
     .await;
-    assert!(
-        slow_receiver.state.received().len() <= 2,
-        "the slow instance never exceeds its share"
+    // Meanwhile the slow instance never had more than its share (2) of requests at once.
+    assert_eq!(
+        s.max_in_flight(),
+        2,
+        "the slow instance's concurrent requests"
+    );
+    // Later it is served too, never more than two at a time.
+    wait_until(Duration::from_secs(60), "the slow backlog", || async {
+        s.unique_accepted() == 12
+    })
+    .await;
+    assert_eq!(
+        s.max_in_flight(),
+        2,
+        "the slow instance's concurrent requests"
     );
     app.stop().await;
 }

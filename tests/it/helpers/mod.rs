@@ -1,4 +1,6 @@
-//! `spawn_app()` and friends.
+//! `spawn_app()` and friends: the service in-process on a fresh database ([`TestApp`]); the
+//! real binary as a child process and a load balancer ([`replica`]); checks on what Meta sees
+//! of a channel's sends and seeded randomness ([`rate`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +12,12 @@ use metabridge::http::AppState;
 use metabridge::shutdown::CancellationToken;
 use metabridge::sim::receiver::{self, Receiver};
 use serde_json::{Value, json};
+
+pub mod rate;
+pub mod replica;
+
+pub use rate::*;
+pub use replica::*;
 
 pub const APP_SECRET: &str = "test-app-secret";
 pub const ADMIN: &str = "test-admin-token-0123456789";
