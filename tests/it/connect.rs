@@ -29,6 +29,7 @@ both_backends!(
     dropped_subscription_is_restored_and_reported,
     p15_deauthorize_and_data_deletion_callbacks,
     p15_meta_callbacks_refuse_old_requests_and_answer_a_replay_without_running_it_again,
+    p15_a_signed_request_made_by_metas_documented_algorithm_elsewhere_is_accepted,
     lead_is_delivered_once_with_field_data_after_a_failed_fetch,
     p13_disconnect_removes_the_webhook_subscription,
     p14_export_and_p17_audit_log,
@@ -1320,6 +1321,49 @@ async fn p15_deauthorize_and_data_deletion_callbacks(db: Db) {
         )
         .await;
     assert_eq!(audit["items"].as_array().map(Vec::len), Some(1), "{audit}");
+    env.app.stop().await;
+}
+
+/// Meta's documented `signed_request` ("Parsing the Signed Request": the base64url HMAC-SHA256,
+/// under the app secret, of the base64url JSON payload, then `.`, then that payload; no
+/// padding), built outside this code base by Python's `hmac` and `base64`:
+///
+/// ```text
+/// python3 -c 'import hmac, hashlib, base64
+/// enc = base64.urlsafe_b64encode(b"{\"algorithm\":\"HMAC-SHA256\",\"issued_at\":1764633600,\"user_id\":\"122100000000000001\"}").rstrip(b"=")
+/// sig = base64.urlsafe_b64encode(hmac.new(b"test-app-secret", enc, hashlib.sha256).digest()).rstrip(b"=")
+/// print((sig + b"." + enc).decode())'
+/// ```
+const META_SIGNED_REQUEST_KAT: &str = "kVS5VJLEOfYF7IjlpbIuRLZeD4ew32eyeUc-YQ5DOYU.eyJhbGdvcml0aG0iOiJITUFDLVNIQTI1NiIsImlzc3VlZF9hdCI6MTc2NDYzMzYwMCwidXNlcl9pZCI6IjEyMjEwMDAwMDAwMDAwMDAwMSJ9";
+
+/// The bridge accepts a `signed_request` it did not sign itself (a known-answer vector from an
+/// independent implementation of Meta's algorithm), and refuses it with one character of the
+/// signature changed.
+async fn p15_a_signed_request_made_by_metas_documented_algorithm_elsewhere_is_accepted(db: Db) {
+    assert_eq!(APP_SECRET, "test-app-secret", "the vector's secret");
+    // The vector was issued on 2025-12-02: accept requests up to ~100 years old.
+    let env = connect_env(db, |c| {
+        c.signed_request_max_age = Duration::from_secs(100 * 365 * 86_400);
+    })
+    .await;
+    let page = env.connect_messenger(PAGE1).await;
+    let (sig, payload) = META_SIGNED_REQUEST_KAT.split_once('.').expect("two parts");
+    let flipped = if sig.starts_with('k') { "j" } else { "k" };
+    let bad = format!("{flipped}{}.{payload}", &sig[1..]);
+    let (status, v) = post_signed_request(&env.app, "/meta/data-deletion", &bad).await;
+    assert_eq!(status, 400, "{v}");
+    assert!(
+        env.token_enc(&page).await.is_some(),
+        "a bad signature deletes nothing"
+    );
+    let (status, v) =
+        post_signed_request(&env.app, "/meta/data-deletion", META_SIGNED_REQUEST_KAT).await;
+    assert_eq!(status, 200, "{v}");
+    assert!(v["confirmation_code"].as_str().is_some(), "{v}");
+    assert!(
+        env.token_enc(&page).await.is_none(),
+        "the person's channel token is deleted"
+    );
     env.app.stop().await;
 }
 

@@ -17,7 +17,7 @@ use rand::rngs::StdRng;
 /// that keeps to `rate` per second needs `J <= 0`; `rate + 1` sends within 900 ms need
 /// `J = 100 ms`; a second sender adding `rate` sends within a second needs `J` of about a
 /// second, and a sender above the rate for long needs a `J` that grows with its duration.
-/// Returns `J` in seconds (negative when there is room to spare) and the pair needing it.
+/// Returns `J` in seconds (0 for a conforming series) and the pair needing it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct JitterNeeded {
     pub secs: f64,
