@@ -285,8 +285,21 @@ async fn wait_delivered(receiver: &ReceiverState, posts: &[Post]) {
         },
     )
     .await;
-    // Room for a duplicate to show up if one were coming.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Room for a duplicate to show up if one were coming: none may, up to the deadline.
+    holds_for(
+        Duration::from_millis(500),
+        "no webhook delivered twice",
+        || async {
+            let mut seen = HashSet::new();
+            receiver
+                .accepted()
+                .iter()
+                .filter_map(|r| r.body["raw"]["id"].as_str())
+                .filter(|id| id.starts_with("wamid.SIM"))
+                .all(|id| seen.insert(id.to_string()))
+        },
+    )
+    .await;
 }
 
 async fn readyz(http: &reqwest::Client, base: &str) -> u16 {
@@ -919,7 +932,21 @@ async fn postgres_restart_mid_run_answers_503_then_recovers_and_loses_nothing() 
             "Meta's id is recorded: {m}"
         );
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let per_message = || {
+        let mut m: HashMap<String, usize> = HashMap::new();
+        for r in sim.sends() {
+            if let Some(id) = r.body["biz_opaque_callback_data"].as_str() {
+                *m.entry(id.to_string()).or_default() += 1;
+            }
+        }
+        m
+    };
+    holds_for(
+        Duration::from_millis(500),
+        "no queued message sent twice",
+        || async { per_message().values().all(|n| *n == 1) },
+    )
+    .await;
     let mut per_message: HashMap<String, usize> = HashMap::new();
     for r in sim.sends() {
         if let Some(id) = r.body["biz_opaque_callback_data"].as_str() {

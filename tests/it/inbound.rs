@@ -62,12 +62,18 @@ async fn same_webhook_three_times_is_delivered_once(db: Db) {
         assert_eq!(app.post_webhook(&fixture("wa-image.json")).await, 200);
     }
     let r = &app.receiver.state;
-    wait_until(Duration::from_secs(10), "delivery", || async {
-        r.accepted().len() == 1
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(r.received().len(), 1, "exactly one delivery");
+    // A later message of the same conversation is delivered after any duplicate would be.
+    let sentinel = app.deliver_sentinel().await;
+    let wamids: Vec<String> = r
+        .received()
+        .iter()
+        .map(|e| e.body["raw"]["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        wamids,
+        ["wamid.HBgLMTU1NTAwMDEyMzRJTUcwMDE=", sentinel.as_str()],
+        "exactly one delivery of the image, then the sentinel"
+    );
     assert_eq!(app.metric("metabridge_events_duplicate_total").await, 2.0);
     app.stop().await;
 }
@@ -94,13 +100,18 @@ async fn duplicate_storm_of_concurrent_requests_yields_one_event(db: Db) {
         assert_eq!(t.await.expect("join").expect("send"), 200);
     }
     let r = &app.receiver.state;
-    wait_until(Duration::from_secs(10), "delivery", || async {
-        r.accepted().len() == 1
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(r.received().len(), 1);
-    assert_eq!(app.count("SELECT COUNT(*) FROM events").await, 1);
+    let sentinel = app.deliver_sentinel().await;
+    let wamids: Vec<String> = r
+        .received()
+        .iter()
+        .map(|e| e.body["raw"]["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(
+        wamids,
+        ["wamid.HBgLMTU1NTAwMDEyMzRSRUEwMDE=", sentinel.as_str()],
+        "exactly one delivery of the reaction, then the sentinel"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM events").await, 2);
     app.stop().await;
 }
 
@@ -238,8 +249,10 @@ async fn unroutable_events_are_recorded_and_counted_not_delivered(db: Db) {
         1
     );
     assert_eq!(app.metric("metabridge_events_unroutable_total").await, 1.0);
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(app.receiver.state.received().is_empty());
+    holds_for(Duration::from_millis(500), "nothing delivered", || async {
+        app.receiver.state.received().is_empty()
+    })
+    .await;
     let (s, v) = app
         .admin(
             reqwest::Method::GET,

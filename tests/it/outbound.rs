@@ -685,19 +685,31 @@ async fn queued_sends_survive_a_restart_and_are_sent_once(db: Db) {
         instance_id: tenant.instance_id.clone(),
         secret,
     };
-    wait_until(Duration::from_secs(15), "five sends", || async {
-        sim.sends().len() >= 5
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(sim.sends().len(), 5);
-    for id in ids {
-        let (s, m) = app
-            .v1(&t, reqwest::Method::GET, &format!("/v1/messages/{id}"))
-            .await;
+    // Each message is sent: Meta accepted it (its status moved past `sent`) under the wamid
+    // the simulator handed out for that message's one Graph call.
+    for id in &ids {
+        let path = format!("/v1/messages/{id}");
+        wait_until(Duration::from_secs(15), "the message sent", || async {
+            let (_, m) = app.v1(&t, reqwest::Method::GET, &path).await;
+            ["sent", "delivered", "read"].contains(&m["status"].as_str().unwrap_or_default())
+        })
+        .await;
+        let calls: Vec<_> = sim
+            .sends()
+            .into_iter()
+            .filter(|r| r.body["biz_opaque_callback_data"] == id.as_str())
+            .collect();
+        assert_eq!(calls.len(), 1, "{id}: one Graph call");
+        let (s, m) = app.v1(&t, reqwest::Method::GET, &path).await;
         assert_eq!(s, 200);
-        assert_ne!(m["status"], "queued", "{m}");
+        assert_eq!(m["meta_message_id"], json!(calls[0].message_id), "{m}");
     }
+    holds_for(
+        Duration::from_millis(500),
+        "no further Graph call",
+        || async { sim.sends().len() == 5 },
+    )
+    .await;
     app.stop().await;
 }
 
