@@ -384,20 +384,37 @@ async fn check_invariants(
         let mut sorted = times.clone();
         sorted.sort();
         eprintln!(
-            "{what}: {phone}: {} sends; jitter needed to conform {:.0} ms (allowed {} ms); at most {} within 1 s",
+            "{what}: {phone}: {} sends; jitter needed to conform {:.0} ms (allowed {} ms); at most {} within 1 s, {} within 900 ms",
             times.len(),
             need.secs * 1000.0,
             JITTER.as_millis(),
             max_in_window(&times, Duration::from_secs(1)),
+            max_in_window(&times, Duration::from_millis(900)),
         );
+        // The arrivals around the worst stretch, in ms from its first: evidence of what
+        // happened (jitter shows as a gap, then a bunch; a second sender as steady spacing at
+        // twice the rate).
+        let first = sorted[need.from];
+        let offsets: Vec<i128> = sorted
+            [need.from.saturating_sub(5)..(need.to + 6).min(sorted.len())]
+            .iter()
+            .map(|t| {
+                if *t >= first {
+                    t.duration_since(first).as_millis() as i128
+                } else {
+                    -(first.duration_since(*t).as_millis() as i128)
+                }
+            })
+            .collect();
+        if need.secs > 0.1 {
+            eprintln!("{what}: {phone}: arrivals around the worst stretch (ms): {offsets:?}");
+        }
         assert!(
             need.secs <= JITTER.as_secs_f64(),
-            "{what}: {phone} sent above {RATE}/s: {} sends within {:.3} s, {:.1} s after its first send (conforming would need arrivals {:.0} ms late; allowed {} ms)",
+            "{what}: {phone} sent above {RATE}/s: {} sends within {:.3} s, {:.1} s after its first send (conforming would need arrivals {:.0} ms late; allowed {} ms); arrivals (ms): {offsets:?}",
             need.to - need.from + 1,
-            sorted[need.to]
-                .duration_since(sorted[need.from])
-                .as_secs_f64(),
-            sorted[need.from].duration_since(sorted[0]).as_secs_f64(),
+            sorted[need.to].duration_since(first).as_secs_f64(),
+            first.duration_since(sorted[0]).as_secs_f64(),
             need.secs * 1000.0,
             JITTER.as_millis(),
         );
