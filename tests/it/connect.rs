@@ -1319,6 +1319,43 @@ async fn p15_deauthorize_and_data_deletion_callbacks(db: Db) {
     // Deauthorize: 200 even when nothing is left to remove.
     let (status, _) = post_signed_request(&env.app, "/meta/deauthorize", &good).await;
     assert_eq!(status, 200);
+    // The person connects the Page again, then removes the app: the channel is disconnected,
+    // its token deleted, Meta's webhook subscription for the Page removed, the instance told.
+    // (A new request: the same one again would be answered as a replay, without effect.)
+    let again = env.connect_messenger(PAGE1).await;
+    assert!(env.sim.subscriptions().contains_key(PAGE1));
+    let mut removal = payload.clone();
+    removal["issued_at"] = json!(payload["issued_at"].as_i64().expect("issued_at") + 1);
+    let removal = sign_request(&removal, APP_SECRET);
+    let (status, _) = post_signed_request(&env.app, "/meta/deauthorize", &removal).await;
+    assert_eq!(status, 200);
+    let (_, ch) = env
+        .app
+        .v1(&env.tenant, Method::GET, &format!("/v1/channels/{again}"))
+        .await;
+    assert_eq!(ch["status"], "disconnected", "{ch}");
+    assert!(
+        env.token_enc(&again).await.is_none(),
+        "the token is deleted"
+    );
+    assert!(
+        !env.sim.subscriptions().contains_key(PAGE1),
+        "the Page's subscription is removed: {:?}",
+        env.sim.subscriptions()
+    );
+    env.wait_event("channel.disconnected", 2).await;
+    let (_, audit) = env
+        .app
+        .admin(
+            Method::GET,
+            "/admin/v1/audit?action=user.deauthorized_by_callback",
+            None,
+        )
+        .await;
+    assert!(
+        audit["items"].as_array().is_some_and(|a| !a.is_empty()),
+        "{audit}"
+    );
     let (_, audit) = env
         .app
         .admin(

@@ -875,8 +875,17 @@ async fn media_is_streamed_down_and_uploaded(db: Db) {
         .expect("upload");
     assert_eq!(r.status().as_u16(), 200);
     let v: Value = r.json().await.expect("json");
-    assert!(v["media_id"].as_str().is_some_and(|s| !s.is_empty()), "{v}");
-    assert_eq!(o.sim.uploaded().len(), 1);
+    // Meta got the file (its type and every byte) and the id Meta gave it is the one answered.
+    let uploaded = o.sim.uploaded();
+    assert_eq!(
+        uploaded,
+        [(
+            v["media_id"].as_str().expect("media_id").to_string(),
+            "image/png".to_string(),
+            1000
+        )],
+        "{v}"
+    );
     let r = o
         .app
         .http
