@@ -36,6 +36,8 @@ pub struct ReceiverState {
     secrets: RwLock<HashMap<String, String>>,
     events: Mutex<Vec<Received>>,
     status: AtomicU16,
+    /// Requests whose body contains the string are answered with the status instead.
+    status_where: RwLock<Option<(String, u16)>>,
     delay_ms: AtomicU64,
     rejected: AtomicU64,
     /// Requests that arrived (counted on arrival, before any delay), being answered now, and
@@ -56,6 +58,13 @@ impl ReceiverState {
     /// Status to answer from now on (200 by default).
     pub fn set_status(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
+    }
+    /// Requests whose body contains `needle` are answered `status` from now on (one
+    /// conversation failing while the others are served); `None` stops it.
+    pub fn set_status_where(&self, rule: Option<(&str, u16)>) {
+        if let Ok(mut r) = self.status_where.write() {
+            *r = rule.map(|(n, s)| (n.to_string(), s));
+        }
     }
     /// Delay before answering.
     pub fn set_delay(&self, delay: Duration) {
@@ -177,9 +186,16 @@ async fn answer(
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    let status = match state.status.load(Ordering::SeqCst) {
-        0 => 200,
-        s => s,
+    let by_body = state.status_where.read().ok().and_then(|r| {
+        r.as_ref().and_then(|(needle, s)| {
+            (!needle.is_empty() && String::from_utf8_lossy(&bytes).contains(needle.as_str()))
+                .then_some(*s)
+        })
+    });
+    let status = match (by_body, state.status.load(Ordering::SeqCst)) {
+        (Some(s), _) => s,
+        (None, 0) => 200,
+        (None, s) => s,
     };
     let attempt = req
         .headers()
