@@ -530,6 +530,21 @@ fn addr(app: &TestApp) -> String {
     app.url.trim_start_matches("http://").to_string()
 }
 
+/// Slack of the slow-client bounds. Lower: the client's clock starts when `connect` returns,
+/// the server's may have started a little before (accept); 100 ms covers it, so "never cut
+/// off before the timeout" holds. Upper: how late the server's cut may be observed on a loaded
+/// 2-core machine (debug build, the whole suite in parallel: timer wake-ups and the client's
+/// reads are delayed by scheduling); 4 s. A server that never cuts is caught by the 10 s
+/// limit of `trickle` / `read_until_closed`.
+const CLOCK_SKEW: Duration = Duration::from_millis(100);
+const LOADED_MARGIN: Duration = Duration::from_secs(4);
+
+/// The peer has not closed `s` (no EOF, no error, nothing to read right now).
+fn still_open(s: &TcpStream) -> bool {
+    let mut buf = [0u8; 1];
+    matches!(s.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
 async fn slow_headers_are_cut_off_after_the_header_timeout(db: Db) {
     let header = Duration::from_millis(1_000);
     let app = spawn_app_with(db, |c| c.http_timeouts.header = header).await;
@@ -547,7 +562,7 @@ async fn slow_headers_are_cut_off_after_the_header_timeout(db: Db) {
     let closed = closed.expect("the server closed the slow client");
     eprintln!("slow head: closed after {closed:?}");
     assert!(
-        closed >= Duration::from_millis(900) && closed < Duration::from_secs(3),
+        closed >= header - CLOCK_SKEW && closed < header + LOADED_MARGIN,
         "closed after {closed:?}"
     );
     assert!(
@@ -560,7 +575,7 @@ async fn slow_headers_are_cut_off_after_the_header_timeout(db: Db) {
     let closed = closed.expect("the server closed the silent client");
     eprintln!("silent: closed after {closed:?}");
     assert!(
-        closed >= Duration::from_millis(900) && closed < Duration::from_secs(3),
+        closed >= header - CLOCK_SKEW && closed < header + LOADED_MARGIN,
         "{closed:?}"
     );
     // 3. A keep-alive connection whose second request head trickles: the same.
@@ -580,9 +595,9 @@ async fn slow_headers_are_cut_off_after_the_header_timeout(db: Db) {
     .await;
     let closed = closed.expect("the server closed the slow keep-alive client");
     eprintln!("slow keep-alive head: closed after {closed:?}");
-    assert!(closed < Duration::from_secs(3), "{closed:?}");
-    // Meanwhile and afterwards the service answers at once.
-    let started = Instant::now();
+    assert!(closed < header + LOADED_MARGIN, "{closed:?}");
+    // Afterwards the service answers (that it answers while idle clients hold connections is
+    // `thousands_of_idle_connections…`, checked without a clock).
     let r = app
         .http
         .get(format!("{}/healthz", app.url))
@@ -590,7 +605,6 @@ async fn slow_headers_are_cut_off_after_the_header_timeout(db: Db) {
         .await
         .expect("healthz");
     assert_eq!(r.status().as_u16(), 200);
-    assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(stored(&app).await, before, "nothing stored");
     app.stop().await;
 }
@@ -655,7 +669,8 @@ async fn slow_bodies_get_408_after_the_body_timeout_and_store_nothing(db: Db) {
             "{what}: {answer:?}"
         );
         assert!(
-            started.elapsed() >= Duration::from_millis(900) && closed < Duration::from_secs(4),
+            started.elapsed() >= Duration::from_millis(1_000) - CLOCK_SKEW
+                && closed < Duration::from_millis(1_000) + LOADED_MARGIN,
             "{what}: answered after {closed:?}"
         );
     }
@@ -668,7 +683,9 @@ async fn slow_bodies_get_408_after_the_body_timeout_and_store_nothing(db: Db) {
 
 async fn thousands_of_idle_connections_neither_block_service_nor_stay_open(db: Db) {
     const IDLE: usize = 2_000;
-    let header = Duration::from_secs(4);
+    // Long enough that opening the connections and the checks finish well inside it on a
+    // loaded machine (opening took under 1 s here); whether they did is checked, not timed.
+    let header = Duration::from_secs(10);
     let app = spawn_app_with(db, |c| c.http_timeouts.header = header).await;
     let (t, _) = wa_tenant(&app).await;
     let target = addr(&app);
@@ -702,29 +719,29 @@ async fn thousands_of_idle_connections_neither_block_service_nor_stay_open(db: D
     let (s, _) = app.v1(&t, reqwest::Method::GET, "/v1/channels").await;
     assert_eq!(s, 200);
     let v1_took = started.elapsed();
-    assert!(
-        slowest < Duration::from_secs(1)
-            && webhook_took < Duration::from_secs(2)
-            && v1_took < Duration::from_secs(1),
-        "healthz {slowest:?}, webhook {webhook_took:?}, /v1 {v1_took:?}"
-    );
-    // The idle ones were still open while the service answered…
-    assert!(
-        opened.elapsed() < header,
-        "the checks ran within the idle window"
+    // The idle ones were all still open while the service answered: it did not need them
+    // gone to serve (counted, not timed).
+    let open_now = idle.iter().filter(|s| still_open(s)).count();
+    assert_eq!(
+        open_now, IDLE,
+        "idle connections still open after the checks (healthz {slowest:?}, webhook {webhook_took:?}, /v1 {v1_took:?})"
     );
     // …and all are closed by the server after the header timeout.
+    let reading = Instant::now();
     let closed: Vec<Option<Duration>> = futures_util::stream::iter(idle.iter_mut())
-        .map(|s| async move { read_until_closed(s, Duration::from_secs(15)).await.1 })
+        .map(|s| async move { read_until_closed(s, header + LOADED_MARGIN * 2).await.1 })
         .buffer_unordered(IDLE)
         .collect()
         .await;
     let open_left = closed.iter().filter(|c| c.is_none()).count();
     assert_eq!(open_left, 0, "connections the server never closed");
     let all_closed = opened.elapsed();
+    // None before its header timeout (each was opened after `opened`).
+    let first_closed =
+        (reading - opened) + closed.iter().flatten().min().copied().unwrap_or_default();
     assert!(
-        all_closed < header + Duration::from_secs(5),
-        "{all_closed:?}"
+        first_closed >= header - CLOCK_SKEW,
+        "an idle connection closed after {first_closed:?}, before the header timeout"
     );
     eprintln!(
         "{IDLE} idle connections opened in {open_took:?}; healthz ≤ {slowest:?}, webhook {webhook_took:?}, /v1 {v1_took:?}; all closed {all_closed:?} after opening"

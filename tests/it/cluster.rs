@@ -24,8 +24,12 @@ const TOKEN: &str = "EAAG-cluster-token";
 /// The channels' send rate (messages per second), low enough that the load exceeds it.
 const RATE: u32 = 10;
 /// How late a send may arrive at Meta after its start in the rate check of
-/// [`check_invariants`]. Measured (debug build, 2 cores): TODO.
-const JITTER: Duration = Duration::from_millis(400);
+/// [`check_invariants`]. Measured on this 2-core machine (debug build; 40 series of the
+/// twenty-kill test, both backends, alone or next to other test binaries and a build): 0 ms in
+/// most, up to 58 ms usually, 296 ms once under the heaviest load (13 arrivals within one
+/// second; the 900 ms window this replaced failed there, as in CI). 500 ms leaves room above
+/// that and still fails a second sender or a burst (see the check).
+const JITTER: Duration = Duration::from_millis(500);
 /// Conversations (WhatsApp users) writing to each number.
 const CONVERSATIONS: u64 = 6;
 
@@ -376,9 +380,9 @@ async fn check_invariants(
     // connection pools) varies by far more than those 20 ms. So the check allows each arrival
     // to be up to JITTER late: for every i <= j of the sorted arrivals,
     //   count(i..=j) <= RATE × (⌊(t_j − t_i + JITTER) / 1 s⌋ + 1)
-    // (see `jitter_needed`). With JITTER = 400 ms that is at most RATE sends within any 600 ms,
-    // 2 × RATE within 1.6 s, …: a second sender for the channel, a handover burst or a rate
-    // above the limit for more than a few seconds still fails it.
+    // (see `jitter_needed`). With JITTER = 500 ms that is at most RATE sends within any 500 ms,
+    // 2 × RATE within 1.5 s, …: a second sender for the channel for half a second, a handover
+    // burst, or a rate 10 % above the limit for 5 s (50 % for 1 s) fails it.
     for (phone, times) in sim.send_times() {
         let need = jitter_needed(&times, RATE);
         let mut sorted = times.clone();
