@@ -1177,12 +1177,12 @@ async fn p09_p03_token_health_refreshes_and_deletes_dead_tokens(db: Db) {
         &ig,
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(
-        env.events("channel.token_expiring").len(),
-        1,
-        "warned once per expiry"
-    );
+    holds_for(
+        Duration::from_millis(600),
+        "warned once per expiry",
+        || async { env.events("channel.token_expiring").len() == 1 },
+    )
+    .await;
     let old_enc = env.token_enc(&ig).await.expect("token");
     let old = env.app.state.vault.decrypt(&old_enc).expect("decrypt");
     // The token is two days old and has five days left: it is refreshed and re-encrypted.

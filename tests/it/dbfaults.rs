@@ -1014,8 +1014,20 @@ async fn graph_dropping_connections_is_retried_within_limits_and_sent_once(db: D
     let second = v["id"].as_str().expect("id").to_string();
     let m = o.wait_status(&second, "failed").await;
     assert_eq!(m["error"]["code"], "unknown_outcome", "{m}");
-    // Room for a call past the limit to show up if one were coming.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Room for a call past the limit to show up if one were coming: none may, to the deadline.
+    let calls_for = |id: &str| {
+        o.sim
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/messages") && r.body["biz_opaque_callback_data"] == id)
+            .count()
+    };
+    holds_for(
+        Duration::from_millis(1500),
+        "no Graph call past max_attempts",
+        || async { calls_for(&second) <= 4 },
+    )
+    .await;
     o.sim.clear_faults();
     let calls = o
         .sim

@@ -333,7 +333,13 @@ async fn p04_retention_deletes_log_entries_older_than_the_window(db: Db) {
         r.accepted().len() == 1
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The delivery's outcome is committed (the retention pass below reads it).
+    wait_until(Duration::from_secs(10), "the outcome recorded", || async {
+        app.count("SELECT COUNT(*) FROM events WHERE state = 'delivered'")
+            .await
+            == 1
+    })
+    .await;
     let store = &app.state.store;
     let day = 86_400_000;
     // 29 days old: kept.
@@ -383,9 +389,15 @@ async fn instance_receives_only_subscribed_event_types(db: Db) {
         r.accepted().len() == 1
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(r.accepted()[0].event_type, "message.status");
-    assert_eq!(r.received().len(), 1);
+    // The filtered message came first in the same conversation: had it been delivered, it
+    // would have been before the status; and nothing else follows.
+    holds_for(
+        Duration::from_millis(300),
+        "only the status delivered",
+        || async { r.received().len() == 1 },
+    )
+    .await;
     assert_eq!(app.metric("metabridge_events_filtered_total").await, 1.0);
     app.stop().await;
 }

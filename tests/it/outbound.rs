@@ -503,8 +503,10 @@ async fn idempotency_key_sends_once_under_concurrency(db: Db) {
         (s, v["code"].as_str()),
         (400, Some("idempotency_key_invalid"))
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(o.sim.sends().len(), 1, "never sent twice");
+    holds_for(Duration::from_millis(500), "never sent twice", || async {
+        o.sim.sends().len() == 1
+    })
+    .await;
     o.stop().await;
 }
 
