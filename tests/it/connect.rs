@@ -14,8 +14,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
+use crate::helpers::graph::{FAST_STATUSES, start_sim};
 use crate::helpers::*;
-use crate::outbound::{FAST_STATUSES, start_sim};
 
 both_backends!(
     messenger_flow_picks_a_page_and_returns_to_the_platform,

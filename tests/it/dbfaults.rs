@@ -30,8 +30,8 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use crate::both_backends;
+use crate::helpers::graph::{self as outbound, CUSTOMER, FAST_STATUSES, PNID, TOKEN, WABA};
 use crate::helpers::*;
-use crate::outbound::{self, CUSTOMER, FAST_STATUSES, PNID, TOKEN, WABA};
 
 both_backends!(graph_dropping_connections_is_retried_within_limits_and_sent_once);
 

@@ -155,7 +155,7 @@ async fn p07_bad_or_missing_signature_is_401_and_nothing_is_stored(db: Db) {
 
 async fn every_fixture_is_acknowledged_and_batches_split_per_item(db: Db) {
     // The lead's field data is fetched from the (simulated) Graph API before it is delivered.
-    let sim = crate::outbound::start_sim(crate::outbound::FAST_STATUSES, false).await;
+    let sim = crate::helpers::graph::start_sim(crate::helpers::graph::FAST_STATUSES, false).await;
     sim.add_channel(
         "messenger",
         "105000000000001",

@@ -1,6 +1,7 @@
 //! `spawn_app()` and friends: the service in-process on a fresh database ([`TestApp`]); the
-//! real binary as a child process and a load balancer ([`replica`]); checks on what Meta sees
-//! of a channel's sends and seeded randomness ([`rate`]).
+//! Graph API simulator and a tenant with one channel of each kind ([`graph`]); the real binary
+//! as a child process and a load balancer ([`replica`]); checks on what Meta sees of a
+//! channel's sends and seeded randomness ([`rate`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use metabridge::shutdown::CancellationToken;
 use metabridge::sim::receiver::{self, Receiver};
 use serde_json::{Value, json};
 
+pub mod graph;
 pub mod rate;
 pub mod replica;
 
