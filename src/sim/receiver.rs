@@ -40,9 +40,8 @@ pub struct ReceiverState {
     status_where: RwLock<Option<(String, u16)>>,
     delay_ms: AtomicU64,
     rejected: AtomicU64,
-    /// Requests that arrived (counted on arrival, before any delay), being answered now, and
-    /// the most ever answered at once.
-    arrivals: AtomicU64,
+    /// Requests being answered now (counted on arrival, before any delay), and the most ever
+    /// answered at once.
     in_flight: AtomicU64,
     max_in_flight: AtomicU64,
     print: bool,
@@ -92,12 +91,8 @@ impl ReceiverState {
             .collect::<HashSet<_>>()
             .len()
     }
-    /// Requests that arrived so far, counted on arrival (before the delay set by
+    /// Requests arrived and not yet answered (counted on arrival: before the delay set by
     /// [`ReceiverState::set_delay`] and before they are recorded in [`ReceiverState::received`]).
-    pub fn arrivals(&self) -> u64 {
-        self.arrivals.load(Ordering::SeqCst)
-    }
-    /// Requests arrived and not yet answered.
     pub fn in_flight(&self) -> u64 {
         self.in_flight.load(Ordering::SeqCst)
     }
@@ -144,7 +139,6 @@ fn verify(state: &ReceiverState, req: &Request) -> Option<String> {
 async fn receive(state: Data<&Arc<ReceiverState>>, req: &Request, body: poem::Body) -> Response {
     let arrived = std::time::Instant::now();
     let state = *state;
-    state.arrivals.fetch_add(1, Ordering::SeqCst);
     let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
     state.max_in_flight.fetch_max(now, Ordering::SeqCst);
     // Also when the caller gives up and the request is dropped mid-delay.
