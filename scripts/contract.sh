@@ -4,12 +4,15 @@
 #   2. validates openapi/openapi.json with openapi-spec-validator;
 #   3. generates the Python client (openapi-python-client) and the TypeScript client
 #      (@hey-api/openapi-ts) from the spec;
-#   4. starts the Meta simulator, a fake DSK receiver and the service (dev mode, temp SQLite),
-#      creates an instance and a WhatsApp channel the simulator knows;
+#   4. starts the Meta simulator, a DSK receiver that verifies every delivery's JWT with PyJWT
+#      (scripts/contract_receiver.py) and the service (dev mode, temp SQLite), creates an
+#      instance and a WhatsApp channel the simulator knows;
 #   5. runs the SDK scenarios (sdk/python/scenario.py, sdk/typescript/scenario.ts) and the
 #      guide's examples (docs/examples/) against it, and checks the guide quotes them verbatim;
 #   6. runs schemathesis against the live service (/v1 with an instance JWT, /admin/v1 with
-#      the admin token).
+#      the admin token);
+#   7. fails when the receiver refused any delivery (a JWT that did not verify, or whose `sub`
+#      is not the event's id) or verified none.
 # Everything it started is stopped on exit. No secret is printed.
 #
 # Environment: CARGO_TARGET_DIR (binary at ${CARGO_TARGET_DIR:-target}/debug/metabridge, built
@@ -184,10 +187,11 @@ METABRIDGE_CHANNEL_TOKEN="$CHANNEL_TOKEN" "$BIN" channel add --instance "$INSTAN
 export CHANNEL_ID; CHANNEL_ID="$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/channel.json")"
 export CALLBACK_URL
 
-# The fake DSK receiver verifies the bridge's JWTs for this instance (the secret goes through
-# its argv on this machine only; it is never printed).
-"$BIN" sim receiver --listen "127.0.0.1:$RECV_PORT" --instance "$INSTANCE_ID=$INSTANCE_SECRET" >"$WORK/receiver.log" 2>&1 &
+# The DSK receiver verifies every delivery's JWT with PyJWT, through the guide's verifier
+# (docs/examples/verify_event.py; the secret comes from the environment and is never printed).
+"$VENV/bin/python" scripts/contract_receiver.py "$RECV_PORT" >"$WORK/receiver.log" 2>&1 &
 PIDS+=($!)
+wait_for "http://127.0.0.1:$RECV_PORT/_stats" 30 "$!" || { cat "$WORK/receiver.log"; die "the receiver did not start"; }
 echo "service $BRIDGE_URL, simulator $SIM_URL, receiver $CALLBACK_URL"
 echo "instance $INSTANCE_ID, channel $CHANNEL_ID (whatsapp $WA_PHONE_ID)"
 
@@ -239,5 +243,17 @@ PY
     --include-path-regex '^/(healthz|readyz|\.well-known/)' \
     || die "schemathesis found problems in the public operations (see above)"
 fi
+
+# ---------------------------------------------------------------------------------------------
+step "deliveries verified by the receiver (PyJWT)"
+curl -fsS "http://127.0.0.1:$RECV_PORT/_stats" >"$WORK/receiver-stats.json" || die "the receiver did not answer"
+"$VENV/bin/python" - "$WORK/receiver-stats.json" <<'PY' || { tail -n 20 "$WORK/receiver.log"; die "a delivery's JWT did not verify, or none arrived (see above)"; }
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(f"receiver: {s['verified']} deliveries verified ({s['event_ids']} events: {s['types']}), {len(s['refused'])} refused")
+for r in s["refused"][:10]:
+    print(f"  refused {r['event_id']}: {r['why']}")
+sys.exit(0 if s["verified"] > 0 and not s["refused"] else 1)
+PY
 
 step "all contract checks passed in $((SECONDS - START_TIME))s"

@@ -36,8 +36,14 @@ pub struct ReceiverState {
     secrets: RwLock<HashMap<String, String>>,
     events: Mutex<Vec<Received>>,
     status: AtomicU16,
+    /// Requests whose body contains the string are answered with the status instead.
+    status_where: RwLock<Option<(String, u16)>>,
     delay_ms: AtomicU64,
     rejected: AtomicU64,
+    /// Requests being answered now (counted on arrival, before any delay), and the most ever
+    /// answered at once.
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
     print: bool,
 }
 
@@ -51,6 +57,13 @@ impl ReceiverState {
     /// Status to answer from now on (200 by default).
     pub fn set_status(&self, status: u16) {
         self.status.store(status, Ordering::SeqCst);
+    }
+    /// Requests whose body contains `needle` are answered `status` from now on (one
+    /// conversation failing while the others are served); `None` stops it.
+    pub fn set_status_where(&self, rule: Option<(&str, u16)>) {
+        if let Ok(mut r) = self.status_where.write() {
+            *r = rule.map(|(n, s)| (n.to_string(), s));
+        }
     }
     /// Delay before answering.
     pub fn set_delay(&self, delay: Duration) {
@@ -77,6 +90,15 @@ impl ReceiverState {
             .map(|r| r.event_id.clone())
             .collect::<HashSet<_>>()
             .len()
+    }
+    /// Requests arrived and not yet answered (counted on arrival: before the delay set by
+    /// [`ReceiverState::set_delay`] and before they are recorded in [`ReceiverState::received`]).
+    pub fn in_flight(&self) -> u64 {
+        self.in_flight.load(Ordering::SeqCst)
+    }
+    /// The most requests ever in flight at once.
+    pub fn max_in_flight(&self) -> u64 {
+        self.max_in_flight.load(Ordering::SeqCst)
     }
     /// Requests refused because their JWT did not verify.
     pub fn rejected_jwt(&self) -> u64 {
@@ -117,6 +139,27 @@ fn verify(state: &ReceiverState, req: &Request) -> Option<String> {
 async fn receive(state: Data<&Arc<ReceiverState>>, req: &Request, body: poem::Body) -> Response {
     let arrived = std::time::Instant::now();
     let state = *state;
+    let now = state.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+    state.max_in_flight.fetch_max(now, Ordering::SeqCst);
+    // Also when the caller gives up and the request is dropped mid-delay.
+    let _in_flight = InFlight(&state.in_flight);
+    answer(state, req, body, arrived).await
+}
+
+struct InFlight<'a>(&'a AtomicU64);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+async fn answer(
+    state: &ReceiverState,
+    req: &Request,
+    body: poem::Body,
+    arrived: std::time::Instant,
+) -> Response {
     let Some(instance_id) = verify(state, req) else {
         state.rejected.fetch_add(1, Ordering::SeqCst);
         return Response::builder()
@@ -137,9 +180,16 @@ async fn receive(state: Data<&Arc<ReceiverState>>, req: &Request, body: poem::Bo
     if delay > 0 {
         tokio::time::sleep(Duration::from_millis(delay)).await;
     }
-    let status = match state.status.load(Ordering::SeqCst) {
-        0 => 200,
-        s => s,
+    let by_body = state.status_where.read().ok().and_then(|r| {
+        r.as_ref().and_then(|(needle, s)| {
+            (!needle.is_empty() && String::from_utf8_lossy(&bytes).contains(needle.as_str()))
+                .then_some(*s)
+        })
+    });
+    let status = match (by_body, state.status.load(Ordering::SeqCst)) {
+        (Some(s), _) => s,
+        (None, 0) => 200,
+        (None, s) => s,
     };
     let attempt = req
         .headers()

@@ -530,6 +530,21 @@ fn addr(app: &TestApp) -> String {
     app.url.trim_start_matches("http://").to_string()
 }
 
+/// Slack of the slow-client bounds. Lower: the client's clock starts when `connect` returns,
+/// the server's may have started a little before (accept); 100 ms covers it, so "never cut
+/// off before the timeout" holds. Upper: how late the server's cut may be observed on a loaded
+/// 2-core machine (debug build, the whole suite in parallel: timer wake-ups and the client's
+/// reads are delayed by scheduling); 4 s. A server that never cuts is caught by the 10 s
+/// limit of `trickle` / `read_until_closed`.
+const CLOCK_SKEW: Duration = Duration::from_millis(100);
+const LOADED_MARGIN: Duration = Duration::from_secs(4);
+
+/// The peer has not closed `s` (no EOF, no error, nothing to read right now).
+fn still_open(s: &TcpStream) -> bool {
+    let mut buf = [0u8; 1];
+    matches!(s.try_read(&mut buf), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
+}
+
 async fn slow_headers_are_cut_off_after_the_header_timeout(db: Db) {
     let header = Duration::from_millis(1_000);
     let app = spawn_app_with(db, |c| c.http_timeouts.header = header).await;
@@ -547,7 +562,7 @@ async fn slow_headers_are_cut_off_after_the_header_timeout(db: Db) {
     let closed = closed.expect("the server closed the slow client");
     eprintln!("slow head: closed after {closed:?}");
     assert!(
-        closed >= Duration::from_millis(900) && closed < Duration::from_secs(3),
+        closed >= header - CLOCK_SKEW && closed < header + LOADED_MARGIN,
         "closed after {closed:?}"
     );
     assert!(
@@ -560,7 +575,7 @@ async fn slow_headers_are_cut_off_after_the_header_timeout(db: Db) {
     let closed = closed.expect("the server closed the silent client");
     eprintln!("silent: closed after {closed:?}");
     assert!(
-        closed >= Duration::from_millis(900) && closed < Duration::from_secs(3),
+        closed >= header - CLOCK_SKEW && closed < header + LOADED_MARGIN,
         "{closed:?}"
     );
     // 3. A keep-alive connection whose second request head trickles: the same.
@@ -580,9 +595,9 @@ async fn slow_headers_are_cut_off_after_the_header_timeout(db: Db) {
     .await;
     let closed = closed.expect("the server closed the slow keep-alive client");
     eprintln!("slow keep-alive head: closed after {closed:?}");
-    assert!(closed < Duration::from_secs(3), "{closed:?}");
-    // Meanwhile and afterwards the service answers at once.
-    let started = Instant::now();
+    assert!(closed < header + LOADED_MARGIN, "{closed:?}");
+    // Afterwards the service answers (that it answers while idle clients hold connections is
+    // `thousands_of_idle_connections…`, checked without a clock).
     let r = app
         .http
         .get(format!("{}/healthz", app.url))
@@ -590,7 +605,6 @@ async fn slow_headers_are_cut_off_after_the_header_timeout(db: Db) {
         .await
         .expect("healthz");
     assert_eq!(r.status().as_u16(), 200);
-    assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!(stored(&app).await, before, "nothing stored");
     app.stop().await;
 }
@@ -655,7 +669,8 @@ async fn slow_bodies_get_408_after_the_body_timeout_and_store_nothing(db: Db) {
             "{what}: {answer:?}"
         );
         assert!(
-            started.elapsed() >= Duration::from_millis(900) && closed < Duration::from_secs(4),
+            started.elapsed() >= Duration::from_millis(1_000) - CLOCK_SKEW
+                && closed < Duration::from_millis(1_000) + LOADED_MARGIN,
             "{what}: answered after {closed:?}"
         );
     }
@@ -668,7 +683,9 @@ async fn slow_bodies_get_408_after_the_body_timeout_and_store_nothing(db: Db) {
 
 async fn thousands_of_idle_connections_neither_block_service_nor_stay_open(db: Db) {
     const IDLE: usize = 2_000;
-    let header = Duration::from_secs(4);
+    // Long enough that opening the connections and the checks finish well inside it on a
+    // loaded machine (opening took under 1 s here); whether they did is checked, not timed.
+    let header = Duration::from_secs(10);
     let app = spawn_app_with(db, |c| c.http_timeouts.header = header).await;
     let (t, _) = wa_tenant(&app).await;
     let target = addr(&app);
@@ -702,29 +719,29 @@ async fn thousands_of_idle_connections_neither_block_service_nor_stay_open(db: D
     let (s, _) = app.v1(&t, reqwest::Method::GET, "/v1/channels").await;
     assert_eq!(s, 200);
     let v1_took = started.elapsed();
-    assert!(
-        slowest < Duration::from_secs(1)
-            && webhook_took < Duration::from_secs(2)
-            && v1_took < Duration::from_secs(1),
-        "healthz {slowest:?}, webhook {webhook_took:?}, /v1 {v1_took:?}"
-    );
-    // The idle ones were still open while the service answered…
-    assert!(
-        opened.elapsed() < header,
-        "the checks ran within the idle window"
+    // The idle ones were all still open while the service answered: it did not need them
+    // gone to serve (counted, not timed).
+    let open_now = idle.iter().filter(|s| still_open(s)).count();
+    assert_eq!(
+        open_now, IDLE,
+        "idle connections still open after the checks (healthz {slowest:?}, webhook {webhook_took:?}, /v1 {v1_took:?})"
     );
     // …and all are closed by the server after the header timeout.
+    let reading = Instant::now();
     let closed: Vec<Option<Duration>> = futures_util::stream::iter(idle.iter_mut())
-        .map(|s| async move { read_until_closed(s, Duration::from_secs(15)).await.1 })
+        .map(|s| async move { read_until_closed(s, header + LOADED_MARGIN * 2).await.1 })
         .buffer_unordered(IDLE)
         .collect()
         .await;
     let open_left = closed.iter().filter(|c| c.is_none()).count();
     assert_eq!(open_left, 0, "connections the server never closed");
     let all_closed = opened.elapsed();
+    // None before its header timeout (each was opened after `opened`).
+    let first_closed =
+        (reading - opened) + closed.iter().flatten().min().copied().unwrap_or_default();
     assert!(
-        all_closed < header + Duration::from_secs(5),
-        "{all_closed:?}"
+        first_closed >= header - CLOCK_SKEW,
+        "an idle connection closed after {first_closed:?}, before the header timeout"
     );
     eprintln!(
         "{IDLE} idle connections opened in {open_took:?}; healthz ≤ {slowest:?}, webhook {webhook_took:?}, /v1 {v1_took:?}; all closed {all_closed:?} after opening"
@@ -869,8 +886,9 @@ async fn jwt_attacks_on_a_send_are_401_and_queue_nothing(db: Db) {
     app.stop().await;
 }
 
-/// The outcomes of the hostile strings: each one stored and read back byte-identical, or
-/// refused with a 4xx that names a code; never a 5xx. Every deviation is collected, so one
+/// The outcomes of the hostile strings: each one stored and read back byte-identical (a 2xx
+/// without a read-back is a failure), or refused with a 4xx that names a code; never a 5xx.
+/// A lookup by a hostile string ([`Tally::lookup`]) may answer 2xx only with nothing found. Every deviation is collected, so one
 /// run reports them all.
 #[derive(Default)]
 struct Tally {
@@ -889,11 +907,14 @@ impl Tally {
     ) {
         if (200..300).contains(s) {
             self.stored += 1;
-            if let Some(back) = read_back
-                && back.as_str() != Some(payload)
-            {
-                self.failures
-                    .push(format!("{what} {payload:?}: read back as {back}"));
+            match read_back {
+                Some(back) if back.as_str() == Some(payload) => {}
+                Some(back) => self
+                    .failures
+                    .push(format!("{what} {payload:?}: read back as {back}")),
+                None => self
+                    .failures
+                    .push(format!("{what} {payload:?}: {s} {v}, but not read back")),
             }
         } else if matches!(*s, 400 | 404 | 409 | 422)
             && v["code"].as_str().is_some_and(|c| !c.is_empty())
@@ -902,6 +923,62 @@ impl Tally {
         } else {
             self.failures.push(format!("{what} {payload:?}: {s} {v}"));
         }
+    }
+
+    /// A query, path lookup or action naming a hostile string: nothing has that id or value,
+    /// so a 2xx must find or touch nothing (an empty `items` list, or a count of 0).
+    fn lookup(&mut self, what: &str, payload: &str, (s, v): &(u16, Value)) {
+        if (200..300).contains(s) {
+            // A list answer (`items`, `events`, `messages`) that is empty, or a count of 0.
+            let lists: Vec<&Vec<Value>> = v
+                .as_object()
+                .map(|o| o.values().filter_map(Value::as_array).collect())
+                .unwrap_or_default();
+            let nothing = (!lists.is_empty() && lists.iter().all(|l| l.is_empty()))
+                || ["replayed", "deleted", "count"]
+                    .iter()
+                    .any(|k| v[*k].as_u64() == Some(0));
+            if nothing {
+                self.refused += 1;
+            } else {
+                self.failures.push(format!(
+                    "{what} {payload:?}: {s} {v}: found or touched something"
+                ));
+            }
+        } else {
+            self.check(what, payload, &(*s, v.clone()), None);
+        }
+    }
+}
+
+/// A channel's access token as stored (decrypted with the service's own vault).
+async fn stored_token(app: &TestApp, channel: &str) -> Value {
+    let enc: Option<String> = sqlx::query_scalar("SELECT token_enc FROM channels WHERE id = $1")
+        .bind(channel)
+        .fetch_one(app.state.store.pool())
+        .await
+        .expect("token_enc");
+    enc.and_then(|e| app.state.vault.decrypt(&e).ok())
+        .map_or(Value::Null, Value::String)
+}
+
+/// A queued message's stored request body.
+async fn stored_body(app: &TestApp, id: &str) -> Value {
+    let body: String = sqlx::query_scalar("SELECT body FROM messages WHERE id = $1")
+        .bind(id)
+        .fetch_one(app.state.store.pool())
+        .await
+        .expect("stored body");
+    serde_json::from_str(&body).expect("json body")
+}
+
+/// `v` holds the string `s` somewhere.
+fn contains_string(v: &Value, s: &str) -> bool {
+    match v {
+        Value::String(x) => x == s,
+        Value::Array(a) => a.iter().any(|x| contains_string(x, s)),
+        Value::Object(o) => o.values().any(|x| contains_string(x, s)),
+        _ => false,
     }
 }
 
@@ -961,11 +1038,23 @@ async fn sql_and_control_characters_are_stored_verbatim_or_refused(db: Db) {
             None
         };
         tally.check("channel name", p, &r, back.as_ref());
-        for body in [
-            json!({"instance_id": p, "kind": "messenger", "external_id": "105000000000008", "access_token": "t"}),
-            json!({"instance_id": t.instance_id, "kind": "messenger", "external_id": p, "access_token": "t"}),
-            json!({"instance_id": t.instance_id, "kind": "whatsapp", "external_id": "106000000000008", "waba_id": p, "access_token": "t"}),
-            json!({"instance_id": t.instance_id, "kind": "messenger", "external_id": "105000000000008", "access_token": p}),
+        for (field, body) in [
+            (
+                "instance_id",
+                json!({"instance_id": p, "kind": "messenger", "external_id": "105000000000008", "access_token": "t"}),
+            ),
+            (
+                "external_id",
+                json!({"instance_id": t.instance_id, "kind": "messenger", "external_id": p, "access_token": "t"}),
+            ),
+            (
+                "waba_id",
+                json!({"instance_id": t.instance_id, "kind": "whatsapp", "external_id": "106000000000008", "waba_id": p, "access_token": "t"}),
+            ),
+            (
+                "access_token",
+                json!({"instance_id": t.instance_id, "kind": "messenger", "external_id": "105000000000008", "access_token": p}),
+            ),
         ] {
             let r = app
                 .admin(
@@ -974,16 +1063,27 @@ async fn sql_and_control_characters_are_stored_verbatim_or_refused(db: Db) {
                     Some(body.clone()),
                 )
                 .await;
-            if r.0 == 201 {
-                let id = r.1["id"].as_str().expect("id");
+            let back = if r.0 == 201 {
+                let id = r.1["id"].as_str().expect("id").to_string();
+                let back = if field == "access_token" {
+                    stored_token(&app, &id).await
+                } else {
+                    app.admin(get.clone(), &format!("/admin/v1/channels/{id}"), None)
+                        .await
+                        .1[field]
+                        .clone()
+                };
                 app.admin(
                     reqwest::Method::DELETE,
                     &format!("/admin/v1/channels/{id}"),
                     None,
                 )
                 .await;
-            }
-            tally.check("channel field", p, &r, None);
+                Some(back)
+            } else {
+                None
+            };
+            tally.check(&format!("channel {field}"), p, &r, back.as_ref());
         }
         let r = app
             .admin(
@@ -1000,7 +1100,12 @@ async fn sql_and_control_characters_are_stored_verbatim_or_refused(db: Db) {
                 Some(json!({"access_token": p})),
             )
             .await;
-        tally.check("token", p, &r, None);
+        let back = (r.0 == 200).then_some(());
+        let back = match back {
+            Some(()) => Some(stored_token(&app, &ch).await),
+            None => None,
+        };
+        tally.check("token", p, &r, back.as_ref());
         // /v1: every string of a send; the text and the reference are kept as given.
         let mut msg = text_message(&ch);
         msg["client_reference"] = json!(p);
@@ -1037,7 +1142,20 @@ async fn sql_and_control_characters_are_stored_verbatim_or_refused(db: Db) {
             let mut msg = text_message(&ch);
             msg[field] = json!(p);
             let r = v1_json(&app, &t, reqwest::Method::POST, "/v1/messages", Some(msg)).await;
-            tally.check(field, p, &r, None);
+            // Accepted, the string is in the stored request as given (`to` and `reply_to`
+            // end up in Meta's `to` and `context.message_id`).
+            let back = if r.0 == 202 {
+                let id = r.1["id"].as_str().expect("id");
+                let body = stored_body(&app, id).await;
+                Some(if contains_string(&body, p) {
+                    json!(p)
+                } else {
+                    body
+                })
+            } else {
+                None
+            };
+            tally.check(field, p, &r, back.as_ref());
         }
         let r = v1_json(
             &app,
@@ -1064,7 +1182,25 @@ async fn sql_and_control_characters_are_stored_verbatim_or_refused(db: Db) {
                 Some(body),
             )
             .await;
-            tally.check("connect session", p, &r, None);
+            let back = if r.0 == 201 {
+                let id = r.1["id"].as_str().expect("id");
+                let (_, s) = v1_json(
+                    &app,
+                    &t,
+                    get.clone(),
+                    &format!("/v1/connect-sessions/{id}"),
+                    None,
+                )
+                .await;
+                Some(if s["locale"] == *p || s["return_url"] == *p {
+                    json!(p)
+                } else {
+                    s
+                })
+            } else {
+                None
+            };
+            tally.check("connect session", p, &r, back.as_ref());
         }
         // Query and path parameters.
         let e = enc(p);
@@ -1082,7 +1218,14 @@ async fn sql_and_control_characters_are_stored_verbatim_or_refused(db: Db) {
             format!("/v1/connect-sessions/{e}"),
         ] {
             let r = v1_json(&app, &t, get.clone(), &path, None).await;
-            tally.check(&path, p, &r, None);
+            if path.contains("/contacts/") && r.0 == 200 {
+                // A contact's window: the contact as given, no window open (never wrote).
+                let ok = r.1["contact"] == *p && r.1["window_open"] == false;
+                let seen = if ok { json!(p) } else { r.1.clone() };
+                tally.check(&path, p, &r, Some(&seen));
+            } else {
+                tally.lookup(&path, p, &r);
+            }
         }
         for (method, path) in [
             (
@@ -1110,7 +1253,7 @@ async fn sql_and_control_characters_are_stored_verbatim_or_refused(db: Db) {
             (reqwest::Method::DELETE, format!("/admin/v1/channels/{e}")),
         ] {
             let r = app.admin(method, &path, None).await;
-            tally.check(&path, p, &r, None);
+            tally.lookup(&path, p, &r);
         }
     }
     eprintln!(

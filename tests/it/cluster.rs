@@ -6,15 +6,12 @@
 //! rate limit.
 
 use std::collections::{HashMap, HashSet};
-use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::Rng;
 use serde_json::{Value, json};
-use tokio::net::{TcpListener, TcpStream};
 
 use crate::both_backends;
 use crate::helpers::*;
@@ -26,147 +23,15 @@ const PHONES: [&str; 2] = ["106000000000001", "106000000000002"];
 const TOKEN: &str = "EAAG-cluster-token";
 /// The channels' send rate (messages per second), low enough that the load exceeds it.
 const RATE: u32 = 10;
+/// How late a send may arrive at Meta after its start in the rate check of
+/// [`check_invariants`]. Measured on this 2-core machine (debug build; 40 series of the
+/// twenty-kill test, both backends, alone or next to other test binaries and a build): 0 ms in
+/// most, up to 58 ms usually, 296 ms once under the heaviest load (13 arrivals within one
+/// second; the 900 ms window this replaced failed there, as in CI). 500 ms leaves room above
+/// that and still fails a second sender or a burst (see the check).
+const JITTER: Duration = Duration::from_millis(500);
 /// Conversations (WhatsApp users) writing to each number.
 const CONVERSATIONS: u64 = 6;
-
-/// One `metabridge serve` process.
-struct Replica {
-    port: u16,
-    env: Vec<(&'static str, String)>,
-    child: Option<Child>,
-    /// Its stderr (appended across restarts), shown when it does not become ready.
-    log: std::path::PathBuf,
-}
-
-impl Replica {
-    fn new(dir: &std::path::Path, database_url: &str, fernet: &str, graph_url: &str) -> Self {
-        let port = free_port();
-        let env = vec![
-            // Dev mode only for the plain-HTTP simulator URL; every secret is given.
-            ("METABRIDGE_DEV", "true".to_string()),
-            ("METABRIDGE_DATA_DIR", dir.display().to_string()),
-            ("DATABASE_URL", database_url.to_string()),
-            ("METABRIDGE_FERNET_KEYS", fernet.to_string()),
-            ("META_APP_SECRET", APP_SECRET.to_string()),
-            ("META_VERIFY_TOKEN", "verify".to_string()),
-            ("METABRIDGE_ADMIN_TOKEN", ADMIN.to_string()),
-            ("METABRIDGE_LISTEN", format!("127.0.0.1:{port}")),
-            ("METABRIDGE_ALLOW_PRIVATE_CALLBACKS", "true".to_string()),
-            ("METABRIDGE_DELIVERY_BACKOFF_MS", "100".to_string()),
-            ("METABRIDGE_DELIVERY_TIMEOUT_MS", "2000".to_string()),
-            ("META_GRAPH_URL", graph_url.to_string()),
-            ("METABRIDGE_GRAPH_TIMEOUT_MS", "2000".to_string()),
-            ("METABRIDGE_SEND_BACKOFF_MS", "100".to_string()),
-            // An interrupted send waits this long for Meta's status echo before it is retried.
-            ("METABRIDGE_SEND_RECONCILE_SECS", "3".to_string()),
-            ("METABRIDGE_AMBIGUOUS_SEND_POLICY", "retry".to_string()),
-            ("METABRIDGE_SQLITE_SYNCHRONOUS", "normal".to_string()),
-            ("METABRIDGE_API_RATE", "100000".to_string()),
-            ("METABRIDGE_ADMIN_RATE", "100000".to_string()),
-            ("RUST_LOG", "error".to_string()),
-        ];
-        Self {
-            port,
-            env,
-            child: None,
-            log: dir.join(format!("replica-{port}.log")),
-        }
-    }
-
-    fn addr(&self) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], self.port))
-    }
-
-    fn base(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn start(&mut self) {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_metabridge"));
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.log)
-            .expect("replica log");
-        cmd.arg("serve").stdout(Stdio::null()).stderr(log);
-        for (k, v) in &self.env {
-            cmd.env(k, v);
-        }
-        self.child = Some(cmd.spawn().expect("start metabridge"));
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill(); // SIGKILL
-            let _ = c.wait();
-        }
-    }
-
-    async fn wait_ready(&self, http: &reqwest::Client) {
-        let url = format!("{}/readyz", self.base());
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if http
-                .get(&url)
-                .send()
-                .await
-                .is_ok_and(|r| r.status().is_success())
-            {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        panic!("replica on port {} not ready; its log:\n{log}", self.port);
-    }
-}
-
-impl Drop for Replica {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-/// A TCP load balancer: each connection goes to the next backend that accepts it (round
-/// robin), like a cloud load balancer whose health check has not noticed a dead replica yet.
-struct Balancer {
-    addr: SocketAddr,
-    /// Connections handed to each backend.
-    served: Arc<Vec<AtomicU64>>,
-}
-
-async fn start_balancer(backends: Vec<SocketAddr>) -> Balancer {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind lb");
-    let addr = listener.local_addr().expect("lb addr");
-    let served: Arc<Vec<AtomicU64>> =
-        Arc::new(backends.iter().map(|_| AtomicU64::new(0)).collect());
-    let next = Arc::new(AtomicUsize::new(0));
-    let counts = Arc::clone(&served);
-    tokio::spawn(async move {
-        loop {
-            let Ok((mut inbound, _)) = listener.accept().await else {
-                continue;
-            };
-            let backends = backends.clone();
-            let counts = Arc::clone(&counts);
-            let start = next.fetch_add(1, Ordering::Relaxed);
-            tokio::spawn(async move {
-                for i in 0..backends.len() {
-                    let n = (start + i) % backends.len();
-                    let connect = TcpStream::connect(backends[n]);
-                    if let Ok(Ok(mut out)) =
-                        tokio::time::timeout(Duration::from_millis(500), connect).await
-                    {
-                        counts[n].fetch_add(1, Ordering::Relaxed);
-                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
-                        return;
-                    }
-                }
-            });
-        }
-    });
-    Balancer { addr, served }
-}
 
 /// What the load generator saw.
 #[derive(Default)]
@@ -508,30 +373,55 @@ async fn check_invariants(
     let refs = sent_refs();
     let twice: Vec<_> = refs.iter().filter(|(_, n)| **n > 1).collect();
     assert!(twice.is_empty(), "{what}: sent more than once: {twice:?}");
-    // No channel above its rate limit: at most RATE sends arrive at Meta in any one-second
-    // window. Arrival times carry this machine's scheduling jitter (debug builds on 2 shared
-    // cores, processes restarting with cold connection pools: arrivals were seen up to 50 ms
-    // out of their start order), which the check allows for: the bridge spaces `RATE` send
-    // starts over 1,020 ms; the check counts arrivals within 900 ms. It still catches any
-    // sustained rate above RATE × 1.11, and two replicas sending for one channel at once.
-    let window = Duration::from_millis(900);
-    for (phone, mut times) in sim.send_times() {
-        times.sort();
-        for (i, t) in times.iter().enumerate() {
-            let in_window = times[i..]
-                .iter()
-                .take_while(|u| u.duration_since(*t) < window)
-                .count();
-            let offsets: Vec<u128> = times[i..i + in_window]
-                .iter()
-                .map(|u| u.duration_since(*t).as_millis())
-                .collect();
-            assert!(
-                in_window <= RATE as usize,
-                "{what}: {phone} sent {in_window} messages within one second (limit {RATE}): ms {offsets:?}, {}s after start",
-                t.duration_since(times[0]).as_secs_f64()
-            );
+    // No channel above its rate limit, as Meta sees it: at most RATE sends in any second.
+    // The bridge spaces its send *starts* (at most RATE in any 1,020 ms); Meta sees arrivals,
+    // each late by the time its request takes to get there, which on a loaded 2-core machine
+    // (debug builds, the whole suite in parallel, a process just restarted with cold
+    // connection pools) varies by far more than those 20 ms. So the check allows each arrival
+    // to be up to JITTER late: for every i <= j of the sorted arrivals,
+    //   count(i..=j) <= RATE × (⌊(t_j − t_i + JITTER) / 1 s⌋ + 1)
+    // (see `jitter_needed`). With JITTER = 500 ms that is at most RATE sends within any 500 ms,
+    // 2 × RATE within 1.5 s, …: a second sender for the channel for half a second, a handover
+    // burst, or a rate 10 % above the limit for 5 s (50 % for 1 s) fails it.
+    for (phone, times) in sim.send_times() {
+        let need = jitter_needed(&times, RATE);
+        let mut sorted = times.clone();
+        sorted.sort();
+        eprintln!(
+            "{what}: {phone}: {} sends; jitter needed to conform {:.0} ms (allowed {} ms); at most {} within 1 s, {} within 900 ms",
+            times.len(),
+            need.secs * 1000.0,
+            JITTER.as_millis(),
+            max_in_window(&times, Duration::from_secs(1)),
+            max_in_window(&times, Duration::from_millis(900)),
+        );
+        // The arrivals around the worst stretch, in ms from its first: evidence of what
+        // happened (jitter shows as a gap, then a bunch; a second sender as steady spacing at
+        // twice the rate).
+        let first = sorted[need.from];
+        let offsets: Vec<i128> = sorted
+            [need.from.saturating_sub(5)..(need.to + 6).min(sorted.len())]
+            .iter()
+            .map(|t| {
+                if *t >= first {
+                    t.duration_since(first).as_millis() as i128
+                } else {
+                    -(first.duration_since(*t).as_millis() as i128)
+                }
+            })
+            .collect();
+        if need.secs > 0.1 {
+            eprintln!("{what}: {phone}: arrivals around the worst stretch (ms): {offsets:?}");
         }
+        assert!(
+            need.secs <= JITTER.as_secs_f64(),
+            "{what}: {phone} sent above {RATE}/s: {} sends within {:.3} s, {:.1} s after its first send (conforming would need arrivals {:.0} ms late; allowed {} ms); arrivals (ms): {offsets:?}",
+            need.to - need.from + 1,
+            sorted[need.to].duration_since(first).as_secs_f64(),
+            first.duration_since(sorted[0]).as_secs_f64(),
+            need.secs * 1000.0,
+            JITTER.as_millis(),
+        );
     }
     let l = load.ledger.lock().expect("lock");
     Figures {
@@ -640,8 +530,10 @@ async fn twenty_sigkills_under_mixed_load_lose_and_duplicate_nothing(db: Db) {
     let stop = Arc::new(AtomicBool::new(false));
     let tasks = load.run(Arc::clone(&stop));
     let kills = 20;
+    // The pauses between kills are random but replayable: the seed is printed.
+    let (mut rng, seed) = seeded_rng("twenty_sigkills");
     for _ in 0..kills {
-        let pause = rand::rng().random_range(200..1200);
+        let pause = rng.random_range(200..1200);
         tokio::time::sleep(Duration::from_millis(pause)).await;
         replica.kill();
         replica.start();
@@ -653,7 +545,7 @@ async fn twenty_sigkills_under_mixed_load_lose_and_duplicate_nothing(db: Db) {
         t.await.expect("load task");
     }
     let figures = check_invariants(&load, &receiver, &sim, "20 SIGKILLs").await;
-    eprintln!("{kills} SIGKILLs ({db:?}): {figures:?}");
+    eprintln!("{kills} SIGKILLs ({db:?}, seed {seed}): {figures:?}");
     assert!(figures.webhooks_acked > 0 && figures.sends_accepted > 0);
 }
 

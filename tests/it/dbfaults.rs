@@ -30,8 +30,8 @@ use serde_json::{Value, json};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 
 use crate::both_backends;
+use crate::helpers::graph::{self as outbound, CUSTOMER, FAST_STATUSES, PNID, TOKEN, WABA};
 use crate::helpers::*;
-use crate::outbound::{self, CUSTOMER, FAST_STATUSES, PNID, TOKEN, WABA};
 
 both_backends!(graph_dropping_connections_is_retried_within_limits_and_sent_once);
 
@@ -285,8 +285,21 @@ async fn wait_delivered(receiver: &ReceiverState, posts: &[Post]) {
         },
     )
     .await;
-    // Room for a duplicate to show up if one were coming.
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Room for a duplicate to show up if one were coming: none may, up to the deadline.
+    holds_for(
+        Duration::from_millis(500),
+        "no webhook delivered twice",
+        || async {
+            let mut seen = HashSet::new();
+            receiver
+                .accepted()
+                .iter()
+                .filter_map(|r| r.body["raw"]["id"].as_str())
+                .filter(|id| id.starts_with("wamid.SIM"))
+                .all(|id| seen.insert(id.to_string()))
+        },
+    )
+    .await;
 }
 
 async fn readyz(http: &reqwest::Client, base: &str) -> u16 {
@@ -919,7 +932,21 @@ async fn postgres_restart_mid_run_answers_503_then_recovers_and_loses_nothing() 
             "Meta's id is recorded: {m}"
         );
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let per_message = || {
+        let mut m: HashMap<String, usize> = HashMap::new();
+        for r in sim.sends() {
+            if let Some(id) = r.body["biz_opaque_callback_data"].as_str() {
+                *m.entry(id.to_string()).or_default() += 1;
+            }
+        }
+        m
+    };
+    holds_for(
+        Duration::from_millis(500),
+        "no queued message sent twice",
+        || async { per_message().values().all(|n| *n == 1) },
+    )
+    .await;
     let mut per_message: HashMap<String, usize> = HashMap::new();
     for r in sim.sends() {
         if let Some(id) = r.body["biz_opaque_callback_data"].as_str() {
@@ -987,8 +1014,20 @@ async fn graph_dropping_connections_is_retried_within_limits_and_sent_once(db: D
     let second = v["id"].as_str().expect("id").to_string();
     let m = o.wait_status(&second, "failed").await;
     assert_eq!(m["error"]["code"], "unknown_outcome", "{m}");
-    // Room for a call past the limit to show up if one were coming.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Room for a call past the limit to show up if one were coming: none may, to the deadline.
+    let calls_for = |id: &str| {
+        o.sim
+            .requests()
+            .iter()
+            .filter(|r| r.path.ends_with("/messages") && r.body["biz_opaque_callback_data"] == id)
+            .count()
+    };
+    holds_for(
+        Duration::from_millis(1500),
+        "no Graph call past max_attempts",
+        || async { calls_for(&second) <= 4 },
+    )
+    .await;
     o.sim.clear_faults();
     let calls = o
         .sim

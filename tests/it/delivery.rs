@@ -1,5 +1,6 @@
 //! Delivery behaviour: retries, order per conversation, dead letters, replays, 410 Gone.
 
+use std::collections::HashSet;
 use std::time::Duration;
 
 use crate::both_backends;
@@ -9,6 +10,7 @@ use metabridge::sim::payloads;
 both_backends!(
     receiver_down_for_a_while_gets_everything_in_order_per_conversation,
     failing_conversation_does_not_hold_up_others,
+    failing_conversation_does_not_hold_up_another_of_the_same_instance,
     dead_letters_after_the_horizon_then_replay_delivers_with_the_same_id,
     gone_receiver_pauses_its_instance_only_until_resumed,
     slow_instance_backlog_does_not_starve_another_instance,
@@ -115,6 +117,55 @@ async fn failing_conversation_does_not_hold_up_others(db: Db) {
     app.stop().await;
 }
 
+/// Head-of-line isolation inside one instance: one conversation's events fail (500), the
+/// other conversation of the same instance and number gets all of its own meanwhile; once the
+/// receiver accepts again, the failing conversation arrives complete and in order.
+async fn failing_conversation_does_not_hold_up_another_of_the_same_instance(db: Db) {
+    let app = spawn_app_with(db, |c| c.delivery_backoff = Duration::from_millis(50)).await;
+    app.fixture_tenant().await;
+    let r = &app.receiver.state;
+    // Two users write to the fixtures' number: even sequence numbers are user 0
+    // (wa_id 15550000000), odd ones user 1 (15550000001). User 0's events fail.
+    r.set_status_where(Some(("15550000000", 500)));
+    for seq in 0..20 {
+        assert_eq!(app.post_webhook(&wa_batch(seq, 1, 2)).await, 200);
+    }
+    let wamids_of = |parity: u64| -> Vec<String> {
+        let mut seen = HashSet::new();
+        r.accepted()
+            .iter()
+            .filter_map(|e| e.body["raw"]["id"].as_str().map(str::to_string))
+            .filter(|w| w[9..21].parse::<u64>().is_ok_and(|seq| seq % 2 == parity))
+            .filter(|w| seen.insert(w.clone()))
+            .collect()
+    };
+    let expected = |parity: u64| -> Vec<String> {
+        (0..20u64)
+            .filter(|s| s % 2 == parity)
+            .map(|s| format!("wamid.SIM{s:012}X0000"))
+            .collect()
+    };
+    wait_until(
+        Duration::from_secs(15),
+        "user 1's conversation served while user 0's fails",
+        || async { wamids_of(1) == expected(1) },
+    )
+    .await;
+    assert!(wamids_of(0).is_empty(), "user 0's events all failed");
+    assert!(
+        r.received().iter().any(|e| e.answered == 500),
+        "user 0's head was attempted"
+    );
+    r.set_status_where(None);
+    wait_until(
+        Duration::from_secs(15),
+        "user 0's conversation complete, in order",
+        || async { wamids_of(0) == expected(0) },
+    )
+    .await;
+    app.stop().await;
+}
+
 async fn dead_letters_after_the_horizon_then_replay_delivers_with_the_same_id(db: Db) {
     let app = spawn_app_with(db, |c| {
         c.delivery_backoff = Duration::from_millis(100);
@@ -202,12 +253,13 @@ async fn gone_receiver_pauses_its_instance_only_until_resumed(db: Db) {
             == "receiver_gone"
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(
-        r.received().len(),
-        1,
-        "no hammering of a receiver that said 410"
-    );
+    // Unpaused, the 50 ms backoff would have retried several times by the deadline.
+    holds_for(
+        Duration::from_millis(500),
+        "no hammering of a receiver that said 410",
+        || async { r.received().len() == 1 },
+    )
+    .await;
     r.set_status(200);
     let (s, _) = app
         .admin(
@@ -250,7 +302,14 @@ async fn slow_instance_backlog_does_not_starve_another_instance(db: Db) {
         12,
     ));
     assert_eq!(app.post_webhook(&b).await, 200);
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let s = &slow_receiver.state;
+    // Its two slots are taken (counted on arrival, before the 2 s answer).
+    wait_until(
+        Duration::from_secs(10),
+        "the slow instance busy",
+        || async { s.in_flight() == 2 },
+    )
+    .await;
     // The fast instance's event arrives while the slow one holds its two slots.
     app.fixture_tenant().await;
     assert_eq!(app.post_webhook(&fixture("wa-text.json")).await, 200);
@@ -262,9 +321,21 @@ async fn slow_instance_backlog_does_not_starve_another_instance(db: Db) {
         || async { r.accepted().len() == 1 },
     )
     .await;
-    assert!(
-        slow_receiver.state.received().len() <= 2,
-        "the slow instance never exceeds its share"
+    // Meanwhile the slow instance never had more than its share (2) of requests at once.
+    assert_eq!(
+        s.max_in_flight(),
+        2,
+        "the slow instance's concurrent requests"
+    );
+    // Later it is served too, never more than two at a time.
+    wait_until(Duration::from_secs(60), "the slow backlog", || async {
+        s.unique_accepted() == 12
+    })
+    .await;
+    assert_eq!(
+        s.max_in_flight(),
+        2,
+        "the slow instance's concurrent requests"
     );
     app.stop().await;
 }

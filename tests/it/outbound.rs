@@ -4,21 +4,12 @@
 
 use std::time::Duration;
 
-use metabridge::sim::graph::{self, Fault, GraphSim, GraphSimOptions};
+use metabridge::sim::graph::Fault;
 use serde_json::{Value, json};
 
 use crate::both_backends;
+use crate::helpers::graph::*;
 use crate::helpers::*;
-
-pub const TOKEN: &str = "EAAG-test-token-secret";
-/// The Instagram account is linked to a Page of its own: it sends as that Page
-/// (`/me/messages` with the Page's token on graph.facebook.com).
-pub const IG_PAGE_TOKEN: &str = "EAAG-ig-page-token-secret";
-pub const PNID: &str = "106000000000001";
-pub const WABA: &str = "102000000000001";
-pub const IG: &str = "17841400000000001";
-pub const PAGE: &str = "105000000000001";
-pub const CUSTOMER: &str = "15550001234";
 
 both_backends!(
     text_round_trips_with_statuses_and_events,
@@ -40,157 +31,6 @@ both_backends!(
     oversized_api_bodies_are_refused_before_anything_is_stored,
     other_types_are_accepted_by_metas_shape_checks,
 );
-
-pub struct Outbound {
-    pub app: TestApp,
-    pub sim: GraphSim,
-    pub tenant: Tenant,
-    pub wa: String,
-    pub ig: String,
-    pub fb: String,
-}
-
-pub const FAST_STATUSES: [u64; 3] = [50, 100, 150];
-
-pub async fn start_sim(delays_ms: [u64; 3], reorder: bool) -> GraphSim {
-    graph::start(
-        "127.0.0.1:0".parse().expect("addr"),
-        GraphSimOptions {
-            webhook_url: None,
-            app_secret: APP_SECRET.to_string(),
-            status_delays: delays_ms.map(|d| Some(Duration::from_millis(d))),
-            reorder_statuses: reorder,
-            print: false,
-            ..Default::default()
-        },
-    )
-    .await
-    .expect("graph sim")
-}
-
-/// The app pointed at a fresh Graph simulator, one tenant with a WhatsApp number, an
-/// Instagram account and a page, all known to the simulator with the channel token.
-pub async fn outbound(db: Db, tweak: impl FnOnce(&mut metabridge::config::Config)) -> Outbound {
-    outbound_with(db, FAST_STATUSES, false, tweak).await
-}
-
-pub async fn outbound_with(
-    db: Db,
-    delays_ms: [u64; 3],
-    reorder: bool,
-    tweak: impl FnOnce(&mut metabridge::config::Config),
-) -> Outbound {
-    let sim = start_sim(delays_ms, reorder).await;
-    let graph_url = sim.url();
-    let app = spawn_app_with(db, |c| {
-        c.graph.base_url = graph_url;
-        tweak(c);
-    })
-    .await;
-    sim.set_webhook_url(&format!("{}/webhooks/meta", app.url));
-    sim.add_channel("whatsapp", PNID, Some(WABA), TOKEN);
-    sim.add_channel("instagram", IG, None, IG_PAGE_TOKEN);
-    sim.add_channel("messenger", PAGE, None, TOKEN);
-    let tenant = app.tenant("Loja", None).await;
-    let wa = app.channel(&tenant, "whatsapp", PNID, Some(WABA)).await;
-    let ig = app
-        .channel_with_token(&tenant, "instagram", IG, None, IG_PAGE_TOKEN)
-        .await;
-    let fb = app.channel(&tenant, "messenger", PAGE, None).await;
-    Outbound {
-        app,
-        sim,
-        tenant,
-        wa,
-        ig,
-        fb,
-    }
-}
-
-impl Outbound {
-    pub async fn send(&self, body: Value) -> (u16, Value) {
-        self.send_with(body, None, "").await
-    }
-
-    pub async fn send_with(&self, body: Value, key: Option<&str>, query: &str) -> (u16, Value) {
-        let mut req = self
-            .app
-            .http
-            .post(format!("{}/v1/messages{query}", self.app.url))
-            .bearer_auth(self.app.jwt(&self.tenant))
-            .json(&body);
-        if let Some(k) = key {
-            req = req.header("Idempotency-Key", k);
-        }
-        let resp = req.send().await.expect("send");
-        let status = resp.status().as_u16();
-        (status, resp.json().await.unwrap_or(Value::Null))
-    }
-
-    pub async fn message(&self, id: &str) -> Value {
-        let (s, v) = self
-            .app
-            .v1(
-                &self.tenant,
-                reqwest::Method::GET,
-                &format!("/v1/messages/{id}"),
-            )
-            .await;
-        assert_eq!(s, 200, "{v}");
-        v
-    }
-
-    pub async fn wait_status(&self, id: &str, want: &str) -> Value {
-        let mut last = Value::Null;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-        while tokio::time::Instant::now() < deadline {
-            last = self.message(id).await;
-            if last["status"] == want {
-                return last;
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        panic!("message {id} never reached {want}: {last}");
-    }
-
-    /// A customer message (now) from `from`, opening the WhatsApp service window.
-    pub async fn customer_writes(&self, from: &str) {
-        let now = chrono::Utc::now().timestamp();
-        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": WABA, "changes": [{"field": "messages", "value": {
-            "messaging_product": "whatsapp",
-            "metadata": {"display_phone_number": "15559990000", "phone_number_id": PNID},
-            "contacts": [{"profile": {"name": "Ana"}, "wa_id": from}],
-            "messages": [{"from": from, "id": format!("wamid.IN{}{}", from, uuid::Uuid::new_v4().simple()),
-                "timestamp": now.to_string(), "type": "text", "text": {"body": "oi"}}]}}]}]});
-        let bytes = serde_json::to_vec(&body).expect("json");
-        assert_eq!(self.app.post_webhook(&bytes).await, 200);
-    }
-
-    /// A customer message on Instagram or Messenger.
-    pub async fn customer_writes_ig(&self, object: &str, account: &str, from: &str) {
-        let now = chrono::Utc::now().timestamp_millis();
-        let body = json!({"object": object, "entry": [{"id": account, "time": now, "messaging": [{
-            "sender": {"id": from}, "recipient": {"id": account}, "timestamp": now,
-            "message": {"mid": format!("m_{}", uuid::Uuid::new_v4().simple()), "text": "oi"}}]}]});
-        let bytes = serde_json::to_vec(&body).expect("json");
-        assert_eq!(self.app.post_webhook(&bytes).await, 200);
-    }
-
-    pub fn events_of(&self, ty: &str) -> Vec<Value> {
-        self.app
-            .receiver
-            .state
-            .accepted()
-            .into_iter()
-            .filter(|e| e.event_type == ty)
-            .map(|e| e.body)
-            .collect()
-    }
-
-    pub async fn stop(self) {
-        self.app.stop().await;
-    }
-}
 
 fn text(channel: &str, to: &str, body: &str) -> Value {
     json!({"channel_id": channel, "to": to, "message": {"type": "text", "body": body}})
@@ -503,8 +343,10 @@ async fn idempotency_key_sends_once_under_concurrency(db: Db) {
         (s, v["code"].as_str()),
         (400, Some("idempotency_key_invalid"))
     );
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    assert_eq!(o.sim.sends().len(), 1, "never sent twice");
+    holds_for(Duration::from_millis(500), "never sent twice", || async {
+        o.sim.sends().len() == 1
+    })
+    .await;
     o.stop().await;
 }
 
@@ -560,7 +402,17 @@ async fn throttling_and_server_errors_are_retried_then_sent_once(db: Db) {
     let id = v["id"].as_str().expect("id").to_string();
     let m = o.wait_status(&id, "read").await;
     assert_eq!(o.sim.sends().len(), 1, "accepted exactly once");
-    assert!(m["attempts"].as_i64().expect("attempts") >= 3, "{m}");
+    // Four refused calls (two throttles, two server errors), then the accepted one.
+    let calls = o
+        .sim
+        .requests()
+        .iter()
+        .filter(|r| {
+            r.path.ends_with("/messages") && r.body["biz_opaque_callback_data"] == id.as_str()
+        })
+        .count();
+    assert_eq!(calls, 5, "Graph calls for the message");
+    assert_eq!(m["attempts"].as_i64(), Some(5), "one attempt per call: {m}");
     let history: Vec<&str> = m["statuses"]
         .as_array()
         .expect("history")
@@ -685,19 +537,31 @@ async fn queued_sends_survive_a_restart_and_are_sent_once(db: Db) {
         instance_id: tenant.instance_id.clone(),
         secret,
     };
-    wait_until(Duration::from_secs(15), "five sends", || async {
-        sim.sends().len() >= 5
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(sim.sends().len(), 5);
-    for id in ids {
-        let (s, m) = app
-            .v1(&t, reqwest::Method::GET, &format!("/v1/messages/{id}"))
-            .await;
+    // Each message is sent: Meta accepted it (its status moved past `sent`) under the wamid
+    // the simulator handed out for that message's one Graph call.
+    for id in &ids {
+        let path = format!("/v1/messages/{id}");
+        wait_until(Duration::from_secs(15), "the message sent", || async {
+            let (_, m) = app.v1(&t, reqwest::Method::GET, &path).await;
+            ["sent", "delivered", "read"].contains(&m["status"].as_str().unwrap_or_default())
+        })
+        .await;
+        let calls: Vec<_> = sim
+            .sends()
+            .into_iter()
+            .filter(|r| r.body["biz_opaque_callback_data"] == id.as_str())
+            .collect();
+        assert_eq!(calls.len(), 1, "{id}: one Graph call");
+        let (s, m) = app.v1(&t, reqwest::Method::GET, &path).await;
         assert_eq!(s, 200);
-        assert_ne!(m["status"], "queued", "{m}");
+        assert_eq!(m["meta_message_id"], json!(calls[0].message_id), "{m}");
     }
+    holds_for(
+        Duration::from_millis(500),
+        "no further Graph call",
+        || async { sim.sends().len() == 5 },
+    )
+    .await;
     app.stop().await;
 }
 
@@ -863,8 +727,17 @@ async fn media_is_streamed_down_and_uploaded(db: Db) {
         .expect("upload");
     assert_eq!(r.status().as_u16(), 200);
     let v: Value = r.json().await.expect("json");
-    assert!(v["media_id"].as_str().is_some_and(|s| !s.is_empty()), "{v}");
-    assert_eq!(o.sim.uploaded().len(), 1);
+    // Meta got the file (its type and every byte) and the id Meta gave it is the one answered.
+    let uploaded = o.sim.uploaded();
+    assert_eq!(
+        uploaded,
+        [(
+            v["media_id"].as_str().expect("media_id").to_string(),
+            "image/png".to_string(),
+            1000
+        )],
+        "{v}"
+    );
     let r = o
         .app
         .http
@@ -1075,7 +948,11 @@ async fn oversized_api_bodies_are_refused_before_anything_is_stored(db: Db) {
         .send()
         .await;
     if let Ok(r) = r {
-        assert!(r.status().is_client_error(), "{}", r.status());
+        assert_eq!(r.status().as_u16(), 413);
+        // The body too, unless the connection closed under it.
+        if let Ok(v) = r.json::<Value>().await {
+            assert_eq!(v["code"], "payload_too_large", "{v}");
+        }
     }
     assert_eq!(o.app.count("SELECT COUNT(*) FROM messages").await, 0);
     o.stop().await;

@@ -9,8 +9,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::both_backends;
+use crate::helpers::graph::{CUSTOMER, FAST_STATUSES, IG, PNID, WABA, outbound, outbound_with};
 use crate::helpers::*;
-use crate::outbound::{CUSTOMER, FAST_STATUSES, IG, PNID, WABA, outbound, outbound_with};
 use metabridge::config::{AmbiguousPolicies, AmbiguousPolicy};
 use metabridge::sim::graph::Fault;
 

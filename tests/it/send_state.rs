@@ -19,8 +19,8 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
+use crate::helpers::graph::{CUSTOMER, Outbound, PAGE, PNID, TOKEN, WABA, outbound};
 use crate::helpers::{Db, wait_until};
-use crate::outbound::{CUSTOMER, Outbound, PAGE, PNID, TOKEN, WABA, outbound};
 use metabridge::sim::graph::Fault;
 
 both_backends!(

@@ -1,4 +1,7 @@
-//! `spawn_app()` and friends.
+//! `spawn_app()` and friends: the service in-process on a fresh database ([`TestApp`]); the
+//! Graph API simulator and a tenant with one channel of each kind ([`graph`]); the real binary
+//! as a child process and a load balancer ([`replica`]); checks on what Meta sees of a
+//! channel's sends and seeded randomness ([`rate`]).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,6 +13,13 @@ use metabridge::http::AppState;
 use metabridge::shutdown::CancellationToken;
 use metabridge::sim::receiver::{self, Receiver};
 use serde_json::{Value, json};
+
+pub mod graph;
+pub mod rate;
+pub mod replica;
+
+pub use rate::*;
+pub use replica::*;
 
 pub const APP_SECRET: &str = "test-app-secret";
 pub const ADMIN: &str = "test-admin-token-0123456789";
@@ -351,12 +361,55 @@ impl TestApp {
             .sum()
     }
 
+    /// Posts a new message of the fixtures' contact (Ana, on the fixtures' first WhatsApp
+    /// number: a copy of `wa-text.json` under a fresh wamid) and waits until this test's
+    /// receiver accepted it; returns its wamid. A conversation's events are delivered in order,
+    /// so whatever that conversation had to deliver before (a duplicate, a retry) has been
+    /// delivered by then: "nothing more" proven without a fixed sleep.
+    pub async fn deliver_sentinel(&self) -> String {
+        let mut v: Value = serde_json::from_slice(&fixture("wa-text.json")).expect("json");
+        let wamid = format!("wamid.SENTINEL{}", uuid::Uuid::new_v4().simple());
+        v["entry"][0]["changes"][0]["value"]["messages"][0]["id"] = json!(wamid);
+        let body = serde_json::to_vec(&v).expect("json");
+        assert_eq!(self.post_webhook(&body).await, 200, "the sentinel webhook");
+        let r = &self.receiver.state;
+        wait_until(
+            Duration::from_secs(20),
+            "the sentinel delivered",
+            || async {
+                r.accepted()
+                    .iter()
+                    .any(|e| e.body["raw"]["id"] == wamid.as_str())
+            },
+        )
+        .await;
+        wamid
+    }
+
     /// Counts rows with a SQL query returning one integer.
     pub async fn count(&self, sql: &'static str) -> i64 {
         sqlx::query_scalar::<_, i64>(sql)
             .fetch_one(self.state.store.pool())
             .await
             .expect("count")
+    }
+}
+
+/// Checks that `check` keeps holding for `period`, polling, and fails at the first poll where
+/// it does not: "nothing more arrives" observed up to a deadline instead of one look after a
+/// fixed sleep (a violation fails at once, with what was seen).
+pub async fn holds_for<F, Fut>(period: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + period;
+    loop {
+        assert!(check().await, "no longer holds: {what}");
+        if tokio::time::Instant::now() > deadline {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }
 
