@@ -455,7 +455,14 @@ pub async fn channel_cmd(
             );
         }
         ChannelCommand::Remove { id } => {
-            instances::remove_channel(&store, &id, None, ACTOR, 96 * 3600 * 1000).await?;
+            instances::remove_channel(
+                &store,
+                &id,
+                None,
+                instances::DisconnectBy::Operator(ACTOR),
+                96 * 3600 * 1000,
+            )
+            .await?;
             print(
                 json_out,
                 json!({"deleted": id}),

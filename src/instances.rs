@@ -445,25 +445,62 @@ pub async fn replace_channel_token(
     Ok(())
 }
 
+/// Who ends a channel's connection; decides the reason the instance is told and the audit
+/// entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DisconnectBy<'a> {
+    /// The instance, through `DELETE /v1/channels/{id}`.
+    Instance,
+    /// An operator: the admin API or the CLI (named as the audit actor).
+    Operator(&'a str),
+    /// Meta's deauthorize or data-deletion callback: the person removed the app's access.
+    MetaCallback,
+}
+
+impl DisconnectBy<'_> {
+    fn reason(self) -> &'static str {
+        match self {
+            DisconnectBy::Instance => "disconnected by the instance",
+            DisconnectBy::Operator(_) => "disconnected by an operator",
+            DisconnectBy::MetaCallback => {
+                "the person who connected it removed the app's access at Meta"
+            }
+        }
+    }
+
+    fn actor(&self) -> &str {
+        match self {
+            DisconnectBy::Instance => "instance",
+            DisconnectBy::Operator(actor) => actor,
+            DisconnectBy::MetaCallback => "meta",
+        }
+    }
+
+    fn detail(self) -> Option<&'static str> {
+        (self == DisconnectBy::MetaCallback).then_some("Meta app callback")
+    }
+}
+
+/// Disconnects a channel (P03): deletes its token, stops routing and sending, fails waiting
+/// sends, records `channel.disconnected` and the audit entry. Removing Meta's webhook
+/// subscription (P13) is the caller's part before this ([`crate::connect::flow::Connector`]
+/// does both); the CLI has no Graph client and only does this.
 pub async fn remove_channel(
     store: &Store,
     id: &str,
     instance_id: Option<&str>,
-    actor: &str,
+    by: DisconnectBy<'_>,
     horizon_ms: i64,
 ) -> Result<crate::store::Disconnected, OpError> {
-    let reason = if actor == "instance" {
-        "disconnected by the instance"
-    } else {
-        "disconnected by an operator"
-    };
     let Some(done) = store
-        .disconnect_channel(id, instance_id, reason, horizon_ms)
+        .disconnect_channel(id, instance_id, by.reason(), horizon_ms)
         .await?
     else {
         return Err(OpError::NotFound("channel"));
     };
-    store.audit(actor, "channel.disconnected", id, None).await?;
+    store
+        .audit(by.actor(), "channel.disconnected", id, by.detail())
+        .await?;
     Ok(done)
 }
 

@@ -159,6 +159,62 @@ pub enum Registration {
 }
 
 impl Connector {
+    /// Disconnects a channel (of `instance_id` when given): removes the app's webhook
+    /// subscription where Meta allows it (P13), then deletes the token, fails waiting sends and
+    /// records `channel.disconnected` ([`crate::instances::remove_channel`]).
+    pub async fn disconnect(
+        &self,
+        id: &str,
+        instance_id: Option<&str>,
+        by: crate::instances::DisconnectBy<'_>,
+    ) -> Result<crate::store::Disconnected, crate::instances::OpError> {
+        if let Ok(Some(row)) = self.store.get_channel(id, instance_id).await
+            && row.status != crate::channels::Connection::Disconnected
+        {
+            self.unsubscribe(id).await;
+        }
+        crate::instances::remove_channel(&self.store, id, instance_id, by, self.horizon_ms).await
+    }
+
+    /// Removes the app's webhook subscription of a channel being disconnected, where Meta
+    /// allows it (P13): a Page or an Instagram Login account always; a WhatsApp Business
+    /// Account only when no other live channel of this bridge uses it. Best effort: a failure
+    /// is logged and the disconnect goes on (the token is deleted either way).
+    async fn unsubscribe(&self, channel_id: &str) {
+        let Ok(Some(row)) = self.store.lifecycle_row(channel_id).await else {
+            return;
+        };
+        let (Some(object), Some(token)) = (
+            row.subscription_object.as_deref(),
+            row.token_enc
+                .as_deref()
+                .and_then(|e| self.vault.decrypt(e).ok()),
+        ) else {
+            return;
+        };
+        if self
+            .store
+            .others_on_subscription(object, channel_id)
+            .await
+            .map_or(true, |n| n > 0)
+        {
+            return;
+        }
+        let result = if object == "me" {
+            self.oauth.ig_unsubscribe(&token).await
+        } else {
+            self.oauth.unsubscribe_app(&token, object).await
+        };
+        match result {
+            Ok(()) => tracing::info!(channel = %channel_id, "webhook subscription removed"),
+            Err(e) => {
+                tracing::warn!(channel = %channel_id, error = %e, "removing the webhook subscription failed")
+            }
+        }
+    }
+}
+
+impl Connector {
     /// Registers `c` with `person_pin` (the PIN the person typed) or, without one, a new
     /// random PIN set on the number first. Writes nothing to the store.
     pub async fn register_number(

@@ -524,7 +524,9 @@ impl AdminApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
     ) -> Result<Deleted, ApiError> {
-        state.disconnect_channel(&id, None, ACTOR).await?;
+        state
+            .disconnect_channel(&id, None, instances::DisconnectBy::Operator(ACTOR))
+            .await?;
         Ok(Deleted::NoContent)
     }
 

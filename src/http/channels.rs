@@ -242,7 +242,7 @@ impl ChannelsApi {
     ) -> Result<Disconnected, ApiError> {
         own_channel(&state, &id, &auth.0, false).await?;
         state
-            .disconnect_channel(&id, Some(&auth.0), "instance")
+            .disconnect_channel(&id, Some(&auth.0), crate::instances::DisconnectBy::Instance)
             .await?;
         Ok(Disconnected::NoContent)
     }

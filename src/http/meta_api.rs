@@ -246,37 +246,13 @@ async fn remove_user_channels(state: &AppState, user_id: &str) -> Result<i64, Js
         })?;
     let mut n = 0;
     for (id, instance) in channels {
-        state.unsubscribe(&id).await;
-        match state
-            .store
-            .disconnect_channel(
-                &id,
-                Some(&instance),
-                "the person who connected it removed the app's access at Meta",
-                state.horizon_ms(),
-            )
-            .await
-        {
-            Ok(Some(done)) => {
-                if let Some(enc) = done.token_enc {
-                    state.senders.forget_token(&enc).await;
-                }
-                state.forget_channel(&id).await;
-                let _ = state
-                    .store
-                    .audit_instance(
-                        "meta",
-                        "channel.disconnected",
-                        &id,
-                        Some(&instance),
-                        Some("Meta app callback"),
-                    )
-                    .await;
-                n += 1;
-            }
-            Ok(None) => {}
-            Err(e) => {
-                tracing::error!(channel = %id, error = %e, "disconnecting a channel for a Meta callback failed");
+        let by = crate::instances::DisconnectBy::MetaCallback;
+        match state.disconnect_channel(&id, Some(&instance), by).await {
+            Ok(()) => n += 1,
+            // Disconnected meanwhile (another replica, or the instance).
+            Err(super::errors::ApiError::NotFound(_)) => {}
+            Err(_) => {
+                tracing::error!(channel = %id, "disconnecting a channel for a Meta callback failed");
                 return Err(unavailable());
             }
         }

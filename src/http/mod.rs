@@ -91,72 +91,26 @@ impl AppState {
         i64::try_from(self.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 4)
     }
 
-    /// Disconnects a channel (of `instance_id` when given) and drops what this process
-    /// cached about it; its `channel.disconnected` event is woken for delivery.
+    /// Disconnects a channel (of `instance_id` when given; see
+    /// [`crate::connect::flow::Connector::disconnect`]) and drops what this process cached
+    /// about it; its `channel.disconnected` event is woken for delivery.
     pub async fn disconnect_channel(
         &self,
         id: &str,
         instance_id: Option<&str>,
-        actor: &str,
+        by: crate::instances::DisconnectBy<'_>,
     ) -> Result<(), errors::ApiError> {
-        if let Ok(Some(row)) = self.store.get_channel(id, instance_id).await
-            && row.status != crate::channels::Connection::Disconnected
-        {
-            self.unsubscribe(id).await;
-        }
-        let done = crate::instances::remove_channel(
-            &self.store,
-            id,
-            instance_id,
-            actor,
-            self.horizon_ms(),
-        )
-        .await
-        .map_err(api::op_error)?;
+        let done = self
+            .connector
+            .disconnect(id, instance_id, by)
+            .await
+            .map_err(api::op_error)?;
         if let Some(enc) = done.token_enc {
             self.senders.forget_token(&enc).await;
         }
         self.forget_channel(id).await;
         self.writer_wakeup();
         Ok(())
-    }
-
-    /// Removes the app's webhook subscription of a channel being disconnected, where Meta
-    /// allows it (P13): a Page or an Instagram Login account always; a WhatsApp Business
-    /// Account only when no other live channel of this bridge uses it. Best effort: a
-    /// failure is logged and the disconnect goes on (the token is deleted either way).
-    pub async fn unsubscribe(&self, channel_id: &str) {
-        let Ok(Some(row)) = self.store.lifecycle_row(channel_id).await else {
-            return;
-        };
-        let (Some(object), Some(token)) = (
-            row.subscription_object.as_deref(),
-            row.token_enc
-                .as_deref()
-                .and_then(|e| self.vault.decrypt(e).ok()),
-        ) else {
-            return;
-        };
-        if self
-            .store
-            .others_on_subscription(object, channel_id)
-            .await
-            .map_or(true, |n| n > 0)
-        {
-            return;
-        }
-        let oauth = &self.connector.oauth;
-        let result = if object == "me" {
-            oauth.ig_unsubscribe(&token).await
-        } else {
-            oauth.unsubscribe_app(&token, object).await
-        };
-        match result {
-            Ok(()) => tracing::info!(channel = %channel_id, "webhook subscription removed"),
-            Err(e) => {
-                tracing::warn!(channel = %channel_id, error = %e, "removing the webhook subscription failed")
-            }
-        }
     }
 
     /// Forgets a cached channel row (after a change made through this process).

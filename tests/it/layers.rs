@@ -27,7 +27,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("domain-connect", &["connect"]),
     ("store", &["store"]),
     // Use cases over the store and Meta, shared by the API, the CLI and the workers.
-    ("usecases", &["instances", "connect::flow"]),
+    ("usecases", &["instances"]),
+    ("usecase-connect", &["connect::flow"]),
     ("workers", &["workers"]),
     ("http", &["http"]),
     ("app", &["app"]),
