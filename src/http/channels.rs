@@ -13,8 +13,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::AppState;
 use super::api::{ChannelView, InstanceAuth, Tag, op_error};
 use super::errors::{ApiError, codes};
-use super::messages::{HUMAN_AGENT_WINDOW_MS, WINDOW_MS};
 use crate::config::MAX_CHANNEL_RATE;
+use crate::messages::window::{HUMAN_AGENT_WINDOW_MS, WINDOW_MS};
 use crate::meta::graph::GraphCallError;
 use crate::store::{ChannelRow, ResumeOutcome};
 

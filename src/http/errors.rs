@@ -182,6 +182,17 @@ impl ApiError {
             ));
         }
         error!(error = %err, "{context}");
+        Self::unavailable_database()
+    }
+
+    /// `503 unavailable`: the write did not commit (the group-commit writer failed or is
+    /// stopping); the cause was logged where it happened.
+    pub fn not_committed(context: &str) -> Self {
+        error!("{context}: not committed");
+        Self::unavailable_database()
+    }
+
+    fn unavailable_database() -> Self {
         Self::Unavailable(body(
             codes::UNAVAILABLE,
             "The database is unavailable; retry later.",

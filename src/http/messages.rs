@@ -11,24 +11,20 @@ use poem_openapi::payload::Json;
 use poem_openapi::types::ToJSON;
 use poem_openapi::{ApiResponse, Object, OpenApi};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 use super::AppState;
 use super::api::{InstanceAuth, Tag, page_cursor, page_limit};
 use super::errors::{ApiError, codes};
 use crate::channels::ChannelKind;
 use crate::messages::lifecycle::Phase;
-use crate::messages::model::{self, MessageTag, SendMessageRequest};
-use crate::store::{Enqueued, MessageRow, NewMessage};
+use crate::messages::model::SendMessageRequest;
+use crate::messages::submit::{self, Submission, SubmitError, Submitted};
+use crate::store::{MessageRow, NewMessage};
 
 /// Longest `wait` a caller may ask for, in seconds.
 pub const MAX_WAIT_SECS: u64 = 30;
 /// Longest idempotency key accepted.
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
-/// The customer-service window: 24 h after the contact's last message.
-pub const WINDOW_MS: i64 = 24 * 3600 * 1000;
-/// Instagram/Messenger human-agent tag: 7 days after the contact's last message.
-pub const HUMAN_AGENT_WINDOW_MS: i64 = 7 * 24 * 3600 * 1000;
 
 /// A Meta error or the bridge's reason a message failed.
 #[derive(Debug, Object)]
@@ -190,21 +186,6 @@ fn channel_not_found() -> ApiError {
     ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id.")
 }
 
-/// A digest of the request as parsed (field order and whitespace do not matter).
-fn request_hash(req: &SendMessageRequest) -> String {
-    let canonical = model::request_fingerprint(&req.to_json().unwrap_or(Value::Null));
-    hex::encode(Sha256::digest(canonical.as_bytes()))
-}
-
-/// The recipient as the rendered body names it.
-fn rendered_recipient(kind: ChannelKind, body: &Value, fallback: &str) -> String {
-    let v = match kind {
-        ChannelKind::Whatsapp => body.get("to").or_else(|| body.get("recipient")),
-        _ => body.get("recipient").and_then(|r| r.get("id")),
-    };
-    v.and_then(Value::as_str).unwrap_or(fallback).to_string()
-}
-
 /// The request's `Idempotency-Key`, read from the raw headers: poem-openapi's `Header`
 /// extractor silently drops a value that is not visible ASCII, which would turn a retry with
 /// such a key into a second send. A key that is not 1–255 visible ASCII characters, or more
@@ -243,30 +224,23 @@ fn validate_idempotency_key(key: Option<&str>) -> Result<Option<String>, ApiErro
     Ok(Some(key.to_string()))
 }
 
-/// Refuses a free-form send when the contact's service window is closed.
-async fn check_window(
-    state: &AppState,
-    kind: ChannelKind,
-    channel_id: &str,
-    recipient: &str,
-    tag: Option<MessageTag>,
-) -> Result<(), ApiError> {
-    let allowed_ms = match (kind, tag) {
-        (ChannelKind::Whatsapp, _) => WINDOW_MS,
-        (_, Some(MessageTag::HumanAgent)) => HUMAN_AGENT_WINDOW_MS,
-        // Messenger's update tags are allowed outside the window (for their purpose).
-        (ChannelKind::Messenger, Some(_)) => return Ok(()),
-        _ => WINDOW_MS,
-    };
-    let last = state
-        .store
-        .last_inbound(channel_id, recipient)
-        .await
-        .map_err(|e| ApiError::store("read service window", e))?;
-    let now = crate::now_ms();
-    match last {
-        Some(at) if now - at < allowed_ms => Ok(()),
-        _ => Err(ApiError::unprocessable(
+/// The answer to a send the rules refused.
+fn submit_error(e: SubmitError) -> ApiError {
+    match e {
+        SubmitError::ChannelGone => channel_not_found(),
+        SubmitError::ChannelUnavailable { state, resume_at } => {
+            let until = resume_at
+                .map(|t| format!(" Sends resume at {}.", crate::ms_to_rfc3339(t)))
+                .unwrap_or_default();
+            ApiError::conflict(
+                codes::CHANNEL_UNAVAILABLE,
+                format!(
+                    "The channel is {state} and cannot send now (see GET /v1/channels/{{id}}).{until}"
+                ),
+            )
+        }
+        SubmitError::Invalid(v) => ApiError::rule(&v.field, v.rule, v.message),
+        SubmitError::WindowClosed(kind) => ApiError::unprocessable(
             codes::WINDOW_CLOSED,
             Some("to"),
             match kind {
@@ -280,7 +254,13 @@ async fn check_window(
                      is incomplete."
                 }
             },
-        )),
+        ),
+        SubmitError::KeyReused => ApiError::conflict(
+            codes::IDEMPOTENCY_KEY_REUSED,
+            "This Idempotency-Key was used with a different request.",
+        ),
+        SubmitError::Store(e) => ApiError::store("queue message", e),
+        SubmitError::NotQueued => ApiError::not_committed("queue message"),
     }
 }
 
@@ -371,82 +351,34 @@ impl MessagesApi {
             return Err(channel_not_found());
         }
         let channel = state.channel_of(&req.channel_id, &instance_id).await?;
-        if channel.status == crate::channels::Connection::Disconnected {
-            return Err(channel_not_found());
-        }
-        if !crate::channels::can_send(channel.status, channel.send_state) {
-            let state = crate::channels::summary(channel.status, channel.send_state);
-            let until = channel
-                .send_paused_until
-                .filter(|_| channel.send_state == crate::channels::SendState::Paused)
-                .map(|t| format!(" Sends resume at {}.", crate::ms_to_rfc3339(t)))
-                .unwrap_or_default();
-            return Err(ApiError::conflict(
-                codes::CHANNEL_UNAVAILABLE,
-                format!(
-                    "The channel is {state} and cannot send now (see GET /v1/channels/{{id}}).{until}"
-                ),
-            ));
-        }
-        let kind = channel.kind;
-        let id = crate::ids::new_id(crate::ids::MESSAGE);
-        let rendered = model::render(kind, &req, &id)
-            .map_err(|v| ApiError::rule(&v.field, v.rule, v.message))?;
-        let recipient = rendered_recipient(kind, &rendered.body, &req.to);
-        let is_group = rendered.body.get("recipient_type").and_then(Value::as_str) == Some("group");
-        if rendered.free_form && !req.ignore_window.unwrap_or(false) && !is_group {
-            check_window(&state, kind, &channel.id, &recipient, req.tag).await?;
-        }
-        let msg = NewMessage {
-            id,
-            instance_id: instance_id.clone(),
-            channel_id: channel.id.clone(),
-            recipient,
-            message_type: rendered.message_type.to_string(),
-            body: rendered.body.to_string(),
-            expects_message_id: rendered.expects_message_id,
-            client_reference: req.client_reference.clone(),
+        let request_json = req.to_json().unwrap_or(Value::Null);
+        let submission = Submission {
+            instance_id: &instance_id,
+            channel: &channel,
+            request: &req,
+            request_json: &request_json,
             idempotency_key: key,
-            request_hash: request_hash(&req),
-            created_at: crate::now_ms(),
+            now: crate::now_ms(),
         };
-        let view_if_new = MessageView::queued(&msg);
-        let outcome = state.writer.enqueue(vec![msg]).await.map_err(|_| {
-            ApiError::store(
-                "queue message",
-                crate::store::StoreError::Other("commit failed".into()),
-            )
-        })?;
-        let (id, existing) = match outcome.into_iter().next() {
-            Some(Enqueued::Created(id)) => {
-                state.metrics.messages_accepted.inc();
-                state.senders.wake(&channel.id);
-                (id, false)
-            }
-            Some(Enqueued::Existing {
-                id,
-                same_request: true,
-            }) => (id, true),
-            Some(Enqueued::Existing {
-                same_request: false,
-                ..
-            }) => {
-                return Err(ApiError::conflict(
-                    codes::IDEMPOTENCY_KEY_REUSED,
-                    "This Idempotency-Key was used with a different request.",
-                ));
-            }
-            None => return Err(ApiError::internal("queue message", "no outcome")),
-        };
+        let (id, existing, view_if_new) =
+            match submit::submit(&state.store, &state.writer, submission).await {
+                Ok(Submitted::Created(msg)) => {
+                    state.metrics.messages_accepted.inc();
+                    state.senders.wake(&channel.id);
+                    (msg.id.clone(), false, Some(MessageView::queued(&msg)))
+                }
+                Ok(Submitted::Existing(id)) => (id, true, None),
+                Err(e) => return Err(submit_error(e)),
+            };
         let view = if wait > 0 && !existing {
             MessageView::from(
                 wait_until_settled(&state, &id, &instance_id, wait)
                     .await
                     .ok_or_else(not_found)?,
             )
-        } else if !existing {
+        } else if let Some(view) = view_if_new {
             // Just queued: nothing else can have happened to it that the caller must see.
-            view_if_new
+            view
         } else {
             MessageView::from(
                 state

@@ -1,0 +1,147 @@
+//! Submitting a send: the rules every new outbound message goes through before it is queued
+//! (a use case over the store; the API's `POST /v1/messages` calls it and maps its errors).
+//!
+//! In order: the channel may send now (connection and send state); the request renders for
+//! the channel's kind within Meta's limits; a free-form message is inside the contact's
+//! messaging window; then the message is queued through the group-commit writer, once per
+//! `Idempotency-Key` (the same key with the same request returns the first message, with
+//! another request it is refused).
+
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use crate::channels::{self, ChannelKind, Connection, SendState};
+use crate::messages::model::{self, SendMessageRequest, Violation};
+use crate::messages::window;
+use crate::store::writer::Writer;
+use crate::store::{ChannelRow, Enqueued, NewMessage, Store, StoreError};
+
+/// A send as an instance asked for it.
+#[derive(Debug)]
+pub struct Submission<'a> {
+    pub instance_id: &'a str,
+    /// The instance's channel the message goes out on (already checked to be the caller's).
+    pub channel: &'a ChannelRow,
+    pub request: &'a SendMessageRequest,
+    /// The canonical JSON of `request` (what makes a retry "the same request").
+    pub request_json: &'a Value,
+    pub idempotency_key: Option<String>,
+    pub now: i64,
+}
+
+/// Why a send was not queued.
+#[derive(Debug, thiserror::Error)]
+pub enum SubmitError {
+    /// The channel is disconnected: to the caller it no longer exists.
+    #[error("the channel is disconnected")]
+    ChannelGone,
+    /// The channel is connected but cannot send now (`state` as the API shows it).
+    #[error("the channel is {state} and cannot send now")]
+    ChannelUnavailable {
+        state: &'static str,
+        /// When paused sends resume (unix ms).
+        resume_at: Option<i64>,
+    },
+    /// The request breaks one of Meta's rules for this kind of channel.
+    #[error("{}: {}", .0.field, .0.message)]
+    Invalid(Violation),
+    /// A free-form message outside the contact's messaging window.
+    #[error("the messaging window with this contact is closed")]
+    WindowClosed(ChannelKind),
+    /// The `Idempotency-Key` was used with another request.
+    #[error("the idempotency key was used with a different request")]
+    KeyReused,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The writer did not commit the message (shutting down, or the database failed).
+    #[error("the message could not be queued")]
+    NotQueued,
+}
+
+/// What happened to a submitted send.
+#[derive(Debug)]
+pub enum Submitted {
+    /// Queued now.
+    Created(Box<NewMessage>),
+    /// Queued before under the same `Idempotency-Key` and request: that message's id.
+    Existing(String),
+}
+
+/// Checks and queues one send (see the module docs for the order of the rules).
+pub async fn submit(
+    store: &Store,
+    writer: &Writer,
+    s: Submission<'_>,
+) -> Result<Submitted, SubmitError> {
+    let channel = s.channel;
+    if channel.status == Connection::Disconnected {
+        return Err(SubmitError::ChannelGone);
+    }
+    if !channels::can_send(channel.status, channel.send_state) {
+        return Err(SubmitError::ChannelUnavailable {
+            state: channels::summary(channel.status, channel.send_state),
+            resume_at: channel
+                .send_paused_until
+                .filter(|_| channel.send_state == SendState::Paused),
+        });
+    }
+    let kind = channel.kind;
+    let id = crate::ids::new_id(crate::ids::MESSAGE);
+    let rendered = model::render(kind, s.request, &id).map_err(SubmitError::Invalid)?;
+    let recipient = rendered_recipient(kind, &rendered.body, &s.request.to);
+    let is_group = rendered.body.get("recipient_type").and_then(Value::as_str) == Some("group");
+    if rendered.free_form
+        && !s.request.ignore_window.unwrap_or(false)
+        && !is_group
+        && let Some(allowed) = window::allowed_ms(kind, s.request.tag)
+    {
+        let last = store.last_inbound(&channel.id, &recipient).await?;
+        if !window::is_open(last, allowed, s.now) {
+            return Err(SubmitError::WindowClosed(kind));
+        }
+    }
+    let msg = NewMessage {
+        id,
+        instance_id: s.instance_id.to_string(),
+        channel_id: channel.id.clone(),
+        recipient,
+        message_type: rendered.message_type.to_string(),
+        body: rendered.body.to_string(),
+        expects_message_id: rendered.expects_message_id,
+        client_reference: s.request.client_reference.clone(),
+        idempotency_key: s.idempotency_key,
+        request_hash: request_hash(s.request_json),
+        created_at: s.now,
+    };
+    let outcome = writer
+        .enqueue(vec![msg.clone()])
+        .await
+        .map_err(|_| SubmitError::NotQueued)?;
+    match outcome.into_iter().next() {
+        Some(Enqueued::Created(_)) => Ok(Submitted::Created(Box::new(msg))),
+        Some(Enqueued::Existing {
+            id,
+            same_request: true,
+        }) => Ok(Submitted::Existing(id)),
+        Some(Enqueued::Existing {
+            same_request: false,
+            ..
+        }) => Err(SubmitError::KeyReused),
+        None => Err(SubmitError::NotQueued),
+    }
+}
+
+/// A digest of the request as parsed (field order and whitespace do not matter).
+fn request_hash(request_json: &Value) -> String {
+    let canonical = model::request_fingerprint(request_json);
+    hex::encode(Sha256::digest(canonical.as_bytes()))
+}
+
+/// The recipient as the rendered body names it.
+fn rendered_recipient(kind: ChannelKind, body: &Value, fallback: &str) -> String {
+    let v = match kind {
+        ChannelKind::Whatsapp => body.get("to").or_else(|| body.get("recipient")),
+        _ => body.get("recipient").and_then(|r| r.get("id")),
+    };
+    v.and_then(Value::as_str).unwrap_or(fallback).to_string()
+}
