@@ -6,7 +6,7 @@
 //!   against a capture server and compared with the corpus request: method, host, path, query,
 //!   auth, content type and body (structure, no key order, no extra keys).
 //! - **B** `every_graph_call_has_a_corpus_entry`: reads `src/meta/*.rs` and
-//!   `src/messages/model.rs` and fails when a `pub async fn` of the clients or a message type
+//!   `src/messages/model/mod.rs` and fails when a `pub async fn` of the clients or a message type
 //!   a channel kind can send has no corpus file (or no entry in this file's tables). Calls owned
 //!   by other helpers that have no corpus file yet are listed in [`PENDING`].
 //! - **C** `simulator_answers_as_the_corpus_documents`: every corpus file (whoever wrote it):
@@ -1345,9 +1345,16 @@ fn bytes_body() -> Vec<u8> {
 // B: coverage
 // =============================================================================================
 
-/// `pub async fn` names in `src/meta/<file>` (the clients' methods).
+/// `pub async fn` names in the module `src/meta/<file>` (`graph.rs` is `src/meta/graph.rs` or
+/// `src/meta/graph/mod.rs`): the clients' methods.
 fn client_methods(file: &str) -> Vec<String> {
-    let path = format!("{}/src/meta/{file}", env!("CARGO_MANIFEST_DIR"));
+    let dir = format!("{}/src/meta", env!("CARGO_MANIFEST_DIR"));
+    let flat = format!("{dir}/{file}");
+    let path = if std::path::Path::new(&flat).exists() {
+        flat
+    } else {
+        format!("{dir}/{}/mod.rs", file.trim_end_matches(".rs"))
+    };
     let src = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     src.lines()
         .filter_map(|l| l.trim_start().strip_prefix("pub async fn "))
@@ -1358,7 +1365,7 @@ fn client_methods(file: &str) -> Vec<String> {
 
 /// The `type` values of `OutboundMessage` (`#[oai(mapping = "...")]` in the model).
 fn message_types() -> Vec<String> {
-    let path = format!("{}/src/messages/model.rs", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/src/messages/model/mod.rs", env!("CARGO_MANIFEST_DIR"));
     let src = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let start = src
         .find("pub enum OutboundMessage {")
@@ -1379,10 +1386,21 @@ fn every_graph_call_has_a_corpus_entry() {
     let mut missing = Vec::new();
     // Every file of src/meta: a new client module is covered too.
     let dir = format!("{}/src/meta", env!("CARGO_MANIFEST_DIR"));
+    // Module files (`x.rs`) and module folders (`x/mod.rs`, named `x.rs` here).
     let mut files: Vec<String> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{dir}: {e}"))
-        .filter_map(|f| f.ok()?.file_name().into_string().ok())
-        .filter(|f| f.ends_with(".rs"))
+        .filter_map(|f| {
+            let f = f.ok()?;
+            let name = f.file_name().into_string().ok()?;
+            if name.ends_with(".rs") {
+                Some(name)
+            } else {
+                f.path()
+                    .join("mod.rs")
+                    .exists()
+                    .then(|| format!("{name}.rs"))
+            }
+        })
         .collect();
     files.sort();
     for file in files.iter().map(String::as_str) {
