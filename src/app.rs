@@ -121,14 +121,18 @@ impl Application {
         )
         .map_err(|e| anyhow::anyhow!("INSTAGRAM_GRAPH_URL / META_GRAPH_VERSION: {e}"))?;
         backfill_instagram_login(&store, &vault).await?;
+        let channels = crate::store::cache::ChannelCache::new(
+            store.clone(),
+            Arc::clone(&vault),
+            config.token_cache_ttl,
+        );
         let senders = Senders::new(
             store.clone(),
             writer.clone(),
-            Arc::clone(&vault),
-            graph,
+            channels.clone(),
+            graph.clone(),
             ig_graph,
             config.sending.clone(),
-            config.token_cache_ttl,
             Arc::clone(&metrics),
             shutdown.clone(),
             config.run_workers,
@@ -193,6 +197,8 @@ impl Application {
                 .build(),
             delivery_wakeup: wakeup,
             senders,
+            channels,
+            graph,
             bridge_key,
             pages: http::connect::Pages::new(),
             state_signer,

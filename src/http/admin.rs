@@ -567,7 +567,7 @@ impl AdminApi {
         .map_err(op_error)?;
         state.writer_wakeup();
         if let Some(enc) = old.token_enc {
-            state.senders.forget_token(&enc).await;
+            state.channels.forget_token(&enc).await;
         }
         state.forget_channel(&id).await;
         state.senders.wake(&id);

@@ -368,13 +368,13 @@ impl ChannelsApi {
                 "Instagram and Messenger media come as URLs in the event; only WhatsApp media ids are downloaded here.",
             ));
         }
-        let token = state.senders.token_for(&channel).await.map_err(|_| {
+        let token = state.channels.token_for(&channel).await.map_err(|_| {
             ApiError::conflict(
                 codes::CHANNEL_UNAVAILABLE,
                 "The channel has no usable token.",
             )
         })?;
-        let graph = state.senders.graph();
+        let graph = &state.graph;
         let info = graph
             .media_info(&token, &media_id, Some(&channel.external_id))
             .await
@@ -449,15 +449,14 @@ impl ChannelsApi {
             .0
             .filter(|f| !f.is_empty() && f.len() <= 240 && !f.contains(['/', '\\', '\0']))
             .unwrap_or_else(|| "file".to_string());
-        let token = state.senders.token_for(&channel).await.map_err(|_| {
+        let token = state.channels.token_for(&channel).await.map_err(|_| {
             ApiError::conflict(
                 codes::CHANNEL_UNAVAILABLE,
                 "The channel has no usable token.",
             )
         })?;
         let media_id = state
-            .senders
-            .graph()
+            .graph
             .upload_media(&token, &channel.external_id, &mime, &filename, body.0, size)
             .await
             .map_err(media_error)?;

@@ -40,8 +40,12 @@ pub struct AppState {
     pub verification_keys: Cache<String, Arc<Vec<crate::crypto::jwt::VerificationKey>>>,
     /// Wakes the delivery dispatcher (after a replay or a resume).
     pub delivery_wakeup: Arc<tokio::sync::Notify>,
-    /// The per-channel senders (wake-ups, token cache, Graph client).
+    /// The per-channel senders (wake-ups and "message settled" notices).
     pub senders: crate::workers::sender::Senders,
+    /// Channel rows and decrypted tokens, shared with the senders.
+    pub channels: crate::store::cache::ChannelCache,
+    /// graph.facebook.com, for the channel calls the API makes itself (profile, settings).
+    pub graph: crate::meta::graph::GraphClient,
     /// The bridge's callback-signing key, when configured (served at /.well-known/jwks.json).
     pub bridge_key: Option<Arc<crate::crypto::jwt::BridgeKey>>,
     /// The connect pages' templates.
@@ -67,23 +71,11 @@ impl AppState {
                 "No channel with that id.",
             )
         };
-        let cache = self.senders.channel_cache();
-        if let Some(c) = cache.get(channel_id).await {
-            return if c.instance_id == instance_id {
-                Ok(c)
-            } else {
-                Err(not_found())
-            };
-        }
-        let row = self
-            .store
-            .get_channel(channel_id, Some(instance_id))
+        self.channels
+            .channel_of(channel_id, instance_id)
             .await
             .map_err(|e| errors::ApiError::store("read channel", e))?
-            .ok_or_else(not_found)?;
-        let row = Arc::new(row);
-        cache.insert(channel_id.to_string(), Arc::clone(&row)).await;
-        Ok(row)
+            .ok_or_else(not_found)
     }
 
     /// The delivery horizon in milliseconds (deadline of events appended now).
@@ -106,7 +98,7 @@ impl AppState {
             .await
             .map_err(api::op_error)?;
         if let Some(enc) = done.token_enc {
-            self.senders.forget_token(&enc).await;
+            self.channels.forget_token(&enc).await;
         }
         self.forget_channel(id).await;
         self.writer_wakeup();
@@ -115,7 +107,7 @@ impl AppState {
 
     /// Forgets a cached channel row (after a change made through this process).
     pub async fn forget_channel(&self, channel_id: &str) {
-        self.senders.forget_channel(channel_id).await;
+        self.channels.forget_channel(channel_id).await;
     }
 
     /// Forgets cached secrets and keys of an instance (after a rotation or a key change).
@@ -133,14 +125,7 @@ impl AppState {
     pub async fn apply_invalidation(&self, what: &crate::store::Invalidation) {
         match what {
             crate::store::Invalidation::Channel(id) => {
-                let cache = self.senders.channel_cache();
-                // The decrypted token goes too: the change may have deleted or replaced it.
-                if let Some(row) = cache.get(id).await
-                    && let Some(enc) = &row.token_enc
-                {
-                    self.senders.forget_token(enc).await;
-                }
-                cache.invalidate(id).await;
+                self.channels.apply_channel_invalidation(id).await;
             }
             crate::store::Invalidation::Instance(id) => {
                 self.secrets.invalidate(id).await;
@@ -151,8 +136,7 @@ impl AppState {
 
     /// Drops everything cached (the invalidation feed was interrupted: changes may be missed).
     pub fn forget_all_cached(&self) {
-        self.senders.forget_all_tokens();
-        self.senders.channel_cache().invalidate_all();
+        self.channels.forget_all();
         self.secrets.invalidate_all();
         self.verification_keys.invalidate_all();
     }

@@ -5,6 +5,7 @@
 //! backend under `migrations/`. Times are unix milliseconds bound from Rust; every query on
 //! tenant data filters by instance id where a tenant asks.
 
+pub mod cache;
 mod connect;
 mod events;
 mod ingest;

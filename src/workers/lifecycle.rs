@@ -263,7 +263,7 @@ impl Lifecycle {
                 .await?;
             if outcome == crate::store::ResumeOutcome::Resumed {
                 info!(channel = %id, "paused sends resume");
-                self.senders.forget_channel(&id).await;
+                self.senders.cache().forget_channel(&id).await;
                 self.senders.wake(&id);
                 self.delivery_wakeup.notify_one();
             }
@@ -283,9 +283,9 @@ impl Lifecycle {
             .mark_channel_token_invalid(&row.id, &reason, self.horizon_ms)
             .await?;
         if let Some(enc) = &row.token_enc {
-            self.senders.forget_token(enc).await;
+            self.senders.cache().forget_token(enc).await;
         }
-        self.senders.forget_channel(&row.id).await;
+        self.senders.cache().forget_channel(&row.id).await;
         self.delivery_wakeup.notify_one();
         Ok(())
     }
@@ -409,8 +409,8 @@ impl Lifecycle {
                         .store_refreshed_token(&row.id, &old_enc, &new_enc, expires_at, now)
                         .await?
                     {
-                        self.senders.forget_token(&old_enc).await;
-                        self.senders.forget_channel(&row.id).await;
+                        self.senders.cache().forget_token(&old_enc).await;
+                        self.senders.cache().forget_channel(&row.id).await;
                         info!(channel = %row.id, "Instagram token refreshed");
                     }
                     return Ok(());
@@ -564,7 +564,7 @@ impl Lifecycle {
                 self.store
                     .registration_result(row, None, self.horizon_ms)
                     .await?;
-                self.senders.forget_channel(&row.id).await;
+                self.senders.cache().forget_channel(&row.id).await;
                 self.delivery_wakeup.notify_one();
             }
             Err(e) if token_refused(&e) => {

@@ -21,19 +21,18 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use moka::future::Cache;
 use rand::Rng;
 use tokio::sync::{Notify, Semaphore, broadcast};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::config::{AmbiguousPolicy, SendConfig};
-use crate::crypto::vault::Vault;
 use crate::messages::lifecycle::{ErrorInfo, Signal};
 use crate::meta::graph::{ErrorClass, GraphClient, GraphError, SendOutcome};
 use crate::meta::login::InstagramLogin;
 use crate::metrics::Metrics;
 use crate::shutdown::CancellationToken;
+use crate::store::cache::ChannelCache;
 use crate::store::writer::Writer;
 use crate::store::{ChannelChange, ChannelRow, ClaimedSend, MessageSignal, SendChange, Store};
 
@@ -55,15 +54,6 @@ const TOKEN_CHECK_GRACE: Duration = Duration::from_secs(5);
 const PAIR_BURST: f64 = 20.0;
 const PAIR_REFILL_SECS: f64 = 6.0;
 
-/// Why a channel's token could not be used.
-#[derive(Debug, thiserror::Error)]
-pub enum TokenError {
-    #[error("the channel has no stored token")]
-    Missing,
-    #[error("the stored token cannot be decrypted with the configured keys")]
-    Undecryptable,
-}
-
 /// Wakes one channel's running sender; `woken` remembers a wake that came after its last
 /// claim, so a run that is ending is followed by another.
 #[derive(Default)]
@@ -81,19 +71,14 @@ pub struct Senders {
 struct Inner {
     store: Store,
     writer: Writer,
-    vault: Arc<Vault>,
+    /// Channel rows and decrypted tokens, shared with the API.
+    cache: ChannelCache,
     /// graph.facebook.com (META_GRAPH_URL): WhatsApp, Messenger, Instagram through a Page.
     graph: GraphClient,
     /// graph.instagram.com (INSTAGRAM_GRAPH_URL): Instagram Login channels.
     ig_graph: GraphClient,
     cfg: SendConfig,
     metrics: Arc<Metrics>,
-    /// Decrypted tokens keyed by their ciphertext: a changed token is a new key, so a stale
-    /// plaintext is never used; entries also expire after the configured TTL.
-    tokens: Cache<String, Arc<String>>,
-    /// Channel rows for the accept path (`POST /v1/messages`), for two seconds; this
-    /// process's changes invalidate them.
-    channels: Cache<String, Arc<ChannelRow>>,
     owner: String,
     wakers: Mutex<HashMap<String, Arc<ChannelWaker>>>,
     settled: broadcast::Sender<String>,
@@ -109,11 +94,10 @@ impl Senders {
     pub fn new(
         store: Store,
         writer: Writer,
-        vault: Arc<Vault>,
+        cache: ChannelCache,
         graph: GraphClient,
         ig_graph: GraphClient,
         cfg: SendConfig,
-        token_ttl: Duration,
         metrics: Arc<Metrics>,
         stop: CancellationToken,
         run_workers: bool,
@@ -123,19 +107,11 @@ impl Senders {
             inner: Arc::new(Inner {
                 store,
                 writer,
-                vault,
+                cache,
                 graph,
                 ig_graph,
                 cfg,
                 metrics,
-                tokens: Cache::builder()
-                    .max_capacity(10_000)
-                    .time_to_live(token_ttl)
-                    .build(),
-                channels: Cache::builder()
-                    .max_capacity(10_000)
-                    .time_to_live(Duration::from_secs(2))
-                    .build(),
                 owner: format!("replica-{}", uuid::Uuid::new_v4().simple()),
                 wakers: Mutex::new(HashMap::new()),
                 settled,
@@ -151,8 +127,9 @@ impl Senders {
         self.inner.token_check.clone()
     }
 
-    pub fn graph(&self) -> &GraphClient {
-        &self.inner.graph
+    /// The channel rows and tokens the senders use (shared with the API and the lifecycle).
+    pub fn cache(&self) -> &ChannelCache {
+        &self.inner.cache
     }
 
     /// The Graph host and sender id of a channel's sends. An Instagram channel's token decides
@@ -204,50 +181,6 @@ impl Senders {
     /// A receiver of "message settled" notices (the ids of messages this process settled).
     pub fn subscribe(&self) -> broadcast::Receiver<String> {
         self.inner.settled.subscribe()
-    }
-
-    /// The decrypted token of a channel (cached briefly).
-    pub async fn token_for(&self, channel: &ChannelRow) -> Result<Arc<String>, TokenError> {
-        let enc = channel.token_enc.as_ref().ok_or(TokenError::Missing)?;
-        if let Some(t) = self.inner.tokens.get(enc).await {
-            return Ok(t);
-        }
-        let plain = Arc::new(
-            self.inner
-                .vault
-                .decrypt(enc)
-                .map_err(|_| TokenError::Undecryptable)?,
-        );
-        self.inner
-            .tokens
-            .insert(enc.clone(), Arc::clone(&plain))
-            .await;
-        Ok(plain)
-    }
-
-    /// Briefly cached channel rows (see [`crate::http::AppState::channel_of`]).
-    pub fn channel_cache(&self) -> &Cache<String, Arc<ChannelRow>> {
-        &self.inner.channels
-    }
-
-    /// Drops a channel row from this replica's cache and tells the other replicas to do the
-    /// same (after a change to the channel was committed).
-    pub async fn forget_channel(&self, channel_id: &str) {
-        self.inner.channels.invalidate(channel_id).await;
-        self.inner
-            .store
-            .publish_invalidation(&crate::store::Invalidation::Channel(channel_id.to_string()))
-            .await;
-    }
-
-    /// Drops every decrypted token from the cache.
-    pub fn forget_all_tokens(&self) {
-        self.inner.tokens.invalidate_all();
-    }
-
-    /// Drops a token from the cache (the channel was disconnected or its token replaced).
-    pub async fn forget_token(&self, token_enc: &str) {
-        self.inner.tokens.invalidate(token_enc).await;
     }
 
     fn start_channel(&self, channel_id: &str) {
@@ -458,7 +391,7 @@ impl Senders {
                 continue;
             }
             idle_rounds = 0;
-            let token = match self.token_for(&channel).await {
+            let token = match self.inner.cache.token_for(&channel).await {
                 Ok(t) => t,
                 Err(e) => {
                     warn!(channel = %channel_id, reason = %e, "sender: channel token unusable; sends held");
@@ -478,7 +411,7 @@ impl Senders {
                         },
                     };
                     let _ = inner.writer.signals(signals, vec![change]).await;
-                    self.forget_channel(channel_id).await;
+                    self.inner.cache.forget_channel(channel_id).await;
                     break;
                 }
             };
@@ -747,7 +680,7 @@ impl Senders {
         {
             Ok(_) => {
                 if changed_channel {
-                    self.forget_channel(&channel.id).await;
+                    self.inner.cache.forget_channel(&channel.id).await;
                 }
                 if check_token {
                     inner.token_check.notify_one();
