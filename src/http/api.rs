@@ -165,13 +165,19 @@ async fn instance_keys(
 }
 
 pub fn auth_error(err: &poem::Error) -> Option<ApiError> {
-    err.downcast_ref::<AuthRejection>().map(|r| {
-        let message = match r.0 {
-            AuthError::Missing => "Send `Authorization: Bearer <token>`.",
-            AuthError::Expired => "The token has expired; mint a new one.",
-            AuthError::Invalid => "The token is not valid for this service.",
-        };
-        ApiError::unauthorized(r.0.code(), message)
+    err.downcast_ref::<AuthRejection>().map(|r| match r.0 {
+        AuthError::Missing => ApiError::unauthorized(
+            codes::TOKEN_MISSING,
+            "Send `Authorization: Bearer <token>`.",
+        ),
+        AuthError::Expired => ApiError::unauthorized(
+            codes::TOKEN_EXPIRED,
+            "The token has expired; mint a new one.",
+        ),
+        AuthError::Invalid => ApiError::unauthorized(
+            codes::TOKEN_INVALID,
+            "The token is not valid for this service.",
+        ),
     })
 }
 

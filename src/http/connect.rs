@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::AppState;
+use super::errors::codes;
 use crate::channels::ChannelKind;
 use crate::connect::flow::{EsReport, Failure, Step};
 use crate::connect::{self, COOKIE, Flow, permissions};
@@ -1015,7 +1016,7 @@ pub async fn embedded(
             Err(_) => {
                 return error(
                     StatusCode::BAD_REQUEST,
-                    "invalid_request",
+                    codes::INVALID_REQUEST,
                     "The body is not the expected JSON.",
                 );
             }
@@ -1023,7 +1024,7 @@ pub async fn embedded(
         Err(_) => {
             return error(
                 StatusCode::BAD_REQUEST,
-                "invalid_request",
+                codes::INVALID_REQUEST,
                 "The body could not be read.",
             );
         }
@@ -1033,7 +1034,7 @@ pub async fn embedded(
         Ok(None) => {
             return error(
                 StatusCode::NOT_FOUND,
-                "connect_session_not_found",
+                codes::CONNECT_SESSION_NOT_FOUND,
                 "Unknown connection link.",
             );
         }
@@ -1050,7 +1051,7 @@ pub async fn embedded(
     if !bound {
         return error(
             StatusCode::FORBIDDEN,
-            "browser_mismatch",
+            codes::BROWSER_MISMATCH,
             "This browser did not start the connection.",
         );
     }
@@ -1072,7 +1073,7 @@ pub async fn embedded(
     if code.len() > 2048 {
         return error(
             StatusCode::BAD_REQUEST,
-            "invalid_request",
+            codes::INVALID_REQUEST,
             "The code is too long.",
         );
     }

@@ -10,17 +10,10 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 
 use super::AppState;
 use super::api::{AdminAuth, InstanceAuth, Tag, page_cursor, page_limit};
-use super::errors::ApiError;
+use super::errors::{ApiError, codes};
 use crate::channels::ChannelKind;
 use crate::connect::{self, Flow};
 use crate::store::{AuditRow, ConnectSessionRow};
-
-/// Error codes of this module.
-pub mod codes {
-    pub const CONNECT_NOT_CONFIGURED: &str = "connect_not_configured";
-    pub const SESSION_NOT_FOUND: &str = "connect_session_not_found";
-    pub const RETURN_URL_NOT_ALLOWED: &str = "return_url_not_allowed";
-}
 
 /// Ask for a one-time connect link.
 #[derive(Debug, Object)]
@@ -246,10 +239,7 @@ impl ConnectApi {
             .await
             .map_err(|e| ApiError::store("read instance", e))?
             .ok_or_else(|| {
-                ApiError::not_found(
-                    super::errors::codes::INSTANCE_NOT_FOUND,
-                    "The instance no longer exists.",
-                )
+                ApiError::not_found(codes::INSTANCE_NOT_FOUND, "The instance no longer exists.")
             })?;
         let return_url =
             connect::return_url_allowed(&body.return_url, &origins).map_err(|why| {
@@ -318,8 +308,12 @@ impl ConnectApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
     ) -> Result<Json<ConnectSessionView>, ApiError> {
-        let not_found =
-            || ApiError::not_found(codes::SESSION_NOT_FOUND, "No connect session with that id.");
+        let not_found = || {
+            ApiError::not_found(
+                codes::CONNECT_SESSION_NOT_FOUND,
+                "No connect session with that id.",
+            )
+        };
         if !connect::is_session_id(&id) {
             return Err(not_found());
         }
@@ -351,10 +345,7 @@ impl ConnectApi {
             .await
             .map_err(|e| ApiError::store("export instance", e))?
             .ok_or_else(|| {
-                ApiError::not_found(
-                    super::errors::codes::INSTANCE_NOT_FOUND,
-                    "The instance no longer exists.",
-                )
+                ApiError::not_found(codes::INSTANCE_NOT_FOUND, "The instance no longer exists.")
             })?;
         let _ = state
             .store

@@ -16,9 +16,10 @@ use serde_json::Value;
 
 use super::AppState;
 use super::api::Tag;
-use super::errors::ErrorBody;
+use super::errors::{ErrorBody, codes};
 use super::webhooks::{self, Accepted};
 use crate::connect;
+use crate::crypto::signature::SignatureError;
 use crate::meta::oauth::verify_signed_request;
 
 /// A webhook body exactly as Meta sent it: the signature covers these bytes, so they are
@@ -203,13 +204,13 @@ fn signed_user(state: &AppState, signed: &str) -> Result<String, Json<ErrorBody>
         if expired {
             tracing::warn!("a Meta app callback carried a signed_request issued too long ago");
             return Err(error(
-                "signed_request_expired",
+                codes::SIGNED_REQUEST_EXPIRED,
                 "The signed_request was issued too long ago; Meta sends a fresh one with each callback.",
             ));
         }
         tracing::warn!("a Meta app callback carried an invalid signed_request");
         return Err(error(
-            "signed_request_invalid",
+            codes::SIGNED_REQUEST_INVALID,
             "The signed_request is not signed by this app.",
         ));
     };
@@ -223,14 +224,14 @@ fn signed_user(state: &AppState, signed: &str) -> Result<String, Json<ErrorBody>
         .filter(|u| !u.is_empty() && u.len() <= 64)
         .ok_or_else(|| {
             error(
-                "signed_request_invalid",
+                codes::SIGNED_REQUEST_INVALID,
                 "The signed_request names no user.",
             )
         })
 }
 
 fn unavailable() -> Json<ErrorBody> {
-    error("service_unavailable", "Retry later.")
+    error(codes::UNAVAILABLE, "Retry later.")
 }
 
 /// Disconnects every live channel the user connected (token deleted, subscription removed,
@@ -327,7 +328,7 @@ impl MetaApi {
         ) {
             Some(c) => HandshakeResponse::Challenge(PlainText(c)),
             None => HandshakeResponse::Forbidden(error(
-                "verification_failed",
+                codes::VERIFICATION_FAILED,
                 "hub.mode must be subscribe and hub.verify_token must match.",
             )),
         }
@@ -352,12 +353,16 @@ impl MetaApi {
         let signature = webhooks::signature_header(request.headers());
         match webhooks::accept(&state, signature, &body.0).await {
             Accepted::Stored | Accepted::Malformed => WebhookResponse::Ok,
-            Accepted::Unauthorized(code) => WebhookResponse::Unauthorized(error(
-                code,
+            Accepted::Unauthorized(e) => WebhookResponse::Unauthorized(error(
+                match e {
+                    SignatureError::Missing => codes::SIGNATURE_MISSING,
+                    SignatureError::Malformed => codes::SIGNATURE_MALFORMED,
+                    SignatureError::Mismatch => codes::SIGNATURE_INVALID,
+                },
                 "The X-Hub-Signature-256 header does not match the body.",
             )),
             Accepted::Unavailable => WebhookResponse::Unavailable(error(
-                "store_unavailable",
+                codes::STORE_UNAVAILABLE,
                 "The webhook could not be stored; retry later.",
             )),
         }

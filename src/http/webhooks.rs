@@ -42,8 +42,8 @@ pub enum Accepted {
     /// Signed but unparseable: recorded (digest and reason) and acknowledged with 200, since
     /// Meta would retry it forever.
     Malformed,
-    /// The signature is missing or wrong: 401 with this code.
-    Unauthorized(&'static str),
+    /// The signature is missing or wrong: 401 (the body's code says which).
+    Unauthorized(signature::SignatureError),
     /// The database could not commit: 503, Meta retries.
     Unavailable,
 }
@@ -82,7 +82,7 @@ pub async fn accept(state: &AppState, header: SignatureHeader<'_>, bytes: &[u8])
     if let Err(e) = verified {
         state.metrics.reject(e.code());
         debug!(reason = e.code(), "webhook refused: bad signature");
-        return Accepted::Unauthorized(e.code());
+        return Accepted::Unauthorized(e);
     }
     state.metrics.webhooks_received.inc();
     let events = match parse_webhook(bytes) {

@@ -3,6 +3,9 @@
 //! when `METABRIDGE_TEST_POSTGRES_URL` is set (CI sets it; with `CI` set and no URL the
 //! PostgreSQL variants fail instead of skipping).
 
+// Test code may unwrap: clippy's allow-unwrap-in-tests covers #[test] fns only, not the helpers.
+#![allow(clippy::unwrap_used)]
+
 mod helpers;
 
 mod api;

@@ -559,7 +559,8 @@ impl BridgeSigner<'_> {
 // Instance → bridge
 // ---------------------------------------------------------------------------------------------
 
-/// Why an instance's token was refused. Codes only: nothing that helps an attacker.
+/// Why an instance's token was refused: nothing that helps an attacker (the API's codes for
+/// these are `http::errors::codes::TOKEN_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
     #[error("the request carries no bearer token")]
@@ -568,16 +569,6 @@ pub enum AuthError {
     Expired,
     #[error("the token is not valid for this service")]
     Invalid,
-}
-
-impl AuthError {
-    pub fn code(self) -> &'static str {
-        match self {
-            Self::Missing => "token_missing",
-            Self::Expired => "token_expired",
-            Self::Invalid => "token_invalid",
-        }
-    }
 }
 
 #[derive(Debug, Deserialize)]
