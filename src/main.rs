@@ -147,7 +147,7 @@ async fn main() {
         Some(Command::Migrate { store }) => metabridge::cli::migrate(&store).await,
         Some(Command::Healthcheck { url }) => metabridge::cli::healthcheck(&url).await,
         Some(Command::Openapi) => {
-            println!("{}", metabridge::http::openapi_json());
+            println!("{}", metabridge::http::openapi::openapi_json());
             Ok(())
         }
         Some(Command::Sim { command }) => match command {

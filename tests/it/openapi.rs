@@ -4,8 +4,8 @@
 #[test]
 fn openapi_document_matches_the_code() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi");
-    let json = metabridge::http::openapi_json();
-    let yaml = metabridge::http::openapi_yaml();
+    let json = metabridge::http::openapi::openapi_json();
+    let yaml = metabridge::http::openapi::openapi_yaml();
     if std::env::var("UPDATE_OPENAPI").is_ok_and(|v| v == "1") {
         // CI checks the committed document; regenerating it there would hide the drift.
         let ci = std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false");
