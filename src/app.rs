@@ -216,6 +216,12 @@ impl Application {
         })
     }
 
+    /// The delivery dispatcher, to step it with [`Dispatcher::deliver_due`] when the workers are
+    /// off (`run_workers = false`).
+    pub fn dispatcher(&self) -> Arc<Dispatcher> {
+        Arc::clone(&self.dispatcher)
+    }
+
     /// The signal that stops this application (tests call `cancel()` on a clone).
     pub fn shutdown_handle(&self) -> CancellationToken {
         self.shutdown.clone()

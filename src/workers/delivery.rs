@@ -155,6 +155,17 @@ impl Dispatcher {
         while tasks.join_next().await.is_some() {}
     }
 
+    /// One step of the dispatcher, for callers that drive it themselves (tests that run with
+    /// the workers off, so that what they assert does not depend on timing): claims what is due
+    /// now, delivers it, and returns once every attempt is recorded. How many were attempted.
+    pub async fn deliver_due(self: &Arc<Self>) -> anyhow::Result<usize> {
+        let mut tasks = JoinSet::new();
+        let stop = CancellationToken::new();
+        let started = self.dispatch_once(&mut tasks, &stop).await?;
+        while tasks.join_next().await.is_some() {}
+        Ok(started)
+    }
+
     /// Claims what is due and can start now, and starts it. Returns how many started.
     pub async fn dispatch_once(
         self: &Arc<Self>,

@@ -1,6 +1,6 @@
 //! Delivery behaviour: retries, order per conversation, dead letters, replays, 410 Gone.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use crate::both_backends;
@@ -14,6 +14,7 @@ both_backends!(
     dead_letters_after_the_horizon_then_replay_delivers_with_the_same_id,
     gone_receiver_pauses_its_instance_only_until_resumed,
     slow_instance_backlog_does_not_starve_another_instance,
+    stepped_delivery_takes_each_conversations_oldest_event_once,
 );
 
 fn wa_batch(seq: u64, n: usize, contacts: u64) -> Vec<u8> {
@@ -337,5 +338,68 @@ async fn slow_instance_backlog_does_not_starve_another_instance(db: Db) {
         2,
         "the slow instance's concurrent requests"
     );
+    app.stop().await;
+}
+
+/// Delivery stepped by the test with the workers off, so nothing here depends on timing:
+/// nothing arrives before a step; each step delivers the oldest due event of every
+/// conversation and only that (order within a conversation); once everything is delivered a
+/// step delivers nothing (no duplicate); a refused attempt is not tried again before its
+/// backoff.
+async fn stepped_delivery_takes_each_conversations_oldest_event_once(db: Db) {
+    let app = spawn_app_with(db, |c| {
+        c.run_workers = false;
+        c.delivery_backoff = Duration::from_secs(3600);
+    })
+    .await;
+    app.fixture_tenant().await;
+    // Six messages from two customers (even sequence numbers from one, odd from the other),
+    // as the bodies posted name them.
+    let mut posted: HashMap<String, Vec<String>> = HashMap::new();
+    for seq in 0..6 {
+        let body = wa_batch(seq, 1, 2);
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("payload json");
+        let m = &v["entry"][0]["changes"][0]["value"]["messages"][0];
+        let (from, id) = (m["from"].as_str(), m["id"].as_str());
+        posted
+            .entry(from.expect("from").to_string())
+            .or_default()
+            .push(id.expect("id").to_string());
+        assert_eq!(app.post_webhook(&body).await, 200);
+    }
+    assert_eq!(posted.len(), 2, "{posted:?}");
+    let r = &app.receiver.state;
+    assert!(
+        r.received().is_empty(),
+        "nothing is delivered before a step"
+    );
+    for step in 1..=3 {
+        assert_eq!(
+            app.deliver_due().await,
+            2,
+            "step {step}: one per conversation"
+        );
+        assert_eq!(r.accepted().len(), 2 * step);
+    }
+    assert_eq!(app.deliver_due().await, 0, "everything was delivered once");
+    let mut arrived: HashMap<String, Vec<String>> = HashMap::new();
+    for e in r.accepted() {
+        let raw = &e.body["raw"];
+        arrived
+            .entry(raw["from"].as_str().expect("from").to_string())
+            .or_default()
+            .push(raw["id"].as_str().expect("id").to_string());
+    }
+    assert_eq!(
+        arrived, posted,
+        "each customer's messages arrive once, in order"
+    );
+    // A refused attempt waits for its backoff (an hour here): the next step leaves it alone.
+    r.set_status(500);
+    assert_eq!(app.post_webhook(&wa_batch(6, 1, 2)).await, 200);
+    assert_eq!(app.deliver_due().await, 1);
+    assert_eq!(r.received().len(), 7);
+    assert_eq!(app.deliver_due().await, 0, "not retried before its backoff");
+    assert_eq!(r.received().len(), 7);
     app.stop().await;
 }

@@ -102,7 +102,20 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub shutdown: CancellationToken,
     pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    /// Steps delivery when the app runs with its workers off ([`TestApp::deliver_due`]).
+    pub dispatcher: Arc<metabridge::workers::delivery::Dispatcher>,
     _dir: Arc<tempfile::TempDir>,
+}
+
+impl TestApp {
+    /// Delivers what is due now and waits until every attempt is recorded (for apps built
+    /// with `run_workers = false`); how many events were attempted.
+    pub async fn deliver_due(&self) -> usize {
+        self.dispatcher
+            .deliver_due()
+            .await
+            .expect("deliver due events")
+    }
 }
 
 pub async fn spawn_app(db: Db) -> TestApp {
@@ -129,6 +142,7 @@ pub async fn spawn_app_on(
     let url = format!("http://{}", app.addr);
     let state = Arc::clone(&app.state);
     let shutdown = app.shutdown_handle();
+    let dispatcher = app.dispatcher();
     let server = tokio::spawn(app.run_until_stopped());
     let receiver = receiver::start("127.0.0.1:0".parse().expect("addr"), false)
         .await
@@ -143,6 +157,7 @@ pub async fn spawn_app_on(
             .expect("client"),
         shutdown,
         server,
+        dispatcher,
         _dir: dir,
     }
 }
