@@ -2,13 +2,14 @@
 //! oracle for both sides of the Graph API:
 //!
 //! - **A** `product_requests_match_the_corpus`: every call the product can make is rendered
-//!   through the product's own code (`outbound::model::render` + `GraphClient`, `OAuthClient`)
+//!   through the product's own code (`messages::model::render` + `GraphClient`, `OAuthClient`)
 //!   against a capture server and compared with the corpus request: method, host, path, query,
-//!   auth, content type and body (structure, no key order, no extra keys).
-//! - **B** `every_graph_call_has_a_corpus_entry`: reads `src/meta/*.rs` and
+//!   auth, content type and body (structure, no key order, no extra keys); it fails too when a
+//!   corpus entry of a client method in [`METHODS`] was never rendered.
+//! - **B** `every_graph_call_has_a_corpus_entry`: reads the modules of `src/meta/` and
 //!   `src/messages/model/mod.rs` and fails when a `pub async fn` of the clients or a message type
-//!   a channel kind can send has no corpus file (or no entry in this file's tables). Calls owned
-//!   by other helpers that have no corpus file yet are listed in [`PENDING`].
+//!   a channel kind can send has no corpus file (or no entry in this file's tables). A call
+//!   waiting for its corpus file would be listed in [`PENDING`] (empty now).
 //! - **C** `simulator_answers_as_the_corpus_documents`: every corpus file (whoever wrote it):
 //!   its request gets its success answer from `src/sim`, and each `errors[]` case, sent as the
 //!   changed request (in the documented state), gets that status and error code.
@@ -1087,6 +1088,22 @@ async fn product_requests_match_the_corpus() {
     )
     .await;
 
+    // Every corpus entry of a client method (test B's table) had its request rendered and
+    // compared here: a method listed there but never called above is a hole in A.
+    let compared = COMPARED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    for (file, method, ids) in METHODS {
+        for id in *ids {
+            if !compared.contains(*id) {
+                failures.push(format!(
+                    "{id}: {file} {method} is never rendered and compared by this test"
+                ));
+            }
+        }
+    }
+
     assert!(
         failures.is_empty(),
         "the product's requests differ from Meta's documentation (corpus):\n  {}",
@@ -1271,6 +1288,14 @@ async fn other_helpers_calls(
         let errs = check_request(e, &graph.take(), host, app_token, None);
         report(failures, &e.id, "register_phone", errs);
     }
+    if let Some(e) = find("whatsapp.phone.two_step_pin") {
+        graph.answer_with(&e.json["response"]);
+        let _ = oauth
+            .set_two_step_pin(WA_TOKEN, PHONE_NUMBER_ID, "123456")
+            .await;
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "set_two_step_pin", errs);
+    }
     if let Some(e) = find("whatsapp.request_code") {
         graph.answer_with(&e.json["response"]);
         let _ = oauth
@@ -1331,7 +1356,14 @@ async fn other_helpers_calls(
     }
 }
 
+/// The corpus ids whose request test A compared (see [`report`]).
+static COMPARED: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+
 fn report(failures: &mut Vec<String>, id: &str, what: &str, errs: Vec<String>) {
+    COMPARED
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .insert(id.to_string());
     for e in errs {
         failures.push(format!("{id} ({what}): {e}"));
     }
