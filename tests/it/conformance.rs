@@ -22,7 +22,8 @@ use metabridge::messages::model::{OutboundMessage, SendMessageRequest, render};
 use metabridge::meta::graph::{GraphClient, SendOutcome};
 use metabridge::meta::oauth::{AppCredentials, OAuthClient, OAuthEndpoints};
 use metabridge::sim::graph::{self as sim, APP_ID, Fault, GraphSim, GraphSimOptions};
-use metabridge::sim::onboarding::{SimLead, SimLeadForm, TokenKind};
+use metabridge::sim::onboarding::accounts::{SimLead, SimLeadForm};
+use metabridge::sim::onboarding::tokens::TokenKind;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Endpoint, Request, Response};
 use poem_openapi::types::ParseFromJSON;
@@ -1679,8 +1680,9 @@ impl SimWorld {
                 } else if call == "instagram.oauth.access_token" {
                     // The documented answer shape (the simulator alternates it with the older
                     // flat one to keep the product's parser honest).
-                    self.sim
-                        .set_ig_token_shape(metabridge::sim::onboarding::IgTokenShape::Data);
+                    self.sim.set_ig_token_shape(
+                        metabridge::sim::onboarding::tokens::IgTokenShape::Data,
+                    );
                     self.sim.mint_ig_login_code(REDIRECT_URI, IG_SCOPES)?
                 } else if !call.starts_with("oauth.") {
                     // A verification code (request_code / verify_code).

@@ -44,7 +44,8 @@ use sha2::{Digest, Sha256};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use super::onboarding::{self, IgTokenShape, Onboard, now_secs};
+use super::onboarding::tokens::{IgTokenShape, Onboard};
+use super::onboarding::{self, now_secs};
 use super::payloads::meta_bytes;
 use crate::crypto::signature;
 use crate::shutdown::CancellationToken;
@@ -677,7 +678,7 @@ pub(super) fn err_wrong_host() -> Reply {
 /// The error when `token` cannot be used on `host`, `None` when it can (or is unknown: the
 /// usual token checks answer that).
 pub(super) fn host_refuses(inner: &Inner, token: &str, host: Host) -> Option<Reply> {
-    let instagram_user = super::onboarding::is_instagram_user_token(inner, token);
+    let instagram_user = super::onboarding::instagram::is_instagram_user_token(inner, token);
     let refused = match host {
         Host::Facebook => instagram_user,
         Host::Instagram => !instagram_user,
@@ -960,38 +961,38 @@ async fn route(state: &Arc<State>, req: &Request, body: RequestBody, at: Instant
             upload(state, req, object, token.as_deref(), body).await
         }
         ["oauth", "access_token"] if method == Method::GET => {
-            onboarding::oauth_access_token(state, req)
+            onboarding::oauth::oauth_access_token(state, req)
         }
-        ["me"] if method == Method::GET => onboarding::me(state, req, token.as_deref()),
+        ["me"] if method == Method::GET => onboarding::oauth::me(state, req, token.as_deref()),
         ["me", "accounts"] if method == Method::GET => {
-            onboarding::me_accounts(state, req, token.as_deref())
+            onboarding::assets::me_accounts(state, req, token.as_deref())
         }
         [waba, "phone_numbers"] if method == Method::GET => {
-            onboarding::phone_numbers(state, waba, token.as_deref())
+            onboarding::assets::phone_numbers(state, waba, token.as_deref())
         }
         [object, "subscribed_apps"] => {
-            onboarding::subscribed_apps(state, req, object, token.as_deref())
+            onboarding::assets::subscribed_apps(state, req, object, token.as_deref())
         }
-        [phone] if method == Method::POST && onboarding::is_phone(state, phone) => {
-            onboarding::set_pin(state, phone, token.as_deref(), body).await
+        [phone] if method == Method::POST && onboarding::phones::is_phone(state, phone) => {
+            onboarding::phones::set_pin(state, phone, token.as_deref(), body).await
         }
         [phone, "register"] if method == Method::POST => {
-            onboarding::register(state, phone, token.as_deref(), body).await
+            onboarding::phones::register(state, phone, token.as_deref(), body).await
         }
         [phone, "request_code"] if method == Method::POST => {
-            onboarding::request_code(state, req, phone, token.as_deref())
+            onboarding::phones::request_code(state, req, phone, token.as_deref())
         }
         [phone, "verify_code"] if method == Method::POST => {
-            onboarding::verify_code(state, req, phone, token.as_deref())
+            onboarding::phones::verify_code(state, req, phone, token.as_deref())
         }
         [phone, "smb_app_data"] if method == Method::POST => {
-            onboarding::smb_app_data(state, phone, token.as_deref(), body).await
+            onboarding::phones::smb_app_data(state, phone, token.as_deref(), body).await
         }
-        [id] if method == Method::GET && onboarding::is_lead(state, id) => {
-            onboarding::lead(state, req, id, token.as_deref())
+        [id] if method == Method::GET && onboarding::leads::is_lead(state, id) => {
+            onboarding::leads::lead(state, req, id, token.as_deref())
         }
-        [id] if method == Method::GET && onboarding::is_lead_form(state, id) => {
-            onboarding::lead_form(state, req, id, token.as_deref())
+        [id] if method == Method::GET && onboarding::leads::is_lead_form(state, id) => {
+            onboarding::leads::lead_form(state, req, id, token.as_deref())
         }
         [id] if method == Method::GET => media_metadata(state, req, id, token.as_deref()),
         _ => unknown_path(&path),
@@ -1823,7 +1824,9 @@ fn debug_token(state: &Arc<State>, req: &Request, token: Option<&str>) -> Handle
     // else is an invalid token (code 190, Handling Errors).
     let caller_ok = match token.map(|t| t.split_once('|')) {
         None => false,
-        Some(Some((app, secret))) => app == APP_ID && onboarding::secret_ok(state, Some(secret)),
+        Some(Some((app, secret))) => {
+            app == APP_ID && onboarding::helpers::secret_ok(state, Some(secret))
+        }
         Some(None) => token.is_some_and(|t| lock(&state.inner).token_state(t) == TokenState::Valid),
     };
     if !caller_ok {
@@ -1843,7 +1846,7 @@ fn debug_token(state: &Arc<State>, req: &Request, token: Option<&str>) -> Handle
     };
     let inner = lock(&state.inner);
     if let Some(minted) = inner.onboard.tokens.get(&input) {
-        let data = onboarding::debug_data(&inner, minted);
+        let data = onboarding::tokens::debug_data(&inner, minted);
         let mut h = Handled::new(Reply::json(200, &json!({ "data": data })));
         h.authorization_ok = true;
         return h;
@@ -2210,7 +2213,7 @@ async fn control(state: &Arc<State>, req: Request) -> Reply {
                     .collect();
                 Reply::json(200, &Value::Array(list))
             }
-            p => onboarding::control_get(state, p)
+            p => onboarding::control::control_get(state, p)
                 .unwrap_or_else(|| Reply::json(404, &json!({"error": "unknown simulator path"}))),
         };
     }
@@ -2275,7 +2278,7 @@ async fn control(state: &Arc<State>, req: Request) -> Reply {
                 .insert(id, MediaItem { mime, bytes });
             ok()
         }
-        p => onboarding::control_post(state, p, &json)
+        p => onboarding::control::control_post(state, p, &json)
             .unwrap_or_else(|| Reply::json(404, &json!({"error": "unknown simulator path"}))),
     }
 }
