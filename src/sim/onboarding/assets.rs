@@ -8,8 +8,9 @@ use poem::http::Method;
 use serde_json::{Value, json};
 
 use crate::sim::graph::{
-    APP_ID, Handled, Inner, Kind, State, TokenState, err_token, err_unknown_object, graph_error,
-    lock, query_param, unknown_path,
+    APP_ID, Inner, Kind, State, TokenState, lock,
+    replies::{err_token, err_unknown_object, graph_error},
+    routing::{Handled, query_param, unknown_path},
 };
 
 use super::accounts::SimPage;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::sim::graph::{GraphSim, Inner, Reply, State, TokenState, lock};
+use crate::sim::graph::{GraphSim, Inner, State, TokenState, lock, replies::Reply};
 
 use super::accounts::{SimAccounts, SimLead, SimLeadForm};
 use super::helpers::app_secret;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use poem::Request;
 use serde_json::{Value, json};
 
-use crate::sim::graph::{APP_ID, Handled, Reply, State, lock};
+use crate::sim::graph::{APP_ID, State, lock, replies::Reply, routing::Handled};
 
 use super::helpers::{
     all, error_page, esc, first, hidden, html_page, ok, origin_of, parse_redirect, redirect,

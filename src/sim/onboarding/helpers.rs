@@ -4,7 +4,11 @@
 use poem::{Request, RequestBody};
 use serde_json::{Value, json};
 
-use crate::sim::graph::{Handled, Reply, State, graph_error, lock, query_param};
+use crate::sim::graph::{
+    State, lock,
+    replies::{Reply, graph_error},
+    routing::{Handled, query_param},
+};
 
 use super::FORM_LIMIT;
 

@@ -8,8 +8,9 @@ use poem::http::Method;
 use serde_json::{Value, json};
 
 use crate::sim::graph::{
-    APP_ID, Handled, Host, Inner, Kind, State, TokenState, err_token, host_refuses, lock,
-    query_param, unknown_path,
+    APP_ID, Inner, Kind, State, TokenState, lock,
+    replies::{Host, err_token, host_refuses},
+    routing::{Handled, query_param, unknown_path},
 };
 
 use super::assets::{app_entry, subscribed_fields};
@@ -175,7 +176,7 @@ pub(in crate::sim) fn is_instagram_user_token(inner: &Inner, token: &str) -> boo
 
 /// The Instagram Login account of a valid Instagram token (minted by the Instagram Login flow,
 /// or the token of a registered Instagram channel). Any other token is refused as Meta's
-/// graph.instagram.com refuses it ([`crate::sim::graph::err_wrong_host`]).
+/// graph.instagram.com refuses it ([`crate::sim::graph::replies::err_wrong_host`]).
 fn ig_account(inner: &Inner, token: Option<&str>) -> Result<String, Box<Handled>> {
     let dead = |s: TokenState| Box::new(fail(err_token(s)));
     let Some(t) = token else {

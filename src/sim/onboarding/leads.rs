@@ -5,7 +5,11 @@ use std::sync::Arc;
 use poem::Request;
 use serde_json::json;
 
-use crate::sim::graph::{Handled, Reply, State, TokenState, err_token, err_unknown_object, lock};
+use crate::sim::graph::{
+    State, TokenState, lock,
+    replies::{Reply, err_token, err_unknown_object},
+    routing::Handled,
+};
 
 use super::accounts::LEAD_AD_FIELDS;
 use super::assets::may_read;

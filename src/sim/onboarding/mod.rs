@@ -39,7 +39,12 @@ use std::time::{Duration, Instant};
 use poem::http::Method;
 use poem::{Request, RequestBody};
 
-use super::graph::{Handled, Host, State, is_version, messages, unknown_path};
+use super::graph::{
+    State,
+    replies::Host,
+    routing::{Handled, is_version, unknown_path},
+    send::messages,
+};
 
 use dialogs::{es_dialog, fb_dialog, ig_dialog, sdk_js};
 use helpers::{query_pairs, read_form};

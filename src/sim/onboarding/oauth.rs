@@ -7,7 +7,9 @@ use poem::Request;
 use serde_json::json;
 
 use crate::sim::graph::{
-    APP_ID, Handled, Host, Inner, State, TokenState, err_token, host_refuses, lock, query_param,
+    APP_ID, Inner, State, TokenState, lock,
+    replies::{Host, err_token, host_refuses},
+    routing::{Handled, query_param},
 };
 
 use super::helpers::{fail, fields_param, oauth_err, ok_json, only_fields, param_err, secret_ok};

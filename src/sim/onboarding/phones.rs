@@ -8,8 +8,9 @@ use rand::Rng;
 use serde_json::{Value, json};
 
 use crate::sim::graph::{
-    Handled, Inner, Kind, State, TokenState, err_token, err_unknown_object, graph_error, lock,
-    query_param,
+    Inner, Kind, State, TokenState, lock,
+    replies::{err_token, err_unknown_object, graph_error},
+    routing::{Handled, query_param},
 };
 
 use super::accounts::SimPhone;
@@ -81,7 +82,7 @@ pub(in crate::sim) async fn set_pin(
     token: Option<&str>,
     body: RequestBody,
 ) -> Handled {
-    let json = crate::sim::graph::read_json(body).await;
+    let json = crate::sim::graph::send::read_json(body).await;
     let mut recorded = json.clone();
     if recorded.get("pin").is_some() {
         recorded["pin"] = json!("[redacted]");
@@ -145,7 +146,7 @@ pub(in crate::sim) async fn register(
     token: Option<&str>,
     body: RequestBody,
 ) -> Handled {
-    let json = crate::sim::graph::read_json(body).await;
+    let json = crate::sim::graph::send::read_json(body).await;
     let mut recorded = json.clone();
     if recorded.get("pin").is_some() {
         recorded["pin"] = json!("[redacted]");
@@ -346,7 +347,7 @@ pub(in crate::sim) async fn smb_app_data(
     token: Option<&str>,
     body: RequestBody,
 ) -> Handled {
-    let json = crate::sim::graph::read_json(body).await;
+    let json = crate::sim::graph::send::read_json(body).await;
     let mut inner = lock(&state.inner);
     let mut h = (|| {
         if let Err(h) = phone_edge(&inner, phone, token, "post") {
