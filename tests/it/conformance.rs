@@ -6,9 +6,9 @@
 //!   against a capture server and compared with the corpus request: method, host, path, query,
 //!   auth, content type and body (structure, no key order, no extra keys).
 //! - **B** `every_graph_call_has_a_corpus_entry`: reads `src/meta/*.rs` and
-//!   `src/messages/model/mod.rs` and fails when a `pub async fn` of the clients or a message type
-//!   a channel kind can send has no corpus file (or no entry in this file's tables). Calls owned
-//!   by other helpers that have no corpus file yet are listed in [`PENDING`].
+//!   `src/messages/model/content.rs` and fails when a `pub async fn` of the clients or a message
+//!   type a channel kind can send has no corpus file (or no entry in this file's tables). Calls
+//!   owned by other helpers that have no corpus file yet are listed in [`PENDING`].
 //! - **C** `simulator_answers_as_the_corpus_documents`: every corpus file (whoever wrote it):
 //!   its request gets its success answer from `src/sim`, and each `errors[]` case, sent as the
 //!   changed request (in the documented state), gets that status and error code.
@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use metabridge::channels::ChannelKind;
-use metabridge::messages::model::{OutboundMessage, SendMessageRequest, render};
+use metabridge::messages::model::{SendMessageRequest, content::OutboundMessage, render};
 use metabridge::meta::graph::{GraphClient, SendOutcome};
 use metabridge::meta::oauth::{AppCredentials, OAuthClient, OAuthEndpoints};
 use metabridge::sim::graph::{self as sim, APP_ID, Fault, GraphSim, GraphSimOptions};
@@ -1366,7 +1366,10 @@ fn client_methods(file: &str) -> Vec<String> {
 
 /// The `type` values of `OutboundMessage` (`#[oai(mapping = "...")]` in the model).
 fn message_types() -> Vec<String> {
-    let path = format!("{}/src/messages/model/mod.rs", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/src/messages/model/content.rs",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let src = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let start = src
         .find("pub enum OutboundMessage {")
