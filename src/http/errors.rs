@@ -832,7 +832,7 @@ mod tests {
             ("src/http/errors.rs", "unprocessable"),
             ("src/http/errors.rs", "bad_request"),
             ("src/http/meta_api.rs", "error"),
-            ("src/http/connect.rs", "error"),
+            ("src/http/connect/callbacks.rs", "error"),
         ] {
             assert!(
                 audit

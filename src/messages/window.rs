@@ -6,7 +6,7 @@
 //! the window for their purpose.
 
 use crate::channels::ChannelKind;
-use crate::messages::model::MessageTag;
+use crate::messages::model::content::MessageTag;
 
 /// The customer-service window: 24 h after the contact's last message.
 pub const WINDOW_MS: i64 = 24 * 3600 * 1000;

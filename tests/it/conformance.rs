@@ -7,8 +7,8 @@
 //!   auth, content type and body (structure, no key order, no extra keys); it fails too when a
 //!   corpus entry of a client method in [`METHODS`] was never rendered.
 //! - **B** `every_graph_call_has_a_corpus_entry`: reads the modules of `src/meta/` and
-//!   `src/messages/model/mod.rs` and fails when a `pub async fn` of the clients or a message type
-//!   a channel kind can send has no corpus file (or no entry in this file's tables). A call
+//!   `src/messages/model/content.rs` and fails when a `pub async fn` of the clients or a message
+//!   type a channel kind can send has no corpus file (or no entry in this file's tables). A call
 //!   waiting for its corpus file would be listed in [`PENDING`] (empty now).
 //! - **C** `simulator_answers_as_the_corpus_documents`: every corpus file (whoever wrote it):
 //!   its request gets its success answer from `src/sim`, and each `errors[]` case, sent as the
@@ -19,11 +19,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use metabridge::channels::ChannelKind;
-use metabridge::messages::model::{OutboundMessage, SendMessageRequest, render};
+use metabridge::messages::model::{SendMessageRequest, content::OutboundMessage, render};
 use metabridge::meta::graph::{GraphClient, SendOutcome};
 use metabridge::meta::oauth::{AppCredentials, OAuthClient, OAuthEndpoints};
 use metabridge::sim::graph::{self as sim, APP_ID, Fault, GraphSim, GraphSimOptions};
-use metabridge::sim::onboarding::{SimLead, SimLeadForm, TokenKind};
+use metabridge::sim::onboarding::accounts::{SimLead, SimLeadForm};
+use metabridge::sim::onboarding::tokens::TokenKind;
 use poem::listener::{Acceptor, Listener, TcpListener};
 use poem::{Endpoint, Request, Response};
 use poem_openapi::types::ParseFromJSON;
@@ -1397,7 +1398,10 @@ fn client_methods(file: &str) -> Vec<String> {
 
 /// The `type` values of `OutboundMessage` (`#[oai(mapping = "...")]` in the model).
 fn message_types() -> Vec<String> {
-    let path = format!("{}/src/messages/model/mod.rs", env!("CARGO_MANIFEST_DIR"));
+    let path = format!(
+        "{}/src/messages/model/content.rs",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let src = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     let start = src
         .find("pub enum OutboundMessage {")
@@ -1711,8 +1715,9 @@ impl SimWorld {
                 } else if call == "instagram.oauth.access_token" {
                     // The documented answer shape (the simulator alternates it with the older
                     // flat one to keep the product's parser honest).
-                    self.sim
-                        .set_ig_token_shape(metabridge::sim::onboarding::IgTokenShape::Data);
+                    self.sim.set_ig_token_shape(
+                        metabridge::sim::onboarding::tokens::IgTokenShape::Data,
+                    );
                     self.sim.mint_ig_login_code(REDIRECT_URI, IG_SCOPES)?
                 } else if !call.starts_with("oauth.") {
                     // A verification code (request_code / verify_code).

@@ -9,7 +9,7 @@ use std::time::Duration;
 use metabridge::config::{Config, InstagramFlow};
 use metabridge::meta::oauth::sign_request;
 use metabridge::sim::graph::{APP_ID, GraphSim};
-use metabridge::sim::onboarding::SimLead;
+use metabridge::sim::onboarding::accounts::SimLead;
 use reqwest::Method;
 use serde_json::{Value, json};
 

@@ -51,7 +51,7 @@ async fn embedded_signup(env: &Connect, phone: &str) -> (String, String, Browser
 }
 
 /// Sets the simulated phone number `phone`.
-fn with_phone(env: &Connect, f: impl FnOnce(&mut metabridge::sim::onboarding::SimPhone)) {
+fn with_phone(env: &Connect, f: impl FnOnce(&mut metabridge::sim::onboarding::accounts::SimPhone)) {
     let mut accounts = env.sim.accounts();
     let phone = accounts
         .businesses

@@ -162,7 +162,7 @@ async fn every_fixture_is_acknowledged_and_batches_split_per_item(db: Db) {
         None,
         "EAAG-test-token-secret",
     );
-    sim.add_lead(metabridge::sim::onboarding::SimLead::new(
+    sim.add_lead(metabridge::sim::onboarding::accounts::SimLead::new(
         "1234567890123456",
         "105000000000001",
         "990000000000001",

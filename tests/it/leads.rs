@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use metabridge::sim::onboarding::{SimLead, SimLeadForm};
+use metabridge::sim::onboarding::accounts::{SimLead, SimLeadForm};
 use serde_json::{Value, json};
 
 use crate::both_backends;

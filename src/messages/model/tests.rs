@@ -1,5 +1,7 @@
+use poem_openapi::types::{ParseFromJSON, ToJSON, Type};
+use serde_json::{Map, json};
+
 use super::*;
-use poem_openapi::types::{ParseFromJSON, Type};
 
 const BID: &str = "bridge-msg-7f3a";
 const PHONE: &str = "+55 11 98888-7777";

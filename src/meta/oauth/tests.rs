@@ -3,7 +3,7 @@ use serde_json::json;
 use super::*;
 use crate::meta::graph::ErrorClass;
 use crate::sim::graph::{APP_ID, GraphSim, GraphSimOptions, start};
-use crate::sim::onboarding::SimLead;
+use crate::sim::onboarding::accounts::SimLead;
 
 const SECRET: &str = "app-secret-123";
 

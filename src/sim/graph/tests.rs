@@ -1,9 +1,18 @@
-use std::sync::atomic::AtomicU32;
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use poem::EndpointExt;
+use poem::Request;
+use poem::http::StatusCode;
+use serde_json::json;
+use sha2::{Digest, Sha256};
 
+use super::routing::is_version;
+use super::status::status_plan;
+use super::validate::recipient_key;
 use super::*;
 use crate::config::Secret;
+use crate::crypto::signature;
 
 const PNID: &str = "106000000000001";
 const WABA: &str = "102000000000001";

@@ -1,5 +1,7 @@
+use serde_json::{Value, json};
+
 use super::*;
-use crate::sim::graph::{GraphSimOptions, start};
+use crate::sim::graph::{APP_ID, GraphSim, GraphSimOptions, start};
 
 const SECRET: &str = "sim-secret";
 const REDIRECT: &str = "https://bridge.example/cb?x=1";

@@ -1,0 +1,160 @@
+//! Media objects: metadata (`{media_id}`), download, and multipart upload (`{phone}/media`).
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use poem::web::Multipart;
+use poem::{FromRequest, Request, RequestBody};
+use rand::Rng;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::replies::{Host, Reply, err_param, err_token, err_unknown_object};
+use super::routing::{Handled, authorize, query_param};
+use super::{Kind, MediaItem, State, TokenState, UPLOAD_LIMIT, lock};
+
+pub(super) fn media_metadata(
+    state: &Arc<State>,
+    req: &Request,
+    id: &str,
+    token: Option<&str>,
+) -> Handled {
+    let inner = lock(&state.inner);
+    let token_state = token.map_or(TokenState::Unknown, |t| inner.token_state(t));
+    if token_state != TokenState::Valid {
+        return Handled::new(err_token(token_state));
+    }
+    let mut h = if let Some(pnid) = query_param(req, "phone_number_id")
+        && !inner
+            .channels
+            .get(&pnid)
+            .is_some_and(|c| c.kind == Kind::WhatsApp)
+    {
+        Handled::new(err_param(
+            "Param phone_number_id is not a valid phone number id.",
+            Kind::WhatsApp,
+        ))
+    } else if let Some(m) = inner.media.get(id) {
+        let hash = URL_SAFE_NO_PAD.encode(rand::rng().random::<[u8; 12]>());
+        let ext = chrono::Utc::now().timestamp() + 300;
+        Handled::new(Reply::json(
+            200,
+            &json!({
+                "messaging_product": "whatsapp",
+                "url": format!("{}/_media/{id}?ext={ext}&hash=AT{hash}", state.base_url),
+                "mime_type": m.mime,
+                "sha256": hex::encode(Sha256::digest(&m.bytes)),
+                "file_size": m.bytes.len(),
+                "id": id,
+            }),
+        ))
+    } else {
+        Handled::new(err_unknown_object("get", id))
+    };
+    h.authorization_ok = true;
+    h
+}
+
+pub(super) fn download(state: &Arc<State>, id: &str, token: Option<&str>) -> Handled {
+    let inner = lock(&state.inner);
+    let token_state = token.map_or(TokenState::Unknown, |t| inner.token_state(t));
+    if token_state != TokenState::Valid {
+        return Handled::new(Reply::html(
+            401,
+            "<!DOCTYPE html><html><head><title>Error</title></head><body>Sorry, this content isn't available right now</body></html>",
+        ));
+    }
+    let mut h = match inner.media.get(id) {
+        Some(m) => Handled::new(Reply {
+            status: 200,
+            content_type: m.mime.clone(),
+            body: m.bytes.clone(),
+            headers: Vec::new(),
+        }),
+        None => Handled::new(Reply::html(
+            404,
+            "<!DOCTYPE html><html><body>Not Found</body></html>",
+        )),
+    };
+    h.authorization_ok = true;
+    h
+}
+
+pub(super) async fn upload(
+    state: &Arc<State>,
+    req: &Request,
+    object: &str,
+    token: Option<&str>,
+    body: RequestBody,
+) -> Handled {
+    let channel = match authorize(state, Host::Facebook, object, token, None, "post") {
+        Ok(c) if c.kind == Kind::WhatsApp => c,
+        Ok(c) => {
+            let mut h = Handled::new(err_unknown_object("post", object));
+            h.sender_id = Some(c.external_id);
+            return h;
+        }
+        Err(h) => return *h,
+    };
+    let mut h = match read_upload(req, body).await {
+        Err(what) => Handled::new(err_param(&what, Kind::WhatsApp)),
+        Ok((mime, bytes)) => {
+            let id = state.new_media_id();
+            let len = bytes.len();
+            let mut inner = lock(&state.inner);
+            inner.uploaded.push((id.clone(), mime.clone(), len));
+            inner.media.insert(id.clone(), MediaItem { mime, bytes });
+            let mut h = Handled::new(Reply::json(200, &json!({ "id": id })));
+            h.message_id = Some(id);
+            h
+        }
+    };
+    h.sender_id = Some(channel.external_id);
+    h.authorization_ok = true;
+    h
+}
+
+/// Reads `messaging_product`, `type` and `file` from a multipart upload.
+async fn read_upload(req: &Request, body: RequestBody) -> Result<(String, Vec<u8>), String> {
+    let mut body = body;
+    let mut form = Multipart::from_request(req, &mut body)
+        .await
+        .map_err(|_| "The parameter messaging_product is required.".to_string())?;
+    let (mut product, mut mime, mut file) = (None, None, None);
+    loop {
+        let field = match form.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(_) => return Err("Param file could not be read.".into()),
+        };
+        match field.name() {
+            Some("messaging_product") => product = field.text().await.ok(),
+            Some("type") => mime = field.text().await.ok(),
+            Some("file") => {
+                let part_type = field.content_type().map(str::to_string);
+                let bytes = field
+                    .bytes()
+                    .await
+                    .map_err(|_| "Param file could not be read.".to_string())?;
+                if bytes.len() > UPLOAD_LIMIT {
+                    return Err("Param file is too large.".into());
+                }
+                file = Some((part_type, bytes));
+            }
+            _ => {}
+        }
+    }
+    match product.as_deref() {
+        Some("whatsapp") => {}
+        Some(_) => return Err("Param messaging_product must be 'whatsapp'.".into()),
+        None => return Err("The parameter messaging_product is required.".into()),
+    }
+    let Some((part_type, bytes)) = file else {
+        return Err("The parameter file is required.".into());
+    };
+    let Some(mime) = mime.filter(|m| !m.is_empty()).or(part_type) else {
+        return Err("The parameter type is required.".into());
+    };
+    Ok((mime, bytes))
+}
