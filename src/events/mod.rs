@@ -6,6 +6,9 @@ pub mod effects;
 pub mod parse;
 pub mod schema;
 
+#[cfg(test)]
+mod golden_tests;
+
 use serde::Serialize;
 use serde_json::value::RawValue;
 

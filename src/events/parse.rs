@@ -314,6 +314,13 @@ pub struct ParsedEvent {
     pub raw: Value,
 }
 
+impl ParsedEvent {
+    /// `data` as the store keeps and delivers it (JSON text).
+    pub fn data_json(&self) -> String {
+        self.data.to_string()
+    }
+}
+
 /// Why a body could not be split at all (everything else yields events).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MalformedBody {
