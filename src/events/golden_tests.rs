@@ -41,7 +41,7 @@ fn current() -> String {
             out.push_str(&format!(
                 "{name}\t{i}\t{}\t{}\n",
                 ev.event_type,
-                ev.data_json()
+                ev.data_json().expect("data serialises")
             ));
         }
     }
