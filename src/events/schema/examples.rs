@@ -178,7 +178,7 @@ impl Example for ContactPreferencesData {
             value: Some(json!("stop")),
             detail: Some(json!("User requested to stop marketing messages")),
             wa_id: Some(s("15550001234")),
-            user_id: None,
+            ..Default::default()
         }
     }
 }
@@ -190,7 +190,7 @@ impl Example for ChannelErrorData {
             title: json!("(Business Account, Consumer Account) pair rate limit hit"),
             message: json!("(Business Account, Consumer Account) pair rate limit hit"),
             details: json!("Too many messages sent to this number."),
-            href: None,
+            ..Default::default()
         }
     }
 }
