@@ -76,10 +76,6 @@ pub struct ContactPreferencesData {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
-    /// The parent business-scoped user id, when Meta sent one.
-    #[oai(skip_serializing_if_is_none)]
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub parent_user_id: Option<String>,
 }
 
 /// `data` of `contact.synced`: a contact of the WhatsApp Business app address book of a

@@ -723,7 +723,6 @@ fn wa_user_preference(
         detail: non_null(item, "detail"),
         wa_id: id_str(item.get("wa_id")),
         user_id: id_str(item.get("user_id")),
-        parent_user_id: id_str(item.get("parent_user_id")),
     };
     let key = hash_key(&format!("wa:pref:{}", ctx.scope()), item);
     out.push(

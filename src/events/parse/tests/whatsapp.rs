@@ -268,17 +268,3 @@ fn nfm_reply_that_does_not_parse_keeps_the_string() {
         json!("{not json")
     );
 }
-
-#[test]
-fn user_preferences_carry_the_parent_user_id() {
-    let body = wa_body(
-        json!({"metadata": {"phone_number_id": PN1}, "user_preferences": [
-        {"user_id": "US.1", "parent_user_id": "US.P1", "category": "marketing_messages",
-         "value": "stop"}]}),
-    );
-    let mut body = body;
-    body["entry"][0]["changes"][0]["field"] = json!("user_preferences");
-    let events = parse_json(&body);
-    assert_eq!(events[0].event_type, types::CONTACT_PREFERENCES);
-    assert_eq!(events[0].data_value()["parent_user_id"], json!("US.P1"));
-}
