@@ -38,6 +38,13 @@ fn current() -> String {
         let body = std::fs::read(format!("{FIXTURES}{name}")).expect("read fixture");
         let events = parse_webhook(&body).expect("fixture parses");
         for (i, ev) in events.iter().enumerate() {
+            // The sorted writer and serde_json's sorted map agree.
+            let via_value = ev.data.to_value().expect("data serialises").to_string();
+            assert_eq!(
+                ev.data_json().expect("data serialises"),
+                via_value,
+                "{name}[{i}]"
+            );
             out.push_str(&format!(
                 "{name}\t{i}\t{}\t{}\n",
                 ev.event_type,

@@ -20,6 +20,7 @@
 
 mod account;
 mod bridge;
+pub mod json;
 mod lead;
 mod message;
 mod parts;
@@ -37,11 +38,13 @@ use super::parse::types;
 
 macro_rules! event_data {
     ($($variant:ident($data:ident) = $type_const:ident,)*) => {
-        /// The `data` of one event, typed by its event type.
+        /// The `data` of one event, typed by its event type. Boxed: some of these structs are
+        /// over a kilobyte, and events are moved several times between the parser and the
+        /// store (an unboxed `ParsedEvent` was 1.5 KB, against 216 bytes with a `Value`).
         #[derive(Debug, Clone, PartialEq, Serialize)]
         #[serde(untagged)]
         pub enum EventData {
-            $($variant($data),)*
+            $($variant(Box<$data>),)*
         }
 
         impl EventData {
@@ -56,7 +59,7 @@ macro_rules! event_data {
         $(
             impl From<$data> for EventData {
                 fn from(d: $data) -> Self {
-                    EventData::$variant(d)
+                    EventData::$variant(Box::new(d))
                 }
             }
         )*
@@ -102,9 +105,10 @@ impl EventData {
     }
 
     /// `data` as the store keeps and delivers it: compact JSON with every object's keys
-    /// sorted, byte for byte what the bridge sent before `data` was typed.
-    pub fn to_json(&self) -> serde_json::Result<String> {
-        Ok(self.to_value()?.to_string())
+    /// sorted, byte for byte what the bridge sent before `data` was typed (and what
+    /// `to_value()?.to_string()` gives), written without building a `Value`.
+    pub fn to_json(&self) -> Result<String, json::Error> {
+        json::to_sorted_json(self)
     }
 
     /// Links a `message.status` or `message.echo` to the bridge's send it concerns; other

@@ -294,7 +294,7 @@ impl ParsedEvent {
     }
 
     /// `data` as the store keeps and delivers it (JSON text).
-    pub fn data_json(&self) -> serde_json::Result<String> {
+    pub fn data_json(&self) -> Result<String, crate::events::data::json::Error> {
         self.data.to_json()
     }
 }

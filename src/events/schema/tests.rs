@@ -46,7 +46,7 @@ fn delivered_data(ev: &ParsedEvent) -> Value {
         let EventData::LeadWebhook(webhook) = ev.data.clone() else {
             panic!("a parsed lead is the webhook's lead");
         };
-        let lead = LeadReceivedData::from_webhook(webhook, &lead_response()).expect("merge");
+        let lead = LeadReceivedData::from_webhook(*webhook, &lead_response()).expect("merge");
         serde_json::to_value(lead).expect("json")
     } else {
         ev.data_value()
