@@ -7,9 +7,10 @@
 
 use std::collections::HashMap;
 
+use metabridge::channels::ChannelKind;
 use metabridge::events::parse::{
-    CHANNEL_CONVERSATION, ChannelKind, MalformedBody, ParsedEvent, Route, canonical_json,
-    parse_webhook, reasons, types,
+    CHANNEL_CONVERSATION, MalformedBody, ParsedEvent, Route, canonical_json, parse_webhook,
+    reasons, types,
 };
 use serde_json::Value;
 
@@ -244,7 +245,9 @@ fn check_event(ev: &ParsedEvent) {
 
     assert!(types::ALL.contains(&ev.event_type), "{}", ctx());
     assert!(!types::BRIDGE.contains(&ev.event_type), "{}", ctx());
-    assert!(ev.data.is_object(), "data is not an object: {}", ctx());
+    let data = ev.data.to_value().expect("data serialises");
+    assert!(data.is_object(), "data is not an object: {}", ctx());
+    assert_eq!(ev.event_type, ev.data.event_type(), "{}", ctx());
     if let Some(t) = ev.occurred_at_ms {
         assert!(t >= 0, "negative timestamp {t}: {}", ctx());
     }
@@ -299,7 +302,6 @@ fn check_event(ev: &ParsedEvent) {
         assert!(names, "contact names nobody: {c}: {}", ctx());
     }
 
-    let data = &ev.data;
     let t = ev.event_type;
     if CHANNEL_LEVEL.contains(&t) {
         assert_eq!(conv, CHANNEL_CONVERSATION, "{}", ctx());

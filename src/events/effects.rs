@@ -17,7 +17,7 @@
 
 use serde_json::Value;
 
-use super::parse::types;
+use super::data::{AccountUpdatedData, ChannelQualityData, EventData};
 
 /// A change a WhatsApp account webhook makes to the channels of its WABA.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,9 +39,9 @@ pub enum ChannelEffect {
     },
 }
 
-fn text(v: &Value, key: &str) -> Option<String> {
-    v.get(key)
-        .and_then(Value::as_str)
+/// A non-empty string, trimmed.
+fn text(v: Option<&Value>) -> Option<String> {
+    v.and_then(Value::as_str)
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
@@ -52,23 +52,23 @@ fn text(v: &Value, key: &str) -> Option<String> {
 /// code; replies to customers still go out, so that one does not pause the channel.
 const MESSAGING_RESTRICTIONS: &[&str] = &["RESTRICTED_CUSTOMER_INITIATED_MESSAGING"];
 
-/// The effects of one parsed event (`data` as the parser built it). `app_id` is this bridge's
-/// Meta app: an uninstall of another partner's app changes nothing here.
-pub fn channel_effects(event_type: &str, data: &Value, app_id: Option<&str>) -> Vec<ChannelEffect> {
-    match event_type {
-        types::ACCOUNT_UPDATED => account_update(data, app_id),
-        types::CHANNEL_QUALITY => quality_update(data),
+/// The effects of one parsed event. `app_id` is this bridge's Meta app: an uninstall of
+/// another partner's app changes nothing here.
+pub fn channel_effects(data: &EventData, app_id: Option<&str>) -> Vec<ChannelEffect> {
+    match data {
+        EventData::AccountUpdated(d) => account_update(d, app_id),
+        EventData::ChannelQuality(d) => quality_update(d),
         _ => Vec::new(),
     }
 }
 
-fn account_update(data: &Value, app_id: Option<&str>) -> Vec<ChannelEffect> {
-    let Some(event) = text(data, "event") else {
+fn account_update(data: &AccountUpdatedData, app_id: Option<&str>) -> Vec<ChannelEffect> {
+    let Some(event) = text(Some(&data.event)) else {
         return Vec::new();
     };
     match event.as_str() {
         "PARTNER_APP_UNINSTALLED" => {
-            let partner = data.get("waba_info").and_then(|w| {
+            let partner = data.waba_info.as_ref().and_then(|w| {
                 w.get("partner_app_id").and_then(|p| {
                     p.as_str()
                         .map(str::to_string)
@@ -95,8 +95,9 @@ fn account_update(data: &Value, app_id: Option<&str>) -> Vec<ChannelEffect> {
         }],
         "ACCOUNT_RESTRICTION" => {
             let list = data
-                .get("restriction_info")
-                .or_else(|| data.get("restrictions"));
+                .restriction_info
+                .as_ref()
+                .or_else(|| data.other.get("restrictions"));
             let items: Vec<&Value> = match list {
                 Some(Value::Array(a)) => a.iter().collect(),
                 Some(v @ Value::Object(_)) => vec![v],
@@ -105,13 +106,13 @@ fn account_update(data: &Value, app_id: Option<&str>) -> Vec<ChannelEffect> {
             let mut until: Option<i64> = None;
             let mut kinds = Vec::new();
             for item in items {
-                let Some(kind) = text(item, "restriction_type") else {
+                let Some(kind) = text(item.get("restriction_type")) else {
                     continue;
                 };
                 if !MESSAGING_RESTRICTIONS.contains(&kind.as_str()) {
                     continue;
                 }
-                let exp = text(item, "expiration").and_then(|e| parse_time(&e));
+                let exp = text(item.get("expiration")).and_then(|e| parse_time(&e));
                 until = match (until, exp) {
                     (Some(a), Some(b)) => Some(a.max(b)),
                     (a, b) => a.or(b),
@@ -131,8 +132,9 @@ fn account_update(data: &Value, app_id: Option<&str>) -> Vec<ChannelEffect> {
         }
         "DISABLED_UPDATE" => {
             let state = data
-                .get("ban_info")
-                .and_then(|b| text(b, "waba_ban_state"))
+                .ban_info
+                .as_ref()
+                .and_then(|b| text(b.get("waba_ban_state")))
                 .unwrap_or_default();
             match state.as_str() {
                 "DISABLE" => vec![ChannelEffect::PauseSends {
@@ -157,16 +159,16 @@ fn account_update(data: &Value, app_id: Option<&str>) -> Vec<ChannelEffect> {
     }
 }
 
-fn quality_update(data: &Value) -> Vec<ChannelEffect> {
+fn quality_update(data: &ChannelQualityData) -> Vec<ChannelEffect> {
     let mut out = Vec::new();
-    if let Some(tier) =
-        text(data, "max_daily_conversations_per_business").or_else(|| text(data, "current_limit"))
+    if let Some(tier) = text(data.max_daily_conversations_per_business.as_ref())
+        .or_else(|| text(data.current_limit.as_ref()))
     {
         out.push(ChannelEffect::SetTier { tier });
     }
-    if let Some(event) = text(data, "event") {
+    if let Some(event) = text(Some(&data.event)) {
         out.push(ChannelEffect::SetQuality {
-            display_phone_number: text(data, "display_phone_number"),
+            display_phone_number: text(data.display_phone_number.as_ref()),
             event,
         });
     }
@@ -188,21 +190,35 @@ fn parse_time(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::parse::parse_webhook;
     use serde_json::json;
+
+    /// `value` as the parser types it when Meta sends it as a WhatsApp `field` change.
+    fn parsed(field: &str, value: Value) -> EventData {
+        let body = json!({"object": "whatsapp_business_account", "entry": [{"id": "1",
+            "changes": [{"field": field, "value": value}]}]});
+        let events = parse_webhook(body.to_string().as_bytes()).expect("parses");
+        assert_eq!(events.len(), 1);
+        events[0].data.clone()
+    }
+
+    fn account(value: Value) -> EventData {
+        parsed("account_update", value)
+    }
 
     #[test]
     fn uninstall_of_our_app_disconnects_and_of_another_app_does_not() {
         let data = json!({"event": "PARTNER_APP_UNINSTALLED",
             "waba_info": {"waba_id": "1", "owner_business_id": "2", "partner_app_id": "5731"}});
         assert!(matches!(
-            channel_effects(types::ACCOUNT_UPDATED, &data, Some("5731"))[..],
+            channel_effects(&account(data.clone()), Some("5731"))[..],
             [ChannelEffect::Disconnect { .. }]
         ));
-        assert!(channel_effects(types::ACCOUNT_UPDATED, &data, Some("9999")).is_empty());
-        assert!(channel_effects(types::ACCOUNT_UPDATED, &data, None).is_empty());
+        assert!(channel_effects(&account(data.clone()), Some("9999")).is_empty());
+        assert!(channel_effects(&account(data.clone()), None).is_empty());
         let removed = json!({"event": "PARTNER_REMOVED", "waba_info": {"waba_id": "1"}});
         assert!(matches!(
-            channel_effects(types::ACCOUNT_UPDATED, &removed, Some("9999"))[..],
+            channel_effects(&account(removed.clone()), Some("9999"))[..],
             [ChannelEffect::Disconnect { .. }]
         ));
     }
@@ -212,7 +228,7 @@ mod tests {
         let data = json!({"event": "ACCOUNT_RESTRICTION", "restriction_info": [
             {"restriction_type": "RESTRICTED_ADD_PHONE_NUMBER_ACTION", "expiration": "2026-04-19T13:59:20+0000"},
             {"restriction_type": "RESTRICTED_CUSTOMER_INITIATED_MESSAGING", "expiration": "2026-04-20T00:00:00+0000"}]});
-        let e = channel_effects(types::ACCOUNT_UPDATED, &data, None);
+        let e = channel_effects(&account(data.clone()), None);
         // 2026-04-20T00:00:00Z in unix ms, computed by hand: 20563 days × 86 400 000.
         assert_eq!(
             e,
@@ -223,24 +239,24 @@ mod tests {
         );
         let only_marketing = json!({"event": "ACCOUNT_RESTRICTION", "restriction_info": [
             {"restriction_type": "RESTRICTED_BIZ_INITIATED_MESSAGING", "expiration": "2026-04-19T13:59:20+0000"}]});
-        assert!(channel_effects(types::ACCOUNT_UPDATED, &only_marketing, None).is_empty());
+        assert!(channel_effects(&account(only_marketing.clone()), None).is_empty());
     }
 
     #[test]
     fn bans_pause_and_reinstatements_resume() {
         let ban = json!({"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": "DISABLE", "waba_ban_date": "2026-11-30"}});
         assert!(matches!(
-            channel_effects(types::ACCOUNT_UPDATED, &ban, None)[..],
+            channel_effects(&account(ban.clone()), None)[..],
             [ChannelEffect::PauseSends { until: None, .. }]
         ));
         let back = json!({"event": "DISABLED_UPDATE", "ban_info": {"waba_ban_state": "REINSTATE"}});
         assert!(matches!(
-            channel_effects(types::ACCOUNT_UPDATED, &back, None)[..],
+            channel_effects(&account(back.clone()), None)[..],
             [ChannelEffect::ResumeSends { .. }]
         ));
         let violation =
             json!({"event": "ACCOUNT_VIOLATION", "violation_info": {"violation_type": "SCAM"}});
-        assert!(channel_effects(types::ACCOUNT_UPDATED, &violation, None).is_empty());
+        assert!(channel_effects(&account(violation.clone()), None).is_empty());
     }
 
     #[test]
@@ -248,7 +264,7 @@ mod tests {
         let data = json!({"display_phone_number": "15559990000", "event": "THROUGHPUT_UPGRADE",
             "current_limit": "TIER_UNLIMITED", "max_daily_conversations_per_business": "TIER_100K"});
         assert_eq!(
-            channel_effects(types::CHANNEL_QUALITY, &data, None),
+            channel_effects(&parsed("phone_number_quality_update", data.clone()), None),
             vec![
                 ChannelEffect::SetTier {
                     tier: "TIER_100K".into()
@@ -259,6 +275,11 @@ mod tests {
                 }
             ]
         );
-        assert!(channel_effects(types::MESSAGE_RECEIVED, &data, None).is_empty());
+        let message = parsed(
+            "messages",
+            json!({"metadata": {"phone_number_id": "2"}, "messages": [{"id": "wamid.1",
+                "type": "text", "text": {"body": "TIER_100K"}}]}),
+        );
+        assert!(channel_effects(&message, None).is_empty());
     }
 }

@@ -2,9 +2,13 @@
 //! body into events with stable idempotency and conversation keys (pure, no I/O); this module
 //! holds the envelope an instance receives.
 
+pub mod data;
 pub mod effects;
 pub mod parse;
 pub mod schema;
+
+#[cfg(test)]
+mod golden_tests;
 
 use serde::Serialize;
 use serde_json::value::RawValue;

@@ -6,6 +6,10 @@ use sqlx::Row;
 
 use super::{OutboundEvent, Result, Store, Tx, insert_outbound_event};
 use crate::config::Backend;
+use crate::events::data::{
+    ChannelConnectedData, ChannelSubscriptionRestoredData, ChannelTokenExpiringData,
+    ChannelUpdatedData, LeadReceivedData,
+};
 
 /// One connect session (`connect_sessions`).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -469,20 +473,20 @@ impl Store {
                 channel_kind: Some(c.kind),
                 channel_external_id: c.external_id,
                 conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
-                event_type: "channel.connected",
                 idempotency_key: format!("chan:{id}:connected:{}", c.session_id),
-                data: json!({
-                    "channel_id": id,
-                    "kind": c.kind,
-                    "external_id": c.external_id,
-                    "waba_id": c.waba_id,
-                    "name": c.name,
-                    "status": c.status,
-                    "reason": c.status_reason,
-                    "connect_session_id": c.session_id,
-                    "reconnected": matches!(outcome, ConnectOutcome::Reconnected(_)),
-                    "missing_permissions": c.missing_permissions,
-                }),
+                data: ChannelConnectedData {
+                    channel_id: id.clone(),
+                    kind: c.kind.to_owned(),
+                    external_id: c.external_id.to_owned(),
+                    waba_id: c.waba_id.map(str::to_owned),
+                    name: c.name.map(str::to_owned),
+                    status: c.status.to_owned(),
+                    reason: c.status_reason.map(str::to_owned),
+                    connect_session_id: c.session_id.to_owned(),
+                    reconnected: matches!(outcome, ConnectOutcome::Reconnected(_)),
+                    missing_permissions: c.missing_permissions.to_vec(),
+                }
+                .into(),
             },
             now,
             horizon_ms,
@@ -702,13 +706,13 @@ impl Store {
                     channel_kind: Some(&row.kind),
                     channel_external_id: &row.external_id,
                     conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
-                    event_type: "channel.token_expiring",
                     idempotency_key: format!("chan:{}:expiring:{expires_at}", row.id),
-                    data: json!({
-                        "channel_id": row.id,
-                        "expires_at": crate::ms_to_rfc3339(expires_at),
-                        "reason": "the access token expires and cannot be refreshed automatically: connect the channel again before then",
-                    }),
+                    data: ChannelTokenExpiringData {
+                        channel_id: row.id.clone(),
+                        expires_at: crate::ms_to_rfc3339(expires_at),
+                        reason: "the access token expires and cannot be refreshed automatically: connect the channel again before then".to_owned(),
+                    }
+                    .into(),
                 },
                 now,
                 horizon_ms,
@@ -747,6 +751,22 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
                 if res.rows_affected() == 1 {
+                    // The event names the send state too (unchanged by the registration).
+                    let send_state: String =
+                        sqlx::query_scalar("SELECT send_state FROM channels WHERE id = $1")
+                            .bind(&row.id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    let data = ChannelUpdatedData {
+                        channel_id: row.id.clone(),
+                        status: super::channel_summary("active", &send_state).to_owned(),
+                        previous_status: super::channel_summary("pending", &send_state).to_owned(),
+                        reason: "Meta registered the phone number".to_owned(),
+                        connection: super::connection_of("active").to_owned(),
+                        previous_send_state: send_state.clone(),
+                        send_state,
+                        send_paused_until: None,
+                    };
                     insert_outbound_event(
                         &mut tx,
                         self.backend,
@@ -756,14 +776,8 @@ impl Store {
                             channel_kind: Some(&row.kind),
                             channel_external_id: &row.external_id,
                             conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
-                            event_type: "channel.updated",
                             idempotency_key: format!("chan:{}:active:{now}", row.id),
-                            data: json!({
-                                "channel_id": row.id,
-                                "status": "active",
-                                "previous_status": "pending",
-                                "reason": "Meta registered the phone number",
-                            }),
+                            data: data.into(),
                         },
                         now,
                         horizon_ms,
@@ -825,14 +839,14 @@ impl Store {
     }
 
     /// The lead's data is complete: the event is released for delivery.
-    pub async fn lead_enriched(&self, seq: i64, data: &Value) -> Result<bool> {
+    pub async fn lead_enriched(&self, seq: i64, data: LeadReceivedData) -> Result<bool> {
         let now = crate::now_ms();
         let res = sqlx::query(
             "UPDATE events SET state = 'pending', data = $2, next_attempt_at = $3, attempts = 0, last_error = NULL \
              WHERE seq = $1 AND state = 'enriching'",
         )
         .bind(seq)
-        .bind(data.to_string())
+        .bind(super::event_data_json(&data.into())?)
         .bind(now)
         .execute(self.pool())
         .await?;
@@ -1212,12 +1226,12 @@ impl Store {
                 channel_kind: Some(&row.kind),
                 channel_external_id: &row.external_id,
                 conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
-                event_type: "channel.subscription_restored",
                 idempotency_key: format!("chan:{}:resubscribed:{now}", row.id),
-                data: json!({
-                    "channel_id": row.id,
-                    "reason": "Meta had removed the app's webhook subscription (usually after repeated delivery failures); it was restored. Messages sent while it was missing may not have been received.",
-                }),
+                data: ChannelSubscriptionRestoredData {
+                    channel_id: row.id.clone(),
+                    reason: "Meta had removed the app's webhook subscription (usually after repeated delivery failures); it was restored. Messages sent while it was missing may not have been received.".to_owned(),
+                }
+                .into(),
             },
             now,
             horizon_ms,

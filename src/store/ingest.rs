@@ -9,6 +9,7 @@ use sqlx::Row;
 
 use super::{Result, Tx, values_placeholders};
 use crate::config::Backend;
+use crate::events::data::EventData;
 use crate::events::parse::{ParsedEvent, Route, types};
 use crate::messages::lifecycle::{ErrorInfo, Signal};
 
@@ -119,7 +120,7 @@ pub fn conversation_id(external_id: &str, conversation_key: &str) -> String {
 struct Row_<'a> {
     ev: &'a ParsedEvent,
     /// The event's data with the bridge's message id added (statuses of our sends).
-    data: Option<Value>,
+    data: Option<EventData>,
     target: Option<&'a Target>,
     route: &'a str,
     route_ext: &'a str,
@@ -292,7 +293,7 @@ pub async fn ingest_events(
                 .bind(now)
                 .bind(now + horizon_ms)
                 .bind(ev.contact.as_ref().map(|c| c.to_string()))
-                .bind(r.data.as_ref().unwrap_or(&ev.data).to_string())
+                .bind(super::event_data_json(r.data.as_ref().unwrap_or(&ev.data))?)
                 .bind(ev.raw.to_string());
         }
         q.execute(&mut **tx).await?;
@@ -331,7 +332,7 @@ async fn account_effects(
         let Route::Waba(waba) = &ev.route else {
             continue;
         };
-        let effects = channel_effects(ev.event_type, &ev.data, app_id);
+        let effects = channel_effects(&ev.data, app_id);
         if effects.is_empty() {
             continue;
         }
@@ -446,17 +447,20 @@ const CUSTOMER_MESSAGE_TYPES: &[&str] = &[
 ];
 
 /// The first Meta error of a WhatsApp status, as the bridge reports it.
-fn status_error(data: &Value) -> Option<ErrorInfo> {
-    let e = data.get("errors")?.as_array()?.first()?;
-    let code = e.get("code").and_then(|c| {
-        c.as_i64()
-            .or_else(|| c.as_str().and_then(|s| s.parse().ok()))
-    });
+fn status_error(data: &EventData) -> Option<ErrorInfo> {
+    let EventData::MessageStatus(status) = data else {
+        return None;
+    };
+    let e = status.errors.as_ref()?.first()?;
+    let code = e
+        .code
+        .as_i64()
+        .or_else(|| e.code.as_str().and_then(|s| s.parse().ok()));
+    // As before `data` was typed: `details` is always there (null when Meta sent none), so
+    // `title` and `message` are never the reason.
     let reason = e
-        .get("details")
-        .or_else(|| e.get("title"))
-        .or_else(|| e.get("message"))
-        .and_then(Value::as_str)
+        .details
+        .as_str()
         .unwrap_or("Meta reported the message as failed.");
     Some(ErrorInfo {
         code,
@@ -491,13 +495,16 @@ async fn outbound_effects(
         if ev.event_type == types::MESSAGE_STATUS || ev.event_type == types::MESSAGE_ECHO {
             // WhatsApp echoes our id in `biz_opaque_callback_data`, Messenger in the echo's
             // `metadata`; otherwise Meta's message id (wamid / mid) finds the message.
-            let callback = ev
-                .data
-                .get("biz_opaque_callback_data")
-                .or_else(|| ev.data.get("metadata"))
-                .and_then(Value::as_str);
-            let meta_id = ev.data.get("message_id").and_then(Value::as_str);
-            let status = ev.data.get("status").and_then(Value::as_str).unwrap_or("");
+            let (callback, meta_id, status) = match &ev.data {
+                EventData::MessageStatus(d) => (
+                    d.biz_opaque_callback_data.as_ref(),
+                    d.message_id.as_deref(),
+                    d.status.as_str(),
+                ),
+                EventData::MessageEcho(d) => (d.metadata.as_ref(), Some(d.message_id.as_str()), ""),
+                _ => (None, None, ""),
+            };
+            let callback = callback.and_then(Value::as_str);
             if callback.is_none() && meta_id.is_none() {
                 continue;
             }
@@ -553,7 +560,7 @@ async fn outbound_effects(
                 && let Some(id) = named.get(&(r.ev.idempotency_key.clone(), t.instance_id.clone()))
             {
                 let mut data = r.ev.data.clone();
-                data["bridge_message_id"] = Value::String(id.clone());
+                data.set_bridge_message_id(id);
                 r.data = Some(data);
             }
         }

@@ -8,6 +8,11 @@ use sqlx::Row;
 
 use super::{Result, Store, Tx, placeholders, values_placeholders};
 use crate::config::Backend;
+use crate::events::data::{
+    ChannelDisconnectedData, ChannelUpdatedData, EventData, MessageFailedData, MessageSentData,
+    SendError,
+};
+use crate::events::parse::types;
 use crate::messages::lifecycle::{self, ErrorInfo, Phase, Signal};
 
 /// A validated send, ready to queue.
@@ -408,7 +413,8 @@ pub async fn apply_message_signals(
                 Signal::Status { error, .. } => error.clone(),
                 _ => None,
             };
-            let data = outbound_event_data(&s.message_id, cur, meta_id.as_deref(), error);
+            let data =
+                outbound_event_data(event_type, &s.message_id, cur, meta_id.as_deref(), error);
             let conversation = conversation_key(cur.channel_kind.as_deref(), &cur.recipient);
             insert_event_row(
                 tx,
@@ -419,7 +425,6 @@ pub async fn apply_message_signals(
                     channel_kind: cur.channel_kind.as_deref(),
                     channel_external_id: cur.channel_external_id.as_deref().unwrap_or(""),
                     conversation_key: &conversation,
-                    event_type,
                     idempotency_key: format!("out:{}:{event_type}", s.message_id),
                     data,
                 },
@@ -461,41 +466,64 @@ pub fn conversation_key(kind: Option<&str>, recipient: &str) -> String {
     }
 }
 
+/// `data` of `emit` (`message.sent` or `message.failed`, as the lifecycle decided). A failure
+/// without Meta's error (a `failed` status without `errors`) reports `meta_error`.
 fn outbound_event_data(
+    emit: &str,
     message_id: &str,
     cur: &Current,
     meta_id: Option<&str>,
     error: Option<ErrorInfo>,
-) -> Value {
-    let mut data = json!({
-        "bridge_message_id": message_id,
-        "meta_message_id": meta_id,
-        "channel_id": cur.channel_id,
-        "to": cur.recipient,
-        "type": cur.message_type,
-        "client_reference": cur.client_reference,
-    });
-    if let Some(e) = error {
-        data["error"] = json!({
-            "code": e.kind,
-            "meta_code": e.code,
-            "meta_subcode": e.subcode,
-            "reason": e.reason,
-        });
+) -> EventData {
+    let sent = MessageSentData {
+        bridge_message_id: message_id.to_owned(),
+        meta_message_id: meta_id.map(str::to_owned),
+        channel_id: cur.channel_id.clone(),
+        to: cur.recipient.clone(),
+        r#type: cur.message_type.clone(),
+        client_reference: cur.client_reference.clone(),
+    };
+    if emit != types::MESSAGE_FAILED {
+        return sent.into();
     }
-    data
+    let e = error.unwrap_or_else(|| ErrorInfo {
+        code: None,
+        subcode: None,
+        kind: "meta_error".to_owned(),
+        reason: "Meta reported the message as failed.".to_owned(),
+    });
+    MessageFailedData {
+        bridge_message_id: sent.bridge_message_id,
+        meta_message_id: sent.meta_message_id,
+        channel_id: sent.channel_id,
+        to: sent.to,
+        r#type: sent.r#type,
+        client_reference: sent.client_reference,
+        error: SendError {
+            code: e.kind,
+            meta_code: e.code,
+            meta_subcode: e.subcode,
+            reason: e.reason,
+        },
+    }
+    .into()
 }
 
-/// An event the bridge itself originates (not from a webhook).
+/// `data` as the events table keeps it (see [`EventData::to_json`]).
+pub fn event_data_json(data: &EventData) -> Result<String> {
+    data.to_json()
+        .map_err(|e| super::StoreError::Other(format!("event data does not serialise: {e}")))
+}
+
+/// An event the bridge itself originates (not from a webhook); its type is its data's.
 pub struct OutboundEvent<'a> {
     pub instance_id: &'a str,
     pub channel_id: &'a str,
     pub channel_kind: Option<&'a str>,
     pub channel_external_id: &'a str,
     pub conversation_key: &'a str,
-    pub event_type: &'a str,
     pub idempotency_key: String,
-    pub data: Value,
+    pub data: EventData,
 }
 
 /// Whether `instance_id` subscribes to `event_type` (looked up once per batch).
@@ -534,7 +562,7 @@ pub async fn insert_outbound_event(
     horizon_ms: i64,
 ) -> Result<bool> {
     let mut cache = std::collections::HashMap::new();
-    if !subscribed(tx, &mut cache, ev.instance_id, ev.event_type).await? {
+    if !subscribed(tx, &mut cache, ev.instance_id, ev.data.event_type()).await? {
         return Ok(false);
     }
     insert_event_row(tx, backend, ev, now, horizon_ms).await?;
@@ -564,7 +592,7 @@ async fn insert_event_row(
         .bind("bridge")
         .bind(format!("{}|{}", ev.channel_id, ev.conversation_key))
         .bind(conv_id)
-        .bind(ev.event_type)
+        .bind(ev.data.event_type())
         .bind(ev.idempotency_key)
         .bind(now)
         .bind(now)
@@ -572,7 +600,7 @@ async fn insert_event_row(
         .bind(now)
         .bind(now + horizon_ms)
         .bind(None::<String>)
-        .bind(ev.data.to_string())
+        .bind(event_data_json(&ev.data)?)
         // Bridge events have no Meta original: `raw` is JSON null (SQL NULL means purged).
         .bind("null")
         .execute(&mut **tx)
@@ -731,18 +759,16 @@ pub async fn insert_send_state_event(
     now: i64,
     horizon_ms: i64,
 ) -> Result<()> {
-    let mut data = json!({
-        "channel_id": e.channel_id,
-        "status": channel_summary(e.status, e.send_state),
-        "previous_status": channel_summary(e.status, e.previous_send_state),
-        "reason": e.reason,
-        "connection": connection_of(e.status),
-        "send_state": e.send_state,
-        "previous_send_state": e.previous_send_state,
-    });
-    if let Some(until) = e.paused_until {
-        data["send_paused_until"] = json!(crate::ms_to_rfc3339(until));
-    }
+    let data = ChannelUpdatedData {
+        channel_id: e.channel_id.to_owned(),
+        status: channel_summary(e.status, e.send_state).to_owned(),
+        previous_status: channel_summary(e.status, e.previous_send_state).to_owned(),
+        reason: e.reason.to_owned(),
+        connection: connection_of(e.status).to_owned(),
+        send_state: e.send_state.to_owned(),
+        previous_send_state: e.previous_send_state.to_owned(),
+        send_paused_until: e.paused_until.map(crate::ms_to_rfc3339),
+    };
     insert_outbound_event(
         tx,
         backend,
@@ -752,9 +778,8 @@ pub async fn insert_send_state_event(
             channel_kind: Some(e.kind),
             channel_external_id: e.external_id,
             conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
-            event_type: crate::events::parse::types::CHANNEL_UPDATED,
             idempotency_key: format!("chan:{}:{}:{now}", e.channel_id, e.send_state),
-            data,
+            data: data.into(),
         },
         now,
         horizon_ms,
@@ -915,9 +940,12 @@ pub async fn disconnect_in(
             channel_kind: Some(&kind),
             channel_external_id: &external_id,
             conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
-            event_type: crate::events::parse::types::CHANNEL_DISCONNECTED,
             idempotency_key: format!("chan:{id}:disconnected"),
-            data: json!({ "channel_id": id, "reason": reason }),
+            data: ChannelDisconnectedData {
+                channel_id: id.to_owned(),
+                reason: reason.to_owned(),
+            }
+            .into(),
         },
         now,
         horizon_ms,

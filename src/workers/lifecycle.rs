@@ -28,7 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use moka::future::Cache;
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 use tokio::sync::Notify;
 use tracing::{info, warn};
 
@@ -38,6 +38,7 @@ use crate::connect::IG_FIELDS;
 use crate::connect::flow::{PIN_MISMATCH, PIN_TOO_FAST};
 use crate::connect::grants;
 use crate::crypto::vault::Vault;
+use crate::events::data::{LeadAdFields, LeadReceivedData, LeadWebhookData};
 use crate::meta::graph::{ErrorClass, GraphCallError};
 use crate::meta::login::InstagramLogin;
 use crate::meta::oauth::OAuthClient;
@@ -53,15 +54,6 @@ const HOUR_MS: i64 = 3_600_000;
 const LEAD_CLAIM_MS: i64 = 120_000;
 /// Most batches of leads one pass fetches before it yields to the next wake-up or tick.
 const LEAD_BATCHES_PER_PASS: usize = 40;
-
-/// `ad_fields` of a `lead.received` event: the ad-level fields were read (those Meta has are
-/// in the event; an organic lead has none).
-pub const AD_FIELDS_READ: &str = "read";
-/// `ad_fields`: Meta refused the ad-level fields for lack of permission (the Page token has no
-/// `ads_management` / `ads_read`, or its person is no advertiser on the ad account).
-pub const AD_FIELDS_NOT_PERMITTED: &str = "not_permitted";
-/// `ad_fields`: the read of the ad-level fields failed for another reason (not retried).
-pub const AD_FIELDS_FAILED: &str = "failed";
 
 /// What the lead loop remembers between leads: form question labels (one read per form and
 /// hour), forms whose read just failed (not tried again for five minutes) and channels whose
@@ -606,7 +598,7 @@ impl Lifecycle {
             for lead in due {
                 match self.fetch_lead(&lead).await {
                     Ok(data) => {
-                        if self.store.lead_enriched(lead.seq, &data).await? {
+                        if self.store.lead_enriched(lead.seq, data).await? {
                             // Deliver each lead as soon as it is ready.
                             self.delivery_wakeup.notify_one();
                         }
@@ -631,17 +623,11 @@ impl Lifecycle {
 
     /// The lead's event data with Meta's field data merged in, plus (never holding the lead
     /// back) its ad-level fields and its form's question labels.
-    async fn fetch_lead(&self, lead: &EnrichingLead) -> Result<Value, String> {
-        let data: Map<String, Value> = lead
-            .data
-            .as_deref()
-            .and_then(|d| serde_json::from_str(d).ok())
-            .ok_or("the event has no data")?;
-        let leadgen_id = data
-            .get("leadgen_id")
-            .and_then(Value::as_str)
-            .ok_or("the event names no leadgen_id")?
-            .to_string();
+    async fn fetch_lead(&self, lead: &EnrichingLead) -> Result<LeadReceivedData, String> {
+        let stored = lead.data.as_deref().ok_or("the event has no data")?;
+        let webhook: LeadWebhookData = serde_json::from_str(stored)
+            .map_err(|e| format!("the event's data is not a webhook lead: {e}"))?;
+        let leadgen_id = webhook.leadgen_id.clone();
         let channel_id = lead
             .channel_id
             .as_deref()
@@ -665,23 +651,22 @@ impl Lifecycle {
         let ad_fields = self
             .read_ad_fields(channel_id, &token, &leadgen_id, &mut lead_json)
             .await;
-        let form_id = data
-            .get("form_id")
-            .and_then(Value::as_str)
-            .or_else(|| lead_json.get("form_id").and_then(Value::as_str))
-            .map(str::to_owned);
+        let form_id = webhook.form_id.clone().or_else(|| {
+            lead_json
+                .get("form_id")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+        });
         let labels = match form_id {
             Some(form_id) => self.form_labels(&token, &form_id).await,
             None => None,
         };
-        let mut merged = merge_lead(data, &lead_json)?;
-        if let Some(obj) = merged.as_object_mut() {
-            obj.insert("ad_fields".into(), json!(ad_fields));
-        }
+        let mut data = LeadReceivedData::from_webhook(webhook, &lead_json)?;
+        data.ad_fields = Some(ad_fields);
         if let Some(labels) = labels {
-            add_labels(&mut merged, &labels);
+            data.add_labels(&labels);
         }
-        Ok(merged)
+        Ok(data)
     }
 
     /// The optional second read: the lead's ad-level fields, merged into `lead_json`. Returns
@@ -692,9 +677,9 @@ impl Lifecycle {
         token: &str,
         leadgen_id: &str,
         lead_json: &mut Value,
-    ) -> &'static str {
+    ) -> LeadAdFields {
         if self.lead_cache.ads_refused.contains_key(channel_id) {
-            return AD_FIELDS_NOT_PERMITTED;
+            return LeadAdFields::NotPermitted;
         }
         match self.oauth.fetch_lead_ad_fields(token, leadgen_id).await {
             Ok(ad) => {
@@ -705,7 +690,7 @@ impl Lifecycle {
                         }
                     }
                 }
-                AD_FIELDS_READ
+                LeadAdFields::Read
             }
             Err(e) if permission_refused(&e) => {
                 info!(channel = %channel_id, "the Page token may not read the leads' ad fields (ads permission missing); leads are delivered without them");
@@ -713,11 +698,11 @@ impl Lifecycle {
                     .ads_refused
                     .insert(channel_id.to_string(), ())
                     .await;
-                AD_FIELDS_NOT_PERMITTED
+                LeadAdFields::NotPermitted
             }
             Err(e) => {
                 warn!(channel = %channel_id, error = %e, "reading a lead's ad fields failed; the lead is delivered without them");
-                AD_FIELDS_FAILED
+                LeadAdFields::Failed
             }
         }
     }
@@ -757,77 +742,26 @@ impl Lifecycle {
     }
 }
 
-/// A `lead.received` event's data with the lead fetched from the Graph API merged in:
-/// `field_data` as Meta gave it, `fields` (`{name: values}`) and the lead's other fields the
-/// webhook did not carry. An answer without `field_data` is an error (a lead is never
-/// delivered empty).
-pub fn merge_lead(mut data: Map<String, Value>, lead_json: &Value) -> Result<Value, String> {
-    let field_data = lead_json
-        .get("field_data")
-        .and_then(Value::as_array)
-        .cloned()
-        .ok_or("Meta's answer has no field_data")?;
-    let mut fields = Map::new();
-    for f in &field_data {
-        if let Some(name) = f.get("name").and_then(Value::as_str) {
-            fields.insert(
-                name.to_string(),
-                f.get("values").cloned().unwrap_or(json!([])),
-            );
-        }
-    }
-    data.insert("field_data".into(), Value::Array(field_data));
-    data.insert("fields".into(), Value::Object(fields));
-    for key in [
-        "created_time",
-        "adset_id",
-        "campaign_id",
-        "is_organic",
-        "platform",
-        "ad_id",
-        "form_id",
-    ] {
-        if let Some(v) = lead_json.get(key).filter(|v| !v.is_null())
-            && data.get(key).is_none_or(|d| d.is_null())
-        {
-            data.insert(key.to_string(), v.clone());
-        }
-    }
-    Ok(Value::Object(data))
-}
-
-/// Gives each `field_data` item whose `name` is a question key of the form that question's
-/// `label` (the text the person saw).
-pub fn add_labels(data: &mut Value, labels: &HashMap<String, String>) {
-    let Some(items) = data.get_mut("field_data").and_then(Value::as_array_mut) else {
-        return;
-    };
-    for item in items {
-        let label = item
-            .get("name")
-            .and_then(Value::as_str)
-            .and_then(|n| labels.get(n))
-            .cloned();
-        if let (Some(label), Some(obj)) = (label, item.as_object_mut()) {
-            obj.insert("label".into(), json!(label));
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn labels_go_beside_the_answers_of_known_keys_only() {
-        let mut data = json!({"field_data": [
+        let webhook = LeadWebhookData {
+            leadgen_id: "1".into(),
+            ..Default::default()
+        };
+        let answers = serde_json::json!({"field_data": [
             {"name": "email", "values": ["ana@example.com"]},
             {"name": "custom_q", "values": ["yes"]},
         ]});
+        let mut data = LeadReceivedData::from_webhook(webhook, &answers).expect("lead");
         let labels: HashMap<String, String> = [("email".to_string(), "Email".to_string())]
             .into_iter()
             .collect();
-        add_labels(&mut data, &labels);
+        data.add_labels(&labels);
+        let data = serde_json::to_value(&data).expect("json");
         assert_eq!(data["field_data"][0]["label"], "Email");
         assert!(data["field_data"][1].get("label").is_none());
     }

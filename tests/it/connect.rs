@@ -1096,6 +1096,30 @@ async fn embedded_signup_connects_a_number_and_waits_for_a_pending_name(db: Db) 
         }
     })
     .await;
+    // The instance is told, with the whole `channel.updated` data (connection and send state
+    // unchanged by the registration).
+    let of_pending = |e: &Value| e["data"]["channel_id"] == pending.as_str();
+    wait_until(
+        Duration::from_secs(15),
+        "channel.updated of the number",
+        || async { env.events("channel.updated").iter().any(of_pending) },
+    )
+    .await;
+    let updates = env.events("channel.updated");
+    let registered: Vec<&Value> = updates.iter().filter(|e| of_pending(e)).collect();
+    assert_eq!(registered.len(), 1, "{updates:?}");
+    assert_eq!(
+        registered[0]["data"],
+        json!({
+            "channel_id": pending,
+            "status": "active",
+            "previous_status": "pending",
+            "reason": "Meta registered the phone number",
+            "connection": "connected",
+            "send_state": "sending",
+            "previous_send_state": "sending",
+        })
+    );
     env.app.stop().await;
 }
 
