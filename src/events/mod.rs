@@ -2,6 +2,7 @@
 //! body into events with stable idempotency and conversation keys (pure, no I/O); this module
 //! holds the envelope an instance receives.
 
+pub mod conversation;
 pub mod data;
 pub mod effects;
 pub mod parse;

@@ -4,7 +4,6 @@
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::{Result, Tx, values_placeholders};
@@ -104,17 +103,6 @@ fn route_label(route: &Route) -> (String, String) {
         Route::Waba(id) => (format!("waba:{id}"), id.clone()),
         Route::None => ("none".to_string(), String::new()),
     }
-}
-
-/// Public, stable conversation id: a digest of the channel's Meta id and the contact key, so
-/// it never depends on registration order and does not expose the contact id by itself.
-pub fn conversation_id(external_id: &str, conversation_key: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(external_id.as_bytes());
-    h.update(b"|");
-    h.update(conversation_key.as_bytes());
-    let digest = h.finalize();
-    format!("conv_{}", hex::encode(&digest[..12]))
 }
 
 struct Row_<'a> {
@@ -275,7 +263,7 @@ pub async fn ingest_events(
                     format!("{}|{}", r.route, ev.conversation_key),
                 ),
             };
-            let conv_id = conversation_id(&ext, &ev.conversation_key);
+            let conv_id = crate::events::conversation::conversation_id(&ext, &ev.conversation_key);
             q = q
                 .bind(crate::ids::new_id(crate::ids::EVENT))
                 .bind(instance_id)

@@ -415,7 +415,10 @@ pub async fn apply_message_signals(
             };
             let data =
                 outbound_event_data(event_type, &s.message_id, cur, meta_id.as_deref(), error);
-            let conversation = conversation_key(cur.channel_kind.as_deref(), &cur.recipient);
+            let conversation = crate::events::conversation::outbound_key(
+                cur.channel_kind.as_deref().and_then(crate::channels::ChannelKind::parse),
+                &cur.recipient,
+            );
             insert_event_row(
                 tx,
                 backend,
@@ -443,27 +446,6 @@ pub async fn apply_message_signals(
         }
     }
     Ok(())
-}
-
-/// The conversation key the inbound parser gives the same contact, so a send's events and the
-/// contact's own messages and statuses share one conversation (and its delivery order).
-/// A WhatsApp contact known by a business-scoped user id gets `user:` keys from Meta; a send
-/// addressed to its phone number stays under `wa:`.
-pub fn conversation_key(kind: Option<&str>, recipient: &str) -> String {
-    match kind {
-        Some("instagram") => format!("igsid:{recipient}"),
-        Some("messenger") => format!("psid:{recipient}"),
-        _ => {
-            let bsuid = recipient.len() > 3
-                && recipient.as_bytes()[2] == b'.'
-                && recipient[..2].bytes().all(|b| b.is_ascii_uppercase());
-            if bsuid {
-                format!("user:{recipient}")
-            } else {
-                format!("wa:{recipient}")
-            }
-        }
-    }
 }
 
 /// `data` of `emit` (`message.sent` or `message.failed`, as the lifecycle decided). A failure
@@ -576,7 +558,8 @@ async fn insert_event_row(
     now: i64,
     horizon_ms: i64,
 ) -> Result<()> {
-    let conv_id = super::conversation_id(ev.channel_external_id, ev.conversation_key);
+    let conv_id =
+        crate::events::conversation::conversation_id(ev.channel_external_id, ev.conversation_key);
     let sql = format!(
         "INSERT INTO events (id, instance_id, channel_id, channel_kind, channel_external_id, route, conversation, \
          conversation_id, type, idempotency_key, occurred_at, received_at, state, next_attempt_at, deadline_at, \
@@ -1204,25 +1187,5 @@ impl Store {
         .bind(contact)
         .fetch_optional(self.pool())
         .await?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::conversation_key;
-
-    #[test]
-    fn outbound_conversations_match_the_parsers_keys() {
-        assert_eq!(
-            conversation_key(Some("whatsapp"), "15550001234"),
-            "wa:15550001234"
-        );
-        assert_eq!(
-            conversation_key(Some("whatsapp"), "US.13491208655302741918"),
-            "user:US.13491208655302741918"
-        );
-        assert_eq!(conversation_key(Some("instagram"), "612"), "igsid:612");
-        assert_eq!(conversation_key(Some("messenger"), "712"), "psid:712");
-        assert_eq!(conversation_key(None, "ção.x"), "wa:ção.x");
     }
 }

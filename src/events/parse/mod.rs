@@ -88,6 +88,8 @@ use std::fmt::{self, Write as _};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
+use crate::crypto::canonical::canonical_json;
+
 use crate::channels::ChannelKind;
 use crate::events::data::*;
 
@@ -455,48 +457,6 @@ fn scope_or_placeholder(s: Option<&String>) -> &str {
 // ---------------------------------------------------------------------------------------------
 // Hash fallback keys.
 
-/// Compact JSON with object keys sorted: byte-identical to `serde_json::to_string` with
-/// serde_json's default (sorted) map, whatever map features are enabled elsewhere.
-pub fn canonical_json(v: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(v, &mut out);
-    out
-}
-
-fn write_canonical(v: &Value, out: &mut String) {
-    match v {
-        Value::Null => out.push_str("null"),
-        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-        Value::Number(n) => {
-            let _ = write!(out, "{n}");
-        }
-        Value::String(s) => out.push_str(&serde_json::to_string(s).unwrap_or_default()),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        Value::Object(map) => {
-            let mut pairs: Vec<(&String, &Value)> = map.iter().collect();
-            pairs.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (k, val)) in pairs.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&serde_json::to_string(k).unwrap_or_default());
-                out.push(':');
-                write_canonical(val, out);
-            }
-            out.push('}');
-        }
-    }
-}
 
 /// `<prefix>:h:<sha256 hex of the canonical JSON of item>`.
 pub fn hash_key(prefix: &str, item: &Value) -> String {

@@ -241,41 +241,9 @@ pub fn render(
 }
 
 /// Canonical form of a JSON request (object keys sorted at every level, no whitespace), for
-/// hashing into an idempotency fingerprint. Independent of `serde_json`'s map ordering.
+/// hashing into an idempotency fingerprint ([`crate::crypto::canonical`]).
 pub fn request_fingerprint(req_json: &Value) -> String {
-    let mut out = String::new();
-    write_canonical(req_json, &mut out);
-    out
-}
-
-fn write_canonical(value: &Value, out: &mut String) {
-    match value {
-        Value::Object(map) => {
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            entries.sort_by(|a, b| a.0.cmp(b.0));
-            out.push('{');
-            for (i, (key, value)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                out.push_str(&Value::String(key.clone()).to_string());
-                out.push(':');
-                write_canonical(value, out);
-            }
-            out.push('}');
-        }
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                write_canonical(item, out);
-            }
-            out.push(']');
-        }
-        scalar => out.push_str(&scalar.to_string()),
-    }
+    crate::crypto::canonical::canonical_json(req_json)
 }
 
 fn check_channel_id(id: &str) -> Check {
