@@ -8,9 +8,9 @@
 use std::collections::HashMap;
 
 use metabridge::channels::ChannelKind;
+use metabridge::crypto::canonical::canonical_json;
 use metabridge::events::parse::{
-    CHANNEL_CONVERSATION, MalformedBody, ParsedEvent, Route, canonical_json, parse_webhook,
-    reasons, types,
+    CHANNEL_CONVERSATION, MalformedBody, ParsedEvent, Route, parse_webhook, reasons, types,
 };
 use serde_json::Value;
 

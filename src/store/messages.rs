@@ -416,7 +416,9 @@ pub async fn apply_message_signals(
             let data =
                 outbound_event_data(event_type, &s.message_id, cur, meta_id.as_deref(), error);
             let conversation = crate::events::conversation::outbound_key(
-                cur.channel_kind.as_deref().and_then(crate::channels::ChannelKind::parse),
+                cur.channel_kind
+                    .as_deref()
+                    .and_then(crate::channels::ChannelKind::parse),
                 &cur.recipient,
             );
             insert_event_row(

@@ -83,7 +83,7 @@
 //! stays in front.
 
 use std::collections::HashMap;
-use std::fmt::{self, Write as _};
+use std::fmt;
 
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -456,7 +456,6 @@ fn scope_or_placeholder(s: Option<&String>) -> &str {
 
 // ---------------------------------------------------------------------------------------------
 // Hash fallback keys.
-
 
 /// `<prefix>:h:<sha256 hex of the canonical JSON of item>`.
 pub fn hash_key(prefix: &str, item: &Value) -> String {
