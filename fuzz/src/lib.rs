@@ -241,13 +241,12 @@ fn is_hash_key(key: &str) -> bool {
 fn check_event(ev: &ParsedEvent) {
     let key = ev.idempotency_key.as_str();
     let conv = ev.conversation_key.as_str();
-    let ctx = || format!("{} key={key:?} conv={conv:?}", ev.event_type);
+    let ctx = || format!("{} key={key:?} conv={conv:?}", ev.event_type());
 
-    assert!(types::ALL.contains(&ev.event_type), "{}", ctx());
-    assert!(!types::BRIDGE.contains(&ev.event_type), "{}", ctx());
+    assert!(types::ALL.contains(&ev.event_type()), "{}", ctx());
+    assert!(!types::BRIDGE.contains(&ev.event_type()), "{}", ctx());
     let data = ev.data.to_value().expect("data serialises");
     assert!(data.is_object(), "data is not an object: {}", ctx());
-    assert_eq!(ev.event_type, ev.data.event_type(), "{}", ctx());
     if let Some(t) = ev.occurred_at_ms {
         assert!(t >= 0, "negative timestamp {t}: {}", ctx());
     }
@@ -277,7 +276,7 @@ fn check_event(ev: &ParsedEvent) {
     }
     if ev.channel_kind.is_none() {
         assert_eq!(ev.route, Route::None, "{}", ctx());
-        assert_eq!(ev.event_type, types::META_UNSUPPORTED, "{}", ctx());
+        assert_eq!(ev.event_type(), types::META_UNSUPPORTED, "{}", ctx());
     }
 
     // Conversation keys have the documented shapes.
@@ -302,7 +301,7 @@ fn check_event(ev: &ParsedEvent) {
         assert!(names, "contact names nobody: {c}: {}", ctx());
     }
 
-    let t = ev.event_type;
+    let t = ev.event_type();
     if CHANNEL_LEVEL.contains(&t) {
         assert_eq!(conv, CHANNEL_CONVERSATION, "{}", ctx());
         assert!(ev.contact.is_none(), "{}", ctx());

@@ -47,7 +47,7 @@ fn current() -> String {
             );
             out.push_str(&format!(
                 "{name}\t{i}\t{}\t{}\n",
-                ev.event_type,
+                ev.event_type(),
                 ev.data_json().expect("data serialises")
             ));
         }

@@ -158,36 +158,8 @@ pub fn app(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
             .body(spec.clone())
     });
     let docs = api.swagger_ui();
-    Route::new()
-        // The connect pages and Meta's app callbacks read their bodies with a limit.
-        .at("/connect/callback", poem::get(connect::callback))
-        .at("/connect/assets/:name", poem::get(connect::asset))
-        .at(
-            "/connect/session/:id/pick",
-            poem::get(connect::pick_page).post(connect::pick_submit),
-        )
-        .at(
-            "/connect/session/:id/verify",
-            poem::get(connect::verify_get).post(connect::verify_submit),
-        )
-        .at(
-            "/connect/session/:id/verify/request",
-            poem::post(connect::verify_request),
-        )
-        .at(
-            "/connect/session/:id/pin",
-            poem::get(connect::pin_page).post(connect::pin_submit),
-        )
-        .at(
-            "/connect/session/:id/result",
-            poem::get(connect::result_page),
-        )
-        .at("/connect/:link", poem::get(connect::landing))
-        .at("/connect/:link/start", poem::post(connect::start))
-        .at("/connect/:link/embedded", poem::post(connect::embedded))
-        .at("/privacy", poem::get(connect::privacy))
-        .at("/meta/deletion-status", poem::get(connect::deletion_status))
-        .at("/metrics", poem::get(ops::metrics))
+    let route = connect::routes(Route::new());
+    ops::routes(route)
         .at("/openapi.json", spec)
         .nest("/docs", docs)
         .nest(

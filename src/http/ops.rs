@@ -10,6 +10,11 @@ use super::AppState;
 use super::api::Tag;
 
 /// Prometheus text exposition.
+/// Adds the operational routes (`/metrics`) to `route`.
+pub fn routes(route: poem::Route) -> poem::Route {
+    route.at("/metrics", poem::get(metrics))
+}
+
 #[handler]
 pub fn metrics(state: Data<&Arc<AppState>>) -> Response {
     Response::builder()

@@ -164,7 +164,7 @@ pub async fn ingest_events(
         let targets = &routes[&ev.route];
         let outcome = if targets.is_empty() {
             "unroutable"
-        } else if targets.iter().any(|t| t.wants(ev.event_type)) {
+        } else if targets.iter().any(|t| t.wants(ev.event_type())) {
             "enqueued"
         } else {
             "filtered"
@@ -211,7 +211,7 @@ pub async fn ingest_events(
             }
             "filtered" => counts[*ri].filtered += 1,
             _ => {
-                for t in targets.iter().filter(|t| t.wants(ev.event_type)) {
+                for t in targets.iter().filter(|t| t.wants(ev.event_type())) {
                     counts[*ri].enqueued += 1;
                     rows.push(Row_ {
                         ev,
@@ -220,7 +220,7 @@ pub async fn ingest_events(
                         route,
                         route_ext,
                         // A lead waits until its field data is fetched (workers::lifecycle).
-                        state: if ev.event_type == types::LEAD_RECEIVED {
+                        state: if ev.event_type() == types::LEAD_RECEIVED {
                             "enriching"
                         } else {
                             "pending"
@@ -273,7 +273,7 @@ pub async fn ingest_events(
                 .bind(r.route.to_string())
                 .bind(conversation)
                 .bind(conv_id)
-                .bind(ev.event_type)
+                .bind(ev.event_type())
                 .bind(ev.idempotency_key.clone())
                 .bind(ev.occurred_at_ms)
                 .bind(now)
@@ -314,7 +314,7 @@ async fn account_effects(
             continue;
         }
         let ev = &requests[*ri][*ei];
-        if ev.event_type != types::ACCOUNT_UPDATED && ev.event_type != types::CHANNEL_QUALITY {
+        if ev.event_type() != types::ACCOUNT_UPDATED && ev.event_type() != types::CHANNEL_QUALITY {
             continue;
         }
         let Route::Waba(waba) = &ev.route else {
@@ -480,7 +480,7 @@ async fn outbound_effects(
         }
         let ev = &requests[*ri][*ei];
         let targets = &routes[&ev.route];
-        if ev.event_type == types::MESSAGE_STATUS || ev.event_type == types::MESSAGE_ECHO {
+        if ev.event_type() == types::MESSAGE_STATUS || ev.event_type() == types::MESSAGE_ECHO {
             // WhatsApp echoes our id in `biz_opaque_callback_data`, Messenger in the echo's
             // `metadata`; otherwise Meta's message id (wamid / mid) finds the message.
             let (callback, meta_id, status) = match &ev.data {
@@ -502,7 +502,7 @@ async fn outbound_effects(
                 else {
                     continue;
                 };
-                if ev.event_type == types::MESSAGE_STATUS {
+                if ev.event_type() == types::MESSAGE_STATUS {
                     signals.push(super::MessageSignal {
                         message_id: msg_id.clone(),
                         signal: Signal::Status {
@@ -514,7 +514,7 @@ async fn outbound_effects(
                 }
                 named.insert((key.to_string(), t.instance_id.clone()), msg_id);
             }
-        } else if CUSTOMER_MESSAGE_TYPES.contains(&ev.event_type)
+        } else if CUSTOMER_MESSAGE_TYPES.contains(&ev.event_type())
             && let Some(contact) = ev.contact.as_ref()
         {
             let at = ev.occurred_at_ms.unwrap_or(now).min(now);

@@ -385,8 +385,8 @@ impl Store {
         let instance_id: String = row.try_get(0)?;
         let kind: String = row.try_get(1)?;
         let external_id: String = row.try_get(2)?;
-        let status: String = row.try_get(3)?;
-        let previous: String = row.try_get(4)?;
+        let connection = Connection::try_from(row.try_get::<String, _>(3)?)?;
+        let previous = SendState::try_from(row.try_get::<String, _>(4)?)?;
         sqlx::query(
             "UPDATE channels SET token_enc = $1, send_state = 'sending', send_reason = NULL, send_paused_until = NULL, \
              send_pauses = 0, token_checked_at = 0, updated_at = $2, \
@@ -398,7 +398,7 @@ impl Store {
         .bind(instagram_login)
         .execute(&mut *tx)
         .await?;
-        if previous != super::send_state::SENDING {
+        if previous != SendState::Sending {
             super::insert_send_state_event(
                 &mut tx,
                 self.backend,
@@ -407,9 +407,9 @@ impl Store {
                     channel_id: id,
                     kind: &kind,
                     external_id: &external_id,
-                    status: &status,
-                    previous_send_state: &previous,
-                    send_state: super::send_state::SENDING,
+                    connection,
+                    previous_send_state: previous,
+                    send_state: SendState::Sending,
                     reason: "a new access token was stored",
                     paused_until: None,
                 },

@@ -5,19 +5,35 @@
 //! backend under `migrations/`. Times are unix milliseconds bound from Rust; every query on
 //! tenant data filters by instance id where a tenant asks.
 
+mod audit;
 pub mod cache;
+mod callbacks;
+mod channel_state;
 mod connect;
 mod events;
+mod export;
 mod ingest;
 mod instances;
+mod leads;
+mod leases;
+mod lifecycle;
 mod messages;
+mod outbox;
+mod windows;
 pub mod writer;
 
+pub use audit::*;
+pub use callbacks::*;
+pub use channel_state::*;
 pub use connect::*;
 pub use events::*;
 pub use ingest::*;
 pub use instances::*;
+pub use leads::*;
+pub use lifecycle::*;
 pub use messages::*;
+pub use outbox::*;
+pub use windows::*;
 
 use std::path::Path;
 use std::str::FromStr;
@@ -41,6 +57,12 @@ pub enum StoreError {
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("{0}")]
     Other(String),
+}
+
+impl From<crate::channels::UnknownName> for StoreError {
+    fn from(e: crate::channels::UnknownName) -> Self {
+        StoreError::Other(e.to_string())
+    }
 }
 
 impl StoreError {

@@ -285,7 +285,7 @@ async fn commit(
     let has_leads = requests
         .iter()
         .flat_map(|r| r.iter())
-        .any(|e| e.event_type == crate::events::parse::types::LEAD_RECEIVED);
+        .any(|e| e.event_type() == crate::events::parse::types::LEAD_RECEIVED);
     let now = crate::now_ms();
     let result = async {
         let mut tx = store.begin_write().await?;

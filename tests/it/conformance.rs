@@ -1378,22 +1378,38 @@ fn bytes_body() -> Vec<u8> {
 // B: coverage
 // =============================================================================================
 
-/// `pub async fn` names in the module `src/meta/<file>` (`graph.rs` is `src/meta/graph.rs` or
-/// `src/meta/graph/mod.rs`): the clients' methods.
+/// `pub async fn` names in the module `src/meta/<file>` (`graph.rs` is `src/meta/graph.rs`, or
+/// every file of the folder `src/meta/graph/` but its `tests.rs`): the clients' methods.
 fn client_methods(file: &str) -> Vec<String> {
     let dir = format!("{}/src/meta", env!("CARGO_MANIFEST_DIR"));
     let flat = format!("{dir}/{file}");
-    let path = if std::path::Path::new(&flat).exists() {
-        flat
+    let paths: Vec<std::path::PathBuf> = if std::path::Path::new(&flat).exists() {
+        vec![flat.into()]
     } else {
-        format!("{dir}/{}/mod.rs", file.trim_end_matches(".rs"))
+        let folder = format!("{dir}/{}", file.trim_end_matches(".rs"));
+        let mut paths: Vec<_> = std::fs::read_dir(&folder)
+            .unwrap_or_else(|e| panic!("{folder}: {e}"))
+            .filter_map(|f| Some(f.ok()?.path()))
+            .filter(|p| {
+                p.extension().is_some_and(|e| e == "rs")
+                    && p.file_name().is_some_and(|n| n != "tests.rs")
+            })
+            .collect();
+        paths.sort();
+        paths
     };
-    let src = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    src.lines()
-        .filter_map(|l| l.trim_start().strip_prefix("pub async fn "))
-        .filter_map(|rest| rest.split(['(', '<']).next())
-        .map(str::to_owned)
-        .collect()
+    let mut names = Vec::new();
+    for path in paths {
+        let src =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        names.extend(
+            src.lines()
+                .filter_map(|l| l.trim_start().strip_prefix("pub async fn "))
+                .filter_map(|rest| rest.split(['(', '<']).next())
+                .map(str::to_owned),
+        );
+    }
+    names
 }
 
 /// The `type` values of `OutboundMessage` (`#[oai(mapping = "...")]` in the model).

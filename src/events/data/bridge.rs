@@ -3,6 +3,8 @@
 use poem_openapi::Object;
 use serde::Serialize;
 
+use crate::channels::{self, Connection, SendState};
+
 /// `data` of `message.sent`: Meta accepted a send made through `POST /v1/messages`.
 #[derive(Debug, Clone, Default, Object, PartialEq, Serialize)]
 #[oai(example)]
@@ -81,6 +83,29 @@ pub struct ChannelUpdatedData {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub send_paused_until: Option<String>,
+}
+
+impl ChannelUpdatedData {
+    /// The event for a channel going from `before` to `after` (connection, send state): the
+    /// one-word states and the API's connection name are derived here, once.
+    pub fn new(
+        channel_id: &str,
+        before: (Connection, SendState),
+        after: (Connection, SendState),
+        reason: &str,
+        send_paused_until: Option<i64>,
+    ) -> Self {
+        ChannelUpdatedData {
+            channel_id: channel_id.to_owned(),
+            status: channels::summary(after.0, after.1).to_owned(),
+            previous_status: channels::summary(before.0, before.1).to_owned(),
+            reason: reason.to_owned(),
+            connection: after.0.api_name().to_owned(),
+            send_state: after.1.as_str().to_owned(),
+            previous_send_state: before.1.as_str().to_owned(),
+            send_paused_until: send_paused_until.map(crate::ms_to_rfc3339),
+        }
+    }
 }
 
 /// `data` of `channel.disconnected`: a channel was disconnected (its token deleted; sends

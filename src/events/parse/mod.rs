@@ -261,8 +261,6 @@ pub mod reasons {
 /// One thing Meta told us about, ready for the idempotency log and the outbox.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ParsedEvent {
-    /// `data.event_type()`.
-    pub event_type: &'static str,
     /// From `object`: whatsapp_business_account→Whatsapp, instagram→Instagram, page→Messenger
     /// (Instagram when a `page` entry carries Instagram mids, see the module doc); None for
     /// unknown objects.
@@ -289,6 +287,11 @@ pub struct ParsedEvent {
 }
 
 impl ParsedEvent {
+    /// The event's type: its data's (one source, [`EventData::event_type`]).
+    pub fn event_type(&self) -> &'static str {
+        self.data.event_type()
+    }
+
     /// `data` as a JSON value, for tests.
     #[cfg(test)]
     pub(crate) fn data_value(&self) -> Value {
@@ -494,7 +497,6 @@ impl Draft {
     ) -> ParsedEvent {
         let data = data.into();
         ParsedEvent {
-            event_type: data.event_type(),
             channel_kind: self.kind,
             route: self.route,
             idempotency_key,

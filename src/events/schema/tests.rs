@@ -42,7 +42,7 @@ fn lead_response() -> Value {
 
 /// The data as delivered: leads only after the Graph API fetch.
 fn delivered_data(ev: &ParsedEvent) -> Value {
-    if ev.event_type == types::LEAD_RECEIVED {
+    if ev.event_type() == types::LEAD_RECEIVED {
         let EventData::LeadWebhook(webhook) = ev.data.clone() else {
             panic!("a parsed lead is the webhook's lead");
         };
@@ -112,14 +112,14 @@ fn every_parsed_fixture_event_fits_its_schema() {
         let events = parse_webhook(&fixture(name)).expect("fixture parses");
         for (i, ev) in events.iter().enumerate() {
             let data = delivered_data(ev);
-            if let Err(e) = check_data(ev.event_type, data.clone()) {
-                panic!("{name}[{i}] {}: {e}\n{data:#}", ev.event_type);
+            if let Err(e) = check_data(ev.event_type(), data.clone()) {
+                panic!("{name}[{i}] {}: {e}\n{data:#}", ev.event_type());
             }
-            let body = body(ev.event_type, ev.contact.as_ref(), &data, &ev.raw);
-            if let Err(e) = check_envelope(ev.event_type, body.clone()) {
-                panic!("{name}[{i}] {} envelope: {e}\n{body:#}", ev.event_type);
+            let body = body(ev.event_type(), ev.contact.as_ref(), &data, &ev.raw);
+            if let Err(e) = check_envelope(ev.event_type(), body.clone()) {
+                panic!("{name}[{i}] {} envelope: {e}\n{body:#}", ev.event_type());
             }
-            seen.insert(ev.event_type);
+            seen.insert(ev.event_type());
             checked += 1;
         }
     }
@@ -245,10 +245,10 @@ fn hand_built_items_fit_their_schemas() {
         let events = parse_webhook(&serde_json::to_vec(b).expect("json")).expect("parses");
         for ev in &events {
             let data = delivered_data(ev);
-            if let Err(e) = check_data(ev.event_type, data.clone()) {
-                panic!("body {n} {}: {e}\n{data:#}", ev.event_type);
+            if let Err(e) = check_data(ev.event_type(), data.clone()) {
+                panic!("body {n} {}: {e}\n{data:#}", ev.event_type());
             }
-            seen.insert(ev.event_type);
+            seen.insert(ev.event_type());
         }
     }
     for t in types::ALL {
@@ -268,7 +268,7 @@ fn bridge_linkage_fits() {
             data.set_bridge_message_id("msg_1");
             let data = data.to_value().expect("json");
             assert_eq!(data["bridge_message_id"], "msg_1");
-            check_data(ev.event_type, data).expect(name);
+            check_data(ev.event_type(), data).expect(name);
         }
     }
 }
@@ -446,6 +446,6 @@ fn fixture_examples_match_the_parser() {
         "changes": [{"field": "messages", "value": {"metadata": {"phone_number_id": EX_PNID},
         "messages": [msg["raw"]]}}]}]});
     let events = parse_webhook(&serde_json::to_vec(&body).expect("json")).expect("parses");
-    assert_eq!(events[0].event_type, types::MESSAGE_RECEIVED);
+    assert_eq!(events[0].event_type(), types::MESSAGE_RECEIVED);
     assert_eq!(events[0].data_value()["text"], msg["data"]["text"]);
 }

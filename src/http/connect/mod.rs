@@ -28,17 +28,47 @@ use serde::Deserialize;
 use super::AppState;
 use crate::connect;
 
-// `http/mod.rs` routes to the handlers by these paths.
-pub use callbacks::{callback, embedded};
-pub use link::{landing, start};
-pub use pick::{pick_page, pick_submit};
-pub use pin::{pin_page, pin_submit};
-pub use verify::{verify_get, verify_request, verify_submit};
+use callbacks::{callback, embedded};
+use link::{landing, start};
+use pick::{pick_page, pick_submit};
+use pin::{pin_page, pin_submit};
+use verify::{verify_get, verify_request, verify_submit};
 
 use render::{html, message_page, not_found_page};
 use session::{ended_page, return_with, unavailable};
 
 const SERVICE_NAME: &str = "metabridge";
+
+/// Adds the connect pages, the deletion status page of Meta's app callbacks and the privacy
+/// page to `route`.
+pub fn routes(route: poem::Route) -> poem::Route {
+    route
+        // The connect pages and Meta's app callbacks read their bodies with a limit.
+        .at("/connect/callback", poem::get(callback))
+        .at("/connect/assets/:name", poem::get(asset))
+        .at(
+            "/connect/session/:id/pick",
+            poem::get(pick_page).post(pick_submit),
+        )
+        .at(
+            "/connect/session/:id/verify",
+            poem::get(verify_get).post(verify_submit),
+        )
+        .at(
+            "/connect/session/:id/verify/request",
+            poem::post(verify_request),
+        )
+        .at(
+            "/connect/session/:id/pin",
+            poem::get(pin_page).post(pin_submit),
+        )
+        .at("/connect/session/:id/result", poem::get(result_page))
+        .at("/connect/:link", poem::get(landing))
+        .at("/connect/:link/start", poem::post(start))
+        .at("/connect/:link/embedded", poem::post(embedded))
+        .at("/privacy", poem::get(privacy))
+        .at("/meta/deletion-status", poem::get(deletion_status))
+}
 
 /// The page templates, per locale (English is the fallback).
 pub struct Pages {

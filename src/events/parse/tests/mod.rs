@@ -72,7 +72,7 @@ fn every_webhook_fixture_matches_its_table_row() {
         let events = parse_ok(&fixture(name));
         let got: Vec<_> = events
             .iter()
-            .map(|e| (e.event_type, &e.idempotency_key))
+            .map(|e| (e.event_type(), &e.idempotency_key))
             .collect();
         assert_eq!(events.len(), expected.len(), "{name}: count, got {got:?}");
         for (i, (ev, e)) in events.iter().zip(&expected).enumerate() {
@@ -159,7 +159,7 @@ fn unknown_field_and_unknown_object_become_meta_unsupported() {
     });
     let events = parse_json(&body);
     assert_eq!(events.len(), 2);
-    assert_eq!(events[0].event_type, types::META_UNSUPPORTED);
+    assert_eq!(events[0].event_type(), types::META_UNSUPPORTED);
     assert_eq!(
         events[0].data_value()["reason"],
         json!(reasons::UNKNOWN_FIELD)
@@ -172,13 +172,13 @@ fn unknown_field_and_unknown_object_become_meta_unsupported() {
             .idempotency_key
             .starts_with(&format!("wa:unsupported:{WABA}:1763380000:h:"))
     );
-    assert_eq!(events[1].event_type, types::MESSAGE_RECEIVED);
+    assert_eq!(events[1].event_type(), types::MESSAGE_RECEIVED);
 
     let body = json!({"object": "user", "entry": [{"id": "1", "time": 1, "changes": []}, 7]});
     let events = parse_json(&body);
     assert_eq!(events.len(), 2);
     for ev in &events {
-        assert_eq!(ev.event_type, types::META_UNSUPPORTED);
+        assert_eq!(ev.event_type(), types::META_UNSUPPORTED);
         assert_eq!(ev.channel_kind, None);
         assert_eq!(ev.route, Route::None);
         assert_eq!(ev.data_value()["reason"], json!(reasons::UNKNOWN_OBJECT));
@@ -210,7 +210,7 @@ fn unknown_wa_message_type_is_message_unsupported() {
     assert!(
         events
             .iter()
-            .all(|e| e.event_type == types::MESSAGE_UNSUPPORTED)
+            .all(|e| e.event_type() == types::MESSAGE_UNSUPPORTED)
     );
     assert_eq!(
         events[0].data_value(),
@@ -230,7 +230,7 @@ fn item_that_is_not_an_object_does_not_hide_its_neighbours() {
         "errors": [[]]
     }));
     let events = parse_json(&body);
-    let got: Vec<_> = events.iter().map(|e| e.event_type).collect();
+    let got: Vec<_> = events.iter().map(|e| e.event_type()).collect();
     assert_eq!(
         got,
         vec![
@@ -243,7 +243,7 @@ fn item_that_is_not_an_object_does_not_hide_its_neighbours() {
     );
     for ev in events
         .iter()
-        .filter(|e| e.event_type == types::META_UNSUPPORTED)
+        .filter(|e| e.event_type() == types::META_UNSUPPORTED)
     {
         assert_eq!(ev.data_value()["reason"], json!(reasons::NOT_AN_OBJECT));
         assert!(
@@ -260,9 +260,9 @@ fn item_that_is_not_an_object_does_not_hide_its_neighbours() {
     ]}]});
     let events = parse_json(&body);
     assert_eq!(events.len(), 3);
-    assert_eq!(events[0].event_type, types::META_UNSUPPORTED);
-    assert_eq!(events[1].event_type, types::MESSAGE_RECEIVED);
-    assert_eq!(events[2].event_type, types::META_UNSUPPORTED);
+    assert_eq!(events[0].event_type(), types::META_UNSUPPORTED);
+    assert_eq!(events[1].event_type(), types::MESSAGE_RECEIVED);
+    assert_eq!(events[2].event_type(), types::META_UNSUPPORTED);
     assert_eq!(events[2].data_value()["reason"], json!(reasons::MISSING_ID));
     assert_eq!(events[2].conversation_key, "igsid:1");
 }
@@ -407,7 +407,7 @@ fn deep_nesting_is_an_error_not_a_stack_overflow() {
     );
     let events = parse_ok(body.as_bytes());
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].event_type, types::META_UNSUPPORTED);
+    assert_eq!(events[0].event_type(), types::META_UNSUPPORTED);
 }
 
 /// Every JSON pointer in `v` (root excluded), escaped per RFC 6901.
@@ -434,11 +434,11 @@ fn pointers(v: &Value, at: String, out: &mut Vec<String>) {
 fn assert_sane(body: &[u8]) {
     if let Ok(events) = parse_webhook(body) {
         for ev in events {
-            assert!(types::ALL.contains(&ev.event_type));
+            assert!(types::ALL.contains(&ev.event_type()));
             assert!(!ev.idempotency_key.is_empty());
             assert!(!ev.conversation_key.is_empty());
             assert!(ev.data_value().is_object());
-            assert_eq!(ev.event_type, ev.data.event_type());
+            assert_eq!(ev.event_type(), ev.data.event_type());
         }
     }
 }

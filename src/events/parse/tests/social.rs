@@ -28,32 +28,32 @@ fn ig_and_messenger_items_of_every_kind() {
     let events = parse_json(&body);
     let got: Vec<_> = events
         .iter()
-        .map(|e| (e.event_type, e.idempotency_key.as_str()))
+        .map(|e| (e.event_type(), e.idempotency_key.as_str()))
         .collect();
     assert_eq!(events.len(), 8, "{got:?}");
-    assert_eq!(events[0].event_type, types::MESSAGE_REACTION);
+    assert_eq!(events[0].event_type(), types::MESSAGE_REACTION);
     assert_eq!(events[0].data_value()["removed"], json!(true));
     assert_eq!(
         events[0].idempotency_key,
         format!("ig:react:{IG}:6120000000000001:aWdfT:unreact:1763380801000")
     );
-    assert_eq!(events[1].event_type, types::MESSAGE_EDITED);
+    assert_eq!(events[1].event_type(), types::MESSAGE_EDITED);
     assert_eq!(events[1].data_value()["num_edit"], json!(2));
     assert_eq!(events[1].idempotency_key, format!("ig:edit:{IG}:aWdfE:2"));
-    assert_eq!(events[2].event_type, types::MESSAGE_REFERRAL);
+    assert_eq!(events[2].event_type(), types::MESSAGE_REFERRAL);
     assert!(
         events[2]
             .idempotency_key
             .starts_with(&format!("ig:referral:{IG}:h:"))
     );
     assert_eq!(events[2].data_value()["referral"]["ref"], json!("promo"));
-    assert_eq!(events[3].event_type, types::MESSAGE_UNSUPPORTED);
+    assert_eq!(events[3].event_type(), types::MESSAGE_UNSUPPORTED);
     assert_eq!(events[3].idempotency_key, format!("ig:msg:{IG}:aWdfU"));
     assert_eq!(events[4].data_value()["quick_reply_payload"], json!("YES"));
-    assert_eq!(events[5].event_type, types::META_UNSUPPORTED);
+    assert_eq!(events[5].event_type(), types::META_UNSUPPORTED);
     assert_eq!(events[5].data_value()["kind"], json!("optin"));
     assert_eq!(events[5].conversation_key, IGSID_CONV);
-    assert_eq!(events[6].event_type, types::MESSAGE_POSTBACK);
+    assert_eq!(events[6].event_type(), types::MESSAGE_POSTBACK);
     assert_eq!(
         events[6].idempotency_key,
         format!("ig:postback:{IG}:6120000000000001:1763380801000")
@@ -64,7 +64,7 @@ fn ig_and_messenger_items_of_every_kind() {
         events[..7]
             .iter()
             .all(|e| e.data_value()["standby"] == json!(false)
-                || e.event_type == types::META_UNSUPPORTED)
+                || e.event_type() == types::META_UNSUPPORTED)
     );
 
     // Messenger echo of a page message: the customer is the recipient.
@@ -75,7 +75,7 @@ fn ig_and_messenger_items_of_every_kind() {
          "pass_thread_control": {"new_owner_app_id": "1"}}
     ]}]});
     let events = parse_json(&body);
-    assert_eq!(events[0].event_type, types::MESSAGE_ECHO);
+    assert_eq!(events[0].event_type(), types::MESSAGE_ECHO);
     assert_eq!(events[0].channel_kind, Some(Messenger));
     assert_eq!(events[0].conversation_key, "psid:7010000000000001");
     assert_eq!(events[0].idempotency_key, format!("fb:msg:{PAGE}:m_E1"));
@@ -93,7 +93,7 @@ fn instagram_dashboard_test_shape_is_meta_unsupported() {
             "message": {"mid": "random_mid", "text": "random_text"}}}]}]});
     let events = parse_json(&body);
     assert_eq!(events.len(), 1);
-    assert_eq!(events[0].event_type, types::META_UNSUPPORTED);
+    assert_eq!(events[0].event_type(), types::META_UNSUPPORTED);
     assert_eq!(
         events[0].data_value()["reason"],
         json!(reasons::INSTAGRAM_TEST_PAYLOAD)
@@ -110,7 +110,7 @@ fn leadgen_without_page_id_routes_on_entry_and_without_id_is_unsupported() {
     ]}]});
     let events = parse_json(&body);
     assert_eq!(events.len(), 3);
-    assert_eq!(events[0].event_type, types::LEAD_RECEIVED);
+    assert_eq!(events[0].event_type(), types::LEAD_RECEIVED);
     assert_eq!(events[0].route, ch(PAGE));
     assert_eq!(events[0].idempotency_key, "lead:1234");
     assert_eq!(

@@ -788,7 +788,7 @@ fn batched_expectations() -> Vec<Exp> {
 
 pub(super) fn check_event(file: &str, i: usize, ev: &ParsedEvent, e: &Exp) {
     let ctx = format!("{file} event {i}");
-    assert_eq!(ev.event_type, e.t, "{ctx}: type");
+    assert_eq!(ev.event_type(), e.t, "{ctx}: type");
     assert_eq!(ev.channel_kind, Some(e.kind), "{ctx}: kind");
     if let Some(prefix) = e.key.strip_suffix(":h:") {
         let rest = ev

@@ -58,7 +58,7 @@ fn group_message_goes_to_the_group_conversation() {
     let events = parse_json(&body);
     assert_eq!(events.len(), 1);
     let ev = &events[0];
-    assert_eq!(ev.event_type, types::MESSAGE_RECEIVED);
+    assert_eq!(ev.event_type(), types::MESSAGE_RECEIVED);
     assert_eq!(ev.conversation_key, "group:120363000000000001");
     assert_eq!(ev.idempotency_key, format!("wa:msg:{PN1}:wamid.G1"));
     assert_eq!(
@@ -219,7 +219,7 @@ fn wa_reaction_removal_edit_revoke_and_echoes() {
         ]}]
     });
     let events = parse_json(&body);
-    let types_got: Vec<_> = events.iter().map(|e| e.event_type).collect();
+    let types_got: Vec<_> = events.iter().map(|e| e.event_type()).collect();
     assert_eq!(
         types_got,
         vec![

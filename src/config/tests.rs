@@ -1,0 +1,115 @@
+use super::*;
+use clap::Parser;
+
+#[derive(Parser)]
+struct Cli {
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+fn parse(args: &[&str]) -> ServeArgs {
+    let mut all = vec!["metabridge"];
+    all.extend_from_slice(args);
+    Cli::try_parse_from(all).expect("parse").serve
+}
+
+#[test]
+fn missing_secret_outside_dev_names_the_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = fernet::Fernet::generate_key();
+    let args = parse(&[
+        // `=`: a generated key may start with `-` (url-safe base64).
+        &format!("--fernet-keys={key}"),
+        "--data-dir",
+        dir.path().to_str().expect("utf8"),
+        "--meta-verify-token",
+        "x",
+        "--admin-token",
+        "0123456789abcdef0123",
+    ]);
+    let err = Config::from_args(&args).expect_err("must fail");
+    assert_eq!(err.variable, "META_APP_SECRET");
+}
+
+#[test]
+fn bad_fernet_key_is_a_config_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = parse(&[
+        "--fernet-keys",
+        "not-a-key",
+        "--data-dir",
+        dir.path().to_str().expect("utf8"),
+    ]);
+    let err = Config::from_args(&args).expect_err("must fail");
+    assert_eq!(err.variable, "METABRIDGE_FERNET_KEYS");
+    assert!(
+        !err.to_string().contains("not-a-key"),
+        "value must not be echoed"
+    );
+}
+
+#[test]
+fn dev_mode_generates_and_reuses_secrets() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf8");
+    let args = parse(&["--dev", "--data-dir", d]);
+    let a = Config::from_args(&args).expect("dev config");
+    let b = Config::from_args(&args).expect("dev config again");
+    assert_eq!(a.admin_token, b.admin_token);
+    assert_eq!(a.fernet_keys, b.fernet_keys);
+    assert!(format!("{a:?}").contains("Secret(***)"));
+    assert!(!format!("{a:?}").contains(a.admin_token.expose()));
+}
+
+/// The ambiguous-send policy is per channel kind; by default WhatsApp retries (Meta echoes
+/// the bridge's id in statuses) and Instagram/Messenger fail (no idempotency there).
+#[test]
+fn ambiguous_send_policy_per_kind() {
+    use AmbiguousPolicy::{Fail, Retry};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf8");
+    let policies = |extra: &[&str]| {
+        let mut a = vec!["--dev", "--data-dir", d];
+        a.extend_from_slice(extra);
+        Config::from_args(&parse(&a)).map(|c| {
+            let p = c.sending.ambiguous_policy;
+            (
+                p.for_kind("whatsapp"),
+                p.for_kind("instagram"),
+                p.for_kind("messenger"),
+            )
+        })
+    };
+    assert_eq!(policies(&[]).expect("default"), (Retry, Fail, Fail));
+    let set = |v: &str| policies(&["--ambiguous-send-policy", v]);
+    assert_eq!(set("retry").expect("bare retry"), (Retry, Fail, Fail));
+    assert_eq!(set("fail").expect("bare fail"), (Fail, Fail, Fail));
+    assert_eq!(
+        set("whatsapp=fail, messenger=retry").expect("pairs"),
+        (Fail, Fail, Retry)
+    );
+    assert_eq!(
+        set("fail,instagram=retry").expect("mixed"),
+        (Fail, Retry, Fail)
+    );
+    for bad in [
+        "",
+        "sometimes",
+        "telegram=retry",
+        "whatsapp=maybe",
+        "whatsapp",
+    ] {
+        let err = set(bad).expect_err(bad);
+        assert_eq!(err.variable, "METABRIDGE_AMBIGUOUS_SEND_POLICY");
+    }
+    assert_eq!(AmbiguousPolicies::default().for_kind("other"), Fail);
+}
+
+#[test]
+fn rotated_app_secrets_are_all_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf8");
+    let args = parse(&["--dev", "--data-dir", d, "--meta-app-secret", "old, new"]);
+    let c = Config::from_args(&args).expect("config");
+    assert_eq!(c.app_secrets, vec![Secret::new("old"), Secret::new("new")]);
+}
