@@ -23,7 +23,7 @@ use crate::crypto::{jwt, vault::Vault};
 use crate::metrics::Metrics;
 use crate::shutdown::CancellationToken;
 use crate::store::writer::Writer;
-use crate::store::{DeliveryOutcome, DueEvent, OutcomeKind, Store};
+use crate::store::{ClaimCursors, DeliveryOutcome, DueEvent, OutcomeKind, Store};
 
 /// Longest delay between two attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(3600);
@@ -75,6 +75,8 @@ struct InFlight {
     /// Events whose delivery finished since the current claim query started: the query may
     /// have read them before their outcome was committed, so they must not start again.
     finished_during_claim: HashSet<i64>,
+    /// Where the next claim goes on walking each instance's conversations.
+    cursors: ClaimCursors,
 }
 
 impl Dispatcher {
@@ -172,7 +174,7 @@ impl Dispatcher {
         tasks: &mut JoinSet<()>,
         shutdown: &CancellationToken,
     ) -> anyhow::Result<usize> {
-        let (free, in_flight, room) = {
+        let (free, in_flight, room, mut cursors) = {
             let mut f = self
                 .in_flight
                 .lock()
@@ -192,9 +194,16 @@ impl Dispatcher {
                 self.concurrency.saturating_sub(f.seqs.len()),
                 f.seqs.iter().copied().collect::<Vec<i64>>(),
                 room,
+                std::mem::take(&mut f.cursors),
             )
         };
+        let put_back = |cursors: ClaimCursors| {
+            if let Ok(mut f) = self.in_flight.lock() {
+                f.cursors = cursors;
+            }
+        };
         if free == 0 {
+            put_back(cursors);
             return Ok(0);
         }
         let now = crate::now_ms();
@@ -208,8 +217,11 @@ impl Dispatcher {
                 lease_until,
                 &room,
                 &in_flight,
+                &mut cursors,
             )
-            .await?;
+            .await;
+        put_back(cursors);
+        let due = due?;
         let mut started = 0;
         for ev in due {
             {

@@ -143,8 +143,8 @@ pub struct ChannelConnectedData {
     pub connect_session_id: String,
     /// True when the channel existed and was connected again.
     pub reconnected: bool,
-    /// The permissions Meta did not grant (empty when all were); not in the schema yet.
-    #[oai(skip)]
+    /// The permissions the person did not grant in Meta's dialog (empty when all were): the
+    /// channel works without them, but what they allow (e.g. reading a Page's leads) does not.
     pub missing_permissions: Vec<String>,
 }
 

@@ -11,8 +11,8 @@
 //!   `?` of the descriptions);
 //! - `Option<T>` with `#[oai(nullable)]` (and no serde skip): always present, null when unset;
 //! - `Value`: what Meta defines loosely, passed on as sent;
-//! - `#[oai(skip)]` (`other`, `missing_permissions`): keys the bridge delivers that the schema
-//!   does not list (the schema says every `data` may carry more keys).
+//! - `#[oai(skip)]` (`other`): keys the bridge passes on that the schema does not list (the
+//!   schema says every `data` may carry more keys).
 //!
 //! [`EventData`] is the one sum of them; its [`EventData::event_type`] is the event's type, so
 //! a type and its `data` cannot disagree. Keys are written in sorted order (the JSON the bridge
