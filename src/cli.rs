@@ -39,6 +39,14 @@ pub enum Command {
         /// Requests per second.
         #[arg(long, default_value_t = 5.0)]
         rate: f64,
+        /// Where the demo's Meta simulator (Graph API, OAuth dialogs, Embedded Signup) listens.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        sim_listen: std::net::SocketAddr,
+        /// The simulator's address as a browser reaches it, for the connect pages' dialogs
+        /// (default: where it listens). In a container: the published port, e.g.
+        /// `http://localhost:9000`.
+        #[arg(long)]
+        sim_public_url: Option<String>,
     },
     /// Manage instances (tenants).
     Instance {
@@ -518,19 +526,30 @@ pub async fn sim_graph(
     Ok(())
 }
 
-pub async fn demo(mut serve: ServeArgs, messages: u64, rate: f64) -> anyhow::Result<()> {
+/// Where the demo's simulator listens and how a browser reaches it.
+pub struct DemoSim {
+    pub listen: std::net::SocketAddr,
+    pub public_url: Option<String>,
+}
+
+pub async fn demo(
+    mut serve: ServeArgs,
+    messages: u64,
+    rate: f64,
+    sim: DemoSim,
+) -> anyhow::Result<()> {
     serve.store.dev = true;
     // Meta's Graph side, local: the demo's replies are sent to it and it answers with
     // sent/delivered/read status webhooks.
-    let graph = crate::sim::graph::start(
-        "127.0.0.1:0".parse()?,
-        crate::sim::graph::GraphSimOptions::default(),
-    )
-    .await?;
+    let graph =
+        crate::sim::graph::start(sim.listen, crate::sim::graph::GraphSimOptions::default()).await?;
     serve.meta_graph_url = graph.url();
     let mut config = Config::from_args(&serve)?;
     config.graph.base_url = graph.url();
-    crate::sim::graph::point_connect_at(&mut config.connect, &graph.url());
+    // The dialogs open in the person's browser: the public address. The server-side calls of
+    // the connect flows go to the same address, which inside one container is the simulator.
+    let public = sim.public_url.unwrap_or_else(|| graph.url());
+    crate::sim::graph::point_connect_at(&mut config.connect, &public);
     let app = crate::app::Application::build(config).await?;
     let state = Arc::clone(&app.state);
     let receiver = crate::sim::receiver::start("127.0.0.1:0".parse()?, true).await?;

@@ -114,9 +114,15 @@ async fn main() {
             serve,
             messages,
             rate,
+            sim_listen,
+            sim_public_url,
         }) => {
             init_tracing(false);
-            metabridge::cli::demo(*serve, messages, rate).await
+            let sim = metabridge::cli::DemoSim {
+                listen: sim_listen,
+                public_url: sim_public_url,
+            };
+            metabridge::cli::demo(*serve, messages, rate, sim).await
         }
         Some(Command::Instance {
             command,
