@@ -200,6 +200,11 @@ impl Store {
                         conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
                         conn.execute("PRAGMA temp_store = MEMORY").await?;
                         conn.execute("PRAGMA cache_size = -4096").await?;
+                        // Purged content (P05) is overwritten with zeros, not left in free
+                        // space of the file where a copy of the database would still hold it
+                        // (issue 17). The WAL's old page images go with TRUNCATE checkpoints
+                        // ([`Store::checkpoint_truncate`]).
+                        conn.execute("PRAGMA secure_delete = ON").await?;
                         if sync_full {
                             conn.execute("PRAGMA synchronous = FULL").await?;
                         } else {
@@ -275,6 +280,17 @@ impl Store {
     pub async fn checkpoint(&self) -> Result<()> {
         if self.backend == Backend::Sqlite {
             self.pool.execute("PRAGMA wal_checkpoint(PASSIVE)").await?;
+        }
+        Ok(())
+    }
+
+    /// SQLite: a checkpoint that also empties the WAL file (`TRUNCATE`), so page images of
+    /// rows since purged do not stay in it. It waits for readers and holds writers while it
+    /// copies what the last one-second passive checkpoint left (a second of writes at most), so
+    /// the maintenance worker runs it once a minute, not at every tick.
+    pub async fn checkpoint_truncate(&self) -> Result<()> {
+        if self.backend == Backend::Sqlite {
+            self.pool.execute("PRAGMA wal_checkpoint(TRUNCATE)").await?;
         }
         Ok(())
     }

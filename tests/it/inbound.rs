@@ -460,3 +460,74 @@ async fn oversized_body_is_413(db: Db) {
     assert_eq!(app.count("SELECT COUNT(*) FROM webhook_log").await, 0);
     app.stop().await;
 }
+
+/// P05 on SQLite (issue 17): once delivered, no message's text is in either database file.
+/// Purged rows are overwritten with zeros (`secure_delete`), so the page the checkpoint copies
+/// into the database file has no trace of it, and the once-a-minute `TRUNCATE` checkpoint of
+/// the maintenance worker (called here) empties the WAL that held the page as first written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn p05_a_delivered_text_is_not_left_in_the_sqlite_files() {
+    let app = spawn_app(Db::Sqlite).await;
+    app.fixture_tenant().await;
+    // Twenty customer messages, each text a marker of its own.
+    let markers: Vec<String> = (0..20)
+        .map(|_| format!("purge-marker-{}", uuid::Uuid::new_v4().simple()))
+        .collect();
+    let template: serde_json::Value =
+        serde_json::from_slice(&fixture("wa-text.json")).expect("fixture json");
+    for (i, marker) in markers.iter().enumerate() {
+        let mut body = template.clone();
+        let m = &mut body["entry"][0]["changes"][0]["value"]["messages"][0];
+        m["text"]["body"] = serde_json::Value::String(marker.clone());
+        m["id"] = serde_json::Value::String(format!("wamid.purge{i}"));
+        let bytes = serde_json::to_vec(&body).expect("json");
+        assert_eq!(app.post_webhook(&bytes).await, 200);
+    }
+    let r = &app.receiver.state;
+    wait_until(Duration::from_secs(20), "delivery", || async {
+        r.accepted().len() == markers.len()
+    })
+    .await;
+    let delivered: String = r.accepted().iter().map(|e| e.body.to_string()).collect();
+    assert!(
+        markers.iter().all(|m| delivered.contains(m.as_str())),
+        "the instance got every text"
+    );
+    wait_until(Duration::from_secs(5), "content purged", || async {
+        app.count("SELECT COUNT(*) FROM events WHERE data IS NOT NULL OR raw IS NOT NULL")
+            .await
+            == 0
+    })
+    .await;
+    app.state
+        .store
+        .checkpoint_truncate()
+        .await
+        .expect("truncate checkpoint");
+    let db_path = app
+        .state
+        .config
+        .database_url
+        .strip_prefix("sqlite://")
+        .expect("sqlite url")
+        .split('?')
+        .next()
+        .expect("path")
+        .to_string();
+    for path in [db_path.clone(), format!("{db_path}-wal")] {
+        let Ok(bytes) = std::fs::read(&path) else {
+            continue; // an emptied WAL may be gone
+        };
+        let left: Vec<&String> = markers
+            .iter()
+            .filter(|m| bytes.windows(m.len()).any(|w| w == m.as_bytes()))
+            .collect();
+        assert!(
+            left.is_empty(),
+            "{path} still holds {} of the {} delivered texts",
+            left.len(),
+            markers.len()
+        );
+    }
+    app.stop().await;
+}
