@@ -20,7 +20,6 @@
 
 mod account;
 mod bridge;
-pub mod json;
 mod lead;
 mod message;
 mod parts;
@@ -107,8 +106,8 @@ impl EventData {
     /// `data` as the store keeps and delivers it: compact JSON with every object's keys
     /// sorted, byte for byte what the bridge sent before `data` was typed (and what
     /// `to_value()?.to_string()` gives), written without building a `Value`.
-    pub fn to_json(&self) -> Result<String, json::Error> {
-        json::to_sorted_json(self)
+    pub fn to_json(&self) -> Result<String, crate::crypto::canonical::Error> {
+        crate::crypto::canonical::to_sorted_json(self)
     }
 
     /// Links a `message.status` or `message.echo` to the bridge's send it concerns; other

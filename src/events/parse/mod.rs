@@ -299,7 +299,7 @@ impl ParsedEvent {
     }
 
     /// `data` as the store keeps and delivers it (JSON text).
-    pub fn data_json(&self) -> Result<String, crate::events::data::json::Error> {
+    pub fn data_json(&self) -> Result<String, crate::crypto::canonical::Error> {
         self.data.to_json()
     }
 }
