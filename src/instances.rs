@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use crate::channels::ChannelKind;
 use crate::crypto::vault::Vault;
 use crate::events::parse::types;
+use crate::ids::{ChannelId, InstanceId};
 use crate::meta::login::InstagramLogin;
 use crate::store::{ChannelRow, InstancePatch, InstanceRow, Store, StoreError};
 
@@ -217,7 +218,7 @@ pub async fn create_instance(
     let secret = new_signing_secret();
     let now = crate::now_ms();
     let row = InstanceRow {
-        id: crate::ids::new_id(crate::ids::INSTANCE),
+        id: InstanceId::new(),
         name,
         callback_url,
         signing_secret_enc: vault.encrypt(&secret),
@@ -228,7 +229,7 @@ pub async fn create_instance(
     };
     store.insert_instance(&row).await?;
     store
-        .audit(actor, "instance.created", &row.id, None)
+        .audit(actor, "instance.created", row.id.as_str(), None)
         .await?;
     Ok((row, secret))
 }
@@ -242,7 +243,7 @@ pub struct InstanceUpdate<'a> {
 
 pub async fn update_instance(
     store: &Store,
-    id: &str,
+    id: &InstanceId,
     req: InstanceUpdate<'_>,
     allow_private: bool,
     actor: &str,
@@ -264,7 +265,9 @@ pub async fn update_instance(
         .update_instance(id, &patch)
         .await?
         .ok_or(OpError::NotFound("instance"))?;
-    store.audit(actor, "instance.updated", id, None).await?;
+    store
+        .audit(actor, "instance.updated", id.as_str(), None)
+        .await?;
     Ok(row)
 }
 
@@ -276,7 +279,7 @@ pub const DEFAULT_SECRET_GRACE_SECS: u64 = 24 * 3600;
 pub async fn rotate_instance_secret(
     store: &Store,
     vault: &Vault,
-    id: &str,
+    id: &InstanceId,
     grace_secs: u64,
     actor: &str,
 ) -> Result<String, OpError> {
@@ -292,20 +295,23 @@ pub async fn rotate_instance_secret(
         return Err(OpError::NotFound("instance"));
     }
     store
-        .audit(actor, "instance.secret_rotated", id, None)
+        .audit(actor, "instance.secret_rotated", id.as_str(), None)
         .await?;
     Ok(secret)
 }
 
-pub async fn delete_instance(store: &Store, id: &str, actor: &str) -> Result<(), OpError> {
+pub async fn delete_instance(store: &Store, id: &InstanceId, actor: &str) -> Result<(), OpError> {
     if !store.delete_instance(id).await? {
         return Err(OpError::NotFound("instance"));
     }
-    store.audit(actor, "instance.deleted", id, None).await?;
+    store
+        .audit(actor, "instance.deleted", id.as_str(), None)
+        .await?;
     Ok(())
 }
 
 pub struct NewChannel<'a> {
+    /// As given (API body, CLI argument): one that is not an instance id names no instance.
     pub instance_id: &'a str,
     pub kind: &'a str,
     pub external_id: &'a str,
@@ -377,13 +383,16 @@ pub async fn add_channel(
     let name = req.name.map(|n| validate_name("name", n)).transpose()?;
     validate_token(req.access_token)?;
     let login = instagram_login(kind, req.login, req.access_token)?;
-    if store.get_instance(req.instance_id).await?.is_none() {
+    let Ok(instance_id) = InstanceId::parse(req.instance_id) else {
+        return Err(OpError::NotFound("instance"));
+    };
+    if store.get_instance(&instance_id).await?.is_none() {
         return Err(OpError::NotFound("instance"));
     }
     let now = crate::now_ms();
     let row = ChannelRow {
-        id: crate::ids::new_id(crate::ids::CHANNEL),
-        instance_id: req.instance_id.to_string(),
+        id: ChannelId::new(),
+        instance_id,
         kind,
         external_id,
         waba_id,
@@ -412,7 +421,12 @@ pub async fn add_channel(
         Err(e) => return Err(e.into()),
     }
     store
-        .audit(actor, "channel.created", &row.id, Some(&row.instance_id))
+        .audit(
+            actor,
+            "channel.created",
+            row.id.as_str(),
+            Some(row.instance_id.as_str()),
+        )
         .await?;
     Ok(row)
 }
@@ -421,7 +435,7 @@ pub async fn add_channel(
 pub async fn replace_channel_token(
     store: &Store,
     vault: &Vault,
-    id: &str,
+    id: &ChannelId,
     token: &str,
     actor: &str,
     horizon_ms: i64,
@@ -440,7 +454,7 @@ pub async fn replace_channel_token(
         return Err(OpError::NotFound("channel"));
     }
     store
-        .audit(actor, "channel.token_replaced", id, None)
+        .audit(actor, "channel.token_replaced", id.as_str(), None)
         .await?;
     Ok(())
 }
@@ -487,8 +501,8 @@ impl DisconnectBy<'_> {
 /// does both); the CLI has no Graph client and only does this.
 pub async fn remove_channel(
     store: &Store,
-    id: &str,
-    instance_id: Option<&str>,
+    id: &ChannelId,
+    instance_id: Option<&InstanceId>,
     by: DisconnectBy<'_>,
     horizon_ms: i64,
 ) -> Result<crate::store::Disconnected, OpError> {
@@ -499,7 +513,7 @@ pub async fn remove_channel(
         return Err(OpError::NotFound("channel"));
     };
     store
-        .audit(by.actor(), "channel.disconnected", id, by.detail())
+        .audit(by.actor(), "channel.disconnected", id.as_str(), by.detail())
         .await?;
     Ok(done)
 }

@@ -4,6 +4,7 @@
 use super::*;
 use crate::config::Backend;
 use crate::events::data::EventData;
+use crate::ids::{ChannelId, EventId, InstanceId};
 
 /// `data` as the events table keeps it (see [`EventData::to_json`]).
 pub fn event_data_json(data: &EventData) -> Result<String> {
@@ -13,8 +14,8 @@ pub fn event_data_json(data: &EventData) -> Result<String> {
 
 /// An event the bridge itself originates (not from a webhook); its type is its data's.
 pub struct OutboundEvent<'a> {
-    pub instance_id: &'a str,
-    pub channel_id: &'a str,
+    pub instance_id: &'a InstanceId,
+    pub channel_id: &'a ChannelId,
     pub channel_kind: Option<&'a str>,
     pub channel_external_id: &'a str,
     pub conversation_key: &'a str,
@@ -58,7 +59,14 @@ pub async fn insert_outbound_event(
     horizon_ms: i64,
 ) -> Result<bool> {
     let mut cache = std::collections::HashMap::new();
-    if !subscribed(tx, &mut cache, ev.instance_id, ev.data.event_type()).await? {
+    if !subscribed(
+        tx,
+        &mut cache,
+        ev.instance_id.as_str(),
+        ev.data.event_type(),
+    )
+    .await?
+    {
         return Ok(false);
     }
     insert_event_row(tx, backend, ev, now, horizon_ms).await?;
@@ -81,9 +89,9 @@ pub(super) async fn insert_event_row(
         values_placeholders(backend, 1, 18)
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(crate::ids::new_id(crate::ids::EVENT))
-        .bind(ev.instance_id)
-        .bind(ev.channel_id)
+        .bind(EventId::new().into_string())
+        .bind(ev.instance_id.as_str())
+        .bind(ev.channel_id.as_str())
         .bind(ev.channel_kind)
         .bind(ev.channel_external_id)
         .bind("bridge")

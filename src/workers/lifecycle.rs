@@ -632,9 +632,10 @@ impl Lifecycle {
             .channel_id
             .as_deref()
             .ok_or("the lead is not routed to a channel")?;
+        let channel_id = crate::ids::ChannelId::parse(channel_id).map_err(|e| e.to_string())?;
         let channel = self
             .store
-            .get_channel(channel_id, None)
+            .get_channel(&channel_id, None)
             .await
             .map_err(|e| format!("database: {e}"))?
             .ok_or("the channel no longer exists")?;
@@ -649,7 +650,7 @@ impl Lifecycle {
             .await
             .map_err(|e| e.to_string())?;
         let ad_fields = self
-            .read_ad_fields(channel_id, &token, &leadgen_id, &mut lead_json)
+            .read_ad_fields(channel_id.as_str(), &token, &leadgen_id, &mut lead_json)
             .await;
         let form_id = webhook.form_id.clone().or_else(|| {
             lead_json
