@@ -100,7 +100,7 @@ async fn check_instance(req: &Request, bearer: Bearer) -> poem::Result<InstanceI
     .map_err(AuthRejection)?;
     state
         .limits
-        .check_instance(instance_id.as_str())
+        .check_instance(&instance_id)
         .map_err(super::ratelimit::RateLimited)?;
     Ok(instance_id)
 }

@@ -219,7 +219,7 @@ impl Store {
         id: &str,
         state: &str,
         failure: Option<(&str, &str)>,
-        channel_ids: &[String],
+        channel_ids: &[ChannelId],
     ) -> Result<bool> {
         let now = crate::now_ms();
         let res = sqlx::query(

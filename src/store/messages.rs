@@ -254,7 +254,7 @@ pub async fn apply_message_signals(
             );
         }
     }
-    let mut subscriptions: std::collections::HashMap<String, Option<Vec<String>>> =
+    let mut subscriptions: std::collections::HashMap<InstanceId, Option<Vec<String>>> =
         std::collections::HashMap::new();
     for s in signals {
         let Some(cur) = current.get_mut(&s.message_id) else {
@@ -357,7 +357,7 @@ pub async fn apply_message_signals(
         cur.statuses = history_json;
         cur.meta_message_id = meta_id.clone();
         if let Some(event_type) = t.emit
-            && subscribed(tx, &mut subscriptions, cur.instance_id.as_str(), event_type).await?
+            && subscribed(tx, &mut subscriptions, &cur.instance_id, event_type).await?
         {
             let error = match &s.signal {
                 Signal::Fail { error } => Some(error.clone()),

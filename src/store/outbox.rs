@@ -26,14 +26,14 @@ pub struct OutboundEvent<'a> {
 /// Whether `instance_id` subscribes to `event_type` (looked up once per batch).
 pub(super) async fn subscribed(
     tx: &mut Tx,
-    cache: &mut std::collections::HashMap<String, Option<Vec<String>>>,
-    instance_id: &str,
+    cache: &mut std::collections::HashMap<InstanceId, Option<Vec<String>>>,
+    instance_id: &InstanceId,
     event_type: &str,
 ) -> Result<bool> {
     if !cache.contains_key(instance_id) {
         let types: Option<Option<String>> =
             sqlx::query_scalar("SELECT event_types FROM instances WHERE id = $1")
-                .bind(instance_id)
+                .bind(instance_id.as_str())
                 .fetch_optional(&mut **tx)
                 .await?;
         // A deleted instance subscribes to nothing; NULL subscribes to everything.
@@ -42,7 +42,7 @@ pub(super) async fn subscribed(
             Some(None) => None,
             Some(Some(t)) => Some(serde_json::from_str::<Vec<String>>(&t).unwrap_or_default()),
         };
-        cache.insert(instance_id.to_string(), list);
+        cache.insert(instance_id.clone(), list);
     }
     Ok(cache
         .get(instance_id)
@@ -59,14 +59,7 @@ pub async fn insert_outbound_event(
     horizon_ms: i64,
 ) -> Result<bool> {
     let mut cache = std::collections::HashMap::new();
-    if !subscribed(
-        tx,
-        &mut cache,
-        ev.instance_id.as_str(),
-        ev.data.event_type(),
-    )
-    .await?
-    {
+    if !subscribed(tx, &mut cache, ev.instance_id, ev.data.event_type()).await? {
         return Ok(false);
     }
     insert_event_row(tx, backend, ev, now, horizon_ms).await?;

@@ -193,7 +193,7 @@ impl Connector {
                 .await;
             match stored {
                 Ok(ConnectOutcome::Created(id) | ConnectOutcome::Reconnected(id)) => {
-                    channel_ids.push(id.into_string());
+                    channel_ids.push(id);
                     if flow == Flow::EmbeddedSignup && c.coexistence {
                         problems.extend(self.sync_business_app(token, c).await);
                     }

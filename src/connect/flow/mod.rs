@@ -52,7 +52,7 @@ pub enum Step {
     /// Done: the channels that were connected, per-asset problems of the others, and notes on
     /// the connected ones (a permission was not granted: what will not arrive).
     Connected {
-        channel_ids: Vec<String>,
+        channel_ids: Vec<crate::ids::ChannelId>,
         problems: Vec<String>,
         notices: Vec<String>,
     },

@@ -257,7 +257,7 @@ pub(super) async fn fail(state: &AppState, s: &ConnectSessionRow, f: Failure) ->
 pub(super) async fn complete(
     state: &AppState,
     s: &ConnectSessionRow,
-    channel_ids: Vec<String>,
+    channel_ids: Vec<crate::ids::ChannelId>,
     problems: Vec<String>,
     notices: Vec<String>,
 ) -> Response {
@@ -268,11 +268,8 @@ pub(super) async fn complete(
     {
         tracing::error!(session = %s.id, error = %e, "recording a completed connect session failed");
     }
-    for id in channel_ids
-        .iter()
-        .filter_map(|id| crate::ids::ChannelId::parse(id).ok())
-    {
-        state.forget_channel(&id).await;
+    for id in &channel_ids {
+        state.forget_channel(id).await;
     }
     state.writer_wakeup();
     tracing::info!(session = %s.id, channels = channel_ids.len(), "connect session completed");
