@@ -234,6 +234,7 @@ pub async fn create_instance(
     Ok((row, secret))
 }
 
+#[derive(Debug, Clone, Copy)]
 pub struct InstanceUpdate<'a> {
     pub name: Option<&'a str>,
     pub callback_url: Option<&'a str>,
@@ -248,7 +249,23 @@ pub async fn update_instance(
     allow_private: bool,
     actor: &str,
 ) -> Result<InstanceRow, OpError> {
-    let patch = InstancePatch {
+    let patch = instance_patch(req, allow_private)?;
+    let row = store
+        .update_instance(id, &patch)
+        .await?
+        .ok_or(OpError::NotFound("instance"))?;
+    store
+        .audit(actor, "instance.updated", id.as_str(), None)
+        .await?;
+    Ok(row)
+}
+
+/// The checked change an update asks for (checked before the instance is looked up).
+pub fn instance_patch(
+    req: InstanceUpdate<'_>,
+    allow_private: bool,
+) -> Result<InstancePatch, OpError> {
+    Ok(InstancePatch {
         name: req.name.map(|n| validate_name("name", n)).transpose()?,
         callback_url: req
             .callback_url
@@ -260,21 +277,22 @@ pub async fn update_instance(
             Some(Some(list)) => Some(Some(validate_event_types(list)?)),
         },
         delivery_paused_reason: req.resume_delivery.then_some(None),
-    };
-    let row = store
-        .update_instance(id, &patch)
-        .await?
-        .ok_or(OpError::NotFound("instance"))?;
-    store
-        .audit(actor, "instance.updated", id.as_str(), None)
-        .await?;
-    Ok(row)
+    })
 }
 
 /// Replaces an instance's signing secret; returns the new one (shown once).
 /// How long the previous HS256 secret keeps verifying an instance's tokens after a rotation,
 /// unless the rotation says otherwise (0 revokes it at once, e.g. after a leak).
 pub const DEFAULT_SECRET_GRACE_SECS: u64 = 24 * 3600;
+
+/// The grace period of a secret rotation: at most 7 days (checked before the instance is
+/// looked up).
+pub fn check_grace(grace_secs: u64) -> Result<(), OpError> {
+    if grace_secs > 7 * 24 * 3600 {
+        return Err(invalid("grace_seconds", "must be at most 604800 (7 days)"));
+    }
+    Ok(())
+}
 
 pub async fn rotate_instance_secret(
     store: &Store,
@@ -283,9 +301,7 @@ pub async fn rotate_instance_secret(
     grace_secs: u64,
     actor: &str,
 ) -> Result<String, OpError> {
-    if grace_secs > 7 * 24 * 3600 {
-        return Err(invalid("grace_seconds", "must be at most 604800 (7 days)"));
-    }
+    check_grace(grace_secs)?;
     let secret = new_signing_secret();
     let until = crate::now_ms() + i64::try_from(grace_secs).unwrap_or(0) * 1000;
     if !store

@@ -385,16 +385,22 @@ impl AdminApi {
         } else {
             body.event_types.as_deref().map(Some)
         };
-        let id = instance_path(&id)?;
+        let update = instances::InstanceUpdate {
+            name: body.name.as_deref(),
+            callback_url: body.callback_url.as_deref(),
+            event_types,
+            resume_delivery: body.resume_delivery,
+        };
+        let Ok(id) = InstanceId::parse(&id) else {
+            // The body is checked before the instance is looked up.
+            instances::instance_patch(update, state.config.allow_private_callbacks)
+                .map_err(op_error)?;
+            return Err(instance_not_found());
+        };
         let row = instances::update_instance(
             &state.store,
             &id,
-            instances::InstanceUpdate {
-                name: body.name.as_deref(),
-                callback_url: body.callback_url.as_deref(),
-                event_types,
-                resume_delivery: body.resume_delivery,
-            },
+            update,
             state.config.allow_private_callbacks,
             ACTOR,
         )
@@ -453,6 +459,8 @@ impl AdminApi {
         let grace = grace_seconds
             .0
             .unwrap_or(instances::DEFAULT_SECRET_GRACE_SECS);
+        // The grace period is checked before the instance is looked up.
+        instances::check_grace(grace).map_err(op_error)?;
         let id = instance_path(&id)?;
         let secret =
             instances::rotate_instance_secret(&state.store, &state.vault, &id, grace, ACTOR)
