@@ -83,7 +83,7 @@ impl Application {
             config.connect.app_id.clone(),
             writer_stop.clone(),
         );
-        let secrets: Cache<String, Arc<String>> = Cache::builder()
+        let secrets: Cache<crate::ids::InstanceId, Arc<String>> = Cache::builder()
             .max_capacity(10_000)
             .time_to_live(Duration::from_secs(60))
             .build();

@@ -9,8 +9,16 @@ use serde_json::json;
 
 use crate::config::{Config, ServeArgs, StoreArgs};
 use crate::crypto::vault::Vault;
+use crate::ids::{ChannelId, InstanceId, InvalidId};
 use crate::instances;
 use crate::store::{Store, StoreOptions};
+
+/// An id given on the command line (`what` names the argument in the error).
+fn parse_id<T: std::str::FromStr<Err = InvalidId>>(what: &str, value: &str) -> anyhow::Result<T> {
+    value
+        .parse()
+        .map_err(|e: InvalidId| anyhow::anyhow!("{what} {value:?}: {e}"))
+}
 
 #[derive(Parser, Debug)]
 #[command(
@@ -387,6 +395,7 @@ pub async fn instance_cmd(
             );
         }
         InstanceCommand::Delete { id } => {
+            let id: InstanceId = parse_id("instance id", &id)?;
             instances::delete_instance(&store, &id, ACTOR).await?;
             print(
                 json_out,
@@ -395,6 +404,7 @@ pub async fn instance_cmd(
             );
         }
         InstanceCommand::RotateSecret { id, grace_seconds } => {
+            let id: InstanceId = parse_id("instance id", &id)?;
             let secret =
                 instances::rotate_instance_secret(&store, &vault, &id, grace_seconds, ACTOR)
                     .await?;
@@ -450,7 +460,11 @@ pub async fn channel_cmd(
             );
         }
         ChannelCommand::List { instance } => {
-            let rows = store.list_channels(instance.as_deref()).await?;
+            let instance: Option<InstanceId> = instance
+                .as_deref()
+                .map(|i| parse_id("--instance", i))
+                .transpose()?;
+            let rows = store.list_channels(instance.as_ref()).await?;
             let text = rows
                 .iter()
                 .map(|r| format!("{}  {}  {}  {}", r.id, r.instance_id, r.kind, r.external_id))
@@ -463,6 +477,7 @@ pub async fn channel_cmd(
             );
         }
         ChannelCommand::Remove { id } => {
+            let id: ChannelId = parse_id("channel id", &id)?;
             instances::remove_channel(
                 &store,
                 &id,
@@ -594,7 +609,7 @@ pub async fn demo(
         }
     };
     let secret = instances::rotate_instance_secret(store, vault, &instance_id, 0, "demo").await?;
-    receiver.state.add_instance(&instance_id, &secret);
+    receiver.state.add_instance(instance_id.as_str(), &secret);
     if store
         .list_channels(Some(&instance_id))
         .await?
@@ -605,7 +620,7 @@ pub async fn demo(
             store,
             vault,
             instances::NewChannel {
-                instance_id: &instance_id,
+                instance_id: instance_id.as_str(),
                 kind: "whatsapp",
                 external_id: "106000000000001",
                 waba_id: Some("102000000000001"),
@@ -639,14 +654,14 @@ pub async fn demo(
     let api = format!("http://{}", app.addr);
     let server = tokio::spawn(app.run_until_stopped());
     // A connect link: the simulator plays Meta's Embedded Signup in the browser.
-    match demo_connect_link(&api, &instance_id, &secret, &receiver.url()).await {
+    match demo_connect_link(&api, instance_id.as_str(), &secret, &receiver.url()).await {
         Ok(link) => {
             println!("connect a WhatsApp number through the simulated Embedded Signup: open {link}")
         }
         Err(e) => println!("could not create a demo connect link: {e}"),
     }
     // The instance answers the first contact every few seconds through the API.
-    let replier = tokio::spawn(demo_replies(api, instance_id.clone(), secret.clone()));
+    let replier = tokio::spawn(demo_replies(api, instance_id.to_string(), secret.clone()));
     let emitter = tokio::spawn(async move {
         let start_seq = u64::try_from(crate::now_ms()).unwrap_or(0) * 10;
         let report = crate::sim::emitter::emit(crate::sim::emitter::EmitOptions {

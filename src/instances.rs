@@ -7,6 +7,7 @@ use std::net::IpAddr;
 use crate::channels::ChannelKind;
 use crate::crypto::vault::Vault;
 use crate::events::parse::types;
+use crate::ids::{ChannelId, InstanceId};
 use crate::meta::login::InstagramLogin;
 use crate::store::{ChannelRow, InstancePatch, InstanceRow, Store, StoreError};
 
@@ -217,7 +218,7 @@ pub async fn create_instance(
     let secret = new_signing_secret();
     let now = crate::now_ms();
     let row = InstanceRow {
-        id: crate::ids::new_id(crate::ids::INSTANCE),
+        id: InstanceId::new(),
         name,
         callback_url,
         signing_secret_enc: vault.encrypt(&secret),
@@ -228,11 +229,12 @@ pub async fn create_instance(
     };
     store.insert_instance(&row).await?;
     store
-        .audit(actor, "instance.created", &row.id, None)
+        .audit(actor, "instance.created", row.id.as_str(), None)
         .await?;
     Ok((row, secret))
 }
 
+#[derive(Debug, Clone, Copy)]
 pub struct InstanceUpdate<'a> {
     pub name: Option<&'a str>,
     pub callback_url: Option<&'a str>,
@@ -242,12 +244,28 @@ pub struct InstanceUpdate<'a> {
 
 pub async fn update_instance(
     store: &Store,
-    id: &str,
+    id: &InstanceId,
     req: InstanceUpdate<'_>,
     allow_private: bool,
     actor: &str,
 ) -> Result<InstanceRow, OpError> {
-    let patch = InstancePatch {
+    let patch = instance_patch(req, allow_private)?;
+    let row = store
+        .update_instance(id, &patch)
+        .await?
+        .ok_or(OpError::NotFound("instance"))?;
+    store
+        .audit(actor, "instance.updated", id.as_str(), None)
+        .await?;
+    Ok(row)
+}
+
+/// The checked change an update asks for (checked before the instance is looked up).
+pub fn instance_patch(
+    req: InstanceUpdate<'_>,
+    allow_private: bool,
+) -> Result<InstancePatch, OpError> {
+    Ok(InstancePatch {
         name: req.name.map(|n| validate_name("name", n)).transpose()?,
         callback_url: req
             .callback_url
@@ -259,13 +277,7 @@ pub async fn update_instance(
             Some(Some(list)) => Some(Some(validate_event_types(list)?)),
         },
         delivery_paused_reason: req.resume_delivery.then_some(None),
-    };
-    let row = store
-        .update_instance(id, &patch)
-        .await?
-        .ok_or(OpError::NotFound("instance"))?;
-    store.audit(actor, "instance.updated", id, None).await?;
-    Ok(row)
+    })
 }
 
 /// Replaces an instance's signing secret; returns the new one (shown once).
@@ -273,16 +285,23 @@ pub async fn update_instance(
 /// unless the rotation says otherwise (0 revokes it at once, e.g. after a leak).
 pub const DEFAULT_SECRET_GRACE_SECS: u64 = 24 * 3600;
 
-pub async fn rotate_instance_secret(
-    store: &Store,
-    vault: &Vault,
-    id: &str,
-    grace_secs: u64,
-    actor: &str,
-) -> Result<String, OpError> {
+/// The grace period of a secret rotation: at most 7 days (checked before the instance is
+/// looked up).
+pub fn check_grace(grace_secs: u64) -> Result<(), OpError> {
     if grace_secs > 7 * 24 * 3600 {
         return Err(invalid("grace_seconds", "must be at most 604800 (7 days)"));
     }
+    Ok(())
+}
+
+pub async fn rotate_instance_secret(
+    store: &Store,
+    vault: &Vault,
+    id: &InstanceId,
+    grace_secs: u64,
+    actor: &str,
+) -> Result<String, OpError> {
+    check_grace(grace_secs)?;
     let secret = new_signing_secret();
     let until = crate::now_ms() + i64::try_from(grace_secs).unwrap_or(0) * 1000;
     if !store
@@ -292,20 +311,23 @@ pub async fn rotate_instance_secret(
         return Err(OpError::NotFound("instance"));
     }
     store
-        .audit(actor, "instance.secret_rotated", id, None)
+        .audit(actor, "instance.secret_rotated", id.as_str(), None)
         .await?;
     Ok(secret)
 }
 
-pub async fn delete_instance(store: &Store, id: &str, actor: &str) -> Result<(), OpError> {
+pub async fn delete_instance(store: &Store, id: &InstanceId, actor: &str) -> Result<(), OpError> {
     if !store.delete_instance(id).await? {
         return Err(OpError::NotFound("instance"));
     }
-    store.audit(actor, "instance.deleted", id, None).await?;
+    store
+        .audit(actor, "instance.deleted", id.as_str(), None)
+        .await?;
     Ok(())
 }
 
 pub struct NewChannel<'a> {
+    /// As given (API body, CLI argument): one that is not an instance id names no instance.
     pub instance_id: &'a str,
     pub kind: &'a str,
     pub external_id: &'a str,
@@ -377,13 +399,16 @@ pub async fn add_channel(
     let name = req.name.map(|n| validate_name("name", n)).transpose()?;
     validate_token(req.access_token)?;
     let login = instagram_login(kind, req.login, req.access_token)?;
-    if store.get_instance(req.instance_id).await?.is_none() {
+    let Ok(instance_id) = InstanceId::parse(req.instance_id) else {
+        return Err(OpError::NotFound("instance"));
+    };
+    if store.get_instance(&instance_id).await?.is_none() {
         return Err(OpError::NotFound("instance"));
     }
     let now = crate::now_ms();
     let row = ChannelRow {
-        id: crate::ids::new_id(crate::ids::CHANNEL),
-        instance_id: req.instance_id.to_string(),
+        id: ChannelId::new(),
+        instance_id,
         kind,
         external_id,
         waba_id,
@@ -412,7 +437,12 @@ pub async fn add_channel(
         Err(e) => return Err(e.into()),
     }
     store
-        .audit(actor, "channel.created", &row.id, Some(&row.instance_id))
+        .audit(
+            actor,
+            "channel.created",
+            row.id.as_str(),
+            Some(row.instance_id.as_str()),
+        )
         .await?;
     Ok(row)
 }
@@ -421,7 +451,7 @@ pub async fn add_channel(
 pub async fn replace_channel_token(
     store: &Store,
     vault: &Vault,
-    id: &str,
+    id: &ChannelId,
     token: &str,
     actor: &str,
     horizon_ms: i64,
@@ -440,7 +470,7 @@ pub async fn replace_channel_token(
         return Err(OpError::NotFound("channel"));
     }
     store
-        .audit(actor, "channel.token_replaced", id, None)
+        .audit(actor, "channel.token_replaced", id.as_str(), None)
         .await?;
     Ok(())
 }
@@ -487,8 +517,8 @@ impl DisconnectBy<'_> {
 /// does both); the CLI has no Graph client and only does this.
 pub async fn remove_channel(
     store: &Store,
-    id: &str,
-    instance_id: Option<&str>,
+    id: &ChannelId,
+    instance_id: Option<&InstanceId>,
     by: DisconnectBy<'_>,
     horizon_ms: i64,
 ) -> Result<crate::store::Disconnected, OpError> {
@@ -499,7 +529,7 @@ pub async fn remove_channel(
         return Err(OpError::NotFound("channel"));
     };
     store
-        .audit(by.actor(), "channel.disconnected", id, by.detail())
+        .audit(by.actor(), "channel.disconnected", id.as_str(), by.detail())
         .await?;
     Ok(done)
 }

@@ -341,7 +341,7 @@ pub struct TempData {
     /// Channels this session already connected while a WhatsApp number waits for its
     /// two-step verification PIN.
     #[serde(default)]
-    pub connected: Vec<String>,
+    pub connected: Vec<crate::ids::ChannelId>,
     /// Notes for the person about channels already connected (missing permissions).
     #[serde(default)]
     pub notices: Vec<String>,

@@ -15,6 +15,7 @@ use super::api::{
 };
 use super::errors::{ApiError, codes};
 use crate::channels::ChannelKind;
+use crate::ids::{ChannelId, InstanceId};
 use crate::instances;
 use crate::store::EventFilter;
 
@@ -148,14 +149,34 @@ impl From<crate::store::InstanceKeyRow> for KeyView {
     }
 }
 
-async fn ensure_instance(state: &AppState, id: &str) -> Result<(), ApiError> {
+fn instance_not_found() -> ApiError {
+    ApiError::not_found(codes::INSTANCE_NOT_FOUND, "No instance with that id.")
+}
+
+fn channel_not_found() -> ApiError {
+    ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id.")
+}
+
+/// An instance id from the path; one that is not of our shape names no instance.
+fn instance_path(id: &str) -> Result<InstanceId, ApiError> {
+    InstanceId::parse(id).map_err(|_| instance_not_found())
+}
+
+/// A channel id from the path; one that is not of our shape names no channel.
+fn channel_path(id: &str) -> Result<ChannelId, ApiError> {
+    ChannelId::parse(id).map_err(|_| channel_not_found())
+}
+
+/// The instance `id` names, or `404 instance_not_found`.
+async fn ensure_instance(state: &AppState, id: &str) -> Result<InstanceId, ApiError> {
+    let id = instance_path(id)?;
     state
         .store
-        .get_instance(id)
+        .get_instance(&id)
         .await
         .map_err(|e| ApiError::store("read instance", e))?
-        .map(|_| ())
-        .ok_or_else(|| ApiError::not_found(codes::INSTANCE_NOT_FOUND, "No instance with that id."))
+        .map(|r| r.id)
+        .ok_or_else(instance_not_found)
 }
 
 /// A rotated signing secret, shown only in this response.
@@ -329,6 +350,7 @@ impl AdminApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
     ) -> Result<Json<InstanceView>, ApiError> {
+        let id = instance_path(&id)?;
         let row = state
             .store
             .get_instance(&id)
@@ -363,15 +385,22 @@ impl AdminApi {
         } else {
             body.event_types.as_deref().map(Some)
         };
+        let update = instances::InstanceUpdate {
+            name: body.name.as_deref(),
+            callback_url: body.callback_url.as_deref(),
+            event_types,
+            resume_delivery: body.resume_delivery,
+        };
+        let Ok(id) = InstanceId::parse(&id) else {
+            // The body is checked before the instance is looked up.
+            instances::instance_patch(update, state.config.allow_private_callbacks)
+                .map_err(op_error)?;
+            return Err(instance_not_found());
+        };
         let row = instances::update_instance(
             &state.store,
             &id,
-            instances::InstanceUpdate {
-                name: body.name.as_deref(),
-                callback_url: body.callback_url.as_deref(),
-                event_types,
-                resume_delivery: body.resume_delivery,
-            },
+            update,
             state.config.allow_private_callbacks,
             ACTOR,
         )
@@ -403,10 +432,11 @@ impl AdminApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
     ) -> Result<Deleted, ApiError> {
+        let id = instance_path(&id)?;
         instances::delete_instance(&state.store, &id, ACTOR)
             .await
             .map_err(op_error)?;
-        state.forget_instance_keys(id.as_str()).await;
+        state.forget_instance_keys(&id).await;
         Ok(Deleted::NoContent)
     }
 
@@ -429,11 +459,14 @@ impl AdminApi {
         let grace = grace_seconds
             .0
             .unwrap_or(instances::DEFAULT_SECRET_GRACE_SECS);
+        // The grace period is checked before the instance is looked up.
+        instances::check_grace(grace).map_err(op_error)?;
+        let id = instance_path(&id)?;
         let secret =
             instances::rotate_instance_secret(&state.store, &state.vault, &id, grace, ACTOR)
                 .await
                 .map_err(op_error)?;
-        state.forget_instance_keys(id.as_str()).await;
+        state.forget_instance_keys(&id).await;
         Ok(Json(SecretRotated {
             signing_secret: secret,
         }))
@@ -482,9 +515,15 @@ impl AdminApi {
         state: Data<&Arc<AppState>>,
         instance_id: Query<Option<String>>,
     ) -> Result<Json<Vec<ChannelView>>, ApiError> {
+        // A filter that is not an instance id matches no channel.
+        let instance_id = match instance_id.as_deref().map(InstanceId::parse) {
+            None => None,
+            Some(Ok(id)) => Some(id),
+            Some(Err(_)) => return Ok(Json(Vec::new())),
+        };
         let rows = state
             .store
-            .list_channels(instance_id.as_deref())
+            .list_channels(instance_id.as_ref())
             .await
             .map_err(|e| ApiError::store("list channels", e))?;
         Ok(Json(rows.into_iter().map(ChannelView::from).collect()))
@@ -502,14 +541,13 @@ impl AdminApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
     ) -> Result<Json<ChannelView>, ApiError> {
+        let id = channel_path(&id)?;
         let row = state
             .store
             .get_channel(&id, None)
             .await
             .map_err(|e| ApiError::store("get channel", e))?;
-        row.map(|r| Json(r.into())).ok_or_else(|| {
-            ApiError::not_found(codes::CHANNEL_NOT_FOUND, "No channel with that id.")
-        })
+        row.map(|r| Json(r.into())).ok_or_else(channel_not_found)
     }
 
     /// Remove a channel: its token is deleted and its events stop being relayed.
@@ -524,6 +562,7 @@ impl AdminApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
     ) -> Result<Deleted, ApiError> {
+        let id = channel_path(&id)?;
         state
             .disconnect_channel(&id, None, instances::DisconnectBy::Operator(ACTOR))
             .await?;
@@ -545,6 +584,7 @@ impl AdminApi {
         id: Path<String>,
         body: Json<ReplaceToken>,
     ) -> Result<Json<ChannelView>, ApiError> {
+        let id = channel_path(&id)?;
         let old = state
             .store
             .get_channel(&id, None)
@@ -594,7 +634,7 @@ impl AdminApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
     ) -> Result<Json<Vec<KeyView>>, ApiError> {
-        ensure_instance(&state, &id).await?;
+        let id = ensure_instance(&state, &id).await?;
         let rows = state
             .store
             .list_instance_keys(&id)
@@ -618,7 +658,7 @@ impl AdminApi {
         id: Path<String>,
         body: Json<AddKey>,
     ) -> Result<Created<KeyView>, ApiError> {
-        ensure_instance(&state, &id).await?;
+        let id = ensure_instance(&state, &id).await?;
         let kid = body.kid.trim();
         if kid.is_empty()
             || kid.len() > 128
@@ -648,7 +688,7 @@ impl AdminApi {
         crate::crypto::jwt::validate_public_key_pem(alg, &body.public_key)
             .map_err(|e| ApiError::rule("public_key", e.code(), e.message()))?;
         let row = crate::store::InstanceKeyRow {
-            instance_id: id.0.clone(),
+            instance_id: id.clone(),
             kid: kid.to_string(),
             alg: alg.as_str().to_string(),
             public_key: body.public_key.clone(),
@@ -667,7 +707,7 @@ impl AdminApi {
         }
         let _ = state
             .store
-            .audit(ACTOR, "instance.key_added", &id, Some(kid))
+            .audit(ACTOR, "instance.key_added", id.as_str(), Some(kid))
             .await;
         state.forget_instance_keys(&id).await;
         Ok(Created::Created(Json(row.into())))
@@ -686,6 +726,15 @@ impl AdminApi {
         id: Path<String>,
         kid: Path<String>,
     ) -> Result<Deleted, ApiError> {
+        let key_not_found = || {
+            ApiError::not_found(
+                codes::KEY_NOT_FOUND,
+                "No key with that kid for this instance.",
+            )
+        };
+        let Ok(id) = InstanceId::parse(&id) else {
+            return Err(key_not_found());
+        };
         if !state
             .store
             .delete_instance_key(&id, &kid)
@@ -699,7 +748,7 @@ impl AdminApi {
         }
         let _ = state
             .store
-            .audit(ACTOR, "instance.key_retired", &id, Some(&kid))
+            .audit(ACTOR, "instance.key_retired", id.as_str(), Some(&kid))
             .await;
         state.forget_instance_keys(&id).await;
         Ok(Deleted::NoContent)
@@ -719,11 +768,18 @@ impl AdminApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))] limit: Query<Option<i64>>,
     ) -> Result<Json<EventPage>, ApiError> {
         let limit = page_limit(limit.0)?;
+        let before_seq = page_cursor(cursor.as_deref())?;
+        // A filter that is not an instance id matches no event.
+        let instance_id = match instance_id.as_deref().map(InstanceId::parse) {
+            None => None,
+            Some(Ok(id)) => Some(id),
+            Some(Err(_)) => return Ok(Json(EventPage::new(Vec::new(), limit))),
+        };
         let filter = EventFilter {
-            instance_id: instance_id.as_deref(),
+            instance_id: instance_id.as_ref(),
             state: state_filter(event_state.0),
             event_type: event_type.as_deref(),
-            before_seq: page_cursor(cursor.as_deref())?,
+            before_seq,
             limit,
         };
         let rows = state
@@ -781,11 +837,15 @@ impl AdminApi {
         let now = crate::now_ms();
         let deadline =
             now + i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 2);
-        let n = state
-            .store
-            .replay_dead_letters(instance_id.as_deref(), now, deadline)
-            .await
-            .map_err(|e| ApiError::store("replay dead letters", e))?;
+        // A filter that is not an instance id matches no dead letter.
+        let n = match instance_id.as_deref().map(InstanceId::parse) {
+            Some(Err(_)) => 0,
+            filter => state
+                .store
+                .replay_dead_letters(filter.and_then(Result::ok).as_ref(), now, deadline)
+                .await
+                .map_err(|e| ApiError::store("replay dead letters", e))?,
+        };
         let _ = state
             .store
             .audit(

@@ -10,6 +10,7 @@ use poem_openapi::{Enum, Object, SecurityScheme, Tags};
 use super::AppState;
 use super::errors::{ApiError, codes};
 use crate::crypto::jwt::{self, AuthError};
+use crate::ids::{EventId, InstanceId};
 use crate::instances::OpError;
 use crate::store::{AttemptRow, ChannelRow, EventMeta, InstanceRow};
 
@@ -74,9 +75,9 @@ async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<()> {
     rename = "InstanceJwt",
     checker = "check_instance"
 )]
-pub struct InstanceAuth(pub String);
+pub struct InstanceAuth(pub InstanceId);
 
-async fn check_instance(req: &Request, bearer: Bearer) -> poem::Result<String> {
+async fn check_instance(req: &Request, bearer: Bearer) -> poem::Result<InstanceId> {
     let state = req
         .data::<Arc<AppState>>()
         .ok_or_else(|| poem::Error::from_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR))?;
@@ -84,10 +85,10 @@ async fn check_instance(req: &Request, bearer: Bearer) -> poem::Result<String> {
     if token.is_empty() {
         return Err(AuthRejection(AuthError::Missing).into());
     }
-    let instance_id = jwt::claimed_instance(token).map_err(AuthRejection)?;
-    if !crate::ids::is_valid(crate::ids::INSTANCE, &instance_id) {
+    let claimed = jwt::claimed_instance(token).map_err(AuthRejection)?;
+    let Ok(instance_id) = InstanceId::parse(&claimed) else {
         return Err(AuthRejection(AuthError::Invalid).into());
-    }
+    };
     let keys = instance_keys(state, &instance_id).await?;
     jwt::verify_instance_token_with_keys(
         token,
@@ -111,7 +112,7 @@ pub const HS256_KID: &str = "default";
 /// public keys (cached briefly; invalidated when keys change in this process).
 async fn instance_keys(
     state: &AppState,
-    instance_id: &str,
+    instance_id: &InstanceId,
 ) -> poem::Result<Arc<Vec<jwt::VerificationKey>>> {
     if let Some(k) = state.verification_keys.get(instance_id).await {
         return Ok(k);
@@ -159,7 +160,7 @@ async fn instance_keys(
     let keys = Arc::new(keys);
     state
         .verification_keys
-        .insert(instance_id.to_string(), Arc::clone(&keys))
+        .insert(instance_id.clone(), Arc::clone(&keys))
         .await;
     Ok(keys)
 }
@@ -216,7 +217,7 @@ impl From<InstanceRow> for InstanceView {
     fn from(r: InstanceRow) -> Self {
         Self {
             event_types: r.event_type_list(),
-            id: r.id,
+            id: r.id.into_string(),
             name: r.name,
             callback_url: r.callback_url,
             delivery_paused_reason: r.delivery_paused_reason,
@@ -288,8 +289,8 @@ impl From<ChannelRow> for ChannelView {
             connection: r.status.api_name().to_string(),
             status,
             status_reason,
-            id: r.id,
-            instance_id: r.instance_id,
+            id: r.id.into_string(),
+            instance_id: r.instance_id.into_string(),
             kind: r.kind.as_str().to_string(),
             external_id: r.external_id,
             waba_id: r.waba_id,
@@ -464,21 +465,21 @@ pub fn page_cursor(cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
 pub async fn replay_one(
     state: &AppState,
     id: &str,
-    instance_id: Option<&str>,
+    instance_id: Option<&InstanceId>,
 ) -> Result<EventView, ApiError> {
     use crate::store::ReplayResult;
     let now = crate::now_ms();
     let deadline =
         now + i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 2);
-    if !crate::ids::is_valid(crate::ids::EVENT, id) {
+    let Ok(id) = EventId::parse(id) else {
         return Err(ApiError::not_found(
             codes::EVENT_NOT_FOUND,
             "No event with that id.",
         ));
-    }
+    };
     match state
         .store
-        .replay_event(id, instance_id, now, deadline)
+        .replay_event(&id, instance_id, now, deadline)
         .await
     {
         Ok(ReplayResult::Replayed) => {}
@@ -505,7 +506,7 @@ pub async fn replay_one(
     state.writer_wakeup();
     let ev = state
         .store
-        .get_event(id, instance_id)
+        .get_event(&id, instance_id)
         .await
         .map_err(|e| ApiError::store("read event", e))?
         .ok_or_else(|| ApiError::not_found(codes::EVENT_NOT_FOUND, "No event with that id."))?;
@@ -515,23 +516,23 @@ pub async fn replay_one(
 pub async fn event_detail(
     state: &AppState,
     id: &str,
-    instance_id: Option<&str>,
+    instance_id: Option<&InstanceId>,
 ) -> Result<EventDetail, ApiError> {
-    if !crate::ids::is_valid(crate::ids::EVENT, id) {
+    let Ok(id) = EventId::parse(id) else {
         return Err(ApiError::not_found(
             codes::EVENT_NOT_FOUND,
             "No event with that id.",
         ));
-    }
+    };
     let ev = state
         .store
-        .get_event(id, instance_id)
+        .get_event(&id, instance_id)
         .await
         .map_err(|e| ApiError::store("read event", e))?
         .ok_or_else(|| ApiError::not_found(codes::EVENT_NOT_FOUND, "No event with that id."))?;
     let attempts = state
         .store
-        .list_attempts(id, instance_id)
+        .list_attempts(&id, instance_id)
         .await
         .map_err(|e| ApiError::store("read attempts", e))?;
     Ok(EventDetail {

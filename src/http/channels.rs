@@ -14,6 +14,7 @@ use super::AppState;
 use super::api::{ChannelView, InstanceAuth, Tag, op_error};
 use super::errors::{ApiError, codes};
 use crate::config::MAX_CHANNEL_RATE;
+use crate::ids::{ChannelId, InstanceId};
 use crate::messages::window::{HUMAN_AGENT_WINDOW_MS, WINDOW_MS};
 use crate::meta::graph::GraphCallError;
 use crate::store::{ChannelRow, ResumeOutcome};
@@ -107,15 +108,15 @@ fn not_found() -> ApiError {
 async fn own_channel(
     state: &AppState,
     id: &str,
-    instance_id: &str,
+    instance_id: &InstanceId,
     include_disconnected: bool,
 ) -> Result<ChannelRow, ApiError> {
-    if !crate::ids::is_valid(crate::ids::CHANNEL, id) {
+    let Ok(id) = ChannelId::parse(id) else {
         return Err(not_found());
-    }
+    };
     let row = state
         .store
-        .get_channel(id, Some(instance_id))
+        .get_channel(&id, Some(instance_id))
         .await
         .map_err(|e| ApiError::store("read channel", e))?
         .ok_or_else(not_found)?;
@@ -194,7 +195,7 @@ impl ChannelsApi {
         id: Path<String>,
         body: Json<ChannelPatch>,
     ) -> Result<Json<ChannelView>, ApiError> {
-        own_channel(&state, &id, &auth.0, false).await?;
+        let id = own_channel(&state, &id, &auth.0, false).await?.id;
         let name = body
             .name
             .as_deref()
@@ -221,9 +222,13 @@ impl ChannelsApi {
         state.forget_channel(&id).await;
         let _ = state
             .store
-            .audit(&auth.0, "channel.updated", &id, None)
+            .audit(auth.0.as_str(), "channel.updated", id.as_str(), None)
             .await;
-        Ok(Json(own_channel(&state, &id, &auth.0, true).await?.into()))
+        Ok(Json(
+            own_channel(&state, id.as_str(), &auth.0, true)
+                .await?
+                .into(),
+        ))
     }
 
     /// Disconnect a channel: its token is deleted (P03, P13), events stop being relayed,
@@ -240,7 +245,7 @@ impl ChannelsApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
     ) -> Result<Disconnected, ApiError> {
-        own_channel(&state, &id, &auth.0, false).await?;
+        let id = own_channel(&state, &id, &auth.0, false).await?.id;
         state
             .disconnect_channel(&id, Some(&auth.0), crate::instances::DisconnectBy::Instance)
             .await?;
@@ -263,14 +268,14 @@ impl ChannelsApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
     ) -> Result<Json<ChannelView>, ApiError> {
-        own_channel(&state, &id, &auth.0, false).await?;
+        let id = own_channel(&state, &id, &auth.0, false).await?.id;
         let outcome = state
             .store
             .resume_sends(
                 &id,
                 Some(&auth.0),
                 "sends resumed by the instance",
-                Some(&auth.0),
+                Some(auth.0.as_str()),
                 state.horizon_ms(),
             )
             .await
@@ -290,7 +295,11 @@ impl ChannelsApi {
             }
             ResumeOutcome::AlreadySending => {}
         }
-        Ok(Json(own_channel(&state, &id, &auth.0, true).await?.into()))
+        Ok(Json(
+            own_channel(&state, id.as_str(), &auth.0, true)
+                .await?
+                .into(),
+        ))
     }
 
     /// A contact's customer-service window: whether free-form messages may be sent now and
@@ -326,7 +335,7 @@ impl ChannelsApi {
             .map_err(|e| ApiError::store("read window", e))?;
         let now = crate::now_ms();
         Ok(Json(ContactWindow {
-            channel_id: channel.id.clone(),
+            channel_id: channel.id.to_string(),
             contact: contact.0,
             last_inbound_at: last.map(crate::ms_to_rfc3339),
             window_open: last.is_some_and(|at| now - at < WINDOW_MS),

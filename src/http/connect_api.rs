@@ -352,8 +352,8 @@ impl ConnectApi {
             .audit_instance(
                 "instance",
                 "instance.exported",
-                &auth.0,
-                Some(&auth.0),
+                auth.0.as_str(),
+                Some(auth.0.as_str()),
                 None,
             )
             .await;

@@ -16,6 +16,7 @@ use super::AppState;
 use super::api::{InstanceAuth, Tag, page_cursor, page_limit};
 use super::errors::{ApiError, codes};
 use crate::channels::ChannelKind;
+use crate::ids::{ChannelId, InstanceId, MessageId};
 use crate::messages::lifecycle::Phase;
 use crate::messages::model::SendMessageRequest;
 use crate::messages::submit::{self, Submission, SubmitError, Submitted};
@@ -100,8 +101,8 @@ impl From<MessageRow> for MessageView {
         Self {
             next_attempt_at: (r.state == Phase::Queued)
                 .then(|| crate::ms_to_rfc3339(r.next_attempt_at)),
-            id: r.id,
-            channel_id: r.channel_id,
+            id: r.id.into_string(),
+            channel_id: r.channel_id.into_string(),
             to: r.recipient,
             message_type: r.message_type,
             status: r.state,
@@ -133,8 +134,8 @@ impl MessageView {
     fn queued(m: &NewMessage) -> Self {
         let at = crate::ms_to_rfc3339(m.created_at);
         Self {
-            id: m.id.clone(),
-            channel_id: m.channel_id.clone(),
+            id: m.id.to_string(),
+            channel_id: m.channel_id.to_string(),
             to: m.recipient.clone(),
             message_type: m.message_type.clone(),
             status: Phase::Queued,
@@ -266,8 +267,8 @@ fn submit_error(e: SubmitError) -> ApiError {
 
 async fn wait_until_settled(
     state: &AppState,
-    id: &str,
-    instance_id: &str,
+    id: &MessageId,
+    instance_id: &InstanceId,
     secs: u64,
 ) -> Option<MessageRow> {
     let mut settled = state.senders.subscribe();
@@ -293,7 +294,7 @@ async fn wait_until_settled(
         let _ = tokio::time::timeout(step, async {
             loop {
                 match settled.recv().await {
-                    Ok(s) if s == id => break,
+                    Ok(s) if s == *id => break,
                     Ok(_) => {}
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
                     Err(_) => std::future::pending::<()>().await,
@@ -347,10 +348,10 @@ impl MessagesApi {
             }
         };
         let req = body.0;
-        if !crate::ids::is_valid(crate::ids::CHANNEL, &req.channel_id) {
+        let Ok(channel_id) = ChannelId::parse(&req.channel_id) else {
             return Err(channel_not_found());
-        }
-        let channel = state.channel_of(&req.channel_id, &instance_id).await?;
+        };
+        let channel = state.channel_of(&channel_id, &instance_id).await?;
         let request_json = req.to_json().unwrap_or(Value::Null);
         let submission = Submission {
             instance_id: &instance_id,
@@ -405,9 +406,9 @@ impl MessagesApi {
         state: Data<&Arc<AppState>>,
         id: Path<String>,
     ) -> Result<Json<MessageView>, ApiError> {
-        if !crate::ids::is_valid(crate::ids::MESSAGE, &id) {
+        let Ok(id) = MessageId::parse(&id) else {
             return Err(not_found());
-        }
+        };
         let row = state
             .store
             .get_message(&id, Some(&auth.0))
@@ -429,14 +430,21 @@ impl MessagesApi {
         #[oai(validator(minimum(value = "1"), maximum(value = "500")))] limit: Query<Option<i64>>,
     ) -> Result<Json<MessagePage>, ApiError> {
         let limit = page_limit(limit.0)?;
+        let before = page_cursor(cursor.as_deref())?;
+        // A filter that is not a channel id matches no message.
+        let channel_id = match channel_id.as_deref().map(ChannelId::parse) {
+            None => None,
+            Some(Ok(id)) => Some(id),
+            Some(Err(_)) => {
+                return Ok(Json(MessagePage {
+                    messages: Vec::new(),
+                    next_cursor: None,
+                }));
+            }
+        };
         let rows = state
             .store
-            .list_messages(
-                &auth.0,
-                channel_id.as_deref(),
-                page_cursor(cursor.as_deref())?,
-                limit,
-            )
+            .list_messages(&auth.0, channel_id.as_ref(), before, limit)
             .await
             .map_err(|e| ApiError::store("list messages", e))?;
         let next_cursor = (rows.len() as i64 == limit)

@@ -23,6 +23,7 @@ use poem::{EndpointExt, IntoEndpoint, Route};
 
 use crate::config::Config;
 use crate::crypto::vault::Vault;
+use crate::ids::{ChannelId, InstanceId};
 use crate::metrics::Metrics;
 use crate::store::Store;
 use crate::store::writer::Writer;
@@ -35,9 +36,9 @@ pub struct AppState {
     pub vault: Arc<Vault>,
     pub metrics: Arc<Metrics>,
     /// Decrypted instance signing secrets, briefly (shared with delivery).
-    pub secrets: Cache<String, Arc<String>>,
+    pub secrets: Cache<InstanceId, Arc<String>>,
     /// Every key that verifies an instance's `/v1` tokens, briefly.
-    pub verification_keys: Cache<String, Arc<Vec<crate::crypto::jwt::VerificationKey>>>,
+    pub verification_keys: Cache<InstanceId, Arc<Vec<crate::crypto::jwt::VerificationKey>>>,
     /// Wakes the delivery dispatcher (after a replay or a resume).
     pub delivery_wakeup: Arc<tokio::sync::Notify>,
     /// The per-channel senders (wake-ups and "message settled" notices).
@@ -62,8 +63,8 @@ impl AppState {
     /// A channel of `instance_id` (cached briefly), or `404 channel_not_found`.
     pub async fn channel_of(
         &self,
-        channel_id: &str,
-        instance_id: &str,
+        channel_id: &ChannelId,
+        instance_id: &InstanceId,
     ) -> Result<Arc<crate::store::ChannelRow>, errors::ApiError> {
         let not_found = || {
             errors::ApiError::not_found(
@@ -88,8 +89,8 @@ impl AppState {
     /// about it; its `channel.disconnected` event is woken for delivery.
     pub async fn disconnect_channel(
         &self,
-        id: &str,
-        instance_id: Option<&str>,
+        id: &ChannelId,
+        instance_id: Option<&InstanceId>,
         by: crate::instances::DisconnectBy<'_>,
     ) -> Result<(), errors::ApiError> {
         let done = self
@@ -106,18 +107,16 @@ impl AppState {
     }
 
     /// Forgets a cached channel row (after a change made through this process).
-    pub async fn forget_channel(&self, channel_id: &str) {
+    pub async fn forget_channel(&self, channel_id: &ChannelId) {
         self.channels.forget_channel(channel_id).await;
     }
 
     /// Forgets cached secrets and keys of an instance (after a rotation or a key change).
-    pub async fn forget_instance_keys(&self, instance_id: &str) {
+    pub async fn forget_instance_keys(&self, instance_id: &InstanceId) {
         self.secrets.invalidate(instance_id).await;
         self.verification_keys.invalidate(instance_id).await;
         self.store
-            .publish_invalidation(&crate::store::Invalidation::Instance(
-                instance_id.to_string(),
-            ))
+            .publish_invalidation(&crate::store::Invalidation::Instance(instance_id.clone()))
             .await;
     }
 

@@ -21,7 +21,7 @@ impl Limit {
 
 /// The limiters of this process.
 pub struct ApiLimits {
-    instances: Option<DefaultKeyedRateLimiter<String>>,
+    instances: Option<DefaultKeyedRateLimiter<crate::ids::InstanceId>>,
     admin: Option<DefaultDirectRateLimiter>,
     clock: DefaultClock,
 }
@@ -51,12 +51,12 @@ impl ApiLimits {
     }
 
     /// `Err(seconds to wait)` when the instance is over its limit.
-    pub fn check_instance(&self, instance_id: &str) -> Result<(), u64> {
+    pub fn check_instance(&self, instance_id: &crate::ids::InstanceId) -> Result<(), u64> {
         let Some(limiter) = &self.instances else {
             return Ok(());
         };
         limiter
-            .check_key(&instance_id.to_string())
+            .check_key(instance_id)
             .map_err(|not_until| retry_after(not_until.wait_time_from(self.clock.now())))
     }
 
@@ -106,13 +106,14 @@ mod tests {
                 burst: 0,
             },
         );
+        let (a, b) = (crate::ids::InstanceId::new(), crate::ids::InstanceId::new());
         for _ in 0..3 {
-            assert!(limits.check_instance("ins_a").is_ok());
+            assert!(limits.check_instance(&a).is_ok());
         }
-        let wait = limits.check_instance("ins_a").expect_err("over the burst");
+        let wait = limits.check_instance(&a).expect_err("over the burst");
         assert!((1..=2).contains(&wait), "{wait}");
         assert!(
-            limits.check_instance("ins_b").is_ok(),
+            limits.check_instance(&b).is_ok(),
             "another instance is not affected"
         );
         for _ in 0..1000 {

@@ -73,7 +73,7 @@ impl InstanceApi {
         let view = replay_one(&state, &id, Some(&auth.0)).await?;
         let _ = state
             .store
-            .audit(&auth.0, "event.replayed", &id, None)
+            .audit(auth.0.as_str(), "event.replayed", &id, None)
             .await;
         Ok(Json(view))
     }
@@ -100,9 +100,9 @@ impl InstanceApi {
         let _ = state
             .store
             .audit(
-                &auth.0,
+                auth.0.as_str(),
                 "dead_letters.replayed",
-                &auth.0,
+                auth.0.as_str(),
                 Some(&n.to_string()),
             )
             .await;

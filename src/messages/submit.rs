@@ -11,6 +11,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::channels::{self, ChannelKind, Connection, SendState};
+use crate::ids::{InstanceId, MessageId};
 use crate::messages::model::{self, SendMessageRequest, Violation};
 use crate::messages::window;
 use crate::store::writer::Writer;
@@ -19,7 +20,7 @@ use crate::store::{ChannelRow, Enqueued, NewMessage, Store, StoreError};
 /// A send as an instance asked for it.
 #[derive(Debug)]
 pub struct Submission<'a> {
-    pub instance_id: &'a str,
+    pub instance_id: &'a InstanceId,
     /// The instance's channel the message goes out on (already checked to be the caller's).
     pub channel: &'a ChannelRow,
     pub request: &'a SendMessageRequest,
@@ -64,7 +65,7 @@ pub enum Submitted {
     /// Queued now.
     Created(Box<NewMessage>),
     /// Queued before under the same `Idempotency-Key` and request: that message's id.
-    Existing(String),
+    Existing(MessageId),
 }
 
 /// Checks and queues one send (see the module docs for the order of the rules).
@@ -86,8 +87,8 @@ pub async fn submit(
         });
     }
     let kind = channel.kind;
-    let id = crate::ids::new_id(crate::ids::MESSAGE);
-    let rendered = model::render(kind, s.request, &id).map_err(SubmitError::Invalid)?;
+    let id = MessageId::new();
+    let rendered = model::render(kind, s.request, id.as_str()).map_err(SubmitError::Invalid)?;
     let recipient = rendered_recipient(kind, &rendered.body, &s.request.to);
     let is_group = rendered.body.get("recipient_type").and_then(Value::as_str) == Some("group");
     if rendered.free_form
@@ -102,7 +103,7 @@ pub async fn submit(
     }
     let msg = NewMessage {
         id,
-        instance_id: s.instance_id.to_string(),
+        instance_id: s.instance_id.clone(),
         channel_id: channel.id.clone(),
         recipient,
         message_type: rendered.message_type.to_string(),

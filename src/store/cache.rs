@@ -11,6 +11,7 @@ use moka::future::Cache;
 
 use super::{ChannelRow, Invalidation, Store};
 use crate::crypto::vault::Vault;
+use crate::ids::{ChannelId, InstanceId};
 
 /// Why a channel's token could not be used.
 #[derive(Debug, thiserror::Error)]
@@ -26,7 +27,7 @@ pub enum TokenError {
 pub struct ChannelCache {
     store: Store,
     vault: Arc<Vault>,
-    rows: Cache<String, Arc<ChannelRow>>,
+    rows: Cache<ChannelId, Arc<ChannelRow>>,
     tokens: Cache<String, Arc<String>>,
 }
 
@@ -59,11 +60,11 @@ impl ChannelCache {
     /// when there is none or it belongs to another instance.
     pub async fn channel_of(
         &self,
-        channel_id: &str,
-        instance_id: &str,
+        channel_id: &ChannelId,
+        instance_id: &InstanceId,
     ) -> super::Result<Option<Arc<ChannelRow>>> {
         if let Some(c) = self.rows.get(channel_id).await {
-            return Ok((c.instance_id == instance_id).then_some(c));
+            return Ok((c.instance_id == *instance_id).then_some(c));
         }
         let Some(row) = self
             .store
@@ -73,9 +74,7 @@ impl ChannelCache {
             return Ok(None);
         };
         let row = Arc::new(row);
-        self.rows
-            .insert(channel_id.to_string(), Arc::clone(&row))
-            .await;
+        self.rows.insert(channel_id.clone(), Arc::clone(&row)).await;
         Ok(Some(row))
     }
 
@@ -96,10 +95,10 @@ impl ChannelCache {
 
     /// Drops a channel row here and tells the other replicas to do the same (after a change to
     /// the channel was committed).
-    pub async fn forget_channel(&self, channel_id: &str) {
+    pub async fn forget_channel(&self, channel_id: &ChannelId) {
         self.rows.invalidate(channel_id).await;
         self.store
-            .publish_invalidation(&Invalidation::Channel(channel_id.to_string()))
+            .publish_invalidation(&Invalidation::Channel(channel_id.clone()))
             .await;
     }
 
@@ -110,7 +109,7 @@ impl ChannelCache {
 
     /// Another replica changed the channel: drop its row and its decrypted token (the change
     /// may have deleted or replaced the token).
-    pub async fn apply_channel_invalidation(&self, channel_id: &str) {
+    pub async fn apply_channel_invalidation(&self, channel_id: &ChannelId) {
         if let Some(row) = self.rows.get(channel_id).await
             && let Some(enc) = &row.token_enc
         {

@@ -7,13 +7,14 @@ use super::*;
 use crate::channels::{Connection, SendState};
 use crate::config::Backend;
 use crate::events::data::{ChannelDisconnectedData, ChannelUpdatedData};
+use crate::ids::{ChannelId, InstanceId, MessageId};
 use crate::messages::lifecycle::{ErrorInfo, Signal};
 
 /// A change of a channel's sending decided from Meta's answers. Never touches the connection:
 /// inbound relay goes on whatever happens here.
 #[derive(Debug, Clone)]
 pub struct ChannelChange {
-    pub channel_id: String,
+    pub channel_id: ChannelId,
     pub change: SendChange,
 }
 
@@ -57,7 +58,7 @@ pub async fn apply_channel_changes(
         .fetch_optional(&mut **tx)
         .await?;
         let Some(row) = row else { continue };
-        let instance_id: String = row.try_get(0)?;
+        let instance_id = InstanceId::try_from(row.try_get::<String, _>(0)?)?;
         let kind: String = row.try_get(1)?;
         let external_id: String = row.try_get(2)?;
         let connection = Connection::try_from(row.try_get::<String, _>(3)?)?;
@@ -170,8 +171,8 @@ pub async fn apply_channel_changes(
 
 /// What a `channel.updated` event about a send-state change says.
 pub struct SendStateEvent<'a> {
-    pub instance_id: &'a str,
-    pub channel_id: &'a str,
+    pub instance_id: &'a InstanceId,
+    pub channel_id: &'a ChannelId,
     pub kind: &'a str,
     pub external_id: &'a str,
     /// The connection (unchanged by a send-state change).
@@ -191,7 +192,7 @@ pub async fn insert_send_state_event(
     horizon_ms: i64,
 ) -> Result<()> {
     let data = ChannelUpdatedData::new(
-        e.channel_id,
+        e.channel_id.as_str(),
         (e.connection, e.previous_send_state),
         (e.connection, e.send_state),
         e.reason,
@@ -222,8 +223,8 @@ pub async fn insert_send_state_event(
 pub async fn disconnect_in(
     tx: &mut Tx,
     backend: Backend,
-    id: &str,
-    instance_id: Option<&str>,
+    id: &ChannelId,
+    instance_id: Option<&InstanceId>,
     reason: &str,
     now: i64,
     horizon_ms: i64,
@@ -232,14 +233,14 @@ pub async fn disconnect_in(
         "SELECT instance_id, kind, external_id, token_enc FROM channels \
          WHERE id = $1 AND ($2 IS NULL OR instance_id = $2) AND status <> 'disconnected'",
     )
-    .bind(id)
-    .bind(instance_id)
+    .bind(id.as_str())
+    .bind(instance_id.map(InstanceId::as_str))
     .fetch_optional(&mut **tx)
     .await?;
     let Some(row) = row else {
         return Ok(None);
     };
-    let owner: String = row.try_get(0)?;
+    let owner = InstanceId::try_from(row.try_get::<String, _>(0)?)?;
     let kind: String = row.try_get(1)?;
     let external_id: String = row.try_get(2)?;
     let token_enc: Option<String> = row.try_get(3)?;
@@ -249,15 +250,19 @@ pub async fn disconnect_in(
     )
     .bind(reason)
     .bind(now)
-    .bind(id)
+    .bind(id.as_str())
     .execute(&mut **tx)
     .await?;
     let open: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM messages WHERE channel_id = $1 AND state IN ('queued', 'unconfirmed') ORDER BY seq",
     )
-    .bind(id)
+    .bind(id.as_str())
     .fetch_all(&mut **tx)
     .await?;
+    let open = open
+        .into_iter()
+        .map(MessageId::try_from)
+        .collect::<Result<Vec<_>, _>>()?;
     let signals: Vec<MessageSignal> = open
         .iter()
         .map(|m| MessageSignal {
@@ -279,7 +284,7 @@ pub async fn disconnect_in(
             conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
             idempotency_key: format!("chan:{id}:disconnected"),
             data: ChannelDisconnectedData {
-                channel_id: id.to_owned(),
+                channel_id: id.to_string(),
                 reason: reason.to_owned(),
             }
             .into(),
@@ -308,8 +313,8 @@ impl Store {
     /// (its messages and events refer to it) and the Meta id can be connected again.
     pub async fn disconnect_channel(
         &self,
-        id: &str,
-        instance_id: Option<&str>,
+        id: &ChannelId,
+        instance_id: Option<&InstanceId>,
         reason: &str,
         horizon_ms: i64,
     ) -> Result<Option<Disconnected>> {

@@ -5,12 +5,14 @@ use sqlx::Row;
 
 use super::*;
 use crate::events::data::ChannelConnectedData;
+use crate::ids::{ChannelId, InstanceId};
 
 /// One connect session (`connect_sessions`).
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ConnectSessionRow {
     pub id: String,
-    pub instance_id: String,
+    #[sqlx(try_from = "String")]
+    pub instance_id: InstanceId,
     pub kind: String,
     pub flow: String,
     pub return_url: String,
@@ -54,7 +56,7 @@ const SESSION_COLS: &str = "id, instance_id, kind, flow, return_url, locale, sta
 /// connects the same Meta id again).
 #[derive(Debug, Clone)]
 pub struct ConnectedChannel<'a> {
-    pub instance_id: &'a str,
+    pub instance_id: &'a InstanceId,
     pub session_id: &'a str,
     pub kind: &'a str,
     pub external_id: &'a str,
@@ -82,9 +84,9 @@ pub struct ConnectedChannel<'a> {
 /// What storing a connected channel did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConnectOutcome {
-    Created(String),
+    Created(ChannelId),
     /// The instance already had this Meta id: its token and status were replaced.
-    Reconnected(String),
+    Reconnected(ChannelId),
     /// Another instance holds this Meta id: nothing was stored.
     TakenByAnotherInstance,
 }
@@ -101,7 +103,7 @@ impl Store {
              created_at, updated_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6, $7, 'pending', $8, $9, $10)",
         )
         .bind(&row.id)
-        .bind(&row.instance_id)
+        .bind(row.instance_id.as_str())
         .bind(&row.kind)
         .bind(&row.flow)
         .bind(link_hash)
@@ -117,7 +119,7 @@ impl Store {
             "instance",
             "connect_session.created",
             &row.id,
-            Some(&row.instance_id),
+            Some(row.instance_id.as_str()),
             Some(&row.kind),
         )
         .await?;
@@ -129,14 +131,14 @@ impl Store {
     pub async fn get_connect_session(
         &self,
         id: &str,
-        instance_id: Option<&str>,
+        instance_id: Option<&InstanceId>,
     ) -> Result<Option<ConnectSessionRow>> {
         let sql = format!(
             "SELECT {SESSION_COLS} FROM connect_sessions WHERE id = $1 AND ($2 IS NULL OR instance_id = $2)"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(id)
-            .bind(instance_id)
+            .bind(instance_id.map(InstanceId::as_str))
             .fetch_optional(self.pool())
             .await?)
     }
@@ -217,7 +219,7 @@ impl Store {
         id: &str,
         state: &str,
         failure: Option<(&str, &str)>,
-        channel_ids: &[String],
+        channel_ids: &[ChannelId],
     ) -> Result<bool> {
         let now = crate::now_ms();
         let res = sqlx::query(
@@ -279,9 +281,9 @@ impl Store {
         .await?;
         let (id, outcome) = match existing {
             Some(row) => {
-                let id: String = row.try_get(0)?;
+                let id = ChannelId::try_from(row.try_get::<String, _>(0)?)?;
                 let owner: String = row.try_get(1)?;
-                if owner != c.instance_id {
+                if owner != c.instance_id.as_str() {
                     return Ok(ConnectOutcome::TakenByAnotherInstance);
                 }
                 sqlx::query(
@@ -289,7 +291,7 @@ impl Store {
                      token_enc = $5, status = $6, status_reason = $7, updated_at = $8, send_state = 'sending', \
                      send_reason = NULL, send_paused_until = NULL, send_pauses = 0 WHERE id = $1",
                 )
-                .bind(&id)
+                .bind(id.as_str())
                 .bind(c.kind)
                 .bind(c.waba_id)
                 .bind(c.name)
@@ -302,13 +304,13 @@ impl Store {
                 (id.clone(), ConnectOutcome::Reconnected(id))
             }
             None => {
-                let id = crate::ids::new_id(crate::ids::CHANNEL);
+                let id = ChannelId::new();
                 sqlx::query(
                     "INSERT INTO channels (id, instance_id, kind, external_id, waba_id, name, token_enc, status, \
                      status_reason, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)",
                 )
-                .bind(&id)
-                .bind(c.instance_id)
+                .bind(id.as_str())
+                .bind(c.instance_id.as_str())
                 .bind(c.kind)
                 .bind(c.external_id)
                 .bind(c.waba_id)
@@ -328,7 +330,7 @@ impl Store {
              meta_user_id = $6, register_pin_enc = COALESCE($7, register_pin_enc), register_next_at = $8, \
              subscribed_fields = $9, login = $10 WHERE id = $1",
         )
-        .bind(&id)
+        .bind(id.as_str())
         .bind(c.token_kind)
         .bind(c.token_expires_at)
         .bind(now)
@@ -351,7 +353,7 @@ impl Store {
                 conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
                 idempotency_key: format!("chan:{id}:connected:{}", c.session_id),
                 data: ChannelConnectedData {
-                    channel_id: id.clone(),
+                    channel_id: id.to_string(),
                     kind: c.kind.to_owned(),
                     external_id: c.external_id.to_owned(),
                     waba_id: c.waba_id.map(str::to_owned),
@@ -372,8 +374,8 @@ impl Store {
             &mut tx,
             &format!("connect:{}", c.session_id),
             "channel.connected",
-            &id,
-            Some(c.instance_id),
+            id.as_str(),
+            Some(c.instance_id.as_str()),
             Some(c.kind),
         )
         .await?;
@@ -382,7 +384,10 @@ impl Store {
     }
 
     /// Live channels a Meta user (app-scoped id) connected.
-    pub async fn channels_of_meta_user(&self, meta_user_id: &str) -> Result<Vec<(String, String)>> {
+    pub async fn channels_of_meta_user(
+        &self,
+        meta_user_id: &str,
+    ) -> Result<Vec<(ChannelId, InstanceId)>> {
         let rows = sqlx::query(
             "SELECT id, instance_id FROM channels WHERE meta_user_id = $1 AND status <> 'disconnected' ORDER BY id",
         )
@@ -390,7 +395,12 @@ impl Store {
         .fetch_all(self.pool())
         .await?;
         rows.iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+            .map(|r| {
+                Ok((
+                    ChannelId::try_from(r.try_get::<String, _>(0)?)?,
+                    InstanceId::try_from(r.try_get::<String, _>(1)?)?,
+                ))
+            })
             .collect()
     }
 }

@@ -4,13 +4,16 @@ use sqlx::Row;
 
 use super::{Result, Store, Tx, placeholders, values_placeholders};
 use crate::config::Backend;
+use crate::ids::{EventId, InstanceId};
 
 /// An event due for delivery, with what is needed to build and sign the request.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct DueEvent {
     pub seq: i64,
-    pub id: String,
-    pub instance_id: String,
+    #[sqlx(try_from = "String")]
+    pub id: EventId,
+    #[sqlx(try_from = "String")]
+    pub instance_id: InstanceId,
     pub channel_id: Option<String>,
     pub channel_kind: Option<String>,
     pub channel_external_id: String,
@@ -32,9 +35,9 @@ impl DueEvent {
     /// The event as its envelope is built from it.
     pub fn stored(&self) -> crate::events::StoredEvent<'_> {
         crate::events::StoredEvent {
-            id: &self.id,
+            id: self.id.as_str(),
             event_type: &self.event_type,
-            instance_id: &self.instance_id,
+            instance_id: self.instance_id.as_str(),
             channel_id: self.channel_id.as_deref(),
             channel_kind: self.channel_kind.as_deref(),
             channel_external_id: &self.channel_external_id,
@@ -121,7 +124,7 @@ pub struct DeliveryOutcome {
 /// Filter of event listings.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter<'a> {
-    pub instance_id: Option<&'a str>,
+    pub instance_id: Option<&'a InstanceId>,
     pub state: Option<&'a str>,
     pub event_type: Option<&'a str>,
     /// Only events with a smaller `seq` (paging backwards from the newest).
@@ -512,7 +515,7 @@ impl Store {
              AND ($3 IS NULL OR type = $3) AND ($4 IS NULL OR seq < $4) ORDER BY seq DESC LIMIT $5"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(f.instance_id)
+            .bind(f.instance_id.map(InstanceId::as_str))
             .bind(f.state)
             .bind(f.event_type)
             .bind(f.before_seq)
@@ -524,30 +527,30 @@ impl Store {
     /// One event's metadata; with `instance_id`, only that instance's (P10).
     pub async fn get_event(
         &self,
-        id: &str,
-        instance_id: Option<&str>,
+        id: &EventId,
+        instance_id: Option<&InstanceId>,
     ) -> Result<Option<EventMeta>> {
         let sql = format!(
             "SELECT {META_COLS} FROM events WHERE id = $1 AND ($2 IS NULL OR instance_id = $2)"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(instance_id)
+            .bind(id.as_str())
+            .bind(instance_id.map(InstanceId::as_str))
             .fetch_optional(self.pool())
             .await?)
     }
 
     pub async fn list_attempts(
         &self,
-        event_id: &str,
-        instance_id: Option<&str>,
+        event_id: &EventId,
+        instance_id: Option<&InstanceId>,
     ) -> Result<Vec<AttemptRow>> {
         Ok(sqlx::query_as(
             "SELECT event_id, attempt, attempted_at, status_code, latency_ms, error, next_attempt_at FROM delivery_attempts \
              WHERE event_id = $1 AND ($2 IS NULL OR instance_id = $2) ORDER BY attempt, id",
         )
-        .bind(event_id)
-        .bind(instance_id)
+        .bind(event_id.as_str())
+        .bind(instance_id.map(InstanceId::as_str))
         .fetch_all(self.pool())
         .await?)
     }
@@ -555,8 +558,8 @@ impl Store {
     /// Puts a dead letter back in the queue with a fresh retry horizon.
     pub async fn replay_event(
         &self,
-        id: &str,
-        instance_id: Option<&str>,
+        id: &EventId,
+        instance_id: Option<&InstanceId>,
         now: i64,
         deadline: i64,
     ) -> Result<ReplayResult> {
@@ -573,7 +576,7 @@ impl Store {
             "UPDATE events SET state = 'pending', next_attempt_at = $2, deadline_at = $3, dead_at = NULL, lease_until = 0 \
              WHERE id = $1 AND state = 'dead' AND data IS NOT NULL",
         )
-        .bind(id)
+        .bind(id.as_str())
         .bind(now)
         .bind(deadline)
         .execute(self.pool())
@@ -588,7 +591,7 @@ impl Store {
     /// Replays every dead letter (of one instance, or all) whose content is still held.
     pub async fn replay_dead_letters(
         &self,
-        instance_id: Option<&str>,
+        instance_id: Option<&InstanceId>,
         now: i64,
         deadline: i64,
     ) -> Result<u64> {
@@ -596,7 +599,7 @@ impl Store {
             "UPDATE events SET state = 'pending', next_attempt_at = $2, deadline_at = $3, dead_at = NULL, lease_until = 0 \
              WHERE state = 'dead' AND data IS NOT NULL AND ($1 IS NULL OR instance_id = $1)",
         )
-        .bind(instance_id)
+        .bind(instance_id.map(InstanceId::as_str))
         .bind(now)
         .bind(deadline)
         .execute(self.pool())

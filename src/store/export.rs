@@ -9,7 +9,10 @@ impl Store {
     /// What the bridge holds about an instance, as JSON: the instance (no secrets), its
     /// channels and their status, its connect sessions, its undelivered events and its
     /// messages' metadata (no bodies, no tokens).
-    pub async fn export_instance(&self, instance_id: &str) -> Result<Option<Value>> {
+    pub async fn export_instance(
+        &self,
+        instance_id: &crate::ids::InstanceId,
+    ) -> Result<Option<Value>> {
         let Some(ins) = self.get_instance(instance_id).await? else {
             return Ok(None);
         };
@@ -17,7 +20,7 @@ impl Store {
             "SELECT id, kind, external_id, waba_id, name, status, status_reason, rate_limit, token_kind, \
              token_expires_at, created_at, updated_at, CASE WHEN token_enc IS NULL THEN 0 ELSE 1 END FROM channels WHERE instance_id = $1 ORDER BY created_at, id",
         )
-        .bind(instance_id)
+        .bind(instance_id.as_str())
         .fetch_all(self.pool())
         .await?;
         let mut ch = Vec::with_capacity(channels.len());
@@ -42,7 +45,7 @@ impl Store {
             "SELECT id, kind, flow, state, failure_code, channel_ids, created_at, expires_at, finished_at \
              FROM connect_sessions WHERE instance_id = $1 ORDER BY created_at, id",
         )
-        .bind(instance_id)
+        .bind(instance_id.as_str())
         .fetch_all(self.pool())
         .await?;
         let mut cs = Vec::with_capacity(sessions.len());
@@ -64,7 +67,7 @@ impl Store {
             "SELECT id, type, state, channel_id, attempts, received_at, next_attempt_at FROM events \
              WHERE instance_id = $1 AND state IN ('pending', 'enriching', 'dead') ORDER BY seq",
         )
-        .bind(instance_id)
+        .bind(instance_id.as_str())
         .fetch_all(self.pool())
         .await?;
         let mut ev = Vec::with_capacity(events.len());
@@ -83,7 +86,7 @@ impl Store {
             "SELECT id, channel_id, type, state, meta_message_id, client_reference, attempts, error_code, created_at, updated_at \
              FROM messages WHERE instance_id = $1 ORDER BY seq",
         )
-        .bind(instance_id)
+        .bind(instance_id.as_str())
         .fetch_all(self.pool())
         .await?;
         let mut ms = Vec::with_capacity(messages.len());

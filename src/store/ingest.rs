@@ -10,6 +10,7 @@ use super::{Result, Tx, values_placeholders};
 use crate::config::Backend;
 use crate::events::data::EventData;
 use crate::events::parse::{ParsedEvent, Route, types};
+use crate::ids::{ChannelId, EventId, InstanceId, MessageId};
 use crate::messages::lifecycle::{ErrorInfo, Signal};
 
 /// What happened to the events of one request.
@@ -36,8 +37,8 @@ impl std::ops::AddAssign for IngestCounts {
 
 #[derive(Debug, Clone)]
 struct Target {
-    channel_id: String,
-    instance_id: String,
+    channel_id: ChannelId,
+    instance_id: InstanceId,
     channel_kind: String,
     channel_external_id: String,
     event_types: Option<Vec<String>>,
@@ -80,14 +81,14 @@ async fn lookup(tx: &mut Tx, route: &Route) -> Result<Vec<Target>> {
     let mut seen = HashSet::new();
     let mut targets = Vec::with_capacity(rows.len());
     for row in rows {
-        let instance_id: String = row.try_get(1)?;
+        let instance_id = InstanceId::try_from(row.try_get::<String, _>(1)?)?;
         // One copy per instance, even when it owns several numbers of the WABA.
         if !seen.insert(instance_id.clone()) {
             continue;
         }
         let types: Option<String> = row.try_get(4)?;
         targets.push(Target {
-            channel_id: row.try_get(0)?,
+            channel_id: ChannelId::try_from(row.try_get::<String, _>(0)?)?,
             instance_id,
             channel_kind: row.try_get(2)?,
             channel_external_id: row.try_get(3)?,
@@ -249,8 +250,8 @@ pub async fn ingest_events(
             let ev = r.ev;
             let (instance_id, channel_id, kind, ext, conversation) = match r.target {
                 Some(t) => (
-                    Some(t.instance_id.clone()),
-                    Some(t.channel_id.clone()),
+                    Some(t.instance_id.to_string()),
+                    Some(t.channel_id.to_string()),
                     Some(t.channel_kind.clone()),
                     t.channel_external_id.clone(),
                     format!("{}|{}", t.channel_id, ev.conversation_key),
@@ -265,7 +266,7 @@ pub async fn ingest_events(
             };
             let conv_id = crate::events::conversation::conversation_id(&ext, &ev.conversation_key);
             q = q
-                .bind(crate::ids::new_id(crate::ids::EVENT))
+                .bind(EventId::new().into_string())
                 .bind(instance_id)
                 .bind(channel_id)
                 .bind(kind)
@@ -324,7 +325,7 @@ async fn account_effects(
         if effects.is_empty() {
             continue;
         }
-        let channels: Vec<(String, Option<String>)> = sqlx::query(
+        let channels: Vec<(ChannelId, Option<String>)> = sqlx::query(
             "SELECT id, name FROM channels WHERE waba_id = $1 AND kind = 'whatsapp' \
              AND status <> 'disconnected' ORDER BY created_at, id",
         )
@@ -332,7 +333,12 @@ async fn account_effects(
         .fetch_all(&mut **tx)
         .await?
         .iter()
-        .map(|r| Ok((r.try_get(0)?, r.try_get(1)?)))
+        .map(|r| {
+            Ok((
+                ChannelId::try_from(r.try_get::<String, _>(0)?)?,
+                r.try_get(1)?,
+            ))
+        })
         .collect::<Result<_>>()?;
         for effect in effects {
             match effect {
@@ -403,7 +409,7 @@ async fn account_effects(
 /// carries those digits (the connect flow names a number "Verified name (+1 555…)"), else the
 /// WABA's only number. Several numbers and no match: none (the event is still relayed).
 fn numbers_matching<'a>(
-    channels: &'a [(String, Option<String>)],
+    channels: &'a [(ChannelId, Option<String>)],
     display: Option<&str>,
 ) -> Vec<&'a str> {
     let digits = |s: &str| s.chars().filter(char::is_ascii_digit).collect::<String>();
@@ -470,10 +476,10 @@ async fn outbound_effects(
     now: i64,
     horizon_ms: i64,
 ) -> Result<()> {
-    let mut touches: Vec<(String, String, String, i64)> = Vec::new();
+    let mut touches: Vec<(ChannelId, InstanceId, String, i64)> = Vec::new();
     let mut signals = Vec::new();
     // (event key, instance) -> bridge message id
-    let mut named: HashMap<(String, String), String> = HashMap::new();
+    let mut named: HashMap<(String, InstanceId), MessageId> = HashMap::new();
     for (key, ri, ei) in ordered {
         if !new_keys.contains(*key) {
             continue;
@@ -548,7 +554,7 @@ async fn outbound_effects(
                 && let Some(id) = named.get(&(r.ev.idempotency_key.clone(), t.instance_id.clone()))
             {
                 let mut data = r.ev.data.clone();
-                data.set_bridge_message_id(id);
+                data.set_bridge_message_id(id.as_str());
                 r.data = Some(data);
             }
         }

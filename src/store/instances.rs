@@ -1,13 +1,15 @@
 //! Instances (tenants) and their channels.
 
 use crate::channels::{ChannelKind, Connection, SendState};
+use crate::ids::{ChannelId, InstanceId};
 use sqlx::Row;
 
 use super::{Result, Store};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InstanceRow {
-    pub id: String,
+    #[sqlx(try_from = "String")]
+    pub id: InstanceId,
     pub name: String,
     pub callback_url: String,
     pub signing_secret_enc: String,
@@ -28,8 +30,10 @@ impl InstanceRow {
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ChannelRow {
-    pub id: String,
-    pub instance_id: String,
+    #[sqlx(try_from = "String")]
+    pub id: ChannelId,
+    #[sqlx(try_from = "String")]
+    pub instance_id: InstanceId,
     #[sqlx(try_from = "String")]
     pub kind: ChannelKind,
     pub external_id: String,
@@ -87,7 +91,7 @@ impl Store {
             "INSERT INTO instances (id, name, callback_url, signing_secret_enc, event_types, delivery_paused_reason, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
-        .bind(&row.id)
+        .bind(row.id.as_str())
         .bind(&row.name)
         .bind(&row.callback_url)
         .bind(&row.signing_secret_enc)
@@ -107,10 +111,10 @@ impl Store {
             .await?)
     }
 
-    pub async fn get_instance(&self, id: &str) -> Result<Option<InstanceRow>> {
+    pub async fn get_instance(&self, id: &InstanceId) -> Result<Option<InstanceRow>> {
         let sql = format!("SELECT {INSTANCE_COLS} FROM instances WHERE id = $1");
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(self.pool())
             .await?)
     }
@@ -118,13 +122,13 @@ impl Store {
     /// Applies `patch`; returns the updated row, or `None` when no such instance exists.
     pub async fn update_instance(
         &self,
-        id: &str,
+        id: &InstanceId,
         patch: &InstancePatch,
     ) -> Result<Option<InstanceRow>> {
         let mut tx = self.begin_write().await?;
         let sql = format!("SELECT {INSTANCE_COLS} FROM instances WHERE id = $1");
         let current: Option<InstanceRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(&mut *tx)
             .await?;
         let Some(mut row) = current else {
@@ -148,7 +152,7 @@ impl Store {
         sqlx::query(
             "UPDATE instances SET name = $2, callback_url = $3, event_types = $4, delivery_paused_reason = $5, updated_at = $6 WHERE id = $1",
         )
-        .bind(id)
+        .bind(id.as_str())
         .bind(&row.name)
         .bind(&row.callback_url)
         .bind(&row.event_types)
@@ -164,7 +168,7 @@ impl Store {
     /// `previous_until` (unix ms; a past time revokes it at once).
     pub async fn set_instance_secret(
         &self,
-        id: &str,
+        id: &InstanceId,
         secret_enc: &str,
         previous_until: i64,
     ) -> Result<bool> {
@@ -172,7 +176,7 @@ impl Store {
             "UPDATE instances SET previous_secret_enc = signing_secret_enc, previous_secret_until = $4, \
              signing_secret_enc = $2, updated_at = $3 WHERE id = $1",
         )
-        .bind(id)
+        .bind(id.as_str())
         .bind(secret_enc)
         .bind(crate::now_ms())
         .bind(previous_until)
@@ -182,11 +186,15 @@ impl Store {
     }
 
     /// The previous secret of an instance while its grace period lasts.
-    pub async fn previous_instance_secret(&self, id: &str, now: i64) -> Result<Option<String>> {
+    pub async fn previous_instance_secret(
+        &self,
+        id: &InstanceId,
+        now: i64,
+    ) -> Result<Option<String>> {
         Ok(sqlx::query_scalar::<_, Option<String>>(
             "SELECT previous_secret_enc FROM instances WHERE id = $1 AND previous_secret_until > $2",
         )
-        .bind(id)
+        .bind(id.as_str())
         .bind(now)
         .fetch_optional(self.pool())
         .await?
@@ -194,22 +202,22 @@ impl Store {
     }
 
     /// Deletes an instance with its channels (tokens included, P03), events and attempts.
-    pub async fn delete_instance(&self, id: &str) -> Result<bool> {
+    pub async fn delete_instance(&self, id: &InstanceId) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM delivery_attempts WHERE instance_id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM events WHERE instance_id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
         sqlx::query("DELETE FROM channels WHERE instance_id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
         let res = sqlx::query("DELETE FROM instances WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -218,9 +226,9 @@ impl Store {
 
     /// Origins an instance's connect sessions may return to: its configured list, else the
     /// origin of its callback URL. `None` when the instance does not exist.
-    pub async fn instance_return_origins(&self, id: &str) -> Result<Option<Vec<String>>> {
+    pub async fn instance_return_origins(&self, id: &InstanceId) -> Result<Option<Vec<String>>> {
         let row = sqlx::query("SELECT return_origins, callback_url FROM instances WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(self.pool())
             .await?;
         let Some(row) = row else { return Ok(None) };
@@ -240,12 +248,12 @@ impl Store {
     /// URL's origin).
     pub async fn set_instance_return_origins(
         &self,
-        id: &str,
+        id: &InstanceId,
         origins: Option<&[String]>,
     ) -> Result<bool> {
         let res =
             sqlx::query("UPDATE instances SET return_origins = $2, updated_at = $3 WHERE id = $1")
-                .bind(id)
+                .bind(id.as_str())
                 .bind(origins.map(|o| serde_json::json!(o).to_string()))
                 .bind(crate::now_ms())
                 .execute(self.pool())
@@ -258,8 +266,8 @@ impl Store {
             "INSERT INTO channels (id, instance_id, kind, external_id, waba_id, name, token_enc, status, created_at, updated_at, login) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
         )
-        .bind(&row.id)
-        .bind(&row.instance_id)
+        .bind(row.id.as_str())
+        .bind(row.instance_id.as_str())
         .bind(row.kind.as_str())
         .bind(&row.external_id)
         .bind(&row.waba_id)
@@ -276,20 +284,25 @@ impl Store {
 
     /// Instagram channels whose login is not recorded yet (registered by hand before the
     /// `login` column existed): id and encrypted token.
-    pub async fn instagram_channels_without_login(&self) -> Result<Vec<(String, Option<String>)>> {
-        Ok(sqlx::query_as(
+    pub async fn instagram_channels_without_login(
+        &self,
+    ) -> Result<Vec<(ChannelId, Option<String>)>> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
             "SELECT id, token_enc FROM channels WHERE kind = 'instagram' AND login IS NULL",
         )
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        rows.into_iter()
+            .map(|(id, enc)| Ok((ChannelId::try_from(id)?, enc)))
+            .collect()
     }
 
     /// Records an Instagram channel's login where none is recorded yet.
-    pub async fn set_instagram_login_if_unset(&self, id: &str, login: &str) -> Result<bool> {
+    pub async fn set_instagram_login_if_unset(&self, id: &ChannelId, login: &str) -> Result<bool> {
         let res = sqlx::query(
             "UPDATE channels SET login = $2 WHERE id = $1 AND kind = 'instagram' AND login IS NULL",
         )
-        .bind(id)
+        .bind(id.as_str())
         .bind(login)
         .execute(self.pool())
         .await?;
@@ -297,14 +310,14 @@ impl Store {
     }
 
     /// Channels, of one instance when `instance_id` is given.
-    pub async fn list_channels(&self, instance_id: Option<&str>) -> Result<Vec<ChannelRow>> {
+    pub async fn list_channels(&self, instance_id: Option<&InstanceId>) -> Result<Vec<ChannelRow>> {
         let rows = match instance_id {
             Some(ins) => {
                 let sql = format!(
                     "SELECT {CHANNEL_COLS} FROM channels WHERE instance_id = $1 ORDER BY created_at, id"
                 );
                 sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(ins)
+                    .bind(ins.as_str())
                     .fetch_all(self.pool())
                     .await?
             }
@@ -321,15 +334,15 @@ impl Store {
     /// A channel, only if it belongs to `instance_id` when one is given (P10).
     pub async fn get_channel(
         &self,
-        id: &str,
-        instance_id: Option<&str>,
+        id: &ChannelId,
+        instance_id: Option<&InstanceId>,
     ) -> Result<Option<ChannelRow>> {
         let sql = format!(
             "SELECT {CHANNEL_COLS} FROM channels WHERE id = $1 AND ($2 IS NULL OR instance_id = $2)"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(instance_id)
+            .bind(id.as_str())
+            .bind(instance_id.map(InstanceId::as_str))
             .fetch_optional(self.pool())
             .await?)
     }
@@ -338,8 +351,8 @@ impl Store {
     /// the channel does not exist (for this instance).
     pub async fn update_channel_settings(
         &self,
-        id: &str,
-        instance_id: Option<&str>,
+        id: &ChannelId,
+        instance_id: Option<&InstanceId>,
         name: Option<&str>,
         rate_limit: Option<Option<i64>>,
     ) -> Result<bool> {
@@ -352,8 +365,8 @@ impl Store {
         .bind(i64::from(rate_limit.is_some()))
         .bind(rate_limit.flatten())
         .bind(crate::now_ms())
-        .bind(id)
-        .bind(instance_id)
+        .bind(id.as_str())
+        .bind(instance_id.map(InstanceId::as_str))
         .execute(self.pool())
         .await?;
         Ok(res.rows_affected() > 0)
@@ -366,7 +379,7 @@ impl Store {
     /// Instagram one (meta::login).
     pub async fn replace_channel_token(
         &self,
-        id: &str,
+        id: &ChannelId,
         token_enc: &str,
         instagram_login: &str,
         horizon_ms: i64,
@@ -376,13 +389,13 @@ impl Store {
         let row = sqlx::query(
             "SELECT instance_id, kind, external_id, status, send_state FROM channels WHERE id = $1 AND status <> 'disconnected'",
         )
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
             return Ok(false);
         };
-        let instance_id: String = row.try_get(0)?;
+        let instance_id = InstanceId::try_from(row.try_get::<String, _>(0)?)?;
         let kind: String = row.try_get(1)?;
         let external_id: String = row.try_get(2)?;
         let connection = Connection::try_from(row.try_get::<String, _>(3)?)?;
@@ -394,7 +407,7 @@ impl Store {
         )
         .bind(token_enc)
         .bind(now)
-        .bind(id)
+        .bind(id.as_str())
         .bind(instagram_login)
         .execute(&mut *tx)
         .await?;
@@ -426,7 +439,8 @@ impl Store {
 /// A public key an instance registered to sign its `/v1` tokens.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct InstanceKeyRow {
-    pub instance_id: String,
+    #[sqlx(try_from = "String")]
+    pub instance_id: InstanceId,
     pub kid: String,
     pub alg: String,
     pub public_key: String,
@@ -440,7 +454,7 @@ impl Store {
             "INSERT INTO instance_keys (instance_id, kid, alg, public_key, created_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT DO NOTHING",
         )
-        .bind(&row.instance_id)
+        .bind(row.instance_id.as_str())
         .bind(&row.kid)
         .bind(&row.alg)
         .bind(&row.public_key)
@@ -450,19 +464,22 @@ impl Store {
         Ok(res.rows_affected() == 1)
     }
 
-    pub async fn list_instance_keys(&self, instance_id: &str) -> Result<Vec<InstanceKeyRow>> {
+    pub async fn list_instance_keys(
+        &self,
+        instance_id: &InstanceId,
+    ) -> Result<Vec<InstanceKeyRow>> {
         Ok(sqlx::query_as(
             "SELECT instance_id, kid, alg, public_key, created_at FROM instance_keys WHERE instance_id = $1 ORDER BY created_at, kid",
         )
-        .bind(instance_id)
+        .bind(instance_id.as_str())
         .fetch_all(self.pool())
         .await?)
     }
 
     /// Retires a verification key; false when there was none.
-    pub async fn delete_instance_key(&self, instance_id: &str, kid: &str) -> Result<bool> {
+    pub async fn delete_instance_key(&self, instance_id: &InstanceId, kid: &str) -> Result<bool> {
         let res = sqlx::query("DELETE FROM instance_keys WHERE instance_id = $1 AND kid = $2")
-            .bind(instance_id)
+            .bind(instance_id.as_str())
             .bind(kid)
             .execute(self.pool())
             .await?;

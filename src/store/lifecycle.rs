@@ -8,12 +8,15 @@ use crate::channels::{Connection, SendState};
 use crate::events::data::{
     ChannelSubscriptionRestoredData, ChannelTokenExpiringData, ChannelUpdatedData,
 };
+use crate::ids::{ChannelId, InstanceId};
 
 /// What the token-health worker needs to know about a channel.
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct LifecycleRow {
-    pub id: String,
-    pub instance_id: String,
+    #[sqlx(try_from = "String")]
+    pub id: ChannelId,
+    #[sqlx(try_from = "String")]
+    pub instance_id: InstanceId,
     pub kind: String,
     pub external_id: String,
     pub waba_id: Option<String>,
@@ -102,14 +105,14 @@ impl Store {
 
     pub async fn mark_token_checked(
         &self,
-        id: &str,
+        id: &ChannelId,
         expires_at: Option<i64>,
         now: i64,
     ) -> Result<()> {
         sqlx::query(
             "UPDATE channels SET token_checked_at = $2, token_expires_at = COALESCE($3, token_expires_at) WHERE id = $1",
         )
-        .bind(id)
+        .bind(id.as_str())
         .bind(now)
         .bind(expires_at)
         .execute(self.pool())
@@ -117,9 +120,9 @@ impl Store {
         Ok(())
     }
 
-    pub async fn mark_subscription_checked(&self, id: &str, now: i64) -> Result<()> {
+    pub async fn mark_subscription_checked(&self, id: &ChannelId, now: i64) -> Result<()> {
         sqlx::query("UPDATE channels SET subscription_checked_at = $2 WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .bind(now)
             .execute(self.pool())
             .await?;
@@ -130,7 +133,7 @@ impl Store {
     /// or an operator may have replaced it meanwhile).
     pub async fn store_refreshed_token(
         &self,
-        id: &str,
+        id: &ChannelId,
         old_enc: &str,
         new_enc: &str,
         expires_at: Option<i64>,
@@ -141,7 +144,7 @@ impl Store {
             "UPDATE channels SET token_enc = $3, token_expires_at = $4, token_issued_at = $5, token_checked_at = $5, \
              token_expiry_notified_at = NULL, updated_at = $5 WHERE id = $1 AND token_enc = $2",
         )
-        .bind(id)
+        .bind(id.as_str())
         .bind(old_enc)
         .bind(new_enc)
         .bind(expires_at)
@@ -153,7 +156,7 @@ impl Store {
                 &mut tx,
                 "token-health",
                 "channel.token_refreshed",
-                id,
+                id.as_str(),
                 None,
                 None,
             )
@@ -177,7 +180,7 @@ impl Store {
             "UPDATE channels SET token_expiry_notified_at = $2 WHERE id = $1 \
              AND (token_expiry_notified_at IS NULL OR token_expiry_notified_at <> $2)",
         )
-        .bind(&row.id)
+        .bind(row.id.as_str())
         .bind(expires_at)
         .execute(&mut *tx)
         .await?;
@@ -193,7 +196,7 @@ impl Store {
                     conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
                     idempotency_key: format!("chan:{}:expiring:{expires_at}", row.id),
                     data: ChannelTokenExpiringData {
-                        channel_id: row.id.clone(),
+                        channel_id: row.id.to_string(),
                         expires_at: crate::ms_to_rfc3339(expires_at),
                         reason: "the access token expires and cannot be refreshed automatically: connect the channel again before then".to_owned(),
                     }
@@ -220,7 +223,7 @@ impl Store {
         match next_at {
             Some(next) => {
                 sqlx::query("UPDATE channels SET register_next_at = $2 WHERE id = $1")
-                    .bind(&row.id)
+                    .bind(row.id.as_str())
                     .bind(next)
                     .execute(self.pool())
                     .await?;
@@ -231,7 +234,7 @@ impl Store {
                     "UPDATE channels SET status = 'active', status_reason = NULL, register_next_at = NULL, updated_at = $2 \
                      WHERE id = $1 AND status = 'pending'",
                 )
-                .bind(&row.id)
+                .bind(row.id.as_str())
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
@@ -241,12 +244,12 @@ impl Store {
                         sqlx::query_scalar::<_, String>(
                             "SELECT send_state FROM channels WHERE id = $1",
                         )
-                        .bind(&row.id)
+                        .bind(row.id.as_str())
                         .fetch_one(&mut *tx)
                         .await?,
                     )?;
                     let data = ChannelUpdatedData::new(
-                        &row.id,
+                        row.id.as_str(),
                         (Connection::Pending, send_state),
                         (Connection::Active, send_state),
                         "Meta registered the phone number",
@@ -293,7 +296,7 @@ impl Store {
     /// (`channel.updated`). The connection is untouched: its webhooks keep being relayed.
     pub async fn mark_channel_token_invalid(
         &self,
-        id: &str,
+        id: &ChannelId,
         reason: &str,
         horizon_ms: i64,
     ) -> Result<()> {
@@ -303,7 +306,7 @@ impl Store {
             &mut tx,
             self.backend,
             &[super::ChannelChange {
-                channel_id: id.to_string(),
+                channel_id: id.clone(),
                 change: super::SendChange::TokenInvalid {
                     reason: reason.to_string(),
                     delete_token: true,
@@ -317,7 +320,7 @@ impl Store {
             &mut tx,
             "token-health",
             "channel.token_invalid",
-            id,
+            id.as_str(),
             None,
             Some(reason),
         )
@@ -328,16 +331,16 @@ impl Store {
 
     /// Makes a channel's token check due at the next lifecycle pass (Meta refused the token of
     /// a call: only `debug_token` may condemn it).
-    pub async fn request_token_check(&self, id: &str) -> Result<()> {
+    pub async fn request_token_check(&self, id: &ChannelId) -> Result<()> {
         sqlx::query("UPDATE channels SET token_checked_at = 0 WHERE id = $1")
-            .bind(id)
+            .bind(id.as_str())
             .execute(self.pool())
             .await?;
         Ok(())
     }
 
     /// Paused channels whose pause has ended (`send_paused_until <= now`), at most `limit`.
-    pub async fn channels_due_send_resume(&self, now: i64, limit: i64) -> Result<Vec<String>> {
+    pub async fn channels_due_send_resume(&self, now: i64, limit: i64) -> Result<Vec<ChannelId>> {
         let rows = sqlx::query(
             "SELECT id FROM channels WHERE send_state = 'paused' AND send_paused_until <= $1 \
              AND status <> 'disconnected' ORDER BY send_paused_until LIMIT $2",
@@ -346,7 +349,9 @@ impl Store {
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
-        rows.iter().map(|r| Ok(r.try_get(0)?)).collect()
+        rows.iter()
+            .map(|r| Ok(ChannelId::try_from(r.try_get::<String, _>(0)?)?))
+            .collect()
     }
 
     /// Ends a pause of a channel's sends (its timer ran out, or someone asked), with a
@@ -355,8 +360,8 @@ impl Store {
     /// log when a person asked.
     pub async fn resume_sends(
         &self,
-        id: &str,
-        instance_id: Option<&str>,
+        id: &ChannelId,
+        instance_id: Option<&InstanceId>,
         reason: &str,
         who: Option<&str>,
         horizon_ms: i64,
@@ -367,8 +372,8 @@ impl Store {
             "SELECT instance_id, status, send_state FROM channels \
              WHERE id = $1 AND ($2 IS NULL OR instance_id = $2)",
         )
-        .bind(id)
-        .bind(instance_id)
+        .bind(id.as_str())
+        .bind(instance_id.map(InstanceId::as_str))
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
@@ -389,7 +394,7 @@ impl Store {
             &mut tx,
             self.backend,
             &[super::ChannelChange {
-                channel_id: id.to_string(),
+                channel_id: id.clone(),
                 change: super::SendChange::Resume {
                     reason: reason.to_string(),
                 },
@@ -403,7 +408,7 @@ impl Store {
                 &mut tx,
                 who,
                 "channel.sends_resumed",
-                id,
+                id.as_str(),
                 Some(&owner),
                 None,
             )
@@ -429,7 +434,7 @@ impl Store {
                 conversation_key: crate::events::parse::CHANNEL_CONVERSATION,
                 idempotency_key: format!("chan:{}:resubscribed:{now}", row.id),
                 data: ChannelSubscriptionRestoredData {
-                    channel_id: row.id.clone(),
+                    channel_id: row.id.to_string(),
                     reason: "Meta had removed the app's webhook subscription (usually after repeated delivery failures); it was restored. Messages sent while it was missing may not have been received.".to_owned(),
                 }
                 .into(),
@@ -442,8 +447,8 @@ impl Store {
             &mut tx,
             "token-health",
             "channel.resubscribed",
-            &row.id,
-            Some(&row.instance_id),
+            row.id.as_str(),
+            Some(row.instance_id.as_str()),
             None,
         )
         .await?;
@@ -452,21 +457,21 @@ impl Store {
     }
 
     /// The lifecycle view of one channel (for unsubscribing at disconnect).
-    pub async fn lifecycle_row(&self, id: &str) -> Result<Option<LifecycleRow>> {
+    pub async fn lifecycle_row(&self, id: &ChannelId) -> Result<Option<LifecycleRow>> {
         let sql = format!("SELECT {LIFECYCLE_COLS} FROM channels WHERE id = $1");
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(id)
+            .bind(id.as_str())
             .fetch_optional(self.pool())
             .await?)
     }
 
     /// Other live channels whose webhooks come through the same subscription object.
-    pub async fn others_on_subscription(&self, object: &str, except: &str) -> Result<i64> {
+    pub async fn others_on_subscription(&self, object: &str, except: &ChannelId) -> Result<i64> {
         Ok(sqlx::query_scalar(
             "SELECT COUNT(*) FROM channels WHERE subscription_object = $1 AND id <> $2 AND status <> 'disconnected'",
         )
         .bind(object)
-        .bind(except)
+        .bind(except.as_str())
         .fetch_one(self.pool())
         .await?)
     }

@@ -10,14 +10,15 @@ use super::*;
 use crate::config::Backend;
 use crate::events::data::{EventData, MessageFailedData, MessageSentData, SendError};
 use crate::events::parse::types;
+use crate::ids::{ChannelId, InstanceId, MessageId};
 use crate::messages::lifecycle::{self, ErrorInfo, Phase, Signal};
 
 /// A validated send, ready to queue.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    pub id: String,
-    pub instance_id: String,
-    pub channel_id: String,
+    pub id: MessageId,
+    pub instance_id: InstanceId,
+    pub channel_id: ChannelId,
     pub recipient: String,
     pub message_type: String,
     /// The Graph request body.
@@ -33,11 +34,11 @@ pub struct NewMessage {
 /// What queuing one message did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Enqueued {
-    Created(String),
+    Created(MessageId),
     /// The idempotency key was used before: the earlier message, and whether the request was
     /// the same.
     Existing {
-        id: String,
+        id: MessageId,
         same_request: bool,
     },
 }
@@ -45,9 +46,12 @@ pub enum Enqueued {
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct MessageRow {
     pub seq: i64,
-    pub id: String,
-    pub instance_id: String,
-    pub channel_id: String,
+    #[sqlx(try_from = "String")]
+    pub id: MessageId,
+    #[sqlx(try_from = "String")]
+    pub instance_id: InstanceId,
+    #[sqlx(try_from = "String")]
+    pub channel_id: ChannelId,
     pub recipient: String,
     #[sqlx(rename = "type")]
     pub message_type: String,
@@ -79,7 +83,8 @@ const MESSAGE_COLS: &str = "seq, id, instance_id, channel_id, recipient, type, c
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ClaimedSend {
     pub seq: i64,
-    pub id: String,
+    #[sqlx(try_from = "String")]
+    pub id: MessageId,
     pub recipient: String,
     #[sqlx(rename = "type")]
     pub message_type: String,
@@ -92,7 +97,7 @@ pub struct ClaimedSend {
 /// A signal for one message, addressed by the bridge's id.
 #[derive(Debug, Clone)]
 pub struct MessageSignal {
-    pub message_id: String,
+    pub message_id: MessageId,
     pub signal: Signal,
 }
 
@@ -105,7 +110,7 @@ pub async fn enqueue_messages(
     backend: Backend,
     msgs: &[NewMessage],
 ) -> Result<Vec<Enqueued>> {
-    let mut created: HashSet<String> = HashSet::new();
+    let mut created: HashSet<MessageId> = HashSet::new();
     for chunk in msgs.chunks(60) {
         let sql = format!(
             "INSERT INTO messages (id, instance_id, channel_id, recipient, type, body, expects_message_id, \
@@ -116,9 +121,9 @@ pub async fn enqueue_messages(
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for m in chunk {
             q = q
-                .bind(m.id.clone())
-                .bind(m.instance_id.clone())
-                .bind(m.channel_id.clone())
+                .bind(m.id.to_string())
+                .bind(m.instance_id.to_string())
+                .bind(m.channel_id.to_string())
                 .bind(m.recipient.clone())
                 .bind(m.message_type.clone())
                 .bind(m.body.clone())
@@ -132,7 +137,7 @@ pub async fn enqueue_messages(
                 .bind(m.created_at);
         }
         for row in q.fetch_all(&mut **tx).await? {
-            created.insert(row.try_get::<String, _>(0)?);
+            created.insert(MessageId::try_from(row.try_get::<String, _>(0)?)?);
         }
     }
     let mut out = Vec::with_capacity(msgs.len());
@@ -152,7 +157,7 @@ pub async fn enqueue_messages(
             Some(row) => {
                 let hash: String = row.try_get(1)?;
                 out.push(Enqueued::Existing {
-                    id: row.try_get(0)?,
+                    id: MessageId::try_from(row.try_get::<String, _>(0)?)?,
                     same_request: hash == m.request_hash,
                 });
             }
@@ -168,8 +173,8 @@ pub async fn enqueue_messages(
 
 /// Context of a message needed to apply a signal and report it.
 struct Current {
-    instance_id: String,
-    channel_id: String,
+    instance_id: InstanceId,
+    channel_id: ChannelId,
     channel_kind: Option<String>,
     channel_external_id: Option<String>,
     recipient: String,
@@ -209,12 +214,13 @@ pub async fn apply_message_signals(
 ) -> Result<()> {
     // Every message of the batch in a few queries, then the signals in order (several
     // signals for one message chain through `current`).
-    let mut current: std::collections::HashMap<String, Current> = std::collections::HashMap::new();
-    let ids: Vec<&str> = {
+    let mut current: std::collections::HashMap<MessageId, Current> =
+        std::collections::HashMap::new();
+    let ids: Vec<&MessageId> = {
         let mut seen = HashSet::new();
         signals
             .iter()
-            .map(|s| s.message_id.as_str())
+            .map(|s| &s.message_id)
             .filter(|id| seen.insert(*id))
             .collect()
     };
@@ -227,15 +233,15 @@ pub async fn apply_message_signals(
         );
         let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
         for id in chunk {
-            q = q.bind(*id);
+            q = q.bind(id.as_str());
         }
         for row in q.fetch_all(&mut **tx).await? {
-            let id: String = row.try_get(0)?;
+            let id = MessageId::try_from(row.try_get::<String, _>(0)?)?;
             current.insert(
                 id,
                 Current {
-                    instance_id: row.try_get(1)?,
-                    channel_id: row.try_get(2)?,
+                    instance_id: InstanceId::try_from(row.try_get::<String, _>(1)?)?,
+                    channel_id: ChannelId::try_from(row.try_get::<String, _>(2)?)?,
                     channel_kind: row.try_get(3)?,
                     channel_external_id: row.try_get(4)?,
                     recipient: row.try_get(5)?,
@@ -248,7 +254,7 @@ pub async fn apply_message_signals(
             );
         }
     }
-    let mut subscriptions: std::collections::HashMap<String, Option<Vec<String>>> =
+    let mut subscriptions: std::collections::HashMap<InstanceId, Option<Vec<String>>> =
         std::collections::HashMap::new();
     for s in signals {
         let Some(cur) = current.get_mut(&s.message_id) else {
@@ -399,15 +405,15 @@ pub async fn apply_message_signals(
 /// without Meta's error (a `failed` status without `errors`) reports `meta_error`.
 fn outbound_event_data(
     emit: &str,
-    message_id: &str,
+    message_id: &MessageId,
     cur: &Current,
     meta_id: Option<&str>,
     error: Option<ErrorInfo>,
 ) -> EventData {
     let sent = MessageSentData {
-        bridge_message_id: message_id.to_owned(),
+        bridge_message_id: message_id.to_string(),
         meta_message_id: meta_id.map(str::to_owned),
-        channel_id: cur.channel_id.clone(),
+        channel_id: cur.channel_id.to_string(),
         to: cur.recipient.clone(),
         r#type: cur.message_type.clone(),
         client_reference: cur.client_reference.clone(),
@@ -442,19 +448,19 @@ fn outbound_event_data(
 /// `biz_opaque_callback_data` (our id), else by Meta's message id; only within `instance_id`.
 pub async fn find_message_for_status(
     tx: &mut Tx,
-    instance_id: &str,
+    instance_id: &InstanceId,
     callback_data: Option<&str>,
     meta_message_id: Option<&str>,
-) -> Result<Option<String>> {
-    if let Some(id) = callback_data.filter(|c| crate::ids::is_valid(crate::ids::MESSAGE, c)) {
+) -> Result<Option<MessageId>> {
+    if let Some(id) = callback_data.and_then(|c| MessageId::parse(c).ok()) {
         let found: Option<String> =
             sqlx::query_scalar("SELECT id FROM messages WHERE id = $1 AND instance_id = $2")
-                .bind(id)
-                .bind(instance_id)
+                .bind(id.as_str())
+                .bind(instance_id.as_str())
                 .fetch_optional(&mut **tx)
                 .await?;
         if found.is_some() {
-            return Ok(found);
+            return Ok(Some(id));
         }
     }
     let Some(meta) = meta_message_id else {
@@ -469,8 +475,8 @@ pub async fn find_message_for_status(
     .await?;
     for row in rows {
         let owner: String = row.try_get(1)?;
-        if owner == instance_id {
-            return Ok(Some(row.try_get(0)?));
+        if owner == instance_id.as_str() {
+            return Ok(Some(MessageId::try_from(row.try_get::<String, _>(0)?)?));
         }
     }
     Ok(None)
@@ -478,37 +484,45 @@ pub async fn find_message_for_status(
 
 impl Store {
     /// Messages of a channel that still wait to be sent (queued or unconfirmed).
-    pub async fn open_message_ids(&self, channel_id: &str) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
+    pub async fn open_message_ids(&self, channel_id: &ChannelId) -> Result<Vec<MessageId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
             "SELECT id FROM messages WHERE channel_id = $1 AND state IN ('queued', 'unconfirmed') ORDER BY seq",
         )
-        .bind(channel_id)
+        .bind(channel_id.as_str())
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(ids
+            .into_iter()
+            .map(MessageId::try_from)
+            .collect::<Result<_, _>>()?)
     }
 
     /// Channels with sends waiting, in flight or unconfirmed.
-    pub async fn channels_with_sends(&self) -> Result<Vec<String>> {
-        Ok(sqlx::query_scalar(
+    pub async fn channels_with_sends(&self) -> Result<Vec<ChannelId>> {
+        let ids: Vec<String> = sqlx::query_scalar(
             "SELECT DISTINCT channel_id FROM messages WHERE state IN ('queued', 'unconfirmed') \
              UNION SELECT DISTINCT channel_id FROM messages WHERE state = 'sending'",
         )
         .fetch_all(self.pool())
-        .await?)
+        .await?;
+        Ok(ids
+            .into_iter()
+            .map(ChannelId::try_from)
+            .collect::<Result<_, _>>()?)
     }
 
     /// One message of one instance (another instance's id is `None`, like a missing one).
     pub async fn get_message(
         &self,
-        id: &str,
-        instance_id: Option<&str>,
+        id: &MessageId,
+        instance_id: Option<&InstanceId>,
     ) -> Result<Option<MessageRow>> {
         let sql = format!(
             "SELECT {MESSAGE_COLS} FROM messages WHERE id = $1 AND ($2 IS NULL OR instance_id = $2)"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(id)
-            .bind(instance_id)
+            .bind(id.as_str())
+            .bind(instance_id.map(InstanceId::as_str))
             .fetch_optional(self.pool())
             .await?)
     }
@@ -516,8 +530,8 @@ impl Store {
     /// Messages of an instance, newest first.
     pub async fn list_messages(
         &self,
-        instance_id: &str,
-        channel_id: Option<&str>,
+        instance_id: &InstanceId,
+        channel_id: Option<&ChannelId>,
         before_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<MessageRow>> {
@@ -526,8 +540,8 @@ impl Store {
              AND ($3 IS NULL OR seq < $3) ORDER BY seq DESC LIMIT $4"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(instance_id)
-            .bind(channel_id)
+            .bind(instance_id.as_str())
+            .bind(channel_id.map(ChannelId::as_str))
             .bind(before_seq)
             .bind(limit)
             .fetch_all(self.pool())
@@ -538,7 +552,7 @@ impl Store {
     /// at a time holds it, so the channel's rate limits hold across replicas.
     pub async fn acquire_send_lease(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         owner: &str,
         now: i64,
         lease_ms: i64,
@@ -549,7 +563,7 @@ impl Store {
         )
         .bind(owner)
         .bind(now + lease_ms)
-        .bind(channel_id)
+        .bind(channel_id.as_str())
         .bind(now)
         .execute(self.pool())
         .await?
@@ -561,14 +575,14 @@ impl Store {
     /// `quiet_until` (ms; the end of the last rate window of this holder's sends, or 0).
     pub async fn release_send_lease(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         owner: &str,
         quiet_until: i64,
     ) -> Result<()> {
         sqlx::query(
             "UPDATE channels SET send_owner = NULL, send_lease_until = $3 WHERE id = $1 AND send_owner = $2",
         )
-        .bind(channel_id)
+        .bind(channel_id.as_str())
         .bind(owner)
         .bind(quiet_until)
         .execute(self.pool())
@@ -580,7 +594,7 @@ impl Store {
     /// become `unconfirmed` until `reconcile_until`.
     pub async fn recover_stale_sends(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         now: i64,
         reconcile_until: i64,
     ) -> Result<u64> {
@@ -590,7 +604,7 @@ impl Store {
         )
         .bind(reconcile_until)
         .bind(now)
-        .bind(channel_id)
+        .bind(channel_id.as_str())
         .execute(self.pool())
         .await?
         .rows_affected())
@@ -599,22 +613,29 @@ impl Store {
     /// Unconfirmed sends whose reconciliation window is over (no status echo came).
     pub async fn due_unconfirmed(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         now: i64,
         limit: i64,
-    ) -> Result<Vec<(String, String, i64, i64)>> {
+    ) -> Result<Vec<(MessageId, String, i64, i64)>> {
         let rows = sqlx::query(
             "SELECT id, type, expects_message_id, attempts FROM messages WHERE channel_id = $1 \
              AND state IN ('queued', 'unconfirmed') AND next_attempt_at <= $2 AND state = 'unconfirmed' \
              ORDER BY next_attempt_at LIMIT $3",
         )
-        .bind(channel_id)
+        .bind(channel_id.as_str())
         .bind(now)
         .bind(limit)
         .fetch_all(self.pool())
         .await?;
         rows.into_iter()
-            .map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)))
+            .map(|r| {
+                Ok((
+                    MessageId::try_from(r.try_get::<String, _>(0)?)?,
+                    r.try_get(1)?,
+                    r.try_get(2)?,
+                    r.try_get(3)?,
+                ))
+            })
             .collect()
     }
 
@@ -622,7 +643,7 @@ impl Store {
     /// message of each recipient (sends to one person go in order, one at a time).
     pub async fn claim_sends(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         now: i64,
         limit: i64,
         lease_until: i64,
@@ -640,7 +661,7 @@ impl Store {
              ORDER BY m.seq LIMIT $3{lock}"
         );
         let rows: Vec<ClaimedSend> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(channel_id)
+            .bind(channel_id.as_str())
             .bind(now)
             .bind(limit)
             .fetch_all(&mut *tx)
@@ -659,7 +680,7 @@ impl Store {
                 .bind(lease_until)
                 .bind(now);
             for r in &rows {
-                q = q.bind(r.id.clone());
+                q = q.bind(r.id.to_string());
             }
             q.execute(&mut *tx).await?;
         }
@@ -668,11 +689,11 @@ impl Store {
     }
 
     /// When the channel's next queued or unconfirmed message is due (None: nothing waits).
-    pub async fn next_send_due(&self, channel_id: &str) -> Result<Option<i64>> {
+    pub async fn next_send_due(&self, channel_id: &ChannelId) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT MIN(next_attempt_at) FROM messages WHERE channel_id = $1 AND state IN ('queued', 'unconfirmed')",
         )
-        .bind(channel_id)
+        .bind(channel_id.as_str())
         .fetch_one(self.pool())
         .await?)
     }

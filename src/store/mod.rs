@@ -65,6 +65,12 @@ impl From<crate::channels::UnknownName> for StoreError {
     }
 }
 
+impl From<crate::ids::InvalidId> for StoreError {
+    fn from(e: crate::ids::InvalidId) -> Self {
+        StoreError::Other(e.to_string())
+    }
+}
+
 impl StoreError {
     /// A unique constraint was hit (maps to 409 at the API boundary).
     pub fn is_unique_violation(&self) -> bool {
@@ -357,9 +363,9 @@ pub const INVALIDATION_CHANNEL: &str = "metabridge_cache";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Invalidation {
     /// A channel row (status, token, rate, …): drop it from the channel cache.
-    Channel(String),
+    Channel(crate::ids::ChannelId),
     /// An instance's signing secret or verification keys.
-    Instance(String),
+    Instance(crate::ids::InstanceId),
 }
 
 impl Invalidation {
@@ -376,8 +382,8 @@ impl Invalidation {
             return None;
         }
         match kind {
-            "channel" => Some(Self::Channel(id.to_string())),
-            "instance" => Some(Self::Instance(id.to_string())),
+            "channel" => crate::ids::ChannelId::parse(id).ok().map(Self::Channel),
+            "instance" => crate::ids::InstanceId::parse(id).ok().map(Self::Instance),
             _ => None,
         }
     }
@@ -419,12 +425,12 @@ mod tests {
     #[test]
     fn invalidations_round_trip_and_garbage_is_ignored() {
         for i in [
-            Invalidation::Channel("ch_01abc".into()),
-            Invalidation::Instance("ins_x:y".into()),
+            Invalidation::Channel(crate::ids::ChannelId::new()),
+            Invalidation::Instance(crate::ids::InstanceId::new()),
         ] {
             assert_eq!(Invalidation::decode(&i.encode()), Some(i));
         }
-        for bad in ["", "channel", "channel:", "token:abc", ":x"] {
+        for bad in ["", "channel", "channel:", "token:abc", ":x", "channel:ch_1"] {
             assert_eq!(Invalidation::decode(bad), None, "{bad}");
         }
     }

@@ -4,6 +4,7 @@
 use super::*;
 use crate::config::Backend;
 use crate::events::data::EventData;
+use crate::ids::{ChannelId, EventId, InstanceId};
 
 /// `data` as the events table keeps it (see [`EventData::to_json`]).
 pub fn event_data_json(data: &EventData) -> Result<String> {
@@ -13,8 +14,8 @@ pub fn event_data_json(data: &EventData) -> Result<String> {
 
 /// An event the bridge itself originates (not from a webhook); its type is its data's.
 pub struct OutboundEvent<'a> {
-    pub instance_id: &'a str,
-    pub channel_id: &'a str,
+    pub instance_id: &'a InstanceId,
+    pub channel_id: &'a ChannelId,
     pub channel_kind: Option<&'a str>,
     pub channel_external_id: &'a str,
     pub conversation_key: &'a str,
@@ -25,14 +26,14 @@ pub struct OutboundEvent<'a> {
 /// Whether `instance_id` subscribes to `event_type` (looked up once per batch).
 pub(super) async fn subscribed(
     tx: &mut Tx,
-    cache: &mut std::collections::HashMap<String, Option<Vec<String>>>,
-    instance_id: &str,
+    cache: &mut std::collections::HashMap<InstanceId, Option<Vec<String>>>,
+    instance_id: &InstanceId,
     event_type: &str,
 ) -> Result<bool> {
     if !cache.contains_key(instance_id) {
         let types: Option<Option<String>> =
             sqlx::query_scalar("SELECT event_types FROM instances WHERE id = $1")
-                .bind(instance_id)
+                .bind(instance_id.as_str())
                 .fetch_optional(&mut **tx)
                 .await?;
         // A deleted instance subscribes to nothing; NULL subscribes to everything.
@@ -41,7 +42,7 @@ pub(super) async fn subscribed(
             Some(None) => None,
             Some(Some(t)) => Some(serde_json::from_str::<Vec<String>>(&t).unwrap_or_default()),
         };
-        cache.insert(instance_id.to_string(), list);
+        cache.insert(instance_id.clone(), list);
     }
     Ok(cache
         .get(instance_id)
@@ -81,9 +82,9 @@ pub(super) async fn insert_event_row(
         values_placeholders(backend, 1, 18)
     );
     sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(crate::ids::new_id(crate::ids::EVENT))
-        .bind(ev.instance_id)
-        .bind(ev.channel_id)
+        .bind(EventId::new().into_string())
+        .bind(ev.instance_id.as_str())
+        .bind(ev.channel_id.as_str())
         .bind(ev.channel_kind)
         .bind(ev.channel_external_id)
         .bind("bridge")

@@ -2,13 +2,14 @@
 
 use super::*;
 use crate::config::Backend;
+use crate::ids::{ChannelId, InstanceId};
 
 /// Records the last inbound message time of contacts (the customer-service window), in the
 /// writer's transaction. `(channel_id, instance_id, contact, at)`.
 pub async fn touch_windows(
     tx: &mut Tx,
     backend: Backend,
-    touches: &[(String, String, String, i64)],
+    touches: &[(ChannelId, InstanceId, String, i64)],
 ) -> Result<()> {
     // One row per (channel, contact): PostgreSQL refuses to update a row twice in one statement.
     let mut latest: std::collections::HashMap<(&str, &str), (&str, i64)> =
@@ -48,11 +49,11 @@ pub async fn touch_windows(
 
 impl Store {
     /// Last inbound message time of a contact on a channel.
-    pub async fn last_inbound(&self, channel_id: &str, contact: &str) -> Result<Option<i64>> {
+    pub async fn last_inbound(&self, channel_id: &ChannelId, contact: &str) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar(
             "SELECT last_inbound_at FROM contact_windows WHERE channel_id = $1 AND contact = $2",
         )
-        .bind(channel_id)
+        .bind(channel_id.as_str())
         .bind(contact)
         .fetch_optional(self.pool())
         .await?)

@@ -20,6 +20,7 @@ use tracing::{debug, error, warn};
 
 use crate::config::Config;
 use crate::crypto::{jwt, vault::Vault};
+use crate::ids::InstanceId;
 use crate::metrics::Metrics;
 use crate::shutdown::CancellationToken;
 use crate::store::writer::Writer;
@@ -54,7 +55,7 @@ pub struct Dispatcher {
     vault: Arc<Vault>,
     metrics: Arc<Metrics>,
     client: reqwest::Client,
-    secrets: Cache<String, Arc<String>>,
+    secrets: Cache<InstanceId, Arc<String>>,
     /// When set, callbacks are signed EdDSA with the bridge's key (JWKS) instead of HS256.
     bridge_key: Option<Arc<jwt::BridgeKey>>,
     wakeup: Arc<Notify>,
@@ -88,7 +89,7 @@ impl Dispatcher {
         vault: Arc<Vault>,
         metrics: Arc<Metrics>,
         wakeup: Arc<Notify>,
-        secrets: Cache<String, Arc<String>>,
+        secrets: Cache<InstanceId, Arc<String>>,
         bridge_key: Option<Arc<jwt::BridgeKey>>,
     ) -> anyhow::Result<Arc<Self>> {
         let resolver = CallbackResolver {
@@ -235,7 +236,10 @@ impl Dispatcher {
                 {
                     continue;
                 }
-                let n = f.per_instance.entry(ev.instance_id.clone()).or_default();
+                let n = f
+                    .per_instance
+                    .entry(ev.instance_id.to_string())
+                    .or_default();
                 if *n >= self.per_instance {
                     continue;
                 }
@@ -247,7 +251,7 @@ impl Dispatcher {
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
                 let seq = ev.seq;
-                let instance = ev.instance_id.clone();
+                let instance = ev.instance_id.to_string();
                 this.deliver(ev, &shutdown).await;
                 if let Ok(mut f) = this.in_flight.lock() {
                     f.seqs.remove(&seq);
@@ -302,7 +306,7 @@ impl Dispatcher {
                     .post(&ev.callback_url)
                     .bearer_auth(token)
                     .header("content-type", "application/json")
-                    .header("x-metabridge-event-id", &ev.id)
+                    .header("x-metabridge-event-id", ev.id.as_str())
                     .header("x-metabridge-event-type", &ev.event_type)
                     .header("x-metabridge-attempt", attempt.to_string())
                     .body(body)
@@ -368,8 +372,8 @@ impl Dispatcher {
         }
         let outcome = DeliveryOutcome {
             seq: ev.seq,
-            event_id: ev.id.clone(),
-            instance_id: ev.instance_id.clone(),
+            event_id: ev.id.to_string(),
+            instance_id: ev.instance_id.to_string(),
             attempt,
             at: now,
             status: status.map(i64::from),

@@ -39,6 +39,7 @@ use crate::connect::flow::{PIN_MISMATCH, PIN_TOO_FAST};
 use crate::connect::grants;
 use crate::crypto::vault::Vault;
 use crate::events::data::{LeadAdFields, LeadReceivedData, LeadWebhookData};
+use crate::ids::ChannelId;
 use crate::meta::graph::{ErrorClass, GraphCallError};
 use crate::meta::login::InstagramLogin;
 use crate::meta::oauth::OAuthClient;
@@ -62,7 +63,7 @@ const LEAD_BATCHES_PER_PASS: usize = 40;
 pub struct LeadCache {
     labels: Cache<String, Arc<HashMap<String, String>>>,
     label_failures: Cache<String, ()>,
-    ads_refused: Cache<String, ()>,
+    ads_refused: Cache<ChannelId, ()>,
 }
 
 impl LeadCache {
@@ -632,9 +633,10 @@ impl Lifecycle {
             .channel_id
             .as_deref()
             .ok_or("the lead is not routed to a channel")?;
+        let channel_id = ChannelId::parse(channel_id).map_err(|e| e.to_string())?;
         let channel = self
             .store
-            .get_channel(channel_id, None)
+            .get_channel(&channel_id, None)
             .await
             .map_err(|e| format!("database: {e}"))?
             .ok_or("the channel no longer exists")?;
@@ -649,7 +651,7 @@ impl Lifecycle {
             .await
             .map_err(|e| e.to_string())?;
         let ad_fields = self
-            .read_ad_fields(channel_id, &token, &leadgen_id, &mut lead_json)
+            .read_ad_fields(&channel_id, &token, &leadgen_id, &mut lead_json)
             .await;
         let form_id = webhook.form_id.clone().or_else(|| {
             lead_json
@@ -673,7 +675,7 @@ impl Lifecycle {
     /// the `ad_fields` value of the event.
     async fn read_ad_fields(
         &self,
-        channel_id: &str,
+        channel_id: &ChannelId,
         token: &str,
         leadgen_id: &str,
         lead_json: &mut Value,
@@ -696,7 +698,7 @@ impl Lifecycle {
                 info!(channel = %channel_id, "the Page token may not read the leads' ad fields (ads permission missing); leads are delivered without them");
                 self.lead_cache
                     .ads_refused
-                    .insert(channel_id.to_string(), ())
+                    .insert(channel_id.clone(), ())
                     .await;
                 LeadAdFields::NotPermitted
             }

@@ -27,6 +27,7 @@ use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
 use crate::config::{AmbiguousPolicy, SendConfig};
+use crate::ids::{ChannelId, MessageId};
 use crate::messages::lifecycle::{ErrorInfo, Signal};
 use crate::meta::graph::{ErrorClass, GraphClient, GraphError, SendOutcome};
 use crate::meta::login::InstagramLogin;
@@ -80,8 +81,8 @@ struct Inner {
     cfg: SendConfig,
     metrics: Arc<Metrics>,
     owner: String,
-    wakers: Mutex<HashMap<String, Arc<ChannelWaker>>>,
-    settled: broadcast::Sender<String>,
+    wakers: Mutex<HashMap<ChannelId, Arc<ChannelWaker>>>,
+    settled: broadcast::Sender<MessageId>,
     /// Rung when Meta's answer asks for the channel's token to be checked (`debug_token`); the
     /// lifecycle worker of this process waits on it.
     token_check: Arc<Notify>,
@@ -159,7 +160,7 @@ impl Senders {
     }
 
     /// Tells the channel's sender that a message was queued.
-    pub fn wake(&self, channel_id: &str) {
+    pub fn wake(&self, channel_id: &ChannelId) {
         if !self.inner.run_workers {
             return;
         }
@@ -179,11 +180,11 @@ impl Senders {
     }
 
     /// A receiver of "message settled" notices (the ids of messages this process settled).
-    pub fn subscribe(&self) -> broadcast::Receiver<String> {
+    pub fn subscribe(&self) -> broadcast::Receiver<MessageId> {
         self.inner.settled.subscribe()
     }
 
-    fn start_channel(&self, channel_id: &str) {
+    fn start_channel(&self, channel_id: &ChannelId) {
         let waker = Arc::new(ChannelWaker::default());
         {
             let Ok(mut w) = self.inner.wakers.lock() else {
@@ -192,10 +193,10 @@ impl Senders {
             if w.contains_key(channel_id) {
                 return;
             }
-            w.insert(channel_id.to_string(), Arc::clone(&waker));
+            w.insert(channel_id.clone(), Arc::clone(&waker));
         }
         let me = self.clone();
-        let id = channel_id.to_string();
+        let id = channel_id.clone();
         tokio::spawn(async move {
             let last_start = me.run_channel(&id, Arc::clone(&waker)).await;
             // The next holder (another replica, or this one again) starts only once the last
@@ -271,7 +272,11 @@ impl Senders {
 
     /// Sends for the channel while it has work and this replica holds its lease. Returns when
     /// the last send started, if any.
-    async fn run_channel(&self, channel_id: &str, waker: Arc<ChannelWaker>) -> Option<Instant> {
+    async fn run_channel(
+        &self,
+        channel_id: &ChannelId,
+        waker: Arc<ChannelWaker>,
+    ) -> Option<Instant> {
         let wake = &waker.notify;
         let inner = &self.inner;
         let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
@@ -403,7 +408,7 @@ impl Senders {
                         })
                         .collect();
                     let change = ChannelChange {
-                        channel_id: channel_id.to_string(),
+                        channel_id: channel_id.clone(),
                         change: SendChange::TokenInvalid {
                             reason: e.to_string(),
                             // A key problem is fixed by configuration: keep the ciphertext.
@@ -483,13 +488,13 @@ impl Senders {
     }
 
     /// Puts a claimed message back in the queue, due at `next_at`, without an attempt.
-    async fn requeue(&self, message_id: &str, next_at: i64) {
+    async fn requeue(&self, message_id: &MessageId, next_at: i64) {
         let _ = self
             .inner
             .writer
             .signals(
                 vec![MessageSignal {
-                    message_id: message_id.to_string(),
+                    message_id: message_id.clone(),
                     signal: Signal::Defer { next_at },
                 }],
                 vec![],
@@ -497,7 +502,7 @@ impl Senders {
             .await;
     }
 
-    async fn fail_orphans(&self, channel_id: &str) {
+    async fn fail_orphans(&self, channel_id: &ChannelId) {
         let ids = match self.inner.store.open_message_ids(channel_id).await {
             Ok(ids) if !ids.is_empty() => ids,
             _ => return,

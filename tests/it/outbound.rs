@@ -664,7 +664,10 @@ async fn p03_p13_disconnect_deletes_the_token_and_stops_sending(db: Db) {
     .execute(o.app.state.store.pool())
     .await
     .expect("insert");
-    o.app.state.senders.wake(&o.ig);
+    o.app
+        .state
+        .senders
+        .wake(&metabridge::ids::ChannelId::parse(&o.ig).expect("channel id"));
     let m = o.wait_status(orphan, "failed").await;
     assert_eq!(m["error"]["code"], "channel_disconnected", "{m}");
     // The Meta id can be connected again.

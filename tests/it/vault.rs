@@ -118,7 +118,7 @@ async fn p02_key_rotation_reencrypts_every_token_and_survives_an_interruption(db
             &store,
             &old,
             metabridge::instances::NewChannel {
-                instance_id: &instance_id,
+                instance_id: instance_id.as_str(),
                 kind: "messenger",
                 external_id: &format!("{}", 900_000_000 + i),
                 waba_id: None,

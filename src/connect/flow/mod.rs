@@ -52,7 +52,7 @@ pub enum Step {
     /// Done: the channels that were connected, per-asset problems of the others, and notes on
     /// the connected ones (a permission was not granted: what will not arrive).
     Connected {
-        channel_ids: Vec<String>,
+        channel_ids: Vec<crate::ids::ChannelId>,
         problems: Vec<String>,
         notices: Vec<String>,
     },
@@ -166,8 +166,8 @@ impl Connector {
     /// records `channel.disconnected` ([`crate::instances::remove_channel`]).
     pub async fn disconnect(
         &self,
-        id: &str,
-        instance_id: Option<&str>,
+        id: &crate::ids::ChannelId,
+        instance_id: Option<&crate::ids::InstanceId>,
         by: crate::instances::DisconnectBy<'_>,
     ) -> Result<crate::store::Disconnected, crate::instances::OpError> {
         if let Ok(Some(row)) = self.store.get_channel(id, instance_id).await
@@ -182,7 +182,7 @@ impl Connector {
     /// allows it (P13): a Page or an Instagram Login account always; a WhatsApp Business
     /// Account only when no other live channel of this bridge uses it. Best effort: a failure
     /// is logged and the disconnect goes on (the token is deleted either way).
-    async fn unsubscribe(&self, channel_id: &str) {
+    async fn unsubscribe(&self, channel_id: &crate::ids::ChannelId) {
         let Ok(Some(row)) = self.store.lifecycle_row(channel_id).await else {
             return;
         };

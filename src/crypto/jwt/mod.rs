@@ -26,6 +26,8 @@ use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
+use crate::ids::{EventId, InstanceId};
+
 /// Issuer of the bridge's own tokens.
 pub const BRIDGE_ISSUER: &str = "metabridge";
 /// Lifetime of the bridge's callback tokens.
@@ -350,7 +352,7 @@ pub struct CallbackClaims {
     pub jti: String,
 }
 
-fn callback_claims(instance_id: &str, event_id: &str) -> CallbackClaims {
+fn callback_claims(instance_id: &InstanceId, event_id: &EventId) -> CallbackClaims {
     let now = chrono::Utc::now().timestamp();
     CallbackClaims {
         iss: BRIDGE_ISSUER.to_string(),
@@ -364,7 +366,7 @@ fn callback_claims(instance_id: &str, event_id: &str) -> CallbackClaims {
 
 /// Mints the token that authenticates one delivery attempt to an instance (HS256, the
 /// instance's secret).
-pub fn mint_callback_token(secret: &str, instance_id: &str, event_id: &str) -> String {
+pub fn mint_callback_token(secret: &str, instance_id: &InstanceId, event_id: &EventId) -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         &callback_claims(instance_id, event_id),
@@ -375,7 +377,11 @@ pub fn mint_callback_token(secret: &str, instance_id: &str, event_id: &str) -> S
 
 /// Mints the callback token signed EdDSA with the bridge's own key; the header carries the
 /// key's `kid` so the instance picks it from the bridge's JWKS.
-pub fn mint_callback_token_eddsa(key: &BridgeKey, instance_id: &str, event_id: &str) -> String {
+pub fn mint_callback_token_eddsa(
+    key: &BridgeKey,
+    instance_id: &InstanceId,
+    event_id: &EventId,
+) -> String {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(
@@ -547,7 +553,7 @@ impl BridgeSigner<'_> {
     }
 
     /// Mints the token for one delivery attempt.
-    pub fn mint(&self, instance_id: &str, event_id: &str) -> String {
+    pub fn mint(&self, instance_id: &InstanceId, event_id: &EventId) -> String {
         match self {
             Self::InstanceSecret(secret) => mint_callback_token(secret, instance_id, event_id),
             Self::BridgeKey(key) => mint_callback_token_eddsa(key, instance_id, event_id),
@@ -635,7 +641,7 @@ struct InstanceClaims {
 /// ignored).
 pub fn verify_instance_token(
     token: &str,
-    instance_id: &str,
+    instance_id: &InstanceId,
     secret: &str,
     audience: &str,
     max_lifetime: Duration,
@@ -648,7 +654,7 @@ pub fn verify_instance_token(
 /// rules). `Expired` only for a token whose signature verified.
 pub fn verify_instance_token_with_keys(
     token: &str,
-    instance_id: &str,
+    instance_id: &InstanceId,
     keys: &[VerificationKey],
     audience: &str,
     max_lifetime: Duration,
@@ -658,7 +664,7 @@ pub fn verify_instance_token_with_keys(
 
 fn verify(
     token: &str,
-    instance_id: &str,
+    instance_id: &InstanceId,
     keys: &[VerificationKey],
     match_kid: bool,
     audience: &str,
@@ -710,7 +716,7 @@ fn verify(
 
 fn check_claims(
     claims: &InstanceClaims,
-    instance_id: &str,
+    instance_id: &InstanceId,
     audience: &str,
     max_lifetime: Duration,
 ) -> Result<(), AuthError> {
@@ -723,7 +729,7 @@ fn check_claims(
     if !aud_ok {
         return Err(AuthError::Invalid);
     }
-    if named_instance(claims.iss.as_deref(), claims.sub.as_deref()) != Some(instance_id) {
+    if named_instance(claims.iss.as_deref(), claims.sub.as_deref()) != Some(instance_id.as_str()) {
         return Err(AuthError::Invalid);
     }
     let now = chrono::Utc::now().timestamp();

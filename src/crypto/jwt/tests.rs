@@ -6,6 +6,16 @@ const SECRET: &str = "instance-secret-0123456789abcdef";
 const INS: &str = "ins_0190a0a0a0a0a0a0a0a0a0a0a0a0a0a0";
 const AUD: &str = "metabridge";
 const HOUR: Duration = Duration::from_secs(3600);
+const EVT_1: &str = "evt_0190a0a0a0a0a0a0a0a0a0a0a0a0a0a1";
+const EVT_2: &str = "evt_0190a0a0a0a0a0a0a0a0a0a0a0a0a0a2";
+
+fn ins() -> InstanceId {
+    InstanceId::parse(INS).unwrap()
+}
+
+fn evt(id: &str) -> EventId {
+    EventId::parse(id).unwrap()
+}
 
 // Test keys made once with `openssl genrsa 2048|1024`, `openssl rsa -pubout`,
 // `openssl rsa -RSAPublicKey_out` and `openssl genpkey -algorithm ec` (P-256).
@@ -100,11 +110,11 @@ fn signed(
 }
 
 fn verify(t: &str) -> Result<(), AuthError> {
-    verify_instance_token(t, INS, SECRET, AUD, HOUR)
+    verify_instance_token(t, &ins(), SECRET, AUD, HOUR)
 }
 
 fn verify_keys(t: &str, keys: &[VerificationKey]) -> Result<(), AuthError> {
-    verify_instance_token_with_keys(t, INS, keys, AUD, HOUR)
+    verify_instance_token_with_keys(t, &ins(), keys, AUD, HOUR)
 }
 
 fn now() -> i64 {
@@ -539,7 +549,7 @@ fn eddsa_callback_token_verifies_with_jwks() {
     assert_eq!(first["kid"], key.kid());
     assert_eq!(first["x"], key.x());
 
-    let t = mint_callback_token_eddsa(&key, INS, "evt_1");
+    let t = mint_callback_token_eddsa(&key, &ins(), &evt(EVT_1));
     let header = jsonwebtoken::decode_header(&t).expect("header");
     assert_eq!(header.alg, Algorithm::EdDSA);
     assert_eq!(header.kid.as_deref(), Some(key.kid()));
@@ -557,7 +567,7 @@ fn eddsa_callback_token_verifies_with_jwks() {
     let data =
         jsonwebtoken::decode::<CallbackClaims>(&t, &DecodingKey::from_jwk(jwk).expect("jwk"), &v)
             .expect("verifies");
-    assert_eq!(data.claims.sub, "evt_1");
+    assert_eq!(data.claims.sub, EVT_1);
     assert!(data.claims.exp - data.claims.iat <= CALLBACK_TOKEN_TTL_SECS);
     // From the raw x too.
     let raw = DecodingKey::from_ed_components(key.x()).expect("x");
@@ -574,7 +584,7 @@ fn eddsa_callback_token_verifies_with_jwks() {
     assert_eq!(reloaded.x(), key.x());
     assert!(
         jsonwebtoken::decode::<CallbackClaims>(
-            &mint_callback_token_eddsa(&reloaded, INS, "evt_2"),
+            &mint_callback_token_eddsa(&reloaded, &ins(), &evt(EVT_2)),
             &key.decoding_key(),
             &v
         )
@@ -591,7 +601,7 @@ fn bridge_signer_mints_both_kinds() {
     v.set_audience(&[INS]);
     let hs = BridgeSigner::InstanceSecret(SECRET);
     assert_eq!(hs.alg(), KeyAlg::Hs256);
-    let t = hs.mint(INS, "evt_1");
+    let t = hs.mint(&ins(), &evt(EVT_1));
     assert!(
         jsonwebtoken::decode::<CallbackClaims>(
             &t,
@@ -602,7 +612,7 @@ fn bridge_signer_mints_both_kinds() {
     );
     let ed = BridgeSigner::BridgeKey(&key);
     assert_eq!(ed.alg(), KeyAlg::EdDsa);
-    let t = ed.mint(INS, "evt_1");
+    let t = ed.mint(&ins(), &evt(EVT_1));
     let mut v = Validation::new(Algorithm::EdDSA);
     v.set_audience(&[INS]);
     assert!(jsonwebtoken::decode::<CallbackClaims>(&t, &key.decoding_key(), &v).is_ok());
@@ -758,7 +768,7 @@ fn key_alg_names_round_trip() {
 
 #[test]
 fn callback_token_verifies_with_instance_secret() {
-    let t = mint_callback_token(SECRET, INS, "evt_1");
+    let t = mint_callback_token(SECRET, &ins(), &evt(EVT_1));
     let mut v = Validation::new(Algorithm::HS256);
     v.set_audience(&[INS]);
     let data = jsonwebtoken::decode::<CallbackClaims>(
@@ -768,6 +778,6 @@ fn callback_token_verifies_with_instance_secret() {
     )
     .expect("verifies");
     assert_eq!(data.claims.iss, BRIDGE_ISSUER);
-    assert_eq!(data.claims.sub, "evt_1");
+    assert_eq!(data.claims.sub, EVT_1);
     assert!(data.claims.exp - data.claims.iat <= CALLBACK_TOKEN_TTL_SECS);
 }

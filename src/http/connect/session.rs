@@ -257,7 +257,7 @@ pub(super) async fn fail(state: &AppState, s: &ConnectSessionRow, f: Failure) ->
 pub(super) async fn complete(
     state: &AppState,
     s: &ConnectSessionRow,
-    channel_ids: Vec<String>,
+    channel_ids: Vec<crate::ids::ChannelId>,
     problems: Vec<String>,
     notices: Vec<String>,
 ) -> Response {
