@@ -2,7 +2,7 @@
 
 use sqlx::Row;
 
-use super::{Result, Store, Tx, placeholders, values_placeholders};
+use super::{Result, Store, StoreError, Tx, placeholders, values_placeholders};
 use crate::config::Backend;
 use crate::ids::{EventId, InstanceId};
 
@@ -81,7 +81,8 @@ const META_COLS: &str = "seq, id, instance_id, channel_id, channel_kind, channel
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AttemptRow {
-    pub event_id: String,
+    #[sqlx(try_from = "String")]
+    pub event_id: EventId,
     pub attempt: i64,
     pub attempted_at: i64,
     pub status_code: Option<i64>,
@@ -110,8 +111,8 @@ pub enum OutcomeKind {
 #[derive(Debug, Clone)]
 pub struct DeliveryOutcome {
     pub seq: i64,
-    pub event_id: String,
-    pub instance_id: String,
+    pub event_id: EventId,
+    pub instance_id: InstanceId,
     /// Attempt number (1-based) of this attempt.
     pub attempt: i64,
     pub at: i64,
@@ -175,7 +176,7 @@ const HEAD_WALK: i64 = 1024;
 /// Where each instance's next delivery claim goes on walking its conversations (conversation
 /// key after which to start); kept by the dispatcher between claims. Empty: from the first.
 #[derive(Debug, Clone, Default)]
-pub struct ClaimCursors(std::collections::HashMap<String, String>);
+pub struct ClaimCursors(std::collections::HashMap<InstanceId, String>);
 
 /// Applies delivery outcomes in the writer's transaction.
 pub async fn apply_outcomes(
@@ -195,8 +196,8 @@ pub async fn apply_outcomes(
                 _ => None,
             };
             q = q
-                .bind(o.event_id.clone())
-                .bind(o.instance_id.clone())
+                .bind(o.event_id.as_str())
+                .bind(o.instance_id.as_str())
                 .bind(o.attempt)
                 .bind(o.at)
                 .bind(o.status)
@@ -236,9 +237,9 @@ pub async fn apply_outcomes(
     // A retry that got through means the instance's receiver is back: its other conversations
     // waiting out a backoff (up to an hour after a long outage) become due now instead of
     // when their timers run out. The per-instance concurrency cap paces the catch-up.
-    let mut recovered: Vec<(&str, i64)> = Vec::new();
+    let mut recovered: Vec<(&InstanceId, i64)> = Vec::new();
     for o in &delivered {
-        if o.attempt > 1 && !recovered.iter().any(|(i, _)| *i == o.instance_id) {
+        if o.attempt > 1 && !recovered.iter().any(|(i, _)| *i == &o.instance_id) {
             recovered.push((&o.instance_id, o.at));
         }
     }
@@ -247,7 +248,7 @@ pub async fn apply_outcomes(
             "UPDATE events SET next_attempt_at = $2 WHERE instance_id = $1 AND state = 'pending' \
              AND attempts > 0 AND next_attempt_at > $2",
         )
-        .bind(instance_id)
+        .bind(instance_id.as_str())
         .bind(at)
         .execute(&mut **tx)
         .await?;
@@ -270,7 +271,7 @@ pub async fn apply_outcomes(
                         "UPDATE instances SET delivery_paused_reason = 'receiver_gone', updated_at = $2 \
                          WHERE id = $1 AND delivery_paused_reason IS NULL",
                     )
-                    .bind(o.instance_id.clone())
+                    .bind(o.instance_id.as_str())
                     .bind(o.at)
                     .execute(&mut **tx)
                     .await?;
@@ -341,15 +342,18 @@ impl Store {
         total: i64,
         per_instance: i64,
         lease_until: i64,
-        room: &std::collections::HashMap<String, i64>,
+        room: &std::collections::HashMap<InstanceId, i64>,
         in_flight: &[i64],
         cursors: &mut ClaimCursors,
     ) -> Result<Vec<DueEvent>> {
-        let instances: Vec<String> = sqlx::query_scalar(
+        let instances = sqlx::query_scalar::<_, String>(
             "SELECT id FROM instances WHERE delivery_paused_reason IS NULL ORDER BY id",
         )
         .fetch_all(self.pool())
-        .await?;
+        .await?
+        .into_iter()
+        .map(|id| InstanceId::try_from(id).map_err(|e| StoreError::Other(e.to_string())))
+        .collect::<Result<Vec<InstanceId>>>()?;
         let busy: std::collections::HashSet<i64> = in_flight.iter().copied().collect();
         let mut out = Vec::new();
         let mut left = total;
@@ -421,12 +425,12 @@ impl Store {
     /// backlog.
     async fn walk_heads(
         &self,
-        instance_id: &str,
+        instance_id: &InstanceId,
         after: &str,
         n: i64,
     ) -> Result<Vec<(String, i64)>> {
         let rows: Vec<(Option<String>, Option<i64>)> = sqlx::query_as(WALK_HEADS_SQL)
-            .bind(instance_id)
+            .bind(instance_id.as_str())
             .bind(after)
             .bind(n)
             .fetch_all(self.pool())
@@ -470,7 +474,7 @@ impl Store {
     /// conversation walk, then the claim of the heads it found): `EXPLAIN QUERY PLAN` on
     /// SQLite, `EXPLAIN` on PostgreSQL. Nothing is claimed. For the test that shows a claim
     /// never scans the backlog, and for an operator checking a database.
-    pub async fn explain_claim(&self, instance_id: &str) -> Result<Vec<String>> {
+    pub async fn explain_claim(&self, instance_id: &InstanceId) -> Result<Vec<String>> {
         let heads = self.walk_heads(instance_id, "", 64).await?;
         let mut seqs: Vec<i64> = heads.iter().map(|(_, s)| *s).collect();
         if seqs.is_empty() {
@@ -482,7 +486,7 @@ impl Store {
         };
         let mut lines = Vec::new();
         let walk = sqlx::query(sqlx::AssertSqlSafe(format!("{explain}{WALK_HEADS_SQL}")))
-            .bind(instance_id)
+            .bind(instance_id.as_str())
             .bind("")
             .bind(64i64)
             .fetch_all(self.pool())

@@ -72,7 +72,7 @@ pub struct Dispatcher {
 #[derive(Default)]
 struct InFlight {
     seqs: HashSet<i64>,
-    per_instance: HashMap<String, usize>,
+    per_instance: HashMap<InstanceId, usize>,
     /// Events whose delivery finished since the current claim query started: the query may
     /// have read them before their outcome was committed, so they must not start again.
     finished_during_claim: HashSet<i64>,
@@ -181,7 +181,7 @@ impl Dispatcher {
                 .lock()
                 .map_err(|_| anyhow::anyhow!("in-flight lock poisoned"))?;
             f.finished_during_claim.clear();
-            let room: HashMap<String, i64> = f
+            let room: HashMap<InstanceId, i64> = f
                 .per_instance
                 .iter()
                 .map(|(id, n)| {
@@ -236,10 +236,7 @@ impl Dispatcher {
                 {
                     continue;
                 }
-                let n = f
-                    .per_instance
-                    .entry(ev.instance_id.to_string())
-                    .or_default();
+                let n = f.per_instance.entry(ev.instance_id.clone()).or_default();
                 if *n >= self.per_instance {
                     continue;
                 }
@@ -251,7 +248,7 @@ impl Dispatcher {
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
                 let seq = ev.seq;
-                let instance = ev.instance_id.to_string();
+                let instance = ev.instance_id.clone();
                 this.deliver(ev, &shutdown).await;
                 if let Ok(mut f) = this.in_flight.lock() {
                     f.seqs.remove(&seq);
@@ -372,8 +369,8 @@ impl Dispatcher {
         }
         let outcome = DeliveryOutcome {
             seq: ev.seq,
-            event_id: ev.id.to_string(),
-            instance_id: ev.instance_id.to_string(),
+            event_id: ev.id.clone(),
+            instance_id: ev.instance_id.clone(),
             attempt,
             at: now,
             status: status.map(i64::from),

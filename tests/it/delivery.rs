@@ -477,10 +477,8 @@ async fn a_claim_seeks_conversation_heads_and_never_scans_the_backlog(db: Db) {
         .execute(store.pool())
         .await
         .expect("analyze");
-    let plan = store
-        .explain_claim(&tenant.instance_id)
-        .await
-        .expect("explain claim");
+    let instance: metabridge::ids::InstanceId = tenant.instance_id.parse().expect("an instance id");
+    let plan = store.explain_claim(&instance).await.expect("explain claim");
     println!(
         "claim plan ({:?}):\n{}",
         app.state.config.backend,
