@@ -4,20 +4,23 @@
 //! # Layout
 //! Lowest layer first; a module imports only modules above it in this list (`tests/it/layers.rs`
 //! checks it, and that no import cycle exists).
-//! - [`config`], [`ids`], [`metrics`], [`shutdown`]: leaves: the typed configuration, id
-//!   formats, the Prometheus registry, the shutdown signal. They know nothing of the product.
+//! - [`config`], [`ids`], [`metrics`], [`shutdown`]: leaves: the typed configuration, the
+//!   prefixed id types (`InstanceId`, `ChannelId`, `EventId`, `MessageId`), the Prometheus
+//!   registry, the shutdown signal. They know nothing of the product.
 //! - [`crypto`]: webhook signatures (HMAC), the Fernet token vault, JWTs in both directions, the
 //!   one constant-time compare, the TLS provider.
 //! - [`meta`]: Meta as Meta defines it: the Graph API client, Meta's error classification,
 //!   business-scoped user ids, logins.
-//! - [`channels`]: domain: a channel's kind.
+//! - [`channels`]: domain: a channel's kind, its connection and its send state.
 //! - [`messages`]: domain: sends: the request model, its validation and rendering to Graph
-//!   bodies, the message life cycle.
+//!   bodies, the message life cycle; [`messages::submit`] (a use case above the store) accepts
+//!   a send for the API and the CLI.
 //! - [`events`]: domain: turning a verified Meta webhook into events with stable idempotency and
 //!   conversation keys; the event envelope and its documented schema.
 //! - [`connect`]: domain: connect sessions, the OAuth state, which webhook fields the granted
 //!   permissions allow; [`connect::flow`] (a use case above the store) runs Meta's connect steps.
 //! - [`store`]: the database (SQLite by default, PostgreSQL for replicas) behind one interface,
+//!   one file per concern (events and delivery claims, messages, channel state, connect, …),
 //!   and its group-commit [`store::writer`].
 //! - [`instances`]: use case: instances and channels as operators manage them (admin API, CLI).
 //! - [`workers`]: delivery to instances, per-channel senders, retention, SQLite checkpoints, gauges.
