@@ -331,7 +331,7 @@ impl Store {
     ///
     /// The cost does not grow with the backlog: the claim walks the instance's conversations
     /// in key order through `events_pending_heads`, one seek per conversation for its next key
-    /// and one for its head ([`HEAD_WALK`] conversations at most per claim), and claims the due
+    /// and one for its head (`HEAD_WALK` conversations at most per claim), and claims the due
     /// heads among them, oldest first. `cursors` keeps where each instance's walk stopped, so
     /// the next claim goes on from there and every conversation gets its turn (round robin)
     /// however many there are.
