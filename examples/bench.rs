@@ -1,13 +1,19 @@
 //! Ingest benchmark: drives signed webhooks at a running metabridge over loopback and, in the
-//! same run, at a plain poem handler that answers 200 without reading the body.
+//! same run, at a plain poem handler that answers 200 without reading the body and at the
+//! durable baseline (`bench/baseline.rs`: HMAC, JSON parse, group commit, answer after commit).
 //!
 //! ```sh
-//! cargo build --release && cargo run --release --example bench -- [--seconds 10] [--connections 64] [--database-url URL]
+//! cargo build --release --bin metabridge --example bench
+//! target/release/examples/bench [--seconds 10] [--connections 64] [--database-url URL]
+//! target/release/examples/bench --backlog 100000 --conversations 24 [--database-url URL]
+//! target/release/examples/bench --smoke        # CI: every phase briefly, exit 0 if it works
 //! ```
 //! Reports requests/s for single-message, 10-message batch and status payloads (64
-//! connections, deliveries flowing to a receiver at the same time), the ratio to the plain
-//! handler, ack latency p50/p99 at fixed rates of 200/s and 1,000/s, end-to-end latency
-//! (Meta POST → receiver has the event) at 1,000/s, and the service's peak RSS.
+//! connections, deliveries flowing to a receiver at the same time), the ratios to the plain
+//! handler and to the durable baseline of the backend in use, ack latency p50/p99 at fixed
+//! rates of 200/s and 1,000/s, end-to-end latency (Meta POST → receiver has the event) at
+//! 1,000/s, and the service's peak RSS. `--backlog` measures the drain of a backlog after a
+//! restart (`bench/backlog.rs`).
 
 use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
@@ -19,6 +25,11 @@ use metabridge::crypto::signature;
 use metabridge::sim::payloads;
 use poem::listener::TcpListener;
 use poem::{Route, handler};
+
+#[path = "bench/backlog.rs"]
+mod backlog;
+#[path = "bench/baseline.rs"]
+mod baseline;
 
 const SECRET: &str = "bench-app-secret";
 const ADMIN: &str = "bench-admin-token-0123456789";
@@ -38,6 +49,14 @@ struct Args {
     replicas: Vec<usize>,
     /// `--burst N`: N distinct webhooks at once (all connections), then until all delivered.
     burst: Option<usize>,
+    /// `--backlog N`: N events stored with the workers off, then the drain after a restart.
+    backlog: Option<u64>,
+    /// `--conversations C`: contacts the backlog is spread over.
+    conversations: u64,
+    /// `--drain-limit S`: the backlog drain is measured for at most S seconds.
+    drain_limit: u64,
+    /// `--smoke`: every phase for about a second and a small backlog (CI: it still works).
+    smoke: bool,
 }
 
 fn args() -> Args {
@@ -47,6 +66,10 @@ fn args() -> Args {
         database_url: None,
         replicas: Vec::new(),
         burst: None,
+        backlog: None,
+        conversations: 24,
+        drain_limit: 600,
+        smoke: false,
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -58,6 +81,19 @@ fn args() -> Args {
             }
             "--database-url" => a.database_url = v.get(i + 1).cloned(),
             "--burst" => a.burst = v.get(i + 1).and_then(|s| s.parse().ok()),
+            "--backlog" => a.backlog = v.get(i + 1).and_then(|s| s.parse().ok()),
+            "--conversations" => {
+                a.conversations = v.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(24)
+            }
+            "--drain-limit" => {
+                a.drain_limit = v.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(600)
+            }
+            "--smoke" => {
+                a.smoke = true;
+                a.seconds = 1;
+                i += 1;
+                continue;
+            }
             "--replicas" => {
                 a.replicas = v
                     .get(i + 1)
@@ -269,11 +305,17 @@ async fn fixed_rate(
 }
 
 /// Starts `metabridge serve` on a free port; every `METABRIDGE_*` variable of this process is
-/// passed through. Returns the process and its base URL.
-fn spawn_service(bin: &std::path::Path, db: &str, fernet: &str) -> anyhow::Result<(Proc, String)> {
+/// passed through, `env` set over them. Returns the process and its base URL.
+fn spawn_service(
+    bin: &std::path::Path,
+    db: &str,
+    fernet: &str,
+    env: &[(&str, &str)],
+) -> anyhow::Result<(Proc, String)> {
     let port = free_port();
     let child = Command::new(bin)
         .arg("serve")
+        .envs(env.iter().copied())
         .env("DATABASE_URL", db)
         .env("METABRIDGE_FERNET_KEYS", fernet)
         .env("META_APP_SECRET", SECRET)
@@ -394,7 +436,7 @@ async fn replicas_run(
         let mut procs = Vec::new();
         let mut urls = Vec::new();
         for _ in 0..n.max(1) {
-            let (p, base) = spawn_service(bin, &db, &fernet)?;
+            let (p, base) = spawn_service(bin, &db, &fernet, &[])?;
             wait_ready(client, &base).await;
             urls.push(base);
             procs.push(p);
@@ -540,10 +582,50 @@ async fn burst_run(
     Ok(())
 }
 
+/// Starts the durable baseline (a child process of this example) on `db`; returns the process
+/// and its webhook URL once it answers.
+async fn spawn_durable(
+    exe: &std::path::Path,
+    client: &reqwest::Client,
+    db: &str,
+) -> anyhow::Result<(Proc, String)> {
+    let port = free_port();
+    let child = Proc(
+        Command::new(exe)
+            .env(baseline::PORT_ENV, port.to_string())
+            .env(baseline::URL_ENV, db)
+            .stdout(Stdio::null())
+            .spawn()?,
+    );
+    let url = format!("http://127.0.0.1:{port}/webhooks/meta");
+    // Unsigned, so refused (401) once it listens; nothing is stored.
+    for _ in 0..400 {
+        if client.post(&url).send().await.is_ok() {
+            return Ok((child, url));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("the durable baseline did not start")
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = args();
     metabridge::crypto::install_tls_provider();
+    // The baselines, in their own runtime thread pool inside this process, would share our
+    // cores unevenly; they run as child processes of this same example instead.
+    if let Ok(port) = std::env::var("BENCH_BASELINE_PORT") {
+        poem::Server::new(TcpListener::bind(format!("127.0.0.1:{port}")))
+            .run(Route::new().at("/webhooks/meta", poem::post(plain)))
+            .await?;
+        return Ok(());
+    }
+    if let (Ok(port), Ok(url)) = (
+        std::env::var(baseline::PORT_ENV),
+        std::env::var(baseline::URL_ENV),
+    ) {
+        return baseline::serve(&port, &url, SECRET).await;
+    }
     let exe = std::env::current_exe()?;
     let bin = exe
         .parent()
@@ -555,16 +637,33 @@ async fn main() -> anyhow::Result<()> {
         "build the service first: cargo build --release ({} missing)",
         bin.display()
     );
-
-    // The plain handler, in its own runtime thread pool inside this process would share our
-    // cores unevenly; run it as a child process of this same example instead.
-    if std::env::var("BENCH_BASELINE_PORT").is_ok() {
-        let port = std::env::var("BENCH_BASELINE_PORT")?;
-        poem::Server::new(TcpListener::bind(format!("127.0.0.1:{port}")))
-            .run(Route::new().at("/webhooks/meta", poem::post(plain)))
-            .await?;
-        return Ok(());
+    let dir = tempfile::tempdir()?;
+    let postgres = args
+        .database_url
+        .clone()
+        .filter(|u| u.starts_with("postgres"));
+    // A database of its own for a helper run: a file in the temporary directory, or a fresh
+    // PostgreSQL database next to the one given.
+    let own_db = |name: &'static str| {
+        let postgres = postgres.clone();
+        let path = dir.path().join(format!("{name}.db"));
+        async move {
+            match postgres {
+                Some(url) => fresh_postgres(&url, name).await,
+                None => Ok(format!("sqlite://{}", path.display())),
+            }
+        }
+    };
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    if let Some(n) = args.backlog {
+        let db = own_db("mb_bench_backlog").await?;
+        let limit = Duration::from_secs(args.drain_limit);
+        return backlog::run(&bin, &db, &client, n, args.conversations, limit).await;
     }
+
     let base_port = free_port();
     let _baseline = Proc(
         Command::new(&exe)
@@ -572,22 +671,16 @@ async fn main() -> anyhow::Result<()> {
             .stdout(Stdio::null())
             .spawn()?,
     );
-
-    let dir = tempfile::tempdir()?;
-    let db = args
-        .database_url
-        .clone()
-        .unwrap_or_else(|| format!("sqlite://{}/bench.db", dir.path().display()));
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .timeout(Duration::from_secs(30))
-        .build()?;
     let plain_url = format!("http://127.0.0.1:{base_port}/webhooks/meta");
     if !args.replicas.is_empty() {
         return replicas_run(&args, &bin, &client, &plain_url).await;
     }
+    // The service on a fresh database too (a second run on the same one would be duplicates).
+    let db = own_db("mb_bench_service").await?;
+    let (_durable, durable_url) =
+        spawn_durable(&exe, &client, &own_db("mb_bench_baseline").await?).await?;
     let fernet = metabridge::crypto::vault::generate_key();
-    let (service, base) = spawn_service(&bin, &db, &fernet)?;
+    let (service, base) = spawn_service(&bin, &db, &fernet, &[])?;
     let pid = service.0.id();
     let url = format!("{base}/webhooks/meta");
     wait_ready(&client, &base).await;
@@ -599,6 +692,14 @@ async fn main() -> anyhow::Result<()> {
     }
     let secs = args.seconds;
     let conns = args.connections;
+    // `--smoke`: warm-ups of one second and fewer prepared bodies (a debug build makes them
+    // slowly); the same phases otherwise.
+    let (warmup, scale) = if args.smoke { (1, 10) } else { (2, 1) };
+    let backend = if db.starts_with("sqlite") {
+        "SQLite"
+    } else {
+        "PostgreSQL"
+    };
     println!(
         "# metabridge ingest benchmark ({conns} connections, {secs} s per run, database {})\n",
         if db.starts_with("sqlite") {
@@ -608,57 +709,79 @@ async fn main() -> anyhow::Result<()> {
         }
     );
     let single = Bodies::new("single", 1);
-    let pool = Arc::new(single.pool(400_000));
-    // Warm-up both.
-    let _ = closed_loop(
-        &client,
-        std::slice::from_ref(&plain_url),
-        Arc::clone(&pool),
-        conns,
-        2,
-    )
-    .await;
-    let (b_ok, b_err, b_lat) = closed_loop(
-        &client,
-        std::slice::from_ref(&plain_url),
-        Arc::clone(&pool),
-        conns,
-        secs,
-    )
-    .await;
+    let pool = Arc::new(single.pool(400_000 / scale));
+    let batches = Arc::new(Bodies::new("batch", 20_000_000).pool(100_000 / scale));
+    let run = async |target: &str, pool: &Arc<Vec<Body>>, secs: u64| {
+        let urls = [target.to_string()];
+        closed_loop(&client, &urls, Arc::clone(pool), conns, secs).await
+    };
+    // Warm-up, then the plain handler.
+    let _ = run(&plain_url, &pool, warmup).await;
+    let (b_ok, b_err, b_lat) = run(&plain_url, &pool, secs).await;
     let baseline = b_ok as f64 / secs as f64;
     println!(
-        "| run | requests/s | ratio to plain handler | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|"
+        "| run | requests/s | ratio to plain handler | ratio to durable baseline | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|"
     );
     println!(
-        "| plain poem handler (no body read) | {baseline:.0} | 1.00 | {:.2} | {:.2} | {b_err} |",
+        "| plain poem handler (no body read) | {baseline:.0} | 1.00 | | {:.2} | {:.2} | {b_err} |",
         percentile(&b_lat, 0.5),
         percentile(&b_lat, 0.99)
     );
-    let warm = Arc::new(Bodies::new("single", 10_000_000).pool(20_000));
-    let _ = closed_loop(&client, std::slice::from_ref(&url), warm, conns, 2).await;
-    for (name, kind, start) in [
-        ("single message", "single", 0u64),
-        ("10-message batch", "batch", 20_000_000),
-        ("status", "status", 30_000_000),
-    ] {
-        let p = if kind == "single" {
-            Arc::clone(&pool)
-        } else {
-            Arc::new(Bodies::new(kind, start).pool(if kind == "batch" { 100_000 } else { 300_000 }))
-        };
-        let (ok, err, lat) = closed_loop(&client, std::slice::from_ref(&url), p, conns, secs).await;
+    // The durable baseline, with the same bodies the service gets next.
+    let _ = run(&durable_url, &pool, warmup).await;
+    let mut durable = [0.0; 2];
+    for (i, (name, p)) in [("single message", &pool), ("10-message batch", &batches)]
+        .into_iter()
+        .enumerate()
+    {
+        let (ok, err, lat) = run(&durable_url, p, secs).await;
         let rps = ok as f64 / secs as f64;
+        durable[i] = rps;
+        let events = if i == 1 {
+            format!(" ({:.0} events/s)", rps * 10.0)
+        } else {
+            String::new()
+        };
         println!(
-            "| {name} | {rps:.0} | {:.2} | {:.2} | {:.2} | {err} |",
+            "| durable baseline, {backend}: {name} | {rps:.0}{events} | {:.2} | 1.00 | {:.2} | {:.2} | {err} |",
             rps / baseline,
             percentile(&lat, 0.5),
             percentile(&lat, 0.99)
         );
     }
+    let warm = Arc::new(Bodies::new("single", 10_000_000).pool(20_000 / scale));
+    let _ = closed_loop(&client, std::slice::from_ref(&url), warm, conns, warmup).await;
+    for (name, kind) in [
+        ("single message", "single"),
+        ("10-message batch", "batch"),
+        ("status", "status"),
+    ] {
+        let p = match kind {
+            "single" => Arc::clone(&pool),
+            "batch" => Arc::clone(&batches),
+            _ => Arc::new(Bodies::new(kind, 30_000_000).pool(300_000 / scale)),
+        };
+        let (ok, err, lat) = closed_loop(&client, std::slice::from_ref(&url), p, conns, secs).await;
+        let rps = ok as f64 / secs as f64;
+        // Batches against the baseline's batches (events/s), the rest against its single
+        // message requests/s.
+        let (events, reference) = if kind == "batch" {
+            (format!(" ({:.0} events/s)", rps * 10.0), durable[1])
+        } else {
+            (String::new(), durable[0])
+        };
+        println!(
+            "| {name} | {rps:.0}{events} | {:.2} | {:.2} | {:.2} | {:.2} | {err} |",
+            rps / baseline,
+            rps / reference,
+            percentile(&lat, 0.5),
+            percentile(&lat, 0.99)
+        );
+    }
     // Let deliveries drain before the latency runs (they are measured on a quiet service).
+    // (`--smoke`: at most 5 s; the backlog run at the end checks the deliveries.)
     let drain_start = Instant::now();
-    for _ in 0..1200 {
+    for _ in 0..if args.smoke { 10 } else { 1200 } {
         let v: serde_json::Value = client
             .get(format!("{base}/admin/v1/events?state=pending&limit=1"))
             .bearer_auth(ADMIN)
@@ -709,5 +832,10 @@ async fn main() -> anyhow::Result<()> {
     );
     println!("\npeak RSS of the service: {:.1} MB", peak_rss_mb(pid));
     drop(service);
+    if args.smoke {
+        println!();
+        let db = own_db("mb_bench_backlog").await?;
+        backlog::run(&bin, &db, &client, 2_000, 24, Duration::from_secs(120)).await?;
+    }
     Ok(())
 }

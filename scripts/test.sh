@@ -7,9 +7,12 @@
 #      answers on 127.0.0.1:5432; the connect pages in headless Chromium run in this step
 #   4. contract checks (scripts/contract.sh: spec, generated SDKs, schemathesis)
 #   5. fuzz smoke (scripts/fuzz.sh, METABRIDGE_FUZZ_SECS per target, default 20; 0 skips)
+#   6. bench smoke (examples/bench --smoke: every phase for about a second, on SQLite and, when
+#      a server is given, PostgreSQL; it only has to finish; no thresholds)
 # Exit status: non-zero when a step failed; with CI set, also when a step was skipped.
 #   METABRIDGE_TEST_POSTGRES_URL=postgres://user@host:5432/db  selects the server (CI sets it)
 #   METABRIDGE_SKIP_CONTRACT=1  skips the contract step locally (shown as skipped)
+#   METABRIDGE_SKIP_BENCH=1  skips the bench smoke locally (shown as skipped)
 # Extra arguments are passed to both cargo test runs (e.g. a test name filter).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -109,6 +112,32 @@ elif scripts/fuzz.sh "$fuzz_secs"; then
   record "fuzz smoke" passed "${fuzz_secs} s per target"
 else
   record "fuzz smoke" FAILED "scripts/fuzz.sh $fuzz_secs"
+fi
+
+# --- 6. bench smoke -----------------------------------------------------------------------
+# The benchmark still works: every phase for about a second (--smoke), then a 2,000-event
+# backlog; no thresholds. Built in the dev profile, not release: the integration tests above
+# have already compiled the dependencies in the dev profile, so this step compiles the crate and
+# the example only, while a release build took 26 min from cold on the shared 2-core machine
+# (1-1.5 min for a change to the example alone), far over the ~3 min this step may add; a dev
+# build from cold took 8 min there, so with the test artefacts in place it costs well under that.
+# The smoke itself took 32 s on SQLite in the dev profile (28 s release; ~27 s on PostgreSQL,
+# release). The numbers of a debug build mean nothing and none are checked.
+say "bench smoke"
+bench_bin="${CARGO_TARGET_DIR:-target}/debug/examples/bench"
+if [ "${METABRIDGE_SKIP_BENCH:-}" = "1" ]; then
+  record "bench smoke" skipped "METABRIDGE_SKIP_BENCH=1"
+elif ! cargo build --bin metabridge --example bench; then
+  record "bench smoke" FAILED "cargo build --bin metabridge --example bench"
+elif ! "$bench_bin" --smoke; then
+  record "bench smoke" FAILED "examples/bench --smoke (SQLite)"
+elif [ -n "${METABRIDGE_TEST_POSTGRES_URL:-}" ] \
+     && ! "$bench_bin" --smoke --database-url "$METABRIDGE_TEST_POSTGRES_URL"; then
+  record "bench smoke" FAILED "examples/bench --smoke (PostgreSQL)"
+elif [ -n "${METABRIDGE_TEST_POSTGRES_URL:-}" ]; then
+  record "bench smoke" passed "SQLite and PostgreSQL"
+else
+  record "bench smoke" passed "SQLite only"
 fi
 
 # --- summary ------------------------------------------------------------------------------
