@@ -316,14 +316,20 @@ pub async fn rotate_instance_secret(
     Ok(secret)
 }
 
-pub async fn delete_instance(store: &Store, id: &InstanceId, actor: &str) -> Result<(), OpError> {
-    if !store.delete_instance(id).await? {
+/// Deletes an instance and everything of it (see [`Store::delete_instance`]); the ids of its
+/// channels, gone with it.
+pub async fn delete_instance(
+    store: &Store,
+    id: &InstanceId,
+    actor: &str,
+) -> Result<Vec<ChannelId>, OpError> {
+    let Some(channels) = store.delete_instance(id).await? else {
         return Err(OpError::NotFound("instance"));
-    }
+    };
     store
         .audit(actor, "instance.deleted", id.as_str(), None)
         .await?;
-    Ok(())
+    Ok(channels)
 }
 
 pub struct NewChannel<'a> {

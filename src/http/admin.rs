@@ -433,10 +433,19 @@ impl AdminApi {
         id: Path<String>,
     ) -> Result<Deleted, ApiError> {
         let id = instance_path(&id)?;
-        instances::delete_instance(&state.store, &id, ACTOR)
+        let channels = instances::delete_instance(&state.store, &id, ACTOR)
             .await
             .map_err(op_error)?;
         state.forget_instance_keys(&id).await;
+        // Their rows and tokens go from this replica's caches and, through the invalidation
+        // feed, from the others'.
+        for channel in channels {
+            state.forget_channel(&channel).await;
+            state
+                .store
+                .publish_invalidation(&crate::store::Invalidation::Channel(channel))
+                .await;
+        }
         Ok(Deleted::NoContent)
     }
 

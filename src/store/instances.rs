@@ -202,26 +202,42 @@ impl Store {
     }
 
     /// Deletes an instance with its channels (tokens included, P03), events and attempts.
-    pub async fn delete_instance(&self, id: &InstanceId) -> Result<bool> {
+    /// Deletes an instance and everything the bridge holds about it (issue 17): its events
+    /// and their attempts, its messages (bodies, recipients, statuses), its contacts'
+    /// windows, its connect sessions, its keys, its channels (tokens with them) and the
+    /// instance itself, in one transaction. Only the audit log keeps its id. `None` when there
+    /// is no such instance; else the ids of the channels deleted (to drop them from caches).
+    pub async fn delete_instance(&self, id: &InstanceId) -> Result<Option<Vec<ChannelId>>> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM delivery_attempts WHERE instance_id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM events WHERE instance_id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query("DELETE FROM channels WHERE instance_id = $1")
-            .bind(id.as_str())
-            .execute(&mut *tx)
-            .await?;
+        let channels = sqlx::query_scalar::<_, String>(
+            "SELECT id FROM channels WHERE instance_id = $1 ORDER BY id",
+        )
+        .bind(id.as_str())
+        .fetch_all(&mut *tx)
+        .await?
+        .into_iter()
+        .map(|c| ChannelId::try_from(c).map_err(|e| super::StoreError::Other(e.to_string())))
+        .collect::<Result<Vec<ChannelId>>>()?;
+        for sql in [
+            "DELETE FROM delivery_attempts WHERE instance_id = $1",
+            "DELETE FROM events WHERE instance_id = $1",
+            "DELETE FROM messages WHERE instance_id = $1",
+            "DELETE FROM contact_windows WHERE instance_id = $1",
+            "DELETE FROM connect_sessions WHERE instance_id = $1",
+            "DELETE FROM instance_keys WHERE instance_id = $1",
+            "DELETE FROM channels WHERE instance_id = $1",
+        ] {
+            sqlx::query(sql).bind(id.as_str()).execute(&mut *tx).await?;
+        }
         let res = sqlx::query("DELETE FROM instances WHERE id = $1")
             .bind(id.as_str())
             .execute(&mut *tx)
             .await?;
+        if res.rows_affected() == 0 {
+            return Ok(None);
+        }
         tx.commit().await?;
-        Ok(res.rows_affected() > 0)
+        Ok(Some(channels))
     }
 
     /// Origins an instance's connect sessions may return to: its configured list, else the

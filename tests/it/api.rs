@@ -7,6 +7,7 @@ use crate::helpers::*;
 use serde_json::json;
 
 both_backends!(
+    deleting_an_instance_leaves_only_its_id_in_the_audit_log,
     admin_api_requires_the_admin_token,
     p10_an_instance_never_sees_another_instances_events,
     p08_instance_tokens_are_checked,
@@ -441,5 +442,197 @@ async fn api_requests_over_the_rate_limit_get_429_with_retry_after() {
         200,
         "refilled"
     );
+    app.stop().await;
+}
+
+/// Every table and text column of the database, read from the database itself (not from a
+/// list the product keeps): `(table, column)`.
+async fn text_columns(app: &TestApp) -> Vec<(String, String)> {
+    let pool = app.state.store.pool();
+    if app.state.config.database_url.starts_with("sqlite") {
+        let tables: Vec<String> = sqlx::query_scalar(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' \
+             AND name NOT LIKE '_sqlx%'",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("tables");
+        let mut out = Vec::new();
+        for t in tables {
+            let cols: Vec<String> = sqlx::query_scalar("SELECT name FROM pragma_table_info($1)")
+                .bind(&t)
+                .fetch_all(pool)
+                .await
+                .expect("columns");
+            out.extend(cols.into_iter().map(|c| (t.clone(), c)));
+        }
+        out
+    } else {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT table_name::text, column_name::text FROM information_schema.columns \
+             WHERE table_schema = 'public' AND table_name NOT LIKE '_sqlx%' \
+             AND data_type IN ('text', 'character varying', 'jsonb', 'json')",
+        )
+        .fetch_all(pool)
+        .await
+        .expect("columns");
+        rows
+    }
+}
+
+/// Issue 17: deleting an instance deletes everything the bridge holds about it — an inbound
+/// event with its content, its attempt, a queued send (body and recipient), the customer's
+/// window, a connect session, its channels and their tokens — and only the audit log keeps its
+/// id. Every text column of every table is searched for the instance id and the channel ids
+/// (the tables come from the database's own catalogue); on SQLite the files are searched for
+/// the two texts after the worker's truncating checkpoint.
+async fn deleting_an_instance_leaves_only_its_id_in_the_audit_log(db: Db) {
+    let app = spawn_app_with(db, |c| {
+        c.run_workers = false;
+        // Connect sessions can be created (nothing here opens one: Meta is never called).
+        metabridge::sim::graph::point_connect_at(&mut c.connect, "http://127.0.0.1:9");
+    })
+    .await;
+    let t = app.fixture_tenant().await;
+    let (s, channels) = app.v1(&t, reqwest::Method::GET, "/v1/channels").await;
+    assert_eq!(s, 200, "{channels}");
+    let channel_ids: Vec<String> = channels
+        .as_array()
+        .expect("channels")
+        .iter()
+        .map(|c| c["id"].as_str().expect("channel id").to_string())
+        .collect();
+    assert_eq!(channel_ids.len(), 3);
+    let wa = channels
+        .as_array()
+        .expect("channels")
+        .iter()
+        .find(|c| c["kind"] == "whatsapp")
+        .expect("whatsapp channel")["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    // An inbound message (pending: the workers are off), whose text is a marker.
+    let inbound = format!("inbound-marker-{}", uuid::Uuid::new_v4().simple());
+    let mut body: serde_json::Value =
+        serde_json::from_slice(&fixture("wa-text.json")).expect("fixture json");
+    body["entry"][0]["changes"][0]["value"]["messages"][0]["text"]["body"] =
+        serde_json::Value::String(inbound.clone());
+    assert_eq!(
+        app.post_webhook(&serde_json::to_vec(&body).expect("json"))
+            .await,
+        200
+    );
+    // One failed attempt (the receiver refuses), so delivery_attempts has a row.
+    app.receiver.state.set_status(500);
+    assert_eq!(app.deliver_due().await, 1);
+    // A queued answer to that customer, another marker.
+    let outbound = format!("outbound-marker-{}", uuid::Uuid::new_v4().simple());
+    let resp = app
+        .http
+        .post(format!("{}/v1/messages", app.url))
+        .bearer_auth(app.jwt(&t))
+        // The fixture's message is dated long ago: the window is Meta's time, so ignore it.
+        .json(
+            &json!({"channel_id": wa, "to": "15550001234", "ignore_window": true,
+                      "message": {"type": "text", "body": outbound}}),
+        )
+        .send()
+        .await
+        .expect("send");
+    let status = resp.status().as_u16();
+    assert_eq!(status, 202, "{}", resp.text().await.unwrap_or_default());
+    let resp = app
+        .http
+        .post(format!("{}/v1/connect-sessions", app.url))
+        .bearer_auth(app.jwt(&t))
+        .json(&json!({"kind": "messenger", "return_url": format!("{}/done", app.receiver.url())}))
+        .send()
+        .await
+        .expect("connect session");
+    let status = resp.status().as_u16();
+    assert_eq!(status, 201, "{}", resp.text().await.unwrap_or_default());
+    let columns = text_columns(&app).await;
+    let holding = |needle: String| {
+        let columns = columns.clone();
+        let pool = app.state.store.pool().clone();
+        async move {
+            let mut found = Vec::new();
+            for (table, column) in &columns {
+                let sql =
+                    format!("SELECT COUNT(*) FROM {table} WHERE CAST({column} AS TEXT) LIKE $1");
+                let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(sql))
+                    .bind(format!("%{needle}%"))
+                    .fetch_one(&pool)
+                    .await
+                    .expect("search");
+                if n > 0 {
+                    found.push(format!("{table}.{column}"));
+                }
+            }
+            found.sort();
+            found.dedup();
+            found
+        }
+    };
+    // Before: the instance id is in the tables that hold its data (the search works).
+    let before = holding(t.instance_id.clone()).await;
+    for table in [
+        "events.instance_id",
+        "delivery_attempts.instance_id",
+        "messages.instance_id",
+        "contact_windows.instance_id",
+        "connect_sessions.instance_id",
+        "channels.instance_id",
+        "instances.id",
+    ] {
+        assert!(before.iter().any(|f| f == table), "{table} in {before:?}");
+    }
+    let (s, _) = app
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/admin/v1/instances/{}", t.instance_id),
+            None,
+        )
+        .await;
+    assert_eq!(s, 204);
+    let after = holding(t.instance_id.clone()).await;
+    assert!(
+        after.iter().all(|f| f.starts_with("audit_log.")),
+        "only the audit log keeps the instance id: {after:?}"
+    );
+    for c in &channel_ids {
+        let left = holding(c.clone()).await;
+        assert!(
+            left.iter().all(|f| f.starts_with("audit_log.")),
+            "{c}: {left:?}"
+        );
+    }
+    for marker in [&inbound, &outbound] {
+        assert_eq!(
+            holding(marker.clone()).await,
+            Vec::<String>::new(),
+            "{marker}"
+        );
+    }
+    if let Some(path) = app.state.config.database_url.strip_prefix("sqlite://") {
+        app.state
+            .store
+            .checkpoint_truncate()
+            .await
+            .expect("truncate checkpoint");
+        let path = path.split('?').next().expect("path");
+        for file in [path.to_string(), format!("{path}-wal")] {
+            let Ok(bytes) = std::fs::read(&file) else {
+                continue;
+            };
+            for marker in [&inbound, &outbound] {
+                assert!(
+                    !bytes.windows(marker.len()).any(|w| w == marker.as_bytes()),
+                    "{file} still holds {marker}"
+                );
+            }
+        }
+    }
     app.stop().await;
 }
