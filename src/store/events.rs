@@ -398,7 +398,8 @@ impl Store {
                 self.claim_heads(now, limit, lease_until, &seqs).await?
             };
             if rows.len() as i64 >= limit {
-                // Saturated: the heads walked but not claimed come first next time.
+                // Saturated: go on after the last conversation claimed (by key). Heads walked
+                // but not claimed that sort before it wait for the walk to come round again.
                 let claimed: std::collections::HashSet<i64> = rows.iter().map(|r| r.seq).collect();
                 next = candidates
                     .iter()
