@@ -22,6 +22,7 @@ pub struct Metrics {
     pub events_unroutable: Counter,
     pub events_filtered: Counter,
     pub ingest_batch_requests: Histogram,
+    pub commits_retried: Counter,
     pub delivery_attempts: Family<Labels, Counter>,
     pub delivery_request_seconds: Histogram,
     pub delivery_lag_seconds: Histogram,
@@ -60,6 +61,7 @@ impl Metrics {
             events_unroutable: Counter::default(),
             events_filtered: Counter::default(),
             ingest_batch_requests: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
+            commits_retried: Counter::default(),
             delivery_attempts: Family::default(),
             delivery_request_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             delivery_lag_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 24)),
@@ -127,6 +129,11 @@ impl Metrics {
             "ingest_batch_requests",
             "Webhook requests sharing one group commit",
             m.ingest_batch_requests.clone(),
+        );
+        registry.register(
+            "commits_retried",
+            "Group commits tried again after a transient database failure (deadlock, busy, broken connection)",
+            m.commits_retried.clone(),
         );
         registry.register(
             "delivery_attempts",

@@ -80,6 +80,32 @@ impl StoreError {
         }
     }
 
+    /// A failure that says nothing about the write itself, so the same transaction tried
+    /// again may commit: PostgreSQL chose it as a deadlock victim (SQLSTATE 40P01) or could not
+    /// serialize it (40001), SQLite was busy or locked past `busy_timeout` (result codes 5, 6
+    /// and their extended forms 261, 517, 262), or the connection broke under it (I/O error:
+    /// a server restart leaves dead connections in the pool). Not a full disk, a constraint or
+    /// a pool that cannot connect at all: those fail the same way again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Db(sqlx::Error::Database(e)) => matches!(
+                e.code().as_deref(),
+                Some("40001" | "40P01" | "5" | "6" | "261" | "262" | "517")
+            ),
+            Self::Db(sqlx::Error::Io(_)) => true,
+            _ => false,
+        }
+    }
+
+    /// The database's own error code (SQLSTATE on PostgreSQL, the result code on SQLite),
+    /// for logs: it names the cause without any of the statement's values.
+    pub fn code(&self) -> Option<String> {
+        match self {
+            Self::Db(sqlx::Error::Database(e)) => e.code().map(|c| c.into_owned()),
+            _ => None,
+        }
+    }
+
     /// The database refused a text value it cannot hold (PostgreSQL: a NUL character,
     /// SQLSTATE 22021, or a character outside its encoding, 22P05). Only a caller's input can
     /// carry one: the API answers 400, not 503.

@@ -18,6 +18,8 @@ use crate::store::{
 
 /// Most events taken into one transaction (more wait for the next commit).
 const MAX_EVENTS_PER_COMMIT: usize = 4000;
+/// Tries of one group commit that fails for a transient reason ([`store::StoreError::is_transient`]).
+const COMMIT_TRIES: u64 = 3;
 /// Queue length in requests; when full, requests wait (back-pressure).
 const QUEUE: usize = 8192;
 
@@ -287,7 +289,7 @@ async fn commit(
         .flat_map(|r| r.iter())
         .any(|e| e.event_type() == crate::events::parse::types::LEAD_RECEIVED);
     let now = crate::now_ms();
-    let result = async {
+    let write_once = || async {
         let mut tx = store.begin_write().await?;
         let counts = if requests.is_empty() {
             Vec::new()
@@ -319,8 +321,22 @@ async fn commit(
         }
         tx.commit().await?;
         Ok::<_, store::StoreError>((counts, enqueued))
-    }
-    .await;
+    };
+    // A transaction that failed for a reason that is not its own (a deadlock victim, a busy
+    // database, a broken connection) rolled back whole; it is tried again at once, a few
+    // times, before the requests are answered 503 (a webhook) or told to try later.
+    let mut tries = 0;
+    let result = loop {
+        tries += 1;
+        match write_once().await {
+            Err(e) if e.is_transient() && tries < COMMIT_TRIES => {
+                metrics.commits_retried.inc();
+                warn!(error = %e, code = e.code().as_deref().unwrap_or("-"), tries, "group commit failed for a transient reason; trying it again");
+                tokio::time::sleep(std::time::Duration::from_millis(20 * tries)).await;
+            }
+            other => break other,
+        }
+    };
     match result {
         Ok((counts, enqueued)) => {
             let outbound_events = !signals.is_empty() || !channel_changes.is_empty();
@@ -370,7 +386,7 @@ async fn commit(
             }
         }
         Err(e) => {
-            error!(error = %e, requests = requests.len(), outcomes = outcomes.len(), messages = messages.len(), signals = signals.len(), "group commit failed; nothing of it was stored");
+            error!(error = %e, code = e.code().as_deref().unwrap_or("-"), tries, requests = requests.len(), outcomes = outcomes.len(), messages = messages.len(), signals = signals.len(), "group commit failed; nothing of it was stored");
             for op in batch.drain(..) {
                 match op {
                     WriteOp::Ingest { reply, .. } => {

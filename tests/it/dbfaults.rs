@@ -1095,3 +1095,120 @@ async fn sqlite_connection_whose_transaction_sqlite_ended_is_not_reused() {
     }
     store.close().await;
 }
+
+/// Installs on the app's PostgreSQL database a trigger that fails the first `times` inserts
+/// into `events` with SQLSTATE `code`. The count lives in a sequence, which a rollback does not
+/// undo, so each failed try of the same transaction uses one up.
+async fn fail_event_inserts(app: &TestApp, code: &str, times: i64) {
+    let pool = app.state.store.pool();
+    for sql in [
+        "DROP TRIGGER IF EXISTS inject_failure ON events".to_string(),
+        "DROP SEQUENCE IF EXISTS inject_failure_count".to_string(),
+        "CREATE SEQUENCE inject_failure_count".to_string(),
+        format!(
+            "CREATE OR REPLACE FUNCTION inject_failure() RETURNS trigger LANGUAGE plpgsql AS $$ \
+             BEGIN IF nextval('inject_failure_count') <= {times} THEN \
+             RAISE EXCEPTION 'injected by the test' USING ERRCODE = '{code}'; END IF; RETURN NULL; END $$"
+        ),
+        "CREATE TRIGGER inject_failure BEFORE INSERT ON events FOR EACH STATEMENT EXECUTE FUNCTION inject_failure()"
+            .to_string(),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(pool)
+            .await
+            .expect("install the injected failure");
+    }
+}
+
+/// A group commit that PostgreSQL rolls back as a deadlock victim (SQLSTATE 40P01, what two
+/// transactions locking rows in opposite orders get) is tried again: the webhook is answered
+/// 200, not 503, and delivered once. The tries are bounded (a third deadlock in a row is a
+/// 503, so Meta retries), and an error of the write itself (here a check violation) is not
+/// retried at all. CI failed once with a 503 during a SIGKILL test on PostgreSQL under the
+/// full suite's load; a transient failure of one commit must not cost a webhook.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_deadlock_victim_commit_is_tried_again_and_bounded() {
+    logs();
+    if postgres_url().is_none() {
+        return;
+    }
+    let app = spawn_app_with(Db::Postgres, |c| {
+        c.delivery_backoff = Duration::from_millis(100);
+    })
+    .await;
+    let tenant = app.tenant("Loja", None).await;
+    app.channel(&tenant, "whatsapp", PHONE_ID, Some(WABA_ID))
+        .await;
+    let body = |seq: u64| {
+        payloads::meta_bytes(&payloads::whatsapp_text_batch(WABA_ID, PHONE_ID, seq, 1, 1))
+    };
+    let wamid = |seq: u64| {
+        let v: Value = serde_json::from_slice(&body(seq)).expect("json");
+        v["entry"][0]["changes"][0]["value"]["messages"][0]["id"]
+            .as_str()
+            .expect("wamid")
+            .to_string()
+    };
+    let delivered = |w: String| {
+        let r = Arc::clone(&app.receiver.state);
+        move || {
+            r.accepted()
+                .iter()
+                .filter(|e| e.body["raw"]["id"] == w.as_str())
+                .count()
+        }
+    };
+
+    // One deadlock: tried again, committed, answered 200, delivered once.
+    fail_event_inserts(&app, "40P01", 1).await;
+    assert_eq!(
+        app.post_webhook(&body(1)).await,
+        200,
+        "one deadlock costs no webhook"
+    );
+    assert_eq!(app.metric("metabridge_commits_retried_total").await, 1.0);
+    let once = delivered(wamid(1));
+    wait_until(Duration::from_secs(20), "the message delivered", || async {
+        once() >= 1
+    })
+    .await;
+
+    // Three in a row: the third try fails too, so 503 (Meta retries); its retry is stored.
+    fail_event_inserts(&app, "40P01", 3).await;
+    assert_eq!(
+        app.post_webhook(&body(2)).await,
+        503,
+        "the tries are bounded"
+    );
+    assert_eq!(app.metric("metabridge_commits_retried_total").await, 3.0);
+    assert_eq!(app.post_webhook(&body(2)).await, 200, "Meta's retry");
+
+    // Not transient (the write itself is refused): no second try.
+    fail_event_inserts(&app, "23514", 1).await;
+    assert_eq!(app.post_webhook(&body(3)).await, 503);
+    assert_eq!(
+        app.metric("metabridge_commits_retried_total").await,
+        3.0,
+        "a check violation is not tried again"
+    );
+    assert_eq!(app.post_webhook(&body(3)).await, 200, "Meta's retry");
+
+    for seq in 2..=3 {
+        let n = delivered(wamid(seq));
+        wait_until(
+            Duration::from_secs(20),
+            "Meta's retries delivered",
+            || async { n() >= 1 },
+        )
+        .await;
+    }
+    app.deliver_sentinel().await;
+    for seq in 1..=3 {
+        assert_eq!(
+            delivered(wamid(seq))(),
+            1,
+            "message {seq} delivered exactly once"
+        );
+    }
+    app.stop().await;
+}

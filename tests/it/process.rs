@@ -36,7 +36,14 @@ impl Drop for Service {
     }
 }
 
-fn start(database_url: &str, fernet: &str, port: u16) -> Service {
+/// Starts `metabridge serve`; its output (warnings and errors) is appended to `log`, which a
+/// failing assertion prints (see `log_tail`) so a failure in CI says what the service saw.
+fn start(database_url: &str, fernet: &str, port: u16, log: &std::path::Path) -> Service {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .expect("service log");
     Service(
         Command::new(env!("CARGO_BIN_EXE_metabridge"))
             .arg("serve")
@@ -50,10 +57,22 @@ fn start(database_url: &str, fernet: &str, port: u16) -> Service {
             .env("METABRIDGE_DELIVERY_BACKOFF_MS", "100")
             .env("METABRIDGE_DELIVERY_TIMEOUT_MS", "2000")
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(Stdio::from(out.try_clone().expect("clone log")))
+            .stderr(Stdio::from(out))
             .spawn()
             .expect("start metabridge"),
+    )
+}
+
+/// The last lines of a service log, for an assertion's message.
+fn log_tail(log: &std::path::Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    let from = lines.len().saturating_sub(40);
+    format!(
+        "\n--- service log (last {} lines) ---\n{}",
+        lines.len() - from,
+        lines[from..].join("\n")
     )
 }
 
@@ -94,6 +113,7 @@ async fn wait_ready(http: &reqwest::Client, base: &str) {
 async fn sigkill_with_a_backlog_loses_nothing(db: Db) {
     let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
     let database_url = fresh_database(db, &dir).await;
+    let log = dir.path().join("service.log");
     let fernet = metabridge::crypto::vault::generate_key();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -101,7 +121,7 @@ async fn sigkill_with_a_backlog_loses_nothing(db: Db) {
     let receiver = start_receiver().await;
     receiver.state.set_status(503);
 
-    let mut child = start(&database_url, &fernet, port);
+    let mut child = start(&database_url, &fernet, port, &log);
     wait_ready(&http, &base).await;
     register(&http, &base, &receiver, "t").await;
 
@@ -119,7 +139,7 @@ async fn sigkill_with_a_backlog_loses_nothing(db: Db) {
             .send()
             .await
             .expect("post");
-        assert_eq!(r.status().as_u16(), 200, "webhook {seq}");
+        assert_eq!(r.status().as_u16(), 200, "webhook {seq}{}", log_tail(&log));
         for m in v["entry"][0]["changes"][0]["value"]["messages"]
             .as_array()
             .expect("messages")
@@ -132,7 +152,7 @@ async fn sigkill_with_a_backlog_loses_nothing(db: Db) {
     let _ = child.wait();
 
     receiver.state.set_status(200);
-    let mut child = start(&database_url, &fernet, port);
+    let mut child = start(&database_url, &fernet, port, &log);
     wait_ready(&http, &base).await;
     let r = &receiver.state;
     let delivered = || -> HashMap<String, HashSet<String>> {
@@ -173,11 +193,12 @@ both_backends!(sigterm_finishes_in_flight_requests_and_exits_cleanly);
 async fn sigterm_finishes_in_flight_requests_and_exits_cleanly(db: Db) {
     let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
     let database_url = fresh_database(db, &dir).await;
+    let log = dir.path().join("service.log");
     let fernet = metabridge::crypto::vault::generate_key();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
-    let mut child = start(&database_url, &fernet, port);
+    let mut child = start(&database_url, &fernet, port, &log);
     wait_ready(&http, &base).await;
     // Webhooks in flight while SIGTERM arrives: each is either refused (connection closed,
     // Meta retries) or answered 200 and stored — never 200 and lost.
@@ -445,6 +466,7 @@ async fn receiver_gone_for_long_the_backlog_stays_on_disk_and_arrives_in_order(d
     const TOTAL: u64 = 500;
     let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
     let database_url = fresh_database(db, &dir).await;
+    let log = dir.path().join("service.log");
     let fernet = metabridge::crypto::vault::generate_key();
     let port = free_port();
     let base = format!("http://127.0.0.1:{port}");
@@ -452,7 +474,7 @@ async fn receiver_gone_for_long_the_backlog_stays_on_disk_and_arrives_in_order(d
     // Nothing listens there yet: every delivery attempt is refused.
     let receiver_addr: std::net::SocketAddr =
         format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    let mut child = start(&database_url, &fernet, port);
+    let mut child = start(&database_url, &fernet, port, &log);
     wait_ready(&http, &base).await;
     let (instance, secret) = create_instance(
         &http,
