@@ -83,7 +83,9 @@ impl Application {
             config.connect.app_id.clone(),
             writer_stop.clone(),
         );
-        let secrets: Cache<crate::ids::InstanceId, Arc<String>> = Cache::builder()
+        // Keyed by the secret's ciphertext: a rotated secret is a new entry, used from the
+        // first event claimed after the rotation (the claim reads the ciphertext).
+        let secrets: Cache<String, Arc<String>> = Cache::builder()
             .max_capacity(10_000)
             .time_to_live(Duration::from_secs(60))
             .build();
@@ -102,7 +104,7 @@ impl Application {
             Arc::clone(&vault),
             Arc::clone(&metrics),
             Arc::clone(&wakeup),
-            secrets.clone(),
+            secrets,
             bridge_key.clone(),
         )?;
         let shutdown = CancellationToken::new();
@@ -190,7 +192,6 @@ impl Application {
             writer,
             vault,
             metrics,
-            secrets,
             verification_keys: Cache::builder()
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(30))

@@ -108,20 +108,46 @@ async fn check_instance(req: &Request, bearer: Bearer) -> poem::Result<InstanceI
 /// The kid of an instance's HS256 secret (tokens may also omit `kid`).
 pub const HS256_KID: &str = "default";
 
+/// An instance's verification keys as one process caches them: with the version of the
+/// instance's keys they were read at, and when the previous secret among them stops counting.
+#[derive(Clone)]
+pub struct CachedKeys {
+    version: i64,
+    keys: Arc<Vec<jwt::VerificationKey>>,
+    /// The end of the previous secret's grace period (ms), when it is among `keys`.
+    previous_until: Option<i64>,
+}
+
 /// Every key that may verify an instance's tokens: its HS256 secret and its registered
-/// public keys (cached briefly; invalidated when keys change in this process).
+/// public keys. Cached in this process, but never trusted past a change made anywhere: every
+/// request reads the instance's key version (one primary-key read) and reloads the keys when
+/// it moved — a secret rotated with `--grace-seconds 0` from the CLI or on another replica,
+/// a key retired, the instance deleted (no version: 401) — and when the previous secret's
+/// grace period is over.
 async fn instance_keys(
     state: &AppState,
     instance_id: &InstanceId,
 ) -> poem::Result<Arc<Vec<jwt::VerificationKey>>> {
-    if let Some(k) = state.verification_keys.get(instance_id).await {
-        return Ok(k);
-    }
     // Answered `503 service_unavailable` (see `errors::shape_error`): the caller retries.
     let unavailable = |e: crate::store::StoreError| {
         tracing::error!(error = %e, "reading an instance's verification keys failed");
         poem::Error::from_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
     };
+    // Read before the keys: a change after this read makes the cached entry stale (reloaded
+    // at the next request), never a new version cached beside old keys.
+    let version = state
+        .store
+        .instance_auth_version(instance_id)
+        .await
+        .map_err(unavailable)?
+        .ok_or(AuthRejection(AuthError::Invalid))?;
+    let now = crate::now_ms();
+    if let Some(k) = state.verification_keys.get(instance_id).await
+        && k.version == version
+        && k.previous_until.is_none_or(|until| now < until)
+    {
+        return Ok(k.keys);
+    }
     let row = state
         .store
         .get_instance(instance_id)
@@ -135,14 +161,16 @@ async fn instance_keys(
     let mut keys = vec![jwt::VerificationKey::hs256(HS256_KID, secret)];
     // The previous secret during its grace period after a rotation (tried for tokens without
     // a kid, or naming `previous`).
-    if let Some(prev) = state
+    let mut previous_until = None;
+    if let Some((prev, until)) = state
         .store
-        .previous_instance_secret(instance_id, crate::now_ms())
+        .previous_instance_secret(instance_id, now)
         .await
         .map_err(unavailable)?
         && let Ok(prev) = state.vault.decrypt(&prev)
     {
         keys.push(jwt::VerificationKey::hs256("previous", prev));
+        previous_until = Some(until);
     }
     for k in state
         .store
@@ -160,7 +188,14 @@ async fn instance_keys(
     let keys = Arc::new(keys);
     state
         .verification_keys
-        .insert(instance_id.clone(), Arc::clone(&keys))
+        .insert(
+            instance_id.clone(),
+            CachedKeys {
+                version,
+                keys: Arc::clone(&keys),
+                previous_until,
+            },
+        )
         .await;
     Ok(keys)
 }

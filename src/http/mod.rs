@@ -35,10 +35,9 @@ pub struct AppState {
     pub writer: Writer,
     pub vault: Arc<Vault>,
     pub metrics: Arc<Metrics>,
-    /// Decrypted instance signing secrets, briefly (shared with delivery).
-    pub secrets: Cache<InstanceId, Arc<String>>,
-    /// Every key that verifies an instance's `/v1` tokens, briefly.
-    pub verification_keys: Cache<InstanceId, Arc<Vec<crate::crypto::jwt::VerificationKey>>>,
+    /// Every key that verifies an instance's `/v1` tokens, with the key version they were read
+    /// at (checked on every request: [`api::CachedKeys`]).
+    pub verification_keys: Cache<InstanceId, api::CachedKeys>,
     /// Wakes the delivery dispatcher (after a replay or a resume).
     pub delivery_wakeup: Arc<tokio::sync::Notify>,
     /// The per-channel senders (wake-ups and "message settled" notices).
@@ -113,7 +112,6 @@ impl AppState {
 
     /// Forgets cached secrets and keys of an instance (after a rotation or a key change).
     pub async fn forget_instance_keys(&self, instance_id: &InstanceId) {
-        self.secrets.invalidate(instance_id).await;
         self.verification_keys.invalidate(instance_id).await;
         self.store
             .publish_invalidation(&crate::store::Invalidation::Instance(instance_id.clone()))
@@ -127,7 +125,6 @@ impl AppState {
                 self.channels.apply_channel_invalidation(id).await;
             }
             crate::store::Invalidation::Instance(id) => {
-                self.secrets.invalidate(id).await;
                 self.verification_keys.invalidate(id).await;
             }
         }
@@ -136,7 +133,6 @@ impl AppState {
     /// Drops everything cached (the invalidation feed was interrupted: changes may be missed).
     pub fn forget_all_cached(&self) {
         self.channels.forget_all();
-        self.secrets.invalidate_all();
         self.verification_keys.invalidate_all();
     }
 

@@ -174,7 +174,7 @@ impl Store {
     ) -> Result<bool> {
         let res = sqlx::query(
             "UPDATE instances SET previous_secret_enc = signing_secret_enc, previous_secret_until = $4, \
-             signing_secret_enc = $2, updated_at = $3 WHERE id = $1",
+             signing_secret_enc = $2, updated_at = $3, auth_version = auth_version + 1 WHERE id = $1",
         )
         .bind(id.as_str())
         .bind(secret_enc)
@@ -185,20 +185,33 @@ impl Store {
         Ok(res.rows_affected() > 0)
     }
 
-    /// The previous secret of an instance while its grace period lasts.
+    /// The version of what verifies an instance's tokens (its secret and keys); `None` when
+    /// there is no such instance. One primary-key read: checked on every `/v1` request against
+    /// the version the cached keys were read at.
+    pub async fn instance_auth_version(&self, id: &InstanceId) -> Result<Option<i64>> {
+        Ok(
+            sqlx::query_scalar::<_, i64>("SELECT auth_version FROM instances WHERE id = $1")
+                .bind(id.as_str())
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
+    /// The previous secret of an instance while its grace period lasts, with the end of that
+    /// period.
     pub async fn previous_instance_secret(
         &self,
         id: &InstanceId,
         now: i64,
-    ) -> Result<Option<String>> {
-        Ok(sqlx::query_scalar::<_, Option<String>>(
-            "SELECT previous_secret_enc FROM instances WHERE id = $1 AND previous_secret_until > $2",
+    ) -> Result<Option<(String, i64)>> {
+        Ok(sqlx::query_as::<_, (Option<String>, i64)>(
+            "SELECT previous_secret_enc, previous_secret_until FROM instances WHERE id = $1 AND previous_secret_until > $2",
         )
         .bind(id.as_str())
         .bind(now)
         .fetch_optional(self.pool())
         .await?
-        .flatten())
+        .and_then(|(enc, until)| Some((enc?, until))))
     }
 
     /// Deletes an instance with its channels (tokens included, P03), events and attempts.
@@ -466,6 +479,7 @@ pub struct InstanceKeyRow {
 impl Store {
     /// Registers a verification key; false when the kid is taken.
     pub async fn add_instance_key(&self, row: &InstanceKeyRow) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
         let res = sqlx::query(
             "INSERT INTO instance_keys (instance_id, kid, alg, public_key, created_at) VALUES ($1, $2, $3, $4, $5) \
              ON CONFLICT DO NOTHING",
@@ -475,9 +489,14 @@ impl Store {
         .bind(&row.alg)
         .bind(&row.public_key)
         .bind(row.created_at)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?;
-        Ok(res.rows_affected() == 1)
+        let added = res.rows_affected() == 1;
+        if added {
+            bump_auth_version(&mut tx, &row.instance_id).await?;
+        }
+        tx.commit().await?;
+        Ok(added)
     }
 
     pub async fn list_instance_keys(
@@ -494,13 +513,28 @@ impl Store {
 
     /// Retires a verification key; false when there was none.
     pub async fn delete_instance_key(&self, instance_id: &InstanceId, kid: &str) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
         let res = sqlx::query("DELETE FROM instance_keys WHERE instance_id = $1 AND kid = $2")
             .bind(instance_id.as_str())
             .bind(kid)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
-        Ok(res.rows_affected() == 1)
+        let deleted = res.rows_affected() == 1;
+        if deleted {
+            bump_auth_version(&mut tx, instance_id).await?;
+        }
+        tx.commit().await?;
+        Ok(deleted)
     }
+}
+
+/// One more version of what verifies an instance's tokens (in the transaction that changed it).
+async fn bump_auth_version(tx: &mut super::Tx, instance_id: &InstanceId) -> Result<()> {
+    sqlx::query("UPDATE instances SET auth_version = auth_version + 1 WHERE id = $1")
+        .bind(instance_id.as_str())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
 }
 
 /// What one key-rotation batch found.

@@ -55,7 +55,7 @@ pub struct Dispatcher {
     vault: Arc<Vault>,
     metrics: Arc<Metrics>,
     client: reqwest::Client,
-    secrets: Cache<InstanceId, Arc<String>>,
+    secrets: Cache<String, Arc<String>>,
     /// When set, callbacks are signed EdDSA with the bridge's key (JWKS) instead of HS256.
     bridge_key: Option<Arc<jwt::BridgeKey>>,
     wakeup: Arc<Notify>,
@@ -89,7 +89,7 @@ impl Dispatcher {
         vault: Arc<Vault>,
         metrics: Arc<Metrics>,
         wakeup: Arc<Notify>,
-        secrets: Cache<InstanceId, Arc<String>>,
+        secrets: Cache<String, Arc<String>>,
         bridge_key: Option<Arc<jwt::BridgeKey>>,
     ) -> anyhow::Result<Arc<Self>> {
         let resolver = CallbackResolver {
@@ -266,12 +266,12 @@ impl Dispatcher {
     }
 
     async fn signing_secret(&self, ev: &DueEvent) -> Option<Arc<String>> {
-        if let Some(s) = self.secrets.get(&ev.instance_id).await {
+        if let Some(s) = self.secrets.get(&ev.signing_secret_enc).await {
             return Some(s);
         }
         let secret = Arc::new(self.vault.decrypt(&ev.signing_secret_enc).ok()?);
         self.secrets
-            .insert(ev.instance_id.clone(), Arc::clone(&secret))
+            .insert(ev.signing_secret_enc.clone(), Arc::clone(&secret))
             .await;
         Some(secret)
     }

@@ -298,3 +298,115 @@ fn an_unreachable_postgres_says_connection_refused_to_its_address() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("connection refused to 127.0.0.1:1"), "{err}");
 }
+
+crate::both_backends!(
+    cli_rotate_secret_with_no_grace_revokes_the_old_secret_in_the_running_service_at_once
+);
+
+/// `instance rotate-secret --grace-seconds 0` run by an operator from the binary (another
+/// process than the service, as on a server) holds in the running service from its next
+/// request: the old secret is refused (401), the new one accepted, and the next event is
+/// signed with the new secret — although the service had both the keys and the secret cached
+/// (it checks the instance's key version on every request; its signing-secret cache is keyed
+/// by the ciphertext the claim reads). The same for a grace period that is later cut, and for
+/// an instance deleted from the CLI (issue 17 item 3).
+async fn cli_rotate_secret_with_no_grace_revokes_the_old_secret_in_the_running_service_at_once(
+    db: crate::helpers::Db,
+) {
+    use crate::helpers::*;
+    use std::time::Duration;
+    let dir = std::sync::Arc::new(tempfile::tempdir().expect("tempdir"));
+    let url = fresh_database(db, &dir).await;
+    let key = metabridge::crypto::vault::generate_key();
+    let app = spawn_app_on(db, dir.clone(), url.clone(), key.clone(), |c| {
+        c.delivery_backoff = Duration::from_millis(100);
+    })
+    .await;
+    let t = app.tenant("Loja", None).await;
+    app.channel(&t, "whatsapp", "106000000000001", Some("102000000000001"))
+        .await;
+    let status = |secret: &str| {
+        let token = app.jwt(&Tenant {
+            instance_id: t.instance_id.clone(),
+            secret: secret.to_string(),
+        });
+        let req = app
+            .http
+            .get(format!("{}/v1/events", app.url))
+            .bearer_auth(token);
+        async move { req.send().await.expect("get").status().as_u16() }
+    };
+    let cli = |args: Vec<String>| {
+        let (url, key) = (url.clone(), key.clone());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                let args: Vec<&str> = args.iter().map(String::as_str).collect();
+                run(&url, &key, &args)
+            })
+            .await
+            .expect("cli")
+        }
+    };
+    let rotate = |grace: u32| {
+        cli(vec![
+            "instance".into(),
+            "rotate-secret".into(),
+            t.instance_id.clone(),
+            "--grace-seconds".into(),
+            grace.to_string(),
+            "--json".into(),
+        ])
+    };
+    // Everything cached: the keys (two calls) and the signing secret (one delivery).
+    assert_eq!(status(&t.secret).await, 200);
+    assert_eq!(status(&t.secret).await, 200);
+    app.deliver_sentinel().await;
+
+    let first = rotate(0).await;
+    let first = first["signing_secret"]
+        .as_str()
+        .expect("new secret")
+        .to_string();
+    assert_eq!(status(&t.secret).await, 401, "the old secret, at once");
+    assert_eq!(status(&first).await, 200, "the new secret");
+    app.receiver.state.add_instance(&t.instance_id, &first);
+    app.deliver_sentinel().await;
+    assert_eq!(
+        app.receiver.state.rejected_jwt(),
+        0,
+        "events after the rotation are signed with the new secret"
+    );
+
+    // A grace period keeps the previous secret; a rotation without one ends it at once.
+    let second = rotate(3600).await;
+    let second = second["signing_secret"]
+        .as_str()
+        .expect("new secret")
+        .to_string();
+    assert_eq!(
+        status(&first).await,
+        200,
+        "the previous secret during its grace"
+    );
+    assert_eq!(status(&second).await, 200);
+    let third = rotate(0).await;
+    let third = third["signing_secret"]
+        .as_str()
+        .expect("new secret")
+        .to_string();
+    assert_eq!(status(&first).await, 401);
+    assert_eq!(status(&second).await, 401);
+    assert_eq!(status(&third).await, 200);
+
+    // Deleted from the CLI: its tokens stop at once too.
+    let deleted = cli(vec![
+        "instance".into(),
+        "delete".into(),
+        t.instance_id.clone(),
+        "--json".into(),
+    ])
+    .await;
+    assert_eq!(deleted["deleted"], t.instance_id.as_str());
+    assert_eq!(status(&third).await, 401, "a deleted instance's token");
+    app.stop().await;
+}
