@@ -296,15 +296,25 @@ pub async fn apply_outcomes(
 }
 
 /// The claim of walked heads: `$1` now, `$2` limit, `$3` lease end, `$4…` the heads' `seq`s.
+///
+/// The heads are looked up by primary key, whatever the statistics say: their state is
+/// tested as `e.state || '' = 'pending'`, which means the same but does not imply the
+/// predicate of the partial indexes on pending events, so no plan can find `e` by scanning
+/// one of them for the `seq`s (PostgreSQL did, over `events_pending_heads`, on a table not
+/// analyzed since it was empty: a pass over every pending event per claim). The guard that
+/// the event is still its conversation's head reads the head as the walk does, as the first
+/// `(conversation, seq)` entry from its conversation on, an order only `events_pending_heads`
+/// gives: one seek (written as `NOT EXISTS (… p.seq < e.seq)`, analyzed PostgreSQL walked the
+/// primary key down from `e.seq` instead, through every older event).
 fn claim_heads_sql(backend: Backend, heads: usize) -> String {
     let cols = "e.seq, e.id, e.instance_id, e.channel_id, e.channel_kind, e.channel_external_id, e.conversation_id, \
                 e.type, e.occurred_at, e.received_at, e.attempts, e.deadline_at, e.contact, e.data, e.raw, \
                 i.callback_url, i.signing_secret_enc";
     let list: Vec<String> = (0..heads).map(|i| format!("${}", i + 4)).collect();
     let due_where = format!(
-        "e.seq IN ({}) AND e.state = 'pending' AND e.next_attempt_at <= $1 AND e.lease_until <= $1 \
-         AND NOT EXISTS (SELECT 1 FROM events p WHERE p.instance_id = e.instance_id AND p.state = 'pending' \
-                         AND p.conversation = e.conversation AND p.seq < e.seq)",
+        "e.seq IN ({}) AND e.state || '' = 'pending' AND e.next_attempt_at <= $1 AND e.lease_until <= $1 \
+         AND e.seq = (SELECT p.seq FROM events p WHERE p.instance_id = e.instance_id AND p.state = 'pending' \
+                      AND p.conversation >= e.conversation ORDER BY p.conversation, p.seq LIMIT 1)",
         list.join(", ")
     );
     match backend {
