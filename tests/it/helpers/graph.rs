@@ -118,12 +118,17 @@ impl Outbound {
         v
     }
 
+    /// Waits until the message has reached `want`: its status now, or one its history lists
+    /// (with fast statuses, a message can be `read` before a poll sees it `sent`).
     pub async fn wait_status(&self, id: &str, want: &str) -> Value {
         let mut last = Value::Null;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
         while tokio::time::Instant::now() < deadline {
             last = self.message(id).await;
-            if last["status"] == want {
+            let in_history = last["statuses"]
+                .as_array()
+                .is_some_and(|h| h.iter().any(|s| s["status"] == want));
+            if last["status"] == want || in_history {
                 return last;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
