@@ -186,6 +186,7 @@ impl Application {
                 .unwrap_or_default(),
         );
         let config_limits = (config.api_limit, config.admin_limit);
+        let upload_limits = config.uploads;
         let state = Arc::new(AppState {
             config,
             store,
@@ -205,6 +206,7 @@ impl Application {
             state_signer,
             connector,
             limits: http::ratelimit::ApiLimits::new(config_limits.0, config_limits.1),
+            uploads: http::ratelimit::UploadSlots::new(upload_limits),
         });
         Ok(Self {
             addr,

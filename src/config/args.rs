@@ -187,6 +187,14 @@ pub struct ServeArgs {
     /// Burst of admin requests above that rate.
     #[arg(long, env = "METABRIDGE_ADMIN_BURST", default_value_t = 200)]
     pub admin_burst: u32,
+    /// Media uploads (`POST /v1/channels/{id}/media`) one instance may have in flight at
+    /// once on this replica; over it: 429 before the body is read.
+    #[arg(long, env = "METABRIDGE_UPLOADS_PER_INSTANCE", default_value_t = 2)]
+    pub uploads_per_instance: usize,
+    /// Media uploads in flight at once on this replica, all instances together; over it:
+    /// 429 before the body is read.
+    #[arg(long, env = "METABRIDGE_UPLOADS_MAX", default_value_t = 8)]
+    pub uploads_max: usize,
     /// Meta app id (the connect pages' Facebook Login and Embedded Signup; `debug_token`).
     #[arg(long, env = "META_APP_ID")]
     pub meta_app_id: Option<String>,

@@ -144,6 +144,14 @@ impl Config {
                 "delivery concurrency values must be at least 1",
             ));
         }
+        for (var, n) in [
+            ("METABRIDGE_UPLOADS_PER_INSTANCE", args.uploads_per_instance),
+            ("METABRIDGE_UPLOADS_MAX", args.uploads_max),
+        ] {
+            if !(1..=1000).contains(&n) {
+                return Err(cfg_err(var, "must be between 1 and 1000"));
+            }
+        }
         if args.delivery_timeout_ms < 100 {
             return Err(cfg_err(
                 "METABRIDGE_DELIVERY_TIMEOUT_MS",
@@ -327,6 +335,10 @@ impl Config {
                 per_second: args.admin_rate,
                 burst: args.admin_burst,
             },
+            uploads: UploadLimits {
+                per_instance: args.uploads_per_instance,
+                total: args.uploads_max,
+            },
         })
     }
 
@@ -417,6 +429,10 @@ impl Config {
             admin_limit: Limit {
                 per_second: 0,
                 burst: 0,
+            },
+            uploads: UploadLimits {
+                per_instance: 2,
+                total: 8,
             },
         }
     }

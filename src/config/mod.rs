@@ -118,6 +118,8 @@ pub struct Config {
     /// Per-instance `/v1` and admin request limits.
     pub api_limit: Limit,
     pub admin_limit: Limit,
+    /// Media uploads in flight on this replica.
+    pub uploads: UploadLimits,
 }
 
 /// What is wrong with a list of Fernet keys (the first encrypts, all decrypt), naming the key
@@ -141,6 +143,16 @@ pub fn fernet_keys_problem(keys: &[Secret]) -> Option<String> {
 pub struct Limit {
     pub per_second: u32,
     pub burst: u32,
+}
+
+/// Media uploads in flight at once on one replica (`http::ratelimit::UploadSlots` applies
+/// them): per instance and in all. Each costs a few body chunks of memory (the body is
+/// streamed), a connection to Meta and, for a body sent without `Content-Length`, up to its
+/// media type's limit of temporary disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadLimits {
+    pub per_instance: usize,
+    pub total: usize,
 }
 
 /// How long the HTTP server waits for slow or silent clients.

@@ -113,3 +113,44 @@ fn rotated_app_secrets_are_all_kept() {
     let c = Config::from_args(&args).expect("config");
     assert_eq!(c.app_secrets, vec![Secret::new("old"), Secret::new("new")]);
 }
+
+/// The upload caps default to 2 per instance and 8 in all; zero is refused, naming the
+/// variable.
+#[test]
+fn upload_caps_default_and_refuse_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf8");
+    let config = Config::from_args(&parse(&["--dev", "--data-dir", d])).expect("dev config");
+    assert_eq!(
+        config.uploads,
+        UploadLimits {
+            per_instance: 2,
+            total: 8
+        }
+    );
+    let config = Config::from_args(&parse(&[
+        "--dev",
+        "--data-dir",
+        d,
+        "--uploads-per-instance",
+        "3",
+        "--uploads-max",
+        "20",
+    ]))
+    .expect("dev config");
+    assert_eq!(
+        config.uploads,
+        UploadLimits {
+            per_instance: 3,
+            total: 20
+        }
+    );
+    for (flag, var) in [
+        ("--uploads-per-instance", "METABRIDGE_UPLOADS_PER_INSTANCE"),
+        ("--uploads-max", "METABRIDGE_UPLOADS_MAX"),
+    ] {
+        let err = Config::from_args(&parse(&["--dev", "--data-dir", d, flag, "0"]))
+            .expect_err("zero refused");
+        assert_eq!(err.variable, var);
+    }
+}

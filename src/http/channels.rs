@@ -3,8 +3,9 @@
 //! upload.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use poem::web::Data;
 use poem_openapi::param::{Header, Path, Query};
 use poem_openapi::payload::{Binary, Json, Response};
@@ -13,6 +14,7 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::AppState;
 use super::api::{ChannelView, InstanceAuth, Tag, op_error};
 use super::errors::{ApiError, codes};
+use super::ratelimit::UploadsBusy;
 use crate::config::MAX_CHANNEL_RATE;
 use crate::ids::{ChannelId, InstanceId};
 use crate::messages::window::{HUMAN_AGENT_WINDOW_MS, WINDOW_MS};
@@ -407,11 +409,23 @@ impl ChannelsApi {
     /// file as the raw body with its `Content-Type` (image/jpeg, image/png, image/webp,
     /// audio/*, video/mp4, application/pdf, …). Limits: image 5 MB, sticker (webp) 500 KB,
     /// audio and video 16 MB, documents 100 MB.
+    ///
+    /// Everything that can refuse an upload is decided from the headers, before any byte of
+    /// the body is read: the channel (`404`), its kind and the media type (`422`), a declared
+    /// `Content-Length` over the type's limit (`413 media_too_large`), and the uploads in
+    /// flight (`429 too_many_uploads` with `Retry-After` when this instance, or the bridge,
+    /// already has as many as it allows). The body is then streamed to Meta, never held in
+    /// memory: with a `Content-Length` straight through; without one (chunked) through a
+    /// temporary file first, so that a body growing past the limit is refused (`413`) before
+    /// anything is sent to Meta. A refusal closes the connection without reading the body: a
+    /// client still sending may see the connection closed before it reads the answer. Send
+    /// `Expect: 100-continue` with large files to get a refusal before sending the body.
     #[oai(
         path = "/channels/:id/media",
         method = "post",
         operation_id = "media.upload"
     )]
+    #[allow(clippy::too_many_arguments)]
     async fn upload(
         &self,
         auth: InstanceAuth,
@@ -422,7 +436,8 @@ impl ChannelsApi {
         content_type: Header<String>,
         /// The file name Meta shows for documents.
         filename: Query<Option<String>>,
-        body: Binary<Vec<u8>>,
+        req: &poem::Request,
+        body: Binary<poem::Body>,
     ) -> Result<Json<UploadedMedia>, ApiError> {
         let channel = own_channel(&state, &id, &auth.0, false).await?;
         if channel.kind != crate::channels::ChannelKind::Whatsapp {
@@ -445,34 +460,196 @@ impl ChannelsApi {
                 "WhatsApp does not accept this media type.",
             ));
         };
-        let size = body.0.len() as u64;
-        if size == 0 {
-            return Err(ApiError::rule("body", "required", "the file is empty"));
-        }
-        if size > limit {
-            return Err(ApiError::too_large(format!(
-                "{mime} files may be at most {limit} bytes."
-            )));
+        // hyper refuses a malformed Content-Length itself; an absent one means chunked.
+        let declared = req
+            .headers()
+            .get(poem::http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        match declared {
+            Some(0) => return Err(empty_file()),
+            Some(n) if n > limit => return Err(too_large(&mime, limit)),
+            _ => {}
         }
         let filename = filename
             .0
             .filter(|f| !f.is_empty() && f.len() <= 240 && !f.contains(['/', '\\', '\0']))
             .unwrap_or_else(|| "file".to_string());
+        // Held until the upload ends, however it ends.
+        let _slot = state.uploads.try_acquire(&auth.0).map_err(|busy| {
+            let whose = match busy {
+                UploadsBusy::Instance => "this instance has",
+                UploadsBusy::All => "the bridge has",
+            };
+            ApiError::too_many(
+                codes::TOO_MANY_UPLOADS,
+                format!(
+                    "Too many media uploads in flight ({whose} as many as it allows); retry after the number of seconds in Retry-After."
+                ),
+                UPLOAD_RETRY_AFTER_SECS,
+            )
+        })?;
         let token = state.channels.token_for(&channel).await.map_err(|_| {
             ApiError::conflict(
                 codes::CHANNEL_UNAVAILABLE,
                 "The channel has no usable token.",
             )
         })?;
-        let media_id = state
-            .graph
-            .upload_media(&token, &channel.external_id, &mime, &filename, body.0, size)
-            .await
-            .map_err(media_error)?;
+        let graph = &state.graph;
+        let phone = &channel.external_id;
+        let (media_id, size) = match declared {
+            Some(size) => {
+                // hyper ends the body at its Content-Length (≤ the limit, checked above);
+                // `exact_length` also fails a body that ends early, so Meta never gets a
+                // truncated file as a whole one.
+                let failed = Arc::new(AtomicBool::new(false));
+                let chunks = exact_length(body.0, size, Arc::clone(&failed));
+                // The request to Meta lasts as long as the client sends: its budget covers the
+                // client's (the body timeout plus a second per 64 KiB, see `body_deadline`).
+                let sent = graph
+                    .upload_media(
+                        &token,
+                        phone,
+                        &mime,
+                        &filename,
+                        reqwest::Body::wrap_stream(chunks),
+                        size,
+                        state.config.http_timeouts.body,
+                    )
+                    .await;
+                match sent {
+                    Ok(id) => (id, size),
+                    Err(_) if failed.load(Ordering::Relaxed) => return Err(unreadable()),
+                    Err(e) => return Err(media_error(e)),
+                }
+            }
+            None => {
+                let (file, size) = spool(body.0, limit, &mime).await?;
+                let chunks = file_chunks(file);
+                let id = graph
+                    .upload_media(
+                        &token,
+                        phone,
+                        &mime,
+                        &filename,
+                        reqwest::Body::wrap_stream(chunks),
+                        size,
+                        std::time::Duration::ZERO,
+                    )
+                    .await
+                    .map_err(media_error)?;
+                (id, size)
+            }
+        };
         Ok(Json(UploadedMedia {
             media_id,
             mime_type: mime,
             size,
         }))
     }
+}
+
+/// `Retry-After` of a `429 too_many_uploads`: uploads take seconds, not milliseconds.
+const UPLOAD_RETRY_AFTER_SECS: u64 = 5;
+
+/// Size of the chunks a spooled upload is read back in.
+const SPOOL_CHUNK: usize = 64 * 1024;
+
+fn empty_file() -> ApiError {
+    ApiError::rule("body", "required", "the file is empty")
+}
+
+fn too_large(mime: &str, limit: u64) -> ApiError {
+    ApiError::too_large(format!("{mime} files may be at most {limit} bytes."))
+}
+
+/// The client's body failed before its end (disconnected, or too slow: the body timeout
+/// then answers 408 instead).
+fn unreadable() -> ApiError {
+    ApiError::bad_request(
+        codes::INVALID_REQUEST,
+        "The body could not be read to its end; nothing was uploaded.",
+    )
+}
+
+/// The body's chunks as they arrive, failing (and setting `failed`) when the body fails or
+/// its length is not `len`: a failed chunk aborts the request to Meta mid-body, so Meta never
+/// completes an upload of a partial file.
+fn exact_length(
+    body: poem::Body,
+    len: u64,
+    failed: Arc<AtomicBool>,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
+    let chunks = Box::pin(body.into_bytes_stream());
+    futures_util::stream::unfold((chunks, 0u64, false), move |(mut chunks, seen, done)| {
+        let failed = Arc::clone(&failed);
+        async move {
+            if done {
+                return None;
+            }
+            let error = match chunks.next().await {
+                Some(Ok(chunk)) => {
+                    let seen = seen + chunk.len() as u64;
+                    if seen <= len {
+                        return Some((Ok(chunk), (chunks, seen, false)));
+                    }
+                    std::io::Error::other("body longer than its Content-Length")
+                }
+                Some(Err(e)) => e,
+                None if seen == len => return None,
+                None => std::io::Error::other("body shorter than its Content-Length"),
+            };
+            failed.store(true, Ordering::Relaxed);
+            Some((Err(error), (chunks, seen, true)))
+        }
+    })
+}
+
+/// Writes a body sent without `Content-Length` to an unnamed temporary file (in `TMPDIR`;
+/// the system deletes it when it is closed, also if the process dies), refusing it with 413
+/// as soon as it grows past `limit`. Returns the file, rewound, and its size.
+async fn spool(
+    body: poem::Body,
+    limit: u64,
+    mime: &str,
+) -> Result<(tokio::fs::File, u64), ApiError> {
+    use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+    let disk = |e: std::io::Error| ApiError::internal("spool a media upload", e);
+    let file = tokio::task::spawn_blocking(tempfile::tempfile)
+        .await
+        .map_err(|e| ApiError::internal("spool a media upload", e))?
+        .map_err(disk)?;
+    let mut file = tokio::fs::File::from_std(file);
+    let mut chunks = Box::pin(body.into_bytes_stream());
+    let mut size = 0u64;
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|_| unreadable())?;
+        size += chunk.len() as u64;
+        if size > limit {
+            return Err(too_large(mime, limit));
+        }
+        file.write_all(&chunk).await.map_err(disk)?;
+    }
+    if size == 0 {
+        return Err(empty_file());
+    }
+    file.flush().await.map_err(disk)?;
+    file.seek(std::io::SeekFrom::Start(0)).await.map_err(disk)?;
+    Ok((file, size))
+}
+
+/// A spooled upload, read back in [`SPOOL_CHUNK`]s.
+fn file_chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = std::io::Result<bytes::Bytes>> + Send + 'static {
+    use tokio::io::AsyncReadExt;
+    futures_util::stream::try_unfold(file, |mut file| async move {
+        let mut buf = vec![0u8; SPOOL_CHUNK];
+        let n = file.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.truncate(n);
+        Ok(Some((bytes::Bytes::from(buf), file)))
+    })
 }

@@ -33,6 +33,7 @@ pub mod codes {
     pub const KEY_NOT_FOUND: &str = "key_not_found";
     pub const KEY_EXISTS: &str = "key_exists";
     pub const RATE_LIMITED: &str = "rate_limited";
+    pub const TOO_MANY_UPLOADS: &str = "too_many_uploads";
     pub const REQUEST_TIMEOUT: &str = "request_timeout";
     pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
     pub const PAYLOAD_TOO_LARGE: &str = "payload_too_large";
@@ -67,7 +68,7 @@ pub struct ErrorBody {
     /// | 409 | `channel_already_registered`, `key_exists`, `event_not_replayable`, `event_content_purged`, `idempotency_key_reused`, `channel_unavailable`, `connect_not_configured` | conflicts with the current state |
     /// | 413 | `payload_too_large`, `media_too_large` | the body or the media is over the limit |
     /// | 422 | `validation_failed` (with `field` and `rule`), `window_closed`, `return_url_not_allowed`, `unsupported_media_type` | well-formed but breaks a rule |
-    /// | 429 | `rate_limited` | too many requests for this instance (or the admin token); wait `Retry-After` seconds |
+    /// | 429 | `rate_limited`, `too_many_uploads` | too many requests for this instance (or the admin token); too many media uploads in flight (this instance's or all); wait `Retry-After` seconds |
     /// | 500 | `internal_error` | unexpected; logged server side |
     /// | 502 | `meta_error` | Meta refused or failed a call made for you |
     /// | 503 | `service_unavailable` | the database is unavailable; retry later |
@@ -117,8 +118,8 @@ pub enum ApiError {
     /// Too large (`media_too_large`).
     #[oai(status = 413)]
     TooLarge(Json<ErrorBody>),
-    /// `rate_limited`: too many requests for this instance (or the admin token); retry after
-    /// `Retry-After` seconds.
+    /// `rate_limited`: too many requests for this instance (or the admin token);
+    /// `too_many_uploads`: too many media uploads in flight. Retry after `Retry-After` seconds.
     #[oai(status = 429)]
     TooManyRequests(
         Json<ErrorBody>,
@@ -149,6 +150,10 @@ fn body(code: &str, message: impl Into<String>, field: Option<&str>) -> Json<Err
 impl ApiError {
     pub fn too_large(message: impl Into<String>) -> Self {
         Self::TooLarge(body(codes::MEDIA_TOO_LARGE, message, None))
+    }
+    /// A 429 with its code and the seconds to wait (`Retry-After`).
+    pub fn too_many(code: &str, message: impl Into<String>, retry_after: u64) -> Self {
+        Self::TooManyRequests(body(code, message, None), retry_after)
     }
     pub fn not_found(code: &str, message: &str) -> Self {
         Self::NotFound(body(code, message, None))

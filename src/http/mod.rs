@@ -56,6 +56,8 @@ pub struct AppState {
     pub connector: crate::connect::flow::Connector,
     /// Request rate limits of `/v1` (per instance) and `/admin/v1`.
     pub limits: ratelimit::ApiLimits,
+    /// Media uploads in flight (per instance and in all).
+    pub uploads: ratelimit::UploadSlots,
 }
 
 impl AppState {
@@ -213,12 +215,8 @@ async fn body_deadline<E: poem::Endpoint>(
         req.set_body(body);
         return Ok(ep.call(req).await?.into_response());
     }
-    let path = req.uri().path();
     let mut budget = timeout;
-    if req.method() == poem::http::Method::POST
-        && path.starts_with("/v1/channels/")
-        && path.ends_with("/media")
-    {
+    if is_upload(&req) {
         let declared = req
             .headers()
             .get(poem::http::header::CONTENT_LENGTH)
@@ -260,13 +258,22 @@ async fn body_deadline<E: poem::Endpoint>(
     result
 }
 
+/// `POST /v1/channels/{id}/media`.
+fn is_upload(req: &poem::Request) -> bool {
+    let path = req.uri().path();
+    req.method() == poem::http::Method::POST
+        && path.starts_with("/v1/channels/")
+        && path.ends_with("/media")
+}
+
 /// Largest media upload accepted (WhatsApp documents: 100 MB), in bytes.
 pub const MAX_UPLOAD_BYTES: usize = 100 * 1024 * 1024;
 
-/// Bounds every API request body: media uploads at [`MAX_UPLOAD_BYTES`], everything else at
-/// `METABRIDGE_MAX_BODY_BYTES`. A declared length over the limit is a 413 before anything is
-/// read; a body that grows past it while streaming is cut off (the parse fails, nothing is
-/// stored).
+/// Bounds every API request body at `METABRIDGE_MAX_BODY_BYTES`. A declared length over the
+/// limit is a 413 before anything is read; a body that grows past it while streaming is cut
+/// off (the parse fails, nothing is stored). Media uploads are bounded by their handler
+/// instead (`channels::upload`: the media type's limit, checked after the channel, before
+/// and while the body is read).
 async fn limit_body<E: poem::Endpoint>(
     ep: std::sync::Arc<E>,
     mut req: poem::Request,
@@ -275,15 +282,12 @@ async fn limit_body<E: poem::Endpoint>(
     use futures_util::StreamExt;
     use poem::IntoResponse;
     let path = req.uri().path();
-    if path == "/webhooks/meta" {
-        // Meta's deliveries enforce the limit themselves (and count what they refuse).
+    if path == "/webhooks/meta" || is_upload(&req) {
+        // Meta's deliveries enforce the limit themselves (and count what they refuse); an
+        // upload's handler enforces its media type's limit.
         return Ok(ep.call(req).await?.into_response());
     }
-    let limit = if path.starts_with("/v1/channels/") && path.ends_with("/media") {
-        MAX_UPLOAD_BYTES
-    } else {
-        json_limit
-    };
+    let limit = json_limit;
     let declared = req
         .headers()
         .get(poem::http::header::CONTENT_LENGTH)

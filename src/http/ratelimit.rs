@@ -2,8 +2,13 @@
 //! so a forged token cannot spend another instance's budget) and for the admin token on
 //! `/admin/v1`. Over the limit: `429 rate_limited` with `Retry-After` (seconds). Limits are
 //! per process: with N replicas an instance gets up to N times the rate.
+//!
+//! Media uploads are also capped by how many are in flight ([`UploadSlots`]): per instance
+//! and in all, per process; over a cap: `429 too_many_uploads` with `Retry-After`.
 
+use std::collections::HashMap;
 use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
@@ -79,6 +84,98 @@ impl ApiLimits {
     }
 }
 
+/// Media uploads in flight in this process: at most `total`, at most `per_instance` of one
+/// instance. The upload handler takes a slot after its checks and before it reads the body,
+/// and the slot is given back when the handler returns (its [`UploadSlot`] is dropped),
+/// however the upload ends. Per process, like the rate limits: with N replicas an instance
+/// may have up to N times as many uploads in flight.
+pub struct UploadSlots {
+    limits: crate::config::UploadLimits,
+    in_flight: Arc<Mutex<InFlight>>,
+}
+
+#[derive(Default)]
+struct InFlight {
+    total: usize,
+    /// Only instances with an upload in flight (memory stays bounded by the caps).
+    by_instance: HashMap<crate::ids::InstanceId, usize>,
+}
+
+fn lock(m: &Mutex<InFlight>) -> std::sync::MutexGuard<'_, InFlight> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Which cap a refused upload hit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UploadsBusy {
+    /// The instance has `per_instance` uploads in flight.
+    Instance,
+    /// The process has `total` uploads in flight.
+    All,
+}
+
+/// One upload in flight; dropping it frees the slot.
+pub struct UploadSlot {
+    in_flight: Arc<Mutex<InFlight>>,
+    instance: crate::ids::InstanceId,
+}
+
+impl Drop for UploadSlot {
+    fn drop(&mut self) {
+        let mut f = lock(&self.in_flight);
+        f.total = f.total.saturating_sub(1);
+        if let Some(n) = f.by_instance.get_mut(&self.instance) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                f.by_instance.remove(&self.instance);
+            }
+        }
+    }
+}
+
+impl std::fmt::Debug for UploadSlots {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UploadSlots")
+            .field("limits", &self.limits)
+            .field("in_flight", &self.in_flight())
+            .finish()
+    }
+}
+
+impl UploadSlots {
+    pub fn new(limits: crate::config::UploadLimits) -> Self {
+        Self {
+            limits,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// A slot for one upload of `instance`, or which cap is reached. Never waits.
+    pub fn try_acquire(
+        &self,
+        instance: &crate::ids::InstanceId,
+    ) -> Result<UploadSlot, UploadsBusy> {
+        let mut f = lock(&self.in_flight);
+        if f.by_instance.get(instance).copied().unwrap_or(0) >= self.limits.per_instance {
+            return Err(UploadsBusy::Instance);
+        }
+        if f.total >= self.limits.total {
+            return Err(UploadsBusy::All);
+        }
+        f.total += 1;
+        *f.by_instance.entry(instance.clone()).or_default() += 1;
+        Ok(UploadSlot {
+            in_flight: Arc::clone(&self.in_flight),
+            instance: instance.clone(),
+        })
+    }
+
+    /// Uploads in flight now.
+    pub fn in_flight(&self) -> usize {
+        lock(&self.in_flight).total
+    }
+}
+
 /// A request over its limit (raised by the authentication checkers).
 #[derive(Debug, thiserror::Error)]
 #[error("rate limit exceeded; retry in {0} s")]
@@ -120,6 +217,35 @@ mod tests {
             assert!(limits.check_admin().is_ok(), "admin limit off");
         }
         limits.prune();
+    }
+
+    #[test]
+    fn upload_slots_cap_per_instance_and_in_all_and_come_back_when_dropped() {
+        let slots = UploadSlots::new(crate::config::UploadLimits {
+            per_instance: 2,
+            total: 3,
+        });
+        let (a, b, c) = (
+            crate::ids::InstanceId::new(),
+            crate::ids::InstanceId::new(),
+            crate::ids::InstanceId::new(),
+        );
+        let a1 = slots.try_acquire(&a).expect("a 1");
+        let a2 = slots.try_acquire(&a).expect("a 2");
+        assert_eq!(slots.try_acquire(&a).err(), Some(UploadsBusy::Instance));
+        let b1 = slots.try_acquire(&b).expect("b 1");
+        assert_eq!(slots.try_acquire(&c).err(), Some(UploadsBusy::All));
+        assert_eq!(slots.in_flight(), 3);
+        drop(a1);
+        let c1 = slots.try_acquire(&c).expect("c after a's first ended");
+        assert_eq!(slots.try_acquire(&a).err(), Some(UploadsBusy::All));
+        drop((a2, b1, c1));
+        assert_eq!(slots.in_flight(), 0);
+        assert!(
+            lock(&slots.in_flight).by_instance.is_empty(),
+            "no idle entries kept"
+        );
+        let _again = slots.try_acquire(&a).expect("a again");
     }
 
     #[test]

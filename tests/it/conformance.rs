@@ -985,6 +985,7 @@ async fn product_requests_match_the_corpus() {
             "photo.jpg",
             bytes_body(),
             9,
+            std::time::Duration::ZERO,
         )
         .await;
     if let Err(err) = &up {

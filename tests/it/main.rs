@@ -24,6 +24,7 @@ mod inbound;
 mod jwt;
 mod layers;
 mod leads;
+mod media;
 mod openapi;
 mod outbound;
 mod process;

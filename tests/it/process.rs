@@ -437,20 +437,6 @@ async fn p01_secrets_tokens_and_message_bodies_never_reach_the_logs(db: Db) {
 
 both_backends!(receiver_gone_for_long_the_backlog_stays_on_disk_and_arrives_in_order);
 
-/// Resident memory of a process (VmRSS), in bytes.
-fn rss_bytes(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|kb| kb.parse::<u64>().ok())
-        })
-        .map(|kb| kb * 1024)
-        .unwrap_or(0)
-}
-
 /// The instance's receiver is gone (connection refused) while 5,000 events of 24 KB each
 /// arrive: the backlog goes to the database, not into the process (its memory grows by far
 /// less than the backlog), and when the receiver comes back everything arrives, in order per

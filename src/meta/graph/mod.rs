@@ -588,7 +588,10 @@ impl GraphClient {
     /// `POST {base}/{version}/{phone_number_id}/media` (multipart: `messaging_product=whatsapp`,
     /// `type=<mime>`, `file` with filename and MIME type) → the new media id. `body` may be
     /// `bytes::Bytes`, a `Vec<u8>` or a streaming `reqwest::Body` of exactly `len` bytes. The
-    /// time budget is the client timeout plus one second per 64 KiB.
+    /// time budget is the client timeout plus one second per 64 KiB, plus `arriving` for a
+    /// body still arriving from a client (the time that client is given for it; zero for a
+    /// body at hand).
+    #[allow(clippy::too_many_arguments)]
     pub async fn upload_media(
         &self,
         token: &str,
@@ -597,6 +600,7 @@ impl GraphClient {
         filename: &str,
         body: impl Into<reqwest::Body>,
         len: u64,
+        arriving: Duration,
     ) -> Result<String, GraphCallError> {
         let url = self.endpoint(&[phone_number_id, "media"])?;
         let mime = mime.trim();
@@ -608,7 +612,7 @@ impl GraphClient {
             .text("messaging_product", "whatsapp")
             .text("type", mime.to_owned())
             .part("file", part);
-        let budget = self.timeout + Duration::from_secs(len / UPLOAD_BYTES_PER_SEC);
+        let budget = self.timeout + arriving + Duration::from_secs(len / UPLOAD_BYTES_PER_SEC);
         let request = self
             .api
             .post(url)

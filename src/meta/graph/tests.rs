@@ -836,8 +836,16 @@ async fn unsafe_ids_are_refused_before_any_request() {
             "{id}"
         );
         assert!(matches!(
-            c.upload_media(TOKEN, id, "image/png", "a.png", vec![1u8], 1)
-                .await,
+            c.upload_media(
+                TOKEN,
+                id,
+                "image/png",
+                "a.png",
+                vec![1u8],
+                1,
+                Duration::ZERO
+            )
+            .await,
             Err(GraphCallError::Invalid(_))
         ));
     }
@@ -998,6 +1006,7 @@ async fn upload_media_multipart() {
             "photo \"1\".png",
             data,
             len,
+            Duration::ZERO,
         )
         .await
         .unwrap();
@@ -1025,12 +1034,28 @@ async fn upload_media_multipart() {
     assert!(body.contains("PNG fake image bytes"), "{body}");
 
     assert!(matches!(
-        c.upload_media(TOKEN, "106000000000001", "not a mime", "a", vec![1u8], 1)
-            .await,
+        c.upload_media(
+            TOKEN,
+            "106000000000001",
+            "not a mime",
+            "a",
+            vec![1u8],
+            1,
+            Duration::ZERO
+        )
+        .await,
         Err(GraphCallError::Invalid(_))
     ));
     match c
-        .upload_media(TOKEN, "106000000000009", "image/png", "a.png", vec![1u8], 1)
+        .upload_media(
+            TOKEN,
+            "106000000000009",
+            "image/png",
+            "a.png",
+            vec![1u8],
+            1,
+            Duration::ZERO,
+        )
         .await
     {
         Err(GraphCallError::Graph { error, .. }) => assert_eq!(error.code, 100),

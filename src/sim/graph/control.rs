@@ -110,7 +110,7 @@ pub(super) async fn control(state: &Arc<State>, req: Request) -> Reply {
             };
             lock(&state.inner)
                 .media
-                .insert(id, MediaItem { mime, bytes });
+                .insert(id, MediaItem::new(mime, bytes));
             ok()
         }
         p => onboarding::control::control_post(state, p, &json)

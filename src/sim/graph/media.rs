@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use poem::web::Multipart;
+use poem::web::{Field, Multipart};
 use poem::{FromRequest, Request, RequestBody};
 use rand::Rng;
 use serde_json::json;
@@ -12,7 +12,7 @@ use sha2::{Digest, Sha256};
 
 use super::replies::{Host, Reply, err_param, err_token, err_unknown_object};
 use super::routing::{Handled, authorize, query_param};
-use super::{Kind, MediaItem, State, TokenState, UPLOAD_LIMIT, lock};
+use super::{KEEP_UPLOAD_BYTES, Kind, MediaItem, State, TokenState, UPLOAD_LIMIT, lock};
 
 pub(super) fn media_metadata(
     state: &Arc<State>,
@@ -44,8 +44,8 @@ pub(super) fn media_metadata(
                 "messaging_product": "whatsapp",
                 "url": format!("{}/_media/{id}?ext={ext}&hash=AT{hash}", state.base_url),
                 "mime_type": m.mime,
-                "sha256": hex::encode(Sha256::digest(&m.bytes)),
-                "file_size": m.bytes.len(),
+                "sha256": m.sha256,
+                "file_size": m.size,
                 "id": id,
             }),
         ))
@@ -66,13 +66,18 @@ pub(super) fn download(state: &Arc<State>, id: &str, token: Option<&str>) -> Han
         ));
     }
     let mut h = match inner.media.get(id) {
-        Some(m) => Handled::new(Reply {
+        Some(MediaItem {
+            mime,
+            bytes: Some(bytes),
+            ..
+        }) => Handled::new(Reply {
             status: 200,
-            content_type: m.mime.clone(),
-            body: m.bytes.clone(),
+            content_type: mime.clone(),
+            body: bytes.clone(),
             headers: Vec::new(),
         }),
-        None => Handled::new(Reply::html(
+        // Unknown, or an upload too large to keep (see `KEEP_UPLOAD_BYTES`).
+        _ => Handled::new(Reply::html(
             404,
             "<!DOCTYPE html><html><body>Not Found</body></html>",
         )),
@@ -99,12 +104,13 @@ pub(super) async fn upload(
     };
     let mut h = match read_upload(req, body).await {
         Err(what) => Handled::new(err_param(&what, Kind::WhatsApp)),
-        Ok((mime, bytes)) => {
+        Ok(item) => {
             let id = state.new_media_id();
-            let len = bytes.len();
             let mut inner = lock(&state.inner);
-            inner.uploaded.push((id.clone(), mime.clone(), len));
-            inner.media.insert(id.clone(), MediaItem { mime, bytes });
+            inner
+                .uploaded
+                .push((id.clone(), item.mime.clone(), item.size));
+            inner.media.insert(id.clone(), item);
             let mut h = Handled::new(Reply::json(200, &json!({ "id": id })));
             h.message_id = Some(id);
             h
@@ -115,8 +121,9 @@ pub(super) async fn upload(
     h
 }
 
-/// Reads `messaging_product`, `type` and `file` from a multipart upload.
-async fn read_upload(req: &Request, body: RequestBody) -> Result<(String, Vec<u8>), String> {
+/// Reads `messaging_product`, `type` and `file` from a multipart upload. The file is read as
+/// it arrives, counted and hashed; it is kept only up to [`KEEP_UPLOAD_BYTES`].
+async fn read_upload(req: &Request, body: RequestBody) -> Result<MediaItem, String> {
     let mut body = body;
     let mut form = Multipart::from_request(req, &mut body)
         .await
@@ -133,14 +140,7 @@ async fn read_upload(req: &Request, body: RequestBody) -> Result<(String, Vec<u8
             Some("type") => mime = field.text().await.ok(),
             Some("file") => {
                 let part_type = field.content_type().map(str::to_string);
-                let bytes = field
-                    .bytes()
-                    .await
-                    .map_err(|_| "Param file could not be read.".to_string())?;
-                if bytes.len() > UPLOAD_LIMIT {
-                    return Err("Param file is too large.".into());
-                }
-                file = Some((part_type, bytes));
+                file = Some((part_type, read_file(field).await?));
             }
             _ => {}
         }
@@ -150,11 +150,42 @@ async fn read_upload(req: &Request, body: RequestBody) -> Result<(String, Vec<u8
         Some(_) => return Err("Param messaging_product must be 'whatsapp'.".into()),
         None => return Err("The parameter messaging_product is required.".into()),
     }
-    let Some((part_type, bytes)) = file else {
+    let Some((part_type, (bytes, size, sha256))) = file else {
         return Err("The parameter file is required.".into());
     };
     let Some(mime) = mime.filter(|m| !m.is_empty()).or(part_type) else {
         return Err("The parameter type is required.".into());
     };
-    Ok((mime, bytes))
+    Ok(MediaItem {
+        mime,
+        bytes,
+        size,
+        sha256,
+    })
+}
+
+/// The `file` part: (its bytes when at most [`KEEP_UPLOAD_BYTES`], its size, hex SHA-256).
+async fn read_file(field: Field) -> Result<(Option<Vec<u8>>, usize, String), String> {
+    use tokio::io::AsyncReadExt;
+    let unreadable = || "Param file could not be read.".to_string();
+    let mut reader = Box::pin(field.into_async_read());
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut kept, mut size, mut hash) = (Some(Vec::new()), 0usize, Sha256::new());
+    loop {
+        let n = reader.read(&mut buf).await.map_err(|_| unreadable())?;
+        if n == 0 {
+            break;
+        }
+        size += n;
+        if size > UPLOAD_LIMIT {
+            return Err("Param file is too large.".into());
+        }
+        hash.update(&buf[..n]);
+        if size > KEEP_UPLOAD_BYTES {
+            kept = None;
+        } else if let Some(k) = kept.as_mut() {
+            k.extend_from_slice(&buf[..n]);
+        }
+    }
+    Ok((kept, size, hex::encode(hash.finalize())))
 }

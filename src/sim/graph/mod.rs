@@ -53,6 +53,10 @@ use validate::recipient_key;
 pub(super) const JSON_LIMIT: usize = 4 * 1024 * 1024;
 /// Largest multipart upload accepted.
 const UPLOAD_LIMIT: usize = 100 * 1024 * 1024;
+/// Uploads up to this size are kept and served back by the download URL; a larger one is only
+/// counted and hashed as it arrives (its metadata is served, its download is a 404), so that
+/// tests uploading many 100 MB files do not hold them in memory.
+const KEEP_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 /// A status webhook is retried this many times after a failed first attempt.
 const WEBHOOK_RETRIES: u32 = 3;
 /// First retry delay; doubled for every further retry.
@@ -301,7 +305,22 @@ pub(super) struct Channel {
 
 struct MediaItem {
     mime: String,
-    bytes: Vec<u8>,
+    /// The file, unless it was an upload over [`KEEP_UPLOAD_BYTES`].
+    bytes: Option<Vec<u8>>,
+    size: usize,
+    /// Hex SHA-256 of the file.
+    sha256: String,
+}
+
+impl MediaItem {
+    fn new(mime: String, bytes: Vec<u8>) -> Self {
+        Self {
+            mime,
+            size: bytes.len(),
+            sha256: hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&bytes)),
+            bytes: Some(bytes),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -481,16 +500,21 @@ impl GraphSim {
     pub fn add_media(&self, media_id: &str, mime: &str, bytes: Vec<u8>) {
         lock(&self.state.inner).media.insert(
             media_id.to_string(),
-            MediaItem {
-                mime: mime.to_string(),
-                bytes,
-            },
+            MediaItem::new(mime.to_string(), bytes),
         );
     }
 
     /// Media uploaded through `POST /{version}/{phone_number_id}/media`: (id, mime, length).
     pub fn uploaded(&self) -> Vec<(String, String, usize)> {
         lock(&self.state.inner).uploaded.clone()
+    }
+
+    /// Hex SHA-256 of a media file (uploaded or added), as `GET /{media_id}` reports it.
+    pub fn media_sha256(&self, media_id: &str) -> Option<String> {
+        lock(&self.state.inner)
+            .media
+            .get(media_id)
+            .map(|m| m.sha256.clone())
     }
 
     /// Stops the server and pending status webhooks (same as dropping the handle).

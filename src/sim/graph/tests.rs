@@ -1114,6 +1114,45 @@ async fn uploads_are_recorded_and_served_back() {
     assert_eq!(sim.uploaded().len(), 1);
 }
 
+/// An upload over `KEEP_UPLOAD_BYTES` is counted and hashed as it arrives, not kept: its
+/// metadata (size, SHA-256) is served, its download is a 404.
+#[tokio::test]
+async fn large_uploads_are_counted_and_hashed_not_kept() {
+    let sim = sim().await;
+    let file: Vec<u8> = (0..KEEP_UPLOAD_BYTES + 1)
+        .map(|i| (i % 253) as u8)
+        .collect();
+    let (status, body) = upload_parts(
+        &sim,
+        &[
+            ("messaging_product", None, b"whatsapp"),
+            ("type", None, b"application/pdf"),
+            ("file", Some(("big.pdf", "application/pdf")), &file),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let id = body["id"].as_str().expect("id").to_string();
+    assert_eq!(
+        sim.uploaded(),
+        [(id.clone(), "application/pdf".to_string(), file.len())]
+    );
+    let sha = hex::encode(Sha256::digest(&file));
+    assert_eq!(sim.media_sha256(&id).as_deref(), Some(sha.as_str()));
+    let (status, meta) = get(&sim, &format!("/v25.0/{id}"), Some(WA_TOKEN)).await;
+    assert_eq!(status, 200);
+    assert_eq!(meta["file_size"].as_u64(), Some(file.len() as u64));
+    assert_eq!(meta["sha256"].as_str(), Some(sha.as_str()));
+    let url = meta["url"].as_str().expect("url");
+    let r = client()
+        .get(url)
+        .bearer_auth(WA_TOKEN)
+        .send()
+        .await
+        .expect("download");
+    assert_eq!(r.status().as_u16(), 404, "not kept");
+}
+
 #[tokio::test]
 async fn debug_token_reports_validity_and_scopes() {
     let sim = sim().await;

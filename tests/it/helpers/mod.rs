@@ -194,6 +194,17 @@ pub async fn create_instance(
     )
 }
 
+/// A `/v1` JWT of an instance (HS256 with its signing secret), valid for five minutes.
+pub fn instance_jwt(instance_id: &str, secret: &str) -> String {
+    let now = chrono::Utc::now().timestamp();
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &json!({"iss": instance_id, "aud": "metabridge", "iat": now, "exp": now + 300}),
+        &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+    )
+    .expect("jwt")
+}
+
 pub fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(format!("{FIXTURES}{name}")).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
 }
@@ -339,13 +350,7 @@ impl TestApp {
     }
 
     pub fn jwt(&self, tenant: &Tenant) -> String {
-        let now = chrono::Utc::now().timestamp();
-        jsonwebtoken::encode(
-            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
-            &json!({"iss": tenant.instance_id, "aud": "metabridge", "iat": now, "exp": now + 300}),
-            &jsonwebtoken::EncodingKey::from_secret(tenant.secret.as_bytes()),
-        )
-        .expect("jwt")
+        instance_jwt(&tenant.instance_id, &tenant.secret)
     }
 
     pub async fn v1(&self, tenant: &Tenant, method: reqwest::Method, path: &str) -> (u16, Value) {
