@@ -53,6 +53,10 @@ pub struct ServeArgs {
     /// Bearer token for the admin API.
     #[arg(long, env = "METABRIDGE_ADMIN_TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// Bearer token that `/metrics` requires (unset: `/metrics` is open; bind the service
+    /// privately or set this when it is reachable from outside).
+    #[arg(long, env = "METABRIDGE_METRICS_TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// Public base URL of this service (used in links it hands out).
     #[arg(long, env = "METABRIDGE_PUBLIC_URL")]
     pub public_url: Option<String>,

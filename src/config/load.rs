@@ -78,6 +78,13 @@ impl Config {
                 "must be at least 16 characters long",
             ));
         }
+        let metrics_token = args.metrics_token.clone().filter(|t| !t.is_empty());
+        if metrics_token.as_ref().is_some_and(|t| t.len() < 16) {
+            return Err(cfg_err(
+                "METABRIDGE_METRICS_TOKEN",
+                "must be at least 16 characters long",
+            ));
+        }
         let listen: SocketAddr = args.listen.parse().map_err(|_| {
             cfg_err(
                 "METABRIDGE_LISTEN",
@@ -281,6 +288,7 @@ impl Config {
             signed_request_max_age: Duration::from_secs(args.signed_request_max_age_secs.max(60)),
             verify_token: Secret::new(verify_token),
             admin_token: Secret::new(admin_token),
+            metrics_token: metrics_token.map(Secret::new),
             public_url: public_url.trim_end_matches('/').to_string(),
             fernet_keys,
             dev,
@@ -353,6 +361,7 @@ impl Config {
             signed_request_max_age: Duration::from_secs(86_400),
             verify_token: Secret::new("test-verify-token"),
             admin_token: Secret::new("test-admin-token-0123456789"),
+            metrics_token: None,
             // Filled in with the bound address by `Application::build`.
             public_url: String::new(),
             fernet_keys: vec![Secret::new(fernet_key)],

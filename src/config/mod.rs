@@ -81,6 +81,8 @@ pub struct Config {
     pub signed_request_max_age: Duration,
     pub verify_token: Secret,
     pub admin_token: Secret,
+    /// Bearer token `/metrics` requires, when set (`METABRIDGE_METRICS_TOKEN`).
+    pub metrics_token: Option<Secret>,
     pub public_url: String,
     pub fernet_keys: Vec<Secret>,
     pub dev: bool,

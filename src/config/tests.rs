@@ -154,3 +154,34 @@ fn upload_caps_default_and_refuse_zero() {
         assert_eq!(err.variable, var);
     }
 }
+
+#[test]
+fn short_metrics_token_names_the_variable_and_a_good_one_is_kept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = fernet::Fernet::generate_key();
+    let base = |token: &str| {
+        parse(&[
+            &format!("--fernet-keys={key}"),
+            "--data-dir",
+            dir.path().to_str().expect("utf8"),
+            "--meta-app-secret",
+            "app-secret",
+            "--meta-verify-token",
+            "x",
+            "--admin-token",
+            "0123456789abcdef0123",
+            &format!("--metrics-token={token}"),
+        ])
+    };
+    let err = Config::from_args(&base("short")).expect_err("must fail");
+    assert_eq!(err.variable, "METABRIDGE_METRICS_TOKEN");
+    assert!(
+        !err.to_string().contains("short"),
+        "value must not be echoed"
+    );
+    let config = Config::from_args(&base("scrape-token-0123456789")).expect("valid");
+    assert_eq!(
+        config.metrics_token.as_ref().map(Secret::expose),
+        Some("scrape-token-0123456789")
+    );
+}

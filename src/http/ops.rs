@@ -9,14 +9,45 @@ use poem_openapi::{ApiResponse, Object, OpenApi, payload::Json};
 use super::AppState;
 use super::api::Tag;
 
-/// Prometheus text exposition.
 /// Adds the operational routes (`/metrics`) to `route`.
 pub fn routes(route: poem::Route) -> poem::Route {
     route.at("/metrics", poem::get(metrics))
 }
 
+/// Prometheus text exposition; with `METABRIDGE_METRICS_TOKEN` set, only for
+/// `Authorization: Bearer <token>` (compared in constant time): `401 token_missing` without
+/// one, `401 token_invalid` with another.
 #[handler]
-pub fn metrics(state: Data<&Arc<AppState>>) -> Response {
+pub fn metrics(state: Data<&Arc<AppState>>, req: &poem::Request) -> Response {
+    use poem::IntoResponse;
+    if let Some(want) = &state.config.metrics_token {
+        let given = req
+            .headers()
+            .get(poem::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "));
+        let refused = match given {
+            None => Some(super::errors::ApiError::unauthorized(
+                super::errors::codes::TOKEN_MISSING,
+                "Send `Authorization: Bearer <METABRIDGE_METRICS_TOKEN>`.",
+            )),
+            Some(token)
+                if !crate::crypto::signature::constant_time_eq(
+                    token.as_bytes(),
+                    want.expose().as_bytes(),
+                ) =>
+            {
+                Some(super::errors::ApiError::unauthorized(
+                    super::errors::codes::TOKEN_INVALID,
+                    "The token is not valid for /metrics.",
+                ))
+            }
+            Some(_) => None,
+        };
+        if let Some(e) = refused {
+            return e.into_response();
+        }
+    }
     Response::builder()
         .content_type("text/plain; version=0.0.4")
         .body(state.metrics.render())

@@ -1561,3 +1561,44 @@ async fn malformed_idempotency_keys_are_400_and_queue_nothing(db: Db) {
     assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 1);
     app.stop().await;
 }
+
+both_backends!(metrics_token_guards_the_metrics_when_set);
+
+/// `/metrics` tells who sends how much (counts per reason, backlog ages): with
+/// `METABRIDGE_METRICS_TOKEN` set, only a scraper with that bearer token reads it (issue 17
+/// item 11); without one, `401 token_missing`, with another `401 token_invalid`, and neither
+/// answer holds a metric. Unset, it stays open (the other tests read it so).
+async fn metrics_token_guards_the_metrics_when_set(db: Db) {
+    const TOKEN: &str = "scrape-token-0123456789";
+    let app = spawn_app_with(db, |c| {
+        c.metrics_token = Some(metabridge::config::Secret::new(TOKEN));
+    })
+    .await;
+    let get = |token: Option<&'static str>| {
+        let mut req = app.http.get(format!("{}/metrics", app.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        async move {
+            let r = req.send().await.expect("metrics");
+            let status = r.status().as_u16();
+            (status, r.text().await.expect("text"))
+        }
+    };
+    let (status, body) = get(None).await;
+    assert_eq!(status, 401, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("an error body");
+    assert_eq!(v["code"], "token_missing");
+    let (status, body) = get(Some("scrape-token-wrong-000000")).await;
+    assert_eq!(status, 401, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).expect("an error body");
+    assert_eq!(v["code"], "token_invalid");
+    assert!(!body.contains("metabridge_"), "no metric in a refusal");
+    let (status, body) = get(Some(TOKEN)).await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("metabridge_webhooks_received_total"),
+        "{body}"
+    );
+    app.stop().await;
+}
