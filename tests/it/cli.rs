@@ -172,6 +172,7 @@ fn help_never_prints_secret_values() {
         ("METABRIDGE_ADMIN_TOKEN", "admin-token-5b6c7d8e9f"),
         ("METABRIDGE_FERNET_KEYS", "fernet-key-value-c0ffee"),
         ("INSTAGRAM_APP_SECRET", "ig-secret-4e4e4e"),
+        ("METABRIDGE_METRICS_TOKEN", "metrics-token-a1b2c3d4e5"),
     ];
     for sub in [&["serve", "--help"][..], &["demo", "--help"][..]] {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_metabridge"));
