@@ -11,8 +11,9 @@
 #      guide's examples (docs/examples/) against it, and checks the guide quotes them verbatim;
 #   6. runs schemathesis against the live service (/v1 with an instance JWT, /admin/v1 with
 #      the admin token);
-#   7. fails when the receiver refused any delivery (a JWT that did not verify, or whose `sub`
-#      is not the event's id) or verified none.
+#   7. fails when the receiver refused any delivery (a JWT that did not verify, whose
+#      `body_sha256` is not the body's SHA-256, or whose `sub` is not the event's id) or
+#      verified none.
 # Everything it started is stopped on exit. No secret is printed.
 #
 # Environment: CARGO_TARGET_DIR (binary at ${CARGO_TARGET_DIR:-target}/debug/metabridge, built

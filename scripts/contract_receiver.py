@@ -2,7 +2,8 @@
 
 Each POST is checked by the guide's own verifier (docs/examples/verify_event.py:
 HS256 with the instance secret, iss = "metabridge", aud = the instance id, exp / iat / sub /
-jti required, sub = the event's id, the event's instance_id = this instance). A delivery that
+jti / body_sha256 required, sub = the event's id, body_sha256 = the SHA-256 of the bytes
+received, the event's instance_id = this instance). A delivery that
 verifies is answered 200, any other 401, and both are counted; `GET /_stats` returns the
 counts (and why each refused delivery failed), which scripts/contract.sh checks at the end:
 no refused delivery, at least one verified. One line per delivery goes to stdout (type, id,

@@ -2,11 +2,13 @@
 
 The bridge POSTs each event to the instance's callback URL with
 `Authorization: Bearer <JWT>`: iss = "metabridge", aud = the instance id, sub = the event id,
-a 5-minute exp and a unique jti. It is HS256 with the instance's secret, or EdDSA with the
+a 5-minute exp, a unique jti and body_sha256 = the lowercase hex SHA-256 of the exact body bytes
+(check it over the raw bytes received, before parsing). It is HS256 with the instance's secret, or EdDSA with the
 bridge's key when the operator configured one (public keys at /.well-known/jwks.json, the
 header's `kid` names the key). Requires PyJWT (and `cryptography` for EdDSA).
 """
 
+import hashlib
 import json
 import time
 import uuid
@@ -17,7 +19,9 @@ import jwt  # PyJWT
 # --8<-- [start:verify]
 def verify_event(authorization: str, body: bytes, instance_id: str, secret: str | None = None,
                  jwks: dict | None = None) -> dict:
-    """Returns the event when the token is the bridge's and names this very event; raises otherwise."""
+    """Returns the event when the token is the bridge's and binds this very body; raises otherwise.
+
+    `body` is the raw request body, the bytes as received (never a re-serialized JSON)."""
     scheme, _, token = authorization.partition(" ")
     if scheme != "Bearer" or not token:
         raise PermissionError("no bearer token")
@@ -32,8 +36,11 @@ def verify_event(authorization: str, body: bytes, instance_id: str, secret: str 
     claims = jwt.decode(
         token, key, algorithms=[alg],  # never let the token choose among several algorithms
         audience=instance_id, issuer="metabridge",
-        options={"require": ["exp", "iat", "sub", "jti"]},
+        options={"require": ["exp", "iat", "sub", "jti", "body_sha256"]},
     )
+    # The token binds the body: the SHA-256 of the bytes received must be the signed one.
+    if claims["body_sha256"] != hashlib.sha256(body).hexdigest():
+        raise PermissionError("the body is not the one the token was signed for")
     event = json.loads(body)
     if event.get("id") != claims["sub"] or event.get("instance_id") != instance_id:
         raise PermissionError("the token was minted for another event")
@@ -77,7 +84,7 @@ def sample_delivery(instance_id: str, sign) -> tuple[dict, bytes]:
     }).encode()
     now = int(time.time())
     claims = {"iss": "metabridge", "aud": instance_id, "sub": event_id, "iat": now,
-              "exp": now + 300, "jti": uuid.uuid4().hex}
+              "exp": now + 300, "jti": uuid.uuid4().hex, "body_sha256": hashlib.sha256(body).hexdigest()}
     headers = {"Authorization": "Bearer " + sign(claims), "X-Metabridge-Event-Id": event_id,
                "X-Metabridge-Event-Type": "message.received", "X-Metabridge-Attempt": "1"}
     return headers, body
@@ -96,6 +103,14 @@ def main() -> None:
     assert handle(headers, body, dedup, instance_id="ins_other", secret=secret) == 401
     other_headers, other_body = sample_delivery(instance_id, lambda c: jwt.encode(c, secret, algorithm="HS256"))
     assert handle(headers, other_body, dedup, instance_id=instance_id, secret=secret) == 401  # token of another event
+    altered = body.replace(b"Oi!", b"Ol\xc3\xa1")  # same event id, content altered in transit
+    assert altered != body
+    assert handle(headers, altered, dedup, instance_id=instance_id, secret=secret) == 401  # body_sha256 differs
+    assert handle(headers, body + b" ", dedup, instance_id=instance_id, secret=secret) == 401  # even whitespace
+    claims = jwt.decode(headers["Authorization"][7:], secret, algorithms=["HS256"], audience=instance_id)
+    del claims["body_sha256"]
+    unbound = {**headers, "Authorization": "Bearer " + jwt.encode(claims, secret, algorithm="HS256")}
+    assert handle(unbound, body, dedup, instance_id=instance_id, secret=secret) == 401  # no body_sha256
 
     # EdDSA with the bridge's key, looked up by kid in its JWKS.
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -106,8 +121,9 @@ def main() -> None:
     headers, body = sample_delivery(instance_id, sign)
     assert handle(headers, body, dedup, instance_id=instance_id, jwks=jwks) == 200
     assert handle(headers, body, dedup, instance_id=instance_id, secret=secret) == 401  # no JWKS given
+    assert handle(headers, body + b"\n", dedup, instance_id=instance_id, jwks=jwks) == 401  # body altered
 
-    print("verify_event.py: HS256 and EdDSA events verified, duplicates and forgeries handled")
+    print("verify_event.py: HS256 and EdDSA events verified, duplicates, forgeries and altered bodies handled")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 //! A fake DSK instance: receives the bridge's event POSTs, verifies their JWT (HS256 with the
-//! instance's secret, `aud` = instance id, `iss` = metabridge), records and counts them, and
+//! instance's secret, `aud` = instance id, `iss` = metabridge, `body_sha256` = the hex SHA-256
+//! of the bytes received), records and counts them, and
 //! answers whatever status it is told to (to simulate a receiver that fails or is slow).
 
 use std::collections::{HashMap, HashSet};
@@ -25,6 +26,12 @@ pub struct Received {
     pub conversation_id: String,
     pub attempt: u32,
     pub body: Value,
+    /// The exact bytes received as the body.
+    pub raw_body: bytes::Bytes,
+    /// The bearer token the request carried (verified).
+    pub token: String,
+    /// The token's `body_sha256` claim, as this receiver decoded it.
+    pub body_sha256: String,
     /// Status this receiver answered.
     pub answered: u16,
     /// When the request arrived.
@@ -106,7 +113,7 @@ impl ReceiverState {
     pub fn max_in_flight(&self) -> u64 {
         self.max_in_flight.load(Ordering::SeqCst)
     }
-    /// Requests refused because their JWT did not verify.
+    /// Requests refused because their JWT did not verify (or did not bind the body received).
     pub fn rejected_jwt(&self) -> u64 {
         self.rejected.load(Ordering::SeqCst)
     }
@@ -123,7 +130,37 @@ impl Receiver {
     }
 }
 
-fn verify(state: &ReceiverState, req: &Request) -> Option<String> {
+/// A receiver's check of one delivery: the bearer `token` is HS256 with `secret`, `aud` =
+/// `instance`, `iss` = metabridge, unexpired, and its `body_sha256` claim is the lowercase hex
+/// SHA-256 of `body`, the exact bytes received. The claims when all hold.
+pub fn verify_callback(
+    token: &str,
+    instance: &str,
+    secret: &str,
+    body: &[u8],
+) -> Option<CallbackClaims> {
+    let mut v = Validation::new(Algorithm::HS256);
+    v.set_audience(&[instance]);
+    v.set_issuer(&[BRIDGE_ISSUER]);
+    v.set_required_spec_claims(&["exp", "aud", "iss"]);
+    // A token without `body_sha256` does not deserialize: refused.
+    let claims = jsonwebtoken::decode::<CallbackClaims>(
+        token,
+        &DecodingKey::from_secret(secret.as_bytes()),
+        &v,
+    )
+    .ok()?
+    .claims;
+    let computed = crate::crypto::jwt::body_sha256(body);
+    // Both are hex of public data (the body is in hand): no secret to time.
+    (claims.body_sha256 == computed).then_some(claims)
+}
+
+fn verify(
+    state: &ReceiverState,
+    req: &Request,
+    body: &[u8],
+) -> Option<(String, String, CallbackClaims)> {
     let token = req
         .headers()
         .get("authorization")?
@@ -132,13 +169,8 @@ fn verify(state: &ReceiverState, req: &Request) -> Option<String> {
         .strip_prefix("Bearer ")?;
     let instance = crate::crypto::jwt::claimed_audience(token)?;
     let secret = state.secrets.read().ok()?.get(&instance)?.clone();
-    let mut v = Validation::new(Algorithm::HS256);
-    v.set_audience(&[instance.as_str()]);
-    v.set_issuer(&[BRIDGE_ISSUER]);
-    v.set_required_spec_claims(&["exp", "aud", "iss"]);
-    jsonwebtoken::decode::<CallbackClaims>(token, &DecodingKey::from_secret(secret.as_bytes()), &v)
-        .ok()?;
-    Some(instance)
+    let claims = verify_callback(token, &instance, &secret, body)?;
+    Some((instance, token.to_string(), claims))
 }
 
 #[handler]
@@ -166,16 +198,17 @@ async fn answer(
     body: poem::Body,
     arrived: std::time::Instant,
 ) -> Response {
-    let Some(instance_id) = verify(state, req) else {
-        state.rejected.fetch_add(1, Ordering::SeqCst);
-        return Response::builder()
-            .status(StatusCode::UNAUTHORIZED)
-            .body("bad token");
-    };
+    // The body first: the token is checked against the very bytes received.
     let Ok(bytes) = body.into_bytes_limit(16 * 1024 * 1024).await else {
         return Response::builder()
             .status(StatusCode::BAD_REQUEST)
             .body("unreadable");
+    };
+    let Some((instance_id, token, claims)) = verify(state, req, &bytes) else {
+        state.rejected.fetch_add(1, Ordering::SeqCst);
+        return Response::builder()
+            .status(StatusCode::UNAUTHORIZED)
+            .body("bad token");
     };
     let Ok(json) = serde_json::from_slice::<Value>(&bytes) else {
         return Response::builder()
@@ -213,6 +246,9 @@ async fn answer(
             .to_string(),
         attempt,
         body: json,
+        raw_body: bytes,
+        token,
+        body_sha256: claims.body_sha256,
         answered: status,
         arrived,
     };

@@ -294,9 +294,12 @@ impl Dispatcher {
                 Some("instance signing secret cannot be decrypted".to_string()),
             ),
             (Ok(body), Some(secret)) => {
+                // Signed over the very bytes POSTed below (`body_sha256`).
                 let token = match &self.bridge_key {
-                    Some(key) => jwt::mint_callback_token_eddsa(key, &ev.instance_id, &ev.id),
-                    None => jwt::mint_callback_token(&secret, &ev.instance_id, &ev.id),
+                    Some(key) => {
+                        jwt::mint_callback_token_eddsa(key, &ev.instance_id, &ev.id, &body)
+                    }
+                    None => jwt::mint_callback_token(&secret, &ev.instance_id, &ev.id, &body),
                 };
                 let resp = self
                     .client

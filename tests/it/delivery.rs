@@ -17,6 +17,7 @@ both_backends!(
     stepped_delivery_takes_each_conversations_oldest_event_once,
     wide_backlog_every_step_takes_a_full_share_in_order,
     a_claim_seeks_conversation_heads_and_never_scans_the_backlog,
+    callback_jwt_binds_the_body_sha256,
 );
 
 fn wa_batch(seq: u64, n: usize, contacts: u64) -> Vec<u8> {
@@ -551,4 +552,106 @@ fn check_claim_plan(plan: &[String], analyzed: bool, backend: metabridge::config
         plan.iter().any(|l| l.contains("events_pending_heads")),
         "the walk uses the heads index (analyzed: {analyzed}):\n{plan_text}"
     );
+}
+
+/// Issue 17 item 9: the callback JWT binds the body. What a receiver observes: every token's
+/// `body_sha256` claim is the lowercase hex SHA-256 the receiver computes itself over the
+/// bytes it received (computed here with sha2, independently of the product); the same token
+/// with a body altered in transit fails the receiver's check; and the test receiver refuses
+/// (401, counted) a delivery whose claim is missing or does not match.
+async fn callback_jwt_binds_the_body_sha256(db: Db) {
+    use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+    use metabridge::sim::receiver::verify_callback;
+    use sha2::Digest as _;
+
+    let app = spawn_app_with(db, |c| c.delivery_backoff = Duration::from_millis(50)).await;
+    let t = app.fixture_tenant().await;
+    let r = &app.receiver.state;
+    for seq in 0..3 {
+        assert_eq!(app.post_webhook(&wa_batch(seq, 1, 2)).await, 200);
+    }
+    wait_until(Duration::from_secs(15), "3 events delivered", || async {
+        r.unique_accepted() == 3
+    })
+    .await;
+    assert_eq!(r.rejected_jwt(), 0, "no delivery refused");
+
+    let mut v = Validation::new(Algorithm::HS256);
+    v.set_audience(&[t.instance_id.as_str()]);
+    v.set_issuer(&["metabridge"]);
+    for ev in r.accepted() {
+        let computed = hex::encode(sha2::Sha256::digest(&ev.raw_body));
+        assert_eq!(computed.len(), 64);
+        assert_eq!(computed, computed.to_lowercase());
+        // Decoded here from the token itself, not from what the product reports.
+        let claims = jsonwebtoken::decode::<serde_json::Value>(
+            &ev.token,
+            &DecodingKey::from_secret(t.secret.as_bytes()),
+            &v,
+        )
+        .expect("token verifies")
+        .claims;
+        assert_eq!(
+            claims["body_sha256"],
+            computed.as_str(),
+            "claim = sha256(body)"
+        );
+        assert_eq!(claims["sub"], ev.event_id.as_str());
+        assert_eq!(ev.body_sha256, computed);
+
+        // The receiver-side check: the bytes received pass, a body altered in transit fails.
+        let raw = ev.raw_body.to_vec();
+        assert!(verify_callback(&ev.token, &t.instance_id, &t.secret, &raw).is_some());
+        let mut trailing = raw.clone();
+        trailing.push(b'\n');
+        assert!(
+            verify_callback(&ev.token, &t.instance_id, &t.secret, &trailing).is_none(),
+            "one byte appended"
+        );
+        let mut flipped = raw.clone();
+        let at = flipped.len() / 2;
+        flipped[at] ^= 0x01;
+        assert!(
+            verify_callback(&ev.token, &t.instance_id, &t.secret, &flipped).is_none(),
+            "one bit flipped"
+        );
+    }
+    // Two different events carry different claims (each token is proof for its own body only).
+    let claims: HashSet<String> = r.accepted().into_iter().map(|e| e.body_sha256).collect();
+    assert!(claims.len() >= 3);
+
+    // The test receiver over HTTP: a token with a body that does not match, and a token
+    // without the claim, are refused with 401 and counted.
+    let ev = r.accepted().into_iter().next().expect("one event");
+    let client = reqwest::Client::new();
+    let post = |token: String, body: Vec<u8>| {
+        client
+            .post(app.receiver.url())
+            .bearer_auth(token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let mut altered = ev.raw_body.to_vec();
+    altered.push(b' ');
+    let resp = post(ev.token.clone(), altered).await.expect("post");
+    assert_eq!(resp.status().as_u16(), 401, "altered body refused");
+    let now = chrono::Utc::now().timestamp();
+    let without = jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        &serde_json::json!({
+            "iss": "metabridge", "aud": t.instance_id, "sub": ev.event_id,
+            "iat": now, "exp": now + 300, "jti": "no-body-claim",
+        }),
+        &EncodingKey::from_secret(t.secret.as_bytes()),
+    )
+    .expect("encode");
+    let resp = post(without, ev.raw_body.to_vec()).await.expect("post");
+    assert_eq!(
+        resp.status().as_u16(),
+        401,
+        "token without body_sha256 refused"
+    );
+    assert_eq!(r.rejected_jwt(), 2);
+    app.stop().await;
 }

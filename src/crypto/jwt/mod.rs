@@ -350,9 +350,18 @@ pub struct CallbackClaims {
     pub iat: i64,
     pub exp: i64,
     pub jti: String,
+    /// Lowercase hex SHA-256 of the exact bytes POSTed as the body: the token is proof only for
+    /// that body, so a body altered in transit (or a token moved onto another body) fails.
+    pub body_sha256: String,
 }
 
-fn callback_claims(instance_id: &InstanceId, event_id: &EventId) -> CallbackClaims {
+/// Lowercase hex SHA-256 of `body`: the value of the `body_sha256` claim.
+pub fn body_sha256(body: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(body))
+}
+
+fn callback_claims(instance_id: &InstanceId, event_id: &EventId, body: &[u8]) -> CallbackClaims {
     let now = chrono::Utc::now().timestamp();
     CallbackClaims {
         iss: BRIDGE_ISSUER.to_string(),
@@ -361,32 +370,40 @@ fn callback_claims(instance_id: &InstanceId, event_id: &EventId) -> CallbackClai
         iat: now,
         exp: now + CALLBACK_TOKEN_TTL_SECS,
         jti: uuid::Uuid::new_v4().simple().to_string(),
+        body_sha256: body_sha256(body),
     }
 }
 
 /// Mints the token that authenticates one delivery attempt to an instance (HS256, the
-/// instance's secret).
-pub fn mint_callback_token(secret: &str, instance_id: &InstanceId, event_id: &EventId) -> String {
+/// instance's secret). `body` is the exact bytes POSTed with it (bound by `body_sha256`).
+pub fn mint_callback_token(
+    secret: &str,
+    instance_id: &InstanceId,
+    event_id: &EventId,
+    body: &[u8],
+) -> String {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
-        &callback_claims(instance_id, event_id),
+        &callback_claims(instance_id, event_id, body),
         &EncodingKey::from_secret(secret.as_bytes()),
     )
     .expect("HS256 encoding of plain claims cannot fail")
 }
 
 /// Mints the callback token signed EdDSA with the bridge's own key; the header carries the
-/// key's `kid` so the instance picks it from the bridge's JWKS.
+/// key's `kid` so the instance picks it from the bridge's JWKS. `body` is the exact bytes
+/// POSTed with it (bound by `body_sha256`).
 pub fn mint_callback_token_eddsa(
     key: &BridgeKey,
     instance_id: &InstanceId,
     event_id: &EventId,
+    body: &[u8],
 ) -> String {
     let mut header = Header::new(Algorithm::EdDSA);
     header.kid = Some(key.kid.clone());
     jsonwebtoken::encode(
         &header,
-        &callback_claims(instance_id, event_id),
+        &callback_claims(instance_id, event_id, body),
         &key.encoding,
     )
     .expect("EdDSA encoding with a validated key cannot fail")
@@ -552,11 +569,13 @@ impl BridgeSigner<'_> {
         }
     }
 
-    /// Mints the token for one delivery attempt.
-    pub fn mint(&self, instance_id: &InstanceId, event_id: &EventId) -> String {
+    /// Mints the token for one delivery attempt of `body` (the exact bytes POSTed).
+    pub fn mint(&self, instance_id: &InstanceId, event_id: &EventId, body: &[u8]) -> String {
         match self {
-            Self::InstanceSecret(secret) => mint_callback_token(secret, instance_id, event_id),
-            Self::BridgeKey(key) => mint_callback_token_eddsa(key, instance_id, event_id),
+            Self::InstanceSecret(secret) => {
+                mint_callback_token(secret, instance_id, event_id, body)
+            }
+            Self::BridgeKey(key) => mint_callback_token_eddsa(key, instance_id, event_id, body),
         }
     }
 }

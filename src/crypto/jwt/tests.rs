@@ -549,7 +549,7 @@ fn eddsa_callback_token_verifies_with_jwks() {
     assert_eq!(first["kid"], key.kid());
     assert_eq!(first["x"], key.x());
 
-    let t = mint_callback_token_eddsa(&key, &ins(), &evt(EVT_1));
+    let t = mint_callback_token_eddsa(&key, &ins(), &evt(EVT_1), b"{}");
     let header = jsonwebtoken::decode_header(&t).expect("header");
     assert_eq!(header.alg, Algorithm::EdDSA);
     assert_eq!(header.kid.as_deref(), Some(key.kid()));
@@ -584,7 +584,7 @@ fn eddsa_callback_token_verifies_with_jwks() {
     assert_eq!(reloaded.x(), key.x());
     assert!(
         jsonwebtoken::decode::<CallbackClaims>(
-            &mint_callback_token_eddsa(&reloaded, &ins(), &evt(EVT_2)),
+            &mint_callback_token_eddsa(&reloaded, &ins(), &evt(EVT_2), b"{}"),
             &key.decoding_key(),
             &v
         )
@@ -601,21 +601,22 @@ fn bridge_signer_mints_both_kinds() {
     v.set_audience(&[INS]);
     let hs = BridgeSigner::InstanceSecret(SECRET);
     assert_eq!(hs.alg(), KeyAlg::Hs256);
-    let t = hs.mint(&ins(), &evt(EVT_1));
-    assert!(
-        jsonwebtoken::decode::<CallbackClaims>(
-            &t,
-            &DecodingKey::from_secret(SECRET.as_bytes()),
-            &v
-        )
-        .is_ok()
-    );
+    let t = hs.mint(&ins(), &evt(EVT_1), b"hs");
+    let data = jsonwebtoken::decode::<CallbackClaims>(
+        &t,
+        &DecodingKey::from_secret(SECRET.as_bytes()),
+        &v,
+    )
+    .expect("hs256 verifies");
+    assert_eq!(data.claims.body_sha256, body_sha256(b"hs"));
     let ed = BridgeSigner::BridgeKey(&key);
     assert_eq!(ed.alg(), KeyAlg::EdDsa);
-    let t = ed.mint(&ins(), &evt(EVT_1));
+    let t = ed.mint(&ins(), &evt(EVT_1), b"ed");
     let mut v = Validation::new(Algorithm::EdDSA);
     v.set_audience(&[INS]);
-    assert!(jsonwebtoken::decode::<CallbackClaims>(&t, &key.decoding_key(), &v).is_ok());
+    let data = jsonwebtoken::decode::<CallbackClaims>(&t, &key.decoding_key(), &v)
+        .expect("eddsa verifies");
+    assert_eq!(data.claims.body_sha256, body_sha256(b"ed"));
     assert!(!format!("{hs:?}").contains(SECRET));
 }
 
@@ -768,7 +769,8 @@ fn key_alg_names_round_trip() {
 
 #[test]
 fn callback_token_verifies_with_instance_secret() {
-    let t = mint_callback_token(SECRET, &ins(), &evt(EVT_1));
+    let body = br#"{"id":"evt"}"#;
+    let t = mint_callback_token(SECRET, &ins(), &evt(EVT_1), body);
     let mut v = Validation::new(Algorithm::HS256);
     v.set_audience(&[INS]);
     let data = jsonwebtoken::decode::<CallbackClaims>(
@@ -780,4 +782,18 @@ fn callback_token_verifies_with_instance_secret() {
     assert_eq!(data.claims.iss, BRIDGE_ISSUER);
     assert_eq!(data.claims.sub, EVT_1);
     assert!(data.claims.exp - data.claims.iat <= CALLBACK_TOKEN_TTL_SECS);
+    assert_eq!(data.claims.body_sha256, body_sha256(body));
+}
+
+#[test]
+fn body_sha256_is_lowercase_hex_of_the_bytes() {
+    // FIPS 180-2 test vector ("abc").
+    assert_eq!(
+        body_sha256(b"abc"),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+    assert_eq!(
+        body_sha256(b""),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+    );
 }

@@ -37,7 +37,11 @@ signing secret (shown once when the instance was created) or, when the bridge ru
 bridge's public URL (cache it; fetch again on an unknown `kid`). Accept only the algorithm you \
 expect (never `none`). Claims: `iss` = `metabridge`, `aud` = your instance id, `sub` = the \
 event id (equal to the body's `id`), `iat`, `exp` = `iat` + 300 s (check it, allow a little \
-clock skew), `jti` unique per attempt.
+clock skew), `jti` unique per attempt, and `body_sha256` = the lowercase hex SHA-256 of the \
+exact bytes of the request body. **Check `body_sha256`** against the SHA-256 you compute over \
+the raw body bytes as received (before any JSON parsing or re-serialization) and refuse the \
+request (401) when the claim is missing or differs: the token is proof only for the body it \
+was signed with.
 
 **Acknowledge** with any 2xx once the event is stored; the response body is ignored. The bridge \
 waits at most `METABRIDGE_DELIVERY_TIMEOUT_MS` (default 10 s) for the answer.
