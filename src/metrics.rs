@@ -21,6 +21,7 @@ pub struct Metrics {
     pub events_duplicate: Counter,
     pub events_unroutable: Counter,
     pub events_filtered: Counter,
+    pub events_stale: Counter,
     pub ingest_batch_requests: Histogram,
     pub commits_retried: Counter,
     pub delivery_attempts: Family<Labels, Counter>,
@@ -60,6 +61,7 @@ impl Metrics {
             events_duplicate: Counter::default(),
             events_unroutable: Counter::default(),
             events_filtered: Counter::default(),
+            events_stale: Counter::default(),
             ingest_batch_requests: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
             commits_retried: Counter::default(),
             delivery_attempts: Family::default(),
@@ -124,6 +126,11 @@ impl Metrics {
             "events_filtered",
             "Events no owning instance subscribes to",
             m.events_filtered.clone(),
+        );
+        registry.register(
+            "events_stale",
+            "Webhook items older than the idempotency retention (minus a margin): acknowledged, not delivered",
+            m.events_stale.clone(),
         );
         registry.register(
             "ingest_batch_requests",

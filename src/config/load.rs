@@ -302,6 +302,9 @@ impl Config {
             idempotency_retention: Duration::from_secs(
                 u64::from(args.idempotency_retention_days) * DAY,
             ),
+            stale_item_age: Some(stale_item_age(Duration::from_secs(
+                u64::from(args.idempotency_retention_days) * DAY,
+            ))),
             content_retention: Duration::from_secs(u64::from(args.content_retention_days) * DAY),
             delivery_horizon: Duration::from_secs(u64::from(args.delivery_horizon_hours) * 3600),
             delivery_backoff: Duration::from_millis(args.delivery_backoff_ms.max(10)),
@@ -374,6 +377,7 @@ impl Config {
             },
             json_logs: false,
             idempotency_retention: Duration::from_secs(30 * DAY),
+            stale_item_age: None,
             content_retention: Duration::from_secs(7 * DAY),
             delivery_horizon: Duration::from_secs(96 * 3600),
             delivery_backoff: Duration::from_millis(100),
@@ -445,4 +449,11 @@ impl Config {
             },
         }
     }
+}
+
+/// How old a webhook item may be and still be delivered: the idempotency retention minus a
+/// margin for the retention pass's schedule and clock skew (one day, or half the retention
+/// when that is shorter).
+pub fn stale_item_age(retention: Duration) -> Duration {
+    retention.saturating_sub(Duration::from_secs(DAY).min(retention / 2))
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 mod args;
 mod dev_secrets;
 mod load;
+pub use load::stale_item_age;
 #[cfg(test)]
 mod tests;
 
@@ -91,6 +92,12 @@ pub struct Config {
     pub http_timeouts: HttpTimeouts,
     pub json_logs: bool,
     pub idempotency_retention: Duration,
+    /// Webhook items that occurred longer ago than this are acknowledged and not delivered:
+    /// the idempotency log may no longer hold their keys, so a late retry of one could not be
+    /// recognised as a duplicate (issue 17). The retention minus a margin (one day, or half the
+    /// retention when that is shorter). `None`: every item is delivered (the in-process test
+    /// configuration, whose fixtures are dated 2025).
+    pub stale_item_age: Option<Duration>,
     pub content_retention: Duration,
     pub delivery_horizon: Duration,
     pub delivery_backoff: Duration,

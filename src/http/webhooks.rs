@@ -105,6 +105,10 @@ pub async fn accept(state: &AppState, header: SignatureHeader<'_>, bytes: &[u8])
             return Accepted::Malformed;
         }
     };
+    let events = match state.config.stale_item_age {
+        Some(age) => drop_stale(state, events, received_at, age),
+        None => events,
+    };
     if events.is_empty() {
         return Accepted::Stored;
     }
@@ -115,4 +119,36 @@ pub async fn accept(state: &AppState, header: SignatureHeader<'_>, bytes: &[u8])
             Accepted::Unavailable
         }
     }
+}
+
+/// Leaves out the items that occurred more than `age` before `received_at`: their keys may be
+/// gone from the idempotency log (kept for its retention, P04), so one of them arriving again
+/// (a very late retry, a replayed body) could not be told from a new item and would be
+/// delivered twice. They are acknowledged with the rest of the body (Meta would retry a refusal
+/// for days), counted in `metabridge_events_stale_total`, and logged by key only (ids, never
+/// content).
+fn drop_stale(
+    state: &AppState,
+    events: Vec<crate::events::parse::ParsedEvent>,
+    received_at: i64,
+    age: std::time::Duration,
+) -> Vec<crate::events::parse::ParsedEvent> {
+    let cutoff = received_at.saturating_sub(i64::try_from(age.as_millis()).unwrap_or(i64::MAX));
+    let (stale, fresh): (Vec<_>, Vec<_>) = events
+        .into_iter()
+        .partition(|e| e.occurred_at_ms.is_some_and(|t| t < cutoff));
+    if !stale.is_empty() {
+        state.metrics.events_stale.inc_by(stale.len() as u64);
+        let keys: Vec<&str> = stale
+            .iter()
+            .take(10)
+            .map(|e| e.idempotency_key.as_str())
+            .collect();
+        warn!(
+            count = stale.len(),
+            keys = ?keys,
+            "webhook items older than the idempotency retention acknowledged and not delivered"
+        );
+    }
+    fresh
 }

@@ -2,6 +2,19 @@
 
 use serde_json::{Value, json};
 
+/// The time (Unix seconds) the payloads of this process count from: a week before the first
+/// payload it builds. Recent, as Meta's are (the service acknowledges items older than its
+/// idempotency retention without delivering them), and fixed for the process, so the same
+/// `seq` gives the same body every time (a retry is the same webhook).
+fn base_secs() -> u64 {
+    static BASE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1_763_380_800, |d| d.as_secs().saturating_sub(7 * 86_400))
+    })
+}
+
 /// A WhatsApp `messages` webhook with `n` text messages from `contacts` users (round robin).
 /// `seq` makes the wamids unique; timestamps increase with the message index.
 pub fn whatsapp_text_batch(
@@ -25,7 +38,7 @@ pub fn whatsapp_text_batch(
             "from": wa_id,
             "from_user_id": user_id,
             "id": format!("wamid.SIM{seq:012}X{i:04}"),
-            "timestamp": (1_763_380_800 + seq + i as u64).to_string(),
+            "timestamp": (base_secs() + seq + i as u64).to_string(),
             "type": "text",
             "text": {"body": format!("Ol\u{e1}! message {seq}/{i}")}
         }));
@@ -60,7 +73,7 @@ pub fn whatsapp_status(waba_id: &str, phone_number_id: &str, seq: u64) -> Value 
                     "statuses": [{
                         "id": format!("wamid.SIMOUT{seq:012}"),
                         "status": "delivered",
-                        "timestamp": (1_763_380_800 + seq).to_string(),
+                        "timestamp": (base_secs() + seq).to_string(),
                         "recipient_id": format!("1555{:07}", seq % 500),
                         "pricing": {"billable": false, "pricing_model": "PMP", "type": "free_customer_service", "category": "service"}
                     }]
