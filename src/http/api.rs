@@ -52,10 +52,18 @@ async fn check_admin(req: &Request, bearer: Bearer) -> poem::Result<()> {
     let state = req
         .data::<Arc<AppState>>()
         .ok_or_else(|| poem::Error::from_status(poem::http::StatusCode::INTERNAL_SERVER_ERROR))?;
+    // Guessing is limited per client address: past its failed attempts, 429 before the token
+    // is compared (behind a proxy, the proxy's address: limit there too).
+    let addr = req.remote_addr().as_socket_addr().map(|a| a.ip());
+    state
+        .limits
+        .check_admin_address(addr)
+        .map_err(super::ratelimit::RateLimited)?;
     if !crate::crypto::signature::constant_time_eq(
         bearer.token.as_bytes(),
         state.config.admin_token.expose().as_bytes(),
     ) {
+        state.limits.admin_failed(addr);
         return Err(AuthRejection(AuthError::Invalid).into());
     }
     state

@@ -1,7 +1,9 @@
 //! Request rate limits of the APIs: per instance on `/v1` (keyed by the verified instance id,
 //! so a forged token cannot spend another instance's budget) and for the admin token on
 //! `/admin/v1`. Over the limit: `429 rate_limited` with `Retry-After` (seconds). Limits are
-//! per process: with N replicas an instance gets up to N times the rate.
+//! per process: with N replicas an instance gets up to N times the rate. Failed admin-token
+//! attempts are limited per client address ([`ADMIN_FAILURES_ALLOWED`] a minute), before the
+//! token is compared.
 //!
 //! Media uploads are also capped by how many are in flight ([`UploadSlots`]): per instance
 //! and in all, per process; over a cap: `429 too_many_uploads` with `Retry-After`.
@@ -24,10 +26,21 @@ impl Limit {
     }
 }
 
+/// Failed admin-token attempts one client address may make in [`ADMIN_FAILURE_WINDOW`]; past
+/// that, every admin request from it is `429` (the token is not even compared) until the
+/// window that began with its first failure is over.
+pub const ADMIN_FAILURES_ALLOWED: u32 = 10;
+/// The window of [`ADMIN_FAILURES_ALLOWED`].
+pub const ADMIN_FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Most addresses remembered at once (older windows are forgotten first).
+const ADMIN_FAILURE_ADDRESSES: usize = 10_000;
+
 /// The limiters of this process.
 pub struct ApiLimits {
     instances: Option<DefaultKeyedRateLimiter<crate::ids::InstanceId>>,
     admin: Option<DefaultDirectRateLimiter>,
+    /// Failed admin-token attempts per client address: (window start, failures).
+    admin_failures: Mutex<HashMap<std::net::IpAddr, (std::time::Instant, u32)>>,
     clock: DefaultClock,
 }
 
@@ -51,6 +64,7 @@ impl ApiLimits {
         Self {
             instances: instance.quota().map(RateLimiter::keyed),
             admin: admin.quota().map(RateLimiter::direct),
+            admin_failures: Mutex::new(HashMap::new()),
             clock: DefaultClock::default(),
         }
     }
@@ -73,6 +87,50 @@ impl ApiLimits {
         limiter
             .check()
             .map_err(|not_until| retry_after(not_until.wait_time_from(self.clock.now())))
+    }
+
+    /// `Err(seconds to wait)` when `addr` has used up its failed admin-token attempts
+    /// (checked before the token is compared, so guessing stops there).
+    pub fn check_admin_address(&self, addr: Option<std::net::IpAddr>) -> Result<(), u64> {
+        let Some(addr) = addr else { return Ok(()) };
+        let now = std::time::Instant::now();
+        let Ok(map) = self.admin_failures.lock() else {
+            return Ok(());
+        };
+        match map.get(&addr) {
+            Some((start, n)) if *n >= ADMIN_FAILURES_ALLOWED => {
+                let left = ADMIN_FAILURE_WINDOW.saturating_sub(now.duration_since(*start));
+                if left.is_zero() {
+                    Ok(())
+                } else {
+                    Err(retry_after(left))
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Counts a failed admin-token attempt from `addr`.
+    pub fn admin_failed(&self, addr: Option<std::net::IpAddr>) {
+        let Some(addr) = addr else { return };
+        let now = std::time::Instant::now();
+        let Ok(mut map) = self.admin_failures.lock() else {
+            return;
+        };
+        if map.len() >= ADMIN_FAILURE_ADDRESSES && !map.contains_key(&addr) {
+            map.retain(|_, (start, _)| now.duration_since(*start) < ADMIN_FAILURE_WINDOW);
+            if map.len() >= ADMIN_FAILURE_ADDRESSES {
+                // Still full of live windows: forget the oldest one.
+                if let Some(oldest) = map.iter().min_by_key(|(_, (s, _))| *s).map(|(a, _)| *a) {
+                    map.remove(&oldest);
+                }
+            }
+        }
+        let entry = map.entry(addr).or_insert((now, 0));
+        if now.duration_since(entry.0) >= ADMIN_FAILURE_WINDOW {
+            *entry = (now, 0);
+        }
+        entry.1 += 1;
     }
 
     /// Forgets instances whose budget is full again (keeps memory bounded).
@@ -190,6 +248,30 @@ impl poem::error::ResponseError for RateLimited {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_admin_attempts_are_limited_per_address() {
+        let limits = ApiLimits::new(
+            Limit {
+                per_second: 0,
+                burst: 0,
+            },
+            Limit {
+                per_second: 0,
+                burst: 0,
+            },
+        );
+        let a = Some(std::net::IpAddr::from([192, 0, 2, 1]));
+        let b = Some(std::net::IpAddr::from([192, 0, 2, 2]));
+        for _ in 0..ADMIN_FAILURES_ALLOWED {
+            assert_eq!(limits.check_admin_address(a), Ok(()));
+            limits.admin_failed(a);
+        }
+        let wait = limits.check_admin_address(a).expect_err("over the limit");
+        assert!((1..=60).contains(&wait), "{wait}");
+        assert_eq!(limits.check_admin_address(b), Ok(()), "another address");
+        assert_eq!(limits.check_admin_address(None), Ok(()));
+    }
 
     #[test]
     fn instances_have_their_own_budget_and_zero_is_off() {

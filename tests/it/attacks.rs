@@ -1602,3 +1602,51 @@ async fn metrics_token_guards_the_metrics_when_set(db: Db) {
     );
     app.stop().await;
 }
+
+both_backends!(failed_admin_tokens_are_limited_per_client_address);
+
+/// Guessing the admin token (issue 17 item 8): after ten failed attempts from one address in a
+/// minute, every admin request from it is `429 rate_limited` with `Retry-After` — the right
+/// token too, since it is no longer compared — while another address (127.0.0.2 here, same
+/// loopback) is unaffected.
+async fn failed_admin_tokens_are_limited_per_client_address(db: Db) {
+    let app = spawn_app(db).await;
+    let list = |client: &reqwest::Client, token: &'static str| {
+        let req = client
+            .get(format!("{}/admin/v1/instances", app.url))
+            .bearer_auth(token);
+        async move {
+            let r = req.send().await.expect("admin request");
+            let retry = r
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse::<u64>().ok());
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.unwrap_or(Value::Null);
+            (status, retry, body)
+        }
+    };
+    let (status, _, _) = list(&app.http, ADMIN).await;
+    assert_eq!(status, 200, "the right token, before any failure");
+    for i in 0..10 {
+        let (status, _, body) = list(&app.http, "admin-token-guess-000000").await;
+        assert_eq!(status, 401, "guess {i}: {body}");
+    }
+    let (status, retry, body) = list(&app.http, "admin-token-guess-000000").await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["code"], "rate_limited");
+    assert!(retry.is_some_and(|s| (1..=60).contains(&s)), "{retry:?}");
+    let (status, _, _) = list(&app.http, ADMIN).await;
+    assert_eq!(
+        status, 429,
+        "the right token is not compared from that address"
+    );
+    let other = reqwest::Client::builder()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .expect("client");
+    let (status, _, _) = list(&other, ADMIN).await;
+    assert_eq!(status, 200, "another address");
+    app.stop().await;
+}
