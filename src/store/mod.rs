@@ -439,6 +439,53 @@ pub(crate) fn values_placeholders(backend: Backend, rows: usize, cols: usize) ->
 mod tests {
     use super::*;
 
+    /// What SQLite really answers (not a hand-built error): a writer finding the database
+    /// locked by another is transient, a unique violation is not.
+    #[tokio::test]
+    async fn a_locked_sqlite_database_is_transient_and_a_constraint_is_not() {
+        sqlx::any::install_default_drivers();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/t.db?mode=rwc", dir.path().display());
+        let mut holder = <sqlx::AnyConnection as Connection>::connect(&url)
+            .await
+            .expect("connect");
+        holder
+            .execute("CREATE TABLE t (k TEXT PRIMARY KEY)")
+            .await
+            .expect("create");
+        holder
+            .execute("INSERT INTO t VALUES ('a')")
+            .await
+            .expect("insert");
+        holder
+            .execute("BEGIN IMMEDIATE")
+            .await
+            .expect("hold the write lock");
+        let mut other = <sqlx::AnyConnection as Connection>::connect(&url)
+            .await
+            .expect("connect");
+        other
+            .execute("PRAGMA busy_timeout = 0")
+            .await
+            .expect("no wait");
+        let locked = StoreError::from(
+            other
+                .execute("BEGIN IMMEDIATE")
+                .await
+                .expect_err("locked by the holder"),
+        );
+        assert!(locked.is_transient(), "{locked} ({:?})", locked.code());
+        holder.execute("ROLLBACK").await.expect("release");
+        let unique = StoreError::from(
+            other
+                .execute("INSERT INTO t VALUES ('a')")
+                .await
+                .expect_err("duplicate key"),
+        );
+        assert!(unique.is_unique_violation());
+        assert!(!unique.is_transient(), "{unique}");
+    }
+
     #[test]
     fn placeholders_are_numbered_row_major() {
         assert_eq!(
