@@ -640,7 +640,12 @@ impl Store {
     }
 
     /// Claims up to `limit` due messages of a channel for sending: only the oldest open
-    /// message of each recipient (sends to one person go in order, one at a time).
+    /// message of each recipient (sends to one person go in order, one at a time), and only
+    /// while the channel is active and sending, checked in the claim itself: a send's outcome
+    /// that holds its message and pauses the channel (Meta's 131048 spam limit) commits both at
+    /// once, and a sender loop that read the channel as sending just before must not claim the
+    /// held message again (CI once saw it sent despite the pause,
+    /// `send_state::spam_rate_limit_pauses_sends_not_inbound_and_resume_sends_them::sqlite`).
     pub async fn claim_sends(
         &self,
         channel_id: &ChannelId,
@@ -656,6 +661,8 @@ impl Store {
         let sql = format!(
             "SELECT seq, id, recipient, type, body, expects_message_id, attempts, created_at FROM messages m \
              WHERE m.channel_id = $1 AND m.state = 'queued' AND m.next_attempt_at <= $2 \
+             AND EXISTS (SELECT 1 FROM channels c WHERE c.id = m.channel_id AND c.status = 'active' \
+               AND c.send_state = 'sending') \
              AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.channel_id = m.channel_id \
                AND p.recipient = m.recipient AND p.state IN ('queued', 'sending') AND p.seq < m.seq) \
              ORDER BY m.seq LIMIT $3{lock}"
