@@ -197,6 +197,10 @@ impl Application {
                 .max_capacity(10_000)
                 .time_to_live(Duration::from_secs(30))
                 .build(),
+            unknown_instances: Cache::builder()
+                .max_capacity(crate::http::api::UNKNOWN_INSTANCES_REMEMBERED)
+                .time_to_live(crate::http::api::UNKNOWN_INSTANCE_TTL)
+                .build(),
             delivery_wakeup: wakeup,
             senders,
             channels,
@@ -271,10 +275,7 @@ impl Application {
             });
         }
         if cfg.backend == Backend::Postgres {
-            workers.spawn(run_invalidation_listener(
-                Arc::clone(&state),
-                shutdown.clone(),
-            ));
+            workers.spawn(run_db_listener(Arc::clone(&state), shutdown.clone()));
         }
         if cfg.backend == Backend::Sqlite {
             workers.spawn(maintenance::run_checkpoints(
@@ -323,11 +324,14 @@ impl Application {
     }
 }
 
-/// PostgreSQL: applies the other replicas' cache invalidations (LISTEN on
-/// [`crate::store::INVALIDATION_CHANNEL`]). Whenever the feed was interrupted (connection lost,
-/// database restarted) everything cached is dropped, since notifications sent meanwhile are
-/// lost; the caches' short TTLs bound staleness in any case.
-async fn run_invalidation_listener(state: Arc<AppState>, shutdown: CancellationToken) {
+/// PostgreSQL: what other replicas' commits announce, on one `LISTEN` connection: cache
+/// invalidations ([`crate::store::INVALIDATION_CHANNEL`]), applied to this process's caches,
+/// and settled messages ([`crate::store::SETTLED_CHANNEL`]), handed to the sends waiting for
+/// them. Whenever the feed was interrupted (connection lost, database restarted) everything
+/// cached is dropped and every waiting send reads its message again, since notifications sent
+/// meanwhile are lost; the caches' short TTLs and the waits' safety re-read bound the harm in
+/// any case.
+async fn run_db_listener(state: Arc<AppState>, shutdown: CancellationToken) {
     use sqlx::postgres::PgListener;
     let mut listener: Option<PgListener> = None;
     loop {
@@ -337,7 +341,11 @@ async fn run_invalidation_listener(state: Arc<AppState>, shutdown: CancellationT
         let Some(l) = listener.as_mut() else {
             let connected = async {
                 let mut l = PgListener::connect(&state.config.database_url).await?;
-                l.listen(crate::store::INVALIDATION_CHANNEL).await?;
+                l.listen_all([
+                    crate::store::INVALIDATION_CHANNEL,
+                    crate::store::SETTLED_CHANNEL,
+                ])
+                .await?;
                 Ok::<_, sqlx::Error>(l)
             };
             tokio::select! {
@@ -345,6 +353,7 @@ async fn run_invalidation_listener(state: Arc<AppState>, shutdown: CancellationT
                     Ok(l) => {
                         listener = Some(l);
                         state.forget_all_cached();
+                        state.store.settled_recheck();
                     }
                     Err(e) => {
                         warn!(error = %e, "cache invalidation feed: cannot listen; retrying");
@@ -360,6 +369,9 @@ async fn run_invalidation_listener(state: Arc<AppState>, shutdown: CancellationT
         };
         tokio::select! {
             r = l.try_recv() => match r {
+                Ok(Some(n)) if n.channel() == crate::store::SETTLED_CHANNEL => {
+                    state.store.settled_elsewhere(n.payload());
+                }
                 Ok(Some(n)) => {
                     if let Some(what) = crate::store::Invalidation::decode(n.payload()) {
                         state.apply_invalidation(&what).await;
@@ -367,12 +379,14 @@ async fn run_invalidation_listener(state: Arc<AppState>, shutdown: CancellationT
                 }
                 Ok(None) => {
                     // Reconnects on the next call; what was sent meanwhile is lost.
-                    warn!("cache invalidation feed interrupted; dropping cached rows");
+                    warn!("replica notification feed interrupted; dropping cached rows");
                     state.forget_all_cached();
+                    state.store.settled_recheck();
                 }
                 Err(e) => {
-                    warn!(error = %e, "cache invalidation feed failed; reconnecting");
+                    warn!(error = %e, "replica notification feed failed; reconnecting");
                     state.forget_all_cached();
+                    state.store.settled_recheck();
                     listener = None;
                     tokio::select! {
                         _ = tokio::time::sleep(Duration::from_secs(1)) => {}

@@ -35,12 +35,26 @@ pub struct Metrics {
     pub sends: Family<Labels, Counter>,
     pub graph_send_seconds: Histogram,
     pub messages_accepted: Counter,
+    pub send_waits: Family<Labels, Counter>,
+    pub unknown_instances: Family<Labels, Counter>,
 }
 
 impl Metrics {
     /// Counts one send attempt by outcome.
     pub fn sends_total(&self, outcome: &'static str) {
         self.sends.get_or_create(&[("outcome", outcome)]).inc();
+    }
+
+    /// Counts one `/v1` token refused because its instance does not exist, by what answered.
+    pub fn unknown_instance_refused(&self, answered_by: &'static str) {
+        self.unknown_instances
+            .get_or_create(&[("answered_by", answered_by)])
+            .inc();
+    }
+
+    /// Counts one `POST /v1/messages?wait=` by how its wait ended.
+    pub fn send_wait_ended(&self, ended: &'static str) {
+        self.send_waits.get_or_create(&[("ended", ended)]).inc();
     }
 }
 
@@ -75,6 +89,8 @@ impl Metrics {
             sends: Family::default(),
             graph_send_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             messages_accepted: Counter::default(),
+            send_waits: Family::default(),
+            unknown_instances: Family::default(),
             registry: Registry::default(),
         };
         registry.register(
@@ -91,6 +107,19 @@ impl Metrics {
             "messages_accepted",
             "Outbound messages queued through POST /v1/messages",
             m.messages_accepted.clone(),
+        );
+        registry.register(
+            "unknown_instance_tokens",
+            "/v1 tokens refused because their instance does not exist, by what answered: database \
+             (one primary-key read) or cache (an id the database did not know a moment ago)",
+            m.unknown_instances.clone(),
+        );
+        registry.register(
+            "send_waits",
+            "Sends that waited for Meta's answer (`wait=`), by how the wait ended: notified (the \
+             commit that settled the message woke it, on any replica), polled (found settled by the \
+             safety re-read), time_up, gone (the message was deleted)",
+            m.send_waits.clone(),
         );
         registry.register(
             "webhooks_received",

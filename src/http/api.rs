@@ -113,6 +113,14 @@ async fn check_instance(req: &Request, bearer: Bearer) -> poem::Result<InstanceI
     Ok(instance_id)
 }
 
+/// How long an instance id the database did not know is refused without a query
+/// ([`AppState::unknown_instances`]). Probing one id again and again costs nothing; a new id
+/// costs one primary-key read, as a valid request does.
+pub const UNKNOWN_INSTANCE_TTL: std::time::Duration = std::time::Duration::from_secs(600);
+/// Most unknown ids remembered at once (least recently used forgotten first; about 100 bytes
+/// each).
+pub const UNKNOWN_INSTANCES_REMEMBERED: u64 = 50_000;
+
 /// The kid of an instance's HS256 secret (tokens may also omit `kid`).
 pub const HS256_KID: &str = "default";
 
@@ -141,14 +149,26 @@ async fn instance_keys(
         tracing::error!(error = %e, "reading an instance's verification keys failed");
         poem::Error::from_status(poem::http::StatusCode::SERVICE_UNAVAILABLE)
     };
+    // An id the database did not know a moment ago is refused without asking it again.
+    if state.unknown_instances.contains_key(instance_id) {
+        state.metrics.unknown_instance_refused("cache");
+        return Err(AuthRejection(AuthError::Invalid).into());
+    }
     // Read before the keys: a change after this read makes the cached entry stale (reloaded
     // at the next request), never a new version cached beside old keys.
-    let version = state
+    let Some(version) = state
         .store
         .instance_auth_version(instance_id)
         .await
         .map_err(unavailable)?
-        .ok_or(AuthRejection(AuthError::Invalid))?;
+    else {
+        state.metrics.unknown_instance_refused("database");
+        state
+            .unknown_instances
+            .insert(instance_id.clone(), ())
+            .await;
+        return Err(AuthRejection(AuthError::Invalid).into());
+    };
     let now = crate::now_ms();
     if let Some(k) = state.verification_keys.get(instance_id).await
         && k.version == version

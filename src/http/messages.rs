@@ -22,6 +22,11 @@ use crate::messages::model::SendMessageRequest;
 use crate::messages::submit::{self, Submission, SubmitError, Submitted};
 use crate::store::{MessageRow, NewMessage};
 
+/// A waiting send reads its message again this often even without a notice: notices are
+/// hints and can be lost (a write by another process on SQLite, the CLI; a break in a
+/// replica's `LISTEN` connection before it noticed).
+const SAFETY_REREAD: Duration = Duration::from_secs(5);
+
 /// Longest `wait` a caller may ask for, in seconds.
 pub const MAX_WAIT_SECS: u64 = 30;
 /// Longest idempotency key accepted.
@@ -271,8 +276,13 @@ async fn wait_until_settled(
     instance_id: &InstanceId,
     secs: u64,
 ) -> Option<MessageRow> {
-    let mut settled = state.senders.subscribe();
+    use crate::store::SettledNotice;
+    use tokio::sync::broadcast::error::RecvError;
+    // Subscribed before the first read: a commit after that read is never missed.
+    let mut notices = state.store.subscribe_settled();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    // How the read that follows was prompted (for `metabridge_send_waits_total`).
+    let mut prompted_by = "immediately";
     loop {
         let row = state
             .store
@@ -280,28 +290,38 @@ async fn wait_until_settled(
             .await
             .ok()
             .flatten();
-        if let Some(r) = &row
-            && r.state.is_final_for_sender()
-        {
+        let Some(r) = &row else {
+            // Deleted with its instance meanwhile (or not readable): nothing to wait for.
+            state.metrics.send_wait_ended("gone");
+            return row;
+        };
+        if r.state.is_final_for_sender() {
+            state.metrics.send_wait_ended(prompted_by);
             return row;
         }
         let now = tokio::time::Instant::now();
         if now >= deadline {
+            state.metrics.send_wait_ended("time_up");
             return row;
         }
-        // Woken when this process settles a message; polls for other replicas' work.
-        let step = (deadline - now).min(Duration::from_millis(250));
-        let _ = tokio::time::timeout(step, async {
+        // Woken by the commit that settles the message, on this replica or another (see
+        // `store::settled`); read again after SAFETY_REREAD in case a notice was lost.
+        let step = (deadline - now).min(SAFETY_REREAD);
+        prompted_by = match tokio::time::timeout(step, async {
             loop {
-                match settled.recv().await {
-                    Ok(s) if s == *id => break,
-                    Ok(_) => {}
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => break,
-                    Err(_) => std::future::pending::<()>().await,
+                match notices.recv().await {
+                    Ok(SettledNotice::Message(s)) if s == *id => break "notified",
+                    Ok(SettledNotice::Message(_)) => {}
+                    Ok(SettledNotice::Recheck) | Err(RecvError::Lagged(_)) => break "polled",
+                    Err(RecvError::Closed) => std::future::pending::<()>().await,
                 }
             }
         })
-        .await;
+        .await
+        {
+            Ok(how) => how,
+            Err(_) => "polled",
+        };
     }
 }
 

@@ -38,9 +38,14 @@ pub struct AppState {
     /// Every key that verifies an instance's `/v1` tokens, with the key version they were read
     /// at (checked on every request: [`api::CachedKeys`]).
     pub verification_keys: Cache<InstanceId, api::CachedKeys>,
+    /// Well-formed instance ids the database did not know ([`api::UNKNOWN_INSTANCE_TTL`]): a
+    /// token naming one is refused without a query. Ids are made by the bridge (random UUID
+    /// v7), so an id refused here is never created later; a deleted instance's id stays
+    /// deleted.
+    pub unknown_instances: Cache<InstanceId, ()>,
     /// Wakes the delivery dispatcher (after a replay or a resume).
     pub delivery_wakeup: Arc<tokio::sync::Notify>,
-    /// The per-channel senders (wake-ups and "message settled" notices).
+    /// The per-channel senders (wake-ups).
     pub senders: crate::workers::sender::Senders,
     /// Channel rows and decrypted tokens, shared with the senders.
     pub channels: crate::store::cache::ChannelCache,

@@ -272,7 +272,7 @@ pub async fn disconnect_in(
             },
         })
         .collect();
-    apply_message_signals(tx, backend, &signals, now, horizon_ms).await?;
+    let settled = apply_message_signals(tx, backend, &signals, now, horizon_ms).await?;
     insert_outbound_event(
         tx,
         backend,
@@ -296,6 +296,7 @@ pub async fn disconnect_in(
     Ok(Some(Disconnected {
         token_enc,
         failed_messages: open.len(),
+        settled,
     }))
 }
 
@@ -306,6 +307,8 @@ pub struct Disconnected {
     pub token_enc: Option<String>,
     /// Messages still waiting that were failed with `channel_disconnected`.
     pub failed_messages: usize,
+    /// Those messages, for the settled notice ([`super::settled`]).
+    pub settled: Vec<MessageId>,
 }
 impl Store {
     /// Disconnects a channel (P03, P13): deletes its token, stops routing and sending, fails
@@ -330,8 +333,8 @@ impl Store {
             horizon_ms,
         )
         .await?;
-        if done.is_some() {
-            tx.commit().await?;
+        if let Some(d) = &done {
+            self.commit_settled(tx, &d.settled).await?;
         }
         Ok(done)
     }

@@ -122,7 +122,8 @@ const KEY_CHUNK: usize = 500;
 
 /// Records `events` (the events of one or more requests) received at `now`: new keys go to
 /// the idempotency log, new events to the outbox of every instance that owns their channel.
-/// Returns per-request counts in the order of `requests` (each a slice of `events`).
+/// Returns per-request counts in the order of `requests` (each a slice of `events`), and the
+/// messages it settled.
 pub async fn ingest_events(
     tx: &mut Tx,
     backend: Backend,
@@ -130,7 +131,7 @@ pub async fn ingest_events(
     now: i64,
     horizon_ms: i64,
     app_id: Option<&str>,
-) -> Result<Vec<IngestCounts>> {
+) -> Result<Ingested> {
     // 1. Route every distinct route once.
     let mut routes: HashMap<&Route, Vec<Target>> = HashMap::new();
     for ev in requests.iter().flat_map(|r| r.iter()) {
@@ -233,7 +234,7 @@ pub async fn ingest_events(
     }
     // 5. Outbound effects of new events, whatever the subscriptions: statuses move our sent
     //    messages along (and name them in the event), customer messages open the window.
-    outbound_effects(
+    let mut settled = outbound_effects(
         tx, backend, &ordered, requests, &new_keys, &routes, &mut rows, now, horizon_ms,
     )
     .await?;
@@ -289,11 +290,22 @@ pub async fn ingest_events(
     }
     // 6. What new WhatsApp account webhooks change on their channels (after the events
     //    themselves, so the instance reads `account.updated` before `channel.updated`).
-    account_effects(
-        tx, backend, &ordered, requests, &new_keys, app_id, now, horizon_ms,
-    )
-    .await?;
-    Ok(counts)
+    settled.extend(
+        account_effects(
+            tx, backend, &ordered, requests, &new_keys, app_id, now, horizon_ms,
+        )
+        .await?,
+    );
+    Ok(Ingested { counts, settled })
+}
+
+/// What [`ingest_events`] recorded.
+#[derive(Debug, Default)]
+pub struct Ingested {
+    /// Per request, in the order of `requests`.
+    pub counts: Vec<IngestCounts>,
+    /// Messages a status settled or a disconnect failed ([`super::settled`]).
+    pub settled: Vec<MessageId>,
 }
 
 /// Applies [`crate::events::effects::channel_effects`] of new events to the live WhatsApp
@@ -308,7 +320,8 @@ async fn account_effects(
     app_id: Option<&str>,
     now: i64,
     horizon_ms: i64,
-) -> Result<()> {
+) -> Result<Vec<MessageId>> {
+    let mut settled = Vec::new();
     use crate::events::effects::{ChannelEffect, channel_effects};
     for (key, ri, ei) in ordered {
         if !new_keys.contains(*key) {
@@ -344,8 +357,12 @@ async fn account_effects(
             match effect {
                 ChannelEffect::Disconnect { reason } => {
                     for (id, _) in &channels {
-                        super::disconnect_in(tx, backend, id, None, &reason, now, horizon_ms)
-                            .await?;
+                        if let Some(d) =
+                            super::disconnect_in(tx, backend, id, None, &reason, now, horizon_ms)
+                                .await?
+                        {
+                            settled.extend(d.settled);
+                        }
                     }
                 }
                 ChannelEffect::PauseSends { reason, until } => {
@@ -402,7 +419,7 @@ async fn account_effects(
             }
         }
     }
-    Ok(())
+    Ok(settled)
 }
 
 /// The channels a quality webhook's `display_phone_number` names: those whose display name
@@ -475,7 +492,8 @@ async fn outbound_effects(
     rows: &mut [Row_<'_>],
     now: i64,
     horizon_ms: i64,
-) -> Result<()> {
+) -> Result<Vec<MessageId>> {
+    let mut settled = Vec::new();
     let mut touches: Vec<(ChannelId, InstanceId, String, i64)> = Vec::new();
     let mut signals = Vec::new();
     // (event key, instance) -> bridge message id
@@ -546,7 +564,7 @@ async fn outbound_effects(
         }
     }
     if !signals.is_empty() {
-        super::apply_message_signals(tx, backend, &signals, now, horizon_ms).await?;
+        settled.extend(super::apply_message_signals(tx, backend, &signals, now, horizon_ms).await?);
     }
     if !named.is_empty() {
         for r in rows.iter_mut() {
@@ -562,5 +580,5 @@ async fn outbound_effects(
     if !touches.is_empty() {
         super::touch_windows(tx, backend, &touches).await?;
     }
-    Ok(())
+    Ok(settled)
 }

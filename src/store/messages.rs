@@ -204,14 +204,17 @@ fn history_entry(signal: &Signal, now: i64) -> Option<Value> {
 
 /// Applies signals to messages in the writer's transaction: moves each message along its
 /// life cycle, appends to its status history, and appends `message.sent` / `message.failed`
-/// events to its instance's outbox. Unknown ids are skipped.
+/// events to its instance's outbox. Unknown ids are skipped. Returns the messages that settled
+/// (left the sender's states; see [`super::settled`]): the caller commits with
+/// [`Store::commit_settled`] so that whoever waits for them is woken.
 pub async fn apply_message_signals(
     tx: &mut Tx,
     backend: Backend,
     signals: &[MessageSignal],
     now: i64,
     horizon_ms: i64,
-) -> Result<()> {
+) -> Result<Vec<MessageId>> {
+    let mut settled = Vec::new();
     // Every message of the batch in a few queries, then the signals in order (several
     // signals for one message chain through `current`).
     let mut current: std::collections::HashMap<MessageId, Current> =
@@ -303,6 +306,9 @@ pub async fn apply_message_signals(
         };
         let history_json = Value::Array(history).to_string();
         let to = t.to;
+        if from.is_pre_send() && to.is_final_for_sender() {
+            settled.push(s.message_id.clone());
+        }
         let stamp = |p: Phase| {
             if to == p && from != p {
                 Some(now)
@@ -398,7 +404,7 @@ pub async fn apply_message_signals(
             );
         }
     }
-    Ok(())
+    Ok(settled)
 }
 
 /// `data` of `emit` (`message.sent` or `message.failed`, as the lifecycle decided). A failure

@@ -19,6 +19,7 @@ mod leases;
 mod lifecycle;
 mod messages;
 mod outbox;
+pub mod settled;
 mod windows;
 pub mod writer;
 
@@ -33,6 +34,7 @@ pub use leads::*;
 pub use lifecycle::*;
 pub use messages::*;
 pub use outbox::*;
+pub use settled::{SETTLED_CHANNEL, SettledNotice};
 pub use windows::*;
 
 use std::path::Path;
@@ -125,6 +127,8 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pub backend: Backend,
     pool: AnyPool,
+    /// This process's waiters for settled messages ([`settled`]).
+    settled: settled::SettledHub,
 }
 
 impl std::fmt::Debug for Store {
@@ -278,7 +282,11 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Self { backend, pool })
+        Ok(Self {
+            backend,
+            pool,
+            settled: settled::SettledHub::default(),
+        })
     }
 
     pub fn pool(&self) -> &AnyPool {

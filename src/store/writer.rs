@@ -291,8 +291,11 @@ async fn commit(
     let now = crate::now_ms();
     let write_once = || async {
         let mut tx = store.begin_write().await?;
-        let counts = if requests.is_empty() {
-            Vec::new()
+        let store::Ingested {
+            counts,
+            mut settled,
+        } = if requests.is_empty() {
+            store::Ingested::default()
         } else {
             store::ingest_events(
                 &mut tx,
@@ -313,13 +316,17 @@ async fn commit(
             store::enqueue_messages(&mut tx, store.backend, &messages).await?
         };
         if !signals.is_empty() {
-            store::apply_message_signals(&mut tx, store.backend, &signals, now, horizon_ms).await?;
+            settled.extend(
+                store::apply_message_signals(&mut tx, store.backend, &signals, now, horizon_ms)
+                    .await?,
+            );
         }
         if !channel_changes.is_empty() {
             store::apply_channel_changes(&mut tx, store.backend, &channel_changes, now, horizon_ms)
                 .await?;
         }
-        tx.commit().await?;
+        // Whoever waits for a message this commit settled is woken by it, on every replica.
+        store.commit_settled(tx, &settled).await?;
         Ok::<_, store::StoreError>((counts, enqueued))
     };
     // A transaction that failed for a reason that is not its own (a deadlock victim, a busy

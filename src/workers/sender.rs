@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rand::Rng;
-use tokio::sync::{Notify, Semaphore, broadcast};
+use tokio::sync::{Notify, Semaphore};
 use tokio::time::Instant;
 use tracing::{debug, info, warn};
 
@@ -82,7 +82,6 @@ struct Inner {
     metrics: Arc<Metrics>,
     owner: String,
     wakers: Mutex<HashMap<ChannelId, Arc<ChannelWaker>>>,
-    settled: broadcast::Sender<MessageId>,
     /// Rung when Meta's answer asks for the channel's token to be checked (`debug_token`); the
     /// lifecycle worker of this process waits on it.
     token_check: Arc<Notify>,
@@ -103,7 +102,6 @@ impl Senders {
         stop: CancellationToken,
         run_workers: bool,
     ) -> Self {
-        let (settled, _) = broadcast::channel(4096);
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -115,7 +113,6 @@ impl Senders {
                 metrics,
                 owner: format!("replica-{}", uuid::Uuid::new_v4().simple()),
                 wakers: Mutex::new(HashMap::new()),
-                settled,
                 token_check: Arc::new(Notify::new()),
                 stop,
                 run_workers,
@@ -177,11 +174,6 @@ impl Senders {
             }
             None => self.start_channel(channel_id),
         }
-    }
-
-    /// A receiver of "message settled" notices (the ids of messages this process settled).
-    pub fn subscribe(&self) -> broadcast::Receiver<MessageId> {
-        self.inner.settled.subscribe()
     }
 
     fn start_channel(&self, channel_id: &ChannelId) {
@@ -690,7 +682,6 @@ impl Senders {
                 if check_token {
                     inner.token_check.notify_one();
                 }
-                let _ = inner.settled.send(id);
             }
             Err(_) => {
                 // Stopped before the database came back: the claim's lease expires and the

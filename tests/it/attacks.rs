@@ -1650,3 +1650,64 @@ async fn failed_admin_tokens_are_limited_per_client_address(db: Db) {
     assert_eq!(status, 200, "another address");
     app.stop().await;
 }
+
+both_backends!(unknown_instance_ids_are_refused_from_memory_after_one_read);
+
+/// Probing with tokens that name an instance that does not exist (issue 17 item 8): the
+/// first request with such an id reads the database once; the same id again is refused from
+/// memory (`metabridge_unknown_instance_tokens_total{answered_by="cache"}`), for a made-up id
+/// and for a deleted instance's id alike, while real instances are unaffected. Every refusal
+/// is the same `401 token_invalid` as before. Before, every request read the database
+/// (the counter did not exist).
+async fn unknown_instance_ids_are_refused_from_memory_after_one_read(db: Db) {
+    let app = spawn_app(db).await;
+    let real = app.tenant("Real", None).await;
+    let made_up = Tenant {
+        instance_id: format!("ins_{}", uuid::Uuid::now_v7().simple()),
+        secret: "a-secret-nobody-registered".to_string(),
+    };
+    let by = |how: &'static str| {
+        let app = &app;
+        async move {
+            app.metric(&format!(
+                "metabridge_unknown_instance_tokens_total{{answered_by=\"{how}\"}}"
+            ))
+            .await
+        }
+    };
+    for i in 0..20 {
+        let (status, body) = app.v1(&made_up, reqwest::Method::GET, "/v1/events").await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("token_invalid")),
+            "probe {i}: {body}"
+        );
+    }
+    assert_eq!((by("database").await, by("cache").await), (1.0, 19.0));
+    // A real instance from the same address: answered as usual.
+    let (status, body) = app.v1(&real, reqwest::Method::GET, "/v1/events").await;
+    assert_eq!(status, 200, "{body}");
+    // A deleted instance's id: one read, then memory.
+    let gone = app.tenant("Gone", None).await;
+    let (status, _) = app.v1(&gone, reqwest::Method::GET, "/v1/events").await;
+    assert_eq!(status, 200);
+    let (status, _) = app
+        .admin(
+            reqwest::Method::DELETE,
+            &format!("/admin/v1/instances/{}", gone.instance_id),
+            None,
+        )
+        .await;
+    assert!(matches!(status, 200 | 204), "delete: {status}");
+    for _ in 0..5 {
+        let (status, body) = app.v1(&gone, reqwest::Method::GET, "/v1/events").await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (401, Some("token_invalid"))
+        );
+    }
+    assert_eq!((by("database").await, by("cache").await), (2.0, 23.0));
+    let (status, _) = app.v1(&real, reqwest::Method::GET, "/v1/events").await;
+    assert_eq!(status, 200);
+    app.stop().await;
+}

@@ -611,3 +611,71 @@ async fn a_revocation_on_one_replica_reaches_the_others_cache_at_once() {
     b.stop().await;
     a.stop().await;
 }
+
+/// Two replicas on one PostgreSQL: a send accepted with `wait=` by a replica that runs no
+/// sender (API only, `run_workers = false`) is sent by the other replica, and its wait is
+/// woken by the commit that recorded Meta's answer there (PostgreSQL `NOTIFY`, issue 17 item
+/// 7), not found by reading the database again: before, every wait re-read the message every
+/// 250 ms (no `ended` count existed); with the notice left out of the commit, the wait ends
+/// `polled` after the 5 s safety re-read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_send_waiting_on_one_replica_is_woken_by_the_commit_on_another() {
+    use crate::helpers::graph::{CUSTOMER, outbound};
+    if postgres_url().is_none() {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI must provide METABRIDGE_TEST_POSTGRES_URL"
+        );
+        return;
+    }
+    // B: a full replica (sender included) with the tenant's WhatsApp number.
+    let b = outbound(Db::Postgres, |_| {}).await;
+    let graph_url = b.sim.url();
+    // A: the same database, API only.
+    let a = spawn_app_on(
+        Db::Postgres,
+        Arc::new(tempfile::tempdir().expect("tempdir")),
+        b.app.state.config.database_url.clone(),
+        b.app.state.config.fernet_keys[0].expose().to_string(),
+        |c| {
+            c.graph.base_url = graph_url;
+            c.run_workers = false;
+        },
+    )
+    .await;
+    b.customer_writes(CUSTOMER).await;
+    let started = Instant::now();
+    let resp = a
+        .http
+        .post(format!("{}/v1/messages?wait=20", a.url))
+        .bearer_auth(b.app.jwt(&b.tenant))
+        .json(&json!({"channel_id": b.wa, "to": CUSTOMER,
+            "message": {"type": "text", "body": "resposta"}}))
+        .send()
+        .await
+        .expect("send");
+    let status = resp.status().as_u16();
+    let v: Value = resp.json().await.expect("json");
+    let took = started.elapsed();
+    assert_eq!(status, 202, "{v}");
+    assert!(
+        ["sent", "delivered", "read"].contains(&v["status"].as_str().unwrap_or("")),
+        "Meta's answer in the response: {v}"
+    );
+    let ended = |how: &'static str| {
+        let a = &a;
+        async move {
+            a.metric(&format!("metabridge_send_waits_total{{ended=\"{how}\"}}"))
+                .await
+        }
+    };
+    assert_eq!(
+        (ended("notified").await, ended("polled").await),
+        (1.0, 0.0),
+        "A's wait was woken by B's commit (took {took:?})"
+    );
+    // B sent it (A has no sender), once.
+    assert_eq!(b.sim.sends().len(), 1, "one Graph send, by B");
+    a.stop().await;
+    b.stop().await;
+}

@@ -876,6 +876,29 @@ async fn wait_returns_metas_answer_in_the_response(db: Db) {
         .send_with(text(&o.wa, CUSTOMER, "x"), None, "?wait=31")
         .await;
     assert_eq!((s, v["field"].as_str()), (422, Some("wait")), "{v}");
+    // Both waits ended on the commit that recorded Meta's answer, not on a re-read of the
+    // database (issue 17 item 7: the wait used to poll every 250 ms). `immediately` (settled
+    // before the wait's first read) is allowed; the safety re-read (5 s) must not have been
+    // what found either answer.
+    let ended = |how: &'static str| {
+        let app = &o.app;
+        async move {
+            app.metric(&format!("metabridge_send_waits_total{{ended=\"{how}\"}}"))
+                .await
+        }
+    };
+    let (notified, immediately, polled) = (
+        ended("notified").await,
+        ended("immediately").await,
+        ended("polled").await,
+    );
+    assert_eq!(
+        notified + immediately,
+        2.0,
+        "notified {notified}, immediately {immediately}"
+    );
+    assert!(notified >= 1.0, "at least one wait was woken by its commit");
+    assert_eq!(polled, 0.0);
     o.stop().await;
 }
 
