@@ -7,6 +7,7 @@
 //! target/release/examples/bench [--seconds 10] [--connections 64] [--database-url URL]
 //! target/release/examples/bench --backlog 100000 --conversations 24 [--database-url URL]
 //! target/release/examples/bench --smoke        # CI: every phase briefly, exit 0 if it works
+//! target/release/examples/bench --secure-delete [--seconds 10]   # SQLite secure_delete on vs off
 //! ```
 //! Reports requests/s for single-message, 10-message batch and status payloads (64
 //! connections, deliveries flowing to a receiver at the same time), the ratios to the plain
@@ -30,6 +31,8 @@ use poem::{Route, handler};
 mod backlog;
 #[path = "bench/baseline.rs"]
 mod baseline;
+#[path = "bench/secure_delete.rs"]
+mod secure_delete;
 
 const SECRET: &str = "bench-app-secret";
 const ADMIN: &str = "bench-admin-token-0123456789";
@@ -57,6 +60,8 @@ struct Args {
     drain_limit: u64,
     /// `--smoke`: every phase for about a second and a small backlog (CI: it still works).
     smoke: bool,
+    /// `--secure-delete`: SQLite with `secure_delete` on vs off (`bench/secure_delete.rs`).
+    secure_delete: bool,
 }
 
 fn args() -> Args {
@@ -70,6 +75,7 @@ fn args() -> Args {
         conversations: 24,
         drain_limit: 600,
         smoke: false,
+        secure_delete: false,
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -91,6 +97,11 @@ fn args() -> Args {
             "--smoke" => {
                 a.smoke = true;
                 a.seconds = 1;
+                i += 1;
+                continue;
+            }
+            "--secure-delete" => {
+                a.secure_delete = true;
                 i += 1;
                 continue;
             }
@@ -658,6 +669,17 @@ async fn main() -> anyhow::Result<()> {
         .pool_max_idle_per_host(256)
         .timeout(Duration::from_secs(30))
         .build()?;
+    if args.secure_delete {
+        return secure_delete::run(
+            &bin,
+            dir.path(),
+            &client,
+            args.seconds,
+            args.connections,
+            args.smoke,
+        )
+        .await;
+    }
     if let Some(n) = args.backlog {
         let db = own_db("mb_bench_backlog").await?;
         let limit = Duration::from_secs(args.drain_limit);

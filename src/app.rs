@@ -62,6 +62,7 @@ impl Application {
             &config.database_url,
             StoreOptions {
                 sqlite_synchronous_full: config.sqlite_synchronous_full,
+                sqlite_secure_delete: config.sqlite_secure_delete,
                 max_connections: if config.backend == Backend::Sqlite {
                     6
                 } else {

@@ -113,6 +113,11 @@ pub struct ServeArgs {
     /// SQLite `synchronous` setting: `full` (fsync before every acknowledged commit) or `normal`.
     #[arg(long, env = "METABRIDGE_SQLITE_SYNCHRONOUS", default_value = "full")]
     pub sqlite_synchronous: String,
+    /// SQLite `secure_delete`: `on` (purged content is overwritten with zeros in the file) or
+    /// `off` (purged rows' bytes may stay in free pages until reused; only for a database on
+    /// an encrypted disk whose copies are controlled).
+    #[arg(long, env = "METABRIDGE_SQLITE_SECURE_DELETE", default_value = "on")]
+    pub sqlite_secure_delete: String,
     /// Allow callback URLs on loopback/private addresses and plain HTTP (on in dev mode).
     #[arg(
         long,

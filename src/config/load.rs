@@ -133,6 +133,16 @@ impl Config {
                 ));
             }
         };
+        let sqlite_secure_delete = match args.sqlite_secure_delete.to_ascii_lowercase().as_str() {
+            "on" => true,
+            "off" => false,
+            _ => {
+                return Err(cfg_err(
+                    "METABRIDGE_SQLITE_SECURE_DELETE",
+                    "must be `on` or `off`",
+                ));
+            }
+        };
         if args.idempotency_retention_days == 0 {
             return Err(cfg_err(
                 "METABRIDGE_IDEMPOTENCY_RETENTION_DAYS",
@@ -314,6 +324,7 @@ impl Config {
             jwt_audience: args.jwt_audience.clone(),
             jwt_max_lifetime: Duration::from_secs(args.jwt_max_lifetime_secs.max(1)),
             sqlite_synchronous_full,
+            sqlite_secure_delete,
             allow_private_callbacks: args.allow_private_callbacks || dev,
             callback_dns_overrides: Vec::new(),
             run_workers: args.workers,
@@ -387,6 +398,7 @@ impl Config {
             jwt_audience: "metabridge".to_string(),
             jwt_max_lifetime: Duration::from_secs(3600),
             sqlite_synchronous_full: true,
+            sqlite_secure_delete: true,
             allow_private_callbacks: true,
             callback_dns_overrides: Vec::new(),
             run_workers: true,

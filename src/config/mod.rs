@@ -107,6 +107,8 @@ pub struct Config {
     pub jwt_audience: String,
     pub jwt_max_lifetime: Duration,
     pub sqlite_synchronous_full: bool,
+    /// SQLite `PRAGMA secure_delete` (P05: purged content zeroed in the file).
+    pub sqlite_secure_delete: bool,
     pub allow_private_callbacks: bool,
     /// Fixed answers of the delivery client's resolver (host → address), checked like any
     /// other answer. Tests only (a public-looking name that resolves to a private address);

@@ -185,3 +185,30 @@ fn short_metrics_token_names_the_variable_and_a_good_one_is_kept() {
         Some("scrape-token-0123456789")
     );
 }
+
+/// `secure_delete` is on unless asked off; anything else names the variable.
+#[test]
+fn sqlite_secure_delete_defaults_on_and_names_the_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf8");
+    let config = Config::from_args(&parse(&["--dev", "--data-dir", d])).expect("dev config");
+    assert!(config.sqlite_secure_delete);
+    let config = Config::from_args(&parse(&[
+        "--dev",
+        "--data-dir",
+        d,
+        "--sqlite-secure-delete",
+        "OFF",
+    ]))
+    .expect("off");
+    assert!(!config.sqlite_secure_delete);
+    let err = Config::from_args(&parse(&[
+        "--dev",
+        "--data-dir",
+        d,
+        "--sqlite-secure-delete",
+        "fast",
+    ]))
+    .expect_err("refused");
+    assert_eq!(err.variable, "METABRIDGE_SQLITE_SECURE_DELETE");
+}

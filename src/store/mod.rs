@@ -151,6 +151,9 @@ pub struct StoreOptions {
     /// SQLite: fsync the WAL at every commit (`synchronous=FULL`), so an acknowledged webhook
     /// survives a power cut, not only a process crash.
     pub sqlite_synchronous_full: bool,
+    /// SQLite: `secure_delete = ON` — content purged (P05) is overwritten with zeros rather
+    /// than left in the file's free space. Off only on request (its cost: docs/benchmark.md).
+    pub sqlite_secure_delete: bool,
     pub max_connections: u32,
 }
 
@@ -158,6 +161,7 @@ impl Default for StoreOptions {
     fn default() -> Self {
         Self {
             sqlite_synchronous_full: true,
+            sqlite_secure_delete: true,
             max_connections: 8,
         }
     }
@@ -222,6 +226,7 @@ impl Store {
         }
         let connect = AnyConnectOptions::from_str(&url)?;
         let sync_full = opts.sqlite_synchronous_full;
+        let secure_delete = opts.sqlite_secure_delete;
         let pool = AnyPoolOptions::new()
             .max_connections(opts.max_connections)
             .min_connections(1)
@@ -240,7 +245,11 @@ impl Store {
                         // space of the file where a copy of the database would still hold it
                         // (issue 17). The WAL's old page images go with TRUNCATE checkpoints
                         // ([`Store::checkpoint_truncate`]).
-                        conn.execute("PRAGMA secure_delete = ON").await?;
+                        if secure_delete {
+                            conn.execute("PRAGMA secure_delete = ON").await?;
+                        } else {
+                            conn.execute("PRAGMA secure_delete = OFF").await?;
+                        }
                         if sync_full {
                             conn.execute("PRAGMA synchronous = FULL").await?;
                         } else {
