@@ -9,6 +9,7 @@ pub mod connect_api;
 pub mod errors;
 pub mod messages;
 pub mod meta_api;
+pub mod ndjson;
 pub mod openapi;
 pub mod ops;
 pub mod ratelimit;
