@@ -7,6 +7,7 @@ pub mod channels;
 pub mod connect;
 pub mod connect_api;
 pub mod errors;
+pub mod export;
 pub mod messages;
 pub mod meta_api;
 pub mod ndjson;

@@ -1650,3 +1650,240 @@ async fn failed_admin_tokens_are_limited_per_client_address(db: Db) {
     assert_eq!(status, 200, "another address");
     app.stop().await;
 }
+
+// --- Unbounded export (issue 17 item 7a) ------------------------------------------------------
+
+/// Creation times of the seeded rows (2023-11-14), far from anything the service writes.
+const SEED_BASE_MS: i64 = 1_700_000_000_000;
+
+/// `1..=n` as rows of `s(i)`, in order, on both backends.
+fn series(n: usize) -> String {
+    format!("WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < {n}) ")
+}
+
+/// `i` zero-padded to six digits, on both backends (SQLite has no `lpad`, PostgreSQL no `printf`).
+const PADDED_I: &str = "substr(CAST(1000000 + i AS TEXT), 2)";
+
+/// Writes `sql` (seed data of this test; the ids in it are the service's own).
+async fn seed(pool: &sqlx::AnyPool, sql: String) {
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .execute(pool)
+        .await
+        .expect("seed rows");
+}
+
+/// A seeded channel's id: a permutation of `i` (7919 is prime to 10,007), so that among rows
+/// with the same `created_at` the id order differs from the insertion order.
+fn seeded_channel_id(i: usize) -> String {
+    format!("ch_t{:06}", (i * 7919) % 10_007)
+}
+
+fn seeded_session_id(i: usize) -> String {
+    format!("cs_t{:06}", (i * 7919) % 10_007)
+}
+
+/// Rows of instance `a` interleaved with rows of `b` (every fifth row is `b`'s) in every
+/// table the export reads: `channels` channels and `sessions` connect sessions (seven, resp.
+/// five, share each `created_at`), `events` events (states cycling pending, enriching, dead,
+/// delivered) and `messages` messages, all in insertion order.
+async fn seed_export_rows(
+    pool: &sqlx::AnyPool,
+    (a, b): (&str, &str),
+    (channels, sessions, events, messages): (usize, usize, usize, usize),
+) {
+    let owner = format!("CASE WHEN i % 5 = 0 THEN '{b}' ELSE '{a}' END");
+    seed(
+        pool,
+        format!(
+            "{series} INSERT INTO channels (id, instance_id, kind, external_id, name, token_enc, status, created_at, updated_at) \
+             SELECT 'ch_t' || substr(CAST(1000000 + ((i * 7919) % 10007) AS TEXT), 2), {owner}, 'whatsapp', 'ext' || {PADDED_I}, \
+             'n' || {PADDED_I}, CASE WHEN i % 2 = 0 THEN 'not-a-token' END, 'active', {SEED_BASE_MS} + i / 7, {SEED_BASE_MS} + i \
+             FROM s ORDER BY i",
+            series = series(channels)
+        ),
+    )
+    .await;
+    seed(
+        pool,
+        format!(
+            "{series} INSERT INTO connect_sessions (id, instance_id, kind, flow, link_hash, return_url, state, channel_ids, \
+             created_at, updated_at, expires_at, finished_at) \
+             SELECT 'cs_t' || substr(CAST(1000000 + ((i * 7919) % 10007) AS TEXT), 2), {owner}, 'whatsapp', 'embedded_signup', \
+             'lh' || {PADDED_I}, 'https://dsk.example.com/back', 'completed', '[\"ch_x\"]', {SEED_BASE_MS} + i / 5, \
+             {SEED_BASE_MS} + i, {SEED_BASE_MS} + 3600000, {SEED_BASE_MS} + i FROM s ORDER BY i",
+            series = series(sessions)
+        ),
+    )
+    .await;
+    seed(
+        pool,
+        format!(
+            "{series} INSERT INTO events (id, instance_id, channel_id, channel_external_id, route, conversation, conversation_id, \
+             type, idempotency_key, received_at, state, attempts, next_attempt_at, deadline_at) \
+             SELECT 'evt_t' || {PADDED_I}, {owner}, 'ch_x', 'ext', 'none', 'conv' || i, 'cv', 'message.received', 'key' || i, \
+             {SEED_BASE_MS} + i, CASE i % 4 WHEN 0 THEN 'pending' WHEN 1 THEN 'enriching' WHEN 2 THEN 'dead' ELSE 'delivered' END, \
+             i % 3, 9000000000000, 9000000000000 FROM s ORDER BY i",
+            series = series(events)
+        ),
+    )
+    .await;
+    seed_messages(pool, &owner, messages).await;
+}
+
+/// `n` final (`delivered`) messages owned by the SQL expression `owner` (of `i`).
+async fn seed_messages(pool: &sqlx::AnyPool, owner: &str, n: usize) {
+    seed(
+        pool,
+        format!(
+            "{series} INSERT INTO messages (id, instance_id, channel_id, recipient, type, body, expects_message_id, \
+             client_reference, request_hash, state, meta_message_id, attempts, next_attempt_at, created_at, updated_at) \
+             SELECT 'msg_t' || {PADDED_I}, {owner}, 'ch_x', '15550001234', 'text', 'secret body ' || i, 1, 'ref' || i, 'h', \
+             'delivered', 'wamid.t' || i, i % 3, 0, {SEED_BASE_MS} + i, {SEED_BASE_MS} + i + 1 FROM s ORDER BY i",
+            series = series(n)
+        ),
+    )
+    .await;
+}
+
+/// The ids of the lines of `record`, in order.
+fn ids_of(export: &ExportBody, record: &str) -> Vec<String> {
+    export
+        .of(record)
+        .iter()
+        .map(|l| l["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+both_backends!(export_of_many_pages_has_every_row_once_in_order_and_nothing_of_another_instance);
+
+/// An instance with more rows than one page (500) of every paged kind — 1,000 channels and 800
+/// connect sessions (several per creation time, so pages split ties), 1,100 events (three
+/// quarters exportable) and 1,234 messages — interleaved with another instance's (every fifth
+/// row). Its export is `application/x-ndjson`, arrives in several chunks, starts with the
+/// instance and ends with `end`, and holds each of its rows exactly once in the documented
+/// order (channels and sessions by creation time then id, events and messages as inserted),
+/// with today's fields and no body, and none of the other instance's rows; the other instance's
+/// export the converse. Expected lists are computed here from the seeding formulas, not read
+/// back from the database.
+async fn export_of_many_pages_has_every_row_once_in_order_and_nothing_of_another_instance(db: Db) {
+    const CHANNELS: usize = 1_000;
+    const SESSIONS: usize = 800;
+    const EVENTS: usize = 1_100;
+    const MESSAGES: usize = 1_234;
+    let app = spawn_app_with(db, |c| c.run_workers = false).await;
+    let a = app.tenant("Export A", None).await;
+    let b = app.tenant("Export B", None).await;
+    seed_export_rows(
+        app.state.store.pool(),
+        (&a.instance_id, &b.instance_id),
+        (CHANNELS, SESSIONS, EVENTS, MESSAGES),
+    )
+    .await;
+    // Every fifth row is B's.
+    let owned = |i: &usize, of_a: bool| i.is_multiple_of(5) != of_a;
+    let expected = |of_a: bool| {
+        let mut channels: Vec<(i64, String)> = (1..=CHANNELS)
+            .filter(|i| owned(i, of_a))
+            .map(|i| (SEED_BASE_MS + (i / 7) as i64, seeded_channel_id(i)))
+            .collect();
+        channels.sort();
+        let mut sessions: Vec<(i64, String)> = (1..=SESSIONS)
+            .filter(|i| owned(i, of_a))
+            .map(|i| (SEED_BASE_MS + (i / 5) as i64, seeded_session_id(i)))
+            .collect();
+        sessions.sort();
+        let events: Vec<String> = (1..=EVENTS)
+            .filter(|i| owned(i, of_a) && i % 4 != 3)
+            .map(|i| format!("evt_t{i:06}"))
+            .collect();
+        let messages: Vec<String> = (1..=MESSAGES)
+            .filter(|i| owned(i, of_a))
+            .map(|i| format!("msg_t{i:06}"))
+            .collect();
+        (
+            channels.into_iter().map(|c| c.1).collect::<Vec<_>>(),
+            sessions.into_iter().map(|c| c.1).collect::<Vec<_>>(),
+            events,
+            messages,
+        )
+    };
+    for (tenant, of_a) in [(&a, true), (&b, false)] {
+        let (channels, sessions, events, messages) = expected(of_a);
+        let export = app.export(tenant).await;
+        assert_eq!(
+            export.status,
+            200,
+            "{}",
+            &export.text[..export.text.len().min(500)]
+        );
+        assert_eq!(export.content_type, "application/x-ndjson");
+        assert!(export.chunks > 1, "streamed: {} chunk(s)", export.chunks);
+        // One instance line, then each kind in one run, then `end`.
+        let mut runs: Vec<&str> = export.kinds();
+        runs.dedup();
+        assert_eq!(
+            runs,
+            [
+                "instance",
+                "channel",
+                "connect_session",
+                "event",
+                "message",
+                "end"
+            ]
+        );
+        assert_eq!(export.lines[0]["id"], tenant.instance_id.as_str());
+        assert_eq!(ids_of(&export, "channel"), channels);
+        assert_eq!(ids_of(&export, "connect_session"), sessions);
+        assert_eq!(ids_of(&export, "event"), events);
+        assert_eq!(ids_of(&export, "message"), messages);
+        assert_eq!(
+            export.lines.last().expect("end line"),
+            &json!({"record": "end", "counts": {"channels": channels.len(),
+                "connect_sessions": sessions.len(), "events": events.len(), "messages": messages.len()}})
+        );
+        let other = if of_a { &b } else { &a };
+        assert!(!export.text.contains(other.instance_id.as_str()));
+        assert!(!export.text.contains("secret body") && !export.text.contains("not-a-token"));
+    }
+    // Every field of one seeded row of each kind, as the formulas wrote it (i = 14 for the
+    // channel, 12 for the session, 6 for the event and 7 for the message: all A's).
+    let export = app.export(&a).await;
+    let find = |record: &str, id: &str| {
+        (*export
+            .of(record)
+            .into_iter()
+            .find(|l| l["id"] == id)
+            .expect("the row"))
+        .clone()
+    };
+    let at = |ms: i64| metabridge::ms_to_rfc3339(SEED_BASE_MS + ms);
+    assert_eq!(
+        find("channel", &seeded_channel_id(14)),
+        json!({"record": "channel", "id": seeded_channel_id(14), "kind": "whatsapp",
+            "external_id": "ext000014", "waba_id": null, "name": "n000014", "status": "active",
+            "status_reason": null, "rate_limit": null, "token_kind": null, "token_expires_at": null,
+            "has_token": true, "created_at": at(2), "updated_at": at(14)})
+    );
+    assert_eq!(
+        find("connect_session", &seeded_session_id(12)),
+        json!({"record": "connect_session", "id": seeded_session_id(12), "kind": "whatsapp",
+            "flow": "embedded_signup", "state": "completed", "failure_code": null,
+            "channel_ids": ["ch_x"], "created_at": at(2), "expires_at": at(3_600_000),
+            "finished_at": at(12)})
+    );
+    assert_eq!(
+        find("event", "evt_t000006"),
+        json!({"record": "event", "id": "evt_t000006", "type": "message.received", "state": "dead",
+            "channel_id": "ch_x", "attempts": 0, "received_at": at(6),
+            "next_attempt_at": metabridge::ms_to_rfc3339(9_000_000_000_000)})
+    );
+    assert_eq!(
+        find("message", "msg_t000007"),
+        json!({"record": "message", "id": "msg_t000007", "channel_id": "ch_x", "type": "text",
+            "status": "delivered", "meta_message_id": "wamid.t7", "client_reference": "ref7",
+            "attempts": 1, "error_code": null, "created_at": at(7), "updated_at": at(8)})
+    );
+    app.stop().await;
+}
+
