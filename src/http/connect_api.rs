@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use futures_util::stream::BoxStream;
 use poem::web::Data;
 use poem_openapi::param::{Path, Query};
 use poem_openapi::payload::Json;
@@ -11,6 +12,8 @@ use poem_openapi::{ApiResponse, Enum, Object, OpenApi};
 use super::AppState;
 use super::api::{AdminAuth, InstanceAuth, Tag, page_cursor, page_limit};
 use super::errors::{ApiError, codes};
+use super::export::{ExportRecord, export_records};
+use super::ndjson::Ndjson;
 use crate::channels::ChannelKind;
 use crate::connect::{self, Flow};
 use crate::store::{AuditRow, ConnectSessionRow};
@@ -330,18 +333,24 @@ impl ConnectApi {
         )))
     }
 
-    /// Everything the bridge holds about this instance, as JSON (P14): the instance (no
-    /// secrets), its channels and their status (no tokens), its connect sessions, its
-    /// undelivered and dead-lettered events (metadata) and its messages' metadata (no bodies).
+    /// Everything the bridge holds about this instance (P14), as newline-delimited JSON
+    /// (`application/x-ndjson`): each line is one `ExportRecord`, selected by `record`. First the
+    /// `instance` (no secrets), then its `channel`s and their status (no tokens), its
+    /// `connect_session`s, its undelivered and dead-lettered `event`s (metadata) and its
+    /// `message`s' metadata (no bodies), and last an `end` record with the count of each kind.
+    ///
+    /// The export is streamed as it is read, in pages: rows written while it runs may or may not
+    /// appear. An export without its `end` line is incomplete (the connection was cut, or the
+    /// database failed mid-way: the status was already sent); ask again.
     #[oai(path = "/v1/export", method = "get", operation_id = "instance.export")]
     async fn export(
         &self,
         auth: InstanceAuth,
         state: Data<&Arc<AppState>>,
-    ) -> Result<Json<serde_json::Value>, ApiError> {
-        let doc = state
+    ) -> Result<Ndjson<BoxStream<'static, ExportRecord>>, ApiError> {
+        let instance = state
             .store
-            .export_instance(&auth.0)
+            .get_instance(&auth.0)
             .await
             .map_err(|e| ApiError::store("export instance", e))?
             .ok_or_else(|| {
@@ -357,7 +366,7 @@ impl ConnectApi {
                 None,
             )
             .await;
-        Ok(Json(doc))
+        Ok(Ndjson(export_records(state.store.clone(), instance)))
     }
 
     /// The audit log (P17), newest first: who did what, when, to which instance.

@@ -1,124 +1,165 @@
-//! The machine-readable export of what the bridge holds about an instance (P14).
-
-use serde_json::{Value, json};
-use sqlx::Row;
+//! The rows of an instance's export (P14), read one keyset page at a time.
+//!
+//! Each page is its own short query on the pool: no transaction and no connection (nor a
+//! SQLite read snapshot) is held between pages, so an export of any size holds one page in
+//! memory and never blocks writers or starves the pool for the length of a download. The price:
+//! the pages are not one snapshot. A row inserted while an export runs appears if its key sorts
+//! after the page being read, and a row that changes state between pages may appear with its
+//! state at either time (or, for an event that left `pending`, not at all).
+//!
+//! Every query filters by `instance_id` (P10) and selects metadata only: no token, no secret,
+//! no message body, no event content (P01, P05).
 
 use super::*;
 
+/// Rows read per page query.
+pub const EXPORT_PAGE_ROWS: i64 = 500;
+
+/// The `(created_at, id)` key before every channel and connect session: pages of those start
+/// after a key.
+pub const FIRST_CREATED_KEY: (i64, &str) = (i64::MIN, "");
+
+/// A channel as exported: its status, never its token (`has_token` says whether one is held).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExportChannelRow {
+    pub id: String,
+    pub kind: String,
+    pub external_id: String,
+    pub waba_id: Option<String>,
+    pub name: Option<String>,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub rate_limit: Option<i64>,
+    pub token_kind: Option<String>,
+    pub token_expires_at: Option<i64>,
+    pub has_token: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// A connect session as exported: no link, browser binding, nonce or temporary token.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExportSessionRow {
+    pub id: String,
+    pub kind: String,
+    pub flow: String,
+    pub state: String,
+    pub failure_code: Option<String>,
+    /// JSON array of channel ids, once completed.
+    pub channel_ids: Option<String>,
+    pub created_at: i64,
+    pub expires_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+/// An undelivered (`pending`, `enriching`) or dead-lettered event's metadata; no content.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExportEventRow {
+    pub seq: i64,
+    pub id: String,
+    #[sqlx(rename = "type")]
+    pub event_type: String,
+    pub state: String,
+    pub channel_id: Option<String>,
+    pub attempts: i64,
+    pub received_at: i64,
+    pub next_attempt_at: i64,
+}
+
+/// A message's metadata; never its body.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExportMessageRow {
+    pub seq: i64,
+    pub id: String,
+    pub channel_id: String,
+    #[sqlx(rename = "type")]
+    pub message_type: String,
+    pub state: String,
+    pub meta_message_id: Option<String>,
+    pub client_reference: Option<String>,
+    pub attempts: i64,
+    pub error_code: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 impl Store {
-    /// What the bridge holds about an instance, as JSON: the instance (no secrets), its
-    /// channels and their status, its connect sessions, its undelivered events and its
-    /// messages' metadata (no bodies, no tokens).
-    pub async fn export_instance(
+    /// Up to `limit` of the instance's channels after `after`, by `(created_at, id)`.
+    pub async fn export_channels_page(
         &self,
         instance_id: &crate::ids::InstanceId,
-    ) -> Result<Option<Value>> {
-        let Some(ins) = self.get_instance(instance_id).await? else {
-            return Ok(None);
-        };
-        let channels = sqlx::query(
+        after: (i64, &str),
+        limit: i64,
+    ) -> Result<Vec<ExportChannelRow>> {
+        Ok(sqlx::query_as(
             "SELECT id, kind, external_id, waba_id, name, status, status_reason, rate_limit, token_kind, \
-             token_expires_at, created_at, updated_at, CASE WHEN token_enc IS NULL THEN 0 ELSE 1 END FROM channels WHERE instance_id = $1 ORDER BY created_at, id",
+             token_expires_at, CASE WHEN token_enc IS NULL THEN 0 ELSE 1 END AS has_token, created_at, updated_at \
+             FROM channels WHERE instance_id = $1 AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
+             ORDER BY created_at, id LIMIT $4",
         )
         .bind(instance_id.as_str())
+        .bind(after.0)
+        .bind(after.1)
+        .bind(limit)
         .fetch_all(self.pool())
-        .await?;
-        let mut ch = Vec::with_capacity(channels.len());
-        for r in &channels {
-            ch.push(json!({
-                "id": r.try_get::<String, _>(0)?,
-                "kind": r.try_get::<String, _>(1)?,
-                "external_id": r.try_get::<String, _>(2)?,
-                "waba_id": r.try_get::<Option<String>, _>(3)?,
-                "name": r.try_get::<Option<String>, _>(4)?,
-                "status": r.try_get::<String, _>(5)?,
-                "status_reason": r.try_get::<Option<String>, _>(6)?,
-                "rate_limit": r.try_get::<Option<i64>, _>(7)?,
-                "token_kind": r.try_get::<Option<String>, _>(8)?,
-                "token_expires_at": r.try_get::<Option<i64>, _>(9)?.map(crate::ms_to_rfc3339),
-                "has_token": r.try_get::<i64, _>(12)? == 1,
-                "created_at": crate::ms_to_rfc3339(r.try_get::<i64, _>(10)?),
-                "updated_at": crate::ms_to_rfc3339(r.try_get::<i64, _>(11)?),
-            }));
-        }
-        let sessions = sqlx::query(
+        .await?)
+    }
+
+    /// Up to `limit` of the instance's connect sessions after `after`, by `(created_at, id)`.
+    pub async fn export_sessions_page(
+        &self,
+        instance_id: &crate::ids::InstanceId,
+        after: (i64, &str),
+        limit: i64,
+    ) -> Result<Vec<ExportSessionRow>> {
+        Ok(sqlx::query_as(
             "SELECT id, kind, flow, state, failure_code, channel_ids, created_at, expires_at, finished_at \
-             FROM connect_sessions WHERE instance_id = $1 ORDER BY created_at, id",
+             FROM connect_sessions WHERE instance_id = $1 AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
+             ORDER BY created_at, id LIMIT $4",
         )
         .bind(instance_id.as_str())
+        .bind(after.0)
+        .bind(after.1)
+        .bind(limit)
         .fetch_all(self.pool())
-        .await?;
-        let mut cs = Vec::with_capacity(sessions.len());
-        for r in &sessions {
-            let ids: Option<String> = r.try_get(5)?;
-            cs.push(json!({
-                "id": r.try_get::<String, _>(0)?,
-                "kind": r.try_get::<String, _>(1)?,
-                "flow": r.try_get::<String, _>(2)?,
-                "state": r.try_get::<String, _>(3)?,
-                "failure_code": r.try_get::<Option<String>, _>(4)?,
-                "channel_ids": ids.and_then(|s| serde_json::from_str::<Value>(&s).ok()),
-                "created_at": crate::ms_to_rfc3339(r.try_get::<i64, _>(6)?),
-                "expires_at": crate::ms_to_rfc3339(r.try_get::<i64, _>(7)?),
-                "finished_at": r.try_get::<Option<i64>, _>(8)?.map(crate::ms_to_rfc3339),
-            }));
-        }
-        let events = sqlx::query(
-            "SELECT id, type, state, channel_id, attempts, received_at, next_attempt_at FROM events \
-             WHERE instance_id = $1 AND state IN ('pending', 'enriching', 'dead') ORDER BY seq",
+        .await?)
+    }
+
+    /// Up to `limit` of the instance's pending, enriching and dead events after `after_seq`,
+    /// by `seq` (arrival order).
+    pub async fn export_events_page(
+        &self,
+        instance_id: &crate::ids::InstanceId,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<ExportEventRow>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, id, type, state, channel_id, attempts, received_at, next_attempt_at FROM events \
+             WHERE instance_id = $1 AND seq > $2 AND state IN ('pending', 'enriching', 'dead') \
+             ORDER BY seq LIMIT $3",
         )
         .bind(instance_id.as_str())
+        .bind(after_seq)
+        .bind(limit)
         .fetch_all(self.pool())
-        .await?;
-        let mut ev = Vec::with_capacity(events.len());
-        for r in &events {
-            ev.push(json!({
-                "id": r.try_get::<String, _>(0)?,
-                "type": r.try_get::<String, _>(1)?,
-                "state": r.try_get::<String, _>(2)?,
-                "channel_id": r.try_get::<Option<String>, _>(3)?,
-                "attempts": r.try_get::<i64, _>(4)?,
-                "received_at": crate::ms_to_rfc3339(r.try_get::<i64, _>(5)?),
-                "next_attempt_at": crate::ms_to_rfc3339(r.try_get::<i64, _>(6)?),
-            }));
-        }
-        let messages = sqlx::query(
-            "SELECT id, channel_id, type, state, meta_message_id, client_reference, attempts, error_code, created_at, updated_at \
-             FROM messages WHERE instance_id = $1 ORDER BY seq",
+        .await?)
+    }
+
+    /// Up to `limit` of the instance's messages after `after_seq`, by `seq` (acceptance order).
+    pub async fn export_messages_page(
+        &self,
+        instance_id: &crate::ids::InstanceId,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<ExportMessageRow>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, id, channel_id, type, state, meta_message_id, client_reference, attempts, error_code, \
+             created_at, updated_at FROM messages WHERE instance_id = $1 AND seq > $2 ORDER BY seq LIMIT $3",
         )
         .bind(instance_id.as_str())
+        .bind(after_seq)
+        .bind(limit)
         .fetch_all(self.pool())
-        .await?;
-        let mut ms = Vec::with_capacity(messages.len());
-        for r in &messages {
-            ms.push(json!({
-                "id": r.try_get::<String, _>(0)?,
-                "channel_id": r.try_get::<String, _>(1)?,
-                "type": r.try_get::<String, _>(2)?,
-                "status": r.try_get::<String, _>(3)?,
-                "meta_message_id": r.try_get::<Option<String>, _>(4)?,
-                "client_reference": r.try_get::<Option<String>, _>(5)?,
-                "attempts": r.try_get::<i64, _>(6)?,
-                "error_code": r.try_get::<Option<i64>, _>(7)?,
-                "created_at": crate::ms_to_rfc3339(r.try_get::<i64, _>(8)?),
-                "updated_at": crate::ms_to_rfc3339(r.try_get::<i64, _>(9)?),
-            }));
-        }
-        Ok(Some(json!({
-            "exported_at": crate::ms_to_rfc3339(crate::now_ms()),
-            "instance": {
-                "id": ins.id,
-                "name": ins.name,
-                "callback_url": ins.callback_url,
-                "event_types": ins.event_type_list(),
-                "delivery_paused_reason": ins.delivery_paused_reason,
-                "created_at": crate::ms_to_rfc3339(ins.created_at),
-                "updated_at": crate::ms_to_rfc3339(ins.updated_at),
-            },
-            "channels": ch,
-            "connect_sessions": cs,
-            "pending_events": ev,
-            "messages": ms,
-        })))
+        .await?)
     }
 }

@@ -28,6 +28,7 @@ pub use callbacks::*;
 pub use channel_state::*;
 pub use connect::*;
 pub use events::*;
+pub use export::*;
 pub use ingest::*;
 pub use instances::*;
 pub use leads::*;

@@ -1553,20 +1553,35 @@ async fn p13_disconnect_removes_the_webhook_subscription(db: Db) {
 async fn p14_export_and_p17_audit_log(db: Db) {
     let env = connect_env(db, |_| {}).await;
     let page = env.connect_messenger(PAGE1).await;
-    let (status, export) = env.app.v1(&env.tenant, Method::GET, "/v1/export").await;
-    assert_eq!(status, 200, "{export}");
-    assert_eq!(export["instance"]["id"], env.tenant.instance_id.as_str());
-    assert_eq!(export["channels"][0]["id"], page.as_str());
-    assert_eq!(export["channels"][0]["has_token"], true);
-    assert_eq!(export["connect_sessions"].as_array().map(Vec::len), Some(1));
-    let text = export.to_string();
+    let export = env.app.export(&env.tenant).await;
+    assert_eq!(export.status, 200, "{}", export.text);
+    assert_eq!(export.content_type, "application/x-ndjson");
+    let kinds = export.kinds();
+    assert_eq!(kinds.first(), Some(&"instance"), "{kinds:?}");
+    assert_eq!(kinds.last(), Some(&"end"), "{kinds:?}");
+    let instance = &export.lines[0];
+    assert_eq!(instance["id"], env.tenant.instance_id.as_str());
+    assert!(instance["exported_at"].is_string(), "{instance}");
+    let channels = export.of("channel");
+    assert_eq!(channels.len(), 1, "{kinds:?}");
+    assert_eq!(channels[0]["id"], page.as_str());
+    assert_eq!(channels[0]["has_token"], true);
+    assert_eq!(export.of("connect_session").len(), 1);
+    let counts = &export.of("end")[0]["counts"];
+    assert_eq!(counts["channels"], 1, "{counts}");
+    assert_eq!(counts["connect_sessions"], 1, "{counts}");
+    assert_eq!(counts["events"], export.of("event").len(), "{counts}");
+    assert_eq!(counts["messages"], 0, "{counts}");
     let token = env.sim.token_for(PAGE1).expect("token");
-    assert!(!text.contains(&token), "no token in the export");
-    assert!(!text.contains("token_enc") && !text.contains(&env.tenant.secret));
+    assert!(!export.text.contains(&token), "no token in the export");
+    assert!(!export.text.contains("token_enc") && !export.text.contains(&env.tenant.secret));
     // Another instance's export holds nothing of this one (P10).
     let other = env.app.tenant("Other", None).await;
-    let (_, theirs) = env.app.v1(&other, Method::GET, "/v1/export").await;
-    assert_eq!(theirs["channels"], json!([]));
+    let theirs = env.app.export(&other).await;
+    assert_eq!(theirs.status, 200, "{}", theirs.text);
+    assert_eq!(theirs.kinds(), ["instance", "end"]);
+    assert_eq!(theirs.lines[0]["id"], other.instance_id.as_str());
+    assert!(!theirs.text.contains(page.as_str()));
     // The audit log names the instance of each action.
     let (status, audit) = env
         .app

@@ -365,6 +365,11 @@ impl TestApp {
         (status, resp.json().await.unwrap_or(Value::Null))
     }
 
+    /// `GET /v1/export` as a client reads it ([`read_export`]).
+    pub async fn export(&self, tenant: &Tenant) -> ExportBody {
+        read_export(&self.http, &self.url, &self.jwt(tenant)).await
+    }
+
     pub async fn metric(&self, name: &str) -> f64 {
         let text = self
             .http
@@ -448,5 +453,81 @@ where
             panic!("timed out waiting for: {what}");
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+}
+
+/// What a client got from `GET /v1/export`: the status, the content type, the body as text and
+/// its NDJSON lines parsed, and how many chunks the body arrived in.
+pub struct ExportBody {
+    pub status: u16,
+    pub content_type: String,
+    pub text: String,
+    pub lines: Vec<Value>,
+    pub chunks: usize,
+}
+
+impl ExportBody {
+    /// The lines whose `record` is `record`, in order.
+    pub fn of(&self, record: &str) -> Vec<&Value> {
+        self.lines
+            .iter()
+            .filter(|l| l["record"] == record)
+            .collect()
+    }
+
+    /// The `record` of every line, in order.
+    pub fn kinds(&self) -> Vec<&str> {
+        self.lines
+            .iter()
+            .map(|l| l["record"].as_str().unwrap_or("?"))
+            .collect()
+    }
+}
+
+/// Reads `GET {base}/v1/export` chunk by chunk; every line of a 200 must be a JSON object.
+pub async fn read_export(http: &reqwest::Client, base: &str, jwt: &str) -> ExportBody {
+    use futures_util::StreamExt;
+    let resp = http
+        .get(format!("{base}/v1/export"))
+        .bearer_auth(jwt)
+        .send()
+        .await
+        .expect("export request");
+    let status = resp.status().as_u16();
+    let content_type = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let mut body = Vec::new();
+    let mut chunks = 0;
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        body.extend_from_slice(&chunk.expect("export body chunk"));
+        chunks += 1;
+    }
+    let text = String::from_utf8(body).expect("UTF-8 body");
+    let lines = if status == 200 {
+        assert!(
+            text.is_empty() || text.ends_with('\n'),
+            "the last line ends with a newline"
+        );
+        text.lines()
+            .map(|l| {
+                let v: Value = serde_json::from_str(l).expect("each line is JSON");
+                assert!(v.is_object(), "each line is an object: {l}");
+                v
+            })
+            .collect()
+    } else {
+        vec![serde_json::from_str(&text).unwrap_or(Value::Null)]
+    };
+    ExportBody {
+        status,
+        content_type,
+        text,
+        lines,
+        chunks,
     }
 }
