@@ -1987,6 +1987,7 @@ async fn exporting_100000_messages_keeps_the_service_small(db: Db) {
         metabridge::store::StoreOptions {
             sqlite_synchronous_full: false,
             max_connections: 2,
+            ..Default::default()
         },
     )
     .await
