@@ -340,6 +340,69 @@ fn spawn_service(
     Ok((Proc(child), format!("http://127.0.0.1:{port}")))
 }
 
+/// Sums and counts of the service's group-commit metrics, read from `/metrics`: what one run
+/// cost per commit (the difference of two readings).
+#[derive(Debug, Default, Clone, Copy)]
+struct CommitStats {
+    /// (sum, count) of `ingest_batch_requests` and of `group_commit_seconds` per step.
+    requests: (f64, f64),
+    begin: (f64, f64),
+    write: (f64, f64),
+    commit: (f64, f64),
+}
+
+impl CommitStats {
+    async fn read(client: &reqwest::Client, base: &str) -> Self {
+        let text = match client.get(format!("{base}/metrics")).send().await {
+            Ok(r) => r.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0)
+        };
+        let step = |s: &str| {
+            (
+                value(&format!(
+                    "metabridge_group_commit_seconds_sum{{step=\"{s}\"}}"
+                )),
+                value(&format!(
+                    "metabridge_group_commit_seconds_count{{step=\"{s}\"}}"
+                )),
+            )
+        };
+        Self {
+            requests: (
+                value("metabridge_ingest_batch_requests_sum"),
+                value("metabridge_ingest_batch_requests_count"),
+            ),
+            begin: step("begin"),
+            write: step("write"),
+            commit: step("commit"),
+        }
+    }
+
+    /// "commits/s, webhook requests per commit, mean ms of begin / write / commit" between two
+    /// readings `secs` apart.
+    fn since(&self, before: &Self, secs: f64) -> String {
+        let d = |a: (f64, f64), b: (f64, f64)| (a.0 - b.0, a.1 - b.1);
+        let ms = |(sum, n): (f64, f64)| if n > 0.0 { sum / n * 1000.0 } else { f64::NAN };
+        let (rs, rn) = d(self.requests, before.requests);
+        let commits = d(self.commit, before.commit).1;
+        format!(
+            "{:.0} | {:.1} | {:.2} / {:.2} / {:.2}",
+            commits / secs,
+            if rn > 0.0 { rs / rn } else { f64::NAN },
+            ms(d(self.begin, before.begin)),
+            ms(d(self.write, before.write)),
+            ms(d(self.commit, before.commit)),
+        )
+    }
+}
+
 async fn wait_ready(client: &reqwest::Client, base: &str) {
     for _ in 0..400 {
         if client
@@ -742,10 +805,10 @@ async fn main() -> anyhow::Result<()> {
     let (b_ok, b_err, b_lat) = run(&plain_url, &pool, secs).await;
     let baseline = b_ok as f64 / secs as f64;
     println!(
-        "| run | requests/s | ratio to plain handler | ratio to durable baseline | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|---|"
+        "| run | requests/s | ratio to plain handler | ratio to durable baseline | p50 ms | p99 ms | errors | commits/s | requests per commit | begin / write / commit ms |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     println!(
-        "| plain poem handler (no body read) | {baseline:.0} | 1.00 | | {:.2} | {:.2} | {b_err} |",
+        "| plain poem handler (no body read) | {baseline:.0} | 1.00 | | {:.2} | {:.2} | {b_err} | | | |",
         percentile(&b_lat, 0.5),
         percentile(&b_lat, 0.99)
     );
@@ -765,7 +828,7 @@ async fn main() -> anyhow::Result<()> {
             String::new()
         };
         println!(
-            "| durable baseline, {backend}: {name} | {rps:.0}{events} | {:.2} | 1.00 | {:.2} | {:.2} | {err} |",
+            "| durable baseline, {backend}: {name} | {rps:.0}{events} | {:.2} | 1.00 | {:.2} | {:.2} | {err} | | | |",
             rps / baseline,
             percentile(&lat, 0.5),
             percentile(&lat, 0.99)
@@ -783,7 +846,11 @@ async fn main() -> anyhow::Result<()> {
             "batch" => Arc::clone(&batches),
             _ => Arc::new(Bodies::new(kind, 30_000_000).pool(300_000 / scale)),
         };
+        let before = CommitStats::read(&client, &base).await;
         let (ok, err, lat) = closed_loop(&client, std::slice::from_ref(&url), p, conns, secs).await;
+        let commits = CommitStats::read(&client, &base)
+            .await
+            .since(&before, secs as f64);
         let rps = ok as f64 / secs as f64;
         // Batches against the baseline's batches (events/s), the rest against its single
         // message requests/s.
@@ -793,7 +860,7 @@ async fn main() -> anyhow::Result<()> {
             (String::new(), durable[0])
         };
         println!(
-            "| {name} | {rps:.0}{events} | {:.2} | {:.2} | {:.2} | {:.2} | {err} |",
+            "| {name} | {rps:.0}{events} | {:.2} | {:.2} | {:.2} | {:.2} | {err} | {commits} |",
             rps / baseline,
             rps / reference,
             percentile(&lat, 0.5),

@@ -24,6 +24,7 @@ pub struct Metrics {
     pub events_stale: Counter,
     pub ingest_batch_requests: Histogram,
     pub commits_retried: Counter,
+    pub group_commit_seconds: Family<Labels, Histogram>,
     pub delivery_attempts: Family<Labels, Counter>,
     pub delivery_request_seconds: Histogram,
     pub delivery_lag_seconds: Histogram,
@@ -43,6 +44,13 @@ impl Metrics {
     /// Counts one send attempt by outcome.
     pub fn sends_total(&self, outcome: &'static str) {
         self.sends.get_or_create(&[("outcome", outcome)]).inc();
+    }
+
+    /// Records how long one step (`begin`, `write`, `commit`) of a group commit took.
+    pub fn group_commit_step(&self, step: &'static str, took: std::time::Duration) {
+        self.group_commit_seconds
+            .get_or_create(&[("step", step)])
+            .observe(took.as_secs_f64());
     }
 
     /// Counts one `/v1` token refused because its instance does not exist, by what answered.
@@ -78,6 +86,9 @@ impl Metrics {
             events_stale: Counter::default(),
             ingest_batch_requests: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
             commits_retried: Counter::default(),
+            group_commit_seconds: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.000_125, 2.0, 14))
+            }),
             delivery_attempts: Family::default(),
             delivery_request_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 16)),
             delivery_lag_seconds: Histogram::new(exponential_buckets(0.001, 2.0, 24)),
@@ -165,6 +176,11 @@ impl Metrics {
             "ingest_batch_requests",
             "Webhook requests sharing one group commit",
             m.ingest_batch_requests.clone(),
+        );
+        registry.register(
+            "group_commit_seconds",
+            "Time of each step of one group commit: begin (taking the write lock), write (the statements), commit (COMMIT and its fsync)",
+            m.group_commit_seconds.clone(),
         );
         registry.register(
             "commits_retried",

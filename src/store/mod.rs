@@ -128,6 +128,11 @@ pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 pub struct Store {
     pub backend: Backend,
     pool: AnyPool,
+    /// The group-commit writer's own connection (a pool of one, used from the writer's
+    /// thread only, [`writer`]). On SQLite its page cache stays warm between commits: a commit
+    /// on whichever pooled connection comes next finds its cache stale (another connection
+    /// wrote last) and reads its pages from the OS again.
+    group_pool: AnyPool,
     /// This process's waiters for settled messages ([`settled`]).
     settled: settled::SettledHub,
 }
@@ -145,6 +150,12 @@ impl std::fmt::Debug for Store {
 /// and its own: a 503 within a few seconds (Meta retries it), never a hang past Meta's timeout.
 /// Waiting this long for a free connection of a reachable database already means overload.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// SQLite page cache of each pooled connection (KiB).
+const READ_CACHE_KIB: u32 = 4096;
+/// SQLite page cache of the group-commit writer's own connection (KiB): the indexes every
+/// commit updates (idempotency keys, conversation heads) stay in memory between commits.
+const WRITER_CACHE_KIB: u32 = 16384;
 
 /// Options for opening the store.
 #[derive(Debug, Clone)]
@@ -228,55 +239,72 @@ impl Store {
         let connect = AnyConnectOptions::from_str(&url)?;
         let sync_full = opts.sqlite_synchronous_full;
         let secure_delete = opts.sqlite_secure_delete;
-        let pool = AnyPoolOptions::new()
-            .max_connections(opts.max_connections)
-            .min_connections(1)
-            .acquire_timeout(ACQUIRE_TIMEOUT)
-            .after_connect(move |conn, _meta| {
-                Box::pin(async move {
-                    if conn.backend_name().eq_ignore_ascii_case("sqlite") {
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 10000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        // Checkpoints run in their own task, off the commit path.
-                        conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
-                        conn.execute("PRAGMA temp_store = MEMORY").await?;
-                        conn.execute("PRAGMA cache_size = -4096").await?;
-                        // Purged content (P05) is overwritten with zeros, not left in free
-                        // space of the file where a copy of the database would still hold it
-                        // (issue 17). The WAL's old page images go with TRUNCATE checkpoints
-                        // ([`Store::checkpoint_truncate`]).
-                        if secure_delete {
-                            conn.execute("PRAGMA secure_delete = ON").await?;
-                        } else {
-                            conn.execute("PRAGMA secure_delete = OFF").await?;
+        // `cache_kib`: SQLite's page cache of each connection of the pool.
+        let pool_options = move |max_connections: u32, cache_kib: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max_connections)
+                .min_connections(1)
+                .acquire_timeout(ACQUIRE_TIMEOUT)
+                // A SQLite connection is a thread of this process, not a socket that a server
+                // or a network can close: a ping before each use is a round trip for nothing
+                // (one that failed is closed on release, below). PostgreSQL keeps the check.
+                .test_before_acquire(backend == Backend::Postgres)
+                .after_connect(move |conn, _meta| {
+                    Box::pin(async move {
+                        if conn.backend_name().eq_ignore_ascii_case("sqlite") {
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 10000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            // Checkpoints run in their own task, off the commit path.
+                            conn.execute("PRAGMA wal_autocheckpoint = 0").await?;
+                            conn.execute("PRAGMA temp_store = MEMORY").await?;
+                            conn.execute(sqlx::AssertSqlSafe(format!(
+                                "PRAGMA cache_size = -{cache_kib}"
+                            )))
+                            .await?;
+                            // Purged content (P05) is overwritten with zeros, not left in free
+                            // space of the file where a copy of the database would still hold it
+                            // (issue 17). The WAL's old page images go with TRUNCATE checkpoints
+                            // ([`Store::checkpoint_truncate`]).
+                            if secure_delete {
+                                conn.execute("PRAGMA secure_delete = ON").await?;
+                            } else {
+                                conn.execute("PRAGMA secure_delete = OFF").await?;
+                            }
+                            if sync_full {
+                                conn.execute("PRAGMA synchronous = FULL").await?;
+                            } else {
+                                conn.execute("PRAGMA synchronous = NORMAL").await?;
+                            }
                         }
-                        if sync_full {
-                            conn.execute("PRAGMA synchronous = FULL").await?;
-                        } else {
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        Ok(())
+                    })
+                })
+                // A SQLite connection whose transaction SQLite itself ended (it rolls back on a
+                // full disk or an I/O error) keeps sqlx's transaction depth at 1, because the
+                // ROLLBACK that sqlx sends when the transaction is dropped then fails ("no
+                // transaction is active"). Every later BEGIN on that connection fails, so a writer
+                // that got it back from the pool would never commit again, even once the disk has
+                // room. The ping runs the queued rollback; a connection still marked as in a
+                // transaction after it is closed instead of reused.
+                .after_release(|conn, _meta| {
+                    Box::pin(async move {
+                        if !conn.backend_name().eq_ignore_ascii_case("sqlite") {
+                            return Ok(true);
                         }
-                    }
-                    Ok(())
+                        // sqlx lowers the depth only once its worker has run a COMMIT or
+                        // ROLLBACK: at depth 0 nothing is queued and the connection is clean
+                        // (no round trip for every release on the hot path).
+                        if !conn.is_in_transaction() {
+                            return Ok(true);
+                        }
+                        conn.ping().await?;
+                        Ok(!conn.is_in_transaction())
+                    })
                 })
-            })
-            // A SQLite connection whose transaction SQLite itself ended (it rolls back on a
-            // full disk or an I/O error) keeps sqlx's transaction depth at 1, because the
-            // ROLLBACK that sqlx sends when the transaction is dropped then fails ("no
-            // transaction is active"). Every later BEGIN on that connection fails, so a writer
-            // that got it back from the pool would never commit again, even once the disk has
-            // room. The ping runs the queued rollback; a connection still marked as in a
-            // transaction after it is closed instead of reused.
-            .after_release(|conn, _meta| {
-                Box::pin(async move {
-                    if !conn.backend_name().eq_ignore_ascii_case("sqlite") {
-                        return Ok(true);
-                    }
-                    conn.ping().await?;
-                    Ok(!conn.is_in_transaction())
-                })
-            })
-            .connect_with(connect)
+        };
+        let pool = pool_options(opts.max_connections, READ_CACHE_KIB)
+            .connect_with(connect.clone())
             .await;
         let pool = match pool {
             Ok(pool) => pool,
@@ -292,9 +320,13 @@ impl Store {
             Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
             Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
+        let group_pool = pool_options(1, WRITER_CACHE_KIB)
+            .connect_with(connect)
+            .await?;
         Ok(Self {
             backend,
             pool,
+            group_pool,
             settled: settled::SettledHub::default(),
         })
     }
@@ -306,6 +338,15 @@ impl Store {
     /// Starts a write transaction. On SQLite it takes the write lock at once
     /// (`BEGIN IMMEDIATE`), so a transaction that reads first never fails to upgrade while
     /// another process (the CLI) writes.
+    /// The group-commit writer's transaction ([`writer`]), on its own connection (SQLite:
+    /// `BEGIN IMMEDIATE`), whose page cache stays warm from one commit to the next.
+    pub async fn begin_group_commit(&self) -> Result<Tx> {
+        Ok(match self.backend {
+            Backend::Sqlite => self.group_pool.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.group_pool.begin().await?,
+        })
+    }
+
     pub async fn begin_write(&self) -> Result<Tx> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
@@ -354,6 +395,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
+        self.group_pool.close().await;
         self.pool.close().await;
     }
 

@@ -86,7 +86,29 @@ impl Writer {
             delivery: delivery_wakeup,
             leads: Arc::clone(&lead_wakeup),
         };
-        let handle = tokio::spawn(run(store, metrics, wakeups, (horizon_ms, app_id), rx, stop));
+        // The writer is the one serial step of every webhook: it runs on a thread of its own
+        // (a current-thread runtime), so that each of its awaits (a statement, the commit)
+        // resumes at once instead of queueing behind the HTTP tasks on the shared workers.
+        let (done_tx, done_rx) = oneshot::channel::<()>();
+        let task = run(store, metrics, wakeups, (horizon_ms, app_id), rx, stop);
+        let spawned = std::thread::Builder::new()
+            .name("metabridge-writer".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(rt) => rt.block_on(task),
+                    Err(e) => error!(error = %e, "the writer's runtime could not start"),
+                }
+                let _ = done_tx.send(());
+            });
+        if let Err(e) = spawned {
+            error!(error = %e, "the writer's thread could not start");
+        }
+        let handle = tokio::spawn(async move {
+            let _ = done_rx.await;
+        });
         (Self { tx, lead_wakeup }, handle)
     }
 
@@ -290,7 +312,10 @@ async fn commit(
         .any(|e| e.event_type() == crate::events::parse::types::LEAD_RECEIVED);
     let now = crate::now_ms();
     let write_once = || async {
-        let mut tx = store.begin_write().await?;
+        let started = std::time::Instant::now();
+        let mut tx = store.begin_group_commit().await?;
+        let began = std::time::Instant::now();
+        metrics.group_commit_step("begin", began - started);
         let store::Ingested {
             counts,
             mut settled,
@@ -325,8 +350,11 @@ async fn commit(
             store::apply_channel_changes(&mut tx, store.backend, &channel_changes, now, horizon_ms)
                 .await?;
         }
+        let written = std::time::Instant::now();
+        metrics.group_commit_step("write", written - began);
         // Whoever waits for a message this commit settled is woken by it, on every replica.
         store.commit_settled(tx, &settled).await?;
+        metrics.group_commit_step("commit", written.elapsed());
         Ok::<_, store::StoreError>((counts, enqueued))
     };
     // A transaction that failed for a reason that is not its own (a deadlock victim, a busy
