@@ -353,7 +353,15 @@ struct CommitStats {
 
 impl CommitStats {
     async fn read(client: &reqwest::Client, base: &str) -> Self {
-        let text = match client.get(format!("{base}/metrics")).send().await {
+        // The service gets this process's METABRIDGE_* variables, the metrics token with them.
+        let mut get = client.get(format!("{base}/metrics"));
+        if let Some(token) = std::env::var("METABRIDGE_METRICS_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+        {
+            get = get.bearer_auth(token);
+        }
+        let text = match get.send().await {
             Ok(r) => r.text().await.unwrap_or_default(),
             Err(_) => String::new(),
         };

@@ -154,6 +154,11 @@ impl Dispatcher {
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = shutdown.cancelled() => {}
             }
+            // Reap every finished delivery: a finished task keeps its whole allocation (sized
+            // for the delivery's future) until it is joined, and the writer's wake-ups run this
+            // loop far more often than one join per turn would free them (a 60,000-event drain
+            // grew the service by ~140 MB before).
+            while tasks.try_join_next().is_some() {}
         }
         while tasks.join_next().await.is_some() {}
     }

@@ -18,6 +18,7 @@ both_backends!(
     instance_receives_only_subscribed_event_types,
     handshake_echoes_the_challenge_only_with_the_right_token,
     oversized_body_is_413,
+    each_acknowledged_webhook_is_counted_in_a_timed_group_commit,
 );
 
 async fn p07_signed_webhook_reaches_the_instance_with_a_verifiable_jwt(db: Db) {
@@ -52,6 +53,49 @@ async fn p07_signed_webhook_reaches_the_instance_with_a_verifiable_jwt(db: Db) {
             .as_str()
             .is_some_and(|s| s.starts_with("conv_"))
     );
+    app.stop().await;
+}
+
+/// The writer's metrics an operator reads to see what bounds ingest (docs/benchmark.md): every
+/// acknowledged request is in exactly one group commit, and every commit is timed in each of
+/// its three steps.
+async fn each_acknowledged_webhook_is_counted_in_a_timed_group_commit(db: Db) {
+    let app = spawn_app(db).await;
+    app.fixture_tenant().await;
+    // One after the other: each is answered only after its own commit.
+    for name in ["wa-text.json", "wa-image.json", "wa-status-delivered.json"] {
+        assert_eq!(app.post_webhook(&fixture(name)).await, 200, "{name}");
+    }
+    assert_eq!(
+        app.metric("metabridge_ingest_batch_requests_sum").await,
+        3.0,
+        "three webhook requests committed"
+    );
+    assert!(app.metric("metabridge_ingest_batch_requests_count").await >= 1.0);
+    let step = |s: &'static str| {
+        let app = &app;
+        async move {
+            app.metric(&format!(
+                "metabridge_group_commit_seconds_count{{step=\"{s}\"}}"
+            ))
+            .await
+        }
+    };
+    // Delivery outcomes commit through the same writer meanwhile: once it is idle, every
+    // commit that began has been written and committed.
+    wait_until(
+        Duration::from_secs(10),
+        "every begun commit committed",
+        || async {
+            let (begin, write, commit) = (
+                step("begin").await,
+                step("write").await,
+                step("commit").await,
+            );
+            commit >= 3.0 && begin == commit && write == commit
+        },
+    )
+    .await;
     app.stop().await;
 }
 
