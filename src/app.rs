@@ -83,7 +83,8 @@ impl Application {
             horizon_ms,
             config.connect.app_id.clone(),
             writer_stop.clone(),
-        );
+        )
+        .map_err(|e| anyhow::anyhow!("cannot start the group-commit writer: {e}"))?;
         // Keyed by the secret's ciphertext: a rotated secret is a new entry, used from the
         // first event claimed after the rotation (the claim reads the ciphertext).
         let secrets: Cache<String, Arc<String>> = Cache::builder()

@@ -335,9 +335,6 @@ impl Store {
         &self.pool
     }
 
-    /// Starts a write transaction. On SQLite it takes the write lock at once
-    /// (`BEGIN IMMEDIATE`), so a transaction that reads first never fails to upgrade while
-    /// another process (the CLI) writes.
     /// The group-commit writer's transaction ([`writer`]), on its own connection (SQLite:
     /// `BEGIN IMMEDIATE`), whose page cache stays warm from one commit to the next.
     pub async fn begin_group_commit(&self) -> Result<Tx> {
@@ -347,6 +344,9 @@ impl Store {
         })
     }
 
+    /// Starts a write transaction. On SQLite it takes the write lock at once
+    /// (`BEGIN IMMEDIATE`), so a transaction that reads first never fails to upgrade while
+    /// another process (the CLI) writes.
     pub async fn begin_write(&self) -> Result<Tx> {
         Ok(match self.backend {
             Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,

@@ -72,6 +72,7 @@ pub struct Writer {
 impl Writer {
     /// Starts the writer task. It ends when every `Writer` clone is dropped or `stop` is
     /// cancelled (once the server and workers are stopped), after committing what was queued.
+    /// Fails when the writer's thread or runtime cannot be started.
     pub fn spawn(
         store: Store,
         metrics: Arc<Metrics>,
@@ -79,7 +80,7 @@ impl Writer {
         horizon_ms: i64,
         app_id: Option<String>,
         stop: CancellationToken,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
+    ) -> std::io::Result<(Self, tokio::task::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let lead_wakeup = Arc::new(Notify::new());
         let wakeups = Wakeups {
@@ -89,27 +90,21 @@ impl Writer {
         // The writer is the one serial step of every webhook: it runs on a thread of its own
         // (a current-thread runtime), so that each of its awaits (a statement, the commit)
         // resumes at once instead of queueing behind the HTTP tasks on the shared workers.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let (done_tx, done_rx) = oneshot::channel::<()>();
         let task = run(store, metrics, wakeups, (horizon_ms, app_id), rx, stop);
-        let spawned = std::thread::Builder::new()
+        std::thread::Builder::new()
             .name("metabridge-writer".into())
             .spawn(move || {
-                match tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                {
-                    Ok(rt) => rt.block_on(task),
-                    Err(e) => error!(error = %e, "the writer's runtime could not start"),
-                }
+                runtime.block_on(task);
                 let _ = done_tx.send(());
-            });
-        if let Err(e) = spawned {
-            error!(error = %e, "the writer's thread could not start");
-        }
+            })?;
         let handle = tokio::spawn(async move {
             let _ = done_rx.await;
         });
-        (Self { tx, lead_wakeup }, handle)
+        Ok((Self { tx, lead_wakeup }, handle))
     }
 
     /// Notified once a commit stored a new `lead.received` event: the lead worker

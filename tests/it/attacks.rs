@@ -1666,14 +1666,12 @@ async fn unknown_instance_ids_are_refused_from_memory_after_one_read(db: Db) {
         instance_id: format!("ins_{}", uuid::Uuid::now_v7().simple()),
         secret: "a-secret-nobody-registered".to_string(),
     };
-    let by = |how: &'static str| {
-        let app = &app;
-        async move {
-            app.metric(&format!(
-                "metabridge_unknown_instance_tokens_total{{answered_by=\"{how}\"}}"
-            ))
-            .await
-        }
+    let by = |how| {
+        app.metric_with(
+            "metabridge_unknown_instance_tokens_total",
+            "answered_by",
+            how,
+        )
     };
     for i in 0..20 {
         let (status, body) = app.v1(&made_up, reqwest::Method::GET, "/v1/events").await;

@@ -72,15 +72,7 @@ async fn each_acknowledged_webhook_is_counted_in_a_timed_group_commit(db: Db) {
         "three webhook requests committed"
     );
     assert!(app.metric("metabridge_ingest_batch_requests_count").await >= 1.0);
-    let step = |s: &'static str| {
-        let app = &app;
-        async move {
-            app.metric(&format!(
-                "metabridge_group_commit_seconds_count{{step=\"{s}\"}}"
-            ))
-            .await
-        }
-    };
+    let step = |s| app.metric_with("metabridge_group_commit_seconds_count", "step", s);
     // Delivery outcomes commit through the same writer meanwhile: once it is idle, every
     // commit that began has been written and committed.
     wait_until(

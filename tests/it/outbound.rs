@@ -880,12 +880,9 @@ async fn wait_returns_metas_answer_in_the_response(db: Db) {
     // database (issue 17 item 7: the wait used to poll every 250 ms). `immediately` (settled
     // before the wait's first read) is allowed; the safety re-read (5 s) must not have been
     // what found either answer.
-    let ended = |how: &'static str| {
-        let app = &o.app;
-        async move {
-            app.metric(&format!("metabridge_send_waits_total{{ended=\"{how}\"}}"))
-                .await
-        }
+    let ended = |how| {
+        o.app
+            .metric_with("metabridge_send_waits_total", "ended", how)
     };
     let (notified, immediately, polled) = (
         ended("notified").await,

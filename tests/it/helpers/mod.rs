@@ -370,6 +370,11 @@ impl TestApp {
         read_export(&self.http, &self.url, &self.jwt(tenant)).await
     }
 
+    /// One labelled series of a metric: `name{label="value"}`.
+    pub async fn metric_with(&self, name: &str, label: &str, value: &str) -> f64 {
+        self.metric(&format!("{name}{{{label}=\"{value}\"}}")).await
+    }
+
     pub async fn metric(&self, name: &str) -> f64 {
         let text = self
             .http
