@@ -652,69 +652,54 @@ impl Store {
         content_cutoff: i64,
         batch: i64,
     ) -> Result<u64> {
-        let mut total = 0;
-        let log = sqlx::query(
-            "DELETE FROM webhook_log WHERE key IN (SELECT key FROM webhook_log WHERE received_at < $1 LIMIT $2)",
-        )
-        .bind(log_cutoff)
-        .bind(batch)
-        .execute(self.pool())
-        .await?;
-        total += log.rows_affected();
-        let purged = sqlx::query(
-            "UPDATE events SET contact = NULL, data = NULL, raw = NULL WHERE seq IN (SELECT seq FROM events \
-             WHERE state <> 'pending' AND state IN ('dead', 'unroutable') AND data IS NOT NULL AND COALESCE(dead_at, received_at) < $1 LIMIT $2)",
-        )
-        .bind(content_cutoff)
-        .bind(batch)
-        .execute(self.pool())
-        .await?;
-        total += purged.rows_affected();
-        let events = sqlx::query(
-            "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE state <> 'pending' AND received_at < $1 LIMIT $2)",
-        )
-        .bind(log_cutoff)
-        .bind(batch)
-        .execute(self.pool())
-        .await?;
-        total += events.rows_affected();
-        let attempts = sqlx::query(
-            "DELETE FROM delivery_attempts WHERE id IN (SELECT id FROM delivery_attempts WHERE attempted_at < $1 LIMIT $2)",
-        )
-        .bind(log_cutoff)
-        .bind(batch)
-        .execute(self.pool())
-        .await?;
-        total += attempts.rows_affected();
-        let malformed = sqlx::query(
-            "DELETE FROM malformed_webhooks WHERE id IN (SELECT id FROM malformed_webhooks WHERE received_at < $1 LIMIT $2)",
-        )
-        .bind(log_cutoff)
-        .bind(batch)
-        .execute(self.pool())
-        .await?;
-        total += malformed.rows_affected();
-        // Outbound messages (metadata and status history; their idempotency keys go with them,
-        // so keys live as long as the log, at least a day).
-        let messages = sqlx::query(
-            "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE created_at < $1 \
-             AND state IN ('sent', 'delivered', 'read', 'failed') AND updated_at < $1 LIMIT $2)",
-        )
-        .bind(log_cutoff)
-        .bind(batch)
-        .execute(self.pool())
-        .await?;
-        total += messages.rows_affected();
         // Service windows are at most 7 days long: older contacts are forgotten after 8.
-        let windows = sqlx::query(
-            "DELETE FROM contact_windows WHERE (channel_id, contact) IN (SELECT channel_id, contact FROM contact_windows \
-             WHERE last_inbound_at < $1 LIMIT $2)",
-        )
-        .bind(crate::now_ms() - 8 * 24 * 3600 * 1000)
-        .bind(batch)
-        .execute(self.pool())
-        .await?;
-        total += windows.rows_affected();
+        let windows_cutoff = crate::now_ms() - 8 * 24 * 3600 * 1000;
+        // Each step deletes (or empties) at most `batch` rows older than its cutoff ($1).
+        let steps: [(&str, i64); 7] = [
+            (
+                "DELETE FROM webhook_log WHERE key IN (SELECT key FROM webhook_log WHERE received_at < $1 LIMIT $2)",
+                log_cutoff,
+            ),
+            // Content of dead-lettered and unroutable events (delivered ones lose it at once).
+            (
+                "UPDATE events SET contact = NULL, data = NULL, raw = NULL WHERE seq IN (SELECT seq FROM events \
+                 WHERE state <> 'pending' AND state IN ('dead', 'unroutable') AND data IS NOT NULL AND COALESCE(dead_at, received_at) < $1 LIMIT $2)",
+                content_cutoff,
+            ),
+            (
+                "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE state <> 'pending' AND received_at < $1 LIMIT $2)",
+                log_cutoff,
+            ),
+            (
+                "DELETE FROM delivery_attempts WHERE id IN (SELECT id FROM delivery_attempts WHERE attempted_at < $1 LIMIT $2)",
+                log_cutoff,
+            ),
+            (
+                "DELETE FROM malformed_webhooks WHERE id IN (SELECT id FROM malformed_webhooks WHERE received_at < $1 LIMIT $2)",
+                log_cutoff,
+            ),
+            // Outbound messages (metadata and status history; their idempotency keys go with
+            // them, so keys live as long as the log, at least a day).
+            (
+                "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE created_at < $1 \
+                 AND state IN ('sent', 'delivered', 'read', 'failed') AND updated_at < $1 LIMIT $2)",
+                log_cutoff,
+            ),
+            (
+                "DELETE FROM contact_windows WHERE (channel_id, contact) IN (SELECT channel_id, contact FROM contact_windows \
+                 WHERE last_inbound_at < $1 LIMIT $2)",
+                windows_cutoff,
+            ),
+        ];
+        let mut total = 0;
+        for (sql, cutoff) in steps {
+            let done = sqlx::query(sql)
+                .bind(cutoff)
+                .bind(batch)
+                .execute(self.pool())
+                .await?;
+            total += done.rows_affected();
+        }
         Ok(total)
     }
 

@@ -8,6 +8,28 @@ use crate::store::ConnectSessionRow;
 use super::{Connector, EsReport, Failure, Step, code_verified, name_approved};
 
 impl Connector {
+    /// Meta's `debug_token` of a token the flow just got (what it grants); a token Meta calls
+    /// invalid ends the flow.
+    async fn debug_new_token(
+        &self,
+        access_token: &str,
+        step: &str,
+    ) -> Result<crate::meta::oauth::DebugToken, Failure> {
+        let debug = self
+            .oauth
+            .debug_token(access_token)
+            .await
+            .map_err(|e| Failure::meta(step, &e))?;
+        if debug.is_valid {
+            Ok(debug)
+        } else {
+            Err(Failure::new(
+                "meta_error",
+                "Meta reports the new access token as invalid. Please try again.",
+            ))
+        }
+    }
+
     pub fn redirect_uri(&self) -> String {
         format!("{}/connect/callback", self.public_url)
     }
@@ -36,16 +58,8 @@ impl Connector {
             }
         };
         let debug = self
-            .oauth
-            .debug_token(&token.access_token)
-            .await
-            .map_err(|e| Failure::meta("token check", &e))?;
-        if !debug.is_valid {
-            return Err(Failure::new(
-                "meta_error",
-                "Meta reports the new access token as invalid. Please try again.",
-            ));
-        }
+            .debug_new_token(&token.access_token, "token check")
+            .await?;
         let mut granted: Vec<String> = Vec::new();
         for g in &debug.granular_scopes {
             if g.scope == "whatsapp_business_management" || g.scope == "whatsapp_business_messaging"
@@ -213,16 +227,8 @@ impl Connector {
             // Which permissions the person granted, per Page: only the webhook fields they
             // cover are subscribed (connect::grants).
             let debug = self
-                .oauth
-                .debug_token(&long.access_token)
-                .await
-                .map_err(|e| Failure::meta("checking the granted permissions", &e))?;
-            if !debug.is_valid {
-                return Err(Failure::new(
-                    "meta_error",
-                    "Meta reports the new access token as invalid. Please try again.",
-                ));
-            }
+                .debug_new_token(&long.access_token, "checking the granted permissions")
+                .await?;
             let grants = Grants::from_debug(&debug);
             let pages = self
                 .oauth

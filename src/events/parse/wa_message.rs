@@ -70,6 +70,62 @@ impl WaContent {
     }
 }
 
+/// Moves a message's content into the content fields that the echo and history data types
+/// share (`text`, `media`, …, `unsupported_type`); `$edit` places an edit's new message, which
+/// only the echo type has a field for. A system message's fields go to `$other`.
+macro_rules! fill_content {
+    ($data:ident, $content:expr, $other:ident, |$message:ident| $edit:expr) => {
+        match $content.system_into(&mut $other) {
+            Some(WaContent::Received(WaReceived {
+                text,
+                media,
+                location,
+                contacts,
+                interactive,
+                button,
+                order,
+            })) => {
+                $data.text = text;
+                $data.media = media;
+                $data.location = location;
+                $data.contacts = contacts;
+                $data.interactive = interactive;
+                $data.button = button;
+                $data.order = order;
+            }
+            Some(WaContent::Reaction {
+                target_message_id,
+                emoji,
+                removed,
+            }) => {
+                $data.target_message_id = target_message_id;
+                $data.emoji = emoji;
+                $data.removed = Some(removed);
+            }
+            Some(WaContent::Edit {
+                target_message_id,
+                message: $message,
+            }) => {
+                $data.target_message_id = target_message_id;
+                $edit;
+            }
+            Some(WaContent::Revoke { target_message_id }) => {
+                $data.target_message_id = target_message_id;
+            }
+            Some(WaContent::Unsupported {
+                unsupported_type,
+                payload,
+                reason,
+            }) => {
+                $data.unsupported_type = unsupported_type;
+                $data.payload = payload;
+                $data.reason = reason;
+            }
+            Some(WaContent::System { .. }) | None => {}
+        }
+    };
+}
+
 /// `key` of `map` as sent, when present (null included), for the keys a schema does not list.
 fn put_other(map: &mut Map<String, Value>, key: &str, v: Option<Value>) {
     if let Some(v) = v {
@@ -390,54 +446,7 @@ impl WaMessage {
             group_id: self.group_id,
             ..Default::default()
         };
-        match self.content.system_into(&mut other) {
-            Some(WaContent::Received(WaReceived {
-                text,
-                media,
-                location,
-                contacts,
-                interactive,
-                button,
-                order,
-            })) => {
-                data.text = text;
-                data.media = media;
-                data.location = location;
-                data.contacts = contacts;
-                data.interactive = interactive;
-                data.button = button;
-                data.order = order;
-            }
-            Some(WaContent::Reaction {
-                target_message_id,
-                emoji,
-                removed,
-            }) => {
-                data.target_message_id = target_message_id;
-                data.emoji = emoji;
-                data.removed = Some(removed);
-            }
-            Some(WaContent::Edit {
-                target_message_id,
-                message,
-            }) => {
-                data.target_message_id = target_message_id;
-                data.message = message;
-            }
-            Some(WaContent::Revoke { target_message_id }) => {
-                data.target_message_id = target_message_id;
-            }
-            Some(WaContent::Unsupported {
-                unsupported_type,
-                payload,
-                reason,
-            }) => {
-                data.unsupported_type = unsupported_type;
-                data.payload = payload;
-                data.reason = reason;
-            }
-            Some(WaContent::System { .. }) | None => {}
-        }
+        fill_content!(data, self.content, other, |message| data.message = message);
         data.other = other;
         data
     }
@@ -456,54 +465,9 @@ impl WaMessage {
             errors: self.errors,
             ..Default::default()
         };
-        match self.content.system_into(&mut other) {
-            Some(WaContent::Received(WaReceived {
-                text,
-                media,
-                location,
-                contacts,
-                interactive,
-                button,
-                order,
-            })) => {
-                data.text = text;
-                data.media = media;
-                data.location = location;
-                data.contacts = contacts;
-                data.interactive = interactive;
-                data.button = button;
-                data.order = order;
-            }
-            Some(WaContent::Reaction {
-                target_message_id,
-                emoji,
-                removed,
-            }) => {
-                data.target_message_id = target_message_id;
-                data.emoji = emoji;
-                data.removed = Some(removed);
-            }
-            Some(WaContent::Edit {
-                target_message_id,
-                message,
-            }) => {
-                data.target_message_id = target_message_id;
-                put_other(&mut other, "message", message);
-            }
-            Some(WaContent::Revoke { target_message_id }) => {
-                data.target_message_id = target_message_id;
-            }
-            Some(WaContent::Unsupported {
-                unsupported_type,
-                payload,
-                reason,
-            }) => {
-                data.unsupported_type = unsupported_type;
-                data.payload = payload;
-                data.reason = reason;
-            }
-            Some(WaContent::System { .. }) | None => {}
-        }
+        fill_content!(data, self.content, other, |message| put_other(
+            &mut other, "message", message
+        ));
         data.other = other;
         data
     }

@@ -1,8 +1,6 @@
 //! What the session forms share: the browser-bound session, CSRF tokens, and the form
 //! target allowed to return to the platform.
 
-use std::collections::HashMap;
-
 use poem::http::{HeaderValue, StatusCode, header};
 use poem::{Body, Request, Response};
 
@@ -83,7 +81,6 @@ pub(super) fn allow_return_form_target(
     }
 }
 
-/// The form fields of a POST to a session page, with its CSRF token checked.
 /// Whether a form's `csrf` field is the one this page issued for the session.
 pub(super) fn csrf_ok(state: &AppState, s: &ConnectSessionRow, given: Option<&str>) -> bool {
     given.is_some_and(|c| {
@@ -91,20 +88,28 @@ pub(super) fn csrf_ok(state: &AppState, s: &ConnectSessionRow, given: Option<&st
     })
 }
 
-pub(super) async fn session_form(
+/// A POST to a session page: the session, bound to this browser, and the form's fields (in
+/// order, repeated names kept) once its CSRF token was checked.
+pub(super) async fn bound_form(
     state: &AppState,
-    s: &ConnectSessionRow,
+    id: &str,
+    req: &Request,
     body: Body,
-) -> Result<HashMap<String, String>, Response> {
+) -> Result<(ConnectSessionRow, Vec<(String, String)>), Response> {
+    let s = bound_session(state, id, req).await?;
     let raw = body
-        .into_bytes_limit(16 * 1024)
+        .into_bytes_limit(64 * 1024)
         .await
         .map_err(|_| invalid_state_page(state, "The form could not be read."))?;
-    let fields: HashMap<String, String> = url::form_urlencoded::parse(&raw)
+    let fields: Vec<(String, String)> = url::form_urlencoded::parse(&raw)
         .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    if csrf_ok(state, s, fields.get("csrf").map(String::as_str)) {
-        Ok(fields)
+    let csrf = fields
+        .iter()
+        .find(|(k, _)| k == "csrf")
+        .map(|(_, v)| v.as_str());
+    if csrf_ok(state, &s, csrf) {
+        Ok((s, fields))
     } else {
         Err(invalid_state_page(
             state,

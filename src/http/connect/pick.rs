@@ -11,8 +11,8 @@ use serde_json::json;
 use crate::connect;
 use crate::http::AppState;
 
-use super::callbacks::{after_step, invalid_state_page};
-use super::forms::{bound_session, csrf_ok, csrf_token};
+use super::callbacks::after_step;
+use super::forms::{bound_form, bound_session, csrf_token};
 use super::render::{csp, html, message_page, origin_of};
 use super::session::fail;
 
@@ -92,26 +92,16 @@ pub async fn pick_submit(
     body: Body,
 ) -> Response {
     let state: &AppState = &state;
-    let s = match bound_session(state, &id, req).await {
-        Ok(s) => s,
+    let (s, fields) = match bound_form(state, &id, req, body).await {
+        Ok(form) => form,
         Err(resp) => return resp,
     };
-    let raw = match body.into_bytes_limit(64 * 1024).await {
-        Ok(b) => b,
-        Err(_) => return invalid_state_page(state, "The form could not be read."),
-    };
-    let mut chosen = Vec::new();
-    let mut csrf = None;
-    for (k, v) in url::form_urlencoded::parse(&raw) {
-        match k.as_ref() {
-            "asset" if chosen.len() < 100 => chosen.push(v.into_owned()),
-            "csrf" => csrf = Some(v.into_owned()),
-            _ => {}
-        }
-    }
-    if !csrf_ok(state, &s, csrf.as_deref()) {
-        return invalid_state_page(state, "The form was not issued by this page.");
-    }
+    let chosen: Vec<String> = fields
+        .into_iter()
+        .filter(|(k, _)| k == "asset")
+        .map(|(_, v)| v)
+        .take(100)
+        .collect();
     if chosen.is_empty() {
         return message_page(
             state,

@@ -1,5 +1,6 @@
 //! `/connect/session/:id/pin`: the two-step verification PIN of a WhatsApp number.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use minijinja::context;
@@ -12,7 +13,7 @@ use crate::http::AppState;
 use crate::store::ConnectSessionRow;
 
 use super::callbacks::after_step;
-use super::forms::{bound_session, csrf_token, session_form};
+use super::forms::{bound_form, bound_session, csrf_token};
 use super::render::{html, message_page};
 use super::session::fail;
 
@@ -91,14 +92,11 @@ pub async fn pin_submit(
     body: Body,
 ) -> Response {
     let state: &AppState = &state;
-    let s = match bound_session(state, &id, req).await {
-        Ok(s) => s,
+    let (s, fields) = match bound_form(state, &id, req, body).await {
+        Ok(form) => form,
         Err(resp) => return resp,
     };
-    let fields = match session_form(state, &s, body).await {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
+    let fields: HashMap<String, String> = fields.into_iter().collect();
     let phone = fields.get("phone_number_id").cloned();
     let pin = fields.get("pin").map(|p| p.trim().to_string());
     let (Some(phone), Some(pin)) = (phone, pin) else {

@@ -1,5 +1,6 @@
 //! `/connect/session/:id/verify`: verifying a WhatsApp number by a code sent by SMS or voice.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use minijinja::context;
@@ -11,7 +12,7 @@ use crate::http::AppState;
 use crate::store::ConnectSessionRow;
 
 use super::callbacks::after_step;
-use super::forms::{allow_return_form_target, bound_session, csrf_token, session_form};
+use super::forms::{allow_return_form_target, bound_form, bound_session, csrf_token};
 use super::render::{html, message_page};
 use super::session::fail;
 
@@ -98,14 +99,11 @@ pub async fn verify_request(
     body: Body,
 ) -> Response {
     let state: &AppState = &state;
-    let s = match bound_session(state, &id, req).await {
-        Ok(s) => s,
+    let (s, fields) = match bound_form(state, &id, req, body).await {
+        Ok(form) => form,
         Err(resp) => return resp,
     };
-    let fields = match session_form(state, &s, body).await {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
+    let fields: HashMap<String, String> = fields.into_iter().collect();
     let method = match fields.get("code_method").map(String::as_str) {
         Some("VOICE") => "VOICE",
         Some("SMS") | None => "SMS",
@@ -165,14 +163,11 @@ pub async fn verify_submit(
     body: Body,
 ) -> Response {
     let state: &AppState = &state;
-    let s = match bound_session(state, &id, req).await {
-        Ok(s) => s,
+    let (s, fields) = match bound_form(state, &id, req, body).await {
+        Ok(form) => form,
         Err(resp) => return resp,
     };
-    let fields = match session_form(state, &s, body).await {
-        Ok(f) => f,
-        Err(resp) => return resp,
-    };
+    let fields: HashMap<String, String> = fields.into_iter().collect();
     let code: String = fields
         .get("code")
         .map(|c| c.chars().filter(|c| !matches!(c, ' ' | '-')).collect())
