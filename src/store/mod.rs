@@ -151,11 +151,13 @@ impl std::fmt::Debug for Store {
 /// Waiting this long for a free connection of a reachable database already means overload.
 pub const ACQUIRE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// SQLite page cache of each pooled connection (KiB).
-const READ_CACHE_KIB: u32 = 4096;
+/// SQLite page cache of each pooled connection (KiB). Halved with the writer's on 2026-12-03
+/// (peak RSS of the bench 121–130 → 77–78 MB with the allocator change, throughput unchanged
+/// within the machine's spread: docs/benchmark.md, "Memory, apportioned").
+const READ_CACHE_KIB: u32 = 2048;
 /// SQLite page cache of the group-commit writer's own connection (KiB): the indexes every
 /// commit updates (idempotency keys, conversation heads) stay in memory between commits.
-const WRITER_CACHE_KIB: u32 = 16384;
+const WRITER_CACHE_KIB: u32 = 8192;
 
 /// Options for opening the store.
 #[derive(Debug, Clone)]
