@@ -19,6 +19,7 @@ mod leases;
 mod lifecycle;
 mod messages;
 mod outbox;
+mod templates;
 pub mod settled;
 mod windows;
 pub mod writer;
@@ -35,6 +36,7 @@ pub use leads::*;
 pub use lifecycle::*;
 pub use messages::*;
 pub use outbox::*;
+pub use templates::*;
 pub use settled::{SETTLED_CHANNEL, SettledNotice};
 pub use windows::*;
 
