@@ -21,7 +21,10 @@
 //!   expiry that cannot be refreshed is announced (`channel.token_expiring`);
 //! - each channel's webhook subscription is checked every `METABRIDGE_SUBSCRIPTION_CHECK_SECS`
 //!   and restored when Meta dropped it (`channel.subscription_restored`);
-//! - WhatsApp numbers Meta could not register yet are tried again.
+//! - WhatsApp numbers Meta could not register yet are tried again;
+//! - each WhatsApp channel's message templates are read again every
+//!   `METABRIDGE_TEMPLATE_SYNC_SECS` (and at once for a channel never read:
+//!   [`crate::templates`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -106,6 +109,8 @@ pub struct Lifecycle {
     pub lead_wakeup: Arc<Notify>,
     pub lead_cache: LeadCache,
     pub owner: String,
+    /// Reads WhatsApp channels' templates from Meta.
+    pub templates: crate::templates::Templates,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -236,6 +241,15 @@ impl Lifecycle {
         }
         for row in self.store.channels_due_registration(now, BATCH).await? {
             self.retry_registration(&row).await?;
+        }
+        for row in self
+            .store
+            .channels_due_template_sync(now - ms(self.cfg.template_sync_every), BATCH)
+            .await?
+        {
+            // A failed read is recorded (and tried again at the next period); it never stops
+            // the pass.
+            self.templates.sync_channel(&row).await?;
         }
         Ok(())
     }
