@@ -220,7 +220,9 @@ impl Templates {
         ch: &ChannelRow,
         body: &Value,
     ) -> Result<CreatedTemplate, TemplateCallError> {
-        let (waba, token) = self.applicable(ch).map_err(TemplateCallError::NotApplicable)?;
+        let (waba, token) = self
+            .applicable(ch)
+            .map_err(TemplateCallError::NotApplicable)?;
         let created = self
             .oauth
             .create_message_template(&token, waba, body)
@@ -236,9 +238,11 @@ impl Templates {
                 .category
                 .clone()
                 .or_else(|| Some(text("category").to_ascii_uppercase())),
-            parameter_format: ParameterFormat::parse(body.get("parameter_format").and_then(Value::as_str))
-                .as_str()
-                .to_owned(),
+            parameter_format: ParameterFormat::parse(
+                body.get("parameter_format").and_then(Value::as_str),
+            )
+            .as_str()
+            .to_owned(),
             components: body
                 .get("components")
                 .cloned()
@@ -254,7 +258,9 @@ impl Templates {
 
     /// Deletes a template (every language) at Meta, then here.
     pub async fn delete(&self, ch: &ChannelRow, name: &str) -> Result<(), TemplateCallError> {
-        let (waba, token) = self.applicable(ch).map_err(TemplateCallError::NotApplicable)?;
+        let (waba, token) = self
+            .applicable(ch)
+            .map_err(TemplateCallError::NotApplicable)?;
         self.oauth
             .delete_message_template(&token, waba, name, None)
             .await

@@ -132,7 +132,9 @@ impl AppState {
                         }
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(channel = %id, error = %e, "template read: channel not readable"),
+                    Err(e) => {
+                        tracing::warn!(channel = %id, error = %e, "template read: channel not readable")
+                    }
                 }
             }
         });

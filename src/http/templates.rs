@@ -364,7 +364,12 @@ impl TemplatesApi {
             .map_err(call_error)?;
         let _ = state
             .store
-            .audit(auth.0.as_str(), "template.created", ch.id.as_str(), Some(&b.name))
+            .audit(
+                auth.0.as_str(),
+                "template.created",
+                ch.id.as_str(),
+                Some(&b.name),
+            )
             .await;
         let row = state
             .store
@@ -400,7 +405,12 @@ impl TemplatesApi {
             .map_err(call_error)?;
         let _ = state
             .store
-            .audit(auth.0.as_str(), "template.deleted", ch.id.as_str(), Some(&name))
+            .audit(
+                auth.0.as_str(),
+                "template.deleted",
+                ch.id.as_str(),
+                Some(&name),
+            )
             .await;
         Ok(TemplateDeleted::NoContent)
     }

@@ -13,11 +13,11 @@ use sha2::{Digest, Sha256};
 
 use crate::channels::{self, ChannelKind, Connection, SendState};
 use crate::ids::{InstanceId, MessageId};
+use crate::messages::model::content::OutboundMessage;
 use crate::messages::model::{self, SendMessageRequest, Violation};
+use crate::messages::templates::TemplateRefusal;
 use crate::messages::window;
 use crate::store::writer::Writer;
-use crate::messages::model::content::OutboundMessage;
-use crate::messages::templates::TemplateRefusal;
 use crate::store::{ChannelRow, Enqueued, NewMessage, Store, StoreError};
 use crate::templates::{SendCheck, Templates};
 

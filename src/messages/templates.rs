@@ -87,7 +87,11 @@ pub struct TemplateRefusal {
     pub message: String,
 }
 
-fn refuse(rule: &'static str, field: impl Into<String>, message: impl Into<String>) -> TemplateRefusal {
+fn refuse(
+    rule: &'static str,
+    field: impl Into<String>,
+    message: impl Into<String>,
+) -> TemplateRefusal {
     TemplateRefusal {
         rule,
         field: field.into(),
@@ -104,9 +108,7 @@ pub fn variables(text: &str) -> Vec<String> {
         let Some(close) = after.find("}}") else { break };
         let var = after[..close].trim();
         if !var.is_empty()
-            && var
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && var.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
             && !out.iter().any(|v| v == var)
         {
             out.push(var.to_owned());
@@ -173,7 +175,10 @@ pub fn check_send(known: &[KnownTemplate], msg: &TemplateMessage) -> Result<(), 
         return Err(refuse(
             rules::NOT_FOUND,
             "message.name",
-            format!("The channel's WhatsApp account has no template named {}.", msg.name),
+            format!(
+                "The channel's WhatsApp account has no template named {}.",
+                msg.name
+            ),
         ));
     }
     let Some(t) = known.iter().find(|t| t.language == msg.language) else {
@@ -201,11 +206,7 @@ pub fn check_send(known: &[KnownTemplate], msg: &TemplateMessage) -> Result<(), 
     }
     let shape = shape(&t.components);
     let sent = msg.components.as_deref().unwrap_or_default();
-    let find = |kind: TemplateComponentType| {
-        sent.iter()
-            .enumerate()
-            .find(|(_, c)| c.kind == kind)
-    };
+    let find = |kind: TemplateComponentType| sent.iter().enumerate().find(|(_, c)| c.kind == kind);
     // Header.
     let header = find(TemplateComponentType::Header);
     match shape.header_format.as_deref() {
@@ -230,7 +231,12 @@ pub fn check_send(known: &[KnownTemplate], msg: &TemplateMessage) -> Result<(), 
         }
         _ => check_texts(t, "header", &shape.header_vars, header)?,
     }
-    check_texts(t, "body", &shape.body_vars, find(TemplateComponentType::Body))?;
+    check_texts(
+        t,
+        "body",
+        &shape.body_vars,
+        find(TemplateComponentType::Body),
+    )?;
     // Buttons: each one sent must exist (and be of its kind); a URL button with a variable
     // must be given.
     for (i, c) in sent.iter().enumerate() {
@@ -264,7 +270,13 @@ pub fn check_send(known: &[KnownTemplate], msg: &TemplateMessage) -> Result<(), 
             ));
         }
         if kind == "URL" && c.parameters.len() != vars.len() {
-            return Err(count_refusal(t, &format!("button {index}"), vars.len(), c.parameters.len(), i));
+            return Err(count_refusal(
+                t,
+                &format!("button {index}"),
+                vars.len(),
+                c.parameters.len(),
+                i,
+            ));
         }
     }
     for (index, (kind, vars)) in shape.buttons.iter().enumerate() {
@@ -415,30 +427,46 @@ mod tests {
     #[test]
     fn each_rule_refuses_what_breaks_it() {
         let body2 = json!([{"type": "BODY", "text": "Oi {{1}}, pedido {{2}}"}]);
-        let ok = msg(json!({"type": "template", "name": "order_update", "language": "pt_BR",
-            "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "7"}]}]}));
+        let ok = msg(
+            json!({"type": "template", "name": "order_update", "language": "pt_BR",
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "7"}]}]}),
+        );
         let t = tpl("APPROVED", ParameterFormat::Positional, body2.clone());
         assert_eq!(check_send(std::slice::from_ref(&t), &ok), Ok(()));
-        let rule = |known: &[KnownTemplate], m: &TemplateMessage| check_send(known, m).map_err(|r| r.rule);
+        let rule =
+            |known: &[KnownTemplate], m: &TemplateMessage| check_send(known, m).map_err(|r| r.rule);
         assert_eq!(rule(&[], &ok), Err(rules::NOT_FOUND));
         let mut en = t.clone();
         en.language = "en_US".into();
         assert_eq!(rule(&[en], &ok), Err(rules::LANGUAGE_NOT_FOUND));
         assert_eq!(
-            rule(&[tpl("PAUSED", ParameterFormat::Positional, body2.clone())], &ok),
+            rule(
+                &[tpl("PAUSED", ParameterFormat::Positional, body2.clone())],
+                &ok
+            ),
             Err(rules::NOT_APPROVED)
         );
-        let one = msg(json!({"type": "template", "name": "order_update", "language": "pt_BR",
-            "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}]}));
-        assert_eq!(rule(std::slice::from_ref(&t), &one), Err(rules::PARAMETER_COUNT));
+        let one = msg(
+            json!({"type": "template", "name": "order_update", "language": "pt_BR",
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana"}]}]}),
+        );
+        assert_eq!(
+            rule(std::slice::from_ref(&t), &one),
+            Err(rules::PARAMETER_COUNT)
+        );
         let named = tpl(
             "APPROVED",
             ParameterFormat::Named,
             json!([{"type": "BODY", "text": "Oi {{first_name}}"}]),
         );
-        assert_eq!(rule(std::slice::from_ref(&named), &one), Err(rules::PARAMETER_FORMAT));
-        let named_ok = msg(json!({"type": "template", "name": "order_update", "language": "pt_BR",
-            "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana", "parameter_name": "first_name"}]}]}));
+        assert_eq!(
+            rule(std::slice::from_ref(&named), &one),
+            Err(rules::PARAMETER_FORMAT)
+        );
+        let named_ok = msg(
+            json!({"type": "template", "name": "order_update", "language": "pt_BR",
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "Ana", "parameter_name": "first_name"}]}]}),
+        );
         assert_eq!(rule(std::slice::from_ref(&named), &named_ok), Ok(()));
         let image = tpl(
             "APPROVED",
@@ -446,9 +474,14 @@ mod tests {
             json!([{"type": "HEADER", "format": "IMAGE"}, {"type": "BODY", "text": "Oi"}]),
         );
         let bare = msg(json!({"type": "template", "name": "order_update", "language": "pt_BR"}));
-        assert_eq!(rule(std::slice::from_ref(&image), &bare), Err(rules::HEADER_MEDIA));
-        let with_image = msg(json!({"type": "template", "name": "order_update", "language": "pt_BR",
-            "components": [{"type": "header", "parameters": [{"type": "image", "link": "https://cdn.example.com/a.jpg"}]}]}));
+        assert_eq!(
+            rule(std::slice::from_ref(&image), &bare),
+            Err(rules::HEADER_MEDIA)
+        );
+        let with_image = msg(
+            json!({"type": "template", "name": "order_update", "language": "pt_BR",
+            "components": [{"type": "header", "parameters": [{"type": "image", "link": "https://cdn.example.com/a.jpg"}]}]}),
+        );
         assert_eq!(rule(&[image], &with_image), Ok(()));
     }
 }

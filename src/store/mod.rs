@@ -19,8 +19,8 @@ mod leases;
 mod lifecycle;
 mod messages;
 mod outbox;
-mod templates;
 pub mod settled;
+mod templates;
 mod windows;
 pub mod writer;
 
@@ -36,8 +36,8 @@ pub use leads::*;
 pub use lifecycle::*;
 pub use messages::*;
 pub use outbox::*;
-pub use templates::*;
 pub use settled::{SETTLED_CHANNEL, SettledNotice};
+pub use templates::*;
 pub use windows::*;
 
 use std::path::Path;

@@ -117,12 +117,14 @@ impl Store {
         now: i64,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("DELETE FROM wa_templates WHERE channel_id = $1 AND name = $2 AND language = $3")
-            .bind(channel_id.as_str())
-            .bind(&t.name)
-            .bind(&t.language)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "DELETE FROM wa_templates WHERE channel_id = $1 AND name = $2 AND language = $3",
+        )
+        .bind(channel_id.as_str())
+        .bind(&t.name)
+        .bind(&t.language)
+        .execute(&mut *tx)
+        .await?;
         insert_template(&mut tx, channel_id, instance_id, t, now).await?;
         tx.commit().await?;
         Ok(())
@@ -230,10 +232,12 @@ impl Store {
     }
 
     /// WhatsApp channels whose templates are due for a read: connected, with a token and a
-    /// WABA, never tried or last tried at or before `before`. Oldest attempt first.
+    /// WABA, last tried at or before `before`, or never tried and created at or before
+    /// `new_before` (a new channel's first read is the connect's own). Oldest attempt first.
     pub async fn channels_due_template_sync(
         &self,
         before: i64,
+        new_before: i64,
         limit: i64,
     ) -> Result<Vec<ChannelRow>> {
         let cols = super::instances::CHANNEL_COLS
@@ -244,11 +248,13 @@ impl Store {
         let sql = format!(
             "SELECT {cols} FROM channels c LEFT JOIN wa_template_syncs s ON s.channel_id = c.id \
              WHERE c.kind = 'whatsapp' AND c.status <> 'disconnected' AND c.token_enc IS NOT NULL \
-               AND c.waba_id IS NOT NULL AND (s.attempted_at IS NULL OR s.attempted_at <= $1) \
-             ORDER BY COALESCE(s.attempted_at, 0), c.id LIMIT $2"
+               AND c.waba_id IS NOT NULL \
+               AND ((s.attempted_at IS NULL AND c.created_at <= $2) OR s.attempted_at <= $1) \
+             ORDER BY COALESCE(s.attempted_at, 0), c.id LIMIT $3"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(before)
+            .bind(new_before)
             .bind(limit)
             .fetch_all(self.pool())
             .await?)

@@ -22,9 +22,7 @@ use metabridge::channels::ChannelKind;
 use metabridge::messages::model::{SendMessageRequest, content::OutboundMessage, render};
 use metabridge::meta::graph::{GraphClient, SendOutcome};
 use metabridge::meta::oauth::{AppCredentials, OAuthClient, OAuthEndpoints};
-use metabridge::sim::graph::{
-    self as sim, APP_ID, Fault, GraphSim, GraphSimOptions, SimTemplate,
-};
+use metabridge::sim::graph::{self as sim, APP_ID, Fault, GraphSim, GraphSimOptions, SimTemplate};
 use metabridge::sim::onboarding::accounts::{SimLead, SimLeadForm};
 use metabridge::sim::onboarding::tokens::TokenKind;
 use poem::listener::{Acceptor, Listener, TcpListener};

@@ -47,21 +47,33 @@ async fn call(o: &Outbound, method: Method, path: &str, body: Option<Value>) -> 
 
 /// The names (name/language) listed on the channel now.
 async fn listed(o: &Outbound, query: &str) -> Vec<String> {
-    let (s, v) = get(o, &format!("/v1/channels/{}/templates?limit=500{query}", o.wa)).await;
+    let (s, v) = get(
+        o,
+        &format!("/v1/channels/{}/templates?limit=500{query}", o.wa),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     v["templates"]
         .as_array()
         .expect("templates")
         .iter()
-        .map(|t| format!("{}/{}", t["name"].as_str().unwrap(), t["language"].as_str().unwrap()))
+        .map(|t| {
+            format!(
+                "{}/{}",
+                t["name"].as_str().unwrap(),
+                t["language"].as_str().unwrap()
+            )
+        })
         .collect()
 }
 
 /// Waits until the channel lists `n` templates (the read after connect runs in the background).
 async fn wait_listed(o: &Outbound, n: usize) {
-    wait_until(Duration::from_secs(20), "the templates read from Meta", || async {
-        listed(o, "").await.len() == n
-    })
+    wait_until(
+        Duration::from_secs(20),
+        "the templates read from Meta",
+        || async { listed(o, "").await.len() == n },
+    )
     .await;
 }
 
@@ -81,7 +93,12 @@ async fn templates_are_read_in_full_and_listed_with_filters_and_pages(db: Db) {
     // 130 templates: more than one page of Meta's list (the bridge asks 100 per page).
     let mut many = base_templates();
     for i in 0..125 {
-        many.push(SimTemplate::new(&format!("bulk_{i:03}"), "es", "PENDING", "MARKETING"));
+        many.push(SimTemplate::new(
+            &format!("bulk_{i:03}"),
+            "es",
+            "PENDING",
+            "MARKETING",
+        ));
     }
     many.push(
         SimTemplate::new("order_update", "en_US", "REJECTED", "UTILITY").id("2000000000000001"),
@@ -94,14 +111,22 @@ async fn templates_are_read_in_full_and_listed_with_filters_and_pages(db: Db) {
     let approved = listed(&o, "&status=APPROVED").await;
     assert_eq!(
         approved,
-        ["greeting/pt_BR", "hello/en_US", "order_update/pt_BR", "promo/pt_BR"]
+        [
+            "greeting/pt_BR",
+            "hello/en_US",
+            "order_update/pt_BR",
+            "promo/pt_BR"
+        ]
     );
     assert_eq!(
         listed(&o, "&name=order_update").await,
         ["order_update/en_US", "order_update/pt_BR"]
     );
     assert_eq!(listed(&o, "&language=es").await.len(), 125);
-    assert_eq!(listed(&o, "&category=utility&status=rejected").await, ["order_update/en_US"]);
+    assert_eq!(
+        listed(&o, "&category=utility&status=rejected").await,
+        ["order_update/en_US"]
+    );
 
     // Pages of 50, by name then language, each page continuing where the last one ended.
     let mut all = Vec::new();
@@ -113,7 +138,11 @@ async fn templates_are_read_in_full_and_listed_with_filters_and_pages(db: Db) {
         assert_eq!(s, 200, "{v}");
         pages += 1;
         for t in v["templates"].as_array().unwrap() {
-            all.push(format!("{}/{}", t["name"].as_str().unwrap(), t["language"].as_str().unwrap()));
+            all.push(format!(
+                "{}/{}",
+                t["name"].as_str().unwrap(),
+                t["language"].as_str().unwrap()
+            ));
         }
         match v["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_string()),
@@ -128,32 +157,69 @@ async fn templates_are_read_in_full_and_listed_with_filters_and_pages(db: Db) {
     assert_eq!(all, sorted, "ordered, no duplicates");
 
     // One template.
-    let (s, v) = get(&o, &format!("/v1/channels/{}/templates/order_update/en_US", o.wa)).await;
+    let (s, v) = get(
+        &o,
+        &format!("/v1/channels/{}/templates/order_update/en_US", o.wa),
+    )
+    .await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["id"], "2000000000000001");
     assert_eq!(v["status"], "REJECTED");
     assert_eq!(v["parameter_format"], "POSITIONAL");
     assert_eq!(v["category"], "UTILITY");
-    let (s, v) = get(&o, &format!("/v1/channels/{}/templates/greeting/pt_BR", o.wa)).await;
-    assert_eq!((s, v["parameter_format"].as_str()), (200, Some("NAMED")), "{v}");
-    let (s, v) = get(&o, &format!("/v1/channels/{}/templates/order_update/fr", o.wa)).await;
-    assert_eq!((s, v["code"].as_str()), (404, Some("template_not_found")), "{v}");
+    let (s, v) = get(
+        &o,
+        &format!("/v1/channels/{}/templates/greeting/pt_BR", o.wa),
+    )
+    .await;
+    assert_eq!(
+        (s, v["parameter_format"].as_str()),
+        (200, Some("NAMED")),
+        "{v}"
+    );
+    let (s, v) = get(
+        &o,
+        &format!("/v1/channels/{}/templates/order_update/fr", o.wa),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (404, Some("template_not_found")),
+        "{v}"
+    );
     // Instagram has no templates.
     let (s, v) = get(&o, &format!("/v1/channels/{}/templates", o.ig)).await;
-    assert_eq!((s, v["code"].as_str()), (422, Some("templates_unavailable")), "{v}");
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (422, Some("templates_unavailable")),
+        "{v}"
+    );
     // Another instance does not see this channel (P10).
     let other = o.app.tenant("Other", None).await;
     let (s, v) = o
         .app
-        .v1(&other, Method::GET, &format!("/v1/channels/{}/templates", o.wa))
+        .v1(
+            &other,
+            Method::GET,
+            &format!("/v1/channels/{}/templates", o.wa),
+        )
         .await;
-    assert_eq!((s, v["code"].as_str()), (404, Some("channel_not_found")), "{v}");
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (404, Some("channel_not_found")),
+        "{v}"
+    );
     o.stop().await;
 }
 
 async fn a_template_send_is_refused_for_each_rule_and_a_valid_one_reaches_meta(db: Db) {
     let mut t = base_templates();
-    t.push(SimTemplate::new("paused_offer", "pt_BR", "PAUSED", "MARKETING"));
+    t.push(SimTemplate::new(
+        "paused_offer",
+        "pt_BR",
+        "PAUSED",
+        "MARKETING",
+    ));
     t.push(
         SimTemplate::new("named_hi", "pt_BR", "APPROVED", "UTILITY")
             .named()
@@ -256,7 +322,11 @@ async fn an_unknown_template_is_read_again_once_before_it_is_refused(db: Db) {
     let reads = template_reads(&o);
     let unknown = json!({"type": "template", "name": "never_made", "language": "pt_BR"});
     let (s, v) = o.send(send_body(&o, unknown.clone())).await;
-    assert_eq!((s, v["rule"].as_str()), (422, Some("template_not_found")), "{v}");
+    assert_eq!(
+        (s, v["rule"].as_str()),
+        (422, Some("template_not_found")),
+        "{v}"
+    );
     assert_eq!(v["code"], "template_invalid");
     assert_eq!(template_reads(&o), reads + 1, "read once before refusing");
     // Asked again at once: judged on that read, Meta is not asked again.
@@ -266,10 +336,18 @@ async fn an_unknown_template_is_read_again_once_before_it_is_refused(db: Db) {
 
     // A template approved at Meta after the last read: the read for it finds it, the send goes.
     let mut t = base_templates();
-    t.push(SimTemplate::new("fresh_news", "en_US", "APPROVED", "MARKETING"));
+    t.push(SimTemplate::new(
+        "fresh_news",
+        "en_US",
+        "APPROVED",
+        "MARKETING",
+    ));
     o.sim.set_templates(WABA, t);
     let (s, v) = o
-        .send(send_body(&o, json!({"type": "template", "name": "fresh_news", "language": "en_US"})))
+        .send(send_body(
+            &o,
+            json!({"type": "template", "name": "fresh_news", "language": "en_US"}),
+        ))
         .await;
     assert_eq!(s, 202, "{v}");
     assert_eq!(template_reads(&o), reads + 2);
@@ -298,7 +376,11 @@ async fn templates_are_created_and_deleted_at_meta_with_its_refusals_passed_back
         .expect("created at Meta");
     assert_eq!(v["id"], made.id.as_str());
     assert_eq!(made.parameter_format, "NAMED");
-    assert!(listed(&o, "").await.contains(&"welcome_back/pt_BR".to_string()));
+    assert!(
+        listed(&o, "")
+            .await
+            .contains(&"welcome_back/pt_BR".to_string())
+    );
     // A pending template is not sent.
     let (s, e) = o
         .send(send_body(&o, json!({"type": "template", "name": "welcome_back", "language": "pt_BR",
@@ -311,29 +393,72 @@ async fn templates_are_created_and_deleted_at_meta_with_its_refusals_passed_back
     assert_eq!(s, 422, "{v}");
     assert_eq!(v["code"], "meta_rejected");
     assert_eq!(v["rule"], "meta_100");
-    assert!(v["message"].as_str().unwrap().contains("already exists"), "{v}");
+    assert!(
+        v["message"].as_str().unwrap().contains("already exists"),
+        "{v}"
+    );
     assert!(!v.to_string().contains("EAAG-test-token-secret"));
     // Checked here before Meta: a bad name, no body component, an unknown category.
-    let (s, v) = call(&o, Method::POST, &path, Some(json!({"name": "Bad Name", "language": "pt_BR",
-        "category": "UTILITY", "components": [{"type": "BODY", "text": "x"}]}))).await;
-    assert_eq!((s, v["code"].as_str(), v["field"].as_str()), (422, Some("validation_failed"), Some("name")), "{v}");
-    let (s, v) = call(&o, Method::POST, &path, Some(json!({"name": "no_body", "language": "pt_BR",
-        "category": "UTILITY", "components": [{"type": "FOOTER", "text": "x"}]}))).await;
+    let (s, v) = call(
+        &o,
+        Method::POST,
+        &path,
+        Some(json!({"name": "Bad Name", "language": "pt_BR",
+        "category": "UTILITY", "components": [{"type": "BODY", "text": "x"}]})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str(), v["field"].as_str()),
+        (422, Some("validation_failed"), Some("name")),
+        "{v}"
+    );
+    let (s, v) = call(
+        &o,
+        Method::POST,
+        &path,
+        Some(json!({"name": "no_body", "language": "pt_BR",
+        "category": "UTILITY", "components": [{"type": "FOOTER", "text": "x"}]})),
+    )
+    .await;
     assert_eq!((s, v["field"].as_str()), (422, Some("components")), "{v}");
-    let (s, v) = call(&o, Method::POST, &path, Some(json!({"name": "x_cat", "language": "pt_BR",
-        "category": "SPAM", "components": [{"type": "BODY", "text": "x"}]}))).await;
-    assert_eq!((s, v["code"].as_str()), (400, Some("invalid_request")), "{v}");
-    assert!(!o.sim.templates(WABA).iter().any(|t| t.name == "no_body" || t.name == "x_cat"));
+    let (s, v) = call(
+        &o,
+        Method::POST,
+        &path,
+        Some(json!({"name": "x_cat", "language": "pt_BR",
+        "category": "SPAM", "components": [{"type": "BODY", "text": "x"}]})),
+    )
+    .await;
+    assert_eq!(
+        (s, v["code"].as_str()),
+        (400, Some("invalid_request")),
+        "{v}"
+    );
+    assert!(
+        !o.sim
+            .templates(WABA)
+            .iter()
+            .any(|t| t.name == "no_body" || t.name == "x_cat")
+    );
 
     // Delete: gone at Meta and here, in every language.
     let (s, v) = call(&o, Method::DELETE, &format!("{path}/welcome_back"), None).await;
     assert_eq!(s, 204, "{v}");
-    assert!(!o.sim.templates(WABA).iter().any(|t| t.name == "welcome_back"));
+    assert!(
+        !o.sim
+            .templates(WABA)
+            .iter()
+            .any(|t| t.name == "welcome_back")
+    );
     let (s, _) = get(&o, &format!("{path}/welcome_back/pt_BR")).await;
     assert_eq!(s, 404);
     // Deleting what Meta does not have: Meta's refusal, typed.
     let (s, v) = call(&o, Method::DELETE, &format!("{path}/welcome_back"), None).await;
-    assert_eq!((s, v["code"].as_str(), v["rule"].as_str()), (422, Some("meta_rejected"), Some("meta_100")), "{v}");
+    assert_eq!(
+        (s, v["code"].as_str(), v["rule"].as_str()),
+        (422, Some("meta_rejected"), Some("meta_100")),
+        "{v}"
+    );
     o.stop().await;
 }
 
@@ -344,25 +469,37 @@ async fn template_webhooks_read_the_templates_again_and_reach_the_instance(db: D
     wait_listed(&o, 3).await;
     let hook = |field: &str, value: Value| {
         let now = chrono::Utc::now().timestamp();
-        serde_json::to_vec(&json!({"object": "whatsapp_business_account", "entry": [{"id": WABA,
-            "time": now, "changes": [{"field": field, "value": value}]}]}))
+        serde_json::to_vec(
+            &json!({"object": "whatsapp_business_account", "entry": [{"id": WABA,
+            "time": now, "changes": [{"field": field, "value": value}]}]}),
+        )
         .unwrap()
     };
     let path = format!("/v1/channels/{}/templates/order_update/pt_BR", o.wa);
 
     // Meta pauses the template and says so.
-    assert!(o.sim.set_template_status(WABA, "order_update", "pt_BR", "PAUSED", None));
-    let body = hook("message_template_status_update", json!({"event": "PAUSED",
+    assert!(
+        o.sim
+            .set_template_status(WABA, "order_update", "pt_BR", "PAUSED", None)
+    );
+    let body = hook(
+        "message_template_status_update",
+        json!({"event": "PAUSED",
         "message_template_id": 3000000000000001_u64, "message_template_name": "order_update",
-        "message_template_language": "pt_BR", "reason": null}));
+        "message_template_language": "pt_BR", "reason": null}),
+    );
     assert_eq!(o.app.post_webhook(&body).await, 200);
-    wait_until(Duration::from_secs(20), "the paused status read", || async {
-        get(&o, &path).await.1["status"] == "PAUSED"
-    })
+    wait_until(
+        Duration::from_secs(20),
+        "the paused status read",
+        || async { get(&o, &path).await.1["status"] == "PAUSED" },
+    )
     .await;
-    wait_until(Duration::from_secs(20), "template.status delivered", || async {
-        !o.events_of("template.status").is_empty()
-    })
+    wait_until(
+        Duration::from_secs(20),
+        "template.status delivered",
+        || async { !o.events_of("template.status").is_empty() },
+    )
     .await;
     let ev = &o.events_of("template.status")[0];
     assert_eq!(ev["data"]["template_id"], "3000000000000001");
@@ -370,23 +507,34 @@ async fn template_webhooks_read_the_templates_again_and_reach_the_instance(db: D
     assert_eq!(ev["data"]["language"], "pt_BR");
     assert_eq!(ev["data"]["event"], "PAUSED");
     let (s, v) = o
-        .send(send_body(&o, json!({"type": "template", "name": "order_update", "language": "pt_BR"})))
+        .send(send_body(
+            &o,
+            json!({"type": "template", "name": "order_update", "language": "pt_BR"}),
+        ))
         .await;
     assert_eq!((s, v["rule"].as_str()), (422, Some("not_approved")), "{v}");
 
     // Quality.
-    assert!(o.sim.set_template_status(WABA, "order_update", "pt_BR", "APPROVED", Some("RED")));
-    let body = hook("message_template_quality_update", json!({"previous_quality_score": "GREEN",
+    assert!(
+        o.sim
+            .set_template_status(WABA, "order_update", "pt_BR", "APPROVED", Some("RED"))
+    );
+    let body = hook(
+        "message_template_quality_update",
+        json!({"previous_quality_score": "GREEN",
         "new_quality_score": "RED", "message_template_id": 3000000000000001_u64,
-        "message_template_name": "order_update", "message_template_language": "pt_BR"}));
+        "message_template_name": "order_update", "message_template_language": "pt_BR"}),
+    );
     assert_eq!(o.app.post_webhook(&body).await, 200);
     wait_until(Duration::from_secs(20), "the new quality read", || async {
         get(&o, &path).await.1["quality"] == "RED"
     })
     .await;
-    wait_until(Duration::from_secs(20), "template.quality delivered", || async {
-        !o.events_of("template.quality").is_empty()
-    })
+    wait_until(
+        Duration::from_secs(20),
+        "template.quality delivered",
+        || async { !o.events_of("template.quality").is_empty() },
+    )
     .await;
     let ev = &o.events_of("template.quality")[0];
     assert_eq!(ev["data"]["template_id"], "3000000000000001");
@@ -397,9 +545,12 @@ async fn template_webhooks_read_the_templates_again_and_reach_the_instance(db: D
     let mut t = o.sim.templates(WABA);
     t[0].category = "MARKETING".into();
     o.sim.set_templates(WABA, t);
-    let body = hook("template_category_update", json!({"message_template_id": 3000000000000001_u64,
+    let body = hook(
+        "template_category_update",
+        json!({"message_template_id": 3000000000000001_u64,
         "message_template_name": "order_update", "message_template_language": "pt_BR",
-        "previous_category": "UTILITY", "new_category": "MARKETING"}));
+        "previous_category": "UTILITY", "new_category": "MARKETING"}),
+    );
     assert_eq!(o.app.post_webhook(&body).await, 200);
     wait_until(Duration::from_secs(20), "the new category read", || async {
         get(&o, &path).await.1["category"] == "MARKETING"
@@ -416,7 +567,12 @@ async fn templates_are_read_again_on_a_schedule(db: Db) {
     wait_listed(&o, 3).await;
     // Approved at Meta without any webhook: the next scheduled read brings it.
     let mut t = base_templates();
-    t.push(SimTemplate::new("quiet_change", "es", "APPROVED", "UTILITY"));
+    t.push(SimTemplate::new(
+        "quiet_change",
+        "es",
+        "APPROVED",
+        "UTILITY",
+    ));
     o.sim.set_templates(WABA, t);
     wait_listed(&o, 4).await;
     let (s, v) = get(&o, &format!("/v1/channels/{}/templates", o.wa)).await;
@@ -447,15 +603,27 @@ async fn a_failed_read_does_not_block_template_sends(db: Db) {
         .expect("send");
     let v: Value = v.json().await.unwrap_or(Value::Null);
     assert_eq!(s, 202, "{v}");
-    wait_until(Duration::from_secs(20), "the failed read recorded", || async {
-        let (s, v) = app
-            .v1(&tenant, Method::GET, &format!("/v1/channels/{wa}/templates"))
-            .await;
-        s == 200 && v["sync_error"].is_string() && v["templates"] == json!([])
-    })
+    wait_until(
+        Duration::from_secs(20),
+        "the failed read recorded",
+        || async {
+            let (s, v) = app
+                .v1(
+                    &tenant,
+                    Method::GET,
+                    &format!("/v1/channels/{wa}/templates"),
+                )
+                .await;
+            s == 200 && v["sync_error"].is_string() && v["templates"] == json!([])
+        },
+    )
     .await;
     let (_, v) = app
-        .v1(&tenant, Method::GET, &format!("/v1/channels/{wa}/templates"))
+        .v1(
+            &tenant,
+            Method::GET,
+            &format!("/v1/channels/{wa}/templates"),
+        )
         .await;
     assert!(v.get("synced_at").is_none(), "{v}");
     assert!(!v.to_string().contains("EAAG-test-token-secret"));

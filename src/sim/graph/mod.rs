@@ -62,8 +62,9 @@ const KEEP_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 const WEBHOOK_RETRIES: u32 = 3;
 /// First retry delay; doubled for every further retry.
 const WEBHOOK_BACKOFF: Duration = Duration::from_millis(200);
-/// WhatsApp account used in status webhooks of a channel registered without a WABA id.
-const DEFAULT_WABA_ID: &str = "102000000000001";
+/// WhatsApp account used in status webhooks of a channel registered without a WABA id (and the
+/// account `metabridge sim graph` puts its WhatsApp channels in).
+pub const DEFAULT_WABA_ID: &str = "102000000000001";
 /// The simulated Meta app id (the only `client_id` the dialogs and token exchanges accept).
 pub const APP_ID: &str = "236400000000001";
 
@@ -548,11 +549,10 @@ impl GraphSim {
         quality: Option<&str>,
     ) -> bool {
         let mut inner = lock(&self.state.inner);
-        let Some(t) = inner
-            .templates
-            .get_mut(waba)
-            .and_then(|l| l.iter_mut().find(|t| t.name == name && t.language == language))
-        else {
+        let Some(t) = inner.templates.get_mut(waba).and_then(|l| {
+            l.iter_mut()
+                .find(|t| t.name == name && t.language == language)
+        }) else {
             return false;
         };
         t.status = status.to_string();

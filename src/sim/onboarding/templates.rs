@@ -185,12 +185,7 @@ fn list(state: &State, inner: &Inner, req: &Request, waba: &str) -> Handled {
     let end = start + page.len();
     let mut paging = json!({"cursors": {"before": start.to_string(), "after": end.to_string()}});
     if end < all.len() {
-        let mut next = url::Url::parse(&format!(
-            "{}{}",
-            state.base_url,
-            req.uri().path()
-        ))
-        .ok();
+        let mut next = url::Url::parse(&format!("{}{}", state.base_url, req.uri().path())).ok();
         if let Some(u) = next.as_mut() {
             let mut q = u.query_pairs_mut();
             if let Some(f) = query_param(req, "fields") {
@@ -227,12 +222,16 @@ fn create(inner: &mut Inner, waba: &str, body: &Value) -> Handled {
         .map(str::to_ascii_uppercase)
         .filter(|c| CATEGORIES.contains(&c.as_str()))
     else {
-        return param_err("(#100) Param category must be one of {MARKETING, UTILITY, AUTHENTICATION}");
+        return param_err(
+            "(#100) Param category must be one of {MARKETING, UTILITY, AUTHENTICATION}",
+        );
     };
     let format = match text("parameter_format").map(str::to_ascii_uppercase) {
         None => "POSITIONAL".to_owned(),
         Some(f) if f == "POSITIONAL" || f == "NAMED" => f,
-        Some(_) => return param_err("(#100) Param parameter_format must be one of {POSITIONAL, NAMED}"),
+        Some(_) => {
+            return param_err("(#100) Param parameter_format must be one of {POSITIONAL, NAMED}");
+        }
     };
     let Some(components) = body.get("components").and_then(Value::as_array) else {
         return param_err("(#100) The parameter components is required");
@@ -246,7 +245,10 @@ fn create(inner: &mut Inner, waba: &str, body: &Value) -> Handled {
         return param_err("(#100) A template needs a BODY component");
     }
     let list = inner.templates.entry(waba.to_owned()).or_default();
-    if list.iter().any(|t| t.name == name && t.language == language) {
+    if list
+        .iter()
+        .any(|t| t.name == name && t.language == language)
+    {
         return param_err("(#100) Content in this language already exists");
     }
     let mut t = SimTemplate::new(name, language, "PENDING", &category)
