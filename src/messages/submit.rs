@@ -101,6 +101,17 @@ pub async fn submit(
     if let (Some(templates), OutboundMessage::Template(m)) = (s.templates, &s.request.message)
         && let SendCheck::Refused(r) = templates.check(channel, m).await?
     {
+        // A retry of a send queued before the template changed answers the original message.
+        if let Some(key) = s.idempotency_key.as_deref()
+            && let Some((id, hash)) = store.message_by_idempotency_key(s.instance_id, key).await?
+        {
+            if hash != request_hash(s.request_json) {
+                return Err(SubmitError::KeyReused);
+            }
+            if let Ok(id) = MessageId::try_from(id) {
+                return Ok(Submitted::Existing(id));
+            }
+        }
         return Err(SubmitError::Template(r));
     }
     let recipient = rendered_recipient(kind, &rendered.body, &s.request.to);

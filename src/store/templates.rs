@@ -260,6 +260,23 @@ impl Store {
             .await?)
     }
 
+    /// The message an instance queued under an `Idempotency-Key`: its id and request hash.
+    /// (Here because only the template check needs it before enqueueing: a retry of a send
+    /// queued before its template was paused still answers the original message.)
+    pub async fn message_by_idempotency_key(
+        &self,
+        instance_id: &InstanceId,
+        key: &str,
+    ) -> Result<Option<(String, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT id, request_hash FROM messages WHERE instance_id = $1 AND idempotency_key = $2",
+        )
+        .bind(instance_id.as_str())
+        .bind(key)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
     /// The connected WhatsApp channels of a WhatsApp Business Account (its templates are
     /// theirs).
     pub async fn whatsapp_channels_of_waba(&self, waba_id: &str) -> Result<Vec<ChannelRow>> {

@@ -477,6 +477,15 @@ async fn template_webhooks_read_the_templates_again_and_reach_the_instance(db: D
     };
     let path = format!("/v1/channels/{}/templates/order_update/pt_BR", o.wa);
 
+    // A send queued while the template was approved (with an Idempotency-Key).
+    let queued = send_body(
+        &o,
+        json!({"type": "template", "name": "order_update", "language": "pt_BR", "components": [
+            {"type": "body", "parameters": [{"type": "text", "text": "Ana"}, {"type": "text", "text": "R$ 10"}]}]}),
+    );
+    let (s, first) = o.send_with(queued.clone(), Some("tpl-retry-1"), "").await;
+    assert_eq!(s, 202, "{first}");
+
     // Meta pauses the template and says so.
     assert!(
         o.sim
@@ -513,6 +522,9 @@ async fn template_webhooks_read_the_templates_again_and_reach_the_instance(db: D
         ))
         .await;
     assert_eq!((s, v["rule"].as_str()), (422, Some("not_approved")), "{v}");
+    // The retry of the send queued before the pause answers that message, as retries do.
+    let (s, again) = o.send_with(queued, Some("tpl-retry-1"), "").await;
+    assert_eq!((s, &again["id"]), (200, &first["id"]), "{again}");
 
     // Quality.
     assert!(
