@@ -140,7 +140,12 @@ impl Templates {
                     .store
                     .replace_templates(&ch.id, &ch.instance_id, &rows, now)
                     .await?;
-                debug!(channel = %ch.id, templates = replaced.count, "templates read from Meta");
+                debug!(
+                    channel = %ch.id,
+                    templates = replaced.count,
+                    changed = replaced.changed.len(),
+                    "templates read from Meta"
+                );
                 Ok(SyncOutcome::Synced(replaced))
             }
             Err(e) => {
