@@ -257,8 +257,11 @@ pub fn check_send(known: &[KnownTemplate], msg: &TemplateMessage) -> Result<(), 
             Some(TemplateButtonSubType::CopyCode) => Some("COPY_CODE"),
             _ => None,
         };
+        // An authentication template's one-time-password button (`OTP`) is sent as a `url`
+        // button carrying the code (Meta: "Authentication templates"); not a mismatch.
         if let Some(k) = expected_kind
             && k != kind
+            && kind != "OTP"
         {
             return Err(refuse(
                 rules::BUTTON,
@@ -483,5 +486,28 @@ mod tests {
             "components": [{"type": "header", "parameters": [{"type": "image", "link": "https://cdn.example.com/a.jpg"}]}]}),
         );
         assert_eq!(rule(&[image], &with_image), Ok(()));
+        let otp = tpl(
+            "APPROVED",
+            ParameterFormat::Positional,
+            json!([{"type": "BODY", "text": "{{1}} is your code."},
+                   {"type": "BUTTONS", "buttons": [{"type": "OTP", "otp_type": "COPY_CODE"}]}]),
+        );
+        let otp_send = msg(
+            json!({"type": "template", "name": "order_update", "language": "pt_BR",
+            "components": [{"type": "body", "parameters": [{"type": "text", "text": "123456"}]},
+                {"type": "button", "sub_type": "url", "index": 0, "parameters": [{"type": "text", "text": "123456"}]}]}),
+        );
+        assert_eq!(rule(&[otp], &otp_send), Ok(()));
+        let quick = tpl(
+            "APPROVED",
+            ParameterFormat::Positional,
+            json!([{"type": "BODY", "text": "Oi"},
+                   {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Sim"}]}]),
+        );
+        let wrong_button = msg(
+            json!({"type": "template", "name": "order_update", "language": "pt_BR",
+            "components": [{"type": "button", "sub_type": "quick_reply", "index": 3, "parameters": [{"type": "payload", "payload": "X"}]}]}),
+        );
+        assert_eq!(rule(&[quick], &wrong_button), Err(rules::BUTTON));
     }
 }
