@@ -171,6 +171,8 @@ impl Application {
         )
         .map_err(|e| anyhow::anyhow!("Meta OAuth endpoints: {e}"))?;
         let horizon = i64::try_from(config.delivery_horizon.as_millis())?;
+        let templates =
+            crate::templates::Templates::new(store.clone(), oauth.clone(), Arc::clone(&vault));
         let connector = crate::connect::flow::Connector {
             store: store.clone(),
             vault: Arc::clone(&vault),
@@ -213,6 +215,7 @@ impl Application {
             connector,
             limits: http::ratelimit::ApiLimits::new(config_limits.0, config_limits.1),
             uploads: http::ratelimit::UploadSlots::new(upload_limits),
+            templates,
         });
         Ok(Self {
             addr,
@@ -269,6 +272,7 @@ impl Application {
                 lead_wakeup: state.writer.lead_wakeup(),
                 lead_cache: crate::workers::lifecycle::LeadCache::new(),
                 owner: crate::ids::new_id("lc_"),
+                templates: state.templates.clone(),
             };
             workers.spawn(lifecycle.run(shutdown.clone()));
             let senders = state.senders.spawn();

@@ -525,7 +525,14 @@ pub async fn sim_graph(
     for c in channels {
         let mut parts = c.splitn(3, ':');
         match (parts.next(), parts.next(), parts.next()) {
-            (Some(kind), Some(id), Some(token)) => sim.add_channel(kind, id, None, token),
+            // A WhatsApp number belongs to the simulator's default WhatsApp Business Account
+            // (the one its status webhooks name), whose templates are listed, empty at start.
+            (Some(kind), Some(id), Some(token)) => {
+                let waba = kind
+                    .eq_ignore_ascii_case("whatsapp")
+                    .then_some(crate::sim::graph::DEFAULT_WABA_ID);
+                sim.add_channel(kind, id, waba, token)
+            }
             _ => anyhow::bail!("--channel must be kind:external_id:token"),
         }
     }

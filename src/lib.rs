@@ -22,6 +22,8 @@
 //! - [`store`]: the database (SQLite by default, PostgreSQL for replicas) behind one interface,
 //!   one file per concern (events and delivery claims, messages, channel state, connect, …),
 //!   and its group-commit [`store::writer`].
+//! - [`templates`]: use case: each WhatsApp channel's message templates kept in step with
+//!   Meta, and the check of a template send against them.
 //! - [`instances`]: use case: instances and channels as operators manage them (admin API, CLI).
 //! - [`workers`]: delivery to instances, per-channel senders, retention, SQLite checkpoints, gauges.
 //! - [`http`]: the poem application: Meta webhooks, admin API, `/v1` API, connect pages, health
@@ -47,6 +49,7 @@ pub mod metrics;
 pub mod shutdown;
 pub mod sim;
 pub mod store;
+pub mod templates;
 pub mod workers;
 
 /// Milliseconds since the Unix epoch, the one time unit stored and compared in SQL.

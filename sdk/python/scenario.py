@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import jwt
 
 from metabridge_client import AuthenticatedClient
-from metabridge_client.api.channels import channels_list
+from metabridge_client.api.channels import channels_list, templates_list
 from metabridge_client.api.connect import connect_sessions_create, connect_sessions_get
 from metabridge_client.api.messages import messages_get, messages_send
 from metabridge_client.models import (
@@ -24,9 +24,12 @@ from metabridge_client.models import (
     CreateConnectSession,
     ErrorBody,
     MessageView,
+    OutboundMessageTemplateMessage,
+    OutboundMessageTemplateMessageType,
     OutboundMessageTextMessage,
     OutboundMessageTextMessageType,
     SendMessageRequest,
+    TemplatePage,
 )
 
 BRIDGE_URL = os.environ["BRIDGE_URL"]
@@ -157,6 +160,26 @@ def main() -> None:
     check(isinstance(err.field, str) and "body" in err.field, f"field names the body (field {err.field!r})")
     check(isinstance(err.rule, str) and err.rule != "", f"rule says which limit (rule {err.rule!r})")
     # --8<-- [end:errors]
+
+    # 5. Templates: the WhatsApp channel's templates as read from Meta (the simulator's account
+    #    has none), and a template send checked against them before it is queued.
+    templates = templates_list.sync_detailed(client=client, id=CHANNEL_ID, status="APPROVED")
+    check(templates.status_code == 200, f"templates.list answers 200 (got {templates.status_code})")
+    check(isinstance(templates.parsed, TemplatePage), "a typed TemplatePage")
+    refused = messages_send.sync_detailed(
+        client=client,
+        body=SendMessageRequest(
+            channel_id=CHANNEL_ID,
+            to="+55 11 98888-7777",
+            message=OutboundMessageTemplateMessage(
+                type_=OutboundMessageTemplateMessageType.TEMPLATE, name="no_such_template", language="pt_BR"
+            ),
+        ),
+    )
+    check(refused.status_code == 422, f"a template Meta does not have answers 422 (got {refused.status_code})")
+    refusal = refused.parsed
+    check(isinstance(refusal, ErrorBody) and refusal.code == "template_invalid", "a typed ErrorBody, code template_invalid")
+    check(refusal.rule == "template_not_found" and refusal.field == "message.name", f"rule template_not_found (rule {refusal.rule!r})")
 
     print("python scenario: passed")
 

@@ -11,8 +11,9 @@ import {
   connectSessionsGet,
   messagesGet,
   messagesSend,
+  templatesList,
 } from './generated/sdk.gen';
-import type { ErrorBody, MessageView, SendMessageRequest } from './generated/types.gen';
+import type { ErrorBody, MessageView, SendMessageRequest, TemplatePage } from './generated/types.gen';
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -140,6 +141,25 @@ async function main(): Promise<void> {
   check(typeof err.field === 'string' && err.field.includes('body'), `field names the body (field ${err.field})`);
   check(typeof err.rule === 'string' && err.rule.length > 0, `rule says which limit (rule ${err.rule})`);
   // --8<-- [end:errors]
+
+  // 5. Templates: the WhatsApp channel's templates as read from Meta (the simulator's account
+  //    has none), and a template send checked against them before it is queued.
+  const templates = await templatesList({ client, path: { id: CHANNEL_ID }, query: { status: 'APPROVED' } });
+  check(templates.response.status === 200, `templates.list answers 200 (got ${templates.response.status})`);
+  const page: TemplatePage | undefined = templates.data;
+  check(page !== undefined && Array.isArray(page.templates), 'a typed TemplatePage');
+  const unknownTemplate = await messagesSend({
+    client,
+    body: {
+      channel_id: CHANNEL_ID,
+      to: '+55 11 98888-7777',
+      message: { type: 'template', name: 'no_such_template', language: 'pt_BR' },
+    },
+  });
+  check(unknownTemplate.response.status === 422, `a template Meta does not have answers 422 (got ${unknownTemplate.response.status})`);
+  const refusal: ErrorBody | undefined = unknownTemplate.error;
+  check(refusal !== undefined && refusal.code === 'template_invalid', `code template_invalid (code ${refusal?.code})`);
+  check(refusal.rule === 'template_not_found' && refusal.field === 'message.name', `rule template_not_found on message.name (rule ${refusal.rule})`);
 
   console.log('typescript scenario: passed');
 }

@@ -288,6 +288,11 @@ pub struct ServeArgs {
         default_value_t = 86_400
     )]
     pub subscription_check_secs: u64,
+    /// How often each WhatsApp channel's message templates are read again from Meta, in
+    /// seconds (also read on connect, on Meta's template webhooks, and once for an unknown
+    /// template before a send is refused).
+    #[arg(long, env = "METABRIDGE_TEMPLATE_SYNC_SECS", default_value_t = 3_600)]
+    pub template_sync_secs: u64,
     /// Refreshable tokens are refreshed when fewer than this many days are left.
     #[arg(long, env = "METABRIDGE_TOKEN_REFRESH_DAYS", default_value_t = 10)]
     pub token_refresh_days: u64,

@@ -242,6 +242,12 @@ impl Config {
                 "token and subscription check periods must be at least 60 seconds",
             ));
         }
+        if args.template_sync_secs < 60 {
+            return Err(cfg_err(
+                "METABRIDGE_TEMPLATE_SYNC_SECS",
+                "the template read period must be at least 60 seconds",
+            ));
+        }
         let privacy_url = match &args.privacy_url {
             Some(u) => {
                 url::Url::parse(u)
@@ -269,6 +275,7 @@ impl Config {
         let lifecycle = LifecycleConfig {
             token_check_every: Duration::from_secs(args.token_check_secs),
             subscription_check_every: Duration::from_secs(args.subscription_check_secs),
+            template_sync_every: Duration::from_secs(args.template_sync_secs),
             refresh_before: Duration::from_secs(args.token_refresh_days * DAY),
             warn_before: Duration::from_secs(args.token_expiry_warning_days * DAY),
             tick: Duration::from_secs(30),
@@ -440,6 +447,7 @@ impl Config {
             lifecycle: LifecycleConfig {
                 token_check_every: Duration::from_secs(6 * 3600),
                 subscription_check_every: Duration::from_secs(DAY),
+                template_sync_every: Duration::from_secs(3600),
                 refresh_before: Duration::from_secs(10 * DAY),
                 warn_before: Duration::from_secs(7 * DAY),
                 tick: Duration::from_millis(200),

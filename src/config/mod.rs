@@ -210,6 +210,9 @@ pub struct ConnectConfig {
 pub struct LifecycleConfig {
     pub token_check_every: Duration,
     pub subscription_check_every: Duration,
+    /// How often each WhatsApp channel's message templates are read again from Meta (they are
+    /// also read on connect, on Meta's template webhooks and for an unknown template).
+    pub template_sync_every: Duration,
     pub refresh_before: Duration,
     pub warn_before: Duration,
     /// How often the worker wakes up to look for due work (tests shorten it).

@@ -212,3 +212,23 @@ fn sqlite_secure_delete_defaults_on_and_names_the_variable() {
     .expect_err("refused");
     assert_eq!(err.variable, "METABRIDGE_SQLITE_SECURE_DELETE");
 }
+
+#[test]
+fn template_read_period_defaults_to_an_hour_and_refuses_less_than_a_minute() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf8");
+    let config = Config::from_args(&parse(&["--dev", "--data-dir", d])).expect("dev config");
+    assert_eq!(
+        config.lifecycle.template_sync_every,
+        std::time::Duration::from_secs(3600)
+    );
+    let err = Config::from_args(&parse(&[
+        "--dev",
+        "--data-dir",
+        d,
+        "--template-sync-secs",
+        "59",
+    ]))
+    .expect_err("under a minute refused");
+    assert_eq!(err.variable, "METABRIDGE_TEMPLATE_SYNC_SECS");
+}

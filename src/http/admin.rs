@@ -509,6 +509,7 @@ impl AdminApi {
         )
         .await
         .map_err(op_error)?;
+        state.sync_templates_soon(vec![row.id.clone()]);
         Ok(Created::Created(Json(row.into())))
     }
 

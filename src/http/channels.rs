@@ -107,7 +107,7 @@ fn not_found() -> ApiError {
 }
 
 /// A channel of this instance (a disconnected one only when `include_disconnected`).
-async fn own_channel(
+pub(super) async fn own_channel(
     state: &AppState,
     id: &str,
     instance_id: &InstanceId,

@@ -246,6 +246,7 @@ fn submit_error(e: SubmitError) -> ApiError {
             )
         }
         SubmitError::Invalid(v) => ApiError::rule(&v.field, v.rule, v.message),
+        SubmitError::Template(r) => ApiError::template(&r.field, r.rule, r.message),
         SubmitError::WindowClosed(kind) => ApiError::unprocessable(
             codes::WINDOW_CLOSED,
             Some("to"),
@@ -380,6 +381,7 @@ impl MessagesApi {
             request_json: &request_json,
             idempotency_key: key,
             now: crate::now_ms(),
+            templates: Some(&state.templates),
         };
         let (id, existing, view_if_new) =
             match submit::submit(&state.store, &state.writer, submission).await {

@@ -15,6 +15,7 @@ pub mod openapi;
 pub mod ops;
 pub mod ratelimit;
 pub mod server;
+pub mod templates;
 pub mod v1;
 pub mod webhooks;
 
@@ -65,6 +66,8 @@ pub struct AppState {
     pub limits: ratelimit::ApiLimits,
     /// Media uploads in flight (per instance and in all).
     pub uploads: ratelimit::UploadSlots,
+    /// WhatsApp message templates: sync with Meta and the send check.
+    pub templates: crate::templates::Templates,
 }
 
 impl AppState {
@@ -112,6 +115,45 @@ impl AppState {
         self.forget_channel(id).await;
         self.writer_wakeup();
         Ok(())
+    }
+
+    /// Reads the templates of these channels (those that are WhatsApp) from Meta in the
+    /// background: after a connect, so that sends are checked from the start. A failure is
+    /// recorded by the sync (and the schedule tries again); nothing waits for it.
+    pub fn sync_templates_soon(&self, channel_ids: Vec<ChannelId>) {
+        let store = self.store.clone();
+        let templates = self.templates.clone();
+        tokio::spawn(async move {
+            for id in channel_ids {
+                match store.get_channel(&id, None).await {
+                    Ok(Some(row)) if row.kind == crate::channels::ChannelKind::Whatsapp => {
+                        if let Err(e) = templates.sync_channel(&row).await {
+                            tracing::warn!(channel = %id, error = %e, "recording a template read failed");
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::warn!(channel = %id, error = %e, "template read: channel not readable")
+                    }
+                }
+            }
+        });
+    }
+
+    /// Reads the templates of every channel of these WhatsApp Business Accounts in the
+    /// background (Meta reported a template change).
+    pub fn sync_wabas_soon(&self, wabas: Vec<String>) {
+        if wabas.is_empty() {
+            return;
+        }
+        let templates = self.templates.clone();
+        tokio::spawn(async move {
+            for waba in wabas {
+                if let Err(e) = templates.sync_waba(&waba).await {
+                    tracing::warn!(error = %e, "recording a template read failed");
+                }
+            }
+        });
     }
 
     /// Forgets a cached channel row (after a change made through this process).

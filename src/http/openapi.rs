@@ -4,7 +4,7 @@
 
 use poem_openapi::OpenApiService;
 
-use super::{admin, channels, connect_api, messages, meta_api, ops, v1};
+use super::{admin, channels, connect_api, messages, meta_api, ops, templates, v1};
 
 /// The OpenAPI service: every documented API.
 pub type Apis = (
@@ -13,6 +13,7 @@ pub type Apis = (
     v1::InstanceApi,
     messages::MessagesApi,
     channels::ChannelsApi,
+    templates::TemplatesApi,
     ops::OpsApi,
     meta_api::MetaApi,
 );
@@ -64,6 +65,7 @@ pub fn openapi_service(public_url: &str) -> OpenApiService<Apis, Webhooks> {
             v1::InstanceApi,
             messages::MessagesApi,
             channels::ChannelsApi,
+            templates::TemplatesApi,
             ops::OpsApi,
             meta_api::MetaApi,
         ),

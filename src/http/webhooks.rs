@@ -112,13 +112,48 @@ pub async fn accept(state: &AppState, header: SignatureHeader<'_>, bytes: &[u8])
     if events.is_empty() {
         return Accepted::Stored;
     }
+    let template_wabas = template_wabas(&events);
     match state.writer.ingest(events, received_at).await {
-        Ok(_) => Accepted::Stored,
+        Ok(_) => {
+            // Meta reported a template change: read that account's templates again (after the
+            // commit, in the background; the events are delivered either way).
+            state.sync_wabas_soon(template_wabas);
+            Accepted::Stored
+        }
         Err(_) => {
             state.metrics.reject("store_unavailable");
             Accepted::Unavailable
         }
     }
+}
+
+/// The WhatsApp Business Accounts whose templates changed according to these events:
+/// `message_template_status_update` (`template.status`), `message_template_quality_update`
+/// (`template.quality`) and `template_category_update` (relayed as `meta.unsupported`). Meta's
+/// webhook references of the three fields (read 2026-12-03):
+/// <https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/message_template_status_update/>,
+/// <https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/message_template_quality_update/>,
+/// <https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/template_category_update/>;
+/// each is sent per WhatsApp Business Account (`entry[].id`).
+fn template_wabas(events: &[crate::events::parse::ParsedEvent]) -> Vec<String> {
+    use crate::events::data::EventData;
+    use crate::events::parse::Route;
+    let mut out: Vec<String> = Vec::new();
+    for e in events {
+        let about_templates = match &e.data {
+            EventData::TemplateStatus(_) | EventData::TemplateQuality(_) => true,
+            EventData::MetaUnsupported(d) => {
+                d.field.as_ref().and_then(|f| f.as_str()) == Some("template_category_update")
+            }
+            _ => false,
+        };
+        if let (true, Route::Waba(w)) = (about_templates, &e.route)
+            && !out.contains(w)
+        {
+            out.push(w.clone());
+        }
+    }
+    out
 }
 
 /// Leaves out the items that occurred more than `age` before `received_at`: their keys may be

@@ -7,4 +7,5 @@
 pub mod lifecycle;
 pub mod model;
 pub mod submit;
+pub mod templates;
 pub mod window;

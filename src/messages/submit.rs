@@ -2,7 +2,8 @@
 //! (a use case over the store; the API's `POST /v1/messages` calls it and maps its errors).
 //!
 //! In order: the channel may send now (connection and send state); the request renders for
-//! the channel's kind within Meta's limits; a free-form message is inside the contact's
+//! the channel's kind within Meta's limits; a WhatsApp template fits the channel's synced
+//! template (see [`crate::templates`]); a free-form message is inside the contact's
 //! messaging window; then the message is queued through the group-commit writer, once per
 //! `Idempotency-Key` (the same key with the same request returns the first message, with
 //! another request it is refused).
@@ -12,10 +13,13 @@ use sha2::{Digest, Sha256};
 
 use crate::channels::{self, ChannelKind, Connection, SendState};
 use crate::ids::{InstanceId, MessageId};
+use crate::messages::model::content::OutboundMessage;
 use crate::messages::model::{self, SendMessageRequest, Violation};
+use crate::messages::templates::TemplateRefusal;
 use crate::messages::window;
 use crate::store::writer::Writer;
 use crate::store::{ChannelRow, Enqueued, NewMessage, Store, StoreError};
+use crate::templates::{SendCheck, Templates};
 
 /// A send as an instance asked for it.
 #[derive(Debug)]
@@ -28,6 +32,8 @@ pub struct Submission<'a> {
     pub request_json: &'a Value,
     pub idempotency_key: Option<String>,
     pub now: i64,
+    /// Checks template sends against the channel's synced templates; `None` skips the check.
+    pub templates: Option<&'a Templates>,
 }
 
 /// Why a send was not queued.
@@ -46,6 +52,9 @@ pub enum SubmitError {
     /// The request breaks one of Meta's rules for this kind of channel.
     #[error("{}: {}", .0.field, .0.message)]
     Invalid(Violation),
+    /// A template send that does not fit the channel's template (the rule that failed).
+    #[error("{}: {}", .0.field, .0.message)]
+    Template(TemplateRefusal),
     /// A free-form message outside the contact's messaging window.
     #[error("the messaging window with this contact is closed")]
     WindowClosed(ChannelKind),
@@ -89,6 +98,22 @@ pub async fn submit(
     let kind = channel.kind;
     let id = MessageId::new();
     let rendered = model::render(kind, s.request, id.as_str()).map_err(SubmitError::Invalid)?;
+    if let (Some(templates), OutboundMessage::Template(m)) = (s.templates, &s.request.message)
+        && let SendCheck::Refused(r) = templates.check(channel, m).await?
+    {
+        // A retry of a send queued before the template changed answers the original message.
+        if let Some(key) = s.idempotency_key.as_deref()
+            && let Some((id, hash)) = store.message_by_idempotency_key(s.instance_id, key).await?
+        {
+            if hash != request_hash(s.request_json) {
+                return Err(SubmitError::KeyReused);
+            }
+            if let Ok(id) = MessageId::try_from(id) {
+                return Ok(Submitted::Existing(id));
+            }
+        }
+        return Err(SubmitError::Template(r));
+    }
     let recipient = rendered_recipient(kind, &rendered.body, &s.request.to);
     let is_group = rendered.body.get("recipient_type").and_then(Value::as_str) == Some("group");
     if rendered.free_form

@@ -81,7 +81,7 @@ pub struct InstancePatch {
 }
 
 const INSTANCE_COLS: &str = "id, name, callback_url, signing_secret_enc, event_types, delivery_paused_reason, created_at, updated_at";
-const CHANNEL_COLS: &str = "id, instance_id, kind, external_id, waba_id, name, token_enc, status, status_reason, \
+pub(super) const CHANNEL_COLS: &str = "id, instance_id, kind, external_id, waba_id, name, token_enc, status, status_reason, \
     rate_limit, created_at, updated_at, send_state, send_reason, send_paused_until, send_pauses, quality_event, \
     messaging_limit_tier, login";
 
@@ -238,6 +238,8 @@ impl Store {
             "DELETE FROM contact_windows WHERE instance_id = $1",
             "DELETE FROM connect_sessions WHERE instance_id = $1",
             "DELETE FROM instance_keys WHERE instance_id = $1",
+            "DELETE FROM wa_templates WHERE instance_id = $1",
+            "DELETE FROM wa_template_syncs WHERE instance_id = $1",
             "DELETE FROM channels WHERE instance_id = $1",
         ] {
             sqlx::query(sql).bind(id.as_str()).execute(&mut *tx).await?;

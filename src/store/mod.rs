@@ -20,6 +20,7 @@ mod lifecycle;
 mod messages;
 mod outbox;
 pub mod settled;
+mod templates;
 mod windows;
 pub mod writer;
 
@@ -36,6 +37,7 @@ pub use lifecycle::*;
 pub use messages::*;
 pub use outbox::*;
 pub use settled::{SETTLED_CHANNEL, SettledNotice};
+pub use templates::*;
 pub use windows::*;
 
 use std::path::Path;

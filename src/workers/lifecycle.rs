@@ -21,7 +21,10 @@
 //!   expiry that cannot be refreshed is announced (`channel.token_expiring`);
 //! - each channel's webhook subscription is checked every `METABRIDGE_SUBSCRIPTION_CHECK_SECS`
 //!   and restored when Meta dropped it (`channel.subscription_restored`);
-//! - WhatsApp numbers Meta could not register yet are tried again.
+//! - WhatsApp numbers Meta could not register yet are tried again;
+//! - each WhatsApp channel's message templates are read again every
+//!   `METABRIDGE_TEMPLATE_SYNC_SECS` (a channel never read, a minute after it was connected:
+//!   the connect reads it first; [`crate::templates`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -50,6 +53,8 @@ use crate::workers::sender::Senders;
 const JOB: &str = "lifecycle";
 const BATCH: i64 = 25;
 const HOUR_MS: i64 = 3_600_000;
+/// A channel connected less than this long ago is left to its connect's own template read.
+const NEW_CHANNEL_GRACE_MS: i64 = 60_000;
 /// How long a claimed lead is left to the pass that claimed it (a pass that dies mid-way is
 /// taken over after this).
 const LEAD_CLAIM_MS: i64 = 120_000;
@@ -106,6 +111,8 @@ pub struct Lifecycle {
     pub lead_wakeup: Arc<Notify>,
     pub lead_cache: LeadCache,
     pub owner: String,
+    /// Reads WhatsApp channels' templates from Meta.
+    pub templates: crate::templates::Templates,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -236,6 +243,19 @@ impl Lifecycle {
         }
         for row in self.store.channels_due_registration(now, BATCH).await? {
             self.retry_registration(&row).await?;
+        }
+        for row in self
+            .store
+            .channels_due_template_sync(
+                now - ms(self.cfg.template_sync_every),
+                now - NEW_CHANNEL_GRACE_MS,
+                BATCH,
+            )
+            .await?
+        {
+            // A failed read is recorded (and tried again at the next period); it never stops
+            // the pass.
+            self.templates.sync_channel(&row).await?;
         }
         Ok(())
     }

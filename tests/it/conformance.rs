@@ -22,7 +22,7 @@ use metabridge::channels::ChannelKind;
 use metabridge::messages::model::{SendMessageRequest, content::OutboundMessage, render};
 use metabridge::meta::graph::{GraphClient, SendOutcome};
 use metabridge::meta::oauth::{AppCredentials, OAuthClient, OAuthEndpoints};
-use metabridge::sim::graph::{self as sim, APP_ID, Fault, GraphSim, GraphSimOptions};
+use metabridge::sim::graph::{self as sim, APP_ID, Fault, GraphSim, GraphSimOptions, SimTemplate};
 use metabridge::sim::onboarding::accounts::{SimLead, SimLeadForm};
 use metabridge::sim::onboarding::tokens::TokenKind;
 use poem::listener::{Acceptor, Listener, TcpListener};
@@ -778,6 +778,21 @@ const METHODS: &[(&str, &str, &[&str])] = &[
         "phone_numbers",
         &["whatsapp.waba.phone_numbers"],
     ),
+    (
+        "oauth.rs",
+        "message_templates",
+        &["whatsapp.waba.message_templates.list"],
+    ),
+    (
+        "oauth.rs",
+        "create_message_template",
+        &["whatsapp.waba.message_templates.create"],
+    ),
+    (
+        "oauth.rs",
+        "delete_message_template",
+        &["whatsapp.waba.message_templates.delete"],
+    ),
     ("oauth.rs", "fetch_lead", &["leads.lead"]),
     (
         "oauth.rs",
@@ -1080,6 +1095,7 @@ async fn product_requests_match_the_corpus() {
         check_request(e, &graph.take(), "graph.facebook.com", &app_token, None),
     );
 
+    template_calls(&all, &graph, &oauth, &app_token, &mut failures).await;
     other_helpers_calls(&all, &graph, &client, &oauth, &app_token, &mut failures).await;
     instagram_calls(
         &all,
@@ -1355,6 +1371,56 @@ async fn other_helpers_calls(
         let _ = oauth.me_id(WA_TOKEN).await;
         let errs = check_request(e, &graph.take(), host, app_token, None);
         report(failures, &e.id, "me_id", errs);
+    }
+}
+
+/// A WhatsApp Business Account's templates: list (every page), create, delete by name.
+async fn template_calls(
+    all: &[Entry],
+    graph: &Capture,
+    oauth: &OAuthClient,
+    app_token: &str,
+    failures: &mut Vec<String>,
+) {
+    let host = "graph.facebook.com";
+    let e = entry(all, "whatsapp.waba.message_templates.list");
+    graph.answer_with(&e.json["response"]);
+    match oauth.message_templates(WA_TOKEN, WABA_ID).await {
+        Ok(list) if list.is_empty() => failures.push(format!(
+            "{}: the product read no template from the corpus answer",
+            e.id
+        )),
+        Ok(_) => {}
+        Err(err) => failures.push(format!("{}: {err}", e.id)),
+    }
+    let errs = check_request(e, &graph.take(), host, app_token, None);
+    report(failures, &e.id, "message_templates", errs);
+
+    let e = entry(all, "whatsapp.waba.message_templates.create");
+    graph.answer_with(&e.json["response"]);
+    let body = json!({"name": "order_update", "language": "en_US", "category": "UTILITY",
+        "parameter_format": "POSITIONAL",
+        "components": [{"type": "BODY", "text": "Your order has shipped."}]});
+    if let Err(err) = oauth
+        .create_message_template(WA_TOKEN, WABA_ID, &body)
+        .await
+    {
+        failures.push(format!("{}: {err}", e.id));
+    }
+    let errs = check_request(e, &graph.take(), host, app_token, None);
+    report(failures, &e.id, "create_message_template", errs);
+
+    let e = entry(all, "whatsapp.waba.message_templates.delete");
+    for hsm_id in [None, Some("1667192013751005")] {
+        graph.answer_with(&e.json["response"]);
+        if let Err(err) = oauth
+            .delete_message_template(WA_TOKEN, WABA_ID, "order_update", hsm_id)
+            .await
+        {
+            failures.push(format!("{}: {err}", e.id));
+        }
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "delete_message_template", errs);
     }
 }
 
@@ -1766,6 +1832,9 @@ impl SimWorld {
             "attachment_type" => "image".into(),
             "tag" => "HUMAN_AGENT".into(),
             "template_name" => "order_update".into(),
+            "new_template_name" => "conformance_new_template".into(),
+            "category" => "UTILITY".into(),
+            "body_text" => "Your order has shipped.".into(),
             "language_code" => "en_US".into(),
             "latitude" => "-23.56".into(),
             "longitude" => "-46.65".into(),
@@ -1881,6 +1950,15 @@ impl SimWorld {
 
     fn reset(&self) {
         self.set_on_biz_app(false);
+        // The account's templates as the list and delete cases expect them (a create or a
+        // delete of an earlier case is undone).
+        self.sim.set_templates(
+            WABA_ID,
+            vec![
+                SimTemplate::new("order_update", "en_US", "APPROVED", "UTILITY")
+                    .components(json!([{"type": "BODY", "text": "Your order {{1}} has shipped."}])),
+            ],
+        );
         self.sim.clear_faults();
         self.sim.set_two_step_pin(PHONE_NUMBER_ID, None);
         self.sim.open_window(TO);

@@ -26,6 +26,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("domain-events", &["events"]),
     ("domain-connect", &["connect"]),
     ("store", &["store"]),
+    // Templates kept in step with Meta: the send path (`messages::submit`) checks against them.
+    ("usecase-templates", &["templates"]),
     // Use cases over the store and Meta, shared by the API, the CLI and the workers.
     ("usecases", &["instances", "messages::submit"]),
     ("usecase-connect", &["connect::flow"]),

@@ -30,4 +30,5 @@ mod outbound;
 mod process;
 mod protocol;
 mod send_state;
+mod templates;
 mod vault;

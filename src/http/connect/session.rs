@@ -273,6 +273,7 @@ pub(super) async fn complete(
     }
     state.writer_wakeup();
     tracing::info!(session = %s.id, channels = channel_ids.len(), "connect session completed");
+    state.sync_templates_soon(channel_ids.clone());
     let back = return_with(s, "completed", None);
     let mut resp = if problems.is_empty() && notices.is_empty() {
         let mut r = Response::builder()

@@ -23,6 +23,13 @@ pub mod codes {
     pub const INTERNAL: &str = "internal_error";
     pub const MESSAGE_NOT_FOUND: &str = "message_not_found";
     pub const WINDOW_CLOSED: &str = "window_closed";
+    /// A template send that does not fit the channel's template (`rule` says which check).
+    pub const TEMPLATE_INVALID: &str = "template_invalid";
+    pub const TEMPLATE_NOT_FOUND: &str = "template_not_found";
+    /// The channel cannot manage templates (not WhatsApp, no WABA id, no token).
+    pub const TEMPLATES_UNAVAILABLE: &str = "templates_unavailable";
+    /// Meta refused a template it was asked to create or delete (its reason in `message`).
+    pub const META_REJECTED: &str = "meta_rejected";
     pub const IDEMPOTENCY_KEY_REUSED: &str = "idempotency_key_reused";
     pub const IDEMPOTENCY_KEY_INVALID: &str = "idempotency_key_invalid";
     pub const CHANNEL_UNAVAILABLE: &str = "channel_unavailable";
@@ -63,11 +70,11 @@ pub struct ErrorBody {
     /// | 400 | `invalid_request` | not JSON, wrong types, missing fields, unknown enum value, a NUL character in the path, the query or a text value |
     /// | 400 | `idempotency_key_invalid` | `Idempotency-Key` is not 1–255 visible ASCII characters, or is sent more than once |
     /// | 401 | `token_missing`, `token_expired`, `token_invalid`, `unauthorized` | the JWT or admin token is absent, expired or does not verify |
-    /// | 404 | `not_found`, `instance_not_found`, `channel_not_found`, `event_not_found`, `message_not_found`, `media_not_found`, `key_not_found`, `connect_session_not_found` | no such object for this caller (also another instance's) |
+    /// | 404 | `not_found`, `instance_not_found`, `channel_not_found`, `template_not_found`, `event_not_found`, `message_not_found`, `media_not_found`, `key_not_found`, `connect_session_not_found` | no such object for this caller (also another instance's) |
     /// | 408 | `request_timeout` | the body did not arrive within the body timeout; the connection is closed |
     /// | 409 | `channel_already_registered`, `key_exists`, `event_not_replayable`, `event_content_purged`, `idempotency_key_reused`, `channel_unavailable`, `connect_not_configured` | conflicts with the current state |
     /// | 413 | `payload_too_large`, `media_too_large` | the body or the media is over the limit |
-    /// | 422 | `validation_failed` (with `field` and `rule`), `window_closed`, `return_url_not_allowed`, `unsupported_media_type` | well-formed but breaks a rule |
+    /// | 422 | `validation_failed` (with `field` and `rule`), `template_invalid` (with `field` and `rule`: `template_not_found`, `language_not_found`, `not_approved`, `parameter_count`, `parameter_format`, `header_media_required`, `button_mismatch`), `templates_unavailable`, `meta_rejected` (Meta refused a template create or delete: its code in `rule` as `meta_<code>`), `window_closed`, `return_url_not_allowed`, `unsupported_media_type` | well-formed but breaks a rule |
     /// | 429 | `rate_limited`, `too_many_uploads` | too many requests for this instance (or the admin token); too many media uploads in flight (this instance's or all); wait `Retry-After` seconds |
     /// | 500 | `internal_error` | unexpected; logged server side |
     /// | 502 | `meta_error` | Meta refused or failed a call made for you |
@@ -170,6 +177,13 @@ impl ApiError {
     /// A 422 naming the field and the rule it breaks.
     pub fn rule(field: &str, rule: &str, message: impl Into<String>) -> Self {
         let mut b = body(codes::VALIDATION_FAILED, message, Some(field));
+        b.0.rule = Some(rule.to_string());
+        Self::Unprocessable(b)
+    }
+    /// A 422 `template_invalid`: a template send breaks `rule` (see
+    /// [`crate::messages::templates::rules`]).
+    pub fn template(field: &str, rule: &str, message: impl Into<String>) -> Self {
+        let mut b = body(codes::TEMPLATE_INVALID, message, Some(field));
         b.0.rule = Some(rule.to_string());
         Self::Unprocessable(b)
     }

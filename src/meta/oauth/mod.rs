@@ -29,8 +29,10 @@ mod instagram;
 mod leads;
 mod registration;
 mod subscriptions;
+mod templates;
 
 pub use leads::{LEAD_AD_FIELDS, LEAD_FIELDS};
+pub use templates::{CreatedTemplate, MetaTemplate, TEMPLATE_FIELDS};
 
 /// Most `paging.next` pages followed by a list call.
 const MAX_PAGES: usize = 20;
@@ -341,6 +343,16 @@ impl OAuthClient {
     /// Follows `paging.next` (only on the origin of `first`, at most [`MAX_PAGES`] pages) and
     /// collects every `data[]` item.
     async fn get_all(&self, first: Url, token: &str) -> Result<Vec<Value>, GraphCallError> {
+        self.get_pages(first, token, MAX_PAGES).await
+    }
+
+    /// [`OAuthClient::get_all`] with its own page cap.
+    async fn get_pages(
+        &self,
+        first: Url,
+        token: &str,
+        max_pages: usize,
+    ) -> Result<Vec<Value>, GraphCallError> {
         let origin = first.origin();
         let mut items = Vec::new();
         let mut next = Some(first);
@@ -353,7 +365,7 @@ impl OAuthClient {
                 .and_then(Value::as_array)
                 .ok_or_else(|| GraphCallError::Decode("list response has no data array".into()))?;
             items.extend(data.iter().cloned());
-            if pages >= MAX_PAGES {
+            if pages >= max_pages {
                 break;
             }
             next = json

@@ -45,6 +45,7 @@ use super::onboarding::now_secs;
 use super::onboarding::tokens::{IgTokenShape, Onboard};
 use crate::shutdown::CancellationToken;
 
+pub use super::onboarding::templates::SimTemplate;
 use listener::ResettableAcceptor;
 use routing::GraphEndpoint;
 use validate::recipient_key;
@@ -61,8 +62,9 @@ const KEEP_UPLOAD_BYTES: usize = 16 * 1024 * 1024;
 const WEBHOOK_RETRIES: u32 = 3;
 /// First retry delay; doubled for every further retry.
 const WEBHOOK_BACKOFF: Duration = Duration::from_millis(200);
-/// WhatsApp account used in status webhooks of a channel registered without a WABA id.
-const DEFAULT_WABA_ID: &str = "102000000000001";
+/// WhatsApp account used in status webhooks of a channel registered without a WABA id (and the
+/// account `metabridge sim graph` puts its WhatsApp channels in).
+pub const DEFAULT_WABA_ID: &str = "102000000000001";
 /// The simulated Meta app id (the only `client_id` the dialogs and token exchanges accept).
 pub const APP_ID: &str = "236400000000001";
 
@@ -338,6 +340,8 @@ pub(super) struct Inner {
     webhooks: Vec<StatusWebhook>,
     /// Accounts, minted tokens, codes, subscriptions and leads of the connect flows.
     pub(super) onboard: Onboard,
+    /// Message templates per WhatsApp Business Account id.
+    pub(in crate::sim) templates: HashMap<String, Vec<SimTemplate>>,
 }
 
 impl Inner {
@@ -515,6 +519,47 @@ impl GraphSim {
             .media
             .get(media_id)
             .map(|m| m.sha256.clone())
+    }
+
+    /// Replaces the message templates of WhatsApp Business Account `waba` (what
+    /// `GET /{waba}/message_templates` lists).
+    pub fn set_templates(&self, waba: &str, templates: Vec<SimTemplate>) {
+        lock(&self.state.inner)
+            .templates
+            .insert(waba.to_string(), templates);
+    }
+
+    /// The templates of `waba` now (created and deleted through the API included).
+    pub fn templates(&self, waba: &str) -> Vec<SimTemplate> {
+        lock(&self.state.inner)
+            .templates
+            .get(waba)
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Changes the status (and quality, when given) of a template of `waba` by name and
+    /// language, as Meta's review would; `false` when there is no such template.
+    pub fn set_template_status(
+        &self,
+        waba: &str,
+        name: &str,
+        language: &str,
+        status: &str,
+        quality: Option<&str>,
+    ) -> bool {
+        let mut inner = lock(&self.state.inner);
+        let Some(t) = inner.templates.get_mut(waba).and_then(|l| {
+            l.iter_mut()
+                .find(|t| t.name == name && t.language == language)
+        }) else {
+            return false;
+        };
+        t.status = status.to_string();
+        if let Some(q) = quality {
+            t.quality = q.to_string();
+        }
+        true
     }
 
     /// Stops the server and pending status webhooks (same as dropping the handle).

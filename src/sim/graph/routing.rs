@@ -188,6 +188,9 @@ async fn route(state: &Arc<State>, req: &Request, body: RequestBody, at: Instant
         [waba, "phone_numbers"] if method == Method::GET => {
             onboarding::assets::phone_numbers(state, waba, token.as_deref())
         }
+        [waba, "message_templates"] => {
+            onboarding::templates::message_templates(state, req, waba, token.as_deref(), body).await
+        }
         [object, "subscribed_apps"] => {
             onboarding::assets::subscribed_apps(state, req, object, token.as_deref())
         }

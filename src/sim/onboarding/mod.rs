@@ -31,6 +31,7 @@ pub(super) mod instagram;
 pub(super) mod leads;
 pub(super) mod oauth;
 pub(super) mod phones;
+pub mod templates;
 pub mod tokens;
 
 use std::sync::Arc;

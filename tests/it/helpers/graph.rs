@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use metabridge::sim::graph::{self, GraphSim, GraphSimOptions};
+use metabridge::sim::graph::{self, GraphSim, GraphSimOptions, SimTemplate};
 use serde_json::{Value, json};
 
 use super::{APP_SECRET, Db, Tenant, TestApp, spawn_app_with};
@@ -58,6 +58,26 @@ pub async fn outbound_with(
     reorder: bool,
     tweak: impl FnOnce(&mut metabridge::config::Config),
 ) -> Outbound {
+    outbound_full(db, delays_ms, reorder, base_templates(), tweak).await
+}
+
+/// [`outbound`] with the WhatsApp account holding `templates` at "Meta" when the channels are
+/// connected.
+pub async fn outbound_templates(
+    db: Db,
+    templates: Vec<SimTemplate>,
+    tweak: impl FnOnce(&mut metabridge::config::Config),
+) -> Outbound {
+    outbound_full(db, FAST_STATUSES, false, templates, tweak).await
+}
+
+async fn outbound_full(
+    db: Db,
+    delays_ms: [u64; 3],
+    reorder: bool,
+    templates: Vec<SimTemplate>,
+    tweak: impl FnOnce(&mut metabridge::config::Config),
+) -> Outbound {
     let sim = start_sim(delays_ms, reorder).await;
     let graph_url = sim.url();
     let app = spawn_app_with(db, |c| {
@@ -66,6 +86,7 @@ pub async fn outbound_with(
     })
     .await;
     sim.set_webhook_url(&format!("{}/webhooks/meta", app.url));
+    sim.set_templates(WABA, templates);
     sim.add_channel("whatsapp", PNID, Some(WABA), TOKEN);
     sim.add_channel("instagram", IG, None, IG_PAGE_TOKEN);
     sim.add_channel("messenger", PAGE, None, TOKEN);
@@ -83,6 +104,23 @@ pub async fn outbound_with(
         ig,
         fb,
     }
+}
+
+/// The WhatsApp account's approved templates the send tests use (a template send is checked
+/// against the account's templates before it is queued).
+pub fn base_templates() -> Vec<SimTemplate> {
+    vec![
+        SimTemplate::new("order_update", "pt_BR", "APPROVED", "UTILITY").components(json!([
+            {"type": "BODY", "text": "Olá {{1}}, seu pedido de {{2}} saiu."},
+            {"type": "BUTTONS", "buttons": [{"type": "QUICK_REPLY", "text": "Rastrear"}]}
+        ])),
+        SimTemplate::new("promo", "pt_BR", "APPROVED", "MARKETING").components(json!([
+            {"type": "BODY", "text": "Novidades na loja"},
+            {"type": "BUTTONS", "buttons": [{"type": "FLOW", "text": "Ver"}]}
+        ])),
+        SimTemplate::new("hello", "en_US", "APPROVED", "UTILITY")
+            .components(json!([{"type": "BODY", "text": "Hello"}])),
+    ]
 }
 
 impl Outbound {
