@@ -375,13 +375,21 @@ async fn commit(
             if !requests.is_empty() {
                 metrics.ingest_batch_requests.observe(requests.len() as f64);
             }
+            // Counted before anyone is answered: a client that reads the metrics right after
+            // its answer sees its own request in them.
             let mut total = IngestCounts::default();
+            for c in &counts {
+                total += *c;
+            }
+            metrics.events_enqueued.inc_by(total.enqueued as u64);
+            metrics.events_duplicate.inc_by(total.duplicates as u64);
+            metrics.events_unroutable.inc_by(total.unroutable as u64);
+            metrics.events_filtered.inc_by(total.filtered as u64);
             let mut counts = counts.into_iter();
             for op in batch.drain(..) {
                 match op {
                     WriteOp::Ingest { reply, .. } => {
                         let c = counts.next().unwrap_or_default();
-                        total += c;
                         let _ = reply.send(Ok(c));
                     }
                     WriteOp::Outcomes { reply, .. } => {
@@ -396,10 +404,6 @@ async fn commit(
                     }
                 }
             }
-            metrics.events_enqueued.inc_by(total.enqueued as u64);
-            metrics.events_duplicate.inc_by(total.duplicates as u64);
-            metrics.events_unroutable.inc_by(total.unroutable as u64);
-            metrics.events_filtered.inc_by(total.filtered as u64);
             if total.unroutable > 0 {
                 warn!(
                     count = total.unroutable,
