@@ -81,6 +81,10 @@ pub struct Templates {
     vault: Arc<Vault>,
     /// (channel, template name) refreshed recently for a send that did not find it.
     refreshed_for: Cache<(ChannelId, String), ()>,
+    /// WABAs being read because of a template webhook, and whether another webhook asked for
+    /// a read meanwhile (then one more read follows): a burst of template webhooks (or Meta's
+    /// retries of one) costs one read at a time per account, not one per webhook.
+    webhook_reads: Arc<std::sync::Mutex<std::collections::HashMap<String, bool>>>,
 }
 
 impl std::fmt::Debug for Templates {
@@ -99,6 +103,36 @@ impl Templates {
                 .max_capacity(100_000)
                 .time_to_live(UNKNOWN_REFRESH_TTL)
                 .build(),
+            webhook_reads: Arc::default(),
+        }
+    }
+
+    /// [`Self::sync_waba`] for a template webhook, coalesced: while a read of this account
+    /// runs, further requests only mark it to be read once more when it ends.
+    pub async fn sync_waba_coalesced(&self, waba_id: &str) -> Result<usize, StoreError> {
+        {
+            let mut reads = self
+                .webhook_reads
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(again) = reads.get_mut(waba_id) {
+                *again = true;
+                return Ok(0);
+            }
+            reads.insert(waba_id.to_owned(), false);
+        }
+        loop {
+            let result = self.sync_waba(waba_id).await;
+            let mut reads = self
+                .webhook_reads
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if result.is_ok() && reads.get(waba_id) == Some(&true) {
+                reads.insert(waba_id.to_owned(), false);
+                continue;
+            }
+            reads.remove(waba_id);
+            return result;
         }
     }
 

@@ -149,7 +149,7 @@ impl AppState {
         let templates = self.templates.clone();
         tokio::spawn(async move {
             for waba in wabas {
-                if let Err(e) = templates.sync_waba(&waba).await {
+                if let Err(e) = templates.sync_waba_coalesced(&waba).await {
                     tracing::warn!(error = %e, "recording a template read failed");
                 }
             }
