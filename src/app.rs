@@ -173,6 +173,19 @@ impl Application {
         let horizon = i64::try_from(config.delivery_horizon.as_millis())?;
         let templates =
             crate::templates::Templates::new(store.clone(), oauth.clone(), Arc::clone(&vault));
+        // Leads can be replayed only while the idempotency log still tells them apart.
+        let dedup_reach = match config.stale_item_age {
+            Some(age) => age.min(config.idempotency_retention),
+            None => config.idempotency_retention,
+        };
+        let leads = crate::leads::Leads::new(
+            store.clone(),
+            writer.clone(),
+            oauth.clone(),
+            Arc::clone(&vault),
+            dedup_reach,
+            horizon,
+        );
         let connector = crate::connect::flow::Connector {
             store: store.clone(),
             vault: Arc::clone(&vault),
@@ -216,6 +229,7 @@ impl Application {
             limits: http::ratelimit::ApiLimits::new(config_limits.0, config_limits.1),
             uploads: http::ratelimit::UploadSlots::new(upload_limits),
             templates,
+            leads,
         });
         Ok(Self {
             addr,
@@ -273,6 +287,7 @@ impl Application {
                 lead_cache: crate::workers::lifecycle::LeadCache::new(),
                 owner: crate::ids::new_id("lc_"),
                 templates: state.templates.clone(),
+                leads: state.leads.clone(),
             };
             workers.spawn(lifecycle.run(shutdown.clone()));
             let senders = state.senders.spawn();

@@ -24,6 +24,8 @@
 //!   and its group-commit [`store::writer`].
 //! - [`templates`]: use case: each WhatsApp channel's message templates kept in step with
 //!   Meta, and the check of a template send against them.
+//! - [`leads`]: use case: a Page's Lead Ads forms, the backfill of leads that never came by
+//!   webhook, and the gap check that runs one by itself.
 //! - [`instances`]: use case: instances and channels as operators manage them (admin API, CLI).
 //! - [`workers`]: delivery to instances, per-channel senders, retention, SQLite checkpoints, gauges.
 //! - [`http`]: the poem application: Meta webhooks, admin API, `/v1` API, connect pages, health
@@ -43,6 +45,7 @@ pub mod events;
 pub mod http;
 pub mod ids;
 pub mod instances;
+pub mod leads;
 pub mod messages;
 pub mod meta;
 pub mod metrics;

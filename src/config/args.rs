@@ -293,6 +293,10 @@ pub struct ServeArgs {
     /// template before a send is refused).
     #[arg(long, env = "METABRIDGE_TEMPLATE_SYNC_SECS", default_value_t = 3_600)]
     pub template_sync_secs: u64,
+    /// A Page that has received leads and has had none for this many minutes has its leads
+    /// since then read from Meta, and the ones its webhooks missed relayed (0 = never).
+    #[arg(long, env = "METABRIDGE_LEAD_GAP_MINUTES", default_value_t = 360)]
+    pub lead_gap_minutes: u64,
     /// Refreshable tokens are refreshed when fewer than this many days are left.
     #[arg(long, env = "METABRIDGE_TOKEN_REFRESH_DAYS", default_value_t = 10)]
     pub token_refresh_days: u64,

@@ -221,6 +221,9 @@ pub struct LifecycleConfig {
     pub lead_backoff: Duration,
     /// How long ended connect sessions (ids, outcome; no secrets) are kept.
     pub session_retention: Duration,
+    /// A Page with leads before and none for this long has its leads read from Meta (the
+    /// missing ones relayed); `None` = never.
+    pub lead_gap: Option<Duration>,
 }
 
 /// Where and how the Graph API is called.

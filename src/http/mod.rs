@@ -8,6 +8,7 @@ pub mod connect;
 pub mod connect_api;
 pub mod errors;
 pub mod export;
+pub mod leads;
 pub mod messages;
 pub mod meta_api;
 pub mod ndjson;
@@ -68,6 +69,8 @@ pub struct AppState {
     pub uploads: ratelimit::UploadSlots,
     /// WhatsApp message templates: sync with Meta and the send check.
     pub templates: crate::templates::Templates,
+    /// Lead Ads: a Page's forms and the backfill of missed leads.
+    pub leads: crate::leads::Leads,
 }
 
 impl AppState {

@@ -240,6 +240,7 @@ impl Store {
             "DELETE FROM instance_keys WHERE instance_id = $1",
             "DELETE FROM wa_templates WHERE instance_id = $1",
             "DELETE FROM wa_template_syncs WHERE instance_id = $1",
+            "DELETE FROM lead_watch WHERE instance_id = $1",
             "DELETE FROM channels WHERE instance_id = $1",
         ] {
             sqlx::query(sql).bind(id.as_str()).execute(&mut *tx).await?;

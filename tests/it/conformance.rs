@@ -220,6 +220,13 @@ fn compare_query(want: &Value, actual: &Map<String, Value>, errs: &mut Vec<Strin
                     errs.push(format!("{p}: corpus has the set {w:?}, got {a:?}"));
                 }
             }
+            // `{"json": X}`: the parameter is X encoded as JSON (e.g. `filtering`).
+            (Value::Object(m), Some(Value::String(s))) if json_param(m).is_some() => {
+                match serde_json::from_str::<Value>(s) {
+                    Ok(actual) => compare(&m["json"], &actual, &p, Mode::Request, errs),
+                    Err(_) => errs.push(format!("{p}: corpus wants JSON, got `{s}`")),
+                }
+            }
             (wv, Some(av)) => compare(wv, av, &p, Mode::Request, errs),
             (wv, None) if optional(wv) => {}
             (wv, None) => errs.push(format!("{p}: missing (corpus: {wv})")),
@@ -232,6 +239,11 @@ fn compare_query(want: &Value, actual: &Map<String, Value>, errs: &mut Vec<Strin
             ));
         }
     }
+}
+
+/// A corpus query value `{"json": X}`: the parameter carries X encoded as JSON.
+fn json_param(m: &Map<String, Value>) -> Option<&Value> {
+    if m.len() == 1 { m.get("json") } else { None }
 }
 
 /// Path template segments against an actual path.
@@ -804,6 +816,8 @@ const METHODS: &[(&str, &str, &[&str])] = &[
         "fetch_form_questions",
         &["leads.form_questions"],
     ),
+    ("oauth.rs", "lead_forms", &["leads.page_leadgen_forms"]),
+    ("oauth.rs", "form_leads_since", &["leads.form_leads"]),
     (
         "oauth.rs",
         "subscribe_app",
@@ -1360,6 +1374,35 @@ async fn other_helpers_calls(
         let errs = check_request(e, &graph.take(), host, app_token, None);
         report(failures, &e.id, "fetch_form_questions", errs);
     }
+    if let Some(e) = find("leads.page_leadgen_forms") {
+        graph.answer_with(&e.json["response"]);
+        match oauth.lead_forms(PAGE_TOKEN, PAGE_ID).await {
+            Ok(forms) if forms.is_empty() => failures.push(format!(
+                "{}: the product read no form from the corpus answer",
+                e.id
+            )),
+            Ok(_) => {}
+            Err(err) => failures.push(format!("{}: {err}", e.id)),
+        }
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "lead_forms", errs);
+    }
+    if let Some(e) = find("leads.form_leads") {
+        graph.answer_with(&e.json["response"]);
+        match oauth
+            .form_leads_since(PAGE_TOKEN, "1300000000000001", 1_790_000_000)
+            .await
+        {
+            Ok(list) if list.leads.is_empty() => failures.push(format!(
+                "{}: the product read no lead from the corpus answer",
+                e.id
+            )),
+            Ok(_) => {}
+            Err(err) => failures.push(format!("{}: {err}", e.id)),
+        }
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "form_leads_since", errs);
+    }
     if let Some(e) = find("oauth.exchange_code.embedded_signup") {
         graph.answer_with(&e.json["response"]);
         let _ = oauth.exchange_code("AQDcode", None).await;
@@ -1819,6 +1862,8 @@ impl SimWorld {
             "language" => "en_US".into(),
             "leadgen_id" => LEADGEN_ID.into(),
             "form_id" => FORM_ID.into(),
+            // Before the harness's lead (created 2026-11-17): a backfill window that holds it.
+            "since_unix" => "1790000000".into(),
             "igsid" => IGSID.into(),
             "ig_user_id" => IG_LOGIN_ID.into(),
             "ig_id" => {
@@ -2050,6 +2095,10 @@ impl SimWorld {
                             .collect::<Vec<_>>()
                             .join(",")
                     )),
+                    Value::Object(m) if json_param(m).is_some() => m
+                        .get("json")
+                        .and_then(|x| self.fill(x))
+                        .map(|x| json!(x.to_string())),
                     v => self.fill(v),
                 };
                 if let Some(v) = v {

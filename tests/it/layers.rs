@@ -29,7 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Templates kept in step with Meta: the send path (`messages::submit`) checks against them.
     ("usecase-templates", &["templates"]),
     // Use cases over the store and Meta, shared by the API, the CLI and the workers.
-    ("usecases", &["instances", "messages::submit"]),
+    ("usecases", &["instances", "leads", "messages::submit"]),
     ("usecase-connect", &["connect::flow"]),
     ("workers", &["workers"]),
     ("http", &["http"]),

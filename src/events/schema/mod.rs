@@ -500,6 +500,10 @@ events! {
         "events.channel_subscription_restored",
         "The bridge restored the channel's webhook subscription",
         bridge_envelope("evt_0197a0c6a1b27c3d8e4f5a6b7c8d9e27", false);
+    ChannelBackfillEvent, ChannelBackfillData, ChannelBackfillType, "channel.backfill",
+        "events.channel_backfill",
+        "The bridge read a Page's leads of a time window from Meta and relayed the missing ones",
+        bridge_envelope("evt_0197a0c6a1b27c3d8e4f5a6b7c8d9e28", false);
 }
 
 /// (event type, envelope schema name) for every event type.
