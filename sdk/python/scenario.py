@@ -188,14 +188,13 @@ def main() -> None:
 
     # 6. A contact profile: the Messenger contact wrote (scripts/contract.sh posted the webhook);
     #    the bridge reads the profile Meta allows in the background and returns it with the window.
-    contact = None
     for _ in range(200):
         got = channels_contact_window.sync_detailed(client=client, id=MESSENGER_CHANNEL_ID, contact=CONTACT_PSID)
-        check(got.status_code == 200, f"channels.contact_window answers 200 (got {got.status_code})")
         contact = got.parsed
-        if isinstance(contact, ContactWindow) and not isinstance(contact.profile, Unset) and contact.profile is not None:
+        if got.status_code != 200 or (isinstance(contact, ContactWindow) and not isinstance(contact.profile, Unset)):
             break
         time.sleep(0.1)
+    check(got.status_code == 200, f"channels.contact_window answers 200 (got {got.status_code})")
     check(isinstance(contact, ContactWindow), "a typed ContactWindow")
     check(contact.window_open is True, "the contact's window is open")
     profile = contact.profile

@@ -168,13 +168,15 @@ async function main(): Promise<void> {
   // 6. A contact profile: the Messenger contact wrote (scripts/contract.sh posted the webhook);
   //    the bridge reads the profile Meta allows in the background and returns it with the window.
   let contact: ContactWindow | undefined;
+  let status = 0;
   for (let i = 0; i < 200; i++) {
     const got = await channelsContactWindow({ client, path: { id: MESSENGER_CHANNEL_ID, contact: CONTACT_PSID } });
-    check(got.response.status === 200, `channels.contact_window answers 200 (got ${got.response.status})`);
+    status = got.response.status;
     contact = got.data;
-    if (contact?.profile) break;
+    if (status !== 200 || contact?.profile) break;
     await sleep(100);
   }
+  check(status === 200, `channels.contact_window answers 200 (got ${status})`);
   check(contact !== undefined, 'a typed ContactWindow');
   check(contact.window_open === true, "the contact's window is open");
   check(contact.profile !== undefined, 'the profile was read from Meta');
