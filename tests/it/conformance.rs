@@ -1447,7 +1447,17 @@ async fn profile_calls(
     const IG_TOKEN: &str = "IGAAConformanceInstagramUserToken0000001";
     let fb_client = GraphClient::new(&graph.url, VERSION, Duration::from_secs(10));
     let ig_client = GraphClient::new(&ig_graph.url, VERSION, Duration::from_secs(10));
-    let cases: [(&str, &Capture, &GraphClient, &str, &str, &[&str], &str); 3] = [
+    // (corpus id, capture, client, token, contact, fields, host)
+    type Case<'a> = (
+        &'a str,
+        &'a Capture,
+        &'a GraphClient,
+        &'a str,
+        &'a str,
+        &'a [&'a str],
+        &'a str,
+    );
+    let cases: [Case; 3] = [
         (
             "instagram.user_profile",
             ig_graph,
