@@ -99,6 +99,7 @@ impl Application {
             )),
             None => None,
         };
+        let profile_cache = crate::contacts::ProfileCache::new(config.contact_profile_ttl);
         let dispatcher = Dispatcher::new(
             &config,
             store.clone(),
@@ -108,6 +109,7 @@ impl Application {
             Arc::clone(&wakeup),
             secrets,
             bridge_key.clone(),
+            profile_cache.clone(),
         )?;
         let shutdown = CancellationToken::new();
         let graph = GraphClient::try_new(
@@ -129,6 +131,14 @@ impl Application {
             store.clone(),
             Arc::clone(&vault),
             config.token_cache_ttl,
+        );
+        let profiles = crate::contacts::Profiles::new(
+            store.clone(),
+            channels.clone(),
+            graph.clone(),
+            ig_graph.clone(),
+            profile_cache,
+            config.contact_profile_ttl,
         );
         let senders = Senders::new(
             store.clone(),
@@ -230,6 +240,7 @@ impl Application {
             uploads: http::ratelimit::UploadSlots::new(upload_limits),
             templates,
             leads,
+            profiles,
         });
         Ok(Self {
             addr,
@@ -295,6 +306,11 @@ impl Application {
                 let _ = senders.await;
             });
         }
+        // Contact profiles are read for the webhooks this replica takes in, workers or not.
+        let profile_reader = state.profiles.spawn(shutdown.clone());
+        workers.spawn(async move {
+            let _ = profile_reader.await;
+        });
         if cfg.backend == Backend::Postgres {
             workers.spawn(run_db_listener(Arc::clone(&state), shutdown.clone()));
         }

@@ -177,6 +177,15 @@ pub struct ServeArgs {
     /// Seconds a decrypted channel token stays in memory.
     #[arg(long, env = "METABRIDGE_TOKEN_CACHE_SECS", default_value_t = 60)]
     pub token_cache_secs: u64,
+    /// How long an Instagram / Messenger contact profile read from Meta is used before the
+    /// contact's next message reads it again, in seconds (Meta's picture URLs expire after a
+    /// few days). At least 60.
+    #[arg(
+        long,
+        env = "METABRIDGE_CONTACT_PROFILE_TTL_SECS",
+        default_value_t = 86_400
+    )]
+    pub contact_profile_ttl_secs: u64,
     /// PEM file of the bridge's Ed25519 key: when set, callbacks are signed EdDSA with it and
     /// its public half is served at `/.well-known/jwks.json` (else HS256 per instance).
     #[arg(long, env = "METABRIDGE_JWT_SIGNING_KEY_FILE")]

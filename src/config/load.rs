@@ -248,6 +248,12 @@ impl Config {
                 "the lead gap must be 0 (off) or at least 10 minutes",
             ));
         }
+        if args.contact_profile_ttl_secs < 60 {
+            return Err(cfg_err(
+                "METABRIDGE_CONTACT_PROFILE_TTL_SECS",
+                "the contact profile TTL must be at least 60 seconds",
+            ));
+        }
         if args.template_sync_secs < 60 {
             return Err(cfg_err(
                 "METABRIDGE_TEMPLATE_SYNC_SECS",
@@ -361,6 +367,7 @@ impl Config {
                 pause: Duration::from_secs(args.send_pause_secs.clamp(1, 86_400)),
             },
             token_cache_ttl: Duration::from_secs(args.token_cache_secs.clamp(1, 3600)),
+            contact_profile_ttl: Duration::from_secs(args.contact_profile_ttl_secs),
             jwt_signing_key,
             connect,
             lifecycle,
@@ -435,6 +442,7 @@ impl Config {
                 pause: Duration::from_secs(900),
             },
             token_cache_ttl: Duration::from_secs(60),
+            contact_profile_ttl: Duration::from_secs(86_400),
             jwt_signing_key: None,
             connect: ConnectConfig {
                 app_id: None,

@@ -122,6 +122,8 @@ pub struct Config {
     pub graph: GraphConfig,
     pub sending: SendConfig,
     pub token_cache_ttl: Duration,
+    /// How long a contact profile read from Meta is used before it is read again.
+    pub contact_profile_ttl: Duration,
     /// The bridge's Ed25519 callback-signing key (PEM), when configured.
     pub jwt_signing_key: Option<Secret>,
     pub connect: ConnectConfig,

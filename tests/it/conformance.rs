@@ -776,6 +776,15 @@ const METHODS: &[(&str, &str, &[&str])] = &[
     ("graph.rs", "download", &["whatsapp.media.download"]),
     ("graph.rs", "upload_media", &["whatsapp.media.upload"]),
     ("graph.rs", "debug_token", &["oauth.debug_token"]),
+    (
+        "graph.rs",
+        "contact_profile",
+        &[
+            "instagram.user_profile",
+            "instagram.facebook_login.user_profile",
+            "messenger.user_profile",
+        ],
+    ),
     ("oauth.rs", "exchange_code", &["oauth.access_token.code"]),
     (
         "oauth.rs",
@@ -1110,6 +1119,7 @@ async fn product_requests_match_the_corpus() {
     );
 
     template_calls(&all, &graph, &oauth, &app_token, &mut failures).await;
+    profile_calls(&all, [&graph, &ig_graph], &app_token, &mut failures).await;
     other_helpers_calls(&all, &graph, &client, &oauth, &app_token, &mut failures).await;
     instagram_calls(
         &all,
@@ -1464,6 +1474,73 @@ async fn template_calls(
         }
         let errs = check_request(e, &graph.take(), host, app_token, None);
         report(failures, &e.id, "delete_message_template", errs);
+    }
+}
+
+/// The User Profile API: an Instagram contact through each login's host (Instagram Login:
+/// graph.instagram.com with the Instagram User token; Facebook Login: graph.facebook.com with
+/// the Page token) and a Messenger contact with the Page token, as `metabridge::contacts` asks.
+async fn profile_calls(
+    all: &[Entry],
+    [graph, ig_graph]: [&Capture; 2],
+    app_token: &str,
+    failures: &mut Vec<String>,
+) {
+    use metabridge::meta::graph::{INSTAGRAM_PROFILE_FIELDS, MESSENGER_PROFILE_FIELDS};
+    const IG_TOKEN: &str = "IGAAConformanceInstagramUserToken0000001";
+    let fb_client = GraphClient::new(&graph.url, VERSION, Duration::from_secs(10));
+    let ig_client = GraphClient::new(&ig_graph.url, VERSION, Duration::from_secs(10));
+    // (corpus id, capture, client, token, contact, fields, host)
+    type Case<'a> = (
+        &'a str,
+        &'a Capture,
+        &'a GraphClient,
+        &'a str,
+        &'a str,
+        &'a [&'a str],
+        &'a str,
+    );
+    let cases: [Case; 3] = [
+        (
+            "instagram.user_profile",
+            ig_graph,
+            &ig_client,
+            IG_TOKEN,
+            IGSID,
+            INSTAGRAM_PROFILE_FIELDS,
+            "graph.instagram.com",
+        ),
+        (
+            "instagram.facebook_login.user_profile",
+            graph,
+            &fb_client,
+            PAGE_TOKEN,
+            IGSID,
+            INSTAGRAM_PROFILE_FIELDS,
+            "graph.facebook.com",
+        ),
+        (
+            "messenger.user_profile",
+            graph,
+            &fb_client,
+            PAGE_TOKEN,
+            PSID,
+            MESSENGER_PROFILE_FIELDS,
+            "graph.facebook.com",
+        ),
+    ];
+    for (id, capture, client, token, user, fields, host) in cases {
+        let e = entry(all, id);
+        capture.answer_with(&e.json["response"]);
+        match client.contact_profile(token, user, fields).await {
+            Ok(p) if p.is_empty() => failures.push(format!(
+                "{id}: the product kept no field of the corpus answer"
+            )),
+            Ok(_) => {}
+            Err(err) => failures.push(format!("{id}: {err}")),
+        }
+        let errs = check_request(e, &capture.take(), host, app_token, None);
+        report(failures, id, "contact_profile", errs);
     }
 }
 
@@ -2003,6 +2080,18 @@ impl SimWorld {
                 SimTemplate::new("order_update", "en_US", "APPROVED", "UTILITY")
                     .components(json!([{"type": "BODY", "text": "Your order {{1}} has shipped."}])),
             ],
+        );
+        // The people who wrote to the business (Meta's consent rule for the User Profile API).
+        self.sim.add_contact_profile(
+            IGSID,
+            json!({"name": "Ana Souza", "username": "ana.souza",
+                "profile_pic": "https://scontent.cdninstagram.com/ana.jpg", "follower_count": 1234,
+                "is_user_follow_business": true, "is_business_follow_user": false}),
+        );
+        self.sim.add_contact_profile(
+            PSID,
+            json!({"first_name": "Bruno", "last_name": "Lima",
+                "profile_pic": "https://platform-lookaside.fbsbx.com/bruno.jpg"}),
         );
         self.sim.clear_faults();
         self.sim.set_two_step_pin(PHONE_NUMBER_ID, None);

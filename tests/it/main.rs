@@ -16,6 +16,7 @@ mod conformance;
 mod connect;
 mod connect_browser;
 mod connect_perm;
+mod contacts;
 mod dbfaults;
 mod delivery;
 mod faults;

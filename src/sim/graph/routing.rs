@@ -223,6 +223,9 @@ async fn route(state: &Arc<State>, req: &Request, body: RequestBody, at: Instant
         [id] if method == Method::GET && onboarding::leads::is_lead_form(state, id) => {
             onboarding::leads::lead_form(state, req, id, token.as_deref())
         }
+        [id] if method == Method::GET && onboarding::profiles::is_contact(state, id) => {
+            onboarding::profiles::contact_profile(state, req, Host::Facebook, id, token.as_deref())
+        }
         [id] if method == Method::GET => media_metadata(state, req, id, token.as_deref()),
         _ => unknown_path(&path),
     }
