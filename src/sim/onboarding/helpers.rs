@@ -214,3 +214,30 @@ pub(super) fn only_fields(mut v: Value, fields: Option<&[String]>) -> Value {
     }
     v
 }
+
+/// The `limit` (`default` when absent, at most `max`) and `after` cursor (an offset here) of a
+/// cursor-paged list edge, or Meta's invalid-parameter answer.
+pub(super) fn page_window(
+    req: &Request,
+    default: usize,
+    max: usize,
+) -> Result<(usize, usize), Box<Handled>> {
+    let limit = match query_param(req, "limit") {
+        None => default,
+        Some(l) => match l.parse::<usize>() {
+            Ok(n) if n > 0 => n.min(max),
+            _ => {
+                return Err(Box::new(param_err(
+                    "(#100) Param limit must be a positive integer",
+                )));
+            }
+        },
+    };
+    let start = match query_param(req, "after") {
+        None => 0,
+        Some(a) => a
+            .parse::<usize>()
+            .map_err(|_| Box::new(param_err("(#100) Invalid cursor")))?,
+    };
+    Ok((limit, start))
+}

@@ -15,7 +15,9 @@ use crate::sim::graph::{
 
 use super::accounts::LEAD_AD_FIELDS;
 use super::assets::may_read;
-use super::helpers::{fail, fields_param, oauth_err, ok, ok_json, only_fields, param_err};
+use super::helpers::{
+    fail, fields_param, oauth_err, ok, ok_json, only_fields, page_window, param_err,
+};
 use super::tokens::random_alnum;
 
 pub(in crate::sim) fn is_lead(state: &Arc<State>, id: &str) -> bool {
@@ -203,19 +205,9 @@ pub(in crate::sim) fn form_leads(
             }
         }
     }
-    let limit = match query_param(req, "limit") {
-        None => DEFAULT_LIMIT,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if n > 0 => n.min(MAX_LIMIT),
-            _ => return param_err("(#100) Param limit must be a positive integer"),
-        },
-    };
-    let start = match query_param(req, "after") {
-        None => 0,
-        Some(a) => match a.parse::<usize>() {
-            Ok(n) => n,
-            Err(_) => return param_err("(#100) Invalid cursor"),
-        },
+    let (limit, start) = match page_window(req, DEFAULT_LIMIT, MAX_LIMIT) {
+        Ok(w) => w,
+        Err(refusal) => return *refusal,
     };
     let mut leads: Vec<_> = inner
         .onboard

@@ -21,7 +21,7 @@ use crate::sim::graph::{
 };
 
 use super::assets::may_read;
-use super::helpers::{fail, fields_param, ok_json, param_err};
+use super::helpers::{fail, fields_param, ok_json, page_window, param_err};
 
 /// Fields of a template answered when the request names none (the page's sample).
 const DEFAULT_FIELDS: &[&str] = &["name", "components", "language", "status", "category", "id"];
@@ -148,19 +148,9 @@ pub(in crate::sim) async fn message_templates(
 
 fn list(state: &State, inner: &Inner, req: &Request, waba: &str) -> Handled {
     let all = inner.templates.get(waba).cloned().unwrap_or_default();
-    let limit = match query_param(req, "limit") {
-        None => DEFAULT_LIMIT,
-        Some(l) => match l.parse::<usize>() {
-            Ok(n) if n > 0 => n.min(MAX_LIMIT),
-            _ => return param_err("(#100) Param limit must be a positive integer"),
-        },
-    };
-    let start = match query_param(req, "after") {
-        None => 0,
-        Some(a) => match a.parse::<usize>() {
-            Ok(n) => n,
-            Err(_) => return param_err("(#100) Invalid cursor"),
-        },
+    let (limit, start) = match page_window(req, DEFAULT_LIMIT, MAX_LIMIT) {
+        Ok(w) => w,
+        Err(refusal) => return *refusal,
     };
     let fields = fields_param(req);
     let page: Vec<Value> = all
