@@ -236,18 +236,17 @@ pub async fn create_connect_session(
         .ok_or_else(|| {
             ApiError::not_found(codes::INSTANCE_NOT_FOUND, "The instance no longer exists.")
         })?;
-    let return_url =
-        connect::return_url_allowed(return_url, &origins).map_err(|why| {
-            let mut e = ApiError::unprocessable(
-                codes::RETURN_URL_NOT_ALLOWED,
-                Some("return_url"),
-                format!("return_url {why} (allowed: {})", origins.join(", ")),
-            );
-            if let ApiError::Unprocessable(b) = &mut e {
-                b.0.rule = Some("allowed_origin".into());
-            }
-            e
-        })?;
+    let return_url = connect::return_url_allowed(return_url, &origins).map_err(|why| {
+        let mut e = ApiError::unprocessable(
+            codes::RETURN_URL_NOT_ALLOWED,
+            Some("return_url"),
+            format!("return_url {why} (allowed: {})", origins.join(", ")),
+        );
+        if let ApiError::Unprocessable(b) = &mut e {
+            b.0.rule = Some("allowed_origin".into());
+        }
+        e
+    })?;
     if return_url.scheme() != "https" && !state.config.allow_private_callbacks {
         return Err(ApiError::rule(
             "return_url",

@@ -102,11 +102,13 @@ impl Store {
 
     /// Removes sessions idle since before `before`.
     pub async fn purge_console_sessions(&self, before: i64) -> Result<u64> {
-        Ok(sqlx::query("DELETE FROM console_sessions WHERE seen_at < $1")
-            .bind(before)
-            .execute(self.pool())
-            .await?
-            .rows_affected())
+        Ok(
+            sqlx::query("DELETE FROM console_sessions WHERE seen_at < $1")
+                .bind(before)
+                .execute(self.pool())
+                .await?
+                .rows_affected(),
+        )
     }
 
     /// Adds one replica's counts to a minute of the history.

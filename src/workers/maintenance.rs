@@ -137,9 +137,8 @@ fn history_totals(m: &Metrics) -> crate::store::HistoryPoint {
     let sends = |o: &'static str| {
         i64::try_from(m.sends.get_or_create(&[("outcome", o)]).get()).unwrap_or(0)
     };
-    let count = |c: &prometheus_client::metrics::counter::Counter| {
-        i64::try_from(c.get()).unwrap_or(0)
-    };
+    let count =
+        |c: &prometheus_client::metrics::counter::Counter| i64::try_from(c.get()).unwrap_or(0);
     crate::store::HistoryPoint {
         minute: 0,
         webhooks_in: count(&m.webhooks_received),

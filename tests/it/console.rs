@@ -360,7 +360,10 @@ async fn sign_out_idle_expiry_and_failed_sign_ins(db: Db) {
     let csrf = c.csrf().await;
     let p = c.post("/console/sign-out", &[("csrf", &csrf)]).await;
     assert_eq!(p.status, 303);
-    assert!(!c.cookies.contains_key("mb_console"), "the cookie is removed");
+    assert!(
+        !c.cookies.contains_key("mb_console"),
+        "the cookie is removed"
+    );
     let mut replay = ConsoleClient::new(&app.url);
     replay.cookies = kept;
     assert_eq!(replay.get("/console").await.status, 303);
@@ -446,7 +449,11 @@ async fn hostile_strings_are_rendered_inert_on_every_page(db: Db) {
         ("UPDATE delivery_attempts SET error = $1", PAYLOADS[0]),
         ("UPDATE events SET last_error = $1", PAYLOADS[1]),
     ] {
-        sqlx::query(sql).bind(p).execute(store.pool()).await.expect("update");
+        sqlx::query(sql)
+            .bind(p)
+            .execute(store.pool())
+            .await
+            .expect("update");
     }
     let resp = app
         .http
@@ -463,7 +470,10 @@ async fn hostile_strings_are_rendered_inert_on_every_page(db: Db) {
     sqlx::query("UPDATE messages SET error_title = $1, error_reason = $2, statuses = $3")
         .bind(PAYLOADS[0])
         .bind(PAYLOADS[1])
-        .bind(json!([{"status": PAYLOADS[2], "at": PAYLOADS[0], "error_code": PAYLOADS[1]}]).to_string())
+        .bind(
+            json!([{"status": PAYLOADS[2], "at": PAYLOADS[0], "error_code": PAYLOADS[1]}])
+                .to_string(),
+        )
         .execute(store.pool())
         .await
         .expect("update message");
@@ -484,7 +494,11 @@ async fn hostile_strings_are_rendered_inert_on_every_page(db: Db) {
         format!("/console/instances/{id}/delete"),
         format!("/console/channels/{ch}/disconnect"),
         format!("/console/events?instance={id}"),
-        format!("/console/events?type={}&channel={}", urlencode(PAYLOADS[1]), urlencode(PAYLOADS[2])),
+        format!(
+            "/console/events?type={}&channel={}",
+            urlencode(PAYLOADS[1]),
+            urlencode(PAYLOADS[2])
+        ),
         format!("/console/events/{event}"),
         format!("/console/messages?instance={id}"),
         format!("/console/messages/{msg}"),
@@ -517,7 +531,11 @@ async fn hostile_strings_are_rendered_inert_on_every_page(db: Db) {
     let p = c.get(&format!("/console/instances/{id}")).await;
     assert!(p.body.contains("&lt;script&gt;alert(1)"), "{}", p.body);
     let p = c.get(&format!("/console/events/{event}")).await;
-    assert!(p.body.contains("&lt;svg onload=alert(3)&gt;"), "the envelope's contact: {}", p.body);
+    assert!(
+        p.body.contains("&lt;svg onload=alert(3)&gt;"),
+        "the envelope's contact: {}",
+        p.body
+    );
     app.stop().await;
 }
 
@@ -552,11 +570,19 @@ async fn the_console_changes_through_the_admin_functions_and_audits_as_console(d
     let inst = list[0].clone();
     let id = inst["id"].as_str().expect("id").to_string();
     assert_eq!(inst["name"], "Loja Caio");
-    assert_eq!(inst["event_types"], json!(["message.received", "message.status"]));
+    assert_eq!(
+        inst["event_types"],
+        json!(["message.received", "message.status"])
+    );
     let secret_at = p.body.find("class=\"secret\">").expect("secret shown") + 15;
     let secret = &p.body[secret_at..secret_at + 64];
     assert!(secret.bytes().all(|b| b.is_ascii_hexdigit()), "{secret}");
-    assert!(!c.get(&format!("/console/instances/{id}")).await.body.contains(secret));
+    assert!(
+        !c.get(&format!("/console/instances/{id}"))
+            .await
+            .body
+            .contains(secret)
+    );
     // Edit, pause, resume, rotate, delete.
     let p = c
         .post(
@@ -571,7 +597,11 @@ async fn the_console_changes_through_the_admin_functions_and_audits_as_console(d
         .await;
     assert_eq!(p.status, 303, "{}", p.body);
     let (_, v) = app
-        .admin(reqwest::Method::GET, &format!("/admin/v1/instances/{id}"), None)
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/v1/instances/{id}"),
+            None,
+        )
         .await;
     assert_eq!(v["name"], "Loja Caio 2");
     assert!(v["callback_url"].as_str().expect("url").ends_with("/v2"));
@@ -580,7 +610,12 @@ async fn the_console_changes_through_the_admin_functions_and_audits_as_console(d
     let p = c
         .post(
             &format!("/console/instances/{id}/settings"),
-            &[("csrf", &csrf), ("name", "x"), ("callback_url", "ftp://nope"), ("types", "all")],
+            &[
+                ("csrf", &csrf),
+                ("name", "x"),
+                ("callback_url", "ftp://nope"),
+                ("types", "all"),
+            ],
         )
         .await;
     assert_eq!(p.status, 422, "{}", p.body);
@@ -618,7 +653,11 @@ async fn the_console_changes_through_the_admin_functions_and_audits_as_console(d
         .await;
     assert_eq!(p.status, 303);
     let (s, _) = app
-        .admin(reqwest::Method::GET, &format!("/admin/v1/instances/{id}"), None)
+        .admin(
+            reqwest::Method::GET,
+            &format!("/admin/v1/instances/{id}"),
+            None,
+        )
         .await;
     assert_eq!(s, 404, "deleted");
     // Every change is in the audit log, by the console.
@@ -643,6 +682,10 @@ async fn the_console_changes_through_the_admin_functions_and_audits_as_console(d
         assert!(by_console.contains(&action), "{action} in {by_console:?}");
     }
     let page = c.get("/console/audit?actor=console").await;
-    assert!(page.body.contains("instance.secret_rotated"), "{}", page.body);
+    assert!(
+        page.body.contains("instance.secret_rotated"),
+        "{}",
+        page.body
+    );
     app.stop().await;
 }

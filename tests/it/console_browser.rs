@@ -131,7 +131,11 @@ async fn operator_fixes_a_failing_instance_in_the_console(db: Db) {
     assert_eq!(r["errors"], json!([]), "{r:#}");
     assert_eq!(r["a11y"], json!([]), "axe-core: {r:#}");
     assert_eq!(r["foreignRequests"], json!([]), "{r:#}");
-    assert_eq!(r["consoleErrors"], json!([]), "script errors or CSP violations: {r:#}");
+    assert_eq!(
+        r["consoleErrors"],
+        json!([]),
+        "script errors or CSP violations: {r:#}"
+    );
     assert_eq!(r["dialogs"], json!([]), "{r:#}");
     let s = &r["steps"];
     assert_eq!(
@@ -157,7 +161,10 @@ async fn operator_fixes_a_failing_instance_in_the_console(db: Db) {
     // Shown in the viewer's zone (India, UTC+5:30), not in UTC.
     let shown = s["attemptError"]["time"].as_str().expect("time");
     assert!(!shown.contains("UTC"), "{shown}");
-    assert_eq!(s["attemptError"]["envelope"], 1, "a dead letter's content is shown");
+    assert_eq!(
+        s["attemptError"]["envelope"], 1,
+        "a dead letter's content is shown"
+    );
     assert_eq!(s["fixCallback"], app.receiver.url());
     assert_eq!(s["watchArrive"], DEAD);
     assert!(
@@ -209,6 +216,10 @@ async fn operator_fixes_a_failing_instance_in_the_console(db: Db) {
         .filter_map(Result::ok)
         .filter(|e| e.path().extension().is_some_and(|x| x == "png"))
         .count();
-    assert!(shots >= 20, "{shots} screenshots in {}", artifacts.display());
+    assert!(
+        shots >= 20,
+        "{shots} screenshots in {}",
+        artifacts.display()
+    );
     app.stop().await;
 }

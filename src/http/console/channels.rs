@@ -22,11 +22,7 @@ use super::{missing, refused, unavailable};
 
 /// `GET /console/instances/:id/channels`.
 #[handler]
-pub async fn list(
-    Path(id): Path<String>,
-    state: Data<&Arc<AppState>>,
-    req: &Request,
-) -> Response {
+pub async fn list(Path(id): Path<String>, state: Data<&Arc<AppState>>, req: &Request) -> Response {
     let state: &AppState = &state;
     let session = match signed_in(state, req).await {
         Ok(s) => s,
@@ -120,7 +116,12 @@ pub async fn connect_link(
         Ok((row, url)) => {
             let _ = state
                 .store
-                .audit(ACTOR, "connect_session.created", instance.id.as_str(), Some(&row.id))
+                .audit(
+                    ACTOR,
+                    "connect_session.created",
+                    instance.id.as_str(),
+                    Some(&row.id),
+                )
                 .await;
             page(
                 state,

@@ -96,7 +96,7 @@ pub fn buckets(points: &[HistoryPoint], metric: Metric, window: Window, now: i64
 
 const WIDTH: i64 = 240;
 const HEIGHT: i64 = 56;
-const PLOT_TOP: i64 = 4;
+const PLOT_TOP: i64 = 10;
 const PLOT_BOTTOM: i64 = 44;
 
 /// A bar chart of `values` (oldest first) as an `<svg>` element with a text alternative.
@@ -149,8 +149,8 @@ pub fn bar_chart(metric: Metric, window: Window, values: &[i64]) -> String {
     svg.push_str(&format!(
         "<text class=\"tick\" x=\"0\" y=\"{HEIGHT}\">{left}</text>\
          <text class=\"tick\" x=\"{WIDTH}\" y=\"{HEIGHT}\" text-anchor=\"end\">now</text>\
-         <text class=\"tick\" x=\"{WIDTH}\" y=\"{}\" text-anchor=\"end\">{max}</text></svg>",
-        PLOT_TOP + 8
+         <text class=\"tick\" x=\"2\" y=\"{}\">max {max}</text></svg>",
+        PLOT_TOP - 2
     ));
     svg
 }
@@ -196,7 +196,10 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"), "{svg}");
         assert!(svg.contains("aria-label=\"Failures, last hour: 12 in all, at most 8 a minute\""));
         assert_eq!(svg.matches("<rect").count(), 2);
-        assert!(svg.contains("height=\"40\""), "the largest bar fills the plot: {svg}");
+        assert!(
+            svg.contains("height=\"34\""),
+            "the largest bar fills the plot: {svg}"
+        );
         let empty = bar_chart(Metric::Sends, DAY, &[0; 48]);
         assert_eq!(empty.matches("<rect").count(), 0);
         assert!(empty.contains("at most 0 in 30 minutes"));

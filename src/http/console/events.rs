@@ -133,8 +133,14 @@ pub async fn list(state: Data<&Arc<AppState>>, req: &Request) -> Response {
         .iter()
         .map(|i| context! { id => i.id.as_str(), name => i.name.clone() })
         .collect();
-    let type_options: Vec<&str> = types::ALL.iter().chain(types::BRIDGE.iter()).copied().collect();
-    let replay_instance = (state_filter == Some("dead")).then_some(instance_id.as_ref()).flatten();
+    let type_options: Vec<&str> = types::ALL
+        .iter()
+        .chain(types::BRIDGE.iter())
+        .copied()
+        .collect();
+    let replay_instance = (state_filter == Some("dead"))
+        .then_some(instance_id.as_ref())
+        .flatten();
     page(
         state,
         &session,

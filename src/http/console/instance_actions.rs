@@ -131,8 +131,7 @@ pub async fn rotate_secret(
         .get("grace_seconds")
         .and_then(|g| g.parse::<u64>().ok())
         .unwrap_or(instances::DEFAULT_SECRET_GRACE_SECS);
-    match instances::rotate_instance_secret(&state.store, &state.vault, &row.id, grace, ACTOR)
-        .await
+    match instances::rotate_instance_secret(&state.store, &state.vault, &row.id, grace, ACTOR).await
     {
         Ok(secret) => {
             state.forget_instance_keys(&row.id).await;

@@ -14,7 +14,7 @@ use crate::http::AppState;
 use crate::http::api::op_error;
 use crate::ids::InstanceId;
 use crate::instances;
-use crate::store::{InstanceBacklog, InstanceRow};
+use crate::store::InstanceRow;
 
 use super::render::{Query, html, page, page_slice, url_with};
 use super::session::{ACTOR, Session, form, signed_in};
@@ -83,9 +83,9 @@ pub async fn list(state: Data<&Arc<AppState>>, req: &Request) -> Response {
     let rows: Vec<InstanceRow> = rows
         .into_iter()
         .filter(|r| {
-            filter.as_deref().is_none_or(|f| {
-                r.name.to_lowercase().contains(f) || r.id.as_str().contains(f)
-            })
+            filter
+                .as_deref()
+                .is_none_or(|f| r.name.to_lowercase().contains(f) || r.id.as_str().contains(f))
         })
         .collect();
     let total = rows.len();
@@ -186,7 +186,7 @@ pub async fn detail(
     let backlog = backlogs
         .into_iter()
         .find(|b| b.instance_id == row.id.as_str())
-        .unwrap_or(InstanceBacklog::default());
+        .unwrap_or_default();
     let subscribed = row.event_type_list();
     let last_failure = failure.map(|(status, error)| context! { status, error });
     let channels: Vec<_> = channels

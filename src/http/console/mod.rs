@@ -79,10 +79,7 @@ pub fn routes(route: poem::Route) -> poem::Route {
             "/console/instances/:id/replay-dead",
             poem::post(instance_actions::replay_dead),
         )
-        .at(
-            "/console/instances/:id/channels",
-            poem::get(channels::list),
-        )
+        .at("/console/instances/:id/channels", poem::get(channels::list))
         .at(
             "/console/instances/:id/connect-link",
             poem::post(channels::connect_link),
@@ -148,11 +145,7 @@ fn missing(state: &AppState, session: &Session) -> Response {
 }
 
 /// The page for a database that failed.
-fn unavailable(
-    state: &AppState,
-    session: &Session,
-    e: impl std::fmt::Display,
-) -> Response {
+fn unavailable(state: &AppState, session: &Session, e: impl std::fmt::Display) -> Response {
     tracing::error!(error = %e, "a console page could not read the database");
     notice_page(
         state,

@@ -77,7 +77,10 @@ pub(super) fn problems(
                 severity += 30;
                 problems.push(Problem {
                     kind: "failing",
-                    text: format!("Receiver failing: {} event(s) waiting for a retry", b.retrying),
+                    text: format!(
+                        "Receiver failing: {} event(s) waiting for a retry",
+                        b.retrying
+                    ),
                 });
             }
             if b.dead > 0 {
@@ -87,7 +90,9 @@ pub(super) fn problems(
                     text: format!("{} dead letter(s)", b.dead),
                 });
             }
-            if b.oldest_pending_at.is_some_and(|t| now - t > STALE_BACKLOG_MS) {
+            if b.oldest_pending_at
+                .is_some_and(|t| now - t > STALE_BACKLOG_MS)
+            {
                 severity += 20;
                 problems.push(Problem {
                     kind: "backlog",
@@ -190,10 +195,11 @@ pub async fn overview(state: Data<&Arc<AppState>>, req: &Request) -> Response {
         .collect();
     let mut attention = problems(&instances, &backlogs, &channels, &expiry, now);
     attention.truncate(MOST_PROBLEMS);
-    for a in attention
-        .iter_mut()
-        .filter(|a| a.problems.iter().any(|p| matches!(p.kind, "failing" | "dead")))
-    {
+    for a in attention.iter_mut().filter(|a| {
+        a.problems
+            .iter()
+            .any(|p| matches!(p.kind, "failing" | "dead"))
+    }) {
         if let Ok(id) = InstanceId::parse(&a.id)
             && let Ok(Some((status, error))) = state.store.last_delivery_failure(&id).await
         {

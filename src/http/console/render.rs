@@ -254,10 +254,7 @@ pub(super) fn url_with(path: &str, pairs: &[(&str, Option<&str>)]) -> String {
 pub(super) fn page_slice<T>(rows: Vec<T>, page: usize, per_page: usize) -> (Vec<T>, bool) {
     let start = page.saturating_mul(per_page);
     let more = rows.len() > start.saturating_add(per_page);
-    (
-        rows.into_iter().skip(start).take(per_page).collect(),
-        more,
-    )
+    (rows.into_iter().skip(start).take(per_page).collect(), more)
 }
 
 #[cfg(test)]
@@ -279,9 +276,21 @@ mod tests {
     fn every_console_template_compiles_and_escapes() {
         let c = Console::new();
         for (name, _) in console_templates!(
-            "base.html", "sign_in.html", "notice.html", "overview.html", "instances.html",
-            "instance.html", "instance_new.html", "secret.html", "confirm.html", "events.html",
-            "event.html", "channels.html", "messages.html", "message.html", "audit.html",
+            "base.html",
+            "sign_in.html",
+            "notice.html",
+            "overview.html",
+            "instances.html",
+            "instance.html",
+            "instance_new.html",
+            "secret.html",
+            "confirm.html",
+            "events.html",
+            "event.html",
+            "channels.html",
+            "messages.html",
+            "message.html",
+            "audit.html",
         ) {
             assert!(c.env.get_template(name).is_ok(), "{name} does not compile");
         }
@@ -294,9 +303,18 @@ mod tests {
                 },
             )
             .expect("renders");
-        assert!(!out.contains("<script>alert") && !out.contains("<img src=x"), "{out}");
-        assert!(out.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"), "{out}");
-        assert!(out.contains("Sign out"), "signed-in pages have the sign-out form");
+        assert!(
+            !out.contains("<script>alert") && !out.contains("<img src=x"),
+            "{out}"
+        );
+        assert!(
+            out.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt;"),
+            "{out}"
+        );
+        assert!(
+            out.contains("Sign out"),
+            "signed-in pages have the sign-out form"
+        );
     }
 
     #[test]
@@ -308,7 +326,10 @@ mod tests {
     #[test]
     fn urls_keep_only_given_values() {
         assert_eq!(
-            url_with("/console/events", &[("state", Some("dead")), ("type", None)]),
+            url_with(
+                "/console/events",
+                &[("state", Some("dead")), ("type", None)]
+            ),
             "/console/events?state=dead"
         );
         assert_eq!(

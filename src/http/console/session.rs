@@ -50,13 +50,22 @@ fn cookie(req: &Request, name: &str) -> Option<String> {
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
-fn set_cookie(state: &AppState, resp: &mut Response, name: &str, value: &str, path: &str, max_age: Option<i64>) {
+fn set_cookie(
+    state: &AppState,
+    resp: &mut Response,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: Option<i64>,
+) {
     let secure = if state.config.public_url.starts_with("https://") {
         "; Secure"
     } else {
         ""
     };
-    let age = max_age.map(|a| format!("; Max-Age={}", a.max(0))).unwrap_or_default();
+    let age = max_age
+        .map(|a| format!("; Max-Age={}", a.max(0)))
+        .unwrap_or_default();
     let c = format!("{name}={value}; Path={path}; HttpOnly; SameSite=Strict{age}{secure}");
     if let Ok(v) = HeaderValue::from_str(&c) {
         resp.headers_mut().append(header::SET_COOKIE, v);
@@ -183,14 +192,27 @@ pub(super) async fn form(
     Ok((session, fields))
 }
 
-fn sign_in_page(state: &AppState, status: StatusCode, next: &str, error: Option<&str>, info: Option<&str>) -> Response {
+fn sign_in_page(
+    state: &AppState,
+    status: StatusCode,
+    next: &str,
+    error: Option<&str>,
+    info: Option<&str>,
+) -> Response {
     let nonce = random_secret(24);
     let body = state.console.render(
         "sign_in.html",
         context! { csrf => login_csrf_of(&nonce), next, error, info },
     );
     let mut resp = html(status, body);
-    set_cookie(state, &mut resp, LOGIN_COOKIE, &nonce, "/console/sign-in", Some(1800));
+    set_cookie(
+        state,
+        &mut resp,
+        LOGIN_COOKIE,
+        &nonce,
+        "/console/sign-in",
+        Some(1800),
+    );
     resp
 }
 
@@ -212,7 +234,13 @@ pub async fn sign_in_get(state: Data<&Arc<AppState>>, req: &Request) -> Response
 pub async fn sign_in_post(state: Data<&Arc<AppState>>, req: &Request, body: Body) -> Response {
     let state: &AppState = &state;
     let Some(fields) = read_form(body).await else {
-        return sign_in_page(state, StatusCode::BAD_REQUEST, "/console", Some("The form could not be read."), None);
+        return sign_in_page(
+            state,
+            StatusCode::BAD_REQUEST,
+            "/console",
+            Some("The form could not be read."),
+            None,
+        );
     };
     let next = safe_next(fields.get("next"));
     let form_ok = cookie(req, LOGIN_COOKIE).is_some_and(|n| {
@@ -235,9 +263,10 @@ pub async fn sign_in_post(state: Data<&Arc<AppState>>, req: &Request, body: Body
             state,
             StatusCode::TOO_MANY_REQUESTS,
             &next,
-            Some(&format!(
-                "Too many wrong tokens from this address. Try again in {wait} seconds."
-            )),
+            Some(
+                format!("Too many wrong tokens from this address. Try again in {wait} seconds.")
+                    .as_str(),
+            ),
             None,
         );
         if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
@@ -246,7 +275,10 @@ pub async fn sign_in_post(state: Data<&Arc<AppState>>, req: &Request, body: Body
         return resp;
     }
     let given = fields.get("token").unwrap_or("");
-    if !constant_time_eq(given.as_bytes(), state.config.admin_token.expose().as_bytes()) {
+    if !constant_time_eq(
+        given.as_bytes(),
+        state.config.admin_token.expose().as_bytes(),
+    ) {
         state.limits.admin_failed(addr);
         tracing::warn!(client = ?addr, "console sign-in with a wrong admin token");
         return sign_in_page(
@@ -282,7 +314,14 @@ pub async fn sign_in_post(state: Data<&Arc<AppState>>, req: &Request, body: Body
         .await;
     let mut resp = redirect(&next);
     set_cookie(state, &mut resp, COOKIE, &value, "/console", None);
-    set_cookie(state, &mut resp, LOGIN_COOKIE, "", "/console/sign-in", Some(0));
+    set_cookie(
+        state,
+        &mut resp,
+        LOGIN_COOKIE,
+        "",
+        "/console/sign-in",
+        Some(0),
+    );
     resp
 }
 
@@ -294,7 +333,10 @@ pub async fn sign_out(state: Data<&Arc<AppState>>, req: &Request, body: Body) ->
         return resp;
     }
     if let Some(value) = cookie(req, COOKIE) {
-        let _ = state.store.delete_console_session(&sha256_hex(&value)).await;
+        let _ = state
+            .store
+            .delete_console_session(&sha256_hex(&value))
+            .await;
     }
     let _ = state
         .store
@@ -311,7 +353,10 @@ mod tests {
 
     #[test]
     fn a_sign_in_returns_only_to_the_console() {
-        assert_eq!(safe_next(Some("/console/events?state=dead")), "/console/events?state=dead");
+        assert_eq!(
+            safe_next(Some("/console/events?state=dead")),
+            "/console/events?state=dead"
+        );
         for bad in [
             "https://evil.example/",
             "//evil.example/console",
