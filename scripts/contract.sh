@@ -145,9 +145,12 @@ export META_APP_SECRET; META_APP_SECRET="$(rand)"
 CHANNEL_TOKEN="$(rand)"
 WA_PHONE_ID=106000000000001
 WA_WABA_ID=102000000000001
+FB_PAGE_ID=105000000000001
+export CONTACT_PSID=7120000000000055
 
 "$BIN" sim graph --listen "127.0.0.1:$SIM_PORT" --webhook-url "$BRIDGE_URL/webhooks/meta" \
-  --channel "whatsapp:$WA_PHONE_ID:$CHANNEL_TOKEN" >"$WORK/sim.log" 2>&1 &
+  --channel "whatsapp:$WA_PHONE_ID:$CHANNEL_TOKEN" --channel "messenger:$FB_PAGE_ID:$CHANNEL_TOKEN" \
+  >"$WORK/sim.log" 2>&1 &
 PIDS+=($!)
 SIM_PID=$!
 for _ in $(seq 1 100); do grep -q "fake Graph API on" "$WORK/sim.log" && break; kill -0 "$SIM_PID" || die "simulator exited"; sleep 0.1; done
@@ -188,6 +191,26 @@ METABRIDGE_CHANNEL_TOKEN="$CHANNEL_TOKEN" "$BIN" channel add --instance "$INSTAN
   --external-id "$WA_PHONE_ID" --waba-id "$WA_WABA_ID" --name "contract number" --json >"$WORK/channel.json"
 export CHANNEL_ID; CHANNEL_ID="$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/channel.json")"
 export CALLBACK_URL
+METABRIDGE_CHANNEL_TOKEN="$CHANNEL_TOKEN" "$BIN" channel add --instance "$INSTANCE_ID" --kind messenger \
+  --external-id "$FB_PAGE_ID" --name "contract page" --json >"$WORK/page.json"
+export MESSENGER_CHANNEL_ID; MESSENGER_CHANNEL_ID="$("$VENV/bin/python" -c 'import json,sys; print(json.load(open(sys.argv[1]))["id"])' "$WORK/page.json")"
+# A Messenger contact with a profile at "Meta" writes to the Page (a signed webhook): the
+# scenarios read the profile the bridge then fetches (issue 16 §2).
+curl -fsS -X POST "$SIM_URL/_sim/contacts" -H 'content-type: application/json' \
+  -d "{\"user_id\": \"$CONTACT_PSID\", \"profile\": {\"first_name\": \"Bruno\", \"last_name\": \"Lima\", \"profile_pic\": \"https://platform-lookaside.fbsbx.com/bruno.jpg\"}}" \
+  >/dev/null || die "the simulator did not take the contact"
+"$VENV/bin/python" - <<'PY' || die "the contact's webhook was not accepted"
+import hashlib, hmac, json, os, time, urllib.request
+now = int(time.time() * 1000)
+page, psid = "105000000000001", os.environ["CONTACT_PSID"]
+body = json.dumps({"object": "page", "entry": [{"id": page, "time": now, "messaging": [{
+    "sender": {"id": psid}, "recipient": {"id": page}, "timestamp": now,
+    "message": {"mid": f"m_contract_{now}", "text": "oi"}}]}]}).encode()
+sig = "sha256=" + hmac.new(os.environ["META_APP_SECRET"].encode(), body, hashlib.sha256).hexdigest()
+req = urllib.request.Request(os.environ["BRIDGE_URL"] + "/webhooks/meta", data=body,
+                             headers={"content-type": "application/json", "x-hub-signature-256": sig})
+assert urllib.request.urlopen(req, timeout=10).status == 200
+PY
 
 # The DSK receiver verifies every delivery's JWT with PyJWT, through the guide's verifier
 # (docs/examples/verify_event.py; the secret comes from the environment and is never printed).

@@ -99,6 +99,7 @@ impl Application {
             )),
             None => None,
         };
+        let profile_cache = crate::contacts::ProfileCache::new(config.contact_profile_ttl);
         let dispatcher = Dispatcher::new(
             &config,
             store.clone(),
@@ -108,6 +109,7 @@ impl Application {
             Arc::clone(&wakeup),
             secrets,
             bridge_key.clone(),
+            profile_cache.clone(),
         )?;
         let shutdown = CancellationToken::new();
         let graph = GraphClient::try_new(
@@ -129,6 +131,14 @@ impl Application {
             store.clone(),
             Arc::clone(&vault),
             config.token_cache_ttl,
+        );
+        let profiles = crate::contacts::Profiles::new(
+            store.clone(),
+            channels.clone(),
+            graph.clone(),
+            ig_graph.clone(),
+            profile_cache,
+            config.contact_profile_ttl,
         );
         let senders = Senders::new(
             store.clone(),
@@ -173,6 +183,19 @@ impl Application {
         let horizon = i64::try_from(config.delivery_horizon.as_millis())?;
         let templates =
             crate::templates::Templates::new(store.clone(), oauth.clone(), Arc::clone(&vault));
+        // Leads can be replayed only while the idempotency log still tells them apart.
+        let dedup_reach = match config.stale_item_age {
+            Some(age) => age.min(config.idempotency_retention),
+            None => config.idempotency_retention,
+        };
+        let leads = crate::leads::Leads::new(
+            store.clone(),
+            writer.clone(),
+            oauth.clone(),
+            Arc::clone(&vault),
+            dedup_reach,
+            horizon,
+        );
         let connector = crate::connect::flow::Connector {
             store: store.clone(),
             vault: Arc::clone(&vault),
@@ -217,6 +240,8 @@ impl Application {
             limits: http::ratelimit::ApiLimits::new(config_limits.0, config_limits.1),
             uploads: http::ratelimit::UploadSlots::new(upload_limits),
             templates,
+            leads,
+            profiles,
         });
         Ok(Self {
             addr,
@@ -274,6 +299,7 @@ impl Application {
                 lead_cache: crate::workers::lifecycle::LeadCache::new(),
                 owner: crate::ids::new_id("lc_"),
                 templates: state.templates.clone(),
+                leads: state.leads.clone(),
             };
             workers.spawn(lifecycle.run(shutdown.clone()));
             let senders = state.senders.spawn();
@@ -281,6 +307,11 @@ impl Application {
                 let _ = senders.await;
             });
         }
+        // Contact profiles are read for the webhooks this replica takes in, workers or not.
+        let profile_reader = state.profiles.spawn(shutdown.clone());
+        workers.spawn(async move {
+            let _ = profile_reader.await;
+        });
         if cfg.backend == Backend::Postgres {
             workers.spawn(run_db_listener(Arc::clone(&state), shutdown.clone()));
         }

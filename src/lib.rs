@@ -24,6 +24,10 @@
 //!   and its group-commit [`store::writer`].
 //! - [`templates`]: use case: each WhatsApp channel's message templates kept in step with
 //!   Meta, and the check of a template send against them.
+//! - [`leads`]: use case: a Page's Lead Ads forms, the backfill of leads that never came by
+//!   webhook, and the gap check that runs one by itself.
+//! - [`contacts`]: use case: Instagram and Messenger contact profiles read from Meta's User
+//!   Profile API in the background, cached in memory and stored with a TTL.
 //! - [`instances`]: use case: instances and channels as operators manage them (admin API, CLI).
 //! - [`workers`]: delivery to instances, per-channel senders, retention, SQLite checkpoints, gauges.
 //! - [`http`]: the poem application: Meta webhooks, admin API, `/v1` API, connect pages, health
@@ -38,11 +42,13 @@ pub mod channels;
 pub mod cli;
 pub mod config;
 pub mod connect;
+pub mod contacts;
 pub mod crypto;
 pub mod events;
 pub mod http;
 pub mod ids;
 pub mod instances;
+pub mod leads;
 pub mod messages;
 pub mod meta;
 pub mod metrics;

@@ -1,6 +1,7 @@
 """The generated Python client against the running service (run by scripts/contract.sh).
 
-Environment: BRIDGE_URL, INSTANCE_ID, INSTANCE_SECRET, CHANNEL_ID, CALLBACK_URL.
+Environment: BRIDGE_URL, INSTANCE_ID, INSTANCE_SECRET, CHANNEL_ID, CALLBACK_URL, MESSENGER_CHANNEL_ID,
+CONTACT_PSID (a Messenger contact who wrote; the simulator holds their profile).
 Only the generated client talks to the service; the instance JWT is minted with PyJWT.
 Exits non-zero on the first assertion that fails.
 """
@@ -14,13 +15,15 @@ from urllib.parse import urlsplit
 import jwt
 
 from metabridge_client import AuthenticatedClient
-from metabridge_client.api.channels import channels_list, templates_list
+from metabridge_client.types import Unset
+from metabridge_client.api.channels import channels_contact_window, channels_list, templates_list
 from metabridge_client.api.connect import connect_sessions_create, connect_sessions_get
 from metabridge_client.api.messages import messages_get, messages_send
 from metabridge_client.models import (
     ChannelKindApi,
     ChannelView,
     ConnectSessionView,
+    ContactWindow,
     CreateConnectSession,
     ErrorBody,
     MessageView,
@@ -37,6 +40,8 @@ INSTANCE_ID = os.environ["INSTANCE_ID"]
 INSTANCE_SECRET = os.environ["INSTANCE_SECRET"]
 CHANNEL_ID = os.environ["CHANNEL_ID"]
 CALLBACK_URL = os.environ["CALLBACK_URL"]
+MESSENGER_CHANNEL_ID = os.environ["MESSENGER_CHANNEL_ID"]
+CONTACT_PSID = os.environ["CONTACT_PSID"]
 
 
 # --8<-- [start:jwt]
@@ -180,6 +185,21 @@ def main() -> None:
     refusal = refused.parsed
     check(isinstance(refusal, ErrorBody) and refusal.code == "template_invalid", "a typed ErrorBody, code template_invalid")
     check(refusal.rule == "template_not_found" and refusal.field == "message.name", f"rule template_not_found (rule {refusal.rule!r})")
+
+    # 6. A contact profile: the Messenger contact wrote (scripts/contract.sh posted the webhook);
+    #    the bridge reads the profile Meta allows in the background and returns it with the window.
+    for _ in range(200):
+        got = channels_contact_window.sync_detailed(client=client, id=MESSENGER_CHANNEL_ID, contact=CONTACT_PSID)
+        contact = got.parsed
+        if got.status_code != 200 or (isinstance(contact, ContactWindow) and not isinstance(contact.profile, Unset)):
+            break
+        time.sleep(0.1)
+    check(got.status_code == 200, f"channels.contact_window answers 200 (got {got.status_code})")
+    check(isinstance(contact, ContactWindow), "a typed ContactWindow")
+    check(contact.window_open is True, "the contact's window is open")
+    profile = contact.profile
+    check(not isinstance(profile, Unset) and profile is not None, "the profile was read from Meta")
+    check(profile.first_name == "Bruno" and profile.last_name == "Lima", f"first and last name (got {profile.first_name!r} {profile.last_name!r})")
 
     print("python scenario: passed")
 

@@ -1,11 +1,13 @@
 // The generated TypeScript client against the running service (run by scripts/contract.sh).
-// Environment: BRIDGE_URL, INSTANCE_ID, INSTANCE_SECRET, CHANNEL_ID, CALLBACK_URL.
+// Environment: BRIDGE_URL, INSTANCE_ID, INSTANCE_SECRET, CHANNEL_ID, CALLBACK_URL, MESSENGER_CHANNEL_ID,
+// CONTACT_PSID (a Messenger contact who wrote; the simulator holds their profile).
 // Only the generated client talks to the service; the instance JWT is minted with node:crypto.
 // Exits non-zero on the first assertion that fails.
 import { createHmac, randomUUID } from 'node:crypto';
 
 import { createClient } from './generated/client';
 import {
+  channelsContactWindow,
   channelsList,
   connectSessionsCreate,
   connectSessionsGet,
@@ -13,7 +15,7 @@ import {
   messagesSend,
   templatesList,
 } from './generated/sdk.gen';
-import type { ErrorBody, MessageView, SendMessageRequest, TemplatePage } from './generated/types.gen';
+import type { ContactWindow, ErrorBody, MessageView, SendMessageRequest, TemplatePage } from './generated/types.gen';
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -25,6 +27,8 @@ const INSTANCE_ID = env('INSTANCE_ID');
 const INSTANCE_SECRET = env('INSTANCE_SECRET');
 const CHANNEL_ID = env('CHANNEL_ID');
 const CALLBACK_URL = env('CALLBACK_URL');
+const MESSENGER_CHANNEL_ID = env('MESSENGER_CHANNEL_ID');
+const CONTACT_PSID = env('CONTACT_PSID');
 
 // --8<-- [start:jwt]
 /** An instance token: HS256 with the instance secret, iss = instance id, aud = metabridge. */
@@ -160,6 +164,23 @@ async function main(): Promise<void> {
   const refusal: ErrorBody | undefined = unknownTemplate.error;
   check(refusal !== undefined && refusal.code === 'template_invalid', `code template_invalid (code ${refusal?.code})`);
   check(refusal.rule === 'template_not_found' && refusal.field === 'message.name', `rule template_not_found on message.name (rule ${refusal.rule})`);
+
+  // 6. A contact profile: the Messenger contact wrote (scripts/contract.sh posted the webhook);
+  //    the bridge reads the profile Meta allows in the background and returns it with the window.
+  let contact: ContactWindow | undefined;
+  let status = 0;
+  for (let i = 0; i < 200; i++) {
+    const got = await channelsContactWindow({ client, path: { id: MESSENGER_CHANNEL_ID, contact: CONTACT_PSID } });
+    status = got.response.status;
+    contact = got.data;
+    if (status !== 200 || contact?.profile) break;
+    await sleep(100);
+  }
+  check(status === 200, `channels.contact_window answers 200 (got ${status})`);
+  check(contact !== undefined, 'a typed ContactWindow');
+  check(contact.window_open === true, "the contact's window is open");
+  check(contact.profile !== undefined, 'the profile was read from Meta');
+  check(contact.profile.first_name === 'Bruno' && contact.profile.last_name === 'Lima', `first and last name (got ${contact.profile.first_name} ${contact.profile.last_name})`);
 
   console.log('typescript scenario: passed');
 }

@@ -177,6 +177,15 @@ pub struct ServeArgs {
     /// Seconds a decrypted channel token stays in memory.
     #[arg(long, env = "METABRIDGE_TOKEN_CACHE_SECS", default_value_t = 60)]
     pub token_cache_secs: u64,
+    /// How long an Instagram / Messenger contact profile read from Meta is used before the
+    /// contact's next message reads it again, in seconds (Meta's picture URLs expire after a
+    /// few days). At least 60.
+    #[arg(
+        long,
+        env = "METABRIDGE_CONTACT_PROFILE_TTL_SECS",
+        default_value_t = 86_400
+    )]
+    pub contact_profile_ttl_secs: u64,
     /// PEM file of the bridge's Ed25519 key: when set, callbacks are signed EdDSA with it and
     /// its public half is served at `/.well-known/jwks.json` (else HS256 per instance).
     #[arg(long, env = "METABRIDGE_JWT_SIGNING_KEY_FILE")]
@@ -299,6 +308,10 @@ pub struct ServeArgs {
     /// template before a send is refused).
     #[arg(long, env = "METABRIDGE_TEMPLATE_SYNC_SECS", default_value_t = 3_600)]
     pub template_sync_secs: u64,
+    /// A Page that has received leads and has had none for this many minutes has its leads
+    /// since then read from Meta, and the ones its webhooks missed relayed (0 = never).
+    #[arg(long, env = "METABRIDGE_LEAD_GAP_MINUTES", default_value_t = 360)]
+    pub lead_gap_minutes: u64,
     /// Refreshable tokens are refreshed when fewer than this many days are left.
     #[arg(long, env = "METABRIDGE_TOKEN_REFRESH_DAYS", default_value_t = 10)]
     pub token_refresh_days: u64,

@@ -242,6 +242,18 @@ impl Config {
                 "token and subscription check periods must be at least 60 seconds",
             ));
         }
+        if args.lead_gap_minutes > 0 && args.lead_gap_minutes < 10 {
+            return Err(cfg_err(
+                "METABRIDGE_LEAD_GAP_MINUTES",
+                "the lead gap must be 0 (off) or at least 10 minutes",
+            ));
+        }
+        if args.contact_profile_ttl_secs < 60 {
+            return Err(cfg_err(
+                "METABRIDGE_CONTACT_PROFILE_TTL_SECS",
+                "the contact profile TTL must be at least 60 seconds",
+            ));
+        }
         if args.template_sync_secs < 60 {
             return Err(cfg_err(
                 "METABRIDGE_TEMPLATE_SYNC_SECS",
@@ -283,6 +295,8 @@ impl Config {
             session_retention: Duration::from_secs(
                 u64::from(args.idempotency_retention_days) * DAY,
             ),
+            lead_gap: (args.lead_gap_minutes > 0)
+                .then(|| Duration::from_secs(args.lead_gap_minutes * 60)),
         };
         let jwt_signing_key = match &args.jwt_signing_key_file {
             None => None,
@@ -353,6 +367,7 @@ impl Config {
                 pause: Duration::from_secs(args.send_pause_secs.clamp(1, 86_400)),
             },
             token_cache_ttl: Duration::from_secs(args.token_cache_secs.clamp(1, 3600)),
+            contact_profile_ttl: Duration::from_secs(args.contact_profile_ttl_secs),
             jwt_signing_key,
             connect,
             lifecycle,
@@ -432,6 +447,7 @@ impl Config {
                 pause: Duration::from_secs(900),
             },
             token_cache_ttl: Duration::from_secs(60),
+            contact_profile_ttl: Duration::from_secs(86_400),
             jwt_signing_key: None,
             connect: ConnectConfig {
                 app_id: None,
@@ -458,6 +474,7 @@ impl Config {
                 tick: Duration::from_millis(200),
                 lead_backoff: Duration::from_millis(100),
                 session_retention: Duration::from_secs(30 * DAY),
+                lead_gap: None,
             },
             // Off in tests (benchmarks and fuzzers hit the API hard); a test turns them on.
             api_limit: Limit {

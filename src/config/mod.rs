@@ -122,6 +122,8 @@ pub struct Config {
     pub graph: GraphConfig,
     pub sending: SendConfig,
     pub token_cache_ttl: Duration,
+    /// How long a contact profile read from Meta is used before it is read again.
+    pub contact_profile_ttl: Duration,
     /// The bridge's Ed25519 callback-signing key (PEM), when configured.
     pub jwt_signing_key: Option<Secret>,
     pub connect: ConnectConfig,
@@ -235,6 +237,9 @@ pub struct LifecycleConfig {
     pub lead_backoff: Duration,
     /// How long ended connect sessions (ids, outcome; no secrets) are kept.
     pub session_retention: Duration,
+    /// A Page with leads before and none for this long has its leads read from Meta (the
+    /// missing ones relayed); `None` = never.
+    pub lead_gap: Option<Duration>,
 }
 
 /// Where and how the Graph API is called.

@@ -41,9 +41,9 @@ impl poem_openapi::types::Example for ChannelPatch {
     }
 }
 
-/// A contact's customer-service window on a channel.
+/// A contact on a channel: the customer-service window and (Instagram, Messenger) the profile.
 #[derive(Debug, Object)]
-#[oai(skip_serializing_if_is_none)]
+#[oai(skip_serializing_if_is_none, example)]
 pub struct ContactWindow {
     pub channel_id: String,
     /// The contact id as given (phone number / WhatsApp id / BSUID / IGSID / PSID).
@@ -57,6 +57,43 @@ pub struct ContactWindow {
     /// Instagram/Messenger: until when a human agent may still answer with the
     /// `human_agent` tag (7 days).
     pub human_agent_expires_at: Option<String>,
+    /// Instagram/Messenger: the profile Meta's User Profile API gives the business (read in the
+    /// background after the contact's message); absent until a read succeeded, and for
+    /// WhatsApp.
+    pub profile: Option<super::contacts::ContactProfile>,
+    /// When the profile was read from Meta.
+    pub profile_fetched_at: Option<String>,
+    /// Why the last read of the profile failed (`meta_<code>[_<subcode>]`, `no_token`,
+    /// `unreachable`, …); the last good profile, if any, is still returned.
+    pub profile_error: Option<String>,
+    /// Instagram/Messenger: a read of the profile was queued now because it is missing or older
+    /// than `METABRIDGE_CONTACT_PROFILE_TTL_SECS` (ask again shortly).
+    pub profile_refreshing: Option<bool>,
+}
+
+impl poem_openapi::types::Example for ContactWindow {
+    fn example() -> Self {
+        ContactWindow {
+            channel_id: "ch_01JD9Q4Z4W3Y8B2K7N5M6P0R1S".into(),
+            contact: "6120000000000077".into(),
+            last_inbound_at: Some("2026-12-03T14:05:02Z".into()),
+            window_open: true,
+            window_expires_at: Some("2026-12-04T14:05:02Z".into()),
+            human_agent_expires_at: Some("2026-12-10T14:05:02Z".into()),
+            profile: Some(super::contacts::ContactProfile {
+                name: Some("Ana Souza".into()),
+                username: Some("ana.souza".into()),
+                profile_pic: Some("https://scontent.cdninstagram.com/v/t51/ana.jpg".into()),
+                follower_count: Some(1234),
+                is_user_follow_business: Some(true),
+                is_business_follow_user: Some(false),
+                ..Default::default()
+            }),
+            profile_fetched_at: Some("2026-12-03T14:05:09Z".into()),
+            profile_error: None,
+            profile_refreshing: Some(false),
+        }
+    }
 }
 
 /// An uploaded media file.
@@ -306,7 +343,12 @@ impl ChannelsApi {
 
     /// A contact's customer-service window: whether free-form messages may be sent now and
     /// until when (WhatsApp, Instagram, Messenger: 24 hours after the contact's last message;
-    /// Instagram/Messenger human agents: 7 days with the `human_agent` tag).
+    /// Instagram/Messenger human agents: 7 days with the `human_agent` tag). Instagram and
+    /// Messenger contacts also carry the profile Meta's User Profile API gives the business
+    /// (Instagram: name, username, picture, follower count, whether each follows the other;
+    /// Messenger: first and last name, picture), read in the background after the contact's
+    /// message and again after `METABRIDGE_CONTACT_PROFILE_TTL_SECS`; this call never waits for
+    /// Meta.
     #[oai(
         path = "/channels/:id/contacts/:contact",
         method = "get",
@@ -335,8 +377,14 @@ impl ChannelsApi {
             .last_inbound(&channel.id, &key)
             .await
             .map_err(|e| ApiError::store("read window", e))?;
+        let profile = super::contacts::profile_parts(&state, &channel, &key, last).await?;
+        let social = channel.kind != crate::channels::ChannelKind::Whatsapp;
         let now = crate::now_ms();
         Ok(Json(ContactWindow {
+            profile: profile.profile,
+            profile_fetched_at: profile.fetched_at,
+            profile_error: profile.error,
+            profile_refreshing: social.then_some(profile.refreshing),
             channel_id: channel.id.to_string(),
             contact: contact.0,
             last_inbound_at: last.map(crate::ms_to_rfc3339),

@@ -7,8 +7,10 @@ pub mod channels;
 pub mod connect;
 pub mod connect_api;
 pub mod console;
+pub mod contacts;
 pub mod errors;
 pub mod export;
+pub mod leads;
 pub mod messages;
 pub mod meta_api;
 pub mod ndjson;
@@ -71,6 +73,10 @@ pub struct AppState {
     pub uploads: ratelimit::UploadSlots,
     /// WhatsApp message templates: sync with Meta and the send check.
     pub templates: crate::templates::Templates,
+    /// Lead Ads: a Page's forms and the backfill of missed leads.
+    pub leads: crate::leads::Leads,
+    /// Instagram / Messenger contact profiles (read in the background, cached).
+    pub profiles: crate::contacts::Profiles,
 }
 
 impl AppState {
@@ -162,6 +168,8 @@ impl AppState {
     /// Forgets a cached channel row (after a change made through this process).
     pub async fn forget_channel(&self, channel_id: &ChannelId) {
         self.channels.forget_channel(channel_id).await;
+        // A disconnect deletes the channel's stored profiles (P13): the in-memory ones go too.
+        self.profiles.cache().forget_channel(channel_id);
     }
 
     /// Forgets cached secrets and keys of an instance (after a rotation or a key change).
@@ -177,6 +185,7 @@ impl AppState {
         match what {
             crate::store::Invalidation::Channel(id) => {
                 self.channels.apply_channel_invalidation(id).await;
+                self.profiles.cache().forget_channel(id);
             }
             crate::store::Invalidation::Instance(id) => {
                 self.verification_keys.invalidate(id).await;

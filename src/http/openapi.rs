@@ -4,7 +4,7 @@
 
 use poem_openapi::OpenApiService;
 
-use super::{admin, channels, connect_api, messages, meta_api, ops, templates, v1};
+use super::{admin, channels, connect_api, leads, messages, meta_api, ops, templates, v1};
 
 /// The OpenAPI service: every documented API.
 pub type Apis = (
@@ -14,6 +14,7 @@ pub type Apis = (
     messages::MessagesApi,
     channels::ChannelsApi,
     templates::TemplatesApi,
+    leads::LeadsApi,
     ops::OpsApi,
     meta_api::MetaApi,
 );
@@ -66,6 +67,7 @@ pub fn openapi_service(public_url: &str) -> OpenApiService<Apis, Webhooks> {
             messages::MessagesApi,
             channels::ChannelsApi,
             templates::TemplatesApi,
+            leads::LeadsApi,
             ops::OpsApi,
             meta_api::MetaApi,
         ),

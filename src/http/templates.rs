@@ -16,7 +16,6 @@ use super::api::{InstanceAuth, Tag, page_limit};
 use super::channels::own_channel;
 use super::errors::{ApiError, codes};
 use crate::channels::ChannelKind;
-use crate::meta::graph::{ErrorClass, GraphCallError};
 use crate::store::{ChannelRow, TemplateFilter, TemplateRow};
 use crate::templates::TemplateCallError;
 
@@ -154,37 +153,7 @@ fn call_error(e: TemplateCallError) -> ApiError {
             ApiError::unprocessable(codes::TEMPLATES_UNAVAILABLE, None, format!("{why}."))
         }
         TemplateCallError::Store(e) => ApiError::store("store template", e),
-        TemplateCallError::Graph(GraphCallError::Graph { error, class }) => match class {
-            _ if class.is_retryable() || class == ErrorClass::TokenSuspect => {
-                ApiError::bad_gateway(format!(
-                    "Meta did not take the call now (code {}); retry later or check the channel.",
-                    error.code
-                ))
-            }
-            _ => {
-                let reason = error
-                    .details
-                    .clone()
-                    .or_else(|| error.title.clone())
-                    .unwrap_or_else(|| error.message.clone());
-                let rule = match error.subcode {
-                    Some(s) => format!("meta_{}_{s}", error.code),
-                    None => format!("meta_{}", error.code),
-                };
-                let mut err = ApiError::unprocessable(
-                    codes::META_REJECTED,
-                    None,
-                    format!("Meta refused the template: {reason}"),
-                );
-                if let ApiError::Unprocessable(b) = &mut err {
-                    b.0.rule = Some(rule);
-                }
-                err
-            }
-        },
-        TemplateCallError::Graph(_) => {
-            ApiError::bad_gateway("The Graph API could not be reached or answered unreadably.")
-        }
+        TemplateCallError::Graph(e) => ApiError::meta_call(e, "the template"),
     }
 }
 

@@ -113,11 +113,15 @@ pub async fn accept(state: &AppState, header: SignatureHeader<'_>, bytes: &[u8])
         return Accepted::Stored;
     }
     let template_wabas = template_wabas(&events);
+    let profile_requests = crate::contacts::profile_requests(&events);
     match state.writer.ingest(events, received_at).await {
         Ok(_) => {
             // Meta reported a template change: read that account's templates again (after the
             // commit, in the background; the events are delivered either way).
             state.sync_wabas_soon(template_wabas);
+            // Instagram / Messenger contacts who wrote: their profiles are read in the
+            // background (a non-blocking enqueue; nothing here waits for Meta).
+            state.profiles.request_soon(profile_requests);
             Accepted::Stored
         }
         Err(_) => {

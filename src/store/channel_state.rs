@@ -253,6 +253,12 @@ pub async fn disconnect_in(
     .bind(id.as_str())
     .execute(&mut **tx)
     .await?;
+    // Disconnecting withdraws consent (P13): what Meta's User Profile API told the bridge about
+    // the channel's contacts goes with it.
+    sqlx::query("DELETE FROM contact_profiles WHERE channel_id = $1")
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
     let open: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM messages WHERE channel_id = $1 AND state IN ('queued', 'unconfirmed') ORDER BY seq",
     )

@@ -665,7 +665,7 @@ impl Store {
         // Service windows are at most 7 days long: older contacts are forgotten after 8.
         let windows_cutoff = crate::now_ms() - 8 * 24 * 3600 * 1000;
         // Each step deletes (or empties) at most `batch` rows older than its cutoff ($1).
-        let steps: [(&str, i64); 7] = [
+        let steps: [(&str, i64); 8] = [
             (
                 "DELETE FROM webhook_log WHERE key IN (SELECT key FROM webhook_log WHERE received_at < $1 LIMIT $2)",
                 log_cutoff,
@@ -698,6 +698,13 @@ impl Store {
             (
                 "DELETE FROM contact_windows WHERE (channel_id, contact) IN (SELECT channel_id, contact FROM contact_windows \
                  WHERE last_inbound_at < $1 LIMIT $2)",
+                windows_cutoff,
+            ),
+            // Contact profiles not read again for as long as a window is kept: the contact
+            // has not written since (a message triggers a new read).
+            (
+                "DELETE FROM contact_profiles WHERE (channel_id, contact) IN (SELECT channel_id, contact FROM contact_profiles \
+                 WHERE attempted_at < $1 LIMIT $2)",
                 windows_cutoff,
             ),
         ];

@@ -236,10 +236,12 @@ impl Store {
             "DELETE FROM events WHERE instance_id = $1",
             "DELETE FROM messages WHERE instance_id = $1",
             "DELETE FROM contact_windows WHERE instance_id = $1",
+            "DELETE FROM contact_profiles WHERE instance_id = $1",
             "DELETE FROM connect_sessions WHERE instance_id = $1",
             "DELETE FROM instance_keys WHERE instance_id = $1",
             "DELETE FROM wa_templates WHERE instance_id = $1",
             "DELETE FROM wa_template_syncs WHERE instance_id = $1",
+            "DELETE FROM lead_watch WHERE instance_id = $1",
             "DELETE FROM channels WHERE instance_id = $1",
         ] {
             sqlx::query(sql).bind(id.as_str()).execute(&mut *tx).await?;

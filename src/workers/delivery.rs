@@ -58,6 +58,10 @@ pub struct Dispatcher {
     secrets: Cache<String, Arc<String>>,
     /// When set, callbacks are signed EdDSA with the bridge's key (JWKS) instead of HS256.
     bridge_key: Option<Arc<jwt::BridgeKey>>,
+    /// Instagram / Messenger contact profiles this process knows: an event carries its
+    /// contact's profile when it is here (an in-memory lookup; never a read from Meta or the
+    /// database on the delivery path, see [`crate::contacts`]).
+    profiles: crate::contacts::ProfileCache,
     wakeup: Arc<Notify>,
     /// `METABRIDGE_ALLOW_PRIVATE_CALLBACKS`: off, callbacks never reach private addresses.
     allow_private: bool,
@@ -91,6 +95,7 @@ impl Dispatcher {
         wakeup: Arc<Notify>,
         secrets: Cache<String, Arc<String>>,
         bridge_key: Option<Arc<jwt::BridgeKey>>,
+        profiles: crate::contacts::ProfileCache,
     ) -> anyhow::Result<Arc<Self>> {
         let resolver = CallbackResolver {
             allow_private: config.allow_private_callbacks,
@@ -121,6 +126,7 @@ impl Dispatcher {
             client,
             secrets,
             bridge_key,
+            profiles,
             wakeup,
             allow_private: config.allow_private_callbacks,
             backoff: config.delivery_backoff,
@@ -281,11 +287,23 @@ impl Dispatcher {
         Some(secret)
     }
 
+    /// The known profile of an Instagram / Messenger event's contact (JSON object text).
+    async fn profile_of(&self, ev: &DueEvent) -> Option<Arc<str>> {
+        if !matches!(ev.channel_kind.as_deref(), Some("instagram" | "messenger")) {
+            return None;
+        }
+        let channel = crate::ids::ChannelId::try_from(ev.channel_id.clone()?).ok()?;
+        let contact: serde_json::Value = serde_json::from_str(ev.contact.as_deref()?).ok()?;
+        let id = contact.get("id")?.as_str()?;
+        self.profiles.get(&channel, id).await
+    }
+
     async fn deliver(&self, ev: DueEvent, shutdown: &CancellationToken) {
         let attempt = ev.attempts + 1;
         let started = Instant::now();
+        let profile = self.profile_of(&ev).await;
         let (status, error) = match (
-            crate::events::render_envelope(&ev.stored()),
+            crate::events::render_envelope_with(&ev.stored(), profile.as_deref()),
             self.signing_secret(&ev).await,
         ) {
             // Stored while private callbacks were allowed: IP literals never reach the resolver,

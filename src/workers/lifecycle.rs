@@ -113,6 +113,8 @@ pub struct Lifecycle {
     pub owner: String,
     /// Reads WhatsApp channels' templates from Meta.
     pub templates: crate::templates::Templates,
+    /// Reads the leads a Page's webhooks missed (the gap check).
+    pub leads: crate::leads::Leads,
 }
 
 fn ms(d: Duration) -> i64 {
@@ -256,6 +258,9 @@ impl Lifecycle {
             // A failed read is recorded (and tried again at the next period); it never stops
             // the pass.
             self.templates.sync_channel(&row).await?;
+        }
+        if let Some(gap) = self.cfg.lead_gap {
+            self.leads.check_gaps(gap).await?;
         }
         Ok(())
     }

@@ -220,6 +220,13 @@ fn compare_query(want: &Value, actual: &Map<String, Value>, errs: &mut Vec<Strin
                     errs.push(format!("{p}: corpus has the set {w:?}, got {a:?}"));
                 }
             }
+            // `{"json": X}`: the parameter is X encoded as JSON (e.g. `filtering`).
+            (Value::Object(m), Some(Value::String(s))) if json_param(m).is_some() => {
+                match serde_json::from_str::<Value>(s) {
+                    Ok(actual) => compare(&m["json"], &actual, &p, Mode::Request, errs),
+                    Err(_) => errs.push(format!("{p}: corpus wants JSON, got `{s}`")),
+                }
+            }
             (wv, Some(av)) => compare(wv, av, &p, Mode::Request, errs),
             (wv, None) if optional(wv) => {}
             (wv, None) => errs.push(format!("{p}: missing (corpus: {wv})")),
@@ -232,6 +239,11 @@ fn compare_query(want: &Value, actual: &Map<String, Value>, errs: &mut Vec<Strin
             ));
         }
     }
+}
+
+/// A corpus query value `{"json": X}`: the parameter carries X encoded as JSON.
+fn json_param(m: &Map<String, Value>) -> Option<&Value> {
+    if m.len() == 1 { m.get("json") } else { None }
 }
 
 /// Path template segments against an actual path.
@@ -764,6 +776,15 @@ const METHODS: &[(&str, &str, &[&str])] = &[
     ("graph.rs", "download", &["whatsapp.media.download"]),
     ("graph.rs", "upload_media", &["whatsapp.media.upload"]),
     ("graph.rs", "debug_token", &["oauth.debug_token"]),
+    (
+        "graph.rs",
+        "contact_profile",
+        &[
+            "instagram.user_profile",
+            "instagram.facebook_login.user_profile",
+            "messenger.user_profile",
+        ],
+    ),
     ("oauth.rs", "exchange_code", &["oauth.access_token.code"]),
     (
         "oauth.rs",
@@ -804,6 +825,8 @@ const METHODS: &[(&str, &str, &[&str])] = &[
         "fetch_form_questions",
         &["leads.form_questions"],
     ),
+    ("oauth.rs", "lead_forms", &["leads.page_leadgen_forms"]),
+    ("oauth.rs", "form_leads_since", &["leads.form_leads"]),
     (
         "oauth.rs",
         "subscribe_app",
@@ -1096,6 +1119,7 @@ async fn product_requests_match_the_corpus() {
     );
 
     template_calls(&all, &graph, &oauth, &app_token, &mut failures).await;
+    profile_calls(&all, [&graph, &ig_graph], &app_token, &mut failures).await;
     other_helpers_calls(&all, &graph, &client, &oauth, &app_token, &mut failures).await;
     instagram_calls(
         &all,
@@ -1360,6 +1384,35 @@ async fn other_helpers_calls(
         let errs = check_request(e, &graph.take(), host, app_token, None);
         report(failures, &e.id, "fetch_form_questions", errs);
     }
+    if let Some(e) = find("leads.page_leadgen_forms") {
+        graph.answer_with(&e.json["response"]);
+        match oauth.lead_forms(PAGE_TOKEN, PAGE_ID).await {
+            Ok(forms) if forms.is_empty() => failures.push(format!(
+                "{}: the product read no form from the corpus answer",
+                e.id
+            )),
+            Ok(_) => {}
+            Err(err) => failures.push(format!("{}: {err}", e.id)),
+        }
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "lead_forms", errs);
+    }
+    if let Some(e) = find("leads.form_leads") {
+        graph.answer_with(&e.json["response"]);
+        match oauth
+            .form_leads_since(PAGE_TOKEN, "1300000000000001", 1_790_000_000)
+            .await
+        {
+            Ok(list) if list.leads.is_empty() => failures.push(format!(
+                "{}: the product read no lead from the corpus answer",
+                e.id
+            )),
+            Ok(_) => {}
+            Err(err) => failures.push(format!("{}: {err}", e.id)),
+        }
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "form_leads_since", errs);
+    }
     if let Some(e) = find("oauth.exchange_code.embedded_signup") {
         graph.answer_with(&e.json["response"]);
         let _ = oauth.exchange_code("AQDcode", None).await;
@@ -1421,6 +1474,73 @@ async fn template_calls(
         }
         let errs = check_request(e, &graph.take(), host, app_token, None);
         report(failures, &e.id, "delete_message_template", errs);
+    }
+}
+
+/// The User Profile API: an Instagram contact through each login's host (Instagram Login:
+/// graph.instagram.com with the Instagram User token; Facebook Login: graph.facebook.com with
+/// the Page token) and a Messenger contact with the Page token, as `metabridge::contacts` asks.
+async fn profile_calls(
+    all: &[Entry],
+    [graph, ig_graph]: [&Capture; 2],
+    app_token: &str,
+    failures: &mut Vec<String>,
+) {
+    use metabridge::meta::graph::{INSTAGRAM_PROFILE_FIELDS, MESSENGER_PROFILE_FIELDS};
+    const IG_TOKEN: &str = "IGAAConformanceInstagramUserToken0000001";
+    let fb_client = GraphClient::new(&graph.url, VERSION, Duration::from_secs(10));
+    let ig_client = GraphClient::new(&ig_graph.url, VERSION, Duration::from_secs(10));
+    // (corpus id, capture, client, token, contact, fields, host)
+    type Case<'a> = (
+        &'a str,
+        &'a Capture,
+        &'a GraphClient,
+        &'a str,
+        &'a str,
+        &'a [&'a str],
+        &'a str,
+    );
+    let cases: [Case; 3] = [
+        (
+            "instagram.user_profile",
+            ig_graph,
+            &ig_client,
+            IG_TOKEN,
+            IGSID,
+            INSTAGRAM_PROFILE_FIELDS,
+            "graph.instagram.com",
+        ),
+        (
+            "instagram.facebook_login.user_profile",
+            graph,
+            &fb_client,
+            PAGE_TOKEN,
+            IGSID,
+            INSTAGRAM_PROFILE_FIELDS,
+            "graph.facebook.com",
+        ),
+        (
+            "messenger.user_profile",
+            graph,
+            &fb_client,
+            PAGE_TOKEN,
+            PSID,
+            MESSENGER_PROFILE_FIELDS,
+            "graph.facebook.com",
+        ),
+    ];
+    for (id, capture, client, token, user, fields, host) in cases {
+        let e = entry(all, id);
+        capture.answer_with(&e.json["response"]);
+        match client.contact_profile(token, user, fields).await {
+            Ok(p) if p.is_empty() => failures.push(format!(
+                "{id}: the product kept no field of the corpus answer"
+            )),
+            Ok(_) => {}
+            Err(err) => failures.push(format!("{id}: {err}")),
+        }
+        let errs = check_request(e, &capture.take(), host, app_token, None);
+        report(failures, id, "contact_profile", errs);
     }
 }
 
@@ -1819,6 +1939,8 @@ impl SimWorld {
             "language" => "en_US".into(),
             "leadgen_id" => LEADGEN_ID.into(),
             "form_id" => FORM_ID.into(),
+            // Before the harness's lead (created 2026-11-17): a backfill window that holds it.
+            "since_unix" => "1790000000".into(),
             "igsid" => IGSID.into(),
             "ig_user_id" => IG_LOGIN_ID.into(),
             "ig_id" => {
@@ -1959,6 +2081,18 @@ impl SimWorld {
                     .components(json!([{"type": "BODY", "text": "Your order {{1}} has shipped."}])),
             ],
         );
+        // The people who wrote to the business (Meta's consent rule for the User Profile API).
+        self.sim.add_contact_profile(
+            IGSID,
+            json!({"name": "Ana Souza", "username": "ana.souza",
+                "profile_pic": "https://scontent.cdninstagram.com/ana.jpg", "follower_count": 1234,
+                "is_user_follow_business": true, "is_business_follow_user": false}),
+        );
+        self.sim.add_contact_profile(
+            PSID,
+            json!({"first_name": "Bruno", "last_name": "Lima",
+                "profile_pic": "https://platform-lookaside.fbsbx.com/bruno.jpg"}),
+        );
         self.sim.clear_faults();
         self.sim.set_two_step_pin(PHONE_NUMBER_ID, None);
         self.sim.open_window(TO);
@@ -2050,6 +2184,10 @@ impl SimWorld {
                             .collect::<Vec<_>>()
                             .join(",")
                     )),
+                    Value::Object(m) if json_param(m).is_some() => m
+                        .get("json")
+                        .and_then(|x| self.fill(x))
+                        .map(|x| json!(x.to_string())),
                     v => self.fill(v),
                 };
                 if let Some(v) = v {

@@ -28,8 +28,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("store", &["store"]),
     // Templates kept in step with Meta: the send path (`messages::submit`) checks against them.
     ("usecase-templates", &["templates"]),
+    // Contact profiles read from Meta in the background: the delivery dispatcher reads their cache.
+    ("usecase-contacts", &["contacts"]),
     // Use cases over the store and Meta, shared by the API, the CLI and the workers.
-    ("usecases", &["instances", "messages::submit"]),
+    ("usecases", &["instances", "leads", "messages::submit"]),
     ("usecase-connect", &["connect::flow"]),
     ("workers", &["workers"]),
     ("http", &["http"]),

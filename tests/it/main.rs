@@ -18,6 +18,7 @@ mod connect_browser;
 mod connect_perm;
 mod console;
 mod console_browser;
+mod contacts;
 mod dbfaults;
 mod delivery;
 mod faults;

@@ -170,3 +170,35 @@ pub struct ChannelSubscriptionRestoredData {
     /// A readable reason.
     pub reason: String,
 }
+
+/// `data` of `channel.backfill`: the bridge read a Page's Lead Ads leads of a time window from
+/// Meta and relayed those it had not received (`POST /v1/channels/{id}/leads/backfill`, or by
+/// itself when the Page's lead webhooks stopped for longer than
+/// `METABRIDGE_LEAD_GAP_MINUTES`). Each relayed lead arrives as its own `lead.received`, with
+/// the same idempotency key as its webhook: a lead is never delivered twice.
+#[derive(Debug, Clone, Default, Object, PartialEq, Serialize)]
+#[oai(example)]
+pub struct ChannelBackfillData {
+    pub channel_id: String,
+    /// `api` (asked for through the API) or `gap` (the bridge found a gap in the Page's lead
+    /// webhooks).
+    pub trigger: String,
+    /// Leads created after this time were read (RFC 3339).
+    pub since: String,
+    /// When the read ended (RFC 3339).
+    pub until: String,
+    /// The forms read.
+    pub form_ids: Vec<String>,
+    /// Leads Meta listed in the window.
+    pub found: u64,
+    /// Leads the bridge had not received: relayed now as `lead.received`.
+    pub relayed: u64,
+    /// Leads already received (by webhook or an earlier backfill): not relayed again.
+    pub duplicates: u64,
+    /// Forms whose leads could not be read (Meta refused or failed); their leads are not
+    /// counted.
+    pub failed_forms: Vec<String>,
+    /// A form had more leads in the window than one backfill reads (10,000): run it again
+    /// with a later `since` for the rest.
+    pub truncated: bool,
+}

@@ -95,6 +95,7 @@ event_data! {
     ChannelConnected(ChannelConnectedData) = CHANNEL_CONNECTED,
     ChannelTokenExpiring(ChannelTokenExpiringData) = CHANNEL_TOKEN_EXPIRING,
     ChannelSubscriptionRestored(ChannelSubscriptionRestoredData) = CHANNEL_SUBSCRIPTION_RESTORED,
+    ChannelBackfill(ChannelBackfillData) = CHANNEL_BACKFILL,
 }
 
 impl EventData {

@@ -191,6 +191,9 @@ pub mod types {
     /// Bridge-originated: Meta had dropped the channel's webhook subscription and the bridge
     /// restored it (`ChannelSubscriptionRestoredData`).
     pub const CHANNEL_SUBSCRIPTION_RESTORED: &str = "channel.subscription_restored";
+    /// Bridge-originated: a Page's leads of a window were read from Meta and the missing ones
+    /// relayed (`ChannelBackfillData`).
+    pub const CHANNEL_BACKFILL: &str = "channel.backfill";
 
     /// The types the bridge itself originates.
     pub const BRIDGE: &[&str] = &[
@@ -201,6 +204,7 @@ pub mod types {
         CHANNEL_CONNECTED,
         CHANNEL_TOKEN_EXPIRING,
         CHANNEL_SUBSCRIPTION_RESTORED,
+        CHANNEL_BACKFILL,
     ];
 
     /// Every type parsed from Meta's webhooks.

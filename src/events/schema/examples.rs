@@ -384,3 +384,20 @@ impl Example for ChannelSubscriptionRestoredData {
         }
     }
 }
+
+impl Example for ChannelBackfillData {
+    fn example() -> Self {
+        ChannelBackfillData {
+            channel_id: s(EX_CHANNEL),
+            trigger: s("gap"),
+            since: s("2026-11-17T06:00:00Z"),
+            until: s("2026-11-17T12:30:00Z"),
+            form_ids: vec![s("990000000000001")],
+            found: 12,
+            relayed: 3,
+            duplicates: 9,
+            failed_forms: vec![],
+            truncated: false,
+        }
+    }
+}

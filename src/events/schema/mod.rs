@@ -176,7 +176,11 @@ fn ig_envelope(id: &'static str, raw: Value) -> ExampleEnvelope {
             external_id: "17841400000000001".into(),
         },
         conversation_id: "conv_7c2e9a1b4d6f8e0a3c5b7d9f",
-        contact: Some(json!({"id": "6120000000000001"})),
+        contact: Some(
+            json!({"id": "6120000000000001", "profile": {"name": "Ana Souza",
+            "username": "ana.souza", "profile_pic": "https://scontent.cdninstagram.com/v/t51/ana.jpg",
+            "follower_count": 1234, "is_user_follow_business": true, "is_business_follow_user": false}}),
+        ),
         occurred_at: Some("2025-11-17T12:00:00Z"),
         raw,
     }
@@ -229,8 +233,13 @@ macro_rules! events {
                 /// The customer, when the event concerns one. WhatsApp: `{id (user_id else
                 /// wa_id), user_id?, parent_user_id?, wa_id?, phone?, name?, username?,
                 /// identity_key_hash?}`; WhatsApp groups: `{group_id, participant}`;
-                /// Instagram / Messenger: `{id}` (IGSID / PSID). Null otherwise (always null
-                /// for the bridge's own events).
+                /// Instagram / Messenger: `{id, profile?}` (IGSID / PSID; `profile` is what
+                /// Meta's User Profile API gave, when this bridge already holds it: Instagram
+                /// `name?, username?, profile_pic?, follower_count?, is_user_follow_business?,
+                /// is_business_follow_user?`, Messenger `first_name?, last_name?,
+                /// profile_pic?`. It is read in the background after the contact's first
+                /// message, so that message usually arrives without it; an event never waits
+                /// for it). Null otherwise (always null for the bridge's own events).
                 #[oai(nullable)]
                 pub contact: Option<Value>,
                 /// Meta's timestamp of the item (RFC 3339); for the bridge's own events when
@@ -500,6 +509,10 @@ events! {
         "events.channel_subscription_restored",
         "The bridge restored the channel's webhook subscription",
         bridge_envelope("evt_0197a0c6a1b27c3d8e4f5a6b7c8d9e27", false);
+    ChannelBackfillEvent, ChannelBackfillData, ChannelBackfillType, "channel.backfill",
+        "events.channel_backfill",
+        "The bridge read a Page's leads of a time window from Meta and relayed the missing ones",
+        bridge_envelope("evt_0197a0c6a1b27c3d8e4f5a6b7c8d9e28", false);
 }
 
 /// (event type, envelope schema name) for every event type.

@@ -359,6 +359,12 @@ fn bridge_event_data_fits() {
             reason: "restored".into(),
         }
         .into(),
+        ChannelBackfillData {
+            channel_id: "ch_1".into(),
+            trigger: "api".into(),
+            ..Default::default()
+        }
+        .into(),
     ];
     let mut seen = HashSet::new();
     for case in cases {

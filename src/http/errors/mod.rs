@@ -28,8 +28,12 @@ pub mod codes {
     pub const TEMPLATE_NOT_FOUND: &str = "template_not_found";
     /// The channel cannot manage templates (not WhatsApp, no WABA id, no token).
     pub const TEMPLATES_UNAVAILABLE: &str = "templates_unavailable";
-    /// Meta refused a template it was asked to create or delete (its reason in `message`).
+    /// Meta refused a call made for the instance (a template to create or delete, a lead
+    /// read); Meta's reason in `message`.
     pub const META_REJECTED: &str = "meta_rejected";
+    /// The channel has no Lead Ads (not a Facebook Page, or no usable token).
+    pub const LEADS_UNAVAILABLE: &str = "leads_unavailable";
+    pub const LEAD_FORM_NOT_FOUND: &str = "lead_form_not_found";
     pub const IDEMPOTENCY_KEY_REUSED: &str = "idempotency_key_reused";
     pub const IDEMPOTENCY_KEY_INVALID: &str = "idempotency_key_invalid";
     pub const CHANNEL_UNAVAILABLE: &str = "channel_unavailable";
@@ -198,6 +202,42 @@ impl ApiError {
     pub fn bad_gateway(message: impl Into<String>) -> Self {
         Self::BadGateway(body(codes::META_ERROR, message, None))
     }
+    /// A call made to Meta for the caller that did not succeed: Meta's refusal with its
+    /// reason (`422 meta_rejected`, `rule` `meta_<code>[_<subcode>]`; `what` names what Meta
+    /// refused, e.g. "the template"), else `502 meta_error` (Meta unreachable, throttled or
+    /// failing, or the token is suspect). Never a token: the Graph client redacts them.
+    pub fn meta_call(e: crate::meta::graph::GraphCallError, what: &str) -> Self {
+        use crate::meta::graph::{ErrorClass, GraphCallError};
+        match e {
+            GraphCallError::Graph { error, class }
+                if class.is_retryable() || class == ErrorClass::TokenSuspect =>
+            {
+                Self::bad_gateway(format!(
+                    "Meta did not take the call now (code {}); retry later or check the channel.",
+                    error.code
+                ))
+            }
+            GraphCallError::Graph { error, .. } => {
+                let reason = error
+                    .details
+                    .clone()
+                    .or_else(|| error.title.clone())
+                    .unwrap_or_else(|| error.message.clone());
+                let mut b = body(
+                    codes::META_REJECTED,
+                    format!("Meta refused {what}: {reason}"),
+                    None,
+                );
+                b.0.rule = Some(match error.subcode {
+                    Some(s) => format!("meta_{}_{s}", error.code),
+                    None => format!("meta_{}", error.code),
+                });
+                Self::Unprocessable(b)
+            }
+            _ => Self::bad_gateway("The Graph API could not be reached or answered unreadably."),
+        }
+    }
+
     /// Logs the cause (server side only) and answers a generic 500 or 503.
     pub fn internal(context: &str, err: impl std::fmt::Display) -> Self {
         error!(error = %err, "{context}");

@@ -18,6 +18,9 @@
 use std::fmt;
 use std::time::Duration;
 
+mod profile;
+pub use profile::{INSTAGRAM_PROFILE_FIELDS, MESSENGER_PROFILE_FIELDS};
+
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, RETRY_AFTER};
 use serde_json::Value;

@@ -31,7 +31,7 @@ mod registration;
 mod subscriptions;
 mod templates;
 
-pub use leads::{LEAD_AD_FIELDS, LEAD_FIELDS};
+pub use leads::{FormLead, FormLeads, LEAD_AD_FIELDS, LEAD_FIELDS, LeadForm};
 pub use templates::{CreatedTemplate, MetaTemplate, TEMPLATE_FIELDS};
 
 /// Most `paging.next` pages followed by a list call.

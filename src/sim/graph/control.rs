@@ -92,6 +92,17 @@ pub(super) async fn control(state: &Arc<State>, req: Request) -> Reply {
                 Err(e) => bad(&e),
             }
         }
+        // A person who wrote to a business, with the profile Meta's User Profile API answers.
+        "/_sim/contacts" => {
+            let (Some(user), Some(profile)) = (
+                field("user_id"),
+                json.get("profile").filter(|p| p.is_object()).cloned(),
+            ) else {
+                return bad("user_id and a profile object are required");
+            };
+            lock(&state.inner).profiles.insert(user, profile);
+            ok()
+        }
         "/_sim/tokens/revoke" => {
             let Some(t) = field("token") else {
                 return bad("token is required");

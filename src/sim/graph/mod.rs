@@ -342,6 +342,9 @@ pub(super) struct Inner {
     pub(super) onboard: Onboard,
     /// Message templates per WhatsApp Business Account id.
     pub(in crate::sim) templates: HashMap<String, Vec<SimTemplate>>,
+    /// People who wrote to a business (IGSID / PSID), with the profile fields Meta would
+    /// answer ([`GraphSim::add_contact_profile`]).
+    pub(in crate::sim) profiles: HashMap<String, Value>,
 }
 
 impl Inner {
@@ -519,6 +522,17 @@ impl GraphSim {
             .media
             .get(media_id)
             .map(|m| m.sha256.clone())
+    }
+
+    /// Registers a person who wrote to a business (an IGSID or a PSID) with the profile fields
+    /// Meta's User Profile API answers for them (`name`, `username`, `profile_pic`,
+    /// `follower_count`, `is_user_follow_business`, `is_business_follow_user` for Instagram;
+    /// `first_name`, `last_name`, `profile_pic` for Messenger). Only registered people have a
+    /// readable profile (Meta's consent rule: the person wrote first).
+    pub fn add_contact_profile(&self, user_id: &str, profile: Value) {
+        lock(&self.state.inner)
+            .profiles
+            .insert(user_id.to_string(), profile);
     }
 
     /// Replaces the message templates of WhatsApp Business Account `waba` (what

@@ -209,11 +209,22 @@ async fn route(state: &Arc<State>, req: &Request, body: RequestBody, at: Instant
         [phone, "smb_app_data"] if method == Method::POST => {
             onboarding::phones::smb_app_data(state, phone, token.as_deref(), body).await
         }
+        [page, "leadgen_forms"] if method == Method::GET => {
+            onboarding::leads::page_lead_forms(state, req, page, token.as_deref())
+        }
+        [form, "leads"]
+            if method == Method::GET && onboarding::leads::is_lead_form(state, form) =>
+        {
+            onboarding::leads::form_leads(state, req, form, token.as_deref())
+        }
         [id] if method == Method::GET && onboarding::leads::is_lead(state, id) => {
             onboarding::leads::lead(state, req, id, token.as_deref())
         }
         [id] if method == Method::GET && onboarding::leads::is_lead_form(state, id) => {
             onboarding::leads::lead_form(state, req, id, token.as_deref())
+        }
+        [id] if method == Method::GET && onboarding::profiles::is_contact(state, id) => {
+            onboarding::profiles::contact_profile(state, req, Host::Facebook, id, token.as_deref())
         }
         [id] if method == Method::GET => media_metadata(state, req, id, token.as_deref()),
         _ => unknown_path(&path),

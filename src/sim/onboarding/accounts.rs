@@ -270,6 +270,13 @@ impl SimLead {
         }
     }
 
+    /// `created_time` as Unix seconds.
+    pub(super) fn created_unix(&self) -> Option<i64> {
+        chrono::DateTime::parse_from_str(&self.created_time, "%Y-%m-%dT%H:%M:%S%z")
+            .ok()
+            .map(|t| t.timestamp())
+    }
+
     pub(super) fn to_json(&self) -> Value {
         let mut v = json!({
             "id": self.leadgen_id,
@@ -343,6 +350,7 @@ impl SimLeadForm {
             "name": self.name,
             "status": "ACTIVE",
             "locale": "en_US",
+            "created_time": "2026-11-01T09:00:00+0000",
             "questions": if self.questions.is_array() { self.questions.clone() } else { json!([]) },
         })
     }

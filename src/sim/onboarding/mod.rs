@@ -31,6 +31,7 @@ pub(super) mod instagram;
 pub(super) mod leads;
 pub(super) mod oauth;
 pub(super) mod phones;
+pub(in crate::sim) mod profiles;
 pub mod templates;
 pub mod tokens;
 
@@ -130,6 +131,9 @@ pub(super) async fn route_hosts(
         ("ig-graph", ["me", "subscribed_apps"]) => ig_subscribed_apps(state, req, token),
         ("ig-graph", [object, "messages"]) if method == Method::POST => {
             messages(state, Host::Instagram, object, token, body, at).await
+        }
+        ("ig-graph", [id]) if method == Method::GET && profiles::is_contact(state, id) => {
+            profiles::contact_profile(state, req, Host::Instagram, id, token)
         }
         _ => unknown_path(&path),
     }
