@@ -41,10 +41,10 @@ need "python3 with venv (Fernet interop, contract tools)" "python3 -c 'import ve
 node_version="$(node --version 2>/dev/null | tr -d v)"
 need "Node ≥ 20.19 with npm (contract SDK, browser test) (node ${node_version:-none})" \
   "version_ge '${node_version:-0}' 20.19 && command -v npm" "install Node.js 20.19+ (https://nodejs.org) or apt-get install nodejs npm"
-if [ -x /usr/bin/chromium ] && [ -d tests/browser/node_modules/playwright-core ]; then
-  echo "ok       Chromium + playwright-core (browser test)"
+if [ -x /usr/bin/chromium ] && [ -d tests/browser/node_modules/playwright-core ] && [ -d tests/browser/node_modules/axe-core ]; then
+  echo "ok       Chromium + playwright-core + axe-core (browser tests)"
 else
-  echo "optional Chromium + playwright-core missing: the browser test is skipped — apt-get install chromium; (cd tests/browser && npm ci)"
+  echo "optional Chromium + playwright-core (+ axe-core) missing: the browser tests are skipped — apt-get install chromium; (cd tests/browser && npm ci)"
 fi
 if [ -z "${METABRIDGE_TEST_POSTGRES_URL:-}" ] && command -v pg_isready >/dev/null 2>&1 \
    && pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
@@ -90,6 +90,11 @@ if grep -q "SKIPPED connect_browser" "$it_log"; then
   record "browser (connect pages)" skipped "chromium or tests/browser/node_modules missing"
 else
   record "browser (connect pages)" "ran in integration" ""
+fi
+if grep -q "SKIPPED connect_browser\|SKIPPED console_browser" "$it_log"; then
+  record "browser (console)" skipped "chromium or tests/browser/node_modules (axe-core) missing"
+else
+  record "browser (console)" "ran in integration" "screenshots in ${CI_ARTIFACTS:-tests/browser/artifacts}"
 fi
 rm -f "$it_log"
 

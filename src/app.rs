@@ -234,6 +234,7 @@ impl Application {
             graph,
             bridge_key,
             pages: http::connect::Pages::new(),
+            console: http::console::Console::new(),
             state_signer,
             connector,
             limits: http::ratelimit::ApiLimits::new(config_limits.0, config_limits.1),
@@ -320,6 +321,13 @@ impl Application {
                 shutdown.clone(),
             ));
         }
+        workers.spawn(maintenance::run_history(
+            state.store.clone(),
+            Arc::clone(&state.metrics),
+            cfg.console.history_every,
+            cfg.console.idle_timeout,
+            shutdown.clone(),
+        ));
         workers.spawn(maintenance::run_gauges(
             state.store.clone(),
             Arc::clone(&state.metrics),

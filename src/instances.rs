@@ -260,6 +260,31 @@ pub async fn update_instance(
     Ok(row)
 }
 
+/// Why delivery is paused when an operator paused it (a receiver's 410 Gone pauses it with
+/// `receiver_gone`).
+pub const PAUSED_BY_OPERATOR: &str = "paused_by_operator";
+
+/// Pauses an instance's delivery by hand: its events are kept and wait, as after a 410 Gone,
+/// until delivery is resumed ([`InstanceUpdate::resume_delivery`]).
+pub async fn pause_delivery(
+    store: &Store,
+    id: &InstanceId,
+    actor: &str,
+) -> Result<InstanceRow, OpError> {
+    let patch = InstancePatch {
+        delivery_paused_reason: Some(Some(PAUSED_BY_OPERATOR.to_string())),
+        ..InstancePatch::default()
+    };
+    let row = store
+        .update_instance(id, &patch)
+        .await?
+        .ok_or(OpError::NotFound("instance"))?;
+    store
+        .audit(actor, "instance.delivery_paused", id.as_str(), None)
+        .await?;
+    Ok(row)
+}
+
 /// The checked change an update asks for (checked before the instance is looked up).
 pub fn instance_patch(
     req: InstanceUpdate<'_>,

@@ -190,6 +190,12 @@ pub struct ServeArgs {
     /// its public half is served at `/.well-known/jwks.json` (else HS256 per instance).
     #[arg(long, env = "METABRIDGE_JWT_SIGNING_KEY_FILE")]
     pub jwt_signing_key_file: Option<PathBuf>,
+    /// Serve the operator console at `/console` (sign-in with the admin token).
+    #[arg(long, env = "METABRIDGE_CONSOLE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub console: bool,
+    /// A console session unused for this many minutes is signed out (1–1440).
+    #[arg(long, env = "METABRIDGE_CONSOLE_IDLE_MINUTES", default_value_t = 30)]
+    pub console_idle_minutes: u64,
     /// Run the delivery worker in this process (turn off for API-only replicas).
     #[arg(long, env = "METABRIDGE_WORKERS", default_value_t = true, action = clap::ArgAction::Set)]
     pub workers: bool,

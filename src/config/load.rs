@@ -383,6 +383,11 @@ impl Config {
                 per_instance: args.uploads_per_instance,
                 total: args.uploads_max,
             },
+            console: ConsoleConfig {
+                enabled: args.console,
+                idle_timeout: Duration::from_secs(args.console_idle_minutes.clamp(1, 1440) * 60),
+                history_every: Duration::from_secs(5),
+            },
         })
     }
 
@@ -483,6 +488,11 @@ impl Config {
             uploads: UploadLimits {
                 per_instance: 2,
                 total: 8,
+            },
+            console: ConsoleConfig {
+                enabled: true,
+                idle_timeout: Duration::from_secs(1800),
+                history_every: Duration::from_secs(1),
             },
         }
     }

@@ -133,6 +133,20 @@ pub struct Config {
     pub admin_limit: Limit,
     /// Media uploads in flight on this replica.
     pub uploads: UploadLimits,
+    /// The operator console (`/console`).
+    pub console: ConsoleConfig,
+}
+
+/// The operator console (`/console`, issue 18) and the throughput history behind its charts.
+#[derive(Debug, Clone, Copy)]
+pub struct ConsoleConfig {
+    /// `METABRIDGE_CONSOLE`: serve the console (off: `/console` is not found).
+    pub enabled: bool,
+    /// A session unused for this long is signed out (`METABRIDGE_CONSOLE_IDLE_MINUTES`).
+    pub idle_timeout: Duration,
+    /// How often each replica adds its counts to the throughput history (always sampled,
+    /// also with the console off: the table is small and bounded).
+    pub history_every: Duration,
 }
 
 /// What is wrong with a list of Fernet keys (the first encrypts, all decrypt), naming the key

@@ -11,7 +11,8 @@ use poem_openapi::{ApiResponse, Object, OpenApi};
 use super::AppState;
 use super::api::{
     AdminAuth, ChannelView, EventDetail, EventPage, EventState, EventView, InstanceView,
-    ReplayCount, Tag, event_detail, op_error, page_cursor, page_limit, replay_one,
+    ReplayCount, Tag, event_detail, op_error, page_cursor, page_limit, replay_dead_letters,
+    replay_one,
 };
 use super::errors::{ApiError, codes};
 use crate::channels::ChannelKind;
@@ -236,6 +237,126 @@ pub enum Deleted {
 
 pub struct AdminApi;
 
+/// Registers a public key an instance signs its `/v1` tokens with, after checking the kid,
+/// the algorithm and the key (a private key is refused); audited as done by `actor`.
+pub async fn register_key(
+    state: &AppState,
+    id: &InstanceId,
+    kid: &str,
+    alg: &str,
+    public_key: &str,
+    actor: &str,
+) -> Result<crate::store::InstanceKeyRow, ApiError> {
+    let kid = kid.trim();
+    if kid.is_empty()
+        || kid.len() > 128
+        || kid == super::api::HS256_KID
+        || kid == "previous"
+        || !kid
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+    {
+        return Err(ApiError::rule(
+            "kid",
+            "invalid_format",
+            "must be 1–128 characters of letters, digits, `-_.:` (not `default` or `previous`)",
+        ));
+    }
+    let alg = match alg {
+        "RS256" => crate::crypto::jwt::KeyAlg::Rs256,
+        "EdDSA" => crate::crypto::jwt::KeyAlg::EdDsa,
+        _ => {
+            return Err(ApiError::rule(
+                "alg",
+                "invalid_value",
+                "must be `RS256` or `EdDSA`",
+            ));
+        }
+    };
+    crate::crypto::jwt::validate_public_key_pem(alg, public_key)
+        .map_err(|e| ApiError::rule("public_key", e.code(), e.message()))?;
+    let row = crate::store::InstanceKeyRow {
+        instance_id: id.clone(),
+        kid: kid.to_string(),
+        alg: alg.as_str().to_string(),
+        public_key: public_key.to_string(),
+        created_at: crate::now_ms(),
+    };
+    if !state
+        .store
+        .add_instance_key(&row)
+        .await
+        .map_err(|e| ApiError::store("add key", e))?
+    {
+        return Err(ApiError::conflict(
+            codes::KEY_EXISTS,
+            "This instance already has a key with that kid.",
+        ));
+    }
+    let _ = state
+        .store
+        .audit(actor, "instance.key_added", id.as_str(), Some(kid))
+        .await;
+    state.forget_instance_keys(id).await;
+    Ok(row)
+}
+
+/// Retires a verification key of an instance (given as written: an id that is not one of
+/// ours names no key); audited as done by `actor`.
+pub async fn retire_key(
+    state: &AppState,
+    id: &str,
+    kid: &str,
+    actor: &str,
+) -> Result<(), ApiError> {
+    let key_not_found = || {
+        ApiError::not_found(
+            codes::KEY_NOT_FOUND,
+            "No key with that kid for this instance.",
+        )
+    };
+    let Ok(id) = InstanceId::parse(id) else {
+        return Err(key_not_found());
+    };
+    if !state
+        .store
+        .delete_instance_key(&id, kid)
+        .await
+        .map_err(|e| ApiError::store("delete key", e))?
+    {
+        return Err(key_not_found());
+    }
+    let _ = state
+        .store
+        .audit(actor, "instance.key_retired", id.as_str(), Some(kid))
+        .await;
+    state.forget_instance_keys(&id).await;
+    Ok(())
+}
+
+/// Deletes an instance with its channels, tokens and events, and drops what every replica
+/// cached of it; audited as done by `actor`.
+pub async fn remove_instance(
+    state: &AppState,
+    id: &InstanceId,
+    actor: &str,
+) -> Result<(), ApiError> {
+    let channels = instances::delete_instance(&state.store, id, actor)
+        .await
+        .map_err(op_error)?;
+    state.forget_instance_keys(id).await;
+    // Their rows and tokens go from this replica's caches and, through the invalidation
+    // feed, from the others'.
+    for channel in channels {
+        state.forget_channel(&channel).await;
+        state
+            .store
+            .publish_invalidation(&crate::store::Invalidation::Channel(channel))
+            .await;
+    }
+    Ok(())
+}
+
 /// Checks a list of return origins: each `scheme://host[:port]` exactly, https unless private
 /// callbacks are allowed (dev mode); at most 20.
 fn validate_origins(list: &[String], allow_http: bool) -> Result<Vec<String>, ApiError> {
@@ -433,19 +554,7 @@ impl AdminApi {
         id: Path<String>,
     ) -> Result<Deleted, ApiError> {
         let id = instance_path(&id)?;
-        let channels = instances::delete_instance(&state.store, &id, ACTOR)
-            .await
-            .map_err(op_error)?;
-        state.forget_instance_keys(&id).await;
-        // Their rows and tokens go from this replica's caches and, through the invalidation
-        // feed, from the others'.
-        for channel in channels {
-            state.forget_channel(&channel).await;
-            state
-                .store
-                .publish_invalidation(&crate::store::Invalidation::Channel(channel))
-                .await;
-        }
+        remove_instance(&state, &id, ACTOR).await?;
         Ok(Deleted::NoContent)
     }
 
@@ -669,57 +778,7 @@ impl AdminApi {
         body: Json<AddKey>,
     ) -> Result<Created<KeyView>, ApiError> {
         let id = ensure_instance(&state, &id).await?;
-        let kid = body.kid.trim();
-        if kid.is_empty()
-            || kid.len() > 128
-            || kid == super::api::HS256_KID
-            || kid == "previous"
-            || !kid
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
-        {
-            return Err(ApiError::rule(
-                "kid",
-                "invalid_format",
-                "must be 1–128 characters of letters, digits, `-_.:` (not `default` or `previous`)",
-            ));
-        }
-        let alg = match body.alg.as_str() {
-            "RS256" => crate::crypto::jwt::KeyAlg::Rs256,
-            "EdDSA" => crate::crypto::jwt::KeyAlg::EdDsa,
-            _ => {
-                return Err(ApiError::rule(
-                    "alg",
-                    "invalid_value",
-                    "must be `RS256` or `EdDSA`",
-                ));
-            }
-        };
-        crate::crypto::jwt::validate_public_key_pem(alg, &body.public_key)
-            .map_err(|e| ApiError::rule("public_key", e.code(), e.message()))?;
-        let row = crate::store::InstanceKeyRow {
-            instance_id: id.clone(),
-            kid: kid.to_string(),
-            alg: alg.as_str().to_string(),
-            public_key: body.public_key.clone(),
-            created_at: crate::now_ms(),
-        };
-        if !state
-            .store
-            .add_instance_key(&row)
-            .await
-            .map_err(|e| ApiError::store("add key", e))?
-        {
-            return Err(ApiError::conflict(
-                codes::KEY_EXISTS,
-                "This instance already has a key with that kid.",
-            ));
-        }
-        let _ = state
-            .store
-            .audit(ACTOR, "instance.key_added", id.as_str(), Some(kid))
-            .await;
-        state.forget_instance_keys(&id).await;
+        let row = register_key(&state, &id, &body.kid, &body.alg, &body.public_key, ACTOR).await?;
         Ok(Created::Created(Json(row.into())))
     }
 
@@ -736,31 +795,7 @@ impl AdminApi {
         id: Path<String>,
         kid: Path<String>,
     ) -> Result<Deleted, ApiError> {
-        let key_not_found = || {
-            ApiError::not_found(
-                codes::KEY_NOT_FOUND,
-                "No key with that kid for this instance.",
-            )
-        };
-        let Ok(id) = InstanceId::parse(&id) else {
-            return Err(key_not_found());
-        };
-        if !state
-            .store
-            .delete_instance_key(&id, &kid)
-            .await
-            .map_err(|e| ApiError::store("delete key", e))?
-        {
-            return Err(ApiError::not_found(
-                codes::KEY_NOT_FOUND,
-                "No key with that kid for this instance.",
-            ));
-        }
-        let _ = state
-            .store
-            .audit(ACTOR, "instance.key_retired", id.as_str(), Some(&kid))
-            .await;
-        state.forget_instance_keys(&id).await;
+        retire_key(&state, &id, &kid, ACTOR).await?;
         Ok(Deleted::NoContent)
     }
 
@@ -791,6 +826,7 @@ impl AdminApi {
             event_type: event_type.as_deref(),
             before_seq,
             limit,
+            ..EventFilter::default()
         };
         let rows = state
             .store
@@ -844,28 +880,24 @@ impl AdminApi {
         state: Data<&Arc<AppState>>,
         instance_id: Query<Option<String>>,
     ) -> Result<Json<ReplayCount>, ApiError> {
-        let now = crate::now_ms();
-        let deadline =
-            now + i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 2);
         // A filter that is not an instance id matches no dead letter.
         let n = match instance_id.as_deref().map(InstanceId::parse) {
-            Some(Err(_)) => 0,
-            filter => state
-                .store
-                .replay_dead_letters(filter.and_then(Result::ok).as_ref(), now, deadline)
-                .await
-                .map_err(|e| ApiError::store("replay dead letters", e))?,
+            Some(Err(_)) => {
+                let _ = state
+                    .store
+                    .audit(
+                        ACTOR,
+                        "dead_letters.replayed",
+                        instance_id.as_deref().unwrap_or("*"),
+                        Some("0"),
+                    )
+                    .await;
+                0
+            }
+            filter => {
+                replay_dead_letters(&state, filter.and_then(Result::ok).as_ref(), ACTOR).await?
+            }
         };
-        let _ = state
-            .store
-            .audit(
-                ACTOR,
-                "dead_letters.replayed",
-                instance_id.as_deref().unwrap_or("*"),
-                Some(&n.to_string()),
-            )
-            .await;
-        state.writer_wakeup();
         Ok(Json(ReplayCount { replayed: n }))
     }
 }

@@ -270,7 +270,8 @@ pub struct InstanceView {
     pub callback_url: String,
     /// Subscribed event types; absent = all.
     pub event_types: Option<Vec<String>>,
-    /// Why delivery is paused (`receiver_gone` after a 410); absent when delivering.
+    /// Why delivery is paused (`receiver_gone` after a 410, `paused_by_operator` when paused
+    /// in the console); absent when delivering.
     pub delivery_paused_reason: Option<String>,
     pub created_at: String,
     pub updated_at: String,
@@ -574,6 +575,34 @@ pub async fn replay_one(
         .map_err(|e| ApiError::store("read event", e))?
         .ok_or_else(|| ApiError::not_found(codes::EVENT_NOT_FOUND, "No event with that id."))?;
     Ok(ev.into())
+}
+
+/// Replays every dead letter whose content is still held, of one instance when given, and
+/// records it in the audit log as done by `actor` (P17); the dispatcher is woken.
+pub async fn replay_dead_letters(
+    state: &AppState,
+    instance_id: Option<&InstanceId>,
+    actor: &str,
+) -> Result<u64, ApiError> {
+    let now = crate::now_ms();
+    let deadline =
+        now + i64::try_from(state.config.delivery_horizon.as_millis()).unwrap_or(i64::MAX / 2);
+    let n = state
+        .store
+        .replay_dead_letters(instance_id, now, deadline)
+        .await
+        .map_err(|e| ApiError::store("replay dead letters", e))?;
+    let _ = state
+        .store
+        .audit(
+            actor,
+            "dead_letters.replayed",
+            instance_id.map_or("*", InstanceId::as_str),
+            Some(&n.to_string()),
+        )
+        .await;
+    state.writer_wakeup();
+    Ok(n)
 }
 
 pub async fn event_detail(

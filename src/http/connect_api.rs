@@ -153,8 +153,8 @@ pub struct AuditEntry {
     pub id: i64,
     /// RFC 3339.
     pub at: String,
-    /// Who: `admin`, `cli`, `instance`, `connect:<session id>`, `meta` (app callbacks),
-    /// `token-health`.
+    /// Who: `admin-api`, `cli`, `console` (the operator console), `instance`,
+    /// `connect:<session id>`, `meta` (app callbacks), `token-health`.
     pub actor: String,
     /// What, e.g. `instance.created`, `channel.connected`, `channel.disconnected`,
     /// `keys.rotated`, `data.deleted_by_callback`, `dead_letters.replayed`.
@@ -190,6 +190,101 @@ pub struct AuditPage {
     pub next_cursor: Option<String>,
 }
 
+/// Creates a connect session of `instance_id` for a channel `kind`: a one-time link through
+/// Meta's flow that returns to `return_url` (one of the instance's allowed origins). Shared
+/// by `POST /v1/connect-sessions` and the console. Returns the session and its link.
+pub async fn create_connect_session(
+    state: &AppState,
+    instance_id: &crate::ids::InstanceId,
+    kind: &str,
+    return_url: &str,
+    locale: Option<&str>,
+) -> Result<(ConnectSessionRow, String), ApiError> {
+    let cfg = &state.config.connect;
+    if cfg.app_id.is_none() {
+        return Err(ApiError::conflict(
+            codes::CONNECT_NOT_CONFIGURED,
+            "Channel connection is not configured on this bridge (META_APP_ID is not set).",
+        ));
+    }
+    let kind = ChannelKind::parse(kind)
+        .ok_or_else(|| ApiError::invalid("kind", "unknown channel kind"))?;
+    let flow = Flow::for_kind(kind, cfg);
+    if flow == Flow::EmbeddedSignup && cfg.embedded_signup_config_id.is_none() {
+        return Err(ApiError::conflict(
+            codes::CONNECT_NOT_CONFIGURED,
+            "WhatsApp Embedded Signup is not configured on this bridge (META_EMBEDDED_SIGNUP_CONFIG_ID is not set).",
+        ));
+    }
+    if let Some(l) = locale
+        && (l.is_empty()
+            || !l
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
+    {
+        return Err(ApiError::rule(
+            "locale",
+            "format",
+            "must be a language tag such as `en` or `pt-BR`",
+        ));
+    }
+    let origins = state
+        .store
+        .instance_return_origins(instance_id)
+        .await
+        .map_err(|e| ApiError::store("read instance", e))?
+        .ok_or_else(|| {
+            ApiError::not_found(codes::INSTANCE_NOT_FOUND, "The instance no longer exists.")
+        })?;
+    let return_url = connect::return_url_allowed(return_url, &origins).map_err(|why| {
+        let mut e = ApiError::unprocessable(
+            codes::RETURN_URL_NOT_ALLOWED,
+            Some("return_url"),
+            format!("return_url {why} (allowed: {})", origins.join(", ")),
+        );
+        if let ApiError::Unprocessable(b) = &mut e {
+            b.0.rule = Some("allowed_origin".into());
+        }
+        e
+    })?;
+    if return_url.scheme() != "https" && !state.config.allow_private_callbacks {
+        return Err(ApiError::rule(
+            "return_url",
+            "https_required",
+            "return_url must use https",
+        ));
+    }
+    let now = crate::now_ms();
+    let ttl = i64::try_from(cfg.session_ttl.as_millis()).unwrap_or(1_800_000);
+    let secret = connect::random_secret(32);
+    let row = ConnectSessionRow {
+        id: crate::ids::new_id(connect::SESSION_PREFIX),
+        instance_id: instance_id.clone(),
+        kind: kind.as_str().to_string(),
+        flow: flow.as_str().to_string(),
+        return_url: return_url.to_string(),
+        locale: locale.map(str::to_string),
+        state: "pending".into(),
+        failure_code: None,
+        failure_reason: None,
+        channel_ids: None,
+        browser_hash: None,
+        nonce_hash: None,
+        temp_enc: None,
+        created_at: now,
+        updated_at: now,
+        expires_at: now + ttl,
+        finished_at: None,
+    };
+    state
+        .store
+        .insert_connect_session(&row, &connect::sha256_hex(&secret))
+        .await
+        .map_err(|e| ApiError::store("create connect session", e))?;
+    let url = format!("{}/connect/{secret}", state.config.public_url);
+    Ok((row, url))
+}
+
 pub struct ConnectApi;
 
 #[OpenApi(tag = "Tag::Connect")]
@@ -208,89 +303,15 @@ impl ConnectApi {
         state: Data<&Arc<AppState>>,
         body: Json<CreateConnectSession>,
     ) -> Result<SessionCreated, ApiError> {
-        let cfg = &state.config.connect;
-        if cfg.app_id.is_none() {
-            return Err(ApiError::conflict(
-                codes::CONNECT_NOT_CONFIGURED,
-                "Channel connection is not configured on this bridge (META_APP_ID is not set).",
-            ));
-        }
-        let kind = ChannelKind::parse(body.kind.as_str())
-            .ok_or_else(|| ApiError::invalid("kind", "unknown channel kind"))?;
-        let flow = Flow::for_kind(kind, cfg);
-        if flow == Flow::EmbeddedSignup && cfg.embedded_signup_config_id.is_none() {
-            return Err(ApiError::conflict(
-                codes::CONNECT_NOT_CONFIGURED,
-                "WhatsApp Embedded Signup is not configured on this bridge (META_EMBEDDED_SIGNUP_CONFIG_ID is not set).",
-            ));
-        }
-        if let Some(l) = &body.locale
-            && (l.is_empty()
-                || !l
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'))
-        {
-            return Err(ApiError::rule(
-                "locale",
-                "format",
-                "must be a language tag such as `en` or `pt-BR`",
-            ));
-        }
-        let origins = state
-            .store
-            .instance_return_origins(&auth.0)
-            .await
-            .map_err(|e| ApiError::store("read instance", e))?
-            .ok_or_else(|| {
-                ApiError::not_found(codes::INSTANCE_NOT_FOUND, "The instance no longer exists.")
-            })?;
-        let return_url =
-            connect::return_url_allowed(&body.return_url, &origins).map_err(|why| {
-                let mut e = ApiError::unprocessable(
-                    codes::RETURN_URL_NOT_ALLOWED,
-                    Some("return_url"),
-                    format!("return_url {why} (allowed: {})", origins.join(", ")),
-                );
-                if let ApiError::Unprocessable(b) = &mut e {
-                    b.0.rule = Some("allowed_origin".into());
-                }
-                e
-            })?;
-        if return_url.scheme() != "https" && !state.config.allow_private_callbacks {
-            return Err(ApiError::rule(
-                "return_url",
-                "https_required",
-                "return_url must use https",
-            ));
-        }
-        let now = crate::now_ms();
-        let ttl = i64::try_from(cfg.session_ttl.as_millis()).unwrap_or(1_800_000);
-        let secret = connect::random_secret(32);
-        let row = ConnectSessionRow {
-            id: crate::ids::new_id(connect::SESSION_PREFIX),
-            instance_id: auth.0.clone(),
-            kind: kind.as_str().to_string(),
-            flow: flow.as_str().to_string(),
-            return_url: return_url.to_string(),
-            locale: body.locale.clone(),
-            state: "pending".into(),
-            failure_code: None,
-            failure_reason: None,
-            channel_ids: None,
-            browser_hash: None,
-            nonce_hash: None,
-            temp_enc: None,
-            created_at: now,
-            updated_at: now,
-            expires_at: now + ttl,
-            finished_at: None,
-        };
-        state
-            .store
-            .insert_connect_session(&row, &connect::sha256_hex(&secret))
-            .await
-            .map_err(|e| ApiError::store("create connect session", e))?;
-        let url = format!("{}/connect/{secret}", state.config.public_url);
+        let (row, url) = create_connect_session(
+            &state,
+            &auth.0,
+            body.kind.as_str(),
+            &body.return_url,
+            body.locale.as_deref(),
+        )
+        .await?;
+        let now = row.created_at;
         Ok(SessionCreated::Created(Json(ConnectSessionView::from_row(
             &row,
             Some(url),

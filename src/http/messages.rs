@@ -466,7 +466,7 @@ impl MessagesApi {
         };
         let rows = state
             .store
-            .list_messages(&auth.0, channel_id.as_ref(), before, limit)
+            .list_messages(&auth.0, channel_id.as_ref(), None, before, limit)
             .await
             .map_err(|e| ApiError::store("list messages", e))?;
         let next_cursor = (rows.len() as i64 == limit)

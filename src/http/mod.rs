@@ -6,6 +6,7 @@ pub mod api;
 pub mod channels;
 pub mod connect;
 pub mod connect_api;
+pub mod console;
 pub mod contacts;
 pub mod errors;
 pub mod export;
@@ -60,6 +61,8 @@ pub struct AppState {
     pub bridge_key: Option<Arc<crate::crypto::jwt::BridgeKey>>,
     /// The connect pages' templates.
     pub pages: connect::Pages,
+    /// The operator console's templates (`/console`).
+    pub console: console::Console,
     /// Signs the connect flow's OAuth `state`.
     pub state_signer: crate::connect::StateSigner,
     /// Runs the connect flow against Meta.
@@ -214,6 +217,11 @@ pub fn app(state: Arc<AppState>) -> impl poem::Endpoint + 'static {
     });
     let docs = api.swagger_ui();
     let route = connect::routes(Route::new());
+    let route = if state.config.console.enabled {
+        console::routes(route)
+    } else {
+        route
+    };
     ops::routes(route)
         .at("/openapi.json", spec)
         .nest("/docs", docs)

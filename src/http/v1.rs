@@ -38,6 +38,7 @@ impl InstanceApi {
             event_type: event_type.as_deref(),
             before_seq: page_cursor(cursor.as_deref())?,
             limit,
+            ..EventFilter::default()
         };
         let rows = state
             .store

@@ -128,6 +128,12 @@ pub struct EventFilter<'a> {
     pub instance_id: Option<&'a InstanceId>,
     pub state: Option<&'a str>,
     pub event_type: Option<&'a str>,
+    /// Only events of this channel (the console's filter).
+    pub channel_id: Option<&'a str>,
+    /// Only events received at or after this time (unix ms).
+    pub received_from: Option<i64>,
+    /// Only events received before this time (unix ms).
+    pub received_to: Option<i64>,
     /// Only events with a smaller `seq` (paging backwards from the newest).
     pub before_seq: Option<i64>,
     pub limit: i64,
@@ -527,7 +533,8 @@ impl Store {
     pub async fn list_events(&self, f: &EventFilter<'_>) -> Result<Vec<EventMeta>> {
         let sql = format!(
             "SELECT {META_COLS} FROM events WHERE ($1 IS NULL OR instance_id = $1) AND ($2 IS NULL OR state = $2) \
-             AND ($3 IS NULL OR type = $3) AND ($4 IS NULL OR seq < $4) ORDER BY seq DESC LIMIT $5"
+             AND ($3 IS NULL OR type = $3) AND ($4 IS NULL OR seq < $4) AND ($6 IS NULL OR channel_id = $6) \
+             AND ($7 IS NULL OR received_at >= $7) AND ($8 IS NULL OR received_at < $8) ORDER BY seq DESC LIMIT $5"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(f.instance_id.map(InstanceId::as_str))
@@ -535,6 +542,9 @@ impl Store {
             .bind(f.event_type)
             .bind(f.before_seq)
             .bind(f.limit)
+            .bind(f.channel_id)
+            .bind(f.received_from)
+            .bind(f.received_to)
             .fetch_all(self.pool())
             .await?)
     }

@@ -533,23 +533,25 @@ impl Store {
             .await?)
     }
 
-    /// Messages of an instance, newest first.
+    /// Messages of an instance (in one state when `state` is given), newest first.
     pub async fn list_messages(
         &self,
         instance_id: &InstanceId,
         channel_id: Option<&ChannelId>,
+        state: Option<&str>,
         before_seq: Option<i64>,
         limit: i64,
     ) -> Result<Vec<MessageRow>> {
         let sql = format!(
             "SELECT {MESSAGE_COLS} FROM messages WHERE instance_id = $1 AND ($2 IS NULL OR channel_id = $2) \
-             AND ($3 IS NULL OR seq < $3) ORDER BY seq DESC LIMIT $4"
+             AND ($3 IS NULL OR seq < $3) AND ($5 IS NULL OR state = $5) ORDER BY seq DESC LIMIT $4"
         );
         Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(instance_id.as_str())
             .bind(channel_id.map(ChannelId::as_str))
             .bind(before_seq)
             .bind(limit)
+            .bind(state)
             .fetch_all(self.pool())
             .await?)
     }

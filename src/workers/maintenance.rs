@@ -128,3 +128,80 @@ pub async fn run_gauges(store: Store, metrics: Arc<Metrics>, shutdown: Cancellat
         }
     }
 }
+
+/// The counters of this process that the throughput history follows, as totals.
+fn history_totals(m: &Metrics) -> crate::store::HistoryPoint {
+    let attempts = |o: &'static str| {
+        i64::try_from(m.delivery_attempts.get_or_create(&[("outcome", o)]).get()).unwrap_or(0)
+    };
+    let sends = |o: &'static str| {
+        i64::try_from(m.sends.get_or_create(&[("outcome", o)]).get()).unwrap_or(0)
+    };
+    let count =
+        |c: &prometheus_client::metrics::counter::Counter| i64::try_from(c.get()).unwrap_or(0);
+    crate::store::HistoryPoint {
+        minute: 0,
+        webhooks_in: count(&m.webhooks_received),
+        delivered: attempts("delivered"),
+        sends: sends("accepted"),
+        failures: attempts("retry") + attempts("gone") + attempts("dead") + sends("failed"),
+        dead_letters: count(&m.dead_letters_total),
+    }
+}
+
+/// Adds what this process counted since the last sample to the throughput history (the
+/// console's charts, `metrics_history`), every `every`; removes history older than two days
+/// and console sessions idle for longer than `session_idle` every ten minutes. Each replica
+/// writes its own rows (at most one write per sample, none when nothing was counted).
+pub async fn run_history(
+    store: Store,
+    metrics: Arc<Metrics>,
+    every: Duration,
+    session_idle: Duration,
+    shutdown: CancellationToken,
+) {
+    let replica = crate::ids::new_id("rp_");
+    let mut last = crate::store::HistoryPoint::default();
+    let mut last_purge = 0i64;
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        let now = crate::now_ms();
+        let totals = history_totals(&metrics);
+        let delta = crate::store::HistoryPoint {
+            minute: now - now.rem_euclid(60_000),
+            webhooks_in: totals.webhooks_in - last.webhooks_in,
+            delivered: totals.delivered - last.delivered,
+            sends: totals.sends - last.sends,
+            failures: totals.failures - last.failures,
+            dead_letters: totals.dead_letters - last.dead_letters,
+        };
+        let counted = delta.webhooks_in != 0
+            || delta.delivered != 0
+            || delta.sends != 0
+            || delta.failures != 0
+            || delta.dead_letters != 0;
+        if counted {
+            match store.add_history(&replica, &delta).await {
+                // What failed to be written is tried again with the next sample.
+                Ok(()) => last = totals,
+                Err(e) => tracing::debug!(error = %e, "recording the throughput history failed"),
+            }
+        }
+        if now - last_purge >= 600_000 {
+            last_purge = now;
+            let idle = i64::try_from(session_idle.as_millis()).unwrap_or(i64::MAX / 2);
+            if let Err(e) = store
+                .purge_history(now - crate::store::HISTORY_RETENTION_MS)
+                .await
+            {
+                tracing::debug!(error = %e, "purging the throughput history failed");
+            }
+            if let Err(e) = store.purge_console_sessions(now - idle).await {
+                tracing::debug!(error = %e, "purging idle console sessions failed");
+            }
+        }
+    }
+}

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use crate::connect::{IG_LOGIN, PAGE2, PHONE1, PHONE2, connect_env};
 use crate::helpers::*;
 
-fn browser_tools() -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn browser_tools() -> Option<(PathBuf, PathBuf)> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/browser");
     let chromium = std::env::var("CHROMIUM")
         .map(PathBuf::from)

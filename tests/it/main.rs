@@ -16,6 +16,8 @@ mod conformance;
 mod connect;
 mod connect_browser;
 mod connect_perm;
+mod console;
+mod console_browser;
 mod contacts;
 mod dbfaults;
 mod delivery;

@@ -34,6 +34,7 @@ use pick::{pick_page, pick_submit};
 use pin::{pin_page, pin_submit};
 use verify::{verify_get, verify_request, verify_submit};
 
+pub(crate) use render::secure_headers;
 use render::{html, message_page, not_found_page};
 use session::{ended_page, return_with, unavailable};
 

@@ -52,7 +52,7 @@ pub(super) fn csp(state: &AppState, sdk: bool) -> String {
     )
 }
 
-pub(super) fn secure_headers(mut resp: Response, csp_value: &str) -> Response {
+pub(crate) fn secure_headers(mut resp: Response, csp_value: &str) -> Response {
     let h = resp.headers_mut();
     if let Ok(v) = HeaderValue::from_str(csp_value) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);

@@ -14,10 +14,12 @@ use metabridge::shutdown::CancellationToken;
 use metabridge::sim::receiver::{self, Receiver};
 use serde_json::{Value, json};
 
+pub mod console;
 pub mod graph;
 pub mod rate;
 pub mod replica;
 
+pub use console::*;
 pub use rate::*;
 pub use replica::*;
 
