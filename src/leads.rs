@@ -168,6 +168,12 @@ impl Leads {
         let token = self.page_token(channel)?;
         let now = crate::now_ms();
         let earliest = self.earliest_since();
+        // The gap check asks from the Page's newest lead, which may be older than the log
+        // reaches: it reads what it safely can. An API caller is told instead.
+        let since_ms = match trigger {
+            BackfillTrigger::Gap => since_ms.max(earliest),
+            BackfillTrigger::Api => since_ms,
+        };
         if since_ms < earliest {
             return Err(LeadsError::SinceTooOld {
                 earliest_ms: earliest,
@@ -301,8 +307,8 @@ impl Leads {
         let Some(channel) = self.store.get_channel(&due.channel_id, None).await? else {
             return Ok(());
         };
-        let since =
-            (due.last_lead_at.max(due.read_until) - GAP_OVERLAP_MS).max(self.earliest_since());
+        // `backfill` clamps it to what the idempotency log reaches.
+        let since = due.last_lead_at.max(due.read_until) - GAP_OVERLAP_MS;
         let report = self
             .backfill(&channel, None, since, BackfillTrigger::Gap)
             .await?;

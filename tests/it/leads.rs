@@ -26,6 +26,7 @@ both_backends!(
     backfill_relays_the_leads_webhooks_missed_and_never_one_twice,
     backfill_refuses_what_it_cannot_do_with_a_reason,
     gap_check_recovers_leads_after_the_pages_webhooks_stopped,
+    gap_check_after_a_long_silence_reads_as_far_back_as_the_log_reaches,
 );
 
 const FORM: &str = "990000000000001";
@@ -495,5 +496,43 @@ async fn gap_check_recovers_leads_after_the_pages_webhooks_stopped(db: Db) {
         vec!["1234567890123501", "1234567890123502", "1234567890123503"]
     );
     assert_eq!(env.events("channel.backfill").len(), 1);
+    env.app.stop().await;
+}
+
+async fn gap_check_after_a_long_silence_reads_as_far_back_as_the_log_reaches(db: Db) {
+    // The Page's last lead is older than the idempotency log reaches (30 days here): the check
+    // reads from the log's reach (less an hour), not from the old lead, and still finds the
+    // recent one that never came by webhook.
+    let env = connect_env(db, |c| {
+        c.lifecycle.lead_gap = Some(Duration::from_secs(2));
+    })
+    .await;
+    env.connect_messenger(PAGE1).await;
+    env.sim.add_lead_form(SimLeadForm::new(
+        FORM,
+        PAGE1,
+        &[("email", "Email", "EMAIL")],
+    ));
+    let old = recent_lead(&env, "1234567890123601", 40 * 86_400);
+    recent_lead(&env, "1234567890123602", 3_600);
+    assert_eq!(
+        env.app
+            .post_webhook(&leadgen_webhook_at("1234567890123601", old))
+            .await,
+        200
+    );
+    let ev = env.wait_event("channel.backfill", 1).await;
+    let data = &ev[0]["data"];
+    assert_eq!(data["trigger"], "gap", "{data}");
+    assert_eq!(
+        (data["found"].clone(), data["relayed"].clone()),
+        (json!(1), json!(1)),
+        "{data}"
+    );
+    leads_within(&env, 2, Duration::from_secs(10)).await;
+    assert_eq!(
+        delivered_ids(&env),
+        vec!["1234567890123601", "1234567890123602"]
+    );
     env.app.stop().await;
 }
