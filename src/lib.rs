@@ -28,6 +28,9 @@
 //!   webhook, and the gap check that runs one by itself.
 //! - [`contacts`]: use case: Instagram and Messenger contact profiles read from Meta's User
 //!   Profile API in the background, cached in memory and stored with a TTL.
+//! - [`doctor`]: use case: a channel checked against Meta (token, subscriptions, the app's
+//!   webhook, the number's state, templates, Instagram linkage): `metabridge doctor` and the
+//!   admin API's diagnosis.
 //! - [`instances`]: use case: instances and channels as operators manage them (admin API, CLI).
 //! - [`workers`]: delivery to instances, per-channel senders, retention, SQLite checkpoints, gauges.
 //! - [`http`]: the poem application: Meta webhooks, admin API, `/v1` API, connect pages, health
@@ -44,6 +47,7 @@ pub mod config;
 pub mod connect;
 pub mod contacts;
 pub mod crypto;
+pub mod doctor;
 pub mod events;
 pub mod http;
 pub mod ids;

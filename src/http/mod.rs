@@ -8,6 +8,7 @@ pub mod connect;
 pub mod connect_api;
 pub mod console;
 pub mod contacts;
+pub mod diagnosis;
 pub mod errors;
 pub mod export;
 pub mod leads;
@@ -77,6 +78,8 @@ pub struct AppState {
     pub leads: crate::leads::Leads,
     /// Instagram / Messenger contact profiles (read in the background, cached).
     pub profiles: crate::contacts::Profiles,
+    /// Channel diagnoses against Meta (`/admin/v1/channels/{id}/diagnosis`).
+    pub doctor: crate::doctor::Doctor,
 }
 
 impl AppState {

@@ -31,7 +31,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Contact profiles read from Meta in the background: the delivery dispatcher reads their cache.
     ("usecase-contacts", &["contacts"]),
     // Use cases over the store and Meta, shared by the API, the CLI and the workers.
-    ("usecases", &["instances", "leads", "messages::submit"]),
+    (
+        "usecases",
+        &["instances", "leads", "doctor", "messages::submit"],
+    ),
     ("usecase-connect", &["connect::flow"]),
     ("workers", &["workers"]),
     ("http", &["http"]),

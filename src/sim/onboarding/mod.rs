@@ -25,6 +25,7 @@
 pub mod accounts;
 pub(super) mod assets;
 pub(super) mod control;
+pub mod diagnostics;
 mod dialogs;
 pub(super) mod helpers;
 pub(super) mod instagram;
