@@ -203,6 +203,34 @@ async fn a_whatsapp_channel_passes_then_each_fault_is_named_with_its_fix(db: Db)
     // Read-only: the dropped subscription is still dropped.
     assert!(!env.sim.subscriptions().contains_key(WABA));
 
+    // The console shows the same report to a signed-in operator.
+    let mut console = ConsoleClient::new(&env.app.url);
+    assert_eq!(console.sign_in(ADMIN).await.status, 303);
+    let page = console
+        .get(&format!("/console/channels/{channel}/diagnosis"))
+        .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("check(s) failed"), "{}", page.body);
+    assert!(
+        page.body
+            .contains("<span class=\"badge bad\">fail</span></td>\n<td><code>phone.quality</code>"),
+        "{}",
+        page.body
+    );
+    assert!(page.body.contains(solution), "{}", page.body);
+    let list = console
+        .get(&format!(
+            "/console/instances/{}/channels",
+            env.tenant.instance_id
+        ))
+        .await;
+    assert!(
+        list.body
+            .contains(&format!("/console/channels/{channel}/diagnosis")),
+        "{}",
+        list.body
+    );
+
     // The command exits 1 and its JSON says the same.
     let (code, out) = doctor_cli(&env, &channel, true);
     assert_eq!(code, 1, "{out}");
