@@ -29,7 +29,7 @@ const OWNER_PIN: &str = "482913";
 
 /// Runs Embedded Signup for `phone` up to the bridge's answer: (session id, link, browser,
 /// the `{redirect}` the bridge answered).
-async fn embedded_signup(env: &Connect, phone: &str) -> (String, String, Browser, String) {
+pub async fn embedded_signup(env: &Connect, phone: &str) -> (String, String, Browser, String) {
     let (id, link) = env.session("whatsapp").await;
     let mut b = Browser::new();
     assert_eq!(b.get(&link).await.status, 200);

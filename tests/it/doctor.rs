@@ -13,7 +13,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::both_backends;
-use crate::connect::{Browser, Connect, IG_LOGIN, PAGE1, PHONE1, connect_env, es_code};
+use crate::connect::{Browser, Connect, IG_LOGIN, PAGE1, PHONE1, connect_env};
 use crate::helpers::*;
 
 both_backends!(
@@ -26,22 +26,8 @@ const WABA: &str = "102000000000001";
 
 /// Embedded Signup of `PHONE1` to the end: the new channel's id.
 async fn connect_whatsapp(env: &Connect) -> String {
-    let (id, link) = env.session("whatsapp").await;
-    let mut b = Browser::new();
-    assert_eq!(b.get(&link).await.status, 200);
-    assert_eq!(b.post(&format!("{link}/start"), &[]).await.status, 200);
-    let code = es_code(&mut b, &env.sim, PHONE1).await;
-    let cookie = b.cookie("mb_connect").expect("binding cookie");
-    let resp = env
-        .app
-        .http
-        .post(format!("{link}/embedded"))
-        .header("cookie", format!("mb_connect={cookie}"))
-        .json(&json!({"code": code, "event": "FINISH", "waba_id": WABA, "phone_number_id": PHONE1}))
-        .send()
-        .await
-        .expect("finish");
-    assert_eq!(resp.status().as_u16(), 200);
+    let (id, _, _, redirect) = crate::connect_perm::embedded_signup(env, PHONE1).await;
+    assert!(redirect.starts_with(&env.return_url()), "{redirect}");
     let v = env.session_view(&id).await;
     assert_eq!(v["state"], "completed", "{v}");
     v["channel_ids"][0].as_str().expect("channel").to_string()
@@ -260,15 +246,7 @@ async fn a_dead_token_fails_and_the_checks_that_need_it_are_skipped(db: Db) {
     let channel = connect_whatsapp(&env).await;
     let token = env.sim.token_for(PHONE1).expect("the channel's token");
     assert!(env.sim.expire_token(&token, -60));
-    let (status, body) = env
-        .app
-        .admin(
-            Method::GET,
-            &format!("/admin/v1/channels/{channel}/diagnosis"),
-            None,
-        )
-        .await;
-    assert_eq!(status, 200, "{body}");
+    let body = diagnosis(&env, &channel).await;
     assert_eq!(body["healthy"], false);
     assert_eq!(verdict(&body, "token.valid"), "fail", "{body}");
     for id in [

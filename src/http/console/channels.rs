@@ -18,7 +18,7 @@ use crate::instances::DisconnectBy;
 
 use super::instances::instance_or_missing;
 use super::render::page;
-use super::session::{ACTOR, form, signed_in};
+use super::session::{ACTOR, Session, form, signed_in};
 use super::{missing, refused, unavailable};
 
 /// `GET /console/instances/:id/channels`.
@@ -141,6 +141,22 @@ pub async fn connect_link(
     }
 }
 
+/// The channel `id` names, or the console's not-found / unavailable page.
+async fn channel_or_missing(
+    state: &AppState,
+    session: &Session,
+    id: &str,
+) -> Result<crate::store::ChannelRow, Response> {
+    let Ok(channel_id) = ChannelId::parse(id) else {
+        return Err(missing(state, session));
+    };
+    match state.store.get_channel(&channel_id, None).await {
+        Ok(Some(r)) => Ok(r),
+        Ok(None) => Err(missing(state, session)),
+        Err(e) => Err(unavailable(state, session, e)),
+    }
+}
+
 /// `GET /console/channels/:id/diagnosis`: the channel checked against Meta, as
 /// `metabridge doctor` prints it (read-only; asks Meta on each load).
 #[handler]
@@ -155,15 +171,11 @@ pub async fn diagnosis(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let Ok(channel_id) = ChannelId::parse(&id) else {
-        return missing(state, &session);
+    let row = match channel_or_missing(state, &session, &id).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
-    let row = match state.store.get_channel(&channel_id, None).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return missing(state, &session),
-        Err(e) => return unavailable(state, &session, e),
-    };
-    let d = match state.doctor.diagnose(&channel_id).await {
+    let d = match state.doctor.diagnose(&row.id).await {
         Ok(Some(d)) => d,
         Ok(None) => return missing(state, &session),
         Err(e) => return unavailable(state, &session, format!("{e:#}")),
@@ -211,13 +223,9 @@ pub async fn disconnect_confirm(
         Ok(s) => s,
         Err(r) => return r,
     };
-    let Ok(channel_id) = ChannelId::parse(&id) else {
-        return missing(state, &session);
-    };
-    let row = match state.store.get_channel(&channel_id, None).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return missing(state, &session),
-        Err(e) => return unavailable(state, &session, e),
+    let row = match channel_or_missing(state, &session, &id).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
     let label = row.name.clone().unwrap_or_else(|| row.external_id.clone());
     page(
@@ -249,17 +257,13 @@ pub async fn disconnect(
         Ok(f) => f,
         Err(r) => return r,
     };
-    let Ok(channel_id) = ChannelId::parse(&id) else {
-        return missing(state, &session);
-    };
-    let row = match state.store.get_channel(&channel_id, None).await {
-        Ok(Some(r)) => r,
-        Ok(None) => return missing(state, &session),
-        Err(e) => return unavailable(state, &session, e),
+    let row = match channel_or_missing(state, &session, &id).await {
+        Ok(r) => r,
+        Err(resp) => return resp,
     };
     let back = format!("/console/instances/{}/channels", row.instance_id);
     match state
-        .disconnect_channel(&channel_id, None, DisconnectBy::Operator(ACTOR))
+        .disconnect_channel(&row.id, None, DisconnectBy::Operator(ACTOR))
         .await
     {
         Ok(()) => super::render::redirect(&format!("{back}?done=disconnected")),
