@@ -97,7 +97,8 @@ pub enum Command {
     /// Check a channel against Meta and print what is wrong and how to fix it: token and
     /// permissions, the app's subscriptions, the webhook callback, the WhatsApp number's state,
     /// templates, Instagram linkage. Reads the server's configuration (same variables). Exit
-    /// status 0 when no check failed (warnings allowed), 1 when one did, 2 when it could not run.
+    /// status 0 when every check passed, 1 when one failed, 3 when none failed but one warned,
+    /// 2 when the doctor could not run.
     Doctor {
         /// The channel id (`ch_…`).
         channel: String,
@@ -510,8 +511,9 @@ pub async fn channel_cmd(
     Ok(())
 }
 
-/// `metabridge doctor`: prints the channel's diagnosis; `Ok(true)` when no check failed.
-pub async fn doctor(args: &ServeArgs, channel: &str, json_out: bool) -> anyhow::Result<bool> {
+/// `metabridge doctor`: prints the channel's diagnosis; the exit status
+/// ([`crate::doctor::Diagnosis::exit_code`]).
+pub async fn doctor(args: &ServeArgs, channel: &str, json_out: bool) -> anyhow::Result<i32> {
     crate::crypto::install_tls_provider();
     let config = Config::from_args(args)?;
     let id: ChannelId = parse_id("channel id", channel)?;
@@ -541,7 +543,7 @@ pub async fn doctor(args: &ServeArgs, channel: &str, json_out: bool) -> anyhow::
     } else {
         print!("{}", diagnosis.to_table());
     }
-    Ok(diagnosis.healthy)
+    Ok(diagnosis.exit_code())
 }
 
 pub async fn migrate(store_args: &StoreArgs) -> anyhow::Result<()> {

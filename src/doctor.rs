@@ -102,6 +102,19 @@ pub struct Diagnosis {
 }
 
 impl Diagnosis {
+    /// The exit status of `metabridge doctor`: 0 when every check passed (or could not be
+    /// checked, which the report says), 1 when one failed, 3 when none failed but one warned.
+    /// (2 is the command's own failure: no such channel, no database.)
+    pub fn exit_code(&self) -> i32 {
+        if self.checks.iter().any(|c| c.verdict == Verdict::Fail) {
+            1
+        } else if self.checks.iter().any(|c| c.verdict == Verdict::Warn) {
+            3
+        } else {
+            0
+        }
+    }
+
     /// The report as a table for a terminal.
     pub fn to_table(&self) -> String {
         let width = self.checks.iter().map(|c| c.check.len()).max().unwrap_or(0);

@@ -157,8 +157,8 @@ async fn main() {
             json,
             serve,
         }) => match metabridge::cli::doctor(&serve, &channel, json).await {
-            Ok(true) => Ok(()),
-            Ok(false) => std::process::exit(1),
+            Ok(0) => Ok(()),
+            Ok(code) => std::process::exit(code),
             Err(e) => {
                 eprintln!("metabridge doctor: {e:#}");
                 std::process::exit(2);
