@@ -8,6 +8,7 @@
 
 use std::process::Command;
 
+use metabridge::sim::graph::SimTemplate;
 use metabridge::sim::onboarding::diagnostics::SimAppSubscription;
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -130,11 +131,32 @@ async fn a_whatsapp_channel_passes_then_each_fault_is_named_with_its_fix(db: Db)
             .starts_with("TIER_2K"),
         "{d}"
     );
-    // The command prints the same as a table and exits 0.
+    // The simulated WABA has no template yet: a warning, and the command exits 3.
+    assert_eq!(verdict(&d, "templates"), "warn", "{d}");
+    let (code, out) = doctor_cli(&env, &channel, false);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("WARN  templates"), "{out}");
+    // With an approved template read from Meta, every check passes and the command exits 0.
+    env.sim.set_templates(
+        WABA,
+        vec![SimTemplate::new(
+            "order_update",
+            "en_US",
+            "APPROVED",
+            "UTILITY",
+        )],
+    );
+    env.app
+        .state
+        .templates
+        .sync_waba(WABA)
+        .await
+        .expect("template sync");
     let (code, out) = doctor_cli(&env, &channel, false);
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("PASS  phone.status"), "{out}");
-    assert!(out.contains("healthy: 0 failed"), "{out}");
+    assert!(out.contains("PASS  templates"), "{out}");
+    assert!(out.contains("healthy: 0 failed, 0 warning(s)"), "{out}");
 
     // Faults on Meta's side.
     let solution = "Verify your business in Business Manager.";
