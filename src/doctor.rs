@@ -319,45 +319,45 @@ impl Doctor {
             }
         };
         let token = token.filter(|_| facts.usable);
-        out.push(match &token {
-            Some(t) => self.app_subscribed(&row, kind, t, ig_login).await,
-            None => check(
-                checks::APP_SUBSCRIBED,
-                Verdict::Skip,
-                "needs a token Meta accepts",
-            ),
-        });
-        out.push(self.webhook_callback(kind).await);
-        match kind {
-            ChannelKind::Whatsapp => {
-                match &token {
-                    Some(t) => self.phone_checks(&row, t, &mut out).await,
-                    None => {
-                        for id in [
-                            checks::PHONE_STATUS,
-                            checks::PHONE_QUALITY,
-                            checks::PHONE_NAME,
-                            checks::PHONE_VERIFICATION,
-                            checks::PHONE_MESSAGING_LIMIT,
-                            checks::PHONE_HEALTH,
-                        ] {
-                            out.push(check(id, Verdict::Skip, "needs a token Meta accepts"));
-                        }
-                    }
+        let needs_token = |id: &'static str| check(id, Verdict::Skip, "needs a token Meta accepts");
+        // The checks below are independent of each other: asked at once, so a slow Meta costs
+        // one call timeout, not one per check.
+        let subscribed = async {
+            match &token {
+                Some(t) => self.app_subscribed(&row, kind, t, ig_login).await,
+                None => needs_token(checks::APP_SUBSCRIBED),
+            }
+        };
+        let kind_checks = async {
+            let mut more = Vec::new();
+            match (kind, &token) {
+                (ChannelKind::Whatsapp, Some(t)) => self.phone_checks(&row, t, &mut more).await,
+                (ChannelKind::Whatsapp, None) => more.extend(
+                    [
+                        checks::PHONE_STATUS,
+                        checks::PHONE_QUALITY,
+                        checks::PHONE_NAME,
+                        checks::PHONE_VERIFICATION,
+                        checks::PHONE_MESSAGING_LIMIT,
+                        checks::PHONE_HEALTH,
+                    ]
+                    .map(needs_token),
+                ),
+                (ChannelKind::Instagram, Some(t)) => {
+                    more.push(self.instagram_linkage(&row, t, facts.ig_profile).await);
                 }
-                out.push(self.templates(&row).await?);
+                (ChannelKind::Instagram, None) => more.push(needs_token(checks::INSTAGRAM_LINKAGE)),
+                (ChannelKind::Messenger, _) => {}
             }
-            ChannelKind::Instagram => {
-                out.push(match &token {
-                    Some(t) => self.instagram_linkage(&row, t, facts.ig_profile).await,
-                    None => check(
-                        checks::INSTAGRAM_LINKAGE,
-                        Verdict::Skip,
-                        "needs a token Meta accepts",
-                    ),
-                });
-            }
-            ChannelKind::Messenger => {}
+            more
+        };
+        let (subscribed, hook, more) =
+            tokio::join!(subscribed, self.webhook_callback(kind), kind_checks);
+        out.push(subscribed);
+        out.push(hook);
+        out.extend(more);
+        if kind == ChannelKind::Whatsapp {
+            out.push(self.templates(&row).await?);
         }
         let healthy = out.iter().all(|c| c.verdict != Verdict::Fail);
         Ok(Some(Diagnosis {
