@@ -28,6 +28,8 @@
 //!   webhook, and the gap check that runs one by itself.
 //! - [`contacts`]: use case: Instagram and Messenger contact profiles read from Meta's User
 //!   Profile API in the background, cached in memory and stored with a TTL.
+//! - [`handover`]: use case: who controls each Instagram / Messenger conversation (Meta's
+//!   handover protocol), the pass / take / request calls, and the send check.
 //! - [`instances`]: use case: instances and channels as operators manage them (admin API, CLI).
 //! - [`workers`]: delivery to instances, per-channel senders, retention, SQLite checkpoints, gauges.
 //! - [`http`]: the poem application: Meta webhooks, admin API, `/v1` API, connect pages, health
@@ -45,6 +47,7 @@ pub mod connect;
 pub mod contacts;
 pub mod crypto;
 pub mod events;
+pub mod handover;
 pub mod http;
 pub mod ids;
 pub mod instances;

@@ -19,6 +19,7 @@ pub mod ops;
 pub mod ratelimit;
 pub mod server;
 pub mod templates;
+pub mod threads;
 pub mod v1;
 pub mod webhooks;
 
@@ -77,6 +78,8 @@ pub struct AppState {
     pub leads: crate::leads::Leads,
     /// Instagram / Messenger contact profiles (read in the background, cached).
     pub profiles: crate::contacts::Profiles,
+    /// Instagram / Messenger thread control (Meta's handover protocol).
+    pub handover: crate::handover::Handover,
 }
 
 impl AppState {

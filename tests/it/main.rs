@@ -22,6 +22,7 @@ mod contacts;
 mod dbfaults;
 mod delivery;
 mod faults;
+mod handover;
 mod iglogin;
 mod inbound;
 mod jwt;

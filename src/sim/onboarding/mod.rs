@@ -26,6 +26,7 @@ pub mod accounts;
 pub(super) mod assets;
 pub(super) mod control;
 mod dialogs;
+pub(in crate::sim) mod handover;
 pub(super) mod helpers;
 pub(super) mod instagram;
 pub(super) mod leads;
