@@ -1298,6 +1298,8 @@ async fn other_helpers_calls(
         "messaging_referrals",
         "message_reads",
         "message_deliveries",
+        "messaging_handovers",
+        "standby",
         "leadgen",
     ];
     let host = "graph.facebook.com";
