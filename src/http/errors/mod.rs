@@ -102,8 +102,9 @@ pub struct ErrorBody {
     pub rule: Option<String>,
     /// `thread_not_owned`: the Meta app that controls the conversation, when Meta named it
     /// (`263902037430900` is the Page inbox, `1217981644879628` the Instagram inbox).
+    // Boxed: every `Result<_, ApiError>` carries this body, which must stay small.
     #[oai(skip_serializing_if_is_none)]
-    pub owner_app_id: Option<String>,
+    pub owner_app_id: Option<Box<String>>,
 }
 
 impl poem_openapi::types::Example for ErrorBody {
@@ -210,7 +211,7 @@ impl ApiError {
     /// when known).
     pub fn thread_not_owned(owner_app_id: Option<String>, message: impl Into<String>) -> Self {
         let mut b = body(codes::THREAD_NOT_OWNED, message, Some("to"));
-        b.0.owner_app_id = owner_app_id;
+        b.0.owner_app_id = owner_app_id.map(Box::new);
         Self::Conflict(b)
     }
     pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
