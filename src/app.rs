@@ -157,35 +157,7 @@ impl Application {
             shutdown.clone(),
             config.run_workers,
         );
-        let oauth = crate::meta::oauth::OAuthClient::new(
-            crate::meta::oauth::OAuthEndpoints {
-                graph_url: config.graph.base_url.clone(),
-                graph_version: config.graph.version.clone(),
-                ig_api_url: config.connect.instagram_api_url.clone(),
-                ig_graph_url: config.connect.instagram_graph_url.clone(),
-            },
-            crate::meta::oauth::AppCredentials {
-                app_id: config.connect.app_id.clone().unwrap_or_default(),
-                app_secret: config
-                    .app_secrets
-                    .first()
-                    .map(|s| s.expose().to_string())
-                    .unwrap_or_default(),
-            },
-            config.connect.instagram_app_secret.as_ref().map(|secret| {
-                crate::meta::oauth::AppCredentials {
-                    app_id: config
-                        .connect
-                        .instagram_app_id
-                        .clone()
-                        .or_else(|| config.connect.app_id.clone())
-                        .unwrap_or_default(),
-                    app_secret: secret.expose().to_string(),
-                }
-            }),
-            config.graph.timeout,
-        )
-        .map_err(|e| anyhow::anyhow!("Meta OAuth endpoints: {e}"))?;
+        let oauth = oauth_client(&config)?;
         let horizon = i64::try_from(config.delivery_horizon.as_millis())?;
         let templates =
             crate::templates::Templates::new(store.clone(), oauth.clone(), Arc::clone(&vault));
@@ -201,6 +173,13 @@ impl Application {
             Arc::clone(&vault),
             dedup_reach,
             horizon,
+        );
+        let doctor = crate::doctor::Doctor::new(
+            store.clone(),
+            Arc::clone(&vault),
+            oauth.clone(),
+            config.connect.app_id.is_some() && !config.app_secrets.is_empty(),
+            Some(config.public_url.clone()).filter(|u| !u.is_empty()),
         );
         let connector = crate::connect::flow::Connector {
             store: store.clone(),
@@ -249,6 +228,7 @@ impl Application {
             leads,
             profiles,
             handover,
+            doctor,
         });
         Ok(Self {
             addr,
@@ -496,4 +476,38 @@ async fn backfill_instagram_login(store: &Store, vault: &Vault) -> anyhow::Resul
         }
     }
     Ok(())
+}
+
+/// The client of Meta's onboarding and token-lifecycle calls, from the configuration (shared by
+/// the server and `metabridge doctor`).
+pub fn oauth_client(config: &Config) -> anyhow::Result<crate::meta::oauth::OAuthClient> {
+    crate::meta::oauth::OAuthClient::new(
+        crate::meta::oauth::OAuthEndpoints {
+            graph_url: config.graph.base_url.clone(),
+            graph_version: config.graph.version.clone(),
+            ig_api_url: config.connect.instagram_api_url.clone(),
+            ig_graph_url: config.connect.instagram_graph_url.clone(),
+        },
+        crate::meta::oauth::AppCredentials {
+            app_id: config.connect.app_id.clone().unwrap_or_default(),
+            app_secret: config
+                .app_secrets
+                .first()
+                .map(|s| s.expose().to_string())
+                .unwrap_or_default(),
+        },
+        config.connect.instagram_app_secret.as_ref().map(|secret| {
+            crate::meta::oauth::AppCredentials {
+                app_id: config
+                    .connect
+                    .instagram_app_id
+                    .clone()
+                    .or_else(|| config.connect.app_id.clone())
+                    .unwrap_or_default(),
+                app_secret: secret.expose().to_string(),
+            }
+        }),
+        config.graph.timeout,
+    )
+    .map_err(|e| anyhow::anyhow!("Meta OAuth endpoints: {e}"))
 }

@@ -94,6 +94,19 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:8080/readyz")]
         url: String,
     },
+    /// Check a channel against Meta and print what is wrong and how to fix it: token and
+    /// permissions, the app's subscriptions, the webhook callback, the WhatsApp number's state,
+    /// templates, Instagram linkage. Reads the server's configuration (same variables). Exit
+    /// status 0 when no check failed (warnings allowed), 1 when one did, 2 when it could not run.
+    Doctor {
+        /// The channel id (`ch_…`).
+        channel: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        serve: Box<ServeArgs>,
+    },
     /// The Meta simulator and the fake DSK receiver.
     Sim {
         #[command(subcommand)]
@@ -495,6 +508,40 @@ pub async fn channel_cmd(
     }
     store.close().await;
     Ok(())
+}
+
+/// `metabridge doctor`: prints the channel's diagnosis; `Ok(true)` when no check failed.
+pub async fn doctor(args: &ServeArgs, channel: &str, json_out: bool) -> anyhow::Result<bool> {
+    crate::crypto::install_tls_provider();
+    let config = Config::from_args(args)?;
+    let id: ChannelId = parse_id("channel id", channel)?;
+    let vault = Vault::new(&config.fernet_keys)
+        .map_err(|p| anyhow::anyhow!("METABRIDGE_FERNET_KEYS: {p}"))?;
+    let store = Store::open(
+        &config.database_url,
+        StoreOptions {
+            max_connections: 2,
+            ..Default::default()
+        },
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("DATABASE_URL: cannot open the database: {e}"))?;
+    let doctor = crate::doctor::Doctor::new(
+        store.clone(),
+        Arc::new(vault),
+        crate::app::oauth_client(&config)?,
+        config.connect.app_id.is_some() && !config.app_secrets.is_empty(),
+        Some(config.public_url.clone()).filter(|u| !u.is_empty()),
+    );
+    let diagnosis = doctor.diagnose(&id).await;
+    store.close().await;
+    let diagnosis = diagnosis?.ok_or_else(|| anyhow::anyhow!("no channel {id}"))?;
+    if json_out {
+        println!("{}", serde_json::to_string_pretty(&diagnosis)?);
+    } else {
+        print!("{}", diagnosis.to_table());
+    }
+    Ok(diagnosis.healthy)
 }
 
 pub async fn migrate(store_args: &StoreArgs) -> anyhow::Result<()> {

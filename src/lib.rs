@@ -30,6 +30,9 @@
 //!   Profile API in the background, cached in memory and stored with a TTL.
 //! - [`handover`]: use case: who controls each Instagram / Messenger conversation (Meta's
 //!   handover protocol), the pass / take / request calls, and the send check.
+//! - [`doctor`]: use case: a channel checked against Meta (token, subscriptions, the app's
+//!   webhook, the number's state, templates, Instagram linkage): `metabridge doctor` and the
+//!   admin API's diagnosis.
 //! - [`instances`]: use case: instances and channels as operators manage them (admin API, CLI).
 //! - [`workers`]: delivery to instances, per-channel senders, retention, SQLite checkpoints, gauges.
 //! - [`http`]: the poem application: Meta webhooks, admin API, `/v1` API, connect pages, health
@@ -46,6 +49,7 @@ pub mod config;
 pub mod connect;
 pub mod contacts;
 pub mod crypto;
+pub mod doctor;
 pub mod events;
 pub mod handover;
 pub mod http;

@@ -152,6 +152,18 @@ async fn main() {
         Some(Command::Keys {
             command: KeysCommand::Rotate { store, batch, json },
         }) => metabridge::cli::keys_rotate(&store, batch, json).await,
+        Some(Command::Doctor {
+            channel,
+            json,
+            serve,
+        }) => match metabridge::cli::doctor(&serve, &channel, json).await {
+            Ok(true) => Ok(()),
+            Ok(false) => std::process::exit(1),
+            Err(e) => {
+                eprintln!("metabridge doctor: {e:#}");
+                std::process::exit(2);
+            }
+        },
         Some(Command::Migrate { store }) => metabridge::cli::migrate(&store).await,
         Some(Command::Healthcheck { url }) => metabridge::cli::healthcheck(&url).await,
         Some(Command::Openapi) => {

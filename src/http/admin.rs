@@ -669,6 +669,33 @@ impl AdminApi {
         row.map(|r| Json(r.into())).ok_or_else(channel_not_found)
     }
 
+    /// Check a channel against Meta: its token and permissions, the app's subscription to its
+    /// WABA / Page / account, the app's webhook callback, the WhatsApp number's state and
+    /// messaging health, its templates, the Instagram account linkage. Read-only: nothing is
+    /// changed at Meta or here. `healthy` is false when a check failed; each check says how to
+    /// fix what it found (the same report as `metabridge doctor`).
+    #[oai(
+        path = "/channels/:id/diagnosis",
+        method = "get",
+        operation_id = "admin.channels.diagnosis"
+    )]
+    async fn diagnose_channel(
+        &self,
+        _auth: AdminAuth,
+        state: Data<&Arc<AppState>>,
+        id: Path<String>,
+    ) -> Result<Json<super::diagnosis::DiagnosisView>, ApiError> {
+        let id = channel_path(&id)?;
+        let diagnosis = state
+            .doctor
+            .diagnose(&id)
+            .await
+            .map_err(|e| ApiError::internal("diagnose channel", format!("{e:#}")))?;
+        diagnosis
+            .map(|d| Json(d.into()))
+            .ok_or_else(channel_not_found)
+    }
+
     /// Remove a channel: its token is deleted and its events stop being relayed.
     #[oai(
         path = "/channels/:id",

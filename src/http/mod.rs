@@ -8,6 +8,7 @@ pub mod connect;
 pub mod connect_api;
 pub mod console;
 pub mod contacts;
+pub mod diagnosis;
 pub mod errors;
 pub mod export;
 pub mod leads;
@@ -80,6 +81,8 @@ pub struct AppState {
     pub profiles: crate::contacts::Profiles,
     /// Instagram / Messenger thread control (Meta's handover protocol).
     pub handover: crate::handover::Handover,
+    /// Channel diagnoses against Meta (`/admin/v1/channels/{id}/diagnosis`).
+    pub doctor: crate::doctor::Doctor,
 }
 
 impl AppState {

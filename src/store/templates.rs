@@ -164,6 +164,16 @@ impl Store {
         .await?)
     }
 
+    /// How many of the channel's synced templates are in each status (`APPROVED`, ...).
+    pub async fn template_counts(&self, channel_id: &ChannelId) -> Result<Vec<(String, i64)>> {
+        Ok(sqlx::query_as(
+            "SELECT status, COUNT(*) FROM wa_templates WHERE channel_id = $1 GROUP BY status ORDER BY status",
+        )
+        .bind(channel_id.as_str())
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Every language of a template of the channel.
     pub async fn templates_named(
         &self,

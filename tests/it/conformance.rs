@@ -906,6 +906,17 @@ const METHODS: &[(&str, &str, &[&str])] = &[
         "ig_subscribed_apps",
         &["instagram.subscribed_apps.get"],
     ),
+    (
+        "oauth.rs",
+        "app_subscriptions",
+        &["graph.app.subscriptions.get"],
+    ),
+    ("oauth.rs", "phone_status", &["whatsapp.phone.status"]),
+    (
+        "oauth.rs",
+        "page_instagram_account",
+        &["page.instagram_business_account"],
+    ),
 ];
 
 /// Calls owned by other helpers of issue 12 whose corpus files are not in this branch yet:
@@ -1430,6 +1441,52 @@ async fn other_helpers_calls(
         }
         let errs = check_request(e, &graph.take(), host, app_token, None);
         report(failures, &e.id, "form_leads_since", errs);
+    }
+    // The doctor's reads (issue 16 §6): what the product kept of each documented answer.
+    if let Some(e) = find("graph.app.subscriptions.get") {
+        graph.answer_with(&e.json["response"]);
+        match oauth.app_subscriptions().await {
+            Ok(subs) if subs.first().is_none_or(|s| s.fields.is_empty()) => failures.push(format!(
+                "{}: the product read no subscription or field from the corpus answer",
+                e.id
+            )),
+            Ok(_) => {}
+            Err(err) => failures.push(format!("{}: {err}", e.id)),
+        }
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "app_subscriptions", errs);
+    }
+    if let Some(e) = find("whatsapp.phone.status") {
+        graph.answer_with(&e.json["response"]);
+        match oauth.phone_status(WA_TOKEN, PHONE_NUMBER_ID).await {
+            Ok(p)
+                if p.status.is_none()
+                    || p.messaging_limit.is_none()
+                    || p.health.as_ref().is_none_or(|h| h.entities.is_empty()) =>
+            {
+                failures.push(format!(
+                    "{}: the product did not read status, limit and health from the corpus answer",
+                    e.id
+                ))
+            }
+            Ok(_) => {}
+            Err(err) => failures.push(format!("{}: {err}", e.id)),
+        }
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "phone_status", errs);
+    }
+    if let Some(e) = find("page.instagram_business_account") {
+        graph.answer_with(&e.json["response"]);
+        match oauth.page_instagram_account(PAGE_TOKEN, PAGE_ID).await {
+            Ok(None) => failures.push(format!(
+                "{}: the product read no linked account from the corpus answer",
+                e.id
+            )),
+            Ok(Some(_)) => {}
+            Err(err) => failures.push(format!("{}: {err}", e.id)),
+        }
+        let errs = check_request(e, &graph.take(), host, app_token, None);
+        report(failures, &e.id, "page_instagram_account", errs);
     }
     if let Some(e) = find("oauth.exchange_code.embedded_signup") {
         graph.answer_with(&e.json["response"]);

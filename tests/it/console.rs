@@ -31,6 +31,7 @@ fn every_get_path(instance: &str, channel: &str, event: &str) -> Vec<String> {
         format!("/console/instances/{instance}/channels"),
         format!("/console/instances/{instance}/delete"),
         format!("/console/channels/{channel}/disconnect"),
+        format!("/console/channels/{channel}/diagnosis"),
         "/console/events".into(),
         format!("/console/events?instance={instance}&state=dead"),
         format!("/console/events/{event}"),

@@ -33,7 +33,10 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Thread control (handover): the send path (`messages::submit`) checks and takes it.
     ("usecase-handover", &["handover"]),
     // Use cases over the store and Meta, shared by the API, the CLI and the workers.
-    ("usecases", &["instances", "leads", "messages::submit"]),
+    (
+        "usecases",
+        &["instances", "leads", "doctor", "messages::submit"],
+    ),
     ("usecase-connect", &["connect::flow"]),
     ("workers", &["workers"]),
     ("http", &["http"]),

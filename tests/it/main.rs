@@ -21,6 +21,7 @@ mod console_browser;
 mod contacts;
 mod dbfaults;
 mod delivery;
+mod doctor;
 mod faults;
 mod handover;
 mod iglogin;

@@ -1,6 +1,7 @@
 //! An instance's channels: kind, connection and send state with their reasons, token expiry,
 //! quality and messaging-limit tier, send rate, last inbound and outbound traffic; making a
-//! connect link; disconnecting one (after a confirmation).
+//! connect link; a channel's diagnosis against Meta ([`crate::doctor`]); disconnecting one
+//! (after a confirmation).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -138,6 +139,64 @@ pub async fn connect_link(
         }
         Err(e) => refused(state, &session, &e, &back),
     }
+}
+
+/// `GET /console/channels/:id/diagnosis`: the channel checked against Meta, as
+/// `metabridge doctor` prints it (read-only; asks Meta on each load).
+#[handler]
+pub async fn diagnosis(
+    Path(id): Path<String>,
+    state: Data<&Arc<AppState>>,
+    req: &Request,
+) -> Response {
+    use crate::doctor::Verdict;
+    let state: &AppState = &state;
+    let session = match signed_in(state, req).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let Ok(channel_id) = ChannelId::parse(&id) else {
+        return missing(state, &session);
+    };
+    let row = match state.store.get_channel(&channel_id, None).await {
+        Ok(Some(r)) => r,
+        Ok(None) => return missing(state, &session),
+        Err(e) => return unavailable(state, &session, e),
+    };
+    let d = match state.doctor.diagnose(&channel_id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return missing(state, &session),
+        Err(e) => return unavailable(state, &session, format!("{e:#}")),
+    };
+    let count = |v: Verdict| d.checks.iter().filter(|c| c.verdict == v).count();
+    let checks: Vec<_> = d
+        .checks
+        .iter()
+        .map(|c| {
+            let tone = match c.verdict {
+                Verdict::Pass => "good",
+                Verdict::Warn => "warn",
+                Verdict::Fail => "bad",
+                Verdict::Skip => "",
+            };
+            context! { check => c.check, verdict => c.verdict.as_str(), tone, summary => &c.summary, fix => &c.fix }
+        })
+        .collect();
+    page(
+        state,
+        &session,
+        req,
+        "diagnosis.html",
+        "instances",
+        context! {
+            channel => context! {
+                id => row.id.as_str(), kind => row.kind.as_str(), instance_id => row.instance_id.as_str(),
+                label => row.name.clone().unwrap_or_else(|| row.external_id.clone()),
+            },
+            healthy => d.healthy, failed => count(Verdict::Fail), warned => count(Verdict::Warn),
+            checked_at => d.checked_at, checks,
+        },
+    )
 }
 
 /// `GET /console/channels/:id/disconnect`: the confirmation.

@@ -85,6 +85,10 @@ pub fn routes(route: poem::Route) -> poem::Route {
             poem::post(channels::connect_link),
         )
         .at(
+            "/console/channels/:id/diagnosis",
+            poem::get(channels::diagnosis),
+        )
+        .at(
             "/console/channels/:id/disconnect",
             poem::get(channels::disconnect_confirm).post(channels::disconnect),
         )

@@ -25,12 +25,17 @@ use super::graph::{
     GranularScope, GraphCallError, call_json, lenient_i64, lenient_string, safe_segment, scrub,
 };
 
+mod diagnostics;
 mod instagram;
 mod leads;
 mod registration;
 mod subscriptions;
 mod templates;
 
+pub use diagnostics::{
+    AppSubscription, HealthEntity, HealthError, LinkedInstagram, MessagingHealth,
+    PHONE_STATUS_FIELDS, PhoneStatus,
+};
 pub use leads::{FormLead, FormLeads, LEAD_AD_FIELDS, LEAD_FIELDS, LeadForm};
 pub use templates::{CreatedTemplate, MetaTemplate, TEMPLATE_FIELDS};
 
@@ -128,6 +133,8 @@ impl fmt::Debug for IgShortToken {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DebugToken {
     pub is_valid: bool,
+    /// The app the token was issued to.
+    pub app_id: Option<String>,
     /// The app-scoped user id of whoever the token belongs to.
     pub user_id: Option<String>,
     /// `USER`, `PAGE`, `SYSTEM_USER`, ...
@@ -566,6 +573,7 @@ fn debug_token_from(json: &Value) -> Result<DebugToken, GraphCallError> {
     let error = data.get("error");
     Ok(DebugToken {
         is_valid: is_true(data.get("is_valid")),
+        app_id: opt_string(data, "app_id"),
         user_id: opt_string(data, "user_id"),
         token_type: opt_string(data, "type"),
         expires_at: data.get("expires_at").and_then(lenient_i64),

@@ -384,7 +384,10 @@ type Connections = Mutex<HashMap<SocketAddr, Arc<AtomicBool>>>;
 pub(super) struct State {
     pub(super) inner: Mutex<Inner>,
     /// Set after start (the bridge's address is known only once it is bound).
-    webhook_override: Mutex<Option<String>>,
+    pub(super) webhook_override: Mutex<Option<String>>,
+    /// The app's webhook configuration set by a test (`None`: the default).
+    pub(super) app_subscriptions:
+        Mutex<Option<Vec<crate::sim::onboarding::diagnostics::SimAppSubscription>>>,
     pub(super) secret_override: Mutex<Option<String>>,
     connections: Arc<Connections>,
     pub(super) opts: GraphSimOptions,
@@ -630,6 +633,7 @@ pub async fn start(listen: SocketAddr, opts: GraphSimOptions) -> anyhow::Result<
     let state = Arc::new(State {
         inner: Mutex::default(),
         webhook_override: Mutex::new(None),
+        app_subscriptions: Mutex::new(None),
         secret_override: Mutex::new(None),
         connections,
         opts,

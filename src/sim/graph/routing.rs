@@ -232,6 +232,15 @@ async fn route(state: &Arc<State>, req: &Request, body: RequestBody, at: Instant
         [id] if method == Method::GET && onboarding::profiles::is_contact(state, id) => {
             onboarding::profiles::contact_profile(state, req, Host::Facebook, id, token.as_deref())
         }
+        [app, "subscriptions"] if method == Method::GET => {
+            onboarding::diagnostics::app_subscriptions(state, app, token.as_deref())
+        }
+        [phone] if method == Method::GET && onboarding::phones::is_phone(state, phone) => {
+            onboarding::diagnostics::phone_node(state, req, phone, token.as_deref())
+        }
+        [page] if method == Method::GET && onboarding::diagnostics::is_page(state, page) => {
+            onboarding::diagnostics::page_node(state, req, page, token.as_deref())
+        }
         [id] if method == Method::GET => media_metadata(state, req, id, token.as_deref()),
         _ => unknown_path(&path),
     }

@@ -73,6 +73,13 @@ pub struct SimPhone {
     /// Fault: Meta refuses to change this number's PIN (`POST /{phone}` answers `(#200)
     /// Permissions error`), so only its current PIN registers it.
     pub refuse_pin_change: bool,
+    /// `status` of `GET /{phone}` (`FLAGGED`, `RESTRICTED`, ...); `None` = `CONNECTED` once
+    /// registered, `PENDING` before.
+    pub status: Option<String>,
+    /// `whatsapp_business_manager_messaging_limit`; `None` = `TIER_2K`.
+    pub messaging_limit: Option<String>,
+    /// `health_status` as Meta answers it; `None` = every node `AVAILABLE`.
+    pub health_status: Option<Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
@@ -113,6 +120,9 @@ impl Default for SimAccounts {
             on_biz_app: false,
             cloud_api_registered: false,
             refuse_pin_change: false,
+            status: None,
+            messaging_limit: None,
+            health_status: None,
         };
         Self {
             user: SimUser {

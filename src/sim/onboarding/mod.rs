@@ -25,6 +25,7 @@
 pub mod accounts;
 pub(super) mod assets;
 pub(super) mod control;
+pub mod diagnostics;
 mod dialogs;
 pub(in crate::sim) mod handover;
 pub(super) mod helpers;
