@@ -77,7 +77,7 @@ pub struct Handover {
     store: Store,
     channels: ChannelCache,
     graph: GraphClient,
-    /// This bridge's Meta app (`METABRIDGE_META_APP_ID`), when configured.
+    /// This bridge's Meta app (`META_APP_ID`), when configured.
     app_id: Option<String>,
 }
 

@@ -22,7 +22,7 @@
 //! - `request_thread_control` asks the app in control to pass it: nothing changes.
 //!
 //! When the event names the new owner and the bridge knows its own app id
-//! (`METABRIDGE_META_APP_ID`), the two are compared. Otherwise the page's wording decides: a
+//! (`META_APP_ID`), the two are compared. Otherwise the page's wording decides: a
 //! pass means this app now controls the thread, a take means another app does.
 
 use super::data::{EventData, ThreadControlData};
