@@ -140,6 +140,12 @@ impl Application {
             profile_cache,
             config.contact_profile_ttl,
         );
+        let handover = crate::handover::Handover::new(
+            store.clone(),
+            channels.clone(),
+            graph.clone(),
+            config.connect.app_id.clone(),
+        );
         let senders = Senders::new(
             store.clone(),
             writer.clone(),
@@ -221,6 +227,7 @@ impl Application {
             templates,
             leads,
             profiles,
+            handover,
             doctor,
         });
         Ok(Self {

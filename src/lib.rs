@@ -28,6 +28,8 @@
 //!   webhook, and the gap check that runs one by itself.
 //! - [`contacts`]: use case: Instagram and Messenger contact profiles read from Meta's User
 //!   Profile API in the background, cached in memory and stored with a TTL.
+//! - [`handover`]: use case: who controls each Instagram / Messenger conversation (Meta's
+//!   handover protocol), the pass / take / request calls, and the send check.
 //! - [`doctor`]: use case: a channel checked against Meta (token, subscriptions, the app's
 //!   webhook, the number's state, templates, Instagram linkage): `metabridge doctor` and the
 //!   admin API's diagnosis.
@@ -49,6 +51,7 @@ pub mod contacts;
 pub mod crypto;
 pub mod doctor;
 pub mod events;
+pub mod handover;
 pub mod http;
 pub mod ids;
 pub mod instances;

@@ -39,6 +39,12 @@ pub const MESSENGER_FIELDS: &[&str] = &[
     "messaging_referrals",
     "message_reads",
     "message_deliveries",
+    // Handover protocol: pass / take / request thread control, and the messages of
+    // conversations this app does not control ("Handover Protocol", read 2026-12-04: "In
+    // order to receive this notification an app needs to be subscribed to the handover
+    // specific Webhooks").
+    "messaging_handovers",
+    "standby",
 ];
 
 /// The Page fields an Instagram account linked to that Page needs (Facebook Login path).

@@ -7,6 +7,7 @@ pub mod data;
 pub mod effects;
 pub mod parse;
 pub mod schema;
+pub mod threads;
 
 #[cfg(test)]
 mod golden_tests;

@@ -262,6 +262,27 @@ fn submit_error(e: SubmitError) -> ApiError {
                 }
             },
         ),
+        SubmitError::ThreadNotOwned {
+            owner_app_id,
+            since,
+        } => {
+            let who = owner_app_id
+                .as_deref()
+                .map(|a| format!("Meta app {a}"))
+                .unwrap_or_else(|| "another Meta app".to_owned());
+            ApiError::thread_not_owned(
+                owner_app_id.clone(),
+                format!(
+                    "{who} controls this conversation since {} (Meta's handover protocol); nothing \
+                     was queued. Set `take_thread_control` to take control first, or ask for it with \
+                     POST /v1/channels/{{id}}/threads/{{contact}}/request.",
+                    crate::ms_to_rfc3339(since)
+                ),
+            )
+        }
+        SubmitError::TakeFailed(e) => {
+            super::threads::handover_error(e, "taking control of the conversation")
+        }
         SubmitError::KeyReused => ApiError::conflict(
             codes::IDEMPOTENCY_KEY_REUSED,
             "This Idempotency-Key was used with a different request.",
@@ -382,6 +403,7 @@ impl MessagesApi {
             idempotency_key: key,
             now: crate::now_ms(),
             templates: Some(&state.templates),
+            threads: Some(&state.handover),
         };
         let (id, existing, view_if_new) =
             match submit::submit(&state.store, &state.writer, submission).await {

@@ -115,6 +115,7 @@ fn error(code: &str, message: &str) -> Json<ErrorBody> {
         message: message.to_string(),
         field: None,
         rule: None,
+        owner_app_id: None,
     })
 }
 

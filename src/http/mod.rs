@@ -20,6 +20,7 @@ pub mod ops;
 pub mod ratelimit;
 pub mod server;
 pub mod templates;
+pub mod threads;
 pub mod v1;
 pub mod webhooks;
 
@@ -78,6 +79,8 @@ pub struct AppState {
     pub leads: crate::leads::Leads,
     /// Instagram / Messenger contact profiles (read in the background, cached).
     pub profiles: crate::contacts::Profiles,
+    /// Instagram / Messenger thread control (Meta's handover protocol).
+    pub handover: crate::handover::Handover,
     /// Channel diagnoses against Meta (`/admin/v1/channels/{id}/diagnosis`).
     pub doctor: crate::doctor::Doctor,
 }

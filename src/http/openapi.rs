@@ -4,7 +4,7 @@
 
 use poem_openapi::OpenApiService;
 
-use super::{admin, channels, connect_api, leads, messages, meta_api, ops, templates, v1};
+use super::{admin, channels, connect_api, leads, messages, meta_api, ops, templates, threads, v1};
 
 /// The OpenAPI service: every documented API.
 pub type Apis = (
@@ -15,6 +15,7 @@ pub type Apis = (
     channels::ChannelsApi,
     templates::TemplatesApi,
     leads::LeadsApi,
+    threads::ThreadsApi,
     ops::OpsApi,
     meta_api::MetaApi,
 );
@@ -68,6 +69,7 @@ pub fn openapi_service(public_url: &str) -> OpenApiService<Apis, Webhooks> {
             channels::ChannelsApi,
             templates::TemplatesApi,
             leads::LeadsApi,
+            threads::ThreadsApi,
             ops::OpsApi,
             meta_api::MetaApi,
         ),

@@ -4,7 +4,9 @@
 //! In order: the channel may send now (connection and send state); the request renders for
 //! the channel's kind within Meta's limits; a WhatsApp template fits the channel's synced
 //! template (see [`crate::templates`]); a free-form message is inside the contact's
-//! messaging window; then the message is queued through the group-commit writer, once per
+//! messaging window; an Instagram / Messenger conversation another Meta app controls is refused
+//! unless the request asks to take control first, and then control is taken before anything is
+//! queued (see [`crate::handover`]); then the message is queued through the group-commit writer, once per
 //! `Idempotency-Key` (the same key with the same request returns the first message, with
 //! another request it is refused).
 
@@ -12,6 +14,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::channels::{self, ChannelKind, Connection, SendState};
+use crate::handover::{Handover, HandoverError, SendCheck as ThreadCheck};
 use crate::ids::{InstanceId, MessageId};
 use crate::messages::model::content::OutboundMessage;
 use crate::messages::model::{self, SendMessageRequest, Violation};
@@ -34,6 +37,8 @@ pub struct Submission<'a> {
     pub now: i64,
     /// Checks template sends against the channel's synced templates; `None` skips the check.
     pub templates: Option<&'a Templates>,
+    /// Checks (and takes) thread control on Instagram / Messenger; `None` skips the check.
+    pub threads: Option<&'a Handover>,
 }
 
 /// Why a send was not queued.
@@ -58,6 +63,16 @@ pub enum SubmitError {
     /// A free-form message outside the contact's messaging window.
     #[error("the messaging window with this contact is closed")]
     WindowClosed(ChannelKind),
+    /// Another Meta app controls the conversation (its id when known; since when, unix ms).
+    #[error("another app controls this conversation")]
+    ThreadNotOwned {
+        owner_app_id: Option<String>,
+        since: i64,
+    },
+    /// The request asked to take control of the conversation first, and that failed: nothing
+    /// was queued.
+    #[error("taking control of the conversation failed: {0}")]
+    TakeFailed(HandoverError),
     /// The `Idempotency-Key` was used with another request.
     #[error("the idempotency key was used with a different request")]
     KeyReused,
@@ -126,6 +141,29 @@ pub async fn submit(
             return Err(SubmitError::WindowClosed(kind));
         }
     }
+    if let Some(threads) = s.threads
+        && kind != ChannelKind::Whatsapp
+        && !is_group
+        && let ThreadCheck::NotOwned {
+            owner_app_id,
+            since,
+        } = threads.check_send(channel, &recipient).await?
+    {
+        // A retry of a send already queued answers that message: control is not taken again.
+        if let Some(existing) = existing_for_key(store, &s).await? {
+            return Ok(existing);
+        }
+        if !s.request.take_thread_control.unwrap_or(false) {
+            return Err(SubmitError::ThreadNotOwned {
+                owner_app_id,
+                since,
+            });
+        }
+        threads
+            .take(channel, &recipient, None)
+            .await
+            .map_err(SubmitError::TakeFailed)?;
+    }
     let msg = NewMessage {
         id,
         instance_id: s.instance_id.clone(),
@@ -155,6 +193,24 @@ pub async fn submit(
         }) => Err(SubmitError::KeyReused),
         None => Err(SubmitError::NotQueued),
     }
+}
+
+/// The message already queued under the request's `Idempotency-Key` (`KeyReused` when the key
+/// came with another request), if any.
+async fn existing_for_key(
+    store: &Store,
+    s: &Submission<'_>,
+) -> Result<Option<Submitted>, SubmitError> {
+    let Some(key) = s.idempotency_key.as_deref() else {
+        return Ok(None);
+    };
+    let Some((id, hash)) = store.message_by_idempotency_key(s.instance_id, key).await? else {
+        return Ok(None);
+    };
+    if hash != request_hash(s.request_json) {
+        return Err(SubmitError::KeyReused);
+    }
+    Ok(MessageId::try_from(id).ok().map(Submitted::Existing))
 }
 
 /// A digest of the request as parsed (field order and whitespace do not matter).

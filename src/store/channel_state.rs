@@ -259,6 +259,11 @@ pub async fn disconnect_in(
         .bind(id.as_str())
         .execute(&mut **tx)
         .await?;
+    // Who controls its conversations is the channel's data too (handover, issue 16 §5).
+    sqlx::query("DELETE FROM thread_owners WHERE channel_id = $1")
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
     let open: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM messages WHERE channel_id = $1 AND state IN ('queued', 'unconfirmed') ORDER BY seq",
     )

@@ -665,7 +665,7 @@ impl Store {
         // Service windows are at most 7 days long: older contacts are forgotten after 8.
         let windows_cutoff = crate::now_ms() - 8 * 24 * 3600 * 1000;
         // Each step deletes (or empties) at most `batch` rows older than its cutoff ($1).
-        let steps: [(&str, i64); 8] = [
+        let steps: [(&str, i64); 9] = [
             (
                 "DELETE FROM webhook_log WHERE key IN (SELECT key FROM webhook_log WHERE received_at < $1 LIMIT $2)",
                 log_cutoff,
@@ -705,6 +705,13 @@ impl Store {
             (
                 "DELETE FROM contact_profiles WHERE (channel_id, contact) IN (SELECT channel_id, contact FROM contact_profiles \
                  WHERE attempted_at < $1 LIMIT $2)",
+                windows_cutoff,
+            ),
+            // Thread owners not changed for as long: Meta returned the thread to idle after
+            // 24 hours without activity long ago.
+            (
+                "DELETE FROM thread_owners WHERE (channel_id, contact) IN (SELECT channel_id, contact FROM thread_owners \
+                 WHERE updated_at < $1 LIMIT $2)",
                 windows_cutoff,
             ),
         ];

@@ -239,6 +239,14 @@ pub async fn ingest_events(
     )
     .await?;
 
+    // 5b. Handovers: who controls each thread now, recorded with the event, and said in it.
+    let changes = thread_effects(
+        &ordered, requests, &new_keys, &routes, &mut rows, app_id, now,
+    );
+    if !changes.is_empty() {
+        super::record_thread_owners(tx, &changes, now).await?;
+    }
+
     for chunk in rows.chunks(EVENT_CHUNK) {
         let sql = format!(
             "INSERT INTO events (id, instance_id, channel_id, channel_kind, channel_external_id, route, conversation, \
@@ -297,6 +305,65 @@ pub async fn ingest_events(
         .await?,
     );
     Ok(Ingested { counts, settled })
+}
+
+/// The thread-owner changes of new `thread.control` events ([`crate::events::threads`]), one
+/// per channel the event reaches, and `owned_by_bridge` written into the events delivered.
+fn thread_effects(
+    ordered: &[(&str, usize, usize)],
+    requests: &[&[ParsedEvent]],
+    new_keys: &HashSet<String>,
+    routes: &HashMap<&Route, Vec<Target>>,
+    rows: &mut [Row_<'_>],
+    app_id: Option<&str>,
+    now: i64,
+) -> Vec<super::ThreadChange> {
+    let mut changes = Vec::new();
+    let mut owned: HashMap<&str, bool> = HashMap::new();
+    for (key, ri, ei) in ordered {
+        if !new_keys.contains(*key) {
+            continue;
+        }
+        let ev = &requests[*ri][*ei];
+        let Some(owner) = crate::events::threads::owner_after(&ev.data, app_id) else {
+            continue;
+        };
+        let Some(contact) = ev
+            .contact
+            .as_ref()
+            .and_then(|c| c.get("id"))
+            .and_then(Value::as_str)
+            .filter(|c| !c.is_empty())
+        else {
+            continue;
+        };
+        owned.insert(key, owner.is_bridge());
+        let since = ev.occurred_at_ms.unwrap_or(now).min(now);
+        for t in &routes[&ev.route] {
+            if t.channel_kind == "whatsapp" {
+                continue;
+            }
+            changes.push(super::ThreadChange {
+                channel_id: t.channel_id.clone(),
+                instance_id: t.instance_id.clone(),
+                contact: contact.to_owned(),
+                owner: owner.clone(),
+                since,
+            });
+        }
+    }
+    if !owned.is_empty() {
+        for r in rows.iter_mut() {
+            if let Some(ours) = owned.get(r.ev.idempotency_key.as_str())
+                && let EventData::ThreadControl(d) = r.data.as_ref().unwrap_or(&r.ev.data)
+            {
+                let mut d = (**d).clone();
+                d.owned_by_bridge = Some(*ours);
+                r.data = Some(d.into());
+            }
+        }
+    }
+    changes
 }
 
 /// What [`ingest_events`] recorded.

@@ -23,6 +23,7 @@ mod outbox;
 mod profiles;
 pub mod settled;
 mod templates;
+mod threads;
 mod windows;
 pub mod writer;
 
@@ -42,6 +43,7 @@ pub use outbox::*;
 pub use profiles::*;
 pub use settled::{SETTLED_CHANNEL, SettledNotice};
 pub use templates::*;
+pub use threads::*;
 pub use windows::*;
 
 use std::path::Path;

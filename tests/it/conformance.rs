@@ -785,6 +785,21 @@ const METHODS: &[(&str, &str, &[&str])] = &[
             "messenger.user_profile",
         ],
     ),
+    (
+        "graph.rs",
+        "pass_thread_control",
+        &["messenger.pass_thread_control"],
+    ),
+    (
+        "graph.rs",
+        "take_thread_control",
+        &["messenger.take_thread_control"],
+    ),
+    (
+        "graph.rs",
+        "request_thread_control",
+        &["messenger.request_thread_control"],
+    ),
     ("oauth.rs", "exchange_code", &["oauth.access_token.code"]),
     (
         "oauth.rs",
@@ -1131,6 +1146,7 @@ async fn product_requests_match_the_corpus() {
 
     template_calls(&all, &graph, &oauth, &app_token, &mut failures).await;
     profile_calls(&all, [&graph, &ig_graph], &app_token, &mut failures).await;
+    handover_calls(&all, &graph, &app_token, &mut failures).await;
     other_helpers_calls(&all, &graph, &client, &oauth, &app_token, &mut failures).await;
     instagram_calls(
         &all,
@@ -1293,6 +1309,8 @@ async fn other_helpers_calls(
         "messaging_referrals",
         "message_reads",
         "message_deliveries",
+        "messaging_handovers",
+        "standby",
         "leadgen",
     ];
     let host = "graph.facebook.com";
@@ -1598,6 +1616,51 @@ async fn profile_calls(
         }
         let errs = check_request(e, &capture.take(), host, app_token, None);
         report(failures, id, "contact_profile", errs);
+    }
+}
+
+/// The handover calls (pass / take / request thread control) on a Page, with and without
+/// metadata.
+async fn handover_calls(
+    all: &[Entry],
+    graph: &Capture,
+    app_token: &str,
+    failures: &mut Vec<String>,
+) {
+    let client = GraphClient::new(&graph.url, VERSION, Duration::from_secs(10));
+    for metadata in [None, Some("customer asked for a person")] {
+        let e = entry(all, "messenger.pass_thread_control");
+        graph.answer_with(&e.json["response"]);
+        if let Err(err) = client
+            .pass_thread_control(PAGE_TOKEN, PAGE_ID, PSID, "263902037430900", metadata)
+            .await
+        {
+            failures.push(format!("{}: {err}", e.id));
+        }
+        let errs = check_request(e, &graph.take(), "graph.facebook.com", app_token, None);
+        report(failures, &e.id, "pass_thread_control", errs);
+
+        let e = entry(all, "messenger.take_thread_control");
+        graph.answer_with(&e.json["response"]);
+        if let Err(err) = client
+            .take_thread_control(PAGE_TOKEN, PAGE_ID, PSID, metadata)
+            .await
+        {
+            failures.push(format!("{}: {err}", e.id));
+        }
+        let errs = check_request(e, &graph.take(), "graph.facebook.com", app_token, None);
+        report(failures, &e.id, "take_thread_control", errs);
+
+        let e = entry(all, "messenger.request_thread_control");
+        graph.answer_with(&e.json["response"]);
+        if let Err(err) = client
+            .request_thread_control(PAGE_TOKEN, PAGE_ID, PSID, metadata)
+            .await
+        {
+            failures.push(format!("{}: {err}", e.id));
+        }
+        let errs = check_request(e, &graph.take(), "graph.facebook.com", app_token, None);
+        report(failures, &e.id, "request_thread_control", errs);
     }
 }
 
@@ -2010,6 +2073,8 @@ impl SimWorld {
             }
             "attachment_type" => "image".into(),
             "tag" => "HUMAN_AGENT".into(),
+            // The Page inbox: an app Meta documents for every Page.
+            "target_app_id" => "263902037430900".into(),
             "template_name" => "order_update".into(),
             "new_template_name" => "conformance_new_template".into(),
             "category" => "UTILITY".into(),

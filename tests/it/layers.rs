@@ -30,6 +30,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("usecase-templates", &["templates"]),
     // Contact profiles read from Meta in the background: the delivery dispatcher reads their cache.
     ("usecase-contacts", &["contacts"]),
+    // Thread control (handover): the send path (`messages::submit`) checks and takes it.
+    ("usecase-handover", &["handover"]),
     // Use cases over the store and Meta, shared by the API, the CLI and the workers.
     (
         "usecases",

@@ -23,6 +23,7 @@ mod dbfaults;
 mod delivery;
 mod doctor;
 mod faults;
+mod handover;
 mod iglogin;
 mod inbound;
 mod jwt;

@@ -23,12 +23,14 @@ mod bridge;
 mod lead;
 mod message;
 mod parts;
+mod thread;
 
 pub use account::*;
 pub use bridge::*;
 pub use lead::*;
 pub use message::*;
 pub use parts::*;
+pub use thread::*;
 
 use serde::Serialize;
 use serde_json::Value;
@@ -84,6 +86,7 @@ event_data! {
     AccountUpdated(AccountUpdatedData) = ACCOUNT_UPDATED,
     TemplateStatus(TemplateStatusData) = TEMPLATE_STATUS,
     TemplateQuality(TemplateQualityData) = TEMPLATE_QUALITY,
+    ThreadControl(ThreadControlData) = THREAD_CONTROL,
     LeadReceived(LeadReceivedData) = LEAD_RECEIVED,
     // A lead before the lead worker fetched it (stored, not delivered).
     LeadWebhook(LeadWebhookData) = LEAD_RECEIVED,

@@ -11,7 +11,7 @@
 //! - fail or panic on a shape it does not know. Only a body that is not JSON, not a JSON object,
 //!   or has no `entry` array is an error ([`MalformedBody`]). Anything else that cannot be
 //!   understood (unknown `object` or `field`, an item that is not an object, a message without an
-//!   id, handover events, the Instagram dashboard test shape, ...) becomes a
+//!   id, handover `app_roles` items, the Instagram dashboard test shape, ...) becomes a
 //!   [`types::META_UNSUPPORTED`] event with a `data.reason` (see [`reasons`]), so that it is stored
 //!   and counted, and one bad item never hides its neighbours;
 //! - normalise ids: ids are kept exactly as Meta sent them (numbers are rendered as decimal
@@ -42,6 +42,7 @@
 //! | delivery | `fb:delivery:<acct>:<sender>:<watermark>` |
 //! | postback | `ig:postback:<acct>:<mid>`, else `ig:postback:<acct>:<sender>:<timestamp>` |
 //! | standalone referral | `ig:referral:<acct>:h:<hash>` |
+//! | handover (`thread.control`) | `ig:handover:<acct>:<customer>:<pass\|take\|request>:<timestamp>:<app id>` (the new owner's, else the requesting or previous app's, else `_`) |
 //! | lead | `lead:<leadgen_id>` |
 //! | anything unsupported | `<ns>:unsupported:<scope>[:<entry.time>]:h:<hash>`; unknown object: `meta:unsupported:h:<hash>` |
 //!
@@ -169,6 +170,9 @@ pub mod types {
     /// `leadgen`: parsed as `LeadWebhookData`, delivered only once the lead was fetched from the
     /// Graph API (`LeadReceivedData`).
     pub const LEAD_RECEIVED: &str = "lead.received";
+    /// Control of an Instagram / Messenger conversation moved between Meta apps, or another
+    /// app asked for it (`ThreadControlData`).
+    pub const THREAD_CONTROL: &str = "thread.control";
     /// Anything else (`MetaUnsupportedData`; `reason` from [`super::reasons`]).
     pub const META_UNSUPPORTED: &str = "meta.unsupported";
 
@@ -228,6 +232,7 @@ pub mod types {
         TEMPLATE_STATUS,
         TEMPLATE_QUALITY,
         LEAD_RECEIVED,
+        THREAD_CONTROL,
         META_UNSUPPORTED,
     ];
 }
@@ -256,7 +261,8 @@ pub mod reasons {
     pub const MISSING_PAYLOAD: &str = "missing_payload";
     /// A `messaging[]` item of a kind this module does not handle (`optin`, ...).
     pub const UNKNOWN_MESSAGING_ITEM: &str = "unknown_messaging_item";
-    /// Handover protocol events (`pass_thread_control`, ...).
+    /// Handover protocol items the bridge does not turn into events (`app_roles`); pass, take
+    /// and request are `thread.control`.
     pub const HANDOVER: &str = "handover";
     /// The Instagram dashboard "Test" body (`changes[]` with field `messages`).
     pub const INSTAGRAM_TEST_PAYLOAD: &str = "instagram_test_payload";

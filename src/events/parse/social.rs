@@ -144,11 +144,24 @@ pub(super) fn social_entry(object: &str, entry: &Value, out: &mut Vec<ParsedEven
     }
 }
 
-const HANDOVER_KINDS: [&str; 4] = [
-    "pass_thread_control",
-    "take_thread_control",
-    "request_thread_control",
-    "app_roles",
+/// Handover protocol items that stay `meta.unsupported` (the role change of an app).
+const HANDOVER_KINDS: [&str; 1] = ["app_roles"];
+
+/// The handover items that become `thread.control`, with their `action`.
+///
+/// Meta's "messaging_handovers Webhook Event Reference" (Messenger Platform,
+/// <https://developers.facebook.com/documentation/business-messaging/messenger-platform/webhooks/webhook-events/messaging_handovers>,
+/// read 2026-12-04): `pass_thread_control {new_owner_app_id, previous_owner_app_id (null when
+/// the thread was idle), metadata}`, sent "when thread ownership for a user has been passed to
+/// your application"; `take_thread_control {previous_owner_app_id, new_owner_app_id, metadata}`,
+/// sent "when thread ownership for a user has been taken away from your application";
+/// `request_thread_control {requested_owner_app_id, metadata}`, sent to the app in control
+/// when another app calls the Request Thread Control API. App ids are strings on the page;
+/// numbers are accepted too (rendered as decimal strings).
+const THREAD_CONTROL_KINDS: [(&str, &str); 3] = [
+    ("pass_thread_control", "pass"),
+    ("take_thread_control", "take"),
+    ("request_thread_control", "request"),
 ];
 
 fn messaging_item(ctx: &SocialEntry<'_>, item: &Value, standby: bool, out: &mut Vec<ParsedEvent>) {
@@ -194,6 +207,43 @@ fn messaging_item(ctx: &SocialEntry<'_>, item: &Value, standby: bool, out: &mut 
     let ts = id_str(item.get("timestamp"));
     let acct = ctx.scope().to_owned();
     let ns = ctx.ns;
+
+    if let Some((key, action)) = THREAD_CONTROL_KINDS
+        .iter()
+        .find(|(k, _)| item.get(*k).is_some_and(|v| !v.is_null()))
+    {
+        let payload = item.get(*key).unwrap_or(&Value::Null);
+        if !payload.is_object() {
+            let data = MetaUnsupportedData {
+                kind: Some((*key).to_owned()),
+                ..standby_why(reasons::MISSING_PAYLOAD)
+            };
+            out.push(draft.unsupported(&ctx.unsupported_prefix(), data, item));
+            return;
+        }
+        let data = ThreadControlData {
+            action: (*action).to_owned(),
+            new_owner_app_id: id_str(payload.get("new_owner_app_id")),
+            previous_owner_app_id: id_str(payload.get("previous_owner_app_id")),
+            requested_owner_app_id: id_str(payload.get("requested_owner_app_id")),
+            metadata: non_null(payload, "metadata"),
+            owned_by_bridge: None,
+            standby,
+        };
+        let app = data
+            .new_owner_app_id
+            .as_deref()
+            .or(data.requested_owner_app_id.as_deref())
+            .or(data.previous_owner_app_id.as_deref())
+            .unwrap_or("_")
+            .to_owned();
+        let key = match (&customer, &ts) {
+            (Some(c), Some(t)) => format!("{ns}:handover:{acct}:{c}:{action}:{t}:{app}"),
+            _ => hash_key(&format!("{ns}:handover:{acct}"), item),
+        };
+        out.push(draft.finish(key, data, item));
+        return;
+    }
 
     let kind = [
         "message",

@@ -244,6 +244,20 @@ impl Example for TemplateQualityData {
     }
 }
 
+impl Example for ThreadControlData {
+    fn example() -> Self {
+        ThreadControlData {
+            action: s("take"),
+            new_owner_app_id: Some(s("263902037430900")),
+            previous_owner_app_id: Some(s("5731000000000001")),
+            requested_owner_app_id: None,
+            metadata: Some(json!("agent took over")),
+            owned_by_bridge: Some(false),
+            standby: false,
+        }
+    }
+}
+
 impl Example for LeadReceivedData {
     fn example() -> Self {
         let answers = [

@@ -465,6 +465,14 @@ events! {
             "message_template_id": 1689556908129835_i64,
             "message_template_name": "promo_black_friday",
             "message_template_language": "pt_BR"}));
+    ThreadControlEvent, ThreadControlData, ThreadControlType, "thread.control",
+        "events.thread_control",
+        "Control of an Instagram / Messenger conversation moved between Meta apps (handover)",
+        ig_envelope("evt_0197a0c6a1b27c3d8e4f5a6b7c8d9e29", json!({
+            "sender": {"id": "6120000000000001"}, "recipient": {"id": "17841400000000001"},
+            "timestamp": 1763380800000_i64, "take_thread_control": {
+            "previous_owner_app_id": "5731000000000001", "new_owner_app_id": "263902037430900",
+            "metadata": "agent took over"}}));
     LeadReceivedEvent, LeadReceivedData, LeadReceivedType, "lead.received",
         "events.lead_received", "A Lead Ads lead, with its answers",
         ExampleEnvelope {

@@ -31,6 +31,11 @@ pub mod codes {
     /// Meta refused a call made for the instance (a template to create or delete, a lead
     /// read); Meta's reason in `message`.
     pub const META_REJECTED: &str = "meta_rejected";
+    /// Another Meta app controls the Instagram / Messenger conversation (handover protocol);
+    /// `owner_app_id` names it when known.
+    pub const THREAD_NOT_OWNED: &str = "thread_not_owned";
+    /// The channel has no handover protocol (WhatsApp, Instagram Login) or no usable token.
+    pub const HANDOVER_UNAVAILABLE: &str = "handover_unavailable";
     /// The channel has no Lead Ads (not a Facebook Page, or no usable token).
     pub const LEADS_UNAVAILABLE: &str = "leads_unavailable";
     pub const LEAD_FORM_NOT_FOUND: &str = "lead_form_not_found";
@@ -76,9 +81,9 @@ pub struct ErrorBody {
     /// | 401 | `token_missing`, `token_expired`, `token_invalid`, `unauthorized` | the JWT or admin token is absent, expired or does not verify |
     /// | 404 | `not_found`, `instance_not_found`, `channel_not_found`, `template_not_found`, `event_not_found`, `message_not_found`, `media_not_found`, `key_not_found`, `connect_session_not_found` | no such object for this caller (also another instance's) |
     /// | 408 | `request_timeout` | the body did not arrive within the body timeout; the connection is closed |
-    /// | 409 | `channel_already_registered`, `key_exists`, `event_not_replayable`, `event_content_purged`, `idempotency_key_reused`, `channel_unavailable`, `connect_not_configured` | conflicts with the current state |
+    /// | 409 | `channel_already_registered`, `key_exists`, `event_not_replayable`, `event_content_purged`, `idempotency_key_reused`, `channel_unavailable`, `connect_not_configured`, `thread_not_owned` (with `owner_app_id` when known) | conflicts with the current state |
     /// | 413 | `payload_too_large`, `media_too_large` | the body or the media is over the limit |
-    /// | 422 | `validation_failed` (with `field` and `rule`), `template_invalid` (with `field` and `rule`: `template_not_found`, `language_not_found`, `not_approved`, `parameter_count`, `parameter_format`, `header_media_required`, `button_mismatch`), `templates_unavailable`, `meta_rejected` (Meta refused a template create or delete: its code in `rule` as `meta_<code>`), `window_closed`, `return_url_not_allowed`, `unsupported_media_type` | well-formed but breaks a rule |
+    /// | 422 | `validation_failed` (with `field` and `rule`), `template_invalid` (with `field` and `rule`: `template_not_found`, `language_not_found`, `not_approved`, `parameter_count`, `parameter_format`, `header_media_required`, `button_mismatch`), `templates_unavailable`, `handover_unavailable`, `meta_rejected` (Meta refused a template create or delete: its code in `rule` as `meta_<code>`), `window_closed`, `return_url_not_allowed`, `unsupported_media_type` | well-formed but breaks a rule |
     /// | 429 | `rate_limited`, `too_many_uploads` | too many requests for this instance (or the admin token); too many media uploads in flight (this instance's or all); wait `Retry-After` seconds |
     /// | 500 | `internal_error` | unexpected; logged server side |
     /// | 502 | `meta_error` | Meta refused or failed a call made for you |
@@ -95,6 +100,11 @@ pub struct ErrorBody {
     /// `not_allowed`, `not_allowed_for_channel`, `https_required`, `allowed_origin`, `format`.
     #[oai(skip_serializing_if_is_none)]
     pub rule: Option<String>,
+    /// `thread_not_owned`: the Meta app that controls the conversation, when Meta named it
+    /// (`263902037430900` is the Page inbox, `1217981644879628` the Instagram inbox).
+    // Boxed: every `Result<_, ApiError>` carries this body, which must stay small.
+    #[oai(skip_serializing_if_is_none)]
+    pub owner_app_id: Option<Box<String>>,
 }
 
 impl poem_openapi::types::Example for ErrorBody {
@@ -104,6 +114,7 @@ impl poem_openapi::types::Example for ErrorBody {
             message: "No channel with that id for this instance.".into(),
             field: None,
             rule: None,
+            owner_app_id: None,
         }
     }
 }
@@ -155,6 +166,7 @@ fn body(code: &str, message: impl Into<String>, field: Option<&str>) -> Json<Err
         message: message.into(),
         field: field.map(str::to_string),
         rule: None,
+        owner_app_id: None,
     })
 }
 
@@ -194,6 +206,13 @@ impl ApiError {
     /// A 422 with its own code (a state rule, not a field's shape).
     pub fn unprocessable(code: &str, field: Option<&str>, message: impl Into<String>) -> Self {
         Self::Unprocessable(body(code, message, field))
+    }
+    /// `409 thread_not_owned`: another Meta app controls the conversation (`owner_app_id`
+    /// when known).
+    pub fn thread_not_owned(owner_app_id: Option<String>, message: impl Into<String>) -> Self {
+        let mut b = body(codes::THREAD_NOT_OWNED, message, Some("to"));
+        b.0.owner_app_id = owner_app_id.map(Box::new);
+        Self::Conflict(b)
     }
     pub fn bad_request(code: &str, message: impl Into<String>) -> Self {
         Self::BadRequest(body(code, message, None))

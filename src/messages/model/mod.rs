@@ -54,6 +54,11 @@ pub struct SendMessageRequest {
     /// Send even if the bridge considers the customer-service window closed (Meta may still
     /// reject the message).
     pub ignore_window: Option<bool>,
+    /// Instagram / Messenger only: when another Meta app controls the conversation (Meta's
+    /// handover protocol; see `GET /v1/channels/{id}/threads/{contact}`), take control first
+    /// (`take_thread_control`) and then send. Without it such a send is refused with
+    /// `409 thread_not_owned`.
+    pub take_thread_control: Option<bool>,
     /// Free text of your own (at most 256 characters), echoed back in the response and in status
     /// events. Never sent to Meta.
     pub client_reference: Option<String>,
@@ -72,6 +77,7 @@ impl Example for SendMessageRequest {
             reply_to: None,
             tag: None,
             ignore_window: None,
+            take_thread_control: None,
             client_reference: Some("crm-ticket-4411".into()),
         }
     }

@@ -599,5 +599,12 @@ fn check_common_whatsapp(req: &SendMessageRequest, reply_allowed: bool) -> Check
             "message tags",
         ));
     }
+    if req.take_thread_control.is_some() {
+        return Err(not_for_channel(
+            "take_thread_control",
+            ChannelKind::Whatsapp,
+            "thread control (Meta's handover protocol)",
+        ));
+    }
     check_client_reference(req)
 }

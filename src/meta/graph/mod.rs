@@ -18,6 +18,8 @@
 use std::fmt;
 use std::time::Duration;
 
+mod handover;
+pub use handover::HandoverCall;
 mod profile;
 pub use profile::{INSTAGRAM_PROFILE_FIELDS, MESSENGER_PROFILE_FIELDS};
 

@@ -334,7 +334,7 @@ pub(super) struct Inner {
     closed: HashSet<String>,
     /// Instagram-scoped ids of Instagram users ([`GraphSim::add_instagram_user`]): a Page-token
     /// send to one goes to the Page's linked Instagram account.
-    ig_users: HashSet<String>,
+    pub(in crate::sim) ig_users: HashSet<String>,
     media: HashMap<String, MediaItem>,
     uploaded: Vec<(String, String, usize)>,
     webhooks: Vec<StatusWebhook>,
@@ -345,6 +345,12 @@ pub(super) struct Inner {
     /// People who wrote to a business (IGSID / PSID), with the profile fields Meta would
     /// answer ([`GraphSim::add_contact_profile`]).
     pub(in crate::sim) profiles: HashMap<String, Value>,
+    /// Apps of the Pages besides the simulated app and Meta's inboxes, that control can be
+    /// passed to ([`GraphSim::add_handover_app`]).
+    pub(in crate::sim) handover_apps: HashSet<String>,
+    /// Who controls each conversation, by (Page or Instagram account id, IGSID / PSID): the
+    /// app id; absent = idle (the handover edges).
+    pub(in crate::sim) thread_owners: HashMap<(String, String), String>,
 }
 
 impl Inner {
@@ -536,6 +542,24 @@ impl GraphSim {
         lock(&self.state.inner)
             .profiles
             .insert(user_id.to_string(), profile);
+    }
+
+    /// Registers another Meta app of the simulated Pages (a live-chat tool, a bot) that thread
+    /// control may be passed to. The simulated app ([`APP_ID`]), the Page inbox
+    /// (`263902037430900`) and the Instagram inbox (`1217981644879628`) are always known.
+    pub fn add_handover_app(&self, app_id: &str) {
+        lock(&self.state.inner)
+            .handover_apps
+            .insert(app_id.to_string());
+    }
+
+    /// The app that controls the conversation of `account` (Page or Instagram account id) with
+    /// `user`, as the handover edges left it; `None` while it is idle.
+    pub fn thread_owner(&self, account: &str, user: &str) -> Option<String> {
+        lock(&self.state.inner)
+            .thread_owners
+            .get(&(account.to_string(), user.to_string()))
+            .cloned()
     }
 
     /// Replaces the message templates of WhatsApp Business Account `waba` (what

@@ -191,6 +191,12 @@ async fn route(state: &Arc<State>, req: &Request, body: RequestBody, at: Instant
         [waba, "message_templates"] => {
             onboarding::templates::message_templates(state, req, waba, token.as_deref(), body).await
         }
+        [
+            object,
+            edge @ ("pass_thread_control" | "take_thread_control" | "request_thread_control"),
+        ] if method == Method::POST => {
+            onboarding::handover::thread_control(state, edge, object, token.as_deref(), body).await
+        }
         [object, "subscribed_apps"] => {
             onboarding::assets::subscribed_apps(state, req, object, token.as_deref())
         }

@@ -66,6 +66,8 @@ fn default_subscriptions(state: &State) -> Vec<SimAppSubscription> {
                 "messaging_referrals",
                 "message_reads",
                 "message_deliveries",
+                "messaging_handovers",
+                "standby",
                 "leadgen",
             ],
         ),

@@ -27,6 +27,7 @@ pub(super) mod assets;
 pub(super) mod control;
 pub mod diagnostics;
 mod dialogs;
+pub(in crate::sim) mod handover;
 pub(super) mod helpers;
 pub(super) mod instagram;
 pub(super) mod leads;

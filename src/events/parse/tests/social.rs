@@ -82,7 +82,78 @@ fn ig_and_messenger_items_of_every_kind() {
     assert_eq!(events[0].occurred_at_ms, Some(1763380805000));
     assert_eq!(events[0].data_value()["app_id"], json!("5731000000000001"));
     assert_eq!(events[0].data_value()["metadata"], json!("bridge-1"));
-    assert_eq!(events[1].data_value()["reason"], json!(reasons::HANDOVER));
+    assert_eq!(events[1].event_type(), types::THREAD_CONTROL);
+    assert_eq!(events[1].data_value()["action"], json!("pass"));
+}
+
+/// Meta's "messaging_handovers Webhook Event Reference" (read 2026-12-04): the three handover
+/// items become `thread.control`; `app_roles` stays unsupported.
+#[test]
+fn handover_items_become_thread_control_with_distinct_keys() {
+    let body = json!({"object": "page", "entry": [{"id": PAGE, "time": 1763380900000_i64,
+    "messaging": [
+    {"sender": {"id": "7010000000000001"}, "recipient": {"id": PAGE}, "timestamp": 1763380806000_i64,
+     "pass_thread_control": {"previous_owner_app_id": null, "new_owner_app_id": "123456789",
+        "metadata": "Additional content that the caller wants to set"}},
+    {"sender": {"id": "7010000000000001"}, "recipient": {"id": PAGE}, "timestamp": 1763380806000_i64,
+     "take_thread_control": {"previous_owner_app_id": "123456789", "new_owner_app_id": 263902037430900_i64,
+        "metadata": "back to the inbox"}},
+    {"sender": {"id": "7010000000000001"}, "recipient": {"id": PAGE}, "timestamp": 1763380806000_i64,
+     "request_thread_control": {"requested_owner_app_id": "555", "metadata": "may I?"}},
+    {"sender": {"id": "7010000000000001"}, "recipient": {"id": PAGE}, "timestamp": 1763380806000_i64,
+     "take_thread_control": "not an object"},
+    {"recipient": {"id": PAGE}, "timestamp": 1763380806000_i64,
+     "app_roles": {"123456789": ["primary_receiver"]}}
+    ],
+    "standby": [
+    {"sender": {"id": "7010000000000002"}, "recipient": {"id": PAGE}, "timestamp": 1763380807000_i64,
+     "pass_thread_control": {"new_owner_app_id": "123456789"}}
+    ]}]});
+    let events = parse_json(&body);
+    assert_eq!(events.len(), 6);
+    let pass = &events[0];
+    assert_eq!(pass.event_type(), types::THREAD_CONTROL);
+    assert_eq!(pass.conversation_key, "psid:7010000000000001");
+    assert_eq!(pass.route, ch(PAGE));
+    assert_eq!(
+        pass.data_value(),
+        json!({"action": "pass", "new_owner_app_id": "123456789",
+            "metadata": "Additional content that the caller wants to set", "standby": false})
+    );
+    assert_eq!(
+        pass.idempotency_key,
+        format!("fb:handover:{PAGE}:7010000000000001:pass:1763380806000:123456789")
+    );
+    let take = &events[1];
+    assert_eq!(take.data_value()["action"], json!("take"));
+    assert_eq!(
+        take.data_value()["new_owner_app_id"],
+        json!("263902037430900")
+    );
+    assert_eq!(
+        take.data_value()["previous_owner_app_id"],
+        json!("123456789")
+    );
+    let request = &events[2];
+    assert_eq!(
+        request.data_value(),
+        json!({"action": "request", "requested_owner_app_id": "555", "metadata": "may I?",
+            "standby": false})
+    );
+    assert_eq!(events[3].event_type(), types::META_UNSUPPORTED);
+    assert_eq!(
+        events[3].data_value()["reason"],
+        json!(reasons::MISSING_PAYLOAD)
+    );
+    assert_eq!(events[4].data_value()["reason"], json!(reasons::HANDOVER));
+    assert_eq!(events[5].data_value()["standby"], json!(true));
+    assert_eq!(events[5].conversation_key, "psid:7010000000000002");
+    // Same instant, same contact, different actions: different keys.
+    let keys: std::collections::HashSet<&str> =
+        events.iter().map(|e| e.idempotency_key.as_str()).collect();
+    assert_eq!(keys.len(), events.len());
+    // The same item sent again has the same key.
+    assert_eq!(parse_json(&body)[0].idempotency_key, pass.idempotency_key);
 }
 
 #[test]
