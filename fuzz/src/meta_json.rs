@@ -31,7 +31,8 @@ const KEYS: &[&str] = &[
     "code", "message", "details", "error_data", "href", "category", "detail", "event",
     "message_template_id", "message_template_name", "message_template_language",
     "message_template_category", "reason", "rejection_info", "other_info", "previous_quality_score",
-    "new_quality_score", "waba_info", "ban_info", "current_limit", "sender", "recipient", "mid",
+    "new_quality_score", "previous_category", "new_category", "correct_category",
+    "category_update_timestamp", "waba_info", "ban_info", "current_limit", "sender", "recipient", "mid",
     "is_echo", "is_deleted", "is_unsupported", "attachments", "reply_to", "quick_reply", "app_id",
     "message_edit", "num_edit", "action", "read", "delivery", "mids", "watermark", "postback",
     "optin", "pass_thread_control", "take_thread_control", "request_thread_control", "app_roles",
@@ -44,7 +45,7 @@ const KEYS: &[&str] = &[
 const WORDS: &[&str] = &[
     "", "whatsapp_business_account", "instagram", "page", "whatsapp", "messages",
     "smb_message_echoes", "user_preferences", "message_template_status_update",
-    "message_template_quality_update", "phone_number_quality_update", "account_update", "leadgen",
+    "message_template_quality_update", "template_category_update", "phone_number_quality_update", "account_update", "leadgen",
     "text", "image", "audio", "video", "document", "sticker", "location", "contacts", "interactive",
     "button", "order", "reaction", "system", "request_welcome", "unsupported", "unknown", "edit",
     "revoke", "button_reply", "list_reply", "nfm_reply", "sent", "delivered", "read", "failed",

@@ -133,7 +133,7 @@ pub async fn accept(state: &AppState, header: SignatureHeader<'_>, bytes: &[u8])
 
 /// The WhatsApp Business Accounts whose templates changed according to these events:
 /// `message_template_status_update` (`template.status`), `message_template_quality_update`
-/// (`template.quality`) and `template_category_update` (relayed as `meta.unsupported`). Meta's
+/// (`template.quality`) and `template_category_update` (`template.category`). Meta's
 /// webhook references of the three fields (read 2026-12-03):
 /// <https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/message_template_status_update/>,
 /// <https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/message_template_quality_update/>,
@@ -144,13 +144,12 @@ fn template_wabas(events: &[crate::events::parse::ParsedEvent]) -> Vec<String> {
     use crate::events::parse::Route;
     let mut out: Vec<String> = Vec::new();
     for e in events {
-        let about_templates = match &e.data {
-            EventData::TemplateStatus(_) | EventData::TemplateQuality(_) => true,
-            EventData::MetaUnsupported(d) => {
-                d.field.as_ref().and_then(|f| f.as_str()) == Some("template_category_update")
-            }
-            _ => false,
-        };
+        let about_templates = matches!(
+            &e.data,
+            EventData::TemplateStatus(_)
+                | EventData::TemplateQuality(_)
+                | EventData::TemplateCategory(_)
+        );
         if let (true, Route::Waba(w)) = (about_templates, &e.route)
             && !out.contains(w)
         {

@@ -237,10 +237,12 @@ async fn every_fixture_is_acknowledged_and_batches_split_per_item(db: Db) {
         ("wa-history.json", 2),
         // An added and a removed contact.
         ("wa-smb-app-state-sync.json", 2),
+        // An impending and a completed category change.
+        ("wa-template-category-update.json", 2),
     ];
     assert_eq!(
         names.len(),
-        45,
+        46,
         "webhook fixtures (update the counts here): {names:?}"
     );
     let mut expected = 0;
@@ -252,7 +254,7 @@ async fn every_fixture_is_acknowledged_and_batches_split_per_item(db: Db) {
         assert_eq!(after - before, items, "{n}: events recorded");
         expected += items;
     }
-    assert_eq!(expected, 54);
+    assert_eq!(expected, 56);
     let r = &app.receiver.state;
     wait_until(Duration::from_secs(20), "all delivered", || async {
         r.unique_accepted() as i64 == expected
@@ -267,6 +269,7 @@ async fn every_fixture_is_acknowledged_and_batches_split_per_item(db: Db) {
         "message.echo",
         "lead.received",
         "template.status",
+        "template.category",
         "channel.error",
         "message.unsupported",
     ] {

@@ -568,6 +568,21 @@ async fn template_webhooks_read_the_templates_again_and_reach_the_instance(db: D
         get(&o, &path).await.1["category"] == "MARKETING"
     })
     .await;
+    // ... and the instance hears of it as `template.category`, with the template's names.
+    wait_until(
+        Duration::from_secs(20),
+        "template.category delivered",
+        || async { !o.events_of("template.category").is_empty() },
+    )
+    .await;
+    let ev = &o.events_of("template.category")[0];
+    assert_eq!(ev["data"]["template_id"], "3000000000000001");
+    assert_eq!(ev["data"]["template_name"], "order_update");
+    assert_eq!(ev["data"]["language"], "pt_BR");
+    assert_eq!(ev["data"]["change"], "changed");
+    assert_eq!(ev["data"]["previous_category"], "UTILITY");
+    assert_eq!(ev["data"]["new_category"], "MARKETING");
+    assert!(o.events_of("meta.unsupported").is_empty());
     o.stop().await;
 }
 

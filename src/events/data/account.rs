@@ -242,6 +242,48 @@ pub struct TemplateQualityData {
     pub new_quality_score: Option<Value>,
 }
 
+/// `data` of `template.category`: a WhatsApp `template_category_update` — Meta is going to
+/// change a template's category (`correct_category`, `new_category` = the current one,
+/// `category_update_timestamp`) or has changed it (`previous_category`, `new_category`).
+/// "template_category_update webhook reference",
+/// <https://developers.facebook.com/documentation/business-messaging/whatsapp/webhooks/reference/template_category_update>,
+/// read 2026-12-04.
+#[derive(Debug, Clone, Default, Object, PartialEq, Serialize)]
+#[oai(example)]
+pub struct TemplateCategoryData {
+    /// Meta's `message_template_id` (as a decimal string).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_id: Option<String>,
+    /// `message_template_name` as sent.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template_name: Option<Value>,
+    /// `message_template_language` as sent.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub language: Option<Value>,
+    /// `changed` (Meta changed the category: `previous_category` → `new_category`) or
+    /// `impending` (Meta will change it to `correct_category` at `category_update_timestamp`).
+    pub change: String,
+    /// As sent (a completed change).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub previous_category: Option<Value>,
+    /// As sent: the category now (an impending change: still the current one).
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub new_category: Option<Value>,
+    /// As sent (an impending change): the category Meta will set.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correct_category: Option<Value>,
+    /// As sent (an impending change): when, in Unix seconds.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub category_update_timestamp: Option<Value>,
+}
+
 /// `data` of `meta.unsupported`: something Meta sent that the bridge does not understand,
 /// relayed so that nothing is lost (the original is in the envelope's `raw`).
 #[derive(Debug, Clone, Default, Object, PartialEq, Serialize)]

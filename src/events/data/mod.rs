@@ -86,6 +86,7 @@ event_data! {
     AccountUpdated(AccountUpdatedData) = ACCOUNT_UPDATED,
     TemplateStatus(TemplateStatusData) = TEMPLATE_STATUS,
     TemplateQuality(TemplateQualityData) = TEMPLATE_QUALITY,
+    TemplateCategory(TemplateCategoryData) = TEMPLATE_CATEGORY,
     ThreadControl(ThreadControlData) = THREAD_CONTROL,
     LeadReceived(LeadReceivedData) = LEAD_RECEIVED,
     // A lead before the lead worker fetched it (stored, not delivered).

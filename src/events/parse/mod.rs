@@ -34,7 +34,7 @@
 //! | WA value-level error | `wa:err:<pnid>:h:<hash>` |
 //! | WA user preference | `wa:pref:<pnid>:h:<hash>` |
 //! | WA template status | `wa:tpl:<waba>:<message_template_id>:<event>:<entry.time>` |
-//! | WA template quality / phone quality / account update | `wa:tplq` / `wa:quality` / `wa:acct` `:<waba>[:<entry.time>]:h:<hash>` |
+//! | WA template quality / category / phone quality / account update | `wa:tplq` / `wa:tplc` / `wa:quality` / `wa:acct` `:<waba>[:<entry.time>]:h:<hash>` |
 //! | IG / Messenger message and echo (`ig` / `fb`) | `ig:msg:<acct>:<mid>` (an echo IS the message with that mid) |
 //! | deletion, edit | `ig:del:<acct>:<mid>`, `ig:edit:<acct>:<mid>:<num_edit>` |
 //! | reaction | `ig:react:<acct>:<sender>:<target mid>:<action>:<timestamp>` |
@@ -167,6 +167,8 @@ pub mod types {
     pub const TEMPLATE_STATUS: &str = "template.status";
     /// `message_template_quality_update` (`TemplateQualityData`).
     pub const TEMPLATE_QUALITY: &str = "template.quality";
+    /// `template_category_update` (`TemplateCategoryData`).
+    pub const TEMPLATE_CATEGORY: &str = "template.category";
     /// `leadgen`: parsed as `LeadWebhookData`, delivered only once the lead was fetched from the
     /// Graph API (`LeadReceivedData`).
     pub const LEAD_RECEIVED: &str = "lead.received";
@@ -231,6 +233,7 @@ pub mod types {
         ACCOUNT_UPDATED,
         TEMPLATE_STATUS,
         TEMPLATE_QUALITY,
+        TEMPLATE_CATEGORY,
         LEAD_RECEIVED,
         THREAD_CONTROL,
         META_UNSUPPORTED,

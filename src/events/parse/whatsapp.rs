@@ -131,6 +131,7 @@ fn whatsapp_change(ctx: &WaChange<'_>, change: &Value, value: &Value, out: &mut 
                 | "user_preferences"
                 | "message_template_status_update"
                 | "message_template_quality_update"
+                | "template_category_update"
                 | "phone_number_quality_update"
                 | "account_update"
         )
@@ -194,6 +195,26 @@ fn whatsapp_change(ctx: &WaChange<'_>, change: &Value, value: &Value, out: &mut 
                 new_quality_score: value.get("new_quality_score").cloned(),
             };
             let key = hash_key(&ctx.change_prefix("tplq"), value);
+            out.push(ctx.channel_draft(entry_at).finish(key, data, value));
+        }
+        Some("template_category_update") => {
+            let sent = |k: &str| non_null(value, k);
+            let change = if value.get("previous_category").is_some() {
+                "changed"
+            } else {
+                "impending"
+            };
+            let data = TemplateCategoryData {
+                template_id: id_str(value.get("message_template_id")),
+                template_name: sent("message_template_name"),
+                language: sent("message_template_language"),
+                change: change.to_owned(),
+                previous_category: sent("previous_category"),
+                new_category: sent("new_category"),
+                correct_category: sent("correct_category"),
+                category_update_timestamp: sent("category_update_timestamp"),
+            };
+            let key = hash_key(&ctx.change_prefix("tplc"), value);
             out.push(ctx.channel_draft(entry_at).finish(key, data, value));
         }
         Some("phone_number_quality_update") => {

@@ -244,6 +244,20 @@ impl Example for TemplateQualityData {
     }
 }
 
+impl Example for TemplateCategoryData {
+    fn example() -> Self {
+        TemplateCategoryData {
+            template_id: Some(s("1689556908129835")),
+            template_name: Some(json!("order_update")),
+            language: Some(json!("en_US")),
+            change: s("changed"),
+            previous_category: Some(json!("UTILITY")),
+            new_category: Some(json!("MARKETING")),
+            ..Default::default()
+        }
+    }
+}
+
 impl Example for ThreadControlData {
     fn example() -> Self {
         ThreadControlData {

@@ -465,6 +465,12 @@ events! {
             "message_template_id": 1689556908129835_i64,
             "message_template_name": "promo_black_friday",
             "message_template_language": "pt_BR"}));
+    TemplateCategoryEvent, TemplateCategoryData, TemplateCategoryType, "template.category",
+        "events.template_category", "Meta changed, or will change, a message template's category",
+        wa_channel_envelope("evt_0197a0c6a1b27c3d8e4f5a6b7c8d9e2c", json!({
+            "message_template_id": 1689556908129835_i64,
+            "message_template_name": "order_update", "message_template_language": "en_US",
+            "previous_category": "UTILITY", "new_category": "MARKETING"}));
     ThreadControlEvent, ThreadControlData, ThreadControlType, "thread.control",
         "events.thread_control",
         "Control of an Instagram / Messenger conversation moved between Meta apps (handover)",

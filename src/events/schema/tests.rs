@@ -105,7 +105,7 @@ fn every_event_type_has_one_schema() {
 #[test]
 fn every_parsed_fixture_event_fits_its_schema() {
     let names = fixture_names();
-    assert_eq!(names.len(), 45, "webhook fixtures: {names:?}");
+    assert_eq!(names.len(), 46, "webhook fixtures: {names:?}");
     let mut seen = HashSet::new();
     let mut checked = 0;
     for name in &names {
@@ -193,6 +193,8 @@ fn hand_built_items_fit_their_schemas() {
         json!({"object": "whatsapp_business_account", "entry": [{"id": "102000000000001",
             "changes": [{"field": "message_template_quality_update", "value": {
             "message_template_id": 1, "new_quality_score": "RED"}}, {"field":
+            "template_category_update", "value": {"message_template_id": 2,
+            "new_category": "MARKETING"}}, {"field":
             "message_template_status_update", "value": {}}, {"field": "account_update",
             "value": {"ban_info": {}}}, {"field": "phone_number_quality_update",
             "value": {}}, {"field": "user_preferences", "value": {"user_preferences":

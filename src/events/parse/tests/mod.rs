@@ -66,7 +66,7 @@ fn webhook_fixture_names() -> Vec<String> {
 #[test]
 fn every_webhook_fixture_matches_its_table_row() {
     let names = webhook_fixture_names();
-    assert_eq!(names.len(), 45, "webhook fixtures found: {names:?}");
+    assert_eq!(names.len(), 46, "webhook fixtures found: {names:?}");
     for name in &names {
         let expected = expectations(name).unwrap_or_else(|| panic!("no expectations for {name}"));
         let events = parse_ok(&fixture(name));
