@@ -100,9 +100,16 @@ pub enum Command {
     /// status 0 when every check passed, 1 when one failed, 3 when none failed but one warned,
     /// 2 when the doctor could not run.
     Doctor {
-        /// The channel id (`ch_…`).
-        channel: String,
-        /// Print JSON.
+        /// The channel id (`ch_…`); or `--all` / `--instance`.
+        #[arg(required_unless_present_any = ["all", "instance"], conflicts_with_all = ["all", "instance"])]
+        channel: Option<String>,
+        /// Every connected channel (disconnected ones have nothing to check at Meta).
+        #[arg(long, conflicts_with = "instance")]
+        all: bool,
+        /// Every connected channel of this instance (`ins_…`).
+        #[arg(long)]
+        instance: Option<String>,
+        /// Print JSON (an array with `--all` / `--instance`).
         #[arg(long)]
         json: bool,
         #[command(flatten)]
@@ -511,12 +518,21 @@ pub async fn channel_cmd(
     Ok(())
 }
 
-/// `metabridge doctor`: prints the channel's diagnosis; the exit status
-/// ([`crate::doctor::Diagnosis::exit_code`]).
-pub async fn doctor(args: &ServeArgs, channel: &str, json_out: bool) -> anyhow::Result<i32> {
+/// Which channels `metabridge doctor` checks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DoctorTarget {
+    Channel(String),
+    /// Every connected channel, of one instance or of all.
+    Connected {
+        instance: Option<String>,
+    },
+}
+
+/// `metabridge doctor`: prints the diagnoses; the exit status is the worst of them
+/// ([`crate::doctor::Diagnosis::exit_code`]: 1 a check failed, 3 warnings only, 0 none).
+pub async fn doctor(args: &ServeArgs, target: DoctorTarget, json_out: bool) -> anyhow::Result<i32> {
     crate::crypto::install_tls_provider();
     let config = Config::from_args(args)?;
-    let id: ChannelId = parse_id("channel id", channel)?;
     let vault = Vault::new(&config.fernet_keys)
         .map_err(|p| anyhow::anyhow!("METABRIDGE_FERNET_KEYS: {p}"))?;
     let store = Store::open(
@@ -535,15 +551,70 @@ pub async fn doctor(args: &ServeArgs, channel: &str, json_out: bool) -> anyhow::
         config.connect.app_id.is_some() && !config.app_secrets.is_empty(),
         Some(config.public_url.clone()).filter(|u| !u.is_empty()),
     );
-    let diagnosis = doctor.diagnose(&id).await;
+    let result = diagnose_target(&store, &doctor, target).await;
     store.close().await;
-    let diagnosis = diagnosis?.ok_or_else(|| anyhow::anyhow!("no channel {id}"))?;
+    let (single, diagnoses) = result?;
     if json_out {
-        println!("{}", serde_json::to_string_pretty(&diagnosis)?);
+        let out = if single {
+            serde_json::to_string_pretty(&diagnoses[0])?
+        } else {
+            serde_json::to_string_pretty(&diagnoses)?
+        };
+        println!("{out}");
+    } else if diagnoses.is_empty() {
+        println!("no connected channel to check");
     } else {
-        print!("{}", diagnosis.to_table());
+        let tables: Vec<String> = diagnoses.iter().map(|d| d.to_table()).collect();
+        print!("{}", tables.join("\n"));
     }
-    Ok(diagnosis.exit_code())
+    // The worst first: a failure (1) over warnings (3) over nothing (0).
+    let codes: Vec<i32> = diagnoses.iter().map(|d| d.exit_code()).collect();
+    Ok(if codes.contains(&1) {
+        1
+    } else if codes.contains(&3) {
+        3
+    } else {
+        0
+    })
+}
+
+/// The diagnoses of `target`, and whether it named one channel.
+async fn diagnose_target(
+    store: &Store,
+    doctor: &crate::doctor::Doctor,
+    target: DoctorTarget,
+) -> anyhow::Result<(bool, Vec<crate::doctor::Diagnosis>)> {
+    match target {
+        DoctorTarget::Channel(channel) => {
+            let id: ChannelId = parse_id("channel id", &channel)?;
+            let d = doctor
+                .diagnose(&id)
+                .await?
+                .ok_or_else(|| anyhow::anyhow!("no channel {id}"))?;
+            Ok((true, vec![d]))
+        }
+        DoctorTarget::Connected { instance } => {
+            let instance: Option<InstanceId> = instance
+                .as_deref()
+                .map(|i| parse_id("--instance", i))
+                .transpose()?;
+            if let Some(i) = &instance
+                && store.get_instance(i).await?.is_none()
+            {
+                anyhow::bail!("no instance {i}");
+            }
+            let mut out = Vec::new();
+            for row in store.list_channels(instance.as_ref()).await? {
+                if row.status == crate::channels::Connection::Disconnected {
+                    continue;
+                }
+                if let Some(d) = doctor.diagnose(&row.id).await? {
+                    out.push(d);
+                }
+            }
+            Ok((false, out))
+        }
+    }
 }
 
 pub async fn migrate(store_args: &StoreArgs) -> anyhow::Result<()> {

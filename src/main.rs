@@ -101,6 +101,18 @@ fn parse_cli() -> Cli {
     e.exit()
 }
 
+/// The process exit of `metabridge doctor`: its status, or 2 when it could not run.
+fn doctor_exit(result: anyhow::Result<i32>) -> anyhow::Result<()> {
+    match result {
+        Ok(0) => Ok(()),
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("metabridge doctor: {e:#}");
+            std::process::exit(2);
+        }
+    }
+}
+
 #[tokio::main]
 async fn main() {
     let cli = parse_cli();
@@ -154,16 +166,17 @@ async fn main() {
         }) => metabridge::cli::keys_rotate(&store, batch, json).await,
         Some(Command::Doctor {
             channel,
+            all: _,
+            instance,
             json,
             serve,
-        }) => match metabridge::cli::doctor(&serve, &channel, json).await {
-            Ok(0) => Ok(()),
-            Ok(code) => std::process::exit(code),
-            Err(e) => {
-                eprintln!("metabridge doctor: {e:#}");
-                std::process::exit(2);
-            }
-        },
+        }) => {
+            let target = match channel {
+                Some(c) => metabridge::cli::DoctorTarget::Channel(c),
+                None => metabridge::cli::DoctorTarget::Connected { instance },
+            };
+            doctor_exit(metabridge::cli::doctor(&serve, target, json).await)
+        }
         Some(Command::Migrate { store }) => metabridge::cli::migrate(&store).await,
         Some(Command::Healthcheck { url }) => metabridge::cli::healthcheck(&url).await,
         Some(Command::Openapi) => {

@@ -61,14 +61,20 @@ fn verdict<'a>(d: &'a Value, id: &str) -> &'a str {
     check(d, id)["verdict"].as_str().expect("verdict")
 }
 
-/// `metabridge doctor` with the server's variables: (exit code, stdout).
+/// `metabridge doctor <channel> [--json]` with the server's variables: (exit code, stdout).
 fn doctor_cli(env: &Connect, channel: &str, json_out: bool) -> (i32, String) {
+    let mut args = vec![channel];
+    if json_out {
+        args.push("--json");
+    }
+    doctor_cli_args(env, &args)
+}
+
+/// `metabridge doctor <args>` with the server's variables: (exit code, stdout).
+fn doctor_cli_args(env: &Connect, args: &[&str]) -> (i32, String) {
     let cfg = &env.app.state.config;
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_metabridge"));
-    cmd.arg("doctor").arg(channel);
-    if json_out {
-        cmd.arg("--json");
-    }
+    cmd.arg("doctor").args(args);
     let out = cmd
         .env("DATABASE_URL", &cfg.database_url)
         .env(
@@ -337,6 +343,42 @@ async fn instagram_and_messenger_channels_are_checked_for_their_own_faults(db: D
     assert_eq!(verdict(&d, "token.valid"), "pass", "{d}");
     assert_eq!(verdict(&d, "app.subscribed"), "pass", "{d}");
     assert_eq!(verdict(&d, "webhook.callback"), "pass", "{d}");
+    // Every connected channel of the instance at once: both, and the worst exit status.
+    let instance = env.tenant.instance_id.clone();
+    let (code, out) = doctor_cli_args(&env, &["--instance", &instance, "--json"]);
+    let all: Value = serde_json::from_str(&out).expect("json array");
+    let mut ids: Vec<&str> = all
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|d| d["channel_id"].as_str().expect("id"))
+        .collect();
+    ids.sort_unstable();
+    let mut want = vec![ig.as_str(), page.as_str()];
+    want.sort_unstable();
+    assert_eq!(ids, want, "{out}");
+    let warned = all.as_array().unwrap().iter().any(|d| {
+        d["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["verdict"] == "warn")
+    });
+    assert_eq!(code, if warned { 3 } else { 0 }, "{out}");
+    let (code_all, out_all) = doctor_cli_args(&env, &["--all"]);
+    assert_eq!(code_all, code, "{out_all}");
+    assert!(
+        out_all.contains(&ig) && out_all.contains(&page),
+        "{out_all}"
+    );
+    // An unknown instance, and a channel with --all: the command cannot run.
+    let (code, _) = doctor_cli_args(
+        &env,
+        &["--instance", "ins_0193f6a4c8e07a6b9d1e2f3a4b5c6d7e"],
+    );
+    assert_eq!(code, 2);
+    let (code, _) = doctor_cli_args(&env, &[&page, "--all"]);
+    assert_eq!(code, 2);
     env.sim.set_app_subscriptions(Some(vec![SimAppSubscription {
         object: "page".into(),
         callback_url: format!("{}/webhooks/meta", env.app.url),
