@@ -25,7 +25,6 @@ use crate::channels::ChannelKind;
 use crate::connect::{IG_FIELDS, grants};
 use crate::crypto::vault::Vault;
 use crate::ids::ChannelId;
-use crate::meta::graph::{ErrorClass, GraphCallError};
 use crate::meta::login::InstagramLogin;
 use crate::meta::oauth::{IgProfile, OAuthClient, PhoneStatus};
 use crate::store::{LifecycleRow, Store};
@@ -170,16 +169,6 @@ fn with_fix(mut c: Check, fix: impl Into<String>) -> Check {
     c
 }
 
-fn refused(e: &GraphCallError) -> bool {
-    matches!(
-        e,
-        GraphCallError::Graph {
-            class: ErrorClass::TokenSuspect,
-            ..
-        }
-    )
-}
-
 /// The webhook object of the app's subscription that carries a channel kind's events.
 fn webhook_object(kind: ChannelKind) -> &'static str {
     match kind {
@@ -189,13 +178,9 @@ fn webhook_object(kind: ChannelKind) -> &'static str {
     }
 }
 
-/// Fields of the app's webhook subscription without which the channel receives no messages.
-fn required_webhook_fields(kind: ChannelKind) -> &'static [&'static str] {
-    match kind {
-        ChannelKind::Whatsapp => &["messages"],
-        ChannelKind::Messenger | ChannelKind::Instagram => &["messages"],
-    }
-}
+/// Fields of the app's webhook subscription without which a channel (of any kind) receives no
+/// messages.
+const REQUIRED_WEBHOOK_FIELDS: &[&str] = &["messages"];
 
 /// Fields the bridge uses besides the required ones (missing: a warning).
 fn wanted_webhook_fields(kind: ChannelKind) -> Vec<&'static str> {
@@ -458,18 +443,15 @@ impl Doctor {
                     }
                 }
                 Err(e) => {
-                    let (verdict, fix) = if refused(&e) {
-                        (Verdict::Fail, reconnect.to_string())
+                    let fix = if e.is_token_refused() {
+                        reconnect
                     } else {
-                        (
-                            Verdict::Fail,
-                            "check that graph.instagram.com is reachable and try again".to_string(),
-                        )
+                        "check that graph.instagram.com is reachable and try again"
                     };
                     out.push(with_fix(
                         check(
                             checks::TOKEN_VALID,
-                            verdict,
+                            Verdict::Fail,
                             format!("Instagram refused or did not answer: {e}"),
                         ),
                         fix,
@@ -525,7 +507,7 @@ impl Doctor {
         let info = match self.oauth.debug_token(token).await {
             Ok(info) => info,
             Err(e) => {
-                let fix = if refused(&e) {
+                let fix = if e.is_token_refused() {
                     "Meta refused the app token: check META_APP_ID and META_APP_SECRET"
                 } else {
                     "check that graph.facebook.com is reachable and try again"
@@ -803,7 +785,7 @@ impl Doctor {
             }
             _ => {}
         }
-        let missing_required: Vec<&str> = required_webhook_fields(kind)
+        let missing_required: Vec<&str> = REQUIRED_WEBHOOK_FIELDS
             .iter()
             .copied()
             .filter(|f| !sub.fields.iter().any(|g| g == f))

@@ -117,15 +117,8 @@ pub async fn submit(
         && let SendCheck::Refused(r) = templates.check(channel, m).await?
     {
         // A retry of a send queued before the template changed answers the original message.
-        if let Some(key) = s.idempotency_key.as_deref()
-            && let Some((id, hash)) = store.message_by_idempotency_key(s.instance_id, key).await?
-        {
-            if hash != request_hash(s.request_json) {
-                return Err(SubmitError::KeyReused);
-            }
-            if let Ok(id) = MessageId::try_from(id) {
-                return Ok(Submitted::Existing(id));
-            }
+        if let Some(existing) = existing_for_key(store, &s).await? {
+            return Ok(existing);
         }
         return Err(SubmitError::Template(r));
     }

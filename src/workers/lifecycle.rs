@@ -136,19 +136,6 @@ fn permission_refused(err: &GraphCallError) -> bool {
     )
 }
 
-/// Whether Meta refused the token of a call (190, 102, 0). On a token-health call (the
-/// Instagram refresh or `/me`, which *is* the check for Instagram Login tokens) that condemns
-/// the token; on any other call it only makes the channel's token check due now.
-fn token_refused(err: &GraphCallError) -> bool {
-    matches!(
-        err,
-        GraphCallError::Graph {
-            class: ErrorClass::TokenSuspect,
-            ..
-        }
-    )
-}
-
 /// Permissions a channel's token must still hold to be worth keeping, any one of them (Meta's
 /// Permissions Reference, https://developers.facebook.com/docs/permissions, read 2026-12-02):
 /// WhatsApp sends need `whatsapp_business_messaging`; a Page is kept for Messenger
@@ -344,7 +331,7 @@ impl Lifecycle {
                     self.store.mark_token_checked(&row.id, None, now).await?;
                     Ok(())
                 }
-                Err(e) if token_refused(&e) => {
+                Err(e) if e.is_token_refused() => {
                     self.mark_dead(
                         row,
                         format!("Meta refused the access token ({e}); connect the channel again"),
@@ -433,7 +420,7 @@ impl Lifecycle {
                     }
                     return Ok(());
                 }
-                Err(e) if token_refused(&e) => {
+                Err(e) if e.is_token_refused() => {
                     return self
                         .mark_dead(row, format!("the Instagram token could not be refreshed ({e}); connect the account again"))
                         .await;
@@ -459,7 +446,7 @@ impl Lifecycle {
                 }
                 Ok(())
             }
-            Err(e) if token_refused(&e) => {
+            Err(e) if e.is_token_refused() => {
                 self.mark_dead(
                     row,
                     format!("Meta refused the Instagram token ({e}); connect the account again"),
@@ -488,7 +475,7 @@ impl Lifecycle {
         };
         let apps = match listed {
             Ok(a) => a,
-            Err(e) if token_refused(&e) => {
+            Err(e) if e.is_token_refused() => {
                 warn!(channel = %row.id, error = %e, "Meta refused the token of a subscription check; checking the token");
                 self.store.request_token_check(&row.id).await?;
                 return Ok(());
@@ -562,7 +549,7 @@ impl Lifecycle {
         {
             // A refused token only makes its check due (debug_token decides); a refused PIN
             // change (e.g. a permission error) is about this call.
-            if token_refused(&e) {
+            if e.is_token_refused() {
                 warn!(channel = %row.id, error = %e, "Meta refused the token of a PIN change; checking the token");
                 self.store.request_token_check(&row.id).await?;
                 self.store
@@ -585,7 +572,7 @@ impl Lifecycle {
                 self.senders.cache().forget_channel(&row.id).await;
                 self.delivery_wakeup.notify_one();
             }
-            Err(e) if token_refused(&e) => {
+            Err(e) if e.is_token_refused() => {
                 warn!(channel = %row.id, error = %e, "Meta refused the token of a registration; checking the token");
                 self.store.request_token_check(&row.id).await?;
                 self.store

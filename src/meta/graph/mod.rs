@@ -377,6 +377,19 @@ impl GraphCallError {
             GraphCallError::Decode(_) | GraphCallError::Invalid(_) => false,
         }
     }
+
+    /// Meta refused the access token the call carried (190, 102, 0: expired, revoked, never
+    /// issued). On a token-health call that condemns the token; on any other call it only says
+    /// the token should be checked.
+    pub fn is_token_refused(&self) -> bool {
+        matches!(
+            self,
+            GraphCallError::Graph {
+                class: ErrorClass::TokenSuspect,
+                ..
+            }
+        )
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

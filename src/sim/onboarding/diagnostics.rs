@@ -198,7 +198,7 @@ pub(in crate::sim) fn phone_node(
     h
 }
 
-/// A Page the simulator knows (of the accounts, or a Messenger channel registered by hand).
+/// A Page of the simulated accounts (a hand-registered Messenger channel's token may read it).
 pub(in crate::sim) fn is_page(state: &Arc<State>, id: &str) -> bool {
     let inner = lock(&state.inner);
     inner.onboard.accounts.page(id).is_some()
@@ -230,11 +230,9 @@ pub(in crate::sim) fn page_node(
     if !may {
         return fail(err_unknown_object("get", page));
     }
+    // Only the field the corpus documents (`page.instagram_business_account`).
     let mut node = json!({"id": page});
     let fields = query_param(req, "fields").unwrap_or_default();
-    if fields.contains("name") && !fields.contains("instagram_business_account") {
-        node["name"] = json!(p.name);
-    }
     if fields.contains("instagram_business_account")
         && let Some(ig) = &p.instagram
     {
