@@ -82,6 +82,10 @@ impl Application {
             Arc::clone(&wakeup),
             horizon_ms,
             config.connect.app_id.clone(),
+            config
+                .media
+                .enabled
+                .then(|| i64::try_from(config.media.retention.as_millis()).unwrap_or(i64::MAX)),
             writer_stop.clone(),
         )
         .map_err(|e| anyhow::anyhow!("cannot start the group-commit writer: {e}"))?;
@@ -139,6 +143,13 @@ impl Application {
             ig_graph.clone(),
             profile_cache,
             config.contact_profile_ttl,
+        );
+        let media = crate::media::MediaCache::new(
+            config.media.clone(),
+            store.clone(),
+            channels.clone(),
+            graph.clone(),
+            Arc::clone(&metrics),
         );
         let handover = crate::handover::Handover::new(
             store.clone(),
@@ -229,6 +240,7 @@ impl Application {
             profiles,
             handover,
             doctor,
+            media,
         });
         Ok(Self {
             addr,
@@ -289,6 +301,12 @@ impl Application {
                 leads: state.leads.clone(),
             };
             workers.spawn(lifecycle.run(shutdown.clone()));
+            let media = state
+                .media
+                .spawn(state.writer.media_wakeup(), shutdown.clone());
+            workers.spawn(async move {
+                let _ = media.await;
+            });
             let senders = state.senders.spawn();
             workers.spawn(async move {
                 let _ = senders.await;

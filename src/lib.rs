@@ -33,6 +33,8 @@
 //! - [`doctor`]: use case: a channel checked against Meta (token, subscriptions, the app's
 //!   webhook, the number's state, templates, Instagram linkage): `metabridge doctor` and the
 //!   admin API's diagnosis.
+//! - [`media`]: use case: the inbound media cache — files of customers' messages downloaded in
+//!   the background, kept for a retention and served by the media API.
 //! - [`instances`]: use case: instances and channels as operators manage them (admin API, CLI).
 //! - [`workers`]: delivery to instances, per-channel senders, retention, SQLite checkpoints, gauges.
 //! - [`http`]: the poem application: Meta webhooks, admin API, `/v1` API, connect pages, health
@@ -56,6 +58,7 @@ pub mod http;
 pub mod ids;
 pub mod instances;
 pub mod leads;
+pub mod media;
 pub mod messages;
 pub mod meta;
 pub mod metrics;

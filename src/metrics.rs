@@ -38,6 +38,7 @@ pub struct Metrics {
     pub messages_accepted: Counter,
     pub send_waits: Family<Labels, Counter>,
     pub unknown_instances: Family<Labels, Counter>,
+    pub media_downloads: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -57,6 +58,13 @@ impl Metrics {
     pub fn unknown_instance_refused(&self, answered_by: &'static str) {
         self.unknown_instances
             .get_or_create(&[("answered_by", answered_by)])
+            .inc();
+    }
+
+    /// Counts one media cache download by outcome.
+    pub fn media_download(&self, outcome: &'static str) {
+        self.media_downloads
+            .get_or_create(&[("outcome", outcome)])
             .inc();
     }
 
@@ -102,8 +110,15 @@ impl Metrics {
             messages_accepted: Counter::default(),
             send_waits: Family::default(),
             unknown_instances: Family::default(),
+            media_downloads: Family::default(),
             registry: Registry::default(),
         };
+        registry.register(
+            "media_downloads",
+            "Inbound media downloads of the media cache, by outcome: stored, retry, or the reason \
+             a file was not kept (too_large, type_mismatch, digest_mismatch, source_expired, …)",
+            m.media_downloads.clone(),
+        );
         registry.register(
             "sends",
             "Graph API send attempts, by outcome (accepted, retry, failed, unconfirmed, held)",

@@ -186,6 +186,23 @@ pub struct ServeArgs {
         default_value_t = 86_400
     )]
     pub contact_profile_ttl_secs: u64,
+    /// Keep a copy of the media of customers' messages (WhatsApp media, Instagram / Messenger
+    /// attachments) for `METABRIDGE_MEDIA_RETENTION_HOURS`: `on` or `off`. Default: `on` with
+    /// the embedded SQLite database, `off` with PostgreSQL (several replicas need
+    /// `METABRIDGE_MEDIA_DIR` on a volume they all share).
+    #[arg(long, env = "METABRIDGE_MEDIA_CACHE")]
+    pub media_cache: Option<String>,
+    /// Where kept media files are written (`<dir>/<instance>/<channel>/<media id>`).
+    /// Default: `media` under the data directory.
+    #[arg(long, env = "METABRIDGE_MEDIA_DIR")]
+    pub media_dir: Option<PathBuf>,
+    /// How long a kept media file is served before it is deleted, in hours (1 to 720; Meta's
+    /// WhatsApp media ids in webhooks expire after 7 days).
+    #[arg(long, env = "METABRIDGE_MEDIA_RETENTION_HOURS", default_value_t = 168)]
+    pub media_retention_hours: u64,
+    /// Media downloads running at once on this replica (1 to 32).
+    #[arg(long, env = "METABRIDGE_MEDIA_CONCURRENCY", default_value_t = 4)]
+    pub media_concurrency: usize,
     /// PEM file of the bridge's Ed25519 key: when set, callbacks are signed EdDSA with it and
     /// its public half is served at `/.well-known/jwks.json` (else HS256 per instance).
     #[arg(long, env = "METABRIDGE_JWT_SIGNING_KEY_FILE")]

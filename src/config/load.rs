@@ -248,6 +248,33 @@ impl Config {
                 "the lead gap must be 0 (off) or at least 10 minutes",
             ));
         }
+        let media_on = match args.media_cache.as_deref().map(str::to_ascii_lowercase) {
+            None => backend == Backend::Sqlite,
+            Some(v) if v == "on" => true,
+            Some(v) if v == "off" => false,
+            Some(_) => return Err(cfg_err("METABRIDGE_MEDIA_CACHE", "must be `on` or `off`")),
+        };
+        if !(1..=720).contains(&args.media_retention_hours) {
+            return Err(cfg_err(
+                "METABRIDGE_MEDIA_RETENTION_HOURS",
+                "must be between 1 and 720 hours",
+            ));
+        }
+        if !(1..=32).contains(&args.media_concurrency) {
+            return Err(cfg_err(
+                "METABRIDGE_MEDIA_CONCURRENCY",
+                "must be between 1 and 32",
+            ));
+        }
+        let media = MediaConfig {
+            enabled: media_on,
+            dir: args
+                .media_dir
+                .clone()
+                .unwrap_or_else(|| args.store.data_dir.join("media")),
+            retention: Duration::from_secs(args.media_retention_hours * 3600),
+            concurrency: args.media_concurrency,
+        };
         if args.contact_profile_ttl_secs < 60 {
             return Err(cfg_err(
                 "METABRIDGE_CONTACT_PROFILE_TTL_SECS",
@@ -368,6 +395,7 @@ impl Config {
             },
             token_cache_ttl: Duration::from_secs(args.token_cache_secs.clamp(1, 3600)),
             contact_profile_ttl: Duration::from_secs(args.contact_profile_ttl_secs),
+            media,
             jwt_signing_key,
             connect,
             lifecycle,
@@ -448,6 +476,12 @@ impl Config {
             },
             token_cache_ttl: Duration::from_secs(60),
             contact_profile_ttl: Duration::from_secs(86_400),
+            media: MediaConfig {
+                enabled: false,
+                dir: std::env::temp_dir().join("metabridge-media-off"),
+                retention: Duration::from_secs(168 * 3600),
+                concurrency: 4,
+            },
             jwt_signing_key: None,
             connect: ConnectConfig {
                 app_id: None,

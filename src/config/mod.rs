@@ -124,6 +124,8 @@ pub struct Config {
     pub token_cache_ttl: Duration,
     /// How long a contact profile read from Meta is used before it is read again.
     pub contact_profile_ttl: Duration,
+    /// The inbound media cache.
+    pub media: MediaConfig,
     /// The bridge's Ed25519 callback-signing key (PEM), when configured.
     pub jwt_signing_key: Option<Secret>,
     pub connect: ConnectConfig,
@@ -355,3 +357,17 @@ pub const MAX_SEND_PAUSE: Duration = Duration::from_secs(86_400);
 pub const MAX_CHANNEL_RATE: u32 = 1000;
 
 const DAY: u64 = 86_400;
+
+/// The inbound media cache (`METABRIDGE_MEDIA_*`, issue 16 §3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MediaConfig {
+    /// Whether media of new messages is kept. Off, files kept earlier are still served and
+    /// deleted at their expiry.
+    pub enabled: bool,
+    /// `<dir>/<instance>/<channel>/<media id>`.
+    pub dir: std::path::PathBuf,
+    /// How long a kept file is served before it is deleted.
+    pub retention: Duration,
+    /// Downloads running at once on this replica.
+    pub concurrency: usize,
+}

@@ -5,6 +5,7 @@
 pub mod conversation;
 pub mod data;
 pub mod effects;
+pub mod media;
 pub mod parse;
 pub mod schema;
 pub mod threads;

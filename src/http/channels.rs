@@ -165,6 +165,45 @@ pub(super) async fn own_channel(
     Ok(row)
 }
 
+/// A file streamed from Meta as it arrives (`X-Metabridge-Media-Source: meta`); `meta_info` is
+/// WhatsApp's metadata (type and size), else the CDN's headers are used.
+fn streamed(
+    resp: reqwest::Response,
+    meta_info: Option<(String, Option<u64>)>,
+) -> Response<Binary<poem::Body>> {
+    let (mime, declared) = match meta_info {
+        Some((mime, size)) => (mime, size),
+        None => (
+            resp.headers()
+                .get(reqwest::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("application/octet-stream")
+                .to_owned(),
+            None,
+        ),
+    };
+    let len = resp.content_length().or(declared);
+    let stream = resp.bytes_stream().map_err(std::io::Error::other);
+    let mut out = Response::new(Binary(poem::Body::from_bytes_stream(stream)))
+        .header("Content-Type", mime.as_str())
+        .header("X-Metabridge-Media-Source", "meta");
+    if let Some(len) = len {
+        out = out.header("Content-Length", len.to_string());
+    }
+    out
+}
+
+/// Meta no longer has the media (unknown id, expired URL).
+fn is_gone(e: &GraphCallError) -> bool {
+    matches!(e, GraphCallError::Graph { error, .. } if error.code == 100)
+        || matches!(
+            e,
+            GraphCallError::Status {
+                status: 403 | 404 | 410
+            }
+        )
+}
+
 fn media_error(e: GraphCallError) -> ApiError {
     match e {
         GraphCallError::Graph { error, .. } if error.code == 100 => ApiError::not_found(
@@ -396,10 +435,14 @@ impl ChannelsApi {
         }))
     }
 
-    /// Download an inbound media file (WhatsApp media id from a `message.received` event),
-    /// streamed from Meta with its content type and length. Meta keeps inbound media for a
-    /// limited time; an expired or unknown id is a `404 media_not_found`. A `media_id` that is
-    /// not Meta's (digits only) is a `422 validation_failed`.
+    /// Download an inbound media file: a WhatsApp media id from a `message.received` event, or
+    /// the `cache.media_id` of a file the bridge keeps (`med_…` for an Instagram / Messenger
+    /// attachment). A kept file is served from the bridge's copy until its `cache.expires_at`,
+    /// whether or not Meta still has it (`X-Metabridge-Media-Source: cache`); otherwise the
+    /// file is streamed from Meta (`meta`) while Meta has it — also while the copy is still
+    /// being made. Content type and length as stored or as Meta answers. An unknown or expired
+    /// id is a `404 media_not_found` (its message says why a file was not kept); an id of
+    /// neither form is a `422 validation_failed`.
     #[oai(
         path = "/channels/:id/media/:media_id",
         method = "get",
@@ -413,19 +456,62 @@ impl ChannelsApi {
         media_id: Path<String>,
     ) -> Result<Response<Binary<poem::Body>>, ApiError> {
         let channel = own_channel(&state, &id, &auth.0, false).await?;
-        if !crate::messages::model::is_media_id(&media_id) {
+        let bridge_id = crate::events::media::is_cache_id(&media_id);
+        if !bridge_id && !crate::messages::model::is_media_id(&media_id) {
             return Err(ApiError::rule(
                 "media_id",
                 crate::messages::model::rule::INVALID_FORMAT,
-                "must be a Meta media id (digits only)",
+                "must be a Meta media id (digits only) or a media id of the bridge (med_…)",
             ));
         }
-        if channel.kind != crate::channels::ChannelKind::Whatsapp {
+        let whatsapp = channel.kind == crate::channels::ChannelKind::Whatsapp;
+        if !whatsapp && !bridge_id {
             return Err(ApiError::unprocessable(
                 codes::VALIDATION_FAILED,
                 Some("media_id"),
-                "Instagram and Messenger media come as URLs in the event; only WhatsApp media ids are downloaded here.",
+                "Instagram and Messenger media are downloaded by the media id of the bridge (`cache.media_id` in the event, med_…); without one, use the attachment's URL.",
             ));
+        }
+        let kept = state
+            .store
+            .media_file(&channel.id, &auth.0, &media_id)
+            .await
+            .map_err(|e| ApiError::store("read media file", e))?;
+        if let Some(row) = &kept
+            && let Some((file, len)) = state.media.open(row).await
+        {
+            let mime = row
+                .mime_type
+                .clone()
+                .unwrap_or_else(|| "application/octet-stream".into());
+            return Ok(Response::new(Binary(poem::Body::from_async_read(file)))
+                .header("Content-Type", mime)
+                .header("Content-Length", len.to_string())
+                .header("X-Metabridge-Media-Source", "cache"));
+        }
+        let not_kept = |why: Option<&str>| {
+            let message = match why {
+                Some(reason) => format!(
+                    "The bridge could not keep a copy of this media ({reason}) and Meta no longer serves it."
+                ),
+                None => {
+                    "No media with that id for this channel (unknown, expired or deleted).".into()
+                }
+            };
+            ApiError::not_found(codes::MEDIA_NOT_FOUND, &message)
+        };
+        let reason = kept.as_ref().and_then(|r| r.error.as_deref());
+        if !whatsapp {
+            // An attachment not on disk yet: straight from Meta's CDN while its address lasts.
+            let Some(url) = kept.as_ref().and_then(|r| r.source_url.as_deref()) else {
+                return Err(not_kept(reason));
+            };
+            let resp = state
+                .graph
+                .download_attachment(url)
+                .await
+                .map_err(|_| not_kept(reason))?;
+            return Ok(streamed(resp, None));
         }
         let token = state.channels.token_for(&channel).await.map_err(|_| {
             ApiError::conflict(
@@ -434,23 +520,21 @@ impl ChannelsApi {
             )
         })?;
         let graph = &state.graph;
-        let info = graph
-            .media_info(&token, &media_id, Some(&channel.external_id))
-            .await
-            .map_err(media_error)?;
-        let resp = graph
-            .download(&token, &info.url)
-            .await
-            .map_err(media_error)?;
-        let len = resp.content_length().or(info.file_size);
-        let mime = info.mime_type.clone();
-        let stream = resp.bytes_stream().map_err(std::io::Error::other);
-        let mut out = Response::new(Binary(poem::Body::from_bytes_stream(stream)))
-            .header("Content-Type", mime.as_str());
-        if let Some(len) = len {
-            out = out.header("Content-Length", len.to_string());
+        let live = async {
+            let info = graph
+                .media_info(&token, &media_id, Some(&channel.external_id))
+                .await?;
+            let resp = graph.download(&token, &info.url).await?;
+            Ok::<_, GraphCallError>((resp, info))
+        };
+        match live.await {
+            Ok((resp, info)) => {
+                let declared = info.file_size;
+                Ok(streamed(resp, Some((info.mime_type, declared))))
+            }
+            Err(e) if reason.is_some() && is_gone(&e) => Err(not_kept(reason)),
+            Err(e) => Err(media_error(e)),
         }
-        Ok(out)
     }
 
     /// Upload a media file to Meta for a WhatsApp channel; answers Meta's media id. Send the

@@ -83,6 +83,8 @@ pub struct AppState {
     pub handover: crate::handover::Handover,
     /// Channel diagnoses against Meta (`/admin/v1/channels/{id}/diagnosis`).
     pub doctor: crate::doctor::Doctor,
+    /// The inbound media cache (files served by `GET /v1/channels/{id}/media/{media_id}`).
+    pub media: crate::media::MediaCache,
 }
 
 impl AppState {

@@ -264,6 +264,13 @@ pub async fn disconnect_in(
         .bind(id.as_str())
         .execute(&mut **tx)
         .await?;
+    // So are the media files kept of its customers' messages (P18): their rows go now, the
+    // files at the media worker's next sweep (it deletes the directory of a channel that is
+    // not connected).
+    sqlx::query("DELETE FROM media_files WHERE channel_id = $1")
+        .bind(id.as_str())
+        .execute(&mut **tx)
+        .await?;
     let open: Vec<String> = sqlx::query_scalar(
         "SELECT id FROM messages WHERE channel_id = $1 AND state IN ('queued', 'unconfirmed') ORDER BY seq",
     )

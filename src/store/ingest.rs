@@ -131,6 +131,7 @@ pub async fn ingest_events(
     now: i64,
     horizon_ms: i64,
     app_id: Option<&str>,
+    media_retention_ms: Option<i64>,
 ) -> Result<Ingested> {
     // 1. Route every distinct route once.
     let mut routes: HashMap<&Route, Vec<Target>> = HashMap::new();
@@ -247,6 +248,16 @@ pub async fn ingest_events(
         super::record_thread_owners(tx, &changes, now).await?;
     }
 
+    // 5c. Media the bridge keeps a copy of (issue 16 §3): recorded with the event (a crash
+    //     after the 200 still downloads them), and named in the event delivered.
+    let media = match media_retention_ms {
+        Some(retention) => media_effects(&mut rows, now + retention),
+        None => Vec::new(),
+    };
+    if !media.is_empty() {
+        super::record_media(tx, backend, &media, now).await?;
+    }
+
     for chunk in rows.chunks(EVENT_CHUNK) {
         let sql = format!(
             "INSERT INTO events (id, instance_id, channel_id, channel_kind, channel_external_id, route, conversation, \
@@ -304,7 +315,49 @@ pub async fn ingest_events(
         )
         .await?,
     );
-    Ok(Ingested { counts, settled })
+    Ok(Ingested {
+        counts,
+        settled,
+        media_queued: media.len(),
+    })
+}
+
+/// The media files of new events the bridge keeps ([`crate::events::media`]), one per channel
+/// the event reaches, and each event's data rewritten to name its copies.
+fn media_effects(rows: &mut [Row_<'_>], expires_at: i64) -> Vec<super::NewMediaFile> {
+    let mut files = Vec::new();
+    for r in rows.iter_mut() {
+        let Some(t) = r.target else { continue };
+        let Some(kind) = crate::channels::ChannelKind::parse(&t.channel_kind) else {
+            continue;
+        };
+        let data = r.data.as_ref().unwrap_or(&r.ev.data);
+        let items = crate::events::media::cache_items(data, kind, &r.ev.idempotency_key);
+        if items.is_empty() {
+            continue;
+        }
+        let rewritten =
+            crate::events::media::with_cache_refs(data, &items, t.channel_id.as_str(), expires_at);
+        for item in items {
+            let (source_url, expected_sha256) = match item.source {
+                crate::events::media::MediaSource::Url(u) => (Some(u), None),
+                crate::events::media::MediaSource::WhatsApp { sha256 } => (None, sha256),
+            };
+            files.push(super::NewMediaFile {
+                channel_id: t.channel_id.to_string(),
+                instance_id: t.instance_id.to_string(),
+                media_id: item.media_id,
+                kind: item.kind,
+                source_url,
+                expected_sha256,
+                expires_at,
+            });
+        }
+        if rewritten.is_some() {
+            r.data = rewritten;
+        }
+    }
+    files
 }
 
 /// The thread-owner changes of new `thread.control` events ([`crate::events::threads`]), one
@@ -373,6 +426,8 @@ pub struct Ingested {
     pub counts: Vec<IngestCounts>,
     /// Messages a status settled or a disconnect failed ([`super::settled`]).
     pub settled: Vec<MessageId>,
+    /// Media files recorded for download (the media worker is woken after the commit).
+    pub media_queued: usize,
 }
 
 /// Applies [`crate::events::effects::channel_effects`] of new events to the live WhatsApp

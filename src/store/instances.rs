@@ -238,6 +238,7 @@ impl Store {
             "DELETE FROM contact_windows WHERE instance_id = $1",
             "DELETE FROM contact_profiles WHERE instance_id = $1",
             "DELETE FROM thread_owners WHERE instance_id = $1",
+            "DELETE FROM media_files WHERE instance_id = $1",
             "DELETE FROM connect_sessions WHERE instance_id = $1",
             "DELETE FROM instance_keys WHERE instance_id = $1",
             "DELETE FROM wa_templates WHERE instance_id = $1",

@@ -67,6 +67,8 @@ pub struct Writer {
     tx: mpsc::Sender<WriteOp>,
     /// Notified after a commit that stored a new Lead Ads lead (its Graph fetch starts then).
     lead_wakeup: Arc<Notify>,
+    /// Notified after a commit that recorded media to keep (their download starts then).
+    media_wakeup: Arc<Notify>,
 }
 
 impl Writer {
@@ -79,13 +81,16 @@ impl Writer {
         delivery_wakeup: Arc<Notify>,
         horizon_ms: i64,
         app_id: Option<String>,
+        media_retention_ms: Option<i64>,
         stop: CancellationToken,
     ) -> std::io::Result<(Self, tokio::task::JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(QUEUE);
         let lead_wakeup = Arc::new(Notify::new());
+        let media_wakeup = Arc::new(Notify::new());
         let wakeups = Wakeups {
             delivery: delivery_wakeup,
             leads: Arc::clone(&lead_wakeup),
+            media: Arc::clone(&media_wakeup),
         };
         // The writer is the one serial step of every webhook: it runs on a thread of its own
         // (a current-thread runtime), so that each of its awaits (a statement, the commit)
@@ -94,7 +99,12 @@ impl Writer {
             .enable_all()
             .build()?;
         let (done_tx, done_rx) = oneshot::channel::<()>();
-        let task = run(store, metrics, wakeups, (horizon_ms, app_id), rx, stop);
+        let settings = Settings {
+            horizon_ms,
+            app_id,
+            media_retention_ms,
+        };
+        let task = run(store, metrics, wakeups, settings, rx, stop);
         std::thread::Builder::new()
             .name("metabridge-writer".into())
             .spawn(move || {
@@ -104,7 +114,20 @@ impl Writer {
         let handle = tokio::spawn(async move {
             let _ = done_rx.await;
         });
-        Ok((Self { tx, lead_wakeup }, handle))
+        Ok((
+            Self {
+                tx,
+                lead_wakeup,
+                media_wakeup,
+            },
+            handle,
+        ))
+    }
+
+    /// Notified once a commit recorded media files to keep: the media worker starts their
+    /// downloads right away.
+    pub fn media_wakeup(&self) -> Arc<Notify> {
+        Arc::clone(&self.media_wakeup)
     }
 
     /// Notified once a commit stored a new `lead.received` event: the lead worker
@@ -212,17 +235,27 @@ impl Writer {
     }
 }
 
+/// What every ingest commit needs to know.
+struct Settings {
+    horizon_ms: i64,
+    app_id: Option<String>,
+    /// The media cache's retention, when it is on.
+    media_retention_ms: Option<i64>,
+}
+
 /// Who is told about a commit.
 struct Wakeups {
     delivery: Arc<Notify>,
     leads: Arc<Notify>,
+    /// Notified once a commit recorded media files to download.
+    media: Arc<Notify>,
 }
 
 async fn run(
     store: Store,
     metrics: Arc<Metrics>,
     wakeups: Wakeups,
-    (horizon_ms, app_id): (i64, Option<String>),
+    settings: Settings,
     mut rx: mpsc::Receiver<WriteOp>,
     stop: CancellationToken,
 ) {
@@ -249,15 +282,7 @@ async fn run(
                 Err(_) => break,
             }
         }
-        commit(
-            &store,
-            &metrics,
-            &wakeups,
-            horizon_ms,
-            app_id.as_deref(),
-            &mut batch,
-        )
-        .await;
+        commit(&store, &metrics, &wakeups, &settings, &mut batch).await;
     }
 }
 
@@ -265,10 +290,10 @@ async fn commit(
     store: &Store,
     metrics: &Metrics,
     wakeups: &Wakeups,
-    horizon_ms: i64,
-    app_id: Option<&str>,
+    settings: &Settings,
     batch: &mut Vec<WriteOp>,
 ) {
+    let horizon_ms = settings.horizon_ms;
     let mut requests: Vec<&[ParsedEvent]> = Vec::new();
     let mut outcomes: Vec<DeliveryOutcome> = Vec::new();
     let mut messages: Vec<NewMessage> = Vec::new();
@@ -314,6 +339,7 @@ async fn commit(
         let store::Ingested {
             counts,
             mut settled,
+            media_queued,
         } = if requests.is_empty() {
             store::Ingested::default()
         } else {
@@ -323,7 +349,8 @@ async fn commit(
                 &requests,
                 received_at,
                 horizon_ms,
-                app_id,
+                settings.app_id.as_deref(),
+                settings.media_retention_ms,
             )
             .await?
         };
@@ -350,7 +377,7 @@ async fn commit(
         // Whoever waits for a message this commit settled is woken by it, on every replica.
         store.commit_settled(tx, &settled).await?;
         metrics.group_commit_step("commit", written.elapsed());
-        Ok::<_, store::StoreError>((counts, enqueued))
+        Ok::<_, store::StoreError>((counts, enqueued, media_queued))
     };
     // A transaction that failed for a reason that is not its own (a deadlock victim, a busy
     // database, a broken connection) rolled back whole; it is tried again at once, a few
@@ -368,7 +395,7 @@ async fn commit(
         }
     };
     match result {
-        Ok((counts, enqueued)) => {
+        Ok((counts, enqueued, media_queued)) => {
             let outbound_events = !signals.is_empty() || !channel_changes.is_empty();
             let mut enqueued = enqueued.into_iter();
             let mut enqueue_sizes = enqueue_sizes.into_iter();
@@ -417,6 +444,9 @@ async fn commit(
             // tick is only the safety net). A duplicate lead wakes the worker for nothing.
             if total.enqueued > 0 && has_leads {
                 wakeups.leads.notify_one();
+            }
+            if media_queued > 0 {
+                wakeups.media.notify_one();
             }
         }
         Err(e) => {

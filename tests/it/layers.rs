@@ -35,7 +35,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     // Use cases over the store and Meta, shared by the API, the CLI and the workers.
     (
         "usecases",
-        &["instances", "leads", "doctor", "messages::submit"],
+        &["instances", "leads", "doctor", "media", "messages::submit"],
     ),
     ("usecase-connect", &["connect::flow"]),
     ("workers", &["workers"]),

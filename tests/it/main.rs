@@ -30,6 +30,7 @@ mod jwt;
 mod layers;
 mod leads;
 mod media;
+mod media_cache;
 mod openapi;
 mod outbound;
 mod process;

@@ -79,6 +79,29 @@ pub struct MessageMedia {
     #[oai(skip_serializing_if_is_none)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub animated: Option<bool>,
+    /// Present when the bridge keeps a copy of the file (the media cache,
+    /// `METABRIDGE_MEDIA_CACHE`): fetch it from `cache.download_path` until
+    /// `cache.expires_at`, whether or not Meta still has it.
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<MediaCacheRef>,
+}
+
+/// A media file the bridge keeps a copy of (the media cache). The download starts as soon as
+/// the webhook is stored, usually before the event reaches the instance; a request that comes
+/// first is answered from Meta while the copy is made. Absent when the cache is off or the
+/// kind is never kept (Instagram story mentions, shares, reels, posts).
+#[derive(Debug, Clone, Default, Object, PartialEq, Serialize)]
+pub struct MediaCacheRef {
+    /// The id to download it with: Meta's WhatsApp media id, or the bridge's `med_…` id of an
+    /// Instagram / Messenger attachment.
+    pub media_id: String,
+    /// `GET` this path of the bridge's API (with the instance's token) for the file:
+    /// `/v1/channels/{channel_id}/media/{media_id}`.
+    pub download_path: String,
+    /// When the bridge deletes its copy (RFC 3339; `METABRIDGE_MEDIA_RETENTION_HOURS` after the
+    /// webhook arrived).
+    pub expires_at: String,
 }
 
 /// A WhatsApp location pin.
@@ -183,6 +206,11 @@ pub struct MessageAttachment {
     pub url: Option<String>,
     /// Meta's `payload` as sent, null when missing.
     pub payload: Value,
+    /// Present when the bridge keeps a copy of the file (`image`, `video`, `audio`, `file`),
+    /// see [`MediaCacheRef`].
+    #[oai(skip_serializing_if_is_none)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<MediaCacheRef>,
 }
 
 /// Where a `message.history` item sits in Meta's history sync (values as Meta sent them).

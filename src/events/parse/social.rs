@@ -495,6 +495,7 @@ fn normalize_attachment(a: &Value) -> MessageAttachment {
             .and_then(Value::as_str)
             .map(str::to_owned),
         payload,
+        cache: None,
     }
 }
 

@@ -190,6 +190,7 @@ impl WaMessage {
                     url: s("url"),
                     voice: bool_of(p.get("voice")),
                     animated: bool_of(p.get("animated")),
+                    cache: None,
                 };
                 WaContent::Received(WaReceived {
                     media: Some(media),

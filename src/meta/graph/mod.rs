@@ -18,6 +18,7 @@
 use std::fmt;
 use std::time::Duration;
 
+mod attachments;
 mod handover;
 pub use handover::HandoverCall;
 mod profile;
@@ -404,6 +405,9 @@ pub struct GraphClient {
     /// Media downloads: no total timeout (large files stream), an idle-read timeout instead;
     /// follows redirects (reqwest drops `Authorization` on a cross-origin hop).
     media: reqwest::Client,
+    /// Instagram / Messenger attachment downloads: like `media`, never a token, and redirects
+    /// only to Meta's CDN hosts ([`attachments::is_meta_cdn`]).
+    cdn: reqwest::Client,
     base: Url,
     version: String,
     timeout: Duration,
@@ -468,9 +472,11 @@ impl GraphClient {
             .redirect(reqwest::redirect::Policy::limited(5))
             .build()
             .map_err(|e| GraphCallError::Invalid(format!("HTTP client: {}", e.without_url())))?;
+        let cdn = attachments::cdn_client(&base, user_agent, connect_timeout, timeout)?;
         Ok(GraphClient {
             api,
             media,
+            cdn,
             base,
             version: version.to_owned(),
             timeout,

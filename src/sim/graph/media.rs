@@ -86,6 +86,28 @@ pub(super) fn download(state: &Arc<State>, id: &str, token: Option<&str>) -> Han
     h
 }
 
+/// `GET /_cdn/…?asset_id=…`: an attachment file, no token (like Meta's lookaside CDN); an
+/// unknown or expired asset answers 404 with an HTML page.
+pub(super) fn cdn_file(state: &Arc<State>, req: &Request) -> Handled {
+    let asset = query_param(req, "asset_id").unwrap_or_default();
+    let mut inner = lock(&state.inner);
+    *inner.cdn_fetches.entry(asset.clone()).or_default() += 1;
+    let mut h = match inner.cdn.get(&asset) {
+        Some((mime, bytes)) => Handled::new(Reply {
+            status: 200,
+            content_type: mime.clone(),
+            body: bytes.clone(),
+            headers: Vec::new(),
+        }),
+        None => Handled::new(Reply::html(
+            404,
+            "<!DOCTYPE html><html><body>URL signature expired</body></html>",
+        )),
+    };
+    h.authorization_ok = true;
+    h
+}
+
 pub(super) async fn upload(
     state: &Arc<State>,
     req: &Request,

@@ -336,6 +336,10 @@ pub(super) struct Inner {
     /// send to one goes to the Page's linked Instagram account.
     pub(in crate::sim) ig_users: HashSet<String>,
     media: HashMap<String, MediaItem>,
+    /// Instagram / Messenger attachment files on the simulated CDN ([`GraphSim::add_cdn_file`]).
+    cdn: HashMap<String, (String, Vec<u8>)>,
+    /// How many times each CDN asset was asked for (answered or not).
+    cdn_fetches: HashMap<String, u32>,
     uploaded: Vec<(String, String, usize)>,
     webhooks: Vec<StatusWebhook>,
     /// Accounts, minted tokens, codes, subscriptions and leads of the connect flows.
@@ -397,6 +401,14 @@ pub(super) struct State {
     started: Instant,
     pub(super) client: reqwest::Client,
     stop: CancellationToken,
+}
+
+/// The `asset_id` of a simulated CDN address.
+fn cdn_asset(url: &str) -> &str {
+    url.split("asset_id=")
+        .nth(1)
+        .and_then(|r| r.split('&').next())
+        .unwrap_or("")
 }
 
 pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -518,6 +530,39 @@ impl GraphSim {
             media_id.to_string(),
             MediaItem::new(mime.to_string(), bytes),
         );
+    }
+
+    /// Removes a media id, as Meta does after its expiry (`GET /{media_id}` then answers code 100).
+    pub fn remove_media(&self, media_id: &str) {
+        lock(&self.state.inner).media.remove(media_id);
+    }
+
+    /// Puts a file on the simulated CDN, as Meta does with an Instagram / Messenger attachment,
+    /// and returns its signed address (`{base}/_cdn/ig_messaging_cdn/?asset_id=…&signature=…`),
+    /// served with `mime` and no token. Put it in a webhook's `attachments[].payload.url`.
+    pub fn add_cdn_file(&self, mime: &str, bytes: Vec<u8>) -> String {
+        let asset = format!("{}", rand::random::<u64>() >> 8);
+        lock(&self.state.inner)
+            .cdn
+            .insert(asset.clone(), (mime.to_string(), bytes));
+        format!(
+            "{}/_cdn/ig_messaging_cdn/?asset_id={asset}&signature=AbSim{asset}",
+            self.state.base_url
+        )
+    }
+
+    /// Expires a CDN address made by [`GraphSim::add_cdn_file`]: it then answers 404.
+    pub fn expire_cdn_file(&self, url: &str) {
+        lock(&self.state.inner).cdn.remove(cdn_asset(url));
+    }
+
+    /// How many times the CDN address `url` was fetched.
+    pub fn cdn_fetches(&self, url: &str) -> u32 {
+        lock(&self.state.inner)
+            .cdn_fetches
+            .get(cdn_asset(url))
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Media uploaded through `POST /{version}/{phone_number_id}/media`: (id, mime, length).

@@ -154,6 +154,9 @@ async fn route(state: &Arc<State>, req: &Request, body: RequestBody, at: Instant
     let mut segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
     let token = bearer(req);
     let method = req.method();
+    if segs.first() == Some(&"_cdn") {
+        return super::media::cdn_file(state, req);
+    }
     if segs.first() == Some(&"_media") {
         return match segs.as_slice() {
             [_, id] if method == Method::GET => download(state, id, token.as_deref()),
