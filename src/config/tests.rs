@@ -232,3 +232,94 @@ fn template_read_period_defaults_to_an_hour_and_refuses_less_than_a_minute() {
     .expect_err("under a minute refused");
     assert_eq!(err.variable, "METABRIDGE_TEMPLATE_SYNC_SECS");
 }
+
+/// The media cache is on by default with the embedded SQLite database, off with PostgreSQL,
+/// writes under the data directory unless told otherwise, and each bad value names its variable.
+#[test]
+fn media_cache_defaults_follow_the_database_and_bad_values_name_their_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf8");
+    let config = Config::from_args(&parse(&["--dev", "--data-dir", d])).expect("dev config");
+    assert!(config.media.enabled);
+    assert_eq!(config.media.dir, dir.path().join("media"));
+    assert_eq!(config.media.retention, Duration::from_secs(168 * 3600));
+    assert_eq!(config.media.concurrency, 4);
+    let pg = Config::from_args(&parse(&[
+        "--dev",
+        "--data-dir",
+        d,
+        "--database-url",
+        "postgres://postgres@127.0.0.1:5432/test",
+    ]))
+    .expect("postgres config");
+    assert!(!pg.media.enabled);
+    let on = Config::from_args(&parse(&[
+        "--dev",
+        "--data-dir",
+        d,
+        "--database-url",
+        "postgres://postgres@127.0.0.1:5432/test",
+        "--media-cache",
+        "ON",
+        "--media-dir",
+        "/srv/shared/media",
+        "--media-retention-hours",
+        "24",
+    ]))
+    .expect("postgres with the cache");
+    assert!(on.media.enabled);
+    assert_eq!(on.media.dir, std::path::PathBuf::from("/srv/shared/media"));
+    assert_eq!(on.media.retention, Duration::from_secs(24 * 3600));
+    for (flag, value, variable) in [
+        ("--media-cache", "maybe", "METABRIDGE_MEDIA_CACHE"),
+        (
+            "--media-retention-hours",
+            "0",
+            "METABRIDGE_MEDIA_RETENTION_HOURS",
+        ),
+        (
+            "--media-retention-hours",
+            "721",
+            "METABRIDGE_MEDIA_RETENTION_HOURS",
+        ),
+        ("--media-concurrency", "0", "METABRIDGE_MEDIA_CONCURRENCY"),
+    ] {
+        let err = Config::from_args(&parse(&["--dev", "--data-dir", d, flag, value]))
+            .expect_err("refused");
+        assert_eq!(err.variable, variable, "{flag} {value}");
+    }
+}
+
+/// P12: outside dev mode the Graph API and the public URL must be https; dev mode allows http
+/// (the simulator, a local demo).
+#[test]
+fn p12_plain_http_graph_and_public_urls_are_refused_outside_dev() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let d = dir.path().to_str().expect("utf8");
+    let key = fernet::Fernet::generate_key();
+    let fernet = format!("--fernet-keys={key}");
+    let base = [
+        fernet.as_str(),
+        "--data-dir",
+        d,
+        "--meta-app-secret",
+        "an-app-secret",
+        "--meta-verify-token",
+        "a-verify-token",
+        "--admin-token",
+        "0123456789abcdef0123",
+    ];
+    let with = |extra: &[&str]| {
+        let mut all = base.to_vec();
+        all.extend_from_slice(extra);
+        Config::from_args(&parse(&all))
+    };
+    assert!(with(&[]).is_ok());
+    let err = with(&["--meta-graph-url", "http://graph.example"]).expect_err("http Graph");
+    assert_eq!(err.variable, "META_GRAPH_URL");
+    let err = with(&["--public-url", "http://bridge.example"]).expect_err("http public URL");
+    assert_eq!(err.variable, "METABRIDGE_PUBLIC_URL");
+    let mut dev = vec!["--dev", "--data-dir", d];
+    dev.extend_from_slice(&["--meta-graph-url", "http://127.0.0.1:9"]);
+    assert!(Config::from_args(&parse(&dev)).is_ok());
+}

@@ -101,7 +101,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_metas_cdn_hosts_over_https_or_the_configured_graph_origin() {
+    fn p11_attachment_downloads_go_only_to_metas_cdn_hosts_over_https() {
         let base = Url::parse("http://127.0.0.1:4000").expect("url");
         let ok = |u: &str| is_meta_cdn(&Url::parse(u).expect("url"), &base);
         assert!(ok(
