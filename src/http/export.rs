@@ -1,6 +1,7 @@
 //! The instance's export (P14) as a stream of typed records, one NDJSON line each
 //! ([`ExportRecord`]): the instance, then its channels, connect sessions, undelivered and
-//! dead-lettered events, messages, and a closing `end` record with the counts.
+//! dead-lettered events, messages, WhatsApp templates, kept media files, and a closing `end`
+//! record with the counts.
 //!
 //! Rows are read one keyset page at a time ([`crate::store::EXPORT_PAGE_ROWS`]), each page its
 //! own short query, and written as they are read: memory holds one page, whatever the
@@ -16,8 +17,9 @@ use poem_openapi::{Object, Union};
 
 use crate::ids::InstanceId;
 use crate::store::{
-    EXPORT_PAGE_ROWS, ExportChannelRow, ExportEventRow, ExportMessageRow, ExportSessionRow,
-    FIRST_CREATED_KEY, InstanceRow, Store, StoreError,
+    EXPORT_PAGE_ROWS, ExportChannelRow, ExportEventRow, ExportMediaRow, ExportMessageRow,
+    ExportSessionRow, ExportTemplateRow, FIRST_CREATED_KEY, FIRST_TEXT_KEY, InstanceRow, Store,
+    StoreError,
 };
 
 /// One line of `GET /v1/export`, selected by `record`.
@@ -39,6 +41,12 @@ pub enum ExportRecord {
     /// A message's metadata (no body).
     #[oai(mapping = "message")]
     Message(ExportMessage),
+    /// A WhatsApp message template as last read from Meta (no components).
+    #[oai(mapping = "template")]
+    Template(ExportTemplate),
+    /// A media file of a customer's message the bridge keeps (metadata, never the bytes).
+    #[oai(mapping = "media_file")]
+    MediaFile(ExportMediaFile),
     /// The last line, only when the export is complete.
     #[oai(mapping = "end")]
     End(ExportEnd),
@@ -142,6 +150,52 @@ pub struct ExportMessage {
     pub updated_at: String,
 }
 
+/// A WhatsApp message template.
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct ExportTemplate {
+    pub channel_id: String,
+    pub name: String,
+    pub language: String,
+    /// Meta's template id.
+    pub template_id: String,
+    /// Meta's status (`APPROVED`, `PENDING`, `REJECTED`, `PAUSED`, …).
+    pub status: String,
+    #[oai(nullable)]
+    pub category: Option<String>,
+    /// `POSITIONAL` or `NAMED`.
+    pub parameter_format: String,
+    #[oai(nullable)]
+    pub quality: Option<String>,
+    /// When the bridge last read it from Meta.
+    pub synced_at: String,
+}
+
+/// A kept media file (the media cache, P18).
+#[derive(Debug, Clone, PartialEq, Object)]
+pub struct ExportMediaFile {
+    pub channel_id: String,
+    pub media_id: String,
+    /// `image`, `video`, `audio`, `document`, `sticker` or `file`.
+    pub kind: String,
+    /// `pending` (being downloaded), `stored` or `failed`.
+    pub state: String,
+    #[oai(nullable)]
+    pub mime_type: Option<String>,
+    #[oai(nullable)]
+    pub size: Option<i64>,
+    /// Hex SHA-256 of the stored file.
+    #[oai(nullable)]
+    pub sha256: Option<String>,
+    /// Why the file was not kept (`failed`), or why the last download failed.
+    #[oai(nullable)]
+    pub error: Option<String>,
+    pub created_at: String,
+    #[oai(nullable)]
+    pub stored_at: Option<String>,
+    /// When the bridge deletes it.
+    pub expires_at: String,
+}
+
 /// The closing line: how many records of each kind the export holds.
 #[derive(Debug, Clone, PartialEq, Object)]
 pub struct ExportEnd {
@@ -155,6 +209,8 @@ pub struct ExportCounts {
     pub connect_sessions: u64,
     pub events: u64,
     pub messages: u64,
+    pub templates: u64,
+    pub media_files: u64,
 }
 
 impl ExportInstance {
@@ -241,6 +297,40 @@ impl From<ExportMessageRow> for ExportMessage {
     }
 }
 
+impl From<ExportTemplateRow> for ExportTemplate {
+    fn from(r: ExportTemplateRow) -> Self {
+        Self {
+            channel_id: r.channel_id,
+            name: r.name,
+            language: r.language,
+            template_id: r.template_id,
+            status: r.status,
+            category: r.category,
+            parameter_format: r.parameter_format,
+            quality: r.quality,
+            synced_at: crate::ms_to_rfc3339(r.synced_at),
+        }
+    }
+}
+
+impl From<ExportMediaRow> for ExportMediaFile {
+    fn from(r: ExportMediaRow) -> Self {
+        Self {
+            channel_id: r.channel_id,
+            media_id: r.media_id,
+            kind: r.kind,
+            state: r.state,
+            mime_type: r.mime_type,
+            size: r.size,
+            sha256: r.sha256,
+            error: r.error,
+            created_at: crate::ms_to_rfc3339(r.created_at),
+            stored_at: r.stored_at.map(crate::ms_to_rfc3339),
+            expires_at: crate::ms_to_rfc3339(r.expires_at),
+        }
+    }
+}
+
 /// Where the pager is: the key after which the next page starts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Stage {
@@ -249,6 +339,8 @@ enum Stage {
     Sessions(i64, String),
     Events(i64),
     Messages(i64),
+    Templates(String, String, String),
+    Media(String, String),
     End,
     Done,
 }
@@ -261,6 +353,11 @@ struct Pager {
     page_rows: i64,
     stage: Stage,
     counts: ExportCounts,
+}
+
+fn first_template() -> Stage {
+    let (c, n, l) = FIRST_TEXT_KEY;
+    Stage::Templates(c.into(), n.into(), l.into())
 }
 
 fn first_created() -> (i64, String) {
@@ -349,12 +446,50 @@ impl Pager {
                 let rows = self.or_cut(rows, "messages")?;
                 self.stage = match rows.last() {
                     Some(r) if full(rows.len()) => Stage::Messages(r.seq),
-                    _ => Stage::End,
+                    _ => first_template(),
                 };
                 self.counts.messages += rows.len() as u64;
                 Some(
                     rows.into_iter()
                         .map(|r| ExportRecord::Message(r.into()))
+                        .collect(),
+                )
+            }
+            Stage::Templates(channel, name, language) => {
+                let rows = self
+                    .store
+                    .export_templates_page(self.id(), (&channel, &name, &language), page_rows)
+                    .await;
+                let rows = self.or_cut(rows, "templates")?;
+                self.stage = match rows.last() {
+                    Some(r) if full(rows.len()) => {
+                        Stage::Templates(r.channel_id.clone(), r.name.clone(), r.language.clone())
+                    }
+                    _ => Stage::Media(String::new(), String::new()),
+                };
+                self.counts.templates += rows.len() as u64;
+                Some(
+                    rows.into_iter()
+                        .map(|r| ExportRecord::Template(r.into()))
+                        .collect(),
+                )
+            }
+            Stage::Media(channel, media_id) => {
+                let rows = self
+                    .store
+                    .export_media_page(self.id(), (&channel, &media_id), page_rows)
+                    .await;
+                let rows = self.or_cut(rows, "media_files")?;
+                self.stage = match rows.last() {
+                    Some(r) if full(rows.len()) => {
+                        Stage::Media(r.channel_id.clone(), r.media_id.clone())
+                    }
+                    _ => Stage::End,
+                };
+                self.counts.media_files += rows.len() as u64;
+                Some(
+                    rows.into_iter()
+                        .map(|r| ExportRecord::MediaFile(r.into()))
                         .collect(),
                 )
             }
@@ -449,12 +584,38 @@ mod tests {
                 connect_sessions: 2,
                 events: 3,
                 messages: 4,
+                templates: 5,
+                media_files: 6,
             },
         });
         assert_eq!(
             end.to_json(),
             Some(json!({"record": "end", "counts": {
-                "channels": 1, "connect_sessions": 2, "events": 3, "messages": 4}}))
+                "channels": 1, "connect_sessions": 2, "events": 3, "messages": 4,
+                "templates": 5, "media_files": 6}}))
+        );
+        let media = ExportRecord::MediaFile(ExportMediaFile::from(ExportMediaRow {
+            channel_id: "ch_1".into(),
+            media_id: "med_0123456789abcdef0123456789abcdef".into(),
+            kind: "image".into(),
+            state: "stored".into(),
+            mime_type: Some("image/png".into()),
+            size: Some(120),
+            sha256: Some("ab".into()),
+            error: None,
+            created_at: 0,
+            stored_at: Some(1000),
+            expires_at: 3_600_000,
+        }));
+        assert_eq!(
+            media.to_json(),
+            Some(json!({
+                "record": "media_file", "channel_id": "ch_1",
+                "media_id": "med_0123456789abcdef0123456789abcdef", "kind": "image",
+                "state": "stored", "mime_type": "image/png", "size": 120, "sha256": "ab",
+                "error": null, "created_at": "1970-01-01T00:00:00.000Z",
+                "stored_at": "1970-01-01T00:00:01.000Z", "expires_at": "1970-01-01T01:00:00.000Z",
+            }))
         );
     }
 

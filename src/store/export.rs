@@ -83,7 +83,81 @@ pub struct ExportMessageRow {
     pub updated_at: i64,
 }
 
+/// A WhatsApp message template as last read from Meta (no components: the template's text is
+/// the business's, read again from Meta on demand).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExportTemplateRow {
+    pub channel_id: String,
+    pub name: String,
+    pub language: String,
+    pub template_id: String,
+    pub status: String,
+    pub category: Option<String>,
+    pub parameter_format: String,
+    pub quality: Option<String>,
+    pub synced_at: i64,
+}
+
+/// A media file the bridge keeps: never its bytes nor Meta's address.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ExportMediaRow {
+    pub channel_id: String,
+    pub media_id: String,
+    pub kind: String,
+    pub state: String,
+    pub mime_type: Option<String>,
+    pub size: Option<i64>,
+    pub sha256: Option<String>,
+    pub error: Option<String>,
+    pub created_at: i64,
+    pub stored_at: Option<i64>,
+    pub expires_at: i64,
+}
+
+/// The key before every template (`channel_id, name, language`) and media file
+/// (`channel_id, media_id`).
+pub const FIRST_TEXT_KEY: (&str, &str, &str) = ("", "", "");
+
 impl Store {
+    /// Up to `limit` of the instance's templates after `after`, by `(channel_id, name,
+    /// language)`.
+    pub async fn export_templates_page(
+        &self,
+        instance_id: &crate::ids::InstanceId,
+        after: (&str, &str, &str),
+        limit: i64,
+    ) -> Result<Vec<ExportTemplateRow>> {
+        Ok(sqlx::query_as(
+            "SELECT channel_id, name, language, template_id, status, category, parameter_format, quality, synced_at              FROM wa_templates WHERE instance_id = $1 AND (channel_id, name, language) > ($2, $3, $4)              ORDER BY channel_id, name, language LIMIT $5",
+        )
+        .bind(instance_id.as_str())
+        .bind(after.0)
+        .bind(after.1)
+        .bind(after.2)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// Up to `limit` of the instance's kept media files after `after`, by `(channel_id,
+    /// media_id)`.
+    pub async fn export_media_page(
+        &self,
+        instance_id: &crate::ids::InstanceId,
+        after: (&str, &str),
+        limit: i64,
+    ) -> Result<Vec<ExportMediaRow>> {
+        Ok(sqlx::query_as(
+            "SELECT channel_id, media_id, kind, state, mime_type, size, sha256, error, created_at, stored_at, expires_at              FROM media_files WHERE instance_id = $1 AND (channel_id, media_id) > ($2, $3)              ORDER BY channel_id, media_id LIMIT $4",
+        )
+        .bind(instance_id.as_str())
+        .bind(after.0)
+        .bind(after.1)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     /// Up to `limit` of the instance's channels after `after`, by `(created_at, id)`.
     pub async fn export_channels_page(
         &self,

@@ -1899,7 +1899,8 @@ async fn export_of_many_pages_has_every_row_once_in_order_and_nothing_of_another
         assert_eq!(
             export.lines.last().expect("end line"),
             &json!({"record": "end", "counts": {"channels": channels.len(),
-                "connect_sessions": sessions.len(), "events": events.len(), "messages": messages.len()}})
+                "connect_sessions": sessions.len(), "events": events.len(), "messages": messages.len(),
+                "templates": 0, "media_files": 0}})
         );
         let other = if of_a { &b } else { &a };
         assert!(!export.text.contains(other.instance_id.as_str()));
@@ -2075,7 +2076,7 @@ async fn exporting_100000_messages_keeps_the_service_small(db: Db) {
     assert_eq!(
         lines[MESSAGES + 1],
         json!({"record": "end", "counts": {"channels": 0, "connect_sessions": 0, "events": 0,
-            "messages": MESSAGES}})
+            "messages": MESSAGES, "templates": 0, "media_files": 0}})
     );
     assert!(
         growth <= EXPORT_RSS_GROWTH_BOUND,

@@ -227,6 +227,17 @@ async fn whatsapp_media_is_kept_and_served_after_meta_forgets_it(db: Db) {
         files_on_disk(&env.media_dir),
         vec![format!("{}/{}/{media_id}", env.tenant.instance_id, env.wa)]
     );
+    // The export lists the kept file's metadata (P14), never its bytes.
+    let export = env.app.export(&env.tenant).await;
+    let kept = export.of("media_file");
+    assert_eq!(kept.len(), 1, "{}", export.text);
+    assert_eq!(kept[0]["media_id"], media_id);
+    assert_eq!(kept[0]["channel_id"], env.wa.as_str());
+    assert_eq!(kept[0]["state"], "stored");
+    assert_eq!(kept[0]["mime_type"], "image/jpeg");
+    assert_eq!(kept[0]["size"], bytes.len() as u64);
+    assert_eq!(kept[0]["sha256"], sha.as_str());
+    assert_eq!(export.of("end")[0]["counts"]["media_files"], 1);
     // Another instance cannot read it (P10).
     let other = env.app.tenant("Other", None).await;
     let resp = env

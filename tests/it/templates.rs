@@ -209,6 +209,22 @@ async fn templates_are_read_in_full_and_listed_with_filters_and_pages(db: Db) {
         (404, Some("channel_not_found")),
         "{v}"
     );
+    // The instance's export lists the templates the bridge holds (P14), without components;
+    // the other instance's export has none.
+    let export = o.app.export(&o.tenant).await;
+    let templates = export.of("template");
+    assert_eq!(templates.len(), 130);
+    let rejected = templates
+        .iter()
+        .find(|t| t["name"] == "order_update" && t["language"] == "en_US")
+        .expect("order_update/en_US exported");
+    assert_eq!(rejected["template_id"], "2000000000000001");
+    assert_eq!(rejected["status"], "REJECTED");
+    assert_eq!(rejected["category"], "UTILITY");
+    assert_eq!(rejected["channel_id"], o.wa.as_str());
+    assert!(rejected.get("components").is_none());
+    assert_eq!(export.of("end")[0]["counts"]["templates"], 130);
+    assert!(o.app.export(&other).await.of("template").is_empty());
     o.stop().await;
 }
 
