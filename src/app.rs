@@ -143,6 +143,7 @@ impl Application {
             ig_graph.clone(),
             profile_cache,
             config.contact_profile_ttl,
+            Arc::clone(&metrics),
         );
         let media = crate::media::MediaCache::new(
             config.media.clone(),

@@ -13,7 +13,8 @@
 //! graph.facebook.com with the Page token ([`crate::meta::login`]).
 //!
 //! **Never on the delivery path.** The webhook handler only tries to enqueue (a full queue drops
-//! the request, counted; the next message asks again), and nothing waits for a read. The
+//! the request, counted in `metabridge_contact_profile_requests_dropped_total`; the next message
+//! asks again), and nothing waits for a read. The
 //! delivery dispatcher looks the contact up in this process's in-memory cache only
 //! ([`ProfileCache`]): an event carries `contact.profile` when the profile is already known
 //! here, else the event goes out without it. So a contact's first message is usually delivered
@@ -177,8 +178,9 @@ pub struct Profiles {
     pending: Arc<std::sync::Mutex<Option<mpsc::Receiver<ProfileRequest>>>>,
     /// Requests taken in the last [`REQUEST_COOLDOWN`].
     recent: Cache<ProfileRequest, ()>,
-    /// Requests dropped because the queue was full.
-    dropped: Arc<std::sync::atomic::AtomicU64>,
+    /// Counts requests dropped because the queue was full
+    /// (`metabridge_contact_profile_requests_dropped_total`).
+    metrics: Arc<crate::metrics::Metrics>,
 }
 
 impl std::fmt::Debug for Profiles {
@@ -195,6 +197,7 @@ impl Profiles {
         ig_graph: GraphClient,
         cache: ProfileCache,
         ttl: Duration,
+        metrics: Arc<crate::metrics::Metrics>,
     ) -> Self {
         let (queue, rx) = mpsc::channel(QUEUE_LEN);
         Self {
@@ -210,7 +213,7 @@ impl Profiles {
                 .max_capacity(CACHE_CAPACITY)
                 .time_to_live(REQUEST_COOLDOWN)
                 .build(),
-            dropped: Arc::default(),
+            metrics,
         }
     }
 
@@ -221,7 +224,7 @@ impl Profiles {
 
     /// Requests dropped so far because the queue was full.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(std::sync::atomic::Ordering::Relaxed)
+        self.metrics.profile_requests_dropped.get()
     }
 
     /// Puts these contacts on the read queue, never waiting: a contact asked for in the last
@@ -232,8 +235,7 @@ impl Profiles {
                 continue;
             }
             if self.queue.try_send(r).is_err() {
-                self.dropped
-                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                self.metrics.profile_requests_dropped.inc();
             }
         }
     }
@@ -416,6 +418,48 @@ mod tests {
         assert!(
             got.iter()
                 .all(|r| r.external_id == "178" && r.kind == ChannelKind::Instagram)
+        );
+    }
+
+    /// A full queue drops requests (the reader is not running here) and counts each drop in
+    /// `metabridge_contact_profile_requests_dropped_total`.
+    #[tokio::test]
+    async fn requests_over_the_queue_are_dropped_and_counted() {
+        crate::crypto::install_tls_provider();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}/t.db", dir.path().display());
+        let store = Store::open(&url, crate::store::StoreOptions::default())
+            .await
+            .expect("open");
+        let key = crate::config::Secret::new(crate::crypto::vault::generate_key());
+        let vault = Arc::new(crate::crypto::vault::Vault::new(&[key]).expect("vault"));
+        let graph = GraphClient::new("http://127.0.0.1:9", "v27.0", Duration::from_secs(1));
+        let metrics = Arc::new(crate::metrics::Metrics::new());
+        let profiles = Profiles::new(
+            store.clone(),
+            ChannelCache::new(store, vault, Duration::from_secs(60)),
+            graph.clone(),
+            graph,
+            ProfileCache::new(Duration::from_secs(60)),
+            Duration::from_secs(60),
+            Arc::clone(&metrics),
+        );
+        let requests: Vec<ProfileRequest> = (0..QUEUE_LEN + 7)
+            .map(|i| ProfileRequest {
+                external_id: "178".into(),
+                kind: ChannelKind::Instagram,
+                contact: format!("61{i}"),
+            })
+            .collect();
+        profiles.request_soon(requests);
+        assert_eq!(profiles.dropped(), 7);
+        assert!(
+            metrics
+                .render()
+                .lines()
+                .any(|l| l == "metabridge_contact_profile_requests_dropped_total 7"),
+            "{}",
+            metrics.render()
         );
     }
 

@@ -39,6 +39,7 @@ pub struct Metrics {
     pub send_waits: Family<Labels, Counter>,
     pub unknown_instances: Family<Labels, Counter>,
     pub media_downloads: Family<Labels, Counter>,
+    pub profile_requests_dropped: Counter,
 }
 
 impl Metrics {
@@ -111,8 +112,15 @@ impl Metrics {
             send_waits: Family::default(),
             unknown_instances: Family::default(),
             media_downloads: Family::default(),
+            profile_requests_dropped: Counter::default(),
             registry: Registry::default(),
         };
+        registry.register(
+            "contact_profile_requests_dropped",
+            "Instagram / Messenger contact profile reads not queued because the queue was full \
+             (the contact's next message asks again)",
+            m.profile_requests_dropped.clone(),
+        );
         registry.register(
             "media_downloads",
             "Inbound media downloads of the media cache, by outcome: stored, retry, or the reason \
