@@ -97,8 +97,8 @@ pub enum Fetched {
 pub struct SweepReport {
     /// Files (and their rows) past their expiry.
     pub expired: u64,
-    /// Directories of disconnected or deleted channels and deleted instances.
-    pub directories: u64,
+    /// Files of disconnected or deleted channels and of deleted instances.
+    pub withdrawn: u64,
     /// Files older than the retention that no expiry had removed.
     pub stale_files: u64,
 }
@@ -171,17 +171,21 @@ impl MediaCache {
         Some((file, len))
     }
 
-    /// One pass: claims the files due and downloads them, at most the configured number at a
-    /// time. Returns how many downloads ended (stored, failed or rescheduled).
-    pub async fn download_due(&self) -> Result<usize, StoreError> {
+    /// Claims up to `n` files due for download (a lease each).
+    async fn claim(&self, n: usize) -> Result<Vec<MediaFileRow>, StoreError> {
         let now = crate::now_ms();
-        let limit = i64::try_from(self.inner.config.concurrency).unwrap_or(4);
         let lease_until = now + i64::try_from(LEASE.as_millis()).unwrap_or(600_000);
-        let rows = self
-            .inner
+        self.inner
             .store
-            .claim_due_media(now, limit, lease_until)
-            .await?;
+            .claim_due_media(now, i64::try_from(n).unwrap_or(1), lease_until)
+            .await
+    }
+
+    /// One pass, for a caller that steps the cache itself (the worker runs [`MediaCache::spawn`]):
+    /// claims the files due and downloads them, at most the configured number at a time.
+    /// Returns how many downloads ended (stored, failed or rescheduled).
+    pub async fn download_due(&self) -> Result<usize, StoreError> {
+        let rows = self.claim(self.inner.config.concurrency).await?;
         let n = rows.len();
         let runs = rows.into_iter().map(|row| {
             let me = self.clone();
@@ -365,20 +369,25 @@ impl MediaCache {
         }
         let dir = &self.inner.config.dir;
         let retention = self.inner.config.retention + Duration::from_secs(3600);
+        // Only what the bridge wrote is ever deleted: directories named by an instance id and
+        // a channel id, files named by a media id (or a partial download of one). Anything
+        // else in the directory (`lost+found` of a volume, an operator's file) is left alone.
         for instance_dir in list_dirs(dir).await {
+            let Some(instance) = file_name(&instance_dir).filter(|n| InstanceId::parse(n).is_ok())
+            else {
+                continue;
+            };
             for channel_dir in list_dirs(&instance_dir).await {
-                let (Some(instance), Some(channel)) =
-                    (file_name(&instance_dir), file_name(&channel_dir))
+                let Some(channel) = file_name(&channel_dir).filter(|n| ChannelId::parse(n).is_ok())
                 else {
                     continue;
                 };
                 if !store.media_channel_live(&instance, &channel).await? {
-                    if tokio::fs::remove_dir_all(&channel_dir).await.is_ok() {
-                        report.directories += 1;
-                    }
+                    report.withdrawn += remove_own_files(&channel_dir, None).await;
+                    let _ = tokio::fs::remove_dir(&channel_dir).await;
                     continue;
                 }
-                report.stale_files += remove_older_than(&channel_dir, retention).await;
+                report.stale_files += remove_own_files(&channel_dir, Some(retention)).await;
             }
             // An instance directory left empty (its channels gone) goes too.
             let _ = tokio::fs::remove_dir(&instance_dir).await;
@@ -386,7 +395,11 @@ impl MediaCache {
         Ok(report)
     }
 
-    /// Runs the downloads (when the cache is on) and the sweep until `shutdown`.
+    /// Runs the downloads (when the cache is on) and the sweep until `shutdown`. Downloads run
+    /// as tasks, at most `METABRIDGE_MEDIA_CONCURRENCY` at once: a slot freed by one (a large
+    /// document finishing, say) is filled at once, without waiting for the others. At shutdown
+    /// the downloads in flight are dropped: their leases run out and another pass (or replica)
+    /// takes them again; a partial file is never renamed into place.
     pub fn spawn(
         &self,
         wakeup: Arc<Notify>,
@@ -395,6 +408,8 @@ impl MediaCache {
         let me = self.clone();
         tokio::spawn(async move {
             let mut last_sweep: Option<tokio::time::Instant> = None;
+            let mut running: tokio::task::JoinSet<()> = tokio::task::JoinSet::new();
+            let slots = me.inner.config.concurrency;
             loop {
                 if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
                     last_sweep = Some(tokio::time::Instant::now());
@@ -402,7 +417,7 @@ impl MediaCache {
                         Ok(r) if r != SweepReport::default() => {
                             debug!(
                                 expired = r.expired,
-                                directories = r.directories,
+                                withdrawn = r.withdrawn,
                                 stale = r.stale_files,
                                 "media sweep"
                             );
@@ -411,19 +426,22 @@ impl MediaCache {
                         Err(e) => warn!(error = %e, "media sweep failed"),
                     }
                 }
-                let mut busy = false;
-                if me.inner.config.enabled {
-                    let work = me.download_due();
-                    tokio::select! {
-                        () = shutdown.cancelled() => break,
-                        r = work => match r {
-                            Ok(n) => busy = n > 0,
-                            Err(e) => warn!(error = %e, "media downloads not claimed"),
-                        },
+                while running.try_join_next().is_some() {}
+                let free = slots.saturating_sub(running.len());
+                if me.inner.config.enabled && free > 0 {
+                    match me.claim(free).await {
+                        Ok(rows) => {
+                            for row in rows {
+                                let one = me.clone();
+                                running.spawn(async move {
+                                    if let Err(e) = one.download(row).await {
+                                        warn!(error = %e, "media download not recorded");
+                                    }
+                                });
+                            }
+                        }
+                        Err(e) => warn!(error = %e, "media downloads not claimed"),
                     }
-                }
-                if busy {
-                    continue;
                 }
                 let wait = match me.inner.store.next_media_due().await {
                     Ok(Some(due)) => {
@@ -435,10 +453,12 @@ impl MediaCache {
                 .min(SWEEP_EVERY);
                 tokio::select! {
                     () = shutdown.cancelled() => break,
+                    Some(_) = running.join_next(), if !running.is_empty() => {}
                     () = wakeup.notified() => {}
                     () = tokio::time::sleep(wait) => {}
                 }
             }
+            running.abort_all();
         })
     }
 }
@@ -584,9 +604,23 @@ async fn list_dirs(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Deletes the files of `dir` last modified more than `age` ago (finished files and abandoned
-/// partial ones alike); returns how many.
-async fn remove_older_than(dir: &Path, age: Duration) -> u64 {
+/// Whether a file name is one the media cache writes: a media id, or a partial download of
+/// one (`.<media id>.<uuid>.part`).
+fn is_own_file(name: &str) -> bool {
+    let id_ok = |id: &str| {
+        crate::events::media::is_cache_id(id)
+            || (!id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_digit()))
+    };
+    match name.strip_prefix('.').and_then(|n| n.strip_suffix(".part")) {
+        Some(partial) => partial.split_once('.').is_some_and(|(id, _)| id_ok(id)),
+        None => id_ok(name),
+    }
+}
+
+/// Deletes the cache's own files in `dir` ([`is_own_file`]): all of them when `age` is
+/// `None`, else those last modified more than `age` ago (finished and abandoned partial ones
+/// alike). Returns how many.
+async fn remove_own_files(dir: &Path, age: Option<Duration>) -> u64 {
     let mut n = 0;
     let Ok(mut entries) = tokio::fs::read_dir(dir).await else {
         return 0;
@@ -595,12 +629,14 @@ async fn remove_older_than(dir: &Path, age: Duration) -> u64 {
         let Ok(meta) = e.metadata().await else {
             continue;
         };
-        let old = meta
-            .modified()
-            .ok()
-            .and_then(|m| m.elapsed().ok())
-            .is_some_and(|elapsed| elapsed > age);
-        if meta.is_file() && old && tokio::fs::remove_file(e.path()).await.is_ok() {
+        let own = e.file_name().to_str().is_some_and(is_own_file);
+        let old = age.is_none_or(|age| {
+            meta.modified()
+                .ok()
+                .and_then(|m| m.elapsed().ok())
+                .is_some_and(|elapsed| elapsed > age)
+        });
+        if meta.is_file() && own && old && tokio::fs::remove_file(e.path()).await.is_ok() {
             n += 1;
         }
     }
@@ -646,6 +682,19 @@ mod tests {
         assert!(ok("../etc/passwd").is_none());
         assert!(ok("med_../../x").is_none());
         assert!(ok("").is_none());
+    }
+
+    #[test]
+    fn only_the_caches_own_files_are_ever_deleted() {
+        assert!(is_own_file("1480000000000001"));
+        assert!(is_own_file("med_0123456789abcdef0123456789abcdef"));
+        assert!(is_own_file(
+            ".1480000000000001.0193f6a4c8e07a6b9d1e2f3a4b5c6d7e.part"
+        ));
+        assert!(!is_own_file("lost+found"));
+        assert!(!is_own_file("notes.txt"));
+        assert!(!is_own_file(".bashrc"));
+        assert!(!is_own_file(".x.y.part"));
     }
 
     #[test]

@@ -487,6 +487,7 @@ fn check_request(
         Some("graph.instagram.com") => "graph.instagram.com",
         Some("api.instagram.com") => "api.instagram.com",
         Some("{media_url}") => "{media_url}",
+        Some("{attachment_url}") => "{attachment_url}",
         other => return vec![format!("request.host {other:?} unknown to the harness")],
     };
     if want_role != role {
@@ -501,10 +502,10 @@ fn check_request(
         ));
     }
     match (want["path"].as_str(), expected_path) {
-        (Some("{media_url}"), Some(p)) if p != c.path => {
+        (Some("{media_url}" | "{attachment_url}"), Some(p)) if p != c.path => {
             errs.push(format!("path: the media URL's path is {p}, got {}", c.path))
         }
-        (Some("{media_url}"), _) => {}
+        (Some("{media_url}" | "{attachment_url}"), _) => {}
         (Some(p), _) => compare_path(p, &c.path, &mut errs),
         (None, _) => errs.push("request.path missing in the corpus".into()),
     }
@@ -774,6 +775,11 @@ const METHODS: &[(&str, &str, &[&str])] = &[
     ("graph.rs", "send_message", &[]),
     ("graph.rs", "media_info", &["whatsapp.media.get"]),
     ("graph.rs", "download", &["whatsapp.media.download"]),
+    (
+        "graph.rs",
+        "download_attachment",
+        &["instagram.attachment.download"],
+    ),
     ("graph.rs", "upload_media", &["whatsapp.media.upload"]),
     ("graph.rs", "debug_token", &["oauth.debug_token"]),
     (
@@ -1038,6 +1044,36 @@ async fn product_requests_match_the_corpus() {
         &e.id,
         "download",
         check_request(e, &seen, "{media_url}", &app_token, Some("/v/t62/media")),
+    );
+    // An Instagram / Messenger attachment: the webhook's CDN address as it is, no token (the
+    // capture server is the configured Graph origin, which the product also accepts).
+    let e = entry(&all, "instagram.attachment.download");
+    graph.answer_raw(200, "image/png", b"\x89PNGpng");
+    let attachment_url = format!(
+        "{}/ig_messaging_cdn/?asset_id=18000000000000001&signature=AbSig",
+        graph.url
+    );
+    match client.download_attachment(&attachment_url).await {
+        Ok(resp) => assert_eq!(resp.status().as_u16(), 200),
+        Err(err) => failures.push(format!("instagram.attachment.download: {err}")),
+    }
+    let mut seen = graph.take();
+    for c in &mut seen {
+        if c.query == "asset_id=18000000000000001&signature=AbSig" {
+            c.query.clear();
+        }
+    }
+    report(
+        &mut failures,
+        &e.id,
+        "download_attachment",
+        check_request(
+            e,
+            &seen,
+            "{attachment_url}",
+            &app_token,
+            Some("/ig_messaging_cdn/"),
+        ),
     );
     let e = entry(&all, "whatsapp.media.upload");
     graph.answer_with(&e.json["response"]);
@@ -2266,7 +2302,15 @@ impl SimWorld {
             .map_err(|e| e.to_string())?;
         }
         let host = request["host"].as_str().unwrap_or_default();
-        let mut url = if host == "{media_url}" {
+        let mut url = if host == "{attachment_url}" {
+            // An attachment the simulated CDN holds, as a webhook would name it.
+            url::Url::parse(
+                &self
+                    .sim
+                    .add_cdn_file("image/jpeg", b"\xff\xd8\xff\xe0jpeg".to_vec()),
+            )
+            .map_err(|e| e.to_string())?
+        } else if host == "{media_url}" {
             // The URL the media metadata hands out.
             let meta = http
                 .get(format!("{}/{VERSION}/{MEDIA_ID}", self.sim.url()))

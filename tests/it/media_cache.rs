@@ -477,8 +477,11 @@ async fn a_file_recorded_before_a_crash_is_downloaded_after_the_restart(db: Db) 
         _media_tmp,
     } = env;
     app.stop().await;
-    // A new process on the same database downloads it without any new webhook.
-    let app = spawn_app_on(db, db_dir, url, key, tweak(true)).await;
+    // A new process on the same database downloads it without any new webhook (its media
+    // worker stepped by hand: one pass finds the file recorded before the stop).
+    let app = spawn_app_on(db, db_dir, url, key, tweak(false)).await;
+    assert_eq!(app.state.media.download_due().await.expect("download"), 1);
+    assert_eq!(app.state.media.download_due().await.expect("download"), 0);
     let env = Env {
         app,
         sim,
@@ -575,12 +578,16 @@ async fn p18_kept_media_goes_at_expiry_with_the_channel_and_with_the_instance(db
         .sweep(chrono::Utc::now().timestamp_millis())
         .await
         .expect("sweep");
-    assert_eq!(report.directories, 1, "{report:?}");
+    assert_eq!(report.withdrawn, 1, "{report:?}");
     let left = files_on_disk(&env.media_dir);
     assert_eq!(left.len(), 1, "{left:?}");
     assert!(left[0].contains(&env.ig), "{left:?}");
 
-    // Deleting the instance deletes the rest.
+    // Deleting the instance deletes the rest — and nothing the bridge did not write (a
+    // volume's lost+found, an operator's note).
+    std::fs::create_dir_all(env.media_dir.join("lost+found")).expect("mkdir");
+    std::fs::write(env.media_dir.join("lost+found").join("x"), b"x").expect("write");
+    std::fs::write(env.media_dir.join("NOTES.txt"), b"x").expect("write");
     let (status, v) = env
         .app
         .admin(
@@ -596,12 +603,9 @@ async fn p18_kept_media_goes_at_expiry_with_the_channel_and_with_the_instance(db
         .sweep(chrono::Utc::now().timestamp_millis())
         .await
         .expect("sweep");
-    assert!(files_on_disk(&env.media_dir).is_empty());
+    assert_eq!(files_on_disk(&env.media_dir), ["NOTES.txt", "lost+found/x"]);
     assert!(
-        std::fs::read_dir(&env.media_dir)
-            .expect("dir")
-            .next()
-            .is_none(),
+        !env.media_dir.join(&env.tenant.instance_id).exists(),
         "no directory of the instance is left"
     );
     assert_eq!(
