@@ -272,15 +272,7 @@ async fn p13_disconnect_deletes_the_channels_profiles(db: Db) {
             .await,
         2
     );
-    let (status, v) = env
-        .app
-        .admin(
-            Method::DELETE,
-            &format!("/admin/v1/channels/{}", env.ig),
-            None,
-        )
-        .await;
-    assert!((200..300).contains(&status), "{status} {v}");
+    env.app.disconnect_channel(&env.ig).await;
     // The disconnected channel's profiles are gone; the other channel's stay.
     assert_eq!(
         env.app
@@ -289,15 +281,7 @@ async fn p13_disconnect_deletes_the_channels_profiles(db: Db) {
         1
     );
     // Deleting the instance deletes the rest.
-    let (status, v) = env
-        .app
-        .admin(
-            Method::DELETE,
-            &format!("/admin/v1/instances/{}", env.tenant.instance_id),
-            None,
-        )
-        .await;
-    assert!((200..300).contains(&status), "{status} {v}");
+    env.app.delete_instance(&env.tenant).await;
     assert_eq!(
         env.app
             .count("SELECT CAST(COUNT(*) AS BIGINT) FROM contact_profiles")

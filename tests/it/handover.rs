@@ -570,25 +570,9 @@ async fn p13_disconnect_and_instance_deletion_delete_thread_owners(db: Db) {
             .await
     };
     assert_eq!(count().await, 2);
-    let (status, v) = env
-        .app
-        .admin(
-            Method::DELETE,
-            &format!("/admin/v1/channels/{}", env.ig),
-            None,
-        )
-        .await;
-    assert!((200..300).contains(&status), "{status} {v}");
+    env.app.disconnect_channel(&env.ig).await;
     assert_eq!(count().await, 1);
-    let (status, v) = env
-        .app
-        .admin(
-            Method::DELETE,
-            &format!("/admin/v1/instances/{}", env.tenant.instance_id),
-            None,
-        )
-        .await;
-    assert!((200..300).contains(&status), "{status} {v}");
+    env.app.delete_instance(&env.tenant).await;
     assert_eq!(count().await, 0);
     env.stop().await;
 }

@@ -134,6 +134,17 @@ async fn delivered(env: &Env, id: &str) -> Value {
     find().expect("delivered")
 }
 
+/// `GET` an API path as the tenant: status and JSON body.
+async fn api_get(env: &Env, path: &str) -> (u16, Value) {
+    env.app.v1(&env.tenant, Method::GET, path).await
+}
+
+/// `GET` an API path that must fail: status and the error's `code`.
+async fn api_code(env: &Env, path: &str) -> (u16, String) {
+    let (status, v) = api_get(env, path).await;
+    (status, v["code"].as_str().unwrap_or_default().to_owned())
+}
+
 /// `GET` a media path of the API: status, `X-Metabridge-Media-Source`, content type, bytes.
 async fn download(env: &Env, path: &str) -> (u16, String, String, Vec<u8>) {
     let resp = env
@@ -314,17 +325,13 @@ async fn instagram_attachments_are_kept_but_never_a_story_mention(db: Db) {
     assert_eq!(env.sim.cdn_fetches(&story_url), 0);
     assert_eq!(files_on_disk(&env.media_dir).len(), 2);
     // An Instagram channel has no Meta media ids to download.
-    let (status, v) = env
-        .app
-        .v1(
-            &env.tenant,
-            Method::GET,
-            &format!("/v1/channels/{}/media/1480000000000101", env.ig),
-        )
-        .await;
     assert_eq!(
-        (status, v["code"].as_str()),
-        (422, Some("validation_failed"))
+        api_code(
+            &env,
+            &format!("/v1/channels/{}/media/1480000000000101", env.ig)
+        )
+        .await,
+        (422, "validation_failed".to_owned())
     );
     env.app.stop().await;
 }
@@ -355,7 +362,7 @@ async fn files_that_break_their_kinds_limits_are_not_kept_and_the_api_says_why(d
         (200, "meta", 600 * 1024)
     );
     env.sim.remove_media(sticker_id);
-    let (status, v) = env.app.v1(&env.tenant, Method::GET, &sticker_path).await;
+    let (status, v) = api_get(&env, &sticker_path).await;
     assert_eq!((status, v["code"].as_str()), (404, Some("media_not_found")));
     assert!(
         v["message"]
@@ -385,7 +392,7 @@ async fn files_that_break_their_kinds_limits_are_not_kept_and_the_api_says_why(d
             >= 1.0
     })
     .await;
-    let (status, v) = env.app.v1(&env.tenant, Method::GET, &path).await;
+    let (status, v) = api_get(&env, &path).await;
     assert_eq!((status, v["code"].as_str()), (404, Some("media_not_found")));
     assert!(
         v["message"]
@@ -394,29 +401,22 @@ async fn files_that_break_their_kinds_limits_are_not_kept_and_the_api_says_why(d
         "{v}"
     );
     // A bridge id nobody was given: 404; neither form of id: 422.
-    let (status, _) = env
-        .app
-        .v1(
-            &env.tenant,
-            Method::GET,
-            &format!(
-                "/v1/channels/{}/media/med_0123456789abcdef0123456789abcdef",
-                env.ig
-            ),
-        )
-        .await;
+    let (status, _) = api_get(
+        &env,
+        &format!(
+            "/v1/channels/{}/media/med_0123456789abcdef0123456789abcdef",
+            env.ig
+        ),
+    )
+    .await;
     assert_eq!(status, 404);
-    let (status, v) = env
-        .app
-        .v1(
-            &env.tenant,
-            Method::GET,
-            &format!("/v1/channels/{}/media/..%2F..%2Fetc", env.wa),
-        )
-        .await;
     assert_eq!(
-        (status, v["code"].as_str()),
-        (422, Some("validation_failed"))
+        api_code(
+            &env,
+            &format!("/v1/channels/{}/media/..%2F..%2Fetc", env.wa)
+        )
+        .await,
+        (422, "validation_failed".to_owned())
     );
     assert!(files_on_disk(&env.media_dir).is_empty());
     env.app.stop().await;
@@ -545,7 +545,7 @@ async fn p18_kept_media_goes_at_expiry_with_the_channel_and_with_the_instance(db
         .await
         .expect("sweep");
     assert!(report.expired >= 3, "{report:?}");
-    let (status, v) = env.app.v1(&env.tenant, Method::GET, &first_path).await;
+    let (status, v) = api_get(&env, &first_path).await;
     assert_eq!((status, v["code"].as_str()), (404, Some("media_not_found")));
     assert!(files_on_disk(&env.media_dir).is_empty());
 
@@ -562,15 +562,7 @@ async fn p18_kept_media_goes_at_expiry_with_the_channel_and_with_the_instance(db
         .expect("kept")
         .to_owned();
     wait_kept(&env, &ig_path2).await;
-    let (status, v) = env
-        .app
-        .admin(
-            Method::DELETE,
-            &format!("/admin/v1/channels/{}", env.wa),
-            None,
-        )
-        .await;
-    assert!((200..300).contains(&status), "{status} {v}");
+    env.app.disconnect_channel(&env.wa).await;
     let report = env
         .app
         .state
@@ -588,15 +580,7 @@ async fn p18_kept_media_goes_at_expiry_with_the_channel_and_with_the_instance(db
     std::fs::create_dir_all(env.media_dir.join("lost+found")).expect("mkdir");
     std::fs::write(env.media_dir.join("lost+found").join("x"), b"x").expect("write");
     std::fs::write(env.media_dir.join("NOTES.txt"), b"x").expect("write");
-    let (status, v) = env
-        .app
-        .admin(
-            Method::DELETE,
-            &format!("/admin/v1/instances/{}", env.tenant.instance_id),
-            None,
-        )
-        .await;
-    assert!((200..300).contains(&status), "{status} {v}");
+    env.app.delete_instance(&env.tenant).await;
     env.app
         .state
         .media

@@ -323,6 +323,34 @@ impl TestApp {
         v["id"].as_str().expect("channel id").to_string()
     }
 
+    /// Disconnects a channel through the admin API (`DELETE /admin/v1/channels/{id}`), which
+    /// must succeed.
+    pub async fn disconnect_channel(&self, channel_id: &str) {
+        let (status, v) = self
+            .admin(
+                reqwest::Method::DELETE,
+                &format!("/admin/v1/channels/{channel_id}"),
+                None,
+            )
+            .await;
+        assert!((200..300).contains(&status), "disconnect: {status} {v}");
+    }
+
+    /// Deletes an instance and all it holds through the admin API, which must succeed.
+    pub async fn delete_instance(&self, tenant: &Tenant) {
+        let (status, v) = self
+            .admin(
+                reqwest::Method::DELETE,
+                &format!("/admin/v1/instances/{}", tenant.instance_id),
+                None,
+            )
+            .await;
+        assert!(
+            (200..300).contains(&status),
+            "delete instance: {status} {v}"
+        );
+    }
+
     /// A tenant owning the fixtures' first WhatsApp number, Instagram account and page.
     pub async fn fixture_tenant(&self) -> Tenant {
         let t = self.tenant("Loja Ana", None).await;
