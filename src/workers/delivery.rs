@@ -259,27 +259,21 @@ impl Dispatcher {
             let shutdown = shutdown.clone();
             tasks.spawn(async move {
                 let seq = ev.seq;
+                let instance = ev.instance_id.clone();
                 this.deliver(ev, &shutdown).await;
                 if let Ok(mut f) = this.in_flight.lock() {
                     f.seqs.remove(&seq);
                     f.finished_during_claim.insert(seq);
+                    if let Some(n) = f.per_instance.get_mut(&instance) {
+                        *n = n.saturating_sub(1);
+                        if *n == 0 {
+                            f.per_instance.remove(&instance);
+                        }
+                    }
                 }
             });
         }
         Ok(started)
-    }
-
-    /// One request to `instance` ended: another may start (the dispatcher is woken).
-    fn release_instance_slot(&self, instance: &InstanceId) {
-        if let Ok(mut f) = self.in_flight.lock()
-            && let Some(n) = f.per_instance.get_mut(instance)
-        {
-            *n = n.saturating_sub(1);
-            if *n == 0 {
-                f.per_instance.remove(instance);
-            }
-        }
-        self.wakeup.notify_one();
     }
 
     async fn signing_secret(&self, ev: &DueEvent) -> Option<Arc<String>> {
@@ -356,12 +350,6 @@ impl Dispatcher {
             }
         };
         let elapsed = started.elapsed();
-        // The instance's POST is over: its slot goes to the next conversation now, while this
-        // outcome waits for its commit (issue 14, the drain). The event itself stays in flight
-        // (`seqs`) until then, so it is not claimed again, and its conversation's next event is
-        // not a head before the outcome is committed: order holds, and the instance never has
-        // more than `METABRIDGE_DELIVERY_PER_INSTANCE` requests open.
-        self.release_instance_slot(&ev.instance_id);
         self.metrics
             .delivery_request_seconds
             .observe(elapsed.as_secs_f64());
