@@ -443,14 +443,20 @@ impl MediaCache {
                         Err(e) => warn!(error = %e, "media downloads not claimed"),
                     }
                 }
-                let wait = match me.inner.store.next_media_due().await {
-                    Ok(Some(due)) => {
-                        let ms = u64::try_from(due - crate::now_ms()).unwrap_or(0);
-                        Duration::from_millis(ms.max(50)).min(IDLE_POLL)
-                    }
-                    _ => IDLE_POLL,
-                }
-                .min(SWEEP_EVERY);
+                // Sleep until the next file is due, but only when a slot could take it: with
+                // downloads off (files kept earlier still expire) or every slot busy (a finished
+                // download wakes the loop), a due file is no reason to wake.
+                let can_start = me.inner.config.enabled && running.len() < slots;
+                let wait = match can_start {
+                    false => SWEEP_EVERY,
+                    true => match me.inner.store.next_media_due().await {
+                        Ok(Some(due)) => {
+                            let ms = u64::try_from(due - crate::now_ms()).unwrap_or(0);
+                            Duration::from_millis(ms.max(50)).min(IDLE_POLL)
+                        }
+                        _ => IDLE_POLL,
+                    },
+                };
                 tokio::select! {
                     () = shutdown.cancelled() => break,
                     Some(_) = running.join_next(), if !running.is_empty() => {}
@@ -474,10 +480,7 @@ pub fn media_path(
 ) -> Option<PathBuf> {
     let instance = InstanceId::parse(instance_id).ok()?;
     let channel = ChannelId::parse(channel_id).ok()?;
-    let id_ok = crate::events::media::is_cache_id(media_id)
-        || (!media_id.is_empty()
-            && media_id.len() <= 64
-            && media_id.bytes().all(|b| b.is_ascii_digit()));
+    let id_ok = crate::events::media::is_kept_id(media_id);
     id_ok.then(|| {
         dir.join(instance.as_str())
             .join(channel.as_str())
@@ -607,10 +610,7 @@ async fn list_dirs(dir: &Path) -> Vec<PathBuf> {
 /// Whether a file name is one the media cache writes: a media id, or a partial download of
 /// one (`.<media id>.<uuid>.part`).
 fn is_own_file(name: &str) -> bool {
-    let id_ok = |id: &str| {
-        crate::events::media::is_cache_id(id)
-            || (!id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_digit()))
-    };
+    let id_ok = crate::events::media::is_kept_id;
     match name.strip_prefix('.').and_then(|n| n.strip_suffix(".part")) {
         Some(partial) => partial.split_once('.').is_some_and(|(id, _)| id_ok(id)),
         None => id_ok(name),

@@ -66,10 +66,16 @@ pub fn attachment_media_id(idempotency_key: &str, index: usize) -> String {
     format!("med_{}", &digest[..32])
 }
 
-/// Whether `id` has the form of a media id this bridge serves: Meta's (digits) or its own.
+/// Whether `id` has the form of the bridge's own media id (`med_` and 32 hex digits).
 pub fn is_cache_id(id: &str) -> bool {
     id.strip_prefix("med_")
         .is_some_and(|h| h.len() == 32 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Whether `id` names a file the cache may hold: Meta's WhatsApp media id (digits, as the send
+/// model accepts it) or the bridge's own. Such an id is also a safe file name.
+pub fn is_kept_id(id: &str) -> bool {
+    is_cache_id(id) || crate::messages::model::is_media_id(id)
 }
 
 const WHATSAPP_KINDS: &[&str] = &["image", "audio", "video", "document", "sticker"];
@@ -85,7 +91,11 @@ pub fn cache_items(data: &EventData, kind: ChannelKind, idempotency_key: &str) -
             let Some(media) = &d.media else {
                 return Vec::new();
             };
-            let Some(id) = media.id.as_deref().filter(|id| is_meta_media_id(id)) else {
+            let Some(id) = media
+                .id
+                .as_deref()
+                .filter(|id| crate::messages::model::is_media_id(id))
+            else {
                 return Vec::new();
             };
             if !WHATSAPP_KINDS.contains(&d.r#type.as_str()) {
@@ -120,11 +130,6 @@ pub fn cache_items(data: &EventData, kind: ChannelKind, idempotency_key: &str) -
             })
             .collect(),
     }
-}
-
-/// Meta's WhatsApp media ids are digits.
-fn is_meta_media_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_digit())
 }
 
 /// `data` with each kept item's [`MediaCacheRef`] (`items` from [`cache_items`] of the same

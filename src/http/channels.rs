@@ -457,7 +457,7 @@ impl ChannelsApi {
     ) -> Result<Response<Binary<poem::Body>>, ApiError> {
         let channel = own_channel(&state, &id, &auth.0, false).await?;
         let bridge_id = crate::events::media::is_cache_id(&media_id);
-        if !bridge_id && !crate::messages::model::is_media_id(&media_id) {
+        if !crate::events::media::is_kept_id(&media_id) {
             return Err(ApiError::rule(
                 "media_id",
                 crate::messages::model::rule::INVALID_FORMAT,
@@ -501,8 +501,9 @@ impl ChannelsApi {
             ApiError::not_found(codes::MEDIA_NOT_FOUND, &message)
         };
         let reason = kept.as_ref().and_then(|r| r.error.as_deref());
-        if !whatsapp {
-            // An attachment not on disk yet: straight from Meta's CDN while its address lasts.
+        if !whatsapp || bridge_id {
+            // An attachment not on disk yet: straight from Meta's CDN while its address lasts
+            // (a bridge id is never Meta's: nothing else can serve it).
             let Some(url) = kept.as_ref().and_then(|r| r.source_url.as_deref()) else {
                 return Err(not_kept(reason));
             };

@@ -255,14 +255,4 @@ impl Store {
         .await?;
         Ok(n > 0)
     }
-
-    /// How many kept files of the channel are in each state (for the export and tests).
-    pub async fn media_counts(&self, channel_id: &ChannelId) -> Result<Vec<(String, i64)>> {
-        Ok(sqlx::query_as(
-            "SELECT state, COUNT(*) FROM media_files WHERE channel_id = $1 GROUP BY state ORDER BY state",
-        )
-        .bind(channel_id.as_str())
-        .fetch_all(self.pool())
-        .await?)
-    }
 }

@@ -410,6 +410,22 @@ async fn files_that_break_their_kinds_limits_are_not_kept_and_the_api_says_why(d
     )
     .await;
     assert_eq!(status, 404);
+    // On a WhatsApp channel too, and Meta is not asked about an id that is not Meta's.
+    assert_eq!(
+        api_code(
+            &env,
+            &format!(
+                "/v1/channels/{}/media/med_0123456789abcdef0123456789abcdef",
+                env.wa
+            )
+        )
+        .await,
+        (404, "media_not_found".to_owned())
+    );
+    assert!(
+        env.sim.requests().iter().all(|r| !r.path.contains("med_")),
+        "a bridge media id reached the Graph API"
+    );
     assert_eq!(
         api_code(
             &env,
