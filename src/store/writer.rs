@@ -5,6 +5,7 @@
 //! answered only after its commit: Meta gets its 200 only for what is durable.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::{error, warn};
@@ -69,6 +70,9 @@ pub struct Writer {
     lead_wakeup: Arc<Notify>,
     /// Notified after a commit that recorded media to keep (their download starts then).
     media_wakeup: Arc<Notify>,
+    /// When (unix ms) a request someone waits on — a webhook or a send — last came to this
+    /// writer: deliveries yield commit cycles to those while they arrive ([`Self::quiet_for`]).
+    last_foreground: Arc<AtomicI64>,
 }
 
 impl Writer {
@@ -119,6 +123,7 @@ impl Writer {
                 tx,
                 lead_wakeup,
                 media_wakeup,
+                last_foreground: Arc::new(AtomicI64::new(0)),
             },
             handle,
         ))
@@ -137,12 +142,26 @@ impl Writer {
         Arc::clone(&self.lead_wakeup)
     }
 
+    /// Whether no webhook and no send came to this writer in the last `window_ms`: nobody
+    /// waits on a commit but the delivery worker, which may then take more of the commit cycles
+    /// (issue 14: a backlog drains faster while nothing arrives; while webhooks arrive, their
+    /// acknowledgements keep the cycles).
+    pub fn quiet_for(&self, window_ms: i64) -> bool {
+        crate::now_ms().saturating_sub(self.last_foreground.load(Ordering::Relaxed)) >= window_ms
+    }
+
+    fn foreground(&self) {
+        self.last_foreground
+            .store(crate::now_ms(), Ordering::Relaxed);
+    }
+
     /// Records the events of one webhook request; returns once they are committed.
     pub async fn ingest(
         &self,
         events: Vec<ParsedEvent>,
         received_at: i64,
     ) -> Result<IngestCounts, WriteError> {
+        self.foreground();
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(WriteOp::Ingest {
@@ -208,6 +227,7 @@ where
 impl Writer {
     /// Queues outbound messages (idempotency keys checked); returns once committed.
     pub async fn enqueue(&self, messages: Vec<NewMessage>) -> Result<Vec<Enqueued>, WriteError> {
+        self.foreground();
         let (reply, rx) = oneshot::channel();
         self.tx
             .send(WriteOp::Enqueue { messages, reply })

@@ -84,6 +84,18 @@ struct InFlight {
     cursors: ClaimCursors,
 }
 
+impl InFlight {
+    /// One of `instance`'s requests is over: another may start.
+    fn release_slot(&mut self, instance: &InstanceId) {
+        if let Some(n) = self.per_instance.get_mut(instance) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_instance.remove(instance);
+            }
+        }
+    }
+}
+
 impl Dispatcher {
     #[allow(clippy::too_many_arguments)]
     pub fn new(
@@ -260,20 +272,30 @@ impl Dispatcher {
             tasks.spawn(async move {
                 let seq = ev.seq;
                 let instance = ev.instance_id.clone();
-                this.deliver(ev, &shutdown).await;
+                let slot_freed = this.deliver(ev, &shutdown).await;
                 if let Ok(mut f) = this.in_flight.lock() {
                     f.seqs.remove(&seq);
                     f.finished_during_claim.insert(seq);
-                    if let Some(n) = f.per_instance.get_mut(&instance) {
-                        *n = n.saturating_sub(1);
-                        if *n == 0 {
-                            f.per_instance.remove(&instance);
-                        }
+                    if !slot_freed {
+                        f.release_slot(&instance);
                     }
                 }
             });
         }
         Ok(started)
+    }
+
+    /// The instance's request for an event ended while nothing else waits on the database: its
+    /// slot goes to the next conversation now instead of after the outcome's commit (the
+    /// dispatcher is woken to fill it). The event stays in flight (`seqs`) until its outcome
+    /// is committed, so it is not claimed again and its conversation's next event is not a
+    /// head before then: order holds, and the instance never has more than
+    /// `METABRIDGE_DELIVERY_PER_INSTANCE` requests open.
+    fn free_slot_early(&self, instance: &InstanceId) {
+        if let Ok(mut f) = self.in_flight.lock() {
+            f.release_slot(instance);
+        }
+        self.wakeup.notify_one();
     }
 
     async fn signing_secret(&self, ev: &DueEvent) -> Option<Arc<String>> {
@@ -298,7 +320,9 @@ impl Dispatcher {
         self.profiles.get(&channel, id).await
     }
 
-    async fn deliver(&self, ev: DueEvent, shutdown: &CancellationToken) {
+    /// Delivers one event and records its outcome. Whether the instance's slot was already
+    /// freed when the request ended ([`Self::free_slot_early`]).
+    async fn deliver(&self, ev: DueEvent, shutdown: &CancellationToken) -> bool {
         let attempt = ev.attempts + 1;
         let started = Instant::now();
         let profile = self.profile_of(&ev).await;
@@ -350,6 +374,14 @@ impl Dispatcher {
             }
         };
         let elapsed = started.elapsed();
+        // Each slot would otherwise spend as long waiting for its outcome's commit as in the
+        // request: while no webhook or send is arriving (a backlog draining after an outage),
+        // the slot is freed now. While they arrive it is not: their acknowledgements need the
+        // commit cycles, and Meta waits on those (issue 14; docs/benchmark.md has both).
+        let slot_freed = self.writer.quiet_for(QUIET_BEFORE_EARLY_RELEASE_MS);
+        if slot_freed {
+            self.free_slot_early(&ev.instance_id);
+        }
         self.metrics
             .delivery_request_seconds
             .observe(elapsed.as_secs_f64());
@@ -416,8 +448,13 @@ impl Dispatcher {
             // again after the restart (same event id, which receivers deduplicate on).
             error!(event_id = %ev.id, "could not record a delivery outcome before shutdown");
         }
+        slot_freed
     }
 }
+
+/// How long no webhook or send must have arrived before a delivery frees its instance's slot
+/// when its request ends rather than when its outcome is committed.
+const QUIET_BEFORE_EARLY_RELEASE_MS: i64 = 1000;
 
 /// The recorded error of a callback refused by the SSRF guard.
 const PRIVATE_ADDRESS: &str = "callback host resolves to a private address";

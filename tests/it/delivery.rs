@@ -16,6 +16,7 @@ both_backends!(
     slow_instance_backlog_does_not_starve_another_instance,
     stepped_delivery_takes_each_conversations_oldest_event_once,
     wide_backlog_every_step_takes_a_full_share_in_order,
+    a_quiet_drain_frees_slots_at_each_answer_and_keeps_order,
     a_claim_seeks_conversation_heads_and_never_scans_the_backlog,
     callback_jwt_binds_the_body_sha256,
 );
@@ -459,6 +460,57 @@ async fn wide_backlog_every_step_takes_a_full_share_in_order(db: Db) {
             .push(raw["id"].as_str().expect("id").to_string());
     }
     assert_eq!(arrived, posted, "each message once, in order per customer");
+    app.stop().await;
+}
+
+/// A backlog drained while nothing else arrives frees an instance's slot when the receiver
+/// answers, before the outcome is committed (issue 14). 1,200 events in 6 conversations, the
+/// receiver taking 10 ms per request, 3 slots per instance: the drain runs for seconds, most
+/// of it with no webhook arriving. The instance never has more than 3 requests open, every
+/// event is accepted exactly once, and each customer's messages arrive in the order posted.
+async fn a_quiet_drain_frees_slots_at_each_answer_and_keeps_order(db: Db) {
+    let app = spawn_app_with(db, |c| {
+        c.delivery_concurrency = 8;
+        c.delivery_per_instance = 3;
+    })
+    .await;
+    app.fixture_tenant().await;
+    let r = &app.receiver.state;
+    r.set_delay(Duration::from_millis(10));
+    let mut posted: HashMap<String, Vec<String>> = HashMap::new();
+    for batch in 0..12u64 {
+        let body = wa_batch(batch * 100, 100, 6);
+        let v: serde_json::Value = serde_json::from_slice(&body).expect("payload json");
+        for m in v["entry"][0]["changes"][0]["value"]["messages"]
+            .as_array()
+            .expect("messages")
+        {
+            posted
+                .entry(m["from"].as_str().expect("from").to_string())
+                .or_default()
+                .push(m["id"].as_str().expect("id").to_string());
+        }
+        assert_eq!(app.post_webhook(&body).await, 200);
+    }
+    assert_eq!(posted.values().map(Vec::len).sum::<usize>(), 1200);
+    wait_until(Duration::from_secs(90), "the backlog delivered", || async {
+        r.accepted().len() >= 1200
+    })
+    .await;
+    let mut arrived: HashMap<String, Vec<String>> = HashMap::new();
+    for e in r.accepted() {
+        let raw = &e.body["raw"];
+        arrived
+            .entry(raw["from"].as_str().expect("from").to_string())
+            .or_default()
+            .push(raw["id"].as_str().expect("id").to_string());
+    }
+    assert_eq!(arrived, posted, "each message once, in order per customer");
+    assert!(
+        r.max_in_flight() <= 3,
+        "requests open at once: {}",
+        r.max_in_flight()
+    );
     app.stop().await;
 }
 
