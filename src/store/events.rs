@@ -476,15 +476,9 @@ impl Store {
         for seq in seqs {
             q = q.bind(*seq);
         }
-        Ok(match self.backend {
-            Backend::Sqlite => q.fetch_all(self.pool()).await?,
-            Backend::Postgres => {
-                let mut tx = self.pool().begin().await?;
-                let rows = q.fetch_all(&mut *tx).await?;
-                tx.commit().await?;
-                rows
-            }
-        })
+        // One statement: on PostgreSQL it is its own transaction (the lease is written and the
+        // rows locked `SKIP LOCKED` within it), without a BEGIN and a COMMIT round trip around.
+        Ok(q.fetch_all(self.pool()).await?)
     }
 
     /// The plans of a delivery claim for `instance_id` as the database prints them (the
