@@ -321,6 +321,14 @@ impl Application {
         if cfg.backend == Backend::Postgres {
             workers.spawn(run_db_listener(Arc::clone(&state), shutdown.clone()));
         }
+        if cfg.backend == Backend::Postgres && cfg.run_workers && cfg.pg_vacuum_every > 0 {
+            workers.spawn(maintenance::run_vacuum(
+                state.store.clone(),
+                state.writer.clone(),
+                cfg.pg_vacuum_every,
+                shutdown.clone(),
+            ));
+        }
         if cfg.backend == Backend::Sqlite {
             workers.spawn(maintenance::run_checkpoints(
                 state.store.clone(),

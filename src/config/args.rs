@@ -104,6 +104,10 @@ pub struct ServeArgs {
     /// Deliveries in flight at once to one instance (a slow instance never takes every slot).
     #[arg(long, env = "METABRIDGE_DELIVERY_PER_INSTANCE", default_value_t = 16)]
     pub delivery_per_instance: usize,
+    /// PostgreSQL: `VACUUM` the events table after this many delivery outcomes committed by
+    /// this replica (0: leave it to autovacuum alone).
+    #[arg(long, env = "METABRIDGE_PG_VACUUM_EVERY", default_value_t = 10_000)]
+    pub pg_vacuum_every: u64,
     /// Audience (`aud`) required in the JWTs instances send to the `/v1` API.
     #[arg(long, env = "METABRIDGE_JWT_AUDIENCE", default_value = "metabridge")]
     pub jwt_audience: String,

@@ -104,6 +104,9 @@ pub struct Config {
     pub delivery_timeout: Duration,
     pub delivery_concurrency: usize,
     pub delivery_per_instance: usize,
+    /// PostgreSQL: delivery outcomes between two `VACUUM`s of `events` run by this replica
+    /// (0 = never; autovacuum alone). See `workers::maintenance::run_vacuum`.
+    pub pg_vacuum_every: u64,
     pub jwt_audience: String,
     pub jwt_max_lifetime: Duration,
     pub sqlite_synchronous_full: bool,

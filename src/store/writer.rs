@@ -5,7 +5,7 @@
 //! answered only after its commit: Meta gets its 200 only for what is durable.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use tokio::sync::{Notify, mpsc, oneshot};
 use tracing::{error, warn};
@@ -73,6 +73,9 @@ pub struct Writer {
     /// When (unix ms) a request someone waits on — a webhook or a send — last came to this
     /// writer: deliveries yield commit cycles to those while they arrive ([`Self::quiet_for`]).
     last_foreground: Arc<AtomicI64>,
+    /// How many delivery outcomes this writer has committed since it started (each rewrote
+    /// an event's row: on PostgreSQL, dead row versions for `VACUUM`).
+    outcomes_committed: Arc<AtomicU64>,
 }
 
 impl Writer {
@@ -103,10 +106,12 @@ impl Writer {
             .enable_all()
             .build()?;
         let (done_tx, done_rx) = oneshot::channel::<()>();
+        let outcomes_committed = Arc::new(AtomicU64::new(0));
         let settings = Settings {
             horizon_ms,
             app_id,
             media_retention_ms,
+            outcomes_committed: Arc::clone(&outcomes_committed),
         };
         let task = run(store, metrics, wakeups, settings, rx, stop);
         std::thread::Builder::new()
@@ -124,6 +129,7 @@ impl Writer {
                 lead_wakeup,
                 media_wakeup,
                 last_foreground: Arc::new(AtomicI64::new(0)),
+                outcomes_committed,
             },
             handle,
         ))
@@ -148,6 +154,11 @@ impl Writer {
     /// acknowledgements keep the cycles).
     pub fn quiet_for(&self, window_ms: i64) -> bool {
         crate::now_ms().saturating_sub(self.last_foreground.load(Ordering::Relaxed)) >= window_ms
+    }
+
+    /// Delivery outcomes committed by this writer since it started.
+    pub fn outcomes_committed(&self) -> u64 {
+        self.outcomes_committed.load(Ordering::Relaxed)
     }
 
     fn foreground(&self) {
@@ -261,6 +272,8 @@ struct Settings {
     app_id: Option<String>,
     /// The media cache's retention, when it is on.
     media_retention_ms: Option<i64>,
+    /// Delivery outcomes committed so far ([`Writer::outcomes_committed`]).
+    outcomes_committed: Arc<AtomicU64>,
 }
 
 /// Who is told about a commit.
@@ -416,6 +429,9 @@ async fn commit(
     };
     match result {
         Ok((counts, enqueued, media_queued)) => {
+            settings
+                .outcomes_committed
+                .fetch_add(outcomes.len() as u64, Ordering::Relaxed);
             let outbound_events = !signals.is_empty() || !channel_changes.is_empty();
             let mut enqueued = enqueued.into_iter();
             let mut enqueue_sizes = enqueue_sizes.into_iter();

@@ -1,5 +1,5 @@
 //! Housekeeping: retention (P04, P05) in small batches, SQLite WAL checkpoints off the commit
-//! path, and the outbox gauges.
+//! path, PostgreSQL vacuums of the events table during long drains, and the outbox gauges.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,6 +9,7 @@ use tracing::{info, warn};
 use crate::metrics::Metrics;
 use crate::shutdown::CancellationToken;
 use crate::store::Store;
+use crate::store::writer::Writer;
 
 /// Rows touched per retention statement; small so a purge never holds the writer for long.
 pub const RETENTION_BATCH: i64 = 500;
@@ -105,6 +106,41 @@ pub async fn run_checkpoints(store: Store, shutdown: CancellationToken) {
         };
         if let Err(e) = done {
             warn!(error = %e, "WAL checkpoint failed");
+        }
+    }
+}
+
+/// PostgreSQL: one step of [`run_vacuum`]. Vacuums `events` when this replica's writer has
+/// committed at least `every` delivery outcomes since `*last` (the count at the last vacuum),
+/// and then moves `*last` on. Whether it vacuumed.
+pub async fn vacuum_step(
+    store: &Store,
+    writer: &Writer,
+    every: u64,
+    last: &mut u64,
+) -> anyhow::Result<bool> {
+    let now = writer.outcomes_committed();
+    if every == 0 || now.saturating_sub(*last) < every {
+        return Ok(false);
+    }
+    store.vacuum_events().await?;
+    *last = now;
+    Ok(true)
+}
+
+/// PostgreSQL: vacuums `events` after every `every` delivery outcomes (checked each second),
+/// so that a backlog drained after an outage keeps its pace ([`Store::vacuum_events`]).
+pub async fn run_vacuum(store: Store, writer: Writer, every: u64, shutdown: CancellationToken) {
+    let mut last = writer.outcomes_committed();
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        if let Err(e) = vacuum_step(&store, &writer, every, &mut last).await {
+            warn!(error = %e, "VACUUM of the events table failed; will try again");
+            // Not again at once: after as many outcomes again.
+            last = writer.outcomes_committed();
         }
     }
 }

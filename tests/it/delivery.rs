@@ -707,3 +707,76 @@ async fn callback_jwt_binds_the_body_sha256(db: Db) {
     assert_eq!(r.rejected_jwt(), 2);
     app.stop().await;
 }
+
+/// PostgreSQL keeps the old version of every row a delivery rewrites (the claim's lease, the
+/// outcome) until a `VACUUM`, and the claim's walk of conversation heads steps over their index
+/// entries: a 100,000-event drain slowed from ~2,900 to ~1,600 events/s as it went (issue 14,
+/// docs/benchmark.md). A replica vacuums `events` once it has committed
+/// `METABRIDGE_PG_VACUUM_EVERY` outcomes since its last vacuum, and not before; seen through
+/// PostgreSQL's own count of manual vacuums of the table (`pg_stat_user_tables.vacuum_count`;
+/// autovacuum's runs are counted apart). First stepped (the app's own task off), then the task.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_vacuums_events_after_enough_delivery_outcomes() {
+    if postgres_url().is_none() {
+        return;
+    }
+    const VACUUMS: &str = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'events' AND schemaname = 'public'";
+    let app = spawn_app_with(Db::Postgres, |c| c.pg_vacuum_every = 0).await;
+    app.fixture_tenant().await;
+    let (store, writer) = (&app.state.store, &app.state.writer);
+    let r = &app.receiver.state;
+    let mut last = 0;
+    deliver(&app, 0..3, 30).await;
+    let vacuumed = metabridge::workers::maintenance::vacuum_step(store, writer, 50, &mut last)
+        .await
+        .expect("vacuum step");
+    assert!(!vacuumed, "30 outcomes, fewer than 50: no vacuum");
+    assert_eq!(app.count(VACUUMS).await, 0);
+    deliver(&app, 3..6, 60).await;
+    let vacuumed = metabridge::workers::maintenance::vacuum_step(store, writer, 50, &mut last)
+        .await
+        .expect("vacuum step");
+    assert!(vacuumed, "60 outcomes since the start: a vacuum");
+    assert_eq!(app.count(VACUUMS).await, 1);
+    assert_eq!(last, writer.outcomes_committed());
+    // Nothing since: no second vacuum.
+    let vacuumed = metabridge::workers::maintenance::vacuum_step(store, writer, 50, &mut last)
+        .await
+        .expect("vacuum step");
+    assert!(!vacuumed);
+    assert_eq!(app.count(VACUUMS).await, 1);
+    // Every event arrived once, whatever the vacuum did beside the deliveries.
+    let ids: HashSet<String> = r
+        .accepted()
+        .iter()
+        .map(|e| e.body["raw"]["id"].as_str().expect("id").to_string())
+        .collect();
+    assert_eq!((ids.len(), r.accepted().len()), (60, 60));
+    app.stop().await;
+
+    // The replica's own task, with the setting: it vacuums within a few of its one-second
+    // checks once 20 outcomes are committed.
+    let app = spawn_app_with(Db::Postgres, |c| c.pg_vacuum_every = 20).await;
+    app.fixture_tenant().await;
+    for b in 0..3u64 {
+        assert_eq!(app.post_webhook(&wa_batch(b * 10, 10, 3)).await, 200);
+    }
+    wait_until(Duration::from_secs(30), "the replica's vacuum", || async {
+        app.count(VACUUMS).await >= 1
+    })
+    .await;
+    app.stop().await;
+}
+
+/// Posts the 10-message batches `batches` and waits until `total` events are delivered and
+/// their outcomes committed.
+async fn deliver(app: &TestApp, batches: std::ops::Range<u64>, total: usize) {
+    for b in batches {
+        assert_eq!(app.post_webhook(&wa_batch(b * 10, 10, 3)).await, 200);
+    }
+    let r = &app.receiver.state;
+    wait_until(Duration::from_secs(30), "outcomes committed", || async {
+        r.accepted().len() >= total && app.state.writer.outcomes_committed() >= total as u64
+    })
+    .await;
+}
