@@ -80,6 +80,10 @@ pub async fn run_retention(
     }
 }
 
+/// WAL length (frames, 4 KiB pages: 16 MiB) from which the second's checkpoint makes the next
+/// commit start the WAL over ([`Store::checkpoint_restart`]).
+pub const WAL_RESTART_FRAMES: i64 = 4096;
+
 /// SQLite: checkpoint the WAL every second from this task, never on a commit, and refresh
 /// the planner's statistics every few minutes (`PRAGMA optimize`).
 pub async fn run_checkpoints(store: Store, shutdown: CancellationToken) {
@@ -102,7 +106,11 @@ pub async fn run_checkpoints(store: Store, shutdown: CancellationToken) {
         let done = if ticks.is_multiple_of(60) {
             store.checkpoint_truncate().await
         } else {
-            store.checkpoint().await
+            match store.checkpoint().await {
+                // Long: the next commit starts it over instead of making it longer.
+                Ok(frames) if frames >= WAL_RESTART_FRAMES => store.checkpoint_restart().await,
+                other => other.map(|_| ()),
+            }
         };
         if let Err(e) = done {
             warn!(error = %e, "WAL checkpoint failed");
