@@ -31,6 +31,34 @@ fn wa_batch(seq: u64, n: usize, contacts: u64) -> Vec<u8> {
     ))
 }
 
+/// Each customer's message ids (`from` → wamids) in the order the body names them.
+fn ids_by_customer(body: &[u8], into: &mut HashMap<String, Vec<String>>) {
+    let v: serde_json::Value = serde_json::from_slice(body).expect("payload json");
+    for m in v["entry"][0]["changes"][0]["value"]["messages"]
+        .as_array()
+        .expect("messages")
+    {
+        into.entry(m["from"].as_str().expect("from").to_string())
+            .or_default()
+            .push(m["id"].as_str().expect("id").to_string());
+    }
+}
+
+/// What the receiver accepted, as each customer's message ids in the order they arrived.
+fn arrived_by_customer(
+    r: &metabridge::sim::receiver::ReceiverState,
+) -> HashMap<String, Vec<String>> {
+    let mut arrived: HashMap<String, Vec<String>> = HashMap::new();
+    for e in r.accepted() {
+        let raw = &e.body["raw"];
+        arrived
+            .entry(raw["from"].as_str().expect("from").to_string())
+            .or_default()
+            .push(raw["id"].as_str().expect("id").to_string());
+    }
+    arrived
+}
+
 async fn receiver_down_for_a_while_gets_everything_in_order_per_conversation(db: Db) {
     let app = spawn_app_with(db, |c| c.delivery_backoff = Duration::from_millis(50)).await;
     let t = app.fixture_tenant().await;
@@ -362,13 +390,7 @@ async fn stepped_delivery_takes_each_conversations_oldest_event_once(db: Db) {
     let mut posted: HashMap<String, Vec<String>> = HashMap::new();
     for seq in 0..6 {
         let body = wa_batch(seq, 1, 2);
-        let v: serde_json::Value = serde_json::from_slice(&body).expect("payload json");
-        let m = &v["entry"][0]["changes"][0]["value"]["messages"][0];
-        let (from, id) = (m["from"].as_str(), m["id"].as_str());
-        posted
-            .entry(from.expect("from").to_string())
-            .or_default()
-            .push(id.expect("id").to_string());
+        ids_by_customer(&body, &mut posted);
         assert_eq!(app.post_webhook(&body).await, 200);
     }
     assert_eq!(posted.len(), 2, "{posted:?}");
@@ -386,14 +408,7 @@ async fn stepped_delivery_takes_each_conversations_oldest_event_once(db: Db) {
         assert_eq!(r.accepted().len(), 2 * step);
     }
     assert_eq!(app.deliver_due().await, 0, "everything was delivered once");
-    let mut arrived: HashMap<String, Vec<String>> = HashMap::new();
-    for e in r.accepted() {
-        let raw = &e.body["raw"];
-        arrived
-            .entry(raw["from"].as_str().expect("from").to_string())
-            .or_default()
-            .push(raw["id"].as_str().expect("id").to_string());
-    }
+    let arrived = arrived_by_customer(r);
     assert_eq!(
         arrived, posted,
         "each customer's messages arrive once, in order"
@@ -425,16 +440,7 @@ async fn wide_backlog_every_step_takes_a_full_share_in_order(db: Db) {
     for batch in 0..60u64 {
         // Sequence numbers 10·batch … 10·batch + 9; customer = sequence mod 300.
         let body = wa_batch(batch * 10, 10, 300);
-        let v: serde_json::Value = serde_json::from_slice(&body).expect("payload json");
-        for m in v["entry"][0]["changes"][0]["value"]["messages"]
-            .as_array()
-            .expect("messages")
-        {
-            posted
-                .entry(m["from"].as_str().expect("from").to_string())
-                .or_default()
-                .push(m["id"].as_str().expect("id").to_string());
-        }
+        ids_by_customer(&body, &mut posted);
         assert_eq!(app.post_webhook(&body).await, 200);
     }
     assert_eq!(posted.len(), 300);
@@ -451,14 +457,7 @@ async fn wide_backlog_every_step_takes_a_full_share_in_order(db: Db) {
     let mut expected = vec![16; 37];
     expected.push(8);
     assert_eq!(steps, expected, "events delivered per step");
-    let mut arrived: HashMap<String, Vec<String>> = HashMap::new();
-    for e in app.receiver.state.accepted() {
-        let raw = &e.body["raw"];
-        arrived
-            .entry(raw["from"].as_str().expect("from").to_string())
-            .or_default()
-            .push(raw["id"].as_str().expect("id").to_string());
-    }
+    let arrived = arrived_by_customer(&app.receiver.state);
     assert_eq!(arrived, posted, "each message once, in order per customer");
     app.stop().await;
 }
@@ -480,16 +479,7 @@ async fn a_quiet_drain_frees_slots_at_each_answer_and_keeps_order(db: Db) {
     let mut posted: HashMap<String, Vec<String>> = HashMap::new();
     for batch in 0..12u64 {
         let body = wa_batch(batch * 100, 100, 6);
-        let v: serde_json::Value = serde_json::from_slice(&body).expect("payload json");
-        for m in v["entry"][0]["changes"][0]["value"]["messages"]
-            .as_array()
-            .expect("messages")
-        {
-            posted
-                .entry(m["from"].as_str().expect("from").to_string())
-                .or_default()
-                .push(m["id"].as_str().expect("id").to_string());
-        }
+        ids_by_customer(&body, &mut posted);
         assert_eq!(app.post_webhook(&body).await, 200);
     }
     assert_eq!(posted.values().map(Vec::len).sum::<usize>(), 1200);
@@ -497,14 +487,7 @@ async fn a_quiet_drain_frees_slots_at_each_answer_and_keeps_order(db: Db) {
         r.accepted().len() >= 1200
     })
     .await;
-    let mut arrived: HashMap<String, Vec<String>> = HashMap::new();
-    for e in r.accepted() {
-        let raw = &e.body["raw"];
-        arrived
-            .entry(raw["from"].as_str().expect("from").to_string())
-            .or_default()
-            .push(raw["id"].as_str().expect("id").to_string());
-    }
+    let arrived = arrived_by_customer(r);
     assert_eq!(arrived, posted, "each message once, in order per customer");
     assert!(
         r.max_in_flight() <= 3,
