@@ -82,7 +82,7 @@ pub async fn run_retention(
 
 /// WAL length (frames, 4 KiB pages: 16 MiB) from which the second's checkpoint makes the next
 /// commit start the WAL over ([`Store::checkpoint_restart`]).
-pub const WAL_RESTART_FRAMES: i64 = 4096;
+const WAL_RESTART_FRAMES: i64 = 4096;
 
 /// SQLite: checkpoint the WAL every second from this task, never on a commit, and refresh
 /// the planner's statistics every few minutes (`PRAGMA optimize`).

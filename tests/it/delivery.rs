@@ -741,9 +741,7 @@ async fn postgres_vacuums_events_after_enough_delivery_outcomes() {
     // checks once 20 outcomes are committed.
     let app = spawn_app_with(Db::Postgres, |c| c.pg_vacuum_every = 20).await;
     app.fixture_tenant().await;
-    for b in 0..3u64 {
-        assert_eq!(app.post_webhook(&wa_batch(b * 10, 10, 3)).await, 200);
-    }
+    deliver(&app, 0..3, 30).await;
     wait_until(Duration::from_secs(30), "the replica's vacuum", || async {
         app.count(VACUUMS).await >= 1
     })
