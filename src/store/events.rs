@@ -347,8 +347,10 @@ impl Store {
     ///
     /// The cost does not grow with the backlog: the claim walks the instance's conversations
     /// in key order through `events_pending_heads`, one seek per conversation for its next key
-    /// and one for its head (`HEAD_WALK` conversations at most per claim), and claims the due
-    /// heads among them, oldest first. `cursors` keeps where each instance's walk stopped, so
+    /// and one for its head, and claims the due heads among them, oldest first. It walks twice
+    /// as many conversations as it has slots to fill, then on, twice as far each time, while
+    /// slots are left (`HEAD_WALK` conversations at most per claim): a drain that frees a slot
+    /// or two at a time pays a few seeks per event, not a walk of 64 conversations. `cursors` keeps where each instance's walk stopped, so
     /// the next claim goes on from there and every conversation gets its turn (round robin)
     /// however many there are.
     #[allow(clippy::too_many_arguments)]
@@ -381,60 +383,91 @@ impl Store {
             if limit <= 0 {
                 continue;
             }
-            let walk_len = (limit * 4).clamp(64, HEAD_WALK);
-            let start = cursors.0.get(&ins).cloned().unwrap_or_default();
-            let mut heads = self.walk_heads(&ins, &start, walk_len).await?;
-            // The walk reached the last conversation: `None` starts the next one from the first.
-            let mut next: Option<String> = if heads.len() as i64 == walk_len {
-                heads.last().map(|(c, _)| c.clone())
-            } else {
-                None
-            };
-            if next.is_none() && !start.is_empty() {
-                // Wrap around once, up to where this walk started.
-                let more = walk_len - heads.len() as i64;
-                let wrapped = self.walk_heads(&ins, "", more).await?;
-                let full = wrapped.len() as i64 == more;
-                for (conv, seq) in wrapped {
-                    if conv.as_str() >= start.as_str() {
-                        break;
+            // A short walk first (a backlog drain frees a slot or two at a time, and a walk and
+            // a claim cost as many seeks as conversations walked), longer ones after it while
+            // slots are left and the walk has not come round: heads in flight, leased by
+            // another replica or waiting out a backoff are passed over.
+            let mut walk_len = (2 * limit).clamp(4, HEAD_WALK);
+            let mut walked = 0;
+            let mut need = limit;
+            let mut start = cursors.0.get(&ins).cloned().unwrap_or_default();
+            loop {
+                let (heads, mut next) = self.walk_round(&ins, &start, walk_len).await?;
+                walked += heads.len() as i64;
+                let candidates: Vec<(String, i64)> = heads
+                    .into_iter()
+                    .filter(|(_, seq)| !busy.contains(seq))
+                    .collect();
+                let rows = if candidates.is_empty() {
+                    Vec::new()
+                } else {
+                    let seqs: Vec<i64> = candidates.iter().map(|(_, s)| *s).collect();
+                    self.claim_heads(now, need, lease_until, &seqs).await?
+                };
+                if rows.len() as i64 >= need {
+                    // Saturated: go on after the last conversation claimed (by key). Heads
+                    // walked but not claimed that sort before it wait for the walk to come
+                    // round again.
+                    let claimed: std::collections::HashSet<i64> =
+                        rows.iter().map(|r| r.seq).collect();
+                    next = candidates
+                        .iter()
+                        .filter(|(_, s)| claimed.contains(s))
+                        .map(|(c, _)| c.clone())
+                        .max();
+                }
+                need -= rows.len() as i64;
+                out.extend(rows);
+                match &next {
+                    Some(c) => {
+                        cursors.0.insert(ins.clone(), c.clone());
                     }
-                    next = full.then(|| conv.clone());
-                    heads.push((conv, seq));
+                    None => {
+                        cursors.0.remove(&ins);
+                    }
+                }
+                match next {
+                    Some(c) if need > 0 && walked < HEAD_WALK => {
+                        start = c;
+                        walk_len = (walk_len * 2).min(HEAD_WALK - walked);
+                    }
+                    _ => break,
                 }
             }
-            let candidates: Vec<(String, i64)> = heads
-                .into_iter()
-                .filter(|(_, seq)| !busy.contains(seq))
-                .collect();
-            let rows = if candidates.is_empty() {
-                Vec::new()
-            } else {
-                let seqs: Vec<i64> = candidates.iter().map(|(_, s)| *s).collect();
-                self.claim_heads(now, limit, lease_until, &seqs).await?
-            };
-            if rows.len() as i64 >= limit {
-                // Saturated: go on after the last conversation claimed (by key). Heads walked
-                // but not claimed that sort before it wait for the walk to come round again.
-                let claimed: std::collections::HashSet<i64> = rows.iter().map(|r| r.seq).collect();
-                next = candidates
-                    .iter()
-                    .filter(|(_, s)| claimed.contains(s))
-                    .map(|(c, _)| c.clone())
-                    .max();
-            }
-            match next {
-                Some(c) => {
-                    cursors.0.insert(ins, c);
-                }
-                None => {
-                    cursors.0.remove(&ins);
-                }
-            }
-            left -= rows.len() as i64;
-            out.extend(rows);
+            left -= limit - need;
         }
         Ok(out)
+    }
+
+    /// Up to `n` conversations of an instance with a pending event and their heads, in key
+    /// order after `start`, wrapping round to the first once up to `start`; and the key to go
+    /// on after (`None`: the walk came round, the next one starts from the first).
+    async fn walk_round(
+        &self,
+        ins: &InstanceId,
+        start: &str,
+        n: i64,
+    ) -> Result<(Vec<(String, i64)>, Option<String>)> {
+        let mut heads = self.walk_heads(ins, start, n).await?;
+        let mut next: Option<String> = if heads.len() as i64 == n {
+            heads.last().map(|(c, _)| c.clone())
+        } else {
+            None
+        };
+        if next.is_none() && !start.is_empty() {
+            // Wrap around once, up to where this walk started.
+            let more = n - heads.len() as i64;
+            let wrapped = self.walk_heads(ins, "", more).await?;
+            let full = wrapped.len() as i64 == more;
+            for (conv, seq) in wrapped {
+                if conv.as_str() >= start {
+                    break;
+                }
+                next = full.then(|| conv.clone());
+                heads.push((conv, seq));
+            }
+        }
+        Ok((heads, next))
     }
 
     /// Up to `n` conversations of an instance with a pending event, in key order after

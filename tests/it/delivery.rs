@@ -16,6 +16,7 @@ both_backends!(
     slow_instance_backlog_does_not_starve_another_instance,
     stepped_delivery_takes_each_conversations_oldest_event_once,
     wide_backlog_every_step_takes_a_full_share_in_order,
+    a_step_walks_past_a_run_of_conversations_waiting_out_a_backoff,
     a_quiet_drain_frees_slots_at_each_answer_and_keeps_order,
     a_claim_seeks_conversation_heads_and_never_scans_the_backlog,
     callback_jwt_binds_the_body_sha256,
@@ -459,6 +460,65 @@ async fn wide_backlog_every_step_takes_a_full_share_in_order(db: Db) {
     assert_eq!(steps, expected, "events delivered per step");
     let arrived = arrived_by_customer(&app.receiver.state);
     assert_eq!(arrived, posted, "each message once, in order per customer");
+    app.stop().await;
+}
+
+/// 40 customers with three messages each (120 events), stepped with the workers off, 4 slots
+/// for the instance; customers 10–19 (wa_ids `1555000001x`, which sort next to each other)
+/// are answered 500 and then wait out an hour's backoff. A claim walks a few conversations
+/// first and walks on while its slots are not filled (issue 14: a short walk made the drain
+/// of a wide backlog cheaper), so a step that meets the run of ten waiting conversations
+/// still takes a full share: 30 × 3 deliveries and 10 failures are 100 attempts, 25 steps of
+/// 4, then nothing is due.
+async fn a_step_walks_past_a_run_of_conversations_waiting_out_a_backoff(db: Db) {
+    let app = spawn_app_with(db, |c| {
+        c.run_workers = false;
+        c.delivery_concurrency = 64;
+        c.delivery_per_instance = 4;
+        c.delivery_backoff = Duration::from_secs(3600);
+    })
+    .await;
+    app.fixture_tenant().await;
+    let r = &app.receiver.state;
+    r.set_status_where(Some(("1555000001", 500)));
+    let mut posted: HashMap<String, Vec<String>> = HashMap::new();
+    for batch in 0..12u64 {
+        // Sequence numbers 10·batch … 10·batch + 9; customer = sequence mod 40.
+        let body = wa_batch(batch * 10, 10, 40);
+        ids_by_customer(&body, &mut posted);
+        assert_eq!(app.post_webhook(&body).await, 200);
+    }
+    assert_eq!(posted.len(), 40);
+    let failing: Vec<String> = (10..20).map(|u| format!("1555{u:07}")).collect();
+    let mut steps = Vec::new();
+    loop {
+        let n = app.deliver_due().await;
+        if n == 0 {
+            break;
+        }
+        steps.push(n);
+        assert!(steps.len() <= 60, "delivery does not finish: {steps:?}");
+    }
+    assert_eq!(steps, vec![4; 25], "events attempted per step");
+    let mut healthy = posted.clone();
+    healthy.retain(|from, _| !failing.contains(from));
+    assert_eq!(healthy.len(), 30);
+    assert_eq!(
+        arrived_by_customer(r),
+        healthy,
+        "each healthy customer's messages once, in order; none of the failing ones"
+    );
+    let mut refused: Vec<String> = r
+        .received()
+        .iter()
+        .filter(|e| e.answered == 500)
+        .map(|e| e.body["raw"]["from"].as_str().expect("from").to_string())
+        .collect();
+    refused.sort();
+    assert_eq!(
+        refused, failing,
+        "each failing customer tried once (its oldest)"
+    );
     app.stop().await;
 }
 
