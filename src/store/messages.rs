@@ -647,62 +647,6 @@ impl Store {
             .collect()
     }
 
-    /// Claims up to `limit` due messages of a channel for sending: only the oldest open
-    /// message of each recipient (sends to one person go in order, one at a time), and only
-    /// while the channel is active and sending, checked in the claim itself: a send's outcome
-    /// that holds its message and pauses the channel (Meta's 131048 spam limit) commits both at
-    /// once, and a sender loop that read the channel as sending just before must not claim the
-    /// held message again (CI once saw it sent despite the pause,
-    /// `send_state::spam_rate_limit_pauses_sends_not_inbound_and_resume_sends_them::sqlite`).
-    pub async fn claim_sends(
-        &self,
-        channel_id: &ChannelId,
-        now: i64,
-        limit: i64,
-        lease_until: i64,
-    ) -> Result<Vec<ClaimedSend>> {
-        let mut tx = self.begin_write().await?;
-        let lock = match self.backend {
-            Backend::Postgres => " FOR UPDATE SKIP LOCKED",
-            Backend::Sqlite => "",
-        };
-        let sql = format!(
-            "SELECT seq, id, recipient, type, body, expects_message_id, attempts, created_at FROM messages m \
-             WHERE m.channel_id = $1 AND m.state = 'queued' AND m.next_attempt_at <= $2 \
-             AND EXISTS (SELECT 1 FROM channels c WHERE c.id = m.channel_id AND c.status = 'active' \
-               AND c.send_state = 'sending') \
-             AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.channel_id = m.channel_id \
-               AND p.recipient = m.recipient AND p.state IN ('queued', 'sending') AND p.seq < m.seq) \
-             ORDER BY m.seq LIMIT $3{lock}"
-        );
-        let rows: Vec<ClaimedSend> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(channel_id.as_str())
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&mut *tx)
-            .await?;
-        if !rows.is_empty() {
-            // All placeholders of one kind: SQLite binds anonymous `?` from the first argument
-            // whatever named ones precede them.
-            let ph = placeholders(self.backend, 1, rows.len() + 2);
-            let sql = format!(
-                "UPDATE messages SET state = 'sending', lease_until = {}, updated_at = {} WHERE id IN ({}) AND state = 'queued'",
-                ph[0],
-                ph[1],
-                ph[2..].join(", ")
-            );
-            let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-                .bind(lease_until)
-                .bind(now);
-            for r in &rows {
-                q = q.bind(r.id.to_string());
-            }
-            q.execute(&mut *tx).await?;
-        }
-        tx.commit().await?;
-        Ok(rows)
-    }
-
     /// When the channel's next queued or unconfirmed message is due (None: nothing waits).
     pub async fn next_send_due(&self, channel_id: &ChannelId) -> Result<Option<i64>> {
         Ok(sqlx::query_scalar(
@@ -712,4 +656,60 @@ impl Store {
         .fetch_one(self.pool())
         .await?)
     }
+}
+
+/// Claims up to `limit` due messages of a channel for sending, in the group commit's
+/// transaction (the writer runs it for [`crate::store::writer::Writer::claim_sends`]): only the
+/// oldest open message of each recipient (sends to one person go in order, one at a time), and
+/// only while the channel is active and sending, checked in the claim itself: a send's outcome
+/// that holds its message and pauses the channel (Meta's 131048 spam limit) commits both at
+/// once, and a sender loop that read the channel as sending just before must not claim the
+/// held message again (CI once saw it sent despite the pause,
+/// `send_state::spam_rate_limit_pauses_sends_not_inbound_and_resume_sends_them::sqlite`).
+pub async fn claim_sends(
+    tx: &mut Tx,
+    backend: Backend,
+    channel_id: &ChannelId,
+    now: i64,
+    limit: i64,
+    lease_until: i64,
+) -> Result<Vec<ClaimedSend>> {
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE SKIP LOCKED",
+        Backend::Sqlite => "",
+    };
+    let sql = format!(
+        "SELECT seq, id, recipient, type, body, expects_message_id, attempts, created_at FROM messages m \
+         WHERE m.channel_id = $1 AND m.state = 'queued' AND m.next_attempt_at <= $2 \
+         AND EXISTS (SELECT 1 FROM channels c WHERE c.id = m.channel_id AND c.status = 'active' \
+           AND c.send_state = 'sending') \
+         AND NOT EXISTS (SELECT 1 FROM messages p WHERE p.channel_id = m.channel_id \
+           AND p.recipient = m.recipient AND p.state IN ('queued', 'sending') AND p.seq < m.seq) \
+         ORDER BY m.seq LIMIT $3{lock}"
+    );
+    let rows: Vec<ClaimedSend> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+        .bind(channel_id.as_str())
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&mut **tx)
+        .await?;
+    if !rows.is_empty() {
+        // All placeholders of one kind: SQLite binds anonymous `?` from the first argument
+        // whatever named ones precede them.
+        let ph = placeholders(backend, 1, rows.len() + 2);
+        let sql = format!(
+            "UPDATE messages SET state = 'sending', lease_until = {}, updated_at = {} WHERE id IN ({}) AND state = 'queued'",
+            ph[0],
+            ph[1],
+            ph[2..].join(", ")
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
+            .bind(lease_until)
+            .bind(now);
+        for r in &rows {
+            q = q.bind(r.id.to_string());
+        }
+        q.execute(&mut **tx).await?;
+    }
+    Ok(rows)
 }

@@ -33,7 +33,7 @@ use crate::meta::login::InstagramLogin;
 use crate::metrics::Metrics;
 use crate::shutdown::CancellationToken;
 use crate::store::cache::ChannelCache;
-use crate::store::writer::Writer;
+use crate::store::writer::{SendClaim, Writer};
 use crate::store::{ChannelChange, ChannelRow, ClaimedSend, MessageSignal, SendChange, Store};
 
 mod decide;
@@ -363,11 +363,13 @@ impl Senders {
             waker
                 .woken
                 .store(false, std::sync::atomic::Ordering::SeqCst);
-            let claimed = match inner
-                .store
-                .claim_sends(channel_id, now, limit, claim_lease)
-                .await
-            {
+            let claim = SendClaim {
+                channel_id: channel_id.clone(),
+                now,
+                limit,
+                lease_until: claim_lease,
+            };
+            let claimed = match inner.writer.claim_sends(claim).await {
                 Ok(c) => c,
                 Err(e) => {
                     warn!(error = %e, "sender: claim failed");
