@@ -6,6 +6,7 @@
 //! cargo build --release --bin metabridge --example bench
 //! target/release/examples/bench [--seconds 10] [--connections 64] [--database-url URL]
 //! target/release/examples/bench --backlog 100000 --conversations 24 [--database-url URL]
+//! target/release/examples/bench --backlog 100000 --conversations 500 --kill 2 --database-url URL
 //! target/release/examples/bench --smoke        # CI: every phase briefly, exit 0 if it works
 //! target/release/examples/bench --secure-delete [--seconds 10]   # SQLite secure_delete on vs off
 //! ```
@@ -58,6 +59,8 @@ struct Args {
     conversations: u64,
     /// `--drain-limit S`: the backlog drain is measured for at most S seconds.
     drain_limit: u64,
+    /// `--kill K`: the backlog is drained by K + 1 replicas, K of them killed mid-drain.
+    kill: usize,
     /// `--smoke`: every phase for about a second and a small backlog (CI: it still works).
     smoke: bool,
     /// `--secure-delete`: SQLite with `secure_delete` on vs off (`bench/secure_delete.rs`).
@@ -74,6 +77,7 @@ fn args() -> Args {
         backlog: None,
         conversations: 24,
         drain_limit: 600,
+        kill: 0,
         smoke: false,
         secure_delete: false,
     };
@@ -91,6 +95,7 @@ fn args() -> Args {
             "--conversations" => {
                 a.conversations = v.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(24)
             }
+            "--kill" => a.kill = v.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(0),
             "--drain-limit" => {
                 a.drain_limit = v.get(i + 1).and_then(|s| s.parse().ok()).unwrap_or(600)
             }
@@ -785,7 +790,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(n) = args.backlog {
         let db = own_db("mb_bench_backlog").await?;
         let limit = Duration::from_secs(args.drain_limit);
-        return backlog::run(&bin, &db, &client, n, args.conversations, limit).await;
+        return backlog::run(&bin, &db, &client, n, args.conversations, limit, args.kill).await;
     }
 
     let base_port = free_port();
@@ -958,7 +963,14 @@ async fn main() -> anyhow::Result<()> {
     if args.smoke {
         println!();
         let db = own_db("mb_bench_backlog").await?;
-        backlog::run(&bin, &db, &client, 2_000, 24, Duration::from_secs(120)).await?;
+        backlog::run(&bin, &db, &client, 2_000, 24, Duration::from_secs(120), 0).await?;
+        if postgres.is_some() {
+            // Two replicas, one killed mid-drain: the survivor takes its conversations over once
+            // their leases run out (about 25 s with the default delivery timeout).
+            println!();
+            let db = own_db("mb_bench_backlog").await?;
+            backlog::run(&bin, &db, &client, 2_000, 24, Duration::from_secs(120), 1).await?;
+        }
     }
     Ok(())
 }

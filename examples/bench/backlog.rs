@@ -5,6 +5,13 @@
 //! Measured: seconds from the restart until the receiver has all N, and from what the receiver
 //! recorded (independently of the service): duplicates, and whether each contact's events
 //! arrived in the order they were acknowledged.
+//!
+//! `--kill K` (PostgreSQL): K + 1 replicas drain the backlog together and, once a fifth of it has
+//! arrived, K of them are killed with SIGKILL in the middle of their deliveries. The survivor
+//! takes over their conversations when the leases of the dead replicas' claims run out
+//! (`METABRIDGE_DELIVERY_TIMEOUT_MS` + 15 s); the row also gives the drain after the kill. A
+//! duplicate is possible there (a request the receiver answered whose outcome the dead replica
+//! never committed is delivered again: at least once), a gap or a reordering is not.
 
 use std::collections::{HashMap, HashSet};
 use std::process::Command;
@@ -111,8 +118,13 @@ pub async fn run(
     n: u64,
     contacts: u64,
     limit: Duration,
+    kill: usize,
 ) -> anyhow::Result<()> {
     let contacts = contacts.max(1);
+    anyhow::ensure!(
+        kill == 0 || !db.starts_with("sqlite"),
+        "--kill needs --database-url postgres://… (replicas share one PostgreSQL database)"
+    );
     let fernet = metabridge::crypto::vault::generate_key();
     let receiver = metabridge::sim::receiver::start("127.0.0.1:0".parse()?, false).await?;
     let (mut service, base) =
@@ -132,8 +144,17 @@ pub async fn run(
     );
 
     let restart = Instant::now();
-    let (service, base) =
-        super::spawn_service(bin, db, &fernet, &[("METABRIDGE_WORKERS", "true")])?;
+    let mut replicas = Vec::new();
+    for _ in 0..=kill {
+        replicas.push(super::spawn_service(
+            bin,
+            db,
+            &fernet,
+            &[("METABRIDGE_WORKERS", "true")],
+        )?);
+    }
+    // (seconds since the restart, events the receiver had) when the K replicas were killed.
+    let mut killed: Option<(f64, u64)> = None;
     let (mut last, mut progress) = (0, Instant::now());
     while receiver.state.accepted_count() < n
         && progress.elapsed() < Duration::from_secs(60)
@@ -144,8 +165,17 @@ pub async fn run(
         if now != last {
             (last, progress) = (now, Instant::now());
         }
+        if kill > 0 && killed.is_none() && now >= n / 5 {
+            for (victim, _) in replicas.drain(..kill) {
+                drop(victim); // SIGKILL, then reaped
+            }
+            killed = Some((restart.elapsed().as_secs_f64(), now));
+        }
     }
     let secs = restart.elapsed().as_secs_f64();
+    let (service, base) = replicas
+        .pop()
+        .ok_or_else(|| anyhow::anyhow!("no replica left"))?;
     // Let late duplicates (a second delivery of an event) arrive before counting.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let (delivered, duplicates, ordered) = check(&receiver, contacts);
@@ -162,6 +192,15 @@ pub async fn run(
         delivered as f64 / secs,
         if ordered { "yes" } else { "NO" },
     );
+    if let Some((at, had)) = killed {
+        let after = (delivered as u64).saturating_sub(had) as f64 / (secs - at);
+        println!(
+            "\n{} replicas drained it; {kill} killed (SIGKILL) at {at:.1} s with {had} delivered; \
+             after the kill {after:.0} events/s over {:.1} s",
+            kill + 1,
+            secs - at
+        );
+    }
     let pending: serde_json::Value = client
         .get(format!("{base}/admin/v1/events?state=pending&limit=1"))
         .bearer_auth(ADMIN)
