@@ -606,6 +606,20 @@ impl Store {
         now: i64,
         reconcile_until: i64,
     ) -> Result<u64> {
+        // Read first: the sender asks every second, and on SQLite an UPDATE takes the write
+        // lock even when nothing matches, waiting behind the group commits in the busy handler
+        // (a channel's sends stood still for a second at a time under load, issue 14).
+        let stale = sqlx::query(
+            "SELECT 1 FROM messages WHERE channel_id = $1 AND state = 'sending' AND lease_until < $2 LIMIT 1",
+        )
+        .bind(channel_id.as_str())
+        .bind(now)
+        .fetch_optional(self.pool())
+        .await?
+        .is_some();
+        if !stale {
+            return Ok(0);
+        }
         Ok(sqlx::query(
             "UPDATE messages SET state = 'unconfirmed', next_attempt_at = $1, lease_until = 0, updated_at = $2, \
              attempts = attempts + 1 WHERE channel_id = $3 AND state = 'sending' AND lease_until < $2",
