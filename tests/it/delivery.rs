@@ -424,6 +424,36 @@ async fn stepped_delivery_takes_each_conversations_oldest_event_once(db: Db) {
     app.stop().await;
 }
 
+/// Posts `batches` webhooks of 10 messages, sequence numbers 10·batch … 10·batch + 9, the
+/// customer of each being its sequence number mod `customers`; each customer's message ids in
+/// the order posted.
+async fn post_round_robin(
+    app: &TestApp,
+    batches: u64,
+    customers: u64,
+) -> HashMap<String, Vec<String>> {
+    let mut posted: HashMap<String, Vec<String>> = HashMap::new();
+    for batch in 0..batches {
+        let body = wa_batch(batch * 10, 10, customers);
+        ids_by_customer(&body, &mut posted);
+        assert_eq!(app.post_webhook(&body).await, 200);
+    }
+    posted
+}
+
+/// Steps delivery (workers off) until a step attempts nothing; how many each step attempted.
+async fn step_until_idle(app: &TestApp, most: usize) -> Vec<usize> {
+    let mut steps = Vec::new();
+    loop {
+        let n = app.deliver_due().await;
+        if n == 0 {
+            return steps;
+        }
+        steps.push(n);
+        assert!(steps.len() <= most, "delivery does not finish: {steps:?}");
+    }
+}
+
 /// 300 customers with two messages each (600 events), stepped with the workers off: the
 /// claim walks the instance's conversations from where the previous one stopped, so every
 /// step delivers a full share (16, the per-instance cap) until fewer remain; each message
@@ -437,24 +467,10 @@ async fn wide_backlog_every_step_takes_a_full_share_in_order(db: Db) {
     })
     .await;
     app.fixture_tenant().await;
-    let mut posted: HashMap<String, Vec<String>> = HashMap::new();
-    for batch in 0..60u64 {
-        // Sequence numbers 10·batch … 10·batch + 9; customer = sequence mod 300.
-        let body = wa_batch(batch * 10, 10, 300);
-        ids_by_customer(&body, &mut posted);
-        assert_eq!(app.post_webhook(&body).await, 200);
-    }
+    let posted = post_round_robin(&app, 60, 300).await;
     assert_eq!(posted.len(), 300);
     assert!(posted.values().all(|ids| ids.len() == 2));
-    let mut steps = Vec::new();
-    loop {
-        let n = app.deliver_due().await;
-        if n == 0 {
-            break;
-        }
-        steps.push(n);
-        assert!(steps.len() <= 60, "delivery does not finish: {steps:?}");
-    }
+    let steps = step_until_idle(&app, 60).await;
     let mut expected = vec![16; 37];
     expected.push(8);
     assert_eq!(steps, expected, "events delivered per step");
@@ -481,24 +497,10 @@ async fn a_step_walks_past_a_run_of_conversations_waiting_out_a_backoff(db: Db) 
     app.fixture_tenant().await;
     let r = &app.receiver.state;
     r.set_status_where(Some(("1555000001", 500)));
-    let mut posted: HashMap<String, Vec<String>> = HashMap::new();
-    for batch in 0..12u64 {
-        // Sequence numbers 10·batch … 10·batch + 9; customer = sequence mod 40.
-        let body = wa_batch(batch * 10, 10, 40);
-        ids_by_customer(&body, &mut posted);
-        assert_eq!(app.post_webhook(&body).await, 200);
-    }
+    let posted = post_round_robin(&app, 12, 40).await;
     assert_eq!(posted.len(), 40);
     let failing: Vec<String> = (10..20).map(|u| format!("1555{u:07}")).collect();
-    let mut steps = Vec::new();
-    loop {
-        let n = app.deliver_due().await;
-        if n == 0 {
-            break;
-        }
-        steps.push(n);
-        assert!(steps.len() <= 60, "delivery does not finish: {steps:?}");
-    }
+    let steps = step_until_idle(&app, 60).await;
     assert_eq!(steps, vec![4; 25], "events attempted per step");
     let mut healthy = posted.clone();
     healthy.retain(|from, _| !failing.contains(from));
