@@ -122,8 +122,9 @@ fi
 # --- 6. bench smoke -----------------------------------------------------------------------
 # The benchmark still works: every phase for about a second (--smoke), then a 2,000-event
 # backlog (on PostgreSQL a second one drained by two replicas, one of them SIGKILLed midway:
-# ~25 s more, the dead replica's leases running out); no thresholds. Built in the dev profile, not release: the integration tests above
-# have already compiled the dependencies in the dev profile, so this step compiles the crate and
+# ~25 s more, the dead replica's leases running out); no thresholds. Built in the dev profile,
+# not release: the integration tests above have already compiled the dependencies in the dev
+# profile, so this step compiles the crate and
 # the example only, while a release build took 26 min from cold on the shared 2-core machine
 # (1-1.5 min for a change to the example alone), far over the ~3 min this step may add; a dev
 # build from cold took 8 min there, so with the test artefacts in place it costs well under that.

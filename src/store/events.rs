@@ -350,9 +350,9 @@ impl Store {
     /// and one for its head, and claims the due heads among them, oldest first. It walks twice
     /// as many conversations as it has slots to fill, then on, twice as far each time, while
     /// slots are left (`HEAD_WALK` conversations at most per claim): a drain that frees a slot
-    /// or two at a time pays a few seeks per event, not a walk of 64 conversations. `cursors` keeps where each instance's walk stopped, so
-    /// the next claim goes on from there and every conversation gets its turn (round robin)
-    /// however many there are.
+    /// or two at a time pays a few seeks per event, not a walk of 64 conversations. `cursors`
+    /// keeps where each instance's walk stopped, so the next claim goes on from there and every
+    /// conversation gets its turn (round robin) however many there are.
     #[allow(clippy::too_many_arguments)]
     pub async fn claim_due(
         &self,
@@ -418,20 +418,19 @@ impl Store {
                 }
                 need -= rows.len() as i64;
                 out.extend(rows);
-                match &next {
+                match next {
+                    Some(c) if need > 0 && walked < HEAD_WALK => {
+                        walk_len = (walk_len * 2).min(HEAD_WALK - walked);
+                        start = c;
+                    }
                     Some(c) => {
-                        cursors.0.insert(ins.clone(), c.clone());
+                        cursors.0.insert(ins.clone(), c);
+                        break;
                     }
                     None => {
                         cursors.0.remove(&ins);
+                        break;
                     }
-                }
-                match next {
-                    Some(c) if need > 0 && walked < HEAD_WALK => {
-                        start = c;
-                        walk_len = (walk_len * 2).min(HEAD_WALK - walked);
-                    }
-                    _ => break,
                 }
             }
             left -= limit - need;

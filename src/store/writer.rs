@@ -188,25 +188,27 @@ impl Writer {
         received_at: i64,
     ) -> Result<IngestCounts, WriteError> {
         self.foreground();
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(WriteOp::Ingest {
-                events,
-                received_at,
-                reply,
-            })
-            .await
-            .map_err(|_| WriteError)?;
-        rx.await.map_err(|_| WriteError)?
+        self.request(|reply| WriteOp::Ingest {
+            events,
+            received_at,
+            reply,
+        })
+        .await
     }
 
     /// Records delivery outcomes; returns once they are committed.
     pub async fn record_outcomes(&self, outcomes: Vec<DeliveryOutcome>) -> Result<(), WriteError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(WriteOp::Outcomes { outcomes, reply })
+        self.request(|reply| WriteOp::Outcomes { outcomes, reply })
             .await
-            .map_err(|_| WriteError)?;
+    }
+
+    /// Queues one operation for the next group commit and waits for its answer.
+    async fn request<T>(
+        &self,
+        op: impl FnOnce(oneshot::Sender<Result<T, WriteError>>) -> WriteOp,
+    ) -> Result<T, WriteError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(op(reply)).await.map_err(|_| WriteError)?;
         rx.await.map_err(|_| WriteError)?
     }
 }
@@ -254,12 +256,8 @@ impl Writer {
     /// Queues outbound messages (idempotency keys checked); returns once committed.
     pub async fn enqueue(&self, messages: Vec<NewMessage>) -> Result<Vec<Enqueued>, WriteError> {
         self.foreground();
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(WriteOp::Enqueue { messages, reply })
+        self.request(|reply| WriteOp::Enqueue { messages, reply })
             .await
-            .map_err(|_| WriteError)?;
-        rx.await.map_err(|_| WriteError)?
     }
 
     /// Records what happened to messages (and channel status changes); returns once committed.
@@ -268,32 +266,22 @@ impl Writer {
         signals: Vec<MessageSignal>,
         channels: Vec<ChannelChange>,
     ) -> Result<(), WriteError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(WriteOp::Signals {
-                signals,
-                channels,
-                reply,
-            })
-            .await
-            .map_err(|_| WriteError)?;
-        rx.await.map_err(|_| WriteError)?
+        self.request(|reply| WriteOp::Signals {
+            signals,
+            channels,
+            reply,
+        })
+        .await
     }
-}
 
-impl Writer {
     /// Claims a channel's due messages for sending in the next group commit (after the
     /// signals of that commit, which may have settled a recipient's previous message). On
     /// SQLite a claim in a transaction of its own waited for the database's one write lock
     /// behind the group commits, sleeping in SQLite's busy handler (up to 100 ms a try) while
     /// sends' results kept the writer busy: 50 channels at 80/s each got ~50/s (issue 14).
     pub async fn claim_sends(&self, claim: SendClaim) -> Result<Vec<ClaimedSend>, WriteError> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(WriteOp::ClaimSends { claim, reply })
+        self.request(|reply| WriteOp::ClaimSends { claim, reply })
             .await
-            .map_err(|_| WriteError)?;
-        rx.await.map_err(|_| WriteError)?
     }
 }
 
