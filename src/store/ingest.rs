@@ -157,7 +157,7 @@ pub async fn ingest_events(
         }
     }
 
-    // 3. Insert keys; RETURNING tells which are new.
+    // 3. Record the keys; those not in the log before are new.
     let mut outcome_of: HashMap<&str, &'static str> = HashMap::with_capacity(first.len());
     let mut ordered: Vec<(&str, usize, usize)> =
         first.iter().map(|(k, (r, e))| (*k, *r, *e)).collect();
@@ -174,27 +174,14 @@ pub async fn ingest_events(
         };
         outcome_of.insert(key, outcome);
     }
-    let mut new_keys: HashSet<String> = HashSet::with_capacity(ordered.len());
-    for chunk in ordered.chunks(KEY_CHUNK) {
-        let sql = format!(
-            "INSERT INTO webhook_log (key, received_at, outcome) VALUES {} ON CONFLICT (key) DO NOTHING RETURNING key",
-            values_placeholders(backend, chunk.len(), 3)
-        );
-        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
-        for (key, _, _) in chunk {
-            q = q.bind(*key).bind(now).bind(outcome_of[key]);
-        }
-        for row in q.fetch_all(&mut **tx).await? {
-            new_keys.insert(row.try_get::<String, _>(0)?);
-        }
-    }
+    let new_keys = record_keys(tx, backend, &ordered, &outcome_of, now).await?;
 
     // 4. Outbox rows for new keys, in request order (which is Meta's timestamp order per
     //    conversation, as the parser returns it), so `seq` carries the order.
     let mut rows: Vec<Row_> = Vec::new();
     for (key, ri, ei) in &ordered {
         let ev = &requests[*ri][*ei];
-        if !new_keys.contains(*key) {
+        if !new_keys.contains(key) {
             counts[*ri].duplicates += 1;
             continue;
         }
@@ -322,6 +309,84 @@ pub async fn ingest_events(
     })
 }
 
+/// Records the batch's keys (each once, `ordered`) in the idempotency log and returns those
+/// it did not hold before.
+///
+/// PostgreSQL: `ON CONFLICT DO NOTHING RETURNING key`, which stays right when replicas insert
+/// the same key at once. SQLite: the same insert without `RETURNING`, which sqlx's SQLite worker
+/// would hand back one row per new key through its row channel (50 rows deep), waking the
+/// writer's thread every few rows: hundreds of thread hand-offs for the ~330 keys of a commit of
+/// 10-message batches. When every key was new (the insert's row count says so) nothing more is
+/// asked. When some were known, the new ones are read back by rowid: SQLite gives a new row the
+/// largest rowid plus one ("SQLite Autoincrement", https://www.sqlite.org/autoinc.html, read
+/// 2026-12-05) and the writer holds the one write lock, so this insert's rows are the last
+/// `inserted` rowids up to its `last_insert_rowid`; a count that does not match fails the
+/// commit rather than take a key twice or lose one.
+async fn record_keys<'k>(
+    tx: &mut Tx,
+    backend: Backend,
+    ordered: &[(&'k str, usize, usize)],
+    outcome_of: &HashMap<&str, &'static str>,
+    now: i64,
+) -> Result<HashSet<&'k str>> {
+    let mut new_keys: HashSet<&'k str> = HashSet::with_capacity(ordered.len());
+    for chunk in ordered.chunks(KEY_CHUNK) {
+        let sql = format!(
+            "INSERT INTO webhook_log (key, received_at, outcome) VALUES {} ON CONFLICT (key) DO NOTHING{}",
+            values_placeholders(backend, chunk.len(), 3),
+            if backend == Backend::Postgres {
+                " RETURNING key"
+            } else {
+                ""
+            }
+        );
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+        for (key, _, _) in chunk {
+            q = q.bind(*key).bind(now).bind(outcome_of[key]);
+        }
+        let keys = chunk.iter().map(|(k, _, _)| *k);
+        let inserted: HashSet<String> = match backend {
+            Backend::Postgres => q
+                .fetch_all(&mut **tx)
+                .await?
+                .iter()
+                .map(|row| row.try_get::<String, _>(0))
+                .collect::<std::result::Result<_, _>>()?,
+            Backend::Sqlite => {
+                let done = q.execute(&mut **tx).await?;
+                let n = done.rows_affected() as usize;
+                if n == chunk.len() {
+                    new_keys.extend(keys);
+                    continue;
+                }
+                if n == 0 {
+                    continue;
+                }
+                let last = done.last_insert_id().ok_or_else(|| {
+                    super::StoreError::Other("SQLite gave no rowid for new idempotency keys".into())
+                })?;
+                let back: HashSet<String> = sqlx::query_scalar(
+                    "SELECT key FROM webhook_log WHERE rowid > $1 AND rowid <= $2",
+                )
+                .bind(last - n as i64)
+                .bind(last)
+                .fetch_all(&mut **tx)
+                .await?
+                .into_iter()
+                .collect();
+                if back.len() != n || keys.clone().filter(|k| back.contains(*k)).count() != n {
+                    return Err(super::StoreError::Other(
+                        "the idempotency keys read back do not match those inserted".into(),
+                    ));
+                }
+                back
+            }
+        };
+        new_keys.extend(keys.filter(|k| inserted.contains(*k)));
+    }
+    Ok(new_keys)
+}
+
 /// The media files of new events the bridge keeps ([`crate::events::media`]), one per channel
 /// the event reaches, and each event's data rewritten to name its copies.
 fn media_effects(rows: &mut [Row_<'_>], expires_at: i64) -> Vec<super::NewMediaFile> {
@@ -365,7 +430,7 @@ fn media_effects(rows: &mut [Row_<'_>], expires_at: i64) -> Vec<super::NewMediaF
 fn thread_effects(
     ordered: &[(&str, usize, usize)],
     requests: &[&[ParsedEvent]],
-    new_keys: &HashSet<String>,
+    new_keys: &HashSet<&str>,
     routes: &HashMap<&Route, Vec<Target>>,
     rows: &mut [Row_<'_>],
     app_id: Option<&str>,
@@ -374,7 +439,7 @@ fn thread_effects(
     let mut changes = Vec::new();
     let mut owned: HashMap<&str, bool> = HashMap::new();
     for (key, ri, ei) in ordered {
-        if !new_keys.contains(*key) {
+        if !new_keys.contains(key) {
             continue;
         }
         let ev = &requests[*ri][*ei];
@@ -438,7 +503,7 @@ async fn account_effects(
     backend: Backend,
     ordered: &[(&str, usize, usize)],
     requests: &[&[ParsedEvent]],
-    new_keys: &HashSet<String>,
+    new_keys: &HashSet<&str>,
     app_id: Option<&str>,
     now: i64,
     horizon_ms: i64,
@@ -446,7 +511,7 @@ async fn account_effects(
     let mut settled = Vec::new();
     use crate::events::effects::{ChannelEffect, channel_effects};
     for (key, ri, ei) in ordered {
-        if !new_keys.contains(*key) {
+        if !new_keys.contains(key) {
             continue;
         }
         let ev = &requests[*ri][*ei];
@@ -609,7 +674,7 @@ async fn outbound_effects(
     backend: Backend,
     ordered: &[(&str, usize, usize)],
     requests: &[&[ParsedEvent]],
-    new_keys: &HashSet<String>,
+    new_keys: &HashSet<&str>,
     routes: &HashMap<&Route, Vec<Target>>,
     rows: &mut [Row_<'_>],
     now: i64,
@@ -621,7 +686,7 @@ async fn outbound_effects(
     // (event key, instance) -> bridge message id
     let mut named: HashMap<(String, InstanceId), MessageId> = HashMap::new();
     for (key, ri, ei) in ordered {
-        if !new_keys.contains(*key) {
+        if !new_keys.contains(key) {
             continue;
         }
         let ev = &requests[*ri][*ei];
