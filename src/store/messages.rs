@@ -624,29 +624,6 @@ impl Store {
             .await?)
     }
 
-    /// Takes (or keeps) the right to drain a channel's send queue for `lease_ms`. One replica
-    /// at a time holds it, so the channel's rate limits hold across replicas.
-    pub async fn acquire_send_lease(
-        &self,
-        channel_id: &ChannelId,
-        owner: &str,
-        now: i64,
-        lease_ms: i64,
-    ) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE channels SET send_owner = $1, send_lease_until = $2 \
-             WHERE id = $3 AND (send_owner = $1 OR send_lease_until < $4)",
-        )
-        .bind(owner)
-        .bind(now + lease_ms)
-        .bind(channel_id.as_str())
-        .bind(now)
-        .execute(self.pool())
-        .await?
-        .rows_affected();
-        Ok(n == 1)
-    }
-
     /// Gives the lease up (idle, or shutting down): another replica may take it from
     /// `quiet_until` (ms; the end of the last rate window of this holder's sends, or 0).
     pub async fn release_send_lease(
@@ -738,6 +715,30 @@ impl Store {
         .fetch_one(self.pool())
         .await?)
     }
+}
+
+/// Takes (or keeps) the right to drain a channel's send queue for `lease_ms`, in the writer's
+/// transaction. One replica at a time holds it, so the channel's rate limits hold across
+/// replicas.
+pub async fn acquire_send_lease(
+    tx: &mut Tx,
+    channel_id: &ChannelId,
+    owner: &str,
+    now: i64,
+    lease_ms: i64,
+) -> Result<bool> {
+    let n = sqlx::query(
+        "UPDATE channels SET send_owner = $1, send_lease_until = $2 \
+         WHERE id = $3 AND (send_owner = $1 OR send_lease_until < $4)",
+    )
+    .bind(owner)
+    .bind(now + lease_ms)
+    .bind(channel_id.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await?
+    .rows_affected();
+    Ok(n == 1)
 }
 
 /// Claims up to `limit` due messages of a channel for sending, in the group commit's

@@ -92,20 +92,25 @@ async fn each_acknowledged_webhook_is_counted_in_a_timed_group_commit(db: Db) {
     app.stop().await;
 }
 
+/// The wamids of the events the test's receiver got, in the order it got them.
+fn received_wamids(app: &TestApp) -> Vec<String> {
+    app.receiver
+        .state
+        .received()
+        .iter()
+        .map(|e| e.body["raw"]["id"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
 async fn same_webhook_three_times_is_delivered_once(db: Db) {
     let app = spawn_app(db).await;
     app.fixture_tenant().await;
     for _ in 0..3 {
         assert_eq!(app.post_webhook(&fixture("wa-image.json")).await, 200);
     }
-    let r = &app.receiver.state;
     // A later message of the same conversation is delivered after any duplicate would be.
     let sentinel = app.deliver_sentinel().await;
-    let wamids: Vec<String> = r
-        .received()
-        .iter()
-        .map(|e| e.body["raw"]["id"].as_str().unwrap_or_default().to_string())
-        .collect();
+    let wamids = received_wamids(&app);
     assert_eq!(
         wamids,
         ["wamid.HBgLMTU1NTAwMDEyMzRJTUcwMDE=", sentinel.as_str()],
@@ -152,13 +157,7 @@ async fn a_retried_batch_with_new_messages_among_known_ones_delivers_each_once_i
         200
     );
     let sentinel = app.deliver_sentinel().await;
-    let wamids: Vec<String> = app
-        .receiver
-        .state
-        .received()
-        .iter()
-        .map(|e| e.body["raw"]["id"].as_str().unwrap_or_default().to_string())
-        .collect();
+    let wamids = received_wamids(&app);
     assert_eq!(
         wamids,
         [&m2, &m4, &m1, &m3, &m5, &sentinel].map(|s| s.as_str()),
@@ -190,13 +189,8 @@ async fn duplicate_storm_of_concurrent_requests_yields_one_event(db: Db) {
     for t in tasks {
         assert_eq!(t.await.expect("join").expect("send"), 200);
     }
-    let r = &app.receiver.state;
     let sentinel = app.deliver_sentinel().await;
-    let wamids: Vec<String> = r
-        .received()
-        .iter()
-        .map(|e| e.body["raw"]["id"].as_str().unwrap_or_default().to_string())
-        .collect();
+    let wamids = received_wamids(&app);
     assert_eq!(
         wamids,
         ["wamid.HBgLMTU1NTAwMDEyMzRSRUEwMDE=", sentinel.as_str()],

@@ -33,7 +33,7 @@ use crate::meta::login::InstagramLogin;
 use crate::metrics::Metrics;
 use crate::shutdown::CancellationToken;
 use crate::store::cache::ChannelCache;
-use crate::store::writer::{SendClaim, Writer};
+use crate::store::writer::{SendClaim, SendLease, Writer};
 use crate::store::{ChannelChange, ChannelRow, ClaimedSend, MessageSignal, SendChange, Store};
 
 mod decide;
@@ -314,11 +314,13 @@ impl Senders {
                 break;
             }
             if lease_until - now < CHANNEL_LEASE_MS / 2 {
-                match inner
-                    .store
-                    .acquire_send_lease(channel_id, &inner.owner, now, CHANNEL_LEASE_MS)
-                    .await
-                {
+                let lease = SendLease {
+                    channel_id: channel_id.clone(),
+                    owner: inner.owner.clone(),
+                    now,
+                    lease_ms: CHANNEL_LEASE_MS,
+                };
+                match inner.writer.acquire_send_lease(lease).await {
                     Ok(true) => lease_until = now + CHANNEL_LEASE_MS,
                     Ok(false) => {
                         lease_until = 0;
