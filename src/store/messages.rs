@@ -109,10 +109,10 @@ const NEW_MESSAGE_COLS: usize = 14;
 /// PostgreSQL inserts with `ON CONFLICT DO NOTHING RETURNING id` (replicas may insert the same
 /// key at once). SQLite reads which keys are taken (one read per instance with keyed messages
 /// in the batch; none without), then inserts the others without `RETURNING`: the writer holds
-/// the one write lock, so nothing is inserted between the read and the insert, and a key that
-/// were would fail the insert and the commit rather than be queued twice. (`RETURNING` hands
-/// each new row back through sqlx's SQLite worker one row at a time; see
-/// `ingest::record_keys`.)
+/// the one write lock, so nothing is inserted between the read and the insert (and a key taken
+/// meanwhile would fail the insert and the commit rather than be queued twice). `RETURNING`
+/// would hand each new row back through sqlx's SQLite worker one row at a time (see
+/// `ingest::record_keys`).
 pub async fn enqueue_messages(
     tx: &mut Tx,
     backend: Backend,

@@ -299,8 +299,8 @@ impl Writer {
 
     /// Takes or keeps a channel's send lease in the next group commit; whether this owner holds
     /// it. Like a claim, a lease renewed in a transaction of its own on SQLite slept in the busy
-    /// handler behind the group commits — up to ~200 ms at a time with 50 channels sending,
-    /// every 5 s per channel, which held the slowest channels at 75–77 of their 80/s (issue 14).
+    /// handler behind the group commits (once ~200 ms with 50 channels sending), and the
+    /// channel's sends waited for it every 5 s (issue 14).
     pub async fn acquire_send_lease(&self, lease: SendLease) -> Result<bool, WriteError> {
         self.request(|reply| WriteOp::SendLease { lease, reply })
             .await
