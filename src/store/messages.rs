@@ -1,7 +1,7 @@
 //! Outbound messages: the send queue, its claims and the state changes of each message, and
 //! the events that report them (`message.sent`, `message.failed`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use serde_json::{Value, json};
 use sqlx::Row;
@@ -106,67 +106,43 @@ const NEW_MESSAGE_COLS: usize = 14;
 /// Queues messages in the writer's transaction. Messages whose idempotency key was used
 /// before (in an earlier transaction or earlier in this batch) are not inserted.
 ///
-/// PostgreSQL inserts with `ON CONFLICT DO NOTHING RETURNING id` (replicas may insert the same
-/// key at once). SQLite reads which keys are taken (one read per instance with keyed messages
-/// in the batch; none without), then inserts the others without `RETURNING`: the writer holds
-/// the one write lock, so nothing is inserted between the read and the insert (and a key taken
-/// meanwhile would fail the insert and the commit rather than be queued twice). `RETURNING`
-/// would hand each new row back through sqlx's SQLite worker one row at a time (see
-/// `ingest::record_keys`).
+/// The insert skips them (`ON CONFLICT DO NOTHING`). PostgreSQL names the rows it inserted
+/// (`RETURNING id`). SQLite does not: `RETURNING` would hand each new row back through sqlx's
+/// SQLite worker one row at a time (see `ingest::record_keys`). When its row count says every
+/// message went in (a batch without a reused key) nothing more is asked; otherwise the ids are
+/// looked up — an id is this batch's own, new, so one that is in the table was inserted now.
 pub async fn enqueue_messages(
     tx: &mut Tx,
     backend: Backend,
     msgs: &[NewMessage],
 ) -> Result<Vec<Enqueued>> {
     let mut created: HashSet<MessageId> = HashSet::new();
-    match backend {
-        Backend::Postgres => {
-            for chunk in msgs.chunks(60) {
-                let q = bind_new_messages(insert_messages_sql(backend, chunk.len(), true), chunk);
+    for chunk in msgs.chunks(60) {
+        let q = bind_new_messages(insert_messages_sql(backend, chunk.len()), chunk);
+        match backend {
+            Backend::Postgres => {
                 for row in q.fetch_all(&mut **tx).await? {
                     created.insert(MessageId::try_from(row.try_get::<String, _>(0)?)?);
                 }
             }
-        }
-        Backend::Sqlite => {
-            let mut keyed: HashMap<&str, Vec<&str>> = HashMap::new();
-            for m in msgs {
-                if let Some(k) = m.idempotency_key.as_deref() {
-                    keyed.entry(m.instance_id.as_str()).or_default().push(k);
-                }
-            }
-            let mut taken: HashSet<(String, String)> = HashSet::new();
-            for (instance, keys) in keyed {
-                for chunk in keys.chunks(500) {
+            Backend::Sqlite => {
+                let inserted = q.execute(&mut **tx).await?.rows_affected() as usize;
+                if inserted == chunk.len() {
+                    created.extend(chunk.iter().map(|m| m.id.clone()));
+                } else if inserted > 0 {
                     let sql = format!(
-                        "SELECT idempotency_key FROM messages WHERE instance_id = ? AND idempotency_key IN ({})",
+                        "SELECT id FROM messages WHERE id IN ({})",
                         super::placeholders(backend, 1, chunk.len()).join(", ")
                     );
-                    let mut q =
-                        sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql)).bind(instance);
-                    for k in chunk {
-                        q = q.bind(*k);
+                    let mut q = sqlx::query_scalar::<_, String>(sqlx::AssertSqlSafe(sql));
+                    for m in chunk {
+                        q = q.bind(m.id.as_str());
                     }
-                    for k in q.fetch_all(&mut **tx).await? {
-                        taken.insert((instance.to_string(), k));
+                    for id in q.fetch_all(&mut **tx).await? {
+                        created.insert(MessageId::try_from(id)?);
                     }
                 }
             }
-            // The first message of the batch with a key takes it.
-            let fresh: Vec<&NewMessage> = msgs
-                .iter()
-                .filter(|m| match m.idempotency_key.as_deref() {
-                    Some(k) => taken.insert((m.instance_id.to_string(), k.to_string())),
-                    None => true,
-                })
-                .collect();
-            for chunk in fresh.chunks(60) {
-                let sql = insert_messages_sql(backend, chunk.len(), false);
-                bind_new_messages(sql, chunk.iter().copied())
-                    .execute(&mut **tx)
-                    .await?;
-            }
-            created.extend(fresh.into_iter().map(|m| m.id.clone()));
         }
     }
     let mut out = Vec::with_capacity(msgs.len());
@@ -200,24 +176,24 @@ pub async fn enqueue_messages(
     Ok(out)
 }
 
-fn insert_messages_sql(backend: Backend, rows: usize, returning: bool) -> String {
+fn insert_messages_sql(backend: Backend, rows: usize) -> String {
     format!(
         "INSERT INTO messages (id, instance_id, channel_id, recipient, type, body, expects_message_id, \
          client_reference, idempotency_key, request_hash, state, next_attempt_at, created_at, updated_at) \
-         VALUES {}{}",
+         VALUES {} ON CONFLICT DO NOTHING{}",
         values_placeholders(backend, rows, NEW_MESSAGE_COLS),
-        if returning {
-            " ON CONFLICT DO NOTHING RETURNING id"
+        if backend == Backend::Postgres {
+            " RETURNING id"
         } else {
             ""
         }
     )
 }
 
-fn bind_new_messages<'a>(
+fn bind_new_messages(
     sql: String,
-    msgs: impl IntoIterator<Item = &'a NewMessage>,
-) -> sqlx::query::Query<'a, sqlx::Any, sqlx::any::AnyArguments> {
+    msgs: &[NewMessage],
+) -> sqlx::query::Query<'_, sqlx::Any, sqlx::any::AnyArguments> {
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for m in msgs {
         q = q

@@ -16,6 +16,7 @@ both_backends!(
     every_message_type_reaches_meta_as_meta_expects,
     validation_errors_name_the_field_and_rule,
     idempotency_key_sends_once_under_concurrency,
+    a_key_reused_within_one_commit_queues_the_first_message_only,
     window_is_checked_before_calling_meta,
     throttling_and_server_errors_are_retried_then_sent_once,
     meta_window_error_fails_the_message_with_its_code,
@@ -289,6 +290,77 @@ async fn validation_errors_name_the_field_and_rule(db: Db) {
         "nothing queued"
     );
     assert!(o.sim.sends().is_empty());
+    o.stop().await;
+}
+
+/// Sends queued in one group commit where an idempotency key comes twice, beside a send
+/// without a key and a key of its own: the first message with the key is queued, the second
+/// is answered with it; a key used in an earlier commit is answered with that message.
+/// (Through the writer directly: concurrent HTTP requests land in one commit only sometimes.)
+async fn a_key_reused_within_one_commit_queues_the_first_message_only(db: Db) {
+    use metabridge::ids::{ChannelId, InstanceId, MessageId};
+    use metabridge::store::{Enqueued, NewMessage};
+    let o = outbound(db, |_| {}).await;
+    let msg = |key: Option<&str>, text: &str| {
+        NewMessage {
+        id: MessageId::new(),
+        instance_id: InstanceId::parse(&o.tenant.instance_id).expect("instance id"),
+        channel_id: ChannelId::parse(&o.wa).expect("channel id"),
+        recipient: CUSTOMER.to_string(),
+        message_type: "text".to_string(),
+        body: json!({"messaging_product": "whatsapp", "to": CUSTOMER, "type": "text", "text": {"body": text}})
+            .to_string(),
+        expects_message_id: false,
+        client_reference: None,
+        idempotency_key: key.map(str::to_string),
+        request_hash: format!("hash-of-{text}"),
+        created_at: 1,
+    }
+    };
+    let (a, b, c, d) = (
+        msg(Some("k"), "a"),
+        msg(None, "b"),
+        msg(Some("k"), "c"),
+        msg(Some("j"), "d"),
+    );
+    let first = o
+        .app
+        .state
+        .writer
+        .enqueue(vec![a.clone(), b.clone(), c, d.clone()])
+        .await
+        .expect("enqueue");
+    assert_eq!(
+        first,
+        [
+            Enqueued::Created(a.id.clone()),
+            Enqueued::Created(b.id.clone()),
+            Enqueued::Existing {
+                id: a.id.clone(),
+                same_request: false
+            },
+            Enqueued::Created(d.id.clone()),
+        ]
+    );
+    let (e, f) = (msg(Some("j"), "d"), msg(None, "f"));
+    let second = o
+        .app
+        .state
+        .writer
+        .enqueue(vec![e, f.clone()])
+        .await
+        .expect("enqueue");
+    assert_eq!(
+        second,
+        [
+            Enqueued::Existing {
+                id: d.id.clone(),
+                same_request: true
+            },
+            Enqueued::Created(f.id.clone()),
+        ]
+    );
+    assert_eq!(o.app.count("SELECT COUNT(*) FROM messages").await, 4);
     o.stop().await;
 }
 
